@@ -1,0 +1,100 @@
+// What the agent and the control plane say to each other. Both sides import these
+// types; the server never talks to an agent any other way.
+import type { ContainerCreateSpec, ContainerStatus, HostInfo, LogEntry, PullProgress } from '../engine/types';
+
+/** socket.io namespace agents connect to (the browser uses '/ui'). */
+export const AGENT_NAMESPACE = '/agent';
+
+/**
+ * Enrolment, over plain HTTP before the socket opens:
+ *   POST {server}/api/agent/enroll  body EnrollRequest  → 200 EnrollResponse | 401 { error }
+ * The join token is single-use; the credential is stored in the agent's root
+ * (only its hash on the server) and used in every later handshake.
+ */
+export const ENROLL_PATH = '/api/agent/enroll';
+export interface EnrollRequest {
+  token: string;
+  hostname: string;
+}
+export interface EnrollResponse {
+  hostId: string;
+  credential: string;
+}
+
+/** socket.io handshake `auth` of an enrolled agent. A revoked or unknown host gets connect_error "unauthorized". */
+export interface AgentAuth {
+  hostId: string;
+  credential: string;
+}
+
+export interface ContainerSummary {
+  id: string;
+  name: string;
+  image: string;
+  imageId: string;
+  /** The command line as one string, as `docker ps` shows it. */
+  command: string;
+  created: string;
+  state: ContainerStatus;
+  /** Human status as `docker ps` prints it: "Up 3 seconds", "Exited (0) 2 minutes ago". */
+  status: string;
+  exitCode: number;
+  startedAt: string;
+  finishedAt: string;
+  memoryLimit: number;
+}
+
+export interface ImageSummary {
+  id: string;
+  repoTags: string[];
+  size: number;
+  created: string;
+}
+
+/** The agent's whole state; sent on every (re)connect and again, debounced, after any change. */
+export interface HostSnapshot {
+  info: HostInfo;
+  containers: ContainerSummary[];
+  images: ImageSummary[];
+}
+
+/** Commands the server sends with `emit('command', cmd, ack)`; the agent always acks with a CommandResult. */
+export type AgentCommand =
+  | { op: 'pull'; ref: string }
+  | { op: 'run'; spec: ContainerCreateSpec }
+  | { op: 'start'; id: string }
+  | { op: 'stop'; id: string; timeoutSec?: number }
+  | { op: 'remove'; id: string; force?: boolean }
+  | { op: 'removeImage'; ref: string; force?: boolean }
+  | { op: 'inspect'; id: string }
+  /** Start streaming: the last `tail` lines (or everything after `afterSeq` when resuming), then follow. */
+  | { op: 'logs.subscribe'; subId: string; id: string; tail?: number; afterSeq?: number }
+  | { op: 'logs.unsubscribe'; subId: string };
+
+export type CommandResult<T = unknown> =
+  | { ok: true; result?: T }
+  /** `status` mirrors the engine's EngineError status (404 unknown container, 400 bad reference …). */
+  | { ok: false; error: string; status?: number };
+
+export interface AgentToServer {
+  snapshot: (s: HostSnapshot) => void;
+  /** One batch of a log subscription. The agent sends the next batch only after the server acks this one,
+   *  so a slow reader throttles reading the log file instead of filling memory. `done` = the stream ended. */
+  logs: (batch: LogBatch, ack: () => void) => void;
+  /** Progress of a pull started by a 'pull' command. */
+  pullProgress: (p: { ref: string } & PullProgress) => void;
+}
+
+export interface LogBatch {
+  subId: string;
+  entries: LogEntry[];
+  done?: boolean;
+}
+
+export interface ServerToAgent {
+  command: (cmd: AgentCommand, ack: (res: CommandResult) => void) => void;
+}
+
+/** How long the server waits for a command's ack before answering the caller with an error. Pulls take longer. */
+export const COMMAND_TIMEOUT_MS = 30_000;
+export const PULL_TIMEOUT_MS = 10 * 60_000;
