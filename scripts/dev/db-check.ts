@@ -1,0 +1,13 @@
+import { migrate } from '../../server/db/migrate';
+import { db } from '../../server/db';
+process.env.BERTH_DATA_DIR = '/tmp/berth-dbcheck';
+console.log('applied', migrate(), 'again', migrate());
+const p = db();
+const t = await p.team.create({ data: { name: 'T' + Date.now() } });
+const u = await p.user.create({ data: { email: `a${Date.now()}@x`, name: 'a', passwordHash: 'x', memberships: { create: { teamId: t.id, role: 'owner' } } } });
+const h = await p.host.create({ data: { teamId: t.id, name: 'h', hostname: 'h', credentialHash: 'c', lastSeen: new Date() } });
+await p.auditLog.create({ data: { userId: u.id, teamId: t.id, hostId: h.id, action: 'x', result: 'ok' } });
+console.log(await p.user.findUnique({ where: { id: u.id }, include: { memberships: { include: { team: true } } } }));
+console.log(await p.host.findMany({ where: { teamId: t.id } }));
+console.log(await p.auditLog.count());
+await p.$disconnect();
