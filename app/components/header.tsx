@@ -1,0 +1,76 @@
+'use client';
+import Link from 'next/link';
+import { usePathname, useRouter } from 'next/navigation';
+import { signOut, useSession } from 'next-auth/react';
+import { useQueryClient } from '@tanstack/react-query';
+import { useState } from 'react';
+import { useSocket } from '../lib/socket';
+
+export function Header() {
+  const { data: session } = useSession();
+  const { connected } = useSocket();
+  const router = useRouter();
+  const path = usePathname() ?? '/';
+  const queryClient = useQueryClient();
+  const [leaving, setLeaving] = useState(false);
+
+  // No redirect from next-auth: its callback URL is built from NEXTAUTH_URL, which
+  // may name another host than the one in the address bar.
+  async function onSignOut() {
+    setLeaving(true);
+    await signOut({ redirect: false });
+    queryClient.clear();
+    router.replace('/login');
+  }
+
+  const nav = [
+    { href: '/', label: 'Hosts', active: path === '/' || (path.startsWith('/hosts/') && path !== '/hosts/new') },
+    { href: '/hosts/new', label: 'Add host', active: path === '/hosts/new' },
+    { href: '/audit', label: 'Audit log', active: path === '/audit' },
+  ];
+
+  return (
+    <header className="border-b border-slate-800 bg-slate-900 text-slate-100">
+      <div className="mx-auto flex h-14 max-w-7xl items-center gap-6 px-4 sm:px-6">
+        <Link href="/" className="flex items-center gap-2 font-semibold tracking-tight">
+          <span aria-hidden className="grid h-7 w-7 place-items-center rounded bg-sky-500 text-sm font-bold text-white">
+            B
+          </span>
+          Berth
+        </Link>
+        <nav className="flex gap-1 text-sm" aria-label="Main">
+          {nav.map((n) => (
+            <Link
+              key={n.href}
+              href={n.href}
+              className={`rounded px-3 py-1.5 ${n.active ? 'bg-slate-700 text-white' : 'text-slate-300 hover:bg-slate-800 hover:text-white'}`}
+            >
+              {n.label}
+            </Link>
+          ))}
+        </nav>
+        <div className="ml-auto flex items-center gap-4 text-sm">
+          <span
+            className={`flex items-center gap-1.5 text-xs ${connected ? 'text-emerald-300' : 'text-amber-300'}`}
+            data-testid="live-indicator"
+            title={connected ? 'Live updates connected' : 'Live updates reconnecting'}
+          >
+            <span className={`h-2 w-2 rounded-full ${connected ? 'bg-emerald-400' : 'bg-amber-400'}`} />
+            {connected ? 'live' : 'reconnecting'}
+          </span>
+          <span className="text-slate-300" data-testid="current-user">
+            {session?.user?.name || session?.user?.email || ''}
+          </span>
+          <button
+            type="button"
+            onClick={onSignOut}
+            disabled={leaving}
+            className="rounded border border-slate-600 px-3 py-1 text-slate-200 hover:bg-slate-800 disabled:opacity-50"
+          >
+            Sign out
+          </button>
+        </div>
+      </div>
+    </header>
+  );
+}
