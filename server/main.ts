@@ -1,0 +1,116 @@
+// The control plane: one http server carrying the Next.js app and socket.io
+// ('/agent' for hosts, '/ui' for browsers) on the same port.
+import { createServer, type Server as HttpServer } from 'node:http';
+import path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import next from 'next';
+import { Server as SocketServer } from 'socket.io';
+import { authSecret, dataDir, listenPort } from './db/config';
+import { migrate } from './db/migrate';
+import { ensureDefaultTeam } from './db/seed';
+import { db } from './db';
+import { agentHub } from './hub/agents';
+import { uiHub } from './hub/ui';
+
+export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+
+export interface StartOptions {
+  port?: number;
+  hostname?: string;
+  dev?: boolean;
+}
+
+export interface RunningServer {
+  port: number;
+  url: string;
+  http: HttpServer;
+  io: SocketServer;
+  close(): Promise<void>;
+}
+
+/** Environment defaults every part (route handlers included) reads. */
+export function prepareEnvironment(port: number): void {
+  process.env.BERTH_DATA_DIR ||= dataDir();
+  process.env.PORT = String(port);
+  process.env.NEXTAUTH_URL ||= `http://localhost:${port}`;
+  authSecret();
+}
+
+/** Migrates the database and makes sure the Default team exists. */
+export async function prepareDatabase(): Promise<void> {
+  const applied = migrate();
+  if (applied.length) console.log(`database: applied ${applied.join(', ')}`);
+  await ensureDefaultTeam(db());
+}
+
+export async function startServer(opts: StartOptions = {}): Promise<RunningServer> {
+  const port = opts.port ?? listenPort();
+  const dev = opts.dev ?? process.env.BERTH_DEV === '1';
+  prepareEnvironment(port);
+  await prepareDatabase();
+
+  const http = createServer();
+  const app = next({ dev, dir: REPO_ROOT, hostname: opts.hostname ?? 'localhost', port, httpServer: http });
+  const handle = app.getRequestHandler();
+  await app.prepare();
+  http.on('request', (req, res) => {
+    // engine.io answers its own requests; everything else is Next's.
+    if (req.url?.startsWith('/socket.io/')) return;
+    handle(req, res).catch((err: unknown) => {
+      console.error(`request ${req.url}: ${(err as Error)?.stack ?? err}`);
+      if (!res.headersSent) res.statusCode = 500;
+      res.end();
+    });
+  });
+
+  // Short ping period so a vanished host shows offline within ~10 s.
+  const io = new SocketServer(http, {
+    pingInterval: 5000,
+    pingTimeout: 5000,
+    maxHttpBufferSize: 8 * 1024 * 1024,
+    // Next's dev server needs the upgrade requests that are not ours (HMR).
+    destroyUpgrade: false,
+  });
+  const agents = agentHub();
+  agents.attach(io);
+  uiHub(agents).attach(io);
+
+  await new Promise<void>((resolve, reject) => {
+    http.once('error', reject);
+    http.listen(port, opts.hostname, () => {
+      http.off('error', reject);
+      resolve();
+    });
+  });
+  const actual = (http.address() as { port: number }).port;
+  const url = `http://localhost:${actual}`;
+  console.log(`berth: control plane on ${url}${dev ? ' (dev)' : ''}, data in ${process.env.BERTH_DATA_DIR}`);
+
+  return {
+    port: actual,
+    url,
+    http,
+    io,
+    async close() {
+      await new Promise<void>((resolve) => io.close(() => resolve()));
+      await app.close?.();
+      await db().$disconnect();
+    },
+  };
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(path.resolve(process.argv[1])).href) {
+  startServer().then(
+    (s) => {
+      const stop = () => {
+        void s.close().finally(() => process.exit(0));
+      };
+      process.once('SIGINT', stop);
+      process.once('SIGTERM', stop);
+    },
+    (err: unknown) => {
+      console.error(`berth: cannot start: ${(err as Error)?.stack ?? err}`);
+      process.exit(1);
+    },
+  );
+}

@@ -1,0 +1,16 @@
+import { router } from './init';
+import { auditRouter } from './routers/audit';
+import { authRouter } from './routers/auth';
+import { containersRouter } from './routers/containers';
+import { hostsRouter } from './routers/hosts';
+import { imagesRouter } from './routers/images';
+
+export const appRouter = router({
+  auth: authRouter,
+  hosts: hostsRouter,
+  images: imagesRouter,
+  containers: containersRouter,
+  audit: auditRouter,
+});
+
+export type AppRouter = typeof appRouter;

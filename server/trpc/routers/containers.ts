@@ -1,0 +1,78 @@
+import { TRPCError } from '@trpc/server';
+import { z } from 'zod';
+import type { ContainerCreateSpec, ContainerRecord } from '../../../agent/engine/types';
+import { ShellSyntaxError, splitShellWords } from '../../parse/shell-words';
+import { parseMemorySize } from '../../parse/size';
+import { callAgent, host, hostMutation } from '../host-ops';
+import { authedProcedure, router } from '../init';
+
+const hostId = z.string().min(1).max(100);
+const target = z.object({ hostId, id: z.string().trim().min(1).max(200) });
+
+/** Turns the form's fields into an engine spec; bad input is the caller's mistake (BAD_REQUEST). */
+export function runSpec(input: { image: string; command?: string; name?: string; memory?: string }): ContainerCreateSpec {
+  const spec: ContainerCreateSpec = { image: input.image };
+  try {
+    if (input.command?.trim()) spec.cmd = splitShellWords(input.command);
+    if (input.memory?.trim()) spec.memory = parseMemorySize(input.memory);
+  } catch (err) {
+    if (err instanceof ShellSyntaxError) throw new TRPCError({ code: 'BAD_REQUEST', message: `command: ${err.message}` });
+    if (err instanceof RangeError) throw new TRPCError({ code: 'BAD_REQUEST', message: `memory: ${err.message}` });
+    throw err;
+  }
+  if (input.name?.trim()) {
+    const name = input.name.trim();
+    if (!/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/.test(name)) {
+      throw new TRPCError({ code: 'BAD_REQUEST', message: `Invalid container name (${name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed` });
+    }
+    spec.name = name;
+  }
+  return spec;
+}
+
+export const containersRouter = router({
+  run: authedProcedure
+    .input(
+      z.object({
+        hostId,
+        image: z.string().trim().min(1).max(512),
+        command: z.string().max(8192).optional(),
+        name: z.string().max(128).optional(),
+        memory: z.string().max(32).optional(),
+      }),
+    )
+    .mutation(({ ctx, input }) =>
+      hostMutation(ctx, input.hostId, 'operator', { action: 'containers.run', target: input.name || input.image }, async () => {
+        const spec = runSpec(input);
+        const res = await callAgent<{ id: string } | ContainerRecord>(ctx, input.hostId, { op: 'run', spec });
+        if (!res?.id) throw new TRPCError({ code: 'BAD_GATEWAY', message: 'the agent did not say which container it made' });
+        return { id: res.id };
+      }),
+    ),
+
+  start: authedProcedure.input(target).mutation(({ ctx, input }) =>
+    hostMutation(ctx, input.hostId, 'operator', { action: 'containers.start', target: input.id }, async () => {
+      await callAgent(ctx, input.hostId, { op: 'start', id: input.id });
+      return { ok: true as const };
+    }),
+  ),
+
+  stop: authedProcedure.input(target.extend({ timeoutSec: z.number().int().min(0).max(600).optional() })).mutation(({ ctx, input }) =>
+    hostMutation(ctx, input.hostId, 'operator', { action: 'containers.stop', target: input.id }, async () => {
+      await callAgent(ctx, input.hostId, { op: 'stop', id: input.id, timeoutSec: input.timeoutSec }, (input.timeoutSec ?? 10) * 1000 + 30_000);
+      return { ok: true as const };
+    }),
+  ),
+
+  remove: authedProcedure.input(target.extend({ force: z.boolean().optional() })).mutation(({ ctx, input }) =>
+    hostMutation(ctx, input.hostId, 'operator', { action: 'containers.remove', target: input.id }, async () => {
+      await callAgent(ctx, input.hostId, { op: 'remove', id: input.id, force: input.force });
+      return { ok: true as const };
+    }),
+  ),
+
+  inspect: authedProcedure.input(target).query(async ({ ctx, input }) => {
+    await host(ctx, input.hostId, 'viewer');
+    return callAgent<ContainerRecord>(ctx, input.hostId, { op: 'inspect', id: input.id });
+  }),
+});
