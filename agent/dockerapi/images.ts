@@ -1,0 +1,232 @@
+// Image endpoints. A pull answers with Docker's JSON progress stream; headers go out
+// only with the first progress line, so an early failure (bad reference, unknown
+// repository) still gets a proper status code, as dockerd does.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Engine, ImageRecord, PullProgress, RegistryAuth } from '../engine/types';
+import { HttpError, boolParam, messageOf, sendJson, statusOf, type Query } from './http';
+
+export function pullRef(fromImage: string, tag: string | null): string {
+  if (!tag) return fromImage;
+  return tag.startsWith('sha256:') ? `${fromImage}@${tag}` : `${fromImage}:${tag}`;
+}
+
+/** X-Registry-Auth is base64url(JSON) of Docker's AuthConfig; empty or "{}" means anonymous. */
+export function registryAuth(header: string | string[] | undefined): RegistryAuth | undefined {
+  if (typeof header !== 'string' || header === '') return undefined;
+  let cfg: Record<string, unknown>;
+  try {
+    cfg = JSON.parse(Buffer.from(header, 'base64url').toString('utf8')) as Record<string, unknown>;
+  } catch {
+    throw new HttpError(400, 'invalid X-Registry-Auth header');
+  }
+  const str = (k: string) => (typeof cfg[k] === 'string' && cfg[k] !== '' ? (cfg[k] as string) : undefined);
+  const auth: RegistryAuth = { username: str('username'), password: str('password'), token: str('identitytoken') ?? str('registrytoken') };
+  return auth.username || auth.password || auth.token ? auth : undefined;
+}
+
+export function progressLine(p: PullProgress): Record<string, unknown> {
+  const line: Record<string, unknown> = { status: p.status };
+  if (p.id) line.id = p.id;
+  if (p.current !== undefined || p.total !== undefined) {
+    line.progressDetail = { current: p.current, total: p.total };
+  }
+  return line;
+}
+
+export async function createImage(engine: Engine, req: IncomingMessage, res: ServerResponse, q: Query): Promise<void> {
+  const fromImage = q.get('fromImage');
+  if (!fromImage) {
+    if (q.get('fromSrc')) throw new HttpError(400, 'importing images (fromSrc) is not supported');
+    throw new HttpError(400, 'fromImage is required');
+  }
+  const ref = pullRef(fromImage, q.get('tag'));
+  const auth = registryAuth(req.headers['x-registry-auth']);
+  let started = false;
+  let sawStatus = false;
+  const write = (line: Record<string, unknown>) => {
+    if (!started) {
+      started = true;
+      res.writeHead(200, { 'Content-Type': 'application/json' });
+    }
+    if (!res.writableEnded) res.write(JSON.stringify(line) + '\r\n');
+  };
+  let image: ImageRecord;
+  try {
+    image = await engine.images.pull(ref, {
+      auth,
+      onProgress: (p) => {
+        if (p.status.startsWith('Status:')) sawStatus = true;
+        write(progressLine(p));
+      },
+    });
+  } catch (err) {
+    if (!started) throw err;
+    const message = messageOf(err);
+    write({ errorDetail: { message, code: statusOf(err) }, error: message });
+    res.end();
+    return;
+  }
+  if (!sawStatus) {
+    const digest = image.repoDigests[0]?.split('@')[1];
+    if (digest) write({ status: `Digest: ${digest}` });
+    write({ status: `Status: Downloaded newer image for ${ref}` });
+  }
+  res.end();
+}
+
+function unixSeconds(t: string): number {
+  const ms = Date.parse(t);
+  return Number.isFinite(ms) ? Math.floor(ms / 1000) : 0;
+}
+
+function containersUsing(engine: Engine, imageId: string): number {
+  return engine.list({ all: true }).filter((c) => c.imageId === imageId).length;
+}
+
+export function imageSummary(engine: Engine, img: ImageRecord): Record<string, unknown> {
+  return {
+    Id: img.id,
+    ParentId: '',
+    RepoTags: img.repoTags.length ? img.repoTags : ['<none>:<none>'],
+    RepoDigests: img.repoDigests.length ? img.repoDigests : ['<none>@<none>'],
+    Created: unixSeconds(img.created),
+    Size: img.size,
+    SharedSize: -1,
+    VirtualSize: img.size,
+    Labels: img.config.Labels ?? {},
+    Containers: containersUsing(engine, img.id),
+  };
+}
+
+function imageFilter(q: Query): (img: ImageRecord) => boolean {
+  const raw = q.get('filters');
+  const tests: Array<(img: ImageRecord) => boolean> = [];
+  if (raw) {
+    const filters = parseFilters(raw);
+    for (const ref of filters.reference ?? []) {
+      tests.push((img) => img.repoTags.some((t) => globMatch(ref, t) || globMatch(ref, t.replace(/:[^:/]+$/, ''))));
+    }
+    for (const label of filters.label ?? []) tests.push((img) => labelMatches(img.config.Labels ?? {}, label));
+    if (filters.dangling?.length) {
+      const want = filters.dangling[0] === 'true' || filters.dangling[0] === '1';
+      tests.push((img) => (img.repoTags.length === 0) === want);
+    }
+  }
+  const filterRef = q.get('filter');
+  if (filterRef) tests.push((img) => img.repoTags.some((t) => globMatch(filterRef, t)));
+  return (img) => tests.every((t) => t(img));
+}
+
+export function listImages(engine: Engine, res: ServerResponse, q: Query): void {
+  const keep = imageFilter(q);
+  const images = engine.images.list().filter(keep);
+  images.sort((a, b) => Date.parse(b.created) - Date.parse(a.created));
+  sendJson(res, 200, images.map((img) => imageSummary(engine, img)));
+}
+
+/** Resolves a name as docker does: "busybox" means "busybox:latest". */
+export function findImage(engine: Engine, name: string): ImageRecord | undefined {
+  const direct = engine.images.get(name);
+  if (direct) return direct;
+  const lastPart = name.split('/').pop() ?? name;
+  if (!lastPart.includes(':') && !name.includes('@')) return engine.images.get(`${name}:latest`);
+  return undefined;
+}
+
+export function requireImage(engine: Engine, name: string): ImageRecord {
+  const img = findImage(engine, name);
+  if (!img) throw new HttpError(404, `No such image: ${name}`);
+  return img;
+}
+
+export function inspectImage(engine: Engine, res: ServerResponse, name: string): void {
+  const img = requireImage(engine, name);
+  sendJson(res, 200, {
+    Id: img.id,
+    RepoTags: img.repoTags,
+    RepoDigests: img.repoDigests,
+    Parent: '',
+    Comment: '',
+    Created: img.created,
+    Container: '',
+    ContainerConfig: {},
+    DockerVersion: '',
+    Author: '',
+    Config: {
+      Hostname: '',
+      Domainname: '',
+      User: img.config.User ?? '',
+      AttachStdin: false,
+      AttachStdout: false,
+      AttachStderr: false,
+      ExposedPorts: img.config.ExposedPorts ?? null,
+      Tty: false,
+      OpenStdin: false,
+      StdinOnce: false,
+      Env: img.config.Env ?? null,
+      Cmd: img.config.Cmd ?? null,
+      Image: '',
+      Volumes: img.config.Volumes ?? null,
+      WorkingDir: img.config.WorkingDir ?? '',
+      Entrypoint: img.config.Entrypoint ?? null,
+      OnBuild: null,
+      Labels: img.config.Labels ?? null,
+      StopSignal: img.config.StopSignal,
+    },
+    Architecture: img.architecture,
+    Os: img.os,
+    Size: img.size,
+    VirtualSize: img.size,
+    GraphDriver: { Name: 'overlay2', Data: { LowerDir: engine.images.layerDirs(img).slice().reverse().join(':') } },
+    RootFS: { Type: 'layers', Layers: img.diffIds },
+    Metadata: { LastTagTime: '0001-01-01T00:00:00Z' },
+  });
+}
+
+export function deleteImage(engine: Engine, res: ServerResponse, name: string, q: Query): void {
+  const img = requireImage(engine, name);
+  const force = boolParam(q, 'force');
+  // Removing by tag only needs the tag to exist; the image itself goes once no tag and no container holds it.
+  const target = engine.images.get(name) ? name : img.id === name || name.startsWith('sha256:') ? img.id : `${name}:latest`;
+  const inUse = (imageId: string) => engine.list({ all: true }).some((c) => c.imageId === imageId);
+  if (!force && img.repoTags.length <= 1 && inUse(img.id)) {
+    const user = engine.list({ all: true }).find((c) => c.imageId === img.id);
+    throw new HttpError(
+      409,
+      `conflict: unable to remove repository reference "${name}" (must force) - container ${user?.id.slice(0, 12)} is using its referenced image ${img.id.replace('sha256:', '').slice(0, 12)}`,
+    );
+  }
+  sendJson(res, 200, engine.images.remove(target, { force, inUse }));
+}
+
+// --- filters shared with containers -------------------------------------------------
+
+/** Docker sends filters as {"key": ["v", …]} or the legacy {"key": {"v": true}}. */
+export function parseFilters(raw: string): Record<string, string[]> {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(raw);
+  } catch {
+    throw new HttpError(400, `invalid filters: ${raw}`);
+  }
+  if (!parsed || typeof parsed !== 'object') throw new HttpError(400, `invalid filters: ${raw}`);
+  const out: Record<string, string[]> = {};
+  for (const [k, v] of Object.entries(parsed as Record<string, unknown>)) {
+    if (Array.isArray(v)) out[k] = v.map(String);
+    else if (v && typeof v === 'object') out[k] = Object.keys(v);
+    else throw new HttpError(400, `invalid filter value for ${k}`);
+  }
+  return out;
+}
+
+export function labelMatches(labels: Record<string, string>, filter: string): boolean {
+  const eq = filter.indexOf('=');
+  if (eq < 0) return filter in labels;
+  const key = filter.slice(0, eq);
+  return labels[key] === filter.slice(eq + 1);
+}
+
+function globMatch(pattern: string, value: string): boolean {
+  const re = new RegExp('^' + pattern.split('*').map((s) => s.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('.*') + '$');
+  return re.test(value);
+}

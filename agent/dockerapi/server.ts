@@ -1,0 +1,170 @@
+// The Docker Engine API (v1.41 subset) on a unix socket, so the real `docker` CLI and
+// dockerode can drive Berth's engine.
+import fs from 'node:fs';
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import net from 'node:net';
+import path from 'node:path';
+import type { Duplex } from 'node:stream';
+import type { Engine } from '../engine/types';
+import * as containers from './containers';
+import { HttpError, sendError, type Query } from './http';
+import * as images from './images';
+import { attach, containerLogs } from './logs';
+import { API_VERSION, MIN_API_VERSION, events, info, ping, pingHeaders, version } from './system';
+
+type Handler = (ctx: { engine: Engine; req: IncomingMessage; res: ServerResponse; q: Query; params: string[] }) => unknown;
+
+interface Route {
+  method: string;
+  pattern: RegExp;
+  handler: Handler;
+}
+
+// Names may hold slashes ("127.0.0.1:5000/busybox:latest"), so image routes match greedily.
+const routes: Route[] = [
+  { method: 'GET', pattern: /^\/_ping$/, handler: ({ req, res }) => ping(req, res) },
+  { method: 'HEAD', pattern: /^\/_ping$/, handler: ({ req, res }) => ping(req, res) },
+  { method: 'GET', pattern: /^\/version$/, handler: ({ engine, res }) => version(engine, res) },
+  { method: 'GET', pattern: /^\/info$/, handler: ({ engine, res }) => info(engine, res) },
+  { method: 'GET', pattern: /^\/events$/, handler: ({ engine, req, res }) => events(engine, req, res) },
+  { method: 'POST', pattern: /^\/images\/create$/, handler: ({ engine, req, res, q }) => images.createImage(engine, req, res, q) },
+  { method: 'GET', pattern: /^\/images\/json$/, handler: ({ engine, res, q }) => images.listImages(engine, res, q) },
+  { method: 'GET', pattern: /^\/images\/(.+)\/json$/, handler: ({ engine, res, params }) => images.inspectImage(engine, res, params[0]) },
+  { method: 'DELETE', pattern: /^\/images\/(.+)$/, handler: ({ engine, res, params, q }) => images.deleteImage(engine, res, params[0], q) },
+  { method: 'POST', pattern: /^\/containers\/create$/, handler: ({ engine, req, res, q }) => containers.createContainer(engine, req, res, q) },
+  { method: 'GET', pattern: /^\/containers\/json$/, handler: ({ engine, res, q }) => containers.listContainers(engine, res, q) },
+  { method: 'GET', pattern: /^\/containers\/([^/]+)\/json$/, handler: ({ engine, res, params }) => containers.inspectContainer(engine, res, params[0]) },
+  { method: 'POST', pattern: /^\/containers\/([^/]+)\/start$/, handler: ({ engine, res, params }) => containers.startContainer(engine, res, params[0]) },
+  { method: 'POST', pattern: /^\/containers\/([^/]+)\/stop$/, handler: ({ engine, res, params, q }) => containers.stopContainer(engine, res, params[0], q) },
+  { method: 'POST', pattern: /^\/containers\/([^/]+)\/restart$/, handler: ({ engine, res, params, q }) => containers.restartContainer(engine, res, params[0], q) },
+  { method: 'POST', pattern: /^\/containers\/([^/]+)\/kill$/, handler: ({ engine, res, params, q }) => containers.killContainer(engine, res, params[0], q) },
+  { method: 'POST', pattern: /^\/containers\/([^/]+)\/wait$/, handler: ({ engine, req, res, params, q }) => containers.waitContainer(engine, req, res, params[0], q) },
+  { method: 'DELETE', pattern: /^\/containers\/([^/]+)$/, handler: ({ engine, res, params, q }) => containers.removeContainer(engine, res, params[0], q) },
+  { method: 'GET', pattern: /^\/containers\/([^/]+)\/logs$/, handler: ({ engine, req, res, params, q }) => containerLogs(engine, req, res, params[0], q) },
+  // A resize is harmless to ignore until stdin and ptys are wired through attach.
+  { method: 'POST', pattern: /^\/containers\/([^/]+)\/resize$/, handler: ({ engine, res, params }) => (containers.resolveContainer(engine, params[0]), res.writeHead(200).end()) },
+];
+
+const ATTACH = /^\/containers\/([^/]+)\/attach$/;
+
+function compareVersions(a: string, b: string): number {
+  const [a1, a2] = a.split('.').map(Number);
+  const [b1, b2] = b.split('.').map(Number);
+  return a1 - b1 || a2 - b2;
+}
+
+/** Splits "/v1.41/containers/json?all=1" into the unversioned path and query, checking the version. */
+export function parseTarget(rawUrl: string): { path: string; q: Query } {
+  const url = new URL(rawUrl, 'http://docker');
+  let p = url.pathname;
+  const m = /^\/v(\d+\.\d+)(\/.*)$/.exec(p);
+  if (m) {
+    if (compareVersions(m[1], API_VERSION) > 0) {
+      throw new HttpError(400, `client version ${m[1]} is too new. Maximum supported API version is ${API_VERSION}`);
+    }
+    if (compareVersions(m[1], MIN_API_VERSION) < 0) {
+      throw new HttpError(400, `client version ${m[1]} is too old. Minimum supported API version is ${MIN_API_VERSION}, please upgrade your client to a newer version`);
+    }
+    p = m[2];
+  }
+  // Image names arrive percent-encoded ("127.0.0.1%3A5000%2Fbusybox"); match on the decoded form.
+  return { path: decodeURIComponent(p).replace(/\/+$/, '') || '/', q: url.searchParams };
+}
+
+async function handle(engine: Engine, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  pingHeaders(res);
+  res.setHeader('Server', `Berth/${API_VERSION}`);
+  try {
+    const { path: p, q } = parseTarget(req.url ?? '/');
+    const attachMatch = ATTACH.exec(p);
+    if (attachMatch && req.method === 'POST') {
+      // A client that did not ask to upgrade still gets the raw stream on the same connection.
+      await attach(engine, req, req.socket, attachMatch[1], q, false);
+      return;
+    }
+    let methodMismatch = false;
+    for (const r of routes) {
+      const m = r.pattern.exec(p);
+      if (!m) continue;
+      if (r.method !== req.method) {
+        methodMismatch = true;
+        continue;
+      }
+      await r.handler({ engine, req, res, q, params: m.slice(1) });
+      return;
+    }
+    throw new HttpError(methodMismatch ? 405 : 404, methodMismatch ? `method ${req.method} not allowed for ${p}` : `page not found`);
+  } catch (err) {
+    sendError(res, err);
+  }
+}
+
+async function handleUpgrade(engine: Engine, req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+  socket.on('error', () => {});
+  try {
+    const { path: p, q } = parseTarget(req.url ?? '/');
+    const m = ATTACH.exec(p);
+    if (!m || req.method !== 'POST') throw new HttpError(404, 'page not found');
+    if (head.length) socket.unshift(head);
+    await attach(engine, req, socket, m[1], q, true);
+  } catch (err) {
+    const body = JSON.stringify({ message: err instanceof Error ? err.message : String(err) });
+    const status = err instanceof HttpError ? err.status : 500;
+    socket.end(`HTTP/1.1 ${status} Error\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+  }
+}
+
+export interface DockerApiServer {
+  readonly socketPath: string;
+  close(): Promise<void>;
+}
+
+/** Refuses to take over a socket another live server still answers on; removes a stale one. */
+async function clearStaleSocket(socketPath: string): Promise<void> {
+  if (!fs.existsSync(socketPath)) return;
+  const live = await new Promise<boolean>((resolve) => {
+    const c = net.connect(socketPath);
+    c.once('connect', () => {
+      c.destroy();
+      resolve(true);
+    });
+    c.once('error', () => resolve(false));
+  });
+  if (live) throw new Error(`${socketPath} is in use by another running server`);
+  fs.unlinkSync(socketPath);
+}
+
+export async function startDockerApi(opts: { engine: Engine; socketPath: string; mode?: number }): Promise<DockerApiServer> {
+  const { engine, socketPath } = opts;
+  fs.mkdirSync(path.dirname(socketPath), { recursive: true });
+  await clearStaleSocket(socketPath);
+  const server = http.createServer((req, res) => void handle(engine, req, res));
+  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => void handleUpgrade(engine, req, socket, head));
+  // Long log follows and waits are normal here; Node's default timeouts would cut them.
+  server.requestTimeout = 0;
+  server.headersTimeout = 60_000;
+  server.keepAliveTimeout = 60_000;
+  const sockets = new Set<net.Socket>();
+  server.on('connection', (s: net.Socket) => {
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(socketPath, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  fs.chmodSync(socketPath, opts.mode ?? 0o660);
+  return {
+    socketPath,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        for (const s of sockets) s.destroy();
+        // server.close unlinks the socket file; make sure even if it did not.
+        fs.rmSync(socketPath, { force: true });
+      }),
+  };
+}

@@ -1,0 +1,163 @@
+// /_ping, /version, /info, /events: what the CLI asks before anything else.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { ContainerEvent, Engine, HostInfo, ImageEvent } from '../engine/types';
+import { sendJson } from './http';
+
+export const API_VERSION = '1.41';
+export const MIN_API_VERSION = '1.24';
+
+const GO_ARCH: Record<string, string> = { x86_64: 'amd64', aarch64: 'arm64', armv7l: 'arm', i686: '386', i386: '386' };
+const UNAME_ARCH: Record<string, string> = { amd64: 'x86_64', arm64: 'aarch64', arm: 'armv7l', '386': 'i686' };
+
+export const goArch = (a: string) => GO_ARCH[a] ?? a;
+export const unameArch = (a: string) => UNAME_ARCH[a] ?? a;
+
+export function pingHeaders(res: ServerResponse): void {
+  res.setHeader('API-Version', API_VERSION);
+  res.setHeader('OSType', 'linux');
+  res.setHeader('Docker-Experimental', 'false');
+  res.setHeader('Builder-Version', '1');
+  res.setHeader('Cache-Control', 'no-cache, no-store, must-revalidate');
+  res.setHeader('Pragma', 'no-cache');
+}
+
+export function ping(req: IncomingMessage, res: ServerResponse): void {
+  pingHeaders(res);
+  res.writeHead(200, { 'Content-Type': 'text/plain; charset=utf-8', 'Content-Length': 2 });
+  res.end(req.method === 'HEAD' ? undefined : 'OK');
+}
+
+export async function version(engine: Engine, res: ServerResponse): Promise<void> {
+  const info = await engine.info();
+  const details = { ApiVersion: API_VERSION, Arch: goArch(info.arch), MinAPIVersion: MIN_API_VERSION, Os: 'linux', KernelVersion: info.kernel };
+  sendJson(res, 200, {
+    Platform: { Name: 'Berth Engine' },
+    Components: [{ Name: 'Engine', Version: info.engineVersion, Details: { ...details, GitCommit: 'berth', GoVersion: `node${process.versions.node}`, Experimental: 'false' } }],
+    Version: info.engineVersion,
+    ApiVersion: API_VERSION,
+    MinAPIVersion: MIN_API_VERSION,
+    GitCommit: 'berth',
+    GoVersion: `node${process.versions.node}`,
+    Os: 'linux',
+    Arch: goArch(info.arch),
+    KernelVersion: info.kernel,
+    Experimental: false,
+    BuildTime: '',
+  });
+}
+
+export function infoBody(info: HostInfo): Record<string, unknown> {
+  return {
+    ID: `berth-${info.hostname}`,
+    Containers: info.containers.total,
+    ContainersRunning: info.containers.running,
+    ContainersPaused: info.containers.paused,
+    ContainersStopped: info.containers.stopped,
+    Images: info.images,
+    Driver: 'overlay2',
+    DriverStatus: [['Backing Filesystem', 'extfs']],
+    Plugins: { Volume: ['local'], Network: ['bridge', 'host', 'none'], Authorization: null, Log: ['json-file'] },
+    MemoryLimit: true,
+    SwapLimit: true,
+    CpuCfsPeriod: true,
+    CpuCfsQuota: true,
+    CPUShares: true,
+    CPUSet: true,
+    PidsLimit: true,
+    OomKillDisable: false,
+    IPv4Forwarding: true,
+    BridgeNfIptables: true,
+    BridgeNfIp6tables: true,
+    Debug: false,
+    NFd: 0,
+    NGoroutines: 0,
+    SystemTime: new Date().toISOString(),
+    LoggingDriver: 'json-file',
+    CgroupDriver: 'cgroupfs',
+    CgroupVersion: String(info.cgroupVersion),
+    NEventsListener: 0,
+    KernelVersion: info.kernel,
+    OperatingSystem: info.os,
+    OSVersion: '',
+    OSType: 'linux',
+    Architecture: unameArch(info.arch),
+    IndexServerAddress: 'https://index.docker.io/v1/',
+    RegistryConfig: {
+      AllowNondistributableArtifactsCIDRs: [],
+      AllowNondistributableArtifactsHostnames: [],
+      InsecureRegistryCIDRs: ['127.0.0.0/8'],
+      IndexConfigs: { 'docker.io': { Name: 'docker.io', Mirrors: [], Secure: true, Official: true } },
+      Mirrors: [],
+    },
+    NCPU: info.cpus,
+    MemTotal: info.memTotal,
+    GenericResources: null,
+    DockerRootDir: info.root,
+    HttpProxy: '',
+    HttpsProxy: '',
+    NoProxy: '',
+    Name: info.hostname,
+    Labels: [],
+    ExperimentalBuild: false,
+    ServerVersion: info.engineVersion,
+    Runtimes: { berth: { path: 'berth-monitor' } },
+    DefaultRuntime: 'berth',
+    Swarm: { NodeID: '', NodeAddr: '', LocalNodeState: 'inactive', ControlAvailable: false, Error: '', RemoteManagers: null },
+    LiveRestoreEnabled: true,
+    Isolation: '',
+    InitBinary: '',
+    ContainerdCommit: { ID: '', Expected: '' },
+    RuncCommit: { ID: '', Expected: '' },
+    InitCommit: { ID: '', Expected: '' },
+    SecurityOptions: ['name=seccomp,profile=default', `name=cgroupns`],
+    Warnings: [],
+  };
+}
+
+export async function info(engine: Engine, res: ServerResponse): Promise<void> {
+  sendJson(res, 200, infoBody(await engine.info()));
+}
+
+/** A live feed of engine events, in the shape `docker events` decodes. Past events (since) are not kept. */
+export function events(engine: Engine, req: IncomingMessage, res: ServerResponse): void {
+  res.writeHead(200, { 'Content-Type': 'application/json' });
+  res.flushHeaders();
+  const send = (type: 'container' | 'image', action: string, id: string, attributes: Record<string, string>) => {
+    const nanos = BigInt(Date.now()) * 1_000_000n;
+    res.write(
+      JSON.stringify({
+        status: action,
+        id,
+        from: attributes.image,
+        Type: type,
+        Action: action,
+        Actor: { ID: id, Attributes: attributes },
+        scope: 'local',
+        time: Number(nanos / 1_000_000_000n),
+        timeNano: Number(nanos),
+      }) + '\n',
+    );
+  };
+  const onContainer = (e: ContainerEvent) => {
+    const attributes: Record<string, string> = {};
+    try {
+      const c = engine.inspect(e.id);
+      attributes.name = c.name;
+      attributes.image = c.image;
+    } catch {
+      // Destroyed containers cannot be looked up any more; the id alone still tells the story.
+    }
+    if (e.exitCode !== undefined) attributes.exitCode = String(e.exitCode);
+    send('container', e.action, e.id, attributes);
+  };
+  const onImage = (e: ImageEvent) => send('image', e.action, e.id, e.ref ? { name: e.ref } : {});
+  engine.on('container', onContainer);
+  engine.on('image', onImage);
+  const stop = () => {
+    engine.off('container', onContainer);
+    engine.off('image', onImage);
+  };
+  req.on('close', stop);
+  res.on('close', stop);
+}
+

@@ -1,0 +1,159 @@
+// The agent's side of the control-plane link: enrol once, then keep a socket.io
+// connection open for as long as the agent runs, reporting state and obeying commands.
+import { io, type Socket } from 'socket.io-client';
+import type { Engine } from '../engine/types';
+import { runCommand, type CommandContext } from './commands';
+import { ensureCredential } from './enroll';
+import { AGENT_NAMESPACE, type AgentToServer, type LogBatch, type ServerToAgent } from './protocol';
+import { buildSnapshot } from './snapshot';
+
+export interface LinkOptions {
+  engine: Engine;
+  root: string;
+  server: string;
+  token?: string;
+  hostname?: string;
+  /** Debounce of snapshots after engine events. */
+  snapshotDelayMs?: number;
+  /** Snapshots also go out this often, so "Up 3 seconds" keeps moving on the dashboard. */
+  refreshMs?: number;
+  log?: (msg: string) => void;
+}
+
+export interface Link {
+  readonly hostId: string;
+  readonly socket: Socket<ServerToAgent, AgentToServer>;
+  /** Sends a snapshot now (also done automatically). */
+  sendSnapshot(): Promise<void>;
+  close(): void;
+}
+
+const RETRY_MIN_MS = 1_000;
+const RETRY_MAX_MS = 30_000;
+
+/** Enrols if needed (throws EnrollError on a refused token), then connects; reconnects forever. */
+export async function startLink(o: LinkOptions): Promise<Link> {
+  const log = o.log ?? ((m: string) => console.log(`berth-agent: ${m}`));
+  const cred = await ensureCredential({ root: o.root, server: o.server, token: o.token, hostname: o.hostname });
+  if (cred.server && cred.server !== o.server) {
+    log(`note: credential in ${o.root} was issued by ${cred.server}; using it with ${o.server}`);
+  }
+  const socket: Socket<ServerToAgent, AgentToServer> = io(o.server + AGENT_NAMESPACE, {
+    transports: ['websocket'],
+    auth: { hostId: cred.hostId, credential: cred.credential },
+    reconnection: true,
+    reconnectionAttempts: Infinity,
+    reconnectionDelay: RETRY_MIN_MS,
+    reconnectionDelayMax: RETRY_MAX_MS,
+    randomizationFactor: 0.5,
+  });
+  const { engine } = o;
+  let closed = false;
+  let manualRetry: NodeJS.Timeout | undefined;
+  let manualDelay = RETRY_MIN_MS;
+  const subscriptions = new Map<string, AbortController>();
+
+  // socket.io gives up by itself when the server refused us (middleware error) or kicked us
+  // out; a host may be re-enabled or the server restarted, so keep knocking, slowly.
+  const retryLater = () => {
+    if (closed || manualRetry) return;
+    const delay = manualDelay * (0.75 + Math.random() * 0.5);
+    manualDelay = Math.min(manualDelay * 2, RETRY_MAX_MS);
+    manualRetry = setTimeout(() => {
+      manualRetry = undefined;
+      if (!closed && !socket.connected) socket.connect();
+    }, delay);
+  };
+
+  let snapshotTimer: NodeJS.Timeout | undefined;
+  let sending = false;
+  let again = false;
+  const sendSnapshot = async () => {
+    // One snapshot in flight at a time; a change during it triggers exactly one more.
+    if (sending) {
+      again = true;
+      return;
+    }
+    sending = true;
+    try {
+      do {
+        again = false;
+        if (socket.connected) socket.emit('snapshot', await buildSnapshot(engine));
+      } while (again);
+    } catch (err) {
+      log(`snapshot failed: ${(err as Error).message}`);
+    } finally {
+      sending = false;
+    }
+  };
+  const scheduleSnapshot = () => {
+    if (snapshotTimer) clearTimeout(snapshotTimer);
+    snapshotTimer = setTimeout(() => {
+      snapshotTimer = undefined;
+      void sendSnapshot();
+    }, o.snapshotDelayMs ?? 100);
+  };
+  engine.on('container', scheduleSnapshot);
+  engine.on('image', scheduleSnapshot);
+  const refresh = setInterval(() => void sendSnapshot(), o.refreshMs ?? 15_000);
+  refresh.unref();
+
+  const sendLogs = async (batch: LogBatch) => {
+    // A batch for a dropped link would be replayed after reconnect, out of place: the server
+    // resubscribes with afterSeq instead.
+    if (!socket.connected) throw new Error('link is down');
+    await socket.emitWithAck('logs', batch);
+  };
+  const ctx: CommandContext = {
+    engine,
+    subscriptions,
+    sendLogs,
+    onPullProgress: (p) => {
+      if (socket.connected) socket.volatile.emit('pullProgress', p);
+    },
+  };
+
+  socket.on('connect', () => {
+    manualDelay = RETRY_MIN_MS;
+    log(`connected to ${o.server} as host ${cred.hostId}`);
+    void sendSnapshot();
+  });
+  socket.on('disconnect', (reason) => {
+    for (const a of subscriptions.values()) a.abort();
+    subscriptions.clear();
+    if (closed) return;
+    log(`link to ${o.server} lost (${reason}); reconnecting`);
+    if (reason === 'io server disconnect') retryLater();
+  });
+  socket.on('connect_error', (err) => {
+    if (closed) return;
+    if (!socket.active) {
+      log(`server refused the connection: ${err.message}${err.message === 'unauthorized' ? ' (host revoked? delete credential.json and enrol again with --token)' : ''}`);
+      retryLater();
+    } else {
+      log(`cannot connect to ${o.server}: ${err.message}; retrying`);
+    }
+  });
+  socket.on('command', (cmd, ack) => {
+    void runCommand(ctx, cmd).then((res) => {
+      if (typeof ack === 'function') ack(res);
+    });
+  });
+
+  return {
+    hostId: cred.hostId,
+    socket,
+    sendSnapshot,
+    close: () => {
+      closed = true;
+      if (manualRetry) clearTimeout(manualRetry);
+      if (snapshotTimer) clearTimeout(snapshotTimer);
+      clearInterval(refresh);
+      engine.off('container', scheduleSnapshot);
+      engine.off('image', scheduleSnapshot);
+      for (const a of subscriptions.values()) a.abort();
+      subscriptions.clear();
+      socket.disconnect();
+    },
+  };
+}

@@ -1,0 +1,75 @@
+// Carries out the control plane's commands on the engine. Every command gets an answer:
+// engine errors travel back with their status so the dashboard can tell "not found" from "broken".
+import { EngineError } from '../engine/errors';
+import type { Engine, PullProgress } from '../engine/types';
+import { streamLogs } from './log-stream';
+import type { AgentCommand, CommandResult, LogBatch } from './protocol';
+import { summarizeContainer, summarizeImage } from './snapshot';
+
+export interface CommandContext {
+  engine: Engine;
+  onPullProgress: (p: { ref: string } & PullProgress) => void;
+  sendLogs: (batch: LogBatch) => Promise<void>;
+  /** Live log subscriptions by subId; the client aborts them all when the link drops. */
+  subscriptions: Map<string, AbortController>;
+}
+
+export function failure(err: unknown): CommandResult {
+  if (err instanceof EngineError) return { ok: false, error: err.message, status: err.status };
+  return { ok: false, error: err instanceof Error ? err.message : String(err), status: 500 };
+}
+
+async function pull(ctx: CommandContext, ref: string) {
+  const img = await ctx.engine.images.pull(ref, { onProgress: (p) => ctx.onPullProgress({ ref, ...p }) });
+  return summarizeImage(img);
+}
+
+export async function runCommand(ctx: CommandContext, cmd: AgentCommand): Promise<CommandResult> {
+  const { engine } = ctx;
+  try {
+    switch (cmd.op) {
+      case 'pull':
+        return { ok: true, result: await pull(ctx, cmd.ref) };
+      case 'run': {
+        // Like `docker run`: an image that is not here yet is pulled first.
+        if (!engine.images.get(cmd.spec.image)) await pull(ctx, cmd.spec.image);
+        const rec = await engine.createContainer(cmd.spec);
+        await engine.start(rec.id);
+        return { ok: true, result: summarizeContainer(engine.inspect(rec.id)) };
+      }
+      case 'start':
+        await engine.start(cmd.id);
+        return { ok: true };
+      case 'stop':
+        await engine.stop(cmd.id, cmd.timeoutSec);
+        return { ok: true };
+      case 'remove':
+        await engine.remove(cmd.id, { force: cmd.force });
+        return { ok: true };
+      case 'removeImage': {
+        const inUse = (imageId: string) => engine.list({ all: true }).some((c) => c.imageId === imageId);
+        return { ok: true, result: engine.images.remove(cmd.ref, { force: cmd.force, inUse }) };
+      }
+      case 'inspect':
+        return { ok: true, result: engine.inspect(cmd.id) };
+      case 'logs.subscribe': {
+        const rec = engine.inspect(cmd.id);
+        ctx.subscriptions.get(cmd.subId)?.abort();
+        const abort = new AbortController();
+        ctx.subscriptions.set(cmd.subId, abort);
+        void streamLogs(engine, { subId: cmd.subId, id: rec.id, tail: cmd.tail, afterSeq: cmd.afterSeq, send: ctx.sendLogs, signal: abort.signal }).finally(() => {
+          if (ctx.subscriptions.get(cmd.subId) === abort) ctx.subscriptions.delete(cmd.subId);
+        });
+        return { ok: true, result: { subId: cmd.subId } };
+      }
+      case 'logs.unsubscribe':
+        ctx.subscriptions.get(cmd.subId)?.abort();
+        ctx.subscriptions.delete(cmd.subId);
+        return { ok: true };
+      default:
+        return { ok: false, error: `unknown command ${JSON.stringify((cmd as { op?: unknown }).op)}`, status: 400 };
+    }
+  } catch (err) {
+    return failure(err);
+  }
+}

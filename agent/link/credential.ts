@@ -1,0 +1,48 @@
+// The host credential lives in the agent's root: readable by root only, and written
+// atomically so a crash mid-write never leaves a half credential that locks the host out.
+import fs from 'node:fs';
+import path from 'node:path';
+
+export interface StoredCredential {
+  server: string;
+  hostId: string;
+  credential: string;
+}
+
+export const credentialPath = (root: string) => path.join(root, 'credential.json');
+
+export function readCredential(root: string): StoredCredential | undefined {
+  let text: string;
+  try {
+    text = fs.readFileSync(credentialPath(root), 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw new Error(`cannot read ${credentialPath(root)}: ${(err as Error).message}`);
+  }
+  const c = JSON.parse(text) as Partial<StoredCredential>;
+  if (typeof c.hostId !== 'string' || typeof c.credential !== 'string') {
+    throw new Error(`${credentialPath(root)} is damaged (no hostId/credential); delete it and enrol again with --token`);
+  }
+  return { server: c.server ?? '', hostId: c.hostId, credential: c.credential };
+}
+
+export function writeCredential(root: string, cred: StoredCredential): void {
+  fs.mkdirSync(root, { recursive: true, mode: 0o700 });
+  const final = credentialPath(root);
+  const tmp = `${final}.${process.pid}.tmp`;
+  const fd = fs.openSync(tmp, 'w', 0o600);
+  try {
+    fs.writeSync(fd, JSON.stringify(cred, null, 2) + '\n');
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+  fs.chmodSync(tmp, 0o600);
+  fs.renameSync(tmp, final);
+  const dir = fs.openSync(root, 'r');
+  try {
+    fs.fsyncSync(dir);
+  } finally {
+    fs.closeSync(dir);
+  }
+}

@@ -1,0 +1,86 @@
+// One log subscription: read the container's log and hand it out in batches, never
+// reading further than one unacknowledged batch ahead, so a slow browser slows the
+// file reader instead of growing the agent's memory.
+import type { Engine, LogEntry } from '../engine/types';
+import type { LogBatch } from './protocol';
+
+export interface LogStreamOptions {
+  subId: string;
+  id: string;
+  tail?: number;
+  afterSeq?: number;
+  /** Resolves once the receiver acknowledged the batch. */
+  send: (batch: LogBatch) => Promise<void>;
+  signal: AbortSignal;
+  maxEntries?: number;
+  maxDelayMs?: number;
+}
+
+const TIMEOUT = Symbol('timeout');
+const ABORTED = Symbol('aborted');
+
+function untilAbort(signal: AbortSignal): Promise<typeof ABORTED> {
+  return new Promise((resolve) => {
+    if (signal.aborted) resolve(ABORTED);
+    else signal.addEventListener('abort', () => resolve(ABORTED), { once: true });
+  });
+}
+
+function after(ms: number): { promise: Promise<typeof TIMEOUT>; cancel: () => void } {
+  let timer: NodeJS.Timeout | undefined;
+  const promise = new Promise<typeof TIMEOUT>((resolve) => {
+    timer = setTimeout(() => resolve(TIMEOUT), Math.max(0, ms));
+  });
+  return { promise, cancel: () => clearTimeout(timer) };
+}
+
+/** Runs until the log ends (container stopped and all read: last batch has done) or `signal` aborts. */
+export async function streamLogs(engine: Engine, o: LogStreamOptions): Promise<void> {
+  const maxEntries = o.maxEntries ?? 200;
+  const maxDelayMs = o.maxDelayMs ?? 50;
+  const aborted = untilAbort(o.signal);
+  const iter = engine
+    .logs(o.id, { follow: true, tail: o.afterSeq === undefined ? o.tail : undefined, afterSeq: o.afterSeq, signal: o.signal })
+    [Symbol.asyncIterator]();
+  // A read that outlived its batch's deadline is carried into the next batch, not repeated.
+  let pending: Promise<IteratorResult<LogEntry>> | undefined;
+  let done = false;
+  try {
+    while (!done) {
+      const entries: LogEntry[] = [];
+      pending ??= iter.next();
+      const first = await Promise.race([pending, aborted]);
+      pending = undefined;
+      if (first === ABORTED) return;
+      if (first.done) done = true;
+      else {
+        entries.push(first.value);
+        const deadline = Date.now() + maxDelayMs;
+        while (entries.length < maxEntries) {
+          pending = iter.next();
+          const timer = after(deadline - Date.now());
+          const r = await Promise.race([pending, timer.promise, aborted]);
+          timer.cancel();
+          if (r === ABORTED) return;
+          if (r === TIMEOUT) break;
+          pending = undefined;
+          if (r.done) {
+            done = true;
+            break;
+          }
+          entries.push(r.value);
+        }
+      }
+      if (o.signal.aborted) return;
+      const acked = await Promise.race([o.send(done ? { subId: o.subId, entries, done: true } : { subId: o.subId, entries }), aborted]);
+      if (acked === ABORTED) return;
+    }
+  } catch (err) {
+    if (o.signal.aborted) return;
+    // The container went away mid-stream, or its log could not be read: tell the reader the stream is over.
+    console.error(`berth-agent: log stream ${o.subId} of ${o.id.slice(0, 12)} ended: ${(err as Error).message}`);
+    await Promise.race([o.send({ subId: o.subId, entries: [], done: true }).catch(() => {}), aborted]);
+  } finally {
+    void iter.return?.().catch(() => {});
+  }
+}

@@ -1,0 +1,34 @@
+// The agent's whole state as the control plane sees it.
+import type { ContainerRecord, Engine, ImageRecord } from '../engine/types';
+import { humanStatus } from '../dockerapi/human';
+import type { ContainerSummary, HostSnapshot, ImageSummary } from './protocol';
+
+export function summarizeContainer(c: ContainerRecord, now = Date.now()): ContainerSummary {
+  return {
+    id: c.id,
+    name: c.name,
+    image: c.image,
+    imageId: c.imageId,
+    command: [...c.config.entrypoint, ...c.config.cmd].join(' '),
+    created: c.created,
+    state: c.state.status,
+    status: humanStatus(c, now),
+    exitCode: c.state.exitCode,
+    startedAt: c.state.startedAt,
+    finishedAt: c.state.finishedAt,
+    memoryLimit: c.hostConfig.memory,
+  };
+}
+
+export function summarizeImage(img: ImageRecord): ImageSummary {
+  return { id: img.id, repoTags: img.repoTags, size: img.size, created: img.created };
+}
+
+export async function buildSnapshot(engine: Engine): Promise<HostSnapshot> {
+  const now = Date.now();
+  return {
+    info: await engine.info(),
+    containers: engine.list({ all: true }).map((c) => summarizeContainer(c, now)),
+    images: engine.images.list().map(summarizeImage),
+  };
+}
