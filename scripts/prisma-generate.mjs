@@ -2,7 +2,7 @@
 // needs no query engine, and the CLI only insists that a schema engine file exists,
 // which it would otherwise try to download (there is no internet here).
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -12,6 +12,10 @@ if (!existsSync(cli)) {
   console.error(`prisma-generate: ${cli} is missing; run npm install first`);
   process.exit(1);
 }
+// Nothing to do when the client is newer than the schema (setup runs before every command).
+const schema = path.join(root, 'prisma', 'schema.prisma');
+const out = path.join(root, 'generated', 'prisma', 'client.ts');
+if (!process.argv.includes('--force') && existsSync(out) && statSync(out).mtimeMs >= statSync(schema).mtimeMs) process.exit(0);
 const env = { ...process.env, PRISMA_HIDE_UPDATE_MESSAGE: '1', CHECKPOINT_DISABLE: '1' };
 if (!env.PRISMA_SCHEMA_ENGINE_BINARY) env.PRISMA_SCHEMA_ENGINE_BINARY = '/bin/true';
 const res = spawnSync(process.execPath, [cli, 'generate', '--schema', path.join(root, 'prisma', 'schema.prisma')], {

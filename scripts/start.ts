@@ -1,0 +1,115 @@
+// `npm start`: migrate, build the Next app when its sources changed, run the control
+// plane in this process, and keep a local agent for this machine running, enrolled
+// into the Default team on the first start and reconnecting with its stored
+// credential afterwards.
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { hashSecret, newSecret } from '../server/auth/tokens';
+import { listenPort } from '../server/db/config';
+import { db } from '../server/db';
+import { DEFAULT_TEAM } from '../server/db/seed';
+import { prepareDatabase, prepareEnvironment, startServer } from '../server/main';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const BUILD_INPUTS = ['app', 'server', 'public', 'agent/link/protocol.ts', 'agent/engine/types.ts', 'next.config.ts', 'postcss.config.mjs', 'package.json', 'tsconfig.json'];
+
+function newestMtime(p: string): number {
+  if (!existsSync(p)) return 0;
+  const st = statSync(p);
+  if (!st.isDirectory()) return st.mtimeMs;
+  let newest = st.mtimeMs;
+  for (const e of readdirSync(p)) {
+    if (e === 'node_modules' || e.startsWith('.')) continue;
+    newest = Math.max(newest, newestMtime(path.join(p, e)));
+  }
+  return newest;
+}
+
+export function buildIsStale(): boolean {
+  const id = path.join(root, '.next', 'BUILD_ID');
+  if (!existsSync(id)) return true;
+  const built = statSync(id).mtimeMs;
+  return BUILD_INPUTS.some((p) => newestMtime(path.join(root, p)) > built);
+}
+
+function buildNext(): void {
+  console.log('berth: building the web app (next build) …');
+  const r = spawnSync(process.execPath, [path.join(root, 'node_modules', 'next', 'dist', 'bin', 'next'), 'build'], {
+    cwd: root,
+    stdio: 'inherit',
+    env: { ...process.env, NEXT_TELEMETRY_DISABLED: '1' },
+  });
+  if (r.status !== 0) throw new Error(`next build failed (exit ${r.status ?? r.signal})`);
+}
+
+/** A join token for this machine's own agent, made straight in the database. */
+async function localJoinToken(): Promise<string> {
+  const prisma = db();
+  const team = await prisma.team.findUniqueOrThrow({ where: { name: DEFAULT_TEAM } });
+  const token = newSecret('bjt');
+  await prisma.joinToken.create({
+    data: { tokenHash: hashSecret(token), teamId: team.id, name: os.hostname(), expiresAt: new Date(Date.now() + 10 * 60_000) },
+  });
+  return token;
+}
+
+async function main(): Promise<void> {
+  const port = listenPort();
+  prepareEnvironment(port);
+  await prepareDatabase();
+  if (process.env.BERTH_DEV !== '1' && buildIsStale()) buildNext();
+  const server = await startServer({ port });
+
+  const agentRoot = path.resolve(process.env.BERTH_AGENT_ROOT || '/var/lib/berth');
+  const dockerSocket = path.resolve(process.env.BERTH_DOCKER_SOCKET || '/run/berth/docker.sock');
+  const args = [path.join(root, 'agent', 'main.ts'), '--root', agentRoot, '--docker-socket', dockerSocket, '--server', server.url];
+  if (!existsSync(path.join(agentRoot, 'credential.json'))) args.push('--token', await localJoinToken());
+
+  let agent: ChildProcess | undefined;
+  let stopping = false;
+  const tsx = path.join(root, 'node_modules', 'tsx', 'dist', 'cli.mjs');
+  agent = spawn(process.execPath, [tsx, ...args], { cwd: root, stdio: 'inherit' });
+  console.log(`berth: local agent pid ${agent.pid} (root ${agentRoot}, docker socket ${dockerSocket})`);
+  agent.on('exit', (code, signal) => {
+    agent = undefined;
+    if (!stopping) console.error(`berth: local agent exited (${signal ?? `code ${code}`}); the control plane keeps running`);
+  });
+
+  const shutdown = (code: number) => {
+    if (stopping) return;
+    stopping = true;
+    if (agent?.pid) {
+      try {
+        process.kill(agent.pid, 'SIGTERM');
+      } catch {
+        // already gone
+      }
+    }
+    const forceExit = setTimeout(() => process.exit(code), 5000);
+    forceExit.unref();
+    void server.close().finally(() => {
+      if (!agent) process.exit(code);
+      agent.once('exit', () => process.exit(code));
+    });
+  };
+  process.once('SIGINT', () => shutdown(0));
+  process.once('SIGTERM', () => shutdown(0));
+  // Last resort: never leave the child behind, whatever ends this process.
+  process.once('exit', () => {
+    if (agent?.pid) {
+      try {
+        process.kill(agent.pid, 'SIGTERM');
+      } catch {
+        // already gone
+      }
+    }
+  });
+}
+
+main().catch((err: unknown) => {
+  console.error(`berth: cannot start: ${(err as Error)?.stack ?? err}`);
+  process.exit(1);
+});
