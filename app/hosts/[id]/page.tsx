@@ -84,7 +84,7 @@ export default function HostPage() {
       </section>
 
       {canOperate ? (
-        <div className="grid gap-5 lg:grid-cols-2">
+        <div className="grid items-start gap-5 lg:grid-cols-2">
           <PullForm hostId={hostId} />
           <RunForm hostId={hostId} imageTags={host.images.flatMap((i) => i.repoTags)} />
         </div>
