@@ -1,0 +1,285 @@
+// Unpacks one layer into its own directory in overlayfs format. This is a security
+// boundary: the tar comes from a registry, so nothing it says may write outside `root`.
+//
+// Policy:
+// - absolute paths and paths whose `..` climbs above the root are refused (the whole
+//   layer fails; a partial layer is never committed by the store);
+// - every parent directory of an entry is lstat'ed component by component; a parent
+//   that is a symlink (or not a directory) refuses the layer, so a symlink planted by an
+//   earlier entry can never redirect a later one;
+// - an existing path is unlinked (never opened) before an entry replaces it, files are
+//   created with O_EXCL|O_NOFOLLOW;
+// - hardlinks must name an earlier entry of this layer (checked the same way);
+// - device nodes are created (the agent runs as root and images like to ship
+//   /dev/null); pass `devices: 'skip'` or `'refuse'` for stricter hosts;
+// - `.wh.<name>` becomes a 0:0 character device, `.wh..wh..opq` sets
+//   trusted.overlay.opaque=y on its directory, other `.wh..wh.` files are dropped;
+// - owners (lchown), modes, mtimes (lutimes; directories last) and SCHILY xattrs are
+//   kept, except trusted.overlay.* from the tar, which could steer overlayfs.
+//
+// Exports: extractLayer, decompress, ExtractOptions, ExtractResult, UnsafeLayerError.
+import { execFile } from 'node:child_process';
+import { constants } from 'node:fs';
+import { chmod, lchown, link, lstat, lutimes, mkdir, open, rm, symlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { createGunzip } from 'node:zlib';
+import { EngineError } from '../errors';
+import { readTar, type TarHeader } from './tar';
+import { setXattrs, type XattrOp } from './xattr';
+
+export class UnsafeLayerError extends EngineError {
+  constructor(message: string) {
+    super(500, `unsafe layer refused: ${message}`);
+    this.name = 'UnsafeLayerError';
+  }
+}
+
+export interface ExtractOptions {
+  /** Device nodes from the tar: create them (default), skip them, or refuse the layer. */
+  devices?: 'allow' | 'skip' | 'refuse';
+  /** Name used in error messages (e.g. the layer digest). */
+  label?: string;
+}
+
+export interface ExtractResult {
+  /** Bytes of regular file content written. */
+  size: number;
+  entries: number;
+  /** Relative paths of whiteout devices created. */
+  whiteouts: string[];
+  /** Relative paths ("" for the root) marked opaque. */
+  opaqueDirs: string[];
+}
+
+const WH = '.wh.';
+const OPAQUE = '.wh..wh..opq';
+
+/** Cleans an archive path to components; throws on absolute paths and root escapes. */
+function cleanPath(raw: string, what: string): string[] {
+  if (raw.startsWith('/')) throw new UnsafeLayerError(`${what} "${raw}" is an absolute path`);
+  if (raw.includes('\0')) throw new UnsafeLayerError(`${what} "${raw}" contains a NUL byte`);
+  const out: string[] = [];
+  for (const c of raw.split('/')) {
+    if (c === '' || c === '.') continue;
+    if (c === '..') {
+      if (out.length === 0) throw new UnsafeLayerError(`${what} "${raw}" escapes the layer root`);
+      out.pop();
+    } else out.push(c);
+  }
+  return out;
+}
+
+const exists = async (p: string) => {
+  try {
+    return await lstat(p);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw e;
+  }
+};
+
+function mknod(path: string, kind: 'c' | 'b' | 'p', major = 0, minor = 0): Promise<void> {
+  const args = kind === 'p' ? [path, 'p'] : [path, kind, String(major), String(minor)];
+  return new Promise((resolve, reject) =>
+    execFile('mknod', ['-m', '0000', ...args], (e, _o, stderr) => (e ? reject(new EngineError(500, `mknod ${args.join(' ')}: ${stderr.trim() || e.message}`)) : resolve())),
+  );
+}
+
+/**
+ * Returns a stream of the tar inside `source`: gzip is inflated, plain tar passes,
+ * zstd fails with a clear error (not supported yet).
+ */
+export async function* decompress(source: AsyncIterable<Buffer | Uint8Array>, label = 'layer'): AsyncGenerator<Buffer> {
+  const it = source[Symbol.asyncIterator]();
+  let head = Buffer.alloc(0);
+  let ended = false;
+  while (head.length < 4) {
+    const r = await it.next();
+    if (r.done) {
+      ended = true;
+      break;
+    }
+    head = Buffer.concat([head, Buffer.from(r.value)]);
+  }
+  const rest = async function* () {
+    if (head.length) yield head;
+    if (ended) return;
+    for (;;) {
+      const r = await it.next();
+      if (r.done) return;
+      yield Buffer.from(r.value);
+    }
+  };
+  if (head[0] === 0x28 && head[1] === 0xb5 && head[2] === 0x2f && head[3] === 0xfd) {
+    await it.return?.();
+    throw new EngineError(500, `${label} is zstd-compressed, which this engine does not support yet`);
+  }
+  if (head[0] === 0x1f && head[1] === 0x8b) {
+    const src = Readable.from(rest());
+    const gunzip = createGunzip();
+    src.on('error', (e) => gunzip.destroy(e));
+    src.pipe(gunzip);
+    try {
+      for await (const c of gunzip) yield c as Buffer;
+    } catch (e) {
+      if (e instanceof EngineError) throw e;
+      throw new EngineError(500, `${label}: bad gzip data: ${(e as Error).message}`);
+    } finally {
+      src.destroy();
+    }
+    return;
+  }
+  yield* rest();
+}
+
+/** Unpacks the (uncompressed) tar `source` into the existing, empty directory `root`. */
+export async function extractLayer(source: AsyncIterable<Buffer | Uint8Array>, root: string, opts: ExtractOptions = {}): Promise<ExtractResult> {
+  const devices = opts.devices ?? 'allow';
+  const result: ExtractResult = { size: 0, entries: 0, whiteouts: [], opaqueDirs: [] };
+  const xattrs: XattrOp[] = [];
+  const dirTimes: Array<{ abs: string; mtime: number }> = [];
+  // Directories known to be real directories (not symlinks) inside root.
+  const dirs = new Set<string>(['']);
+
+  /** Makes sure every component of `parts` is a real directory, creating missing ones. */
+  async function ensureDir(parts: string[], entry: string): Promise<string> {
+    let rel = '';
+    for (const c of parts) {
+      rel = rel ? `${rel}/${c}` : c;
+      if (dirs.has(rel)) continue;
+      const abs = join(root, rel);
+      const st = await exists(abs);
+      if (!st) await mkdir(abs, { mode: 0o755 });
+      else if (st.isSymbolicLink()) throw new UnsafeLayerError(`entry "${entry}" goes through "${rel}", which is a symlink`);
+      else if (!st.isDirectory()) throw new UnsafeLayerError(`entry "${entry}" goes through "${rel}", which is not a directory`);
+      dirs.add(rel);
+    }
+    return join(root, ...parts);
+  }
+
+  /** Clears the way for a new entry at `rel` (unlinks what is there; keeps a dir when a dir comes). */
+  async function clear(rel: string, abs: string, keepDir: boolean): Promise<boolean> {
+    const st = await exists(abs);
+    if (!st) return false;
+    if (st.isDirectory() && keepDir) return true;
+    await rm(abs, { recursive: true, force: true });
+    for (const d of [...dirs]) if (d === rel || d.startsWith(rel + '/')) dirs.delete(d);
+    return false;
+  }
+
+  async function setMeta(abs: string, h: TarHeader, isLink: boolean): Promise<void> {
+    await lchown(abs, h.uid, h.gid);
+    // after chown, which clears setuid/setgid
+    if (!isLink) await chmod(abs, h.mode);
+    for (const [name, value] of Object.entries(h.xattrs)) {
+      if (name.startsWith('trusted.overlay.')) continue;
+      xattrs.push({ path: abs, name, value });
+    }
+  }
+
+  for await (const { header: h, body } of readTar(source)) {
+    result.entries++;
+    const parts = cleanPath(h.path, 'entry');
+    if (parts.length === 0) continue; // "./" itself: the layer root keeps its own metadata
+    const rel = parts.join('/');
+    const name = parts[parts.length - 1];
+    const parentParts = parts.slice(0, -1);
+
+    if (name.startsWith(WH)) {
+      const parentAbs = await ensureDir(parentParts, h.path);
+      if (name === OPAQUE) {
+        xattrs.push({ path: parentAbs, name: 'trusted.overlay.opaque', value: Buffer.from('y') });
+        result.opaqueDirs.push(parentParts.join('/'));
+      } else if (!name.startsWith(WH + WH)) {
+        const target = name.slice(WH.length);
+        if (target === '' || target === '.' || target === '..') throw new UnsafeLayerError(`bad whiteout "${h.path}"`);
+        const tRel = [...parentParts, target].join('/');
+        const tAbs = join(parentAbs, target);
+        await clear(tRel, tAbs, false);
+        await mknod(tAbs, 'c', 0, 0);
+        await lchown(tAbs, h.uid, h.gid);
+        result.whiteouts.push(tRel);
+      }
+      continue;
+    }
+
+    const parentAbs = await ensureDir(parentParts, h.path);
+    const abs = join(parentAbs, name);
+
+    switch (h.type) {
+      case 'directory': {
+        const kept = await clear(rel, abs, true);
+        if (!kept) await mkdir(abs, { mode: 0o700 });
+        dirs.add(rel);
+        await setMeta(abs, h, false);
+        dirTimes.push({ abs, mtime: h.mtime });
+        break;
+      }
+      case 'file': {
+        await clear(rel, abs, false);
+        const fh = await open(abs, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
+        try {
+          for await (const chunk of body) {
+            let off = 0;
+            while (off < chunk.length) off += (await fh.write(chunk, off, chunk.length - off)).bytesWritten;
+          }
+        } finally {
+          await fh.close();
+        }
+        result.size += h.size;
+        await setMeta(abs, h, false);
+        await lutimes(abs, h.mtime, h.mtime);
+        break;
+      }
+      case 'symlink': {
+        await clear(rel, abs, false);
+        await symlink(h.linkpath, abs);
+        await setMeta(abs, h, true);
+        await lutimes(abs, h.mtime, h.mtime);
+        break;
+      }
+      case 'hardlink': {
+        const tParts = cleanPath(h.linkpath, `hardlink target of "${h.path}"`);
+        if (tParts.length === 0) throw new UnsafeLayerError(`hardlink "${h.path}" points at the layer root`);
+        // The target's parents must be real directories of this layer, like any entry's.
+        let trel = '';
+        for (const c of tParts.slice(0, -1)) {
+          trel = trel ? `${trel}/${c}` : c;
+          if (dirs.has(trel)) continue;
+          const st = await exists(join(root, trel));
+          if (!st || !st.isDirectory()) throw new UnsafeLayerError(`hardlink "${h.path}" -> "${h.linkpath}": "${trel}" is not a directory of this layer`);
+          dirs.add(trel);
+        }
+        const tAbs = join(root, ...tParts);
+        const tst = await exists(tAbs);
+        if (!tst) throw new UnsafeLayerError(`hardlink "${h.path}" -> "${h.linkpath}": target is not in this layer`);
+        if (tst.isDirectory()) throw new UnsafeLayerError(`hardlink "${h.path}" -> "${h.linkpath}": target is a directory`);
+        if (tAbs === abs) break;
+        await clear(rel, abs, false);
+        // link(2) does not follow a symlink target: the new name is the symlink itself.
+        await link(tAbs, abs);
+        break;
+      }
+      case 'char':
+      case 'block':
+      case 'fifo': {
+        if (h.type !== 'fifo' && devices === 'skip') break;
+        if (h.type !== 'fifo' && devices === 'refuse') throw new UnsafeLayerError(`device node "${h.path}" is not allowed here`);
+        await clear(rel, abs, false);
+        await mknod(abs, h.type === 'char' ? 'c' : h.type === 'block' ? 'b' : 'p', h.devmajor, h.devminor);
+        await setMeta(abs, h, false);
+        await lutimes(abs, h.mtime, h.mtime);
+        break;
+      }
+    }
+  }
+
+  await setXattrs(xattrs);
+  // Children change their parent's mtime, so directories are stamped last, deepest first.
+  for (let i = dirTimes.length - 1; i >= 0; i--) {
+    const { abs, mtime } = dirTimes[i];
+    if (await exists(abs)) await lutimes(abs, mtime, mtime);
+  }
+  return result;
+}

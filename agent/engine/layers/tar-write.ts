@@ -1,0 +1,191 @@
+// A small tar writer (ustar + PAX for long names, big numbers and xattrs): builds test
+// layers now, and the diff layers of commit/save later.
+//
+// Exports: writeTar, tarBuffer, packDirectory, TarWriteEntry.
+import { createReadStream } from 'node:fs';
+import { lstat, readdir, readlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { TarEntryType } from './tar';
+
+export interface TarWriteEntry {
+  /** Relative path; directories may end in "/" (added when missing). */
+  path: string;
+  type: TarEntryType;
+  mode?: number;
+  uid?: number;
+  gid?: number;
+  uname?: string;
+  gname?: string;
+  /** Seconds since the epoch (default 0, so archives are reproducible). */
+  mtime?: number;
+  linkpath?: string;
+  devmajor?: number;
+  devminor?: number;
+  /** Content of a file entry. */
+  data?: Buffer | string;
+  /** Or: read the content from this path on disk (`size` bytes). */
+  file?: string;
+  size?: number;
+  xattrs?: Record<string, Buffer | string>;
+}
+
+const BLOCK = 512;
+const MAX_OCTAL_11 = 0o77777777777;
+const MAX_OCTAL_7 = 0o7777777;
+
+const TYPEFLAG: Record<TarEntryType, string> = { file: '0', hardlink: '1', symlink: '2', char: '3', block: '4', directory: '5', fifo: '6' };
+
+function octal(buf: Buffer, off: number, len: number, value: number): void {
+  buf.write(Math.floor(value).toString(8).padStart(len - 1, '0') + '\0', off, len, 'ascii');
+}
+
+function paxRecord(key: string, value: Buffer): Buffer {
+  const rest = Buffer.concat([Buffer.from(` ${key}=`, 'utf8'), value, Buffer.from('\n')]);
+  let len = rest.length + 1;
+  while (String(len).length + rest.length !== len) len = String(len).length + rest.length;
+  return Buffer.concat([Buffer.from(String(len)), rest]);
+}
+
+function rawHeader(name: string, type: string, fields: { mode: number; uid: number; gid: number; size: number; mtime: number; linkpath: string; uname: string; gname: string; devmajor: number; devminor: number }): Buffer {
+  const b = Buffer.alloc(BLOCK);
+  b.write(name, 0, 100, 'utf8');
+  octal(b, 100, 8, fields.mode);
+  octal(b, 108, 8, fields.uid);
+  octal(b, 116, 8, fields.gid);
+  octal(b, 124, 12, fields.size);
+  octal(b, 136, 12, fields.mtime);
+  b.fill(0x20, 148, 156);
+  b.write(type, 156, 1, 'ascii');
+  b.write(fields.linkpath, 157, 100, 'utf8');
+  b.write('ustar\u000000', 257, 8, 'latin1');
+  b.write(fields.uname, 265, 32, 'utf8');
+  b.write(fields.gname, 297, 32, 'utf8');
+  octal(b, 329, 8, fields.devmajor);
+  octal(b, 337, 8, fields.devminor);
+  let sum = 0;
+  for (let i = 0; i < BLOCK; i++) sum += b[i];
+  b.write(sum.toString(8).padStart(6, '0') + '\0 ', 148, 8, 'ascii');
+  return b;
+}
+
+const pad = (n: number) => Buffer.alloc((BLOCK - (n % BLOCK)) % BLOCK);
+const fitsUstar = (s: string, max: number) => Buffer.byteLength(s) <= max && /^[\x20-\x7e]*$/.test(s);
+
+/** The header block(s) of one entry, with a PAX header first when ustar cannot hold it. */
+export function entryHeader(e: TarWriteEntry, size: number): Buffer {
+  let path = e.path.replace(/^\/+/, '');
+  if (e.type === 'directory' && !path.endsWith('/')) path += '/';
+  const linkpath = e.linkpath ?? '';
+  const uid = e.uid ?? 0;
+  const gid = e.gid ?? 0;
+  const mtime = e.mtime ?? 0;
+  const pax: Buffer[] = [];
+  if (!fitsUstar(path, 100)) pax.push(paxRecord('path', Buffer.from(path)));
+  if (!fitsUstar(linkpath, 100)) pax.push(paxRecord('linkpath', Buffer.from(linkpath)));
+  if (size > MAX_OCTAL_11) pax.push(paxRecord('size', Buffer.from(String(size))));
+  if (uid > MAX_OCTAL_7) pax.push(paxRecord('uid', Buffer.from(String(uid))));
+  if (gid > MAX_OCTAL_7) pax.push(paxRecord('gid', Buffer.from(String(gid))));
+  if (!Number.isInteger(mtime) || mtime < 0 || mtime > MAX_OCTAL_11) pax.push(paxRecord('mtime', Buffer.from(String(mtime))));
+  for (const [k, v] of Object.entries(e.xattrs ?? {})) pax.push(paxRecord(`SCHILY.xattr.${k}`, Buffer.isBuffer(v) ? v : Buffer.from(v)));
+
+  const fields = {
+    mode: (e.mode ?? (e.type === 'directory' ? 0o755 : 0o644)) & 0o7777,
+    uid: uid > MAX_OCTAL_7 ? 0 : uid,
+    gid: gid > MAX_OCTAL_7 ? 0 : gid,
+    size: size > MAX_OCTAL_11 ? 0 : size,
+    mtime: Math.max(0, Math.min(MAX_OCTAL_11, Math.floor(mtime))),
+    linkpath: fitsUstar(linkpath, 100) ? linkpath : '',
+    uname: e.uname ?? '',
+    gname: e.gname ?? '',
+    devmajor: e.devmajor ?? 0,
+    devminor: e.devminor ?? 0,
+  };
+  const main = rawHeader(fitsUstar(path, 100) ? path : path.slice(0, 99), TYPEFLAG[e.type], fields);
+  if (pax.length === 0) return main;
+  const data = Buffer.concat(pax);
+  const paxName = `PaxHeaders/${path.replace(/\/$/, '').split('/').pop() ?? ''}`.slice(0, 99);
+  const paxHead = rawHeader(paxName, 'x', { ...fields, size: data.length, linkpath: '', mode: 0o644 });
+  return Buffer.concat([paxHead, data, pad(data.length), main]);
+}
+
+/** Streams a tar archive of `entries`, ending with the two zero blocks. */
+export async function* writeTar(entries: Iterable<TarWriteEntry> | AsyncIterable<TarWriteEntry>): AsyncGenerator<Buffer> {
+  for await (const e of entries) {
+    if (e.type !== 'file') {
+      yield entryHeader(e, 0);
+      continue;
+    }
+    if (e.file !== undefined) {
+      const size = e.size ?? (await lstat(e.file)).size;
+      yield entryHeader(e, size);
+      let n = 0;
+      for await (const chunk of createReadStream(e.file, { end: size > 0 ? size - 1 : undefined, start: 0 })) {
+        if (size === 0) break;
+        n += (chunk as Buffer).length;
+        yield chunk as Buffer;
+      }
+      if (n !== size) throw new Error(`tar: ${e.file} changed size while being archived (${n} of ${size} bytes)`);
+      yield pad(size);
+    } else {
+      const data = typeof e.data === 'string' ? Buffer.from(e.data) : (e.data ?? Buffer.alloc(0));
+      yield entryHeader(e, data.length);
+      yield data;
+      yield pad(data.length);
+    }
+  }
+  yield Buffer.alloc(BLOCK * 2);
+}
+
+/** A whole archive in memory, for entries given with `data` (tests, small layers). */
+export function tarBuffer(entries: TarWriteEntry[]): Buffer {
+  const parts: Buffer[] = [];
+  for (const e of entries) {
+    if (e.file !== undefined) throw new Error('tarBuffer: entries with `file` need writeTar');
+    const data = e.type === 'file' ? (typeof e.data === 'string' ? Buffer.from(e.data) : (e.data ?? Buffer.alloc(0))) : Buffer.alloc(0);
+    parts.push(entryHeader(e, data.length), data, pad(data.length));
+  }
+  parts.push(Buffer.alloc(BLOCK * 2));
+  return Buffer.concat(parts);
+}
+
+/**
+ * Walks `dir` (sorted, parents before children, never following symlinks) and yields
+ * entries for writeTar. Files with several links become hardlinks to the first path seen.
+ * xattrs are not read (Node has no API for them).
+ */
+export async function* packDirectory(dir: string, opts: { prefix?: string } = {}): AsyncGenerator<TarWriteEntry> {
+  const seen = new Map<string, string>();
+  async function* walk(abs: string, rel: string): AsyncGenerator<TarWriteEntry> {
+    const names = (await readdir(abs)).sort();
+    for (const name of names) {
+      const p = join(abs, name);
+      const r = (opts.prefix ?? '') + (rel ? `${rel}/${name}` : name);
+      const st = await lstat(p);
+      const base = { path: r, mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, mtime: Math.floor(st.mtimeMs / 1000) };
+      if (st.isDirectory()) {
+        yield { ...base, type: 'directory' };
+        yield* walk(p, rel ? `${rel}/${name}` : name);
+      } else if (st.isSymbolicLink()) {
+        yield { ...base, type: 'symlink', linkpath: await readlink(p) };
+      } else if (st.isFile()) {
+        const key = `${st.dev}:${st.ino}`;
+        const first = st.nlink > 1 ? seen.get(key) : undefined;
+        if (first !== undefined) yield { ...base, type: 'hardlink', linkpath: first };
+        else {
+          if (st.nlink > 1) seen.set(key, r);
+          yield { ...base, type: 'file', file: p, size: st.size };
+        }
+      } else if (st.isCharacterDevice() || st.isBlockDevice()) {
+        const rdev = Number(st.rdev);
+        // glibc's major/minor encoding
+        const major = ((rdev >>> 8) & 0xfff) | Math.floor(rdev / 2 ** 32) & ~0xfff;
+        const minor = (rdev & 0xff) | ((rdev >>> 12) & ~0xff);
+        yield { ...base, type: st.isCharacterDevice() ? 'char' : 'block', devmajor: major, devminor: minor };
+      } else if (st.isFIFO()) {
+        yield { ...base, type: 'fifo' };
+      }
+      // sockets are not archived, as tar does
+    }
+  }
+  yield* walk(dir, '');
+}
