@@ -1,0 +1,337 @@
+// The walking skeleton, end to end and as a user sees it: `npm start`'s script brings
+// up the control plane and an enrolled local agent; in Chromium an admin is created,
+// signs in, pulls busybox from a real registry on loopback, runs a container that
+// prints a line every 200 ms, watches the lines arrive, stops and removes it.
+import assert from 'node:assert/strict';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { request } from 'node:http';
+import { createServer } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import { pushBusyboxImage } from '../fixtures/busybox-image';
+import { startRegistry } from '../fixtures/registry';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const TSX_CLI = path.join(ROOT, 'node_modules', 'tsx', 'dist', 'cli.mjs');
+const TICKER = `sh -c 'i=0; while true; do echo tick $i; i=$((i+1)); sleep 0.2; done'`;
+const CONTAINER_NAME = `e2e-ticker-${process.pid}`;
+const ADMIN = { name: 'Ada Admin', email: 'ada@example.com', password: 'correct horse battery' };
+// The first start may run `next build` on two cores.
+const SERVER_READY_MS = 12 * 60_000;
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address();
+      const port = typeof addr === 'object' && addr ? addr.port : 0;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function alive(pid: number | undefined): boolean {
+  if (!pid) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function killAndWait(pid: number | undefined, graceMs: number): Promise<void> {
+  if (!alive(pid)) return;
+  process.kill(pid!, 'SIGTERM');
+  const deadline = Date.now() + graceMs;
+  while (alive(pid) && Date.now() < deadline) await sleep(100);
+  if (alive(pid)) process.kill(pid!, 'SIGKILL');
+  while (alive(pid)) await sleep(50);
+}
+
+/** One request to the agent's Docker API socket. */
+function dockerApi(socketPath: string, method: string, urlPath: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request({ socketPath, method, path: urlPath, timeout: 30_000 }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (d: string) => (body += d));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on('timeout', () => req.destroy(new Error(`${method} ${urlPath}: timed out`)));
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+async function agentContainers(socketPath: string): Promise<Array<{ Id: string; Names: string[]; State: string }>> {
+  const res = await dockerApi(socketPath, 'GET', '/containers/json?all=true');
+  assert.equal(res.status, 200, `GET /containers/json: ${res.body}`);
+  return JSON.parse(res.body);
+}
+
+/** Mount points at or below `dir` in this mount namespace, deepest first. */
+function mountsUnder(dir: string): string[] {
+  const unescape = (s: string) => s.replace(/\\(\d{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
+  return readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .map((l) => unescape(l.split(' ')[4] ?? ''))
+    .filter((m) => m === dir || m.startsWith(dir + '/'))
+    .sort((a, b) => b.length - a.length);
+}
+
+async function waitForServer(base: string, proc: ChildProcess, log: () => string): Promise<void> {
+  const deadline = Date.now() + SERVER_READY_MS;
+  while (Date.now() < deadline) {
+    if (proc.exitCode !== null || proc.signalCode !== null) {
+      throw new Error(`scripts/start.ts exited (${proc.exitCode ?? proc.signalCode}) before serving:\n${log()}`);
+    }
+    try {
+      const res = await fetch(`${base}/api/trpc/auth.status`);
+      await res.body?.cancel();
+      if (res.ok) return;
+    } catch {
+      // not listening yet
+    }
+    await sleep(500);
+  }
+  throw new Error(`the control plane did not answer within ${SERVER_READY_MS / 1000} s:\n${log()}`);
+}
+
+async function logLines(page: Page): Promise<Array<{ seq: number; stream: string; text: string }>> {
+  return page.getByTestId('log-line').evaluateAll((els) =>
+    els.map((el) => ({
+      seq: Number(el.getAttribute('data-seq')),
+      stream: el.getAttribute('data-stream') ?? '',
+      text: (el.textContent ?? '').trim(),
+    })),
+  );
+}
+
+test('walking skeleton: sign up, pull, run, watch the log live, stop, remove', { timeout: 20 * 60_000 }, async (t) => {
+  const tmp = mkdtempSync(path.join(os.tmpdir(), 'berth-e2e-'));
+  const dataDir = path.join(tmp, 'data');
+  const agentRoot = path.join(tmp, 'agent');
+  const dockerSocket = path.join(tmp, 'docker.sock');
+  const port = await freePort();
+  const base = `http://localhost:${port}`;
+
+  let output = '';
+  let start: ChildProcess | undefined;
+  let agentPid: number | undefined;
+  let context: BrowserContext | undefined;
+  const registry = await startRegistry();
+
+  t.after(async () => {
+    await context?.close().catch(() => {});
+    // Containers outlive the agent (their monitors detach), so remove ours while the agent still answers.
+    if (existsSync(dockerSocket) && alive(agentPid)) {
+      try {
+        for (const c of await agentContainers(dockerSocket)) await dockerApi(dockerSocket, 'DELETE', `/containers/${c.Id}?force=true`);
+      } catch (err) {
+        console.error(`e2e cleanup: cannot remove leftover containers: ${(err as Error).message}`);
+      }
+    }
+    await killAndWait(start?.pid, 10_000);
+    await killAndWait(agentPid, 5_000);
+    await registry.stop();
+    for (const m of mountsUnder(tmp)) {
+      const r = spawnSync('umount', [m], { encoding: 'utf8' });
+      if (r.status !== 0) console.error(`e2e cleanup: umount ${m}: ${r.stderr.trim()}`);
+    }
+    if (mountsUnder(tmp).length === 0) rmSync(tmp, { recursive: true, force: true });
+    else console.error(`e2e cleanup: left ${tmp} in place, something is still mounted below it`);
+  });
+
+  const image = await pushBusyboxImage(registry.url, 'busybox', 'latest');
+  assert.equal(image.ref, `${registry.url}/busybox:latest`);
+
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    PORT: String(port),
+    BERTH_DATA_DIR: dataDir,
+    BERTH_AGENT_ROOT: agentRoot,
+    BERTH_DOCKER_SOCKET: dockerSocket,
+    NEXT_TELEMETRY_DISABLED: '1',
+  };
+  for (const k of ['DATABASE_URL', 'NEXTAUTH_URL', 'NEXTAUTH_SECRET', 'REDIS_URL']) delete env[k];
+  start = spawn(process.execPath, [TSX_CLI, path.join(ROOT, 'scripts', 'start.ts')], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const collect = (d: Buffer) => {
+    output = (output + d.toString()).slice(-20_000);
+    const m = /local agent pid (\d+)/.exec(output);
+    if (m) agentPid = Number(m[1]);
+  };
+  start.stdout!.on('data', collect);
+  start.stderr!.on('data', collect);
+  const log = () => output;
+  await waitForServer(base, start, log);
+
+  const userDataDir = path.join(tmp, 'chromium');
+  context = await chromium.launchPersistentContext(userDataDir, {
+    executablePath: '/usr/bin/chromium',
+    headless: true,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    viewport: { width: 1280, height: 900 },
+  });
+  const page = context.pages()[0] ?? (await context.newPage());
+  page.setDefaultTimeout(30_000);
+  const pageErrors: string[] = [];
+  page.on('pageerror', (e) => pageErrors.push(e.message));
+  // Steps share one browser and one server, so the first failure ends the walk.
+  const step = async (name: string, fn: () => Promise<void>) => {
+    t.diagnostic(name);
+    try {
+      await fn();
+    } catch (err) {
+      throw new Error(`step "${name}" failed: ${(err as Error).message}`, { cause: err });
+    }
+  };
+
+  try {
+    await step('a fresh install asks for the first admin, then for sign-in', async () => {
+      await page.goto(base + '/');
+      await page.waitForURL(`${base}/setup`);
+      await page.getByLabel('Name', { exact: true }).fill(ADMIN.name);
+      await page.getByLabel('Email', { exact: true }).fill(ADMIN.email);
+      await page.getByLabel('Password', { exact: true }).fill(ADMIN.password);
+      await page.getByLabel('Confirm password', { exact: true }).fill(ADMIN.password);
+      await page.getByRole('button', { name: 'Create administrator' }).click();
+      await page.waitForURL(`${base}/login`);
+    });
+
+    await step('a wrong password is refused with a clear message', async () => {
+      await page.getByLabel('Email', { exact: true }).fill(ADMIN.email);
+      await page.getByLabel('Password', { exact: true }).fill('not the password');
+      await page.getByRole('button', { name: 'Sign in' }).click();
+      const error = page.getByTestId('login-error');
+      await error.waitFor();
+      assert.match((await error.textContent()) ?? '', /invalid email or password/i);
+      assert.equal(new URL(page.url()).pathname, '/login');
+    });
+
+    await step('the admin signs in and sees this machine online', async () => {
+      await page.getByLabel('Password', { exact: true }).fill(ADMIN.password);
+      await page.getByRole('button', { name: 'Sign in' }).click();
+      await page.waitForURL(`${base}/`);
+      assert.equal((await page.getByTestId('current-user').textContent())?.trim(), ADMIN.name);
+      // Enrolment and the first snapshot take a moment after the server answers.
+      const online = page.locator('[data-testid=host-row]', { has: page.locator('[data-testid=host-status][data-state=online]') });
+      await online.first().waitFor({ timeout: 120_000 }).catch((err: Error) => {
+        throw new Error(`${err.message}\n--- start.ts output ---\n${log()}`);
+      });
+      assert.equal(await online.count(), 1, 'exactly one host, this machine');
+      const row = online.first();
+      const cells = await row.locator('td').allTextContents();
+      assert.ok(cells.includes(os.hostname()), `hostname ${os.hostname()} in ${JSON.stringify(cells)}`);
+      assert.ok(cells.includes(os.release()), `kernel ${os.release()} in ${JSON.stringify(cells)}`);
+      await row.locator('a').first().click();
+      await page.waitForURL(/\/hosts\/[^/]+$/);
+      await page.getByTestId('host-status').and(page.locator('[data-state=online]')).waitFor();
+    });
+
+    const hostUrl = page.url();
+
+    await step('a malformed image reference is refused with the reason', async () => {
+      await page.getByLabel('Image reference', { exact: true }).fill('Not A/Valid Ref!!');
+      await page.getByRole('button', { name: 'Pull', exact: true }).click();
+      const error = page.getByTestId('pull-error');
+      await error.waitFor();
+      assert.match((await error.textContent()) ?? '', /invalid reference format/i);
+    });
+
+    await step('busybox is pulled from the loopback registry and listed', async () => {
+      await page.getByLabel('Image reference', { exact: true }).fill(image.ref);
+      await page.getByRole('button', { name: 'Pull', exact: true }).click();
+      await page.getByTestId('pull-result').waitFor({ timeout: 180_000 });
+      assert.equal(await page.getByTestId('pull-error').count(), 0);
+      await page.locator('[data-testid=image-row]', { hasText: image.ref }).waitFor();
+    });
+
+    await step('a container that ticks every 200 ms runs', async () => {
+      await page.getByLabel('Image', { exact: true }).fill(image.ref);
+      await page.getByLabel('Command', { exact: true }).fill(TICKER);
+      await page.getByLabel('Name', { exact: true }).fill(CONTAINER_NAME);
+      await page.getByLabel('Memory limit', { exact: true }).fill('64m');
+      await page.getByRole('button', { name: 'Run', exact: true }).click();
+      await page.getByTestId('run-result').waitFor({ timeout: 60_000 });
+      const row = page.locator(`[data-testid=container-row][data-container-name="${CONTAINER_NAME}"]`);
+      await row.locator('[data-testid=container-state][data-state=running]').waitFor();
+      await row.getByRole('link', { name: CONTAINER_NAME }).click();
+      await page.waitForURL(/\/containers\/[0-9a-f]{64}$/);
+      assert.equal(await page.getByTestId('container-name').textContent(), CONTAINER_NAME);
+      await page.locator('[data-testid=container-state][data-state=running]').waitFor();
+    });
+
+    await step('log lines arrive without a reload, in order, none repeated or lost', async () => {
+      await page.evaluate(() => ((window as unknown as { __sameDocument: boolean }).__sameDocument = true));
+      await page.waitForFunction(() => document.querySelectorAll('[data-testid=log-line]').length >= 3, undefined, { timeout: 30_000 });
+      const first = await logLines(page);
+      // Five more ticks are one second of output; allow for a slow machine.
+      await page.waitForFunction((n) => document.querySelectorAll('[data-testid=log-line]').length >= n + 5, first.length, { timeout: 10_000 });
+      const later = await logLines(page);
+      assert.ok(later.length > first.length);
+      assert.equal(await page.evaluate(() => (window as unknown as { __sameDocument?: boolean }).__sameDocument), true, 'no reload');
+      for (const [i, l] of later.entries()) {
+        assert.equal(l.stream, 'stdout');
+        assert.match(l.text, /^tick \d+$/);
+        if (i > 0) {
+          assert.equal(l.seq, later[i - 1].seq + 1, `seq after ${later[i - 1].seq}`);
+          assert.equal(Number(l.text.slice(5)), Number(later[i - 1].text.slice(5)) + 1, `line after ${later[i - 1].text}`);
+        }
+      }
+    });
+
+    await step('scrolling up pauses the follow; new lines still arrive', async () => {
+      const viewer = page.getByTestId('log-viewer');
+      // Let enough lines in to make the box scroll.
+      await page.waitForFunction(() => {
+        const el = document.querySelector<HTMLElement>('[data-testid=log-viewer]');
+        return !!el && el.scrollHeight > el.clientHeight + 100;
+      }, undefined, { timeout: 30_000 });
+      assert.equal(await viewer.getAttribute('data-following'), 'true');
+      await viewer.evaluate((el) => el.scrollTo({ top: 0 }));
+      await page.locator('[data-testid=log-viewer][data-following=false]').waitFor();
+      const count = (await logLines(page)).length;
+      await page.waitForFunction((n) => document.querySelectorAll('[data-testid=log-line]').length >= n + 3, count);
+      assert.equal(await viewer.evaluate((el) => el.scrollTop), 0, 'the view stays where the user put it');
+      await page.getByTestId('log-jump').click();
+      await page.locator('[data-testid=log-viewer][data-following=true]').waitFor();
+      await page.waitForFunction(() => {
+        const el = document.querySelector<HTMLElement>('[data-testid=log-viewer]')!;
+        return el.scrollHeight - el.scrollTop - el.clientHeight < 30;
+      });
+    });
+
+    await step('stop: the container shows exited and its log stream ends', async () => {
+      await page.getByTestId('container-stop').click();
+      await page.locator('[data-testid=container-state][data-state=exited]').waitFor({ timeout: 45_000 });
+      await page.locator('[data-testid=log-status]', { hasText: 'ended' }).waitFor({ timeout: 15_000 });
+      const exitCode = (await page.getByTestId('container-exit-code').textContent())?.trim();
+      assert.match(exitCode ?? '', /^\d+$/, `exit code shown, got ${exitCode}`);
+    });
+
+    await step('remove: back on the host page the container is gone, on the agent too', async () => {
+      await page.getByTestId('container-remove').click();
+      await page.waitForURL(hostUrl);
+      await page.getByTestId('containers-table').waitFor();
+      await page.locator(`[data-testid=container-row][data-container-name="${CONTAINER_NAME}"]`).waitFor({ state: 'detached' });
+      const left = await agentContainers(dockerSocket);
+      assert.deepEqual(
+        left.filter((c) => c.Names.some((n) => n.replace(/^\//, '') === CONTAINER_NAME)),
+        [],
+      );
+    });
+
+    assert.deepEqual(pageErrors, [], 'no uncaught errors in the page');
+  } catch (err) {
+    await page.screenshot({ path: path.join(os.tmpdir(), `berth-e2e-failure-${process.pid}.png`), fullPage: true }).catch(() => {});
+    throw err;
+  }
+});
