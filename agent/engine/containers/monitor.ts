@@ -1,0 +1,128 @@
+// The agent's side of the berth-monitor file protocol (see agent/native/monitor.c).
+import { spawn } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { monitorBinary } from '../../native/binary';
+
+export interface MonitorConfig {
+  rootfs: string;
+  /** overlay mount data; without it `rootfs` is used as it is. */
+  overlay?: string;
+  hostname: string;
+  user: string;
+  cwd: string;
+  log: string;
+  etcHostname: string;
+  etcHosts: string;
+  etcResolv: string;
+  /** false = share the host's network namespace. */
+  newNetns: boolean;
+  env: string[];
+  argv: string[];
+  cgroups: string[];
+}
+
+export function encodeConfig(c: MonitorConfig): Buffer {
+  const entries = [
+    `rootfs=${c.rootfs}`,
+    ...(c.overlay ? [`overlay=${c.overlay}`] : []),
+    `hostname=${c.hostname}`,
+    `user=${c.user}`,
+    `cwd=${c.cwd}`,
+    `log=${c.log}`,
+    `etc_hostname=${c.etcHostname}`,
+    `etc_hosts=${c.etcHosts}`,
+    `etc_resolv=${c.etcResolv}`,
+    `netns=${c.newNetns ? 'new' : 'host'}`,
+    ...c.env.map((e) => `env=${e}`),
+    ...c.argv.map((a) => `arg=${a}`),
+    ...c.cgroups.map((g) => `cgroup=${g}`),
+  ];
+  for (const e of entries) if (e.includes('\0')) throw new Error('container config holds a NUL byte');
+  return Buffer.from(entries.map((e) => e + '\0').join(''));
+}
+
+export interface ExitInfo {
+  code: number;
+  finishedAt: string;
+}
+
+/** The files one run of a monitor leaves in its state dir. */
+export class MonitorRun {
+  constructor(readonly dir: string) {}
+
+  private read(name: string): string | undefined {
+    try {
+      return readFileSync(join(this.dir, name), 'utf8');
+    } catch {
+      return undefined;
+    }
+  }
+
+  monitorPid(): number {
+    return Number(this.read('monitor.pid')?.trim()) || 0;
+  }
+  initPid(): number {
+    return Number(this.read('pid')?.trim()) || 0;
+  }
+  error(): string | undefined {
+    const e = this.read('error');
+    return e === undefined ? undefined : e.trim();
+  }
+  execed(): boolean {
+    return existsSync(join(this.dir, 'execed'));
+  }
+  exit(): ExitInfo | undefined {
+    const s = this.read('exit');
+    if (!s) return undefined;
+    const [code, time] = s.split('\n');
+    return { code: Number(code), finishedAt: time || new Date().toISOString() };
+  }
+
+  /** Alive and really our monitor (pids get reused). */
+  monitorAlive(): boolean {
+    const pid = this.monitorPid();
+    if (!pid) return false;
+    try {
+      const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      // A zombie left for its parent to reap counts as gone.
+      return cmd[1] === 'run' && cmd[2] === this.dir && !/\) Z /.test(stat);
+    } catch {
+      return false;
+    }
+  }
+
+  /** Lets the init go on to mount, pivot_root and execve. */
+  release(): void {
+    process.kill(this.monitorPid(), 'SIGUSR1');
+  }
+
+  async until<T>(what: () => T | undefined, timeoutMs: number, label: string): Promise<T> {
+    const end = Date.now() + timeoutMs;
+    for (let delay = 2; ; delay = Math.min(delay * 2, 50)) {
+      const v = what();
+      if (v !== undefined) return v;
+      if (Date.now() > end) throw new Error(`berth-monitor: timed out waiting for ${label}`);
+      await new Promise((r) => setTimeout(r, delay));
+    }
+  }
+}
+
+/** Starts a monitor for `dir` (replacing the files of an earlier run) and returns once it has detached. */
+export async function launchMonitor(dir: string, cfg: MonitorConfig): Promise<MonitorRun> {
+  await rm(dir, { recursive: true, force: true });
+  await mkdir(dir, { recursive: true });
+  await writeFile(join(dir, 'monitor.conf'), encodeConfig(cfg), { mode: 0o600 });
+  const bin = monitorBinary();
+  const code = await new Promise<number>((resolve, reject) => {
+    // Its own session, no pipes to us: the monitor must survive the agent.
+    const p = spawn(bin, ['run', dir], { detached: true, stdio: 'ignore', env: {} });
+    p.once('error', reject);
+    p.once('exit', (c, sig) => resolve(c ?? 128 + (sig ? 1 : 0)));
+  });
+  const run = new MonitorRun(dir);
+  if (code !== 0) throw new Error(run.error() ?? `berth-monitor exited with ${code}`);
+  return run;
+}

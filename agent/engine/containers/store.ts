@@ -1,0 +1,47 @@
+// Container records on disk: ROOT/containers/<id>/config.json, replaced atomically.
+import { closeSync, fsyncSync, openSync, writeSync } from 'node:fs';
+import { mkdir, readdir, readFile, rename, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { ContainerRecord } from '../types';
+
+let tmpCounter = 0;
+
+export class ContainerStore {
+  constructor(readonly dir: string) {}
+
+  containerDir(id: string): string {
+    return join(this.dir, id);
+  }
+
+  async save(rec: ContainerRecord): Promise<void> {
+    const d = this.containerDir(rec.id);
+    await mkdir(d, { recursive: true });
+    const tmp = join(d, `config.json.${process.pid}.${++tmpCounter}.tmp`);
+    const fd = openSync(tmp, 'w', 0o600);
+    try {
+      writeSync(fd, JSON.stringify(rec, null, 1));
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    await rename(tmp, join(d, 'config.json'));
+  }
+
+  async loadAll(): Promise<ContainerRecord[]> {
+    await mkdir(this.dir, { recursive: true });
+    const out: ContainerRecord[] = [];
+    for (const id of await readdir(this.dir)) {
+      if (!/^[0-9a-f]{64}$/.test(id)) continue;
+      try {
+        out.push(JSON.parse(await readFile(join(this.dir, id, 'config.json'), 'utf8')) as ContainerRecord);
+      } catch {
+        // A create that died before its first save leaves a dir without a record: nothing to show.
+      }
+    }
+    return out;
+  }
+
+  async delete(id: string): Promise<void> {
+    await rm(this.containerDir(id), { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,122 @@
+// The engine facade both faces (Docker API, control-plane link) call.
+import { EventEmitter } from 'node:events';
+import { mkdir } from 'node:fs/promises';
+import os from 'node:os';
+import { join, resolve } from 'node:path';
+import { openCgroups, type Cgroups } from './cgroups';
+import { Containers, type ContainerHooks } from './containers';
+import { readLogs } from './logs';
+import type {
+  ContainerCreateSpec,
+  ContainerRecord,
+  Engine,
+  EngineEvents,
+  HostInfo,
+  ImageStore,
+  LogEntry,
+  LogOptions,
+} from './types';
+
+export const ENGINE_VERSION = '0.1.0';
+export const API_VERSION = '1.41';
+
+export interface OpenEngineOptions {
+  root: string;
+  /** An image store to use instead of ROOT/images (tests; embedding). */
+  images?: ImageStore;
+  /** Cgroup parent under each hierarchy; default "berth". */
+  cgroupParent?: string;
+  hooks?: ContainerHooks;
+}
+
+export interface BerthEngine extends Engine {
+  readonly containers: Containers;
+  readonly cgroups: Cgroups;
+}
+
+class EngineImpl extends EventEmitter<EngineEvents> implements BerthEngine {
+  constructor(
+    readonly root: string,
+    readonly images: ImageStore,
+    readonly cgroups: Cgroups,
+    readonly containers: Containers,
+  ) {
+    super();
+  }
+
+  async info(): Promise<HostInfo> {
+    const all = this.containers.list(true);
+    const running = all.filter((c) => c.state.running && !c.state.paused).length;
+    const paused = all.filter((c) => c.state.paused).length;
+    return {
+      hostname: os.hostname(),
+      kernel: os.release(),
+      os: await osName(),
+      arch: os.arch(),
+      cpus: os.cpus().length,
+      memTotal: os.totalmem(),
+      engineVersion: ENGINE_VERSION,
+      apiVersion: API_VERSION,
+      cgroupVersion: this.cgroups.version,
+      root: this.root,
+      containers: { total: all.length, running, paused, stopped: all.length - running - paused },
+      images: this.images.list().length,
+    };
+  }
+
+  createContainer(spec: ContainerCreateSpec): Promise<ContainerRecord> {
+    return this.containers.create(spec);
+  }
+  start(idOrName: string): Promise<void> {
+    return this.containers.start(idOrName);
+  }
+  stop(idOrName: string, timeoutSec?: number): Promise<void> {
+    return this.containers.stop(idOrName, timeoutSec);
+  }
+  kill(idOrName: string, signal?: string): Promise<void> {
+    return this.containers.kill(idOrName, signal);
+  }
+  remove(idOrName: string, opts?: { force?: boolean }): Promise<void> {
+    return this.containers.remove(idOrName, opts);
+  }
+  list(opts?: { all?: boolean }): ContainerRecord[] {
+    return this.containers.list(opts?.all);
+  }
+  inspect(idOrName: string): ContainerRecord {
+    return this.containers.inspect(idOrName);
+  }
+  wait(idOrName: string, condition?: 'not-running' | 'next-exit' | 'removed'): Promise<{ exitCode: number }> {
+    return this.containers.wait(idOrName, condition);
+  }
+  logs(idOrName: string, opts?: LogOptions): AsyncIterable<LogEntry> {
+    // Resolve now so an unknown container fails at the call, not at the first next().
+    const rec = this.containers.resolve(idOrName);
+    const id = rec.id;
+    return readLogs({ path: rec.logPath, status: () => this.containers.statusOf(id) }, opts);
+  }
+  async close(): Promise<void> {
+    await this.containers.close();
+  }
+}
+
+async function osName(): Promise<string> {
+  try {
+    const { readFile } = await import('node:fs/promises');
+    const s = await readFile('/etc/os-release', 'utf8');
+    return /^PRETTY_NAME="?([^"\n]*)"?/m.exec(s)?.[1] ?? os.type();
+  } catch {
+    return os.type();
+  }
+}
+
+export async function openEngine(opts: OpenEngineOptions): Promise<BerthEngine> {
+  const root = resolve(opts.root);
+  await mkdir(join(root, 'containers'), { recursive: true });
+  const images = opts.images ?? (await (await import('./images')).openImageStore(join(root, 'images')));
+  const cgroups = openCgroups({ parent: opts.cgroupParent });
+  let engine: EngineImpl | undefined;
+  const containers = new Containers(root, images, cgroups, (e) => engine?.emit('container', e), opts.hooks);
+  engine = new EngineImpl(root, images, cgroups, containers);
+  await containers.load();
+  return engine;
+}

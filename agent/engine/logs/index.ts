@@ -1,0 +1,133 @@
+// Reads the monitor's Docker json-file log. seq is the 1-based line number in the file, so
+// a reader that saw seq N resumes with afterSeq N and misses nothing.
+import { watch, type FSWatcher } from 'node:fs';
+import { open } from 'node:fs/promises';
+import type { ContainerStatus, LogEntry, LogOptions } from '../types';
+
+export interface LogSource {
+  path: string;
+  /** undefined once the container is gone. */
+  status(): ContainerStatus | undefined;
+}
+
+const POLL_MS = 250;
+const CHUNK = 1 << 20;
+
+/** RFC 3339 with up to nanoseconds → unix seconds, keeping the sub-millisecond digits. */
+export function timeToSeconds(t: string): number {
+  const m = /^(.*T\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)$/.exec(t);
+  if (!m) return Date.parse(t) / 1000;
+  const whole = Date.parse(m[1] + m[3]) / 1000;
+  return whole + (m[2] ? Number('0.' + m[2]) : 0);
+}
+
+interface Raw {
+  log: string;
+  stream: string;
+  time: string;
+}
+
+class LineReader {
+  private offset = 0;
+  private partial = Buffer.alloc(0);
+  seq = 0;
+  constructor(private path: string) {}
+
+  /** Complete lines appended since the last call; [] when the file is gone. */
+  async next(): Promise<LogEntry[]> {
+    let fh;
+    try {
+      fh = await open(this.path, 'r');
+    } catch {
+      return [];
+    }
+    const out: LogEntry[] = [];
+    try {
+      const buf = Buffer.allocUnsafe(CHUNK);
+      for (;;) {
+        const { bytesRead } = await fh.read(buf, 0, CHUNK, this.offset);
+        if (!bytesRead) break;
+        this.offset += bytesRead;
+        let data = Buffer.concat([this.partial, buf.subarray(0, bytesRead)]);
+        let nl: number;
+        while ((nl = data.indexOf(10)) >= 0) {
+          const line = data.subarray(0, nl).toString('utf8');
+          data = data.subarray(nl + 1);
+          this.seq++;
+          try {
+            const r = JSON.parse(line) as Raw;
+            out.push({ seq: this.seq, stream: r.stream === 'stderr' ? 'stderr' : 'stdout', time: r.time, line: r.log });
+          } catch {
+            // A damaged line keeps its number so later seqs stay stable.
+          }
+        }
+        this.partial = Buffer.from(data);
+        if (bytesRead < CHUNK) break;
+      }
+    } finally {
+      await fh.close();
+    }
+    return out;
+  }
+}
+
+export async function* readLogs(src: LogSource, opts: LogOptions = {}): AsyncGenerator<LogEntry> {
+  const wantOut = opts.stdout ?? true;
+  const wantErr = opts.stderr ?? true;
+  const pass = (e: LogEntry) => {
+    if (opts.afterSeq !== undefined && e.seq <= opts.afterSeq) return false;
+    if (e.stream === 'stdout' ? !wantOut : !wantErr) return false;
+    if (opts.since !== undefined || opts.until !== undefined) {
+      const t = timeToSeconds(e.time);
+      if (opts.since !== undefined && t < opts.since) return false;
+      if (opts.until !== undefined && t >= opts.until) return false;
+    }
+    return true;
+  };
+  const reader = new LineReader(src.path);
+  if (opts.signal?.aborted) return;
+
+  // Watch before the first read so nothing appended in between goes unnoticed.
+  let wake: (() => void) | undefined;
+  let fsw: FSWatcher | undefined;
+  const onAbort = () => wake?.();
+  if (opts.follow) {
+    try {
+      fsw = watch(src.path, () => wake?.());
+      fsw.on('error', () => {});
+    } catch {
+      // The poll still finds new lines.
+    }
+    opts.signal?.addEventListener('abort', onAbort);
+  }
+  try {
+    let first = (await reader.next()).filter(pass);
+    if (opts.tail !== undefined && opts.tail >= 0) first = opts.tail === 0 ? [] : first.slice(-opts.tail);
+    for (const e of first) yield e;
+    if (!opts.follow) return;
+
+    for (;;) {
+      if (opts.signal?.aborted) return;
+      if (opts.until !== undefined && Date.now() / 1000 >= opts.until) return;
+      // Status first, then read: a container that stopped has written its last line already.
+      const st = src.status();
+      const done = st === undefined || !(st === 'running' || st === 'created' || st === 'restarting' || st === 'paused');
+      for (const e of await reader.next()) if (pass(e)) yield e;
+      if (done) return;
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(() => {
+          wake = undefined;
+          resolve();
+        }, POLL_MS);
+        wake = () => {
+          clearTimeout(timer);
+          wake = undefined;
+          resolve();
+        };
+      });
+    }
+  } finally {
+    fsw?.close();
+    opts.signal?.removeEventListener('abort', onAbort);
+  }
+}

@@ -1,0 +1,297 @@
+// Real containers from a busybox rootfs: namespaces, cgroups, logs, exit codes, stop,
+// and monitors that outlive the engine. Needs root.
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { existsSync, readFileSync, readdirSync, rmdirSync } from 'node:fs';
+import { mkdir, mkdtemp, rm, symlink, writeFile, copyFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { openEngine, type BerthEngine } from '../../agent/engine/index';
+import { EngineError } from '../../agent/engine/errors';
+import type { ImageRecord, ImageStore, LogEntry } from '../../agent/engine/types';
+
+const isRoot = process.getuid?.() === 0;
+
+async function busyboxLayer(dir: string) {
+  await mkdir(join(dir, 'bin'), { recursive: true });
+  await mkdir(join(dir, 'etc'), { recursive: true });
+  await copyFile('/bin/busybox', join(dir, 'bin', 'busybox'));
+  execFileSync('chmod', ['755', join(dir, 'bin', 'busybox')]);
+  const applets = execFileSync('/bin/busybox', ['--list'], { encoding: 'utf8' }).split('\n').filter(Boolean);
+  for (const a of applets) if (a !== 'busybox') await symlink('busybox', join(dir, 'bin', a));
+  await writeFile(join(dir, 'etc', 'passwd'), 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n');
+  await writeFile(join(dir, 'etc', 'group'), 'root:x:0:\nnogroup:x:65534:\n');
+}
+
+/** Just enough of an ImageStore: one image whose only layer is the busybox dir. */
+function tinyStore(layer: string): ImageStore {
+  const img: ImageRecord = {
+    id: 'sha256:' + 'b'.repeat(64),
+    repoTags: ['busybox:test'],
+    repoDigests: [],
+    created: new Date().toISOString(),
+    architecture: 'amd64',
+    os: 'linux',
+    config: { Cmd: ['sh'], Env: ['PATH=/usr/sbin:/usr/bin:/sbin:/bin'] },
+    diffIds: [],
+    chainIds: [],
+    size: 0,
+  };
+  return {
+    pull: async () => img,
+    list: () => [img],
+    get: (ref) => (ref === 'busybox:test' || ref === img.id || ref === 'busybox' ? img : undefined),
+    layerDirs: () => [layer],
+    remove: () => [],
+  };
+}
+
+async function collect(it: AsyncIterable<LogEntry>): Promise<LogEntry[]> {
+  const out: LogEntry[] = [];
+  for await (const e of it) out.push(e);
+  return out;
+}
+
+function cgroupFile(pid: number, controller: string, v1file: string, v2file: string): string {
+  const lines = readFileSync(`/proc/${pid}/cgroup`, 'utf8').trim().split('\n');
+  const v1 = lines.find((l) => l.split(':')[1].split(',').includes(controller));
+  if (v1) return join('/sys/fs/cgroup', controller, v1.split(':')[2], v1file);
+  const v2 = lines.find((l) => l.startsWith('0::'))!;
+  return join('/sys/fs/cgroup', v2.slice(3), v2file);
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return !/\) Z /.test(stat);
+  } catch {
+    return false;
+  }
+}
+
+describe('container runtime', { skip: !isRoot && 'needs root' }, () => {
+  let tmp: string;
+  let root: string;
+  let marker: string;
+  let engine: BerthEngine;
+  let images: ImageStore;
+  const cgroupParent = `berth-test-${process.pid}`;
+  const monitorPids: number[] = [];
+  const ids: string[] = [];
+
+  const run = async (cmd: string[], extra: Record<string, unknown> = {}) => {
+    const c = await engine.createContainer({ image: 'busybox:test', cmd, ...extra });
+    ids.push(c.id);
+    return c;
+  };
+  const rememberMonitor = (id: string) => {
+    const f = join(root, 'containers', id, 'run', 'monitor.pid');
+    if (existsSync(f)) monitorPids.push(Number(readFileSync(f, 'utf8')));
+  };
+
+  before(async () => {
+    tmp = await mkdtemp(join(tmpdir(), 'berth-rt-'));
+    root = join(tmp, 'root');
+    marker = join(tmp, 'host-marker-file');
+    await writeFile(marker, 'only on the host\n');
+    const layer = join(tmp, 'layer');
+    await busyboxLayer(layer);
+    images = tinyStore(layer);
+    engine = await openEngine({ root, images, cgroupParent });
+  });
+
+  after(async () => {
+    const e = await openEngine({ root, images, cgroupParent });
+    for (const c of e.list({ all: true })) {
+      rememberMonitor(c.id);
+      await e.remove(c.id, { force: true });
+    }
+    await e.close();
+    await engine.close();
+    // What must be left: nothing mounted, no cgroups, no monitors.
+    const mounts = readFileSync('/proc/mounts', 'utf8');
+    assert.ok(!mounts.includes(tmp), 'no mounts left under the test root');
+    for (const id of ids) for (const d of e.cgroups.paths(id)) assert.ok(!existsSync(d), `cgroup ${d} removed`);
+    await new Promise((r) => setTimeout(r, 200));
+    for (const p of monitorPids) assert.ok(!alive(p), `monitor ${p} gone`);
+    for (const ctrl of readdirSync('/sys/fs/cgroup')) {
+      const d = join('/sys/fs/cgroup', ctrl, cgroupParent);
+      if (existsSync(d)) rmdirSync(d);
+    }
+    if (existsSync(join('/sys/fs/cgroup', cgroupParent))) rmdirSync(join('/sys/fs/cgroup', cgroupParent));
+    await rm(tmp, { recursive: true, force: true });
+  });
+
+  test('runs the command as PID 1 in its own namespaces, with its own hostname and rootfs', async () => {
+    const c = await run(['sh', '-c', `echo $$; hostname; ls /; cat ${marker} || echo no-marker; echo oops >&2; exit 3`]);
+    const events: string[] = [];
+    const onEvent = (ev: { action: string; id: string }) => ev.id === c.id && events.push(ev.action);
+    engine.on('container', onEvent);
+    await engine.start(c.id);
+    const { exitCode } = await engine.wait(c.id);
+    assert.equal(exitCode, 3);
+    engine.off('container', onEvent);
+    assert.deepEqual(events, ['start', 'die']);
+    const info = engine.inspect(c.id);
+    assert.equal(info.state.status, 'exited');
+    assert.equal(info.state.exitCode, 3);
+    assert.equal(info.config.hostname, c.id.slice(0, 12));
+    const logs = await collect(engine.logs(c.id));
+    const out = logs.filter((l) => l.stream === 'stdout').map((l) => l.line);
+    const err = logs.filter((l) => l.stream === 'stderr').map((l) => l.line);
+    assert.equal(out[0], '1\n', 'the command is PID 1');
+    assert.equal(out[1], c.id.slice(0, 12) + '\n');
+    const ls = out.slice(2, -1).map((l) => l.trim());
+    assert.deepEqual(ls.sort(), ['bin', 'dev', 'etc', 'proc', 'sys']);
+    assert.equal(out.at(-1), 'no-marker\n', 'host files are not visible');
+    assert.equal(err.length, 2);
+    assert.match(err[0], /No such file or directory/);
+    assert.equal(err[1], 'oops\n');
+    assert.deepEqual(logs.map((l) => l.seq), logs.map((_, i) => i + 1));
+    for (const l of logs) assert.match(l.time, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z$/);
+  });
+
+  test('exit codes: 0, and 127 for a missing command with the reason in the log', async () => {
+    const ok = await run(['true']);
+    await engine.start(ok.id);
+    assert.equal((await engine.wait(ok.id)).exitCode, 0);
+
+    const missing = await run(['no-such-command']);
+    await assert.rejects(engine.start(missing.id), (e: unknown) => e instanceof EngineError && e.status === 400 && /executable file not found/.test(e.message));
+    const info = engine.inspect(missing.id);
+    assert.equal(info.state.exitCode, 127);
+    assert.equal(info.state.running, false);
+    assert.match(info.state.error, /no-such-command/);
+    const logs = await collect(engine.logs(missing.id));
+    assert.equal(logs.length, 1);
+    assert.equal(logs[0].stream, 'stderr');
+    assert.match(logs[0].line, /exec: "no-such-command": executable file not found in \$PATH/);
+
+    const notExec = await run(['/etc/passwd']);
+    await assert.rejects(engine.start(notExec.id), (e: unknown) => e instanceof EngineError && e.status === 400);
+    assert.equal(engine.inspect(notExec.id).state.exitCode, 126);
+  });
+
+  test('memory and pids limits are in the container cgroups; stop kills after the timeout', async () => {
+    const c = await run(['sleep', '1000'], { memory: 64 * 1024 * 1024, pidsLimit: 20 });
+    await engine.start(c.id);
+    const { pid } = engine.inspect(c.id).state;
+    assert.ok(pid > 0 && alive(pid));
+    const mem = readFileSync(cgroupFile(pid, 'memory', 'memory.limit_in_bytes', 'memory.max'), 'utf8').trim();
+    assert.equal(mem, String(64 * 1024 * 1024));
+    const pids = readFileSync(cgroupFile(pid, 'pids', 'pids.max', 'pids.max'), 'utf8').trim();
+    assert.equal(pids, '20');
+    assert.equal(engine.list().some((x) => x.id === c.id), true, 'listed as running');
+
+    await assert.rejects(engine.remove(c.id), (e: unknown) => e instanceof EngineError && e.status === 409);
+    const t0 = Date.now();
+    // sleep as PID 1 has no SIGTERM handler, so only the SIGKILL after 1 s ends it.
+    await engine.stop(c.id, 1);
+    const took = Date.now() - t0;
+    assert.ok(took >= 900 && took < 5000, `stop took ${took} ms`);
+    const info = engine.inspect(c.id);
+    assert.equal(info.state.status, 'exited');
+    assert.equal(info.state.exitCode, 137);
+    assert.ok(!alive(pid));
+    assert.equal(engine.list().some((x) => x.id === c.id), false);
+  });
+
+  test('a shell that traps SIGTERM stops at once with its own code', async () => {
+    const c = await run(['sh', '-c', 'trap "echo bye; exit 0" TERM; echo ready; while :; do sleep 0.05; done']);
+    await engine.start(c.id);
+    const ac = new AbortController();
+    for await (const l of engine.logs(c.id, { follow: true, signal: ac.signal })) if (l.line === 'ready\n') break;
+    const t0 = Date.now();
+    await engine.stop(c.id, 10);
+    assert.ok(Date.now() - t0 < 3000);
+    assert.equal(engine.inspect(c.id).state.exitCode, 0);
+    const lines = (await collect(engine.logs(c.id))).map((l) => l.line);
+    assert.deepEqual(lines, ['ready\n', 'bye\n']);
+  });
+
+  test('logs follow as lines appear and can resume after a seq', async () => {
+    const c = await run(['sh', '-c', 'echo one; sleep 0.4; echo two >&2; sleep 0.4; echo three']);
+    const seen: Array<[LogEntry, number]> = [];
+    const follow = (async () => {
+      for await (const l of engine.logs(c.id, { follow: true })) seen.push([l, Date.now()]);
+    })();
+    await new Promise((r) => setTimeout(r, 200)); // following a created container waits
+    await engine.start(c.id);
+    await follow;
+    assert.deepEqual(seen.map(([l]) => l.line), ['one\n', 'two\n', 'three\n']);
+    assert.deepEqual(seen.map(([l]) => l.stream), ['stdout', 'stderr', 'stdout']);
+    // Each line reached the reader soon after it was written.
+    for (const [l, at] of seen) assert.ok(at - Date.parse(l.time) < 500, `line ${l.seq} late by ${at - Date.parse(l.time)} ms`);
+    const resumed = await collect(engine.logs(c.id, { afterSeq: 1 }));
+    assert.deepEqual(resumed.map((l) => l.seq), [2, 3]);
+    assert.deepEqual((await collect(engine.logs(c.id, { tail: 1 }))).map((l) => l.line), ['three\n']);
+    assert.deepEqual((await collect(engine.logs(c.id, { stderr: false }))).map((l) => l.line), ['one\n', 'three\n']);
+    const t2 = Date.parse(seen[1][0].time) / 1000;
+    assert.deepEqual((await collect(engine.logs(c.id, { since: t2 - 0.001 }))).map((l) => l.line), ['two\n', 'three\n']);
+    assert.deepEqual((await collect(engine.logs(c.id, { until: t2 - 0.001 }))).map((l) => l.line), ['one\n']);
+  });
+
+  test('json escaping, partial last lines and a user switch survive the round trip', async () => {
+    const c = await run(['sh', '-c', String.raw`printf 'q"uote\\back\ttab\001ctl é\n'; id -u; printf 'no newline'`], { user: 'nobody' });
+    await engine.start(c.id);
+    await engine.wait(c.id);
+    const lines = (await collect(engine.logs(c.id))).map((l) => l.line);
+    assert.deepEqual(lines, ['q"uote\\back\ttab\u0001ctl é\n', '65534\n', 'no newline']);
+  });
+
+  test('names are unique, ids resolve by prefix, unknown containers are 404', async () => {
+    const a = await run(['true'], { name: 'rt-named' });
+    assert.equal(engine.inspect('rt-named').id, a.id);
+    assert.equal(engine.inspect(a.id.slice(0, 10)).id, a.id);
+    await assert.rejects(run(['true'], { name: 'rt-named' }), (e: unknown) => e instanceof EngineError && e.status === 409);
+    await assert.rejects(run(['true'], { name: 'bad name!' }), (e: unknown) => e instanceof EngineError && e.status === 400);
+    assert.throws(() => engine.inspect('does-not-exist'), (e: unknown) => e instanceof EngineError && e.status === 404 && e.message === 'No such container: does-not-exist');
+    const b = await run(['true']);
+    assert.match(b.name, /^[a-z]+_[a-z]+\d*$/);
+    await engine.remove(a.id);
+    assert.throws(() => engine.inspect(a.id), (e: unknown) => e instanceof EngineError && e.status === 404);
+    assert.ok(!existsSync(join(root, 'containers', a.id)));
+  });
+
+  test('autoRemove removes the container once it exits', async () => {
+    const c = await run(['sh', '-c', 'exit 2'], { autoRemove: true });
+    const removed = engine.wait(c.id, 'removed');
+    await engine.start(c.id);
+    assert.equal((await removed).exitCode, 2);
+    assert.throws(() => engine.inspect(c.id), (e: unknown) => e instanceof EngineError && e.status === 404);
+  });
+
+  test('containers outlive the engine; a new engine on the same root sees them and their exit', async () => {
+    const long = await run(['sh', '-c', 'sleep 1.5; echo done; exit 4']);
+    const short = await run(['sh', '-c', 'sleep 0.3; exit 6']);
+    await engine.start(long.id);
+    await engine.start(short.id);
+    const pid = engine.inspect(long.id).state.pid;
+    await engine.close();
+
+    await new Promise((r) => setTimeout(r, 800));
+    assert.ok(alive(pid), 'the container kept running without an engine');
+    const again = await openEngine({ root, images, cgroupParent });
+    engine = again;
+    // The short one exited while no engine watched: reconciled from the monitor's exit file.
+    const s = again.inspect(short.id).state;
+    assert.equal(s.status, 'exited');
+    assert.equal(s.exitCode, 6);
+    const l = again.inspect(long.id).state;
+    assert.equal(l.status, 'running');
+    assert.equal(l.pid, pid);
+    assert.equal((await again.wait(long.id)).exitCode, 4);
+    assert.deepEqual((await collect(again.logs(long.id))).map((x) => x.line), ['done\n']);
+    for (const id of [long.id, short.id]) for (const d of again.cgroups.paths(id)) assert.ok(!existsSync(d));
+  });
+
+  test('info reports real host facts', async () => {
+    const info = await engine.info();
+    assert.equal(info.cgroupVersion, existsSync('/sys/fs/cgroup/cgroup.controllers') ? 2 : 1);
+    assert.equal(info.kernel, readFileSync('/proc/sys/kernel/osrelease', 'utf8').trim());
+    assert.ok(info.cpus >= 1 && info.memTotal > 0);
+    assert.equal(info.containers.total, engine.list({ all: true }).length);
+  });
+});
