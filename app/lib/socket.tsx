@@ -2,6 +2,7 @@
 import { createContext, useCallback, useContext, useEffect, useRef, useState, type ReactNode } from 'react';
 import { io, type Socket } from 'socket.io-client';
 import type { LogEntry } from '../../agent/engine/types';
+import { appendEntries, logRequest } from './log-merge';
 import { UI_NAMESPACE, type HostView, type ServerToUi, type UiToServer } from '../../server/hub/ui-protocol';
 
 export type UiSocket = Socket<ServerToUi, UiToServer>;
@@ -121,10 +122,13 @@ export function useContainerLogs(hostId: string, containerId: string, enabled = 
   const [error, setError] = useState<string | null>(null);
   const [generation, setGeneration] = useState(0);
   const lastSeq = useRef(0);
+  // The entries as of the last batch, so merging does not wait for React to re-render.
+  const pending = useRef<LogEntry[]>([]);
 
   // A different container starts from scratch.
   useEffect(() => {
     lastSeq.current = 0;
+    pending.current = [];
     setEntries([]);
     setDone(false);
   }, [hostId, containerId]);
@@ -133,20 +137,21 @@ export function useContainerLogs(hostId: string, containerId: string, enabled = 
     if (!socket || !enabled || !hostId || !containerId) return;
     let active = true;
     let subId: string | null = null;
+    // The server may relay a short log and its end before it acks the subscription.
+    let ended = false;
 
     const onLogs: ServerToUi['logs'] = (batch) => {
       if (!active || batch.containerId !== containerId) return;
       // Batches of an earlier subscription of ours may still be in flight: the seq check drops repeats.
       if (subId !== null && batch.subId !== subId) return;
-      const fresh = batch.entries.filter((e) => e.seq > lastSeq.current);
-      if (fresh.length > 0) {
-        lastSeq.current = fresh[fresh.length - 1].seq;
-        setEntries((prev) => {
-          const next = prev.concat(fresh);
-          return next.length > MAX_LOG_LINES ? next.slice(next.length - MAX_LOG_LINES) : next;
-        });
+      const merged = appendEntries(pending.current, batch.entries, lastSeq.current, MAX_LOG_LINES);
+      if (merged.lastSeq !== lastSeq.current) {
+        lastSeq.current = merged.lastSeq;
+        pending.current = merged.entries;
+        setEntries(merged.entries);
       }
       if (batch.done) {
+        ended = true;
         setStreaming(false);
         setDone(true);
       }
@@ -154,11 +159,8 @@ export function useContainerLogs(hostId: string, containerId: string, enabled = 
 
     const subscribe = () => {
       subId = null;
-      const req =
-        lastSeq.current > 0
-          ? { hostId, containerId, afterSeq: lastSeq.current }
-          : { hostId, containerId, tail: 500 };
-      socket.emit('logs:subscribe', req, (res) => {
+      ended = false;
+      socket.emit('logs:subscribe', logRequest(hostId, containerId, lastSeq.current), (res) => {
         if (!active) {
           if (res.subId) socket.emit('logs:unsubscribe', res.subId);
           return;
@@ -170,8 +172,8 @@ export function useContainerLogs(hostId: string, containerId: string, enabled = 
         }
         subId = res.subId ?? null;
         setError(null);
-        setDone(false);
-        setStreaming(true);
+        setDone(ended);
+        setStreaming(!ended);
       });
     };
 

@@ -1,0 +1,27 @@
+// The bookkeeping of a followed log, apart from React so it can be tested alone.
+import type { LogEntry } from '../../agent/engine/types';
+
+export const INITIAL_TAIL = 500;
+
+/** What to ask for: the last lines on first open, or everything after the last line seen when resuming. */
+export function logRequest(hostId: string, containerId: string, lastSeq: number): { hostId: string; containerId: string; tail?: number; afterSeq?: number } {
+  return lastSeq > 0 ? { hostId, containerId, afterSeq: lastSeq } : { hostId, containerId, tail: INITIAL_TAIL };
+}
+
+/**
+ * Appends the entries not seen yet (seq above `lastSeq`), keeping at most `max`
+ * lines. Overlapping batches (a resubscription racing an old stream) add nothing twice.
+ */
+export function appendEntries(prev: LogEntry[], incoming: LogEntry[], lastSeq: number, max: number): { entries: LogEntry[]; lastSeq: number } {
+  let seq = lastSeq;
+  const fresh: LogEntry[] = [];
+  for (const e of incoming) {
+    if (e.seq > seq) {
+      fresh.push(e);
+      seq = e.seq;
+    }
+  }
+  if (fresh.length === 0) return { entries: prev, lastSeq };
+  const all = prev.concat(fresh);
+  return { entries: all.length > max ? all.slice(all.length - max) : all, lastSeq: seq };
+}
