@@ -8,6 +8,10 @@ const nextConfig: NextConfig = {
   // or try to reach the network at build time.
   poweredByHeader: false,
   reactStrictMode: true,
+  // `npm run typecheck` is the type gate. next build would otherwise type-check the
+  // whole repo (agent included, which Next never bundles) and refuse to build the
+  // web app over an error in engine code, taking `npm start` down with it.
+  typescript: { ignoreBuildErrors: true },
 };
 
 export default nextConfig;

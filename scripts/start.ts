@@ -70,8 +70,9 @@ async function main(): Promise<void> {
 
   let agent: ChildProcess | undefined;
   let stopping = false;
-  const tsx = path.join(root, 'node_modules', 'tsx', 'dist', 'cli.mjs');
-  agent = spawn(process.execPath, [tsx, ...args], { cwd: root, stdio: 'inherit' });
+  // `node --import tsx` rather than the tsx CLI, whose script runs in a grandchild:
+  // the pid we hold must be the agent itself.
+  agent = spawn(process.execPath, ['--import', 'tsx', ...args], { cwd: root, stdio: 'inherit' });
   console.log(`berth: local agent pid ${agent.pid} (root ${agentRoot}, docker socket ${dockerSocket})`);
   agent.on('exit', (code, signal) => {
     agent = undefined;

@@ -5,7 +5,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 
 export function dataDir(): string {
-  return path.resolve(process.env.BERTH_DATA_DIR || './data');
+  return path.resolve(/*turbopackIgnore: true*/ process.env.BERTH_DATA_DIR || './data');
 }
 
 export type DatabaseTarget = { kind: 'sqlite'; file: string } | { kind: 'postgresql'; url: string };
@@ -14,7 +14,7 @@ export type DatabaseTarget = { kind: 'sqlite'; file: string } | { kind: 'postgre
 export function databaseTarget(): DatabaseTarget {
   const url = process.env.DATABASE_URL;
   if (!url) return { kind: 'sqlite', file: path.join(dataDir(), 'berth.db') };
-  if (url.startsWith('file:')) return { kind: 'sqlite', file: path.resolve(url.slice('file:'.length)) };
+  if (url.startsWith('file:')) return { kind: 'sqlite', file: path.resolve(/*turbopackIgnore: true*/ url.slice('file:'.length)) };
   if (url.startsWith('postgres://') || url.startsWith('postgresql://')) return { kind: 'postgresql', url };
   throw new Error(`DATABASE_URL: unsupported scheme in ${JSON.stringify(url.replace(/\/\/[^@]*@/, '//…@'))} (use file:… or postgresql://…)`);
 }

@@ -13,7 +13,25 @@ export async function createContext(req: Request) {
 
 export type Context = Awaited<ReturnType<typeof createContext>>;
 
-const t = initTRPC.context<Context>().create({ transformer: superjson });
+interface Issue {
+  path: PropertyKey[];
+  message: string;
+}
+
+/** Zod's message is a JSON dump of its issues; people want "email: Invalid email address". */
+function inputProblems(cause: unknown): string | null {
+  const issues = (cause as { issues?: Issue[] } | undefined)?.issues;
+  if (!Array.isArray(issues) || !issues.length) return null;
+  return issues.map((i) => (i.path?.length ? `${i.path.map(String).join('.')}: ${i.message}` : i.message)).join('; ');
+}
+
+const t = initTRPC.context<Context>().create({
+  transformer: superjson,
+  errorFormatter({ shape, error }) {
+    const problems = error.code === 'BAD_REQUEST' ? inputProblems(error.cause) : null;
+    return problems ? { ...shape, message: problems } : shape;
+  },
+});
 
 export const router = t.router;
 export const publicProcedure = t.procedure;

@@ -1,0 +1,273 @@
+// The control plane end to end over HTTP and socket.io: a real server process, real
+// sign-in through next-auth, tRPC over HTTP, agents connecting over '/agent'.
+// Until the engine can run here, the agent is test/integration/support/protocol-agent.ts,
+// which speaks agent/link/protocol.ts over a real socket.
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import Database from 'better-sqlite3';
+import path from 'node:path';
+import { randomUUID } from 'node:crypto';
+import { io, type Socket } from 'socket.io-client';
+import { TRPCClientError } from '@trpc/client';
+import { hashPassword } from '../../server/auth/password';
+import type { ServerToUi, UiToServer } from '../../server/hub/ui-protocol';
+import { ensureNextBuild, eventually, removeDir, signIn, spawnTsx, startControlPlane, trpc, type Child, type ControlPlane } from './support/control-plane';
+
+const ADMIN = { email: 'admin@example.test', name: 'Ada Admin', password: 'admin-pass-1' };
+
+function codeOf(err: unknown): string | undefined {
+  return err instanceof TRPCClientError ? (err.data as { code?: string } | undefined)?.code : undefined;
+}
+
+async function rejectsWith(p: Promise<unknown>, code: string, message?: RegExp): Promise<void> {
+  await assert.rejects(p, (err: unknown) => {
+    assert.equal(codeOf(err), code, `expected ${code}, got ${codeOf(err)}: ${(err as Error).message}`);
+    if (message) assert.match((err as Error).message, message);
+    return true;
+  });
+}
+
+/** Accounts the product has no screen for yet (team management), written straight to the database. */
+async function addUser(cp: ControlPlane, email: string, password: string, role: string, teamName = 'Default'): Promise<void> {
+  const hash = await hashPassword(password);
+  const db = new Database(path.join(cp.dataDir, 'berth.db'));
+  try {
+    let team = db.prepare('SELECT id FROM "Team" WHERE name = ?').get(teamName) as { id: string } | undefined;
+    if (!team) {
+      team = { id: randomUUID() };
+      db.prepare('INSERT INTO "Team" (id, name) VALUES (?, ?)').run(team.id, teamName);
+    }
+    const userId = randomUUID();
+    db.prepare('INSERT INTO "User" (id, email, name, passwordHash) VALUES (?, ?, ?, ?)').run(userId, email, email, hash);
+    db.prepare('INSERT INTO "Membership" (id, userId, teamId, role) VALUES (?, ?, ?, ?)').run(randomUUID(), userId, team.id, role);
+  } finally {
+    db.close();
+  }
+}
+
+function startAgent(cp: ControlPlane, args: string[]): Child {
+  return spawnTsx(['test/integration/support/protocol-agent.ts', '--server', cp.url, ...args], {}, 'agent');
+}
+
+function uiSocket(cp: ControlPlane, cookie: string | null): Socket<ServerToUi, UiToServer> {
+  return io(`${cp.url}/ui`, { transports: ['websocket'], reconnection: false, extraHeaders: cookie ? { cookie } : {}, forceNew: true });
+}
+
+function connected(s: Socket): Promise<void> {
+  return new Promise((resolve, reject) => {
+    s.once('connect', () => resolve());
+    s.once('connect_error', (e) => reject(e));
+  });
+}
+
+describe('control plane', { timeout: 240_000 }, () => {
+  let cp: ControlPlane;
+  let adminCookie: string;
+  let hostId: string;
+  let credential: string;
+  const children: Child[] = [];
+  const sockets: Socket[] = [];
+  let agent: Child;
+
+  before(async () => {
+    ensureNextBuild();
+    cp = await startControlPlane();
+  });
+
+  after(async () => {
+    for (const s of sockets) s.disconnect();
+    for (const c of children) await c.kill('SIGKILL');
+    await cp?.stop();
+    if (cp) removeDir(cp.dataDir);
+  });
+
+  test('a fresh server asks for setup, and nobody can sign in yet', async () => {
+    assert.deepEqual(await trpc(cp.url).auth.status.query(), { needsSetup: true, signedIn: false });
+    assert.equal(await signIn(cp.url, ADMIN.email, ADMIN.password), null);
+    await rejectsWith(trpc(cp.url).hosts.list.query(), 'UNAUTHORIZED');
+  });
+
+  test('setup creates the first admin once; a second setup is refused', async () => {
+    await rejectsWith(trpc(cp.url).auth.setup.mutate({ ...ADMIN, password: 'short' }), 'BAD_REQUEST', /password/);
+    assert.deepEqual(await trpc(cp.url).auth.setup.mutate(ADMIN), { ok: true });
+    await rejectsWith(trpc(cp.url).auth.setup.mutate({ ...ADMIN, email: 'mallory@example.test' }), 'FORBIDDEN');
+    assert.equal((await trpc(cp.url).auth.status.query()).needsSetup, false);
+  });
+
+  test('sign-in with a wrong password or unknown email is refused; the right one gives a session', async () => {
+    assert.equal(await signIn(cp.url, ADMIN.email, 'wrong-password'), null);
+    assert.equal(await signIn(cp.url, 'nobody@example.test', ADMIN.password), null);
+    adminCookie = (await signIn(cp.url, ADMIN.email, ADMIN.password))!;
+    assert.ok(adminCookie, 'no session cookie after a correct sign-in');
+    assert.deepEqual(await trpc(cp.url, adminCookie).auth.status.query(), { needsSetup: false, signedIn: true });
+    assert.deepEqual(await trpc(cp.url, adminCookie).hosts.list.query(), []);
+    // A forged cookie is no session.
+    await rejectsWith(trpc(cp.url, 'next-auth.session-token=forged.token.value').hosts.list.query(), 'UNAUTHORIZED');
+  });
+
+  test('a bad join token is refused with a clear message', async () => {
+    const a = startAgent(cp, ['--token', 'bjt_not-a-real-token']);
+    children.push(a);
+    const line = await a.waitFor(/ENROLL_REFUSED/);
+    assert.match(line, /ENROLL_REFUSED 401 join token not recognised/);
+    assert.equal(await a.exited, 3);
+  });
+
+  test('a good join token enrols the host once, and it shows online within 5 s', async () => {
+    const jt = await trpc(cp.url, adminCookie).hosts.createJoinToken.mutate({ name: 'edge-1' });
+    assert.match(jt.command, new RegExp(`--server ${cp.url} --token ${jt.token}$`));
+    assert.ok(new Date(jt.expiresAt).getTime() > Date.now());
+    agent = startAgent(cp, ['--token', jt.token, '--hostname', 'edge-1.local']);
+    children.push(agent);
+    const enrolled = JSON.parse((await agent.waitFor(/^ENROLLED /)).slice('ENROLLED '.length)) as { hostId: string; credential: string };
+    ({ hostId, credential } = enrolled);
+    const t0 = Date.now();
+    const host = await eventually('host online', async () => (await trpc(cp.url, adminCookie).hosts.list.query()).find((h) => h.id === hostId && h.online), 5000, 100);
+    assert.ok(Date.now() - t0 < 5000);
+    assert.equal(host.name, 'edge-1');
+    assert.equal(host.info?.hostname, 'edge-1.local');
+    const got = await trpc(cp.url, adminCookie).hosts.get.query({ hostId });
+    assert.equal(got.role, 'owner');
+
+    const again = startAgent(cp, ['--token', jt.token]);
+    children.push(again);
+    assert.match(await again.waitFor(/ENROLL_REFUSED/), /401 join token was used already/);
+  });
+
+  test('operators act through tRPC: pull, run (command split like a shell), inspect; errors carry the agent\'s message', async () => {
+    const api = trpc(cp.url, adminCookie);
+    await rejectsWith(api.images.pull.mutate({ hostId, ref: 'BusyBox' }), 'BAD_REQUEST', /invalid reference format/);
+    const img = await api.images.pull.mutate({ hostId, ref: '127.0.0.1:5000/busybox' });
+    assert.match(img.id, /^sha256:[0-9a-f]{64}$/);
+    assert.deepEqual(img.repoTags, ['127.0.0.1:5000/busybox:latest']);
+    const { id } = await api.containers.run.mutate({ hostId, image: '127.0.0.1:5000/busybox', command: `sh -c 'echo "hi there"' second\\ word`, name: 'web', memory: '64m' });
+    const rec = await api.containers.inspect.query({ hostId, id });
+    assert.deepEqual(rec.config.cmd, ['sh', '-c', 'echo "hi there"', 'second word']);
+    assert.equal(rec.hostConfig.memory, 64 * 1024 * 1024);
+    assert.equal(rec.name, 'web');
+    await rejectsWith(api.containers.inspect.query({ hostId, id: 'nope' }), 'NOT_FOUND', /No such container: nope/);
+    await rejectsWith(api.containers.run.mutate({ hostId, image: 'x', command: `echo 'unterminated` }), 'BAD_REQUEST', /quote/);
+    const view = await eventually('container in snapshot', async () => {
+      const h = await api.hosts.get.query({ hostId });
+      return h.containers.some((c) => c.id === id) ? h : undefined;
+    }, 5000);
+    assert.equal(view.images.length, 1);
+  });
+
+  test('a viewer can look and read logs but not act; another team cannot even see the host', async () => {
+    await addUser(cp, 'viewer@example.test', 'viewer-pass-1', 'viewer');
+    await addUser(cp, 'stranger@example.test', 'stranger-pass-1', 'owner', 'Other team');
+    const viewer = trpc(cp.url, await signIn(cp.url, 'viewer@example.test', 'viewer-pass-1'));
+    const stranger = trpc(cp.url, await signIn(cp.url, 'stranger@example.test', 'stranger-pass-1'));
+
+    assert.deepEqual((await viewer.hosts.list.query()).map((h) => h.id), [hostId]);
+    assert.equal((await viewer.hosts.get.query({ hostId })).role, 'viewer');
+    await rejectsWith(viewer.containers.run.mutate({ hostId, image: '127.0.0.1:5000/busybox' }), 'FORBIDDEN');
+    await rejectsWith(viewer.images.pull.mutate({ hostId, ref: 'busybox' }), 'FORBIDDEN');
+    await rejectsWith(viewer.hosts.revoke.mutate({ hostId }), 'FORBIDDEN');
+    await rejectsWith(viewer.hosts.createJoinToken.mutate({ name: 'x' }), 'FORBIDDEN');
+    await rejectsWith(viewer.audit.list.query(), 'FORBIDDEN');
+
+    assert.deepEqual(await stranger.hosts.list.query(), []);
+    await rejectsWith(stranger.hosts.get.query({ hostId }), 'NOT_FOUND', /No such host/);
+    await rejectsWith(stranger.containers.run.mutate({ hostId, image: '127.0.0.1:5000/busybox' }), 'NOT_FOUND');
+    await rejectsWith(stranger.hosts.revoke.mutate({ hostId }), 'NOT_FOUND');
+    // The stranger's own join token belongs to the stranger's team.
+    await stranger.hosts.createJoinToken.mutate({ name: 'theirs' });
+
+    const audit = await trpc(cp.url, adminCookie).audit.list.query();
+    const refused = audit.find((a) => a.action === 'containers.run' && a.userEmail === 'viewer@example.test');
+    assert.ok(refused, 'the refused run is audited');
+    assert.match(refused.result, /^error: FORBIDDEN/);
+    assert.ok(!audit.some((a) => a.userEmail === 'stranger@example.test'), 'another team\'s actions are not in this team\'s audit log');
+    const ran = audit.find((a) => a.action === 'containers.run' && a.userEmail === ADMIN.email && a.result === 'ok');
+    assert.equal(ran?.hostName, 'edge-1');
+    assert.equal(ran?.target, 'web');
+  });
+
+  test('the /ui socket: cookie auth, host updates, logs streamed and unsubscribed when the browser leaves', async () => {
+    const anon = uiSocket(cp, null);
+    sockets.push(anon);
+    await assert.rejects(connected(anon), /unauthorized/);
+
+    const stranger = uiSocket(cp, await signIn(cp.url, 'stranger@example.test', 'stranger-pass-1'));
+    sockets.push(stranger);
+    await connected(stranger);
+    assert.deepEqual(await stranger.emitWithAck('host:watch', hostId), { ok: false, error: `No such host: ${hostId}` });
+    const denied = await stranger.emitWithAck('logs:subscribe', { hostId, containerId: 'web' });
+    assert.equal(denied.ok, false);
+
+    const viewer = uiSocket(cp, await signIn(cp.url, 'viewer@example.test', 'viewer-pass-1'));
+    sockets.push(viewer);
+    await connected(viewer);
+    const hostSeen = new Promise<{ online: boolean; name: string }>((resolve) => viewer.once('host', resolve));
+    assert.deepEqual(await viewer.emitWithAck('host:watch', hostId), { ok: true });
+    const h = await hostSeen;
+    assert.equal(h.online, true);
+    assert.equal(h.name, 'edge-1');
+
+    const batches: Array<{ subId: string; containerId: string; entries: Array<{ seq: number; line: string }> }> = [];
+    viewer.on('logs', (b) => batches.push(b));
+    const entriesOf = (subId: string) => batches.filter((b) => b.subId === subId).flatMap((b) => b.entries);
+
+    const sub = await viewer.emitWithAck('logs:subscribe', { hostId, containerId: 'web', tail: 100 });
+    assert.equal(sub.ok, true, sub.error);
+    await eventually('4 log lines', async () => entriesOf(sub.subId!).length >= 4, 5000, 50);
+    assert.deepEqual(entriesOf(sub.subId!).map((e) => e.line), ['sh\n', '-c\n', 'echo "hi there"\n', 'second word\n']);
+    assert.deepEqual(entriesOf(sub.subId!).map((e) => e.seq), [1, 2, 3, 4]);
+    assert.ok(batches.every((b) => b.containerId === 'web'));
+
+    // Resuming after seq 2 gives only what came later.
+    const sub2 = await viewer.emitWithAck('logs:subscribe', { hostId, containerId: 'web', afterSeq: 2 });
+    assert.equal(sub2.ok, true, sub2.error);
+    await eventually('resumed lines', async () => entriesOf(sub2.subId!).length >= 2, 5000, 50);
+    assert.deepEqual(entriesOf(sub2.subId!).map((e) => e.line), ['echo "hi there"\n', 'second word\n']);
+
+    const missing = await viewer.emitWithAck('logs:subscribe', { hostId, containerId: 'nope' });
+    assert.deepEqual(missing, { ok: false, error: 'No such container: nope' });
+
+    viewer.disconnect();
+    await agent.waitFor(new RegExp(`UNSUBSCRIBED ${sub.subId}`), 5000);
+    await agent.waitFor(new RegExp(`UNSUBSCRIBED ${sub2.subId}`), 5000);
+  });
+
+  test('a killed agent shows offline within 15 s; commands then say the host is offline', async () => {
+    const admin = uiSocket(cp, adminCookie);
+    sockets.push(admin);
+    await connected(admin);
+    const changed = new Promise<void>((resolve) => admin.once('hosts:changed', () => resolve()));
+    const t0 = Date.now();
+    await agent.kill('SIGKILL');
+    await eventually('host offline', async () => !(await trpc(cp.url, adminCookie).hosts.get.query({ hostId })).online, 15_000, 250);
+    assert.ok(Date.now() - t0 < 15_000);
+    await changed;
+    const h = await trpc(cp.url, adminCookie).hosts.get.query({ hostId });
+    assert.ok(h.lastSeen && Date.parse(h.lastSeen) >= t0 - 15_000);
+    assert.equal(h.info?.hostname, 'edge-1.local', 'last known facts stay');
+    await rejectsWith(trpc(cp.url, adminCookie).containers.start.mutate({ hostId, id: 'web' }), 'PRECONDITION_FAILED', /host is offline/);
+  });
+
+  test('the stored credential reconnects; a revoked host is cut off at once and cannot come back', async () => {
+    const back = startAgent(cp, ['--host-id', hostId, '--credential', credential]);
+    children.push(back);
+    await back.waitFor(/^CONNECTED/);
+    await eventually('host online again', async () => (await trpc(cp.url, adminCookie).hosts.get.query({ hostId })).online, 5000);
+    assert.equal((await trpc(cp.url, adminCookie).hosts.list.query()).length, 1, 'reconnecting does not add a host');
+
+    const wrong = startAgent(cp, ['--host-id', hostId, '--credential', credential + 'x']);
+    children.push(wrong);
+    assert.match(await wrong.waitFor(/^REFUSED/), /unauthorized/);
+
+    await trpc(cp.url, adminCookie).hosts.revoke.mutate({ hostId });
+    await back.waitFor(/^DISCONNECTED/, 2000);
+    assert.deepEqual(await trpc(cp.url, adminCookie).hosts.list.query(), []);
+    await rejectsWith(trpc(cp.url, adminCookie).hosts.get.query({ hostId }), 'NOT_FOUND');
+
+    const again = startAgent(cp, ['--host-id', hostId, '--credential', credential]);
+    children.push(again);
+    assert.match(await again.waitFor(/^REFUSED/), /REFUSED unauthorized/);
+    const audit = await trpc(cp.url, adminCookie).audit.list.query();
+    assert.ok(audit.some((a) => a.action === 'hosts.revoke' && a.hostId === hostId && a.result === 'ok'));
+    assert.ok(audit.some((a) => a.action === 'hosts.enroll' && a.hostId === hostId));
+  });
+});

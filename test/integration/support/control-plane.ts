@@ -1,0 +1,149 @@
+// Helpers to drive a real control plane from tests: start it as a child process on a
+// free port with its own data dir, sign in over HTTP like a browser, call tRPC.
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { createTRPCClient, httpLink } from '@trpc/client';
+import superjson from 'superjson';
+import type { AppRouter } from '../../../server/trpc/router';
+
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as { port: number };
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/** `next build` once, when there is no build to serve (slow: a minute or two). */
+export function ensureNextBuild(): void {
+  if (existsSync(path.join(ROOT, '.next', 'BUILD_ID'))) return;
+  const r = spawnSync(process.execPath, [path.join(ROOT, 'node_modules', 'next', 'dist', 'bin', 'next'), 'build'], {
+    cwd: ROOT,
+    stdio: 'inherit',
+    env: { ...process.env, NEXT_TELEMETRY_DISABLED: '1' },
+  });
+  if (r.status !== 0) throw new Error(`next build failed (exit ${r.status})`);
+}
+
+/** A child process whose stdout lines can be awaited. */
+export class Child {
+  readonly lines: string[] = [];
+  private waiters: Array<{ re: RegExp; resolve: (l: string) => void }> = [];
+  readonly exited: Promise<number | null>;
+
+  constructor(readonly proc: ChildProcess, readonly label: string) {
+    const onLine = (line: string) => {
+      this.lines.push(line);
+      if (process.env.BERTH_TEST_VERBOSE) console.error(`[${label}] ${line}`);
+      this.waiters = this.waiters.filter((w) => (w.re.test(line) ? (w.resolve(line), false) : true));
+    };
+    createInterface({ input: proc.stdout! }).on('line', onLine);
+    createInterface({ input: proc.stderr! }).on('line', onLine);
+    this.exited = new Promise((resolve) => proc.once('exit', (code) => resolve(code)));
+  }
+
+  waitFor(re: RegExp, timeoutMs = 30_000): Promise<string> {
+    const seen = this.lines.find((l) => re.test(l));
+    if (seen) return Promise.resolve(seen);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`${this.label}: no line matching ${re} within ${timeoutMs} ms; output:\n${this.lines.join('\n')}`)), timeoutMs);
+      this.waiters.push({ re, resolve: (l) => (clearTimeout(timer), resolve(l)) });
+    });
+  }
+
+  /** Kills this child (only it, by pid) and waits for it to go. */
+  async kill(signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+    if (this.proc.exitCode === null && this.proc.signalCode === null && this.proc.pid) {
+      try {
+        process.kill(this.proc.pid, signal);
+      } catch {
+        // gone already
+      }
+    }
+    await this.exited;
+  }
+}
+
+export function spawnTsx(args: string[], env: Record<string, string | undefined>, label: string): Child {
+  // `node --import tsx`, not the tsx CLI: the CLI runs the script in a grandchild that a
+  // SIGKILL of the pid we know would leave running.
+  return new Child(spawn(process.execPath, ['--import', 'tsx', ...args], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] }), label);
+}
+
+export interface ControlPlane {
+  url: string;
+  port: number;
+  dataDir: string;
+  child: Child;
+  stop(): Promise<void>;
+}
+
+export async function startControlPlane(dataDir?: string): Promise<ControlPlane> {
+  const port = await freePort();
+  const dir = dataDir ?? mkdtempSync(path.join(os.tmpdir(), 'berth-cp-'));
+  const child = spawnTsx(['server/main.ts'], { PORT: String(port), BERTH_DATA_DIR: dir, NEXTAUTH_URL: '', NEXTAUTH_SECRET: '', DATABASE_URL: '' }, 'server');
+  await child.waitFor(/control plane on http/, 60_000);
+  return {
+    url: `http://localhost:${port}`,
+    port,
+    dataDir: dir,
+    child,
+    async stop() {
+      await child.kill();
+    },
+  };
+}
+
+export function removeDir(dir: string): void {
+  rmSync(dir, { recursive: true, force: true });
+}
+
+function cookiePairs(res: Response): string[] {
+  return res.headers.getSetCookie().map((c) => c.split(';')[0]);
+}
+
+/** Signs in through next-auth's credentials flow; the session cookie, or null when refused. */
+export async function signIn(url: string, email: string, password: string): Promise<string | null> {
+  const csrf = await fetch(`${url}/api/auth/csrf`);
+  const { csrfToken } = (await csrf.json()) as { csrfToken: string };
+  const res = await fetch(`${url}/api/auth/callback/credentials`, {
+    method: 'POST',
+    redirect: 'manual',
+    headers: { 'content-type': 'application/x-www-form-urlencoded', cookie: cookiePairs(csrf).join('; ') },
+    body: new URLSearchParams({ csrfToken, email, password, json: 'true' }),
+  });
+  await res.arrayBuffer();
+  const session = cookiePairs(res).find((c) => c.startsWith('next-auth.session-token=') && c.length > 'next-auth.session-token='.length);
+  return session ?? null;
+}
+
+export function trpc(url: string, cookie?: string | null) {
+  return createTRPCClient<AppRouter>({
+    links: [httpLink({ url: `${url}/api/trpc`, transformer: superjson, headers: () => (cookie ? { cookie } : {}) })],
+  });
+}
+
+export async function eventually<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs: number, everyMs = 200): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await fn();
+      if (v) return v;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms${last ? ` (last error: ${(last as Error).message})` : ''}`);
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
