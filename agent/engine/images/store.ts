@@ -236,37 +236,49 @@ export class DiskImageStore implements ImageStore {
     if (Object.keys(refs).length === 0) delete this.repos[repoName(r)];
   }
 
+  /**
+   * Docker's rmi rules: a name given is untagged (a tag's same-repository digest names go
+   * with it when no tag of that repository is left), and the image is deleted once no
+   * name points at it. By id, all names go, but only when they are in one repository
+   * (else 409 unless forced). An image `inUse` is never deleted: without `force` that is a
+   * 409; with it, the names go and the image stays (dangling) so a container keeps its layers.
+   */
   remove(refOrId: string, opts: { force?: boolean; inUse: (imageId: string) => boolean }): Array<{ Untagged?: string; Deleted?: string }> {
     const hit = this.lookup(refOrId);
     if (!hit) throw new EngineError(404, `No such image: ${refOrId}`);
     const { id } = hit;
     const short = id.slice(7, 19);
-    const refs = this.refsOf(id);
-    const tags = refs.filter((k) => !parseReference(k).digest);
     const out: Array<{ Untagged?: string; Deleted?: string }> = [];
     const display = (k: string) => familiarString(parseReference(k));
+    const drop = (k: string) => (this.untag(k), out.push({ Untagged: display(k) }));
+    const refs = this.refsOf(id);
+    const repos = new Set(refs.map((k) => repoName(parseReference(k))));
+    const tags = refs.filter((k) => !parseReference(k).digest);
+    // Docker's isSingleReference: removing these names would leave the image dangling.
+    const single = repos.size <= 1 && tags.length <= 1;
 
     if (hit.ref) {
-      const lastTag = tags.length === 0 || (tags.length === 1 && tags[0] === hit.ref);
-      if (!lastTag || (opts.inUse(id) && opts.force)) {
-        this.untag(hit.ref);
-        this.saveRepos();
-        return [{ Untagged: display(hit.ref) }];
+      if (single && !opts.force && opts.inUse(id)) {
+        throw new EngineError(409, `conflict: unable to remove repository reference "${refOrId}" (must force) - container is using its referenced image ${short}`);
       }
-      if (opts.inUse(id)) throw new EngineError(409, `conflict: unable to remove repository reference "${refOrId}" (must force) - container is using its referenced image ${short}`);
+      const r = parseReference(hit.ref);
+      drop(hit.ref);
+      if (!r.digest) {
+        const sameRepo = this.refsOf(id).filter((k) => repoName(parseReference(k)) === repoName(r));
+        if (!sameRepo.some((k) => !parseReference(k).digest)) sameRepo.forEach(drop);
+      }
+      this.saveRepos();
+      if (this.refsOf(id).length > 0 || opts.inUse(id)) return out;
     } else {
-      if (tags.length > 1 && !opts.force) throw new EngineError(409, `conflict: unable to delete ${short} (must be forced) - image is referenced in multiple repositories`);
-      if (opts.inUse(id)) {
-        if (!opts.force) throw new EngineError(409, `conflict: unable to delete ${short} (must be forced) - image is being used by a container`);
-        // Forced while a container uses it: drop the names, keep the layers under that container.
-        for (const k of refs) (this.untag(k), out.push({ Untagged: display(k) }));
-        this.saveRepos();
-        return out;
+      if (!single && !opts.force) {
+        throw new EngineError(409, `conflict: unable to delete ${short} (must be forced) - image is referenced in multiple repositories`);
       }
+      if (opts.inUse(id) && !opts.force) throw new EngineError(409, `conflict: unable to delete ${short} (must be forced) - image is being used by a container`);
+      refs.forEach(drop);
+      this.saveRepos();
+      if (opts.inUse(id)) return out;
     }
 
-    for (const k of refs) (this.untag(k), out.push({ Untagged: display(k) }));
-    this.saveRepos();
     const img = this.images.get(id)!;
     this.images.delete(id);
     rmSync(join(this.dir, 'images', `${hexOf(id)}.json`), { force: true });
@@ -333,6 +345,7 @@ export class DiskImageStore implements ImageStore {
     const id = configDesc.digest;
 
     const pins = chainIds.map(hexOf);
+    let failed = false;
     for (const h of pins) this.pinned.set(h, (this.pinned.get(h) ?? 0) + 1);
     try {
       const todo: number[] = [];
@@ -382,12 +395,17 @@ export class DiskImageStore implements ImageStore {
       say({ status: `Digest: ${topDigest}` });
       say({ status: upToDate ? `Status: Image is up to date for ${display}` : `Status: Downloaded newer image for ${display}` });
       return this.record(img);
+    } catch (e) {
+      failed = true;
+      throw e;
     } finally {
       for (const h of pins) {
         const n = (this.pinned.get(h) ?? 1) - 1;
         if (n <= 0) this.pinned.delete(h);
         else this.pinned.set(h, n);
       }
+      // Layers a failed pull unpacked belong to no image: do not let them pile up.
+      if (failed) this.gcLayers();
     }
   }
 
