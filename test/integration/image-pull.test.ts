@@ -12,6 +12,7 @@ import { EngineError } from '../../agent/engine/errors';
 import { openImageStore } from '../../agent/engine/images';
 import type { DiskImageStore } from '../../agent/engine/images/store';
 import type { PullProgress } from '../../agent/engine/types';
+import { MEDIA, RegistryClient, hostPlatform } from '../../agent/engine/images/registry';
 import { pushBusyboxImage } from '../fixtures/busybox-image';
 import { startAuthProxy, startRegistry } from '../fixtures/registry';
 
@@ -165,6 +166,54 @@ describe('pulling busybox from a local registry', () => {
   it('keeps its images across a reopen', async () => {
     const again = await openImageStore(dir);
     assert.deepEqual(again.list(), store.list());
+  });
+});
+
+describe('manifest lists, OCI and concurrency', () => {
+  it("picks the host's platform from a manifest list / OCI index", async () => {
+    const host = await pushBusyboxImage(registry.url, 'multi', 'host-only', { oci: true, config: { Labels: { platform: 'host' } } });
+    const other = await pushBusyboxImage(registry.url, 'multi', 'other-only', { architecture: 's390x', config: { Labels: { platform: 'other' } } });
+    const client = new RegistryClient(registry.url);
+    const size = async (d: string) => (await client.getManifest('multi', d)).bytes.length;
+    const hp = hostPlatform();
+    for (const mediaType of [MEDIA.ociIndex, MEDIA.dockerList]) {
+      const list = Buffer.from(JSON.stringify({
+        schemaVersion: 2,
+        mediaType,
+        manifests: [
+          { mediaType: MEDIA.dockerManifest, digest: other.manifestDigest, size: await size(other.manifestDigest), platform: { os: 'linux', architecture: 's390x' } },
+          { mediaType: MEDIA.ociManifest, digest: host.manifestDigest, size: await size(host.manifestDigest), platform: { os: hp.os, architecture: hp.architecture, ...(hp.variant ? { variant: hp.variant } : {}) } },
+        ],
+      }));
+      const tag = mediaType === MEDIA.ociIndex ? 'oci-index' : 'docker-list';
+      const listDigest = await client.putManifest('multi', tag, list, mediaType);
+      const progress: PullProgress[] = [];
+      const img = await store.pull(`${registry.url}/multi:${tag}`, { onProgress: (p) => progress.push(p) });
+      assert.equal(img.id, host.configDigest, tag);
+      assert.equal(img.config.Labels?.platform, 'host');
+      assert.ok(img.repoDigests.includes(`${registry.url}/multi@${listDigest}`), 'the list digest is what docker records');
+      assert.ok(progress.some((p) => p.status === `Digest: ${listDigest}`));
+    }
+    const onlyOther = Buffer.from(JSON.stringify({
+      schemaVersion: 2,
+      mediaType: MEDIA.ociIndex,
+      manifests: [{ mediaType: MEDIA.dockerManifest, digest: other.manifestDigest, size: await size(other.manifestDigest), platform: { os: 'linux', architecture: 's390x' } }],
+    }));
+    await client.putManifest('multi', 'foreign', onlyOther, MEDIA.ociIndex);
+    await assert.rejects(store.pull(`${registry.url}/multi:foreign`), (e: unknown) => e instanceof EngineError && e.status === 404 && /no matching manifest for linux\/\w+ .*has: linux\/s390x/.test(e.message));
+    assert.equal(store.get(`${registry.url}/multi:foreign`), undefined);
+    for (const tag of ['oci-index', 'docker-list']) store.remove(`${registry.url}/multi:${tag}`, notUsed);
+  });
+
+  it('unpacks a layer once when the same image is pulled twice at the same time', async () => {
+    const t = await pushBusyboxImage(registry.url, 'racing', 'latest', { extraLayers: [[{ path: 'race', type: 'file', data: 'r'.repeat(200000) }]] });
+    const [a, b] = await Promise.all([store.pull(t.ref), store.pull(t.ref)]);
+    assert.equal(a.id, b.id);
+    assert.equal(store.list().filter((i) => i.id === a.id).length, 1);
+    assert.equal(readFileSync(join(store.layerDirs(a)[1], 'race'), 'utf8').length, 200000);
+    assert.deepEqual(leftovers(), []);
+    store.remove(t.ref, notUsed);
+    assert.equal(existsSync(store.layerDirs(a)[1]), false);
   });
 });
 

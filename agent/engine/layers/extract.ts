@@ -172,6 +172,8 @@ export async function extractLayer(source: AsyncIterable<Buffer | Uint8Array>, r
     await lchown(abs, h.uid, h.gid);
     // after chown, which clears setuid/setgid
     if (!isLink) await chmod(abs, h.mode);
+    // user.* cannot be set on symlinks, and nothing reads xattrs of links: skip them there.
+    if (isLink) return;
     for (const [name, value] of Object.entries(h.xattrs)) {
       if (name.startsWith('trusted.overlay.')) continue;
       xattrs.push({ path: abs, name, value });
