@@ -2,8 +2,8 @@
 // plane in this process, and keep a local agent for this machine running, enrolled
 // into the Default team on the first start and reconnecting with its stored
 // credential afterwards.
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -12,39 +12,9 @@ import { listenPort } from '../server/db/config';
 import { db } from '../server/db';
 import { DEFAULT_TEAM } from '../server/db/seed';
 import { prepareDatabase, prepareEnvironment, startServer } from '../server/main';
+import { ensureFreshBuild } from './next-build';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const BUILD_INPUTS = ['app', 'server', 'public', 'agent/link/protocol.ts', 'agent/engine/types.ts', 'next.config.ts', 'postcss.config.mjs', 'package.json', 'tsconfig.json'];
-
-function newestMtime(p: string): number {
-  if (!existsSync(p)) return 0;
-  const st = statSync(p);
-  if (!st.isDirectory()) return st.mtimeMs;
-  let newest = st.mtimeMs;
-  for (const e of readdirSync(p)) {
-    if (e === 'node_modules' || e.startsWith('.')) continue;
-    newest = Math.max(newest, newestMtime(path.join(p, e)));
-  }
-  return newest;
-}
-
-export function buildIsStale(): boolean {
-  const id = path.join(root, '.next', 'BUILD_ID');
-  if (!existsSync(id)) return true;
-  const built = statSync(id).mtimeMs;
-  return BUILD_INPUTS.some((p) => newestMtime(path.join(root, p)) > built);
-}
-
-function buildNext(): void {
-  console.log('berth: building the web app (next build) …');
-  const r = spawnSync(process.execPath, [path.join(root, 'node_modules', 'next', 'dist', 'bin', 'next'), 'build'], {
-    cwd: root,
-    stdio: 'inherit',
-    env: { ...process.env, NEXT_TELEMETRY_DISABLED: '1' },
-  });
-  if (r.status !== 0) throw new Error(`next build failed (exit ${r.status ?? r.signal})`);
-}
-
 /** A join token for this machine's own agent, made straight in the database. */
 async function localJoinToken(): Promise<string> {
   const prisma = db();
@@ -60,7 +30,7 @@ async function main(): Promise<void> {
   const port = listenPort();
   prepareEnvironment(port);
   await prepareDatabase();
-  if (process.env.BERTH_DEV !== '1' && buildIsStale()) buildNext();
+  if (process.env.BERTH_DEV !== '1') ensureFreshBuild();
   const server = await startServer({ port });
 
   const agentRoot = path.resolve(process.env.BERTH_AGENT_ROOT || '/var/lib/berth');

@@ -1,7 +1,7 @@
 // Helpers to drive a real control plane from tests: start it as a child process on a
 // free port with its own data dir, sign in over HTTP like a browser, call tRPC.
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -24,16 +24,8 @@ export function freePort(): Promise<number> {
   });
 }
 
-/** `next build` once, when there is no build to serve (slow: a minute or two). */
-export function ensureNextBuild(): void {
-  if (existsSync(path.join(ROOT, '.next', 'BUILD_ID'))) return;
-  const r = spawnSync(process.execPath, [path.join(ROOT, 'node_modules', 'next', 'dist', 'bin', 'next'), 'build'], {
-    cwd: ROOT,
-    stdio: 'inherit',
-    env: { ...process.env, NEXT_TELEMETRY_DISABLED: '1' },
-  });
-  if (r.status !== 0) throw new Error(`next build failed (exit ${r.status})`);
-}
+/** Builds the Next app when .next is missing or older than its sources (slow: a minute or two). */
+export { ensureFreshBuild as ensureNextBuild } from '../../../scripts/next-build';
 
 /** A child process whose stdout lines can be awaited. */
 export class Child {

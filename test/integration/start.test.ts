@@ -1,0 +1,83 @@
+// `npm start`'s script end to end with the real agent: the first start enrols this
+// machine's agent into the Default team; a second start reuses the database and the
+// agent's stored credential, so the host is not added twice.
+import assert from 'node:assert/strict';
+import { mkdtempSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, test } from 'node:test';
+import { ensureNextBuild, eventually, freePort, removeDir, signIn, spawnTsx, trpc, type Child } from './support/control-plane';
+
+const tmp = mkdtempSync(path.join(os.tmpdir(), 'berth-start-'));
+const ADMIN = { email: 'owner@example.test', name: 'Owner', password: 'owner-pass-1' };
+const running: Child[] = [];
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function start(port: number): Promise<{ child: Child; agentPid: number; hostId: string }> {
+  const child = spawnTsx(
+    ['scripts/start.ts'],
+    {
+      PORT: String(port),
+      BERTH_DATA_DIR: path.join(tmp, 'data'),
+      BERTH_AGENT_ROOT: path.join(tmp, 'agent'),
+      BERTH_DOCKER_SOCKET: path.join(tmp, 'docker.sock'),
+      NEXTAUTH_URL: '',
+      NEXTAUTH_SECRET: '',
+      DATABASE_URL: '',
+    },
+    'start',
+  );
+  running.push(child);
+  const pidLine = await child.waitFor(/local agent pid \d+/, 120_000);
+  const agentPid = Number(/pid (\d+)/.exec(pidLine)![1]);
+  const connected = await child.waitFor(/berth-agent: connected to .* as host \S+/, 60_000);
+  return { child, agentPid, hostId: /as host (\S+)/.exec(connected)![1] };
+}
+
+before(() => ensureNextBuild());
+
+after(async () => {
+  for (const c of running) await c.kill('SIGKILL');
+  removeDir(tmp);
+});
+
+test('npm start enrols the local agent once; a restart reuses it without a duplicate host', { timeout: 300_000 }, async () => {
+  const port = await freePort();
+  const url = `http://localhost:${port}`;
+  const first = await start(port);
+
+  assert.deepEqual(await trpc(url).auth.setup.mutate(ADMIN), { ok: true });
+  const cookie = await signIn(url, ADMIN.email, ADMIN.password);
+  assert.ok(cookie);
+  const hosts = await eventually('local host online', async () => {
+    const list = await trpc(url, cookie).hosts.list.query();
+    return list.length === 1 && list[0].online ? list : undefined;
+  }, 5000);
+  assert.equal(hosts[0].id, first.hostId);
+  assert.equal(hosts[0].name, os.hostname());
+  assert.equal(hosts[0].info?.hostname, os.hostname());
+
+  // SIGTERM to the start script takes its agent down with it.
+  await first.child.kill('SIGTERM');
+  await eventually('agent gone', async () => !alive(first.agentPid), 15_000);
+
+  const second = await start(port);
+  assert.notEqual(second.agentPid, first.agentPid);
+  assert.equal(second.hostId, first.hostId, 'the agent reconnects as the same host');
+  assert.ok(!second.child.lines.some((l) => /enrol/i.test(l) && /refused|expired/i.test(l)), second.child.lines.join('\n'));
+  const after2 = await eventually('local host online again', async () => {
+    const list = await trpc(url, cookie).hosts.list.query();
+    return list.every((h) => h.online) && list.length ? list : undefined;
+  }, 5000);
+  assert.deepEqual(after2.map((h) => h.id), [first.hostId], 'still exactly one host');
+  await second.child.kill('SIGTERM');
+  await eventually('second agent gone', async () => !alive(second.agentPid), 15_000);
+});
