@@ -97,6 +97,18 @@ export async function startLink(o: LinkOptions): Promise<Link> {
   engine.on('image', scheduleSnapshot);
   const refresh = setInterval(() => void sendSnapshot(), o.refreshMs ?? 15_000);
   refresh.unref();
+  // Image changes made through the Docker API do not all surface as engine events, so a
+  // cheap look at the (in-memory) image list catches the rest.
+  const imageKey = () => engine.images.list().map((i) => `${i.id}=${i.repoTags.join(',')}`).sort().join(' ');
+  let lastImages = imageKey();
+  const imageWatch = setInterval(() => {
+    const key = imageKey();
+    if (key !== lastImages) {
+      lastImages = key;
+      scheduleSnapshot();
+    }
+  }, 1_000);
+  imageWatch.unref();
 
   const sendLogs = async (batch: LogBatch) => {
     // A batch for a dropped link would be replayed after reconnect, out of place: the server
@@ -134,9 +146,12 @@ export async function startLink(o: LinkOptions): Promise<Link> {
       log(`cannot connect to ${o.server}: ${err.message}; retrying`);
     }
   });
+  const CHANGES_STATE = new Set(['pull', 'run', 'start', 'stop', 'remove', 'removeImage']);
   socket.on('command', (cmd, ack) => {
     void runCommand(ctx, cmd).then((res) => {
       if (typeof ack === 'function') ack(res);
+      // The dashboard expects to see the effect of its own command without waiting for a refresh.
+      if (CHANGES_STATE.has(cmd?.op)) scheduleSnapshot();
     });
   });
 
@@ -149,6 +164,7 @@ export async function startLink(o: LinkOptions): Promise<Link> {
       if (manualRetry) clearTimeout(manualRetry);
       if (snapshotTimer) clearTimeout(snapshotTimer);
       clearInterval(refresh);
+      clearInterval(imageWatch);
       engine.off('container', scheduleSnapshot);
       engine.off('image', scheduleSnapshot);
       for (const a of subscriptions.values()) a.abort();

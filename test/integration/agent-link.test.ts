@@ -1,0 +1,310 @@
+// The agent's link to the control plane, with a real engine and real containers. The
+// control plane here is a small socket.io server speaking agent/link/protocol.ts, so the
+// test can hold acks back and cut connections at will.
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { Server, type Namespace, type Socket } from 'socket.io';
+import { openEngine } from '../../agent/engine/index';
+import type { Engine, LogEntry, PullProgress } from '../../agent/engine/types';
+import { startLink, type Link } from '../../agent/link/client';
+import { EnrollError } from '../../agent/link/enroll';
+import {
+  AGENT_NAMESPACE,
+  ENROLL_PATH,
+  type AgentCommand,
+  type AgentToServer,
+  type CommandResult,
+  type ContainerSummary,
+  type HostSnapshot,
+  type LogBatch,
+  type ServerToAgent,
+} from '../../agent/link/protocol';
+import { pushBusyboxImage } from '../fixtures/busybox-image';
+import { startRegistry } from '../fixtures/registry';
+
+const repoRoot = path.resolve(import.meta.dirname, '../..');
+const GOOD_TOKEN = 'join-token-ok';
+const CREDENTIAL = 'cred-' + Math.random().toString(36).slice(2);
+const HOST_ID = 'host-1';
+
+type AgentSocket = Socket<AgentToServer, ServerToAgent>;
+
+/** A stand-in control plane: enrolment over HTTP, '/agent' namespace with handshake auth. */
+class FakeControlPlane {
+  readonly http = http.createServer((req, res) => void this.onHttp(req, res));
+  readonly io = new Server(this.http, { transports: ['websocket'] });
+  readonly nsp: Namespace<AgentToServer, ServerToAgent> = this.io.of(AGENT_NAMESPACE);
+  enrolments: Array<{ token: string; hostname: string }> = [];
+  snapshots: HostSnapshot[] = [];
+  progress: Array<{ ref: string } & PullProgress> = [];
+  batches: LogBatch[] = [];
+  /** When set, log batches are not acked until release() is called. */
+  holdAcks = false;
+  private held: Array<() => void> = [];
+  socket: AgentSocket | undefined;
+  connections = 0;
+  revoked = false;
+  url = '';
+
+  constructor() {
+    this.nsp.use((socket, next) => {
+      const auth = socket.handshake.auth as { hostId?: string; credential?: string };
+      if (this.revoked || auth.hostId !== HOST_ID || auth.credential !== CREDENTIAL) return next(new Error('unauthorized'));
+      next();
+    });
+    this.nsp.on('connection', (socket) => {
+      this.connections++;
+      this.socket = socket;
+      socket.on('snapshot', (s) => this.snapshots.push(s));
+      socket.on('pullProgress', (p) => this.progress.push(p));
+      socket.on('logs', (batch, ack) => {
+        this.batches.push(batch);
+        if (this.holdAcks) this.held.push(ack);
+        else ack();
+      });
+    });
+  }
+
+  async listen(): Promise<void> {
+    await new Promise<void>((r) => this.http.listen(0, '127.0.0.1', r));
+    this.url = `http://127.0.0.1:${(this.http.address() as AddressInfo).port}`;
+  }
+
+  private async onHttp(req: http.IncomingMessage, res: http.ServerResponse) {
+    if (req.method !== 'POST' || req.url !== ENROLL_PATH) return void res.writeHead(404).end();
+    let body = '';
+    for await (const c of req) body += c;
+    const { token, hostname } = JSON.parse(body) as { token: string; hostname: string };
+    this.enrolments.push({ token, hostname });
+    res.setHeader('content-type', 'application/json');
+    if (token !== GOOD_TOKEN) return void res.writeHead(401).end(JSON.stringify({ error: 'join token not recognised' }));
+    res.end(JSON.stringify({ hostId: HOST_ID, credential: CREDENTIAL }));
+  }
+
+  release(): void {
+    for (const ack of this.held.splice(0)) ack();
+  }
+
+  command<T = unknown>(cmd: AgentCommand, timeoutMs = 60_000): Promise<CommandResult<T>> {
+    assert.ok(this.socket?.connected, 'no agent connected');
+    return this.socket.timeout(timeoutMs).emitWithAck('command', cmd) as Promise<CommandResult<T>>;
+  }
+
+  entries(subId: string): LogEntry[] {
+    return this.batches.filter((b) => b.subId === subId).flatMap((b) => b.entries);
+  }
+
+  async close(): Promise<void> {
+    this.io.close();
+    await new Promise((r) => this.http.close(r));
+  }
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+async function until<T>(what: string, fn: () => T | undefined | false, timeoutMs = 15_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = fn();
+    if (v) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(25);
+  }
+}
+
+describe('agent ⇄ control plane link', { timeout: 180_000 }, () => {
+  let registry: Awaited<ReturnType<typeof startRegistry>>;
+  let ref = '';
+  let tmp = '';
+  let root = '';
+  let engine: Engine;
+  let cp: FakeControlPlane;
+  let link: Link | undefined;
+  const quiet = () => {};
+
+  before(async () => {
+    registry = await startRegistry();
+    ({ ref } = await pushBusyboxImage(registry.url, 'linkbox', 'v1'));
+    tmp = mkdtempSync(path.join(os.tmpdir(), 'berth-link-'));
+    root = path.join(tmp, 'root');
+    engine = await openEngine({ root });
+    cp = new FakeControlPlane();
+    await cp.listen();
+  });
+
+  after(async () => {
+    link?.close();
+    if (engine) {
+      for (const c of engine.list({ all: true })) await engine.remove(c.id, { force: true });
+      await engine.close();
+    }
+    await cp?.close();
+    await registry?.stop();
+    if (tmp) rmSync(tmp, { recursive: true, force: true });
+  });
+
+  it('a refused join token makes the agent print the server’s reason and exit non-zero', async () => {
+    const child = spawn(
+      process.execPath,
+      ['--import', 'tsx', 'agent/main.ts', '--root', path.join(tmp, 'other-root'), '--docker-socket', path.join(tmp, 'other.sock'), '--server', cp.url, '--token', 'wrong'],
+      { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let stderr = '';
+    child.stderr.on('data', (d) => (stderr += d));
+    const code = await new Promise<number | null>((r) => child.once('exit', r));
+    assert.notEqual(code, 0);
+    assert.match(stderr, /join token not recognised/);
+    assert.throws(() => statSync(path.join(tmp, 'other-root', 'credential.json')));
+    await assert.rejects(startLink({ engine, root, server: cp.url, token: 'wrong', log: quiet }), EnrollError);
+  });
+
+  it('without a credential and without a token it says how to enrol', async () => {
+    await assert.rejects(startLink({ engine, root, server: cp.url, log: quiet }), /--token/);
+  });
+
+  it('enrols, stores the credential privately, connects and sends a snapshot', async () => {
+    cp.enrolments = [];
+    link = await startLink({ engine, root, server: cp.url, token: GOOD_TOKEN, hostname: 'edge-7', log: quiet });
+    assert.deepEqual(cp.enrolments, [{ token: GOOD_TOKEN, hostname: 'edge-7' }]);
+    const file = path.join(root, 'credential.json');
+    assert.equal(statSync(file).mode & 0o777, 0o600);
+    const stored = JSON.parse(readFileSync(file, 'utf8'));
+    assert.equal(stored.hostId, HOST_ID);
+    assert.equal(stored.credential, CREDENTIAL);
+    const snap = await until('a snapshot', () => cp.snapshots.at(-1));
+    assert.equal(snap.info.hostname, os.hostname());
+    assert.deepEqual(snap.containers, []);
+    assert.deepEqual(snap.images, []);
+  });
+
+  it('pulls on command, reporting progress, and the next snapshot lists the image', async () => {
+    const res = await cp.command<{ id: string; repoTags: string[] }>({ op: 'pull', ref });
+    assert.ok(res.ok, JSON.stringify(res));
+    assert.match(res.result!.id, /^sha256:[0-9a-f]{64}$/);
+    assert.ok(cp.progress.length > 0 && cp.progress.every((p) => p.ref === ref));
+    await until('a snapshot with the image', () => cp.snapshots.at(-1)?.images.some((i) => i.repoTags.includes(ref)));
+  });
+
+  it('answers errors with the engine’s status', async () => {
+    const unknown = await cp.command({ op: 'inspect', id: 'no-such-container' });
+    assert.equal(unknown.ok, false);
+    assert.equal(!unknown.ok && unknown.status, 404);
+    const badRef = await cp.command({ op: 'pull', ref: 'Not A Reference' });
+    assert.equal(badRef.ok, false);
+    assert.equal(!badRef.ok && badRef.status, 400);
+  });
+
+  let id = '';
+
+  it('runs a container; the snapshot shows it up with a human status', async () => {
+    const res = await cp.command<ContainerSummary>({
+      op: 'run',
+      spec: { image: ref, name: 'ticker', cmd: ['sh', '-c', 'i=1; while true; do echo tick $i; i=$((i+1)); sleep 0.02; done'], memory: 32 << 20 },
+    });
+    assert.ok(res.ok, JSON.stringify(res));
+    id = res.result!.id;
+    assert.match(id, /^[0-9a-f]{64}$/);
+    const c = await until('a snapshot with the running container', () => cp.snapshots.at(-1)?.containers.find((x) => x.id === id && x.state === 'running'));
+    assert.equal(c.name, 'ticker');
+    assert.match(c.status, /^Up /);
+    assert.equal(c.memoryLimit, 32 << 20);
+    const inspected = await cp.command<{ state: { running: boolean; pid: number } }>({ op: 'inspect', id: 'ticker' });
+    assert.ok(inspected.ok && inspected.result!.state.running && inspected.result!.state.pid > 0);
+  });
+
+  it('streams logs with at most one unacknowledged batch, and resumes after a seq', async () => {
+    // Enough output that tail 5 has something to cut.
+    for (let n = 0; n < 10; ) {
+      n = 0;
+      for await (const _ of engine.logs(id, {})) n++;
+      if (n < 10) await sleep(50);
+    }
+    cp.holdAcks = true;
+    const linesNow = async () => {
+      let last = 0;
+      for await (const e of engine.logs(id, { tail: 1 })) last = e.seq;
+      return last;
+    };
+    const before = await linesNow();
+    const sub = await cp.command({ op: 'logs.subscribe', subId: 's1', id, tail: 5 });
+    assert.ok(sub.ok, JSON.stringify(sub));
+    const acked = await linesNow();
+    await until('the first batch', () => cp.batches.some((b) => b.subId === 's1'));
+    // The container keeps printing, but nothing more may come until the batch is acked.
+    await sleep(400);
+    assert.equal(cp.batches.filter((b) => b.subId === 's1').length, 1);
+    const first = cp.entries('s1');
+    // tail 5 starts five lines before the end as it was when the subscription began.
+    assert.ok(first[0].seq >= before - 4 && first[0].seq <= acked - 4, `first seq ${first[0].seq}, log had ${before}..${acked} lines`);
+    assert.ok(first.length <= 200);
+    cp.holdAcks = false;
+    cp.release();
+    await until('more batches after the ack', () => cp.entries('s1').length > 30);
+    const all = cp.entries('s1');
+    for (const b of cp.batches) assert.ok(b.entries.length <= 200);
+    all.forEach((e, i) => {
+      assert.equal(e.seq, all[0].seq + i, 'seqs are contiguous across batches');
+      assert.equal(e.line, `tick ${e.seq}\n`);
+    });
+
+    assert.ok((await cp.command({ op: 'logs.unsubscribe', subId: 's1' })).ok);
+    await sleep(200);
+    const frozen = cp.entries('s1').length;
+    await sleep(300);
+    assert.equal(cp.entries('s1').length, frozen, 'batches kept coming after unsubscribe');
+
+    const last = cp.entries('s1').at(-1)!.seq;
+    assert.ok((await cp.command({ op: 'logs.subscribe', subId: 's2', id, afterSeq: last })).ok);
+    await until('resumed batch', () => cp.entries('s2').length > 0);
+    assert.equal(cp.entries('s2')[0].seq, last + 1);
+  });
+
+  it('ends a log stream with done when the container stops', async () => {
+    const res = await cp.command({ op: 'stop', id, timeoutSec: 1 });
+    assert.ok(res.ok, JSON.stringify(res));
+    await until('the final batch', () => cp.batches.some((b) => b.subId === 's2' && b.done)).catch((err) => {
+      console.error(engine.inspect(id).state, cp.batches.filter((b) => b.subId === 's2').map((b) => [b.entries.length, b.done]));
+      throw err;
+    });
+    const c = await until('a snapshot with the stopped container', () => cp.snapshots.at(-1)?.containers.find((x) => x.id === id && x.state === 'exited'));
+    assert.match(c.status, /^Exited \(\d+\) /);
+  });
+
+  it('reconnects after the server drops it, and sends a fresh snapshot', async () => {
+    const before = cp.connections;
+    const snaps = cp.snapshots.length;
+    cp.socket!.disconnect(true);
+    await until('a reconnect', () => cp.connections > before && cp.socket?.connected, 20_000);
+    await until('a snapshot after reconnect', () => cp.snapshots.length > snaps);
+  });
+
+  it('starts, removes containers and images on command', async () => {
+    assert.ok((await cp.command({ op: 'start', id })).ok);
+    await until('running again', () => engine.inspect(id).state.running);
+    const busy = await cp.command({ op: 'remove', id });
+    assert.equal(busy.ok, false);
+    assert.equal(!busy.ok && busy.status, 409);
+    assert.ok((await cp.command({ op: 'remove', id, force: true })).ok);
+    await until('a snapshot without the container', () => cp.snapshots.at(-1)?.containers.length === 0);
+    const rmi = await cp.command<Array<{ Untagged?: string; Deleted?: string }>>({ op: 'removeImage', ref });
+    assert.ok(rmi.ok, JSON.stringify(rmi));
+    assert.ok(rmi.result!.some((r) => r.Deleted));
+    await until('a snapshot without the image', () => cp.snapshots.at(-1)?.images.length === 0);
+  });
+
+  it('reuses the stored credential without enrolling again', async () => {
+    link?.close();
+    cp.enrolments = [];
+    const before = cp.connections;
+    link = await startLink({ engine, root, server: cp.url, log: quiet });
+    await until('a connection', () => cp.connections > before);
+    assert.deepEqual(cp.enrolments, []);
+    link.close();
+    link = undefined;
+  });
+});
