@@ -1,0 +1,152 @@
+// The control plane with the real agent and engine: pull from a real registry and run a
+// container through tRPC, then read its log over the browser's '/ui' socket.
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { TRPCClientError } from '@trpc/client';
+import { io, type Socket } from 'socket.io-client';
+import type { ServerToUi, UiToServer } from '../../server/hub/ui-protocol';
+import { pushBusyboxImage } from '../fixtures/busybox-image';
+import { startRegistry } from '../fixtures/registry';
+import { ensureNextBuild, eventually, removeDir, signIn, spawnTsx, startControlPlane, trpc, type Child, type ControlPlane } from './support/control-plane';
+
+const ADMIN = { email: 'ops@example.test', name: 'Ops', password: 'ops-pass-123' };
+
+function codeOf(err: unknown): string | undefined {
+  return err instanceof TRPCClientError ? (err.data as { code?: string } | undefined)?.code : undefined;
+}
+
+describe('control plane with the real agent', { timeout: 300_000 }, () => {
+  let registry: Awaited<ReturnType<typeof startRegistry>>;
+  let pushed: Awaited<ReturnType<typeof pushBusyboxImage>>;
+  let cp: ControlPlane;
+  let agent: Child;
+  let tmp: string;
+  let agentRoot: string;
+  let cookie: string;
+  let hostId: string;
+  let api: ReturnType<typeof trpc>;
+  let ui: Socket<ServerToUi, UiToServer> | undefined;
+  const made: string[] = [];
+
+  const ourMounts = () =>
+    readFileSync('/proc/self/mountinfo', 'utf8')
+      .split('\n')
+      .filter((l) => agentRoot && l.includes(agentRoot));
+
+  before(async () => {
+    ensureNextBuild();
+    registry = await startRegistry();
+    pushed = await pushBusyboxImage(registry.url, 'cp/busybox', 'v1');
+    cp = await startControlPlane();
+    tmp = mkdtempSync(path.join(os.tmpdir(), 'berth-cp-agent-'));
+    agentRoot = path.join(tmp, 'root');
+    await trpc(cp.url).auth.setup.mutate(ADMIN);
+    cookie = (await signIn(cp.url, ADMIN.email, ADMIN.password))!;
+    api = trpc(cp.url, cookie);
+    const { command } = await api.hosts.createJoinToken.mutate({ name: 'real-agent' });
+    // The pasted line's flags, with our own root and socket.
+    const token = /--token (\S+)/.exec(command)![1];
+    const server = /--server (\S+)/.exec(command)![1];
+    agent = spawnTsx(['agent/main.ts', '--root', agentRoot, '--docker-socket', path.join(tmp, 'docker.sock'), '--server', server, '--token', token], {}, 'agent');
+    hostId = /as host (\S+)/.exec(await agent.waitFor(/connected to .* as host \S+/, 60_000))![1];
+  });
+
+  after(async () => {
+    try {
+      ui?.disconnect();
+      // Containers outlive their agent on purpose: remove ours while it still answers.
+      for (const id of made) await api.containers.remove.mutate({ hostId, id, force: true }).catch(() => {});
+    } finally {
+      await agent?.kill('SIGTERM');
+      await cp?.stop();
+      if (cp) removeDir(cp.dataDir);
+      await registry?.stop();
+      if (tmp) {
+        const left = ourMounts();
+        if (!left.length) removeDir(tmp);
+        else console.error(`mounts left under ${agentRoot}, not deleting ${tmp}:\n${left.join('\n')}`);
+      }
+    }
+  });
+
+  test('the enrolled host is online with its real facts', async () => {
+    const h = await eventually('online', async () => {
+      const got = await api.hosts.get.query({ hostId });
+      return got.online && got.info ? got : undefined;
+    }, 5000);
+    assert.equal(h.name, 'real-agent');
+    assert.equal(h.info?.hostname, os.hostname());
+    assert.equal(h.info?.root, agentRoot);
+    assert.equal(h.info?.cpus, os.cpus().length);
+  });
+
+  test('pull through tRPC: a bad reference is a clear BAD_REQUEST, a good one lands on the host', async () => {
+    await assert.rejects(api.images.pull.mutate({ hostId, ref: 'Not/Valid' }), (err: unknown) => {
+      assert.equal(codeOf(err), 'BAD_REQUEST');
+      assert.match((err as Error).message, /invalid reference format/);
+      return true;
+    });
+    const img = await api.images.pull.mutate({ hostId, ref: pushed.ref });
+    assert.equal(img.id, pushed.configDigest);
+    assert.ok(img.repoTags.includes(pushed.ref), JSON.stringify(img.repoTags));
+    await eventually('image in the snapshot', async () => (await api.hosts.get.query({ hostId })).images.some((i) => i.id === pushed.configDigest), 5000);
+  });
+
+  test('run through tRPC, then read its log lines over the /ui socket', async () => {
+    const { id } = await api.containers.run.mutate({
+      hostId,
+      image: pushed.ref,
+      name: 'cp-logs',
+      memory: '64m',
+      command: `sh -c 'echo "hello from berth"; echo second\\ line >&2; sleep 1; echo "last: done"'`,
+    });
+    made.push(id);
+    assert.match(id, /^[0-9a-f]{64}$/);
+    const rec = await api.containers.inspect.query({ hostId, id: 'cp-logs' });
+    assert.equal(rec.id, id);
+    assert.deepEqual(rec.config.cmd, ['sh', '-c', `echo "hello from berth"; echo second\\ line >&2; sleep 1; echo "last: done"`]);
+    assert.equal(rec.hostConfig.memory, 64 * 1024 * 1024);
+
+    ui = io(`${cp.url}/ui`, { transports: ['websocket'], reconnection: false, extraHeaders: { cookie } });
+    const entries: Array<{ seq: number; stream: string; line: string }> = [];
+    ui.on('logs', (b) => entries.push(...b.entries));
+    await new Promise<void>((resolve, reject) => {
+      ui!.once('connect', resolve);
+      ui!.once('connect_error', reject);
+    });
+    const sub = await ui.emitWithAck('logs:subscribe', { hostId, containerId: id, tail: 100 });
+    assert.equal(sub.ok, true, sub.error);
+    await eventually('the last log line', async () => entries.some((e) => e.line === 'last: done\n'), 15_000, 100);
+    assert.deepEqual(
+      entries.map((e) => [e.stream, e.line]),
+      [
+        ['stdout', 'hello from berth\n'],
+        ['stderr', 'second line\n'],
+        ['stdout', 'last: done\n'],
+      ],
+    );
+    assert.deepEqual(entries.map((e) => e.seq), [1, 2, 3]);
+
+    const view = await eventually('exited in the snapshot', async () => {
+      const c = (await api.hosts.get.query({ hostId })).containers.find((x) => x.id === id);
+      return c && c.state === 'exited' ? c : undefined;
+    }, 10_000);
+    assert.equal(view.exitCode, 0);
+    assert.equal(view.name, 'cp-logs');
+  });
+
+  test('remove through tRPC; afterwards the container is unknown, and it is all in the audit log', async () => {
+    const id = made[0];
+    await api.containers.remove.mutate({ hostId, id });
+    made.splice(0, 1);
+    await assert.rejects(api.containers.inspect.query({ hostId, id }), (err: unknown) => codeOf(err) === 'NOT_FOUND' && /No such container/.test((err as Error).message));
+    const audit = await api.audit.list.query();
+    const actions = audit.filter((a) => a.hostId === hostId).map((a) => `${a.action} ${a.result.split(':')[0]}`);
+    for (const want of ['hosts.enroll ok', 'images.pull error', 'images.pull ok', 'containers.run ok', 'containers.remove ok']) {
+      assert.ok(actions.includes(want), `${want} missing from ${JSON.stringify(actions)}`);
+    }
+  });
+});
