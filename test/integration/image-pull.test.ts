@@ -13,6 +13,8 @@ import { openImageStore } from '../../agent/engine/images';
 import type { DiskImageStore } from '../../agent/engine/images/store';
 import type { PullProgress } from '../../agent/engine/types';
 import { MEDIA, RegistryClient, hostPlatform } from '../../agent/engine/images/registry';
+import { tarBuffer } from '../../agent/engine/layers/tar-write';
+import { gzipSync } from 'node:zlib';
 import { pushBusyboxImage } from '../fixtures/busybox-image';
 import { startAuthProxy, startRegistry } from '../fixtures/registry';
 
@@ -273,4 +275,46 @@ describe('registries that want credentials', () => {
       }
     });
   }
+});
+
+describe('images built locally (commit, build, load)', () => {
+  async function* once(b: Buffer) {
+    yield b;
+  }
+
+  it('imports layers, records an image from its config, and collects it on removal', async () => {
+    const baseTar = tarBuffer([{ path: 'etc/os', type: 'file', data: 'built\n' }, { path: 'bin', type: 'directory' }]);
+    const topTar = tarBuffer([{ path: 'etc/.wh.os', type: 'file' }, { path: 'app/run', type: 'file', data: '#!/bin/sh\n', mode: 0o755 }]);
+    const base = await store.importLayer(once(gzipSync(baseTar)));
+    assert.equal(base.diffId, sha256(baseTar), 'diff id is the hash of the uncompressed tar');
+    assert.equal(base.chainId, base.diffId);
+    const top = await store.importLayer(once(topTar), base.chainId);
+    assert.equal(top.chainId, sha256(Buffer.from(`${base.chainId} ${top.diffId}`)));
+
+    const stray = await store.importLayer(once(tarBuffer([{ path: 'unused', type: 'file', data: 'x' }])));
+    const strayDir = join(dir, 'layers', stray.chainId.slice(7));
+    assert.ok(existsSync(strayDir));
+    store.releaseLayer(stray.chainId);
+    assert.equal(existsSync(strayDir), false, 'a released, unused layer is collected');
+
+    const config = { architecture: 'amd64', os: 'linux', created: '2024-01-02T03:04:05Z', config: { Cmd: ['/app/run'] }, rootfs: { type: 'layers', diff_ids: [base.diffId, top.diffId] } };
+    const img = store.createImage(config, { tags: ['local/built:1'] });
+    assert.equal(img.id, sha256(Buffer.from(JSON.stringify(config))));
+    assert.deepEqual(img.repoTags, ['local/built:1']);
+    assert.deepEqual(store.get('docker.io/local/built:1')?.id, img.id);
+    assert.equal(String(store.configBlob(img.id)), JSON.stringify(config));
+    const [l0, l1] = store.layerDirs(img);
+    assert.equal(readFileSync(join(l0, 'etc/os'), 'utf8'), 'built\n');
+    assert.ok(lstatSync(join(l1, 'etc/os')).isCharacterDevice());
+    assert.equal(lstatSync(join(l1, 'app/run')).mode & 0o777, 0o755);
+
+    assert.throws(() => store.createImage({ rootfs: { type: 'layers', diff_ids: ['sha256:' + '0'.repeat(64)] } }), (e: unknown) => e instanceof EngineError && e.status === 400 && /not in the store/.test(e.message));
+
+    const reopened = await openImageStore(dir);
+    assert.equal(reopened.get('local/built:1')?.id, img.id);
+
+    assert.deepEqual(store.remove('local/built:1', notUsed).at(-1), { Deleted: img.id });
+    assert.equal(existsSync(l0), false);
+    assert.equal(existsSync(l1), false);
+  });
 });

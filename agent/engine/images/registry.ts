@@ -1,7 +1,7 @@
 // Distribution API v2 client: what a pull needs (manifests, platform choice, verified
 // blob streams, token/basic auth) and the push primitives the fixtures and `push` need.
 //
-// Exports: RegistryClient, MEDIA, hostPlatform, verifyingStream, sha256Digest,
+// Exports: RegistryClient, MEDIA, hostPlatform, verifyingStream, sha256Digest, domainListed,
 // ManifestResult, Descriptor, ImageManifest, ManifestIndex, Platform.
 import { createHash } from 'node:crypto';
 import { Readable, Transform, type TransformCallback } from 'node:stream';
@@ -96,6 +96,12 @@ export function verifyingStream(expected: string, what: string, expectedSize?: n
   });
 }
 
+/** Whether `domain` (host[:port]) is in `list`, which holds "host:port" or bare "host" entries. */
+export function domainListed(domain: string, list: readonly string[]): boolean {
+  const host = domain.startsWith('[') ? domain.slice(0, domain.indexOf(']') + 1) : domain.replace(/:\d+$/, '');
+  return list.some((e) => e === domain || e === host);
+}
+
 function isLoopbackHost(domain: string): boolean {
   const host = domain.startsWith('[') ? domain.slice(1, domain.indexOf(']')) : domain.replace(/:\d+$/, '');
   return host === 'localhost' || host === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
@@ -131,9 +137,11 @@ export class RegistryClient {
   constructor(
     readonly domain: string,
     private readonly auth: RegistryAuth = {},
+    /** Plain http even though the host is not loopback (docker's --insecure-registry). */
+    plainHttp = false,
   ) {
     const host = domain === 'docker.io' ? 'registry-1.docker.io' : domain;
-    this.base = `${isLoopbackHost(domain) ? 'http' : 'https'}://${host}`;
+    this.base = `${plainHttp || isLoopbackHost(domain) ? 'http' : 'https'}://${host}`;
   }
 
   private authHeader(scope: string): string | undefined {

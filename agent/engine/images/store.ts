@@ -9,7 +9,8 @@
 // open, references to images whose json is missing are dropped, so a pull that died
 // half-way never shows up as an image.
 //
-// Exports: openImageStore, DiskImageStore, computeChainIds.
+// Exports: openImageStore, DiskImageStore (ImageStore plus tag, importLayer, releaseLayer,
+// createImage, configBlob), ImageStoreOptions, computeChainIds.
 import { createHash, randomBytes } from 'node:crypto';
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { chmod, mkdtemp, rename, rm } from 'node:fs/promises';
@@ -18,8 +19,8 @@ import type { Readable } from 'node:stream';
 import { EngineError } from '../errors';
 import { decompress, extractLayer } from '../layers/extract';
 import type { ImageConfig, ImageRecord, ImageStore, PullProgress, RegistryAuth } from '../types';
-import { familiarString, parseReference, repoName, tryParseReference, type Reference } from './reference';
-import { hostPlatform, RegistryClient, type Descriptor, type Platform } from './registry';
+import { familiarString, fullName, parseReference, repoName, tryParseReference, type Reference } from './reference';
+import { domainListed, hostPlatform, RegistryClient, type Descriptor, type Platform } from './registry';
 
 type StoredImage = Omit<ImageRecord, 'repoTags' | 'repoDigests'> & {
   /** Manifest (and manifest list) digests this image was pulled by; their blobs go with the image. */
@@ -95,11 +96,14 @@ export class DiskImageStore implements ImageStore {
   /** Chain hex → number of pulls that are using it before any image records it. */
   private pinned = new Map<string, number>();
   private inflight = new Map<string, Promise<LayerMeta>>();
+  /** Chain hex → layers imported (commit, build, load) that no image uses yet. */
+  private imported = new Map<string, number>();
 
   constructor(
     readonly dir: string,
     private readonly platform: Platform = hostPlatform(),
     private readonly concurrency = 3,
+    private readonly insecureRegistries: readonly string[] = [],
   ) {}
 
   // ---- loading -------------------------------------------------------------
@@ -292,7 +296,7 @@ export class DiskImageStore implements ImageStore {
 
   /** Removes layer dirs no image records and no pull is using. Big trees are renamed away and deleted in the background. */
   private gcLayers(): void {
-    const used = new Set<string>(this.pinned.keys());
+    const used = new Set<string>([...this.pinned.keys(), ...this.imported.keys()]);
     for (const img of this.images.values()) for (const c of img.chainIds) used.add(hexOf(c));
     for (const name of readdirSync(join(this.dir, 'layers'))) {
       const hex = name.endsWith('.json') ? name.slice(0, -5) : name;
@@ -313,6 +317,110 @@ export class DiskImageStore implements ImageStore {
     }
   }
 
+  // ---- building images locally (commit, build, load) ---------------------------
+
+  /**
+   * Unpacks a layer tar (plain or gzip) that goes on top of `parentChainId` (none for a
+   * base layer). The layer is kept from garbage collection until createImage uses it or
+   * releaseLayer lets it go.
+   */
+  async importLayer(tar: AsyncIterable<Buffer | Uint8Array>, parentChainId?: string): Promise<{ diffId: string; chainId: string; size: number }> {
+    if (parentChainId !== undefined && !this.layers.has(hexOf(parentChainId))) throw new EngineError(404, `parent layer ${parentChainId} is not in the store`);
+    const tmp = await mkdtemp(join(this.dir, 'tmp', 'import-'));
+    try {
+      await chmod(tmp, 0o755);
+      const diffHash = createHash('sha256');
+      const hashed = async function* () {
+        for await (const chunk of decompress(tar, 'imported layer')) {
+          diffHash.update(chunk);
+          yield chunk;
+        }
+      };
+      const res = await extractLayer(hashed(), tmp, { label: 'imported layer' });
+      const diffId = 'sha256:' + diffHash.digest('hex');
+      const chainId = parentChainId === undefined ? diffId : computeChainIds([parentChainId, diffId])[1];
+      const hex = hexOf(chainId);
+      this.imported.set(hex, (this.imported.get(hex) ?? 0) + 1);
+      let meta = this.layers.get(hex);
+      if (!meta) {
+        const dest = this.layerPath(chainId);
+        await rm(dest, { recursive: true, force: true });
+        await rename(tmp, dest);
+        meta = { chainId, diffId, size: res.size };
+        writeAtomic(`${dest}.json`, JSON.stringify(meta));
+        this.layers.set(hex, meta);
+      }
+      return { diffId, chainId, size: meta.size };
+    } finally {
+      await rm(tmp, { recursive: true, force: true }).catch(() => undefined);
+    }
+  }
+
+  /** Lets garbage collection take an imported layer no image ended up using. */
+  releaseLayer(chainId: string): void {
+    const hex = hexOf(chainId);
+    const n = (this.imported.get(hex) ?? 0) - 1;
+    if (n > 0) this.imported.set(hex, n);
+    else if (this.imported.delete(hex)) this.gcLayers();
+  }
+
+  /**
+   * Records an image from its config (OCI / Docker image config JSON, whose
+   * rootfs.diff_ids name layers already in the store) and tags it with `tags`.
+   * Returns the record; the id is the sha256 of the config bytes as stored.
+   */
+  createImage(config: Buffer | Record<string, unknown>, opts: { tags?: string[] } = {}): ImageRecord {
+    const bytes = Buffer.isBuffer(config) ? config : Buffer.from(JSON.stringify(config));
+    let raw: RawConfig;
+    try {
+      raw = JSON.parse(bytes.toString('utf8')) as RawConfig;
+    } catch {
+      throw new EngineError(400, 'image config is not valid JSON');
+    }
+    const diffIds = raw.rootfs?.diff_ids ?? [];
+    for (const d of diffIds) if (!DIGEST.test(d)) throw new EngineError(400, `image config: unsupported diff id ${d}`);
+    const chainIds = computeChainIds(diffIds);
+    for (const c of chainIds) if (!this.layers.has(hexOf(c))) throw new EngineError(400, `image config names layer ${c}, which is not in the store`);
+    const refs = (opts.tags ?? []).map((t) => parseReference(t));
+    for (const r of refs) if (r.digest) throw new EngineError(400, `cannot tag with a digest reference: ${fullName(r)}`);
+
+    const id = 'sha256:' + createHash('sha256').update(bytes).digest('hex');
+    this.saveBlob(id, bytes);
+    const prev = this.images.get(id);
+    const img: StoredImage = {
+      id,
+      created: raw.created ?? new Date().toISOString(),
+      architecture: raw.architecture ?? this.platform.architecture,
+      os: raw.os ?? 'linux',
+      config: raw.config ?? {},
+      diffIds,
+      chainIds,
+      size: chainIds.reduce((n, c) => n + (this.layers.get(hexOf(c))?.size ?? 0), 0),
+      manifests: prev?.manifests ?? [],
+    };
+    for (const r of refs) (this.repos[repoName(r)] ??= {})[DiskImageStore.key(r)] = id;
+    if (refs.length) this.saveRepos();
+    writeAtomic(join(this.dir, 'images', `${hexOf(id)}.json`), JSON.stringify(img, null, 2));
+    this.images.set(id, img);
+    for (const c of chainIds) {
+      const hex = hexOf(c);
+      const n = (this.imported.get(hex) ?? 0) - 1;
+      if (n > 0) this.imported.set(hex, n);
+      else this.imported.delete(hex);
+    }
+    return this.record(img);
+  }
+
+  /** The stored config blob of an image (for inspect, save and push), or undefined. */
+  configBlob(id: string): Buffer | undefined {
+    if (!this.images.has(id)) return undefined;
+    try {
+      return readFileSync(this.blobPath(id));
+    } catch {
+      return undefined;
+    }
+  }
+
   // ---- pull --------------------------------------------------------------------
 
   async pull(refStr: string, opts: { auth?: RegistryAuth; onProgress?: (p: PullProgress) => void } = {}): Promise<ImageRecord> {
@@ -324,7 +432,7 @@ export class DiskImageStore implements ImageStore {
         /* a broken listener must not break the pull */
       }
     };
-    const client = new RegistryClient(ref.domain, opts.auth);
+    const client = new RegistryClient(ref.domain, opts.auth, domainListed(ref.domain, this.insecureRegistries));
     const display = familiarString(ref);
     say({ status: `Pulling from ${ref.path}`, id: ref.digest ?? ref.tag });
 
@@ -475,9 +583,23 @@ export class DiskImageStore implements ImageStore {
   }
 }
 
+export interface ImageStoreOptions {
+  /** Platform to pick from manifest lists (default: this host's). */
+  platform?: Platform;
+  /** Layers downloaded at once per pull (default 3). */
+  concurrency?: number;
+  /**
+   * Registries reached over plain http although they are not loopback ("host:port" or
+   * "host"), like docker's --insecure-registry. Default: BERTH_INSECURE_REGISTRIES
+   * (comma-separated) from the environment.
+   */
+  insecureRegistries?: string[];
+}
+
 /** Opens (creating if needed) the image store in `dir`. */
-export async function openImageStore(dir: string, opts: { platform?: Platform; concurrency?: number } = {}): Promise<DiskImageStore> {
-  const store = new DiskImageStore(dir, opts.platform, opts.concurrency);
+export async function openImageStore(dir: string, opts: ImageStoreOptions = {}): Promise<DiskImageStore> {
+  const insecure = opts.insecureRegistries ?? (process.env.BERTH_INSECURE_REGISTRIES ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+  const store = new DiskImageStore(dir, opts.platform, opts.concurrency, insecure);
   store.load();
   return store;
 }
