@@ -247,6 +247,23 @@ describe('control plane', { timeout: 240_000 }, () => {
     await rejectsWith(trpc(cp.url, adminCookie).containers.start.mutate({ hostId, id: 'web' }), 'PRECONDITION_FAILED', /host is offline/);
   });
 
+  test('a frozen agent (its connection left open) is offline within 15 s', async () => {
+    const frozen = startAgent(cp, ['--host-id', hostId, '--credential', credential]);
+    children.push(frozen);
+    await frozen.waitFor(/^CONNECTED/);
+    await eventually('online', async () => (await trpc(cp.url, adminCookie).hosts.get.query({ hostId })).online, 5000);
+    const t0 = Date.now();
+    process.kill(frozen.proc.pid!, 'SIGSTOP');
+    try {
+      await eventually('offline', async () => !(await trpc(cp.url, adminCookie).hosts.get.query({ hostId })).online, 15_000, 250);
+      const took = Date.now() - t0;
+      assert.ok(took < 15_000, `took ${took} ms`);
+      assert.ok(took > 1000, `offline after ${took} ms: the socket cannot have closed, only the heartbeat can tell`);
+    } finally {
+      await frozen.kill('SIGKILL');
+    }
+  });
+
   test('the stored credential reconnects; a revoked host is cut off at once and cannot come back', async () => {
     const back = startAgent(cp, ['--host-id', hostId, '--credential', credential]);
     children.push(back);
