@@ -11,7 +11,7 @@ import { EngineError } from '../../agent/engine/errors';
 import { decompress, extractLayer, UnsafeLayerError } from '../../agent/engine/layers/extract';
 import { readTar } from '../../agent/engine/layers/tar';
 import { packDirectory, tarBuffer, writeTar, type TarWriteEntry } from '../../agent/engine/layers/tar-write';
-import { getXattr } from '../../agent/engine/layers/xattr';
+import { getXattr, setXattrs } from '../../agent/engine/layers/xattr';
 
 let base: string;
 let root: string;
@@ -316,5 +316,27 @@ describe('tar writer', () => {
     assert.equal(readFileSync(join(root, 'sub/deeper/' + 'z'.repeat(120)), 'utf8'), 'long');
     assert.equal(readlinkSync(join(root, 'ln')), 'sub/file');
     assert.equal(lstatSync(join(root, 'hard')).ino, lstatSync(join(root, 'sub/file')).ino);
+  });
+});
+
+describe('packing an overlay upper dir (commit)', () => {
+  it('turns 0:0 char devices into .wh. files and opaque dirs into .wh..wh..opq', async () => {
+    const upper = join(root, '..', 'upper');
+    mkdirSync(join(upper, 'etc'), { recursive: true });
+    mkdirSync(join(upper, 'var/lib'), { recursive: true });
+    writeFileSync(join(upper, 'etc/new'), 'n');
+    execFileSync('mknod', [join(upper, 'etc/gone'), 'c', '0', '0']);
+    await setXattrs([{ path: join(upper, 'var/lib'), name: 'trusted.overlay.opaque', value: Buffer.from('y') }]);
+    const names: string[] = [];
+    for await (const e of readTar(writeTar(packDirectory(upper, { overlay: true })))) names.push(`${e.header.type} ${e.header.path}`);
+    assert.deepEqual(names, ['directory etc/', 'file etc/.wh.gone', 'file etc/new', 'directory var/', 'directory var/lib/', 'file var/lib/.wh..wh..opq']);
+    // and back: extraction restores the overlay form
+    await extractLayer(writeTar(packDirectory(upper, { overlay: true })), root);
+    assert.ok(lstatSync(join(root, 'etc/gone')).isCharacterDevice());
+    assert.equal(String(await readXattr(join(root, 'var/lib'), 'trusted.overlay.opaque')), 'y');
+    // without the overlay flag the device is archived as it is
+    const plain: string[] = [];
+    for await (const e of readTar(writeTar(packDirectory(upper)))) plain.push(`${e.header.type} ${e.header.path}`);
+    assert.ok(plain.includes('char etc/gone'));
   });
 });

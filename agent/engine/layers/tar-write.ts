@@ -6,6 +6,7 @@ import { createReadStream } from 'node:fs';
 import { lstat, readdir, readlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { TarEntryType } from './tar';
+import { getXattrMany } from './xattr';
 
 export interface TarWriteEntry {
   /** Relative path; directories may end in "/" (added when missing). */
@@ -148,18 +149,32 @@ export function tarBuffer(entries: TarWriteEntry[]): Buffer {
   return Buffer.concat(parts);
 }
 
+async function listDirs(dir: string): Promise<string[]> {
+  const out = [dir];
+  for (const e of await readdir(dir, { withFileTypes: true })) if (e.isDirectory()) out.push(...(await listDirs(join(dir, e.name))));
+  return out;
+}
+
 /**
  * Walks `dir` (sorted, parents before children, never following symlinks) and yields
  * entries for writeTar. Files with several links become hardlinks to the first path seen.
- * xattrs are not read (Node has no API for them).
+ * xattrs are not archived. With `overlay` (an overlayfs upper dir, for commit), 0:0
+ * character devices become `.wh.<name>` whiteouts and directories marked
+ * trusted.overlay.opaque=y get a `.wh..wh..opq` entry.
  */
-export async function* packDirectory(dir: string, opts: { prefix?: string } = {}): AsyncGenerator<TarWriteEntry> {
+export async function* packDirectory(dir: string, opts: { prefix?: string; overlay?: boolean } = {}): AsyncGenerator<TarWriteEntry> {
   const seen = new Map<string, string>();
+  const opaque = new Set<string>();
+  if (opts.overlay) {
+    for (const [p, v] of await getXattrMany(await listDirs(dir), 'trusted.overlay.opaque')) if (v.toString() === 'y') opaque.add(p);
+  }
+  const prefix = opts.prefix ?? '';
   async function* walk(abs: string, rel: string): AsyncGenerator<TarWriteEntry> {
+    if (opaque.has(abs)) yield { path: prefix + (rel ? `${rel}/` : '') + '.wh..wh..opq', type: 'file', mode: 0o644 };
     const names = (await readdir(abs)).sort();
     for (const name of names) {
       const p = join(abs, name);
-      const r = (opts.prefix ?? '') + (rel ? `${rel}/${name}` : name);
+      const r = prefix + (rel ? `${rel}/${name}` : name);
       const st = await lstat(p);
       const base = { path: r, mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, mtime: Math.floor(st.mtimeMs / 1000) };
       if (st.isDirectory()) {
@@ -177,8 +192,12 @@ export async function* packDirectory(dir: string, opts: { prefix?: string } = {}
         }
       } else if (st.isCharacterDevice() || st.isBlockDevice()) {
         const rdev = Number(st.rdev);
+        if (opts.overlay && st.isCharacterDevice() && rdev === 0) {
+          yield { path: prefix + (rel ? `${rel}/` : '') + '.wh.' + name, type: 'file', mode: 0o644, mtime: base.mtime };
+          continue;
+        }
         // glibc's major/minor encoding
-        const major = ((rdev >>> 8) & 0xfff) | Math.floor(rdev / 2 ** 32) & ~0xfff;
+        const major = ((rdev >>> 8) & 0xfff) | (Math.floor(rdev / 2 ** 32) & ~0xfff);
         const minor = (rdev & 0xff) | ((rdev >>> 12) & ~0xff);
         yield { ...base, type: st.isCharacterDevice() ? 'char' : 'block', devmajor: major, devminor: minor };
       } else if (st.isFIFO()) {

@@ -4,7 +4,7 @@
 // Essential on Debian. `setfattr` is used instead when it is installed and perl is not.
 // When the C monitor grows an xattr helper, swap it in here.
 //
-// Exports: setXattrs, getXattr, XattrOp.
+// Exports: setXattrs, getXattr, getXattrMany, XattrOp.
 import { execFile, spawn } from 'node:child_process';
 import { access } from 'node:fs/promises';
 import { EngineError } from '../errors';
@@ -114,4 +114,45 @@ export async function getXattr(path: string, name: string): Promise<Buffer | und
       reject(new EngineError(500, `reading xattr ${name} of ${path}: ${stderr.toString().trim() || e.message}`));
     });
   });
+}
+
+const GET_MANY_SCRIPT = String.raw`
+use strict; binmode STDIN; binmode STDOUT;
+my $nr = $ARGV[0] + 0;
+if (eval { require 'syscall.ph'; 1 } && defined &SYS_lgetxattr) { $nr = &SYS_lgetxattr() + 0; }
+my $n = $ARGV[1];
+local $/ = "\0";
+while (defined(my $p = <STDIN>)) {
+  chop $p;
+  my $buf = "\0" x 65536;
+  my $r = syscall($nr, $p, $n, $buf, 65536, 0);
+  if ($r < 0) { next if $!{ENODATA} || $!{EOPNOTSUPP}; print STDERR "lgetxattr $p $n: $!\n"; exit 1; }
+  print length($p), " ", $r, "\n", $p, substr($buf, 0, $r);
+}
+`;
+
+/** The xattr `name` of each of `paths` that has it, in one helper process. */
+export async function getXattrMany(paths: string[], name: string): Promise<Map<string, Buffer>> {
+  const out = new Map<string, Buffer>();
+  if (paths.length === 0) return out;
+  const stdout = await new Promise<Buffer>((resolve, reject) => {
+    const child = spawn('perl', ['-e', GET_MANY_SCRIPT, nr(1), name], { stdio: ['pipe', 'pipe', 'pipe'] });
+    const parts: Buffer[] = [];
+    let err = '';
+    child.stdout.on('data', (d: Buffer) => parts.push(d));
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    child.on('error', (e) => reject(new EngineError(500, `reading xattrs: cannot run perl: ${e.message}`)));
+    child.on('close', (code) => (code === 0 ? resolve(Buffer.concat(parts)) : reject(new EngineError(500, `reading xattrs failed: ${err.trim() || `perl exited ${code}`}`))));
+    child.stdin.on('error', () => undefined);
+    child.stdin.end(Buffer.concat(paths.map((p) => Buffer.from(p + '\0'))));
+  });
+  let pos = 0;
+  while (pos < stdout.length) {
+    const nl = stdout.indexOf(0x0a, pos);
+    const [pl, vl] = stdout.subarray(pos, nl).toString().split(' ').map(Number);
+    const p = stdout.subarray(nl + 1, nl + 1 + pl).toString();
+    out.set(p, Buffer.from(stdout.subarray(nl + 1 + pl, nl + 1 + pl + vl)));
+    pos = nl + 1 + pl + vl;
+  }
+  return out;
 }
