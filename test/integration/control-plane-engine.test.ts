@@ -138,10 +138,36 @@ describe('control plane with the real agent', { timeout: 300_000 }, () => {
     assert.equal(view.name, 'cp-logs');
   });
 
+  test('a log stream survives an agent restart: the server resumes after the last line the browser got', async () => {
+    const { id } = await api.containers.run.mutate({
+      hostId,
+      image: pushed.ref,
+      name: 'cp-counter',
+      command: `sh -c 'i=1; while [ $i -le 40 ]; do echo line $i; i=$((i+1)); sleep 0.1; done'`,
+    });
+    made.push(id);
+    const batches: Array<{ subId: string; entries: Array<{ seq: number; line: string }> }> = [];
+    ui!.on('logs', (b) => batches.push(b));
+    const sub = await ui!.emitWithAck('logs:subscribe', { hostId, containerId: id, tail: 100 });
+    assert.equal(sub.ok, true, sub.error);
+    const entries = () => batches.filter((b) => b.subId === sub.subId).flatMap((b) => b.entries);
+    await eventually('a few lines', async () => entries().length >= 3, 10_000, 50);
+
+    // The container keeps running without its agent; a new agent process takes over.
+    await agent.kill('SIGKILL');
+    await eventually('offline', async () => !(await api.hosts.get.query({ hostId })).online, 15_000, 100);
+    agent = spawnTsx(['agent/main.ts', '--root', agentRoot, '--docker-socket', path.join(tmp, 'docker.sock'), '--server', cp.url], {}, 'agent');
+    assert.match(await agent.waitFor(/connected to .* as host \S+/, 60_000), new RegExp(`as host ${hostId}`));
+
+    await eventually('line 40', async () => entries().some((e) => e.line === 'line 40\n'), 20_000, 100);
+    assert.deepEqual(entries().map((e) => e.line), Array.from({ length: 40 }, (_, i) => `line ${i + 1}\n`), 'every line once, in order');
+    const seqs = entries().map((e) => e.seq);
+    assert.deepEqual(seqs, Array.from({ length: 40 }, (_, i) => seqs[0] + i));
+  });
+
   test('remove through tRPC; afterwards the container is unknown, and it is all in the audit log', async () => {
-    const id = made[0];
+    const id = made.shift()!;
     await api.containers.remove.mutate({ hostId, id });
-    made.splice(0, 1);
     await assert.rejects(api.containers.inspect.query({ hostId, id }), (err: unknown) => codeOf(err) === 'NOT_FOUND' && /No such container/.test((err as Error).message));
     const audit = await api.audit.list.query();
     const actions = audit.filter((a) => a.hostId === hostId).map((a) => `${a.action} ${a.result.split(':')[0]}`);
