@@ -98,6 +98,26 @@ function memoryLimitOf(pid: number): number {
   return Number(readFileSync(path.join(base, v2.slice(3), 'memory.max'), 'utf8'));
 }
 
+async function startAgent(): Promise<void> {
+  agentLog = '';
+  agent = spawn(process.execPath, ['--import', 'tsx', path.join(repoRoot, 'agent/main.ts'), '--root', root, '--docker-socket', sock], {
+    cwd: repoRoot,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  agent.stdout?.on('data', (d) => (agentLog += d));
+  agent.stderr?.on('data', (d) => (agentLog += d));
+  await until('the agent to answer /_ping', async () => agent?.exitCode === null && (await ping()), 30_000).catch((err) => {
+    throw new Error(`${(err as Error).message}; agent log:\n${agentLog}`);
+  });
+}
+
+async function stopAgent(): Promise<number | null> {
+  assert.ok(agent?.pid);
+  const exited = new Promise<number | null>((r) => agent!.once('exit', (code) => r(code)));
+  process.kill(agent.pid, 'SIGTERM');
+  return exited;
+}
+
 const LOOP = 'i=0; while true; do echo line $i; i=$((i+1)); sleep 0.2; done';
 
 describe('docker CLI against the Berth agent', { timeout: 240_000 }, () => {
@@ -107,15 +127,7 @@ describe('docker CLI against the Berth agent', { timeout: 240_000 }, () => {
     tmp = mkdtempSync(path.join(os.tmpdir(), 'berth-docker-cli-'));
     root = path.join(tmp, 'root');
     sock = path.join(tmp, 'docker.sock');
-    agent = spawn(process.execPath, ['--import', 'tsx', path.join(repoRoot, 'agent/main.ts'), '--root', root, '--docker-socket', sock], {
-      cwd: repoRoot,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    agent.stdout?.on('data', (d) => (agentLog += d));
-    agent.stderr?.on('data', (d) => (agentLog += d));
-    await until('the agent to answer /_ping', async () => agent?.exitCode === null && (await ping()), 30_000).catch((err) => {
-      throw new Error(`${(err as Error).message}; agent log:\n${agentLog}`);
-    });
+    await startAgent();
   });
 
   after(async () => {
@@ -272,12 +284,20 @@ describe('docker CLI against the Berth agent', { timeout: 240_000 }, () => {
     assert.match(again.stderr, /No such image/);
   });
 
-  it('shuts down on SIGTERM, removing its socket', async () => {
-    assert.ok(agent?.pid);
-    const exited = new Promise<number | null>((r) => agent!.once('exit', (code) => r(code)));
-    process.kill(agent.pid, 'SIGTERM');
-    assert.equal(await exited, 0);
+  it('shuts down on SIGTERM, removing its socket; containers keep running and are found again', async () => {
+    const id = (await ok(['run', '-d', '--name', 'survivor', ref, 'sh', '-c', LOOP])).trim();
+    const pid = Number((await ok(['inspect', '--format', '{{.State.Pid}}', id])).trim());
+    assert.ok(pid > 1);
+    assert.equal(await stopAgent(), 0);
     assert.equal(existsSync(sock), false, 'the socket file is still there');
+    assert.ok(existsSync(`/proc/${pid}`), 'the container died with the agent');
+
+    await startAgent();
+    assert.match(await ok(['ps', '--format', '{{.Names}} {{.Status}}']), /^survivor Up /m);
+    assert.equal((await ok(['inspect', '--format', '{{.State.Pid}}', id])).trim(), String(pid));
+    await ok(['rm', '-f', id]);
+    assert.equal(existsSync(`/proc/${pid}`), false, 'rm -f left the process running');
+    assert.equal(await stopAgent(), 0);
     assert.deepEqual(ourMounts(), []);
   });
 });
