@@ -19,8 +19,9 @@
 //
 // Exports: extractLayer, decompress, ExtractOptions, ExtractResult, UnsafeLayerError.
 import { execFile } from 'node:child_process';
-import { constants } from 'node:fs';
-import { chmod, lchown, link, lstat, lutimes, mkdir, open, rm, symlink } from 'node:fs/promises';
+// Sync calls on purpose: an entry is a handful of tiny syscalls, and a thread-pool round
+// trip for each made small-file layers several times slower. Chunks still await the stream.
+import { chmodSync, closeSync, constants, fchmodSync, fchownSync, futimesSync, lchownSync, linkSync, lstatSync, lutimesSync, mkdirSync, openSync, rmSync, symlinkSync, writeSync, type Stats } from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
@@ -70,14 +71,7 @@ function cleanPath(raw: string, what: string): string[] {
   return out;
 }
 
-const exists = async (p: string) => {
-  try {
-    return await lstat(p);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw e;
-  }
-};
+const exists = (p: string): Stats | undefined => lstatSync(p, { throwIfNoEntry: false });
 
 function mknod(path: string, kind: 'c' | 'b' | 'p', major = 0, minor = 0): Promise<void> {
   const args = kind === 'p' ? [path, 'p'] : [path, kind, String(major), String(minor)];
@@ -143,14 +137,14 @@ export async function extractLayer(source: AsyncIterable<Buffer | Uint8Array>, r
   const dirs = new Set<string>(['']);
 
   /** Makes sure every component of `parts` is a real directory, creating missing ones. */
-  async function ensureDir(parts: string[], entry: string): Promise<string> {
+  function ensureDir(parts: string[], entry: string): string {
     let rel = '';
     for (const c of parts) {
       rel = rel ? `${rel}/${c}` : c;
       if (dirs.has(rel)) continue;
       const abs = join(root, rel);
-      const st = await exists(abs);
-      if (!st) await mkdir(abs, { mode: 0o755 });
+      const st = exists(abs);
+      if (!st) mkdirSync(abs, { mode: 0o755 });
       else if (st.isSymbolicLink()) throw new UnsafeLayerError(`entry "${entry}" goes through "${rel}", which is a symlink`);
       else if (!st.isDirectory()) throw new UnsafeLayerError(`entry "${entry}" goes through "${rel}", which is not a directory`);
       dirs.add(rel);
@@ -159,19 +153,23 @@ export async function extractLayer(source: AsyncIterable<Buffer | Uint8Array>, r
   }
 
   /** Clears the way for a new entry at `rel` (unlinks what is there; keeps a dir when a dir comes). */
-  async function clear(rel: string, abs: string, keepDir: boolean): Promise<boolean> {
-    const st = await exists(abs);
+  function clear(rel: string, abs: string, keepDir: boolean): boolean {
+    const st = exists(abs);
     if (!st) return false;
     if (st.isDirectory() && keepDir) return true;
-    await rm(abs, { recursive: true, force: true });
+    rmSync(abs, { recursive: true, force: true });
     for (const d of [...dirs]) if (d === rel || d.startsWith(rel + '/')) dirs.delete(d);
     return false;
   }
 
-  async function setMeta(abs: string, h: TarHeader, isLink: boolean): Promise<void> {
-    await lchown(abs, h.uid, h.gid);
+  function setMeta(abs: string, h: TarHeader, isLink: boolean): void {
+    lchownSync(abs, h.uid, h.gid);
     // after chown, which clears setuid/setgid
-    if (!isLink) await chmod(abs, h.mode);
+    if (!isLink) chmodSync(abs, h.mode);
+    queueXattrs(abs, h, isLink);
+  }
+
+  function queueXattrs(abs: string, h: TarHeader, isLink: boolean): void {
     // user.* cannot be set on symlinks, and nothing reads xattrs of links: skip them there.
     if (isLink) return;
     for (const [name, value] of Object.entries(h.xattrs)) {
@@ -189,7 +187,7 @@ export async function extractLayer(source: AsyncIterable<Buffer | Uint8Array>, r
     const parentParts = parts.slice(0, -1);
 
     if (name.startsWith(WH)) {
-      const parentAbs = await ensureDir(parentParts, h.path);
+      const parentAbs = ensureDir(parentParts, h.path);
       if (name === OPAQUE) {
         xattrs.push({ path: parentAbs, name: 'trusted.overlay.opaque', value: Buffer.from('y') });
         result.opaqueDirs.push(parentParts.join('/'));
@@ -198,47 +196,50 @@ export async function extractLayer(source: AsyncIterable<Buffer | Uint8Array>, r
         if (target === '' || target === '.' || target === '..') throw new UnsafeLayerError(`bad whiteout "${h.path}"`);
         const tRel = [...parentParts, target].join('/');
         const tAbs = join(parentAbs, target);
-        await clear(tRel, tAbs, false);
+        clear(tRel, tAbs, false);
         await mknod(tAbs, 'c', 0, 0);
-        await lchown(tAbs, h.uid, h.gid);
+        lchownSync(tAbs, h.uid, h.gid);
         result.whiteouts.push(tRel);
       }
       continue;
     }
 
-    const parentAbs = await ensureDir(parentParts, h.path);
+    const parentAbs = ensureDir(parentParts, h.path);
     const abs = join(parentAbs, name);
 
     switch (h.type) {
       case 'directory': {
-        const kept = await clear(rel, abs, true);
-        if (!kept) await mkdir(abs, { mode: 0o700 });
+        const kept = clear(rel, abs, true);
+        if (!kept) mkdirSync(abs, { mode: 0o700 });
         dirs.add(rel);
-        await setMeta(abs, h, false);
+        setMeta(abs, h, false);
         dirTimes.push({ abs, mtime: h.mtime });
         break;
       }
       case 'file': {
-        await clear(rel, abs, false);
-        const fh = await open(abs, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
+        clear(rel, abs, false);
+        const fd = openSync(abs, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
         try {
           for await (const chunk of body) {
             let off = 0;
-            while (off < chunk.length) off += (await fh.write(chunk, off, chunk.length - off)).bytesWritten;
+            while (off < chunk.length) off += writeSync(fd, chunk, off, chunk.length - off);
           }
+          fchownSync(fd, h.uid, h.gid);
+          // after chown, which clears setuid/setgid
+          fchmodSync(fd, h.mode);
+          futimesSync(fd, h.mtime, h.mtime);
         } finally {
-          await fh.close();
+          closeSync(fd);
         }
         result.size += h.size;
-        await setMeta(abs, h, false);
-        await lutimes(abs, h.mtime, h.mtime);
+        queueXattrs(abs, h, false);
         break;
       }
       case 'symlink': {
-        await clear(rel, abs, false);
-        await symlink(h.linkpath, abs);
-        await setMeta(abs, h, true);
-        await lutimes(abs, h.mtime, h.mtime);
+        clear(rel, abs, false);
+        symlinkSync(h.linkpath, abs);
+        setMeta(abs, h, true);
+        lutimesSync(abs, h.mtime, h.mtime);
         break;
       }
       case 'hardlink': {
@@ -249,18 +250,18 @@ export async function extractLayer(source: AsyncIterable<Buffer | Uint8Array>, r
         for (const c of tParts.slice(0, -1)) {
           trel = trel ? `${trel}/${c}` : c;
           if (dirs.has(trel)) continue;
-          const st = await exists(join(root, trel));
+          const st = exists(join(root, trel));
           if (!st || !st.isDirectory()) throw new UnsafeLayerError(`hardlink "${h.path}" -> "${h.linkpath}": "${trel}" is not a directory of this layer`);
           dirs.add(trel);
         }
         const tAbs = join(root, ...tParts);
-        const tst = await exists(tAbs);
+        const tst = exists(tAbs);
         if (!tst) throw new UnsafeLayerError(`hardlink "${h.path}" -> "${h.linkpath}": target is not in this layer`);
         if (tst.isDirectory()) throw new UnsafeLayerError(`hardlink "${h.path}" -> "${h.linkpath}": target is a directory`);
         if (tAbs === abs) break;
-        await clear(rel, abs, false);
+        clear(rel, abs, false);
         // link(2) does not follow a symlink target: the new name is the symlink itself.
-        await link(tAbs, abs);
+        linkSync(tAbs, abs);
         break;
       }
       case 'char':
@@ -268,10 +269,10 @@ export async function extractLayer(source: AsyncIterable<Buffer | Uint8Array>, r
       case 'fifo': {
         if (h.type !== 'fifo' && devices === 'skip') break;
         if (h.type !== 'fifo' && devices === 'refuse') throw new UnsafeLayerError(`device node "${h.path}" is not allowed here`);
-        await clear(rel, abs, false);
+        clear(rel, abs, false);
         await mknod(abs, h.type === 'char' ? 'c' : h.type === 'block' ? 'b' : 'p', h.devmajor, h.devminor);
-        await setMeta(abs, h, false);
-        await lutimes(abs, h.mtime, h.mtime);
+        setMeta(abs, h, false);
+        lutimesSync(abs, h.mtime, h.mtime);
         break;
       }
     }
@@ -281,7 +282,7 @@ export async function extractLayer(source: AsyncIterable<Buffer | Uint8Array>, r
   // Children change their parent's mtime, so directories are stamped last, deepest first.
   for (let i = dirTimes.length - 1; i >= 0; i--) {
     const { abs, mtime } = dirTimes[i];
-    if (await exists(abs)) await lutimes(abs, mtime, mtime);
+    if (exists(abs)) lutimesSync(abs, mtime, mtime);
   }
   return result;
 }
