@@ -1,8 +1,8 @@
 // The agent's command line: open the engine, serve the Docker API on a unix socket,
 // and (with --server) keep a link to the control plane.
 import { openEngine } from './engine/index';
-import { startDockerApi } from './dockerapi/server';
-import { startLink } from './link/client';
+import { startDockerApi, type DockerApiServer } from './dockerapi/server';
+import { startLink, type Link } from './link/client';
 import { EnrollError } from './link/enroll';
 import { USAGE, parseFlags, type AgentFlags } from './flags';
 
@@ -19,36 +19,37 @@ async function main(): Promise<void> {
     return;
   }
   const engine = await openEngine({ root: flags.root });
-  const api = await startDockerApi({ engine, socketPath: flags.dockerSocket });
-  console.log(`berth-agent: Docker API on unix://${flags.dockerSocket} (root ${flags.root})`);
-  let link: Awaited<ReturnType<typeof startLink>> | undefined;
-  if (flags.server) {
-    try {
-      link = await startLink({ engine, root: flags.root, server: flags.server, token: flags.token });
-    } catch (err) {
-      console.error(`berth-agent: ${err instanceof EnrollError ? err.message : (err as Error).stack ?? err}`);
-      await api.close();
-      await engine.close();
-      process.exit(1);
-    }
-  }
+  let api: DockerApiServer | undefined;
+  let link: Link | undefined;
   let stopping = false;
-  const shutdown = async (signal: string) => {
+  const shutdown = async (why: string, code: number) => {
     if (stopping) return;
     stopping = true;
-    console.log(`berth-agent: ${signal}, shutting down (containers keep running)`);
+    if (why) console.log(`berth-agent: ${why}, shutting down (containers keep running)`);
     const force = setTimeout(() => process.exit(1), 10_000);
     force.unref();
     try {
       link?.close();
-      await api.close();
+      await api?.close();
       await engine.close();
     } finally {
-      process.exit(0);
+      process.exit(code);
     }
   };
-  process.on('SIGINT', () => void shutdown('SIGINT'));
-  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+  // Handlers go in before enrolment, which may wait a long time for an unreachable server.
+  process.on('SIGINT', () => void shutdown('SIGINT', 0));
+  process.on('SIGTERM', () => void shutdown('SIGTERM', 0));
+
+  api = await startDockerApi({ engine, socketPath: flags.dockerSocket });
+  console.log(`berth-agent: Docker API on unix://${flags.dockerSocket} (root ${flags.root})`);
+  if (flags.server) {
+    try {
+      link = await startLink({ engine, root: flags.root, server: flags.server, token: flags.token });
+    } catch (err) {
+      console.error(`berth-agent: ${err instanceof EnrollError ? err.message : ((err as Error).stack ?? err)}`);
+      await shutdown('', 1);
+    }
+  }
 }
 
 void main().catch((err) => {

@@ -121,7 +121,13 @@ export interface DockerApiServer {
 
 /** Refuses to take over a socket another live server still answers on; removes a stale one. */
 async function clearStaleSocket(socketPath: string): Promise<void> {
-  if (!fs.existsSync(socketPath)) return;
+  let st: fs.Stats;
+  try {
+    st = fs.lstatSync(socketPath);
+  } catch {
+    return;
+  }
+  if (!st.isSocket()) throw new Error(`${socketPath} exists and is not a socket; refusing to replace it`);
   const live = await new Promise<boolean>((resolve) => {
     const c = net.connect(socketPath);
     c.once('connect', () => {

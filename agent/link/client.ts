@@ -34,7 +34,7 @@ const RETRY_MAX_MS = 30_000;
 /** Enrols if needed (throws EnrollError on a refused token), then connects; reconnects forever. */
 export async function startLink(o: LinkOptions): Promise<Link> {
   const log = o.log ?? ((m: string) => console.log(`berth-agent: ${m}`));
-  const cred = await ensureCredential({ root: o.root, server: o.server, token: o.token, hostname: o.hostname });
+  const cred = await ensureCredential({ root: o.root, server: o.server, token: o.token, hostname: o.hostname, log });
   if (cred.server && cred.server !== o.server) {
     log(`note: credential in ${o.root} was issued by ${cred.server}; using it with ${o.server}`);
   }

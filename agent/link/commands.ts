@@ -2,6 +2,7 @@
 // engine errors travel back with their status so the dashboard can tell "not found" from "broken".
 import { EngineError } from '../engine/errors';
 import type { Engine, PullProgress } from '../engine/types';
+import { findImage } from '../dockerapi/images';
 import { streamLogs } from './log-stream';
 import type { AgentCommand, CommandResult, LogBatch } from './protocol';
 import { summarizeContainer, summarizeImage } from './snapshot';
@@ -32,7 +33,7 @@ export async function runCommand(ctx: CommandContext, cmd: AgentCommand): Promis
         return { ok: true, result: await pull(ctx, cmd.ref) };
       case 'run': {
         // Like `docker run`: an image that is not here yet is pulled first.
-        if (!engine.images.get(cmd.spec.image)) await pull(ctx, cmd.spec.image);
+        if (!findImage(engine, cmd.spec.image)) await pull(ctx, cmd.spec.image);
         const rec = await engine.createContainer(cmd.spec);
         await engine.start(rec.id);
         return { ok: true, result: summarizeContainer(engine.inspect(rec.id)) };

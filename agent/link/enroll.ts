@@ -5,7 +5,11 @@ import { readCredential, writeCredential, type StoredCredential } from './creden
 
 /** Enrolment failed for a reason the operator must fix (bad token, wrong server): print and exit. */
 export class EnrollError extends Error {
-  constructor(message: string) {
+  constructor(
+    message: string,
+    /** The server could not be reached or failed (5xx): worth trying again later, unlike a refused token. */
+    readonly retryable = false,
+  ) {
     super(message);
     this.name = 'EnrollError';
   }
@@ -19,7 +23,7 @@ export async function enroll(server: string, token: string, hostname = os.hostna
     res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
   } catch (err) {
     const cause = (err as { cause?: Error }).cause;
-    throw new EnrollError(`cannot reach ${url}: ${cause?.message ?? (err as Error).message}`);
+    throw new EnrollError(`cannot reach ${url}: ${cause?.message ?? (err as Error).message}`, true);
   }
   const text = await res.text();
   let json: Record<string, unknown> = {};
@@ -30,7 +34,7 @@ export async function enroll(server: string, token: string, hostname = os.hostna
   }
   if (!res.ok) {
     const why = typeof json.error === 'string' ? json.error : typeof json.message === 'string' ? json.message : text.slice(0, 200) || res.statusText;
-    throw new EnrollError(`enrolment refused by ${server} (HTTP ${res.status}): ${why}`);
+    throw new EnrollError(`enrolment refused by ${server} (HTTP ${res.status}): ${why}`, res.status >= 500);
   }
   if (typeof json.hostId !== 'string' || typeof json.credential !== 'string') {
     throw new EnrollError(`enrolment answer from ${server} lacks hostId/credential: ${text.slice(0, 200)}`);
@@ -39,13 +43,32 @@ export async function enroll(server: string, token: string, hostname = os.hostna
 }
 
 /** The stored credential, enrolling first when there is none and a token was given. */
-export async function ensureCredential(opts: { root: string; server: string; token?: string; hostname?: string }): Promise<StoredCredential> {
+export async function ensureCredential(opts: {
+  root: string;
+  server: string;
+  token?: string;
+  hostname?: string;
+  log?: (msg: string) => void;
+}): Promise<StoredCredential> {
   const stored = readCredential(opts.root);
   if (stored) return stored;
   if (!opts.token) {
     throw new EnrollError(`this host is not enrolled yet (no credential.json in ${opts.root}): start it once with --token TOKEN from the dashboard`);
   }
-  const { hostId, credential } = await enroll(opts.server, opts.token, opts.hostname);
+  // An agent may well start before its control plane is up; only a refusal is final.
+  let delay = 1_000;
+  let result: EnrollResponse | undefined;
+  while (!result) {
+    try {
+      result = await enroll(opts.server, opts.token, opts.hostname);
+    } catch (err) {
+      if (!(err instanceof EnrollError && err.retryable)) throw err;
+      opts.log?.(`${err.message}; retrying in ${Math.round(delay / 1000)} s`);
+      await new Promise((r) => setTimeout(r, delay));
+      delay = Math.min(delay * 2, 30_000);
+    }
+  }
+  const { hostId, credential } = result;
   const cred = { server: opts.server, hostId, credential };
   writeCredential(opts.root, cred);
   return cred;

@@ -3,9 +3,9 @@
 // test can hold acks back and cut connections at will.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createServer, type AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -71,8 +71,8 @@ class FakeControlPlane {
     });
   }
 
-  async listen(): Promise<void> {
-    await new Promise<void>((r) => this.http.listen(0, '127.0.0.1', r));
+  async listen(port = 0): Promise<void> {
+    await new Promise<void>((r) => this.http.listen(port, '127.0.0.1', r));
     this.url = `http://127.0.0.1:${(this.http.address() as AddressInfo).port}`;
   }
 
@@ -104,6 +104,17 @@ class FakeControlPlane {
     this.io.close();
     await new Promise((r) => this.http.close(r));
   }
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const port = (srv.address() as AddressInfo).port;
+      srv.close(() => resolve(port));
+    });
+  });
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -161,6 +172,35 @@ describe('agent ⇄ control plane link', { timeout: 180_000 }, () => {
     assert.match(stderr, /join token not recognised/);
     assert.throws(() => statSync(path.join(tmp, 'other-root', 'credential.json')));
     await assert.rejects(startLink({ engine, root, server: cp.url, token: 'wrong', log: quiet }), EnrollError);
+  });
+
+  it('waits for a control plane that is not up yet, then enrols and connects', async () => {
+    const port = await freePort();
+    const lateRoot = path.join(tmp, 'late-root');
+    const sock = path.join(tmp, 'late.sock');
+    const child = spawn(
+      process.execPath,
+      ['--import', 'tsx', 'agent/main.ts', '--root', lateRoot, '--docker-socket', sock, '--server', `http://127.0.0.1:${port}`, '--token', GOOD_TOKEN],
+      { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => (out += d));
+    const late = new FakeControlPlane();
+    try {
+      await until('a failed enrolment attempt', () => /retrying/.test(out), 20_000);
+      assert.equal(child.exitCode, null, `the agent gave up: ${out}`);
+      await late.listen(port);
+      await until('enrolment and a snapshot', () => late.snapshots.length > 0, 40_000);
+      assert.equal(late.enrolments.length, 1);
+      assert.equal(JSON.parse(readFileSync(path.join(lateRoot, 'credential.json'), 'utf8')).hostId, HOST_ID);
+    } finally {
+      const exited = new Promise<number | null>((r) => child.once('exit', r));
+      if (child.exitCode === null) process.kill(child.pid!, 'SIGTERM');
+      assert.equal(await exited, 0, out);
+      await late.close();
+    }
+    assert.equal(existsSync(sock), false);
   });
 
   it('without a credential and without a token it says how to enrol', async () => {
