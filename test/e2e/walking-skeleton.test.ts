@@ -184,6 +184,11 @@ test('walking skeleton: sign up, pull, run, watch the log live, stop, remove', {
   page.setDefaultTimeout(30_000);
   const pageErrors: string[] = [];
   page.on('pageerror', (e) => pageErrors.push(e.message));
+  // BERTH_E2E_SCREENSHOTS=DIR keeps a picture of each stage, to see what the user saw.
+  const shotDir = process.env.BERTH_E2E_SCREENSHOTS;
+  const shot = async (name: string) => {
+    if (shotDir) await page.screenshot({ path: path.join(shotDir, `${name}.png`), fullPage: true });
+  };
   // Steps share one browser and one server, so the first failure ends the walk.
   const step = async (name: string, fn: () => Promise<void>) => {
     t.diagnostic(name);
@@ -213,6 +218,7 @@ test('walking skeleton: sign up, pull, run, watch the log live, stop, remove', {
       const error = page.getByTestId('login-error');
       await error.waitFor();
       assert.match((await error.textContent()) ?? '', /invalid email or password/i);
+      await shot('login-failed');
       assert.equal(new URL(page.url()).pathname, '/login');
     });
 
@@ -232,6 +238,7 @@ test('walking skeleton: sign up, pull, run, watch the log live, stop, remove', {
       assert.ok(cells.includes(os.hostname()), `hostname ${os.hostname()} in ${JSON.stringify(cells)}`);
       assert.ok(cells.includes(os.release()), `kernel ${os.release()} in ${JSON.stringify(cells)}`);
       await row.locator('a').first().click();
+      await shot('hosts');
       await page.waitForURL(/\/hosts\/[^/]+$/);
       await page.getByTestId('host-status').and(page.locator('[data-state=online]')).waitFor();
     });
@@ -244,6 +251,7 @@ test('walking skeleton: sign up, pull, run, watch the log live, stop, remove', {
       const error = page.getByTestId('pull-error');
       await error.waitFor();
       assert.match((await error.textContent()) ?? '', /invalid reference format/i);
+      await shot('bad-reference');
     });
 
     await step('busybox is pulled from the loopback registry and listed', async () => {
@@ -263,6 +271,7 @@ test('walking skeleton: sign up, pull, run, watch the log live, stop, remove', {
       await page.getByTestId('run-result').waitFor({ timeout: 60_000 });
       const row = page.locator(`[data-testid=container-row][data-container-name="${CONTAINER_NAME}"]`);
       await row.locator('[data-testid=container-state][data-state=running]').waitFor();
+      await shot('host-with-container');
       await row.getByRole('link', { name: CONTAINER_NAME }).click();
       await page.waitForURL(/\/containers\/[0-9a-f]{64}$/);
       assert.equal(await page.getByTestId('container-name').textContent(), CONTAINER_NAME);
@@ -286,6 +295,34 @@ test('walking skeleton: sign up, pull, run, watch the log live, stop, remove', {
           assert.equal(Number(l.text.slice(5)), Number(later[i - 1].text.slice(5)) + 1, `line after ${later[i - 1].text}`);
         }
       }
+    });
+
+    await step('after the connection drops, the log resumes after the last line seen', async () => {
+      // Freezing the page's main thread for longer than socket.io's ping interval plus
+      // timeout makes the server drop the socket; the page then reconnects by itself.
+      await page.evaluate(() => {
+        const w = window as unknown as { __sawReconnecting: boolean };
+        w.__sawReconnecting = false;
+        const el = document.querySelector('[data-testid=live-indicator]')!;
+        new MutationObserver(() => {
+          if (el.textContent?.includes('reconnecting')) w.__sawReconnecting = true;
+        }).observe(el, { childList: true, subtree: true, characterData: true });
+      });
+      const before = await logLines(page);
+      await page.evaluate(() => {
+        const end = Date.now() + 13_000;
+        while (Date.now() < end) {
+          // busy: no timers, no socket
+        }
+      });
+      // About 65 lines were printed during the freeze; they must all show up after the reconnect.
+      await page.waitForFunction((n) => document.querySelectorAll('[data-testid=log-line]').length >= n + 60, before.length, { timeout: 30_000 });
+      await page.locator('[data-testid=live-indicator]', { hasText: 'live' }).waitFor();
+      assert.equal(await page.evaluate(() => (window as unknown as { __sawReconnecting: boolean }).__sawReconnecting), true, 'the socket really dropped');
+      const after = await logLines(page);
+      assert.deepEqual(after.slice(0, before.length), before, 'what was shown stays');
+      for (let i = 1; i < after.length; i++) assert.equal(after[i].seq, after[i - 1].seq + 1, `seq after ${after[i - 1].seq}`);
+      await shot('after-reconnect');
     });
 
     await step('scrolling up pauses the follow; new lines still arrive', async () => {
@@ -315,6 +352,7 @@ test('walking skeleton: sign up, pull, run, watch the log live, stop, remove', {
       await page.locator('[data-testid=log-status]', { hasText: 'ended' }).waitFor({ timeout: 15_000 });
       const exitCode = (await page.getByTestId('container-exit-code').textContent())?.trim();
       assert.match(exitCode ?? '', /^\d+$/, `exit code shown, got ${exitCode}`);
+      await shot('stopped');
     });
 
     await step('remove: back on the host page the container is gone, on the agent too', async () => {
