@@ -3,7 +3,9 @@
 // Its containers "print" their argv, one word per line, so a test can check that a
 // command line went through the server intact. It reports what it does on stdout,
 // one line per event: ENROLLED {json} | ENROLL_REFUSED status message | CONNECTED |
-// REFUSED message | COMMAND op | UNSUBSCRIBED subId.
+// REFUSED message | COMMAND op | UNSUBSCRIBED subId | ACKED lastSeq (a log batch the
+// server acknowledged). A container whose argv is ['@flood', N, SIZE] prints N lines
+// of SIZE bytes instead, for testing flow control.
 import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import { io } from 'socket.io-client';
@@ -115,7 +117,8 @@ async function handle(cmd: AgentCommand): Promise<CommandResult> {
         restartCount: 0,
         logPath: '',
       };
-      const log = argv.map((word, i) => ({ seq: i + 1, stream: 'stdout' as const, time: now, line: word + '\n' }));
+      const lines = argv[0] === '@flood' ? Array.from({ length: Number(argv[1]) }, (_, i) => `${i + 1} `.padEnd(Number(argv[2]) - 1, '.')) : argv;
+      const log = lines.map((word, i) => ({ seq: i + 1, stream: 'stdout' as const, time: now, line: word + '\n' }));
       containers.set(id, { rec, log });
       socket.emit('snapshot', snapshot());
       return { ok: true, result: { id } };
@@ -142,7 +145,9 @@ async function handle(cmd: AgentCommand): Promise<CommandResult> {
       void (async () => {
         // Two lines per batch, each waiting for the server's ack, like the real agent's flow control.
         for (let i = 0; i < entries.length && !abort.signal.aborted; i += 2) {
-          await socket.emitWithAck('logs', { subId: cmd.subId, entries: entries.slice(i, i + 2) });
+          const batch = entries.slice(i, i + 2);
+          await socket.emitWithAck('logs', { subId: cmd.subId, entries: batch });
+          say(`ACKED ${batch[batch.length - 1].seq}`);
         }
       })();
       return { ok: true, result: { subId: cmd.subId } };
