@@ -242,7 +242,7 @@ export class RegistryClient {
    * Resolves `ref` to a single-platform image manifest, walking through a manifest
    * list / OCI index to the entry for `platform`.
    */
-  async resolveImageManifest(repo: string, ref: string, platform: Platform = hostPlatform(), displayRef?: string): Promise<{ manifest: ImageManifest; result: ManifestResult; topDigest: string }> {
+  async resolveImageManifest(repo: string, ref: string, platform: Platform = hostPlatform(), displayRef?: string): Promise<{ manifest: ImageManifest; result: ManifestResult; top: ManifestResult }> {
     const top = await this.getManifest(repo, ref, displayRef);
     let result = top;
     if (top.mediaType === MEDIA.ociIndex || top.mediaType === MEDIA.dockerList) {
@@ -258,7 +258,7 @@ export class RegistryClient {
     if (result.mediaType !== MEDIA.ociManifest && result.mediaType !== MEDIA.dockerManifest) throw new EngineError(502, `manifest for ${displayRef ?? repo} has unsupported media type "${result.mediaType}"`);
     const manifest = JSON.parse(result.bytes.toString('utf8')) as ImageManifest;
     if (!manifest.config?.digest || !Array.isArray(manifest.layers)) throw new EngineError(502, `manifest for ${displayRef ?? repo} lacks config or layers`);
-    return { manifest, result, topDigest: top.digest };
+    return { manifest, result, top };
   }
 
   /** A blob as a stream that errors at its end unless the sha256 (and size, when given) match. */

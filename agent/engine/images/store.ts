@@ -436,7 +436,7 @@ export class DiskImageStore implements ImageStore {
     const display = familiarString(ref);
     say({ status: `Pulling from ${ref.path}`, id: ref.digest ?? ref.tag });
 
-    const { manifest, result, topDigest } = await client.resolveImageManifest(ref.path, ref.digest ?? ref.tag ?? 'latest', this.platform, display);
+    const { manifest, result, top } = await client.resolveImageManifest(ref.path, ref.digest ?? ref.tag ?? 'latest', this.platform, display);
     const configDesc = manifest.config;
     if (!DIGEST.test(configDesc.digest)) throw new EngineError(502, `manifest for ${display} has an unsupported config digest ${configDesc.digest}`);
     const configBytes = await client.blob(ref.path, configDesc.digest, configDesc.size);
@@ -451,6 +451,7 @@ export class DiskImageStore implements ImageStore {
     for (const d of [...diffIds, ...manifest.layers.map((l) => l.digest)]) if (!DIGEST.test(d)) throw new EngineError(502, `image ${display}: unsupported digest ${d}`);
     const chainIds = computeChainIds(diffIds);
     const id = configDesc.digest;
+    const topDigest = top.digest;
 
     const pins = chainIds.map(hexOf);
     let failed = false;
@@ -462,9 +463,9 @@ export class DiskImageStore implements ImageStore {
         if (this.layers.has(hexOf(chainIds[i]))) say({ status: 'Already exists', id: short });
         else (say({ status: 'Pulling fs layer', id: short }), todo.push(i));
       });
-      const metas = new Map<number, LayerMeta>();
+      for (const i of todo.slice(this.concurrency)) say({ status: 'Waiting', id: hexOf(manifest.layers[i].digest).slice(0, 12) });
       await parallel(todo, this.concurrency, async (i) => {
-        metas.set(i, await this.ensureLayer(client, ref.path, manifest.layers[i], diffIds[i], chainIds[i], say));
+        await this.ensureLayer(client, ref.path, manifest.layers[i], diffIds[i], chainIds[i], say);
       });
       const size = chainIds.reduce((n, c) => n + (this.layers.get(hexOf(c))?.size ?? 0), 0);
 
@@ -473,7 +474,6 @@ export class DiskImageStore implements ImageStore {
       this.saveBlob(result.digest, result.bytes);
       const manifests = [result.digest];
       if (topDigest !== result.digest) {
-        const top = await client.getManifest(ref.path, topDigest, display);
         this.saveBlob(topDigest, top.bytes);
         manifests.push(topDigest);
       }
