@@ -533,7 +533,6 @@ export class DiskImageStore implements ImageStore {
   private async fetchLayer(client: RegistryClient, repo: string, desc: Descriptor, diffId: string, chainId: string, say: (p: PullProgress) => void): Promise<LayerMeta> {
     const short = hexOf(desc.digest).slice(0, 12);
     const label = `layer ${desc.digest}`;
-    if (desc.mediaType?.endsWith('+zstd') || desc.mediaType?.endsWith('.zstd')) throw new EngineError(500, `${label} is zstd-compressed, which this engine does not support yet`);
     const tmp = await mkdtemp(join(this.dir, 'tmp', 'layer-'));
     let blob: Readable | undefined;
     try {

@@ -18,7 +18,7 @@
 //   kept, except trusted.overlay.* from the tar, which could steer overlayfs.
 //
 // Exports: extractLayer, decompress, ExtractOptions, ExtractResult, UnsafeLayerError.
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 // Sync calls on purpose: an entry is a handful of tiny syscalls, and a thread-pool round
 // trip for each made small-file layers several times slower. Chunks still await the stream.
 import { chmodSync, closeSync, constants, fchmodSync, fchownSync, futimesSync, lchownSync, linkSync, lstatSync, lutimesSync, mkdirSync, openSync, rmSync, symlinkSync, writeSync, type Stats } from 'node:fs';
@@ -80,9 +80,42 @@ function mknod(path: string, kind: 'c' | 'b' | 'p', major = 0, minor = 0): Promi
   );
 }
 
+let zstdFound: Promise<boolean> | undefined;
+function zstdAvailable(): Promise<boolean> {
+  zstdFound ??= new Promise((resolve) => execFile('zstd', ['--version'], (e) => resolve(!e)));
+  return zstdFound;
+}
+
+async function* unzstd(src: AsyncIterable<Buffer>, label: string): AsyncGenerator<Buffer> {
+  const child = spawn('zstd', ['-d', '-c', '-q'], { stdio: ['pipe', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-2000)));
+  const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+  let feedError: unknown;
+  const feed = (async () => {
+    try {
+      for await (const c of src) if (!child.stdin.write(c)) await new Promise((r) => child.stdin.once('drain', r));
+      child.stdin.end();
+    } catch (e) {
+      feedError = e;
+      child.kill('SIGKILL');
+    }
+  })();
+  child.stdin.on('error', () => undefined);
+  try {
+    for await (const c of child.stdout) yield c as Buffer;
+    await feed;
+    if (feedError) throw feedError;
+    const code = await exited;
+    if (code !== 0) throw new EngineError(500, `${label}: bad zstd data: ${stderr.trim() || `zstd exited ${code}`}`);
+  } finally {
+    if (child.exitCode === null) child.kill('SIGKILL');
+  }
+}
+
 /**
- * Returns a stream of the tar inside `source`: gzip is inflated, plain tar passes,
- * zstd fails with a clear error (not supported yet).
+ * Returns a stream of the tar inside `source`: gzip is inflated (zlib), zstd through the
+ * host's `zstd` tool (a clear error when it is missing), plain tar passes.
  */
 export async function* decompress(source: AsyncIterable<Buffer | Uint8Array>, label = 'layer'): AsyncGenerator<Buffer> {
   const it = source[Symbol.asyncIterator]();
@@ -106,8 +139,13 @@ export async function* decompress(source: AsyncIterable<Buffer | Uint8Array>, la
     }
   };
   if (head[0] === 0x28 && head[1] === 0xb5 && head[2] === 0x2f && head[3] === 0xfd) {
-    await it.return?.();
-    throw new EngineError(500, `${label} is zstd-compressed, which this engine does not support yet`);
+    // Node 20's zlib has no zstd; the zstd tool does it when the host has it.
+    if (!(await zstdAvailable())) {
+      await it.return?.();
+      throw new EngineError(500, `${label} is zstd-compressed, which this engine cannot unpack here: install zstd`);
+    }
+    yield* unzstd(rest(), label);
+    return;
   }
   if (head[0] === 0x1f && head[1] === 0x8b) {
     const src = Readable.from(rest());
