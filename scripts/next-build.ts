@@ -1,7 +1,9 @@
 // Whether the Next build in .next is older than the sources it was built from, and
 // how to rebuild it. Shared by `npm start` and the tests that serve the real app.
 import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -41,6 +43,48 @@ export function buildNext(stdio: 'inherit' | 'pipe' = 'inherit'): void {
   }
 }
 
+// Two builds writing one .next at once leave a broken build behind (tests and
+// `npm start` may both decide to build), so builds take a lock: a directory made
+// atomically, holding the builder's pid so a crashed builder's lock can be taken over.
+const LOCK = path.join(os.tmpdir(), `berth-next-build-${createHash('sha256').update(root).digest('hex').slice(0, 12)}.lock`);
+
+function tryLock(): boolean {
+  try {
+    mkdirSync(LOCK);
+    writeFileSync(path.join(LOCK, 'pid'), String(process.pid));
+    return true;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw new Error(`cannot create ${LOCK}: ${(err as Error).message}`);
+    let pid = 0;
+    try {
+      pid = Number(readFileSync(path.join(LOCK, 'pid'), 'utf8'));
+    } catch {
+      // the holder has made the directory but not written its pid yet
+      return false;
+    }
+    try {
+      if (pid) process.kill(pid, 0);
+      return false;
+    } catch {
+      rmSync(LOCK, { recursive: true, force: true });
+      return false;
+    }
+  }
+}
+
 export function ensureFreshBuild(stdio: 'inherit' | 'pipe' = 'inherit'): void {
-  if (buildIsStale()) buildNext(stdio);
+  const waitUntil = Date.now() + 15 * 60_000;
+  while (buildIsStale()) {
+    if (tryLock()) {
+      try {
+        // Someone else may have finished a build while we waited for the lock.
+        if (buildIsStale()) buildNext(stdio);
+      } finally {
+        rmSync(LOCK, { recursive: true, force: true });
+      }
+      return;
+    }
+    if (Date.now() > waitUntil) throw new Error(`waited 15 minutes for another next build (lock ${LOCK})`);
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 500);
+  }
 }

@@ -43,6 +43,25 @@ export async function prepareDatabase(): Promise<void> {
   await ensureDefaultTeam(db());
 }
 
+export function originAllowed(origin: string | undefined, host: string | undefined): boolean {
+  if (!origin) return true;
+  let o: URL;
+  try {
+    o = new URL(origin);
+  } catch {
+    return false;
+  }
+  if (host && o.host === host) return true;
+  const configured = [process.env.NEXTAUTH_URL, process.env.BERTH_PUBLIC_URL].filter((u): u is string => !!u);
+  return configured.some((u) => {
+    try {
+      return new URL(u).origin === o.origin;
+    } catch {
+      return false;
+    }
+  });
+}
+
 export async function startServer(opts: StartOptions = {}): Promise<RunningServer> {
   const port = opts.port ?? listenPort();
   const dev = opts.dev ?? process.env.BERTH_DEV === '1';
@@ -70,6 +89,9 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
     maxHttpBufferSize: 8 * 1024 * 1024,
     // Next's dev server needs the upgrade requests that are not ours (HMR).
     destroyUpgrade: false,
+    // A page on another site must not open a socket with our user's cookie. Agents are
+    // not browsers and send no Origin.
+    allowRequest: (req, callback) => callback(null, originAllowed(req.headers.origin, req.headers.host)),
   });
   const agents = agentHub();
   agents.attach(io);

@@ -190,6 +190,15 @@ describe('control plane', { timeout: 240_000 }, () => {
     sockets.push(anon);
     await assert.rejects(connected(anon), /unauthorized/);
 
+    // A page on another site cannot ride on a user's cookie.
+    const crossSite = io(`${cp.url}/ui`, { transports: ['websocket'], reconnection: false, forceNew: true, extraHeaders: { cookie: adminCookie, origin: 'http://evil.example' } });
+    sockets.push(crossSite);
+    await assert.rejects(connected(crossSite));
+    const sameSite = io(`${cp.url}/ui`, { transports: ['websocket'], reconnection: false, forceNew: true, extraHeaders: { cookie: adminCookie, origin: cp.url } });
+    sockets.push(sameSite);
+    await connected(sameSite);
+    sameSite.disconnect();
+
     const stranger = uiSocket(cp, await signIn(cp.url, 'stranger@example.test', 'stranger-pass-1'));
     sockets.push(stranger);
     await connected(stranger);
