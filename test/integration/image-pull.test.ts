@@ -219,6 +219,19 @@ describe('manifest lists, OCI and concurrency', () => {
   });
 });
 
+describe('push primitives', () => {
+  it('mounts a blob from another repository instead of uploading it', async () => {
+    const client = new RegistryClient(registry.url);
+    const layer = pushed.layerDigests[0];
+    assert.equal(await client.hasBlob('mounted', layer), false);
+    assert.equal(await client.mountBlob('mounted', layer, 'busybox'), true);
+    assert.equal(await client.hasBlob('mounted', layer), true);
+    const unknown = 'sha256:' + '1'.repeat(64);
+    assert.equal(await client.mountBlob('mounted', unknown, 'busybox'), false, 'falls back when the source lacks it');
+    assert.equal(await client.hasBlob('mounted', unknown), false);
+  });
+});
+
 describe('failed pulls leave nothing behind', () => {
   it('reports a missing tag clearly', async () => {
     const before = store.list();

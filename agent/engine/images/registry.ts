@@ -290,10 +290,33 @@ export class RegistryClient {
     throw await RegistryClient.failure(res, `checking blob ${digest}`);
   }
 
-  /** Monolithic upload (POST then PUT ?digest=); skipped when the registry has it. Returns the digest. */
-  async pushBlob(repo: string, data: Buffer): Promise<string> {
+  /**
+   * Cross-repository mount: asks the registry to link `digest` from `fromRepo` into `repo`
+   * without an upload. False when it would not (an upload session it opened is cancelled).
+   */
+  async mountBlob(repo: string, digest: string, fromRepo: string): Promise<boolean> {
+    const q = new URLSearchParams({ mount: digest, from: fromRepo });
+    const res = await this.request(`/v2/${repo}/blobs/uploads/?${q}`, { method: 'POST', scope: `${this.pushScope(repo)} repository:${fromRepo}:pull` });
+    await res.body?.cancel().catch(() => undefined);
+    if (res.status === 201) return true;
+    const location = res.headers.get('location');
+    if (res.status === 202 && location) {
+      const del = await this.request(new URL(location, this.base).toString(), { method: 'DELETE', scope: this.pushScope(repo) });
+      await del.body?.cancel().catch(() => undefined);
+      return false;
+    }
+    throw await RegistryClient.failure(res, `mounting ${digest} from ${fromRepo} into ${this.domain}/${repo}`);
+  }
+
+  /**
+   * Monolithic upload (POST then PUT ?digest=); skipped when the registry has it, and
+   * mounted instead when `mountFrom` (another repository on this registry) has it.
+   * Returns the digest.
+   */
+  async pushBlob(repo: string, data: Buffer, opts: { mountFrom?: string } = {}): Promise<string> {
     const digest = sha256Digest(data);
     if (await this.hasBlob(repo, digest)) return digest;
+    if (opts.mountFrom && opts.mountFrom !== repo && (await this.mountBlob(repo, digest, opts.mountFrom))) return digest;
     const start = await this.request(`/v2/${repo}/blobs/uploads/`, { method: 'POST', scope: this.pushScope(repo) });
     await start.body?.cancel().catch(() => undefined);
     if (start.status !== 202) throw await RegistryClient.failure(start, `starting upload of ${digest} to ${this.domain}/${repo}`);
