@@ -367,6 +367,41 @@ test('walking skeleton: sign up, pull, run, watch the log live, stop, remove', {
       );
     });
 
+    await step('the audit log shows who did what, refusals included', async () => {
+      await page.getByRole('link', { name: 'Audit log' }).click();
+      await page.waitForURL(`${base}/audit`);
+      const rows = page.getByTestId('audit-row');
+      await rows.first().waitFor();
+      const text = (await rows.allTextContents()).join('\n');
+      for (const action of ['images.pull', 'containers.run', 'containers.stop', 'containers.remove']) {
+        assert.ok(text.includes(action), `${action} in the audit log:\n${text}`);
+      }
+      assert.ok(text.includes(ADMIN.name), 'the actor is named');
+      assert.match(text, /images\.pull.*error/i, 'the refused pull is recorded as an error');
+      await shot('audit');
+    });
+
+    await step('an admin gets the exact command that enrols another host', async () => {
+      await page.getByRole('link', { name: 'Add host' }).first().click();
+      await page.waitForURL(`${base}/hosts/new`);
+      await page.getByLabel('Host name', { exact: true }).fill('web-01');
+      await page.getByRole('button', { name: 'Create join token' }).click();
+      const cmd = ((await page.getByTestId('join-command').textContent()) ?? '').trim();
+      assert.match(cmd, /^npm run agent -- /);
+      assert.match(cmd, /--root \S+/);
+      assert.match(cmd, /--docker-socket \S+/);
+      assert.ok(cmd.includes(`--server http://localhost:${port}`), cmd);
+      assert.match(cmd, /--token \S{16,}/);
+      await shot('join-token');
+    });
+
+    await step('signing out returns to the sign-in page and keeps pages closed', async () => {
+      await page.getByRole('button', { name: 'Sign out' }).click();
+      await page.waitForURL(`${base}/login`);
+      await page.goto(`${base}${new URL(hostUrl).pathname}`);
+      await page.waitForURL(`${base}/login`);
+    });
+
     assert.deepEqual(pageErrors, [], 'no uncaught errors in the page');
   } catch (err) {
     await page.screenshot({ path: path.join(os.tmpdir(), `berth-e2e-failure-${process.pid}.png`), fullPage: true }).catch(() => {});

@@ -72,7 +72,7 @@ export default function NewHostPage() {
         >
           <pre
             data-testid="join-command"
-            className="overflow-x-auto rounded-md bg-slate-900 p-3 font-mono text-xs leading-relaxed whitespace-pre-wrap break-all text-slate-100 select-all"
+            className="overflow-x-auto rounded-md bg-slate-900 p-3 font-mono text-xs leading-relaxed whitespace-pre-wrap [overflow-wrap:anywhere] text-slate-100 select-all"
           >
             {create.data.command}
           </pre>
