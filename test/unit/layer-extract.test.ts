@@ -37,9 +37,10 @@ async function* chunks(buf: Buffer, size = 333): AsyncGenerator<Buffer> {
 const extract = (entries: TarWriteEntry[], opts = {}) => extractLayer(chunks(tarBuffer(entries)), root, opts);
 
 /** A raw ustar header written independently of our tar writer (GNU L/K records, odd types). */
-function rawHeader(name: string, type: string, size: number, linkname = ''): Buffer {
+function rawHeader(name: string, type: string, size: number, linkname = '', prefix?: string): Buffer {
   const b = Buffer.alloc(512);
   b.write(name, 0, 100);
+  if (prefix !== undefined) b.write(prefix, 345, 155);
   b.write('0000644\0', 100);
   b.write('0000000\0', 108);
   b.write('0000000\0', 116);
@@ -48,7 +49,8 @@ function rawHeader(name: string, type: string, size: number, linkname = ''): Buf
   b.fill(' ', 148, 156);
   b.write(type, 156);
   b.write(linkname, 157, 100);
-  b.write('ustar  \0', 257, 'latin1'); // GNU magic
+  // POSIX ustar magic when a prefix is used (as Go's archive/tar writes), else GNU's
+  b.write(prefix !== undefined ? 'ustar\u000000' : 'ustar  \0', 257, 'latin1');
   let sum = 0;
   for (const x of b) sum += x;
   b.write(sum.toString(8).padStart(6, '0') + '\0 ', 148);
@@ -119,6 +121,14 @@ describe('layer extraction keeps what the tar says', () => {
     ]);
     await extractLayer(chunks(tar, 100), root);
     assert.equal(readlinkSync(join(root, name)), target);
+  });
+
+  it('joins the ustar prefix field', async () => {
+    const prefix = 'usr/share/' + 'p'.repeat(100);
+    const data = Buffer.from('prefixed');
+    const tar = Buffer.concat([rawHeader('name.txt', '0', data.length, '', prefix), data, pad(data.length), Buffer.alloc(1024)]);
+    await extractLayer(chunks(tar, 64), root);
+    assert.equal(readFileSync(join(root, prefix, 'name.txt'), 'utf8'), 'prefixed');
   });
 
   it('applies SCHILY xattrs but not overlay ones from the tar', async () => {
@@ -316,6 +326,31 @@ describe('decompression and malformed tars', () => {
   });
 });
 
+describe('archives written by GNU tar', () => {
+  for (const format of ['gnu', 'pax', 'ustar']) {
+    it(`extracts --format=${format} with long names, links and modes intact`, async () => {
+      const src = join(root, '..', 'src-' + format);
+      const deep = 'a'.repeat(60) + '/' + 'b'.repeat(60);
+      const longName = format === 'ustar' ? 'c'.repeat(90) : 'c'.repeat(200);
+      mkdirSync(join(src, deep), { recursive: true });
+      writeFileSync(join(src, deep, longName), 'deep file');
+      writeFileSync(join(src, 'exec'), '#!/bin/sh\n', { mode: 0o751 });
+      execFileSync('chown', ['123:456', join(src, 'exec')]);
+      symlinkSync(format === 'ustar' ? 'exec' : 'x'.repeat(150), join(src, 'sym'));
+      execFileSync('ln', [join(src, 'exec'), join(src, 'hard')]);
+      const tar = execFileSync('tar', ['-C', src, `--format=${format}`, '-cf', '-', '.'], { maxBuffer: 1 << 26 });
+      await extractLayer(chunks(tar, 1000), root);
+      assert.equal(readFileSync(join(root, deep, longName), 'utf8'), 'deep file');
+      const ex = lstatSync(join(root, 'exec'));
+      assert.equal(ex.mode & 0o7777, 0o751);
+      assert.equal(ex.uid, 123);
+      assert.equal(ex.gid, 456);
+      assert.equal(lstatSync(join(root, 'hard')).ino, ex.ino);
+      assert.equal(readlinkSync(join(root, 'sym')), format === 'ustar' ? 'exec' : 'x'.repeat(150));
+    });
+  }
+});
+
 describe('tar writer', () => {
   it('round-trips a directory through packDirectory and extractLayer', async () => {
     const src = join(root, '..', 'src');
@@ -331,6 +366,14 @@ describe('tar writer', () => {
     assert.equal(readFileSync(join(root, 'sub/deeper/' + 'z'.repeat(120)), 'utf8'), 'long');
     assert.equal(readlinkSync(join(root, 'ln')), 'sub/file');
     assert.equal(lstatSync(join(root, 'hard')).ino, lstatSync(join(root, 'sub/file')).ino);
+
+    // GNU tar reads what we write, long names included
+    const out = join(root, '..', 'gnu-out');
+    mkdirSync(out);
+    execFileSync('tar', ['-C', out, '-xf', '-'], { input: Buffer.concat(parts) });
+    assert.equal(readFileSync(join(out, 'sub/deeper/' + 'z'.repeat(120)), 'utf8'), 'long');
+    assert.equal(readlinkSync(join(out, 'ln')), 'sub/file');
+    assert.equal(lstatSync(join(out, 'hard')).ino, lstatSync(join(out, 'sub/file')).ino);
   });
 });
 
