@@ -302,3 +302,16 @@ export async function waitContainer(engine: Engine, req: IncomingMessage, res: S
   }
   if (!req.destroyed) res.end(JSON.stringify(result) + '\n');
 }
+
+/** `docker container prune`: every container that is not running (label filters narrow it). */
+export async function pruneContainers(engine: Engine, res: ServerResponse, q: Query): Promise<void> {
+  const raw = q.get('filters');
+  const labels = raw ? (parseFilters(raw).label ?? []) : [];
+  const deleted: string[] = [];
+  for (const c of engine.list({ all: true })) {
+    if (c.state.running || !labels.every((l) => labelMatches(c.config.labels, l))) continue;
+    await engine.remove(c.id);
+    deleted.push(c.id);
+  }
+  sendJson(res, 200, { ContainersDeleted: deleted, SpaceReclaimed: 0 });
+}

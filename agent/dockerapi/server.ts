@@ -32,6 +32,7 @@ const routes: Route[] = [
   { method: 'GET', pattern: /^\/images\/(.+)\/json$/, handler: ({ engine, res, params }) => images.inspectImage(engine, res, params[0]) },
   { method: 'DELETE', pattern: /^\/images\/(.+)$/, handler: ({ engine, res, params, q }) => images.deleteImage(engine, res, params[0], q) },
   { method: 'POST', pattern: /^\/containers\/create$/, handler: ({ engine, req, res, q }) => containers.createContainer(engine, req, res, q) },
+  { method: 'POST', pattern: /^\/containers\/prune$/, handler: ({ engine, res, q }) => containers.pruneContainers(engine, res, q) },
   { method: 'GET', pattern: /^\/containers\/json$/, handler: ({ engine, res, q }) => containers.listContainers(engine, res, q) },
   { method: 'GET', pattern: /^\/containers\/([^/]+)\/json$/, handler: ({ engine, res, params }) => containers.inspectContainer(engine, res, params[0]) },
   { method: 'POST', pattern: /^\/containers\/([^/]+)\/start$/, handler: ({ engine, res, params }) => containers.startContainer(engine, res, params[0]) },

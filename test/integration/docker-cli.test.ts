@@ -230,6 +230,15 @@ describe('docker CLI against the Berth agent', { timeout: 240_000 }, () => {
     assert.equal((await ok(['ps', '-aq'])).trim(), '');
   });
 
+  it('prunes stopped containers and leaves running ones', async () => {
+    await ok(['run', '--name', 'done-one', ref, 'true']);
+    const running = (await ok(['run', '-d', ref, 'sleep', '30'])).trim();
+    const out = await ok(['container', 'prune', '-f']);
+    assert.match(out, /Deleted Containers:\n[0-9a-f]{64}\n/);
+    assert.equal((await ok(['ps', '-aq', '--no-trunc'])).trim(), running);
+    await ok(['rm', '-f', running]);
+  });
+
   it('isolates the container: PID 1, its own hostname, none of the host files', async () => {
     assert.equal((await ok(['run', '--rm', ref, 'sh', '-c', 'echo $$'])).trim(), '1');
 
