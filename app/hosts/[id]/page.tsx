@@ -1,7 +1,7 @@
 'use client';
 import Link from 'next/link';
 import { useParams, useRouter } from 'next/navigation';
-import { useState, type FormEvent } from 'react';
+import { useEffect, useState, type FormEvent } from 'react';
 import { ContainerActions } from '../../components/container-actions';
 import { ErrorText, Fact, Notice, Section, StateBadge } from '../../components/ui';
 import { formatBytes, shortId, timeAgo } from '../../lib/format';
@@ -21,6 +21,7 @@ export default function HostPage() {
   const canOperate = role !== undefined && OPERATORS.includes(role);
   const isAdmin = role !== undefined && ADMINS.includes(role);
   const revoke = trpc.hosts.revoke.useMutation({ onSuccess: () => router.replace('/') });
+  const [justPulled, setJustPulled] = useState('');
 
   if (query.error) {
     return (
@@ -85,8 +86,8 @@ export default function HostPage() {
 
       {canOperate ? (
         <div className="grid items-start gap-5 lg:grid-cols-2">
-          <PullForm hostId={hostId} />
-          <RunForm hostId={hostId} imageTags={host.images.flatMap((i) => i.repoTags)} />
+          <PullForm hostId={hostId} onPulled={setJustPulled} />
+          <RunForm hostId={hostId} imageTags={host.images.flatMap((i) => i.repoTags)} suggestedImage={justPulled} />
         </div>
       ) : null}
 
@@ -186,10 +187,13 @@ export default function HostPage() {
   );
 }
 
-function PullForm({ hostId }: { hostId: string }) {
+function PullForm({ hostId, onPulled }: { hostId: string; onPulled: (ref: string) => void }) {
   const utils = trpc.useUtils();
   const [ref, setRef] = useState('');
-  const pull = trpc.images.pull.useMutation({ onSettled: () => void utils.hosts.get.invalidate({ hostId }) });
+  const pull = trpc.images.pull.useMutation({
+    onSuccess: (img, vars) => onPulled(img.repoTags[0] ?? vars.ref),
+    onSettled: () => void utils.hosts.get.invalidate({ hostId }),
+  });
 
   function onSubmit(e: FormEvent) {
     e.preventDefault();
@@ -226,9 +230,13 @@ function PullForm({ hostId }: { hostId: string }) {
   );
 }
 
-function RunForm({ hostId, imageTags }: { hostId: string; imageTags: string[] }) {
+function RunForm({ hostId, imageTags, suggestedImage }: { hostId: string; imageTags: string[]; suggestedImage: string }) {
   const utils = trpc.useUtils();
   const [image, setImage] = useState('');
+  // What was just pulled is most likely what runs next; never overwrite what the user typed.
+  useEffect(() => {
+    if (suggestedImage) setImage((cur) => cur || suggestedImage);
+  }, [suggestedImage]);
   const [command, setCommand] = useState('');
   const [name, setName] = useState('');
   const [memory, setMemory] = useState('');
