@@ -331,3 +331,20 @@ describe('images built locally (commit, build, load)', () => {
     assert.equal(existsSync(l1), false);
   });
 });
+
+describe('a registry with its own htpasswd auth', () => {
+  it('pushes and pulls with basic credentials, and refuses without them', async () => {
+    const secured = await startRegistry({ auth: { username: 'carol', password: 'pa55' } });
+    try {
+      const auth = { username: 'carol', password: 'pa55' };
+      await assert.rejects(pushBusyboxImage(secured.url, 'private'), /unauthorized/);
+      const p = await pushBusyboxImage(secured.url, 'private', 'v1', { auth });
+      await assert.rejects(store.pull(p.ref), (e: unknown) => e instanceof EngineError && /unauthorized/.test(e.message));
+      const img = await store.pull(p.ref, { auth });
+      assert.equal(img.id, p.configDigest);
+      store.remove(p.ref, notUsed);
+    } finally {
+      await secured.stop();
+    }
+  });
+});

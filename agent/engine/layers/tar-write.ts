@@ -1,7 +1,7 @@
 // A small tar writer (ustar + PAX for long names, big numbers and xattrs): builds test
 // layers now, and the diff layers of commit/save later.
 //
-// Exports: writeTar, tarBuffer, packDirectory, TarWriteEntry.
+// Exports: writeTar, tarBuffer, packDirectory, entryHeader, TarWriteEntry.
 import { createReadStream } from 'node:fs';
 import { lstat, readdir, readlink } from 'node:fs/promises';
 import { join } from 'node:path';
