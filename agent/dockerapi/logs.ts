@@ -1,6 +1,6 @@
 // Container output: GET /logs (past lines, optionally followed) and the hijacked
 // POST /attach that `docker run` uses to print a container's output live.
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Engine, LogEntry } from '../engine/types';
 import { HttpError, boolParam, messageOf, statusOf, type Query } from './http';
@@ -35,7 +35,7 @@ export function encodeEntry(e: LogEntry, tty: boolean, timestamps: boolean): Buf
   return tty ? Buffer.from(text, 'utf8') : muxFrame(e.stream === 'stderr' ? STDERR : STDOUT, text);
 }
 
-export async function containerLogs(engine: Engine, req: IncomingMessage, res: ServerResponse, id: string, q: Query): Promise<void> {
+export async function containerLogs(engine: Engine, res: ServerResponse, id: string, q: Query): Promise<void> {
   const c = resolveContainer(engine, id);
   const stdout = boolParam(q, 'stdout');
   const stderr = boolParam(q, 'stderr');
@@ -67,7 +67,6 @@ export async function containerLogs(engine: Engine, req: IncomingMessage, res: S
     await iter.return?.();
   }
   res.end();
-  void req;
 }
 
 function drained(res: ServerResponse | Duplex, signal: AbortSignal): Promise<void> {
@@ -127,7 +126,7 @@ function startedOrGone(engine: Engine, id: string, signal: AbortSignal): Promise
  * Streams the container's output from now on (plus its past output with logs=1) until it stops.
  * `docker run` attaches before it starts the container, so a created container is waited for.
  */
-export async function attach(engine: Engine, req: IncomingMessage, socket: Duplex, id: string, q: Query, upgraded: boolean): Promise<void> {
+export async function attach(engine: Engine, socket: Duplex, id: string, q: Query, upgraded: boolean): Promise<void> {
   let tty: boolean;
   let containerId: string;
   try {
@@ -167,5 +166,4 @@ export async function attach(engine: Engine, req: IncomingMessage, socket: Duple
     if (!abort.signal.aborted) console.error(`docker api: attach to ${containerId.slice(0, 12)} failed: ${messageOf(err)}`);
   }
   socket.end();
-  void req;
 }

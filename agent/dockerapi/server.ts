@@ -41,9 +41,16 @@ const routes: Route[] = [
   { method: 'POST', pattern: /^\/containers\/([^/]+)\/kill$/, handler: ({ engine, res, params, q }) => containers.killContainer(engine, res, params[0], q) },
   { method: 'POST', pattern: /^\/containers\/([^/]+)\/wait$/, handler: ({ engine, req, res, params, q }) => containers.waitContainer(engine, req, res, params[0], q) },
   { method: 'DELETE', pattern: /^\/containers\/([^/]+)$/, handler: ({ engine, res, params, q }) => containers.removeContainer(engine, res, params[0], q) },
-  { method: 'GET', pattern: /^\/containers\/([^/]+)\/logs$/, handler: ({ engine, req, res, params, q }) => containerLogs(engine, req, res, params[0], q) },
+  { method: 'GET', pattern: /^\/containers\/([^/]+)\/logs$/, handler: ({ engine, req, res, params, q }) => containerLogs(engine, res, params[0], q) },
   // A resize is harmless to ignore until stdin and ptys are wired through attach.
-  { method: 'POST', pattern: /^\/containers\/([^/]+)\/resize$/, handler: ({ engine, res, params }) => (containers.resolveContainer(engine, params[0]), res.writeHead(200).end()) },
+  {
+    method: 'POST',
+    pattern: /^\/containers\/([^/]+)\/resize$/,
+    handler: ({ engine, res, params }) => {
+      containers.resolveContainer(engine, params[0]);
+      res.writeHead(200).end();
+    },
+  },
 ];
 
 const ATTACH = /^\/containers\/([^/]+)\/attach$/;
@@ -80,7 +87,7 @@ async function handle(engine: Engine, req: IncomingMessage, res: ServerResponse)
     const attachMatch = ATTACH.exec(p);
     if (attachMatch && req.method === 'POST') {
       // A client that did not ask to upgrade still gets the raw stream on the same connection.
-      await attach(engine, req, req.socket, attachMatch[1], q, false);
+      await attach(engine, req.socket, attachMatch[1], q, false);
       return;
     }
     let methodMismatch = false;
@@ -107,7 +114,7 @@ async function handleUpgrade(engine: Engine, req: IncomingMessage, socket: Duple
     const m = ATTACH.exec(p);
     if (!m || req.method !== 'POST') throw new HttpError(404, 'page not found');
     if (head.length) socket.unshift(head);
-    await attach(engine, req, socket, m[1], q, true);
+    await attach(engine, socket, m[1], q, true);
   } catch (err) {
     const body = JSON.stringify({ message: err instanceof Error ? err.message : String(err) });
     const status = err instanceof HttpError ? err.status : 500;

@@ -230,6 +230,26 @@ describe('docker CLI against the Berth agent', { timeout: 240_000 }, () => {
     assert.equal((await ok(['ps', '-aq'])).trim(), '');
   });
 
+  it('streams container events to docker events', async () => {
+    const watcher = spawn('docker', ['-H', `unix://${sock}`, 'events', '--format', '{{.Type}} {{.Action}} {{.Actor.Attributes.name}}'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, DOCKER_CONFIG: path.join(tmp, 'docker-config') },
+    });
+    let events = '';
+    watcher.stdout.on('data', (d) => (events += d));
+    try {
+      // The CLI subscribes asynchronously; give it a moment before making events.
+      await sleep(500);
+      await ok(['run', '--rm', '--name', 'evented', ref, 'true']);
+      await until('create, start and die events', async () => /container die evented/.test(events));
+      assert.match(events, /^container create evented\ncontainer start evented\ncontainer die evented\n/m);
+    } finally {
+      const gone = new Promise((r) => watcher.once('close', r));
+      process.kill(watcher.pid!, 'SIGKILL');
+      await gone;
+    }
+  });
+
   it('prunes stopped containers and leaves running ones', async () => {
     await ok(['run', '--name', 'done-one', ref, 'true']);
     const running = (await ok(['run', '-d', ref, 'sleep', '30'])).trim();
