@@ -225,6 +225,21 @@ describe('layer extraction refuses escapes', () => {
     assert.equal(lstatSync(join(outside, 'secret')).nlink, 1, 'nothing got linked to the outside file');
   });
 
+  it('does not apply late metadata (xattrs, dir mtimes) through a parent later swapped for a symlink', async () => {
+    mkdirSync(join(outside, 'sub'));
+    writeFileSync(join(outside, 'f'), 'outside file');
+    const before = lstatSync(join(outside, 'sub')).mtimeMs;
+    await extract([
+      { path: 'd', type: 'directory' },
+      { path: 'd/f', type: 'file', data: 'x', xattrs: { 'user.planted': 'yes' } },
+      { path: 'd/sub', type: 'directory', mtime: 1000 },
+      { path: 'd', type: 'symlink', linkpath: outside },
+    ]);
+    assert.ok(lstatSync(join(root, 'd')).isSymbolicLink());
+    assert.equal(await readXattr(join(outside, 'f'), 'user.planted'), undefined);
+    assert.equal(lstatSync(join(outside, 'sub')).mtimeMs, before);
+  });
+
   it('links to a symlink itself, not to what it points at', async () => {
     await extract([
       { path: 'l', type: 'symlink', linkpath: join(outside, 'secret') },

@@ -22,7 +22,7 @@ import { execFile, spawn } from 'node:child_process';
 // Sync calls on purpose: an entry is a handful of tiny syscalls, and a thread-pool round
 // trip for each made small-file layers several times slower. Chunks still await the stream.
 import { chmodSync, closeSync, constants, fchmodSync, fchownSync, futimesSync, lchownSync, linkSync, lstatSync, lutimesSync, mkdirSync, openSync, rmSync, symlinkSync, writeSync, type Stats } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import { EngineError } from '../errors';
@@ -167,10 +167,12 @@ export async function* decompress(source: AsyncIterable<Buffer | Uint8Array>, la
 
 /** Unpacks the (uncompressed) tar `source` into the existing, empty directory `root`. */
 export async function extractLayer(source: AsyncIterable<Buffer | Uint8Array>, root: string, opts: ExtractOptions = {}): Promise<ExtractResult> {
+  root = resolve(root);
   const devices = opts.devices ?? 'allow';
   const result: ExtractResult = { size: 0, entries: 0, whiteouts: [], opaqueDirs: [] };
-  const xattrs: XattrOp[] = [];
-  const dirTimes: Array<{ abs: string; mtime: number }> = [];
+  // Applied after the last entry; `ino` lets us check the path still names what it named.
+  const xattrs: Array<XattrOp & { ino: number }> = [];
+  const dirTimes: Array<{ abs: string; mtime: number; ino: number }> = [];
   // Directories known to be real directories (not symlinks) inside root.
   const dirs = new Set<string>(['']);
 
@@ -212,7 +214,7 @@ export async function extractLayer(source: AsyncIterable<Buffer | Uint8Array>, r
     if (isLink) return;
     for (const [name, value] of Object.entries(h.xattrs)) {
       if (name.startsWith('trusted.overlay.')) continue;
-      xattrs.push({ path: abs, name, value });
+      xattrs.push({ path: abs, name, value, ino: lstatSync(abs).ino });
     }
   }
 
@@ -227,7 +229,7 @@ export async function extractLayer(source: AsyncIterable<Buffer | Uint8Array>, r
     if (name.startsWith(WH)) {
       const parentAbs = ensureDir(parentParts, h.path);
       if (name === OPAQUE) {
-        xattrs.push({ path: parentAbs, name: 'trusted.overlay.opaque', value: Buffer.from('y') });
+        xattrs.push({ path: parentAbs, name: 'trusted.overlay.opaque', value: Buffer.from('y'), ino: lstatSync(parentAbs).ino });
         result.opaqueDirs.push(parentParts.join('/'));
       } else if (!name.startsWith(WH + WH)) {
         const target = name.slice(WH.length);
@@ -251,7 +253,7 @@ export async function extractLayer(source: AsyncIterable<Buffer | Uint8Array>, r
         if (!kept) mkdirSync(abs, { mode: 0o700 });
         dirs.add(rel);
         setMeta(abs, h, false);
-        dirTimes.push({ abs, mtime: h.mtime });
+        dirTimes.push({ abs, mtime: h.mtime, ino: lstatSync(abs).ino });
         break;
       }
       case 'file': {
@@ -316,11 +318,20 @@ export async function extractLayer(source: AsyncIterable<Buffer | Uint8Array>, r
     }
   }
 
-  await setXattrs(xattrs);
-  // Children change their parent's mtime, so directories are stamped last, deepest first.
-  for (let i = dirTimes.length - 1; i >= 0; i--) {
-    const { abs, mtime } = dirTimes[i];
-    if (exists(abs)) lutimesSync(abs, mtime, mtime);
-  }
+  // A later entry may have replaced a path, or one of its parents, with a symlink: only
+  // touch paths that still resolve, symlink-free, to the inode that was queued.
+  const unchanged = (abs: string, ino: number): boolean => {
+    const rel = abs.slice(root.length + 1);
+    let cur = root;
+    for (const c of rel.split('/').slice(0, -1)) {
+      cur = join(cur, c);
+      const st = exists(cur);
+      if (!st || !st.isDirectory()) return false;
+    }
+    return exists(abs)?.ino === ino;
+  };
+  await setXattrs(xattrs.filter((x) => unchanged(x.path, x.ino)).map(({ path, name, value }) => ({ path, name, value })));
+  // Children change their parent's mtime, so directories are stamped last.
+  for (const { abs, mtime, ino } of dirTimes) if (unchanged(abs, ino)) lutimesSync(abs, mtime, mtime);
   return result;
 }
