@@ -2,19 +2,9 @@
 import { usePathname, useRouter } from 'next/navigation';
 import { useEffect, type ReactNode } from 'react';
 import { trpc } from '../lib/trpc';
+import { PUBLIC_PATHS, redirectFor } from '../lib/routing';
 import { SocketProvider } from '../lib/socket';
 import { Header } from './header';
-
-const PUBLIC_PATHS = ['/login', '/setup'];
-
-/** Where a visitor of `path` belongs, or null when they may stay. */
-export function redirectFor(path: string, status: { needsSetup: boolean; signedIn: boolean }): string | null {
-  if (status.needsSetup) return path === '/setup' ? null : '/setup';
-  if (path === '/setup') return status.signedIn ? '/' : '/login';
-  if (!status.signedIn) return path === '/login' ? null : '/login';
-  if (path === '/login') return '/';
-  return null;
-}
 
 /**
  * Sends everyone where they belong (setup first, then sign-in) and wraps signed-in

@@ -1,0 +1,48 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { formatBytes, shortId, timeAgo } from '../../app/lib/format';
+import { redirectFor } from '../../app/lib/routing';
+
+test('before the first admin exists every page leads to /setup', () => {
+  for (const path of ['/', '/login', '/hosts/abc', '/audit']) {
+    assert.equal(redirectFor(path, { needsSetup: true, signedIn: false }), '/setup', path);
+  }
+  assert.equal(redirectFor('/setup', { needsSetup: true, signedIn: false }), null);
+});
+
+test('after setup, /setup is closed and signed-out visitors go to /login', () => {
+  assert.equal(redirectFor('/setup', { needsSetup: false, signedIn: false }), '/login');
+  assert.equal(redirectFor('/setup', { needsSetup: false, signedIn: true }), '/');
+  assert.equal(redirectFor('/hosts/abc/containers/def', { needsSetup: false, signedIn: false }), '/login');
+  assert.equal(redirectFor('/login', { needsSetup: false, signedIn: false }), null);
+});
+
+test('a signed-in user stays where they are, except on the sign-in page', () => {
+  assert.equal(redirectFor('/hosts/abc', { needsSetup: false, signedIn: true }), null);
+  assert.equal(redirectFor('/', { needsSetup: false, signedIn: true }), null);
+  assert.equal(redirectFor('/login', { needsSetup: false, signedIn: true }), '/');
+});
+
+test('sizes read like docker prints them', () => {
+  assert.equal(formatBytes(0), '0 B');
+  assert.equal(formatBytes(512), '512 B');
+  assert.equal(formatBytes(1536), '1.5 KiB');
+  assert.equal(formatBytes(64 * 1024 * 1024), '64 MiB');
+  assert.equal(formatBytes(4 * 2 ** 30), '4.0 GiB');
+  assert.equal(formatBytes(undefined), '—');
+});
+
+test('times are relative, and the engine zero time reads as never', () => {
+  const now = Date.parse('2026-11-22T12:00:00Z');
+  assert.equal(timeAgo('0001-01-01T00:00:00Z', now), 'never');
+  assert.equal(timeAgo('2026-11-22T11:59:58Z', now), 'just now');
+  assert.equal(timeAgo('2026-11-22T11:59:30Z', now), '30 seconds ago');
+  assert.equal(timeAgo('2026-11-22T11:57:00Z', now), '3 minutes ago');
+  assert.equal(timeAgo('2026-11-22T10:00:00Z', now), '2 hours ago');
+  assert.equal(timeAgo('2026-11-20T12:00:00Z', now), '2 days ago');
+});
+
+test('ids shorten to 12 hex digits without the algorithm', () => {
+  assert.equal(shortId('sha256:' + 'ab'.repeat(32)), 'abababababab');
+  assert.equal(shortId('0123456789abcdef0123'), '0123456789ab');
+});
