@@ -219,7 +219,12 @@ export class Containers {
       rec.state = { ...rec.state, status, running: false, pid: 0, exitCode, error: msg, finishedAt };
       await this.store.save(rec);
       await this.cgroups.remove(rec.id).catch(() => {});
-      if (run) this.settle(rec.id, ['next-exit'], exitCode);
+      if (run) {
+        // Attached clients and waiters learn of it as of any other end; --rm still removes it.
+        this.emit({ action: 'die', id: rec.id, exitCode });
+        this.settle(rec.id, ['not-running', 'next-exit'], exitCode);
+        if (rec.hostConfig.autoRemove) void this.removeAfterFailedStart(rec.id);
+      }
       throw new EngineError(exitCode === 127 || exitCode === 126 ? 400 : 500, msg);
     };
 
@@ -285,6 +290,12 @@ export class Containers {
     await this.store.save(rec);
     this.emit({ action: 'start', id: rec.id });
     this.watchExit(rec.id, r);
+  }
+
+  private async removeAfterFailedStart(id: string) {
+    // start() holds the container busy until it has thrown; remove once that is over.
+    await new Promise((r) => setImmediate(r));
+    await this.remove(id, { force: true }).catch(() => {});
   }
 
   private watchExit(id: string, run: MonitorRun) {

@@ -118,7 +118,7 @@ export async function launchMonitor(dir: string, cfg: MonitorConfig): Promise<Mo
   const bin = monitorBinary();
   const code = await new Promise<number>((resolve, reject) => {
     // Its own session, no pipes to us: the monitor must survive the agent.
-    const p = spawn(bin, ['run', dir], { detached: true, stdio: 'ignore', env: {} });
+    const p = spawn(bin, ['run', dir], { detached: true, stdio: 'ignore', env: {} as NodeJS.ProcessEnv });
     p.once('error', reject);
     p.once('exit', (c, sig) => resolve(c ?? 128 + (sig ? 1 : 0)));
   });
