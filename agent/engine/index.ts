@@ -26,6 +26,8 @@ export interface OpenEngineOptions {
   images?: ImageStore;
   /** Cgroup parent under each hierarchy; default "berth". */
   cgroupParent?: string;
+  /** Where the cgroup hierarchies are mounted; default /sys/fs/cgroup. */
+  cgroupRoot?: string;
   hooks?: ContainerHooks;
 }
 
@@ -113,7 +115,7 @@ export async function openEngine(opts: OpenEngineOptions): Promise<BerthEngine> 
   const root = resolve(opts.root);
   await mkdir(join(root, 'containers'), { recursive: true });
   const images = opts.images ?? (await (await import('./images')).openImageStore(join(root, 'images')));
-  const cgroups = openCgroups({ parent: opts.cgroupParent });
+  const cgroups = openCgroups({ parent: opts.cgroupParent, base: opts.cgroupRoot });
   let engine: EngineImpl | undefined;
   const containers = new Containers(root, images, cgroups, (e) => engine?.emit('container', e), opts.hooks);
   engine = new EngineImpl(root, images, cgroups, containers);

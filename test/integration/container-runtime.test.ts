@@ -198,6 +198,16 @@ describe('container runtime', { skip: !isRoot && 'needs root' }, () => {
     assert.equal(engine.list().some((x) => x.id === c.id), false);
   });
 
+  test('a container over its memory limit is OOM-killed and says so', async () => {
+    const c = await run(['sh', '-c', 'x=$(head -c 100000000 /dev/zero | tr "\\0" a); echo survived'], { memory: 16 * 1024 * 1024 });
+    await engine.start(c.id);
+    const { exitCode } = await engine.wait(c.id);
+    const st = engine.inspect(c.id).state;
+    assert.equal(st.oomKilled, true);
+    assert.notEqual(exitCode, 0);
+    assert.ok(!(await collect(engine.logs(c.id))).some((l) => l.line === 'survived\n'));
+  });
+
   test('a shell that traps SIGTERM stops at once with its own code', async () => {
     const c = await run(['sh', '-c', 'trap "echo bye; exit 0" TERM; echo ready; while :; do sleep 0.05; done']);
     await engine.start(c.id);

@@ -55,13 +55,19 @@ async function readNum(path: string): Promise<number> {
   }
 }
 
-async function writeIfExists(path: string, value: string): Promise<void> {
-  if (!existsSync(path)) return;
+/** A limit the user asked for: a missing file means the controller is not there, and that is an error. */
+async function writeLimit(path: string, value: string, what: string): Promise<void> {
+  if (!existsSync(path)) throw new Error(`cgroup: cannot set the ${what} limit: ${path} does not exist (controller not available)`);
   try {
     await writeFile(path, value);
   } catch (e) {
     throw new Error(`cgroup: write ${value} to ${path}: ${(e as Error).message}`);
   }
+}
+
+/** Swap limits exist only with swap accounting on; Docker, too, carries on without them. */
+async function writeIfExists(path: string, value: string): Promise<void> {
+  if (existsSync(path)) await writeLimit(path, value, 'swap');
 }
 
 async function rmdirQuiet(dir: string): Promise<void> {
@@ -120,20 +126,17 @@ class V1 implements Cgroups {
       }
     }
     const mem = this.dir('memory', id);
-    if (this.controllers.includes('memory') && l.memory > 0) {
-      await writeIfExists(join(mem, 'memory.limit_in_bytes'), String(l.memory));
+    if (l.memory > 0) {
+      await writeLimit(join(mem, 'memory.limit_in_bytes'), String(l.memory), 'memory');
       // memsw must be >= the memory limit, so it is written second.
       if (l.memorySwap !== 0) await writeIfExists(join(mem, 'memory.memsw.limit_in_bytes'), String(l.memorySwap));
     }
-    if (this.controllers.includes('pids') && l.pidsLimit > 0)
-      await writeIfExists(join(this.dir('pids', id), 'pids.max'), String(l.pidsLimit));
-    if (this.controllers.includes('cpu')) {
-      const cpu = this.dir('cpu', id);
-      if (l.cpuShares > 0) await writeIfExists(join(cpu, 'cpu.shares'), String(l.cpuShares));
-      if (l.nanoCpus > 0) {
-        await writeIfExists(join(cpu, 'cpu.cfs_period_us'), String(CPU_PERIOD_US));
-        await writeIfExists(join(cpu, 'cpu.cfs_quota_us'), String(Math.max(1000, Math.round((l.nanoCpus * CPU_PERIOD_US) / 1e9))));
-      }
+    if (l.pidsLimit > 0) await writeLimit(join(this.dir('pids', id), 'pids.max'), String(l.pidsLimit), 'pids');
+    const cpu = this.dir('cpu', id);
+    if (l.cpuShares > 0) await writeLimit(join(cpu, 'cpu.shares'), String(l.cpuShares), 'CPU shares');
+    if (l.nanoCpus > 0) {
+      await writeLimit(join(cpu, 'cpu.cfs_period_us'), String(CPU_PERIOD_US), 'CPU period');
+      await writeLimit(join(cpu, 'cpu.cfs_quota_us'), String(Math.max(1000, Math.round((l.nanoCpus * CPU_PERIOD_US) / 1e9))), 'CPU quota');
     }
     return this.paths(id);
   }
@@ -197,18 +200,18 @@ class V2 implements Cgroups {
     const d = this.dir(id);
     await mkdir(d, { recursive: true });
     if (l.memory > 0) {
-      await writeIfExists(join(d, 'memory.max'), String(l.memory));
+      await writeLimit(join(d, 'memory.max'), String(l.memory), 'memory');
       if (l.memorySwap > 0) await writeIfExists(join(d, 'memory.swap.max'), String(Math.max(0, l.memorySwap - l.memory)));
       else if (l.memorySwap < 0) await writeIfExists(join(d, 'memory.swap.max'), 'max');
     }
-    if (l.pidsLimit > 0) await writeIfExists(join(d, 'pids.max'), String(l.pidsLimit));
+    if (l.pidsLimit > 0) await writeLimit(join(d, 'pids.max'), String(l.pidsLimit), 'pids');
     if (l.cpuShares > 0) {
       // Same mapping as runc: shares 2..262144 onto weight 1..10000.
       const weight = Math.min(10000, Math.max(1, 1 + Math.round(((l.cpuShares - 2) * 9999) / 262142)));
-      await writeIfExists(join(d, 'cpu.weight'), String(weight));
+      await writeLimit(join(d, 'cpu.weight'), String(weight), 'CPU shares');
     }
     if (l.nanoCpus > 0)
-      await writeIfExists(join(d, 'cpu.max'), `${Math.max(1000, Math.round((l.nanoCpus * CPU_PERIOD_US) / 1e9))} ${CPU_PERIOD_US}`);
+      await writeLimit(join(d, 'cpu.max'), `${Math.max(1000, Math.round((l.nanoCpus * CPU_PERIOD_US) / 1e9))} ${CPU_PERIOD_US}`, 'CPU quota');
     return [d];
   }
 

@@ -201,13 +201,19 @@ export class Containers {
     await writeFile(join(dir, 'hosts'), hostsFile(rec.config.hostname));
     await writeFile(join(dir, 'resolv.conf'), resolvConf(hostResolv, ownNetns));
 
-    const cgroupDirs = await this.cgroups.create(rec.id, {
-      memory: h.memory,
-      memorySwap: h.memorySwap,
-      nanoCpus: h.nanoCpus,
-      cpuShares: h.cpuShares,
-      pidsLimit: h.pidsLimit,
-    });
+    let cgroupDirs: string[];
+    try {
+      cgroupDirs = await this.cgroups.create(rec.id, {
+        memory: h.memory,
+        memorySwap: h.memorySwap,
+        nanoCpus: h.nanoCpus,
+        cpuShares: h.cpuShares,
+        pidsLimit: h.pidsLimit,
+      });
+    } catch (e) {
+      await this.cgroups.remove(rec.id).catch(() => {});
+      throw new EngineError(500, (e as Error).message);
+    }
     const env = [...rec.config.env];
     if (!env.some((e) => e.startsWith('HOSTNAME='))) env.push(`HOSTNAME=${rec.config.hostname}`);
 

@@ -1,0 +1,94 @@
+// cgroup v2 with a real unified hierarchy: this machine's /sys/fs/cgroup/unified has no
+// controllers, so only membership, the cgroup namespace and clean-up can be checked here;
+// limits asked for there must fail loudly rather than be dropped. Needs root.
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { existsSync, readFileSync, rmdirSync } from 'node:fs';
+import { copyFile, mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { openEngine, type BerthEngine } from '../../agent/engine/index';
+import { EngineError } from '../../agent/engine/errors';
+import type { ImageRecord, ImageStore } from '../../agent/engine/types';
+
+const UNIFIED = '/sys/fs/cgroup/unified';
+const usable = process.getuid?.() === 0 && existsSync(join(UNIFIED, 'cgroup.controllers'));
+
+async function busyboxLayer(dir: string) {
+  await mkdir(join(dir, 'bin'), { recursive: true });
+  await mkdir(join(dir, 'etc'), { recursive: true });
+  await copyFile('/bin/busybox', join(dir, 'bin', 'busybox'));
+  execFileSync('chmod', ['755', join(dir, 'bin', 'busybox')]);
+  const applets = execFileSync('/bin/busybox', ['--list'], { encoding: 'utf8' }).split('\n').filter(Boolean);
+  for (const a of applets) if (a !== 'busybox') await symlink('busybox', join(dir, 'bin', a));
+  await writeFile(join(dir, 'etc', 'passwd'), 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n');
+  await writeFile(join(dir, 'etc', 'group'), 'root:x:0:\nnogroup:x:65534:\n');
+}
+
+/** Just enough of an ImageStore: one image whose only layer is the busybox dir. */
+function tinyStore(layer: string): ImageStore {
+  const img: ImageRecord = {
+    id: 'sha256:' + 'b'.repeat(64),
+    repoTags: ['busybox:test'],
+    repoDigests: [],
+    created: new Date().toISOString(),
+    architecture: 'amd64',
+    os: 'linux',
+    config: { Cmd: ['sh'], Env: ['PATH=/usr/sbin:/usr/bin:/sbin:/bin'] },
+    diffIds: [],
+    chainIds: [],
+    size: 0,
+  };
+  return {
+    pull: async () => img,
+    list: () => [img],
+    get: (ref) => (ref === 'busybox:test' || ref === img.id || ref === 'busybox' ? img : undefined),
+    layerDirs: () => [layer],
+    remove: () => [],
+  };
+}
+
+describe('containers in a cgroup v2 hierarchy', { skip: !usable && 'needs root and a v2 tree at ' + UNIFIED }, () => {
+  let tmp: string;
+  let engine: BerthEngine;
+  const parent = `berth-test-v2-${process.pid}`;
+
+  before(async () => {
+    tmp = await mkdtemp(join(tmpdir(), 'berth-rtv2-'));
+    await busyboxLayer(join(tmp, 'layer'));
+    engine = await openEngine({ root: join(tmp, 'root'), images: tinyStore(join(tmp, 'layer')), cgroupParent: parent, cgroupRoot: UNIFIED });
+  });
+
+  after(async () => {
+    for (const c of engine.list({ all: true })) await engine.remove(c.id, { force: true });
+    await engine.close();
+    if (existsSync(join(UNIFIED, parent))) rmdirSync(join(UNIFIED, parent));
+    await rm(tmp, { recursive: true, force: true });
+  });
+
+  test('the init joins its v2 group, sees it as its cgroup root, and the group goes with the container', async () => {
+    assert.equal(engine.cgroups.version, 2);
+    const c = await engine.createContainer({ image: 'busybox:test', cmd: ['sh', '-c', 'cat /proc/self/cgroup; exec sleep 1000'] });
+    await engine.start(c.id);
+    const { pid } = engine.inspect(c.id).state;
+    const hostView = readFileSync(`/proc/${pid}/cgroup`, 'utf8').split('\n').find((l) => l.startsWith('0::'));
+    assert.equal(hostView, `0::/${parent}/${c.id}`);
+    const group = join(UNIFIED, parent, c.id);
+    assert.equal(readFileSync(join(group, 'cgroup.procs'), 'utf8').trim(), String(pid));
+    const stats = await engine.cgroups.stats(c.id);
+    assert.ok(stats.cpuUsageNs > 0, 'cpu.stat is read');
+    await engine.stop(c.id, 0);
+    const inside: string[] = [];
+    for await (const e of engine.logs(c.id)) inside.push(e.line.trim());
+    assert.ok(inside.includes('0::/'), `cgroup namespace rooted at the container's group: ${inside.join(' | ')}`);
+    assert.ok(!existsSync(group), 'group removed once the container stopped');
+  });
+
+  test('a limit the hierarchy cannot enforce fails the start instead of being ignored', async () => {
+    const c = await engine.createContainer({ image: 'busybox:test', cmd: ['true'], memory: 64 * 1024 * 1024 });
+    await assert.rejects(engine.start(c.id), (e: unknown) => e instanceof EngineError && e.status === 500 && /memory/.test(e.message));
+    assert.equal(engine.inspect(c.id).state.running, false);
+    assert.ok(!existsSync(join(UNIFIED, parent, c.id)), 'no group left behind');
+  });
+});
