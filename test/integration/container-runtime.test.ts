@@ -251,6 +251,16 @@ describe('container runtime', { skip: !isRoot && 'needs root' }, () => {
     assert.deepEqual(lines, ['q"uote\\back\ttab\u0001ctl é\n', '65534\n', 'no newline']);
   });
 
+  test('a very long line is split into 16 KiB pieces that join back to what was printed', async () => {
+    const c = await run(['sh', '-c', 'head -c 40000 /dev/zero | tr "\\0" x; echo; echo after']);
+    await engine.start(c.id);
+    await engine.wait(c.id);
+    const pieces = (await collect(engine.logs(c.id))).map((l) => l.line);
+    assert.deepEqual(pieces.map((p) => p.length), [16384, 16384, 40000 - 2 * 16384 + 1, 6]);
+    assert.equal(pieces.slice(0, 3).join(''), 'x'.repeat(40000) + '\n');
+    assert.equal(pieces[3], 'after\n');
+  });
+
   test('names are unique, ids resolve by prefix, unknown containers are 404', async () => {
     const a = await run(['true'], { name: 'rt-named' });
     assert.equal(engine.inspect('rt-named').id, a.id);
