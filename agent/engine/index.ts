@@ -3,7 +3,7 @@ import { EventEmitter } from 'node:events';
 import { mkdir } from 'node:fs/promises';
 import os from 'node:os';
 import { join, resolve } from 'node:path';
-import { openCgroups, type Cgroups } from './cgroups';
+import { openCgroups, type Cgroups, type CgroupStats } from './cgroups';
 import { Containers, type ContainerHooks } from './containers';
 import { readLogs } from './logs';
 import type {
@@ -34,6 +34,8 @@ export interface OpenEngineOptions {
 export interface BerthEngine extends Engine {
   readonly containers: Containers;
   readonly cgroups: Cgroups;
+  /** Memory, CPU time and pids of a running container; undefined when it is not running. */
+  stats(idOrName: string): Promise<CgroupStats | undefined>;
 }
 
 class EngineImpl extends EventEmitter<EngineEvents> implements BerthEngine {
@@ -95,6 +97,10 @@ class EngineImpl extends EventEmitter<EngineEvents> implements BerthEngine {
     const rec = this.containers.resolve(idOrName);
     const id = rec.id;
     return readLogs({ path: rec.logPath, status: () => this.containers.statusOf(id) }, opts);
+  }
+  async stats(idOrName: string): Promise<CgroupStats | undefined> {
+    const rec = this.containers.resolve(idOrName);
+    return rec.state.running ? this.cgroups.stats(rec.id) : undefined;
   }
   async close(): Promise<void> {
     await this.containers.close();

@@ -183,6 +183,8 @@ describe('container runtime', { skip: !isRoot && 'needs root' }, () => {
     assert.equal(mem, String(64 * 1024 * 1024));
     const pids = readFileSync(cgroupFile(pid, 'pids', 'pids.max', 'pids.max'), 'utf8').trim();
     assert.equal(pids, '20');
+    const stats = await engine.stats(c.id);
+    assert.ok(stats && stats.memoryUsage > 0 && stats.memoryLimit === 64 * 1024 * 1024 && stats.pids === 1, JSON.stringify(stats));
     assert.equal(engine.list().some((x) => x.id === c.id), true, 'listed as running');
 
     await assert.rejects(engine.remove(c.id), (e: unknown) => e instanceof EngineError && e.status === 409);

@@ -1,7 +1,7 @@
 // Container lifecycle: records on disk, monitors that outlive the agent, exit detection
 // by watching the monitor's exit file (the agent is not the parent of anything it runs).
 import { randomBytes } from 'node:crypto';
-import { existsSync, watch, type FSWatcher } from 'node:fs';
+import { watch, type FSWatcher } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Cgroups } from '../cgroups';
@@ -33,10 +33,14 @@ interface Waiter {
   resolve: (v: { exitCode: number }) => void;
 }
 
+// Wall clock at load plus the monotonic clock since: nanosecond digits that are real and ordered.
+const wallAtLoadNs = BigInt(Date.now()) * 1_000_000n;
+const hrAtLoad = process.hrtime.bigint();
+
 export function nowRfc3339Nano(): string {
-  const ns = process.hrtime.bigint() % 1_000_000n; // sub-millisecond digits; only ordering matters
-  const iso = new Date().toISOString(); // 2026-11-22T19:30:00.123Z
-  return `${iso.slice(0, 23)}${ns.toString().padStart(6, '0')}Z`;
+  const ns = wallAtLoadNs + (process.hrtime.bigint() - hrAtLoad);
+  const iso = new Date(Number(ns / 1_000_000n)).toISOString(); // 2026-11-22T19:30:00.123Z
+  return `${iso.slice(0, 19)}.${(ns % 1_000_000_000n).toString().padStart(9, '0')}Z`;
 }
 
 export class Containers {
@@ -469,9 +473,5 @@ export class Containers {
   async close(): Promise<void> {
     this.closed = true;
     for (const id of [...this.watchers.keys()]) this.unwatch(id);
-  }
-
-  hasRunDir(id: string): boolean {
-    return existsSync(this.runDir(id));
   }
 }
