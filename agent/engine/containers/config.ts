@@ -1,5 +1,5 @@
 // From an image config and a create spec to the container's effective config, Docker's way.
-import { constants } from 'node:os';
+import { constants, hostname as hostHostname } from 'node:os';
 import { badRequest } from '../errors';
 import type { ContainerCreateSpec, ContainerRecord, ImageConfig } from '../types';
 
@@ -50,7 +50,8 @@ export function effectiveConfig(id: string, spec: ContainerCreateSpec, img: Imag
       env,
       workingDir: spec.workingDir ?? img.WorkingDir ?? '',
       user: spec.user ?? img.User ?? '',
-      hostname: spec.hostname || id.slice(0, 12),
+      // With the host's network a container takes the host's name, as in Docker.
+      hostname: spec.hostname || (spec.networkMode === 'host' ? hostHostname() : id.slice(0, 12)),
       tty: spec.tty ?? false,
       labels: { ...(img.Labels ?? {}), ...(spec.labels ?? {}) },
     },

@@ -31,43 +31,47 @@ class LineReader {
   private offset = 0;
   private partial = Buffer.alloc(0);
   seq = 0;
-  constructor(private path: string) {}
+  constructor(
+    private path: string,
+    /** Lines up to this seq are counted but not decoded. */
+    private skipThrough = 0,
+  ) {}
 
-  /** Complete lines appended since the last call; [] when the file is gone. */
-  async next(): Promise<LogEntry[]> {
+  /** Complete lines appended since the last call, a chunk at a time; nothing when the file is gone. */
+  async *batches(): AsyncGenerator<LogEntry[]> {
     let fh;
     try {
       fh = await open(this.path, 'r');
     } catch {
-      return [];
+      return;
     }
-    const out: LogEntry[] = [];
     try {
       const buf = Buffer.allocUnsafe(CHUNK);
       for (;;) {
         const { bytesRead } = await fh.read(buf, 0, CHUNK, this.offset);
         if (!bytesRead) break;
         this.offset += bytesRead;
-        let data = Buffer.concat([this.partial, buf.subarray(0, bytesRead)]);
+        let data = this.partial.length ? Buffer.concat([this.partial, buf.subarray(0, bytesRead)]) : buf.subarray(0, bytesRead);
+        const out: LogEntry[] = [];
         let nl: number;
         while ((nl = data.indexOf(10)) >= 0) {
-          const line = data.subarray(0, nl).toString('utf8');
+          const raw = data.subarray(0, nl);
           data = data.subarray(nl + 1);
-          this.seq++;
+          if (++this.seq <= this.skipThrough) continue;
           try {
-            const r = JSON.parse(line) as Raw;
+            const r = JSON.parse(raw.toString('utf8')) as Raw;
             out.push({ seq: this.seq, stream: r.stream === 'stderr' ? 'stderr' : 'stdout', time: r.time, line: r.log });
           } catch {
             // A damaged line keeps its number so later seqs stay stable.
           }
         }
         this.partial = Buffer.from(data);
+        if (out.length) yield out;
         if (bytesRead < CHUNK) break;
       }
     } finally {
       await fh.close();
     }
-    return out;
   }
 }
 
@@ -84,7 +88,7 @@ export async function* readLogs(src: LogSource, opts: LogOptions = {}): AsyncGen
     }
     return true;
   };
-  const reader = new LineReader(src.path);
+  const reader = new LineReader(src.path, opts.afterSeq ?? 0);
   if (opts.signal?.aborted) return;
 
   // Watch before the first read so nothing appended in between goes unnoticed.
@@ -101,9 +105,19 @@ export async function* readLogs(src: LogSource, opts: LogOptions = {}): AsyncGen
     opts.signal?.addEventListener('abort', onAbort);
   }
   try {
-    let first = (await reader.next()).filter(pass);
-    if (opts.tail !== undefined && opts.tail >= 0) first = opts.tail === 0 ? [] : first.slice(-opts.tail);
-    for (const e of first) yield e;
+    const tail = opts.tail !== undefined && opts.tail >= 0 ? opts.tail : undefined;
+    // With a tail only the last N are kept while reading, so a big log never sits in memory whole.
+    let kept: LogEntry[] = [];
+    for await (const batch of reader.batches()) {
+      const ok = batch.filter(pass);
+      if (tail === undefined) {
+        for (const e of ok) yield e;
+      } else if (tail > 0) {
+        kept = kept.concat(ok);
+        if (kept.length > tail * 2 + 1024) kept = kept.slice(-tail);
+      }
+    }
+    if (tail) for (const e of kept.slice(-tail)) yield e;
     if (!opts.follow) return;
 
     for (;;) {
@@ -112,7 +126,7 @@ export async function* readLogs(src: LogSource, opts: LogOptions = {}): AsyncGen
       // Status first, then read: a container that stopped has written its last line already.
       const st = src.status();
       const done = st === undefined || !(st === 'running' || st === 'created' || st === 'restarting' || st === 'paused');
-      for (const e of await reader.next()) if (pass(e)) yield e;
+      for await (const batch of reader.batches()) for (const e of batch) if (pass(e)) yield e;
       if (done) return;
       await new Promise<void>((resolve) => {
         const timer = setTimeout(() => {
