@@ -263,6 +263,65 @@ describe('container runtime', { skip: !isRoot && 'needs root' }, () => {
     assert.equal(pieces[3], 'after\n');
   });
 
+  test('own network namespace with loopback up by default; the host network with networkMode host', async () => {
+    const ifaces = (text: string) =>
+      text.split('\n').slice(2).map((l) => l.split(':')[0].trim()).filter(Boolean).sort();
+    const own = await run(['sh', '-c', 'cat /proc/net/dev; ip -o link show lo; ping -c1 -W1 127.0.0.1 >/dev/null && echo ping-ok']);
+    await engine.start(own.id);
+    assert.equal((await engine.wait(own.id)).exitCode, 0);
+    const ownOut = (await collect(engine.logs(own.id))).map((l) => l.line).join('');
+    assert.deepEqual(ifaces(ownOut.split(/\d+: lo:/)[0]), ['lo']);
+    assert.match(ownOut, /\d+: lo: <[^>]*\bUP\b/);
+    assert.match(ownOut, /ping-ok/);
+
+    const host = await run(['cat', '/proc/net/dev'], { networkMode: 'host' });
+    await engine.start(host.id);
+    await engine.wait(host.id);
+    const hostOut = (await collect(engine.logs(host.id))).map((l) => l.line).join('');
+    assert.deepEqual(ifaces(hostOut), ifaces(readFileSync('/proc/net/dev', 'utf8')));
+  });
+
+  test('a minimal /dev, a read-only /sys, /proc of its own pid namespace', async () => {
+    const c = await run([
+      'sh',
+      '-c',
+      'ls /dev; echo x > /dev/null && echo null-ok; head -c 4 /dev/urandom | wc -c; touch /sys/x 2>/dev/null || echo sys-ro; ls /proc | grep -c "^[0-9]"; readlink /dev/ptmx',
+    ]);
+    await engine.start(c.id);
+    assert.equal((await engine.wait(c.id)).exitCode, 0);
+    const out = (await collect(engine.logs(c.id))).map((l) => l.line.trim());
+    const devs = out.slice(0, out.indexOf('null-ok'));
+    for (const d of ['null', 'zero', 'full', 'random', 'urandom', 'tty', 'pts', 'shm', 'ptmx', 'fd', 'stdin', 'stdout', 'stderr'])
+      assert.ok(devs.includes(d), `/dev/${d}`);
+    assert.ok(!devs.includes('sda') && !devs.includes('vda') && !devs.includes('kmsg'), 'no host devices');
+    assert.deepEqual(out.slice(out.indexOf('null-ok')), ['null-ok', '4', 'sys-ro', '3', 'pts/ptmx']);
+  });
+
+  test('mountOverlay/unmountOverlay stack layers on the host for build and commit', async () => {
+    const { mountOverlay, unmountOverlay, isMounted } = await import('../../agent/engine/mounts/overlay');
+    const base = join(tmp, 'ovl');
+    await mkdir(join(base, 'low1'), { recursive: true });
+    await mkdir(join(base, 'low2'), { recursive: true });
+    await writeFile(join(base, 'low1', 'a'), 'from low1');
+    await writeFile(join(base, 'low1', 'b'), 'low1 b');
+    await writeFile(join(base, 'low2', 'b'), 'low2 b');
+    const target = join(base, 'merged');
+    await mountOverlay({ layers: [join(base, 'low1'), join(base, 'low2')], upper: join(base, 'up'), work: join(base, 'work'), target });
+    try {
+      assert.ok(await isMounted(target));
+      assert.equal(readFileSync(join(target, 'a'), 'utf8'), 'from low1');
+      assert.equal(readFileSync(join(target, 'b'), 'utf8'), 'low2 b', 'the last layer given is on top');
+      await writeFile(join(target, 'c'), 'new');
+      assert.equal(readFileSync(join(base, 'up', 'c'), 'utf8'), 'new');
+      assert.ok(!existsSync(join(base, 'low2', 'c')));
+    } finally {
+      await unmountOverlay(target);
+    }
+    assert.ok(!(await isMounted(target)));
+    assert.ok(!readFileSync('/proc/mounts', 'utf8').includes(target));
+    await unmountOverlay(target); // unmounting twice is fine
+  });
+
   test('names are unique, ids resolve by prefix, unknown containers are 404', async () => {
     const a = await run(['true'], { name: 'rt-named' });
     assert.equal(engine.inspect('rt-named').id, a.id);
