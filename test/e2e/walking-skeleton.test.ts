@@ -355,6 +355,20 @@ test('walking skeleton: sign up, pull, run, watch the log live, stop, remove', {
       await shot('stopped');
     });
 
+    await step('start again: the log goes on after the last line, nothing repeated', async () => {
+      const before = await logLines(page);
+      await page.getByTestId('container-start').click();
+      await page.locator('[data-testid=container-state][data-state=running]').waitFor({ timeout: 30_000 });
+      // The command starts over at "tick 0"; the sequence numbers carry on.
+      await page.waitForFunction((n) => document.querySelectorAll('[data-testid=log-line]').length >= n + 5, before.length, { timeout: 15_000 });
+      const after = await logLines(page);
+      assert.deepEqual(after.slice(0, before.length), before);
+      for (let i = 1; i < after.length; i++) assert.equal(after[i].seq, after[i - 1].seq + 1, `seq after ${after[i - 1].seq}`);
+      assert.equal(after[before.length].text, 'tick 0', 'the second run starts its own count');
+      await page.getByTestId('container-stop').click();
+      await page.locator('[data-testid=container-state][data-state=exited]').waitFor({ timeout: 45_000 });
+    });
+
     await step('remove: back on the host page the container is gone, on the agent too', async () => {
       await page.getByTestId('container-remove').click();
       await page.waitForURL(hostUrl);
