@@ -20,6 +20,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <linux/capability.h>
 #include <net/if.h>
 #include <poll.h>
 #include <sched.h>
@@ -30,6 +31,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -49,6 +51,7 @@ struct conf {
 	char *rootfs, *overlay, *hostname, *user, *cwd, *log;
 	char *etc_hostname, *etc_hosts, *etc_resolv;
 	int newnet;
+	unsigned long long caps; /* kept capabilities (bounding set; root's effective set) */
 	struct strv env, argv, cgroups;
 };
 
@@ -291,7 +294,50 @@ static int lookup(const char *file, const char *key, int byid, char *fields[7], 
 	return 0;
 }
 
-static void switch_user(struct strv *env)
+/* Docker's masked and read-only parts of /proc and /sys: host-wide knobs and kernel memory. */
+static void protect_proc(void)
+{
+	static const char *readonly[] = { "proc/bus", "proc/fs", "proc/irq", "proc/sys", "proc/sysrq-trigger" };
+	static const char *masked[] = {
+		"proc/asound", "proc/acpi", "proc/kcore", "proc/keys", "proc/latency_stats", "proc/timer_list",
+		"proc/timer_stats", "proc/sched_debug", "proc/scsi", "sys/firmware",
+	};
+	struct stat st;
+	for (size_t i = 0; i < sizeof readonly / sizeof readonly[0]; i++) {
+		if (stat(readonly[i], &st) < 0) continue;
+		xmount(readonly[i], readonly[i], NULL, MS_BIND | MS_REC, NULL);
+		xmount(NULL, readonly[i], NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
+	}
+	for (size_t i = 0; i < sizeof masked / sizeof masked[0]; i++) {
+		if (stat(masked[i], &st) < 0) continue;
+		if (S_ISDIR(st.st_mode)) xmount("tmpfs", masked[i], "tmpfs", MS_RDONLY, "size=0");
+		else xmount("dev/null", masked[i], NULL, MS_BIND, NULL);
+	}
+}
+
+/* Root keeps only cf.caps; any other user gets none, and no setuid binary can exceed the bounding set. */
+static void drop_bounding_caps(void)
+{
+	for (int c = 0; c < 64; c++) {
+		if (cf.caps & (1ULL << c)) continue;
+		/* EINVAL: past the last capability this kernel knows. */
+		if (prctl(PR_CAPBSET_DROP, c, 0, 0, 0) < 0 && errno != EINVAL)
+			cfail(128, errno, "berth-monitor: drop capability %d from the bounding set", c);
+	}
+}
+
+static void set_caps(uid_t uid)
+{
+	struct __user_cap_header_struct h = { _LINUX_CAPABILITY_VERSION_3, 0 };
+	struct __user_cap_data_struct d[2];
+	unsigned long long keep = uid == 0 ? cf.caps : 0;
+	memset(d, 0, sizeof d);
+	d[0].effective = d[0].permitted = d[0].inheritable = (__u32)keep;
+	d[1].effective = d[1].permitted = d[1].inheritable = (__u32)(keep >> 32);
+	if (syscall(SYS_capset, &h, d) < 0) cfail(128, errno, "berth-monitor: capset");
+}
+
+static uid_t switch_user(struct strv *env)
 {
 	char spec[256], line[4096], *f[7];
 	uid_t uid = 0;
@@ -328,6 +374,7 @@ static void switch_user(struct strv *env)
 	if (setgroups(0, NULL) < 0) cfail(128, errno, "berth-monitor: setgroups");
 	if (setgid(gid) < 0) cfail(128, errno, "berth-monitor: setgid %u", (unsigned)gid);
 	if (setuid(uid) < 0) cfail(128, errno, "berth-monitor: setuid %u", (unsigned)uid);
+	return uid;
 }
 
 static void exec_cmd(char **argv, char **envp)
@@ -367,7 +414,10 @@ static int child_main(void *arg)
 	close(p_errmsg[0]); close(p_sync[1]);
 	if (read(p_sync[0], &go, 1) != 1) _exit(128); /* the monitor gave up on the agent */
 	close(p_sync[0]);
+	/* Ignored signals stay ignored across execve: give the init the defaults. */
 	signal(SIGUSR1, SIG_DFL);
+	signal(SIGPIPE, SIG_DFL);
+	signal(SIGHUP, SIG_DFL);
 	sigset_t none;
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
@@ -379,7 +429,8 @@ static int child_main(void *arg)
 	if (cf.newnet) loopback_up();
 
 	xmount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL);
-	if (cf.overlay) xmount("overlay", cf.rootfs, "overlay", 0, cf.overlay);
+	/* nodev: device nodes work only in the container's own /dev. */
+	if (cf.overlay) xmount("overlay", cf.rootfs, "overlay", MS_NODEV, cf.overlay);
 	else xmount(cf.rootfs, cf.rootfs, NULL, MS_BIND | MS_REC, NULL); /* pivot_root wants a mount point */
 	if (chdir(cf.rootfs) < 0) cfail(128, errno, "berth-monitor: chdir %s", cf.rootfs);
 
@@ -388,6 +439,7 @@ static int child_main(void *arg)
 	setup_dev();
 	mkdir_p("sys", 0555);
 	xmount("sysfs", "sys", "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
+	protect_proc();
 	bind_file(cf.etc_hostname, "etc/hostname");
 	bind_file(cf.etc_hosts, "etc/hosts");
 	bind_file(cf.etc_resolv, "etc/resolv.conf");
@@ -399,7 +451,9 @@ static int child_main(void *arg)
 
 	const char *cwd = cf.cwd && *cf.cwd ? cf.cwd : "/";
 	mkdir_p(cwd, 0755); /* Docker creates a missing WorkingDir */
-	switch_user(&cf.env);
+	drop_bounding_caps();
+	uid_t uid = switch_user(&cf.env);
+	set_caps(uid);
 	if (chdir(cwd) < 0) cfail(128, errno, "berth-monitor: chdir to cwd (\"%s\")", cwd);
 	if (cf.argv.n == 0) cfail(128, 0, "berth-monitor: no command specified");
 	exec_cmd(cf.argv.v, cf.env.v ? cf.env.v : (char *[]){ NULL });
@@ -424,6 +478,7 @@ static void read_conf(void)
 	buf[got] = 0;
 	close(fd);
 	cf.newnet = 1;
+	cf.caps = 0xa80425fbULL; /* Docker's default set, unless the agent says otherwise */
 	for (char *p = buf, *next; p < buf + got; p = next) {
 		next = p + strlen(p) + 1;
 		char *v = strchr(p, '=');
@@ -439,6 +494,7 @@ static void read_conf(void)
 		else if (!strcmp(p, "etc_hosts")) cf.etc_hosts = v;
 		else if (!strcmp(p, "etc_resolv")) cf.etc_resolv = v;
 		else if (!strcmp(p, "netns")) cf.newnet = strcmp(v, "host") != 0;
+		else if (!strcmp(p, "caps")) cf.caps = strtoull(v, NULL, 16);
 		else if (!strcmp(p, "env")) push(&cf.env, v);
 		else if (!strcmp(p, "arg")) push(&cf.argv, v);
 		else if (!strcmp(p, "cgroup")) push(&cf.cgroups, v);

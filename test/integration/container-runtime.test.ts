@@ -297,6 +297,38 @@ describe('container runtime', { skip: !isRoot && 'needs root' }, () => {
     assert.deepEqual(out.slice(out.indexOf('null-ok')), ['null-ok', '4', 'sys-ro', '3', 'pts/ptmx']);
   });
 
+  test("root in a container has Docker's default capabilities and cannot reach host knobs or disks", async () => {
+    const disk = readdirSync('/sys/block').map((b) => join('/sys/block', b, 'dev')).find((f) => existsSync(f) && !/\/(loop|ram)/.test(f));
+    const [maj, min] = disk ? readFileSync(disk, 'utf8').trim().split(':') : ['8', '0'];
+    const script = [
+      'grep -E "^Cap(Eff|Bnd)" /proc/self/status',
+      // Writes back the value already there, so even a failure here changes nothing on the host.
+      'v=$(cat /proc/sys/kernel/pid_max) && (echo $v > /proc/sys/kernel/pid_max) 2>/dev/null && echo sysctl-written || echo sysctl-refused',
+      'echo -n "timer_list:"; wc -c < /proc/timer_list',
+      'mount -t tmpfs none /tmp 2>/dev/null && echo mounted || echo mount-refused',
+      `mknod /disk b ${maj} ${min} && (head -c 1 /disk >/dev/null 2>&1 && echo disk-read || echo disk-refused)`,
+      'echo hi > /dev/null && echo devnull-ok',
+    ].join('; ');
+    const c = await run(['sh', '-c', script]);
+    await engine.start(c.id);
+    await engine.wait(c.id);
+    const out = (await collect(engine.logs(c.id))).map((l) => l.line.trim());
+    const cgroupsConfineDevices = engine.cgroups.confinesDevices;
+    const want = cgroupsConfineDevices ? '00000000a80425fb' : '00000000a00425fb';
+    assert.deepEqual(out.slice(0, 2).map((l) => l.replace(/\s+/g, ' ')), [`CapEff: ${want}`, `CapBnd: ${want}`]);
+    assert.ok(out.includes('sysctl-refused'), out.join(' | '));
+    if (existsSync('/proc/timer_list')) assert.ok(out.includes('timer_list:0'), out.join(' | '));
+    assert.ok(out.includes('mount-refused'), out.join(' | '));
+    assert.ok(!out.includes('disk-read'), out.join(' | '));
+    assert.ok(out.includes('devnull-ok'));
+
+    const user = await run(['grep', '-E', '^Cap(Eff|Bnd)', '/proc/self/status'], { user: '65534' });
+    await engine.start(user.id);
+    await engine.wait(user.id);
+    const caps = (await collect(engine.logs(user.id))).map((l) => l.line.trim().replace(/\s+/g, ' '));
+    assert.deepEqual(caps, ['CapEff: 0000000000000000', `CapBnd: ${want}`]);
+  });
+
   test('mountOverlay/unmountOverlay stack layers on the host for build and commit', async () => {
     const { mountOverlay, unmountOverlay, isMounted } = await import('../../agent/engine/mounts/overlay');
     const base = join(tmp, 'ovl');

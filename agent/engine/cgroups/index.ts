@@ -36,9 +36,28 @@ export interface Cgroups {
   stats(id: string): Promise<CgroupStats>;
   /** True when the kernel OOM-killed something in the container's group. */
   oomKilled(id: string): Promise<boolean>;
+  /** Whether device access is confined by the cgroup (v1 devices controller); without it the
+   *  runtime must not hand out CAP_MKNOD. */
+  readonly confinesDevices: boolean;
 }
 
-const V1_CONTROLLERS = ['memory', 'pids', 'cpu', 'cpuacct', 'cpuset', 'freezer'] as const;
+const V1_CONTROLLERS = ['memory', 'pids', 'cpu', 'cpuacct', 'cpuset', 'freezer', 'devices'] as const;
+
+/** Docker's default device rules: any node may be created, only these opened. */
+const V1_DEVICE_RULES = [
+  'c *:* m',
+  'b *:* m',
+  'c 1:3 rwm', // null
+  'c 1:5 rwm', // zero
+  'c 1:7 rwm', // full
+  'c 1:8 rwm', // random
+  'c 1:9 rwm', // urandom
+  'c 5:0 rwm', // tty
+  'c 5:1 rwm', // console
+  'c 5:2 rwm', // ptmx
+  'c 136:* rwm', // pts
+  'c 10:200 rwm', // tun
+];
 const CPU_PERIOD_US = 100_000;
 
 export function detectCgroupVersion(base = '/sys/fs/cgroup'): 1 | 2 {
@@ -103,6 +122,10 @@ class V1 implements Cgroups {
     this.controllers = V1_CONTROLLERS.filter((c) => existsSync(join(base, c, 'cgroup.procs')));
   }
 
+  get confinesDevices(): boolean {
+    return this.controllers.includes('devices');
+  }
+
   private dir(ctrl: string, id: string) {
     return join(this.base, ctrl, this.parent, id);
   }
@@ -124,6 +147,11 @@ class V1 implements Cgroups {
           await writeFile(join(this.dir(c, id), f), readFileSync(join(parentDir, f), 'utf8').trim());
         }
       }
+    }
+    if (this.confinesDevices) {
+      const dev = this.dir('devices', id);
+      await writeLimit(join(dev, 'devices.deny'), 'a', 'devices');
+      for (const rule of V1_DEVICE_RULES) await writeLimit(join(dev, 'devices.allow'), rule, 'devices');
     }
     const mem = this.dir('memory', id);
     if (l.memory > 0) {
@@ -170,6 +198,8 @@ class V1 implements Cgroups {
 
 class V2 implements Cgroups {
   readonly version = 2 as const;
+  // v2 confines devices only with an eBPF program, which this runtime does not load.
+  readonly confinesDevices = false;
   constructor(
     private base: string,
     private parent: string,

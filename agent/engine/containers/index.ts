@@ -9,7 +9,7 @@ import { badRequest, conflict, EngineError, notFound } from '../errors';
 import { overlayOptions, unmountOverlay } from '../mounts/overlay';
 import type { ContainerCreateSpec, ContainerEvent, ContainerRecord, ImageStore } from '../types';
 import { effectiveConfig, hostsFile, parseSignal, resolvConf } from './config';
-import { launchMonitor, MonitorRun } from './monitor';
+import { CAP_MKNOD, DEFAULT_CAPS, launchMonitor, MonitorRun } from './monitor';
 import { generateName, VALID_NAME } from './names';
 import { ContainerStore } from './store';
 
@@ -253,6 +253,7 @@ export class Containers {
         env,
         argv: [...rec.config.entrypoint, ...rec.config.cmd],
         cgroups: cgroupDirs,
+        caps: this.cgroups.confinesDevices ? DEFAULT_CAPS : DEFAULT_CAPS & ~CAP_MKNOD,
       });
     } catch (e) {
       return fail((e as Error).message, 128);

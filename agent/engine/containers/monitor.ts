@@ -21,7 +21,14 @@ export interface MonitorConfig {
   env: string[];
   argv: string[];
   cgroups: string[];
+  /** Capabilities root keeps in the container (bit n = capability n). */
+  caps: bigint;
 }
+
+/** Docker's default capability set: chown, dac_override, fowner, fsetid, kill, setgid, setuid,
+ *  setpcap, net_bind_service, net_raw, sys_chroot, mknod, audit_write, setfcap. */
+export const DEFAULT_CAPS = 0xa80425fbn;
+export const CAP_MKNOD = 1n << 27n;
 
 export function encodeConfig(c: MonitorConfig): Buffer {
   const entries = [
@@ -35,6 +42,7 @@ export function encodeConfig(c: MonitorConfig): Buffer {
     `etc_hosts=${c.etcHosts}`,
     `etc_resolv=${c.etcResolv}`,
     `netns=${c.newNetns ? 'new' : 'host'}`,
+    `caps=${c.caps.toString(16)}`,
     ...c.env.map((e) => `env=${e}`),
     ...c.argv.map((a) => `arg=${a}`),
     ...c.cgroups.map((g) => `cgroup=${g}`),
