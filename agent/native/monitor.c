@@ -347,7 +347,8 @@ static uid_t switch_user(struct strv *env)
 	snprintf(spec, sizeof spec, "%s", cf.user ? cf.user : "");
 	char *grp = strchr(spec, ':');
 	if (grp) *grp++ = 0;
-	if (*spec) {
+	if (!*spec) strcpy(spec, "0"); /* root, but still with its passwd entry's home */
+	{
 		int num = is_number(spec);
 		if (lookup("/etc/passwd", spec, num, f, line, sizeof line)) {
 			uid = (uid_t)strtoul(f[2], NULL, 10);

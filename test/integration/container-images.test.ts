@@ -77,6 +77,9 @@ describe('containers from a pulled image', { skip: !isRoot && 'needs root' }, ()
     const rec = engine.inspect(r.id);
     assert.deepEqual(rec.config.entrypoint, ['sh', '-c']);
     assert.deepEqual(rec.config.cmd, ['echo default']);
+    // HOME comes from the user's passwd entry; HOSTNAME from the container.
+    const who = await runToEnd({ image: ref, cmd: ['echo $HOME $HOSTNAME; id -un'] });
+    assert.deepEqual(who.out, [`/root ${who.id.slice(0, 12)}\n`, 'root\n']);
   });
 
   test('layers stack with whiteouts; writes land in the container, not in the image', async () => {
