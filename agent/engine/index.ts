@@ -4,7 +4,8 @@ import { mkdir } from 'node:fs/promises';
 import os from 'node:os';
 import { join, resolve } from 'node:path';
 import { openCgroups, type Cgroups, type CgroupStats } from './cgroups';
-import { Containers, type ContainerHooks } from './containers';
+import type { ChildProcessWithoutNullStreams } from 'node:child_process';
+import { Containers, type ContainerHooks, type ExecOptions } from './containers';
 import { readLogs } from './logs';
 import type {
   ContainerCreateSpec,
@@ -36,6 +37,8 @@ export interface BerthEngine extends Engine {
   readonly cgroups: Cgroups;
   /** Memory, CPU time and pids of a running container; undefined when it is not running. */
   stats(idOrName: string): Promise<CgroupStats | undefined>;
+  /** `docker exec`: a process in a running container; stdio are pipes, 'exit' gives its code. 409 when not running. */
+  exec(idOrName: string, opts: ExecOptions): ChildProcessWithoutNullStreams;
 }
 
 class EngineImpl extends EventEmitter<EngineEvents> implements BerthEngine {
@@ -101,6 +104,9 @@ class EngineImpl extends EventEmitter<EngineEvents> implements BerthEngine {
   async stats(idOrName: string): Promise<CgroupStats | undefined> {
     const rec = this.containers.resolve(idOrName);
     return rec.state.running ? this.cgroups.stats(rec.id) : undefined;
+  }
+  exec(idOrName: string, opts: ExecOptions): ChildProcessWithoutNullStreams {
+    return this.containers.exec(idOrName, opts);
   }
   async close(): Promise<void> {
     await this.containers.close();

@@ -6,6 +6,9 @@
  *   berth-monitor run STATEDIR              config in STATEDIR/monitor.conf
  *   berth-monitor mount-overlay TARGET DATA host-side overlay mount (build, commit, cp)
  *   berth-monitor umount TARGET             lazy unmount
+ *   berth-monitor exec PID CONF             run a command in the namespaces and cgroups of the
+ *                                           container whose init is PID; stdio and exit code pass
+ *                                           through (the agent's child, unlike `run`)
  *
  * monitor.conf is a list of NUL-terminated "key=value" entries; env, arg and cgroup
  * repeat. Files written to STATEDIR (each atomically, by rename):
@@ -57,6 +60,7 @@ struct conf {
 
 static struct conf cf;
 static int log_fd = -1;
+static int in_exec; /* exec mode reports to stderr, not to state files */
 static int fd_devnull, p_out[2], p_err[2], p_errmsg[2], p_sync[2];
 
 static void push(struct strv *s, char *v)
@@ -164,6 +168,10 @@ static void __attribute__((noreturn, format(printf, 2, 3))) fail(int code, const
 	if (k < 0) k = 0;
 	if ((size_t)k > sizeof msg - 200) k = (int)sizeof msg - 200;
 	snprintf(msg + k, sizeof msg - (size_t)k, ": %s\n", strerror(e));
+	if (in_exec) {
+		fputs(msg, stderr);
+		exit(code);
+	}
 	write_atomic("error", msg);
 	log_line("stderr", msg, strlen(msg));
 	write_exit(code);
@@ -463,17 +471,17 @@ static int child_main(void *arg)
 
 /* ---- the monitor ---- */
 
-static void read_conf(void)
+static void read_conf(const char *path)
 {
 	struct stat st;
-	int fd = open("monitor.conf", O_RDONLY | O_CLOEXEC);
-	if (fd < 0 || fstat(fd, &st) < 0) fail(128, "berth-monitor: open monitor.conf");
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &st) < 0) fail(128, "berth-monitor: open %s", path);
 	char *buf = malloc((size_t)st.st_size + 1);
 	if (!buf) fail(128, "berth-monitor: malloc");
 	ssize_t got = 0;
 	while (got < st.st_size) {
 		ssize_t r = read(fd, buf + got, (size_t)(st.st_size - got));
-		if (r <= 0) fail(128, "berth-monitor: read monitor.conf");
+		if (r <= 0) fail(128, "berth-monitor: read %s", path);
 		got += r;
 	}
 	buf[got] = 0;
@@ -500,7 +508,7 @@ static void read_conf(void)
 		else if (!strcmp(p, "arg")) push(&cf.argv, v);
 		else if (!strcmp(p, "cgroup")) push(&cf.cgroups, v);
 	}
-	if (!cf.rootfs) { errno = EINVAL; fail(128, "berth-monitor: monitor.conf has no rootfs"); }
+	if (!cf.rootfs && !in_exec) { errno = EINVAL; fail(128, "berth-monitor: %s has no rootfs", path); }
 }
 
 struct stream { int fd; const char *name; char buf[LOG_LINE_MAX]; size_t len; };
@@ -532,7 +540,7 @@ static int run(const char *statedir)
 	signal(SIGPIPE, SIG_IGN);
 	signal(SIGHUP, SIG_IGN);
 	if (chdir(statedir) < 0) { perror(statedir); return 1; }
-	read_conf();
+	read_conf("monitor.conf");
 	if (cf.log) {
 		log_fd = open(cf.log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
 		if (log_fd < 0) fail(128, "berth-monitor: open log %s", cf.log);
@@ -630,9 +638,68 @@ static int run(const char *statedir)
 	return 0;
 }
 
+/* Like nsenter: join the init's namespaces and cgroups, fork (the pid namespace applies to
+ * children only), and pass the command's exit status through. */
+static int exec_in(const char *pidstr, const char *conf)
+{
+	static const char *kinds[] = { "ipc", "uts", "net", "pid", "cgroup", "mnt" };
+	int fds[6];
+	char path[4096];
+	in_exec = 1;
+	p_errmsg[1] = -1;
+	read_conf(conf);
+	for (int i = 0; i < 6; i++) {
+		snprintf(path, sizeof path, "/proc/%s/ns/%s", pidstr, kinds[i]);
+		fds[i] = open(path, O_RDONLY | O_CLOEXEC);
+		if (fds[i] < 0) fail(126, "berth-monitor: open %s", path);
+	}
+	for (int i = 0; i < cf.cgroups.n; i++) {
+		char pidbuf[32];
+		snprintf(path, sizeof path, "%s/cgroup.procs", cf.cgroups.v[i]);
+		snprintf(pidbuf, sizeof pidbuf, "%d", getpid());
+		int fd = open(path, O_WRONLY | O_CLOEXEC);
+		if (fd < 0 || write(fd, pidbuf, strlen(pidbuf)) < 0) fail(126, "berth-monitor: join cgroup %s", cf.cgroups.v[i]);
+		close(fd);
+	}
+	for (int i = 0; i < 6; i++) {
+		/* Sharing the host's network namespace makes joining it a no-op, which is fine. */
+		if (setns(fds[i], 0) < 0) fail(126, "berth-monitor: setns %s", kinds[i]);
+		close(fds[i]);
+	}
+	pid_t child = fork();
+	if (child < 0) fail(126, "berth-monitor: fork");
+	if (child == 0) {
+		signal(SIGPIPE, SIG_DFL);
+		signal(SIGHUP, SIG_DFL);
+		const char *cwd = cf.cwd && *cf.cwd ? cf.cwd : "/";
+		drop_bounding_caps();
+		uid_t uid = switch_user(&cf.env);
+		set_caps(uid);
+		if (chdir(cwd) < 0) cfail(126, errno, "berth-monitor: chdir to cwd (\"%s\")", cwd);
+		if (cf.argv.n == 0) cfail(126, 0, "berth-monitor: no command specified");
+		exec_cmd(cf.argv.v, cf.env.v ? cf.env.v : (char *[]){ NULL });
+	}
+	/* Signals for the exec'd process come to us (the agent knows only our pid): pass them on. */
+	static const int fwd[] = { SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2 };
+	sigset_t set;
+	sigemptyset(&set);
+	for (size_t i = 0; i < sizeof fwd / sizeof fwd[0]; i++) sigaddset(&set, fwd[i]);
+	sigaddset(&set, SIGCHLD);
+	sigprocmask(SIG_BLOCK, &set, NULL);
+	for (;;) {
+		int status;
+		pid_t w = waitpid(child, &status, WNOHANG);
+		if (w == child) return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+		if (w < 0 && errno != EINTR) fail(126, "berth-monitor: waitpid");
+		int sig = sigwaitinfo(&set, NULL);
+		if (sig > 0 && sig != SIGCHLD) kill(child, sig);
+	}
+}
+
 int main(int argc, char **argv)
 {
 	if (argc == 3 && !strcmp(argv[1], "run")) return run(argv[2]);
+	if (argc == 4 && !strcmp(argv[1], "exec")) return exec_in(argv[2], argv[3]);
 	if (argc == 4 && !strcmp(argv[1], "mount-overlay")) {
 		if (mount("overlay", argv[2], "overlay", 0, argv[3]) < 0) {
 			fprintf(stderr, "berth-monitor: mount overlay on %s: %s\n", argv[2], strerror(errno));
@@ -647,6 +714,6 @@ int main(int argc, char **argv)
 		}
 		return 0;
 	}
-	fprintf(stderr, "usage: berth-monitor run STATEDIR | mount-overlay TARGET DATA | umount TARGET\n");
+	fprintf(stderr, "usage: berth-monitor run STATEDIR | exec PID CONF | mount-overlay TARGET DATA | umount TARGET\n");
 	return 2;
 }

@@ -329,6 +329,38 @@ describe('container runtime', { skip: !isRoot && 'needs root' }, () => {
     assert.deepEqual(caps, ['CapEff: 0000000000000000', `CapBnd: ${want}`]);
   });
 
+  test('exec runs a command inside a running container, with stdin, user and exit code', async () => {
+    const c = await run(['sleep', '1000'], { env: ['FROM_CONTAINER=yes'] });
+    await engine.start(c.id);
+    const execOut = async (opts: Parameters<BerthEngine['exec']>[1], input?: string) => {
+      const p = engine.exec(c.id, opts);
+      let out = '';
+      let err = '';
+      p.stdout.on('data', (d) => (out += d));
+      p.stderr.on('data', (d) => (err += d));
+      if (input !== undefined) p.stdin.end(input);
+      const code = await new Promise<number>((r) => p.on('close', (code) => r(code ?? -1)));
+      return { out, err, code };
+    };
+    const a = await execOut({ cmd: ['sh', '-c', 'hostname; cat /proc/1/cmdline | tr "\\0" " "; echo; echo $FROM_CONTAINER $EXTRA; id -u; pwd; test -e ' + marker + ' || echo no-marker'], env: ['EXTRA=x'], user: 'nobody', workingDir: '/etc' });
+    assert.equal(a.code, 0, a.err);
+    assert.deepEqual(a.out.split('\n'), [c.id.slice(0, 12), 'sleep 1000 ', 'yes x', '65534', '/etc', 'no-marker', '']);
+    // In the container's cgroups (and cgroup namespace), every hierarchy it joined reads as its root.
+    const cg = await execOut({ cmd: ['cat', '/proc/self/cgroup'] });
+    for (const ctrl of ['memory', 'pids', 'cpu']) {
+      const line = cg.out.split('\n').find((l) => l.split(':')[1]?.split(',').includes(ctrl));
+      if (line) assert.equal(line.split(':')[2], '/', cg.out);
+    }
+    const b = await execOut({ cmd: ['cat'] }, 'through stdin\n');
+    assert.deepEqual([b.code, b.out], [0, 'through stdin\n']);
+    const missing = await execOut({ cmd: ['nope'] });
+    assert.equal(missing.code, 127);
+    assert.match(missing.err, /executable file not found/);
+    assert.equal((await execOut({ cmd: ['sh', '-c', 'exit 9'] })).code, 9);
+    await engine.stop(c.id, 0);
+    assert.throws(() => engine.exec(c.id, { cmd: ['true'] }), (e: unknown) => e instanceof EngineError && e.status === 409);
+  });
+
   test('mountOverlay/unmountOverlay stack layers on the host for build and commit', async () => {
     const { mountOverlay, unmountOverlay, isMounted } = await import('../../agent/engine/mounts/overlay');
     const base = join(tmp, 'ovl');

@@ -8,8 +8,9 @@ import type { Cgroups } from '../cgroups';
 import { badRequest, conflict, EngineError, notFound } from '../errors';
 import { overlayOptions, unmountOverlay } from '../mounts/overlay';
 import type { ContainerCreateSpec, ContainerEvent, ContainerRecord, ImageStore } from '../types';
-import { effectiveConfig, hostsFile, parseSignal, resolvConf } from './config';
-import { CAP_MKNOD, DEFAULT_CAPS, launchMonitor, MonitorRun } from './monitor';
+import { effectiveConfig, hostsFile, mergeEnv, parseSignal, resolvConf } from './config';
+import type { ChildProcessWithoutNullStreams } from 'node:child_process';
+import { CAP_MKNOD, DEFAULT_CAPS, launchMonitor, MonitorRun, spawnExec } from './monitor';
 import { generateName, VALID_NAME } from './names';
 import { ContainerStore } from './store';
 
@@ -25,6 +26,14 @@ export interface ContainerHooks {
   prestart?(c: ContainerRecord, ctx: { pid: number; dir: string }): Promise<void>;
   /** After the container stopped, also when noticed only by a later agent. */
   poststop?(c: ContainerRecord): Promise<void>;
+}
+
+export interface ExecOptions {
+  cmd: string[];
+  /** "KEY=value", merged over the container's env. */
+  env?: string[];
+  user?: string;
+  workingDir?: string;
 }
 
 type WaitCond = 'not-running' | 'next-exit' | 'removed';
@@ -253,7 +262,7 @@ export class Containers {
         env,
         argv: [...rec.config.entrypoint, ...rec.config.cmd],
         cgroups: cgroupDirs,
-        caps: this.cgroups.confinesDevices ? DEFAULT_CAPS : DEFAULT_CAPS & ~CAP_MKNOD,
+        caps: this.caps(),
       });
     } catch (e) {
       return fail((e as Error).message, 128);
@@ -301,6 +310,28 @@ export class Containers {
     await this.store.save(rec);
     this.emit({ action: 'start', id: rec.id });
     this.watchExit(rec.id, r);
+  }
+
+  private caps(): bigint {
+    return this.cgroups.confinesDevices ? DEFAULT_CAPS : DEFAULT_CAPS & ~CAP_MKNOD;
+  }
+
+  /** A command in a running container's namespaces and cgroups, like `docker exec`: the
+   *  process's stdio are pipes, its exit code is the command's (126/127 when it cannot run). */
+  exec(idOrName: string, opts: ExecOptions): ChildProcessWithoutNullStreams {
+    const rec = this.resolve(idOrName);
+    if (!rec.state.running || !rec.state.pid) throw conflict(`Container ${rec.id} is not running`);
+    if (!opts.cmd.length) throw badRequest('No exec command specified');
+    let env = mergeEnv(rec.config.env, opts.env ?? []);
+    if (!env.some((e) => e.startsWith('HOSTNAME='))) env = [...env, `HOSTNAME=${rec.config.hostname}`];
+    return spawnExec(this.dir(rec.id), rec.state.pid, {
+      user: opts.user || rec.config.user,
+      cwd: opts.workingDir || rec.config.workingDir || '/',
+      env,
+      argv: opts.cmd,
+      cgroups: this.cgroups.paths(rec.id),
+      caps: this.caps(),
+    });
   }
 
   private async removeAfterFailedStart(id: string) {

@@ -1,6 +1,7 @@
 // The agent's side of the berth-monitor file protocol (see agent/native/monitor.c).
-import { spawn } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { monitorBinary } from '../../native/binary';
@@ -133,4 +134,32 @@ export async function launchMonitor(dir: string, cfg: MonitorConfig): Promise<Mo
   const run = new MonitorRun(dir);
   if (code !== 0) throw new Error(run.error() ?? `berth-monitor exited with ${code}`);
   return run;
+}
+
+export interface ExecConfig {
+  user: string;
+  cwd: string;
+  env: string[];
+  argv: string[];
+  cgroups: string[];
+  caps: bigint;
+}
+
+/** Runs a command inside a running container (its init is `initPid`); stdio are pipes to us. */
+export function spawnExec(containerDir: string, initPid: number, c: ExecConfig): ChildProcessWithoutNullStreams {
+  const entries = [
+    `user=${c.user}`,
+    `cwd=${c.cwd}`,
+    `caps=${c.caps.toString(16)}`,
+    ...c.env.map((e) => `env=${e}`),
+    ...c.argv.map((a) => `arg=${a}`),
+    ...c.cgroups.map((g) => `cgroup=${g}`),
+  ];
+  if (entries.some((e) => e.includes('\0'))) throw new Error('exec config holds a NUL byte');
+  const conf = join(containerDir, `exec-${randomBytes(8).toString('hex')}.conf`);
+  writeFileSync(conf, entries.map((e) => e + '\0').join(''), { mode: 0o600 });
+  const p = spawn(monitorBinary(), ['exec', String(initPid), conf], { stdio: 'pipe', env: {} as NodeJS.ProcessEnv });
+  p.once('exit', () => rmSync(conf, { force: true }));
+  p.once('error', () => rmSync(conf, { force: true }));
+  return p;
 }
