@@ -409,6 +409,23 @@ test('walking skeleton: sign up, pull, run, watch the log live, stop, remove', {
       await shot('join-token');
     });
 
+    await step('a host that vanishes shows offline within 15 s', async () => {
+      await page.goto(hostUrl);
+      await page.locator('[data-testid=host-status][data-state=online]').waitFor();
+      assert.ok(alive(agentPid), `the local agent (pid ${agentPid}) is running`);
+      // Frozen, not killed: its TCP connection stays open, so only the missing heartbeats tell.
+      process.kill(agentPid!, 'SIGSTOP');
+      try {
+        const t0 = Date.now();
+        await page.locator('[data-testid=host-status][data-state=offline]').waitFor({ timeout: 15_000 });
+        t.diagnostic(`offline after ${Date.now() - t0} ms`);
+        await page.getByTestId('host-offline').waitFor();
+        await shot('host-offline');
+      } finally {
+        process.kill(agentPid!, 'SIGKILL');
+      }
+    });
+
     await step('signing out returns to the sign-in page and keeps pages closed', async () => {
       await page.getByRole('button', { name: 'Sign out' }).click();
       await page.waitForURL(`${base}/login`);
