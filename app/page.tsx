@@ -4,9 +4,11 @@ import { StateBadge } from './components/ui';
 import { formatBytes, timeAgo } from './lib/format';
 import { useHostsChanged } from './lib/socket';
 import { trpc } from './lib/trpc';
+import { useNow } from './lib/use-now';
 
 export default function HostsPage() {
   const utils = trpc.useUtils();
+  const now = useNow();
   // Counts change with every container start/stop, which is not a 'hosts:changed';
   // a slow poll keeps them honest without a socket room per host.
   const hosts = trpc.hosts.list.useQuery(undefined, { refetchInterval: 10_000 });
@@ -75,7 +77,7 @@ export default function HostsPage() {
                     <td className="px-4 py-2.5">
                       <StateBadge state={h.online ? 'online' : 'offline'} testId="host-status" />
                       {!h.online && h.lastSeen ? (
-                        <span className="ml-2 text-xs text-slate-500">seen {timeAgo(h.lastSeen)}</span>
+                        <span className="ml-2 text-xs text-slate-500">seen {timeAgo(h.lastSeen, now)}</span>
                       ) : null}
                     </td>
                     <td className="px-4 py-2.5 text-slate-700">{h.info?.hostname ?? '—'}</td>

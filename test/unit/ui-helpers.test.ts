@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { formatBytes, shortId, timeAgo } from '../../app/lib/format';
+import { containerStatus, formatBytes, humanDuration, shortId, timeAgo } from '../../app/lib/format';
 import { redirectFor } from '../../app/lib/routing';
 
 test('before the first admin exists every page leads to /setup', () => {
@@ -45,4 +45,18 @@ test('times are relative, and the engine zero time reads as never', () => {
 test('ids shorten to 12 hex digits without the algorithm', () => {
   assert.equal(shortId('sha256:' + 'ab'.repeat(32)), 'abababababab');
   assert.equal(shortId('0123456789abcdef0123'), '0123456789ab');
+});
+
+test('the status column is recomputed from the times, like docker ps', () => {
+  const now = Date.parse('2026-11-22T12:00:00Z');
+  const base = { status: 'stale', startedAt: '2026-11-22T11:59:57Z', finishedAt: '0001-01-01T00:00:00Z', exitCode: 0 };
+  assert.equal(containerStatus({ ...base, state: 'running' }, now), 'Up 3 seconds');
+  assert.equal(containerStatus({ ...base, state: 'running', startedAt: '2026-11-22T11:59:00Z' }, now), 'Up About a minute');
+  assert.equal(containerStatus({ ...base, state: 'paused', startedAt: '2026-11-22T09:00:00Z' }, now), 'Up 3 hours (Paused)');
+  assert.equal(containerStatus({ ...base, state: 'exited', exitCode: 137, finishedAt: '2026-11-22T11:55:00Z' }, now), 'Exited (137) 5 minutes ago');
+  assert.equal(containerStatus({ ...base, state: 'created' }, now), 'Created');
+  assert.equal(containerStatus({ ...base, state: 'running', startedAt: '0001-01-01T00:00:00Z' }, now), 'stale', 'no start time: the agent string');
+  assert.equal(containerStatus({ ...base, state: 'dead' }, now), 'stale');
+  assert.equal(humanDuration(400), 'Less than a second');
+  assert.equal(humanDuration(3 * 86_400_000), '3 days');
 });

@@ -4,9 +4,10 @@ import { useParams, useRouter } from 'next/navigation';
 import { useEffect, useState, type FormEvent } from 'react';
 import { ContainerActions } from '../../components/container-actions';
 import { ErrorText, Fact, Notice, Section, StateBadge } from '../../components/ui';
-import { formatBytes, shortId, timeAgo } from '../../lib/format';
+import { containerStatus, formatBytes, shortId, timeAgo } from '../../lib/format';
 import { useHostWatch } from '../../lib/socket';
 import { trpc } from '../../lib/trpc';
+import { useNow } from '../../lib/use-now';
 
 const OPERATORS = ['owner', 'admin', 'operator'];
 const ADMINS = ['owner', 'admin'];
@@ -22,6 +23,7 @@ export default function HostPage() {
   const isAdmin = role !== undefined && ADMINS.includes(role);
   const revoke = trpc.hosts.revoke.useMutation({ onSuccess: () => router.replace('/') });
   const [justPulled, setJustPulled] = useState('');
+  const now = useNow();
 
   if (query.error) {
     return (
@@ -66,7 +68,7 @@ export default function HostPage() {
 
       {!host.online ? (
         <p className="rounded-md border border-amber-200 bg-amber-50 px-3 py-2 text-sm text-amber-800" data-testid="host-offline">
-          This host is offline{host.lastSeen ? ` (last seen ${timeAgo(host.lastSeen)})` : ''}. Actions will fail until its
+          This host is offline{host.lastSeen ? ` (last seen ${timeAgo(host.lastSeen, now)})` : ''}. Actions will fail until its
           agent reconnects.
         </p>
       ) : null}
@@ -128,9 +130,9 @@ export default function HostPage() {
                     <td className="px-4 py-2.5">
                       <StateBadge state={c.state} testId="container-state" />
                     </td>
-                    <td className="px-4 py-2.5 text-slate-600">{c.status}</td>
+                    <td className="px-4 py-2.5 text-slate-600">{containerStatus(c, now)}</td>
                     <td className="px-4 py-2.5 text-slate-600" title={c.created}>
-                      {timeAgo(c.created)}
+                      {timeAgo(c.created, now)}
                     </td>
                     <td className="px-4 py-2.5">
                       {canOperate ? <ContainerActions hostId={hostId} id={c.id} state={c.state} disabled={!host.online} /> : null}
@@ -171,7 +173,7 @@ export default function HostPage() {
                     <td className="px-4 py-2.5 font-mono text-xs text-slate-600">{shortId(img.id)}</td>
                     <td className="px-4 py-2.5 text-right tabular-nums">{formatBytes(img.size)}</td>
                     <td className="px-4 py-2.5 text-slate-600" title={img.created}>
-                      {timeAgo(img.created)}
+                      {timeAgo(img.created, now)}
                     </td>
                     <td className="px-4 py-2.5 text-right">
                       {canOperate ? <RemoveImage hostId={hostId} refOrId={img.repoTags[0] ?? img.id} disabled={!host.online} /> : null}

@@ -2,10 +2,12 @@
 import Link from 'next/link';
 import { useParams, useRouter } from 'next/navigation';
 import { useEffect, useRef } from 'react';
+import type { ContainerSummary } from '../../../../../agent/link/protocol';
 import { ContainerActions } from '../../../../components/container-actions';
 import { LogViewer } from '../../../../components/log-viewer';
 import { ErrorText, Fact, StateBadge } from '../../../../components/ui';
-import { formatBytes, formatTime, shortId } from '../../../../lib/format';
+import { containerStatus, formatBytes, formatTime, shortId } from '../../../../lib/format';
+import { useNow } from '../../../../lib/use-now';
 import { useContainerLogs, useHostWatch } from '../../../../lib/socket';
 import { trpc } from '../../../../lib/trpc';
 
@@ -61,7 +63,7 @@ export default function ContainerPage() {
             {state ? <StateBadge state={gone ? 'removed' : state} testId="container-state" /> : null}
           </h1>
           <p className="font-mono text-xs text-slate-500">{record.id}</p>
-          {summary ? <p className="text-sm text-slate-600" data-testid="container-status">{summary.status}</p> : null}
+          {summary ? <StatusLine summary={summary} /> : null}
         </div>
         {canOperate && !gone && state ? (
           <ContainerActions
@@ -103,5 +105,15 @@ export default function ContainerPage() {
 
       <LogViewer stream={logs} />
     </div>
+  );
+}
+
+/** Ticks every second on its own, so the log below does not re-render with it. */
+function StatusLine({ summary }: { summary: ContainerSummary }) {
+  const now = useNow(1_000);
+  return (
+    <p className="text-sm text-slate-600" data-testid="container-status">
+      {containerStatus(summary, now)}
+    </p>
   );
 }
