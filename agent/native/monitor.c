@@ -585,12 +585,24 @@ static int run(const char *statedir)
 	snprintf(buf, sizeof buf, "%d\n", child);
 	if (write_atomic("pid", buf) < 0) { kill(child, SIGKILL); fail(128, "berth-monitor: write pid"); }
 
+	/* Wait for the agent's go, or for the init to be killed first (the agent gave up on it). */
 	struct timespec wait_go = { START_TIMEOUT_SEC, 0 };
-	while (sigtimedwait(&usr1, NULL, &wait_go) < 0) {
-		if (errno == EINTR) continue;
-		kill(child, SIGKILL);
-		waitpid(child, NULL, 0);
-		fail(128, "berth-monitor: the agent never released the container");
+	sigset_t go_or_death = usr1;
+	sigaddset(&go_or_death, SIGCHLD);
+	sigprocmask(SIG_BLOCK, &go_or_death, NULL);
+	for (;;) {
+		int sig = sigtimedwait(&go_or_death, NULL, &wait_go);
+		if (sig == SIGUSR1) break;
+		if (sig < 0 && errno == EINTR) continue;
+		if (sig == SIGCHLD && waitpid(child, NULL, WNOHANG) == 0) continue;
+		if (sig < 0) {
+			kill(child, SIGKILL);
+			waitpid(child, NULL, 0);
+			errno = ETIMEDOUT;
+			fail(128, "berth-monitor: the agent never released the container");
+		}
+		errno = ECANCELED;
+		fail(128, "berth-monitor: the container init was killed before it started");
 	}
 	if (write(p_sync[1], "g", 1) != 1) fail(128, "berth-monitor: release init");
 	close(p_sync[1]);

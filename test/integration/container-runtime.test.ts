@@ -434,6 +434,45 @@ describe('container runtime', { skip: !isRoot && 'needs root' }, () => {
     for (const id of [long.id, short.id]) for (const d of again.cgroups.paths(id)) assert.ok(!existsSync(d));
   });
 
+  test('a prestart hook sees the init before it runs, can rewrite its files, and can refuse it', async () => {
+    let fail = false;
+    let seen: { pid: number; inCgroup: boolean } | undefined;
+    const hooked = await openEngine({
+      root: join(tmp, 'root-hooks'),
+      images,
+      cgroupParent,
+      hooks: {
+        prestart: async (c, ctx) => {
+          const procs = hooked.cgroups.paths(c.id).map((d) => readFileSync(join(d, 'cgroup.procs'), 'utf8'));
+          seen = { pid: ctx.pid, inCgroup: procs.every((p) => p.split('\n').includes(String(ctx.pid))) };
+          if (fail) throw new Error('boom');
+          await writeFile(join(ctx.dir, 'hosts'), '10.1.2.3\tdb\n', { flag: 'a' });
+        },
+      },
+    });
+    try {
+      const ok = await hooked.createContainer({ image: 'busybox:test', cmd: ['grep', 'db', '/etc/hosts'] });
+      await hooked.start(ok.id);
+      assert.equal((await hooked.wait(ok.id)).exitCode, 0);
+      assert.deepEqual((await collect(hooked.logs(ok.id))).map((l) => l.line), ['10.1.2.3\tdb\n']);
+      assert.ok(seen && seen.inCgroup && seen.pid > 0);
+
+      fail = true;
+      const refused = await hooked.createContainer({ image: 'busybox:test', cmd: ['true'] });
+      const t0 = Date.now();
+      await assert.rejects(hooked.start(refused.id), (e: unknown) => e instanceof EngineError && /prestart: boom/.test(e.message));
+      const monitor = Number(readFileSync(join(tmp, 'root-hooks', 'containers', refused.id, 'run', 'monitor.pid'), 'utf8'));
+      while (alive(monitor) && Date.now() - t0 < 5000) await new Promise((r) => setTimeout(r, 50));
+      assert.ok(!alive(monitor), 'the monitor gave up at once');
+      assert.ok(!alive(seen!.pid));
+      for (const d of hooked.cgroups.paths(refused.id)) assert.ok(!existsSync(d));
+      assert.equal(hooked.inspect(refused.id).state.running, false);
+    } finally {
+      for (const c of hooked.list({ all: true })) await hooked.remove(c.id, { force: true });
+      await hooked.close();
+    }
+  });
+
   test('info reports real host facts', async () => {
     const info = await engine.info();
     assert.equal(info.cgroupVersion, existsSync('/sys/fs/cgroup/cgroup.controllers') ? 2 : 1);
