@@ -153,7 +153,12 @@ static void write_exit(int code)
 	char buf[128], ts[64];
 	now_rfc3339(ts, sizeof ts);
 	snprintf(buf, sizeof buf, "%d\n%s\n", code, ts);
-	write_atomic("exit", buf);
+	if (write_atomic("exit", buf) < 0) {
+		/* The agent will see a vanished monitor; the log at least says why. */
+		char msg[256];
+		snprintf(msg, sizeof msg, "berth-monitor: write exit code %d: %s\n", code, strerror(errno));
+		log_line("stderr", msg, strlen(msg));
+	}
 }
 
 /* A failure of the monitor itself: the agent and the log both learn why. */
@@ -553,7 +558,8 @@ static int run(const char *statedir)
 
 	fd_devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
 	if (fd_devnull < 0) fail(128, "berth-monitor: open /dev/null");
-	for (int fd = 0; fd < 3; fd++) dup3(fd_devnull, fd, 0);
+	for (int fd = 0; fd < 3; fd++)
+		if (dup3(fd_devnull, fd, 0) < 0) fail(128, "berth-monitor: detach fd %d from the agent", fd);
 	char buf[65536];
 	snprintf(buf, sizeof buf, "%d\n", getpid());
 	if (write_atomic("monitor.pid", buf) < 0) fail(128, "berth-monitor: write monitor.pid");
@@ -638,7 +644,11 @@ static int run(const char *statedir)
 			errmsg_fd = -1;
 			errmsg[errlen] = 0;
 			/* A closed-on-exec pipe with nothing in it means execve succeeded. */
-			write_atomic(errlen ? "error" : "execed", errmsg);
+			if (write_atomic(errlen ? "error" : "execed", errmsg) < 0) {
+				char msg[256];
+				snprintf(msg, sizeof msg, "berth-monitor: write start outcome: %s\n", strerror(errno));
+				log_line("stderr", msg, strlen(msg));
+			}
 		}
 	}
 
