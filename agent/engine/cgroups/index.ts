@@ -237,7 +237,7 @@ class V2 implements Cgroups {
     if (l.pidsLimit > 0) await writeLimit(join(d, 'pids.max'), String(l.pidsLimit), 'pids');
     if (l.cpuShares > 0) {
       // Same mapping as runc: shares 2..262144 onto weight 1..10000.
-      const weight = Math.min(10000, Math.max(1, 1 + Math.round(((l.cpuShares - 2) * 9999) / 262142)));
+      const weight = Math.min(10000, Math.max(1, 1 + Math.floor(((l.cpuShares - 2) * 9999) / 262142)));
       await writeLimit(join(d, 'cpu.weight'), String(weight), 'CPU shares');
     }
     if (l.nanoCpus > 0)
