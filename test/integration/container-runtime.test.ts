@@ -175,7 +175,7 @@ describe('container runtime', { skip: !isRoot && 'needs root' }, () => {
   });
 
   test('memory and pids limits are in the container cgroups; stop kills after the timeout', async () => {
-    const c = await run(['sleep', '1000'], { memory: 64 * 1024 * 1024, pidsLimit: 20 });
+    const c = await run(['sleep', '1000'], { memory: 64 * 1024 * 1024, pidsLimit: 20, cpuShares: 512, nanoCpus: 0.5e9 });
     await engine.start(c.id);
     const { pid } = engine.inspect(c.id).state;
     assert.ok(pid > 0 && alive(pid));
@@ -183,6 +183,10 @@ describe('container runtime', { skip: !isRoot && 'needs root' }, () => {
     assert.equal(mem, String(64 * 1024 * 1024));
     const pids = readFileSync(cgroupFile(pid, 'pids', 'pids.max', 'pids.max'), 'utf8').trim();
     assert.equal(pids, '20');
+    const quota = readFileSync(cgroupFile(pid, 'cpu', 'cpu.cfs_quota_us', 'cpu.max'), 'utf8').trim();
+    assert.ok(quota === '50000' || quota === '50000 100000', quota);
+    const shares = readFileSync(cgroupFile(pid, 'cpu', 'cpu.shares', 'cpu.weight'), 'utf8').trim();
+    assert.ok(shares === '512' || shares === '20', shares);
     const stats = await engine.stats(c.id);
     assert.ok(stats && stats.memoryUsage > 0 && stats.memoryLimit === 64 * 1024 * 1024 && stats.pids === 1, JSON.stringify(stats));
     assert.equal(engine.list().some((x) => x.id === c.id), true, 'listed as running');
