@@ -83,3 +83,8 @@ export function containerStatus(
   if (c.state === 'created') return 'Created';
   return c.status;
 }
+
+/** argv as a line one could paste into a shell: words with spaces or quotes get single quotes. */
+export function shellJoin(args: string[]): string {
+  return args.map((a) => (a !== '' && /^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`)).join(' ');
+}

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { test } from 'node:test';
-import { containerStatus, formatBytes, humanDuration, shortId, timeAgo } from '../../app/lib/format';
+import { containerStatus, formatBytes, humanDuration, shellJoin, shortId, timeAgo } from '../../app/lib/format';
 import { redirectFor } from '../../app/lib/routing';
 
 test('before the first admin exists every page leads to /setup', () => {
@@ -59,4 +60,15 @@ test('the status column is recomputed from the times, like docker ps', () => {
   assert.equal(containerStatus({ ...base, state: 'dead' }, now), 'stale');
   assert.equal(humanDuration(400), 'Less than a second');
   assert.equal(humanDuration(3 * 86_400_000), '3 days');
+});
+
+test('a command is shown so that pasting it into a shell runs the same argv', () => {
+  const argv = ['sh', '-c', "i=0; echo \"it's $i\""];
+  const line = shellJoin(argv);
+  assert.equal(line, `sh -c 'i=0; echo "it'\\''s $i"'`);
+  // The real test: /bin/sh reads the line back into the same words.
+  const out = spawnSync('/bin/sh', ['-c', `printf '%s\\0' ${line}`], { encoding: 'utf8' });
+  assert.deepEqual(out.stdout.split('\0').slice(0, -1), argv);
+  assert.equal(shellJoin(['echo', '']), `echo ''`);
+  assert.equal(shellJoin(['/bin/ls', '-la', 'a=b']), '/bin/ls -la a=b');
 });

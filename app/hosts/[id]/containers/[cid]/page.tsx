@@ -6,7 +6,7 @@ import type { ContainerSummary } from '../../../../../agent/link/protocol';
 import { ContainerActions } from '../../../../components/container-actions';
 import { LogViewer } from '../../../../components/log-viewer';
 import { ErrorText, Fact, StateBadge } from '../../../../components/ui';
-import { containerStatus, formatBytes, formatTime, shortId } from '../../../../lib/format';
+import { containerStatus, formatBytes, formatTime, shellJoin, shortId } from '../../../../lib/format';
 import { useNow } from '../../../../lib/use-now';
 import { useContainerLogs, useHostWatch } from '../../../../lib/socket';
 import { trpc } from '../../../../lib/trpc';
@@ -50,7 +50,7 @@ export default function ContainerPage() {
   }
   if (!record) return <p className="text-sm text-slate-500">Loading…</p>;
 
-  const cmd = [...record.config.entrypoint, ...record.config.cmd].join(' ');
+  const cmd = shellJoin([...record.config.entrypoint, ...record.config.cmd]);
   return (
     <div className="space-y-5">
       <div className="flex flex-wrap items-start justify-between gap-3">
