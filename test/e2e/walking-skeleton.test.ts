@@ -184,6 +184,14 @@ test('walking skeleton: sign up, pull, run, watch the log live, stop, remove', {
   page.setDefaultTimeout(30_000);
   const pageErrors: string[] = [];
   page.on('pageerror', (e) => pageErrors.push(e.message));
+  // Console errors are reported, not asserted: the refused sign-in is a 401 by design.
+  const consoleErrors: string[] = [];
+  page.on('console', (m) => {
+    if (m.type() === 'error') consoleErrors.push(`${m.text()} ${m.location().url ?? ''}`.trim());
+  });
+  t.after(() => {
+    for (const e of consoleErrors) t.diagnostic(`browser console error: ${e}`);
+  });
   // BERTH_E2E_SCREENSHOTS=DIR keeps a picture of each stage, to see what the user saw.
   const shotDir = process.env.BERTH_E2E_SCREENSHOTS;
   const shot = async (name: string) => {
