@@ -78,7 +78,7 @@ export interface ContainerCreateSpec {
   labels?: Record<string, string>;
   /** Bytes; 0 = unlimited. */
   memory?: number;
-  /** Bytes of memory+swap; -1 = unlimited swap, 0 = same as memory. */
+  /** Bytes of memory+swap; -1 = unlimited swap, 0 = twice the memory limit (as Docker does: the CLI sends 0 by default). */
   memorySwap?: number;
   nanoCpus?: number;
   cpuShares?: number;
