@@ -51,7 +51,9 @@ function npmDependencies() {
   const stamp = join(root, 'node_modules', '.package-lock.json');
   if (mtime(stamp) >= Math.max(mtime(join(root, 'package-lock.json')), mtime(join(root, 'package.json')))) return;
   log('installing npm dependencies');
-  run('npm', [existsSync(join(root, 'node_modules')) ? 'install' : 'ci', '--no-audit', '--no-fund']);
+  // Not `npm ci`: npm here writes lock files without other platforms' optional
+  // packages (next's and tailwind's native builds), which `npm ci` then calls out of sync.
+  run('npm', ['install', '--no-audit', '--no-fund']);
 }
 
 function nativeMonitor() {
