@@ -2,52 +2,17 @@
 // controllers, so only membership, the cgroup namespace and clean-up can be checked here;
 // limits asked for there must fail loudly rather than be dropped. Needs root.
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, rmdirSync } from 'node:fs';
-import { copyFile, mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { openEngine, type BerthEngine } from '../../agent/engine/index';
 import { EngineError } from '../../agent/engine/errors';
-import type { ImageRecord, ImageStore } from '../../agent/engine/types';
+import { busyboxStore } from '../fixtures/local-image';
 
 const UNIFIED = '/sys/fs/cgroup/unified';
 const usable = process.getuid?.() === 0 && existsSync(join(UNIFIED, 'cgroup.controllers'));
-
-async function busyboxLayer(dir: string) {
-  await mkdir(join(dir, 'bin'), { recursive: true });
-  await mkdir(join(dir, 'etc'), { recursive: true });
-  await copyFile('/bin/busybox', join(dir, 'bin', 'busybox'));
-  execFileSync('chmod', ['755', join(dir, 'bin', 'busybox')]);
-  const applets = execFileSync('/bin/busybox', ['--list'], { encoding: 'utf8' }).split('\n').filter(Boolean);
-  for (const a of applets) if (a !== 'busybox') await symlink('busybox', join(dir, 'bin', a));
-  await writeFile(join(dir, 'etc', 'passwd'), 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n');
-  await writeFile(join(dir, 'etc', 'group'), 'root:x:0:\nnogroup:x:65534:\n');
-}
-
-/** Just enough of an ImageStore: one image whose only layer is the busybox dir. */
-function tinyStore(layer: string): ImageStore {
-  const img: ImageRecord = {
-    id: 'sha256:' + 'b'.repeat(64),
-    repoTags: ['busybox:test'],
-    repoDigests: [],
-    created: new Date().toISOString(),
-    architecture: 'amd64',
-    os: 'linux',
-    config: { Cmd: ['sh'], Env: ['PATH=/usr/sbin:/usr/bin:/sbin:/bin'] },
-    diffIds: [],
-    chainIds: [],
-    size: 0,
-  };
-  return {
-    pull: async () => img,
-    list: () => [img],
-    get: (ref) => (ref === 'busybox:test' || ref === img.id || ref === 'busybox' ? img : undefined),
-    layerDirs: () => [layer],
-    remove: () => [],
-  };
-}
 
 describe('containers in a cgroup v2 hierarchy', { skip: !usable && 'needs root and a v2 tree at ' + UNIFIED }, () => {
   let tmp: string;
@@ -56,8 +21,8 @@ describe('containers in a cgroup v2 hierarchy', { skip: !usable && 'needs root a
 
   before(async () => {
     tmp = await mkdtemp(join(tmpdir(), 'berth-rtv2-'));
-    await busyboxLayer(join(tmp, 'layer'));
-    engine = await openEngine({ root: join(tmp, 'root'), images: tinyStore(join(tmp, 'layer')), cgroupParent: parent, cgroupRoot: UNIFIED });
+    const { store } = await busyboxStore(join(tmp, 'root', 'images'));
+    engine = await openEngine({ root: join(tmp, 'root'), images: store, cgroupParent: parent, cgroupRoot: UNIFIED });
   });
 
   after(async () => {

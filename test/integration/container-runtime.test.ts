@@ -1,51 +1,17 @@
 // Real containers from a busybox rootfs: namespaces, cgroups, logs, exit codes, stop,
 // and monitors that outlive the engine. Needs root.
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync, rmdirSync } from 'node:fs';
-import { mkdir, mkdtemp, rm, symlink, writeFile, copyFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { openEngine, type BerthEngine } from '../../agent/engine/index';
 import { EngineError } from '../../agent/engine/errors';
 import type { ImageRecord, ImageStore, LogEntry } from '../../agent/engine/types';
+import { busyboxStore } from '../fixtures/local-image';
 
 const isRoot = process.getuid?.() === 0;
-
-async function busyboxLayer(dir: string) {
-  await mkdir(join(dir, 'bin'), { recursive: true });
-  await mkdir(join(dir, 'etc'), { recursive: true });
-  await copyFile('/bin/busybox', join(dir, 'bin', 'busybox'));
-  execFileSync('chmod', ['755', join(dir, 'bin', 'busybox')]);
-  const applets = execFileSync('/bin/busybox', ['--list'], { encoding: 'utf8' }).split('\n').filter(Boolean);
-  for (const a of applets) if (a !== 'busybox') await symlink('busybox', join(dir, 'bin', a));
-  await writeFile(join(dir, 'etc', 'passwd'), 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n');
-  await writeFile(join(dir, 'etc', 'group'), 'root:x:0:\nnogroup:x:65534:\n');
-}
-
-/** Just enough of an ImageStore: one image whose only layer is the busybox dir. */
-function tinyStore(layer: string): ImageStore {
-  const img: ImageRecord = {
-    id: 'sha256:' + 'b'.repeat(64),
-    repoTags: ['busybox:test'],
-    repoDigests: [],
-    created: new Date().toISOString(),
-    architecture: 'amd64',
-    os: 'linux',
-    config: { Cmd: ['sh'], Env: ['PATH=/usr/sbin:/usr/bin:/sbin:/bin'] },
-    diffIds: [],
-    chainIds: [],
-    size: 0,
-  };
-  return {
-    pull: async () => img,
-    list: () => [img],
-    get: (ref) => (ref === 'busybox:test' || ref === img.id || ref === 'busybox' ? img : undefined),
-    layerDirs: () => [layer],
-    remove: () => [],
-  };
-}
 
 async function collect(it: AsyncIterable<LogEntry>): Promise<LogEntry[]> {
   const out: LogEntry[] = [];
@@ -77,6 +43,7 @@ describe('container runtime', { skip: !isRoot && 'needs root' }, () => {
   let marker: string;
   let engine: BerthEngine;
   let images: ImageStore;
+  let image: ImageRecord;
   const cgroupParent = `berth-test-${process.pid}`;
   const monitorPids: number[] = [];
   const ids: string[] = [];
@@ -96,9 +63,7 @@ describe('container runtime', { skip: !isRoot && 'needs root' }, () => {
     root = join(tmp, 'root');
     marker = join(tmp, 'host-marker-file');
     await writeFile(marker, 'only on the host\n');
-    const layer = join(tmp, 'layer');
-    await busyboxLayer(layer);
-    images = tinyStore(layer);
+    ({ store: images, image } = await busyboxStore(join(root, 'images')));
     engine = await openEngine({ root, images, cgroupParent });
   });
 
@@ -144,7 +109,10 @@ describe('container runtime', { skip: !isRoot && 'needs root' }, () => {
     assert.equal(out[0], '1\n', 'the command is PID 1');
     assert.equal(out[1], c.id.slice(0, 12) + '\n');
     const ls = out.slice(2, -1).map((l) => l.trim());
-    assert.deepEqual(ls.sort(), ['bin', 'dev', 'etc', 'proc', 'sys']);
+    // The root is the image's: its top level, nothing of the host's.
+    const imageTop = new Set(images.layerDirs(image).flatMap((d) => readdirSync(d)));
+    assert.deepEqual(ls.sort(), [...imageTop].sort());
+    assert.ok(['bin', 'dev', 'etc', 'proc', 'sys'].every((d) => imageTop.has(d)), [...imageTop].join(' '));
     assert.equal(out.at(-1), 'no-marker\n', 'host files are not visible');
     assert.equal(err.length, 2);
     assert.match(err[0], /No such file or directory/);
