@@ -4,7 +4,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { EngineError } from '../engine/errors';
 import type { ContainerCreateSpec, ContainerRecord, Engine } from '../engine/types';
 import { HttpError, boolParam, intParam, readJson, sendEmpty, sendJson, type Query } from './http';
-import { humanStatus } from './human';
+import { humanStatus } from '../link/human-status';
 import { findImage, labelMatches, parseFilters } from './images';
 
 /** Looks a container up, answering with Docker's wording when it is unknown. */
@@ -116,7 +116,7 @@ export function containerSummary(c: ContainerRecord, now = Date.now()): Record<s
     Ports: [],
     Labels: c.config.labels,
     State: c.state.status,
-    Status: humanStatus(c, now),
+    Status: humanStatus(c.state, now),
     HostConfig: { NetworkMode: c.hostConfig.networkMode },
     NetworkSettings: { Networks: {} },
     Mounts: [],

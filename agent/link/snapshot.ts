@@ -1,6 +1,6 @@
 // The agent's whole state as the control plane sees it.
 import type { ContainerRecord, Engine, ImageRecord } from '../engine/types';
-import { humanStatus } from '../dockerapi/human';
+import { humanStatus } from './human-status';
 import type { ContainerSummary, HostSnapshot, ImageSummary } from './protocol';
 
 export function summarizeContainer(c: ContainerRecord, now = Date.now()): ContainerSummary {
@@ -12,7 +12,7 @@ export function summarizeContainer(c: ContainerRecord, now = Date.now()): Contai
     command: [...c.config.entrypoint, ...c.config.cmd].join(' '),
     created: c.created,
     state: c.state.status,
-    status: humanStatus(c, now),
+    status: humanStatus(c.state, now),
     exitCode: c.state.exitCode,
     startedAt: c.state.startedAt,
     finishedAt: c.state.finishedAt,

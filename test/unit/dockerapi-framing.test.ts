@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { humanDuration, humanStatus } from '../../agent/dockerapi/human';
+import { humanDuration, humanStatus } from '../../agent/link/human-status';
 import { MuxDecoder, STDERR, STDOUT, muxFrame } from '../../agent/dockerapi/mux';
 import { encodeEntry } from '../../agent/dockerapi/logs';
 import type { ContainerRecord } from '../../agent/engine/types';
@@ -42,20 +42,19 @@ describe('multiplexed stream framing', () => {
   });
 });
 
-function rec(state: Partial<ContainerRecord['state']>): Pick<ContainerRecord, 'state'> {
+/** An engine container state: what the agent hands to humanStatus. */
+function rec(state: Partial<ContainerRecord['state']>): ContainerRecord['state'] {
   return {
-    state: {
-      status: 'created',
-      running: false,
-      paused: false,
-      pid: 0,
-      exitCode: 0,
-      startedAt: '0001-01-01T00:00:00Z',
-      finishedAt: '0001-01-01T00:00:00Z',
-      error: '',
-      oomKilled: false,
-      ...state,
-    },
+    status: 'created',
+    running: false,
+    paused: false,
+    pid: 0,
+    exitCode: 0,
+    startedAt: '0001-01-01T00:00:00Z',
+    finishedAt: '0001-01-01T00:00:00Z',
+    error: '',
+    oomKilled: false,
+    ...state,
   };
 }
 
