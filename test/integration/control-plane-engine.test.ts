@@ -1,13 +1,14 @@
 // The control plane with the real agent and engine: pull from a real registry and run a
 // container through tRPC, then read its log over the browser's '/ui' socket.
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { TRPCClientError } from '@trpc/client';
 import { io, type Socket } from 'socket.io-client';
 import type { ServerToUi, UiToServer } from '../../server/hub/ui-protocol';
+import { splitShellWords } from '../../server/parse/shell-words';
 import { pushBusyboxImage } from '../fixtures/busybox-image';
 import { startRegistry } from '../fixtures/registry';
 import { ensureNextBuild, eventually, removeDir, signIn, spawnTsx, startControlPlane, trpc, type Child, type ControlPlane } from './support/control-plane';
@@ -23,6 +24,7 @@ describe('control plane with the real agent', { timeout: 300_000 }, () => {
   let pushed: Awaited<ReturnType<typeof pushBusyboxImage>>;
   let cp: ControlPlane;
   let agent: Child;
+  let second: Child | undefined;
   let tmp: string;
   let agentRoot: string;
   let cookie: string;
@@ -34,7 +36,7 @@ describe('control plane with the real agent', { timeout: 300_000 }, () => {
   const ourMounts = () =>
     readFileSync('/proc/self/mountinfo', 'utf8')
       .split('\n')
-      .filter((l) => agentRoot && l.includes(agentRoot));
+      .filter((l) => tmp && l.includes(tmp));
 
   before(async () => {
     ensureNextBuild();
@@ -60,6 +62,9 @@ describe('control plane with the real agent', { timeout: 300_000 }, () => {
       // Containers outlive their agent on purpose: remove ours while it still answers.
       for (const id of made) await api.containers.remove.mutate({ hostId, id, force: true }).catch(() => {});
     } finally {
+      // A stopped process takes SIGTERM only once it runs again.
+      if (second && second.proc.exitCode === null && second.proc.signalCode === null) process.kill(second.proc.pid!, 'SIGCONT');
+      await second?.kill('SIGTERM');
       await agent?.kill('SIGTERM');
       await cp?.stop();
       if (cp) removeDir(cp.dataDir);
@@ -67,7 +72,7 @@ describe('control plane with the real agent', { timeout: 300_000 }, () => {
       if (tmp) {
         const left = ourMounts();
         if (!left.length) removeDir(tmp);
-        else console.error(`mounts left under ${agentRoot}, not deleting ${tmp}:\n${left.join('\n')}`);
+        else console.error(`mounts left under ${tmp}, not deleting ${tmp}:\n${left.join('\n')}`);
       }
     }
   });
@@ -174,5 +179,73 @@ describe('control plane with the real agent', { timeout: 300_000 }, () => {
     for (const want of ['hosts.enroll ok', 'images.pull error', 'images.pull ok', 'containers.run ok', 'containers.remove ok']) {
       assert.ok(actions.includes(want), `${want} missing from ${JSON.stringify(actions)}`);
     }
+  });
+
+  test('a second agent started from the "add a host" command line is listed online within 5 s, with its real facts', async () => {
+    const name = 'second-agent';
+    const { command } = await api.hosts.createJoinToken.mutate({ name });
+    const words = splitShellWords(command);
+    assert.deepEqual(words.slice(0, 4), ['npm', 'run', 'agent', '--'], command);
+    // The line exactly as pasted, but with a root and socket of this test's own.
+    const args = words.slice(4);
+    const secondRoot = path.join(tmp, 'second-root');
+    const secondSock = path.join(tmp, 'second-docker.sock');
+    for (const [flag, value] of [['--root', secondRoot], ['--docker-socket', secondSock]]) {
+      const i = args.indexOf(flag);
+      assert.ok(i >= 0 && i + 1 < args.length, `${flag} in ${command}`);
+      args[i + 1] = value;
+    }
+    assert.ok(args.includes('--token') && args.includes('--server'), command);
+    const before = await api.hosts.list.query();
+    assert.equal(before.length, 1);
+
+    // `npm run agent` runs setup and then `tsx agent/main.ts`; spawned like scripts/start.ts
+    // does it, the pid held here is the agent itself.
+    const t0 = Date.now();
+    second = spawnTsx(['agent/main.ts', ...args], {}, 'second-agent');
+    const listed = await eventually('a second host online', async () => {
+      const hosts = await api.hosts.list.query();
+      const h = hosts.find((x) => x.name === name);
+      return hosts.length === 2 && h?.online && h.info ? h : undefined;
+    }, 5000, 100);
+    const took = Date.now() - t0;
+    assert.ok(took <= 5000, `listed after ${took} ms`);
+    assert.notEqual(listed.id, hostId);
+    assert.equal(listed.info?.hostname, os.hostname());
+    assert.equal(listed.info?.kernel, os.release());
+    assert.equal(listed.info?.root, secondRoot);
+    assert.ok((await api.hosts.list.query()).find((h) => h.id === hostId)?.online, 'the first host is still online');
+    assert.ok(existsSync(secondSock), 'the second agent serves its Docker API socket');
+  });
+
+  test('the second agent frozen (SIGSTOP) goes offline within 15 s and comes back when resumed', async () => {
+    assert.ok(second, 'the second agent runs');
+    const secondId = (await api.hosts.list.query()).find((h) => h.name === 'second-agent')!.id;
+    const t0 = Date.now();
+    process.kill(second.proc.pid!, 'SIGSTOP');
+    try {
+      await eventually('offline', async () => !(await api.hosts.get.query({ hostId: secondId })).online, 15_000, 250);
+      const took = Date.now() - t0;
+      assert.ok(took > 1000, `offline after ${took} ms: the process still holds its socket, only the heartbeat can tell`);
+    } finally {
+      process.kill(second.proc.pid!, 'SIGCONT');
+    }
+    await eventually('online again', async () => (await api.hosts.get.query({ hostId: secondId })).online, 15_000, 250);
+  });
+
+  test('the second agent stopped (SIGTERM) shows offline within 15 s and leaves no socket file', async () => {
+    assert.ok(second, 'the second agent runs');
+    const secondId = (await api.hosts.list.query()).find((h) => h.name === 'second-agent')!.id;
+    assert.ok((await api.hosts.get.query({ hostId: secondId })).online);
+    const sock = path.join(tmp, 'second-docker.sock');
+    const t0 = Date.now();
+    process.kill(second.proc.pid!, 'SIGTERM');
+    await eventually('offline', async () => !(await api.hosts.get.query({ hostId: secondId })).online, 15_000, 250);
+    assert.ok(Date.now() - t0 <= 15_000);
+    assert.equal(await second.exited, 0, 'a clean exit');
+    assert.ok(!existsSync(sock), 'the Docker API socket file is removed');
+    const hosts = await api.hosts.list.query();
+    assert.equal(hosts.length, 2, 'an offline host stays listed');
+    assert.ok(hosts.find((h) => h.id === hostId)?.online, 'the first host is untouched');
   });
 });
