@@ -1,16 +1,23 @@
-// Where the monitor binary lives, building it on first use so a fresh checkout just works.
+// Where the monitor binary lives, building it on first use (and again when its sources are
+// newer, so an updated checkout never runs an old binary that lacks a subcommand).
 import { execFileSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { readdirSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const nativeDir = dirname(fileURLToPath(import.meta.url));
 let checked: string | undefined;
 
+function stale(bin: string): boolean {
+  const built = statSync(bin, { throwIfNoEntry: false })?.mtimeMs;
+  if (built === undefined) return true;
+  return readdirSync(nativeDir).some((n) => (/\.[ch]$/.test(n) || n === 'Makefile') && statSync(join(nativeDir, n)).mtimeMs > built);
+}
+
 export function monitorBinary(): string {
   if (checked) return checked;
   const bin = process.env.BERTH_MONITOR || join(nativeDir, 'build', 'berth-monitor');
-  if (!existsSync(bin)) {
+  if (!process.env.BERTH_MONITOR && stale(bin)) {
     try {
       execFileSync('make', ['-s', '-C', nativeDir], { stdio: ['ignore', 'ignore', 'pipe'] });
     } catch (e) {

@@ -6,6 +6,8 @@
  *   berth-monitor run STATEDIR              config in STATEDIR/monitor.conf
  *   berth-monitor mount-overlay TARGET DATA host-side overlay mount (build, commit, cp)
  *   berth-monitor umount TARGET             lazy unmount
+ *   berth-monitor layer-fixup ROOT          xattrs and device nodes of a layer (layerfix.c)
+ *   berth-monitor xattr-get NAME            one xattr of many paths (layerfix.c)
  *   berth-monitor exec PID CONF             run a command in the namespaces and cgroups of the
  *                                           container whose init is PID; stdio and exit code pass
  *                                           through (the agent's child, unlike `run`)
@@ -43,6 +45,8 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "layerfix.h"
 
 #define LOG_LINE_MAX 16384 /* Docker's json-file splits longer lines at 16 KiB */
 #define DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -729,6 +733,8 @@ int main(int argc, char **argv)
 		}
 		return 0;
 	}
+	if (argc == 3 && !strcmp(argv[1], "layer-fixup")) return layer_fixup(argv[2]);
+	if (argc == 3 && !strcmp(argv[1], "xattr-get")) return xattr_get(argv[2]);
 	if (argc == 3 && !strcmp(argv[1], "umount")) {
 		if (umount2(argv[2], MNT_DETACH) < 0) {
 			fprintf(stderr, "berth-monitor: umount %s: %s\n", argv[2], strerror(errno));
@@ -736,6 +742,6 @@ int main(int argc, char **argv)
 		}
 		return 0;
 	}
-	fprintf(stderr, "usage: berth-monitor run STATEDIR | exec PID CONF | mount-overlay TARGET DATA | umount TARGET\n");
+	fprintf(stderr, "usage: berth-monitor run STATEDIR | exec PID CONF | mount-overlay TARGET DATA | umount TARGET | layer-fixup ROOT | xattr-get NAME\n");
 	return 2;
 }

@@ -11,7 +11,8 @@ import { EngineError } from '../../agent/engine/errors';
 import { decompress, extractLayer, UnsafeLayerError } from '../../agent/engine/layers/extract';
 import { readTar } from '../../agent/engine/layers/tar';
 import { packDirectory, tarBuffer, writeTar, type TarWriteEntry } from '../../agent/engine/layers/tar-write';
-import { getXattr, setXattrs } from '../../agent/engine/layers/xattr';
+import { LayerFixup } from '../../agent/engine/layers/fixup';
+import { getXattr, getXattrMany } from '../../agent/engine/layers/xattr';
 
 let base: string;
 let root: string;
@@ -60,7 +61,7 @@ const pad = (n: number) => Buffer.alloc((512 - (n % 512)) % 512);
 
 function readXattr(path: string, name: string): Promise<Buffer | undefined> | Buffer | undefined {
   try {
-    // An independent reader when python is around; our perl helper otherwise.
+    // An independent reader when python is around; our own helper otherwise.
     const out = execFileSync('python3', ['-c', 'import os,sys\ntry:\n sys.stdout.buffer.write(os.getxattr(sys.argv[1], sys.argv[2], follow_symlinks=False))\nexcept OSError:\n sys.exit(3)', path, name], { stdio: ['ignore', 'pipe', 'ignore'] });
     return out;
   } catch (e) {
@@ -398,8 +399,10 @@ describe('packing an overlay upper dir (commit)', () => {
     mkdirSync(join(upper, 'etc'), { recursive: true });
     mkdirSync(join(upper, 'var/lib'), { recursive: true });
     writeFileSync(join(upper, 'etc/new'), 'n');
-    execFileSync('mknod', [join(upper, 'etc/gone'), 'c', '0', '0']);
-    await setXattrs([{ path: join(upper, 'var/lib'), name: 'trusted.overlay.opaque', value: Buffer.from('y') }]);
+    const fix = new LayerFixup(upper);
+    await fix.mknod('etc/gone', 'c', 0, 0, 0);
+    fix.setXattr('var/lib', 'trusted.overlay.opaque', Buffer.from('y'));
+    await fix.close();
     const names: string[] = [];
     for await (const e of readTar(writeTar(packDirectory(upper, { overlay: true })))) names.push(`${e.header.type} ${e.header.path}`);
     assert.deepEqual(names, ['directory etc/', 'file etc/.wh.gone', 'file etc/new', 'directory var/', 'directory var/lib/', 'file var/lib/.wh..wh..opq']);
@@ -411,5 +414,72 @@ describe('packing an overlay upper dir (commit)', () => {
     const plain: string[] = [];
     for await (const e of readTar(writeTar(packDirectory(upper)))) plain.push(`${e.header.type} ${e.header.path}`);
     assert.ok(plain.includes('char etc/gone'));
+  });
+});
+
+describe('the native layer helper (berth-monitor layer-fixup, xattr-get)', () => {
+  it('makes nodes with the exact mode and sets xattrs, on the root too', async () => {
+    mkdirSync(join(root, 'd'));
+    const fix = new LayerFixup(root);
+    await fix.mknod('d/null', 'c', 1, 3, 0o666);
+    await fix.mknod('d/blk', 'b', 7, 1, 0o600);
+    await fix.mknod('d/pipe', 'p', 0, 0, 0o4620);
+    fix.setXattr('d', 'user.bin', Buffer.from([0, 1, 0xfe, 0xff]));
+    fix.setXattr('', 'trusted.overlay.opaque', Buffer.from('y'));
+    await fix.close();
+    const nul = lstatSync(join(root, 'd/null'));
+    assert.ok(nul.isCharacterDevice());
+    assert.equal(Number(nul.rdev), (1 << 8) | 3);
+    assert.equal(nul.mode & 0o7777, 0o666, 'no umask applied');
+    const blk = lstatSync(join(root, 'd/blk'));
+    assert.ok(blk.isBlockDevice());
+    assert.equal(Number(blk.rdev), (7 << 8) | 1);
+    assert.equal(lstatSync(join(root, 'd/pipe')).mode & 0o7777, 0o4620);
+    assert.deepEqual([...((await readXattr(join(root, 'd'), 'user.bin')) ?? [])], [0, 1, 0xfe, 0xff]);
+    assert.equal(String(await readXattr(root, 'trusted.overlay.opaque')), 'y');
+  });
+
+  it('refuses paths that leave the root through a symlink or ..', async () => {
+    symlinkSync(outside, join(root, 'out'));
+    for (const [op, rel, re] of [
+      ['mknod', 'out/dev', /"out" is not a directory \(a symlink\?\)/],
+      ['xattr', 'out/secret', /"out" is not a directory \(a symlink\?\)/],
+      ['mknod', '../outside/dev', /"\.\." component/],
+      ['xattr', 'a/../../outside/secret', /"\.\." component/],
+      ['mknod', '/tmp/abs', /empty, "\." or "\.\." component/],
+    ] as const) {
+      const fix = new LayerFixup(root, 'layer sha256:t');
+      const done = op === 'mknod' ? fix.mknod(rel, 'c', 0, 0, 0) : (fix.setXattr(rel, 'user.planted', Buffer.from('x')), fix.close());
+      await assert.rejects(done, (e: unknown) => e instanceof EngineError && /^layer sha256:t: berth-monitor: layer-fixup: refusing path/.test(e.message) && re.test(e.message), `${op} ${rel}`);
+      await fix.close().catch(() => undefined);
+    }
+    assert.deepEqual(readdirSync(outside), ['secret']);
+    assert.equal(await readXattr(join(outside, 'secret'), 'user.planted'), undefined);
+  });
+
+  it('names the path and the syscall error when a node cannot be made', async () => {
+    writeFileSync(join(root, 'taken'), '');
+    const fix = new LayerFixup(root);
+    await assert.rejects(fix.mknod('taken', 'c', 0, 0, 0), /mknod c 0 0 0 "taken" under .*: File exists/);
+    // the helper is gone after a failure: later records fail the same way, at once
+    await assert.rejects(fix.mknod('other', 'c', 0, 0, 0), /File exists/);
+    await assert.rejects(fix.close(), /File exists/);
+  });
+
+  it('reads one attribute of many paths, skipping those without it, symlinks not followed', async () => {
+    const fix = new LayerFixup(root);
+    mkdirSync(join(root, 'a'));
+    mkdirSync(join(root, 'b'));
+    writeFileSync(join(root, 'f'), '');
+    symlinkSync('a', join(root, 'ln'));
+    fix.setXattr('a', 'trusted.overlay.opaque', Buffer.from('y'));
+    fix.setXattr('f', 'trusted.overlay.opaque', Buffer.from('long\nvalue with 1 2\n'));
+    await fix.close();
+    const got = await getXattrMany(['a', 'b', 'f', 'ln', 'a'].map((p) => join(root, p)), 'trusted.overlay.opaque');
+    assert.deepEqual([...got.keys()].sort(), [join(root, 'a'), join(root, 'f')]);
+    assert.equal(String(got.get(join(root, 'f'))), 'long\nvalue with 1 2\n');
+    assert.equal(await getXattr(join(root, 'ln'), 'trusted.overlay.opaque'), undefined);
+    assert.equal(String(await getXattr(join(root, 'a'), 'trusted.overlay.opaque')), 'y');
+    await assert.rejects(getXattr(join(root, 'missing'), 'user.x'), /lgetxattr user\.x of .*missing: No such file or directory/);
   });
 });

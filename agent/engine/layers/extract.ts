@@ -12,6 +12,9 @@
 // - hardlinks must name an earlier entry of this layer (checked the same way);
 // - device nodes are created (the agent runs as root and images like to ship
 //   /dev/null); pass `devices: 'skip'` or `'refuse'` for stricter hosts;
+// - nodes and xattrs, which Node cannot make, go through one `berth-monitor layer-fixup`
+//   process per layer (./fixup), which resolves every path under the root again without
+//   following symlinks;
 // - `.wh.<name>` becomes a 0:0 character device, `.wh..wh..opq` sets
 //   trusted.overlay.opaque=y on its directory, other `.wh..wh.` files are dropped;
 // - owners (lchown), modes, mtimes (lutimes; directories last) and SCHILY xattrs are
@@ -27,7 +30,7 @@ import { Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import { EngineError } from '../errors';
 import { readTar, type TarHeader } from './tar';
-import { setXattrs, type XattrOp } from './xattr';
+import { LayerFixup } from './fixup';
 
 export class UnsafeLayerError extends EngineError {
   constructor(message: string) {
@@ -72,13 +75,6 @@ function cleanPath(raw: string, what: string): string[] {
 }
 
 const exists = (p: string): Stats | undefined => lstatSync(p, { throwIfNoEntry: false });
-
-function mknod(path: string, kind: 'c' | 'b' | 'p', major = 0, minor = 0): Promise<void> {
-  const args = kind === 'p' ? [path, 'p'] : [path, kind, String(major), String(minor)];
-  return new Promise((resolve, reject) =>
-    execFile('mknod', ['-m', '0000', ...args], (e, _o, stderr) => (e ? reject(new EngineError(500, `mknod ${args.join(' ')}: ${stderr.trim() || e.message}`)) : resolve())),
-  );
-}
 
 let zstdFound: Promise<boolean> | undefined;
 function zstdAvailable(): Promise<boolean> {
@@ -170,168 +166,179 @@ export async function extractLayer(source: AsyncIterable<Buffer | Uint8Array>, r
   root = resolve(root);
   const devices = opts.devices ?? 'allow';
   const result: ExtractResult = { size: 0, entries: 0, whiteouts: [], opaqueDirs: [] };
-  // Applied after the last entry; `ino` lets us check the path still names what it named.
-  const xattrs: Array<XattrOp & { ino: number }> = [];
-  const dirTimes: Array<{ abs: string; mtime: number; ino: number }> = [];
-  // Directories known to be real directories (not symlinks) inside root.
-  const dirs = new Set<string>(['']);
-
-  /** Makes sure every component of `parts` is a real directory, creating missing ones. */
-  function ensureDir(parts: string[], entry: string): string {
-    let rel = '';
-    for (const c of parts) {
-      rel = rel ? `${rel}/${c}` : c;
-      if (dirs.has(rel)) continue;
-      const abs = join(root, rel);
-      const st = exists(abs);
-      if (!st) mkdirSync(abs, { mode: 0o755 });
-      else if (st.isSymbolicLink()) throw new UnsafeLayerError(`entry "${entry}" goes through "${rel}", which is a symlink`);
-      else if (!st.isDirectory()) throw new UnsafeLayerError(`entry "${entry}" goes through "${rel}", which is not a directory`);
-      dirs.add(rel);
-    }
-    return join(root, ...parts);
+  const fixup = new LayerFixup(root, opts.label ?? 'layer');
+  try {
+    await unpack();
+    await fixup.close();
+  } finally {
+    fixup.abort();
   }
-
-  /** Clears the way for a new entry at `rel` (unlinks what is there; keeps a dir when a dir comes). */
-  function clear(rel: string, abs: string, keepDir: boolean): boolean {
-    const st = exists(abs);
-    if (!st) return false;
-    if (st.isDirectory() && keepDir) return true;
-    rmSync(abs, { recursive: true, force: true });
-    for (const d of [...dirs]) if (d === rel || d.startsWith(rel + '/')) dirs.delete(d);
-    return false;
-  }
-
-  function setMeta(abs: string, h: TarHeader, isLink: boolean): void {
-    lchownSync(abs, h.uid, h.gid);
-    // after chown, which clears setuid/setgid
-    if (!isLink) chmodSync(abs, h.mode);
-    queueXattrs(abs, h, isLink);
-  }
-
-  function queueXattrs(abs: string, h: TarHeader, isLink: boolean): void {
-    // user.* cannot be set on symlinks, and nothing reads xattrs of links: skip them there.
-    if (isLink) return;
-    for (const [name, value] of Object.entries(h.xattrs)) {
-      if (name.startsWith('trusted.overlay.')) continue;
-      xattrs.push({ path: abs, name, value, ino: lstatSync(abs).ino });
-    }
-  }
-
-  for await (const { header: h, body } of readTar(source)) {
-    result.entries++;
-    const parts = cleanPath(h.path, 'entry');
-    if (parts.length === 0) continue; // "./" itself: the layer root keeps its own metadata
-    const rel = parts.join('/');
-    const name = parts[parts.length - 1];
-    const parentParts = parts.slice(0, -1);
-
-    if (name.startsWith(WH)) {
-      const parentAbs = ensureDir(parentParts, h.path);
-      if (name === OPAQUE) {
-        xattrs.push({ path: parentAbs, name: 'trusted.overlay.opaque', value: Buffer.from('y'), ino: lstatSync(parentAbs).ino });
-        result.opaqueDirs.push(parentParts.join('/'));
-      } else if (!name.startsWith(WH + WH)) {
-        const target = name.slice(WH.length);
-        if (target === '' || target === '.' || target === '..') throw new UnsafeLayerError(`bad whiteout "${h.path}"`);
-        const tRel = [...parentParts, target].join('/');
-        const tAbs = join(parentAbs, target);
-        clear(tRel, tAbs, false);
-        await mknod(tAbs, 'c', 0, 0);
-        lchownSync(tAbs, h.uid, h.gid);
-        result.whiteouts.push(tRel);
-      }
-      continue;
-    }
-
-    const parentAbs = ensureDir(parentParts, h.path);
-    const abs = join(parentAbs, name);
-
-    switch (h.type) {
-      case 'directory': {
-        const kept = clear(rel, abs, true);
-        if (!kept) mkdirSync(abs, { mode: 0o700 });
-        dirs.add(rel);
-        setMeta(abs, h, false);
-        dirTimes.push({ abs, mtime: h.mtime, ino: lstatSync(abs).ino });
-        break;
-      }
-      case 'file': {
-        clear(rel, abs, false);
-        const fd = openSync(abs, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
-        try {
-          for await (const chunk of body) {
-            let off = 0;
-            while (off < chunk.length) off += writeSync(fd, chunk, off, chunk.length - off);
-          }
-          fchownSync(fd, h.uid, h.gid);
-          // after chown, which clears setuid/setgid
-          fchmodSync(fd, h.mode);
-          futimesSync(fd, h.mtime, h.mtime);
-        } finally {
-          closeSync(fd);
-        }
-        result.size += h.size;
-        queueXattrs(abs, h, false);
-        break;
-      }
-      case 'symlink': {
-        clear(rel, abs, false);
-        symlinkSync(h.linkpath, abs);
-        setMeta(abs, h, true);
-        lutimesSync(abs, h.mtime, h.mtime);
-        break;
-      }
-      case 'hardlink': {
-        const tParts = cleanPath(h.linkpath, `hardlink target of "${h.path}"`);
-        if (tParts.length === 0) throw new UnsafeLayerError(`hardlink "${h.path}" points at the layer root`);
-        // The target's parents must be real directories of this layer, like any entry's.
-        let trel = '';
-        for (const c of tParts.slice(0, -1)) {
-          trel = trel ? `${trel}/${c}` : c;
-          if (dirs.has(trel)) continue;
-          const st = exists(join(root, trel));
-          if (!st || !st.isDirectory()) throw new UnsafeLayerError(`hardlink "${h.path}" -> "${h.linkpath}": "${trel}" is not a directory of this layer`);
-          dirs.add(trel);
-        }
-        const tAbs = join(root, ...tParts);
-        const tst = exists(tAbs);
-        if (!tst) throw new UnsafeLayerError(`hardlink "${h.path}" -> "${h.linkpath}": target is not in this layer`);
-        if (tst.isDirectory()) throw new UnsafeLayerError(`hardlink "${h.path}" -> "${h.linkpath}": target is a directory`);
-        if (tAbs === abs) break;
-        clear(rel, abs, false);
-        // link(2) does not follow a symlink target: the new name is the symlink itself.
-        linkSync(tAbs, abs);
-        break;
-      }
-      case 'char':
-      case 'block':
-      case 'fifo': {
-        if (h.type !== 'fifo' && devices === 'skip') break;
-        if (h.type !== 'fifo' && devices === 'refuse') throw new UnsafeLayerError(`device node "${h.path}" is not allowed here`);
-        clear(rel, abs, false);
-        await mknod(abs, h.type === 'char' ? 'c' : h.type === 'block' ? 'b' : 'p', h.devmajor, h.devminor);
-        setMeta(abs, h, false);
-        lutimesSync(abs, h.mtime, h.mtime);
-        break;
-      }
-    }
-  }
-
-  // A later entry may have replaced a path, or one of its parents, with a symlink: only
-  // touch paths that still resolve, symlink-free, to the inode that was queued.
-  const unchanged = (abs: string, ino: number): boolean => {
-    const rel = abs.slice(root.length + 1);
-    let cur = root;
-    for (const c of rel.split('/').slice(0, -1)) {
-      cur = join(cur, c);
-      const st = exists(cur);
-      if (!st || !st.isDirectory()) return false;
-    }
-    return exists(abs)?.ino === ino;
-  };
-  await setXattrs(xattrs.filter((x) => unchanged(x.path, x.ino)).map(({ path, name, value }) => ({ path, name, value })));
-  // Children change their parent's mtime, so directories are stamped last.
-  for (const { abs, mtime, ino } of dirTimes) if (unchanged(abs, ino)) lutimesSync(abs, mtime, mtime);
   return result;
+
+  async function unpack(): Promise<void> {
+    // Applied after the last entry; `ino` lets us check the path still names what it named.
+    const xattrs: Array<{ abs: string; name: string; value: Buffer; ino: number }> = [];
+    const dirTimes: Array<{ abs: string; mtime: number; ino: number }> = [];
+    // Directories known to be real directories (not symlinks) inside root.
+    const dirs = new Set<string>(['']);
+
+    /** Makes sure every component of `parts` is a real directory, creating missing ones. */
+    function ensureDir(parts: string[], entry: string): string {
+      let rel = '';
+      for (const c of parts) {
+        rel = rel ? `${rel}/${c}` : c;
+        if (dirs.has(rel)) continue;
+        const abs = join(root, rel);
+        const st = exists(abs);
+        if (!st) mkdirSync(abs, { mode: 0o755 });
+        else if (st.isSymbolicLink()) throw new UnsafeLayerError(`entry "${entry}" goes through "${rel}", which is a symlink`);
+        else if (!st.isDirectory()) throw new UnsafeLayerError(`entry "${entry}" goes through "${rel}", which is not a directory`);
+        dirs.add(rel);
+      }
+      return join(root, ...parts);
+    }
+
+    /** Clears the way for a new entry at `rel` (unlinks what is there; keeps a dir when a dir comes). */
+    function clear(rel: string, abs: string, keepDir: boolean): boolean {
+      const st = exists(abs);
+      if (!st) return false;
+      if (st.isDirectory() && keepDir) return true;
+      rmSync(abs, { recursive: true, force: true });
+      for (const d of [...dirs]) if (d === rel || d.startsWith(rel + '/')) dirs.delete(d);
+      return false;
+    }
+
+    function setMeta(abs: string, h: TarHeader, isLink: boolean): void {
+      lchownSync(abs, h.uid, h.gid);
+      // after chown, which clears setuid/setgid
+      if (!isLink) chmodSync(abs, h.mode);
+      queueXattrs(abs, h, isLink);
+    }
+
+    function queueXattrs(abs: string, h: TarHeader, isLink: boolean): void {
+      // user.* cannot be set on symlinks, and nothing reads xattrs of links: skip them there.
+      if (isLink) return;
+      for (const [name, value] of Object.entries(h.xattrs)) {
+        if (name.startsWith('trusted.overlay.')) continue;
+        xattrs.push({ abs, name, value, ino: lstatSync(abs).ino });
+      }
+    }
+
+    for await (const { header: h, body } of readTar(source)) {
+      result.entries++;
+      const parts = cleanPath(h.path, 'entry');
+      if (parts.length === 0) continue; // "./" itself: the layer root keeps its own metadata
+      const rel = parts.join('/');
+      const name = parts[parts.length - 1];
+      const parentParts = parts.slice(0, -1);
+
+      if (name.startsWith(WH)) {
+        const parentAbs = ensureDir(parentParts, h.path);
+        if (name === OPAQUE) {
+          xattrs.push({ abs: parentAbs, name: 'trusted.overlay.opaque', value: Buffer.from('y'), ino: lstatSync(parentAbs).ino });
+          result.opaqueDirs.push(parentParts.join('/'));
+        } else if (!name.startsWith(WH + WH)) {
+          const target = name.slice(WH.length);
+          if (target === '' || target === '.' || target === '..') throw new UnsafeLayerError(`bad whiteout "${h.path}"`);
+          const tRel = [...parentParts, target].join('/');
+          const tAbs = join(parentAbs, target);
+          clear(tRel, tAbs, false);
+          await fixup.mknod(tRel, 'c', 0, 0, 0);
+          lchownSync(tAbs, h.uid, h.gid);
+          result.whiteouts.push(tRel);
+        }
+        continue;
+      }
+
+      const parentAbs = ensureDir(parentParts, h.path);
+      const abs = join(parentAbs, name);
+
+      switch (h.type) {
+        case 'directory': {
+          const kept = clear(rel, abs, true);
+          if (!kept) mkdirSync(abs, { mode: 0o700 });
+          dirs.add(rel);
+          setMeta(abs, h, false);
+          dirTimes.push({ abs, mtime: h.mtime, ino: lstatSync(abs).ino });
+          break;
+        }
+        case 'file': {
+          clear(rel, abs, false);
+          const fd = openSync(abs, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
+          try {
+            for await (const chunk of body) {
+              let off = 0;
+              while (off < chunk.length) off += writeSync(fd, chunk, off, chunk.length - off);
+            }
+            fchownSync(fd, h.uid, h.gid);
+            // after chown, which clears setuid/setgid
+            fchmodSync(fd, h.mode);
+            futimesSync(fd, h.mtime, h.mtime);
+          } finally {
+            closeSync(fd);
+          }
+          result.size += h.size;
+          queueXattrs(abs, h, false);
+          break;
+        }
+        case 'symlink': {
+          clear(rel, abs, false);
+          symlinkSync(h.linkpath, abs);
+          setMeta(abs, h, true);
+          lutimesSync(abs, h.mtime, h.mtime);
+          break;
+        }
+        case 'hardlink': {
+          const tParts = cleanPath(h.linkpath, `hardlink target of "${h.path}"`);
+          if (tParts.length === 0) throw new UnsafeLayerError(`hardlink "${h.path}" points at the layer root`);
+          // The target's parents must be real directories of this layer, like any entry's.
+          let trel = '';
+          for (const c of tParts.slice(0, -1)) {
+            trel = trel ? `${trel}/${c}` : c;
+            if (dirs.has(trel)) continue;
+            const st = exists(join(root, trel));
+            if (!st || !st.isDirectory()) throw new UnsafeLayerError(`hardlink "${h.path}" -> "${h.linkpath}": "${trel}" is not a directory of this layer`);
+            dirs.add(trel);
+          }
+          const tAbs = join(root, ...tParts);
+          const tst = exists(tAbs);
+          if (!tst) throw new UnsafeLayerError(`hardlink "${h.path}" -> "${h.linkpath}": target is not in this layer`);
+          if (tst.isDirectory()) throw new UnsafeLayerError(`hardlink "${h.path}" -> "${h.linkpath}": target is a directory`);
+          if (tAbs === abs) break;
+          clear(rel, abs, false);
+          // link(2) does not follow a symlink target: the new name is the symlink itself.
+          linkSync(tAbs, abs);
+          break;
+        }
+        case 'char':
+        case 'block':
+        case 'fifo': {
+          if (h.type !== 'fifo' && devices === 'skip') break;
+          if (h.type !== 'fifo' && devices === 'refuse') throw new UnsafeLayerError(`device node "${h.path}" is not allowed here`);
+          clear(rel, abs, false);
+          await fixup.mknod(rel, h.type === 'char' ? 'c' : h.type === 'block' ? 'b' : 'p', h.devmajor, h.devminor, 0);
+          setMeta(abs, h, false);
+          lutimesSync(abs, h.mtime, h.mtime);
+          break;
+        }
+      }
+    }
+
+    // A later entry may have replaced a path, or one of its parents, with a symlink: only
+    // touch paths that still resolve, symlink-free, to the inode that was queued.
+    const relOf = (abs: string) => abs.slice(root.length + 1);
+    const unchanged = (abs: string, ino: number): boolean => {
+      const rel = relOf(abs);
+      let cur = root;
+      for (const c of rel.split('/').slice(0, -1)) {
+        cur = join(cur, c);
+        const st = exists(cur);
+        if (!st || !st.isDirectory()) return false;
+      }
+      return exists(abs)?.ino === ino;
+    };
+    for (const x of xattrs) if (unchanged(x.abs, x.ino)) fixup.setXattr(relOf(x.abs), x.name, x.value);
+    // Children change their parent's mtime, so directories are stamped last.
+    for (const { abs, mtime, ino } of dirTimes) if (unchanged(abs, ino)) lutimesSync(abs, mtime, mtime);
+  }
 }
