@@ -1,4 +1,5 @@
 'use client';
+import { DataTable } from '../components/data-table';
 import { ErrorText } from '../components/ui';
 import { formatTime, shortId } from '../lib/format';
 import { trpc } from '../lib/trpc';
@@ -13,50 +14,27 @@ export default function AuditPage() {
         <p className="text-sm text-slate-600">The latest 200 actions in your teams.</p>
       </div>
       <ErrorText testId="audit-error">{audit.error?.message}</ErrorText>
-      <div className="card overflow-x-auto">
-        <table className="min-w-full divide-y divide-slate-200 text-sm" data-testid="audit-table">
-          <thead className="bg-slate-50 text-left text-xs font-medium tracking-wide text-slate-500 uppercase">
-            <tr>
-              <th className="px-4 py-2">When</th>
-              <th className="px-4 py-2">Who</th>
-              <th className="px-4 py-2">Action</th>
-              <th className="px-4 py-2">Host</th>
-              <th className="px-4 py-2">Target</th>
-              <th className="px-4 py-2">Result</th>
-            </tr>
-          </thead>
-          <tbody className="divide-y divide-slate-100">
-            {audit.isLoading ? (
-              <tr>
-                <td colSpan={6} className="px-4 py-6 text-center text-slate-500">
-                  Loading…
-                </td>
-              </tr>
-            ) : audit.data?.length === 0 ? (
-              <tr>
-                <td colSpan={6} className="px-4 py-6 text-center text-slate-500">
-                  Nothing recorded yet.
-                </td>
-              </tr>
-            ) : (
-              audit.data?.map((r) => (
-                <tr key={r.id} data-testid="audit-row" className="align-top hover:bg-slate-50">
-                  <td className="px-4 py-2 whitespace-nowrap text-slate-600">{formatTime(r.at)}</td>
-                  <td className="px-4 py-2 whitespace-nowrap">{r.userName || r.userEmail || '—'}</td>
-                  <td className="px-4 py-2 font-mono text-xs">{r.action}</td>
-                  <td className="px-4 py-2">{r.hostName ?? (r.hostId ? shortId(r.hostId) : '—')}</td>
-                  <td className="max-w-xs truncate px-4 py-2 font-mono text-xs" title={r.target ?? undefined}>
-                    {r.target ?? '—'}
-                  </td>
-                  <td className="px-4 py-2">
-                    <span className={r.result === 'ok' ? 'text-emerald-700' : 'text-red-700'}>{r.result}</span>
-                  </td>
-                </tr>
-              ))
-            )}
-          </tbody>
-        </table>
-      </div>
+      <DataTable
+        testId="audit-table"
+        columns={['When', 'Who', 'Action', 'Host', 'Target', 'Result']}
+        loading={audit.isLoading}
+        empty={audit.data?.length === 0 ? 'Nothing recorded yet.' : null}
+      >
+        {audit.data?.map((r) => (
+          <tr key={r.id} data-testid="audit-row" className="align-top hover:bg-slate-50">
+            <td className="px-4 py-2 whitespace-nowrap text-slate-600">{formatTime(r.at)}</td>
+            <td className="px-4 py-2 whitespace-nowrap">{r.userName || r.userEmail || '—'}</td>
+            <td className="px-4 py-2 font-mono text-xs">{r.action}</td>
+            <td className="px-4 py-2">{r.hostName ?? (r.hostId ? shortId(r.hostId) : '—')}</td>
+            <td className="max-w-xs truncate px-4 py-2 font-mono text-xs" title={r.target ?? undefined}>
+              {r.target ?? '—'}
+            </td>
+            <td className="px-4 py-2">
+              <span className={r.result === 'ok' ? 'text-emerald-700' : 'text-red-700'}>{r.result}</span>
+            </td>
+          </tr>
+        ))}
+      </DataTable>
     </div>
   );
 }

@@ -4,7 +4,9 @@ import { usePathname, useRouter } from 'next/navigation';
 import { signOut, useSession } from 'next-auth/react';
 import { useQueryClient } from '@tanstack/react-query';
 import { useState } from 'react';
+import { hasRole } from '../../server/auth/roles';
 import { useSocket } from '../lib/socket';
+import { useRole } from '../lib/use-role';
 
 export function Header() {
   const { data: session } = useSession();
@@ -13,6 +15,7 @@ export function Header() {
   const path = usePathname() ?? '/';
   const queryClient = useQueryClient();
   const [leaving, setLeaving] = useState(false);
+  const canAddHosts = hasRole(useRole(), 'admin');
 
   // No redirect from next-auth: its callback URL is built from NEXTAUTH_URL, which
   // may name another host than the one in the address bar.
@@ -25,7 +28,8 @@ export function Header() {
 
   const nav = [
     { href: '/', label: 'Hosts', active: path === '/' || (path.startsWith('/hosts/') && path !== '/hosts/new') },
-    { href: '/hosts/new', label: 'Add host', active: path === '/hosts/new' },
+    // Join tokens are for admins and owners; the server refuses them to everyone else.
+    ...(canAddHosts ? [{ href: '/hosts/new', label: 'Add host', active: path === '/hosts/new' }] : []),
     { href: '/audit', label: 'Audit log', active: path === '/audit' },
   ];
 

@@ -41,49 +41,6 @@ export function shortId(id: string): string {
   return id.replace(/^sha256:/, '').slice(0, 12);
 }
 
-/** Docker's units.HumanDuration, as `docker ps` prints it. */
-export function humanDuration(ms: number): string {
-  const s = Math.floor(ms / 1000);
-  if (s < 1) return 'Less than a second';
-  if (s === 1) return '1 second';
-  if (s < 60) return `${s} seconds`;
-  const m = Math.floor(s / 60);
-  if (m === 1) return 'About a minute';
-  if (m < 60) return `${m} minutes`;
-  const h = Math.round(s / 3600);
-  if (h === 1) return 'About an hour';
-  if (h < 48) return `${h} hours`;
-  if (h < 24 * 7 * 2) return `${Math.floor(h / 24)} days`;
-  if (h < 24 * 30 * 2) return `${Math.floor(h / 24 / 7)} weeks`;
-  if (h < 24 * 365 * 2) return `${Math.floor(h / 24 / 30)} months`;
-  return `${Math.floor(h / 24 / 365)} years`;
-}
-
-/**
- * The status column, recomputed from the container's times so it stays true on a
- * page left open; the agent's own string is the fallback.
- */
-export function containerStatus(
-  c: { state: string; status: string; startedAt: string; finishedAt: string; exitCode: number },
-  now = Date.now(),
-): string {
-  const since = (iso: string) => {
-    const t = Date.parse(iso);
-    return Number.isNaN(t) || iso.startsWith('0001-01-01') ? null : Math.max(0, now - t);
-  };
-  if (c.state === 'running' || c.state === 'paused') {
-    const up = since(c.startedAt);
-    if (up === null) return c.status;
-    return `Up ${humanDuration(up)}${c.state === 'paused' ? ' (Paused)' : ''}`;
-  }
-  if (c.state === 'exited') {
-    const ago = since(c.finishedAt);
-    return ago === null ? c.status : `Exited (${c.exitCode}) ${humanDuration(ago)} ago`;
-  }
-  if (c.state === 'created') return 'Created';
-  return c.status;
-}
-
 /** argv as a line one could paste into a shell: words with spaces or quotes get single quotes. */
 export function shellJoin(args: string[]): string {
   return args.map((a) => (a !== '' && /^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`)).join(' ');

@@ -1,9 +1,9 @@
 'use client';
 import { useRouter } from 'next/navigation';
 import { signIn } from 'next-auth/react';
-import { useState, type FormEvent } from 'react';
+import { useState } from 'react';
 import { Brand } from '../components/brand';
-import { ErrorText } from '../components/ui';
+import { Field, Form } from '../components/form';
 import { trpc } from '../lib/trpc';
 
 export default function LoginPage() {
@@ -14,8 +14,7 @@ export default function LoginPage() {
   const [error, setError] = useState<string | null>(null);
   const [pending, setPending] = useState(false);
 
-  async function onSubmit(e: FormEvent) {
-    e.preventDefault();
+  async function onSubmit() {
     setError(null);
     setPending(true);
     try {
@@ -40,44 +39,41 @@ export default function LoginPage() {
   return (
     <div className="w-full max-w-sm">
       <Brand />
-      <form onSubmit={onSubmit} className="card space-y-4 p-6" aria-labelledby="login-title" data-testid="login-form">
+      <Form
+        onSubmit={onSubmit}
+        className="card p-6"
+        labelledBy="login-title"
+        testId="login-form"
+        submitLabel="Sign in"
+        pendingLabel="Signing in…"
+        pending={pending}
+        wideSubmit
+        error={error}
+        errorTestId="login-error"
+      >
         <h1 id="login-title" className="text-lg font-semibold">
           Sign in
         </h1>
-        <div>
-          <label htmlFor="login-email" className="label">
-            Email
-          </label>
-          <input
-            id="login-email"
-            type="email"
-            className="input"
-            value={email}
-            onChange={(e) => setEmail(e.target.value)}
-            required
-            autoComplete="username"
-            autoFocus
-          />
-        </div>
-        <div>
-          <label htmlFor="login-password" className="label">
-            Password
-          </label>
-          <input
-            id="login-password"
-            type="password"
-            className="input"
-            value={password}
-            onChange={(e) => setPassword(e.target.value)}
-            required
-            autoComplete="current-password"
-          />
-        </div>
-        <ErrorText testId="login-error">{error}</ErrorText>
-        <button type="submit" className="btn-primary w-full" disabled={pending}>
-          {pending ? 'Signing in…' : 'Sign in'}
-        </button>
-      </form>
+        <Field
+          id="login-email"
+          label="Email"
+          type="email"
+          value={email}
+          onChange={(e) => setEmail(e.target.value)}
+          required
+          autoComplete="username"
+          autoFocus
+        />
+        <Field
+          id="login-password"
+          label="Password"
+          type="password"
+          value={password}
+          onChange={(e) => setPassword(e.target.value)}
+          required
+          autoComplete="current-password"
+        />
+      </Form>
     </div>
   );
 }

@@ -1,8 +1,8 @@
 'use client';
 import { useRouter } from 'next/navigation';
-import { useState, type FormEvent } from 'react';
+import { useState } from 'react';
 import { Brand } from '../components/brand';
-import { ErrorText } from '../components/ui';
+import { Field, Form } from '../components/form';
 import { trpc } from '../lib/trpc';
 
 export default function SetupPage() {
@@ -20,8 +20,7 @@ export default function SetupPage() {
     },
   });
 
-  function onSubmit(e: FormEvent) {
-    e.preventDefault();
+  function onSubmit() {
     setLocalError(null);
     if (password.length < 8) return setLocalError('The password needs at least 8 characters.');
     if (password !== confirm) return setLocalError('The two passwords differ.');
@@ -31,7 +30,18 @@ export default function SetupPage() {
   return (
     <div className="w-full max-w-md">
       <Brand />
-      <form onSubmit={onSubmit} className="card space-y-4 p-6" aria-labelledby="setup-title" data-testid="setup-form">
+      <Form
+        onSubmit={onSubmit}
+        className="card p-6"
+        labelledBy="setup-title"
+        testId="setup-form"
+        submitLabel="Create administrator"
+        pendingLabel="Creating…"
+        pending={setup.isPending}
+        wideSubmit
+        error={localError ?? setup.error?.message}
+        errorTestId="setup-error"
+      >
         <div>
           <h1 id="setup-title" className="text-lg font-semibold">
             Create the first administrator
@@ -40,60 +50,36 @@ export default function SetupPage() {
             This account owns the Default team and this machine. You can invite others afterwards.
           </p>
         </div>
-        <div>
-          <label htmlFor="setup-name" className="label">
-            Name
-          </label>
-          <input id="setup-name" className="input" value={name} onChange={(e) => setName(e.target.value)} required autoComplete="name" />
-        </div>
-        <div>
-          <label htmlFor="setup-email" className="label">
-            Email
-          </label>
-          <input
-            id="setup-email"
-            type="email"
-            className="input"
-            value={email}
-            onChange={(e) => setEmail(e.target.value)}
-            required
-            autoComplete="username"
-          />
-        </div>
-        <div>
-          <label htmlFor="setup-password" className="label">
-            Password
-          </label>
-          <input
-            id="setup-password"
-            type="password"
-            className="input"
-            value={password}
-            onChange={(e) => setPassword(e.target.value)}
-            required
-            minLength={8}
-            autoComplete="new-password"
-          />
-        </div>
-        <div>
-          <label htmlFor="setup-confirm" className="label">
-            Confirm password
-          </label>
-          <input
-            id="setup-confirm"
-            type="password"
-            className="input"
-            value={confirm}
-            onChange={(e) => setConfirm(e.target.value)}
-            required
-            autoComplete="new-password"
-          />
-        </div>
-        <ErrorText testId="setup-error">{localError ?? setup.error?.message}</ErrorText>
-        <button type="submit" className="btn-primary w-full" disabled={setup.isPending}>
-          {setup.isPending ? 'Creating…' : 'Create administrator'}
-        </button>
-      </form>
+        <Field id="setup-name" label="Name" value={name} onChange={(e) => setName(e.target.value)} required autoComplete="name" />
+        <Field
+          id="setup-email"
+          label="Email"
+          type="email"
+          value={email}
+          onChange={(e) => setEmail(e.target.value)}
+          required
+          autoComplete="username"
+        />
+        <Field
+          id="setup-password"
+          label="Password"
+          type="password"
+          value={password}
+          onChange={(e) => setPassword(e.target.value)}
+          required
+          minLength={8}
+          autoComplete="new-password"
+        />
+        <Field
+          id="setup-confirm"
+          label="Confirm password"
+          type="password"
+          value={confirm}
+          onChange={(e) => setConfirm(e.target.value)}
+          required
+          autoComplete="new-password"
+        />
+      </Form>
     </div>
   );
 }

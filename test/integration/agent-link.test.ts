@@ -11,7 +11,8 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Server, type Namespace, type Socket } from 'socket.io';
 import { openEngine } from '../../agent/engine/index';
-import type { Engine, LogEntry, PullProgress } from '../../agent/engine/types';
+import { startDockerApi } from '../../agent/dockerapi/server';
+import type { Engine, ImageEvent, LogEntry, PullProgress } from '../../agent/engine/types';
 import { startLink, type Link } from '../../agent/link/client';
 import { EnrollError } from '../../agent/link/enroll';
 import {
@@ -335,6 +336,49 @@ describe('agent ⇄ control plane link', { timeout: 180_000 }, () => {
     assert.ok(rmi.ok, JSON.stringify(rmi));
     assert.ok(rmi.result!.some((r) => r.Deleted));
     await until('a snapshot without the image', () => cp.snapshots.at(-1)?.images.length === 0);
+  });
+
+  it('a pull and an rmi through the Docker API reach the server as snapshots at once, from engine image events', async () => {
+    // No periodic refresh: only the engine's events can make these snapshots.
+    link?.close();
+    link = await startLink({ engine, root, server: cp.url, log: quiet, snapshotDelayMs: 50, refreshMs: 600_000 });
+    await until('connected', () => cp.socket?.connected && link!.socket.connected);
+    const sock = path.join(tmp, 'api.sock');
+    const api = await startDockerApi({ engine, socketPath: sock });
+    const seen: ImageEvent[] = [];
+    const onImage = (e: ImageEvent) => seen.push(e);
+    engine.on('image', onImage);
+    const docker = (...args: string[]) =>
+      new Promise<number>((resolve, reject) => {
+        const child = spawn('docker', ['-H', `unix://${sock}`, ...args], { stdio: 'ignore', env: { ...process.env, DOCKER_CONFIG: path.join(tmp, 'docker-config') } });
+        child.on('error', reject);
+        child.on('close', (code) => resolve(code ?? -1));
+      });
+    try {
+      assert.ok(!engine.images.get(ref), 'the image is gone before this test');
+      const before = cp.snapshots.length;
+      assert.equal(await docker('pull', ref), 0);
+      let t0 = Date.now();
+      await until('a snapshot with the pulled image', () => cp.snapshots.slice(before).some((s) => s.images.some((i) => i.repoTags.includes(ref))), 5_000);
+      const pullLatency = Date.now() - t0;
+      const id = engine.images.get(ref)!.id;
+      assert.deepEqual(seen, [{ action: 'pull', id, ref }]);
+
+      assert.equal(await docker('rmi', ref), 0);
+      t0 = Date.now();
+      await until('a snapshot without the image', () => cp.snapshots.at(-1)?.images.length === 0, 5_000);
+      const rmiLatency = Date.now() - t0;
+      assert.deepEqual(
+        seen.slice(1).map((e) => `${e.action} ${e.id}`),
+        [...seen.slice(1, -1).map(() => `untag ${id}`), `delete ${id}`],
+      );
+      assert.ok(seen.some((e) => e.action === 'untag' && e.ref === ref), JSON.stringify(seen));
+      // Event-driven: well under the old one-second poll even on a busy machine.
+      assert.ok(pullLatency < 900 && rmiLatency < 900, `snapshots took ${pullLatency} ms after the pull and ${rmiLatency} ms after the rmi`);
+    } finally {
+      engine.off('image', onImage);
+      await api.close();
+    }
   });
 
   it('reuses the stored credential without enrolling again', async () => {

@@ -82,7 +82,7 @@ describe('control plane', { timeout: 240_000 }, () => {
   });
 
   test('a fresh server asks for setup, and nobody can sign in yet', async () => {
-    assert.deepEqual(await trpc(cp.url).auth.status.query(), { needsSetup: true, signedIn: false });
+    assert.deepEqual(await trpc(cp.url).auth.status.query(), { needsSetup: true, signedIn: false, role: null });
     assert.equal(await signIn(cp.url, ADMIN.email, ADMIN.password), null);
     await rejectsWith(trpc(cp.url).hosts.list.query(), 'UNAUTHORIZED');
   });
@@ -99,7 +99,7 @@ describe('control plane', { timeout: 240_000 }, () => {
     assert.equal(await signIn(cp.url, 'nobody@example.test', ADMIN.password), null);
     adminCookie = (await signIn(cp.url, ADMIN.email, ADMIN.password))!;
     assert.ok(adminCookie, 'no session cookie after a correct sign-in');
-    assert.deepEqual(await trpc(cp.url, adminCookie).auth.status.query(), { needsSetup: false, signedIn: true });
+    assert.deepEqual(await trpc(cp.url, adminCookie).auth.status.query(), { needsSetup: false, signedIn: true, role: 'owner' });
     assert.deepEqual(await trpc(cp.url, adminCookie).hosts.list.query(), []);
     // A forged cookie is no session.
     await rejectsWith(trpc(cp.url, 'next-auth.session-token=forged.token.value').hosts.list.query(), 'UNAUTHORIZED');
@@ -162,6 +162,7 @@ describe('control plane', { timeout: 240_000 }, () => {
 
     assert.deepEqual((await viewer.hosts.list.query()).map((h) => h.id), [hostId]);
     assert.equal((await viewer.hosts.get.query({ hostId })).role, 'viewer');
+    assert.equal((await viewer.auth.status.query()).role, 'viewer', 'the role pages use to hide "Add host"');
     await rejectsWith(viewer.containers.run.mutate({ hostId, image: '127.0.0.1:5000/busybox' }), 'FORBIDDEN');
     await rejectsWith(viewer.images.pull.mutate({ hostId, ref: 'busybox' }), 'FORBIDDEN');
     await rejectsWith(viewer.hosts.revoke.mutate({ hostId }), 'FORBIDDEN');

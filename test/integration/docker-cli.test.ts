@@ -250,6 +250,35 @@ describe('docker CLI against the Berth agent', { timeout: 240_000 }, () => {
     }
   });
 
+  it('shows image pulls and removals in docker events, filtered by type', async () => {
+    const other = await pushBusyboxImage(registry.url, 'evbox', 'v1', { config: { Labels: { 'berth.test': 'events' } } });
+    const watcher = spawn('docker', ['-H', `unix://${sock}`, 'events', '--filter', 'type=image', '--format', '{{.Type}} {{.Action}} {{.Actor.ID}} {{.Actor.Attributes.name}} {{index .Actor.Attributes "berth.test"}}'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, DOCKER_CONFIG: path.join(tmp, 'docker-config') },
+    });
+    let events = '';
+    watcher.stdout.on('data', (d) => (events += d));
+    try {
+      await sleep(500);
+      await ok(['pull', other.ref]);
+      await until('the pull event', async () => /image pull /.test(events));
+      await ok(['run', '--rm', ref, 'true']);
+      await ok(['rmi', other.ref]);
+      await until('the delete event', async () => /image delete /.test(events));
+      const id = other.configDigest;
+      // the tag and its digest name both go, as with Docker
+      assert.deepEqual(
+        events.split('\n').map((l) => l.trimEnd()),
+        [`image pull ${other.ref} ${other.ref.replace(/:v1$/, '')} events`, `image untag ${id} ${id}`, `image untag ${id} ${id}`, `image delete ${id} ${id}`, ''],
+        'container events are filtered out; a pull names the reference (with the image labels), untag and delete the id',
+      );
+    } finally {
+      const gone = new Promise((r) => watcher.once('close', r));
+      process.kill(watcher.pid!, 'SIGKILL');
+      await gone;
+    }
+  });
+
   it('prunes stopped containers and leaves running ones', async () => {
     await ok(['run', '--name', 'done-one', ref, 'true']);
     const running = (await ok(['run', '-d', ref, 'sleep', '30'])).trim();

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { test } from 'node:test';
-import { containerStatus, formatBytes, humanDuration, shellJoin, shortId, timeAgo } from '../../app/lib/format';
+import { humanStatus, summaryStatus } from '../../agent/link/human-status';
+import { formatBytes, shellJoin, shortId, timeAgo } from '../../app/lib/format';
 import { redirectFor } from '../../app/lib/routing';
 
 test('before the first admin exists every page leads to /setup', () => {
@@ -51,15 +52,37 @@ test('ids shorten to 12 hex digits without the algorithm', () => {
 test('the status column is recomputed from the times, like docker ps', () => {
   const now = Date.parse('2026-11-22T12:00:00Z');
   const base = { status: 'stale', startedAt: '2026-11-22T11:59:57Z', finishedAt: '0001-01-01T00:00:00Z', exitCode: 0 };
-  assert.equal(containerStatus({ ...base, state: 'running' }, now), 'Up 3 seconds');
-  assert.equal(containerStatus({ ...base, state: 'running', startedAt: '2026-11-22T11:59:00Z' }, now), 'Up About a minute');
-  assert.equal(containerStatus({ ...base, state: 'paused', startedAt: '2026-11-22T09:00:00Z' }, now), 'Up 3 hours (Paused)');
-  assert.equal(containerStatus({ ...base, state: 'exited', exitCode: 137, finishedAt: '2026-11-22T11:55:00Z' }, now), 'Exited (137) 5 minutes ago');
-  assert.equal(containerStatus({ ...base, state: 'created' }, now), 'Created');
-  assert.equal(containerStatus({ ...base, state: 'running', startedAt: '0001-01-01T00:00:00Z' }, now), 'stale', 'no start time: the agent string');
-  assert.equal(containerStatus({ ...base, state: 'dead' }, now), 'stale');
-  assert.equal(humanDuration(400), 'Less than a second');
-  assert.equal(humanDuration(3 * 86_400_000), '3 days');
+  assert.equal(summaryStatus({ ...base, state: 'running' }, now), 'Up 3 seconds');
+  assert.equal(summaryStatus({ ...base, state: 'running', startedAt: '2026-11-22T11:59:00Z' }, now), 'Up About a minute');
+  assert.equal(summaryStatus({ ...base, state: 'paused', startedAt: '2026-11-22T09:00:00Z' }, now), 'Up 3 hours (Paused)');
+  assert.equal(summaryStatus({ ...base, state: 'exited', exitCode: 137, finishedAt: '2026-11-22T11:55:00Z' }, now), 'Exited (137) 5 minutes ago');
+  assert.equal(
+    summaryStatus({ ...base, state: 'restarting', exitCode: 1, finishedAt: '2026-11-22T11:59:50Z' }, now),
+    'Restarting (1) 10 seconds ago',
+  );
+  assert.equal(summaryStatus({ ...base, state: 'created' }, now), 'Created');
+  assert.equal(summaryStatus({ ...base, state: 'dead', finishedAt: '2026-11-22T11:00:00Z' }, now), 'Dead');
+  assert.equal(summaryStatus({ ...base, state: 'running', startedAt: '0001-01-01T00:00:00Z' }, now), 'stale', 'no start time: the agent string');
+  assert.equal(summaryStatus({ ...base, state: 'exited' }, now), 'stale', 'no finish time: the agent string');
+});
+
+test('the dashboard and the agent word a container the same way', () => {
+  // The agent's snapshot status and the page's recomputation at the same instant must agree.
+  const now = Date.parse('2026-11-22T12:00:00Z');
+  const facts = [
+    { status: 'running' as const, running: true, paused: false, exitCode: 0, startedAt: '2026-11-22T10:30:00Z', finishedAt: '0001-01-01T00:00:00Z' },
+    { status: 'paused' as const, running: true, paused: true, exitCode: 0, startedAt: '2026-11-01T12:00:00Z', finishedAt: '0001-01-01T00:00:00Z' },
+    { status: 'exited' as const, running: false, paused: false, exitCode: 2, startedAt: '2026-11-22T11:00:00Z', finishedAt: '2026-11-22T11:58:59Z' },
+  ];
+  for (const f of facts) {
+    const agent = humanStatus(f, now);
+    const page = summaryStatus({ state: f.status, status: 'stale', exitCode: f.exitCode, startedAt: f.startedAt, finishedAt: f.finishedAt }, now);
+    assert.equal(page, agent, f.status);
+  }
+  assert.deepEqual(
+    facts.map((f) => humanStatus(f, now)),
+    ['Up 2 hours', 'Up 3 weeks (Paused)', 'Exited (2) About a minute ago'],
+  );
 });
 
 test('a command is shown so that pasting it into a shell runs the same argv', () => {

@@ -1,16 +1,17 @@
 'use client';
 import Link from 'next/link';
 import { useParams, useRouter } from 'next/navigation';
-import { useEffect, useState, type FormEvent } from 'react';
+import { useEffect, useState } from 'react';
+import { hasRole } from '../../../server/auth/roles';
+import { summaryStatus } from '../../../agent/link/human-status';
 import { ContainerActions } from '../../components/container-actions';
+import { DataTable } from '../../components/data-table';
+import { Field, Form } from '../../components/form';
 import { ErrorText, Fact, Notice, Section, StateBadge } from '../../components/ui';
-import { containerStatus, formatBytes, shortId, timeAgo } from '../../lib/format';
+import { formatBytes, shortId, timeAgo } from '../../lib/format';
 import { useHostWatch } from '../../lib/socket';
 import { trpc } from '../../lib/trpc';
 import { useNow } from '../../lib/use-now';
-
-const OPERATORS = ['owner', 'admin', 'operator'];
-const ADMINS = ['owner', 'admin'];
 
 export default function HostPage() {
   const { id: hostId } = useParams<{ id: string }>();
@@ -19,8 +20,8 @@ export default function HostPage() {
   const { host: live } = useHostWatch(hostId);
   const host = live ?? query.data ?? null;
   const role = query.data?.role;
-  const canOperate = role !== undefined && OPERATORS.includes(role);
-  const isAdmin = role !== undefined && ADMINS.includes(role);
+  const canOperate = hasRole(role, 'operator');
+  const isAdmin = hasRole(role, 'admin');
   const revoke = trpc.hosts.revoke.useMutation({ onSuccess: () => router.replace('/') });
   const [justPulled, setJustPulled] = useState('');
   const now = useNow();
@@ -94,96 +95,62 @@ export default function HostPage() {
       ) : null}
 
       <Section title={`Containers (${host.containers.length})`}>
-        <div className="-m-4 overflow-x-auto">
-          <table className="min-w-full divide-y divide-slate-200 text-sm" data-testid="containers-table">
-            <thead className="bg-slate-50 text-left text-xs font-medium tracking-wide text-slate-500 uppercase">
-              <tr>
-                <th className="px-4 py-2">Name</th>
-                <th className="px-4 py-2">Image</th>
-                <th className="px-4 py-2">Command</th>
-                <th className="px-4 py-2">State</th>
-                <th className="px-4 py-2">Status</th>
-                <th className="px-4 py-2">Created</th>
-                <th className="px-4 py-2 text-right">Actions</th>
-              </tr>
-            </thead>
-            <tbody className="divide-y divide-slate-100">
-              {host.containers.length === 0 ? (
-                <tr>
-                  <td colSpan={7} className="px-4 py-6 text-center text-slate-500">
-                    No containers.
-                  </td>
-                </tr>
-              ) : (
-                host.containers.map((c) => (
-                  <tr key={c.id} data-testid="container-row" data-container-id={c.id} data-container-name={c.name} className="align-top hover:bg-slate-50">
-                    <td className="px-4 py-2.5 font-medium">
-                      <Link href={`/hosts/${hostId}/containers/${c.id}`} className="text-sky-700 hover:underline">
-                        {c.name}
-                      </Link>
-                      <div className="font-mono text-xs text-slate-400">{shortId(c.id)}</div>
-                    </td>
-                    <td className="px-4 py-2.5 text-slate-700">{c.image}</td>
-                    <td className="max-w-xs truncate px-4 py-2.5 font-mono text-xs text-slate-600" title={c.command}>
-                      {c.command}
-                    </td>
-                    <td className="px-4 py-2.5">
-                      <StateBadge state={c.state} testId="container-state" />
-                    </td>
-                    <td className="px-4 py-2.5 text-slate-600">{containerStatus(c, now)}</td>
-                    <td className="px-4 py-2.5 text-slate-600" title={c.created}>
-                      {timeAgo(c.created, now)}
-                    </td>
-                    <td className="px-4 py-2.5">
-                      {canOperate ? <ContainerActions hostId={hostId} id={c.id} state={c.state} disabled={!host.online} /> : null}
-                    </td>
-                  </tr>
-                ))
-              )}
-            </tbody>
-          </table>
-        </div>
+        <DataTable
+          flush
+          testId="containers-table"
+          columns={['Name', 'Image', 'Command', 'State', 'Status', 'Created', { label: 'Actions', align: 'right' }]}
+          empty={host.containers.length === 0 ? 'No containers.' : null}
+        >
+          {host.containers.map((c) => (
+            <tr key={c.id} data-testid="container-row" data-container-id={c.id} data-container-name={c.name} className="align-top hover:bg-slate-50">
+              <td className="px-4 py-2.5 font-medium">
+                <Link href={`/hosts/${hostId}/containers/${c.id}`} className="text-sky-700 hover:underline">
+                  {c.name}
+                </Link>
+                <div className="font-mono text-xs text-slate-400">{shortId(c.id)}</div>
+              </td>
+              <td className="px-4 py-2.5 text-slate-700">{c.image}</td>
+              <td className="max-w-xs truncate px-4 py-2.5 font-mono text-xs text-slate-600" title={c.command}>
+                {c.command}
+              </td>
+              <td className="px-4 py-2.5">
+                <StateBadge state={c.state} testId="container-state" />
+              </td>
+              <td className="px-4 py-2.5 text-slate-600">{summaryStatus(c, now)}</td>
+              <td className="px-4 py-2.5 text-slate-600" title={c.created}>
+                {timeAgo(c.created, now)}
+              </td>
+              <td className="px-4 py-2.5">
+                {canOperate ? <ContainerActions hostId={hostId} id={c.id} state={c.state} disabled={!host.online} /> : null}
+              </td>
+            </tr>
+          ))}
+        </DataTable>
       </Section>
 
       <Section title={`Images (${host.images.length})`}>
-        <div className="-m-4 overflow-x-auto">
-          <table className="min-w-full divide-y divide-slate-200 text-sm" data-testid="images-table">
-            <thead className="bg-slate-50 text-left text-xs font-medium tracking-wide text-slate-500 uppercase">
-              <tr>
-                <th className="px-4 py-2">Tags</th>
-                <th className="px-4 py-2">ID</th>
-                <th className="px-4 py-2 text-right">Size</th>
-                <th className="px-4 py-2">Created</th>
-                <th className="px-4 py-2 text-right">Actions</th>
-              </tr>
-            </thead>
-            <tbody className="divide-y divide-slate-100">
-              {host.images.length === 0 ? (
-                <tr>
-                  <td colSpan={5} className="px-4 py-6 text-center text-slate-500">
-                    No images. Pull one above.
-                  </td>
-                </tr>
-              ) : (
-                host.images.map((img) => (
-                  <tr key={img.id} data-testid="image-row" data-image-id={img.id} className="hover:bg-slate-50">
-                    <td className="px-4 py-2.5">
-                      {img.repoTags.length ? img.repoTags.join(', ') : <span className="text-slate-400">&lt;none&gt;</span>}
-                    </td>
-                    <td className="px-4 py-2.5 font-mono text-xs text-slate-600">{shortId(img.id)}</td>
-                    <td className="px-4 py-2.5 text-right tabular-nums">{formatBytes(img.size)}</td>
-                    <td className="px-4 py-2.5 text-slate-600" title={img.created}>
-                      {timeAgo(img.created, now)}
-                    </td>
-                    <td className="px-4 py-2.5 text-right">
-                      {canOperate ? <RemoveImage hostId={hostId} refOrId={img.repoTags[0] ?? img.id} disabled={!host.online} /> : null}
-                    </td>
-                  </tr>
-                ))
-              )}
-            </tbody>
-          </table>
-        </div>
+        <DataTable
+          flush
+          testId="images-table"
+          columns={['Tags', 'ID', { label: 'Size', align: 'right' }, 'Created', { label: 'Actions', align: 'right' }]}
+          empty={host.images.length === 0 ? 'No images. Pull one above.' : null}
+        >
+          {host.images.map((img) => (
+            <tr key={img.id} data-testid="image-row" data-image-id={img.id} className="hover:bg-slate-50">
+              <td className="px-4 py-2.5">
+                {img.repoTags.length ? img.repoTags.join(', ') : <span className="text-slate-400">&lt;none&gt;</span>}
+              </td>
+              <td className="px-4 py-2.5 font-mono text-xs text-slate-600">{shortId(img.id)}</td>
+              <td className="px-4 py-2.5 text-right tabular-nums">{formatBytes(img.size)}</td>
+              <td className="px-4 py-2.5 text-slate-600" title={img.created}>
+                {timeAgo(img.created, now)}
+              </td>
+              <td className="px-4 py-2.5 text-right">
+                {canOperate ? <RemoveImage hostId={hostId} refOrId={img.repoTags[0] ?? img.id} disabled={!host.online} /> : null}
+              </td>
+            </tr>
+          ))}
+        </DataTable>
       </Section>
     </div>
   );
@@ -197,32 +164,30 @@ function PullForm({ hostId, onPulled }: { hostId: string; onPulled: (ref: string
     onSettled: () => void utils.hosts.get.invalidate({ hostId }),
   });
 
-  function onSubmit(e: FormEvent) {
-    e.preventDefault();
-    pull.mutate({ hostId, ref: ref.trim() });
-  }
-
   return (
     <Section title="Pull image">
-      <form onSubmit={onSubmit} className="flex items-end gap-3" data-testid="pull-form">
-        <div className="flex-1">
-          <label htmlFor="pull-ref" className="label">
-            Image reference
-          </label>
-          <input
-            id="pull-ref"
-            className="input font-mono"
-            placeholder="registry.example.com/team/app:1.2"
-            value={ref}
-            onChange={(e) => setRef(e.target.value)}
-            required
-          />
-        </div>
-        <button type="submit" className="btn-primary" disabled={pull.isPending || !ref.trim()}>
-          {pull.isPending ? 'Pulling…' : 'Pull'}
-        </button>
-      </form>
-      <ErrorText testId="pull-error">{pull.error?.message}</ErrorText>
+      <Form
+        layout="row"
+        testId="pull-form"
+        onSubmit={() => pull.mutate({ hostId, ref: ref.trim() })}
+        submitLabel="Pull"
+        pendingLabel="Pulling…"
+        pending={pull.isPending}
+        canSubmit={!!ref.trim()}
+        error={pull.error?.message}
+        errorTestId="pull-error"
+      >
+        <Field
+          id="pull-ref"
+          label="Image reference"
+          className="flex-1"
+          inputClassName="font-mono"
+          placeholder="registry.example.com/team/app:1.2"
+          value={ref}
+          onChange={(e) => setRef(e.target.value)}
+          required
+        />
+      </Form>
       <Notice testId="pull-result">
         {pull.data && !pull.isPending
           ? `Pulled ${pull.data.repoTags.join(', ') || pull.variables?.ref} (${shortId(pull.data.id)})`
@@ -244,70 +209,57 @@ function RunForm({ hostId, imageTags, suggestedImage }: { hostId: string; imageT
   const [memory, setMemory] = useState('');
   const run = trpc.containers.run.useMutation({ onSettled: () => void utils.hosts.get.invalidate({ hostId }) });
 
-  function onSubmit(e: FormEvent) {
-    e.preventDefault();
-    run.mutate({
-      hostId,
-      image: image.trim(),
-      command: command.trim() || undefined,
-      name: name.trim() || undefined,
-      memory: memory.trim() || undefined,
-    });
-  }
-
   return (
     <Section title="Run container">
-      <form onSubmit={onSubmit} className="grid grid-cols-2 gap-3" data-testid="run-form">
-        <div className="col-span-2">
-          <label htmlFor="run-image" className="label">
-            Image
-          </label>
-          <input
+      <Form
+        testId="run-form"
+        onSubmit={() =>
+          run.mutate({
+            hostId,
+            image: image.trim(),
+            command: command.trim() || undefined,
+            name: name.trim() || undefined,
+            memory: memory.trim() || undefined,
+          })
+        }
+        submitLabel="Run"
+        pendingLabel="Starting…"
+        pending={run.isPending}
+        canSubmit={!!image.trim()}
+        error={run.error?.message}
+        errorTestId="run-error"
+      >
+        <div className="grid grid-cols-2 gap-3">
+          <Field
             id="run-image"
-            className="input font-mono"
+            label="Image"
+            className="col-span-2"
+            inputClassName="font-mono"
             list="run-image-options"
             placeholder="busybox:latest"
             value={image}
             onChange={(e) => setImage(e.target.value)}
             required
-          />
-          <datalist id="run-image-options">
-            {imageTags.map((t) => (
-              <option key={t} value={t} />
-            ))}
-          </datalist>
-        </div>
-        <div className="col-span-2">
-          <label htmlFor="run-command" className="label">
-            Command
-          </label>
-          <input
+          >
+            <datalist id="run-image-options">
+              {imageTags.map((t) => (
+                <option key={t} value={t} />
+              ))}
+            </datalist>
+          </Field>
+          <Field
             id="run-command"
-            className="input font-mono"
+            label="Command"
+            className="col-span-2"
+            inputClassName="font-mono"
             placeholder={`sh -c 'echo hello'`}
             value={command}
             onChange={(e) => setCommand(e.target.value)}
           />
+          <Field id="run-name" label="Name" placeholder="optional" value={name} onChange={(e) => setName(e.target.value)} />
+          <Field id="run-memory" label="Memory limit" placeholder="e.g. 64m, 1g" value={memory} onChange={(e) => setMemory(e.target.value)} />
         </div>
-        <div>
-          <label htmlFor="run-name" className="label">
-            Name
-          </label>
-          <input id="run-name" className="input" placeholder="optional" value={name} onChange={(e) => setName(e.target.value)} />
-        </div>
-        <div>
-          <label htmlFor="run-memory" className="label">
-            Memory limit
-          </label>
-          <input id="run-memory" className="input" placeholder="e.g. 64m, 1g" value={memory} onChange={(e) => setMemory(e.target.value)} />
-        </div>
-        <div className="col-span-2 flex justify-end">
-          <button type="submit" className="btn-primary" disabled={run.isPending || !image.trim()}>
-            {run.isPending ? 'Starting…' : 'Run'}
-          </button>
-        </div>
-      </form>
-      <ErrorText testId="run-error">{run.error?.message}</ErrorText>
+      </Form>
       {run.data && !run.isPending ? (
         <Notice testId="run-result">
           Started{' '}

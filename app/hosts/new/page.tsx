@@ -1,17 +1,50 @@
 'use client';
 import Link from 'next/link';
-import { useState, type FormEvent } from 'react';
-import { ErrorText, Section } from '../../components/ui';
+import { useState } from 'react';
+import { hasRole } from '../../../server/auth/roles';
+import { Field, Form } from '../../components/form';
+import { Section } from '../../components/ui';
 import { formatTime } from '../../lib/format';
 import { trpc } from '../../lib/trpc';
+import { useRole } from '../../lib/use-role';
 
 export default function NewHostPage() {
+  const role = useRole();
+  const canAdd = hasRole(role, 'admin');
+  return (
+    <div className="mx-auto max-w-3xl space-y-4">
+      <div>
+        <Link href="/" className="text-sm text-sky-700 hover:underline">
+          ← Hosts
+        </Link>
+        <h1 className="mt-1 text-xl font-semibold">Add a host</h1>
+        {canAdd ? (
+          <p className="text-sm text-slate-600">
+            Create a one-time join token, then run the command on the new machine. The agent trades the token for its own
+            credential and connects back to this server.
+          </p>
+        ) : null}
+      </div>
+      {role === undefined ? (
+        <p className="text-sm text-slate-500">Loading…</p>
+      ) : canAdd ? (
+        <JoinToken />
+      ) : (
+        <p role="status" data-testid="add-host-forbidden" className="rounded-md border border-amber-200 bg-amber-50 px-3 py-2 text-sm text-amber-800">
+          Only admins can add hosts. {role ? `Your role is ${role}; ask` : 'Ask'} an owner or admin of your team to create a join token.
+        </p>
+      )}
+    </div>
+  );
+}
+
+/** The server refuses join tokens to anyone below admin; this is only shown to admins and owners. */
+function JoinToken() {
   const [name, setName] = useState('');
   const [copied, setCopied] = useState(false);
   const create = trpc.hosts.createJoinToken.useMutation();
 
-  function onSubmit(e: FormEvent) {
-    e.preventDefault();
+  function onSubmit() {
     setCopied(false);
     create.mutate({ name: name.trim() });
   }
@@ -27,38 +60,29 @@ export default function NewHostPage() {
   }
 
   return (
-    <div className="mx-auto max-w-3xl space-y-4">
-      <div>
-        <Link href="/" className="text-sm text-sky-700 hover:underline">
-          ← Hosts
-        </Link>
-        <h1 className="mt-1 text-xl font-semibold">Add a host</h1>
-        <p className="text-sm text-slate-600">
-          Create a one-time join token, then run the command on the new machine. The agent trades the token for its own
-          credential and connects back to this server.
-        </p>
-      </div>
-
+    <>
       <Section title="Join token">
-        <form onSubmit={onSubmit} className="flex flex-wrap items-end gap-3" data-testid="join-token-form">
-          <div className="min-w-64 flex-1">
-            <label htmlFor="host-name" className="label">
-              Host name
-            </label>
-            <input
-              id="host-name"
-              className="input"
-              placeholder="web-01"
-              value={name}
-              onChange={(e) => setName(e.target.value)}
-              required
-            />
-          </div>
-          <button type="submit" className="btn-primary" disabled={create.isPending || !name.trim()}>
-            {create.isPending ? 'Creating…' : 'Create join token'}
-          </button>
-        </form>
-        <ErrorText testId="join-token-error">{create.error?.message}</ErrorText>
+        <Form
+          layout="row"
+          testId="join-token-form"
+          onSubmit={onSubmit}
+          submitLabel="Create join token"
+          pendingLabel="Creating…"
+          pending={create.isPending}
+          canSubmit={!!name.trim()}
+          error={create.error?.message}
+          errorTestId="join-token-error"
+        >
+          <Field
+            id="host-name"
+            label="Host name"
+            className="min-w-64 flex-1"
+            placeholder="web-01"
+            value={name}
+            onChange={(e) => setName(e.target.value)}
+            required
+          />
+        </Form>
       </Section>
 
       {create.data ? (
@@ -82,6 +106,6 @@ export default function NewHostPage() {
           </p>
         </Section>
       ) : null}
-    </div>
+    </>
   );
 }

@@ -1,6 +1,7 @@
 import { TRPCError } from '@trpc/server';
 import { z } from 'zod';
 import { hashPassword } from '../../auth/password';
+import { isRole, roleRank, type Role } from '../../auth/roles';
 import { DEFAULT_TEAM, ensureDefaultTeam } from '../../db/seed';
 import { writeAudit } from '../host-ops';
 import { publicProcedure, router } from '../init';
@@ -8,7 +9,11 @@ import { publicProcedure, router } from '../init';
 export const authRouter = router({
   status: publicProcedure.query(async ({ ctx }) => {
     const users = await ctx.prisma.user.count();
-    return { needsSetup: users === 0, signedIn: !!ctx.user };
+    // The caller's highest role in any team, so pages can hide what the server would refuse anyway.
+    const memberships = ctx.user ? await ctx.prisma.membership.findMany({ where: { userId: ctx.user.id }, select: { role: true } }) : [];
+    const roles = memberships.map((m) => m.role).filter(isRole);
+    const role: Role | null = roles.length ? roles.reduce((a, b) => (roleRank(b) > roleRank(a) ? b : a)) : null;
+    return { needsSetup: users === 0, signedIn: !!ctx.user, role };
   }),
 
   /** Creates the first account, owner of the Default team. Closed for good once any user exists. */

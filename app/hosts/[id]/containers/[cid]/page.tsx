@@ -2,16 +2,16 @@
 import Link from 'next/link';
 import { useParams, useRouter } from 'next/navigation';
 import { useEffect, useRef } from 'react';
+import { summaryStatus } from '../../../../../agent/link/human-status';
 import type { ContainerSummary } from '../../../../../agent/link/protocol';
+import { hasRole } from '../../../../../server/auth/roles';
 import { ContainerActions } from '../../../../components/container-actions';
 import { LogViewer } from '../../../../components/log-viewer';
 import { ErrorText, Fact, StateBadge } from '../../../../components/ui';
-import { containerStatus, formatBytes, formatTime, shellJoin, shortId } from '../../../../lib/format';
+import { formatBytes, formatTime, shellJoin, shortId } from '../../../../lib/format';
 import { useNow } from '../../../../lib/use-now';
 import { useContainerLogs, useHostWatch } from '../../../../lib/socket';
 import { trpc } from '../../../../lib/trpc';
-
-const OPERATORS = ['owner', 'admin', 'operator'];
 
 export default function ContainerPage() {
   const { id: hostId, cid } = useParams<{ id: string; cid: string }>();
@@ -23,7 +23,7 @@ export default function ContainerPage() {
   const summary = host?.containers.find((c) => c.id === cid || c.id === inspect.data?.id) ?? null;
   const record = inspect.data;
   const state = summary?.state ?? record?.state.status;
-  const canOperate = hostQuery.data ? OPERATORS.includes(hostQuery.data.role) : false;
+  const canOperate = hasRole(hostQuery.data?.role, 'operator');
   const logs = useContainerLogs(hostId, record?.id ?? cid, !!record);
 
   // The snapshot only carries a summary; fetch the full record again whenever the state moves.
@@ -113,7 +113,7 @@ function StatusLine({ summary }: { summary: ContainerSummary }) {
   const now = useNow(1_000);
   return (
     <p className="text-sm text-slate-600" data-testid="container-status">
-      {containerStatus(summary, now)}
+      {summaryStatus(summary, now)}
     </p>
   );
 }

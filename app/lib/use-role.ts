@@ -1,0 +1,12 @@
+'use client';
+import type { Role } from '../../server/hub/ui-protocol';
+import { trpc } from './trpc';
+
+/**
+ * The user's highest role in any team, as auth.status reports it: undefined while
+ * loading, null without a team. Same query (and cache) as the AuthGate's.
+ */
+export function useRole(): Role | null | undefined {
+  const status = trpc.auth.status.useQuery(undefined, { staleTime: 5_000 });
+  return status.data?.role;
+}
