@@ -1,7 +1,8 @@
 // /_ping, /version, /info, /events: what the CLI asks before anything else.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ContainerEvent, Engine, HostInfo, ImageEvent } from '../engine/types';
-import { sendJson } from './http';
+import { HttpError, sendJson, type Query } from './http';
+import { labelMatches, parseFilters } from './images';
 
 export const API_VERSION = '1.41';
 export const MIN_API_VERSION = '1.24';
@@ -118,20 +119,61 @@ export async function info(engine: Engine, res: ServerResponse): Promise<void> {
   sendJson(res, 200, infoBody(await engine.info()));
 }
 
-/** A live feed of engine events, in the shape `docker events` decodes. Past events (since) are not kept. */
-export function events(engine: Engine, req: IncomingMessage, res: ServerResponse): void {
+interface EventMessage {
+  Type: 'container' | 'image';
+  Action: string;
+  Actor: { ID: string; Attributes: Record<string, string> };
+}
+
+const EVENT_FILTERS = new Set(['type', 'event', 'container', 'image', 'label', 'scope', 'daemon', 'plugin', 'volume', 'network', 'node', 'service', 'secret', 'config']);
+const stripTag = (ref: string) => (/^sha256:/.test(ref) ? ref : ref.replace(/@.*$/, '').replace(/:[^:/]+$/, ''));
+
+/** Docker's events filter (daemon/events/filter.go): every given key must match, any of its values. */
+function eventFilter(q: Query): (m: EventMessage) => boolean {
+  const raw = q.get('filters');
+  if (!raw) return () => true;
+  const f = parseFilters(raw);
+  for (const k of Object.keys(f)) if (!EVENT_FILTERS.has(k)) throw new HttpError(400, `invalid filter '${k}'`);
+  const given = (k: string) => (f[k]?.length ? f[k] : undefined);
+  const exact = (k: string, ...vs: Array<string | undefined>) => !given(k) || vs.some((v) => v !== undefined && f[k].includes(v));
+  const fuzzy = (k: string, ...vs: Array<string | undefined>) => !given(k) || vs.some((v) => v !== undefined && v !== '' && f[k].some((x) => v === x || v.startsWith(x)));
+  return (m) => {
+    const a = m.Actor.Attributes;
+    const imageName = m.Type === 'image' ? a.name : a.image;
+    return (
+      exact('type', m.Type) &&
+      exact('event', m.Action) &&
+      exact('scope', 'local') &&
+      fuzzy('container', ...(m.Type === 'container' ? [m.Actor.ID, a.name] : [])) &&
+      exact('image', m.Actor.ID, imageName, stripTag(m.Actor.ID), imageName === undefined ? undefined : stripTag(imageName)) &&
+      (!given('label') || f.label.some((l) => labelMatches(a, l))) &&
+      // Berth emits no daemon, plugin, volume, network or swarm events: those filters match nothing here.
+      ['daemon', 'plugin', 'volume', 'network', 'node', 'service', 'secret', 'config'].every((k) => !given(k))
+    );
+  };
+}
+
+/**
+ * A live feed of engine events, in the shape `docker events` decodes, narrowed by Docker's
+ * `filters`. Image events carry what Docker's do: a pull is named by the reference pulled,
+ * tag by the image id with the new name, untag and delete by the image id alone. Past
+ * events (since) are not kept.
+ */
+export function events(engine: Engine, req: IncomingMessage, res: ServerResponse, q: Query): void {
+  const include = eventFilter(q);
   res.writeHead(200, { 'Content-Type': 'application/json' });
   res.flushHeaders();
-  const send = (type: 'container' | 'image', action: string, id: string, attributes: Record<string, string>) => {
+  const send = (m: EventMessage) => {
+    if (!include(m)) return;
     const nanos = BigInt(Date.now()) * 1_000_000n;
     res.write(
       JSON.stringify({
-        status: action,
-        id,
-        from: attributes.image,
-        Type: type,
-        Action: action,
-        Actor: { ID: id, Attributes: attributes },
+        status: m.Action,
+        id: m.Actor.ID,
+        from: m.Type === 'container' ? m.Actor.Attributes.image : undefined,
+        Type: m.Type,
+        Action: m.Action,
+        Actor: m.Actor,
         scope: 'local',
         time: Number(nanos / 1_000_000_000n),
         timeNano: Number(nanos),
@@ -148,9 +190,16 @@ export function events(engine: Engine, req: IncomingMessage, res: ServerResponse
       // Destroyed containers cannot be looked up any more; the id alone still tells the story.
     }
     if (e.exitCode !== undefined) attributes.exitCode = String(e.exitCode);
-    send('container', e.action, e.id, attributes);
+    send({ Type: 'container', Action: e.action, Actor: { ID: e.id, Attributes: attributes } });
   };
-  const onImage = (e: ImageEvent) => send('image', e.action, e.id, e.ref ? { name: e.ref } : {});
+  const onImage = (e: ImageEvent) => {
+    const labels = e.action === 'delete' ? {} : (engine.images.get(e.id)?.config.Labels ?? {});
+    let actor: EventMessage['Actor'];
+    if (e.action === 'pull' && e.ref) actor = { ID: e.ref, Attributes: { ...labels, name: stripTag(e.ref) } };
+    else if (e.action === 'tag' && e.ref) actor = { ID: e.id, Attributes: { ...labels, name: e.ref } };
+    else actor = { ID: e.id, Attributes: { ...labels, name: e.id } };
+    send({ Type: 'image', Action: e.action, Actor: actor });
+  };
   engine.on('container', onContainer);
   engine.on('image', onImage);
   const stop = () => {

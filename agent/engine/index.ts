@@ -13,6 +13,7 @@ import type {
   Engine,
   EngineEvents,
   HostInfo,
+  ImageEvent,
   ImageStore,
   LogEntry,
   LogOptions,
@@ -42,6 +43,10 @@ export interface BerthEngine extends Engine {
 }
 
 class EngineImpl extends EventEmitter<EngineEvents> implements BerthEngine {
+  // Image changes are noticed where they happen, in the store, so a pull through the Docker
+  // API and one through the link (or build, commit, load) look the same to listeners.
+  private readonly onImage = (e: ImageEvent) => this.emit('image', e);
+
   constructor(
     readonly root: string,
     readonly images: ImageStore,
@@ -49,6 +54,7 @@ class EngineImpl extends EventEmitter<EngineEvents> implements BerthEngine {
     readonly containers: Containers,
   ) {
     super();
+    images.on('image', this.onImage);
   }
 
   async info(): Promise<HostInfo> {
@@ -109,6 +115,7 @@ class EngineImpl extends EventEmitter<EngineEvents> implements BerthEngine {
     return this.containers.exec(idOrName, opts);
   }
   async close(): Promise<void> {
+    this.images.off('image', this.onImage);
     await this.containers.close();
   }
 }

@@ -59,6 +59,9 @@ export interface ImageStore {
   layerDirs(image: ImageRecord): string[];
   /** Untags `refOrId` (or all tags of an id); deletes the image when no tag is left and `inUse` says no. */
   remove(refOrId: string, opts: { force?: boolean; inUse: (imageId: string) => boolean }): Array<{ Untagged?: string; Deleted?: string }>;
+  /** Each change to the image list as it happens, whoever asked for it; the engine re-emits them. */
+  on(event: 'image', listener: (e: ImageEvent) => void): this;
+  off(event: 'image', listener: (e: ImageEvent) => void): this;
 }
 
 export interface ContainerCreateSpec {
@@ -186,8 +189,10 @@ export interface ContainerEvent {
 }
 
 export interface ImageEvent {
-  action: 'pull' | 'untag' | 'delete';
+  /** pull: `ref` was pulled as `id`; tag: `ref` now names `id`; untag: `ref` no longer does; delete: `id` is gone. */
+  action: 'pull' | 'tag' | 'untag' | 'delete';
   id: string;
+  /** Familiar form ("busybox:latest", "127.0.0.1:5000/x@sha256:…"); absent for delete. */
   ref?: string;
 }
 

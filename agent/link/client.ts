@@ -97,18 +97,6 @@ export async function startLink(o: LinkOptions): Promise<Link> {
   engine.on('image', scheduleSnapshot);
   const refresh = setInterval(() => void sendSnapshot(), o.refreshMs ?? 15_000);
   refresh.unref();
-  // Image changes made through the Docker API do not all surface as engine events, so a
-  // cheap look at the (in-memory) image list catches the rest.
-  const imageKey = () => engine.images.list().map((i) => `${i.id}=${i.repoTags.join(',')}`).sort().join(' ');
-  let lastImages = imageKey();
-  const imageWatch = setInterval(() => {
-    const key = imageKey();
-    if (key !== lastImages) {
-      lastImages = key;
-      scheduleSnapshot();
-    }
-  }, 1_000);
-  imageWatch.unref();
 
   const sendLogs = async (batch: LogBatch) => {
     // A batch for a dropped link would be replayed after reconnect, out of place: the server
@@ -146,7 +134,8 @@ export async function startLink(o: LinkOptions): Promise<Link> {
       log(`cannot connect to ${o.server}: ${err.message}; retrying`);
     }
   });
-  const CHANGES_STATE = new Set(['pull', 'run', 'start', 'stop', 'remove', 'removeImage']);
+  // Pulls and image removals announce themselves as engine 'image' events.
+  const CHANGES_STATE = new Set(['run', 'start', 'stop', 'remove']);
   socket.on('command', (cmd, ack) => {
     void runCommand(ctx, cmd).then((res) => {
       if (typeof ack === 'function') ack(res);
@@ -164,7 +153,6 @@ export async function startLink(o: LinkOptions): Promise<Link> {
       if (manualRetry) clearTimeout(manualRetry);
       if (snapshotTimer) clearTimeout(snapshotTimer);
       clearInterval(refresh);
-      clearInterval(imageWatch);
       engine.off('container', scheduleSnapshot);
       engine.off('image', scheduleSnapshot);
       for (const a of subscriptions.values()) a.abort();

@@ -12,13 +12,14 @@
 // Exports: openImageStore, DiskImageStore (ImageStore plus tag, importLayer, releaseLayer,
 // createImage, configBlob), ImageStoreOptions, computeChainIds.
 import { createHash, randomBytes } from 'node:crypto';
+import { EventEmitter } from 'node:events';
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { chmod, mkdtemp, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { EngineError } from '../errors';
 import { decompress, extractLayer } from '../layers/extract';
-import type { ImageConfig, ImageRecord, ImageStore, PullProgress, RegistryAuth } from '../types';
+import type { ImageConfig, ImageEvent, ImageRecord, ImageStore, PullProgress, RegistryAuth } from '../types';
 import { familiarString, fullName, parseReference, repoName, tryParseReference, type Reference } from './reference';
 import { domainListed, hostPlatform, RegistryClient, type Descriptor, type Platform } from './registry';
 
@@ -89,7 +90,7 @@ async function parallel<T>(items: T[], limit: number, fn: (item: T) => Promise<v
   if (failed !== undefined) throw failed;
 }
 
-export class DiskImageStore implements ImageStore {
+export class DiskImageStore extends EventEmitter<{ image: [ImageEvent] }> implements ImageStore {
   private images = new Map<string, StoredImage>();
   private repos: Record<string, Record<string, string>> = {};
   private layers = new Map<string, LayerMeta>();
@@ -104,7 +105,18 @@ export class DiskImageStore implements ImageStore {
     private readonly platform: Platform = hostPlatform(),
     private readonly concurrency = 3,
     private readonly insecureRegistries: readonly string[] = [],
-  ) {}
+  ) {
+    super();
+  }
+
+  /** Tells listeners about a change already made; a listener's failure must not turn it into a failed request. */
+  private announce(e: ImageEvent): void {
+    try {
+      this.emit('image', e);
+    } catch {
+      /* the change stands */
+    }
+  }
 
   // ---- loading -------------------------------------------------------------
 
@@ -229,6 +241,7 @@ export class DiskImageStore implements ImageStore {
     if (r.digest) throw new EngineError(400, `refusing to create a tag with a digest reference: ${target}`);
     (this.repos[repoName(r)] ??= {})[DiskImageStore.key(r)] = hit.id;
     this.saveRepos();
+    this.announce({ action: 'tag', id: hit.id, ref: familiarString(r) });
     return familiarString(r);
   }
 
@@ -248,6 +261,16 @@ export class DiskImageStore implements ImageStore {
    * 409; with it, the names go and the image stays (dangling) so a container keeps its layers.
    */
   remove(refOrId: string, opts: { force?: boolean; inUse: (imageId: string) => boolean }): Array<{ Untagged?: string; Deleted?: string }> {
+    const id = this.lookup(refOrId)?.id;
+    const out = this.removeNames(refOrId, opts);
+    for (const o of out) {
+      if (o.Untagged) this.announce({ action: 'untag', id: id!, ref: o.Untagged });
+      if (o.Deleted) this.announce({ action: 'delete', id: o.Deleted });
+    }
+    return out;
+  }
+
+  private removeNames(refOrId: string, opts: { force?: boolean; inUse: (imageId: string) => boolean }): Array<{ Untagged?: string; Deleted?: string }> {
     const hit = this.lookup(refOrId);
     if (!hit) throw new EngineError(404, `No such image: ${refOrId}`);
     const { id } = hit;
@@ -402,6 +425,7 @@ export class DiskImageStore implements ImageStore {
     if (refs.length) this.saveRepos();
     writeAtomic(join(this.dir, 'images', `${hexOf(id)}.json`), JSON.stringify(img, null, 2));
     this.images.set(id, img);
+    for (const r of refs) this.announce({ action: 'tag', id, ref: familiarString(r) });
     for (const c of chainIds) {
       const hex = hexOf(c);
       const n = (this.imported.get(hex) ?? 0) - 1;
@@ -500,6 +524,7 @@ export class DiskImageStore implements ImageStore {
       writeAtomic(join(this.dir, 'images', `${hexOf(id)}.json`), JSON.stringify(img, null, 2));
       this.images.set(id, img);
 
+      this.announce({ action: 'pull', id, ref: display });
       say({ status: `Digest: ${topDigest}` });
       say({ status: upToDate ? `Status: Image is up to date for ${display}` : `Status: Downloaded newer image for ${display}` });
       return this.record(img);
