@@ -274,6 +274,26 @@ describe('whiteouts, opaque dirs and devices', () => {
     assert.deepEqual(res.opaqueDirs, ['var/cache']);
   });
 
+  it('needs no tool from PATH (no perl, no mknod, no setfattr) for whiteouts, devices and xattrs', async () => {
+    await extract([{ path: 'warm', type: 'file', data: '' }]); // the monitor binary is found (or built) with PATH intact
+    const path = process.env.PATH;
+    process.env.PATH = '/nonexistent';
+    try {
+      await extract([
+        { path: 'a/.wh.gone', type: 'file' },
+        { path: 'a/.wh..wh..opq', type: 'file' },
+        { path: 'dev/zero', type: 'char', devmajor: 1, devminor: 5, mode: 0o666 },
+        { path: 'f', type: 'file', data: 'x', xattrs: { 'user.k': 'v' } },
+      ]);
+    } finally {
+      process.env.PATH = path;
+    }
+    assert.ok(lstatSync(join(root, 'a/gone')).isCharacterDevice());
+    assert.equal(Number(lstatSync(join(root, 'dev/zero')).rdev), (1 << 8) | 5);
+    assert.equal(String(await readXattr(join(root, 'a'), 'trusted.overlay.opaque')), 'y');
+    assert.equal(String(await readXattr(join(root, 'f'), 'user.k')), 'v');
+  });
+
   it('refuses a whiteout that names a parent', async () => {
     await assert.rejects(extract([{ path: 'a/.wh...', type: 'file' }]), isUnsafe(/bad whiteout/));
   });
