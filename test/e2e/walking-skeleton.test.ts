@@ -4,16 +4,18 @@
 // prints a line every 200 ms, watches the lines arrive, stops and removes it.
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { request } from 'node:http';
-import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { pushBusyboxImage } from '../fixtures/busybox-image';
+import { freePort } from '../fixtures/free-port';
+import { alive, mountsUnder } from '../fixtures/processes';
 import { startRegistry } from '../fixtures/registry';
+import { sleep } from '../fixtures/wait';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const TSX_CLI = path.join(ROOT, 'node_modules', 'tsx', 'dist', 'cli.mjs');
@@ -22,30 +24,6 @@ const CONTAINER_NAME = `e2e-ticker-${process.pid}`;
 const ADMIN = { name: 'Ada Admin', email: 'ada@example.com', password: 'correct horse battery' };
 // The first start may run `next build` on two cores.
 const SERVER_READY_MS = 12 * 60_000;
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      const port = typeof addr === 'object' && addr ? addr.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-function alive(pid: number | undefined): boolean {
-  if (!pid) return false;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 async function killAndWait(pid: number | undefined, graceMs: number): Promise<void> {
   if (!alive(pid)) return;
@@ -75,16 +53,6 @@ async function agentContainers(socketPath: string): Promise<Array<{ Id: string; 
   const res = await dockerApi(socketPath, 'GET', '/containers/json?all=true');
   assert.equal(res.status, 200, `GET /containers/json: ${res.body}`);
   return JSON.parse(res.body);
-}
-
-/** Mount points at or below `dir` in this mount namespace, deepest first. */
-function mountsUnder(dir: string): string[] {
-  const unescape = (s: string) => s.replace(/\\(\d{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
-  return readFileSync('/proc/self/mountinfo', 'utf8')
-    .split('\n')
-    .map((l) => unescape(l.split(' ')[4] ?? ''))
-    .filter((m) => m === dir || m.startsWith(dir + '/'))
-    .sort((a, b) => b.length - a.length);
 }
 
 async function waitForServer(base: string, proc: ChildProcess, log: () => string): Promise<void> {

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import http from 'node:http';
-import { createServer, type AddressInfo } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -27,7 +27,9 @@ import {
   type ServerToAgent,
 } from '../../agent/link/protocol';
 import { pushBusyboxImage } from '../fixtures/busybox-image';
+import { freePort } from '../fixtures/free-port';
 import { startRegistry } from '../fixtures/registry';
+import { eventually, sleep } from '../fixtures/wait';
 
 const repoRoot = path.resolve(import.meta.dirname, '../..');
 const GOOD_TOKEN = 'join-token-ok';
@@ -107,27 +109,8 @@ class FakeControlPlane {
   }
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as AddressInfo).port;
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-async function until<T>(what: string, fn: () => T | undefined | false, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = fn();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(25);
-  }
-}
+// The link's events come quickly: poll often.
+const until = <T>(what: string, fn: () => T | undefined | false, timeoutMs = 15_000) => eventually(what, fn, timeoutMs, 25);
 
 describe('agent ⇄ control plane link', { timeout: 180_000 }, () => {
   let registry: Awaited<ReturnType<typeof startRegistry>>;

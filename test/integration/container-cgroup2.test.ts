@@ -2,7 +2,7 @@
 // controllers, so only membership, the cgroup namespace and clean-up can be checked here;
 // limits asked for there must fail loudly rather than be dropped. Needs root.
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, rmdirSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,6 +10,7 @@ import { after, before, describe, test } from 'node:test';
 import { openEngine, type BerthEngine } from '../../agent/engine/index';
 import { EngineError } from '../../agent/engine/errors';
 import { busyboxStore } from '../fixtures/local-image';
+import { removeCgroupParent } from '../fixtures/processes';
 
 const UNIFIED = '/sys/fs/cgroup/unified';
 const usable = process.getuid?.() === 0 && existsSync(join(UNIFIED, 'cgroup.controllers'));
@@ -28,7 +29,7 @@ describe('containers in a cgroup v2 hierarchy', { skip: !usable && 'needs root a
   after(async () => {
     for (const c of engine.list({ all: true })) await engine.remove(c.id, { force: true });
     await engine.close();
-    if (existsSync(join(UNIFIED, parent))) rmdirSync(join(UNIFIED, parent));
+    removeCgroupParent(parent, UNIFIED);
     await rm(tmp, { recursive: true, force: true });
   });
 

@@ -2,7 +2,7 @@
 // into the container's own upper dir, and the image config (Entrypoint, Cmd, Env,
 // WorkingDir, StopSignal) applied Docker's way. Needs root.
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, readdirSync, rmdirSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,15 +10,13 @@ import { after, before, describe, test } from 'node:test';
 import { openEngine, type BerthEngine } from '../../agent/engine/index';
 import type { LogEntry } from '../../agent/engine/types';
 import { pushBusyboxImage } from '../fixtures/busybox-image';
+import { collect } from '../fixtures/collect';
+import { removeCgroupParent } from '../fixtures/processes';
 import { startRegistry } from '../fixtures/registry';
 
 const isRoot = process.getuid?.() === 0;
 
-async function lines(it: AsyncIterable<LogEntry>): Promise<string[]> {
-  const out: string[] = [];
-  for await (const e of it) out.push(e.line);
-  return out;
-}
+const lines = async (it: AsyncIterable<LogEntry>) => (await collect(it)).map((e) => e.line);
 
 describe('containers from a pulled image', { skip: !isRoot && 'needs root' }, () => {
   let tmp: string;
@@ -55,11 +53,7 @@ describe('containers from a pulled image', { skip: !isRoot && 'needs root' }, ()
     await engine.close();
     await registry.stop();
     assert.ok(!readFileSync('/proc/mounts', 'utf8').includes(tmp), 'nothing left mounted');
-    for (const ctrl of readdirSync('/sys/fs/cgroup')) {
-      const d = join('/sys/fs/cgroup', ctrl, cgroupParent);
-      if (existsSync(d)) rmdirSync(d);
-    }
-    if (existsSync(join('/sys/fs/cgroup', cgroupParent))) rmdirSync(join('/sys/fs/cgroup', cgroupParent));
+    removeCgroupParent(cgroupParent);
     await rm(tmp, { recursive: true, force: true });
   });
 

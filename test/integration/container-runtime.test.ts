@@ -1,7 +1,7 @@
 // Real containers from a busybox rootfs: namespaces, cgroups, logs, exit codes, stop,
 // and monitors that outlive the engine. Needs root.
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, readdirSync, rmdirSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,15 +9,11 @@ import { after, before, describe, test } from 'node:test';
 import { openEngine, type BerthEngine } from '../../agent/engine/index';
 import { EngineError } from '../../agent/engine/errors';
 import type { ImageRecord, ImageStore, LogEntry } from '../../agent/engine/types';
+import { collect } from '../fixtures/collect';
 import { busyboxStore } from '../fixtures/local-image';
+import { alive, removeCgroupParent } from '../fixtures/processes';
 
 const isRoot = process.getuid?.() === 0;
-
-async function collect(it: AsyncIterable<LogEntry>): Promise<LogEntry[]> {
-  const out: LogEntry[] = [];
-  for await (const e of it) out.push(e);
-  return out;
-}
 
 function cgroupFile(pid: number, controller: string, v1file: string, v2file: string): string {
   const lines = readFileSync(`/proc/${pid}/cgroup`, 'utf8').trim().split('\n');
@@ -25,16 +21,6 @@ function cgroupFile(pid: number, controller: string, v1file: string, v2file: str
   if (v1) return join('/sys/fs/cgroup', controller, v1.split(':')[2], v1file);
   const v2 = lines.find((l) => l.startsWith('0::'))!;
   return join('/sys/fs/cgroup', v2.slice(3), v2file);
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return !/\) Z /.test(stat);
-  } catch {
-    return false;
-  }
 }
 
 describe('container runtime', { skip: !isRoot && 'needs root' }, () => {
@@ -81,11 +67,7 @@ describe('container runtime', { skip: !isRoot && 'needs root' }, () => {
     for (const id of ids) for (const d of e.cgroups.paths(id)) assert.ok(!existsSync(d), `cgroup ${d} removed`);
     await new Promise((r) => setTimeout(r, 200));
     for (const p of monitorPids) assert.ok(!alive(p), `monitor ${p} gone`);
-    for (const ctrl of readdirSync('/sys/fs/cgroup')) {
-      const d = join('/sys/fs/cgroup', ctrl, cgroupParent);
-      if (existsSync(d)) rmdirSync(d);
-    }
-    if (existsSync(join('/sys/fs/cgroup', cgroupParent))) rmdirSync(join('/sys/fs/cgroup', cgroupParent));
+    removeCgroupParent(cgroupParent);
     await rm(tmp, { recursive: true, force: true });
   });
 

@@ -1,23 +1,19 @@
 // The control plane with the real agent and engine: pull from a real registry and run a
 // container through tRPC, then read its log over the browser's '/ui' socket.
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { TRPCClientError } from '@trpc/client';
 import { io, type Socket } from 'socket.io-client';
 import type { ServerToUi, UiToServer } from '../../server/hub/ui-protocol';
 import { splitShellWords } from '../../server/parse/shell-words';
 import { pushBusyboxImage } from '../fixtures/busybox-image';
+import { mountsUnder } from '../fixtures/processes';
 import { startRegistry } from '../fixtures/registry';
-import { ensureNextBuild, eventually, removeDir, signIn, spawnTsx, startControlPlane, trpc, type Child, type ControlPlane } from './support/control-plane';
+import { codeOf, ensureNextBuild, eventually, removeDir, signIn, spawnTsx, startControlPlane, trpc, type Child, type ControlPlane } from './support/control-plane';
 
 const ADMIN = { email: 'ops@example.test', name: 'Ops', password: 'ops-pass-123' };
-
-function codeOf(err: unknown): string | undefined {
-  return err instanceof TRPCClientError ? (err.data as { code?: string } | undefined)?.code : undefined;
-}
 
 describe('control plane with the real agent', { timeout: 300_000 }, () => {
   let registry: Awaited<ReturnType<typeof startRegistry>>;
@@ -33,10 +29,7 @@ describe('control plane with the real agent', { timeout: 300_000 }, () => {
   let ui: Socket<ServerToUi, UiToServer> | undefined;
   const made: string[] = [];
 
-  const ourMounts = () =>
-    readFileSync('/proc/self/mountinfo', 'utf8')
-      .split('\n')
-      .filter((l) => tmp && l.includes(tmp));
+  const ourMounts = () => (tmp ? mountsUnder(tmp) : []);
 
   before(async () => {
     ensureNextBuild();

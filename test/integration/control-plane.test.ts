@@ -8,16 +8,11 @@ import Database from 'better-sqlite3';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { io, type Socket } from 'socket.io-client';
-import { TRPCClientError } from '@trpc/client';
 import { hashPassword } from '../../server/auth/password';
 import type { ServerToUi, UiToServer } from '../../server/hub/ui-protocol';
-import { ensureNextBuild, eventually, removeDir, signIn, spawnTsx, startControlPlane, trpc, type Child, type ControlPlane } from './support/control-plane';
+import { codeOf, ensureNextBuild, eventually, removeDir, signIn, spawnTsx, startControlPlane, trpc, type Child, type ControlPlane } from './support/control-plane';
 
 const ADMIN = { email: 'admin@example.test', name: 'Ada Admin', password: 'admin-pass-1' };
-
-function codeOf(err: unknown): string | undefined {
-  return err instanceof TRPCClientError ? (err.data as { code?: string } | undefined)?.code : undefined;
-}
 
 async function rejectsWith(p: Promise<unknown>, code: string, message?: RegExp): Promise<void> {
   await assert.rejects(p, (err: unknown) => {

@@ -8,7 +8,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { pushBusyboxImage } from '../fixtures/busybox-image';
+import { mountsUnder } from '../fixtures/processes';
 import { startRegistry } from '../fixtures/registry';
+import { eventually, sleep } from '../fixtures/wait';
 
 const repoRoot = path.resolve(import.meta.dirname, '../..');
 
@@ -65,23 +67,9 @@ function ping(): Promise<boolean> {
   });
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const until = <T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 15_000) => eventually(what, fn, timeoutMs, 100);
 
-async function until<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(100);
-  }
-}
-
-function ourMounts(): string[] {
-  return readFileSync('/proc/self/mountinfo', 'utf8')
-    .split('\n')
-    .filter((l) => l.includes(root));
-}
+const ourMounts = () => mountsUnder(root);
 
 /** The memory limit the kernel enforces on a process, read from its cgroup on the host (v1 or v2). */
 function memoryLimitOf(pid: number): number {

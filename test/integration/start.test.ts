@@ -6,20 +6,12 @@ import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
+import { alive } from '../fixtures/processes';
 import { ensureNextBuild, eventually, freePort, removeDir, signIn, spawnTsx, trpc, type Child } from './support/control-plane';
 
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'berth-start-'));
 const ADMIN = { email: 'owner@example.test', name: 'Owner', password: 'owner-pass-1' };
 const running: Child[] = [];
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 async function start(port: number): Promise<{ child: Child; agentPid: number; hostId: string }> {
   const child = spawnTsx(

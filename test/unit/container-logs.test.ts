@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { readLogs, timeToSeconds } from '../../agent/engine/logs/index';
-import type { ContainerStatus, LogEntry } from '../../agent/engine/types';
+import type { ContainerStatus } from '../../agent/engine/types';
+import { collect } from '../fixtures/collect';
 
 let dir: string;
 before(async () => {
@@ -15,12 +16,6 @@ after(async () => {
 });
 
 const line = (log: string, stream: string, time: string) => JSON.stringify({ log, stream, time }) + '\n';
-
-async function all(it: AsyncIterable<LogEntry>) {
-  const out: LogEntry[] = [];
-  for await (const e of it) out.push(e);
-  return out;
-}
 
 test('nanosecond timestamps keep their sub-millisecond part', () => {
   assert.equal(timeToSeconds('2026-11-22T19:30:00.123456789Z'), Date.UTC(2026, 10, 22, 19, 30, 0) / 1000 + 0.123456789);
@@ -37,19 +32,19 @@ test('seq numbers, filters and tail over a json-file log', async () => {
       line('four', 'stdout', '2026-01-01T00:00:04Z'),
   );
   const src = { path, status: (): ContainerStatus => 'exited' };
-  const every = await all(readLogs(src));
+  const every = await collect(readLogs(src));
   assert.deepEqual(every.map((e) => [e.seq, e.stream, e.line]), [
     [1, 'stdout', 'one\n'],
     [2, 'stderr', 'two\n'],
     [4, 'stdout', 'four'],
   ]);
-  assert.deepEqual((await all(readLogs(src, { tail: 2 }))).map((e) => e.seq), [2, 4]);
-  assert.deepEqual((await all(readLogs(src, { tail: 0 }))).length, 0);
-  assert.deepEqual((await all(readLogs(src, { afterSeq: 2 }))).map((e) => e.seq), [4]);
-  assert.deepEqual((await all(readLogs(src, { stdout: false }))).map((e) => e.seq), [2]);
+  assert.deepEqual((await collect(readLogs(src, { tail: 2 }))).map((e) => e.seq), [2, 4]);
+  assert.deepEqual((await collect(readLogs(src, { tail: 0 }))).length, 0);
+  assert.deepEqual((await collect(readLogs(src, { afterSeq: 2 }))).map((e) => e.seq), [4]);
+  assert.deepEqual((await collect(readLogs(src, { stdout: false }))).map((e) => e.seq), [2]);
   const t0 = Date.UTC(2026, 0, 1) / 1000;
-  assert.deepEqual((await all(readLogs(src, { since: t0 + 2, until: t0 + 4 }))).map((e) => e.seq), [2]);
-  assert.deepEqual((await all(readLogs(src, { since: t0 + 1.00001 }))).map((e) => e.seq), [2, 4]);
+  assert.deepEqual((await collect(readLogs(src, { since: t0 + 2, until: t0 + 4 }))).map((e) => e.seq), [2]);
+  assert.deepEqual((await collect(readLogs(src, { since: t0 + 1.00001 }))).map((e) => e.seq), [2, 4]);
 });
 
 test('follow waits while created, picks up lines as they come, ends once stopped and drained', async () => {
