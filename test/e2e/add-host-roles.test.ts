@@ -1,30 +1,13 @@
 // "Add host" as each role sees it in Chromium: owners and admins get the link and the
 // join-token form; operators and viewers get neither, and the page says why.
 import assert from 'node:assert/strict';
-import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import Database from 'better-sqlite3';
 import { chromium, type Browser, type Page } from 'playwright-core';
-import { hashPassword } from '../../server/auth/password';
-import { ensureNextBuild, removeDir, startControlPlane, trpc, type ControlPlane } from '../integration/support/control-plane';
+import { addUser, ensureNextBuild, removeDir, startControlPlane, trpc, type ControlPlane } from '../integration/support/control-plane';
 
 const OWNER = { email: 'owner@example.test', name: 'Olga Owner', password: 'owner-pass-1' };
 const PASSWORD = 'member-pass-1';
-
-/** Team members have no screen yet; they are written to the database as the setup wrote the owner. */
-async function addMember(cp: ControlPlane, email: string, role: string): Promise<void> {
-  const hash = await hashPassword(PASSWORD);
-  const db = new Database(path.join(cp.dataDir, 'berth.db'));
-  try {
-    const team = db.prepare('SELECT id FROM "Team" LIMIT 1').get() as { id: string };
-    const userId = randomUUID();
-    db.prepare('INSERT INTO "User" (id, email, name, passwordHash) VALUES (?, ?, ?, ?)').run(userId, email, email, hash);
-    db.prepare('INSERT INTO "Membership" (id, userId, teamId, role) VALUES (?, ?, ?, ?)').run(randomUUID(), userId, team.id, role);
-  } finally {
-    db.close();
-  }
-}
 
 describe('add host by role', { timeout: 15 * 60_000 }, () => {
   let cp: ControlPlane;
@@ -34,9 +17,9 @@ describe('add host by role', { timeout: 15 * 60_000 }, () => {
     ensureNextBuild();
     cp = await startControlPlane();
     assert.deepEqual(await trpc(cp.url).auth.setup.mutate(OWNER), { ok: true });
-    await addMember(cp, 'admin@example.test', 'admin');
-    await addMember(cp, 'operator@example.test', 'operator');
-    await addMember(cp, 'viewer@example.test', 'viewer');
+    await addUser(cp, 'admin@example.test', PASSWORD, 'admin');
+    await addUser(cp, 'operator@example.test', PASSWORD, 'operator');
+    await addUser(cp, 'viewer@example.test', PASSWORD, 'viewer');
     browser = await chromium.launch({ executablePath: '/usr/bin/chromium', headless: true, args: ['--no-sandbox', '--disable-gpu'] });
   });
 

@@ -8,6 +8,10 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { createTRPCClient, httpLink, TRPCClientError } from '@trpc/client';
 import superjson from 'superjson';
+import { randomUUID } from 'node:crypto';
+import Database from 'better-sqlite3';
+import { hashPassword } from '../../../server/auth/password';
+import { DEFAULT_TEAM } from '../../../server/db/seed';
 import type { AppRouter } from '../../../server/trpc/router';
 import { freePort } from '../../fixtures/free-port';
 
@@ -120,4 +124,22 @@ export function trpc(url: string, cookie?: string | null) {
 /** The tRPC error code ('FORBIDDEN', 'NOT_FOUND' …) a call failed with, if it was a tRPC error. */
 export function codeOf(err: unknown): string | undefined {
   return err instanceof TRPCClientError ? (err.data as { code?: string } | undefined)?.code : undefined;
+}
+
+/** Accounts the product has no screen for yet (team management), written straight to the database. */
+export async function addUser(cp: ControlPlane, email: string, password: string, role: string, teamName = DEFAULT_TEAM): Promise<void> {
+  const hash = await hashPassword(password);
+  const db = new Database(path.join(cp.dataDir, 'berth.db'));
+  try {
+    let team = db.prepare('SELECT id FROM "Team" WHERE name = ?').get(teamName) as { id: string } | undefined;
+    if (!team) {
+      team = { id: randomUUID() };
+      db.prepare('INSERT INTO "Team" (id, name) VALUES (?, ?)').run(team.id, teamName);
+    }
+    const userId = randomUUID();
+    db.prepare('INSERT INTO "User" (id, email, name, passwordHash) VALUES (?, ?, ?, ?)').run(userId, email, email, hash);
+    db.prepare('INSERT INTO "Membership" (id, userId, teamId, role) VALUES (?, ?, ?, ?)').run(randomUUID(), userId, team.id, role);
+  } finally {
+    db.close();
+  }
 }
