@@ -106,6 +106,26 @@ async function stopAgent(): Promise<number | null> {
   return exited;
 }
 
+/** `docker events ARGS` running against the agent; what it printed so far, and a way to end it. */
+async function watchEvents(args: string[]): Promise<{ events: () => string; stop: () => Promise<void> }> {
+  const watcher = spawn('docker', ['-H', `unix://${sock}`, 'events', ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, DOCKER_CONFIG: path.join(tmp, 'docker-config') },
+  });
+  let out = '';
+  watcher.stdout.on('data', (d) => (out += d));
+  const gone = new Promise((r) => watcher.once('close', r));
+  // The CLI subscribes asynchronously; give it a moment before making events.
+  await sleep(500);
+  return {
+    events: () => out,
+    async stop() {
+      if (watcher.exitCode === null && watcher.signalCode === null) process.kill(watcher.pid!, 'SIGKILL');
+      await gone;
+    },
+  };
+}
+
 const LOOP = 'i=0; while true; do echo line $i; i=$((i+1)); sleep 0.2; done';
 
 describe('docker CLI against the Berth agent', { timeout: 240_000 }, () => {
@@ -219,51 +239,34 @@ describe('docker CLI against the Berth agent', { timeout: 240_000 }, () => {
   });
 
   it('streams container events to docker events', async () => {
-    const watcher = spawn('docker', ['-H', `unix://${sock}`, 'events', '--format', '{{.Type}} {{.Action}} {{.Actor.Attributes.name}}'], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, DOCKER_CONFIG: path.join(tmp, 'docker-config') },
-    });
-    let events = '';
-    watcher.stdout.on('data', (d) => (events += d));
+    const watcher = await watchEvents(['--format', '{{.Type}} {{.Action}} {{.Actor.Attributes.name}}']);
     try {
-      // The CLI subscribes asynchronously; give it a moment before making events.
-      await sleep(500);
       await ok(['run', '--rm', '--name', 'evented', ref, 'true']);
-      await until('create, start and die events', async () => /container die evented/.test(events));
-      assert.match(events, /^container create evented\ncontainer start evented\ncontainer die evented\n/m);
+      await until('create, start and die events', async () => /container die evented/.test(watcher.events()));
+      assert.match(watcher.events(), /^container create evented\ncontainer start evented\ncontainer die evented\n/m);
     } finally {
-      const gone = new Promise((r) => watcher.once('close', r));
-      process.kill(watcher.pid!, 'SIGKILL');
-      await gone;
+      await watcher.stop();
     }
   });
 
   it('shows image pulls and removals in docker events, filtered by type', async () => {
     const other = await pushBusyboxImage(registry.url, 'evbox', 'v1', { config: { Labels: { 'berth.test': 'events' } } });
-    const watcher = spawn('docker', ['-H', `unix://${sock}`, 'events', '--filter', 'type=image', '--format', '{{.Type}} {{.Action}} {{.Actor.ID}} {{.Actor.Attributes.name}} {{index .Actor.Attributes "berth.test"}}'], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, DOCKER_CONFIG: path.join(tmp, 'docker-config') },
-    });
-    let events = '';
-    watcher.stdout.on('data', (d) => (events += d));
+    const watcher = await watchEvents(['--filter', 'type=image', '--format', '{{.Type}} {{.Action}} {{.Actor.ID}} {{.Actor.Attributes.name}} {{index .Actor.Attributes "berth.test"}}']);
     try {
-      await sleep(500);
       await ok(['pull', other.ref]);
-      await until('the pull event', async () => /image pull /.test(events));
+      await until('the pull event', async () => /image pull /.test(watcher.events()));
       await ok(['run', '--rm', ref, 'true']);
       await ok(['rmi', other.ref]);
-      await until('the delete event', async () => /image delete /.test(events));
+      await until('the delete event', async () => /image delete /.test(watcher.events()));
       const id = other.configDigest;
       // the tag and its digest name both go, as with Docker
       assert.deepEqual(
-        events.split('\n').map((l) => l.trimEnd()),
+        watcher.events().split('\n').map((l) => l.trimEnd()),
         [`image pull ${other.ref} ${other.ref.replace(/:v1$/, '')} events`, `image untag ${id} ${id}`, `image untag ${id} ${id}`, `image delete ${id} ${id}`, ''],
         'container events are filtered out; a pull names the reference (with the image labels), untag and delete the id',
       );
     } finally {
-      const gone = new Promise((r) => watcher.once('close', r));
-      process.kill(watcher.pid!, 'SIGKILL');
-      await gone;
+      await watcher.stop();
     }
   });
 
