@@ -7,11 +7,11 @@ import { HttpError, boolParam, messageOf, statusOf, type Query } from './http';
 import { resolveContainer } from './containers';
 import { STDERR, STDOUT, muxFrame } from './mux';
 
-export const RAW_STREAM = 'application/vnd.docker.raw-stream';
-export const MUX_STREAM = 'application/vnd.docker.multiplexed-stream';
+const RAW_STREAM = 'application/vnd.docker.raw-stream';
+const MUX_STREAM = 'application/vnd.docker.multiplexed-stream';
 
 /** Docker's since/until: unix seconds with optional fraction; "0" or absent means no bound. */
-export function timeParam(q: Query, name: string): number | undefined {
+function timeParam(q: Query, name: string): number | undefined {
   const v = q.get(name);
   if (v === null || v === '' || v === '0') return undefined;
   const n = Number(v);
@@ -21,7 +21,7 @@ export function timeParam(q: Query, name: string): number | undefined {
   throw new HttpError(400, `invalid value for ${name}: ${JSON.stringify(v)}`);
 }
 
-export function tailParam(q: Query): number | undefined {
+function tailParam(q: Query): number | undefined {
   const v = q.get('tail');
   if (v === null || v === '' || v === 'all') return undefined;
   const n = Number(v);
@@ -84,7 +84,8 @@ function drained(res: ServerResponse | Duplex, signal: AbortSignal): Promise<voi
 
 // --- attach -----------------------------------------------------------------------
 
-function rawHttpError(socket: Duplex, err: unknown): void {
+/** An error answer written straight to a socket that left Node's HTTP handling (hijacked or upgraded). */
+export function rawHttpError(socket: Duplex, err: unknown): void {
   const status = statusOf(err);
   const body = JSON.stringify({ message: messageOf(err) });
   const reason = status === 404 ? 'Not Found' : status === 400 ? 'Bad Request' : status === 409 ? 'Conflict' : 'Internal Server Error';
@@ -97,7 +98,10 @@ async function lastSeq(engine: Engine, id: string): Promise<number> {
   return seq;
 }
 
-/** Resolves true once the container has started (or is already running), false if it went away first. */
+/**
+ * Resolves true once the container is running, false if it went away first. A stopped
+ * container is waited for too: `docker start -a` attaches before it starts it again.
+ */
 function startedOrGone(engine: Engine, id: string, signal: AbortSignal): Promise<boolean> {
   return new Promise((resolve) => {
     const finish = (v: boolean) => {
@@ -115,7 +119,7 @@ function startedOrGone(engine: Engine, id: string, signal: AbortSignal): Promise
     signal.addEventListener('abort', onAbort);
     try {
       const c = engine.inspect(id);
-      if (c.state.status !== 'created') finish(true);
+      if (c.state.running) finish(true);
     } catch {
       finish(false);
     }

@@ -9,7 +9,7 @@ import type { Engine } from '../engine/types';
 import * as containers from './containers';
 import { HttpError, sendError, type Query } from './http';
 import * as images from './images';
-import { attach, containerLogs } from './logs';
+import { attach, containerLogs, rawHttpError } from './logs';
 import { API_VERSION, MIN_API_VERSION, events, info, ping, pingHeaders, version } from './system';
 
 type Handler = (ctx: { engine: Engine; req: IncomingMessage; res: ServerResponse; q: Query; params: string[] }) => unknown;
@@ -116,9 +116,7 @@ async function handleUpgrade(engine: Engine, req: IncomingMessage, socket: Duple
     if (head.length) socket.unshift(head);
     await attach(engine, socket, m[1], q, true);
   } catch (err) {
-    const body = JSON.stringify({ message: err instanceof Error ? err.message : String(err) });
-    const status = err instanceof HttpError ? err.status : 500;
-    socket.end(`HTTP/1.1 ${status} Error\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+    rawHttpError(socket, err);
   }
 }
 
