@@ -3,9 +3,10 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { EngineError } from '../engine/errors';
 import type { ContainerCreateSpec, ContainerRecord, Engine } from '../engine/types';
-import { HttpError, boolParam, intParam, readJson, sendEmpty, sendJson, type Query } from './http';
-import { humanStatus } from '../link/human-status';
-import { findImage, labelMatches, parseFilters } from './images';
+import { HttpError, boolParam, intParam, readJson, sendEmpty, sendJson, unixSeconds, type Query } from './http';
+import { humanStatus, isZeroTime } from '../link/human-status';
+import { commandLine } from '../link/snapshot';
+import { labelMatches, parseFilters } from './images';
 
 /** Looks a container up, answering with Docker's wording when it is unknown. */
 export function resolveContainer(engine: Engine, idOrName: string): ContainerRecord {
@@ -87,25 +88,12 @@ export async function createContainer(engine: Engine, req: IncomingMessage, res:
     throw new HttpError(400, `Invalid container name (${name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed`);
   }
   const body = (await readJson<CreateBody>(req)) ?? {};
-  const spec = createSpec(body, name?.replace(/^\//, ''));
-  // The CLI pulls and retries only on a 404 that names the image, so say it exactly as dockerd does.
-  const image = findImage(engine, spec.image);
-  if (!image) throw new HttpError(404, `No such image: ${spec.image}`);
-  if (spec.image !== image.id && !engine.images.get(spec.image)) spec.image = `${spec.image}:latest`;
-  const rec = await engine.createContainer(spec);
+  // An unknown image is the engine's 404 "No such image: X", the words the CLI needs to pull and retry.
+  const rec = await engine.createContainer(createSpec(body, name?.replace(/^\//, '')));
   sendJson(res, 201, { Id: rec.id, Warnings: [] });
 }
 
-export function commandLine(c: ContainerRecord): string {
-  return [...c.config.entrypoint, ...c.config.cmd].join(' ');
-}
-
-function unixSeconds(t: string): number {
-  const ms = Date.parse(t);
-  return Number.isFinite(ms) ? Math.floor(ms / 1000) : 0;
-}
-
-export function containerSummary(c: ContainerRecord, now = Date.now()): Record<string, unknown> {
+function containerSummary(c: ContainerRecord, now = Date.now()): Record<string, unknown> {
   return {
     Id: c.id,
     Names: [`/${c.name}`],
@@ -123,23 +111,32 @@ export function containerSummary(c: ContainerRecord, now = Date.now()): Record<s
   };
 }
 
-function containerFilter(engine: Engine, q: Query): (c: ContainerRecord) => boolean {
-  const raw = q.get('filters');
-  if (!raw) return () => true;
-  const f = parseFilters(raw);
+// Docker's other keys (expose, publish, network, volume, health, isolation, is-task) are refused
+// rather than ignored: an ignored filter would answer with the wrong containers.
+const CONTAINER_FILTERS = new Set(['status', 'name', 'id', 'exited', 'ancestor', 'label', 'before', 'since']);
+const STATUSES = new Set(['created', 'restarting', 'running', 'removing', 'paused', 'exited', 'dead']);
+
+function containerFilter(engine: Engine, f: Record<string, string[]>): (c: ContainerRecord) => boolean {
   const tests: Array<(c: ContainerRecord) => boolean> = [];
   const anyOf = (values: string[] | undefined, test: (c: ContainerRecord, v: string) => boolean) => {
     if (values?.length) tests.push((c) => values.some((v) => test(c, v)));
   };
-  const statuses = ['created', 'restarting', 'running', 'removing', 'paused', 'exited', 'dead'];
-  for (const s of f.status ?? []) if (!statuses.includes(s)) throw new HttpError(400, `invalid filter 'status=${s}'`);
+  for (const k of Object.keys(f)) if (!CONTAINER_FILTERS.has(k)) throw new HttpError(400, `invalid filter '${k}'`);
+  for (const s of f.status ?? []) if (!STATUSES.has(s)) throw new HttpError(400, `invalid filter 'status=${s}'`);
   anyOf(f.status, (c, v) => c.state.status === v);
   // Docker's name filter is an unanchored regular expression over the name with its slash.
   anyOf(f.name, (c, v) => safeRegExp(v).test(`/${c.name}`));
   anyOf(f.id, (c, v) => c.id.startsWith(v));
-  anyOf(f.exited, (c, v) => !c.state.running && !!c.state.finishedAt && !c.state.finishedAt.startsWith('0001') && String(c.state.exitCode) === v);
-  anyOf(f.ancestor, (c, v) => c.image === v || c.imageId === v || findImage(engine, v)?.id === c.imageId);
+  anyOf(f.exited, (c, v) => !c.state.running && !isZeroTime(c.state.finishedAt) && String(c.state.exitCode) === v);
+  anyOf(f.ancestor, (c, v) => c.image === v || c.imageId === v || engine.images.get(v)?.id === c.imageId);
   for (const label of f.label ?? []) tests.push((c) => labelMatches(c.config.labels, label));
+  // before/since name a container; only containers created before (after) it pass. Creation
+  // times are RFC 3339 with nine fraction digits in UTC, so they compare as strings, to the nanosecond.
+  const createdOf = (key: string) => (f[key]?.length ? resolveContainer(engine, f[key][0]).created : undefined);
+  const before = createdOf('before');
+  const since = createdOf('since');
+  if (before !== undefined) tests.push((c) => c.created < before);
+  if (since !== undefined) tests.push((c) => c.created > since);
   return (c) => tests.every((t) => t(c));
 }
 
@@ -152,19 +149,20 @@ function safeRegExp(pattern: string): RegExp {
 }
 
 export function listContainers(engine: Engine, res: ServerResponse, q: Query): void {
-  const all = boolParam(q, 'all');
-  const keep = containerFilter(engine, q);
-  // A status filter for stopped containers implies all, as in Docker.
-  const wantsAll = all || !!q.get('filters')?.includes('status');
-  let list = engine.list({ all: wantsAll }).filter(keep);
-  list.sort((a, b) => Date.parse(b.created) - Date.parse(a.created));
+  const raw = q.get('filters');
+  const filters = raw ? parseFilters(raw) : {};
+  const keep = containerFilter(engine, filters);
   const limit = intParam(q, 'limit');
+  // As in Docker, a status filter or a limit (`ps -n 3`, `ps -l`) reaches stopped containers too.
+  const all = boolParam(q, 'all') || !!filters.status?.length || (limit !== undefined && limit > 0);
+  let list = engine.list({ all }).filter(keep);
+  list.sort((a, b) => (a.created < b.created ? 1 : a.created > b.created ? -1 : 0));
   if (limit !== undefined && limit > 0) list = list.slice(0, limit);
   const now = Date.now();
   sendJson(res, 200, list.map((c) => containerSummary(c, now)));
 }
 
-export function inspectBody(c: ContainerRecord): Record<string, unknown> {
+function inspectBody(c: ContainerRecord): Record<string, unknown> {
   const s = c.state;
   return {
     Id: c.id,

@@ -34,6 +34,12 @@ export function statusOf(err: unknown): number {
   return 500;
 }
 
+/** Docker's list endpoints give times as whole unix seconds. */
+export function unixSeconds(rfc3339: string): number {
+  const ms = Date.parse(rfc3339);
+  return Number.isFinite(ms) ? Math.floor(ms / 1000) : 0;
+}
+
 export function messageOf(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }

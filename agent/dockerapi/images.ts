@@ -3,7 +3,7 @@
 // repository) still gets a proper status code, as dockerd does.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Engine, ImageRecord, PullProgress, RegistryAuth } from '../engine/types';
-import { HttpError, boolParam, messageOf, sendJson, statusOf, type Query } from './http';
+import { HttpError, boolParam, messageOf, sendJson, statusOf, unixSeconds, type Query } from './http';
 
 export function pullRef(fromImage: string, tag: string | null): string {
   if (!tag) return fromImage;
@@ -24,7 +24,7 @@ export function registryAuth(header: string | string[] | undefined): RegistryAut
   return auth.username || auth.password || auth.token ? auth : undefined;
 }
 
-export function progressLine(p: PullProgress): Record<string, unknown> {
+function progressLine(p: PullProgress): Record<string, unknown> {
   const line: Record<string, unknown> = { status: p.status };
   if (p.id) line.id = p.id;
   if (p.current !== undefined || p.total !== undefined) {
@@ -74,16 +74,19 @@ export async function createImage(engine: Engine, req: IncomingMessage, res: Ser
   res.end();
 }
 
-function unixSeconds(t: string): number {
-  const ms = Date.parse(t);
-  return Number.isFinite(ms) ? Math.floor(ms / 1000) : 0;
+/** Containers per image id, counted once for a whole listing. */
+function containerCounts(engine: Engine): Map<string, number> {
+  const counts = new Map<string, number>();
+  for (const c of engine.list({ all: true })) counts.set(c.imageId, (counts.get(c.imageId) ?? 0) + 1);
+  return counts;
 }
 
-function containersUsing(engine: Engine, imageId: string): number {
-  return engine.list({ all: true }).filter((c) => c.imageId === imageId).length;
+/** The store's `inUse` question: does any container, running or not, still need this image's layers? */
+export function imageInUse(engine: Engine): (imageId: string) => boolean {
+  return (imageId) => engine.list({ all: true }).some((c) => c.imageId === imageId);
 }
 
-export function imageSummary(engine: Engine, img: ImageRecord): Record<string, unknown> {
+function imageSummary(img: ImageRecord, containers: number): Record<string, unknown> {
   return {
     Id: img.id,
     ParentId: '',
@@ -94,7 +97,7 @@ export function imageSummary(engine: Engine, img: ImageRecord): Record<string, u
     SharedSize: -1,
     VirtualSize: img.size,
     Labels: img.config.Labels ?? {},
-    Containers: containersUsing(engine, img.id),
+    Containers: containers,
   };
 }
 
@@ -119,22 +122,14 @@ function imageFilter(q: Query): (img: ImageRecord) => boolean {
 
 export function listImages(engine: Engine, res: ServerResponse, q: Query): void {
   const keep = imageFilter(q);
+  const counts = containerCounts(engine);
+  // The store lists newest first already.
   const images = engine.images.list().filter(keep);
-  images.sort((a, b) => Date.parse(b.created) - Date.parse(a.created));
-  sendJson(res, 200, images.map((img) => imageSummary(engine, img)));
+  sendJson(res, 200, images.map((img) => imageSummary(img, counts.get(img.id) ?? 0)));
 }
 
-/** Resolves a name as docker does: "busybox" means "busybox:latest". */
-export function findImage(engine: Engine, name: string): ImageRecord | undefined {
-  const direct = engine.images.get(name);
-  if (direct) return direct;
-  const lastPart = name.split('/').pop() ?? name;
-  if (!lastPart.includes(':') && !name.includes('@')) return engine.images.get(`${name}:latest`);
-  return undefined;
-}
-
-export function requireImage(engine: Engine, name: string): ImageRecord {
-  const img = findImage(engine, name);
+function requireImage(engine: Engine, name: string): ImageRecord {
+  const img = engine.images.get(name);
   if (!img) throw new HttpError(404, `No such image: ${name}`);
   return img;
 }
@@ -183,20 +178,9 @@ export function inspectImage(engine: Engine, res: ServerResponse, name: string):
   });
 }
 
+/** Docker's rmi rules (what is untagged, when the image goes, what needs force) are the store's. */
 export function deleteImage(engine: Engine, res: ServerResponse, name: string, q: Query): void {
-  const img = requireImage(engine, name);
-  const force = boolParam(q, 'force');
-  // Removing by tag only needs the tag to exist; the image itself goes once no tag and no container holds it.
-  const target = engine.images.get(name) ? name : img.id === name || name.startsWith('sha256:') ? img.id : `${name}:latest`;
-  const inUse = (imageId: string) => engine.list({ all: true }).some((c) => c.imageId === imageId);
-  if (!force && img.repoTags.length <= 1 && inUse(img.id)) {
-    const user = engine.list({ all: true }).find((c) => c.imageId === img.id);
-    throw new HttpError(
-      409,
-      `conflict: unable to remove repository reference "${name}" (must force) - container ${user?.id.slice(0, 12)} is using its referenced image ${img.id.replace('sha256:', '').slice(0, 12)}`,
-    );
-  }
-  sendJson(res, 200, engine.images.remove(target, { force, inUse }));
+  sendJson(res, 200, engine.images.remove(name, { force: boolParam(q, 'force'), inUse: imageInUse(engine) }));
 }
 
 // --- filters shared with containers -------------------------------------------------

@@ -10,8 +10,8 @@ export const MIN_API_VERSION = '1.24';
 const GO_ARCH: Record<string, string> = { x64: 'amd64', ia32: '386', x86_64: 'amd64', aarch64: 'arm64', armv7l: 'arm', i686: '386', i386: '386' };
 const UNAME_ARCH: Record<string, string> = { x64: 'x86_64', ia32: 'i686', amd64: 'x86_64', arm64: 'aarch64', arm: 'armv7l', '386': 'i686' };
 
-export const goArch = (a: string) => GO_ARCH[a] ?? a;
-export const unameArch = (a: string) => UNAME_ARCH[a] ?? a;
+const goArch = (a: string) => GO_ARCH[a] ?? a;
+const unameArch = (a: string) => UNAME_ARCH[a] ?? a;
 
 export function pingHeaders(res: ServerResponse): void {
   res.setHeader('API-Version', API_VERSION);
@@ -47,7 +47,7 @@ export async function version(engine: Engine, res: ServerResponse): Promise<void
   });
 }
 
-export function infoBody(info: HostInfo): Record<string, unknown> {
+function infoBody(info: HostInfo): Record<string, unknown> {
   return {
     ID: `berth-${info.hostname}`,
     Containers: info.containers.total,

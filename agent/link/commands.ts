@@ -2,7 +2,7 @@
 // engine errors travel back with their status so the dashboard can tell "not found" from "broken".
 import { EngineError } from '../engine/errors';
 import type { Engine, PullProgress } from '../engine/types';
-import { findImage } from '../dockerapi/images';
+import { imageInUse } from '../dockerapi/images';
 import { streamLogs } from './log-stream';
 import type { AgentCommand, CommandResult, LogBatch } from './protocol';
 import { summarizeContainer, summarizeImage } from './snapshot';
@@ -33,7 +33,7 @@ export async function runCommand(ctx: CommandContext, cmd: AgentCommand): Promis
         return { ok: true, result: await pull(ctx, cmd.ref) };
       case 'run': {
         // Like `docker run`: an image that is not here yet is pulled first.
-        if (!findImage(engine, cmd.spec.image)) await pull(ctx, cmd.spec.image);
+        if (!engine.images.get(cmd.spec.image)) await pull(ctx, cmd.spec.image);
         const rec = await engine.createContainer(cmd.spec);
         await engine.start(rec.id);
         return { ok: true, result: summarizeContainer(engine.inspect(rec.id)) };
@@ -47,10 +47,8 @@ export async function runCommand(ctx: CommandContext, cmd: AgentCommand): Promis
       case 'remove':
         await engine.remove(cmd.id, { force: cmd.force });
         return { ok: true };
-      case 'removeImage': {
-        const inUse = (imageId: string) => engine.list({ all: true }).some((c) => c.imageId === imageId);
-        return { ok: true, result: engine.images.remove(cmd.ref, { force: cmd.force, inUse }) };
-      }
+      case 'removeImage':
+        return { ok: true, result: engine.images.remove(cmd.ref, { force: cmd.force, inUse: imageInUse(engine) }) };
       case 'inspect':
         return { ok: true, result: engine.inspect(cmd.id) };
       case 'logs.subscribe': {

@@ -4,8 +4,6 @@
 import type { ContainerStatus } from '../engine/types';
 import type { ContainerSummary } from './protocol';
 
-export const ZERO_TIME = '0001-01-01T00:00:00Z';
-
 /** What the words depend on: the engine's container state, or the fields of a summary. */
 export interface StatusFacts {
   status: ContainerStatus;

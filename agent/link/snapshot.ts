@@ -3,13 +3,18 @@ import type { ContainerRecord, Engine, ImageRecord } from '../engine/types';
 import { humanStatus } from './human-status';
 import type { ContainerSummary, HostSnapshot, ImageSummary } from './protocol';
 
+/** The command line as `docker ps` shows it (unquoted, as Docker joins it). */
+export function commandLine(c: ContainerRecord): string {
+  return [...c.config.entrypoint, ...c.config.cmd].join(' ');
+}
+
 export function summarizeContainer(c: ContainerRecord, now = Date.now()): ContainerSummary {
   return {
     id: c.id,
     name: c.name,
     image: c.image,
     imageId: c.imageId,
-    command: [...c.config.entrypoint, ...c.config.cmd].join(' '),
+    command: commandLine(c),
     created: c.created,
     state: c.state.status,
     status: humanStatus(c.state, now),

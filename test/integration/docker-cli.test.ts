@@ -279,6 +279,41 @@ describe('docker CLI against the Berth agent', { timeout: 240_000 }, () => {
     await ok(['rm', '-f', running]);
   });
 
+  it('start -a prints the output of every run, the second one included', async () => {
+    const id = (await ok(['create', '--name', 'again', ref, 'sh', '-c', 'echo run; echo err >&2'])).trim();
+    for (let i = 0; i < 2; i++) {
+      const r = await docker(['start', '-a', 'again']);
+      assert.equal(r.code, 0, r.stderr);
+      assert.deepEqual([r.stdout, r.stderr], ['run\n', 'err\n'], `run ${i + 1}`);
+    }
+    await ok(['rm', id]);
+  });
+
+  it('lists containers as docker ps does with -n, -l, before/since, and refuses filters it does not know', async () => {
+    const first = (await ok(['run', '-d', '--name', 'first', ref, 'sleep', '30'])).trim();
+    await ok(['run', '--name', 'second', ref, 'true']);
+    await ok(['run', '-d', '--name', 'third', ref, 'sleep', '30']);
+    await ok(['stop', '-t', '0', 'third']);
+    try {
+      // -n and -l reach stopped containers without -a, newest first.
+      assert.equal(await ok(['ps', '-l', '--format', '{{.Names}}']), 'third\n');
+      assert.equal(await ok(['ps', '-n', '2', '--format', '{{.Names}}']), 'third\nsecond\n');
+      assert.equal(await ok(['ps', '--format', '{{.Names}}']), 'first\n');
+      assert.equal(await ok(['ps', '-a', '--filter', 'before=third', '--format', '{{.Names}}']), 'second\nfirst\n');
+      assert.equal(await ok(['ps', '-a', '--filter', `since=${first.slice(0, 12)}`, '--format', '{{.Names}}']), 'third\nsecond\n');
+      assert.equal(await ok(['ps', '--filter', 'status=exited', '--format', '{{.Names}}']), 'third\nsecond\n');
+      for (const filter of ['network=bridge', 'bogus=1']) {
+        const r = await docker(['ps', '-a', '--filter', filter]);
+        assert.notEqual(r.code, 0, `--filter ${filter} was ignored: ${r.stdout}`);
+        assert.match(r.stderr, new RegExp(`invalid filter '${filter.split('=')[0]}'`));
+      }
+      const unknown = await docker(['ps', '-a', '--filter', 'before=no-such-box']);
+      assert.match(unknown.stderr, /No such container: no-such-box/);
+    } finally {
+      await ok(['rm', '-f', 'first', 'second', 'third']);
+    }
+  });
+
   it('isolates the container: PID 1, its own hostname, none of the host files', async () => {
     assert.equal((await ok(['run', '--rm', ref, 'sh', '-c', 'echo $$'])).trim(), '1');
 
