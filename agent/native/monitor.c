@@ -253,11 +253,37 @@ static void setup_dev(void)
 	if (mount("mqueue", "dev/mqueue", "mqueue", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0) { /* optional */ }
 }
 
-/* An image may ship /etc/hosts as a symlink; never follow it out of the rootfs. */
-static void bind_file(const char *src, const char *dst)
+#ifndef SYS_open_tree
+#define SYS_open_tree 428
+#endif
+#ifndef SYS_move_mount
+#define SYS_move_mount 429
+#endif
+#ifndef OPEN_TREE_CLONE
+#define OPEN_TREE_CLONE 1
+#endif
+#ifndef MOVE_MOUNT_F_EMPTY_PATH
+#define MOVE_MOUNT_F_EMPTY_PATH 0x00000004
+#endif
+
+/*
+ * The agent's hostname, hosts and resolv.conf go over the image's files. Before pivot_root
+ * an image's absolute (or climbing) /etc symlink names a host path, and preparing the
+ * target there would create or unlink host files; so each source is cloned as a detached
+ * mount first and attached after pivot_root, where every link resolves inside the root.
+ */
+static int clone_source(const char *src)
+{
+	if (!src || !*src) return -1;
+	int fd = (int)syscall(SYS_open_tree, AT_FDCWD, src, OPEN_TREE_CLONE | O_CLOEXEC);
+	if (fd < 0 && errno != ENOSYS) cfail(128, errno, "berth-monitor: open_tree %s", src);
+	return fd; /* -1 with ENOSYS: a kernel before 5.2 */
+}
+
+/* A regular file at `dst` to mount over, never following a final symlink. */
+static void bind_target(const char *dst)
 {
 	struct stat st;
-	if (!src || !*src) return;
 	mkdir_p("etc", 0755);
 	if (lstat(dst, &st) == 0 && !S_ISREG(st.st_mode)) {
 		if (S_ISDIR(st.st_mode) ? rmdir(dst) : unlink(dst)) cfail(128, errno, "berth-monitor: replace /%s", dst);
@@ -265,7 +291,24 @@ static void bind_file(const char *src, const char *dst)
 	int fd = open(dst, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
 	if (fd < 0) cfail(128, errno, "berth-monitor: create /%s", dst);
 	close(fd);
+}
+
+/* Without open_tree: bind before pivot_root, which is safe only when /etc is a real directory. */
+static void bind_file_before_pivot(const char *src, const char *dst)
+{
+	struct stat st;
+	if (lstat("etc", &st) == 0 && !S_ISDIR(st.st_mode))
+		cfail(128, 0, "berth-monitor: the image's /etc is not a directory, and this kernel (before 5.2) cannot bind /%s into it safely", dst);
+	bind_target(dst);
 	xmount(src, dst, NULL, MS_BIND, NULL);
+}
+
+static void attach_file(int tree, const char *src, const char *dst)
+{
+	bind_target(dst);
+	if (syscall(SYS_move_mount, tree, "", AT_FDCWD, dst, MOVE_MOUNT_F_EMPTY_PATH) < 0)
+		cfail(128, errno, "berth-monitor: mount %s on /%s", src, dst);
+	close(tree);
 }
 
 static void loopback_up(void)
@@ -458,14 +501,20 @@ static int child_main(void *arg)
 	mkdir_p("sys", 0555);
 	xmount("sysfs", "sys", "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
 	protect_proc();
-	bind_file(cf.etc_hostname, "etc/hostname");
-	bind_file(cf.etc_hosts, "etc/hosts");
-	bind_file(cf.etc_resolv, "etc/resolv.conf");
+	const char *etc_src[3] = { cf.etc_hostname, cf.etc_hosts, cf.etc_resolv };
+	static const char *etc_dst[3] = { "etc/hostname", "etc/hosts", "etc/resolv.conf" };
+	int etc_tree[3];
+	for (int i = 0; i < 3; i++) {
+		etc_tree[i] = clone_source(etc_src[i]);
+		if (etc_tree[i] < 0 && etc_src[i] && *etc_src[i]) bind_file_before_pivot(etc_src[i], etc_dst[i]);
+	}
 
 	/* pivot_root(".", ".") stacks the old root under the new one; detaching it leaves only the container's. */
 	if (syscall(SYS_pivot_root, ".", ".") < 0) cfail(128, errno, "berth-monitor: pivot_root %s", cf.rootfs);
 	if (umount2(".", MNT_DETACH) < 0) cfail(128, errno, "berth-monitor: detach old root");
 	if (chdir("/") < 0) cfail(128, errno, "berth-monitor: chdir /");
+	for (int i = 0; i < 3; i++)
+		if (etc_tree[i] >= 0) attach_file(etc_tree[i], etc_src[i], etc_dst[i]);
 
 	const char *cwd = cf.cwd && *cf.cwd ? cf.cwd : "/";
 	mkdir_p(cwd, 0755); /* Docker creates a missing WorkingDir */

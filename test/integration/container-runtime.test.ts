@@ -1,8 +1,8 @@
 // Real containers from a busybox rootfs: namespaces, cgroups, logs, exit codes, stop,
 // and monitors that outlive the engine. Needs root.
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { existsSync, lstatSync, readFileSync, readdirSync } from 'node:fs';
+import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -424,6 +424,33 @@ describe('container runtime', { skip: !isRoot && 'needs root' }, () => {
     } finally {
       for (const c of hooked.list({ all: true })) await hooked.remove(c.id, { force: true });
       await hooked.close();
+    }
+  });
+
+  test("an image whose /etc is a symlink to a host path cannot make the runtime touch that path", async () => {
+    // The rootfs is set up before pivot_root, where an absolute link still names the host's file.
+    const hostDir = join(tmp, 'host-etc');
+    await mkdir(hostDir);
+    await symlink('/nowhere', join(hostDir, 'hosts'));
+    const parts = hostDir.split('/').filter(Boolean);
+    const layer = [
+      ...parts.map((_, i) => ({ path: parts.slice(0, i + 1).join('/'), type: 'directory' as const, mode: 0o755 })),
+      { path: 'etc', type: 'symlink' as const, linkpath: hostDir },
+    ];
+    const { store } = await busyboxStore(join(tmp, 'images-etc-link'), { extraLayers: [layer], tags: ['etclink:test'] });
+    const linked = await openEngine({ root: join(tmp, 'root-etc-link'), images: store, cgroupParent });
+    try {
+      const c = await linked.createContainer({ image: 'etclink:test', cmd: ['sh', '-c', 'cat /etc/hostname; ls /etc'] });
+      await linked.start(c.id);
+      assert.equal((await linked.wait(c.id)).exitCode, 0);
+      assert.deepEqual(readdirSync(hostDir), ['hosts'], 'nothing created in the host directory');
+      assert.ok(lstatSync(join(hostDir, 'hosts')).isSymbolicLink(), 'the host symlink is still there');
+      // Inside, the link resolves in the container's own root, where its files are bound.
+      const out = (await collect(linked.logs(c.id))).map((l) => l.line.trim());
+      assert.deepEqual(out, [c.id.slice(0, 12), 'hostname', 'hosts', 'resolv.conf']);
+    } finally {
+      for (const c of linked.list({ all: true })) await linked.remove(c.id, { force: true });
+      await linked.close();
     }
   });
 
