@@ -3,10 +3,11 @@
 // into the Default team on the first start and reconnecting with its stored
 // credential afterwards.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { renameSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { credentialPath, readCredential } from '../agent/link/credential';
 import { hashSecret, newSecret } from '../server/auth/tokens';
 import { listenPort } from '../server/db/config';
 import { db } from '../server/db';
@@ -26,6 +27,23 @@ async function localJoinToken(): Promise<string> {
   return token;
 }
 
+/**
+ * Whether the local agent can reconnect with the credential in its root. One naming a
+ * host this database never had (the data dir was wiped, or the root was enrolled with
+ * another server) would be refused forever, so it is moved aside and the agent enrols
+ * again. A revoked host stays revoked: only an admin may bring it back.
+ */
+async function hasUsableCredential(agentRoot: string): Promise<boolean> {
+  const cred = readCredential(agentRoot);
+  if (!cred) return false;
+  if (await db().host.findUnique({ where: { id: cred.hostId }, select: { id: true } })) return true;
+  const file = credentialPath(agentRoot);
+  const aside = `${file}.unknown-${Date.now()}`;
+  renameSync(file, aside);
+  console.error(`berth: ${file} names host ${cred.hostId}, which this database does not know; moved it to ${aside} and enrolling the local agent again`);
+  return false;
+}
+
 async function main(): Promise<void> {
   const port = listenPort();
   prepareEnvironment(port);
@@ -36,7 +54,7 @@ async function main(): Promise<void> {
   const agentRoot = path.resolve(process.env.BERTH_AGENT_ROOT || '/var/lib/berth');
   const dockerSocket = path.resolve(process.env.BERTH_DOCKER_SOCKET || '/run/berth/docker.sock');
   const args = [path.join(root, 'agent', 'main.ts'), '--root', agentRoot, '--docker-socket', dockerSocket, '--server', server.url];
-  if (!existsSync(path.join(agentRoot, 'credential.json'))) args.push('--token', await localJoinToken());
+  if (!(await hasUsableCredential(agentRoot))) args.push('--token', await localJoinToken());
 
   let agent: ChildProcess | undefined;
   let stopping = false;

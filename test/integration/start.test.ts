@@ -2,7 +2,7 @@
 // machine's agent into the Default team; a second start reuses the database and the
 // agent's stored credential, so the host is not added twice.
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
@@ -13,12 +13,12 @@ const tmp = mkdtempSync(path.join(os.tmpdir(), 'berth-start-'));
 const ADMIN = { email: 'owner@example.test', name: 'Owner', password: 'owner-pass-1' };
 const running: Child[] = [];
 
-async function start(port: number): Promise<{ child: Child; agentPid: number; hostId: string }> {
+async function start(port: number, dataDir = 'data'): Promise<{ child: Child; agentPid: number; hostId: string }> {
   const child = spawnTsx(
     ['scripts/start.ts'],
     {
       PORT: String(port),
-      BERTH_DATA_DIR: path.join(tmp, 'data'),
+      BERTH_DATA_DIR: path.join(tmp, dataDir),
       BERTH_AGENT_ROOT: path.join(tmp, 'agent'),
       BERTH_DOCKER_SOCKET: path.join(tmp, 'docker.sock'),
       NEXTAUTH_URL: '',
@@ -72,4 +72,24 @@ test('npm start enrols the local agent once; a restart reuses it without a dupli
   assert.deepEqual(after2.map((h) => h.id), [first.hostId], 'still exactly one host');
   await second.child.kill('SIGTERM');
   await eventually('second agent gone', async () => !alive(second.agentPid), 15_000);
+});
+
+test('npm start with a new database enrols the local agent again instead of leaving it locked out', { timeout: 300_000 }, async () => {
+  // Runs after the test above: the agent root holds a credential the new database never issued.
+  const agentRoot = path.join(tmp, 'agent');
+  assert.ok(existsSync(path.join(agentRoot, 'credential.json')));
+  const port = await freePort();
+  const url = `http://localhost:${port}`;
+  const fresh = await start(port, 'data-new');
+
+  assert.deepEqual(await trpc(url).auth.setup.mutate(ADMIN), { ok: true });
+  const cookie = await signIn(url, ADMIN.email, ADMIN.password);
+  const hosts = await eventually('local host online', async () => {
+    const list = await trpc(url, cookie).hosts.list.query();
+    return list.length === 1 && list[0].online ? list : undefined;
+  }, 5000);
+  assert.equal(hosts[0].id, fresh.hostId);
+  assert.ok(readdirSync(agentRoot).some((f) => f.startsWith('credential.json.unknown-')), 'the old credential is kept aside, not deleted');
+  await fresh.child.kill('SIGTERM');
+  await eventually('agent gone', async () => !alive(fresh.agentPid), 15_000);
 });
