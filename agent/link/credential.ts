@@ -19,8 +19,13 @@ export function readCredential(root: string): StoredCredential | undefined {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw new Error(`cannot read ${credentialPath(root)}: ${(err as Error).message}`);
   }
-  const c = JSON.parse(text) as Partial<StoredCredential>;
-  if (typeof c.hostId !== 'string' || typeof c.credential !== 'string') {
+  let c: Partial<StoredCredential> | null;
+  try {
+    c = JSON.parse(text) as Partial<StoredCredential> | null;
+  } catch {
+    c = null;
+  }
+  if (typeof c?.hostId !== 'string' || typeof c.credential !== 'string') {
     throw new Error(`${credentialPath(root)} is damaged (no hostId/credential); delete it and enrol again with --token`);
   }
   return { server: c.server ?? '', hostId: c.hostId, credential: c.credential };

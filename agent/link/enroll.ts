@@ -15,17 +15,21 @@ export class EnrollError extends Error {
   }
 }
 
-export async function enroll(server: string, token: string, hostname = os.hostname()): Promise<EnrollResponse> {
+/** `timeoutMs` bounds the whole exchange: a server that takes the connection and never answers is retried, not waited on forever. */
+export async function enroll(server: string, token: string, hostname = os.hostname(), timeoutMs = 30_000): Promise<EnrollResponse> {
   const url = server + ENROLL_PATH;
   const body: EnrollRequest = { token, hostname };
+  const signal = AbortSignal.timeout(timeoutMs);
   let res: Response;
+  let text: string;
   try {
-    res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body), signal });
+    text = await res.text();
   } catch (err) {
     const cause = (err as { cause?: Error }).cause;
-    throw new EnrollError(`cannot reach ${url}: ${cause?.message ?? (err as Error).message}`, true);
+    const why = signal.aborted ? `no answer within ${timeoutMs / 1000} s` : (cause?.message ?? (err as Error).message);
+    throw new EnrollError(`cannot reach ${url}: ${why}`, true);
   }
-  const text = await res.text();
   let json: Record<string, unknown> = {};
   try {
     json = JSON.parse(text) as Record<string, unknown>;

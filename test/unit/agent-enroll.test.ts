@@ -1,0 +1,49 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { describe, it } from 'node:test';
+import { credentialPath, readCredential, writeCredential } from '../../agent/link/credential';
+import { EnrollError, enroll } from '../../agent/link/enroll';
+
+describe('stored host credential', () => {
+  it('reads back what was written, and calls a damaged file damaged, naming it', () => {
+    const root = mkdtempSync(path.join(os.tmpdir(), 'berth-cred-'));
+    try {
+      assert.equal(readCredential(root), undefined);
+      writeCredential(root, { server: 'http://cp:3000', hostId: 'h1', credential: 'c1' });
+      assert.deepEqual(readCredential(root), { server: 'http://cp:3000', hostId: 'h1', credential: 'c1' });
+      for (const text of ['{"hostId": "h1", "cred', 'null', '{"hostId": "h1"}']) {
+        writeFileSync(credentialPath(root), text);
+        assert.throws(() => readCredential(root), new RegExp(`${credentialPath(root)} is damaged.*--token`), text);
+      }
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('enrolment', () => {
+  it('gives up on a server that takes the connection and never answers, as a retryable error', { timeout: 10_000 }, async () => {
+    const sockets = new Set<Socket>();
+    const server = http.createServer(() => {
+      /* never answers */
+    });
+    server.on('connection', (s) => sockets.add(s));
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    try {
+      const t0 = Date.now();
+      await assert.rejects(
+        enroll(url, 'token', 'host', 300),
+        (e: unknown) => e instanceof EnrollError && e.retryable && /no answer within 0.3 s/.test(e.message),
+      );
+      assert.ok(Date.now() - t0 < 5000);
+    } finally {
+      for (const s of sockets) s.destroy();
+      await new Promise((r) => server.close(r));
+    }
+  });
+});
