@@ -454,6 +454,39 @@ describe('container runtime', { skip: !isRoot && 'needs root' }, () => {
     }
   });
 
+  test('a container removed while it is starting is gone for good, not brought back by the start', async () => {
+    const raceRoot = join(tmp, 'root-race');
+    let entered!: () => void;
+    const inHook = new Promise<void>((r) => (entered = r));
+    const slow = await openEngine({
+      root: raceRoot,
+      images,
+      cgroupParent,
+      hooks: {
+        prestart: async () => {
+          entered();
+          await new Promise((r) => setTimeout(r, 300));
+        },
+      },
+    });
+    try {
+      const c = await slow.createContainer({ image: 'busybox:test', cmd: ['sleep', '1000'] });
+      const starting = slow.start(c.id);
+      await inHook;
+      await assert.rejects(slow.remove(c.id), (e: unknown) => e instanceof EngineError && e.status === 409);
+      await slow.remove(c.id, { force: true });
+      await starting.catch(() => undefined);
+      assert.throws(() => slow.inspect(c.id), (e: unknown) => e instanceof EngineError && e.status === 404);
+      assert.ok(!existsSync(join(raceRoot, 'containers', c.id)), 'its directory is gone');
+      const reopened = await openEngine({ root: raceRoot, images, cgroupParent });
+      assert.deepEqual(reopened.list({ all: true }), []);
+      await reopened.close();
+    } finally {
+      for (const c of slow.list({ all: true })) await slow.remove(c.id, { force: true });
+      await slow.close();
+    }
+  });
+
   test('info reports real host facts', async () => {
     const info = await engine.info();
     assert.equal(info.cgroupVersion, existsSync('/sys/fs/cgroup/cgroup.controllers') ? 2 : 1);

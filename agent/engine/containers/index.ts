@@ -56,7 +56,8 @@ export class Containers {
   private recs = new Map<string, ContainerRecord>();
   private watchers = new Map<string, { fsw?: FSWatcher; timer: NodeJS.Timeout; run: MonitorRun }>();
   private waiters = new Map<string, Waiter[]>();
-  private busy = new Set<string>();
+  /** Starts under way: a remove waits for one (or refuses without force) so it cannot be undone by it. */
+  private starting = new Map<string, Promise<void>>();
   private removing = new Map<string, Promise<void>>();
   readonly store: ContainerStore;
   private closed = false;
@@ -183,13 +184,10 @@ export class Containers {
     const rec = this.resolve(idOrName);
     if (rec.state.running) return;
     if (rec.state.status === 'removing') throw conflict(`container ${rec.id} is marked for removal and cannot be started`);
-    if (this.busy.has(rec.id)) throw conflict(`container ${rec.id} is already being started`);
-    this.busy.add(rec.id);
-    try {
-      await this.doStart(rec);
-    } finally {
-      this.busy.delete(rec.id);
-    }
+    if (this.starting.has(rec.id)) throw conflict(`container ${rec.id} is already being started`);
+    const p = this.doStart(rec).finally(() => this.starting.delete(rec.id));
+    this.starting.set(rec.id, p);
+    return p;
   }
 
   private async doStart(rec: ContainerRecord): Promise<void> {
@@ -242,7 +240,8 @@ export class Containers {
         // Attached clients and waiters learn of it as of any other end; --rm still removes it.
         this.emit({ action: 'die', id: rec.id, exitCode });
         this.settle(rec.id, ['not-running', 'next-exit'], exitCode);
-        if (rec.hostConfig.autoRemove) void this.removeAfterFailedStart(rec.id);
+        // remove() waits for this start to be over.
+        if (rec.hostConfig.autoRemove) void this.remove(rec.id, { force: true }).catch(() => {});
       }
       throw new EngineError(exitCode === 127 || exitCode === 126 ? 400 : 500, msg);
     };
@@ -332,12 +331,6 @@ export class Containers {
       cgroups: this.cgroups.paths(rec.id),
       caps: this.caps(),
     });
-  }
-
-  private async removeAfterFailedStart(id: string) {
-    // start() holds the container busy until it has thrown; remove once that is over.
-    await new Promise((r) => setImmediate(r));
-    await this.remove(id, { force: true }).catch(() => {});
   }
 
   private watchExit(id: string, run: MonitorRun) {
@@ -463,6 +456,14 @@ export class Containers {
     const rec = this.resolve(idOrName);
     const pending = this.removing.get(rec.id);
     if (pending) return pending;
+    const starting = this.starting.get(rec.id);
+    if (starting) {
+      if (!opts.force) throw conflict(`You cannot remove container ${rec.id} while it is starting. Wait for it, or force remove`);
+      await starting.catch(() => {});
+      const again = this.removing.get(rec.id);
+      if (again) return again;
+      if (!this.recs.has(rec.id)) return;
+    }
     if (rec.state.running) {
       if (!opts.force)
         throw conflict(
