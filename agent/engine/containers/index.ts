@@ -118,10 +118,6 @@ export class Containers {
     return structuredClone(this.resolve(idOrName));
   }
 
-  imagesInUse(): Set<string> {
-    return new Set([...this.recs.values()].map((r) => r.imageId));
-  }
-
   async create(spec: ContainerCreateSpec): Promise<ContainerRecord> {
     if (!spec.image) throw badRequest('Config.Image is required');
     const img = this.images.get(spec.image);
@@ -496,9 +492,6 @@ export class Containers {
     this.settle(rec.id, ['not-running', 'next-exit', 'removed'], rec.state.exitCode);
   }
 
-  isRunning(id: string): boolean {
-    return this.recs.get(id)?.state.running ?? false;
-  }
   statusOf(id: string): ContainerRecord['state']['status'] | undefined {
     return this.recs.get(id)?.state.status;
   }

@@ -3,7 +3,7 @@
 // "docker.io/library/busybox:latest" all name the same thing.
 //
 // Exports: parseReference, tryParseReference, Reference, repoName, fullName,
-// familiarName, familiarString, tagRef, digestRef, isDigest, DEFAULT_DOMAIN.
+// familiarName, familiarString, DEFAULT_DOMAIN.
 import { EngineError } from '../errors';
 
 export const DEFAULT_DOMAIN = 'docker.io';
@@ -30,8 +30,6 @@ const SHA256_DIGEST = /^sha256:[a-f0-9]{64}$/;
 const ANY_DIGEST = /^[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$/;
 
 const invalid = (why: string) => new EngineError(400, `invalid reference format: ${why}`);
-
-export const isDigest = (s: string) => SHA256_DIGEST.test(s);
 
 /** Parses and normalises `input`; throws EngineError(400, 'invalid reference format: …'). */
 export function parseReference(input: string): Reference {
@@ -115,8 +113,3 @@ export function familiarName(r: Reference): string {
 export function familiarString(r: Reference): string {
   return familiarName(r) + (r.tag ? `:${r.tag}` : '') + (r.digest ? `@${r.digest}` : '');
 }
-
-/** The same repository with only a tag. */
-export const tagRef = (r: Reference, tag: string): Reference => ({ domain: r.domain, path: r.path, tag });
-/** The same repository with only a digest. */
-export const digestRef = (r: Reference, digest: string): Reference => ({ domain: r.domain, path: r.path, digest });
