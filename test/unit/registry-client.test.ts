@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { describe, it } from 'node:test';
-import { domainListed, hostPlatform, RegistryClient, sha256Digest, verifyingStream } from '../../agent/engine/images/registry';
+import { EngineError } from '../../agent/engine/errors';
+import { domainListed, hostPlatform, MAX_MANIFEST_BYTES, MEDIA, RegistryClient, sha256Digest, verifyingStream } from '../../agent/engine/images/registry';
 
 describe('registry client basics', () => {
   it('uses plain http only for loopback hosts or registries marked insecure', () => {
@@ -45,5 +46,33 @@ describe('registry client basics', () => {
       for await (const _ of src) void _;
     }), /more than the 17 bytes/);
     assert.throws(() => verifyingStream('md5:abc', 'z'), /unsupported digest/);
+  });
+});
+
+describe('registry client limits', () => {
+  it('refuses a manifest over 4 MiB, whether or not the registry declares its length', async () => {
+    const { createServer } = await import('node:http');
+    const big = Buffer.from(JSON.stringify({ schemaVersion: 2, layers: [], pad: 'x'.repeat(MAX_MANIFEST_BYTES) }));
+    const small = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MEDIA.dockerManifest, config: { digest: 'sha256:' + 'a'.repeat(64) }, layers: [] }));
+    const server = createServer((req, res) => {
+      res.setHeader('content-type', MEDIA.dockerManifest);
+      if (req.url === '/v2/r/manifests/declared') res.setHeader('content-length', big.length);
+      if (req.url === '/v2/r/manifests/small') return res.end(small);
+      // Chunked when no length is set: the client must count as it reads.
+      res.write(big.subarray(0, 1 << 20));
+      res.end(big.subarray(1 << 20));
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    try {
+      const client = new RegistryClient(`127.0.0.1:${(server.address() as { port: number }).port}`);
+      for (const tag of ['declared', 'chunked'])
+        await assert.rejects(client.getManifest('r', tag), (e: unknown) => e instanceof EngineError && e.status === 502 && /larger than 4194304 bytes/.test(e.message));
+      const ok = await client.getManifest('r', 'small');
+      assert.deepEqual(ok.bytes, small);
+      assert.equal(ok.digest, sha256Digest(small));
+    } finally {
+      server.closeAllConnections();
+      await new Promise((r) => server.close(r));
+    }
   });
 });

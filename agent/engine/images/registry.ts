@@ -1,7 +1,7 @@
 // Distribution API v2 client: what a pull needs (manifests, platform choice, verified
 // blob streams, token/basic auth) and the push primitives the fixtures and `push` need.
 //
-// Exports: RegistryClient, MEDIA, hostPlatform, verifyingStream, sha256Digest, domainListed,
+// Exports: RegistryClient, MEDIA, MAX_MANIFEST_BYTES, hostPlatform, verifyingStream, sha256Digest, domainListed,
 // ManifestResult, Descriptor, ImageManifest, ManifestIndex, Platform.
 import { createHash } from 'node:crypto';
 import { Readable, Transform, type TransformCallback } from 'node:stream';
@@ -20,6 +20,28 @@ export const MEDIA = {
   ociLayerGzip: 'application/vnd.oci.image.layer.v1.tar+gzip',
   ociLayerZstd: 'application/vnd.oci.image.layer.v1.tar+zstd',
 } as const;
+
+/** Docker's cap: a manifest is read whole into memory, so a registry must not choose its size. */
+export const MAX_MANIFEST_BYTES = 4 << 20;
+
+/** The body of `res`, refusing (502) one over `max` bytes without reading the rest. */
+async function readCapped(res: Response, max: number, what: string): Promise<Buffer> {
+  const tooBig = () => new EngineError(502, `${what} is larger than ${max} bytes`);
+  if (Number(res.headers.get('content-length')) > max) {
+    await res.body?.cancel().catch(() => undefined);
+    throw tooBig();
+  }
+  const chunks: Buffer[] = [];
+  let n = 0;
+  if (res.body) {
+    for await (const c of res.body as AsyncIterable<Uint8Array>) {
+      n += c.length;
+      if (n > max) throw tooBig(); // leaving the loop cancels the stream
+      chunks.push(Buffer.from(c));
+    }
+  }
+  return Buffer.concat(chunks);
+}
 
 const MANIFEST_ACCEPT = [MEDIA.ociManifest, MEDIA.ociIndex, MEDIA.dockerManifest, MEDIA.dockerList].join(', ');
 
@@ -220,7 +242,7 @@ export class RegistryClient {
       throw new EngineError(404, `manifest for ${name} not found: manifest unknown`);
     }
     if (!res.ok) throw await RegistryClient.failure(res, `fetching manifest for ${name}`);
-    const bytes = Buffer.from(await res.arrayBuffer());
+    const bytes = await readCapped(res, MAX_MANIFEST_BYTES, `manifest for ${name}`);
     const digest = sha256Digest(bytes);
     if (ref.startsWith('sha256:') && digest !== ref) throw new EngineError(502, `manifest for ${name}: digest mismatch: got ${digest}`);
     const header = res.headers.get('docker-content-digest');
