@@ -8,16 +8,6 @@ import { humanStatus, isZeroTime } from '../link/human-status';
 import { commandLine } from '../link/snapshot';
 import { labelMatches, parseFilters } from './images';
 
-/** Looks a container up, answering with Docker's wording when it is unknown. */
-export function resolveContainer(engine: Engine, idOrName: string): ContainerRecord {
-  try {
-    return engine.inspect(idOrName.replace(/^\//, ''));
-  } catch (err) {
-    if (err instanceof EngineError && err.status === 404) throw new HttpError(404, `No such container: ${idOrName}`);
-    throw err;
-  }
-}
-
 interface CreateBody {
   Hostname?: string;
   User?: string;
@@ -80,16 +70,11 @@ export function createSpec(body: CreateBody, name: string | undefined): Containe
   return spec;
 }
 
-const NAME_RE = /^\/?[a-zA-Z0-9][a-zA-Z0-9_.-]+$/;
-
 export async function createContainer(engine: Engine, req: IncomingMessage, res: ServerResponse, q: Query): Promise<void> {
-  const name = q.get('name') || undefined;
-  if (name !== undefined && !NAME_RE.test(name)) {
-    throw new HttpError(400, `Invalid container name (${name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed`);
-  }
   const body = (await readJson<CreateBody>(req)) ?? {};
-  // An unknown image is the engine's 404 "No such image: X", the words the CLI needs to pull and retry.
-  const rec = await engine.createContainer(createSpec(body, name?.replace(/^\//, '')));
+  // The engine checks the name, and answers an unknown image with a 404 "No such image: X",
+  // the words the CLI needs to pull and retry.
+  const rec = await engine.createContainer(createSpec(body, q.get('name') || undefined));
   sendJson(res, 201, { Id: rec.id, Warnings: [] });
 }
 
@@ -132,7 +117,7 @@ function containerFilter(engine: Engine, f: Record<string, string[]>): (c: Conta
   for (const label of f.label ?? []) tests.push((c) => labelMatches(c.config.labels, label));
   // before/since name a container; only containers created before (after) it pass. Creation
   // times are RFC 3339 with nine fraction digits in UTC, so they compare as strings, to the nanosecond.
-  const createdOf = (key: string) => (f[key]?.length ? resolveContainer(engine, f[key][0]).created : undefined);
+  const createdOf = (key: string) => (f[key]?.length ? engine.inspect(f[key][0]).created : undefined);
   const before = createdOf('before');
   const since = createdOf('since');
   if (before !== undefined) tests.push((c) => c.created < before);
@@ -236,11 +221,11 @@ function inspectBody(c: ContainerRecord): Record<string, unknown> {
 }
 
 export function inspectContainer(engine: Engine, res: ServerResponse, id: string): void {
-  sendJson(res, 200, inspectBody(resolveContainer(engine, id)));
+  sendJson(res, 200, inspectBody(engine.inspect(id)));
 }
 
 export async function startContainer(engine: Engine, res: ServerResponse, id: string): Promise<void> {
-  const c = resolveContainer(engine, id);
+  const c = engine.inspect(id);
   if (c.state.running) return sendEmpty(res, 304);
   await engine.start(c.id);
   sendEmpty(res, 204);
@@ -252,39 +237,35 @@ function stopTimeout(q: Query): number | undefined {
 }
 
 export async function stopContainer(engine: Engine, res: ServerResponse, id: string, q: Query): Promise<void> {
-  const c = resolveContainer(engine, id);
+  const c = engine.inspect(id);
   if (!c.state.running) return sendEmpty(res, 304);
   await engine.stop(c.id, stopTimeout(q));
   sendEmpty(res, 204);
 }
 
 export async function restartContainer(engine: Engine, res: ServerResponse, id: string, q: Query): Promise<void> {
-  const c = resolveContainer(engine, id);
+  const c = engine.inspect(id);
   if (c.state.running) await engine.stop(c.id, stopTimeout(q));
   await engine.start(c.id);
   sendEmpty(res, 204);
 }
 
 export async function killContainer(engine: Engine, res: ServerResponse, id: string, q: Query): Promise<void> {
-  const c = resolveContainer(engine, id);
+  const c = engine.inspect(id);
   if (!c.state.running) throw new HttpError(409, `Cannot kill container: ${id}: Container ${c.id} is not running`);
   await engine.kill(c.id, q.get('signal') || undefined);
   sendEmpty(res, 204);
 }
 
 export async function removeContainer(engine: Engine, res: ServerResponse, id: string, q: Query): Promise<void> {
-  const c = resolveContainer(engine, id);
-  const force = boolParam(q, 'force');
-  if (c.state.running && !force) {
-    throw new HttpError(409, `cannot remove container "/${c.name}": container is running: stop the container before removing or force remove`);
-  }
-  await engine.remove(c.id, { force });
+  // A running container without force is the engine's 409.
+  await engine.remove(id, { force: boolParam(q, 'force') });
   sendEmpty(res, 204);
 }
 
 /** Headers go out at once: the CLI waits for them before it starts the container, and the body comes at exit. */
 export async function waitContainer(engine: Engine, req: IncomingMessage, res: ServerResponse, id: string, q: Query): Promise<void> {
-  const c = resolveContainer(engine, id);
+  const c = engine.inspect(id);
   const condition = q.get('condition') || 'not-running';
   if (condition !== 'not-running' && condition !== 'next-exit' && condition !== 'removed') {
     throw new HttpError(400, `invalid condition: "${condition}"`);

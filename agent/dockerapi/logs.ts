@@ -4,7 +4,6 @@ import type { ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Engine, LogEntry } from '../engine/types';
 import { HttpError, boolParam, messageOf, statusOf, type Query } from './http';
-import { resolveContainer } from './containers';
 import { STDERR, STDOUT, muxFrame } from './mux';
 
 const RAW_STREAM = 'application/vnd.docker.raw-stream';
@@ -36,7 +35,7 @@ export function encodeEntry(e: LogEntry, tty: boolean, timestamps: boolean): Buf
 }
 
 export async function containerLogs(engine: Engine, res: ServerResponse, id: string, q: Query): Promise<void> {
-  const c = resolveContainer(engine, id);
+  const c = engine.inspect(id);
   const stdout = boolParam(q, 'stdout');
   const stderr = boolParam(q, 'stderr');
   if (!stdout && !stderr) throw new HttpError(400, 'Bad parameters: you must choose at least one stream');
@@ -134,7 +133,7 @@ export async function attach(engine: Engine, socket: Duplex, id: string, q: Quer
   let tty: boolean;
   let containerId: string;
   try {
-    const c = resolveContainer(engine, id);
+    const c = engine.inspect(id);
     tty = c.config.tty;
     containerId = c.id;
   } catch (err) {

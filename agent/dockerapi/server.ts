@@ -47,7 +47,7 @@ const routes: Route[] = [
     method: 'POST',
     pattern: /^\/containers\/([^/]+)\/resize$/,
     handler: ({ engine, res, params }) => {
-      containers.resolveContainer(engine, params[0]);
+      engine.inspect(params[0]);
       res.writeHead(200).end();
     },
   },

@@ -234,6 +234,7 @@ describe('docker CLI against the Berth agent', { timeout: 240_000 }, () => {
 
     const refused = await docker(['rm', 'looper']);
     assert.notEqual(refused.code, 0, 'rm of a running container without -f must fail');
+    assert.match(refused.stderr, /running container .*force remove/);
     await ok(['rm', '-f', 'looper']);
     assert.equal((await ok(['ps', '-aq'])).trim(), '');
   });
@@ -350,7 +351,11 @@ describe('docker CLI against the Berth agent', { timeout: 240_000 }, () => {
     assert.notEqual(bad.code, 0);
     assert.match(bad.stderr, /invalid reference format/);
 
-    for (const args of [['logs', '0123456789ab'], ['stop', 'no-such-box'], ['inspect', 'no-such-box']]) {
+    const badName = await docker(['run', '--rm', '--name', 'b@d', ref, 'true']);
+    assert.notEqual(badName.code, 0);
+    assert.match(badName.stderr, /Invalid container name \(b@d\)/);
+
+    for (const args of [['logs', '0123456789ab'], ['stop', 'no-such-box'], ['inspect', 'no-such-box'], ['rm', 'no-such-box']]) {
       const r = await docker(args);
       assert.notEqual(r.code, 0, `docker ${args.join(' ')} succeeded`);
       assert.match(r.stderr, /No such (container|object): (0123456789ab|no-such-box)/, r.stderr);
