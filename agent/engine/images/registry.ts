@@ -34,10 +34,10 @@ async function readCapped(res: Response, max: number, what: string): Promise<Buf
   const chunks: Buffer[] = [];
   let n = 0;
   if (res.body) {
-    for await (const c of res.body as AsyncIterable<Uint8Array>) {
+    for await (const c of Readable.fromWeb(res.body as import('node:stream/web').ReadableStream<Uint8Array>)) {
       n += c.length;
       if (n > max) throw tooBig(); // leaving the loop cancels the stream
-      chunks.push(Buffer.from(c));
+      chunks.push(c as Buffer);
     }
   }
   return Buffer.concat(chunks);
