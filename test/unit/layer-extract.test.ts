@@ -411,6 +411,21 @@ describe('tar writer', () => {
     assert.equal(readlinkSync(join(out, 'ln')), 'sub/file');
     assert.equal(lstatSync(join(out, 'hard')).ino, lstatSync(join(out, 'sub/file')).ino);
   });
+  it('never archives what a file was swapped for a symlink to after it was listed', async () => {
+    // A running container can swap its files while commit packs its upper dir.
+    const src = join(root, '..', 'src');
+    mkdirSync(src);
+    writeFileSync(join(src, 'f'), 'hello');
+    const entries: TarWriteEntry[] = [];
+    for await (const e of packDirectory(src)) entries.push(e);
+    rmSync(join(src, 'f'));
+    symlinkSync(join(outside, 'secret'), join(src, 'f'));
+    const parts: Buffer[] = [];
+    await assert.rejects(async () => {
+      for await (const c of writeTar(entries)) parts.push(c);
+    }, /ELOOP|symbolic link/);
+    assert.ok(!Buffer.concat(parts).includes('origi'), 'nothing of the link target was written');
+  });
 });
 
 describe('packing an overlay upper dir (commit)', () => {

@@ -2,7 +2,7 @@
 // layers now, and the diff layers of commit/save later.
 //
 // Exports: writeTar, tarBuffer, packDirectory, entryHeader, TarWriteEntry.
-import { createReadStream } from 'node:fs';
+import { constants, createReadStream } from 'node:fs';
 import { lstat, readdir, readlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { TarEntryType } from './tar';
@@ -120,7 +120,8 @@ export async function* writeTar(entries: Iterable<TarWriteEntry> | AsyncIterable
       const size = e.size ?? (await lstat(e.file)).size;
       yield entryHeader(e, size);
       let n = 0;
-      for await (const chunk of createReadStream(e.file, { end: size > 0 ? size - 1 : undefined, start: 0 })) {
+      // O_NOFOLLOW: the file may have been swapped for a symlink since it was listed (a running container's upper dir).
+      for await (const chunk of createReadStream(e.file, { flags: constants.O_RDONLY | constants.O_NOFOLLOW, end: size > 0 ? size - 1 : undefined, start: 0 })) {
         if (size === 0) break;
         n += (chunk as Buffer).length;
         yield chunk as Buffer;
