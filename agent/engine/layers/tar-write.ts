@@ -2,8 +2,8 @@
 // layers now, and the diff layers of commit/save later.
 //
 // Exports: writeTar, tarBuffer, packDirectory, entryHeader, TarWriteEntry.
-import { constants, createReadStream } from 'node:fs';
-import { lstat, readdir, readlink } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { lstat, open, readdir, readlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { TarEntryType } from './tar';
 import { getXattrMany } from './xattr';
@@ -121,7 +121,8 @@ export async function* writeTar(entries: Iterable<TarWriteEntry> | AsyncIterable
       yield entryHeader(e, size);
       let n = 0;
       // O_NOFOLLOW: the file may have been swapped for a symlink since it was listed (a running container's upper dir).
-      for await (const chunk of createReadStream(e.file, { flags: constants.O_RDONLY | constants.O_NOFOLLOW, end: size > 0 ? size - 1 : undefined, start: 0 })) {
+      const fh = await open(e.file, constants.O_RDONLY | constants.O_NOFOLLOW);
+      for await (const chunk of fh.createReadStream({ end: size > 0 ? size - 1 : undefined, start: 0 })) {
         if (size === 0) break;
         n += (chunk as Buffer).length;
         yield chunk as Buffer;
