@@ -330,6 +330,20 @@ describe('images built locally (commit, build, load)', () => {
     assert.equal(existsSync(l0), false);
     assert.equal(existsSync(l1), false);
   });
+
+  it('imports of one layer at the same time all succeed and leave one complete layer', async () => {
+    const tar = tarBuffer([{ path: 'data/file', type: 'file', data: 'same\n' }, { path: 'data/more', type: 'file', data: 'x'.repeat(100_000) }]);
+    const results = await Promise.allSettled([1, 2, 3, 4].map(() => store.importLayer(once(gzipSync(tar)))));
+    assert.deepEqual(results.map((r) => r.status), ['fulfilled', 'fulfilled', 'fulfilled', 'fulfilled'], JSON.stringify(results.map((r) => r.status === 'rejected' && String(r.reason))));
+    const diffId = (results[0] as PromiseFulfilledResult<{ diffId: string }>).value.diffId;
+    const img = store.createImage({ os: 'linux', rootfs: { type: 'layers', diff_ids: [diffId] } }, { tags: ['local/same:1'] });
+    const [layer] = store.layerDirs(img);
+    assert.equal(readFileSync(join(layer, 'data/file'), 'utf8'), 'same\n');
+    assert.deepEqual(readdirSync(join(dir, 'tmp')).filter((n) => n.startsWith('import-')), [], 'no import left behind');
+    for (let i = 1; i < 4; i++) store.releaseLayer(diffId);
+    store.remove('local/same:1', notUsed);
+    assert.equal(existsSync(layer), false);
+  });
 });
 
 describe('a registry with its own htpasswd auth', () => {

@@ -14,7 +14,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
-import { chmod, mkdtemp, rename, rm } from 'node:fs/promises';
+import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { EngineError } from '../errors';
@@ -362,21 +362,30 @@ export class DiskImageStore extends EventEmitter<{ image: [ImageEvent] }> implem
       const res = await extractLayer(hashed(), tmp, { label: 'imported layer' });
       const diffId = 'sha256:' + diffHash.digest('hex');
       const chainId = parentChainId === undefined ? diffId : computeChainIds([parentChainId, diffId])[1];
+      const meta = this.commitLayer(tmp, { chainId, diffId, size: res.size });
       const hex = hexOf(chainId);
       this.imported.set(hex, (this.imported.get(hex) ?? 0) + 1);
-      let meta = this.layers.get(hex);
-      if (!meta) {
-        const dest = this.layerPath(chainId);
-        await rm(dest, { recursive: true, force: true });
-        await rename(tmp, dest);
-        meta = { chainId, diffId, size: res.size };
-        writeAtomic(`${dest}.json`, JSON.stringify(meta));
-        this.layers.set(hex, meta);
-      }
       return { diffId, chainId, size: meta.size };
     } finally {
       await rm(tmp, { recursive: true, force: true }).catch(() => undefined);
     }
+  }
+
+  /**
+   * Moves an unpacked layer from `tmp` into layers/, unless a pull or import racing this one
+   * already did (then `tmp` stays for the caller to remove). Synchronous, so two commits of
+   * one chain never interleave and a layer in use is never replaced.
+   */
+  private commitLayer(tmp: string, meta: LayerMeta): LayerMeta {
+    const hex = hexOf(meta.chainId);
+    const have = this.layers.get(hex);
+    if (have) return have;
+    const dest = this.layerPath(meta.chainId);
+    rmSync(dest, { recursive: true, force: true }); // a leftover without its .json: no image uses it
+    renameSync(tmp, dest);
+    writeAtomic(`${dest}.json`, JSON.stringify(meta));
+    this.layers.set(hex, meta);
+    return meta;
   }
 
   /** Lets garbage collection take an imported layer no image ended up using. */
@@ -591,12 +600,8 @@ export class DiskImageStore extends EventEmitter<{ image: [ImageEvent] }> implem
       if (gotDiff !== diffId) throw new EngineError(502, `${label}: uncompressed content ${gotDiff} does not match the image config's diff id ${diffId}`);
       say({ status: 'Extracting', id: short, current: desc.size, total: desc.size });
 
-      const dest = this.layerPath(chainId);
-      await rm(dest, { recursive: true, force: true });
-      await rename(tmp, dest);
-      const meta: LayerMeta = { chainId, diffId, size: res.size };
-      writeAtomic(`${dest}.json`, JSON.stringify(meta));
-      this.layers.set(hexOf(chainId), meta);
+      const meta = this.commitLayer(tmp, { chainId, diffId, size: res.size });
+      await rm(tmp, { recursive: true, force: true }); // left when an import got there first
       say({ status: 'Pull complete', id: short });
       return meta;
     } catch (e) {
