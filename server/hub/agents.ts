@@ -78,10 +78,14 @@ export class AgentHub {
     if (previous && previous !== socket) previous.disconnect(true);
     this.touch(hostId, true);
 
+    // The first snapshot of a connection carries facts the host list has not seen yet
+    // (a new host, a changed kernel): store them at once and tell the list to refetch.
+    let first = true;
     socket.on('snapshot', (s) => {
       if (this.agents.get(hostId) !== socket || !s || typeof s !== 'object') return;
       this.snapshots.set(hostId, s);
-      this.touch(hostId, false, s);
+      this.touch(hostId, first, s);
+      first = false;
     });
     socket.on('logs', (batch, ack) => {
       const done = () => {
@@ -108,8 +112,7 @@ export class AgentHub {
   private touch(hostId: string, listChanged: boolean, snapshot?: HostSnapshot): void {
     const now = new Date();
     this.seen.set(hostId, now);
-    const last = this.persistedAt.get(hostId) ?? 0;
-    if (listChanged || snapshot && Date.now() - last > PERSIST_EVERY_MS || !this.persistedAt.has(hostId)) {
+    if (listChanged || (snapshot && Date.now() - (this.persistedAt.get(hostId) ?? 0) > PERSIST_EVERY_MS)) {
       this.persistedAt.set(hostId, Date.now());
       const data: { lastSeen: Date; info?: string; hostname?: string } = { lastSeen: now };
       if (snapshot?.info) {

@@ -4,6 +4,8 @@
 // agent/link/protocol.ts over a real socket and can play a host with made-up facts;
 // control-plane-engine.test.ts does the same with the real agent.
 import assert from 'node:assert/strict';
+import path from 'node:path';
+import Database from 'better-sqlite3';
 import { after, before, describe, test } from 'node:test';
 import { io, type Socket } from 'socket.io-client';
 import type { ServerToUi, UiToServer } from '../../server/hub/ui-protocol';
@@ -97,12 +99,25 @@ describe('control plane', { timeout: 240_000 }, () => {
     const enrolled = JSON.parse((await agent.waitFor(/^ENROLLED /)).slice('ENROLLED '.length)) as { hostId: string; credential: string };
     ({ hostId, credential } = enrolled);
     const t0 = Date.now();
-    const host = await eventually('host online', async () => (await trpc(cp.url, adminCookie).hosts.list.query()).find((h) => h.id === hostId && h.online), 5000, 100);
+    // Online comes with the connection, the facts with the first snapshot a moment later.
+    const host = await eventually('host online with its facts', async () => (await trpc(cp.url, adminCookie).hosts.list.query()).find((h) => h.id === hostId && h.online && h.info), 5000, 100);
     assert.ok(Date.now() - t0 < 5000);
     assert.equal(host.name, 'edge-1');
     assert.equal(host.info?.hostname, 'edge-1.local');
     const got = await trpc(cp.url, adminCookie).hosts.get.query({ hostId });
     assert.equal(got.role, 'owner');
+    // Its facts are stored at once, not at the next periodic write, so a control plane
+    // restarted now still shows them.
+    const stored = await eventually('facts stored', async () => {
+      const db = new Database(path.join(cp.dataDir, 'berth.db'), { readonly: true });
+      try {
+        const row = db.prepare('SELECT info FROM "Host" WHERE id = ?').get(hostId) as { info: string | null } | undefined;
+        return row?.info ? (JSON.parse(row.info) as { hostname: string }) : undefined;
+      } finally {
+        db.close();
+      }
+    }, 2000, 100);
+    assert.equal(stored.hostname, 'edge-1.local');
 
     const again = startAgent(cp, ['--token', jt.token]);
     children.push(again);
