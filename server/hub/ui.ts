@@ -44,6 +44,9 @@ function drained(socket: UiSocket): Promise<void> {
   });
 }
 
+/** A page follows one or two logs; more than this from one connection is a runaway page or abuse, and each costs the agent a reader. */
+export const MAX_LOG_STREAMS_PER_SOCKET = 16;
+
 function errorText(err: unknown): string {
   if (err instanceof AccessError) return err.message;
   console.error(`ui: ${(err as Error)?.stack ?? err}`);
@@ -105,6 +108,9 @@ export class UiHub {
         const tail = Number.isInteger(req.tail) && req.tail! >= 0 ? req.tail : undefined;
         const afterSeq = Number.isInteger(req.afterSeq) && req.afterSeq! >= 0 ? req.afterSeq : undefined;
         const { host } = await hostFor(userId, req.hostId, 'viewer');
+        if ([...this.subs.values()].filter((s) => s.socket === socket).length >= MAX_LOG_STREAMS_PER_SOCKET) {
+          return reply({ ok: false, error: `too many log streams open on this connection (at most ${MAX_LOG_STREAMS_PER_SOCKET}); close some first` });
+        }
         const subId = randomUUID();
         sub = {
           subId,

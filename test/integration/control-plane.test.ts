@@ -8,6 +8,7 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import { after, before, describe, test } from 'node:test';
 import { io, type Socket } from 'socket.io-client';
+import { MAX_LOG_STREAMS_PER_SOCKET } from '../../server/hub/ui';
 import type { ServerToUi, UiToServer } from '../../server/hub/ui-protocol';
 import { addUser, codeOf, ensureNextBuild, eventually, removeDir, signIn, spawnTsx, startControlPlane, trpc, type Child, type ControlPlane } from './support/control-plane';
 
@@ -225,6 +226,21 @@ describe('control plane', { timeout: 240_000 }, () => {
 
     const missing = await viewer.emitWithAck('logs:subscribe', { hostId, containerId: 'nope' });
     assert.deepEqual(missing, { ok: false, error: 'No such container: nope' });
+
+    // One connection cannot make the agent open log readers without end.
+    const more: string[] = [];
+    for (;;) {
+      const r = await viewer.emitWithAck('logs:subscribe', { hostId, containerId: 'web', tail: 1 });
+      if (!r.ok) {
+        assert.match(r.error ?? '', new RegExp(`too many log streams open on this connection \\(at most ${MAX_LOG_STREAMS_PER_SOCKET}\\)`));
+        break;
+      }
+      more.push(r.subId!);
+      assert.ok(more.length <= MAX_LOG_STREAMS_PER_SOCKET, 'log streams per connection are not limited');
+    }
+    viewer.emit('logs:unsubscribe', more[0]);
+    await agent.waitFor(new RegExp(`UNSUBSCRIBED ${more[0]}`), 5000);
+    assert.equal((await viewer.emitWithAck('logs:subscribe', { hostId, containerId: 'web', tail: 1 })).ok, true, 'a closed stream frees its place');
 
     viewer.disconnect();
     await agent.waitFor(new RegExp(`UNSUBSCRIBED ${sub.subId}`), 5000);
