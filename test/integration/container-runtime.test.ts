@@ -315,6 +315,22 @@ describe('container runtime', { skip: !isRoot && 'needs root' }, () => {
     assert.throws(() => engine.exec(c.id, { cmd: ['true'] }), (e: unknown) => e instanceof EngineError && e.status === 409);
   });
 
+  test('exec is refused once the init has exited, even before the engine has noticed', async () => {
+    const c = await run(['sh', '-c', 'sleep 0.3']);
+    await engine.start(c.id);
+    await engine.close(); // stops watching: the record still says running after the exit
+    try {
+      const exitFile = join(root, 'containers', c.id, 'run', 'exit');
+      for (let i = 0; i < 100 && !existsSync(exitFile); i++) await new Promise((r) => setTimeout(r, 50));
+      assert.ok(existsSync(exitFile));
+      assert.equal(engine.inspect(c.id).state.running, true);
+      assert.throws(() => engine.exec(c.id, { cmd: ['true'] }), (e: unknown) => e instanceof EngineError && e.status === 409);
+    } finally {
+      engine = await openEngine({ root, images, cgroupParent });
+    }
+    assert.equal(engine.inspect(c.id).state.running, false);
+  });
+
   test('mountOverlay/unmountOverlay stack layers on the host for build and commit', async () => {
     const { mountOverlay, unmountOverlay, isMounted } = await import('../../agent/engine/mounts/overlay');
     const base = join(tmp, 'ovl');

@@ -315,7 +315,8 @@ export class Containers {
    *  process's stdio are pipes, its exit code is the command's (126/127 when it cannot run). */
   exec(idOrName: string, opts: ExecOptions): ChildProcessWithoutNullStreams {
     const rec = this.resolve(idOrName);
-    if (!rec.state.running || !rec.state.pid) throw conflict(`Container ${rec.id} is not running`);
+    // The record may not have caught up with an exit yet, and the pid may then name another process.
+    if (!rec.state.running || !rec.state.pid || new MonitorRun(this.runDir(rec.id)).exit()) throw conflict(`Container ${rec.id} is not running`);
     if (!opts.cmd.length) throw badRequest('No exec command specified');
     let env = mergeEnv(rec.config.env, opts.env ?? []);
     if (!env.some((e) => e.startsWith('HOSTNAME='))) env = [...env, `HOSTNAME=${rec.config.hostname}`];
