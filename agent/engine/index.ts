@@ -1,6 +1,6 @@
 // The engine facade both faces (Docker API, control-plane link) call.
 import { EventEmitter } from 'node:events';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import os from 'node:os';
 import { join, resolve } from 'node:path';
 import { openCgroups, type Cgroups, type CgroupStats } from './cgroups';
@@ -120,14 +120,14 @@ class EngineImpl extends EventEmitter<EngineEvents> implements BerthEngine {
   }
 }
 
-async function osName(): Promise<string> {
-  try {
-    const { readFile } = await import('node:fs/promises');
-    const s = await readFile('/etc/os-release', 'utf8');
-    return /^PRETTY_NAME="?([^"\n]*)"?/m.exec(s)?.[1] ?? os.type();
-  } catch {
-    return os.type();
-  }
+// Read once: info() runs for every `docker info` and host snapshot, and the OS does not change under us.
+let osNameRead: Promise<string> | undefined;
+function osName(): Promise<string> {
+  osNameRead ??= readFile('/etc/os-release', 'utf8').then(
+    (s) => /^PRETTY_NAME="?([^"\n]*)"?/m.exec(s)?.[1] ?? os.type(),
+    () => os.type(),
+  );
+  return osNameRead;
 }
 
 export async function openEngine(opts: OpenEngineOptions): Promise<BerthEngine> {
