@@ -1,7 +1,7 @@
 // `npm start`: migrate, build the Next app when its sources changed, run the control
-// plane in this process, and keep a local agent for this machine running, enrolled
-// into the Default team on the first start and reconnecting with its stored
-// credential afterwards.
+// plane in this process, and keep a local agent for this machine running (started
+// again when it dies), enrolled into the Default team on the first start and
+// reconnecting with its stored credential afterwards.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { renameSync } from 'node:fs';
 import os from 'node:os';
@@ -16,6 +16,10 @@ import { prepareDatabase, prepareEnvironment, startServer } from '../server/main
 import { ensureFreshBuild } from './next-build';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const AGENT_RESTART_MIN_MS = 1_000;
+const AGENT_RESTART_MAX_MS = 60_000;
+/** An agent that ran this long was not failing at start; its next restart is quick again. */
+const AGENT_HEALTHY_MS = 60_000;
 /** A join token for this machine's own agent, made straight in the database. */
 async function localJoinToken(): Promise<string> {
   const prisma = db();
@@ -53,23 +57,42 @@ async function main(): Promise<void> {
 
   const agentRoot = path.resolve(process.env.BERTH_AGENT_ROOT || '/var/lib/berth');
   const dockerSocket = path.resolve(process.env.BERTH_DOCKER_SOCKET || '/run/berth/docker.sock');
-  const args = [path.join(root, 'agent', 'main.ts'), '--root', agentRoot, '--docker-socket', dockerSocket, '--server', server.url];
-  if (!(await hasUsableCredential(agentRoot))) args.push('--token', await localJoinToken());
+  const baseArgs = [path.join(root, 'agent', 'main.ts'), '--root', agentRoot, '--docker-socket', dockerSocket, '--server', server.url];
 
   let agent: ChildProcess | undefined;
   let stopping = false;
-  // `node --import tsx` rather than the tsx CLI, whose script runs in a grandchild:
-  // the pid we hold must be the agent itself.
-  agent = spawn(process.execPath, ['--import', 'tsx', ...args], { cwd: root, stdio: 'inherit' });
-  console.log(`berth: local agent pid ${agent.pid} (root ${agentRoot}, docker socket ${dockerSocket})`);
-  agent.on('exit', (code, signal) => {
-    agent = undefined;
-    if (!stopping) console.error(`berth: local agent exited (${signal ?? `code ${code}`}); the control plane keeps running`);
-  });
+  let restartDelay = AGENT_RESTART_MIN_MS;
+  let restartTimer: NodeJS.Timeout | undefined;
+  // The local host should not stay offline because its agent died: start it again, backing
+  // off while it keeps failing at once (a broken install) so the log is not flooded.
+  const launch = async (): Promise<void> => {
+    const args = [...baseArgs];
+    if (!(await hasUsableCredential(agentRoot))) args.push('--token', await localJoinToken());
+    if (stopping) return;
+    // `node --import tsx` rather than the tsx CLI, whose script runs in a grandchild:
+    // the pid we hold must be the agent itself.
+    const child = spawn(process.execPath, ['--import', 'tsx', ...args], { cwd: root, stdio: 'inherit' });
+    agent = child;
+    const startedAt = Date.now();
+    console.log(`berth: local agent pid ${child.pid} (root ${agentRoot}, docker socket ${dockerSocket})`);
+    child.on('exit', (code, signal) => {
+      if (agent === child) agent = undefined;
+      if (stopping) return;
+      if (Date.now() - startedAt > AGENT_HEALTHY_MS) restartDelay = AGENT_RESTART_MIN_MS;
+      console.error(`berth: local agent exited (${signal ?? `code ${code}`}); starting it again in ${Math.round(restartDelay / 1000)} s`);
+      restartTimer = setTimeout(() => {
+        restartTimer = undefined;
+        launch().catch((err: unknown) => console.error(`berth: cannot start the local agent again: ${(err as Error)?.message ?? err}`));
+      }, restartDelay);
+      restartDelay = Math.min(restartDelay * 2, AGENT_RESTART_MAX_MS);
+    });
+  };
+  await launch();
 
   const shutdown = (code: number) => {
     if (stopping) return;
     stopping = true;
+    if (restartTimer) clearTimeout(restartTimer);
     if (agent?.pid) {
       try {
         process.kill(agent.pid, 'SIGTERM');

@@ -57,12 +57,25 @@ test('npm start enrols the local agent once; a restart reuses it without a dupli
   assert.equal(hosts[0].name, os.hostname());
   assert.equal(hosts[0].info?.hostname, os.hostname());
 
+  // An agent that dies is started again, and the host comes back by itself.
+  process.kill(first.agentPid, 'SIGKILL');
+  const restartedPid = await eventually('agent started again', async () => {
+    const pids = first.child.lines.flatMap((l) => /local agent pid (\d+)/.exec(l)?.[1] ?? []).map(Number);
+    return pids.length >= 2 ? pids[pids.length - 1] : undefined;
+  }, 10_000);
+  assert.notEqual(restartedPid, first.agentPid);
+  await eventually('restarted agent connected', async () => first.child.lines.filter((l) => /berth-agent: connected to .* as host/.test(l)).length >= 2, 30_000);
+  await eventually('local host online again', async () => {
+    const list = await trpc(url, cookie).hosts.list.query();
+    return list.length === 1 && list[0].id === first.hostId && list[0].online;
+  }, 5000);
+
   // SIGTERM to the start script takes its agent down with it.
   await first.child.kill('SIGTERM');
-  await eventually('agent gone', async () => !alive(first.agentPid), 15_000);
+  await eventually('agent gone', async () => !alive(restartedPid), 15_000);
 
   const second = await start(port);
-  assert.notEqual(second.agentPid, first.agentPid);
+  assert.notEqual(second.agentPid, restartedPid);
   assert.equal(second.hostId, first.hostId, 'the agent reconnects as the same host');
   assert.ok(!second.child.lines.some((l) => /enrol/i.test(l) && /refused|expired/i.test(l)), second.child.lines.join('\n'));
   const after2 = await eventually('local host online again', async () => {
