@@ -18,13 +18,6 @@ export function hasRole(role: string | null | undefined, min: Role): boolean {
   return isRole(role) && roleRank(role) >= roleRank(min);
 }
 
-/** Role needed for each kind of action on a host. */
-export const NEEDS = {
-  read: 'viewer',
-  act: 'operator',
-  manage: 'admin',
-} as const satisfies Record<string, Role>;
-
 export type Access = 'none' | 'forbidden' | 'ok';
 
 /**

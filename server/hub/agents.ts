@@ -152,10 +152,6 @@ export class AgentHub {
     return this.agents.has(hostId);
   }
 
-  snapshot(hostId: string): HostSnapshot | undefined {
-    return this.snapshots.get(hostId);
-  }
-
   view(row: HostRow): HostView {
     const snap = this.snapshots.get(row.id);
     const seen = this.seen.get(row.id) ?? row.lastSeen;
@@ -211,10 +207,6 @@ export class AgentHub {
         finish(res as CommandResult<T>);
       });
     });
-  }
-
-  connectedHostIds(): string[] {
-    return [...this.agents.keys()];
   }
 }
 

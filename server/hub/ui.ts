@@ -197,10 +197,6 @@ export class UiHub {
       });
     }
   }
-
-  subscriptionCount(): number {
-    return this.subs.size;
-  }
 }
 
 export function uiHub(agents: AgentHub): UiHub {
