@@ -25,7 +25,7 @@ export function authSecret(): string {
   const dir = dataDir();
   const file = path.join(dir, 'secret');
   if (!existsSync(file)) {
-    mkdirSync(dir, { recursive: true });
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
     try {
       writeFileSync(file, randomBytes(32).toString('base64url') + '\n', { mode: 0o600, flag: 'wx' });
     } catch (err) {

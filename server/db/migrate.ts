@@ -2,7 +2,7 @@
 // transaction. Prisma's own migrate needs a schema-engine binary that cannot be
 // downloaded on an offline machine, so the SQL is hand-written and applied here.
 import Database from 'better-sqlite3';
-import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { databaseTarget } from './config';
@@ -19,7 +19,10 @@ export function migrationsDir(): string {
 export function migrate(): string[] {
   const target = databaseTarget();
   if (target.kind !== 'sqlite') throw new Error('PostgreSQL is not supported yet: set DATABASE_URL to file:… or leave it unset');
-  mkdirSync(path.dirname(target.file), { recursive: true });
+  // The database holds password and credential hashes: a file made here is the owner's
+  // alone (SQLite gives its -wal and -shm files the same mode).
+  mkdirSync(path.dirname(target.file), { recursive: true, mode: 0o700 });
+  closeSync(openSync(target.file, 'a', 0o600));
   const db = new Database(target.file);
   try {
     db.pragma('journal_mode = WAL');
