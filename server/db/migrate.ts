@@ -5,7 +5,7 @@ import Database from 'better-sqlite3';
 import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { databaseTarget } from './config';
+import { sqliteFile } from './config';
 
 export function migrationsDir(): string {
   const here = path.dirname(fileURLToPath(import.meta.url));
@@ -17,13 +17,12 @@ export function migrationsDir(): string {
 
 /** Returns the names of the migrations applied by this call. */
 export function migrate(): string[] {
-  const target = databaseTarget();
-  if (target.kind !== 'sqlite') throw new Error('PostgreSQL is not supported yet: set DATABASE_URL to file:… or leave it unset');
+  const file = sqliteFile();
   // The database holds password and credential hashes: a file made here is the owner's
   // alone (SQLite gives its -wal and -shm files the same mode).
-  mkdirSync(path.dirname(target.file), { recursive: true, mode: 0o700 });
-  closeSync(openSync(target.file, 'a', 0o600));
-  const db = new Database(target.file);
+  mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+  closeSync(openSync(file, 'a', 0o600));
+  const db = new Database(file);
   try {
     db.pragma('journal_mode = WAL');
     db.pragma('foreign_keys = ON');
@@ -48,7 +47,7 @@ export function migrate(): string[] {
       try {
         apply.immediate();
       } catch (err) {
-        throw new Error(`migration ${name} failed on ${target.file}: ${(err as Error).message}`);
+        throw new Error(`migration ${name} failed on ${file}: ${(err as Error).message}`);
       }
       applied.push(name);
     }
