@@ -99,16 +99,19 @@ function tryLock(): boolean {
     try {
       pid = Number(readFileSync(path.join(LOCK, 'pid'), 'utf8'));
     } catch {
-      // the holder has made the directory but not written its pid yet
+      // not written yet, or the holder died before writing it
+    }
+    if (!pid) {
+      const st = statSync(LOCK, { throwIfNoEntry: false });
+      if (st && Date.now() - st.mtimeMs > 30_000) rmSync(LOCK, { recursive: true, force: true });
       return false;
     }
     try {
-      if (pid) process.kill(pid, 0);
-      return false;
-    } catch {
-      rmSync(LOCK, { recursive: true, force: true });
-      return false;
+      process.kill(pid, 0);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ESRCH') rmSync(LOCK, { recursive: true, force: true });
     }
+    return false;
   }
 }
 
