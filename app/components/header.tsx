@@ -15,7 +15,8 @@ export function Header() {
   const path = usePathname() ?? '/';
   const queryClient = useQueryClient();
   const [leaving, setLeaving] = useState(false);
-  const canAddHosts = hasRole(useRole(), 'admin');
+  // Join tokens and the audit log are for admins and owners; the server refuses them to everyone else.
+  const isAdmin = hasRole(useRole(), 'admin');
 
   // No redirect from next-auth: its callback URL is built from NEXTAUTH_URL, which
   // may name another host than the one in the address bar.
@@ -28,9 +29,12 @@ export function Header() {
 
   const nav = [
     { href: '/', label: 'Hosts', active: path === '/' || (path.startsWith('/hosts/') && path !== '/hosts/new') },
-    // Join tokens are for admins and owners; the server refuses them to everyone else.
-    ...(canAddHosts ? [{ href: '/hosts/new', label: 'Add host', active: path === '/hosts/new' }] : []),
-    { href: '/audit', label: 'Audit log', active: path === '/audit' },
+    ...(isAdmin
+      ? [
+          { href: '/hosts/new', label: 'Add host', active: path === '/hosts/new' },
+          { href: '/audit', label: 'Audit log', active: path === '/audit' },
+        ]
+      : []),
   ];
 
   return (

@@ -1,5 +1,6 @@
 // "Add host" as each role sees it in Chromium: owners and admins get the link and the
-// join-token form; operators and viewers get neither, and the page says why.
+// join-token form (and the audit log link); operators and viewers get neither, and the
+// page says why.
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -50,6 +51,7 @@ describe('add host by role', { timeout: 15 * 60_000 }, () => {
       try {
         const nav = page.getByRole('navigation', { name: 'Main' });
         assert.equal(await nav.getByRole('link', { name: 'Add host' }).count(), 1);
+        assert.equal(await nav.getByRole('link', { name: 'Audit log' }).count(), 1);
         await nav.getByRole('link', { name: 'Add host' }).click();
         await page.getByLabel('Host name', { exact: true }).fill('web-01');
         await page.getByRole('button', { name: 'Create join token' }).click();
@@ -68,6 +70,8 @@ describe('add host by role', { timeout: 15 * 60_000 }, () => {
       try {
         assert.equal(await page.getByRole('link', { name: 'Add host' }).count(), 0, 'no link in the header or the list');
         assert.equal(await page.getByRole('link', { name: 'Add one' }).count(), 0, 'no link in the empty list');
+        // The audit log is refused below admin too: no link that leads to an error.
+        assert.equal(await page.getByRole('link', { name: 'Audit log' }).count(), 0);
         await page.goto(`${cp.url}/hosts/new`);
         const notice = page.getByTestId('add-host-forbidden');
         await notice.waitFor();
