@@ -57,6 +57,8 @@ describe('add host by role', { timeout: 15 * 60_000 }, () => {
         await page.getByRole('button', { name: 'Create join token' }).click();
         const cmd = (await page.getByTestId('join-command').textContent()) ?? '';
         assert.match(cmd, /--token \S+/);
+        // This server answers on localhost, which an agent on another machine cannot reach.
+        assert.match((await page.getByTestId('join-loopback').textContent()) ?? '', /BERTH_PUBLIC_URL/);
         assert.equal(await page.getByTestId('add-host-forbidden').count(), 0);
       } finally {
         await page.context().close();

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { test } from 'node:test';
 import { humanStatus, summaryStatus } from '../../agent/link/human-status';
-import { formatBytes, shellJoin, shortId, timeAgo } from '../../app/lib/format';
+import { formatBytes, isLoopbackUrl, shellJoin, shortId, timeAgo } from '../../app/lib/format';
 import { redirectFor } from '../../app/lib/routing';
 
 test('before the first admin exists every page leads to /setup', () => {
@@ -94,4 +94,13 @@ test('a command is shown so that pasting it into a shell runs the same argv', ()
   assert.deepEqual(out.stdout.split('\0').slice(0, -1), argv);
   assert.equal(shellJoin(['echo', '']), `echo ''`);
   assert.equal(shellJoin(['/bin/ls', '-la', 'a=b']), '/bin/ls -la a=b');
+});
+
+test('the join page warns about a server address only this machine can reach', () => {
+  for (const u of ['http://localhost:3000', 'http://127.0.0.1:3000', 'http://127.1.2.3', 'http://[::1]:3000', 'http://app.localhost']) {
+    assert.equal(isLoopbackUrl(u), true, u);
+  }
+  for (const u of ['http://berth.example.com', 'https://10.0.0.5:3000', 'http://127.example.com', 'not a url']) {
+    assert.equal(isLoopbackUrl(u), false, u);
+  }
 });

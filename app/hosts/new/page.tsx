@@ -4,7 +4,7 @@ import { useState } from 'react';
 import { hasRole } from '../../../server/auth/roles';
 import { Field, Form } from '../../components/form';
 import { Section } from '../../components/ui';
-import { formatTime } from '../../lib/format';
+import { formatTime, isLoopbackUrl } from '../../lib/format';
 import { trpc } from '../../lib/trpc';
 import { useRole } from '../../lib/use-role';
 
@@ -104,6 +104,12 @@ function JoinToken() {
             The token works once and expires {formatTime(create.data.expiresAt)}. The host shows up in the list as soon as
             its agent connects.
           </p>
+          {isLoopbackUrl(create.data.server) ? (
+            <p className="mt-2 text-xs text-amber-700" data-testid="join-loopback">
+              {create.data.server} only works for an agent on this machine. For a host elsewhere, start the control plane with
+              BERTH_PUBLIC_URL set to an address that host can reach.
+            </p>
+          ) : null}
         </Section>
       ) : null}
     </>

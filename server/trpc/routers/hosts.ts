@@ -45,7 +45,8 @@ export const hostsRouter = router({
         await ctx.prisma.joinToken.create({
           data: { tokenHash: hashSecret(token), teamId: pick.teamId, name: input.name, expiresAt, createdById: ctx.user.id },
         });
-        return { token, expiresAt: expiresAt.toISOString(), command: agentCommandLine(publicUrl(), token) };
+        const server = publicUrl();
+        return { token, expiresAt: expiresAt.toISOString(), server, command: agentCommandLine(server, token) };
       }),
     ),
 
