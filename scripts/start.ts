@@ -20,6 +20,7 @@ const AGENT_RESTART_MIN_MS = 1_000;
 const AGENT_RESTART_MAX_MS = 60_000;
 /** An agent that ran this long was not failing at start; its next restart is quick again. */
 const AGENT_HEALTHY_MS = 60_000;
+
 /** A join token for this machine's own agent, made straight in the database. */
 async function localJoinToken(): Promise<string> {
   const prisma = db();
