@@ -10,7 +10,7 @@ const RAW_STREAM = 'application/vnd.docker.raw-stream';
 const MUX_STREAM = 'application/vnd.docker.multiplexed-stream';
 
 /** Docker's since/until: unix seconds with optional fraction; "0" or absent means no bound. */
-function timeParam(q: Query, name: string): number | undefined {
+export function timeParam(q: Query, name: string): number | undefined {
   const v = q.get(name);
   if (v === null || v === '' || v === '0') return undefined;
   const n = Number(v);

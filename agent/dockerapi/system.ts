@@ -3,6 +3,10 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ContainerEvent, Engine, HostInfo, ImageEvent } from '../engine/types';
 import { HttpError, sendJson, type Query } from './http';
 import { labelMatches, parseFilters } from './images';
+import { timeParam } from './logs';
+
+/** Events queued for a reader that has stopped reading; past this it is cut off rather than buffered for. */
+const EVENTS_BACKLOG_BYTES = 1 << 20;
 
 export const API_VERSION = '1.41';
 export const MIN_API_VERSION = '1.24';
@@ -157,14 +161,29 @@ function eventFilter(q: Query): (m: EventMessage) => boolean {
  * A live feed of engine events, in the shape `docker events` decodes, narrowed by Docker's
  * `filters`. Image events carry what Docker's do: a pull is named by the reference pulled,
  * tag by the image id with the new name, untag and delete by the image id alone. Past
- * events (since) are not kept.
+ * events (since) are not kept; `until` ends the feed at that time (at once when it is past).
  */
 export function events(engine: Engine, req: IncomingMessage, res: ServerResponse, q: Query): void {
   const include = eventFilter(q);
+  const until = timeParam(q, 'until');
   res.writeHead(200, { 'Content-Type': 'application/json' });
   res.flushHeaders();
+  const untilMs = until === undefined ? Infinity : Math.max(0, until * 1000 - Date.now());
+  // setTimeout cannot wait longer than 2^31-1 ms (it would fire at once): an until that far off never comes.
+  const end = untilMs <= 0x7fffffff ? setTimeout(() => res.end(), untilMs) : undefined;
+  const stop = () => {
+    clearTimeout(end);
+    engine.off('container', onContainer);
+    engine.off('image', onImage);
+  };
   const send = (m: EventMessage) => {
     if (!include(m)) return;
+    if (res.writableLength > EVENTS_BACKLOG_BYTES) {
+      // 'close' comes later; more events may arrive before it, so unsubscribe now.
+      stop();
+      res.destroy();
+      return;
+    }
     const nanos = BigInt(Date.now()) * 1_000_000n;
     res.write(
       JSON.stringify({
@@ -202,10 +221,6 @@ export function events(engine: Engine, req: IncomingMessage, res: ServerResponse
   };
   engine.on('container', onContainer);
   engine.on('image', onImage);
-  const stop = () => {
-    engine.off('container', onContainer);
-    engine.off('image', onImage);
-  };
   req.on('close', stop);
   res.on('close', stop);
 }

@@ -271,6 +271,15 @@ describe('docker CLI against the Berth agent', { timeout: 240_000 }, () => {
     }
   });
 
+  it('ends docker events at --until', async () => {
+    const past = await docker(['events', '--until', '1s'], 10_000);
+    assert.equal(past.code, 0, past.stderr);
+    const t0 = Date.now();
+    const soon = await docker(['events', '--until', String(Math.floor(Date.now() / 1000) + 2)], 10_000);
+    assert.equal(soon.code, 0, soon.stderr);
+    assert.ok(Date.now() - t0 >= 900, 'a future --until ended the feed early');
+  });
+
   it('prunes stopped containers and leaves running ones', async () => {
     await ok(['run', '--name', 'done-one', ref, 'true']);
     const running = (await ok(['run', '-d', ref, 'sleep', '30'])).trim();
