@@ -2,6 +2,7 @@
 // would, and the assertions look at the file system outside the target, not at our code.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -331,6 +332,26 @@ describe('decompression and malformed tars', () => {
       return false;
     }
   })();
+
+  for (const kind of ['gzip', 'zstd'] as const) {
+    it(`lets go of a ${kind} source as soon as its layer is refused`, { skip: kind === 'zstd' && !haveZstd && 'zstd not installed' }, async () => {
+      // An unsafe first entry, then megabytes the extractor never needs: the caller's stream
+      // (a download, a `docker load` body) must be closed, not left hanging half-read.
+      const tar = tarBuffer([{ path: '../escape', type: 'file', data: 'x' }, { path: 'big', type: 'file', data: randomBytes(4 << 20) }]);
+      const packed = kind === 'gzip' ? gzipSync(tar) : execFileSync('zstd', ['-c', '-q'], { input: tar, maxBuffer: 64 << 20 });
+      let closed = false;
+      async function* source(): AsyncGenerator<Buffer> {
+        try {
+          yield* chunks(packed, 16384);
+        } finally {
+          closed = true;
+        }
+      }
+      await assert.rejects(extractLayer(decompress(source()), root), UnsafeLayerError);
+      for (let i = 0; i < 40 && !closed; i++) await new Promise((r) => setTimeout(r, 50));
+      assert.ok(closed, 'the source was closed');
+    });
+  }
 
   it('unpacks zstd layers with the host zstd tool', { skip: !haveZstd && 'zstd not installed' }, async () => {
     const tar = tarBuffer([{ path: 'z/file', type: 'file', data: 'zstd content' }]);

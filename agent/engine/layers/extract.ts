@@ -25,6 +25,7 @@ import { execFile, spawn } from 'node:child_process';
 // Sync calls on purpose: an entry is a handful of tiny syscalls, and a thread-pool round
 // trip for each made small-file layers several times slower. Chunks still await the stream.
 import { chmodSync, closeSync, constants, fchmodSync, fchownSync, futimesSync, lchownSync, linkSync, lstatSync, lutimesSync, mkdirSync, openSync, rmSync, symlinkSync, writeSync, type Stats } from 'node:fs';
+import { once } from 'node:events';
 import { join, resolve } from 'node:path';
 import { Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
@@ -90,7 +91,11 @@ async function* unzstd(src: AsyncIterable<Buffer>, label: string): AsyncGenerato
   let feedError: unknown;
   const feed = (async () => {
     try {
-      for await (const c of src) if (!child.stdin.write(c)) await new Promise((r) => child.stdin.once('drain', r));
+      for await (const c of src) {
+        // zstd is gone once the reader stopped early: no 'drain' would ever come.
+        if (child.stdin.destroyed) throw new Error('zstd exited');
+        if (!child.stdin.write(c)) await once(child.stdin, 'drain').catch(() => undefined);
+      }
       child.stdin.end();
     } catch (e) {
       feedError = e;
@@ -126,12 +131,17 @@ export async function* decompress(source: AsyncIterable<Buffer | Uint8Array>, la
     head = Buffer.concat([head, Buffer.from(r.value)]);
   }
   const rest = async function* () {
-    if (head.length) yield head;
-    if (ended) return;
-    for (;;) {
-      const r = await it.next();
-      if (r.done) return;
-      yield Buffer.from(r.value);
+    try {
+      if (head.length) yield head;
+      for (;;) {
+        if (ended) return;
+        const r = await it.next();
+        if (r.done) ended = true;
+        else yield Buffer.from(r.value);
+      }
+    } finally {
+      // Stopped early (a refused layer): close the caller's stream rather than leave it half-read.
+      if (!ended) await it.return?.();
     }
   };
   if (head[0] === 0x28 && head[1] === 0xb5 && head[2] === 0x2f && head[3] === 0xfd) {

@@ -97,6 +97,14 @@ class ByteReader {
     for await (const _ of this.stream(n, what)) void _;
   }
 
+  /** Closes the source when reading stopped before its end. */
+  async close(): Promise<void> {
+    if (!this.eof) {
+      this.eof = true;
+      await this.it.return?.();
+    }
+  }
+
   async drain(): Promise<void> {
     this.offset += this.buf.length;
     this.buf = EMPTY;
@@ -217,6 +225,16 @@ const padding = (n: number) => (BLOCK - (n % BLOCK)) % BLOCK;
  */
 export async function* readTar(source: AsyncIterable<Buffer | Uint8Array | string>): AsyncGenerator<TarEntry> {
   const r = new ByteReader(source);
+  try {
+    yield* entries(r);
+    await r.drain();
+  } finally {
+    // A reader that stopped early (a refused layer) closes the stream under it.
+    await r.close();
+  }
+}
+
+async function* entries(r: ByteReader): AsyncGenerator<TarEntry> {
   let globalPax: PaxRecords = {};
   let pax: PaxRecords | undefined;
   let longName: string | undefined;
@@ -299,5 +317,4 @@ export async function* readTar(source: AsyncIterable<Buffer | Uint8Array | strin
     if (left > 0) await r.skip(left, `entry "${h.path}"`);
     await r.skip(padding(dataSize), 'padding');
   }
-  await r.drain();
 }
