@@ -1,6 +1,7 @@
 // Container endpoints: translate Docker's create body, list/inspect shapes and
 // lifecycle calls into Engine calls.
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { z } from 'zod';
 import { EngineError } from '../engine/errors';
 import type { ContainerCreateSpec, ContainerRecord, Engine } from '../engine/types';
 import { HttpError, boolParam, intParam, readJson, sendEmpty, sendJson, unixSeconds, type Query } from './http';
@@ -8,44 +9,51 @@ import { humanStatus, isZeroTime } from '../link/human-status';
 import { commandLine } from '../link/snapshot';
 import { labelMatches, parseFilters } from './images';
 
-interface CreateBody {
-  Hostname?: string;
-  User?: string;
-  Env?: string[] | null;
-  Cmd?: string[] | string | null;
-  Entrypoint?: string[] | string | null;
-  Image?: string;
-  WorkingDir?: string;
-  Labels?: Record<string, string> | null;
-  Tty?: boolean;
-  HostConfig?: {
-    Memory?: number;
-    MemorySwap?: number;
-    NanoCpus?: number;
-    CpuShares?: number;
-    PidsLimit?: number | null;
-    AutoRemove?: boolean;
-    NetworkMode?: string;
-  } | null;
-}
-
-function argv(v: string[] | string | null | undefined): string[] | undefined {
-  if (v === null || v === undefined) return undefined;
-  return typeof v === 'string' ? ['/bin/sh', '-c', v] : v;
-}
+// The part of Docker's create body Berth reads. Wrong types are refused with a 400 naming the
+// field (dockerd's JSON decoding does the same), never carried into the container's record.
+const strSlice = z.union([z.array(z.string()), z.string().transform((s) => [s])]).nullish(); // Docker's StrSlice
+const createBody = z.object({
+  Hostname: z.string().optional(),
+  User: z.string().optional(),
+  Env: z.array(z.string()).nullish(),
+  Cmd: strSlice,
+  Entrypoint: strSlice,
+  Image: z.string().optional(),
+  WorkingDir: z.string().optional(),
+  Labels: z.record(z.string(), z.string()).nullish(),
+  Tty: z.boolean().optional(),
+  HostConfig: z
+    .object({
+      Memory: z.number().int().optional(),
+      MemorySwap: z.number().int().optional(),
+      NanoCpus: z.number().int().optional(),
+      CpuShares: z.number().int().optional(),
+      PidsLimit: z.number().int().nullish(),
+      AutoRemove: z.boolean().optional(),
+      NetworkMode: z.string().optional(),
+    })
+    .nullish(),
+});
+export type CreateBody = z.input<typeof createBody>;
 
 /** Docker's create body → the engine's spec; exported for the unit test of the mapping. */
-export function createSpec(body: CreateBody, name: string | undefined): ContainerCreateSpec {
+export function createSpec(raw: unknown, name: string | undefined): ContainerCreateSpec {
+  const parsed = createBody.safeParse(raw ?? {});
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new HttpError(400, `invalid container config: ${issue.path.join('.') || 'body'}: ${issue.message}`);
+  }
+  const body = parsed.data;
   if (!body.Image) throw new HttpError(400, 'No image was specified (Config.Image is empty)');
   const hc = body.HostConfig ?? {};
-  let entrypoint = body.Entrypoint === undefined || body.Entrypoint === null ? undefined : typeof body.Entrypoint === 'string' ? [body.Entrypoint] : body.Entrypoint;
+  let entrypoint = body.Entrypoint ?? undefined;
   // `--entrypoint ""` arrives as [""]: Docker reads that as "clear the image's entrypoint".
   if (entrypoint && entrypoint.length === 1 && entrypoint[0] === '') entrypoint = [];
   const network = hc.NetworkMode === undefined || hc.NetworkMode === '' || hc.NetworkMode === 'bridge' ? 'default' : hc.NetworkMode;
   const spec: ContainerCreateSpec = {
     name,
     image: body.Image,
-    cmd: argv(body.Cmd),
+    cmd: body.Cmd ?? undefined,
     entrypoint,
     env: body.Env ?? undefined,
     workingDir: body.WorkingDir || undefined,
@@ -71,7 +79,7 @@ export function createSpec(body: CreateBody, name: string | undefined): Containe
 }
 
 export async function createContainer(engine: Engine, req: IncomingMessage, res: ServerResponse, q: Query): Promise<void> {
-  const body = (await readJson<CreateBody>(req)) ?? {};
+  const body = await readJson<unknown>(req);
   // The engine checks the name, and answers an unknown image with a 404 "No such image: X",
   // the words the CLI needs to pull and retry.
   const rec = await engine.createContainer(createSpec(body, q.get('name') || undefined));

@@ -64,6 +64,29 @@ describe('create body → engine spec', () => {
     assert.equal(spec.networkMode, 'default');
   });
 
+  it('reads a string Cmd or Entrypoint as one argument, as Docker\'s StrSlice does', () => {
+    const spec = createSpec({ Image: 'x', Cmd: 'echo hi', Entrypoint: '/bin/tool' }, undefined);
+    assert.deepEqual([spec.cmd, spec.entrypoint], [['echo hi'], ['/bin/tool']]);
+  });
+
+  it('refuses fields of the wrong type with a 400 that names the field', () => {
+    const cases: Array<[unknown, RegExp]> = [
+      [{ Image: 5 }, /Image/],
+      [{ Image: 'x', HostConfig: { Memory: 'abc' } }, /HostConfig\.Memory/],
+      [{ Image: 'x', Env: 'A=1' }, /Env/],
+      [{ Image: 'x', Labels: { a: 1 } }, /Labels\.a/],
+      [{ Image: 'x', Cmd: 5 }, /Cmd/],
+      [[1, 2], /body/],
+    ];
+    for (const [body, field] of cases) {
+      assert.throws(
+        () => createSpec(body, undefined),
+        (e: unknown) => e instanceof HttpError && e.status === 400 && /^invalid container config: /.test(e.message) && field.test(e.message),
+        JSON.stringify(body),
+      );
+    }
+  });
+
   it('rejects a missing image and a memory limit below 6 MB', () => {
     assert.throws(() => createSpec({}, undefined), (e: unknown) => e instanceof HttpError && e.status === 400);
     assert.throws(() => createSpec({ Image: 'x', HostConfig: { Memory: 1024 } }, undefined), /Minimum memory limit/);
