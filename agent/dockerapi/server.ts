@@ -76,7 +76,13 @@ export function parseTarget(rawUrl: string): { path: string; q: Query } {
     p = m[2];
   }
   // Image names arrive percent-encoded ("127.0.0.1%3A5000%2Fbusybox"); match on the decoded form.
-  return { path: decodeURIComponent(p).replace(/\/+$/, '') || '/', q: url.searchParams };
+  let decoded: string;
+  try {
+    decoded = decodeURIComponent(p);
+  } catch {
+    throw new HttpError(400, `malformed percent-encoding in ${JSON.stringify(p)}`);
+  }
+  return { path: decoded.replace(/\/+$/, '') || '/', q: url.searchParams };
 }
 
 async function handle(engine: Engine, req: IncomingMessage, res: ServerResponse): Promise<void> {

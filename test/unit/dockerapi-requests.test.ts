@@ -18,6 +18,10 @@ describe('request paths', () => {
     assert.throws(() => parseTarget('/v1.50/info'), (e: unknown) => e instanceof HttpError && e.status === 400 && /too new/.test(e.message));
     assert.throws(() => parseTarget('/v1.12/info'), (e: unknown) => e instanceof HttpError && e.status === 400 && /too old/.test(e.message));
   });
+
+  it('refuses a malformed percent-encoding with 400, not an internal error', () => {
+    assert.throws(() => parseTarget('/v1.41/containers/%zz/json'), (e: unknown) => e instanceof HttpError && e.status === 400 && /percent-encoding/.test(e.message));
+  });
 });
 
 describe('create body → engine spec', () => {
