@@ -503,6 +503,22 @@ describe('container runtime', { skip: !isRoot && 'needs root' }, () => {
     }
   });
 
+  test('removing a container cgroup that still has a task fails loudly, and works once it is empty', async () => {
+    const id = 'f'.repeat(64);
+    const dirs = await engine.cgroups.create(id, { memory: 0, memorySwap: 0, nanoCpus: 0, cpuShares: 0, pidsLimit: 0 });
+    const { spawn } = await import('node:child_process');
+    const sleeper = spawn('sleep', ['100'], { stdio: 'ignore' });
+    try {
+      await writeFile(join(dirs[0], 'cgroup.procs'), String(sleeper.pid));
+      await assert.rejects(engine.cgroups.remove(id), /still has tasks/);
+    } finally {
+      sleeper.kill('SIGKILL');
+      await new Promise((r) => sleeper.once('exit', r));
+    }
+    await engine.cgroups.remove(id);
+    for (const d of dirs) assert.ok(!existsSync(d), `${d} removed`);
+  });
+
   test('info reports real host facts', async () => {
     const info = await engine.info();
     assert.equal(info.cgroupVersion, existsSync('/sys/fs/cgroup/cgroup.controllers') ? 2 : 1);

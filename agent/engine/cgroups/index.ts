@@ -89,8 +89,9 @@ async function writeIfExists(path: string, value: string): Promise<void> {
   if (existsSync(path)) await writeLimit(path, value, 'swap');
 }
 
+/** Removes an empty group, waiting up to 5 s for the last tasks of a dead pid namespace to be reaped; a group still busy then is an error, not a silent leak. */
 async function rmdirQuiet(dir: string): Promise<void> {
-  for (let i = 0; i < 20; i++) {
+  for (let i = 0; ; i++) {
     try {
       await rmdir(dir);
       return;
@@ -99,6 +100,7 @@ async function rmdirQuiet(dir: string): Promise<void> {
       if (code === 'ENOENT') return;
       // EBUSY: the kernel has not finished tearing down the last task yet.
       if (code !== 'EBUSY') throw e;
+      if (i >= 100) throw new Error(`cgroup: cannot remove ${dir}: it still has tasks`);
       await new Promise((r) => setTimeout(r, 50));
     }
   }
