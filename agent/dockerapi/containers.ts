@@ -290,15 +290,45 @@ export async function waitContainer(engine: Engine, req: IncomingMessage, res: S
   if (!req.destroyed) res.end(JSON.stringify(result) + '\n');
 }
 
-/** `docker container prune`: every container that is not running (label filters narrow it). */
+const GO_DURATION = /^(\d+(\.\d+)?(ns|us|µs|ms|s|m|h))+$/;
+const DURATION_MS: Record<string, number> = { ns: 1e-6, us: 1e-3, µs: 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+
+/** Docker's timestamp filter values: unix seconds, a Go duration back from now ("24h", "1h30m"), or a date. */
+export function filterTime(v: string, now = Date.now()): number {
+  if (/^\d+(\.\d+)?$/.test(v)) return Number(v) * 1000;
+  if (GO_DURATION.test(v)) {
+    let ms = 0;
+    for (const [, n, , unit] of v.matchAll(/(\d+(\.\d+)?)(ns|us|µs|ms|s|m|h)/g)) ms += Number(n) * DURATION_MS[unit];
+    return now - ms;
+  }
+  const t = Date.parse(v);
+  if (Number.isNaN(t)) throw new HttpError(400, `invalid time in filter: ${JSON.stringify(v)}`);
+  return t;
+}
+
+// A prune filter that was ignored would delete more than was asked for, so unknown keys are refused.
+const PRUNE_FILTERS = new Set(['label', 'label!', 'until']);
+
+/** `docker container prune`: every container that is not running, narrowed by label, label! and until. */
 export async function pruneContainers(engine: Engine, res: ServerResponse, q: Query): Promise<void> {
   const raw = q.get('filters');
-  const labels = raw ? (parseFilters(raw).label ?? []) : [];
+  const f = raw ? parseFilters(raw) : {};
+  for (const k of Object.keys(f)) if (!PRUNE_FILTERS.has(k)) throw new HttpError(400, `invalid filter '${k}'`);
+  const until = f.until?.length ? Math.min(...f.until.map((v) => filterTime(v))) : undefined;
+  const keep = (c: ContainerRecord) =>
+    (f.label ?? []).every((l) => labelMatches(c.config.labels, l)) &&
+    !(f['label!'] ?? []).some((l) => labelMatches(c.config.labels, l)) &&
+    (until === undefined || Date.parse(c.created) < until);
   const deleted: string[] = [];
   for (const c of engine.list({ all: true })) {
-    if (c.state.running || !labels.every((l) => labelMatches(c.config.labels, l))) continue;
-    await engine.remove(c.id);
-    deleted.push(c.id);
+    if (c.state.running || !keep(c)) continue;
+    try {
+      await engine.remove(c.id);
+      deleted.push(c.id);
+    } catch (err) {
+      // Started or removed by someone else meanwhile: not ours to prune any more, as with Docker.
+      if (!(err instanceof EngineError && (err.status === 404 || err.status === 409))) throw err;
+    }
   }
   sendJson(res, 200, { ContainersDeleted: deleted, SpaceReclaimed: 0 });
 }

@@ -282,7 +282,20 @@ describe('docker CLI against the Berth agent', { timeout: 240_000 }, () => {
 
   it('prunes stopped containers and leaves running ones', async () => {
     await ok(['run', '--name', 'done-one', ref, 'true']);
+    const kept = (await ok(['create', '--label', 'keep=1', ref, 'true'])).trim();
+    assert.match(kept, /^[0-9a-f]{64}$/);
     const running = (await ok(['run', '-d', ref, 'sleep', '30'])).trim();
+    // Filters narrow what goes, and one Berth does not know stops the prune instead of being ignored.
+    assert.equal(await ok(['container', 'prune', '-f', '--filter', 'until=1h']), 'Total reclaimed space: 0B\n');
+    const unknown = await docker(['container', 'prune', '-f', '--filter', 'bogus=1']);
+    assert.notEqual(unknown.code, 0);
+    assert.match(unknown.stderr, /invalid filter 'bogus'/);
+    assert.equal((await ok(['ps', '-aq'])).trim().split('\n').length, 3, 'a refused or narrowed prune removed containers');
+    const some = await ok(['container', 'prune', '-f', '--filter', 'label!=keep']);
+    assert.match(some, /Deleted Containers:\n[0-9a-f]{64}\n/);
+    assert.ok(!some.includes(kept), 'label!=keep pruned the container labelled keep');
+    await ok(['rm', kept]);
+    await ok(['run', '--name', 'done-two', ref, 'true']);
     const out = await ok(['container', 'prune', '-f']);
     assert.match(out, /Deleted Containers:\n[0-9a-f]{64}\n/);
     assert.equal((await ok(['ps', '-aq', '--no-trunc'])).trim(), running);

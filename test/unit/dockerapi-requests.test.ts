@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { parseFlags } from '../../agent/flags';
-import { createSpec } from '../../agent/dockerapi/containers';
+import { createSpec, filterTime } from '../../agent/dockerapi/containers';
 import { pullRef, registryAuth } from '../../agent/dockerapi/images';
 import { parseTarget } from '../../agent/dockerapi/server';
 import { HttpError } from '../../agent/dockerapi/http';
@@ -94,6 +94,17 @@ describe('create body → engine spec', () => {
   it('rejects a missing image and a memory limit below 6 MB', () => {
     assert.throws(() => createSpec({}, undefined), (e: unknown) => e instanceof HttpError && e.status === 400);
     assert.throws(() => createSpec({ Image: 'x', HostConfig: { Memory: 1024 } }, undefined), /Minimum memory limit/);
+  });
+});
+
+describe('time filter values (prune until=…)', () => {
+  it('reads unix seconds, Go durations back from now, and dates; refuses the rest', () => {
+    const now = Date.parse('2026-11-22T12:00:00Z');
+    assert.equal(filterTime('1700000000', now), 1_700_000_000_000);
+    assert.equal(filterTime('24h', now), now - 86_400_000);
+    assert.equal(filterTime('1h30m', now), now - 5_400_000);
+    assert.equal(filterTime('2026-01-02T03:04:05Z', now), Date.parse('2026-01-02T03:04:05Z'));
+    assert.throws(() => filterTime('soon', now), (e: unknown) => e instanceof HttpError && e.status === 400);
   });
 });
 
