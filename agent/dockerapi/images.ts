@@ -101,11 +101,21 @@ function imageSummary(img: ImageRecord, containers: number): Record<string, unkn
   };
 }
 
-function imageFilter(q: Query): (img: ImageRecord) => boolean {
+// Keys Docker knows and Berth does not are refused: ignoring one would list the wrong images.
+const IMAGE_FILTERS = new Set(['reference', 'label', 'dangling', 'before', 'since']);
+
+function imageFilter(engine: Engine, q: Query): (img: ImageRecord) => boolean {
   const raw = q.get('filters');
   const tests: Array<(img: ImageRecord) => boolean> = [];
   if (raw) {
     const filters = parseFilters(raw);
+    for (const k of Object.keys(filters)) if (!IMAGE_FILTERS.has(k)) throw new HttpError(400, `invalid filter '${k}'`);
+    // before/since name an image; only images created before (after) it pass.
+    const createdOf = (key: string) => (filters[key]?.length ? Date.parse(requireImage(engine, filters[key][0]).created) : undefined);
+    const before = createdOf('before');
+    const since = createdOf('since');
+    if (before !== undefined) tests.push((img) => Date.parse(img.created) < before);
+    if (since !== undefined) tests.push((img) => Date.parse(img.created) > since);
     for (const ref of filters.reference ?? []) {
       tests.push((img) => img.repoTags.some((t) => globMatch(ref, t) || globMatch(ref, t.replace(/:[^:/]+$/, ''))));
     }
@@ -121,7 +131,7 @@ function imageFilter(q: Query): (img: ImageRecord) => boolean {
 }
 
 export function listImages(engine: Engine, res: ServerResponse, q: Query): void {
-  const keep = imageFilter(q);
+  const keep = imageFilter(engine, q);
   const counts = containerCounts(engine);
   // The store lists newest first already.
   const images = engine.images.list().filter(keep);

@@ -178,6 +178,13 @@ describe('docker CLI against the Berth agent', { timeout: 240_000 }, () => {
     const inspect = JSON.parse(await ok(['image', 'inspect', ref]));
     assert.deepEqual(inspect[0].Config.Cmd, ['sh']);
     assert.equal((await ok(['info', '--format', '{{.Images}}'])).trim(), '1');
+    // An image is not created before or after itself; filters Berth does not know are refused, not ignored.
+    assert.equal(await ok(['images', '-q', '--filter', `before=${ref}`]), '');
+    assert.equal(await ok(['images', '-q', '--filter', `reference=${ref}`]), `${inspect[0].Id.slice(7, 19)}\n`);
+    const unknown = await docker(['images', '--filter', 'bogus=1']);
+    assert.notEqual(unknown.code, 0);
+    assert.match(unknown.stderr, /invalid filter 'bogus'/);
+    assert.match((await docker(['images', '--filter', 'since=no-such-image'])).stderr, /No such image: no-such-image/);
   });
 
   it('runs a command in the foreground and prints exactly its output', async () => {
