@@ -40,6 +40,8 @@ export class AgentHub {
   private readonly snapshots = new Map<string, HostSnapshot>();
   private readonly seen = new Map<string, Date>();
   private readonly persistedAt = new Map<string, number>();
+  /** Per connection, how to fail each command still waiting for its answer: one 'disconnect' listener serves them all. */
+  private readonly inFlight = new WeakMap<AgentSocket, Set<() => void>>();
   private io: Server | undefined;
   /** Where log batches go (the '/ui' hub); resolves when the batch may be acked. */
   logSink: LogSink | undefined;
@@ -100,7 +102,10 @@ export class AgentHub {
     socket.on('pullProgress', () => {
       // The browser protocol has no pull progress yet; the pull's command ack carries the result.
     });
+    const inFlight = new Set<() => void>();
+    this.inFlight.set(socket, inFlight);
     socket.on('disconnect', () => {
+      for (const gone of [...inFlight]) gone();
       if (this.agents.get(hostId) !== socket) return;
       this.agents.delete(hostId);
       this.touch(hostId, true);
@@ -189,16 +194,17 @@ export class AgentHub {
   command<T = unknown>(hostId: string, cmd: AgentCommand, timeoutMs = COMMAND_TIMEOUT_MS): Promise<CommandResult<T>> {
     const socket = this.agents.get(hostId);
     if (!socket || !socket.connected) return Promise.resolve({ ok: false, error: 'host is offline', status: HUB_OFFLINE });
+    const inFlight = this.inFlight.get(socket);
     return new Promise((resolve) => {
       let settled = false;
       const finish = (res: CommandResult<T>) => {
         if (settled) return;
         settled = true;
-        socket.off('disconnect', onGone);
+        inFlight?.delete(onGone);
         resolve(res);
       };
       const onGone = () => finish({ ok: false, error: 'host went offline before answering', status: HUB_OFFLINE });
-      socket.on('disconnect', onGone);
+      inFlight?.add(onGone);
       socket.timeout(timeoutMs).emit('command', cmd, (err: Error | null, res: CommandResult) => {
         if (err) return finish({ ok: false, error: `host did not answer within ${Math.round(timeoutMs / 1000)} s`, status: HUB_TIMEOUT });
         if (!res || typeof res !== 'object' || typeof res.ok !== 'boolean') {

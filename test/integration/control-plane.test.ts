@@ -242,6 +242,15 @@ describe('control plane', { timeout: 240_000 }, () => {
     await agent.waitFor(new RegExp(`UNSUBSCRIBED ${more[0]}`), 5000);
     assert.equal((await viewer.emitWithAck('logs:subscribe', { hostId, containerId: 'web', tail: 1 })).ok, true, 'a closed stream frees its place');
 
+    // Many commands in flight to one agent at once are normal (a page opening many logs).
+    const burst = uiSocket(cp, adminCookie);
+    sockets.push(burst);
+    await connected(burst);
+    const answers = await Promise.all(Array.from({ length: 12 }, () => burst.emitWithAck('logs:subscribe', { hostId, containerId: 'web', tail: 1 })));
+    assert.ok(answers.every((a) => a.ok), JSON.stringify(answers));
+    assert.ok(!cp.child.lines.some((l) => /MaxListenersExceeded/.test(l)), cp.child.lines.filter((l) => /Warning/.test(l)).join('\n'));
+    burst.disconnect();
+
     viewer.disconnect();
     await agent.waitFor(new RegExp(`UNSUBSCRIBED ${sub.subId}`), 5000);
     await agent.waitFor(new RegExp(`UNSUBSCRIBED ${sub2.subId}`), 5000);
