@@ -34,7 +34,6 @@ const createBody = z.object({
     })
     .nullish(),
 });
-export type CreateBody = z.input<typeof createBody>;
 
 /** Docker's create body → the engine's spec; exported for the unit test of the mapping. */
 export function createSpec(raw: unknown, name: string | undefined): ContainerCreateSpec {
