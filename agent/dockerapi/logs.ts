@@ -157,13 +157,13 @@ export async function attach(engine: Engine, socket: Duplex, id: string, q: Quer
   socket.on('data', () => {});
   try {
     const afterSeq = withLogs ? 0 : await lastSeq(engine, containerId);
-    if (stream && (stdout || stderr) && (await startedOrGone(engine, containerId, abort.signal))) {
-      for await (const e of engine.logs(containerId, { follow: true, afterSeq, stdout, stderr, signal: abort.signal })) {
+    // With stream: from now on (after the past with logs=1), once running; without: only the past, if asked.
+    const follow = stream && (stdout || stderr) && (await startedOrGone(engine, containerId, abort.signal));
+    if (follow || (!stream && withLogs)) {
+      for await (const e of engine.logs(containerId, { follow, afterSeq, stdout, stderr, signal: abort.signal })) {
         if (!socket.write(encodeEntry(e, tty, false))) await drained(socket, abort.signal);
         if (abort.signal.aborted) break;
       }
-    } else if (!stream && withLogs) {
-      for await (const e of engine.logs(containerId, { stdout, stderr })) socket.write(encodeEntry(e, tty, false));
     }
   } catch (err) {
     if (!abort.signal.aborted) console.error(`docker api: attach to ${containerId.slice(0, 12)} failed: ${messageOf(err)}`);
