@@ -1,10 +1,11 @@
 // Command-line flags of the agent, kept apart from main.ts so they can be tested without starting anything.
 import path from 'node:path';
 import { parseArgs } from 'node:util';
+import { DEFAULT_ROOT } from './engine/index';
 
 export const USAGE = `usage: tsx agent/main.ts [--root DIR] [--docker-socket PATH] [--server URL [--token TOKEN]]
 
-  --root DIR            engine state (images, containers, credential)   default /var/lib/berth
+  --root DIR            engine state (images, containers, credential)   default ${DEFAULT_ROOT}
   --docker-socket PATH  where the Docker Engine API listens              default /run/berth/docker.sock
   --server URL          control plane to connect to (http:// or https://)
   --token TOKEN         one-time join token, needed on the first start with --server`;
@@ -42,7 +43,7 @@ export function parseFlags(argv: string[]): AgentFlags | 'help' {
     return v as string | undefined;
   };
   const flags: AgentFlags = {
-    root: path.resolve(str('root') ?? '/var/lib/berth'),
+    root: path.resolve(str('root') ?? DEFAULT_ROOT),
     dockerSocket: path.resolve(str('docker-socket') ?? '/run/berth/docker.sock'),
     server: str('server'),
     token: str('token'),

@@ -1,5 +1,6 @@
 // The engine facade both faces (Docker API, control-plane link) call.
 import { EventEmitter } from 'node:events';
+import { createHash } from 'node:crypto';
 import { mkdir, readFile } from 'node:fs/promises';
 import os from 'node:os';
 import { join, resolve } from 'node:path';
@@ -26,7 +27,7 @@ export interface OpenEngineOptions {
   root: string;
   /** An image store to use instead of ROOT/images (tests; embedding). */
   images?: ImageStore;
-  /** Cgroup parent under each hierarchy; default "berth". */
+  /** Cgroup parent under each hierarchy; default cgroupParentFor(root). */
   cgroupParent?: string;
   /** Where the cgroup hierarchies are mounted; default /sys/fs/cgroup. */
   cgroupRoot?: string;
@@ -117,6 +118,8 @@ class EngineImpl extends EventEmitter<EngineEvents> implements BerthEngine {
   async close(): Promise<void> {
     this.images.off('image', this.onImage);
     await this.containers.close();
+    // Running containers keep their groups, and so the parent, until a later agent removes them.
+    await this.cgroups.release();
   }
 }
 
@@ -130,11 +133,20 @@ function osName(): Promise<string> {
   return osNameRead;
 }
 
+export const DEFAULT_ROOT = '/var/lib/berth';
+
+/** "berth" for the default root, "berth-<hash of the root>" for any other: two agents on one
+ *  machine never share a cgroup parent, so each may remove its own when it is empty. */
+export function cgroupParentFor(root: string): string {
+  const abs = resolve(root);
+  return abs === DEFAULT_ROOT ? 'berth' : `berth-${createHash('sha256').update(abs).digest('hex').slice(0, 12)}`;
+}
+
 export async function openEngine(opts: OpenEngineOptions): Promise<BerthEngine> {
   const root = resolve(opts.root);
   await mkdir(join(root, 'containers'), { recursive: true });
   const images = opts.images ?? (await (await import('./images')).openImageStore(join(root, 'images')));
-  const cgroups = openCgroups({ parent: opts.cgroupParent, base: opts.cgroupRoot });
+  const cgroups = openCgroups({ parent: opts.cgroupParent ?? cgroupParentFor(root), base: opts.cgroupRoot });
   let engine: EngineImpl | undefined;
   const containers = new Containers(root, images, cgroups, (e) => engine?.emit('container', e), opts.hooks);
   engine = new EngineImpl(root, images, cgroups, containers);

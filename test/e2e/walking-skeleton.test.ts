@@ -11,9 +11,10 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import { cgroupParentFor } from '../../agent/engine/index';
 import { pushBusyboxImage } from '../fixtures/busybox-image';
 import { freePort } from '../fixtures/free-port';
-import { alive, mountsUnder } from '../fixtures/processes';
+import { alive, mountsUnder, removeCgroupParent } from '../fixtures/processes';
 import { startRegistry } from '../fixtures/registry';
 import { sleep } from '../fixtures/wait';
 
@@ -109,6 +110,8 @@ test('walking skeleton: sign up, pull, run, watch the log live, stop, remove', {
     }
     await killAndWait(start?.pid, 10_000);
     await killAndWait(agentPid, 5_000);
+    // The agent frozen and killed below never closed, so its cgroup parent is still there.
+    removeCgroupParent(cgroupParentFor(agentRoot));
     await registry.stop();
     for (const m of mountsUnder(tmp)) {
       const r = spawnSync('umount', [m], { encoding: 'utf8' });

@@ -33,6 +33,9 @@ export interface Cgroups {
   paths(id: string): string[];
   /** Removes the container's groups (only empty ones can go; the parent and roots are never touched). */
   remove(id: string): Promise<void>;
+  /** Removes the parent groups once no container group is left in them: an agent owns its
+   *  parent (see cgroupParentFor), so nothing else can be using an empty one. */
+  release(): Promise<void>;
   stats(id: string): Promise<CgroupStats>;
   /** True when the kernel OOM-killed something in the container's group. */
   oomKilled(id: string): Promise<boolean>;
@@ -90,6 +93,16 @@ async function writeIfExists(path: string, value: string): Promise<void> {
 }
 
 /** Removes an empty group, waiting up to 5 s for the last tasks of a dead pid namespace to be reaped; a group still busy then is an error, not a silent leak. */
+/** rmdir that leaves a group which still has tasks or children where it is. */
+async function rmdirIfEmpty(dir: string): Promise<void> {
+  try {
+    await rmdir(dir);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code !== 'ENOENT' && code !== 'EBUSY' && code !== 'ENOTEMPTY') throw e;
+  }
+}
+
 async function rmdirQuiet(dir: string): Promise<void> {
   for (let i = 0; ; i++) {
     try {
@@ -175,6 +188,10 @@ class V1 implements Cgroups {
     for (const d of this.paths(id)) await rmdirQuiet(d);
   }
 
+  async release(): Promise<void> {
+    for (const c of this.controllers) await rmdirIfEmpty(join(this.base, c, this.parent));
+  }
+
   async stats(id: string): Promise<CgroupStats> {
     const mem = this.dir('memory', id);
     const limit = await readNum(join(mem, 'memory.limit_in_bytes'));
@@ -245,6 +262,10 @@ class V2 implements Cgroups {
     if (l.nanoCpus > 0)
       await writeLimit(join(d, 'cpu.max'), `${Math.max(1000, Math.round((l.nanoCpus * CPU_PERIOD_US) / 1e9))} ${CPU_PERIOD_US}`, 'CPU quota');
     return [d];
+  }
+
+  async release(): Promise<void> {
+    await rmdirIfEmpty(join(this.base, this.parent));
   }
 
   async remove(id: string): Promise<void> {
