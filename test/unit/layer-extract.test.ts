@@ -110,6 +110,33 @@ describe('layer extraction keeps what the tar says', () => {
     assert.equal(lstatSync(join(root, 'bin')).mode & 0o7777, 0o755);
   });
 
+  // Small bodies are written straight from the reader's buffer, bigger ones stream: the
+  // bytes on disk must not depend on how the input happened to be cut.
+  it('writes the same bytes whether the input comes whole, in small pieces or gzipped', async () => {
+    const sizes = [0, 1, 511, 512, 513, 4096, 65_535, 65_537, 300_000];
+    const entries: TarWriteEntry[] = sizes.map((n, i) => ({ path: `f${i}`, type: 'file', data: randomBytes(n), mode: 0o640, mtime: 1_600_000_000 + i }));
+    const tar = tarBuffer(entries);
+    const sources: Array<[string, () => AsyncIterable<Buffer>]> = [
+      ['whole', async function* () {
+        yield tar;
+      }],
+      ['333-byte pieces', () => chunks(tar)],
+      ['gzip', () => decompress(chunks(gzipSync(tar), 1 << 20))],
+    ];
+    for (const [how, source] of sources) {
+      rmSync(root, { recursive: true, force: true });
+      mkdirSync(root);
+      const res = await extractLayer(source(), root);
+      assert.equal(res.size, sizes.reduce((a, b) => a + b, 0), how);
+      for (const [i, e] of entries.entries()) {
+        assert.ok(readFileSync(join(root, e.path)).equals(e.data as Buffer), `${how}: ${e.path} (${sizes[i]} bytes)`);
+        const st = lstatSync(join(root, e.path));
+        assert.equal(st.mode & 0o7777, 0o640, how);
+        assert.equal(st.mtimeMs, (1_600_000_000 + i) * 1000, how);
+      }
+    }
+  });
+
   it('reads GNU long names and long link targets', async () => {
     const name = 'g/' + 'n'.repeat(150);
     const target = 't/' + 'x'.repeat(120);
@@ -240,6 +267,55 @@ describe('layer extraction refuses escapes', () => {
     assert.ok(lstatSync(join(root, 'd')).isSymbolicLink());
     assert.equal(await readXattr(join(outside, 'f'), 'user.planted'), undefined);
     assert.equal(lstatSync(join(outside, 'sub')).mtimeMs, before);
+  });
+
+  // The extractor remembers which parents it already checked: every way of replacing
+  // such a directory must make it check again, however deep the later entry goes.
+  it('checks a known directory again once an entry replaced it (symlink, file, hardlink, whiteout)', async () => {
+    const replacements: Array<{ name: string; entries: TarWriteEntry[]; refusal: RegExp }> = [
+      { name: 'symlink', entries: [{ path: 'a', type: 'symlink', linkpath: outside }], refusal: /goes through "a", which is a symlink/ },
+      { name: 'relative symlink', entries: [{ path: 'a', type: 'symlink', linkpath: '../outside' }], refusal: /goes through "a", which is a symlink/ },
+      { name: 'file', entries: [{ path: 'a', type: 'file', data: 'now a file' }], refusal: /goes through "a", which is not a directory/ },
+      { name: 'hardlink', entries: [{ path: 'f', type: 'file', data: 'f' }, { path: 'a', type: 'hardlink', linkpath: 'f' }], refusal: /goes through "a", which is not a directory/ },
+      { name: 'whiteout, then symlink', entries: [{ path: '.wh.a', type: 'file', data: '' }, { path: 'a', type: 'symlink', linkpath: outside }], refusal: /goes through "a", which is a symlink/ },
+    ];
+    for (const { name, entries, refusal } of replacements) {
+      for (const later of ['a/x', 'a/b/x']) {
+        rmSync(root, { recursive: true, force: true });
+        mkdirSync(root);
+        mkdirSync(join(outside, 'b'), { recursive: true });
+        await assert.rejects(
+          extract([
+            { path: 'a', type: 'directory' },
+            { path: 'a/b', type: 'directory' },
+            { path: 'a/y', type: 'file', data: 'y' },
+            { path: 'a/b/y', type: 'file', data: 'y' },
+            ...entries,
+            { path: later, type: 'file', data: 'pwned' },
+          ]),
+          isUnsafe(refusal),
+          `${name}, then ${later}`,
+        );
+        assert.deepEqual(readdirSync(outside).sort(), ['b', 'secret'], `${name}, then ${later}`);
+        assert.deepEqual(readdirSync(join(outside, 'b')), [], `${name}, then ${later}`);
+        assert.equal(readFileSync(join(outside, 'secret'), 'utf8'), 'original\n');
+      }
+    }
+  });
+
+  it('recreates a directory after an entry replaced it and the tar names it again', async () => {
+    await extract([
+      { path: 'a', type: 'directory' },
+      { path: 'a/y', type: 'file', data: 'y' },
+      { path: 'a', type: 'symlink', linkpath: outside },
+      { path: 'a', type: 'directory', mode: 0o750 },
+      { path: 'a/x', type: 'file', data: 'inside' },
+    ]);
+    assert.ok(lstatSync(join(root, 'a')).isDirectory());
+    assert.equal(lstatSync(join(root, 'a')).mode & 0o777, 0o750);
+    assert.equal(readFileSync(join(root, 'a/x'), 'utf8'), 'inside');
+    assert.equal(existsSync(join(root, 'a/y')), false, 'the replaced directory is gone, not merged');
+    assert.deepEqual(readdirSync(outside), ['secret']);
   });
 
   it('links to a symlink itself, not to what it points at', async () => {

@@ -30,6 +30,11 @@ export interface TarEntry {
   header: TarHeader;
   /** The entry's data; whatever is not read is skipped before the next entry. */
   body: AsyncIterable<Buffer>;
+  /**
+   * The whole body when it already sits in the reader's buffer (small entries), so a
+   * consumer can write it without a round trip through `body`; read one or the other.
+   */
+  buffered?: Buffer;
 }
 
 export class TarFormatError extends Error {
@@ -41,6 +46,7 @@ export class TarFormatError extends Error {
 
 const BLOCK = 512;
 const EMPTY = Buffer.alloc(0);
+const ZERO_BLOCK = Buffer.alloc(BLOCK);
 
 class ByteReader {
   private buf: Buffer = EMPTY;
@@ -62,6 +68,20 @@ class ByteReader {
     const chunk = typeof r.value === 'string' ? Buffer.from(r.value) : Buffer.isBuffer(r.value) ? r.value : Buffer.from(r.value.buffer, r.value.byteOffset, r.value.byteLength);
     this.buf = this.buf.length ? Buffer.concat([this.buf, chunk]) : chunk;
     return true;
+  }
+
+  /** The next n bytes without consuming them, when they are already buffered. */
+  peek(n: number): Buffer | undefined {
+    return this.buf.length >= n ? this.buf.subarray(0, n) : undefined;
+  }
+
+  /** The next n bytes when they are already buffered: most headers are, and a promise per header adds up. */
+  readNow(n: number): Buffer | undefined {
+    if (this.buf.length < n) return undefined;
+    const out = this.buf.subarray(0, n);
+    this.buf = this.buf.subarray(n);
+    this.offset += n;
+    return out;
   }
 
   /** Exactly n bytes, or fewer only at end of input. */
@@ -94,6 +114,7 @@ class ByteReader {
   }
 
   async skip(n: number, what: string): Promise<void> {
+    if (n === 0 || this.readNow(n)) return;
     for await (const _ of this.stream(n, what)) void _;
   }
 
@@ -226,95 +247,98 @@ const padding = (n: number) => (BLOCK - (n % BLOCK)) % BLOCK;
 export async function* readTar(source: AsyncIterable<Buffer | Uint8Array | string>): AsyncGenerator<TarEntry> {
   const r = new ByteReader(source);
   try {
-    yield* entries(r);
+    // Entries are yielded from here, not through a yield* of a nested generator: that
+    // hop cost a promise per entry.
+    let globalPax: PaxRecords = {};
+    let pax: PaxRecords | undefined;
+    let longName: string | undefined;
+    let longLink: string | undefined;
+
+    for (;;) {
+      const block = r.readNow(BLOCK) ?? (await r.read(BLOCK));
+      if (block.length === 0) break; // tolerate archives without the zero blocks
+      if (block.length < BLOCK) throw new TarFormatError('unexpected end of archive in a header');
+      if (block.equals(ZERO_BLOCK)) break;
+
+      const stored = parseNumber(block.subarray(148, 156), 'checksum');
+      // The checksum field itself counts as eight spaces (0x20 each).
+      let unsigned = 8 * 0x20;
+      let high = 0;
+      for (let i = 0; i < 148; i++) {
+        unsigned += block[i];
+        if (block[i] > 127) high++;
+      }
+      for (let i = 156; i < BLOCK; i++) {
+        unsigned += block[i];
+        if (block[i] > 127) high++;
+      }
+      const signed = unsigned - 256 * high;
+      if (stored !== unsigned && stored !== signed) throw new TarFormatError(`header checksum mismatch at offset ${r.offset - BLOCK}`);
+
+      const flag = String.fromCharCode(block[156]);
+      const size = parseNumber(block.subarray(124, 136), 'size');
+      const magic = block.subarray(257, 263).toString('latin1');
+
+      if (flag === 'x' || flag === 'g' || flag === 'L' || flag === 'K') {
+        if (size > 16 * 1024 * 1024) throw new TarFormatError(`extended header of ${size} bytes is too large`);
+        const data = await r.readExact(size, 'an extended header');
+        await r.skip(padding(size), 'padding');
+        if (flag === 'x') pax = { ...(pax ?? {}), ...parsePax(data) };
+        else if (flag === 'g') globalPax = { ...globalPax, ...parsePax(data) };
+        else if (flag === 'L') longName = cString(data);
+        else longLink = cString(data);
+        continue;
+      }
+
+      let name = cString(block.subarray(0, 100));
+      if (magic === 'ustar\0') {
+        const prefix = cString(block.subarray(345, 500));
+        if (prefix) name = `${prefix}/${name}`;
+      }
+      const type = typeOf(flag);
+      const h: TarHeader = {
+        path: longName ?? name,
+        type: type ?? 'file',
+        mode: parseNumber(block.subarray(100, 108), 'mode') & 0o7777,
+        uid: parseNumber(block.subarray(108, 116), 'uid'),
+        gid: parseNumber(block.subarray(116, 124), 'gid'),
+        size,
+        mtime: parseNumber(block.subarray(136, 148), 'mtime'),
+        linkpath: longLink ?? cString(block.subarray(157, 257)),
+        uname: cString(block.subarray(265, 297)),
+        gname: cString(block.subarray(297, 329)),
+        devmajor: flag === '3' || flag === '4' ? parseNumber(block.subarray(329, 337), 'devmajor') : 0,
+        devminor: flag === '3' || flag === '4' ? parseNumber(block.subarray(337, 345), 'devminor') : 0,
+        xattrs: {},
+      };
+      applyPax(h, globalPax);
+      if (pax) applyPax(h, pax);
+      pax = undefined;
+      longName = undefined;
+      longLink = undefined;
+
+      // Links, devices, fifos and dirs carry no data even when a size is stored (as Go's archive/tar reads them).
+      const dataSize = h.type === 'file' || type === undefined ? h.size : 0;
+      if (type === undefined) {
+        // An entry type we do not know: skip its data rather than misread it as headers.
+        await r.skip(dataSize + padding(dataSize), `entry "${h.path}"`);
+        continue;
+      }
+      let consumed = false;
+      const body = (async function* () {
+        if (consumed) throw new TarFormatError(`body of "${h.path}" read twice`);
+        consumed = true;
+        yield* r.stream(dataSize, `entry "${h.path}"`);
+      })();
+      const before = r.offset;
+      yield { header: h, body, buffered: dataSize > 0 ? r.peek(dataSize) : undefined };
+      const left = dataSize - (r.offset - before);
+      if (left > 0) await r.skip(left, `entry "${h.path}"`);
+      await r.skip(padding(dataSize), 'padding');
+    }
     await r.drain();
   } finally {
     // A reader that stopped early (a refused layer) closes the stream under it.
     await r.close();
-  }
-}
-
-async function* entries(r: ByteReader): AsyncGenerator<TarEntry> {
-  let globalPax: PaxRecords = {};
-  let pax: PaxRecords | undefined;
-  let longName: string | undefined;
-  let longLink: string | undefined;
-
-  for (;;) {
-    const block = await r.read(BLOCK);
-    if (block.length === 0) break; // tolerate archives without the zero blocks
-    if (block.length < BLOCK) throw new TarFormatError('unexpected end of archive in a header');
-    if (block.every((b) => b === 0)) break;
-
-    const stored = parseNumber(block.subarray(148, 156), 'checksum');
-    let unsigned = 0;
-    let signed = 0;
-    for (let i = 0; i < BLOCK; i++) {
-      const b = i >= 148 && i < 156 ? 0x20 : block[i];
-      unsigned += b;
-      signed += b > 127 ? b - 256 : b;
-    }
-    if (stored !== unsigned && stored !== signed) throw new TarFormatError(`header checksum mismatch at offset ${r.offset - BLOCK}`);
-
-    const flag = String.fromCharCode(block[156]);
-    const size = parseNumber(block.subarray(124, 136), 'size');
-    const magic = block.subarray(257, 263).toString('latin1');
-
-    if (flag === 'x' || flag === 'g' || flag === 'L' || flag === 'K') {
-      if (size > 16 * 1024 * 1024) throw new TarFormatError(`extended header of ${size} bytes is too large`);
-      const data = await r.readExact(size, 'an extended header');
-      await r.skip(padding(size), 'padding');
-      if (flag === 'x') pax = { ...(pax ?? {}), ...parsePax(data) };
-      else if (flag === 'g') globalPax = { ...globalPax, ...parsePax(data) };
-      else if (flag === 'L') longName = cString(data);
-      else longLink = cString(data);
-      continue;
-    }
-
-    let name = cString(block.subarray(0, 100));
-    if (magic === 'ustar\0') {
-      const prefix = cString(block.subarray(345, 500));
-      if (prefix) name = `${prefix}/${name}`;
-    }
-    const type = typeOf(flag);
-    const h: TarHeader = {
-      path: longName ?? name,
-      type: type ?? 'file',
-      mode: parseNumber(block.subarray(100, 108), 'mode') & 0o7777,
-      uid: parseNumber(block.subarray(108, 116), 'uid'),
-      gid: parseNumber(block.subarray(116, 124), 'gid'),
-      size,
-      mtime: parseNumber(block.subarray(136, 148), 'mtime'),
-      linkpath: longLink ?? cString(block.subarray(157, 257)),
-      uname: cString(block.subarray(265, 297)),
-      gname: cString(block.subarray(297, 329)),
-      devmajor: flag === '3' || flag === '4' ? parseNumber(block.subarray(329, 337), 'devmajor') : 0,
-      devminor: flag === '3' || flag === '4' ? parseNumber(block.subarray(337, 345), 'devminor') : 0,
-      xattrs: {},
-    };
-    applyPax(h, globalPax);
-    if (pax) applyPax(h, pax);
-    pax = undefined;
-    longName = undefined;
-    longLink = undefined;
-
-    // Links, devices, fifos and dirs carry no data even when a size is stored (as Go's archive/tar reads them).
-    const dataSize = h.type === 'file' || type === undefined ? h.size : 0;
-    if (type === undefined) {
-      // An entry type we do not know: skip its data rather than misread it as headers.
-      await r.skip(dataSize + padding(dataSize), `entry "${h.path}"`);
-      continue;
-    }
-    let consumed = false;
-    const body = (async function* () {
-      if (consumed) throw new TarFormatError(`body of "${h.path}" read twice`);
-      consumed = true;
-      yield* r.stream(dataSize, `entry "${h.path}"`);
-    })();
-    const before = r.offset;
-    yield { header: h, body };
-    const left = dataSize - (r.offset - before);
-    if (left > 0) await r.skip(left, `entry "${h.path}"`);
-    await r.skip(padding(dataSize), 'padding');
   }
 }
