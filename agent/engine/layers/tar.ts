@@ -136,20 +136,30 @@ class ByteReader {
   }
 }
 
-function cString(b: Buffer): string {
-  const nul = b.indexOf(0);
-  return (nul >= 0 ? b.subarray(0, nul) : b).toString('utf8');
+/** The NUL-terminated string in b[start, end) (the whole buffer by default). */
+function cString(b: Buffer, start = 0, end = b.length): string {
+  const nul = b.indexOf(0, start);
+  return b.toString('utf8', start, nul >= 0 && nul < end ? nul : end);
 }
 
-function parseNumber(b: Buffer, field: string): number {
-  if (b[0] & 0x80) {
-    if (b[0] === 0xff) throw new TarFormatError(`negative ${field}`);
-    let v = b[0] & 0x7f;
-    for (let i = 1; i < b.length; i++) v = v * 256 + b[i];
+/** The number in header field b[start, end): octal text or GNU base-256. */
+function parseNumber(b: Buffer, start: number, end: number, field: string): number {
+  if (b[start] & 0x80) {
+    if (b[start] === 0xff) throw new TarFormatError(`negative ${field}`);
+    let v = b[start] & 0x7f;
+    for (let i = start + 1; i < end; i++) v = v * 256 + b[i];
     if (!Number.isSafeInteger(v)) throw new TarFormatError(`${field} too large`);
     return v;
   }
-  const s = cString(b).trim();
+  // The usual form (spaces, octal digits, spaces, then NUL or the field's end) is read
+  // from the bytes: making a string of every field showed in profiles of small files.
+  let i = start;
+  let v = 0;
+  while (i < end && b[i] === 0x20) i++;
+  while (i < end && b[i] >= 0x30 && b[i] <= 0x37) v = v * 8 + (b[i++] - 0x30);
+  while (i < end && b[i] === 0x20) i++;
+  if (i === end || b[i] === 0) return v;
+  const s = cString(b, start, end).trim();
   if (s === '') return 0;
   if (!/^[0-7]+$/.test(s)) throw new TarFormatError(`bad octal ${field} "${s}"`);
   return parseInt(s, 8);
@@ -260,23 +270,26 @@ export async function* readTar(source: AsyncIterable<Buffer | Uint8Array | strin
       if (block.length < BLOCK) throw new TarFormatError('unexpected end of archive in a header');
       if (block.equals(ZERO_BLOCK)) break;
 
-      const stored = parseNumber(block.subarray(148, 156), 'checksum');
+      const stored = parseNumber(block, 148, 156, 'checksum');
       // The checksum field itself counts as eight spaces (0x20 each).
       let unsigned = 8 * 0x20;
       let high = 0;
+      // Branch-free (x >> 7 counts bytes above 127): several times faster per header.
       for (let i = 0; i < 148; i++) {
-        unsigned += block[i];
-        if (block[i] > 127) high++;
+        const x = block[i];
+        unsigned += x;
+        high += x >> 7;
       }
       for (let i = 156; i < BLOCK; i++) {
-        unsigned += block[i];
-        if (block[i] > 127) high++;
+        const x = block[i];
+        unsigned += x;
+        high += x >> 7;
       }
       const signed = unsigned - 256 * high;
       if (stored !== unsigned && stored !== signed) throw new TarFormatError(`header checksum mismatch at offset ${r.offset - BLOCK}`);
 
       const flag = String.fromCharCode(block[156]);
-      const size = parseNumber(block.subarray(124, 136), 'size');
+      const size = parseNumber(block, 124, 136, 'size');
       const magic = block.subarray(257, 263).toString('latin1');
 
       if (flag === 'x' || flag === 'g' || flag === 'L' || flag === 'K') {
@@ -290,25 +303,25 @@ export async function* readTar(source: AsyncIterable<Buffer | Uint8Array | strin
         continue;
       }
 
-      let name = cString(block.subarray(0, 100));
+      let name = cString(block, 0, 100);
       if (magic === 'ustar\0') {
-        const prefix = cString(block.subarray(345, 500));
+        const prefix = cString(block, 345, 500);
         if (prefix) name = `${prefix}/${name}`;
       }
       const type = typeOf(flag);
       const h: TarHeader = {
         path: longName ?? name,
         type: type ?? 'file',
-        mode: parseNumber(block.subarray(100, 108), 'mode') & 0o7777,
-        uid: parseNumber(block.subarray(108, 116), 'uid'),
-        gid: parseNumber(block.subarray(116, 124), 'gid'),
+        mode: parseNumber(block, 100, 108, 'mode') & 0o7777,
+        uid: parseNumber(block, 108, 116, 'uid'),
+        gid: parseNumber(block, 116, 124, 'gid'),
         size,
-        mtime: parseNumber(block.subarray(136, 148), 'mtime'),
-        linkpath: longLink ?? cString(block.subarray(157, 257)),
-        uname: cString(block.subarray(265, 297)),
-        gname: cString(block.subarray(297, 329)),
-        devmajor: flag === '3' || flag === '4' ? parseNumber(block.subarray(329, 337), 'devmajor') : 0,
-        devminor: flag === '3' || flag === '4' ? parseNumber(block.subarray(337, 345), 'devminor') : 0,
+        mtime: parseNumber(block, 136, 148, 'mtime'),
+        linkpath: longLink ?? cString(block, 157, 257),
+        uname: cString(block, 265, 297),
+        gname: cString(block, 297, 329),
+        devmajor: flag === '3' || flag === '4' ? parseNumber(block, 329, 337, 'devmajor') : 0,
+        devminor: flag === '3' || flag === '4' ? parseNumber(block, 337, 345, 'devminor') : 0,
         xattrs: {},
       };
       applyPax(h, globalPax);
