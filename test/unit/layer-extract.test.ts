@@ -450,6 +450,41 @@ describe('decompression and malformed tars', () => {
     }, /bad gzip data/);
   });
 
+  // Writers pad numeric fields differently (leading zeros or spaces, a NUL or a space
+  // at the end, or none when the digits fill the field); GNU tar uses base-256 for big ids.
+  it('reads numeric header fields however they are padded, and refuses non-octal ones', async () => {
+    const withMode = (field: Buffer, patch?: (b: Buffer) => void) => {
+      const h = rawHeader('m', '0', 0);
+      field.copy(h, 100);
+      patch?.(h);
+      h.fill(' ', 148, 156);
+      let sum = 0;
+      for (const x of h) sum += x;
+      h.write(sum.toString(8).padStart(6, '0') + '\0 ', 148);
+      return Buffer.concat([h, Buffer.alloc(1024)]);
+    };
+    const header = async (tar: Buffer) => {
+      for await (const e of readTar(chunks(tar))) return e.header;
+      throw new Error('no entry');
+    };
+    for (const field of ['0000755\0', '    755 ', '00000755', '755\0\0\0\0\0', ' 755\0 x ']) {
+      assert.equal((await header(withMode(Buffer.from(field, 'latin1')))).mode, 0o755, JSON.stringify(field));
+    }
+    assert.equal((await header(withMode(Buffer.from('\0\0\0\0\0\0\0\0', 'latin1')))).mode, 0);
+    // tabs are whitespace too (trimmed), but only around the digits
+    assert.equal((await header(withMode(Buffer.from('\t755\t\0\0\0', 'latin1')))).mode, 0o755);
+    for (const field of ['0000758\0', '07 55\0\0\0', '-000755\0']) {
+      await assert.rejects(header(withMode(Buffer.from(field, 'latin1'))), /bad octal mode/, JSON.stringify(field));
+    }
+    // base-256 uid (high bit set), e.g. 2^31 + 5
+    const big = Buffer.alloc(8);
+    big[0] = 0x80;
+    big.writeUInt32BE(2 ** 31 + 5, 4);
+    const h = await header(withMode(Buffer.from('0000644\0', 'latin1'), (b) => big.copy(b, 108)));
+    assert.equal(h.uid, 2 ** 31 + 5);
+    assert.equal(h.mode, 0o644);
+  });
+
   it('rejects a truncated archive and a bad header checksum', async () => {
     const tar = tarBuffer([{ path: 'big', type: 'file', data: Buffer.alloc(5000, 1) }]);
     await assert.rejects(extractLayer(chunks(tar.subarray(0, 2000)), root), /unexpected end of archive/);
