@@ -416,15 +416,16 @@ describe('container runtime', { skip: !isRoot && 'needs root' }, () => {
           const procs = hooked.cgroups.paths(c.id).map((d) => readFileSync(join(d, 'cgroup.procs'), 'utf8'));
           seen = { pid: ctx.pid, inCgroup: procs.every((p) => p.split('\n').includes(String(ctx.pid))) };
           if (fail) throw new Error('boom');
-          await writeFile(join(ctx.dir, 'hosts'), '10.1.2.3\tdb\n', { flag: 'a' });
+          // A name no hex container id (the hostname, also in /etc/hosts) can contain.
+          await writeFile(join(ctx.dir, 'hosts'), '10.1.2.3\tpostgres\n', { flag: 'a' });
         },
       },
     });
     try {
-      const ok = await hooked.createContainer({ image: 'busybox:test', cmd: ['grep', 'db', '/etc/hosts'] });
+      const ok = await hooked.createContainer({ image: 'busybox:test', cmd: ['grep', 'postgres', '/etc/hosts'] });
       await hooked.start(ok.id);
       assert.equal((await hooked.wait(ok.id)).exitCode, 0);
-      assert.deepEqual((await collect(hooked.logs(ok.id))).map((l) => l.line), ['10.1.2.3\tdb\n']);
+      assert.deepEqual((await collect(hooked.logs(ok.id))).map((l) => l.line), ['10.1.2.3\tpostgres\n']);
       assert.ok(seen && seen.inCgroup && seen.pid > 0);
 
       fail = true;
