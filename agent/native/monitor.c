@@ -166,17 +166,24 @@ static void write_exit(int code)
 }
 
 /* A failure of the monitor itself: the agent and the log both learn why. */
+/* "<formatted>: <strerror(e)>\n" (or just "\n" when e is 0), cut to fit msg. */
+static void vformat(char *msg, size_t len, int e, const char *fmt, va_list ap)
+{
+	int k = vsnprintf(msg, len - 2, fmt, ap);
+	if (k < 0) k = 0;
+	if ((size_t)k > len - 200) k = (int)len - 200;
+	if (e) snprintf(msg + k, len - (size_t)k, ": %s\n", strerror(e));
+	else snprintf(msg + k, len - (size_t)k, "\n");
+}
+
 static void __attribute__((noreturn, format(printf, 2, 3))) fail(int code, const char *fmt, ...)
 {
 	char msg[1024];
 	int e = errno;
 	va_list ap;
 	va_start(ap, fmt);
-	int k = vsnprintf(msg, sizeof msg - 2, fmt, ap);
+	vformat(msg, sizeof msg, e, fmt, ap);
 	va_end(ap);
-	if (k < 0) k = 0;
-	if ((size_t)k > sizeof msg - 200) k = (int)sizeof msg - 200;
-	snprintf(msg + k, sizeof msg - (size_t)k, ": %s\n", strerror(e));
 	if (in_exec) {
 		fputs(msg, stderr);
 		exit(code);
@@ -194,12 +201,8 @@ static void __attribute__((noreturn, format(printf, 3, 4))) cfail(int code, int 
 	char msg[1024];
 	va_list ap;
 	va_start(ap, fmt);
-	int k = vsnprintf(msg, sizeof msg - 2, fmt, ap);
+	vformat(msg, sizeof msg, e, fmt, ap);
 	va_end(ap);
-	if (k < 0) k = 0;
-	if ((size_t)k > sizeof msg - 200) k = (int)sizeof msg - 200;
-	if (e) snprintf(msg + k, sizeof msg - (size_t)k, ": %s\n", strerror(e));
-	else snprintf(msg + k, sizeof msg - (size_t)k, "\n");
 	if (write(p_errmsg[1], msg, strlen(msg)) < 0) { /* the log line below still tells */ }
 	if (write(2, msg, strlen(msg)) < 0) { /* nothing left to tell */ }
 	_exit(code);
