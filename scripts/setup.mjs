@@ -24,14 +24,12 @@ function run(cmd, args, opts = {}) {
 const mtime = (p) => (existsSync(p) ? statSync(p).mtimeMs : 0);
 
 // Debian packages: what the product needs to run containers, plus, for tests, the
-// real parts they drive (registry, browser, databases).
+// real parts they drive (registry, browser).
 function debianPackages() {
   const want = [
     ['busybox-static', '/bin/busybox', 'test'],
     ['docker-registry', '/usr/bin/docker-registry', 'test'],
     ['chromium', '/usr/bin/chromium', 'test'],
-    ['postgresql', '/usr/lib/postgresql', 'test'],
-    ['redis-server', '/usr/bin/redis-server', 'test'],
     ['iproute2', '/usr/sbin/ip', 'all'],
     ['make', '/usr/bin/make', 'all'],
     ['gcc', '/usr/bin/gcc', 'all'],
