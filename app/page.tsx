@@ -2,7 +2,7 @@
 import Link from 'next/link';
 import { DataTable } from './components/data-table';
 import { ErrorText, StateBadge } from './components/ui';
-import { hasRole } from '../server/auth/roles';
+import { hasRole } from '../protocol/roles';
 import { formatBytes, timeAgo } from './lib/format';
 import { useHostsChanged } from './lib/socket';
 import { trpc } from './lib/trpc';

@@ -1,6 +1,6 @@
 // What the agent and the control plane say to each other. Both sides import these
 // types; the server never talks to an agent any other way.
-import type { ContainerCreateSpec, ContainerStatus, HostInfo, LogEntry, PullProgress } from '../engine/types';
+import type { ContainerSpec, ContainerStatus, LogEntry } from './container';
 
 /** socket.io namespace agents connect to (the browser uses '/ui'). */
 export const AGENT_NAMESPACE = '/agent';
@@ -25,6 +25,29 @@ export interface EnrollResponse {
 export interface AgentAuth {
   hostId: string;
   credential: string;
+}
+
+export interface HostInfo {
+  hostname: string;
+  kernel: string;
+  os: string;
+  arch: string;
+  cpus: number;
+  memTotal: number;
+  engineVersion: string;
+  apiVersion: string;
+  cgroupVersion: 1 | 2;
+  root: string;
+  containers: { total: number; running: number; paused: number; stopped: number };
+  images: number;
+}
+
+/** One progress message of a pull, shaped like the docker CLI's JSON progress stream. */
+export interface PullProgress {
+  status: string;
+  id?: string;
+  current?: number;
+  total?: number;
 }
 
 export interface ContainerSummary {
@@ -61,7 +84,7 @@ export interface HostSnapshot {
 /** Commands the server sends with `emit('command', cmd, ack)`; the agent always acks with a CommandResult. */
 export type AgentCommand =
   | { op: 'pull'; ref: string }
-  | { op: 'run'; spec: ContainerCreateSpec }
+  | { op: 'run'; spec: ContainerSpec }
   | { op: 'start'; id: string }
   | { op: 'stop'; id: string; timeoutSec?: number }
   | { op: 'remove'; id: string; force?: boolean }

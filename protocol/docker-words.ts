@@ -1,8 +1,8 @@
 // The human status strings `docker ps` prints ("Up 3 seconds", "Exited (0) 2 minutes ago").
 // One implementation for the agent's Docker API, its snapshots and the dashboard, which
 // recomputes them so a page left open stays true; pure (no Node imports) so Next.js can bundle it.
-import type { ContainerStatus } from '../engine/types';
-import type { ContainerSummary } from './protocol';
+import type { ContainerRecord, ContainerStatus } from './container';
+import type { ContainerSummary } from './agent-link';
 
 /** What the words depend on: the engine's container state, or the fields of a summary. */
 export interface StatusFacts {
@@ -68,4 +68,9 @@ export function summaryStatus(
   const from = c.state === 'running' || c.state === 'paused' ? c.startedAt : c.state === 'created' ? null : c.finishedAt;
   if (from !== null && isZeroTime(from)) return c.status;
   return humanStatus({ status: c.state, exitCode: c.exitCode, startedAt: c.startedAt, finishedAt: c.finishedAt }, now);
+}
+
+/** The command line as `docker ps` shows it (unquoted, as Docker joins it). */
+export function commandLine(c: Pick<ContainerRecord, 'spec'>): string {
+  return [...c.spec.process.entrypoint, ...c.spec.process.cmd].join(' ');
 }

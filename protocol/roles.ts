@@ -1,7 +1,5 @@
 // Who may do what. Roles are ordered: each one can do everything the ones below can.
-import type { Role } from '../hub/ui-protocol';
-
-export type { Role };
+export type Role = 'owner' | 'admin' | 'operator' | 'viewer';
 
 export const ROLES: readonly Role[] = ['viewer', 'operator', 'admin', 'owner'];
 

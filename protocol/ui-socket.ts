@@ -1,12 +1,14 @@
 // What the browser and the control plane say over socket.io ('/ui'). The browser is
 // authenticated by its next-auth session cookie in the handshake; every event below
 // checks the user's role in the team that owns the host.
-import type { LogEntry } from '../../agent/engine/types';
-import type { ContainerSummary, HostSnapshot, ImageSummary } from '../../agent/link/protocol';
+import type { ContainerSummary, HostSnapshot, ImageSummary } from './agent-link';
+import type { LogEntry } from './container';
+import type { Role } from './roles';
+
+export type { Role };
 
 export const UI_NAMESPACE = '/ui';
 
-export type Role = 'owner' | 'admin' | 'operator' | 'viewer';
 
 /** A host as the browser sees it. */
 export interface HostView {

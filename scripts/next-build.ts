@@ -8,47 +8,11 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const BUILD_DIRS = ['app', 'server', 'public'];
+// What the web app is built from. The browser bundle and the server code Next compiles
+// import only these (test/unit/next-build-inputs.test.ts holds them to it), so nothing
+// under agent/ can make the build stale.
+export const BUILD_DIRS = ['app', 'server', 'public', 'protocol', 'generated'];
 const BUILD_CONFIG = ['next.config.ts', 'postcss.config.mjs', 'package.json', 'tsconfig.json'];
-const IMPORT = /(?:import|export)\s[^'";]*?from\s*['"](\.[^'"]+)['"]|import\s*\(\s*['"](\.[^'"]+)['"]\s*\)/g;
-
-function sourceFiles(dir: string): string[] {
-  if (!existsSync(dir)) return [];
-  return readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
-    if (e.name === 'node_modules' || e.name.startsWith('.')) return [];
-    const p = path.join(dir, e.name);
-    return e.isDirectory() ? sourceFiles(p) : /\.tsx?$/.test(e.name) ? [p] : [];
-  });
-}
-
-function resolveImport(from: string, spec: string): string | null {
-  const base = path.resolve(path.dirname(from), spec);
-  return [base, `${base}.ts`, `${base}.tsx`, path.join(base, 'index.ts')].find((c) => existsSync(c) && statSync(c).isFile()) ?? null;
-}
-
-/**
- * Files the app bundles from outside app/ and server/ (the shared contracts, helpers
- * under agent/, the generated Prisma client), found by following relative imports, so
- * a change to one of them makes the build stale and a change elsewhere in agent/ does not.
- */
-export function importedFromOutside(): string[] {
-  const inside = (f: string) => BUILD_DIRS.some((d) => f.startsWith(path.join(root, d) + path.sep));
-  const queue = BUILD_DIRS.flatMap((d) => sourceFiles(path.join(root, d)));
-  const seen = new Set(queue);
-  const outside: string[] = [];
-  while (queue.length) {
-    const file = queue.pop()!;
-    if (!inside(file)) outside.push(path.relative(root, file));
-    for (const m of readFileSync(file, 'utf8').matchAll(IMPORT)) {
-      const dep = resolveImport(file, m[1] ?? m[2]);
-      if (dep && !seen.has(dep)) {
-        seen.add(dep);
-        queue.push(dep);
-      }
-    }
-  }
-  return outside.sort();
-}
 
 function newestMtime(p: string): number {
   if (!existsSync(p)) return 0;
@@ -66,7 +30,7 @@ export function buildIsStale(): boolean {
   const id = path.join(root, '.next', 'BUILD_ID');
   if (!existsSync(id)) return true;
   const built = statSync(id).mtimeMs;
-  return [...BUILD_DIRS, ...BUILD_CONFIG, ...importedFromOutside()].some((p) => newestMtime(path.join(root, p)) > built);
+  return [...BUILD_DIRS, ...BUILD_CONFIG].some((p) => newestMtime(path.join(root, p)) > built);
 }
 
 export function buildNext(stdio: 'inherit' | 'pipe' = 'inherit'): void {

@@ -3,41 +3,61 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { z } from 'zod';
 import { EngineError } from '../engine/errors';
-import type { ContainerCreateSpec, ContainerRecord, Engine } from '../engine/types';
+import type { ContainerRecord, ContainerSpec, Engine } from '../engine/types';
+import type { NetworkMode } from '../../protocol/container';
+import { CONFIG_FIELDS, firstRefused, HOST_CONFIG_FIELDS, refusedEndpoint } from './create-fields';
 import { HttpError, boolParam, intParam, readJson, sendEmpty, sendJson, unixSeconds, type Query } from './http';
-import { humanStatus, isZeroTime } from '../link/human-status';
-import { commandLine } from '../link/snapshot';
+import { commandLine, humanStatus, isZeroTime } from '../../protocol/docker-words';
 import { labelMatches, parseFilters } from './images';
 
-// The part of Docker's create body Berth reads. Wrong types are refused with a 400 naming the
-// field (dockerd's JSON decoding does the same), never carried into the container's record.
+// The part of Docker's create body Berth maps into the engine's spec. Wrong types are refused
+// with a 400 naming the field (dockerd's JSON decoding does the same), never carried into the
+// container's record; fields Berth does not implement are refused by create-fields.ts.
 const strSlice = z.union([z.array(z.string()), z.string().transform((s) => [s])]).nullish(); // Docker's StrSlice
+// Go decodes a JSON null as the zero value, so Docker accepts null for every field: so does Berth.
 const createBody = z.object({
-  Hostname: z.string().optional(),
-  User: z.string().optional(),
+  Hostname: z.string().nullish(),
+  User: z.string().nullish(),
   Env: z.array(z.string()).nullish(),
   Cmd: strSlice,
   Entrypoint: strSlice,
-  Image: z.string().optional(),
-  WorkingDir: z.string().optional(),
+  Image: z.string().nullish(),
+  WorkingDir: z.string().nullish(),
   Labels: z.record(z.string(), z.string()).nullish(),
-  Tty: z.boolean().optional(),
   HostConfig: z
     .object({
-      Memory: z.number().int().optional(),
-      MemorySwap: z.number().int().optional(),
-      NanoCpus: z.number().int().optional(),
-      CpuShares: z.number().int().optional(),
+      Memory: z.number().int().nullish(),
+      MemorySwap: z.number().int().nullish(),
+      NanoCpus: z.number().int().nullish(),
+      CpuShares: z.number().int().nullish(),
       PidsLimit: z.number().int().nullish(),
-      AutoRemove: z.boolean().optional(),
-      NetworkMode: z.string().optional(),
+      AutoRemove: z.boolean().nullish(),
+      NetworkMode: z.string().nullish(),
     })
     .nullish(),
+  NetworkingConfig: z.object({ EndpointsConfig: z.record(z.string(), z.unknown()).nullish() }).nullish(),
 });
 
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** Docker's NetworkMode → the engine's; a network that does not exist is Docker's 404. */
+function networkMode(mode: string | null | undefined): NetworkMode {
+  if (mode === undefined || mode === null || mode === '' || mode === 'default' || mode === 'bridge') return 'default';
+  if (mode === 'host' || mode === 'none') return mode;
+  if (mode.startsWith('container:')) throw new HttpError(400, 'Berth does not support --network container:NAME yet');
+  throw new HttpError(404, `network ${mode} not found`);
+}
+
 /** Docker's create body → the engine's spec; exported for the unit test of the mapping. */
-export function createSpec(raw: unknown, name: string | undefined): ContainerCreateSpec {
-  const parsed = createBody.safeParse(raw ?? {});
+export function createSpec(raw: unknown, name: string | undefined): ContainerSpec {
+  if (raw !== undefined && !isObject(raw)) throw new HttpError(400, 'invalid container config: the body must be a JSON object');
+  const rawBody = raw ?? {};
+  const rawHost = rawBody.HostConfig;
+  if (rawHost !== undefined && rawHost !== null && !isObject(rawHost)) throw new HttpError(400, 'invalid container config: HostConfig: must be an object');
+  const unsupported = firstRefused(rawBody, CONFIG_FIELDS, '') ?? (rawHost ? firstRefused(rawHost, HOST_CONFIG_FIELDS, 'HostConfig.') : undefined);
+  if (unsupported) throw new HttpError(400, `Berth does not support ${unsupported} yet`);
+
+  const parsed = createBody.safeParse(rawBody);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
     throw new HttpError(400, `invalid container config: ${issue.path.join('.') || 'body'}: ${issue.message}`);
@@ -45,36 +65,34 @@ export function createSpec(raw: unknown, name: string | undefined): ContainerCre
   const body = parsed.data;
   if (!body.Image) throw new HttpError(400, 'No image was specified (Config.Image is empty)');
   const hc = body.HostConfig ?? {};
+  const mode = networkMode(hc.NetworkMode);
+  const endpoint = refusedEndpoint(body.NetworkingConfig?.EndpointsConfig, hc.NetworkMode || 'default');
+  if (endpoint) throw new HttpError(400, `Berth does not support ${endpoint} yet`);
+
   let entrypoint = body.Entrypoint ?? undefined;
   // `--entrypoint ""` arrives as [""]: Docker reads that as "clear the image's entrypoint".
   if (entrypoint && entrypoint.length === 1 && entrypoint[0] === '') entrypoint = [];
-  const network = hc.NetworkMode === undefined || hc.NetworkMode === '' || hc.NetworkMode === 'bridge' ? 'default' : hc.NetworkMode;
-  const spec: ContainerCreateSpec = {
+  return {
     name,
     image: body.Image,
-    cmd: body.Cmd ?? undefined,
-    entrypoint,
-    env: body.Env ?? undefined,
-    workingDir: body.WorkingDir || undefined,
-    user: body.User || undefined,
-    hostname: body.Hostname || undefined,
-    tty: body.Tty ?? false,
     labels: body.Labels ?? undefined,
-    memory: hc.Memory || undefined,
-    memorySwap: hc.MemorySwap || undefined,
-    nanoCpus: hc.NanoCpus || undefined,
-    cpuShares: hc.CpuShares || undefined,
-    pidsLimit: hc.PidsLimit ?? undefined,
-    autoRemove: hc.AutoRemove ?? false,
-    networkMode: network,
+    process: {
+      cmd: body.Cmd ?? undefined,
+      entrypoint,
+      env: body.Env ?? undefined,
+      workingDir: body.WorkingDir || undefined,
+      user: body.User || undefined,
+    },
+    resources: {
+      memory: hc.Memory || undefined,
+      memorySwap: hc.MemorySwap || undefined,
+      nanoCpus: hc.NanoCpus || undefined,
+      cpuShares: hc.CpuShares || undefined,
+      pidsLimit: hc.PidsLimit ?? undefined,
+    },
+    network: { mode, hostname: body.Hostname || undefined },
+    restart: { autoRemove: hc.AutoRemove ?? false },
   };
-  if (spec.memory !== undefined && spec.memory > 0 && spec.memory < 6 * 1024 * 1024) {
-    throw new HttpError(400, 'Minimum memory limit allowed is 6MB');
-  }
-  if (spec.memorySwap !== undefined && spec.memorySwap > 0 && spec.memory && spec.memorySwap < spec.memory) {
-    throw new HttpError(400, 'Minimum memoryswap limit should be larger than memory limit, see usage');
-  }
-  return spec;
 }
 
 export async function createContainer(engine: Engine, req: IncomingMessage, res: ServerResponse, q: Query): Promise<void> {
@@ -94,10 +112,10 @@ function containerSummary(c: ContainerRecord, now = Date.now()): Record<string, 
     Command: commandLine(c),
     Created: unixSeconds(c.created),
     Ports: [],
-    Labels: c.config.labels,
+    Labels: c.spec.labels,
     State: c.state.status,
     Status: humanStatus(c.state, now),
-    HostConfig: { NetworkMode: c.hostConfig.networkMode },
+    HostConfig: { NetworkMode: c.spec.network.mode },
     NetworkSettings: { Networks: {} },
     Mounts: [],
   };
@@ -120,8 +138,8 @@ function containerFilter(engine: Engine, f: Record<string, string[]>): (c: Conta
   anyOf(f.name, (c, v) => safeRegExp(v).test(`/${c.name}`));
   anyOf(f.id, (c, v) => c.id.startsWith(v));
   anyOf(f.exited, (c, v) => !c.state.running && !isZeroTime(c.state.finishedAt) && String(c.state.exitCode) === v);
-  anyOf(f.ancestor, (c, v) => c.image === v || c.imageId === v || engine.images.get(v)?.id === c.imageId);
-  for (const label of f.label ?? []) tests.push((c) => labelMatches(c.config.labels, label));
+  anyOf(f.ancestor, (c, v) => c.image === v || c.imageId === v || engine.findImage(v)?.id === c.imageId);
+  for (const label of f.label ?? []) tests.push((c) => labelMatches(c.spec.labels, label));
   // before/since name a container; only containers created before (after) it pass. Creation
   // times are RFC 3339 with nine fraction digits in UTC, so they compare as strings, to the nanosecond.
   const createdOf = (key: string) => (f[key]?.length ? engine.inspect(f[key][0]).created : undefined);
@@ -159,8 +177,8 @@ function inspectBody(c: ContainerRecord): Record<string, unknown> {
   return {
     Id: c.id,
     Created: c.created,
-    Path: [...c.config.entrypoint, ...c.config.cmd][0] ?? '',
-    Args: [...c.config.entrypoint, ...c.config.cmd].slice(1),
+    Path: [...c.spec.process.entrypoint, ...c.spec.process.cmd][0] ?? '',
+    Args: [...c.spec.process.entrypoint, ...c.spec.process.cmd].slice(1),
     State: {
       Status: s.status,
       Running: s.running,
@@ -188,13 +206,13 @@ function inspectBody(c: ContainerRecord): Record<string, unknown> {
     AppArmorProfile: '',
     ExecIDs: null,
     HostConfig: {
-      Memory: c.hostConfig.memory,
-      MemorySwap: c.hostConfig.memorySwap,
-      NanoCpus: c.hostConfig.nanoCpus,
-      CpuShares: c.hostConfig.cpuShares,
-      PidsLimit: c.hostConfig.pidsLimit || null,
-      AutoRemove: c.hostConfig.autoRemove,
-      NetworkMode: c.hostConfig.networkMode,
+      Memory: c.spec.resources.memory,
+      MemorySwap: c.spec.resources.memorySwap,
+      NanoCpus: c.spec.resources.nanoCpus,
+      CpuShares: c.spec.resources.cpuShares,
+      PidsLimit: c.spec.resources.pidsLimit || null,
+      AutoRemove: c.spec.restart.autoRemove,
+      NetworkMode: c.spec.network.mode,
       RestartPolicy: { Name: 'no', MaximumRetryCount: 0 },
       LogConfig: { Type: 'json-file', Config: {} },
       Binds: null,
@@ -205,23 +223,23 @@ function inspectBody(c: ContainerRecord): Record<string, unknown> {
     GraphDriver: { Name: 'overlay2', Data: null },
     Mounts: [],
     Config: {
-      Hostname: c.config.hostname,
+      Hostname: c.spec.network.hostname,
       Domainname: '',
-      User: c.config.user,
+      User: c.spec.process.user,
       AttachStdin: false,
       AttachStdout: true,
       AttachStderr: true,
-      Tty: c.config.tty,
+      Tty: c.spec.process.tty,
       OpenStdin: false,
       StdinOnce: false,
-      Env: c.config.env,
-      Cmd: c.config.cmd,
+      Env: c.spec.process.env,
+      Cmd: c.spec.process.cmd,
       Image: c.image,
       Volumes: null,
-      WorkingDir: c.config.workingDir,
-      Entrypoint: c.config.entrypoint.length ? c.config.entrypoint : null,
+      WorkingDir: c.spec.process.workingDir,
+      Entrypoint: c.spec.process.entrypoint.length ? c.spec.process.entrypoint : null,
       OnBuild: null,
-      Labels: c.config.labels,
+      Labels: c.spec.labels,
     },
     NetworkSettings: { Bridge: '', SandboxID: '', Ports: {}, SandboxKey: '', Networks: {}, IPAddress: '', Gateway: '', MacAddress: '' },
   };
@@ -315,8 +333,8 @@ export async function pruneContainers(engine: Engine, res: ServerResponse, q: Qu
   for (const k of Object.keys(f)) if (!PRUNE_FILTERS.has(k)) throw new HttpError(400, `invalid filter '${k}'`);
   const until = f.until?.length ? Math.min(...f.until.map((v) => filterTime(v))) : undefined;
   const keep = (c: ContainerRecord) =>
-    (f.label ?? []).every((l) => labelMatches(c.config.labels, l)) &&
-    !(f['label!'] ?? []).some((l) => labelMatches(c.config.labels, l)) &&
+    (f.label ?? []).every((l) => labelMatches(c.spec.labels, l)) &&
+    !(f['label!'] ?? []).some((l) => labelMatches(c.spec.labels, l)) &&
     (until === undefined || Date.parse(c.created) < until);
   const deleted: string[] = [];
   for (const c of engine.list({ all: true })) {

@@ -52,7 +52,7 @@ export async function createImage(engine: Engine, req: IncomingMessage, res: Ser
   };
   let image: ImageRecord;
   try {
-    image = await engine.images.pull(ref, {
+    image = await engine.pullImage(ref, {
       auth,
       onProgress: (p) => {
         if (p.status.startsWith('Status:')) sawStatus = true;
@@ -81,11 +81,6 @@ function containerCounts(engine: Engine): Map<string, number> {
   return counts;
 }
 
-/** The store's `inUse` question: does any container, running or not, still need this image's layers? */
-export function imageInUse(engine: Engine): (imageId: string) => boolean {
-  return (imageId) => engine.list({ all: true }).some((c) => c.imageId === imageId);
-}
-
 function imageSummary(img: ImageRecord, containers: number): Record<string, unknown> {
   return {
     Id: img.id,
@@ -111,7 +106,7 @@ function imageFilter(engine: Engine, q: Query): (img: ImageRecord) => boolean {
     const filters = parseFilters(raw);
     for (const k of Object.keys(filters)) if (!IMAGE_FILTERS.has(k)) throw new HttpError(400, `invalid filter '${k}'`);
     // before/since name an image; only images created before (after) it pass.
-    const createdOf = (key: string) => (filters[key]?.length ? Date.parse(requireImage(engine, filters[key][0]).created) : undefined);
+    const createdOf = (key: string) => (filters[key]?.length ? Date.parse(engine.inspectImage(filters[key][0]).created) : undefined);
     const before = createdOf('before');
     const since = createdOf('since');
     if (before !== undefined) tests.push((img) => Date.parse(img.created) < before);
@@ -134,18 +129,12 @@ export function listImages(engine: Engine, res: ServerResponse, q: Query): void 
   const keep = imageFilter(engine, q);
   const counts = containerCounts(engine);
   // The store lists newest first already.
-  const images = engine.images.list().filter(keep);
+  const images = engine.listImages().filter(keep);
   sendJson(res, 200, images.map((img) => imageSummary(img, counts.get(img.id) ?? 0)));
 }
 
-function requireImage(engine: Engine, name: string): ImageRecord {
-  const img = engine.images.get(name);
-  if (!img) throw new HttpError(404, `No such image: ${name}`);
-  return img;
-}
-
 export function inspectImage(engine: Engine, res: ServerResponse, name: string): void {
-  const img = requireImage(engine, name);
+  const img = engine.inspectImage(name);
   sendJson(res, 200, {
     Id: img.id,
     RepoTags: img.repoTags,
@@ -182,15 +171,15 @@ export function inspectImage(engine: Engine, res: ServerResponse, name: string):
     Os: img.os,
     Size: img.size,
     VirtualSize: img.size,
-    GraphDriver: { Name: 'overlay2', Data: { LowerDir: engine.images.layerDirs(img).slice().reverse().join(':') } },
+    GraphDriver: { Name: 'overlay2', Data: { LowerDir: engine.imageLayerDirs(img).slice().reverse().join(':') } },
     RootFS: { Type: 'layers', Layers: img.diffIds },
     Metadata: { LastTagTime: '0001-01-01T00:00:00Z' },
   });
 }
 
-/** Docker's rmi rules (what is untagged, when the image goes, what needs force) are the store's. */
+/** Docker's rmi rules (what is untagged, when the image goes, what needs force) are the engine's. */
 export function deleteImage(engine: Engine, res: ServerResponse, name: string, q: Query): void {
-  sendJson(res, 200, engine.images.remove(name, { force: boolParam(q, 'force'), inUse: imageInUse(engine) }));
+  sendJson(res, 200, engine.removeImage(name, { force: boolParam(q, 'force') }));
 }
 
 // --- filters shared with containers -------------------------------------------------

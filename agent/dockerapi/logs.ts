@@ -44,7 +44,7 @@ export async function containerLogs(engine: Engine, res: ServerResponse, id: str
   const opts = { follow, stdout, stderr, tail: tailParam(q), since: timeParam(q, 'since'), until: timeParam(q, 'until') };
   const abort = new AbortController();
   res.on('close', () => abort.abort());
-  const tty = c.config.tty;
+  const tty = c.spec.process.tty;
   const iter = engine.logs(c.id, { ...opts, signal: abort.signal })[Symbol.asyncIterator]();
   // Without follow, read the first line before answering so an engine error still becomes a status
   // code; with follow that line may take forever, so headers go out at once, as dockerd does.
@@ -134,7 +134,7 @@ export async function attach(engine: Engine, socket: Duplex, id: string, q: Quer
   let containerId: string;
   try {
     const c = engine.inspect(id);
-    tty = c.config.tty;
+    tty = c.spec.process.tty;
     containerId = c.id;
   } catch (err) {
     rawHttpError(socket, err);

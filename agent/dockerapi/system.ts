@@ -8,8 +8,8 @@ import { timeParam } from './logs';
 /** Events queued for a reader that has stopped reading; past this it is cut off rather than buffered for. */
 const EVENTS_BACKLOG_BYTES = 1 << 20;
 
-export const API_VERSION = '1.41';
-export const MIN_API_VERSION = '1.24';
+export { DOCKER_API_VERSION as API_VERSION, DOCKER_MIN_API_VERSION as MIN_API_VERSION } from '../../protocol/docker-api';
+import { DOCKER_API_VERSION as API_VERSION, DOCKER_MIN_API_VERSION as MIN_API_VERSION } from '../../protocol/docker-api';
 
 const GO_ARCH: Record<string, string> = { x64: 'amd64', ia32: '386', x86_64: 'amd64', aarch64: 'arm64', armv7l: 'arm', i686: '386', i386: '386' };
 const UNAME_ARCH: Record<string, string> = { x64: 'x86_64', ia32: 'i686', amd64: 'x86_64', arm64: 'aarch64', arm: 'armv7l', '386': 'i686' };
@@ -212,7 +212,7 @@ export function events(engine: Engine, req: IncomingMessage, res: ServerResponse
     send({ Type: 'container', Action: e.action, Actor: { ID: e.id, Attributes: attributes } });
   };
   const onImage = (e: ImageEvent) => {
-    const labels = e.action === 'delete' ? {} : (engine.images.get(e.id)?.config.Labels ?? {});
+    const labels = e.action === 'delete' ? {} : (engine.findImage(e.id)?.config.Labels ?? {});
     let actor: EventMessage['Actor'];
     if (e.action === 'pull' && e.ref) actor = { ID: e.ref, Attributes: { ...labels, name: stripTag(e.ref) } };
     else if (e.action === 'tag' && e.ref) actor = { ID: e.id, Attributes: { ...labels, name: e.ref } };

@@ -1,27 +1,33 @@
-// The engine facade both faces (Docker API, control-plane link) call.
+// The engine facade both faces (Docker API, control-plane link) call, and nothing else.
 import { EventEmitter } from 'node:events';
 import { createHash } from 'node:crypto';
 import { mkdir, readFile } from 'node:fs/promises';
 import os from 'node:os';
 import { join, resolve } from 'node:path';
-import { openCgroups, type Cgroups, type CgroupStats } from './cgroups';
 import type { ChildProcessWithoutNullStreams } from 'node:child_process';
-import { Containers, type ContainerHooks, type ExecOptions } from './containers';
+import { DOCKER_API_VERSION } from '../../protocol/docker-api';
+import { openCgroups, type Cgroups } from './cgroups';
+import { checkSpec, ContainerLifecycle, ContainerRecords, execIn, type ContainerHooks } from './containers';
+import { notFound } from './errors';
 import { readLogs } from './logs';
 import type {
-  ContainerCreateSpec,
   ContainerRecord,
+  ContainerSpec,
+  ContainerStats,
   Engine,
   EngineEvents,
+  ExecOptions,
   HostInfo,
   ImageEvent,
+  ImageRecord,
   ImageStore,
   LogEntry,
   LogOptions,
+  PullOptions,
+  WaitCondition,
 } from './types';
 
 export const ENGINE_VERSION = '0.1.0';
-export const API_VERSION = '1.41';
 
 export interface OpenEngineOptions {
   root: string;
@@ -34,32 +40,39 @@ export interface OpenEngineOptions {
   hooks?: ContainerHooks;
 }
 
+/** The facade plus what tests look at from outside: where a container lives, its cgroups, the image store. */
 export interface BerthEngine extends Engine {
-  readonly containers: Containers;
   readonly cgroups: Cgroups;
-  /** Memory, CPU time and pids of a running container; undefined when it is not running. */
-  stats(idOrName: string): Promise<CgroupStats | undefined>;
-  /** `docker exec`: a process in a running container; stdio are pipes, 'exit' gives its code. 409 when not running. */
-  exec(idOrName: string, opts: ExecOptions): ChildProcessWithoutNullStreams;
+  readonly images: ImageStore;
+  containerDir(id: string): string;
 }
 
 class EngineImpl extends EventEmitter<EngineEvents> implements BerthEngine {
   // Image changes are noticed where they happen, in the store, so a pull through the Docker
   // API and one through the link (or build, commit, load) look the same to listeners.
   private readonly onImage = (e: ImageEvent) => this.emit('image', e);
+  private readonly records: ContainerRecords;
+  private readonly lifecycle: ContainerLifecycle;
 
   constructor(
     readonly root: string,
     readonly images: ImageStore,
     readonly cgroups: Cgroups,
-    readonly containers: Containers,
+    hooks: ContainerHooks | undefined,
   ) {
     super();
+    this.records = new ContainerRecords(root);
+    this.lifecycle = new ContainerLifecycle(this.records, images, cgroups, (e) => this.emit('container', e), hooks);
     images.on('image', this.onImage);
   }
 
+  async load(): Promise<void> {
+    await this.records.load();
+    await this.lifecycle.reconcile();
+  }
+
   async info(): Promise<HostInfo> {
-    const all = this.containers.list(true);
+    const all = this.records.all();
     const running = all.filter((c) => c.state.running && !c.state.paused).length;
     const paused = all.filter((c) => c.state.paused).length;
     return {
@@ -70,7 +83,7 @@ class EngineImpl extends EventEmitter<EngineEvents> implements BerthEngine {
       cpus: os.cpus().length,
       memTotal: os.totalmem(),
       engineVersion: ENGINE_VERSION,
-      apiVersion: API_VERSION,
+      apiVersion: DOCKER_API_VERSION,
       cgroupVersion: this.cgroups.version,
       root: this.root,
       containers: { total: all.length, running, paused, stopped: all.length - running - paused },
@@ -78,46 +91,101 @@ class EngineImpl extends EventEmitter<EngineEvents> implements BerthEngine {
     };
   }
 
-  createContainer(spec: ContainerCreateSpec): Promise<ContainerRecord> {
-    return this.containers.create(spec);
+  // --- images
+
+  pullImage(ref: string, opts?: PullOptions): Promise<ImageRecord> {
+    return this.images.pull(ref, opts);
+  }
+  listImages(): ImageRecord[] {
+    return this.images.list();
+  }
+  findImage(refOrId: string): ImageRecord | undefined {
+    return this.images.get(refOrId);
+  }
+  inspectImage(refOrId: string): ImageRecord {
+    const img = this.images.get(refOrId);
+    if (!img) throw notFound(`No such image: ${refOrId}`);
+    return img;
+  }
+  imageLayerDirs(image: ImageRecord): string[] {
+    return this.images.layerDirs(image);
+  }
+  imageInUse(imageId: string): boolean {
+    return this.records.all().some((c) => c.imageId === imageId);
+  }
+  removeImage(refOrId: string, opts: { force?: boolean } = {}): Array<{ Untagged?: string; Deleted?: string }> {
+    return this.images.remove(refOrId, { force: opts.force, inUse: (id) => this.imageInUse(id) });
+  }
+
+  // --- containers
+
+  async createContainer(raw: ContainerSpec, opts: { pull?: 'missing' | 'never'; pullOptions?: PullOptions } = {}): Promise<ContainerRecord> {
+    // Callers are the faces, but the link's spec came over the network: check it whole here.
+    const spec = checkSpec(raw);
+    if (opts.pull === 'missing' && !this.images.get(spec.image)) await this.images.pull(spec.image, opts.pullOptions);
+    return this.lifecycle.create(spec);
   }
   start(idOrName: string): Promise<void> {
-    return this.containers.start(idOrName);
+    return this.lifecycle.start(idOrName);
   }
   stop(idOrName: string, timeoutSec?: number): Promise<void> {
-    return this.containers.stop(idOrName, timeoutSec);
+    return this.lifecycle.stop(idOrName, timeoutSec);
+  }
+  async restart(idOrName: string, timeoutSec?: number): Promise<void> {
+    const id = this.records.resolve(idOrName).id;
+    await this.lifecycle.stop(id, timeoutSec);
+    await this.lifecycle.start(id);
   }
   kill(idOrName: string, signal?: string): Promise<void> {
-    return this.containers.kill(idOrName, signal);
+    return this.lifecycle.kill(idOrName, signal);
   }
   remove(idOrName: string, opts?: { force?: boolean }): Promise<void> {
-    return this.containers.remove(idOrName, opts);
+    return this.lifecycle.remove(idOrName, opts);
   }
   list(opts?: { all?: boolean }): ContainerRecord[] {
-    return this.containers.list(opts?.all);
+    return this.records
+      .all()
+      .filter((r) => opts?.all || r.state.running)
+      .sort((a, b) => (a.created < b.created ? 1 : -1))
+      .map((r) => structuredClone(r));
   }
   inspect(idOrName: string): ContainerRecord {
-    return this.containers.inspect(idOrName);
+    return structuredClone(this.records.resolve(idOrName));
   }
-  wait(idOrName: string, condition?: 'not-running' | 'next-exit' | 'removed'): Promise<{ exitCode: number }> {
-    return this.containers.wait(idOrName, condition);
+  wait(idOrName: string, condition?: WaitCondition): Promise<{ exitCode: number }> {
+    return this.lifecycle.wait(idOrName, condition);
   }
   logs(idOrName: string, opts?: LogOptions): AsyncIterable<LogEntry> {
     // Resolve now so an unknown container fails at the call, not at the first next().
-    const rec = this.containers.resolve(idOrName);
-    const id = rec.id;
-    return readLogs({ path: rec.logPath, status: () => this.containers.statusOf(id) }, opts);
+    const { id, logPath } = this.records.resolve(idOrName);
+    return readLogs(
+      {
+        path: logPath,
+        status: () => this.records.get(id)?.state.status,
+        onChange: (listener) => {
+          const onEvent = (e: { id: string }) => {
+            if (e.id === id) listener();
+          };
+          this.on('container', onEvent);
+          return () => this.off('container', onEvent);
+        },
+      },
+      opts,
+    );
   }
-  async stats(idOrName: string): Promise<CgroupStats | undefined> {
-    const rec = this.containers.resolve(idOrName);
+  async stats(idOrName: string): Promise<ContainerStats | undefined> {
+    const rec = this.records.resolve(idOrName);
     return rec.state.running ? this.cgroups.stats(rec.id) : undefined;
   }
   exec(idOrName: string, opts: ExecOptions): ChildProcessWithoutNullStreams {
-    return this.containers.exec(idOrName, opts);
+    return execIn(this.records, this.cgroups, idOrName, opts);
+  }
+  containerDir(id: string): string {
+    return this.records.dir(id);
   }
   async close(): Promise<void> {
     this.images.off('image', this.onImage);
-    await this.containers.close();
+    this.lifecycle.close();
     // Running containers keep their groups, and so the parent, until a later agent removes them.
     await this.cgroups.release();
   }
@@ -147,9 +215,7 @@ export async function openEngine(opts: OpenEngineOptions): Promise<BerthEngine> 
   await mkdir(join(root, 'containers'), { recursive: true });
   const images = opts.images ?? (await (await import('./images')).openImageStore(join(root, 'images')));
   const cgroups = openCgroups({ parent: opts.cgroupParent ?? cgroupParentFor(root), base: opts.cgroupRoot });
-  let engine: EngineImpl | undefined;
-  const containers = new Containers(root, images, cgroups, (e) => engine?.emit('container', e), opts.hooks);
-  engine = new EngineImpl(root, images, cgroups, containers);
-  await containers.load();
+  const engine = new EngineImpl(root, images, cgroups, opts.hooks);
+  await engine.load();
   return engine;
 }

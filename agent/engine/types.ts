@@ -1,6 +1,12 @@
 // The engine's contract: the Docker API face (agent/dockerapi) and the control-plane
 // link (agent/link) both call these, so the two faces cannot drift apart.
+import type { ChildProcessWithoutNullStreams } from 'node:child_process';
 import type { EventEmitter } from 'node:events';
+import type { ContainerRecord, ContainerSpec, LogEntry } from '../../protocol/container';
+import type { HostInfo, PullProgress } from '../../protocol/agent-link';
+
+export type { ContainerRecord, ContainerSpec, ContainerStatus, LogEntry, ResolvedSpec } from '../../protocol/container';
+export type { HostInfo, PullProgress } from '../../protocol/agent-link';
 
 /** The `config` section of an OCI / Docker image config. */
 export interface ImageConfig {
@@ -42,14 +48,6 @@ export interface RegistryAuth {
   token?: string;
 }
 
-/** One progress message of a pull, shaped like the docker CLI's JSON progress stream. */
-export interface PullProgress {
-  status: string;
-  id?: string;
-  current?: number;
-  total?: number;
-}
-
 export interface ImageStore {
   pull(ref: string, opts?: { auth?: RegistryAuth; onProgress?: (p: PullProgress) => void }): Promise<ImageRecord>;
   list(): ImageRecord[];
@@ -62,93 +60,6 @@ export interface ImageStore {
   /** Each change to the image list as it happens, whoever asked for it; the engine re-emits them. */
   on(event: 'image', listener: (e: ImageEvent) => void): this;
   off(event: 'image', listener: (e: ImageEvent) => void): this;
-}
-
-export interface ContainerCreateSpec {
-  name?: string;
-  /** An image reference or id, resolved through ImageStore.get. */
-  image: string;
-  /** Overrides the image's Cmd. */
-  cmd?: string[];
-  /** Overrides the image's Entrypoint ([] clears it). */
-  entrypoint?: string[];
-  /** "KEY=value", merged over the image's Env. */
-  env?: string[];
-  workingDir?: string;
-  user?: string;
-  hostname?: string;
-  tty?: boolean;
-  labels?: Record<string, string>;
-  /** Bytes; 0 = unlimited. */
-  memory?: number;
-  /** Bytes of memory+swap; -1 = unlimited swap, 0 = twice the memory limit (as Docker does: the CLI sends 0 by default). */
-  memorySwap?: number;
-  nanoCpus?: number;
-  cpuShares?: number;
-  /** 0 or negative = unlimited. */
-  pidsLimit?: number;
-  autoRemove?: boolean;
-  /** "none" | "host" | "default" (own network namespace with loopback only, for now). */
-  networkMode?: string;
-}
-
-export type ContainerStatus = 'created' | 'running' | 'paused' | 'restarting' | 'removing' | 'exited' | 'dead';
-
-export interface ContainerRecord {
-  /** 64 lowercase hex digits. */
-  id: string;
-  /** Without Docker's leading slash. */
-  name: string;
-  /** RFC 3339 with nanoseconds. */
-  created: string;
-  /** The reference as the user gave it. */
-  image: string;
-  imageId: string;
-  config: {
-    cmd: string[];
-    entrypoint: string[];
-    env: string[];
-    workingDir: string;
-    user: string;
-    hostname: string;
-    tty: boolean;
-    labels: Record<string, string>;
-  };
-  hostConfig: {
-    memory: number;
-    memorySwap: number;
-    nanoCpus: number;
-    cpuShares: number;
-    pidsLimit: number;
-    autoRemove: boolean;
-    networkMode: string;
-  };
-  state: {
-    status: ContainerStatus;
-    running: boolean;
-    paused: boolean;
-    /** Host pid of the container's init (0 when not running). */
-    pid: number;
-    exitCode: number;
-    /** RFC 3339; "0001-01-01T00:00:00Z" when never. */
-    startedAt: string;
-    finishedAt: string;
-    error: string;
-    oomKilled: boolean;
-  };
-  restartCount: number;
-  /** Docker json-file log of this container. */
-  logPath: string;
-}
-
-export interface LogEntry {
-  /** 1-based, increasing by one per line over the container's whole life: a reader resumes after the last seq it saw. */
-  seq: number;
-  stream: 'stdout' | 'stderr';
-  /** RFC 3339 with nanoseconds, as the line was read from the process. */
-  time: string;
-  /** The text as printed, including its trailing "\n" when it had one. */
-  line: string;
 }
 
 export interface LogOptions {
@@ -165,21 +76,6 @@ export interface LogOptions {
   stdout?: boolean;
   stderr?: boolean;
   signal?: AbortSignal;
-}
-
-export interface HostInfo {
-  hostname: string;
-  kernel: string;
-  os: string;
-  arch: string;
-  cpus: number;
-  memTotal: number;
-  engineVersion: string;
-  apiVersion: string;
-  cgroupVersion: 1 | 2;
-  root: string;
-  containers: { total: number; running: number; paused: number; stopped: number };
-  images: number;
 }
 
 export interface ContainerEvent {
@@ -201,22 +97,72 @@ export interface EngineEvents {
   image: [ImageEvent];
 }
 
+export type WaitCondition = 'not-running' | 'next-exit' | 'removed';
+
+export interface PullOptions {
+  auth?: RegistryAuth;
+  onProgress?: (p: PullProgress) => void;
+}
+
+/** What `docker exec` runs in a running container. */
+export interface ExecOptions {
+  cmd: string[];
+  /** "KEY=value", merged over the container's env. */
+  env?: string[];
+  user?: string;
+  workingDir?: string;
+}
+
+/** Memory, CPU time and pids of a running container, from its cgroups. */
+export interface ContainerStats {
+  memoryUsage: number;
+  memoryLimit: number;
+  cpuUsageNs: number;
+  pids: number;
+}
+
+/**
+ * The engine facade: the only door the Docker API face and the control-plane link go
+ * through. Rules that hold for both (an image in use cannot be deleted, a missing image is
+ * pulled when asked, names and limits are checked) live behind it, once.
+ */
 export interface Engine extends EventEmitter<EngineEvents> {
   readonly root: string;
-  readonly images: ImageStore;
   info(): Promise<HostInfo>;
-  createContainer(spec: ContainerCreateSpec): Promise<ContainerRecord>;
+
+  // --- images
+  pullImage(ref: string, opts?: PullOptions): Promise<ImageRecord>;
+  listImages(): ImageRecord[];
+  /** By "name:tag", "name@sha256:…", full id or a unique id prefix; undefined when unknown. */
+  findImage(refOrId: string): ImageRecord | undefined;
+  /** Like findImage, but an unknown image is a 404 "No such image: X". */
+  inspectImage(refOrId: string): ImageRecord;
+  /** Directories of the image's unpacked layers, lowest first. */
+  imageLayerDirs(image: ImageRecord): string[];
+  /** Untags `refOrId` (or every tag of an id); deletes the image once untagged, unless a container uses it (409 without force). */
+  removeImage(refOrId: string, opts?: { force?: boolean }): Array<{ Untagged?: string; Deleted?: string }>;
+  /** Whether any container, running or not, was made from this image id. */
+  imageInUse(imageId: string): boolean;
+
+  // --- containers
+  /** With `pull: 'missing'` an image that is not here is pulled first, as `docker run` does. */
+  createContainer(spec: ContainerSpec, opts?: { pull?: 'missing' | 'never'; pullOptions?: PullOptions }): Promise<ContainerRecord>;
   start(idOrName: string): Promise<void>;
   /** SIGTERM (or the image's StopSignal), then SIGKILL after `timeoutSec` (default 10). */
   stop(idOrName: string, timeoutSec?: number): Promise<void>;
+  restart(idOrName: string, timeoutSec?: number): Promise<void>;
   kill(idOrName: string, signal?: string): Promise<void>;
   remove(idOrName: string, opts?: { force?: boolean }): Promise<void>;
   list(opts?: { all?: boolean }): ContainerRecord[];
   /** By full id, unique id prefix, or name. Throws EngineError 404 when unknown. */
   inspect(idOrName: string): ContainerRecord;
   /** Resolves when the container is next not running ('next-exit'), or at once if it is not running ('not-running'), or once removed ('removed'). */
-  wait(idOrName: string, condition?: 'not-running' | 'next-exit' | 'removed'): Promise<{ exitCode: number }>;
+  wait(idOrName: string, condition?: WaitCondition): Promise<{ exitCode: number }>;
   logs(idOrName: string, opts?: LogOptions): AsyncIterable<LogEntry>;
+  /** undefined when the container is not running. */
+  stats(idOrName: string): Promise<ContainerStats | undefined>;
+  /** A process in a running container; stdio are pipes, 'exit' gives its code. 409 when not running. */
+  exec(idOrName: string, opts: ExecOptions): ChildProcessWithoutNullStreams;
   /** Stops watching; running containers keep running (their monitors outlive the agent). */
   close(): Promise<void>;
 }

@@ -4,7 +4,7 @@ import { io, type Socket } from 'socket.io-client';
 import type { Engine } from '../engine/types';
 import { runCommand, type CommandContext } from './commands';
 import { ensureCredential } from './enroll';
-import { AGENT_NAMESPACE, type AgentToServer, type LogBatch, type ServerToAgent } from './protocol';
+import { AGENT_NAMESPACE, type AgentToServer, type LogBatch, type ServerToAgent } from '../../protocol/agent-link';
 import { buildSnapshot } from './snapshot';
 
 export interface LinkOptions {

@@ -2,9 +2,8 @@
 // engine errors travel back with their status so the dashboard can tell "not found" from "broken".
 import { EngineError } from '../engine/errors';
 import type { Engine, PullProgress } from '../engine/types';
-import { imageInUse } from '../dockerapi/images';
 import { streamLogs } from './log-stream';
-import type { AgentCommand, CommandResult, LogBatch } from './protocol';
+import type { AgentCommand, CommandResult, LogBatch } from '../../protocol/agent-link';
 import { summarizeContainer, summarizeImage } from './snapshot';
 
 export interface CommandContext {
@@ -21,7 +20,7 @@ export function failure(err: unknown): CommandResult {
 }
 
 async function pull(ctx: CommandContext, ref: string) {
-  const img = await ctx.engine.images.pull(ref, { onProgress: (p) => ctx.onPullProgress({ ref, ...p }) });
+  const img = await ctx.engine.pullImage(ref, { onProgress: (p) => ctx.onPullProgress({ ref, ...p }) });
   return summarizeImage(img);
 }
 
@@ -33,8 +32,10 @@ export async function runCommand(ctx: CommandContext, cmd: AgentCommand): Promis
         return { ok: true, result: await pull(ctx, cmd.ref) };
       case 'run': {
         // Like `docker run`: an image that is not here yet is pulled first.
-        if (!engine.images.get(cmd.spec.image)) await pull(ctx, cmd.spec.image);
-        const rec = await engine.createContainer(cmd.spec);
+        const rec = await engine.createContainer(cmd.spec, {
+          pull: 'missing',
+          pullOptions: { onProgress: (p) => ctx.onPullProgress({ ref: cmd.spec.image, ...p }) },
+        });
         await engine.start(rec.id);
         return { ok: true, result: summarizeContainer(engine.inspect(rec.id)) };
       }
@@ -48,7 +49,7 @@ export async function runCommand(ctx: CommandContext, cmd: AgentCommand): Promis
         await engine.remove(cmd.id, { force: cmd.force });
         return { ok: true };
       case 'removeImage':
-        return { ok: true, result: engine.images.remove(cmd.ref, { force: cmd.force, inUse: imageInUse(engine) }) };
+        return { ok: true, result: engine.removeImage(cmd.ref, { force: cmd.force }) };
       case 'inspect':
         return { ok: true, result: engine.inspect(cmd.id) };
       case 'logs.subscribe': {

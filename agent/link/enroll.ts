@@ -1,6 +1,6 @@
 // Trading a one-time join token for a long-lived host credential.
 import os from 'node:os';
-import { ENROLL_PATH, type EnrollRequest, type EnrollResponse } from './protocol';
+import { ENROLL_PATH, type EnrollRequest, type EnrollResponse } from '../../protocol/agent-link';
 import { readCredential, writeCredential, type StoredCredential } from './credential';
 
 /** Enrolment failed for a reason the operator must fix (bad token, wrong server): print and exit. */

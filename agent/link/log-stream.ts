@@ -2,7 +2,7 @@
 // reading further than one unacknowledged batch ahead, so a slow browser slows the
 // file reader instead of growing the agent's memory.
 import type { Engine, LogEntry } from '../engine/types';
-import type { LogBatch } from './protocol';
+import type { LogBatch } from '../../protocol/agent-link';
 
 export interface LogStreamOptions {
   subId: string;

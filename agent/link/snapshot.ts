@@ -1,12 +1,7 @@
 // The agent's whole state as the control plane sees it.
 import type { ContainerRecord, Engine, ImageRecord } from '../engine/types';
-import { humanStatus } from './human-status';
-import type { ContainerSummary, HostSnapshot, ImageSummary } from './protocol';
-
-/** The command line as `docker ps` shows it (unquoted, as Docker joins it). */
-export function commandLine(c: ContainerRecord): string {
-  return [...c.config.entrypoint, ...c.config.cmd].join(' ');
-}
+import { commandLine, humanStatus } from '../../protocol/docker-words';
+import type { ContainerSummary, HostSnapshot, ImageSummary } from '../../protocol/agent-link';
 
 export function summarizeContainer(c: ContainerRecord, now = Date.now()): ContainerSummary {
   return {
@@ -21,7 +16,7 @@ export function summarizeContainer(c: ContainerRecord, now = Date.now()): Contai
     exitCode: c.state.exitCode,
     startedAt: c.state.startedAt,
     finishedAt: c.state.finishedAt,
-    memoryLimit: c.hostConfig.memory,
+    memoryLimit: c.spec.resources.memory,
   };
 }
 
@@ -34,6 +29,6 @@ export async function buildSnapshot(engine: Engine): Promise<HostSnapshot> {
   return {
     info: await engine.info(),
     containers: engine.list({ all: true }).map((c) => summarizeContainer(c, now)),
-    images: engine.images.list().map(summarizeImage),
+    images: engine.listImages().map(summarizeImage),
   };
 }

@@ -1,5 +1,5 @@
 'use client';
-import type { ContainerStatus } from '../../agent/engine/types';
+import type { ContainerStatus } from '../../protocol/container';
 import { trpc } from '../lib/trpc';
 import { ErrorText } from './ui';
 

@@ -4,7 +4,7 @@ import { usePathname, useRouter } from 'next/navigation';
 import { signOut, useSession } from 'next-auth/react';
 import { useQueryClient } from '@tanstack/react-query';
 import { useState } from 'react';
-import { hasRole } from '../../server/auth/roles';
+import { hasRole } from '../../protocol/roles';
 import { useSocket } from '../lib/socket';
 import { useRole } from '../lib/use-role';
 

@@ -1,5 +1,5 @@
 // The bookkeeping of a followed log, apart from React so it can be tested alone.
-import type { LogEntry } from '../../agent/engine/types';
+import type { LogEntry } from '../../protocol/container';
 
 export const INITIAL_TAIL = 500;
 

@@ -1,9 +1,9 @@
 'use client';
 import { createContext, useCallback, useContext, useEffect, useRef, useState, type ReactNode } from 'react';
 import { io, type Socket } from 'socket.io-client';
-import type { LogEntry } from '../../agent/engine/types';
+import type { LogEntry } from '../../protocol/container';
 import { appendEntries, logRequest } from './log-merge';
-import { UI_NAMESPACE, type HostView, type ServerToUi, type UiToServer } from '../../server/hub/ui-protocol';
+import { UI_NAMESPACE, type HostView, type ServerToUi, type UiToServer } from '../../protocol/ui-socket';
 
 export type UiSocket = Socket<ServerToUi, UiToServer>;
 

@@ -1,5 +1,5 @@
 'use client';
-import type { Role } from '../../server/hub/ui-protocol';
+import type { Role } from '../../protocol/ui-socket';
 import { trpc } from './trpc';
 
 /**

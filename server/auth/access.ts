@@ -1,7 +1,7 @@
 // Resolves a host for a user and checks the user's role in the team that owns it.
 // Plain errors (not TRPCError) because the socket hub uses this too.
 import { db } from '../db';
-import { accessTo, type Role } from './roles';
+import { accessTo, type Role } from '../../protocol/roles';
 
 export class AccessError extends Error {
   constructor(

@@ -11,11 +11,11 @@ import {
   type HostSnapshot,
   type LogBatch,
   type ServerToAgent,
-} from '../../agent/link/protocol';
+} from '../../protocol/agent-link';
 import { secretMatches } from '../auth/tokens';
 import { db } from '../db';
 import { berthGlobal } from '../global';
-import { UI_NAMESPACE, type HostView, type ServerToUi, type UiToServer } from './ui-protocol';
+import { UI_NAMESPACE, type HostView, type ServerToUi, type UiToServer } from '../../protocol/ui-socket';
 
 type AgentSocket = Socket<AgentToServer, ServerToAgent, Record<string, never>, { hostId: string }>;
 

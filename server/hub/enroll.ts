@@ -1,5 +1,5 @@
 // Trades a single-use join token for a host and its long-lived credential.
-import type { EnrollResponse } from '../../agent/link/protocol';
+import type { EnrollResponse } from '../../protocol/agent-link';
 import { hashSecret, newSecret } from '../auth/tokens';
 import type { PrismaClient } from '../db';
 

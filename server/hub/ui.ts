@@ -2,13 +2,13 @@
 // and stream container logs relayed from the agents.
 import { randomUUID } from 'node:crypto';
 import type { Namespace, Server, Socket } from 'socket.io';
-import type { LogBatch } from '../../agent/link/protocol';
+import type { LogBatch } from '../../protocol/agent-link';
 import { AccessError, hostFor } from '../auth/access';
 import { userIdFromCookieHeader } from '../auth/session';
 import { db } from '../db';
 import { berthGlobal } from '../global';
 import type { AgentHub } from './agents';
-import { UI_NAMESPACE, type ServerToUi, type UiToServer } from './ui-protocol';
+import { UI_NAMESPACE, type ServerToUi, type UiToServer } from '../../protocol/ui-socket';
 
 type UiSocket = Socket<UiToServer, ServerToUi, Record<string, never>, { userId: string }>;
 

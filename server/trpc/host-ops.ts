@@ -1,9 +1,9 @@
 // What every host-scoped procedure does: check the caller's role, talk to the agent,
 // turn its answer into a TRPCError, and leave an audit record.
 import { TRPCError } from '@trpc/server';
-import type { AgentCommand } from '../../agent/link/protocol';
+import type { AgentCommand } from '../../protocol/agent-link';
 import { AccessError, hostFor } from '../auth/access';
-import type { Role } from '../auth/roles';
+import type { Role } from '../../protocol/roles';
 import { HUB_OFFLINE, HUB_TIMEOUT } from '../hub/agents';
 import type { AuthedContext } from './init';
 

@@ -25,7 +25,7 @@ import {
   type HostSnapshot,
   type LogBatch,
   type ServerToAgent,
-} from '../../agent/link/protocol';
+} from '../../protocol/agent-link';
 import { pushBusyboxImage } from '../fixtures/busybox-image';
 import { freePort } from '../fixtures/free-port';
 import { startRegistry } from '../fixtures/registry';
@@ -228,7 +228,7 @@ describe('agent ⇄ control plane link', { timeout: 180_000 }, () => {
   it('runs a container; the snapshot shows it up with a human status', async () => {
     const res = await cp.command<ContainerSummary>({
       op: 'run',
-      spec: { image: ref, name: 'ticker', cmd: ['sh', '-c', 'i=1; while true; do echo tick $i; i=$((i+1)); sleep 0.02; done'], memory: 32 << 20 },
+      spec: { image: ref, name: 'ticker', process: { cmd: ['sh', '-c', 'i=1; while true; do echo tick $i; i=$((i+1)); sleep 0.02; done'] }, resources: { memory: 32 << 20 } },
     });
     assert.ok(res.ok, JSON.stringify(res));
     id = res.result!.id;
@@ -338,13 +338,13 @@ describe('agent ⇄ control plane link', { timeout: 180_000 }, () => {
         child.on('close', (code) => resolve(code ?? -1));
       });
     try {
-      assert.ok(!engine.images.get(ref), 'the image is gone before this test');
+      assert.ok(!engine.findImage(ref), 'the image is gone before this test');
       const before = cp.snapshots.length;
       assert.equal(await docker('pull', ref), 0);
       let t0 = Date.now();
       await until('a snapshot with the pulled image', () => cp.snapshots.slice(before).some((s) => s.images.some((i) => i.repoTags.includes(ref))), 5_000);
       const pullLatency = Date.now() - t0;
-      const id = engine.images.get(ref)!.id;
+      const id = engine.findImage(ref)!.id;
       assert.deepEqual(seen, [{ action: 'pull', id, ref }]);
 
       assert.equal(await docker('rmi', ref), 0);

@@ -40,7 +40,7 @@ test('the parent stays while a container runs, and goes with the last container'
   const { store } = await busyboxStore(join(tmp, 'images'));
 
   let engine = await openEngine({ root: engineRoot, images: store });
-  const c = await engine.createContainer({ image: 'busybox:test', cmd: ['sleep', '1000'], memory: 32 << 20 });
+  const c = await engine.createContainer({ image: 'busybox:test', process: { cmd: ['sleep', '1000'] }, resources: { memory: 32 << 20 } });
   await engine.start(c.id);
   assert.ok(existsSync(join(parentDir(parent), c.id)), 'the container has its group under the parent');
   await engine.close();

@@ -35,7 +35,7 @@ describe('containers in a cgroup v2 hierarchy', { skip: !usable && 'needs root a
 
   test('the init joins its v2 group, sees it as its cgroup root, and the group goes with the container', async () => {
     assert.equal(engine.cgroups.version, 2);
-    const c = await engine.createContainer({ image: 'busybox:test', cmd: ['sh', '-c', 'cat /proc/self/cgroup; exec sleep 1000'] });
+    const c = await engine.createContainer({ image: 'busybox:test', process: { cmd: ['sh', '-c', 'cat /proc/self/cgroup; exec sleep 1000'] } });
     await engine.start(c.id);
     const { pid } = engine.inspect(c.id).state;
     const hostView = readFileSync(`/proc/${pid}/cgroup`, 'utf8').split('\n').find((l) => l.startsWith('0::'));
@@ -52,7 +52,7 @@ describe('containers in a cgroup v2 hierarchy', { skip: !usable && 'needs root a
   });
 
   test('a limit the hierarchy cannot enforce fails the start instead of being ignored', async () => {
-    const c = await engine.createContainer({ image: 'busybox:test', cmd: ['true'], memory: 64 * 1024 * 1024 });
+    const c = await engine.createContainer({ image: 'busybox:test', process: { cmd: ['true'] }, resources: { memory: 64 * 1024 * 1024 } });
     await assert.rejects(engine.start(c.id), (e: unknown) => e instanceof EngineError && e.status === 500 && /memory/.test(e.message));
     assert.equal(engine.inspect(c.id).state.running, false);
     assert.ok(!existsSync(join(UNIFIED, parent, c.id)), 'no group left behind');

@@ -45,7 +45,7 @@ describe('containers from a pulled image', { skip: !isRoot && 'needs root' }, ()
       },
     }));
     engine = await openEngine({ root: join(tmp, 'root'), cgroupParent });
-    await engine.images.pull(ref);
+    await engine.pullImage(ref);
   });
 
   after(async () => {
@@ -69,45 +69,47 @@ describe('containers from a pulled image', { skip: !isRoot && 'needs root' }, ()
     assert.equal(r.exitCode, 0);
     assert.deepEqual(r.out, ['default\n']);
     const rec = engine.inspect(r.id);
-    assert.deepEqual(rec.config.entrypoint, ['sh', '-c']);
-    assert.deepEqual(rec.config.cmd, ['echo default']);
+    assert.deepEqual(rec.spec.process.entrypoint, ['sh', '-c']);
+    assert.deepEqual(rec.spec.process.cmd, ['echo default']);
     // HOME comes from the user's passwd entry; HOSTNAME from the container.
-    const who = await runToEnd({ image: ref, cmd: ['echo $HOME $HOSTNAME; id -un'] });
+    const who = await runToEnd({ image: ref, process: { cmd: ['echo $HOME $HOSTNAME; id -un'] } });
     assert.deepEqual(who.out, [`/root ${who.id.slice(0, 12)}\n`, 'root\n']);
   });
 
   test('layers stack with whiteouts; writes land in the container, not in the image', async () => {
     const r = await runToEnd({
       image: ref,
-      cmd: ['pwd; cat hello.txt; echo $FOO $BAR; test -e /etc/group || echo no-group; echo mine > /app/new; cat /etc/hostname'],
-      env: ['FOO=spec'],
+      process: {
+        cmd: ['pwd; cat hello.txt; echo $FOO $BAR; test -e /etc/group || echo no-group; echo mine > /app/new; cat /etc/hostname'],
+        env: ['FOO=spec'],
+      },
     });
     assert.equal(r.exitCode, 0);
     assert.deepEqual(r.out, ['/app\n', 'hello from layer 2\n', 'spec image\n', 'no-group\n', r.id.slice(0, 12) + '\n']);
-    const upper = join(engine.containers.dir(r.id), 'upper');
+    const upper = join(engine.containerDir(r.id), 'upper');
     assert.equal(readFileSync(join(upper, 'app', 'new'), 'utf8'), 'mine\n');
-    const img = engine.images.get(ref)!;
-    for (const layer of engine.images.layerDirs(img)) assert.ok(!existsSync(join(layer, 'app', 'new')));
+    const img = engine.inspectImage(ref);
+    for (const layer of engine.imageLayerDirs(img)) assert.ok(!existsSync(join(layer, 'app', 'new')));
 
     // Another container from the same image starts from the image, not from the first one's changes.
-    const other = await runToEnd({ image: ref, cmd: ['test -e /app/new && echo leaked || echo clean'] });
+    const other = await runToEnd({ image: ref, process: { cmd: ['test -e /app/new && echo leaked || echo clean'] } });
     assert.deepEqual(other.out, ['clean\n']);
     // A container keeps its own changes across a restart.
-    const counter = await runToEnd({ image: ref, cmd: ['echo x >> /app/count; wc -l < /app/count'] });
+    const counter = await runToEnd({ image: ref, process: { cmd: ['echo x >> /app/count; wc -l < /app/count'] } });
     await engine.start(counter.id);
     await engine.wait(counter.id);
     assert.deepEqual((await lines(engine.logs(counter.id))).map((l) => l.trim()), ['1', '2']);
   });
 
   test('an empty entrypoint override runs the given command', async () => {
-    const r = await runToEnd({ image: ref, entrypoint: [], cmd: ['echo', 'plain'] });
+    const r = await runToEnd({ image: ref, process: { entrypoint: [], cmd: ['echo', 'plain'] } });
     assert.deepEqual(r.out, ['plain\n']);
   });
 
   test("stop sends the image's StopSignal", async () => {
     const c = await engine.createContainer({
       image: ref,
-      cmd: ['trap "echo got-usr1; exit 0" USR1; echo ready; while :; do sleep 0.05; done'],
+      process: { cmd: ['trap "echo got-usr1; exit 0" USR1; echo ready; while :; do sleep 0.05; done'] },
     });
     await engine.start(c.id);
     const ac = new AbortController();

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { openEngine, type BerthEngine } from '../../agent/engine/index';
 import { EngineError } from '../../agent/engine/errors';
-import type { ImageRecord, ImageStore, LogEntry } from '../../agent/engine/types';
+import type { ContainerSpec, ImageRecord, ImageStore, LogEntry } from '../../agent/engine/types';
 import { collect } from '../fixtures/collect';
 import { busyboxStore } from '../fixtures/local-image';
 import { alive, removeCgroupParent } from '../fixtures/processes';
@@ -34,8 +34,8 @@ describe('container runtime', { skip: !isRoot && 'needs root' }, () => {
   const monitorPids: number[] = [];
   const ids: string[] = [];
 
-  const run = async (cmd: string[], extra: Record<string, unknown> = {}) => {
-    const c = await engine.createContainer({ image: 'busybox:test', cmd, ...extra });
+  const run = async (cmd: string[], extra: Omit<ContainerSpec, 'image'> = {}) => {
+    const c = await engine.createContainer({ image: 'busybox:test', ...extra, process: { ...extra.process, cmd } });
     ids.push(c.id);
     return c;
   };
@@ -84,7 +84,7 @@ describe('container runtime', { skip: !isRoot && 'needs root' }, () => {
     const info = engine.inspect(c.id);
     assert.equal(info.state.status, 'exited');
     assert.equal(info.state.exitCode, 3);
-    assert.equal(info.config.hostname, c.id.slice(0, 12));
+    assert.equal(info.spec.network.hostname, c.id.slice(0, 12));
     const logs = await collect(engine.logs(c.id));
     const out = logs.filter((l) => l.stream === 'stdout').map((l) => l.line);
     const err = logs.filter((l) => l.stream === 'stderr').map((l) => l.line);
@@ -125,7 +125,7 @@ describe('container runtime', { skip: !isRoot && 'needs root' }, () => {
   });
 
   test('memory and pids limits are in the container cgroups; stop kills after the timeout', async () => {
-    const c = await run(['sleep', '1000'], { memory: 64 * 1024 * 1024, pidsLimit: 20, cpuShares: 512, nanoCpus: 0.5e9 });
+    const c = await run(['sleep', '1000'], { resources: { memory: 64 * 1024 * 1024, pidsLimit: 20, cpuShares: 512, nanoCpus: 0.5e9 } });
     await engine.start(c.id);
     const { pid } = engine.inspect(c.id).state;
     assert.ok(pid > 0 && alive(pid));
@@ -155,7 +155,7 @@ describe('container runtime', { skip: !isRoot && 'needs root' }, () => {
   });
 
   test('a container over its memory limit is OOM-killed and says so', async () => {
-    const c = await run(['sh', '-c', 'x=$(head -c 100000000 /dev/zero | tr "\\0" a); echo survived'], { memory: 16 * 1024 * 1024 });
+    const c = await run(['sh', '-c', 'x=$(head -c 100000000 /dev/zero | tr "\\0" a); echo survived'], { resources: { memory: 16 * 1024 * 1024 } });
     await engine.start(c.id);
     const { exitCode } = await engine.wait(c.id);
     const st = engine.inspect(c.id).state;
@@ -200,7 +200,7 @@ describe('container runtime', { skip: !isRoot && 'needs root' }, () => {
   });
 
   test('json escaping, partial last lines and a user switch survive the round trip', async () => {
-    const c = await run(['sh', '-c', String.raw`printf 'q"uote\\back\ttab\001ctl é\n'; id -u; printf 'no newline'`], { user: 'nobody' });
+    const c = await run(['sh', '-c', String.raw`printf 'q"uote\\back\ttab\001ctl é\n'; id -u; printf 'no newline'`], { process: { user: 'nobody' } });
     await engine.start(c.id);
     await engine.wait(c.id);
     const lines = (await collect(engine.logs(c.id))).map((l) => l.line);
@@ -228,7 +228,7 @@ describe('container runtime', { skip: !isRoot && 'needs root' }, () => {
     assert.match(ownOut, /\d+: lo: <[^>]*\bUP\b/);
     assert.match(ownOut, /ping-ok/);
 
-    const host = await run(['cat', '/proc/net/dev'], { networkMode: 'host' });
+    const host = await run(['cat', '/proc/net/dev'], { network: { mode: 'host' } });
     await engine.start(host.id);
     await engine.wait(host.id);
     const hostOut = (await collect(engine.logs(host.id))).map((l) => l.line).join('');
@@ -276,7 +276,7 @@ describe('container runtime', { skip: !isRoot && 'needs root' }, () => {
     assert.ok(!out.includes('disk-read'), out.join(' | '));
     assert.ok(out.includes('devnull-ok'));
 
-    const user = await run(['grep', '-E', '^Cap(Eff|Bnd)', '/proc/self/status'], { user: '65534' });
+    const user = await run(['grep', '-E', '^Cap(Eff|Bnd)', '/proc/self/status'], { process: { user: '65534' } });
     await engine.start(user.id);
     await engine.wait(user.id);
     const caps = (await collect(engine.logs(user.id))).map((l) => l.line.trim().replace(/\s+/g, ' '));
@@ -284,7 +284,7 @@ describe('container runtime', { skip: !isRoot && 'needs root' }, () => {
   });
 
   test('exec runs a command inside a running container, with stdin, user and exit code', async () => {
-    const c = await run(['sleep', '1000'], { env: ['FROM_CONTAINER=yes'] });
+    const c = await run(['sleep', '1000'], { process: { env: ['FROM_CONTAINER=yes'] } });
     await engine.start(c.id);
     const execOut = async (opts: Parameters<BerthEngine['exec']>[1], input?: string) => {
       const p = engine.exec(c.id, opts);
@@ -371,7 +371,7 @@ describe('container runtime', { skip: !isRoot && 'needs root' }, () => {
   });
 
   test('autoRemove removes the container once it exits', async () => {
-    const c = await run(['sh', '-c', 'exit 2'], { autoRemove: true });
+    const c = await run(['sh', '-c', 'exit 2'], { restart: { autoRemove: true } });
     const removed = engine.wait(c.id, 'removed');
     const nextExit = engine.wait(c.id, 'next-exit');
     await engine.start(c.id);
@@ -422,14 +422,14 @@ describe('container runtime', { skip: !isRoot && 'needs root' }, () => {
       },
     });
     try {
-      const ok = await hooked.createContainer({ image: 'busybox:test', cmd: ['grep', 'postgres', '/etc/hosts'] });
+      const ok = await hooked.createContainer({ image: 'busybox:test', process: { cmd: ['grep', 'postgres', '/etc/hosts'] } });
       await hooked.start(ok.id);
       assert.equal((await hooked.wait(ok.id)).exitCode, 0);
       assert.deepEqual((await collect(hooked.logs(ok.id))).map((l) => l.line), ['10.1.2.3\tpostgres\n']);
       assert.ok(seen && seen.inCgroup && seen.pid > 0);
 
       fail = true;
-      const refused = await hooked.createContainer({ image: 'busybox:test', cmd: ['true'] });
+      const refused = await hooked.createContainer({ image: 'busybox:test', process: { cmd: ['true'] } });
       const t0 = Date.now();
       await assert.rejects(hooked.start(refused.id), (e: unknown) => e instanceof EngineError && /prestart: boom/.test(e.message));
       const monitor = Number(readFileSync(join(tmp, 'root-hooks', 'containers', refused.id, 'run', 'monitor.pid'), 'utf8'));
@@ -457,7 +457,7 @@ describe('container runtime', { skip: !isRoot && 'needs root' }, () => {
     const { store } = await busyboxStore(join(tmp, 'images-etc-link'), { extraLayers: [layer], tags: ['etclink:test'] });
     const linked = await openEngine({ root: join(tmp, 'root-etc-link'), images: store, cgroupParent });
     try {
-      const c = await linked.createContainer({ image: 'etclink:test', cmd: ['sh', '-c', 'cat /etc/hostname; ls /etc'] });
+      const c = await linked.createContainer({ image: 'etclink:test', process: { cmd: ['sh', '-c', 'cat /etc/hostname; ls /etc'] } });
       await linked.start(c.id);
       assert.equal((await linked.wait(c.id)).exitCode, 0);
       assert.deepEqual(readdirSync(hostDir), ['hosts'], 'nothing created in the host directory');
@@ -487,7 +487,7 @@ describe('container runtime', { skip: !isRoot && 'needs root' }, () => {
       },
     });
     try {
-      const c = await slow.createContainer({ image: 'busybox:test', cmd: ['sleep', '1000'] });
+      const c = await slow.createContainer({ image: 'busybox:test', process: { cmd: ['sleep', '1000'] } });
       const starting = slow.start(c.id);
       await inHook;
       await assert.rejects(slow.remove(c.id), (e: unknown) => e instanceof EngineError && e.status === 409);

@@ -6,7 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { io, type Socket } from 'socket.io-client';
-import type { ServerToUi, UiToServer } from '../../server/hub/ui-protocol';
+import type { ServerToUi, UiToServer } from '../../protocol/ui-socket';
 import { splitShellWords } from '../../server/parse/shell-words';
 import { pushBusyboxImage } from '../fixtures/busybox-image';
 import { mountsUnder } from '../fixtures/processes';
@@ -105,8 +105,8 @@ describe('control plane with the real agent', { timeout: 300_000 }, () => {
     assert.match(id, /^[0-9a-f]{64}$/);
     const rec = await api.containers.inspect.query({ hostId, id: 'cp-logs' });
     assert.equal(rec.id, id);
-    assert.deepEqual(rec.config.cmd, ['sh', '-c', `echo "hello from berth"; echo second\\ line >&2; sleep 1; echo "last: done"`]);
-    assert.equal(rec.hostConfig.memory, 64 * 1024 * 1024);
+    assert.deepEqual(rec.spec.process.cmd, ['sh', '-c', `echo "hello from berth"; echo second\\ line >&2; sleep 1; echo "last: done"`]);
+    assert.equal(rec.spec.resources.memory, 64 * 1024 * 1024);
 
     ui = io(`${cp.url}/ui`, { transports: ['websocket'], reconnection: false, extraHeaders: { cookie } });
     const entries: Array<{ seq: number; stream: string; line: string }> = [];

@@ -9,7 +9,7 @@ import Database from 'better-sqlite3';
 import { after, before, describe, test } from 'node:test';
 import { io, type Socket } from 'socket.io-client';
 import { MAX_LOG_STREAMS_PER_SOCKET } from '../../server/hub/ui';
-import type { ServerToUi, UiToServer } from '../../server/hub/ui-protocol';
+import type { ServerToUi, UiToServer } from '../../protocol/ui-socket';
 import { addUser, codeOf, ensureNextBuild, eventually, removeDir, signIn, spawnTsx, startControlPlane, trpc, type Child, type ControlPlane } from './support/control-plane';
 
 const ADMIN = { email: 'admin@example.test', name: 'Ada Admin', password: 'admin-pass-1' };
@@ -133,8 +133,8 @@ describe('control plane', { timeout: 240_000 }, () => {
     assert.deepEqual(img.repoTags, ['127.0.0.1:5000/busybox:latest']);
     const { id } = await api.containers.run.mutate({ hostId, image: '127.0.0.1:5000/busybox', command: `sh -c 'echo "hi there"' second\\ word`, name: 'web', memory: '64m' });
     const rec = await api.containers.inspect.query({ hostId, id });
-    assert.deepEqual(rec.config.cmd, ['sh', '-c', 'echo "hi there"', 'second word']);
-    assert.equal(rec.hostConfig.memory, 64 * 1024 * 1024);
+    assert.deepEqual(rec.spec.process.cmd, ['sh', '-c', 'echo "hi there"', 'second word']);
+    assert.equal(rec.spec.resources.memory, 64 * 1024 * 1024);
     assert.equal(rec.name, 'web');
     await rejectsWith(api.containers.inspect.query({ hostId, id: 'nope' }), 'NOT_FOUND', /No such container: nope/);
     await rejectsWith(api.containers.run.mutate({ hostId, image: 'x', command: `echo 'unterminated` }), 'BAD_REQUEST', /quote/);

@@ -1,6 +1,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { effectiveConfig, mergeEnv, parseSignal, resolvConf } from '../../agent/engine/containers/config';
+import type { ContainerSpec } from '../../protocol/container';
+import { resolvConf } from '../../agent/engine/containers/etc-files';
+import { parseSignal } from '../../agent/engine/containers/signals';
+import { checkSpec, mergeEnv, resolveSpec } from '../../agent/engine/containers/spec';
 import { generateName, VALID_NAME } from '../../agent/engine/containers/names';
 import { EngineError } from '../../agent/engine/errors';
 
@@ -9,44 +12,63 @@ const is400 = (e: unknown) => e instanceof EngineError && e.status === 400;
 
 test('Cmd and Entrypoint combine as Docker does', () => {
   const img = { Entrypoint: ['/entry'], Cmd: ['--default'] };
-  assert.deepEqual(effectiveConfig(ID, { image: 'x' }, img).config.cmd, ['--default']);
-  assert.deepEqual(effectiveConfig(ID, { image: 'x', cmd: ['run'] }, img).config, {
-    ...effectiveConfig(ID, { image: 'x' }, img).config,
+  assert.deepEqual(resolveSpec(ID, { image: 'x' }, img).process.cmd, ['--default']);
+  assert.deepEqual(resolveSpec(ID, { image: 'x', process: { cmd: ['run'] } }, img).process, {
+    ...resolveSpec(ID, { image: 'x' }, img).process,
     cmd: ['run'],
   });
   // A new entrypoint drops the image's Cmd.
-  const e = effectiveConfig(ID, { image: 'x', entrypoint: ['/other'] }, img).config;
+  const e = resolveSpec(ID, { image: 'x', process: { entrypoint: ['/other'] } }, img).process;
   assert.deepEqual([e.entrypoint, e.cmd], [['/other'], []]);
-  const cleared = effectiveConfig(ID, { image: 'x', entrypoint: [], cmd: ['ls'] }, img).config;
+  const cleared = resolveSpec(ID, { image: 'x', process: { entrypoint: [], cmd: ['ls'] } }, img).process;
   assert.deepEqual([cleared.entrypoint, cleared.cmd], [[], ['ls']]);
-  assert.throws(() => effectiveConfig(ID, { image: 'x' }, {}), is400);
+  assert.throws(() => resolveSpec(ID, { image: 'x' }, {}), is400);
 });
 
 test('env merges over the image, hostname defaults to the short id, labels merge', () => {
-  const c = effectiveConfig(ID, { image: 'x', env: ['B=spec', 'C=new'], labels: { b: '2' } }, {
+  const r = resolveSpec(ID, { image: 'x', process: { env: ['B=spec', 'C=new'] }, labels: { b: '2' } }, {
     Cmd: ['sh'],
     Env: ['PATH=/bin', 'A=1', 'B=image'],
     Labels: { a: '1', b: '1' },
     WorkingDir: '/w',
     User: 'nobody',
-  }).config;
-  assert.deepEqual(c.env, ['PATH=/bin', 'A=1', 'B=spec', 'C=new']);
-  assert.equal(c.hostname, ID.slice(0, 12));
-  assert.deepEqual(c.labels, { a: '1', b: '2' });
-  assert.equal(c.workingDir, '/w');
-  assert.equal(c.user, 'nobody');
-  const noPath = effectiveConfig(ID, { image: 'x' }, { Cmd: ['sh'] }).config.env;
+  });
+  assert.deepEqual(r.process.env, ['PATH=/bin', 'A=1', 'B=spec', 'C=new']);
+  assert.equal(r.network.hostname, ID.slice(0, 12));
+  assert.deepEqual(r.labels, { a: '1', b: '2' });
+  assert.equal(r.process.workingDir, '/w');
+  assert.equal(r.process.user, 'nobody');
+  const noPath = resolveSpec(ID, { image: 'x' }, { Cmd: ['sh'] }).process.env;
   assert.ok(noPath[0].startsWith('PATH=/usr/local/sbin:'));
   assert.deepEqual(mergeEnv(['A=1', 'B=2'], ['A']), ['B=2']);
 });
 
 test('memory limits are checked and swap defaults to as much again', () => {
   const mb = 1024 * 1024;
-  assert.equal(effectiveConfig(ID, { image: 'x', memory: 64 * mb }, { Cmd: ['sh'] }).hostConfig.memorySwap, 128 * mb);
-  assert.equal(effectiveConfig(ID, { image: 'x', memory: 64 * mb, memorySwap: -1 }, { Cmd: ['sh'] }).hostConfig.memorySwap, -1);
-  assert.throws(() => effectiveConfig(ID, { image: 'x', memory: 1 * mb }, { Cmd: ['sh'] }), is400);
-  assert.throws(() => effectiveConfig(ID, { image: 'x', memory: 64 * mb, memorySwap: 32 * mb }, { Cmd: ['sh'] }), is400);
-  assert.throws(() => effectiveConfig(ID, { image: 'x', memorySwap: 32 * mb }, { Cmd: ['sh'] }), is400);
+  const swap = (resources: ContainerSpec['resources']) => resolveSpec(ID, { image: 'x', resources }, { Cmd: ['sh'] }).resources.memorySwap;
+  assert.equal(swap({ memory: 64 * mb }), 128 * mb);
+  assert.equal(swap({ memory: 64 * mb, memorySwap: -1 }), -1);
+  assert.throws(() => swap({ memory: 1 * mb }), is400);
+  assert.throws(() => swap({ memory: 64 * mb, memorySwap: 32 * mb }), is400);
+  assert.throws(() => swap({ memorySwap: 32 * mb }), is400);
+});
+
+test('a spec from the network is checked whole: unknown keys and wrong types are refused by name', () => {
+  assert.deepEqual(checkSpec({ image: 'x', process: { cmd: ['true'] } }), { image: 'x', process: { cmd: ['true'] } });
+  const refusal = (raw: unknown) => {
+    try {
+      checkSpec(raw);
+    } catch (e) {
+      assert.ok(is400(e));
+      return (e as Error).message;
+    }
+    assert.fail('accepted');
+  };
+  assert.match(refusal({ image: 'x', privileged: true }), /does not support privileged/);
+  assert.match(refusal({ image: 'x', process: { cmd: ['a'], stdin: true } }), /does not support process\.stdin/);
+  assert.match(refusal({ image: 'x', resources: { memory: '1g' } }), /resources\.memory/);
+  assert.match(refusal({ image: 'x', network: { mode: 'mynet' } }), /network\.mode/);
+  assert.match(refusal({ process: {} }), /image/);
 });
 
 test('signals by name, short name or number', () => {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { humanDuration, humanStatus } from '../../agent/link/human-status';
+import { humanDuration, humanStatus } from '../../protocol/docker-words';
 import { MuxDecoder, STDERR, STDOUT, muxFrame } from '../../agent/dockerapi/mux';
 import { encodeEntry } from '../../agent/dockerapi/logs';
 import type { ContainerRecord } from '../../agent/engine/types';

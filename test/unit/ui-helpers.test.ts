@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { test } from 'node:test';
-import { humanStatus, summaryStatus } from '../../agent/link/human-status';
+import { humanStatus, summaryStatus } from '../../protocol/docker-words';
 import { formatBytes, isLoopbackUrl, shellJoin, shortId, timeAgo } from '../../app/lib/format';
 import { redirectFor } from '../../app/lib/routing';
 

@@ -163,3 +163,9 @@ export function spawnExec(containerDir: string, initPid: number, c: ExecConfig):
   p.once('error', () => rmSync(conf, { force: true }));
   return p;
 }
+
+/** The capabilities root keeps in a container: Docker's default set, less CAP_MKNOD where the
+ *  kernel does not confine device access (no v1 devices controller to say which nodes work). */
+export function containerCaps(confinesDevices: boolean): bigint {
+  return confinesDevices ? DEFAULT_CAPS : DEFAULT_CAPS & ~CAP_MKNOD;
+}

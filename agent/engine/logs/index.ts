@@ -8,6 +8,8 @@ export interface LogSource {
   path: string;
   /** undefined once the container is gone. */
   status(): ContainerStatus | undefined;
+  /** Calls `listener` whenever the container's state changes (it exited, say); returns the unsubscribe. */
+  onChange?(listener: () => void): () => void;
 }
 
 const POLL_MS = 250;
@@ -92,17 +94,26 @@ export async function* readLogs(src: LogSource, opts: LogOptions = {}): AsyncGen
   if (opts.signal?.aborted) return;
 
   // Watch before the first read so nothing appended in between goes unnoticed.
+  // A poke that comes while the follower is reading (not waiting) is remembered, not lost.
   let wake: (() => void) | undefined;
+  let poked = false;
+  const poke = () => {
+    poked = true;
+    wake?.();
+  };
   let fsw: FSWatcher | undefined;
-  const onAbort = () => wake?.();
+  const onAbort = poke;
+  let offChange: (() => void) | undefined;
   if (opts.follow) {
     try {
-      fsw = watch(src.path, () => wake?.());
+      fsw = watch(src.path, poke);
       fsw.on('error', () => {});
     } catch {
       // The poll still finds new lines.
     }
     opts.signal?.addEventListener('abort', onAbort);
+    // An exit wakes the follower at once, so it ends as soon as the last line is read.
+    offChange = src.onChange?.(poke);
   }
   try {
     const tail = opts.tail !== undefined && opts.tail >= 0 ? opts.tail : undefined;
@@ -123,12 +134,14 @@ export async function* readLogs(src: LogSource, opts: LogOptions = {}): AsyncGen
     for (;;) {
       if (opts.signal?.aborted) return;
       if (opts.until !== undefined && Date.now() / 1000 >= opts.until) return;
+      poked = false;
       // Status first, then read: a container that stopped has written its last line already.
       const st = src.status();
       const done = st === undefined || !(st === 'running' || st === 'created' || st === 'restarting' || st === 'paused');
       for await (const batch of reader.batches()) for (const e of batch) if (pass(e)) yield e;
       if (done) return;
       await new Promise<void>((resolve) => {
+        if (poked) return resolve();
         const timer = setTimeout(() => {
           wake = undefined;
           resolve();
@@ -142,6 +155,7 @@ export async function* readLogs(src: LogSource, opts: LogOptions = {}): AsyncGen
     }
   } finally {
     fsw?.close();
+    offChange?.();
     opts.signal?.removeEventListener('abort', onAbort);
   }
 }

@@ -2,8 +2,8 @@
 import Link from 'next/link';
 import { useParams, useRouter } from 'next/navigation';
 import { useEffect, useState } from 'react';
-import { hasRole } from '../../../server/auth/roles';
-import { summaryStatus } from '../../../agent/link/human-status';
+import { hasRole } from '../../../protocol/roles';
+import { summaryStatus } from '../../../protocol/docker-words';
 import { ContainerActions } from '../../components/container-actions';
 import { DataTable } from '../../components/data-table';
 import { Field, Form } from '../../components/form';

@@ -1,7 +1,7 @@
 'use client';
 import Link from 'next/link';
 import { useState } from 'react';
-import { hasRole } from '../../../server/auth/roles';
+import { hasRole } from '../../../protocol/roles';
 import { Field, Form } from '../../components/form';
 import { Section } from '../../components/ui';
 import { formatTime, isLoopbackUrl } from '../../lib/format';

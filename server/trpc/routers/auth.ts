@@ -1,7 +1,7 @@
 import { TRPCError } from '@trpc/server';
 import { z } from 'zod';
 import { hashPassword } from '../../auth/password';
-import { isRole, roleRank, type Role } from '../../auth/roles';
+import { isRole, roleRank, type Role } from '../../../protocol/roles';
 import { DEFAULT_TEAM, ensureDefaultTeam } from '../../db/seed';
 import { writeAudit } from '../host-ops';
 import { publicProcedure, router } from '../init';

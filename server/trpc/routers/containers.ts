@@ -1,6 +1,6 @@
 import { TRPCError } from '@trpc/server';
 import { z } from 'zod';
-import type { ContainerCreateSpec, ContainerRecord } from '../../../agent/engine/types';
+import type { ContainerRecord, ContainerSpec } from '../../../protocol/container';
 import { ShellSyntaxError, splitShellWords } from '../../parse/shell-words';
 import { parseMemorySize } from '../../parse/size';
 import { callAgent, host, hostMutation } from '../host-ops';
@@ -9,24 +9,19 @@ import { authedProcedure, router } from '../init';
 const hostId = z.string().min(1).max(100);
 const target = z.object({ hostId, id: z.string().trim().min(1).max(200) });
 
-/** Turns the form's fields into an engine spec; bad input is the caller's mistake (BAD_REQUEST). */
-export function runSpec(input: { image: string; command?: string; name?: string; memory?: string }): ContainerCreateSpec {
-  const spec: ContainerCreateSpec = { image: input.image };
+/** Turns the form's fields into an engine spec. Parsing what was typed is ours (BAD_REQUEST
+ *  naming the field); whether the spec makes sense (names, limits) is the engine's, once. */
+export function runSpec(input: { image: string; command?: string; name?: string; memory?: string }): ContainerSpec {
+  const spec: ContainerSpec = { image: input.image };
   try {
-    if (input.command?.trim()) spec.cmd = splitShellWords(input.command);
-    if (input.memory?.trim()) spec.memory = parseMemorySize(input.memory);
+    if (input.command?.trim()) spec.process = { cmd: splitShellWords(input.command) };
+    if (input.memory?.trim()) spec.resources = { memory: parseMemorySize(input.memory) };
   } catch (err) {
     if (err instanceof ShellSyntaxError) throw new TRPCError({ code: 'BAD_REQUEST', message: `command: ${err.message}` });
     if (err instanceof RangeError) throw new TRPCError({ code: 'BAD_REQUEST', message: `memory: ${err.message}` });
     throw err;
   }
-  if (input.name?.trim()) {
-    const name = input.name.trim();
-    if (!/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/.test(name)) {
-      throw new TRPCError({ code: 'BAD_REQUEST', message: `Invalid container name (${name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed` });
-    }
-    spec.name = name;
-  }
+  if (input.name?.trim()) spec.name = input.name.trim();
   return spec;
 }
 

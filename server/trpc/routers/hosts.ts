@@ -1,6 +1,6 @@
 import { TRPCError } from '@trpc/server';
 import { z } from 'zod';
-import { hasRole, type Role } from '../../auth/roles';
+import { hasRole, type Role } from '../../../protocol/roles';
 import { hashSecret, newSecret } from '../../auth/tokens';
 import { publicUrl } from '../../db/config';
 import { audited, host, hostMutation } from '../host-ops';

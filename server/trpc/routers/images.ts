@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { PULL_TIMEOUT_MS } from '../../../agent/link/protocol';
+import { PULL_TIMEOUT_MS } from '../../../protocol/agent-link';
 import { callAgent, hostMutation } from '../host-ops';
 import { authedProcedure, router } from '../init';
 

@@ -18,7 +18,7 @@ import {
   type ContainerSummary,
   type EnrollResponse,
   type HostSnapshot,
-} from '../../../agent/link/protocol';
+} from '../../../protocol/agent-link';
 
 const { values } = parseArgs({
   options: { server: { type: 'string' }, token: { type: 'string' }, 'host-id': { type: 'string' }, credential: { type: 'string' }, hostname: { type: 'string' } },
@@ -54,14 +54,14 @@ function snapshot(): HostSnapshot {
     name: rec.name,
     image: rec.image,
     imageId: rec.imageId,
-    command: rec.config.cmd.join(' '),
+    command: rec.spec.process.cmd.join(' '),
     created: rec.created,
     state: rec.state.status,
     status: 'Up Less than a second',
     exitCode: 0,
     startedAt: rec.state.startedAt,
     finishedAt: rec.state.finishedAt,
-    memoryLimit: rec.hostConfig.memory,
+    memoryLimit: rec.spec.resources.memory,
   }));
   return {
     info: {
@@ -104,15 +104,20 @@ async function handle(cmd: AgentCommand): Promise<CommandResult> {
       if (!img) return { ok: false, status: 404, error: `No such image: ${cmd.spec.image}` };
       const id = randomBytes(32).toString('hex');
       const now = new Date().toISOString();
-      const argv = cmd.spec.cmd ?? ['sh'];
+      const argv = cmd.spec.process?.cmd ?? ['sh'];
       const rec: ContainerRecord = {
         id,
         name: cmd.spec.name ?? `c_${id.slice(0, 6)}`,
         created: now,
         image: cmd.spec.image,
         imageId: img.id,
-        config: { cmd: argv, entrypoint: [], env: [], workingDir: '/', user: '', hostname: id.slice(0, 12), tty: false, labels: {} },
-        hostConfig: { memory: cmd.spec.memory ?? 0, memorySwap: 0, nanoCpus: 0, cpuShares: 0, pidsLimit: 0, autoRemove: false, networkMode: 'default' },
+        spec: {
+          labels: {},
+          process: { cmd: argv, entrypoint: [], env: [], workingDir: '/', user: '', tty: false },
+          resources: { memory: cmd.spec.resources?.memory ?? 0, memorySwap: 0, nanoCpus: 0, cpuShares: 0, pidsLimit: 0 },
+          network: { mode: 'default', hostname: id.slice(0, 12) },
+          restart: { autoRemove: false },
+        },
         state: { status: 'running', running: true, paused: false, pid: 1, exitCode: 0, startedAt: now, finishedAt: '0001-01-01T00:00:00Z', error: '', oomKilled: false },
         restartCount: 0,
         logPath: '',

@@ -1,4 +1,4 @@
-import type { EnrollRequest } from '../../../../agent/link/protocol';
+import type { EnrollRequest } from '../../../../protocol/agent-link';
 import { db } from '../../../../server/db';
 import { agentHub } from '../../../../server/hub/agents';
 import { enroll, EnrollError } from '../../../../server/hub/enroll';

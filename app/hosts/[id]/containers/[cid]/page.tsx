@@ -2,9 +2,9 @@
 import Link from 'next/link';
 import { useParams, useRouter } from 'next/navigation';
 import { useEffect, useRef } from 'react';
-import { summaryStatus } from '../../../../../agent/link/human-status';
-import type { ContainerSummary } from '../../../../../agent/link/protocol';
-import { hasRole } from '../../../../../server/auth/roles';
+import { summaryStatus } from '../../../../../protocol/docker-words';
+import type { ContainerSummary } from '../../../../../protocol/agent-link';
+import { hasRole } from '../../../../../protocol/roles';
 import { ContainerActions } from '../../../../components/container-actions';
 import { LogViewer } from '../../../../components/log-viewer';
 import { ErrorText, Fact, StateBadge } from '../../../../components/ui';
@@ -50,7 +50,7 @@ export default function ContainerPage() {
   }
   if (!record) return <p className="text-sm text-slate-500">Loading…</p>;
 
-  const cmd = shellJoin([...record.config.entrypoint, ...record.config.cmd]);
+  const cmd = shellJoin([...record.spec.process.entrypoint, ...record.spec.process.cmd]);
   return (
     <div className="space-y-5">
       <div className="flex flex-wrap items-start justify-between gap-3">
@@ -95,8 +95,8 @@ export default function ContainerPage() {
             {record.state.running ? '—' : String(record.state.exitCode)}
           </Fact>
           <Fact label="PID">{record.state.pid ? String(record.state.pid) : '—'}</Fact>
-          <Fact label="Memory limit">{record.hostConfig.memory ? formatBytes(record.hostConfig.memory) : 'unlimited'}</Fact>
-          <Fact label="Network">{record.hostConfig.networkMode || 'default'}</Fact>
+          <Fact label="Memory limit">{record.spec.resources.memory ? formatBytes(record.spec.resources.memory) : 'unlimited'}</Fact>
+          <Fact label="Network">{record.spec.network.mode || 'default'}</Fact>
           <Fact label="Restarts">{String(record.restartCount)}</Fact>
           <Fact label="OOM killed">{record.state.oomKilled ? 'yes' : 'no'}</Fact>
         </dl>

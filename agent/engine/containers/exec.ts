@@ -1,0 +1,27 @@
+// `docker exec`: a command in a running container's namespaces and cgroups.
+import type { ChildProcessWithoutNullStreams } from 'node:child_process';
+import type { Cgroups } from '../cgroups';
+import { badRequest, conflict } from '../errors';
+import type { ExecOptions } from '../types';
+import { containerCaps, MonitorRun, spawnExec } from './monitor';
+import type { ContainerRecords } from './records';
+import { mergeEnv } from './spec';
+
+/** The process's stdio are pipes; its exit code is the command's (126/127 when it cannot run). */
+export function execIn(records: ContainerRecords, cgroups: Cgroups, idOrName: string, opts: ExecOptions): ChildProcessWithoutNullStreams {
+  const rec = records.resolve(idOrName);
+  // The record may not have caught up with an exit yet, and the pid may then name another process.
+  if (!rec.state.running || !rec.state.pid || new MonitorRun(records.runDir(rec.id)).exit()) throw conflict(`Container ${rec.id} is not running`);
+  if (!opts.cmd.length) throw badRequest('No exec command specified');
+  const p = rec.spec.process;
+  let env = mergeEnv(p.env, opts.env ?? []);
+  if (!env.some((e) => e.startsWith('HOSTNAME='))) env = [...env, `HOSTNAME=${rec.spec.network.hostname}`];
+  return spawnExec(records.dir(rec.id), rec.state.pid, {
+    user: opts.user || p.user,
+    cwd: opts.workingDir || p.workingDir || '/',
+    env,
+    argv: opts.cmd,
+    cgroups: cgroups.paths(rec.id),
+    caps: containerCaps(cgroups.confinesDevices),
+  });
+}

@@ -1,0 +1,115 @@
+// A container as every part of Berth speaks of it: the spec a caller asks for (the Docker
+// API face maps its create body into it, the dashboard's run form builds it, the link
+// carries it), the record the engine keeps, and the log lines it prints. Pure data and
+// zod, no Node imports, so the browser bundle can use it too.
+//
+// The spec is strict: a key the engine does not know is refused with its name, never
+// dropped. A new capability adds its field to one section here, one mapper in the Docker
+// face, and the engine code that honours it.
+import { z } from 'zod';
+
+const strings = z.array(z.string());
+
+export const NETWORK_MODES = ['default', 'host', 'none'] as const;
+export type NetworkMode = (typeof NETWORK_MODES)[number];
+
+export const containerSpecSchema = z.strictObject({
+  /** Without Docker's leading slash; generated when absent. */
+  name: z.string().optional(),
+  /** An image reference or id. */
+  image: z.string().min(1, 'an image is required'),
+  labels: z.record(z.string(), z.string()).optional(),
+  process: z
+    .strictObject({
+      /** Overrides the image's Cmd. */
+      cmd: strings.optional(),
+      /** Overrides the image's Entrypoint ([] clears it, and with it the image's Cmd). */
+      entrypoint: strings.optional(),
+      /** "KEY=value" merged over the image's Env; "KEY" alone removes KEY. */
+      env: strings.optional(),
+      workingDir: z.string().optional(),
+      /** "user", "uid", "user:group" or "uid:gid", looked up in the container's /etc files. */
+      user: z.string().optional(),
+      tty: z.boolean().optional(),
+    })
+    .optional(),
+  resources: z
+    .strictObject({
+      /** Bytes; 0 = unlimited. */
+      memory: z.number().int().nonnegative().optional(),
+      /** Bytes of memory+swap; -1 = unlimited swap, 0 = twice the memory limit (Docker's default). */
+      memorySwap: z.number().int().min(-1).optional(),
+      nanoCpus: z.number().int().nonnegative().optional(),
+      cpuShares: z.number().int().nonnegative().optional(),
+      /** 0 or negative = unlimited. */
+      pidsLimit: z.number().int().optional(),
+    })
+    .optional(),
+  network: z
+    .strictObject({
+      /** default: a network namespace of its own (loopback only for now); host: the host's; none: loopback only. */
+      mode: z.enum(NETWORK_MODES).optional(),
+      hostname: z.string().max(63, 'a hostname has at most 63 characters').optional(),
+    })
+    .optional(),
+  restart: z
+    .strictObject({
+      /** Remove the container once it has stopped (`docker run --rm`). */
+      autoRemove: z.boolean().optional(),
+    })
+    .optional(),
+});
+
+export type ContainerSpec = z.infer<typeof containerSpecSchema>;
+
+/** A spec as the engine resolved it against the image: every field has its value. */
+export interface ResolvedSpec {
+  labels: Record<string, string>;
+  process: { cmd: string[]; entrypoint: string[]; env: string[]; workingDir: string; user: string; tty: boolean };
+  resources: { memory: number; memorySwap: number; nanoCpus: number; cpuShares: number; pidsLimit: number };
+  network: { mode: NetworkMode; hostname: string };
+  restart: { autoRemove: boolean };
+}
+
+export type ContainerStatus = 'created' | 'running' | 'paused' | 'restarting' | 'removing' | 'exited' | 'dead';
+
+export interface ContainerState {
+  status: ContainerStatus;
+  running: boolean;
+  paused: boolean;
+  /** Host pid of the container's init (0 when not running). */
+  pid: number;
+  exitCode: number;
+  /** RFC 3339; "0001-01-01T00:00:00Z" when never. */
+  startedAt: string;
+  finishedAt: string;
+  error: string;
+  oomKilled: boolean;
+}
+
+export interface ContainerRecord {
+  /** 64 lowercase hex digits. */
+  id: string;
+  /** Without Docker's leading slash. */
+  name: string;
+  /** RFC 3339 with nanoseconds. */
+  created: string;
+  /** The reference as the user gave it. */
+  image: string;
+  imageId: string;
+  spec: ResolvedSpec;
+  state: ContainerState;
+  restartCount: number;
+  /** Docker json-file log of this container. */
+  logPath: string;
+}
+
+export interface LogEntry {
+  /** 1-based, increasing by one per line over the container's whole life: a reader resumes after the last seq it saw. */
+  seq: number;
+  stream: 'stdout' | 'stderr';
+  /** RFC 3339 with nanoseconds, as the line was read from the process. */
+  time: string;
+  /** The text as printed, including its trailing "\n" when it had one. */
+  line: string;
+}

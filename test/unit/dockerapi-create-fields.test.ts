@@ -1,0 +1,97 @@
+// Every field of Docker's container create body is either implemented by Berth or refused
+// when set: this walks Docker's own OpenAPI description so a field cannot be forgotten.
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { parse } from 'yaml';
+import { CONFIG_FIELDS, HOST_CONFIG_FIELDS, isUnset } from '../../agent/dockerapi/create-fields';
+import { createSpec } from '../../agent/dockerapi/containers';
+import { HttpError } from '../../agent/dockerapi/http';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const apiFile = path.resolve(here, '../../../shared/reference/docker-engine-api-v1.41.yaml');
+
+interface Schema {
+  $ref?: string;
+  allOf?: Schema[];
+  properties?: Record<string, Schema>;
+  type?: string;
+}
+const api = parse(readFileSync(apiFile, 'utf8')) as { definitions: Record<string, Schema>; paths: Record<string, Record<string, { parameters: Array<{ in: string; schema: Schema }> }>> };
+
+function properties(s: Schema): Record<string, Schema> {
+  if (s.$ref) return properties(api.definitions[s.$ref.split('/').pop()!]);
+  const out: Record<string, Schema> = { ...(s.properties ?? {}) };
+  for (const part of s.allOf ?? []) Object.assign(out, properties(part));
+  return out;
+}
+
+const createBody = api.paths['/containers/create'].post.parameters.find((p) => p.in === 'body')!.schema;
+const bodyFields = properties(createBody);
+const hostConfigFields = properties(api.definitions.HostConfig);
+
+/** A value a user might set for a field of this schema, never the default. */
+function sample(name: string, s: Schema): unknown {
+  const t = s.$ref ? 'object' : s.type;
+  if (t === 'boolean') return true;
+  if (t === 'integer' || t === 'number') return 7;
+  if (t === 'array') return ['x'];
+  if (t === 'object') return { x: 'y' };
+  return `value-of-${name}`;
+}
+
+const refusedWith = (body: unknown, flag: string) => {
+  try {
+    createSpec(body, undefined);
+  } catch (e) {
+    assert.ok(e instanceof HttpError && e.status === 400, `${flag}: a 400, got ${String(e)}`);
+    assert.equal(e.message, `Berth does not support ${flag} yet`);
+    return;
+  }
+  assert.fail(`${flag} was accepted`);
+};
+
+describe('the create body, field by field', () => {
+  it('Docker\'s API description has every field in one of the tables', () => {
+    assert.ok(Object.keys(bodyFields).length > 20 && Object.keys(hostConfigFields).length > 60, 'the schema was read');
+    for (const f of Object.keys(bodyFields)) assert.ok(CONFIG_FIELDS[f], `Config.${f} is neither implemented nor refused`);
+    for (const f of Object.keys(hostConfigFields)) assert.ok(HOST_CONFIG_FIELDS[f], `HostConfig.${f} is neither implemented nor refused`);
+  });
+
+  it('a refused field set to anything but its default is a 400 naming the option', () => {
+    for (const [f, rule] of Object.entries(CONFIG_FIELDS)) {
+      if (rule.kind !== 'refused') continue;
+      refusedWith({ Image: 'x', [f]: sample(f, bodyFields[f] ?? {}) }, rule.flag);
+    }
+    for (const [f, rule] of Object.entries(HOST_CONFIG_FIELDS)) {
+      if (rule.kind !== 'refused') continue;
+      refusedWith({ Image: 'x', HostConfig: { [f]: sample(f, hostConfigFields[f] ?? {}) } }, rule.flag);
+    }
+  });
+
+  it('a field that no table knows is refused by its name when set, and ignored when unset', () => {
+    refusedWith({ Image: 'x', HostConfig: { Annotations: { a: 'b' } } }, 'HostConfig.Annotations');
+    refusedWith({ Image: 'x', Frobnicate: 1 }, 'Frobnicate');
+    assert.equal(createSpec({ Image: 'x', HostConfig: { Annotations: null }, Frobnicate: '' }, undefined).image, 'x');
+  });
+
+  it('every field at its default is accepted, as the docker CLI sends them all', () => {
+    const defaults = (fields: Record<string, Schema>) => Object.fromEntries(Object.keys(fields).map((f) => [f, null]));
+    const body = { ...defaults(bodyFields), Image: 'x', HostConfig: { ...defaults(hostConfigFields), NetworkMode: 'default', MemorySwappiness: -1, RestartPolicy: { Name: 'no', MaximumRetryCount: 0 }, LogConfig: { Type: '', Config: {} } } };
+    assert.equal(createSpec(body, undefined).image, 'x');
+  });
+
+  it('an unknown network is Docker\'s 404, container:NAME and endpoint settings are refused', () => {
+    assert.throws(() => createSpec({ Image: 'x', HostConfig: { NetworkMode: 'mynet' } }, undefined), (e: unknown) => e instanceof HttpError && e.status === 404 && e.message === 'network mynet not found');
+    refusedWith({ Image: 'x', HostConfig: { NetworkMode: 'container:db' } }, '--network container:NAME');
+    refusedWith({ Image: 'x', HostConfig: { NetworkMode: 'default' }, NetworkingConfig: { EndpointsConfig: { default: { Aliases: ['web'] } } } }, '--network-alias');
+    assert.equal(createSpec({ Image: 'x', HostConfig: { NetworkMode: 'host' }, NetworkingConfig: { EndpointsConfig: { host: { Aliases: null, IPAddress: '' } } } }, undefined).network?.mode, 'host');
+  });
+
+  it('"unset" means null, false, 0, empty strings, lists and objects of those', () => {
+    for (const v of [null, undefined, false, 0, '', [], {}, { a: '', b: [] }]) assert.ok(isUnset(v), JSON.stringify(v));
+    for (const v of [true, 1, 'x', ['x'], { a: 1 }]) assert.ok(!isUnset(v), JSON.stringify(v));
+  });
+});
