@@ -54,7 +54,8 @@ export function createSpec(raw: unknown, name: string | undefined): ContainerSpe
   const rawBody = raw ?? {};
   const rawHost = rawBody.HostConfig;
   if (rawHost !== undefined && rawHost !== null && !isObject(rawHost)) throw new HttpError(400, 'invalid container config: HostConfig: must be an object');
-  const unsupported = firstRefused(rawBody, CONFIG_FIELDS, '') ?? (rawHost ? firstRefused(rawHost, HOST_CONFIG_FIELDS, 'HostConfig.') : undefined);
+  // HostConfig first: there the CLI's flags map one to one (-p is PortBindings; ExposedPorts only echoes it).
+  const unsupported = (rawHost ? firstRefused(rawHost, HOST_CONFIG_FIELDS, 'HostConfig.') : undefined) ?? firstRefused(rawBody, CONFIG_FIELDS, '');
   if (unsupported) throw new HttpError(400, `Berth does not support ${unsupported} yet`);
 
   const parsed = createBody.safeParse(rawBody);

@@ -13,6 +13,8 @@ export type FieldRule =
 
 const implemented: FieldRule = { kind: 'implemented' };
 const refused = (flag: string, accepts?: (v: unknown) => boolean): FieldRule => ({ kind: 'refused', flag, accepts });
+/** A map field (its keys are the data: {"/data": {}} asks for a volume): set as soon as it has a key. */
+const refusedMap = (flag: string): FieldRule => refused(flag, (v) => v === null || v === undefined || (typeof v === 'object' && Object.keys(v as object).length === 0));
 
 /** Top-level fields of the body (Docker's ContainerConfig). */
 export const CONFIG_FIELDS: Record<string, FieldRule> = {
@@ -22,7 +24,7 @@ export const CONFIG_FIELDS: Record<string, FieldRule> = {
   AttachStdin: refused('-i/--interactive'),
   AttachStdout: { kind: 'inert', why: 'which streams a client attaches to is chosen by its attach request' },
   AttachStderr: { kind: 'inert', why: 'which streams a client attaches to is chosen by its attach request' },
-  ExposedPorts: refused('--expose/-p'),
+  ExposedPorts: refusedMap('--expose'),
   Tty: refused('-t/--tty'),
   OpenStdin: refused('-i/--interactive'),
   StdinOnce: refused('-i/--interactive'),
@@ -31,7 +33,7 @@ export const CONFIG_FIELDS: Record<string, FieldRule> = {
   Healthcheck: refused('--health-cmd'),
   ArgsEscaped: { kind: 'inert', why: 'Windows only' },
   Image: implemented,
-  Volumes: refused('-v/--volume'),
+  Volumes: refusedMap('-v/--volume'),
   WorkingDir: implemented,
   Entrypoint: implemented,
   NetworkDisabled: refused('--network none (NetworkDisabled)'),
@@ -92,7 +94,7 @@ export const HOST_CONFIG_FIELDS: Record<string, FieldRule> = {
   ContainerIDFile: { kind: 'inert', why: 'the CLI writes the id file itself; the daemon only stores the path' },
   LogConfig: refused('--log-driver/--log-opt', onlyDefaults({ Type: ['', 'json-file'] })),
   NetworkMode: implemented,
-  PortBindings: refused('-p/--publish'),
+  PortBindings: refusedMap('-p/--publish'),
   RestartPolicy: refused('--restart', onlyDefaults({ Name: ['', 'no'] })),
   AutoRemove: implemented,
   VolumeDriver: refused('--volume-driver'),
@@ -116,12 +118,12 @@ export const HOST_CONFIG_FIELDS: Record<string, FieldRule> = {
   PublishAllPorts: refused('-P/--publish-all'),
   ReadonlyRootfs: refused('--read-only'),
   SecurityOpt: refused('--security-opt'),
-  StorageOpt: refused('--storage-opt'),
-  Tmpfs: refused('--tmpfs'),
+  StorageOpt: refusedMap('--storage-opt'),
+  Tmpfs: refusedMap('--tmpfs'),
   UTSMode: refused('--uts'),
   UsernsMode: refused('--userns'),
   ShmSize: refused('--shm-size'),
-  Sysctls: refused('--sysctl'),
+  Sysctls: refusedMap('--sysctl'),
   Runtime: refused('--runtime', (v) => v === '' || v === null || v === 'berth'),
   ConsoleSize: { kind: 'inert', why: 'the initial size of a TTY, and Berth refuses -t until it has TTYs' },
   Isolation: refused('--isolation', (v) => v === '' || v === null || v === 'default'),
@@ -129,7 +131,8 @@ export const HOST_CONFIG_FIELDS: Record<string, FieldRule> = {
   ReadonlyPaths: refused('ReadonlyPaths'),
 };
 
-/** Null, false, 0, "", [] and objects of nothing but those: what the CLI sends for "not given". */
+/** Null, false, 0, "", [] and structs of nothing but those: what the CLI sends for "not given".
+ *  (Map fields, whose keys are the data, are refusedMap's: there an empty value under a key counts.) */
 export function isUnset(v: unknown): boolean {
   if (v === undefined || v === null || v === false || v === 0 || v === '') return true;
   if (Array.isArray(v)) return v.length === 0;

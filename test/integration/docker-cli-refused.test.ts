@@ -1,0 +1,141 @@
+// What Berth does not implement yet is refused, never ignored: each option below, typed as
+// a user would into the real docker CLI, ends in a plain error naming the option, and no
+// container is left behind. (The table of fields is agent/dockerapi/create-fields.ts.)
+import assert from 'node:assert/strict';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import http from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { pushBusyboxImage } from '../fixtures/busybox-image';
+import { removeCgroupParent } from '../fixtures/processes';
+import { startRegistry } from '../fixtures/registry';
+import { eventually } from '../fixtures/wait';
+import { cgroupParentFor } from '../../agent/engine/index';
+
+const repoRoot = path.resolve(import.meta.dirname, '../..');
+const isRoot = process.getuid?.() === 0;
+
+let tmp = '';
+let root = '';
+let sock = '';
+let agent: ChildProcess | undefined;
+let agentLog = '';
+let registry: Awaited<ReturnType<typeof startRegistry>> | undefined;
+let image = '';
+
+const docker = (args: string[]) =>
+  spawnSync('timeout', ['-k', '5', '60', 'docker', '-H', `unix://${sock}`, ...args], {
+    encoding: 'utf8',
+    env: { ...process.env, DOCKER_CONFIG: path.join(tmp, 'docker-config'), DOCKER_CLI_HINTS: 'false' },
+  });
+
+function ping(): Promise<boolean> {
+  return new Promise((resolve) => {
+    const req = http.request({ socketPath: sock, path: '/_ping' }, (res) => {
+      res.resume();
+      resolve(res.statusCode === 200);
+    });
+    req.on('error', () => resolve(false));
+    req.end();
+  });
+}
+
+// The option as typed, and the words the error must contain.
+const REFUSED: Array<[string[], string]> = [
+  [['-v', '/tmp:/data'], '-v/--volume'],
+  [['-v', '/data'], '-v/--volume'],
+  [['--mount', 'type=bind,src=/tmp,dst=/data'], '--mount'],
+  [['--tmpfs', '/run'], '--tmpfs'],
+  [['-p', '8080:80'], '-p/--publish'],
+  [['--expose', '80'], '--expose'],
+  [['-P', '--expose', '80'], '-P/--publish-all'],
+  [['--read-only'], '--read-only'],
+  [['--cap-drop', 'ALL'], '--cap-drop'],
+  [['--cap-add', 'NET_ADMIN'], '--cap-add'],
+  [['--privileged'], '--privileged'],
+  [['--security-opt', 'no-new-privileges'], '--security-opt'],
+  [['--restart', 'always'], '--restart'],
+  [['--restart', 'on-failure:3'], '--restart'],
+  [['--health-cmd', 'true'], '--health-cmd'],
+  [['--ulimit', 'nofile=1024:1024'], '--ulimit'],
+  [['--shm-size', '128m'], '--shm-size'],
+  [['--init'], '--init'],
+  [['--add-host', 'db:10.1.2.3'], '--add-host'],
+  [['--dns', '10.1.2.3'], '--dns'],
+  [['--device', '/dev/null'], '--device'],
+  [['--pid', 'host'], '--pid'],
+  [['--ipc', 'host'], '--ipc'],
+  [['--uts', 'host'], '--uts'],
+  [['--sysctl', 'net.ipv4.ip_forward=1'], '--sysctl'],
+  [['--log-driver', 'none'], '--log-driver/--log-opt'],
+  [['--log-opt', 'max-size=1m'], '--log-driver/--log-opt'],
+  [['--stop-signal', 'SIGINT'], '--stop-signal'],
+  [['--stop-timeout', '3'], '--stop-timeout'],
+  [['--group-add', 'audio'], '--group-add'],
+  [['--cpuset-cpus', '0'], '--cpuset-cpus'],
+  [['--cpu-quota', '50000'], '--cpu-quota'],
+  [['--memory-reservation', '64m'], '--memory-reservation'],
+  [['--oom-kill-disable'], '--oom-kill-disable'],
+  [['--domainname', 'example.org'], '--domainname'],
+  [['--network', 'container:other'], '--network container:NAME'],
+  [['-i'], '-i/--interactive'],
+  [['-t'], '-t/--tty'],
+];
+
+describe('options Berth does not implement, through the docker CLI', { skip: !isRoot && 'needs root' }, () => {
+  before(async () => {
+    tmp = mkdtempSync(path.join(os.tmpdir(), 'berth-refused-'));
+    root = path.join(tmp, 'root');
+    sock = path.join(tmp, 'docker.sock');
+    agent = spawn(process.execPath, ['--import', 'tsx', path.join(repoRoot, 'agent/main.ts'), '--root', root, '--docker-socket', sock], {
+      cwd: repoRoot,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    agent.stdout?.on('data', (d) => (agentLog += d));
+    agent.stderr?.on('data', (d) => (agentLog += d));
+    await eventually('the agent to answer /_ping', async () => agent?.exitCode === null && (await ping()), 30_000, 100).catch((err) => {
+      throw new Error(`${(err as Error).message}; agent log:\n${agentLog}`);
+    });
+    // The image is here, as it would be for a user: a refusal must not hide behind a pull.
+    registry = await startRegistry();
+    image = (await pushBusyboxImage(registry.url, 'busybox', 'refused')).ref;
+    const pulled = docker(['pull', '-q', image]);
+    assert.equal(pulled.status, 0, pulled.stderr);
+  });
+
+  after(async () => {
+    if (agent?.pid && agent.exitCode === null) {
+      const gone = new Promise((r) => agent!.once('exit', r));
+      process.kill(agent.pid, 'SIGTERM');
+      await gone;
+    }
+    await registry?.stop();
+    removeCgroupParent(cgroupParentFor(root));
+    rmSync(tmp, { recursive: true, force: true });
+  });
+
+  for (const [flags, words] of REFUSED) {
+    it(`docker create ${flags.join(' ')} is refused naming ${words}`, () => {
+      const r = docker(['create', ...flags, image, 'true']);
+      assert.notEqual(r.status, 0, `accepted: ${r.stdout}`);
+      assert.match(r.stderr, new RegExp(`Berth does not support ${words.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')} yet`), r.stderr);
+    });
+  }
+
+  it('a network that does not exist is refused as Docker refuses it', () => {
+    const r = docker(['create', '--network', 'no-such-net', image, 'true']);
+    assert.notEqual(r.status, 0);
+    assert.match(r.stderr, /network no-such-net not found/);
+  });
+
+  it('the same create without those options works, and nothing else was created along the way', () => {
+    const made = docker(['create', '--name', 'plain', image, 'true']);
+    assert.equal(made.status, 0, made.stderr);
+    assert.equal(docker(['rm', 'plain']).status, 0);
+    const r = docker(['ps', '-aq']);
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.stdout.trim(), '');
+  });
+});
