@@ -1,5 +1,6 @@
 // What the agent and the control plane say to each other. Both sides import these
 // types; the server never talks to an agent any other way.
+import { z } from 'zod';
 import type { ContainerSpec, ContainerStatus, LogEntry } from './container';
 
 /** socket.io namespace agents connect to (the browser uses '/ui'). */
@@ -81,18 +82,26 @@ export interface HostSnapshot {
   images: ImageSummary[];
 }
 
-/** Commands the server sends with `emit('command', cmd, ack)`; the agent always acks with a CommandResult. */
-export type AgentCommand =
-  | { op: 'pull'; ref: string }
-  | { op: 'run'; spec: ContainerSpec }
-  | { op: 'start'; id: string }
-  | { op: 'stop'; id: string; timeoutSec?: number }
-  | { op: 'remove'; id: string; force?: boolean }
-  | { op: 'removeImage'; ref: string; force?: boolean }
-  | { op: 'inspect'; id: string }
+const id = z.string().min(1);
+const count = z.number().int().nonnegative();
+
+/** Commands the server sends with `emit('command', cmd, ack)`; the agent always acks with a CommandResult.
+ *  Strict: the agent refuses a command with a field it does not know, naming it, rather than drop it. */
+export const agentCommandSchema = z.discriminatedUnion('op', [
+  z.strictObject({ op: z.literal('pull'), ref: id }),
+  /** The spec itself is checked by the engine (containerSpecSchema), so its refusals read the same from every face. */
+  z.strictObject({ op: z.literal('run'), spec: z.custom<ContainerSpec>((v) => typeof v === 'object' && v !== null, 'spec must be an object') }),
+  z.strictObject({ op: z.literal('start'), id }),
+  z.strictObject({ op: z.literal('stop'), id, timeoutSec: z.number().int().optional() }),
+  z.strictObject({ op: z.literal('remove'), id, force: z.boolean().optional() }),
+  z.strictObject({ op: z.literal('removeImage'), ref: id, force: z.boolean().optional() }),
+  z.strictObject({ op: z.literal('inspect'), id }),
   /** Start streaming: the last `tail` lines (or everything after `afterSeq` when resuming), then follow. */
-  | { op: 'logs.subscribe'; subId: string; id: string; tail?: number; afterSeq?: number }
-  | { op: 'logs.unsubscribe'; subId: string };
+  z.strictObject({ op: z.literal('logs.subscribe'), subId: id, id, tail: count.optional(), afterSeq: count.optional() }),
+  z.strictObject({ op: z.literal('logs.unsubscribe'), subId: id }),
+]);
+
+export type AgentCommand = z.infer<typeof agentCommandSchema>;
 
 export type CommandResult<T = unknown> =
   | { ok: true; result?: T }

@@ -3,7 +3,8 @@
 import { EngineError } from '../engine/errors';
 import type { Engine, PullProgress } from '../engine/types';
 import { streamLogs } from './log-stream';
-import type { AgentCommand, CommandResult, LogBatch } from '../../protocol/agent-link';
+import type { z } from 'zod';
+import { agentCommandSchema, type AgentCommand, type CommandResult, type LogBatch } from '../../protocol/agent-link';
 import { summarizeContainer, summarizeImage } from './snapshot';
 
 export interface CommandContext {
@@ -24,8 +25,23 @@ async function pull(ctx: CommandContext, ref: string) {
   return summarizeImage(img);
 }
 
-export async function runCommand(ctx: CommandContext, cmd: AgentCommand): Promise<CommandResult> {
+/** Words for the first thing wrong with a command, naming the field. */
+function badCommand(err: z.ZodError): string {
+  const issue = err.issues[0];
+  const where = issue.path.map(String).join('.');
+  if (issue.code === 'unrecognized_keys') return `this agent does not support ${issue.keys.join(', ')} in a command`;
+  if (issue.code === 'invalid_union' && where === 'op') return 'unknown command';
+  return `bad command: ${where || 'command'}: ${issue.message}`;
+}
+
+export async function runCommand(ctx: CommandContext, raw: unknown): Promise<CommandResult> {
   const { engine } = ctx;
+  const parsed = agentCommandSchema.safeParse(raw);
+  if (!parsed.success) {
+    const op = (raw as { op?: unknown } | null)?.op;
+    return { ok: false, status: 400, error: `${badCommand(parsed.error)} (op ${JSON.stringify(op)})` };
+  }
+  const cmd: AgentCommand = parsed.data;
   try {
     switch (cmd.op) {
       case 'pull':
@@ -66,8 +82,6 @@ export async function runCommand(ctx: CommandContext, cmd: AgentCommand): Promis
         ctx.subscriptions.get(cmd.subId)?.abort();
         ctx.subscriptions.delete(cmd.subId);
         return { ok: true };
-      default:
-        return { ok: false, error: `unknown command ${JSON.stringify((cmd as { op?: unknown }).op)}`, status: 400 };
     }
   } catch (err) {
     return failure(err);

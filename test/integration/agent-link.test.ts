@@ -223,6 +223,17 @@ describe('agent ⇄ control plane link', { timeout: 180_000 }, () => {
     assert.equal(!badRef.ok && badRef.status, 400);
   });
 
+  it('refuses, naming it, a command field or a spec field it does not know, and runs nothing', async () => {
+    const before = engine.list({ all: true }).length;
+    const extra = await cp.command({ op: 'stop', id: 'x', signal: 'KILL' } as unknown as AgentCommand);
+    assert.ok(!extra.ok && extra.status === 400 && /does not support signal/.test(extra.error), JSON.stringify(extra));
+    const op = await cp.command({ op: 'frobnicate' } as unknown as AgentCommand);
+    assert.ok(!op.ok && op.status === 400 && /unknown command/.test(op.error), JSON.stringify(op));
+    const spec = await cp.command({ op: 'run', spec: { image: ref, security: { privileged: true } } } as unknown as AgentCommand);
+    assert.ok(!spec.ok && spec.status === 400 && /does not support security/.test(spec.error), JSON.stringify(spec));
+    assert.equal(engine.list({ all: true }).length, before);
+  });
+
   let id = '';
 
   it('runs a container; the snapshot shows it up with a human status', async () => {
