@@ -51,7 +51,7 @@ export async function version(engine: Engine, res: ServerResponse): Promise<void
   });
 }
 
-function infoBody(info: HostInfo): Record<string, unknown> {
+function infoBody(info: HostInfo, eventListeners: number): Record<string, unknown> {
   return {
     ID: `berth-${info.hostname}`,
     Containers: info.containers.total,
@@ -80,7 +80,7 @@ function infoBody(info: HostInfo): Record<string, unknown> {
     LoggingDriver: 'json-file',
     CgroupDriver: 'cgroupfs',
     CgroupVersion: String(info.cgroupVersion),
-    NEventsListener: 0,
+    NEventsListener: eventListeners,
     KernelVersion: info.kernel,
     OperatingSystem: info.os,
     OSVersion: '',
@@ -120,8 +120,11 @@ function infoBody(info: HostInfo): Record<string, unknown> {
 }
 
 export async function info(engine: Engine, res: ServerResponse): Promise<void> {
-  sendJson(res, 200, infoBody(await engine.info()));
+  sendJson(res, 200, infoBody(await engine.info(), eventStreams.size));
 }
+
+/** Open `docker events` streams, which `docker info` counts as NEventsListener. */
+const eventStreams = new Set<object>();
 
 interface EventMessage {
   Type: 'container' | 'image';
@@ -171,7 +174,10 @@ export function events(engine: Engine, req: IncomingMessage, res: ServerResponse
   const untilMs = until === undefined ? Infinity : Math.max(0, until * 1000 - Date.now());
   // setTimeout cannot wait longer than 2^31-1 ms (it would fire at once): an until that far off never comes.
   const end = untilMs <= 0x7fffffff ? setTimeout(() => res.end(), untilMs) : undefined;
+  const stream = {};
+  eventStreams.add(stream);
   const stop = () => {
+    eventStreams.delete(stream);
     clearTimeout(end);
     engine.off('container', onContainer);
     engine.off('image', onImage);

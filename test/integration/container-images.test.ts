@@ -114,9 +114,8 @@ describe('containers from a pulled image', { skip: !isRoot && 'needs root' }, ()
     await engine.start(c.id);
     const ac = new AbortController();
     for await (const e of engine.logs(c.id, { follow: true, signal: ac.signal })) if (e.line === 'ready\n') break;
-    const t0 = Date.now();
     await engine.stop(c.id, 10);
-    assert.ok(Date.now() - t0 < 3000, 'stopped by the signal, not by the SIGKILL timeout');
+    // Exit code 0 and the trap's line: the image's signal ended it, not the SIGKILL after the timeout (137).
     assert.equal(engine.inspect(c.id).state.exitCode, 0);
     assert.deepEqual(await lines(engine.logs(c.id)), ['ready\n', 'got-usr1\n']);
   });

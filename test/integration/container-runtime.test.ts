@@ -146,7 +146,8 @@ describe('container runtime', { skip: !isRoot && 'needs root' }, () => {
     // sleep as PID 1 has no SIGTERM handler, so only the SIGKILL after 1 s ends it.
     await engine.stop(c.id, 1);
     const took = Date.now() - t0;
-    assert.ok(took >= 900 && took < 5000, `stop took ${took} ms`);
+    // The bounds are the semantics, not the machine: it waited out the 1 s grace, and not the default 10 s.
+    assert.ok(took >= 900 && took < 10_000, `stop -t 1 took ${took} ms`);
     const info = engine.inspect(c.id);
     assert.equal(info.state.status, 'exited');
     assert.equal(info.state.exitCode, 137);
@@ -169,9 +170,8 @@ describe('container runtime', { skip: !isRoot && 'needs root' }, () => {
     await engine.start(c.id);
     const ac = new AbortController();
     for await (const l of engine.logs(c.id, { follow: true, signal: ac.signal })) if (l.line === 'ready\n') break;
-    const t0 = Date.now();
     await engine.stop(c.id, 10);
-    assert.ok(Date.now() - t0 < 3000);
+    // 0 and "bye": the trap ran, so SIGTERM ended it, not the SIGKILL after the timeout (137).
     assert.equal(engine.inspect(c.id).state.exitCode, 0);
     const lines = (await collect(engine.logs(c.id))).map((l) => l.line);
     assert.deepEqual(lines, ['ready\n', 'bye\n']);
