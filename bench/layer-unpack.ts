@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { decompress, extractLayer } from '../agent/engine/layers/extract';
-import { tarBuffer, type TarWriteEntry } from '../agent/engine/layers/tar-write';
+import { tarBuffer, type TarWriteEntry } from '../test/fixtures/tar';
 
 export interface Shape {
   name: string;

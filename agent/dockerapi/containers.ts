@@ -289,6 +289,24 @@ export async function removeContainer(engine: Engine, res: ServerResponse, id: s
   sendEmpty(res, 204);
 }
 
+/** `docker export`: the filesystem as a tar stream. The first chunk decides the status, so an error before it is still a proper answer. */
+export async function exportContainer(engine: Engine, res: ServerResponse, id: string): Promise<void> {
+  const abort = new AbortController();
+  res.on('close', () => abort.abort());
+  const iter = engine.exportContainer(id)[Symbol.asyncIterator]();
+  try {
+    let r = await iter.next();
+    res.writeHead(200, { 'Content-Type': 'application/x-tar' });
+    for (; !r.done && !abort.signal.aborted; r = await iter.next()) {
+      if (!res.write(r.value)) await new Promise((resolve) => res.once('drain', resolve).once('close', resolve));
+    }
+    res.end();
+  } finally {
+    // A reader that went away ends the walk, and with it the mount.
+    await iter.return?.();
+  }
+}
+
 /** Headers go out at once: the CLI waits for them before it starts the container, and the body comes at exit. */
 export async function waitContainer(engine: Engine, req: IncomingMessage, res: ServerResponse, id: string, q: Query): Promise<void> {
   const c = engine.inspect(id);

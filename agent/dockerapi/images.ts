@@ -36,7 +36,7 @@ function progressLine(p: PullProgress): Record<string, unknown> {
 export async function createImage(engine: Engine, req: IncomingMessage, res: ServerResponse, q: Query): Promise<void> {
   const fromImage = q.get('fromImage');
   if (!fromImage) {
-    if (q.get('fromSrc')) throw new HttpError(400, 'importing images (fromSrc) is not supported');
+    if (q.get('fromSrc') !== null) return importImage(engine, req, res, q);
     throw new HttpError(400, 'fromImage is required');
   }
   const ref = pullRef(fromImage, q.get('tag'));
@@ -72,6 +72,22 @@ export async function createImage(engine: Engine, req: IncomingMessage, res: Ser
     write({ status: `Status: Downloaded newer image for ${ref}` });
   }
   res.end();
+}
+
+/** `docker import`: the request body is the filesystem tar, read as it streams in. */
+async function importImage(engine: Engine, req: IncomingMessage, res: ServerResponse, q: Query): Promise<void> {
+  if (q.get('fromSrc') !== '-') throw new HttpError(400, 'Berth does not support importing from a URL yet; pipe the archive in (docker import - or a file)');
+  const platform = q.get('platform');
+  if (platform) throw new HttpError(400, 'Berth does not support --platform for import yet');
+  const repo = q.get('repo') || undefined;
+  const tag = q.get('tag');
+  const image = await engine.importImage(req, {
+    ref: repo && tag ? `${repo}:${tag}` : repo,
+    changes: q.getAll('changes').filter((c) => c.trim() !== ''),
+    message: q.get('message') || undefined,
+  });
+  res.writeHead(200, { 'Content-Type': 'application/json' });
+  res.end(JSON.stringify({ status: image.id }) + '\r\n');
 }
 
 /** Containers per image id, counted once for a whole listing. */
@@ -175,6 +191,15 @@ export function inspectImage(engine: Engine, res: ServerResponse, name: string):
     RootFS: { Type: 'layers', Layers: img.diffIds },
     Metadata: { LastTagTime: '0001-01-01T00:00:00Z' },
   });
+}
+
+/** `docker tag SOURCE TARGET` arrives as repo and tag of the target. */
+export function tagImage(engine: Engine, res: ServerResponse, name: string, q: Query): void {
+  const repo = q.get('repo');
+  if (!repo) throw new HttpError(400, 'repository name (repo) is required');
+  const tag = q.get('tag');
+  engine.tagImage(name, tag ? `${repo}:${tag}` : repo);
+  res.writeHead(201).end();
 }
 
 /** Docker's rmi rules (what is untagged, when the image goes, what needs force) are the engine's. */

@@ -14,34 +14,3 @@ export function muxFrame(stream: StreamId, payload: Buffer | string): Buffer {
   header.writeUInt32BE(body.length, 4);
   return Buffer.concat([header, body]);
 }
-
-export interface Frame {
-  stream: StreamId;
-  payload: Buffer;
-}
-
-/** Splits a byte stream back into frames; incomplete tails wait for the next push. */
-export class MuxDecoder {
-  private pending: Buffer = Buffer.alloc(0);
-
-  push(chunk: Buffer): Frame[] {
-    this.pending = this.pending.length ? Buffer.concat([this.pending, chunk]) : chunk;
-    const frames: Frame[] = [];
-    while (this.pending.length >= 8) {
-      const stream = this.pending[0];
-      if (stream !== STDIN && stream !== STDOUT && stream !== STDERR) {
-        throw new Error(`bad multiplexed stream header: stream byte ${stream}`);
-      }
-      const size = this.pending.readUInt32BE(4);
-      if (this.pending.length < 8 + size) break;
-      frames.push({ stream, payload: this.pending.subarray(8, 8 + size) });
-      this.pending = this.pending.subarray(8 + size);
-    }
-    return frames;
-  }
-
-  /** Bytes of a frame not yet complete. */
-  get buffered(): number {
-    return this.pending.length;
-  }
-}

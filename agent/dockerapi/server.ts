@@ -29,6 +29,7 @@ const routes: Route[] = [
   { method: 'GET', pattern: /^\/events$/, handler: ({ engine, req, res, q }) => events(engine, req, res, q) },
   { method: 'POST', pattern: /^\/images\/create$/, handler: ({ engine, req, res, q }) => images.createImage(engine, req, res, q) },
   { method: 'GET', pattern: /^\/images\/json$/, handler: ({ engine, res, q }) => images.listImages(engine, res, q) },
+  { method: 'POST', pattern: /^\/images\/(.+)\/tag$/, handler: ({ engine, res, params, q }) => images.tagImage(engine, res, params[0], q) },
   { method: 'GET', pattern: /^\/images\/(.+)\/json$/, handler: ({ engine, res, params }) => images.inspectImage(engine, res, params[0]) },
   { method: 'DELETE', pattern: /^\/images\/(.+)$/, handler: ({ engine, res, params, q }) => images.deleteImage(engine, res, params[0], q) },
   { method: 'POST', pattern: /^\/containers\/create$/, handler: ({ engine, req, res, q }) => containers.createContainer(engine, req, res, q) },
@@ -41,6 +42,7 @@ const routes: Route[] = [
   { method: 'POST', pattern: /^\/containers\/([^/]+)\/kill$/, handler: ({ engine, res, params, q }) => containers.killContainer(engine, res, params[0], q) },
   { method: 'POST', pattern: /^\/containers\/([^/]+)\/wait$/, handler: ({ engine, req, res, params, q }) => containers.waitContainer(engine, req, res, params[0], q) },
   { method: 'DELETE', pattern: /^\/containers\/([^/]+)$/, handler: ({ engine, res, params, q }) => containers.removeContainer(engine, res, params[0], q) },
+  { method: 'GET', pattern: /^\/containers\/([^/]+)\/export$/, handler: ({ engine, res, params }) => containers.exportContainer(engine, res, params[0]) },
   { method: 'GET', pattern: /^\/containers\/([^/]+)\/logs$/, handler: ({ engine, req, res, params, q }) => containerLogs(engine, res, params[0], q) },
   // A resize is harmless to ignore until stdin and ptys are wired through attach.
   {

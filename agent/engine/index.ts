@@ -8,7 +8,9 @@ import type { ChildProcessWithoutNullStreams } from 'node:child_process';
 import { DOCKER_API_VERSION } from '../../protocol/docker-api';
 import { openCgroups, type Cgroups } from './cgroups';
 import { checkSpec, ContainerLifecycle, ContainerRecords, execIn, type ContainerHooks } from './containers';
-import { notFound } from './errors';
+import { exportFilesystem } from './containers/export';
+import { conflict, notFound } from './errors';
+import { importImage, type ImportOptions } from './images/import';
 import { readLogs } from './logs';
 import type {
   ContainerRecord,
@@ -53,6 +55,8 @@ class EngineImpl extends EventEmitter<EngineEvents> implements BerthEngine {
   private readonly onImage = (e: ImageEvent) => this.emit('image', e);
   private readonly records: ContainerRecords;
   private readonly lifecycle: ContainerLifecycle;
+  /** Exports under way, per container id. */
+  private readonly exporting = new Map<string, number>();
 
   constructor(
     readonly root: string,
@@ -116,6 +120,12 @@ class EngineImpl extends EventEmitter<EngineEvents> implements BerthEngine {
   removeImage(refOrId: string, opts: { force?: boolean } = {}): Array<{ Untagged?: string; Deleted?: string }> {
     return this.images.remove(refOrId, { force: opts.force, inUse: (id) => this.imageInUse(id) });
   }
+  tagImage(source: string, target: string): string {
+    return this.images.tag(source, target);
+  }
+  importImage(tar: AsyncIterable<Buffer | Uint8Array>, opts?: ImportOptions): Promise<ImageRecord> {
+    return importImage(this.images, tar, opts);
+  }
 
   // --- containers
 
@@ -140,7 +150,23 @@ class EngineImpl extends EventEmitter<EngineEvents> implements BerthEngine {
     return this.lifecycle.kill(idOrName, signal);
   }
   remove(idOrName: string, opts?: { force?: boolean }): Promise<void> {
-    return this.lifecycle.remove(idOrName, opts);
+    const rec = this.records.resolve(idOrName);
+    // Its directory holds the export's mount: removing it now would pull the view out from under the reader.
+    if (this.exporting.has(rec.id)) throw conflict(`You cannot remove container ${rec.id} while it is being exported`);
+    return this.lifecycle.remove(rec.id, opts);
+  }
+  async *exportContainer(idOrName: string): AsyncGenerator<Buffer> {
+    const rec = this.records.resolve(idOrName);
+    const img = this.images.get(rec.imageId);
+    if (!img) throw notFound(`No such image: ${rec.image}`);
+    this.exporting.set(rec.id, (this.exporting.get(rec.id) ?? 0) + 1);
+    try {
+      yield* exportFilesystem(this.records.dir(rec.id), this.images.layerDirs(img));
+    } finally {
+      const n = (this.exporting.get(rec.id) ?? 1) - 1;
+      if (n > 0) this.exporting.set(rec.id, n);
+      else this.exporting.delete(rec.id);
+    }
   }
   list(opts?: { all?: boolean }): ContainerRecord[] {
     return this.records

@@ -55,8 +55,15 @@ export interface ImageStore {
   get(refOrId: string): ImageRecord | undefined;
   /** Directories of the unpacked layers, lowest first: overlay's lowerdir wants them reversed. */
   layerDirs(image: ImageRecord): string[];
+  /** Adds the tag `target` to the image `source` names; returns the new tag in its familiar form. */
+  tag(source: string, target: string): string;
   /** Untags `refOrId` (or all tags of an id); deletes the image when no tag is left and `inUse` says no. */
   remove(refOrId: string, opts: { force?: boolean; inUse: (imageId: string) => boolean }): Array<{ Untagged?: string; Deleted?: string }>;
+  /** Unpacks a layer tar (plain or gzip) on top of `parentChainId`; kept from GC until createImage uses it or releaseLayer lets it go. */
+  importLayer(tar: AsyncIterable<Buffer | Uint8Array>, parentChainId?: string): Promise<{ diffId: string; chainId: string; size: number }>;
+  releaseLayer(chainId: string): void;
+  /** Records an image from its config (whose rootfs.diff_ids name layers in the store) and tags it. */
+  createImage(config: Buffer | Record<string, unknown>, opts?: { tags?: string[] }): ImageRecord;
   /** Each change to the image list as it happens, whoever asked for it; the engine re-emits them. */
   on(event: 'image', listener: (e: ImageEvent) => void): this;
   off(event: 'image', listener: (e: ImageEvent) => void): this;
@@ -139,8 +146,13 @@ export interface Engine extends EventEmitter<EngineEvents> {
   inspectImage(refOrId: string): ImageRecord;
   /** Directories of the image's unpacked layers, lowest first. */
   imageLayerDirs(image: ImageRecord): string[];
+  /** `docker tag`: `target` names the image `source` names too (404 for an unknown source, 400 for a digest target). */
+  tagImage(source: string, target: string): string;
   /** Untags `refOrId` (or every tag of an id); deletes the image once untagged, unless a container uses it (409 without force). */
   removeImage(refOrId: string, opts?: { force?: boolean }): Array<{ Untagged?: string; Deleted?: string }>;
+  /** `docker import`: a filesystem tar (plain or gzip) becomes a one-layer image, tagged `ref` when given;
+   *  `changes` are Dockerfile instructions (CMD, ENV …) for its config. */
+  importImage(tar: AsyncIterable<Buffer | Uint8Array>, opts?: { ref?: string; changes?: string[]; message?: string }): Promise<ImageRecord>;
   /** Whether any container, running or not, was made from this image id. */
   imageInUse(imageId: string): boolean;
 
@@ -159,6 +171,8 @@ export interface Engine extends EventEmitter<EngineEvents> {
   /** Resolves when the container is next not running ('next-exit'), or at once if it is not running ('not-running'), or once removed ('removed'). */
   wait(idOrName: string, condition?: WaitCondition): Promise<{ exitCode: number }>;
   logs(idOrName: string, opts?: LogOptions): AsyncIterable<LogEntry>;
+  /** `docker export`: the container's filesystem (image and its own changes merged) as one tar stream. */
+  exportContainer(idOrName: string): AsyncIterable<Buffer>;
   /** undefined when the container is not running. */
   stats(idOrName: string): Promise<ContainerStats | undefined>;
   /** A process in a running container; stdio are pipes, 'exit' gives its code. 409 when not running. */

@@ -1,6 +1,7 @@
 // Real containers from a busybox rootfs: namespaces, cgroups, logs, exit codes, stop,
 // and monitors that outlive the engine. Needs root.
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { existsSync, lstatSync, readFileSync, readdirSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -331,23 +332,25 @@ describe('container runtime', { skip: !isRoot && 'needs root' }, () => {
     assert.equal(engine.inspect(c.id).state.running, false);
   });
 
-  test('mountOverlay/unmountOverlay stack layers on the host for build and commit', async () => {
-    const { mountOverlay, unmountOverlay, isMounted } = await import('../../agent/engine/mounts/overlay');
+  test('mountReadOnly shows layers merged, whiteouts applied, and refuses writes', async () => {
+    const { mountReadOnly, unmountOverlay, isMounted } = await import('../../agent/engine/mounts/overlay');
     const base = join(tmp, 'ovl');
     await mkdir(join(base, 'low1'), { recursive: true });
-    await mkdir(join(base, 'low2'), { recursive: true });
+    await mkdir(join(base, 'top'), { recursive: true });
     await writeFile(join(base, 'low1', 'a'), 'from low1');
     await writeFile(join(base, 'low1', 'b'), 'low1 b');
-    await writeFile(join(base, 'low2', 'b'), 'low2 b');
+    await writeFile(join(base, 'low1', 'gone'), 'deleted above');
+    await writeFile(join(base, 'top', 'b'), 'top b');
+    // An overlay whiteout, as a container's upper dir holds one for a deleted file.
+    execFileSync('mknod', [join(base, 'top', 'gone'), 'c', '0', '0']);
     const target = join(base, 'merged');
-    await mountOverlay({ layers: [join(base, 'low1'), join(base, 'low2')], upper: join(base, 'up'), work: join(base, 'work'), target });
+    await mountReadOnly([join(base, 'top'), join(base, 'low1')], target);
     try {
       assert.ok(await isMounted(target));
       assert.equal(readFileSync(join(target, 'a'), 'utf8'), 'from low1');
-      assert.equal(readFileSync(join(target, 'b'), 'utf8'), 'low2 b', 'the last layer given is on top');
-      await writeFile(join(target, 'c'), 'new');
-      assert.equal(readFileSync(join(base, 'up', 'c'), 'utf8'), 'new');
-      assert.ok(!existsSync(join(base, 'low2', 'c')));
+      assert.equal(readFileSync(join(target, 'b'), 'utf8'), 'top b', 'the first layer given is on top');
+      assert.ok(!existsSync(join(target, 'gone')), 'the whiteout hides the file below');
+      await assert.rejects(writeFile(join(target, 'c'), 'new'), (e: NodeJS.ErrnoException) => e.code === 'EROFS');
     } finally {
       await unmountOverlay(target);
     }

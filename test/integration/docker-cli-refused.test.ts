@@ -2,45 +2,17 @@
 // a user would into the real docker CLI, ends in a plain error naming the option, and no
 // container is left behind. (The table of fields is agent/dockerapi/create-fields.ts.)
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import http from 'node:http';
-import os from 'node:os';
-import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { startAgentProcess, type AgentProcess } from '../fixtures/agent-process';
 import { pushBusyboxImage } from '../fixtures/busybox-image';
-import { removeCgroupParent } from '../fixtures/processes';
 import { startRegistry } from '../fixtures/registry';
-import { eventually } from '../fixtures/wait';
-import { cgroupParentFor } from '../../agent/engine/index';
 
-const repoRoot = path.resolve(import.meta.dirname, '../..');
 const isRoot = process.getuid?.() === 0;
 
-let tmp = '';
-let root = '';
-let sock = '';
-let agent: ChildProcess | undefined;
-let agentLog = '';
+let agent: AgentProcess;
 let registry: Awaited<ReturnType<typeof startRegistry>> | undefined;
 let image = '';
-
-const docker = (args: string[]) =>
-  spawnSync('timeout', ['-k', '5', '60', 'docker', '-H', `unix://${sock}`, ...args], {
-    encoding: 'utf8',
-    env: { ...process.env, DOCKER_CONFIG: path.join(tmp, 'docker-config'), DOCKER_CLI_HINTS: 'false' },
-  });
-
-function ping(): Promise<boolean> {
-  return new Promise((resolve) => {
-    const req = http.request({ socketPath: sock, path: '/_ping' }, (res) => {
-      res.resume();
-      resolve(res.statusCode === 200);
-    });
-    req.on('error', () => resolve(false));
-    req.end();
-  });
-}
+const docker = (args: string[]) => agent.docker(args);
 
 // The option as typed, and the words the error must contain.
 const REFUSED: Array<[string[], string]> = [
@@ -86,34 +58,16 @@ const REFUSED: Array<[string[], string]> = [
 
 describe('options Berth does not implement, through the docker CLI', { skip: !isRoot && 'needs root' }, () => {
   before(async () => {
-    tmp = mkdtempSync(path.join(os.tmpdir(), 'berth-refused-'));
-    root = path.join(tmp, 'root');
-    sock = path.join(tmp, 'docker.sock');
-    agent = spawn(process.execPath, ['--import', 'tsx', path.join(repoRoot, 'agent/main.ts'), '--root', root, '--docker-socket', sock], {
-      cwd: repoRoot,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    agent.stdout?.on('data', (d) => (agentLog += d));
-    agent.stderr?.on('data', (d) => (agentLog += d));
-    await eventually('the agent to answer /_ping', async () => agent?.exitCode === null && (await ping()), 30_000, 100).catch((err) => {
-      throw new Error(`${(err as Error).message}; agent log:\n${agentLog}`);
-    });
+    agent = await startAgentProcess('refused');
     // The image is here, as it would be for a user: a refusal must not hide behind a pull.
     registry = await startRegistry();
     image = (await pushBusyboxImage(registry.url, 'busybox', 'refused')).ref;
-    const pulled = docker(['pull', '-q', image]);
-    assert.equal(pulled.status, 0, pulled.stderr);
+    agent.ok(['pull', '-q', image]);
   });
 
   after(async () => {
-    if (agent?.pid && agent.exitCode === null) {
-      const gone = new Promise((r) => agent!.once('exit', r));
-      process.kill(agent.pid, 'SIGTERM');
-      await gone;
-    }
+    await agent?.stop();
     await registry?.stop();
-    removeCgroupParent(cgroupParentFor(root));
-    rmSync(tmp, { recursive: true, force: true });
   });
 
   for (const [flags, words] of REFUSED) {

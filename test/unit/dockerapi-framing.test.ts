@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { humanDuration, humanStatus } from '../../protocol/docker-words';
-import { MuxDecoder, STDERR, STDOUT, muxFrame } from '../../agent/dockerapi/mux';
+import { STDERR, STDOUT, muxFrame } from '../../agent/dockerapi/mux';
+import { MuxDecoder } from '../fixtures/mux-decoder';
 import { encodeEntry } from '../../agent/dockerapi/logs';
 import type { ContainerRecord } from '../../agent/engine/types';
 

@@ -11,7 +11,8 @@ import { gzipSync } from 'node:zlib';
 import { EngineError } from '../../agent/engine/errors';
 import { decompress, extractLayer, UnsafeLayerError } from '../../agent/engine/layers/extract';
 import { readTar } from '../../agent/engine/layers/tar';
-import { packDirectory, tarBuffer, writeTar, type TarWriteEntry } from '../../agent/engine/layers/tar-write';
+import { packDirectory, writeTar, type TarWriteEntry } from '../../agent/engine/layers/tar-write';
+import { tarBuffer } from '../fixtures/tar';
 import { LayerFixup } from '../../agent/engine/layers/fixup';
 import { getXattr, getXattrMany } from '../../agent/engine/layers/xattr';
 

@@ -9,8 +9,7 @@
 // open, references to images whose json is missing are dropped, so a pull that died
 // half-way never shows up as an image.
 //
-// Exports: openImageStore, DiskImageStore (ImageStore plus tag, importLayer, releaseLayer,
-// createImage, configBlob), ImageStoreOptions, computeChainIds.
+// Exports: openImageStore, DiskImageStore (ImageStore plus tag), ImageStoreOptions, computeChainIds.
 import { createHash, randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
@@ -442,16 +441,6 @@ export class DiskImageStore extends EventEmitter<{ image: [ImageEvent] }> implem
       else this.imported.delete(hex);
     }
     return this.record(img);
-  }
-
-  /** The stored config blob of an image (for inspect, save and push), or undefined. */
-  configBlob(id: string): Buffer | undefined {
-    if (!this.images.has(id)) return undefined;
-    try {
-      return readFileSync(this.blobPath(id));
-    } catch {
-      return undefined;
-    }
   }
 
   // ---- pull --------------------------------------------------------------------

@@ -1,7 +1,7 @@
-// A small tar writer (ustar + PAX for long names, big numbers and xattrs): builds test
-// layers now, and the diff layers of commit/save later.
+// A small tar writer (ustar + PAX for long names, big numbers and xattrs): `docker export`
+// now, and the diff layers of commit and save later.
 //
-// Exports: writeTar, tarBuffer, packDirectory, entryHeader, TarWriteEntry.
+// Exports: writeTar, packDirectory, entryHeader, padding, TarWriteEntry.
 import { constants } from 'node:fs';
 import { lstat, open, readdir, readlink } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -69,7 +69,8 @@ function rawHeader(name: string, type: string, fields: { mode: number; uid: numb
   return b;
 }
 
-const pad = (n: number) => Buffer.alloc((BLOCK - (n % BLOCK)) % BLOCK);
+/** The zeros that round `n` bytes of content up to whole 512-byte blocks. */
+export const padding = (n: number) => Buffer.alloc((BLOCK - (n % BLOCK)) % BLOCK);
 const fitsUstar = (s: string, max: number) => Buffer.byteLength(s) <= max && /^[\x20-\x7e]*$/.test(s);
 
 /** The header block(s) of one entry, with a PAX header first when ustar cannot hold it. */
@@ -106,7 +107,7 @@ export function entryHeader(e: TarWriteEntry, size: number): Buffer {
   const data = Buffer.concat(pax);
   const paxName = `PaxHeaders/${path.replace(/\/$/, '').split('/').pop() ?? ''}`.slice(0, 99);
   const paxHead = rawHeader(paxName, 'x', { ...fields, size: data.length, linkpath: '', mode: 0o644 });
-  return Buffer.concat([paxHead, data, pad(data.length), main]);
+  return Buffer.concat([paxHead, data, padding(data.length), main]);
 }
 
 /** Streams a tar archive of `entries`, ending with the two zero blocks. */
@@ -128,27 +129,15 @@ export async function* writeTar(entries: Iterable<TarWriteEntry> | AsyncIterable
         yield chunk as Buffer;
       }
       if (n !== size) throw new Error(`tar: ${e.file} changed size while being archived (${n} of ${size} bytes)`);
-      yield pad(size);
+      yield padding(size);
     } else {
       const data = typeof e.data === 'string' ? Buffer.from(e.data) : (e.data ?? Buffer.alloc(0));
       yield entryHeader(e, data.length);
       yield data;
-      yield pad(data.length);
+      yield padding(data.length);
     }
   }
   yield Buffer.alloc(BLOCK * 2);
-}
-
-/** A whole archive in memory, for entries given with `data` (tests, small layers). */
-export function tarBuffer(entries: TarWriteEntry[]): Buffer {
-  const parts: Buffer[] = [];
-  for (const e of entries) {
-    if (e.file !== undefined) throw new Error('tarBuffer: entries with `file` need writeTar');
-    const data = e.type === 'file' ? (typeof e.data === 'string' ? Buffer.from(e.data) : (e.data ?? Buffer.alloc(0))) : Buffer.alloc(0);
-    parts.push(entryHeader(e, data.length), data, pad(data.length));
-  }
-  parts.push(Buffer.alloc(BLOCK * 2));
-  return Buffer.concat(parts);
 }
 
 async function listDirs(dir: string): Promise<string[]> {

@@ -1,6 +1,6 @@
 // overlayfs: image layers as lowerdir, a per-container upperdir. A container's own rootfs is
 // mounted by its monitor inside the container's mount namespace (it vanishes with the
-// container); mountOverlay/unmountOverlay are for host-side users such as build and commit.
+// container); mountReadOnly/unmountOverlay are for host-side readers such as export.
 import { execFile } from 'node:child_process';
 import { mkdir, readFile } from 'node:fs/promises';
 import { promisify } from 'node:util';
@@ -14,26 +14,28 @@ const MAX_DATA = 4000;
 /** `lowerTopFirst`: layer dirs with the topmost layer first (ImageStore.layerDirs reversed). */
 export function overlayOptions(lowerTopFirst: string[], upper: string, work: string): string {
   if (!lowerTopFirst.length) throw new Error('overlay: no lower layers');
-  for (const p of [...lowerTopFirst, upper, work])
-    if (/[,:\\]/.test(p)) throw new Error(`overlay: unsupported character in path ${p}`);
-  const data = `lowerdir=${lowerTopFirst.join(':')},upperdir=${upper},workdir=${work}`;
-  if (data.length > MAX_DATA) throw new Error(`overlay: ${lowerTopFirst.length} layers make mount options too long`);
+  return mountData(lowerTopFirst, [upper, work], `,upperdir=${upper},workdir=${work}`);
+}
+
+function mountData(lowers: string[], others: string[], rest: string): string {
+  for (const p of [...lowers, ...others]) if (/[,:\\]/.test(p)) throw new Error(`overlay: unsupported character in path ${p}`);
+  const data = `lowerdir=${lowers.join(':')}${rest}`;
+  if (data.length > MAX_DATA) throw new Error(`overlay: ${lowers.length} layers make mount options too long`);
   return data;
 }
 
-export interface OverlayDirs {
-  /** Lowest layer first, as ImageStore.layerDirs gives them. */
-  layers: string[];
-  upper: string;
-  work: string;
-  target: string;
-}
-
-export async function mountOverlay(d: OverlayDirs): Promise<void> {
-  const data = overlayOptions([...d.layers].reverse(), d.upper, d.work);
-  await Promise.all([d.upper, d.work, d.target].map((p) => mkdir(p, { recursive: true })));
+/**
+ * A read-only merged view of `lowerTopFirst` at `target`: overlay without an upper dir, so
+ * nothing can be written through it, and whiteouts and opaque dirs in the lower layers
+ * (a container's upper dir among them) hide what is below, as they do in the container.
+ * Overlay needs two lower dirs at least.
+ */
+export async function mountReadOnly(lowerTopFirst: string[], target: string): Promise<void> {
+  if (lowerTopFirst.length < 2) throw new Error('overlay: a read-only view needs two layers at least');
+  const data = mountData(lowerTopFirst, [], '');
+  await mkdir(target, { recursive: true });
   try {
-    await run(monitorBinary(), ['mount-overlay', d.target, data]);
+    await run(monitorBinary(), ['mount-overlay', target, data]);
   } catch (e) {
     throw new Error(((e as { stderr?: string }).stderr || String(e)).trim());
   }
