@@ -32,6 +32,7 @@ function debianPackages() {
     ['chromium', '/usr/bin/chromium', 'test'],
     ['postgresql', '/usr/lib/postgresql', 'test'],
     ['redis-server', '/usr/bin/redis-server', 'test'],
+    ['sqlite3', '/usr/bin/sqlite3', 'test'],
     ['iproute2', '/usr/sbin/ip', 'all'],
     ['make', '/usr/bin/make', 'all'],
     ['gcc', '/usr/bin/gcc', 'all'],

@@ -6,9 +6,8 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import next from 'next';
 import { Server as SocketServer } from 'socket.io';
 import { authSecret, dataDir, listenPort } from './db/config';
-import { migrate } from './db/migrate';
 import { ensureDefaultTeam } from './db/seed';
-import { db } from './db';
+import { closeDatabase, openDatabase } from './db';
 import { agentHub } from './hub/agents';
 import { uiHub } from './hub/ui';
 
@@ -36,11 +35,9 @@ export function prepareEnvironment(port: number): void {
   authSecret();
 }
 
-/** Migrates the database and makes sure the Default team exists. */
+/** Opens and migrates the database (once per process) and makes sure the Default team exists. */
 export async function prepareDatabase(): Promise<void> {
-  const applied = migrate();
-  if (applied.length) console.log(`database: applied ${applied.join(', ')}`);
-  await ensureDefaultTeam(db());
+  await ensureDefaultTeam(await openDatabase());
 }
 
 export function originAllowed(origin: string | undefined, host: string | undefined): boolean {
@@ -116,7 +113,7 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
     async close() {
       await new Promise<void>((resolve) => io.close(() => resolve()));
       await app.close?.();
-      await db().$disconnect();
+      await closeDatabase();
     },
   };
 }
