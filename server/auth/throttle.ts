@@ -51,7 +51,7 @@ function live(row: Row | undefined, policy: ThrottlePolicy, now: number): Row | 
 // Each admission reads and then writes its keys; run one at a time in this process so
 // parallel attempts cannot all read the same count. (Not interactive transactions: on
 // the single SQLite connection other requests' statements would land inside them.)
-const queue = () => berthGlobal('signInThrottleQueue', () => ({ tail: Promise.resolve() as Promise<unknown> }));
+const queue = () => berthGlobal('signInThrottleQueue', () => ({ tail: Promise.resolve() as Promise<unknown>, purgedAt: -Infinity }));
 
 function serially<T>(fn: () => Promise<T>): Promise<T> {
   const q = queue();
@@ -60,11 +60,22 @@ function serially<T>(fn: () => Promise<T>): Promise<T> {
   return run;
 }
 
+const FORGET_MS = Math.max(ACCOUNT_POLICY.forgetMs, ADDRESS_POLICY.forgetMs);
+const PURGE_EVERY_MS = 60_000;
+
 export class SignInThrottle {
   constructor(
     private readonly prisma: PrismaClient,
     private readonly clock: () => number = Date.now,
   ) {}
+
+  /** Forgotten counts are dead rows; without this, every email anyone ever tried would stay. */
+  private async purge(now: number): Promise<void> {
+    const q = queue();
+    if (now - q.purgedAt < PURGE_EVERY_MS) return;
+    q.purgedAt = now;
+    await this.prisma.signInThrottle.deleteMany({ where: { lastFailure: { lt: new Date(now - FORGET_MS) } } });
+  }
 
   /**
    * Whether an attempt under these keys may check a password now. An admitted attempt is
@@ -74,6 +85,7 @@ export class SignInThrottle {
   admit(keys: ThrottleKey[]): Promise<Admission> {
     return serially(async () => {
       const now = this.clock();
+      await this.purge(now);
       const rows = new Map((await this.prisma.signInThrottle.findMany({ where: { key: { in: keys.map((k) => k.key) } } })).map((r) => [r.key, r]));
       let worst: { row: Row; until: number } | undefined;
       for (const { key, policy } of keys) {

@@ -123,6 +123,12 @@ describe('sign-in back-off', () => {
     await refused(attempt('ada@example.test', 'wrong'));
     now += 15 * 60_000;
     for (let i = 0; i < 5; i++) assert.equal(await attempt('ada@example.test', 'wrong'), null, `free failure ${i + 1} after the pause`);
+    // Forgotten rows are deleted, so the table does not keep every email anyone tried.
+    await attempt('mallory@example.test', 'guess');
+    now += 16 * 60_000;
+    await attempt('ada@example.test', PASSWORD);
+    // Only the purge removes mallory's row (ada's and the address's go with the sign-in).
+    assert.deepEqual((await prisma.signInThrottle.findMany()).map((r) => r.key), []);
   });
 
   test('IPv6 clients are counted per /64: a new address in the same network is no fresh start', () => {
