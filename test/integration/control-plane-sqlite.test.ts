@@ -41,7 +41,7 @@ after(async () => {
   removeDir(tmp);
 });
 
-test('acknowledged writes and their audit rows survive an outside sqlite3 reader and kill -9', { timeout: 300_000 }, async () => {
+test('acknowledged writes and their audit rows survive an outside sqlite3 reader and kill -9', { timeout: 300_000 }, async (t) => {
   const port = await freePort();
   const url = `http://localhost:${port}`;
   start = spawnTsx(
@@ -57,7 +57,9 @@ test('acknowledged writes and their audit rows survive an outside sqlite3 reader
   const api = trpc(url, await signIn(url, ADMIN.email, ADMIN.password));
   await api.hosts.createJoinToken.mutate({ name: 'first' });
 
-  assert.equal(sqlite3(`SELECT count(*) FROM "JoinToken" WHERE name IN ('first', 'second')`), '1', 'the outside reader sees the first write');
+  const seen = sqlite3(`SELECT count(*) FROM "JoinToken" WHERE name IN ('first', 'second')`);
+  t.diagnostic(`outside sqlite3 while the server runs: ${seen} of our join tokens`);
+  assert.equal(seen, '1', 'the outside reader sees the first write');
 
   await api.hosts.createJoinToken.mutate({ name: 'second' });
 
@@ -70,7 +72,10 @@ test('acknowledged writes and their audit rows survive an outside sqlite3 reader
   const after = trpc(restarted.url, await signIn(restarted.url, ADMIN.email, ADMIN.password));
   const audit = await after.audit.list.query();
   const made = audit.filter((a) => a.action === 'hosts.createJoinToken' && a.result === 'ok').map((a) => a.target).sort();
+  const tokens = sqlite3(`SELECT group_concat(name, ',') FROM (SELECT name FROM "JoinToken" WHERE name IN ('first', 'second') ORDER BY name)`);
+  const integrity = sqlite3('PRAGMA integrity_check');
+  t.diagnostic(`after kill -9 and a restart: join tokens ${tokens}; audited hosts.createJoinToken ok: ${made.join(',')}; integrity_check: ${integrity}`);
   assert.deepEqual(made, ['first', 'second'], 'both acknowledged writes are audited after the crash');
-  assert.equal(sqlite3(`SELECT group_concat(name, ',') FROM (SELECT name FROM "JoinToken" WHERE name IN ('first', 'second') ORDER BY name)`), 'first,second');
-  assert.equal(sqlite3('PRAGMA integrity_check'), 'ok');
+  assert.equal(tokens, 'first,second');
+  assert.equal(integrity, 'ok');
 });
