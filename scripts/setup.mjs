@@ -30,6 +30,7 @@ function debianPackages() {
     ['busybox-static', '/bin/busybox', 'test'],
     ['docker-registry', '/usr/bin/docker-registry', 'test'],
     ['chromium', '/usr/bin/chromium', 'test'],
+    ['sqlite3', '/usr/bin/sqlite3', 'test'],
     ['iproute2', '/usr/sbin/ip', 'all'],
     ['make', '/usr/bin/make', 'all'],
     ['gcc', '/usr/bin/gcc', 'all'],

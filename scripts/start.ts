@@ -1,7 +1,7 @@
-// `npm start`: migrate, build the Next app when its sources changed, run the control
-// plane in this process, and keep a local agent for this machine running (started
-// again when it dies), enrolled into the Default team on the first start and
-// reconnecting with its stored credential afterwards.
+// `npm start`: open and migrate the database, build the Next app when its sources
+// changed, run the control plane in this process, and keep a local agent for this
+// machine running (started again when it dies), enrolled into the Default team on the
+// first start and reconnecting with its stored credential afterwards.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { renameSync } from 'node:fs';
 import os from 'node:os';
@@ -52,6 +52,8 @@ async function hasUsableCredential(agentRoot: string): Promise<boolean> {
 async function main(): Promise<void> {
   const port = listenPort();
   prepareEnvironment(port);
+  // Before the (slow) build, so a database that cannot be opened fails at once;
+  // startServer finds it open and does not migrate again.
   await prepareDatabase();
   if (process.env.BERTH_DEV !== '1') ensureFreshBuild();
   const server = await startServer({ port });

@@ -6,9 +6,11 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import next from 'next';
 import { Server as SocketServer } from 'socket.io';
 import { authSecret, dataDir, listenPort } from './db/config';
-import { migrate } from './db/migrate';
 import { ensureDefaultTeam } from './db/seed';
-import { db } from './db';
+import { closeDatabase, openDatabase } from './db';
+import { CLIENT_ADDRESS_HEADER, clientAddress, trustedProxyHops } from './http/client-address';
+import { originAllowed } from './http/origin';
+import { addSocketSecurityHeaders, applySecurityHeaders } from './http/security-headers';
 import { agentHub } from './hub/agents';
 import { uiHub } from './hub/ui';
 
@@ -34,38 +36,20 @@ export function prepareEnvironment(port: number): void {
   process.env.PORT = String(port);
   process.env.NEXTAUTH_URL ||= `http://localhost:${port}`;
   authSecret();
+  // A wrong value is refused at start, not found out at the first sign-in.
+  trustedProxyHops();
 }
 
-/** Migrates the database and makes sure the Default team exists. */
+/** Opens and migrates the database (once per process) and makes sure the Default team exists. */
 export async function prepareDatabase(): Promise<void> {
-  const applied = migrate();
-  if (applied.length) console.log(`database: applied ${applied.join(', ')}`);
-  await ensureDefaultTeam(db());
-}
-
-export function originAllowed(origin: string | undefined, host: string | undefined): boolean {
-  if (!origin) return true;
-  let o: URL;
-  try {
-    o = new URL(origin);
-  } catch {
-    return false;
-  }
-  if (host && o.host === host) return true;
-  const configured = [process.env.NEXTAUTH_URL, process.env.BERTH_PUBLIC_URL].filter((u): u is string => !!u);
-  return configured.some((u) => {
-    try {
-      return new URL(u).origin === o.origin;
-    } catch {
-      return false;
-    }
-  });
+  await ensureDefaultTeam(await openDatabase());
 }
 
 export async function startServer(opts: StartOptions = {}): Promise<RunningServer> {
   const port = opts.port ?? listenPort();
   const dev = opts.dev ?? process.env.BERTH_DEV === '1';
   prepareEnvironment(port);
+  const hops = trustedProxyHops();
   await prepareDatabase();
 
   const http = createServer();
@@ -75,6 +59,8 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
   http.on('request', (req, res) => {
     // engine.io answers its own requests; everything else is Next's.
     if (req.url?.startsWith('/socket.io/')) return;
+    req.headers[CLIENT_ADDRESS_HEADER] = clientAddress(req, hops);
+    applySecurityHeaders(req, res, dev);
     handle(req, res).catch((err: unknown) => {
       console.error(`request ${req.url}: ${(err as Error)?.stack ?? err}`);
       if (!res.headersSent) res.statusCode = 500;
@@ -93,6 +79,8 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
     // not browsers and send no Origin.
     allowRequest: (req, callback) => callback(null, originAllowed(req.headers.origin, req.headers.host)),
   });
+  io.engine.on('initial_headers', addSocketSecurityHeaders);
+  io.engine.on('headers', addSocketSecurityHeaders);
   const agents = agentHub();
   agents.attach(io);
   uiHub(agents).attach(io);
@@ -116,7 +104,7 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
     async close() {
       await new Promise<void>((resolve) => io.close(() => resolve()));
       await app.close?.();
-      await db().$disconnect();
+      await closeDatabase();
     },
   };
 }

@@ -20,11 +20,10 @@ export default function LoginPage() {
     try {
       const res = await signIn('credentials', { email: email.trim(), password, redirect: false });
       if (!res || res.error || !res.ok) {
-        setError(
-          res?.error && res.error !== 'CredentialsSignin'
-            ? `Sign-in failed: ${res.error}`
-            : 'Invalid email or password.',
-        );
+        // CredentialsSignin is next-auth's word for a wrong email or password; any other
+        // error is a message from the server, e.g. the back-off's "Too many failed sign-ins".
+        const e = res?.error;
+        setError(!e || e === 'CredentialsSignin' ? 'Invalid email or password.' : e.startsWith('Too many') ? e : `Sign-in failed: ${e}`);
         return;
       }
       await utils.auth.status.invalidate();

@@ -1,5 +1,7 @@
 'use client';
+import Link from 'next/link';
 import { useRouter } from 'next/navigation';
+import { signIn } from 'next-auth/react';
 import { useState } from 'react';
 import { Brand } from '../components/brand';
 import { Field, Form } from '../components/form';
@@ -13,10 +15,27 @@ export default function SetupPage() {
   const [password, setPassword] = useState('');
   const [confirm, setConfirm] = useState('');
   const [localError, setLocalError] = useState<string | null>(null);
+  const [signInFailed, setSignInFailed] = useState<string | null>(null);
+  const [signingIn, setSigningIn] = useState(false);
   const setup = trpc.auth.setup.useMutation({
-    onSuccess: async () => {
-      await utils.auth.status.invalidate();
-      router.replace('/login');
+    // The person who just chose the password is signed in with it and goes straight to
+    // the dashboard. auth.status is asked again only afterwards: asked earlier, it would
+    // say "set up, not signed in" and the gate would send them to the sign-in page.
+    onSuccess: async (_data, input) => {
+      setSigningIn(true);
+      try {
+        const res = await signIn('credentials', { email: input.email, password: input.password, redirect: false });
+        if (!res?.ok || res.error) {
+          setSignInFailed(res?.error && res.error !== 'CredentialsSignin' ? res.error : 'the server refused the new password');
+          return;
+        }
+        await utils.auth.status.invalidate();
+        router.replace('/');
+      } catch (err) {
+        setSignInFailed(err instanceof Error ? err.message : String(err));
+      } finally {
+        setSigningIn(false);
+      }
     },
   });
 
@@ -25,6 +44,23 @@ export default function SetupPage() {
     if (password.length < 8) return setLocalError('The password needs at least 8 characters.');
     if (password !== confirm) return setLocalError('The two passwords differ.');
     setup.mutate({ email: email.trim(), name: name.trim(), password });
+  }
+
+  if (signInFailed) {
+    return (
+      <div className="w-full max-w-md">
+        <Brand />
+        <div role="alert" data-testid="setup-signin-failed" className="card space-y-2 p-6 text-sm">
+          <p className="font-medium">The administrator account was created, but signing in with it failed: {signInFailed}</p>
+          <p>
+            <Link href="/login" className="text-sky-700 underline">
+              Sign in
+            </Link>{' '}
+            with the email and password you just chose.
+          </p>
+        </div>
+      </div>
+    );
   }
 
   return (
@@ -37,7 +73,7 @@ export default function SetupPage() {
         testId="setup-form"
         submitLabel="Create administrator"
         pendingLabel="Creating…"
-        pending={setup.isPending}
+        pending={setup.isPending || signingIn}
         wideSubmit
         error={localError ?? setup.error?.message}
         errorTestId="setup-error"

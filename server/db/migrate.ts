@@ -1,11 +1,36 @@
 // Applies prisma/migrations/*/migration.sql in name order, each once, each in its own
 // transaction. Prisma's own migrate needs a schema-engine binary that cannot be
 // downloaded on an offline machine, so the SQL is hand-written and applied here.
-import Database from 'better-sqlite3';
-import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync } from 'node:fs';
+//
+// The migrator opens nothing: it runs over a connection it is given, in the shape of
+// Prisma's driver adapters (the SQLite one today; @prisma/adapter-pg has the same
+// surface), so the process's one connection migrates the schema and then serves the app.
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { sqliteFile } from './config';
+
+/** What the migrator needs of a connection: a subset of Prisma's SqlDriverAdapter. */
+export interface MigrationConnection {
+  /** The adapter's provider name: 'sqlite', 'postgres', … */
+  readonly provider: string;
+  /** Runs several statements separated by semicolons. */
+  executeScript(script: string): Promise<void>;
+  queryRaw(query: { sql: string; args: never[]; argTypes: never[] }): Promise<{ rows: unknown[][] }>;
+}
+
+interface Dialect {
+  /** Starts a transaction that holds the write lock from its first statement. */
+  begin: string;
+  timestamp: string;
+}
+
+// A PostgreSQL entry ('BEGIN', 'TIMESTAMP(3)') goes here together with its own
+// migrations directory when DATABASE_URL=postgresql:// is wired up.
+const DIALECTS: Record<string, Dialect> = {
+  sqlite: { begin: 'BEGIN IMMEDIATE', timestamp: 'DATETIME' },
+};
+
+const NAME = /^[0-9A-Za-z][0-9A-Za-z_.-]*$/;
 
 export function migrationsDir(): string {
   const here = path.dirname(fileURLToPath(import.meta.url));
@@ -15,44 +40,50 @@ export function migrationsDir(): string {
   return found;
 }
 
-/** Returns the names of the migrations applied by this call. */
-export function migrate(): string[] {
-  const file = sqliteFile();
-  // The database holds password and credential hashes: a file made here is the owner's
-  // alone (SQLite gives its -wal and -shm files the same mode).
-  mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
-  closeSync(openSync(file, 'a', 0o600));
-  const db = new Database(file);
-  try {
-    db.pragma('journal_mode = WAL');
-    db.pragma('foreign_keys = ON');
-    db.exec(`CREATE TABLE IF NOT EXISTS "_berth_migrations" (
-      "name" TEXT NOT NULL PRIMARY KEY,
-      "appliedAt" DATETIME NOT NULL DEFAULT CURRENT_TIMESTAMP
-    )`);
-    const done = new Set(db.prepare('SELECT name FROM "_berth_migrations"').all().map((r) => (r as { name: string }).name));
-    const dir = migrationsDir();
-    const names = readdirSync(dir, { withFileTypes: true })
-      .filter((d) => d.isDirectory() && existsSync(path.join(dir, d.name, 'migration.sql')))
-      .map((d) => d.name)
-      .sort();
-    const applied: string[] = [];
-    for (const name of names) {
-      if (done.has(name)) continue;
-      const sql = readFileSync(path.join(dir, name, 'migration.sql'), 'utf8');
-      const apply = db.transaction(() => {
-        db.exec(sql);
-        db.prepare('INSERT INTO "_berth_migrations" (name) VALUES (?)').run(name);
+/** Migration directory names in the order they apply. */
+export function migrationNames(dir = migrationsDir()): string[] {
+  return readdirSync(dir, { withFileTypes: true })
+    .filter((d) => d.isDirectory() && existsSync(path.join(dir, d.name, 'migration.sql')))
+    .map((d) => d.name)
+    .sort();
+}
+
+async function appliedNames(conn: MigrationConnection): Promise<Set<string>> {
+  const { rows } = await conn.queryRaw({ sql: 'SELECT "name" FROM "_berth_migrations"', args: [], argTypes: [] });
+  return new Set(rows.map((r) => String(r[0])));
+}
+
+/** Applies what is missing over `conn`; returns the names of the migrations this call applied. */
+export async function migrate(conn: MigrationConnection, dir = migrationsDir()): Promise<string[]> {
+  const dialect = DIALECTS[conn.provider];
+  if (!dialect) throw new Error(`no migrations for database provider ${JSON.stringify(conn.provider)} yet (SQLite only)`);
+  await conn.executeScript(`CREATE TABLE IF NOT EXISTS "_berth_migrations" (
+    "name" TEXT NOT NULL PRIMARY KEY,
+    "appliedAt" ${dialect.timestamp} NOT NULL DEFAULT CURRENT_TIMESTAMP
+  )`);
+  let done = await appliedNames(conn);
+  const applied: string[] = [];
+  for (const name of migrationNames(dir)) {
+    if (done.has(name)) continue;
+    // The name goes into the script as a literal: one script is one round trip on any
+    // adapter (a pooled one could run separate calls on separate connections).
+    if (!NAME.test(name)) throw new Error(`migration directory name ${JSON.stringify(name)}: only letters, digits, '_', '.' and '-'`);
+    const sql = readFileSync(path.join(dir, name, 'migration.sql'), 'utf8');
+    // The bookkeeping row comes first: a second migrator racing this one (another
+    // replica starting) blocks on it and then fails on the primary key instead of
+    // running the DDL twice.
+    const script = `${dialect.begin};\nINSERT INTO "_berth_migrations" ("name") VALUES ('${name}');\n${sql}\n;\nCOMMIT;`;
+    try {
+      await conn.executeScript(script);
+    } catch (err) {
+      await conn.executeScript('ROLLBACK').catch(() => {
+        // no transaction left open: the failing statement ended it
       });
-      try {
-        apply.immediate();
-      } catch (err) {
-        throw new Error(`migration ${name} failed on ${file}: ${(err as Error).message}`);
-      }
-      applied.push(name);
+      done = await appliedNames(conn);
+      if (done.has(name)) continue;
+      throw new Error(`migration ${name} failed: ${(err as Error).message}`);
     }
-    return applied;
-  } finally {
-    db.close();
+    applied.push(name);
   }
+  return applied;
 }

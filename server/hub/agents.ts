@@ -218,6 +218,5 @@ export class AgentHub {
 
 /** The process's hub; route handlers get the same one the socket server feeds. */
 export function agentHub(): AgentHub {
-  const g = berthGlobal();
-  return (g.hub ??= new AgentHub());
+  return berthGlobal('agentHub', () => new AgentHub());
 }

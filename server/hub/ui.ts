@@ -200,6 +200,5 @@ export class UiHub {
 }
 
 export function uiHub(agents: AgentHub): UiHub {
-  const g = berthGlobal();
-  return (g.ui ??= new UiHub(agents));
+  return berthGlobal('uiHub', () => new UiHub(agents));
 }

@@ -3,12 +3,13 @@ import { initTRPC, TRPCError } from '@trpc/server';
 import superjson from 'superjson';
 import { userIdFromCookieHeader } from '../auth/session';
 import { db } from '../db';
+import { originAllowed } from '../http/origin';
 import { agentHub } from '../hub/agents';
 
 export async function createContext(req: Request) {
   const userId = await userIdFromCookieHeader(req.headers.get('cookie'));
   const user = userId ? await db().user.findUnique({ where: { id: userId }, select: { id: true, email: true, name: true } }) : null;
-  return { user, prisma: db(), hub: agentHub() };
+  return { user, prisma: db(), hub: agentHub(), origin: req.headers.get('origin'), host: req.headers.get('host') };
 }
 
 export type Context = Awaited<ReturnType<typeof createContext>>;
@@ -34,9 +35,22 @@ const t = initTRPC.context<Context>().create({
 });
 
 export const router = t.router;
-export const publicProcedure = t.procedure;
 
-export const authedProcedure = t.procedure.use(({ ctx, next }) => {
+/**
+ * A page on another origin must not act with our user's cookie, nor set up the first
+ * account of a fresh install. The same rule as the socket.io handshake's; browsers
+ * send Origin with every POST, clients that are not browsers send none.
+ */
+const sameOriginMutations = t.middleware(({ ctx, type, next }) => {
+  if (type === 'mutation' && !originAllowed(ctx.origin, ctx.host)) {
+    throw new TRPCError({ code: 'FORBIDDEN', message: `refused: a request from ${ctx.origin?.slice(0, 200)} (another site) cannot change anything here` });
+  }
+  return next();
+});
+
+export const publicProcedure = t.procedure.use(sameOriginMutations);
+
+export const authedProcedure = publicProcedure.use(({ ctx, next }) => {
   if (!ctx.user) throw new TRPCError({ code: 'UNAUTHORIZED', message: 'sign in first' });
   return next({ ctx: { ...ctx, user: ctx.user } });
 });

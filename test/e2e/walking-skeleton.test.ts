@@ -1,7 +1,8 @@
 // The walking skeleton, end to end and as a user sees it: `npm start`'s script brings
-// up the control plane and an enrolled local agent; in Chromium an admin is created,
-// signs in, pulls busybox from a real registry on loopback, runs a container that
-// prints a line every 200 ms, watches the lines arrive, stops and removes it.
+// up the control plane and an enrolled local agent; in Chromium an admin is created
+// (and signed in at once), signs out and in again, pulls busybox from a real registry
+// on loopback, runs a container that prints a line every 200 ms, watches the lines
+// arrive, stops and removes it. No page may break the Content-Security-Policy.
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
@@ -155,6 +156,14 @@ test('walking skeleton: sign up, pull, run, watch the log live, stop, remove', {
   page.setDefaultTimeout(30_000);
   const pageErrors: string[] = [];
   page.on('pageerror', (e) => pageErrors.push(e.message));
+  // Every page of the walk runs under the server's Content-Security-Policy.
+  const cspViolations: string[] = [];
+  await context.exposeFunction('__reportCsp', (v: string) => cspViolations.push(v));
+  await context.addInitScript(() => {
+    document.addEventListener('securitypolicyviolation', (e) => {
+      (window as unknown as { __reportCsp(v: string): void }).__reportCsp(`${location.pathname}: ${e.violatedDirective} blocked ${e.blockedURI || 'inline'} (${e.sourceFile}:${e.lineNumber})`);
+    });
+  });
   // Console errors are reported, not asserted: the refused sign-in is a 401 by design.
   const consoleErrors: string[] = [];
   page.on('console', (m) => {
@@ -179,7 +188,7 @@ test('walking skeleton: sign up, pull, run, watch the log live, stop, remove', {
   };
 
   try {
-    await step('a fresh install asks for the first admin, then for sign-in', async () => {
+    await step('a fresh install asks for the first admin, who is then signed in on the dashboard', async () => {
       await page.goto(base + '/');
       await page.waitForURL(`${base}/setup`);
       await page.getByLabel('Name', { exact: true }).fill(ADMIN.name);
@@ -187,6 +196,11 @@ test('walking skeleton: sign up, pull, run, watch the log live, stop, remove', {
       await page.getByLabel('Password', { exact: true }).fill(ADMIN.password);
       await page.getByLabel('Confirm password', { exact: true }).fill(ADMIN.password);
       await page.getByRole('button', { name: 'Create administrator' }).click();
+      await page.waitForURL(`${base}/`);
+      assert.equal((await page.getByTestId('current-user').textContent())?.trim(), ADMIN.name);
+      await page.getByTestId('hosts-table').waitFor();
+      await shot('after-setup');
+      await page.getByRole('button', { name: 'Sign out' }).click();
       await page.waitForURL(`${base}/login`);
     });
 
@@ -413,6 +427,7 @@ test('walking skeleton: sign up, pull, run, watch the log live, stop, remove', {
     });
 
     assert.deepEqual(pageErrors, [], 'no uncaught errors in the page');
+    assert.deepEqual(cspViolations, [], 'no page broke the Content-Security-Policy');
   } catch (err) {
     await page.screenshot({ path: path.join(os.tmpdir(), `berth-e2e-failure-${process.pid}.png`), fullPage: true }).catch(() => {});
     throw err;

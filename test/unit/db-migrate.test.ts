@@ -1,35 +1,69 @@
-// The hand-written migration against the generated Prisma client and the
+// The hand-written migrations against the generated Prisma client and the
 // better-sqlite3 adapter: if the SQL drifted from schema.prisma, these queries fail.
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, test } from 'node:test';
-import Database from 'better-sqlite3';
-import { createPrisma } from '../../server/db';
-import { migrate } from '../../server/db/migrate';
+import { closeDatabase, openDatabase, type PrismaClient } from '../../server/db';
+import { migrate, migrationNames } from '../../server/db/migrate';
+import { connectSqlite } from '../../server/db/sqlite';
 import { ensureDefaultTeam } from '../../server/db/seed';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'berth-db-'));
 process.env.BERTH_DATA_DIR = dir;
 delete process.env.DATABASE_URL;
-const prisma = createPrisma();
+let prisma: PrismaClient;
 
 after(async () => {
-  await prisma.$disconnect();
+  await closeDatabase();
   rmSync(dir, { recursive: true, force: true });
 });
 
-test('migrations apply once, in order, and are recorded', () => {
-  assert.deepEqual(migrate(), ['0001_init']);
-  assert.deepEqual(migrate(), []);
-  const db = new Database(path.join(dir, 'berth.db'), { readonly: true });
+test('migrations apply once, in order, and are recorded; racing migrators apply each once', async () => {
+  const file = path.join(dir, 'scratch.db');
+  const a = await connectSqlite(file);
+  const b = await connectSqlite(file);
   try {
-    const names = db.prepare('SELECT name FROM "_berth_migrations"').all() as Array<{ name: string }>;
-    assert.deepEqual(names.map((n) => n.name), ['0001_init']);
+    const all = migrationNames();
+    assert.equal(all[0], '0001_init');
+    // Two connections to one file at once, as two replicas starting together would be.
+    const [first, second] = await Promise.all([migrate(a.adapter), migrate(b.adapter)]);
+    assert.deepEqual([...first, ...second].sort(), all, 'each migration applied by exactly one of them');
+    assert.deepEqual(await migrate(a.adapter), []);
+    const { rows } = await a.adapter.queryRaw({ sql: 'SELECT name FROM "_berth_migrations" ORDER BY name', args: [], argTypes: [] });
+    assert.deepEqual(rows.map((r) => r[0]), all);
   } finally {
-    db.close();
+    await a.adapter.dispose();
+    await b.adapter.dispose();
   }
+});
+
+test('a failing migration leaves nothing behind and names itself', async () => {
+  const migrations = path.join(dir, 'broken-migrations');
+  mkdirSync(path.join(migrations, '0001_ok'), { recursive: true });
+  writeFileSync(path.join(migrations, '0001_ok', 'migration.sql'), 'CREATE TABLE "A" ("id" TEXT PRIMARY KEY);');
+  mkdirSync(path.join(migrations, '0002_broken'));
+  writeFileSync(path.join(migrations, '0002_broken', 'migration.sql'), 'CREATE TABLE "B" ("id" TEXT PRIMARY KEY);\nCREATE TABLE "A" ("id" TEXT);');
+  const { adapter } = await connectSqlite(path.join(dir, 'broken.db'));
+  try {
+    await assert.rejects(migrate(adapter, migrations), /migration 0002_broken failed: .*already exists/);
+    const tables = await adapter.queryRaw({ sql: `SELECT name FROM sqlite_master WHERE type = 'table' AND name IN ('A', 'B') ORDER BY name`, args: [], argTypes: [] });
+    assert.deepEqual(tables.rows.map((r) => r[0]), ['A'], 'the broken migration\'s first table was rolled back');
+    const { rows } = await adapter.queryRaw({ sql: 'SELECT name FROM "_berth_migrations"', args: [], argTypes: [] });
+    assert.deepEqual(rows.map((r) => r[0]), ['0001_ok']);
+  } finally {
+    await adapter.dispose();
+  }
+});
+
+test('openDatabase migrates once per process and hands out one client', async () => {
+  const [p1, p2] = await Promise.all([openDatabase(), openDatabase()]);
+  assert.equal(p1, p2);
+  prisma = p1;
+  const rows = await prisma.$queryRawUnsafe<Array<{ name: string }>>('SELECT name FROM "_berth_migrations" ORDER BY name');
+  assert.deepEqual(rows.map((r) => r.name), migrationNames());
+  assert.deepEqual(await prisma.$queryRawUnsafe('PRAGMA journal_mode'), [{ journal_mode: 'wal' }]);
 });
 
 test('the generated client reads and writes every model of the migrated database', async () => {

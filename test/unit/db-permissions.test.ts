@@ -6,7 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, test } from 'node:test';
 import { authSecret } from '../../server/db/config';
-import { migrate } from '../../server/db/migrate';
+import { closeDatabase, openDatabase } from '../../server/db';
 
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'berth-perm-'));
 const dir = path.join(tmp, 'data');
@@ -14,14 +14,17 @@ process.env.BERTH_DATA_DIR = dir;
 delete process.env.DATABASE_URL;
 delete process.env.NEXTAUTH_SECRET;
 
-after(() => rmSync(tmp, { recursive: true, force: true }));
+after(async () => {
+  await closeDatabase();
+  rmSync(tmp, { recursive: true, force: true });
+});
 
 const mode = (p: string) => (statSync(p).mode & 0o777).toString(8);
 
-test('a fresh data dir, its database and its secret are the owner\'s alone', () => {
+test('a fresh data dir, its database and its secret are the owner\'s alone', async () => {
   const old = process.umask(0o022);
   try {
-    migrate();
+    await openDatabase();
     authSecret();
   } finally {
     process.umask(old);

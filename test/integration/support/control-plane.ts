@@ -76,10 +76,10 @@ export interface ControlPlane {
   stop(): Promise<void>;
 }
 
-export async function startControlPlane(dataDir?: string): Promise<ControlPlane> {
+export async function startControlPlane(dataDir?: string, env: Record<string, string> = {}): Promise<ControlPlane> {
   const port = await freePort();
   const dir = dataDir ?? mkdtempSync(path.join(os.tmpdir(), 'berth-cp-'));
-  const child = spawnTsx(['server/main.ts'], { PORT: String(port), BERTH_DATA_DIR: dir, NEXTAUTH_URL: '', NEXTAUTH_SECRET: '', DATABASE_URL: '' }, 'server');
+  const child = spawnTsx(['server/main.ts'], { PORT: String(port), BERTH_DATA_DIR: dir, NEXTAUTH_URL: '', NEXTAUTH_SECRET: '', DATABASE_URL: '', BERTH_TRUST_PROXY: '', ...env }, 'server');
   await child.waitFor(/control plane on http/, 60_000);
   return {
     url: `http://localhost:${port}`,
@@ -102,17 +102,30 @@ function cookiePairs(res: Response): string[] {
 
 /** Signs in through next-auth's credentials flow; the session cookie, or null when refused. */
 export async function signIn(url: string, email: string, password: string): Promise<string | null> {
-  const csrf = await fetch(`${url}/api/auth/csrf`);
+  return (await signInAttempt(url, email, password)).cookie;
+}
+
+/**
+ * One sign-in as the login page makes it: the session cookie, or the error next-auth
+ * hands the page ('CredentialsSignin' for a wrong password, or the server's message).
+ */
+export async function signInAttempt(url: string, email: string, password: string, headers: Record<string, string> = {}): Promise<{ cookie: string | null; error: string | null }> {
+  const csrf = await fetch(`${url}/api/auth/csrf`, { headers });
   const { csrfToken } = (await csrf.json()) as { csrfToken: string };
   const res = await fetch(`${url}/api/auth/callback/credentials`, {
     method: 'POST',
     redirect: 'manual',
-    headers: { 'content-type': 'application/x-www-form-urlencoded', cookie: cookiePairs(csrf).join('; ') },
+    headers: { ...headers, 'content-type': 'application/x-www-form-urlencoded', cookie: cookiePairs(csrf).join('; ') },
     body: new URLSearchParams({ csrfToken, email, password, json: 'true' }),
   });
-  await res.arrayBuffer();
+  const body = await res.text();
   const session = cookiePairs(res).find((c) => c.startsWith('next-auth.session-token=') && c.length > 'next-auth.session-token='.length);
-  return session ?? null;
+  let error: string | null = null;
+  if (!session) {
+    const target = (JSON.parse(body) as { url?: string }).url ?? res.headers.get('location') ?? '';
+    error = new URL(target, url).searchParams.get('error') ?? `no session (HTTP ${res.status})`;
+  }
+  return { cookie: session ?? null, error };
 }
 
 export function trpc(url: string, cookie?: string | null) {

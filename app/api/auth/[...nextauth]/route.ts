@@ -1,12 +1,15 @@
 import NextAuth from 'next-auth';
 import { authOptions } from '../../../../server/auth/options';
+import { CLIENT_ADDRESS_HEADER } from '../../../../server/http/client-address';
 
 export const dynamic = 'force-dynamic';
 
-// Options are built per request: the secret may come from a file the server writes at start.
+// Options are built per request: the secret may come from a file the server writes at
+// start, and the sign-in back-off needs the client's address, which the custom server
+// (server/main.ts) puts in a header of its own on every request.
 type Ctx = { params: Promise<{ nextauth: string[] }> };
 function handler(req: Request, ctx: Ctx) {
-  return NextAuth(req as never, ctx as never, authOptions());
+  return NextAuth(req as never, ctx as never, authOptions(req.headers.get(CLIENT_ADDRESS_HEADER) ?? 'unknown'));
 }
 
 export { handler as GET, handler as POST };
