@@ -29,6 +29,7 @@ function debianPackages() {
   const want = [
     ['busybox-static', '/bin/busybox', 'test'],
     ['docker-registry', '/usr/bin/docker-registry', 'test'],
+    ['strace', '/usr/bin/strace', 'test'],
     ['chromium', '/usr/bin/chromium', 'test'],
     ['postgresql', '/usr/lib/postgresql', 'test'],
     ['redis-server', '/usr/bin/redis-server', 'test'],
