@@ -8,6 +8,7 @@ import { openCgroups, type Cgroups, type CgroupStats } from './cgroups';
 import type { ChildProcessWithoutNullStreams } from 'node:child_process';
 import { Containers, type ContainerHooks, type ExecOptions } from './containers';
 import { readLogs } from './logs';
+import { prepareRoot } from './root';
 import type {
   ContainerCreateSpec,
   ContainerRecord,
@@ -144,6 +145,7 @@ export function cgroupParentFor(root: string): string {
 
 export async function openEngine(opts: OpenEngineOptions): Promise<BerthEngine> {
   const root = resolve(opts.root);
+  prepareRoot(root);
   await mkdir(join(root, 'containers'), { recursive: true });
   const images = opts.images ?? (await (await import('./images')).openImageStore(join(root, 'images')));
   const cgroups = openCgroups({ parent: opts.cgroupParent ?? cgroupParentFor(root), base: opts.cgroupRoot });

@@ -8,9 +8,10 @@ import http from 'node:http';
 import os from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, before, describe, test, type TestContext } from 'node:test';
+import { startDockerApi } from '../../agent/dockerapi/server';
 import { openEngine, type BerthEngine } from '../../agent/engine/index';
 import { openImageStore, type DiskImageStore } from '../../agent/engine/images/store';
-import type { ImageRecord } from '../../agent/engine/types';
+import type { Engine, ImageRecord } from '../../agent/engine/types';
 import { pushBusyboxImage } from '../fixtures/busybox-image';
 import { collect } from '../fixtures/collect';
 import { mountsUnder, removeCgroupParent } from '../fixtures/processes';
@@ -27,7 +28,7 @@ interface Run {
   out: string;
 }
 
-/** `args` run as uid/gid 65534 with no supplementary groups; stdout and stderr together. */
+/** `args` run as uid/gid 65534 with no supplementary groups (and, from its execve on, no capabilities); stdout and stderr together. */
 function asNobody(args: string[]): Run {
   const r = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', '--', ...args], { encoding: 'utf8' });
   return { code: r.status, out: (r.stdout + r.stderr).trim() };
@@ -36,7 +37,8 @@ function asNobody(args: string[]): Run {
 /** What nobody gets when trying `path`: stat it, run it, read it. Each must fail with EACCES. */
 function assertUnreachable(t: TestContext, path: string, how: Array<'stat' | 'exec' | 'open'>): void {
   const tries = how.map((h) => {
-    const r = h === 'stat' ? asNobody(['stat', '-c', '%A %U', path]) : h === 'exec' ? asNobody([path]) : asNobody(['od', '-An', '-N2', '-tx1', path]);
+    // Exec from a shell that runs as nobody: setpriv itself still holds root's capabilities when it execs its argument.
+    const r = h === 'stat' ? asNobody(['stat', '-c', '%A %U', path]) : h === 'exec' ? asNobody(['/bin/sh', '-c', 'exec "$0"', path]) : asNobody(['od', '-An', '-N2', '-tx1', path]);
     t.diagnostic(`nobody ${h} ${path}: exit ${r.code}: ${r.out}`);
     return { h, ...r };
   });
@@ -280,6 +282,62 @@ describe('a root made by an earlier version is repaired when the agent opens it'
     assert.doesNotMatch(again, /to other users/);
   });
 });
+
+describe('the Docker API socket', { skip: !isRoot && 'needs root' }, () => {
+  let tmp = '';
+  before(() => {
+    tmp = mkdtempSync(join(os.tmpdir(), 'berth-sock-'));
+    chmodSync(tmp, 0o755);
+  });
+  after(() => rmSync(tmp, { recursive: true, force: true }));
+
+  // The API only answers /_ping here; who may connect is what is under test.
+  const engine = {} as unknown as Engine;
+  // Not spawnSync: the server under test runs in this process and must keep answering.
+  const pingAs = (sock: string, gid: number) =>
+    new Promise<string>((resolve, reject) => {
+      const p = spawn('setpriv', ['--reuid=65534', `--regid=${gid}`, '--clear-groups', '--', process.execPath, '-e', pingScript(sock)], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let out = '';
+      p.stdout.on('data', (d) => (out += d));
+      p.stderr.on('data', (d) => (out += d));
+      p.on('error', reject);
+      p.on('close', () => resolve(out.trim()));
+    });
+
+  test('is 0660 with the group when the group exists, and only its members get in', async (t) => {
+    const sock = join(tmp, 'group.sock');
+    const api = await startDockerApi({ engine, socketPath: sock, group: 'nogroup' });
+    try {
+      const st = statSync(sock);
+      t.diagnostic(`${sock}: ${(st.mode & 0o777).toString(8)} gid ${st.gid}`);
+      assert.deepEqual([st.mode & 0o777, st.gid], [0o660, 65534]);
+      const member = await pingAs(sock, 65534);
+      const other = await pingAs(sock, 1000);
+      t.diagnostic(`uid 65534 gid 65534 (a member): ${member}; uid 65534 gid 1000: ${other}`);
+      assert.equal(member, '200');
+      assert.equal(other, 'EACCES');
+    } finally {
+      await api.close();
+    }
+  });
+
+  test('is 0600 when there is no such group', async (t) => {
+    const sock = join(tmp, 'nogroup.sock');
+    const group = `berth-no-such-group-${process.pid}`;
+    const api = await startDockerApi({ engine, socketPath: sock, group });
+    try {
+      const st = statSync(sock);
+      t.diagnostic(`${sock}: ${(st.mode & 0o777).toString(8)} ${st.uid}:${st.gid}`);
+      assert.deepEqual([st.mode & 0o777, st.uid, st.gid], [0o600, 0, 0]);
+      assert.equal(await pingAs(sock, 65534), 'EACCES');
+    } finally {
+      await api.close();
+    }
+  });
+});
+
+const pingScript = (sock: string) =>
+  `require('http').get({ socketPath: ${JSON.stringify(sock)}, path: '/_ping' }, (r) => { console.log(r.statusCode); process.exit(0); }).on('error', (e) => { console.log(e.code); process.exit(0); })`;
 
 function firstLayer(dir: string): string {
   const names = execFileSync('ls', [dir], { encoding: 'utf8' }).split('\n');
