@@ -29,6 +29,7 @@ function debianPackages() {
   const want = [
     ['busybox-static', '/bin/busybox', 'test'],
     ['docker-registry', '/usr/bin/docker-registry', 'test'],
+    ['strace', '/usr/bin/strace', 'test'],
     ['chromium', '/usr/bin/chromium', 'test'],
     ['sqlite3', '/usr/bin/sqlite3', 'test'],
     ['iproute2', '/usr/sbin/ip', 'all'],

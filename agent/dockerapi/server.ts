@@ -1,5 +1,6 @@
 // The Docker Engine API (v1.41 subset) on a unix socket, so the real `docker` CLI and
 // dockerode can drive Berth's engine.
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import net from 'node:net';
@@ -154,7 +155,25 @@ async function clearStaleSocket(socketPath: string): Promise<void> {
   fs.unlinkSync(socketPath);
 }
 
-export async function startDockerApi(opts: { engine: Engine; socketPath: string; mode?: number }): Promise<DockerApiServer> {
+/**
+ * Who may use the API socket, as dockerd decides: members of `group` when the system has it
+ * (0660, that group), else root alone (0600). Looked up with getent, so groups from NSS count.
+ */
+export function socketAccess(group = 'docker'): { mode: number; gid?: number } {
+  let line: string;
+  try {
+    line = execFileSync('getent', ['group', group], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  } catch (e) {
+    // getent's exit status 2: no such group.
+    if ((e as { status?: number }).status === 2) return { mode: 0o600 };
+    throw new Error(`cannot look up group ${group} for the Docker API socket: ${(e as Error).message}`, { cause: e });
+  }
+  const gid = line.split(':')[2];
+  if (!/^\d+$/.test(gid ?? '')) throw new Error(`getent group ${group} gave no group id: ${JSON.stringify(line.trim())}`);
+  return { mode: 0o660, gid: Number(gid) };
+}
+
+export async function startDockerApi(opts: { engine: Engine; socketPath: string; /** default "docker" */ group?: string }): Promise<DockerApiServer> {
   const { engine, socketPath } = opts;
   fs.mkdirSync(path.dirname(socketPath), { recursive: true });
   await clearStaleSocket(socketPath);
@@ -169,14 +188,22 @@ export async function startDockerApi(opts: { engine: Engine; socketPath: string;
     sockets.add(s);
     s.on('close', () => sockets.delete(s));
   });
+  const access = socketAccess(opts.group);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(socketPath, () => {
-      server.off('error', reject);
-      resolve();
-    });
+    // listen() binds synchronously: under this umask the socket is never, even briefly, open to others.
+    const umask = process.umask(0o177);
+    try {
+      server.listen(socketPath, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    } finally {
+      process.umask(umask);
+    }
   });
-  fs.chmodSync(socketPath, opts.mode ?? 0o660);
+  if (access.gid !== undefined) fs.chownSync(socketPath, -1, access.gid);
+  fs.chmodSync(socketPath, access.mode);
   return {
     socketPath,
     close: () =>

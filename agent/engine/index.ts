@@ -12,6 +12,7 @@ import { exportFilesystem } from './containers/export';
 import { conflict, notFound } from './errors';
 import { importImage, type ImportOptions } from './images/import';
 import { readLogs } from './logs';
+import { prepareRoot } from './root';
 import type {
   ContainerRecord,
   ContainerSpec,
@@ -238,6 +239,7 @@ export function cgroupParentFor(root: string): string {
 
 export async function openEngine(opts: OpenEngineOptions): Promise<BerthEngine> {
   const root = resolve(opts.root);
+  prepareRoot(root);
   await mkdir(join(root, 'containers'), { recursive: true });
   const images = opts.images ?? (await (await import('./images')).openImageStore(join(root, 'images')));
   const cgroups = openCgroups({ parent: opts.cgroupParent ?? cgroupParentFor(root), base: opts.cgroupRoot });

@@ -2,6 +2,7 @@
 // atomically so a crash mid-write never leaves a half credential that locks the host out.
 import fs from 'node:fs';
 import path from 'node:path';
+import { writeFileAtomic } from '../engine/atomic-write';
 
 export interface StoredCredential {
   server: string;
@@ -33,21 +34,5 @@ export function readCredential(root: string): StoredCredential | undefined {
 
 export function writeCredential(root: string, cred: StoredCredential): void {
   fs.mkdirSync(root, { recursive: true, mode: 0o700 });
-  const final = credentialPath(root);
-  const tmp = `${final}.${process.pid}.tmp`;
-  const fd = fs.openSync(tmp, 'w', 0o600);
-  try {
-    fs.writeSync(fd, JSON.stringify(cred, null, 2) + '\n');
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
-  }
-  fs.chmodSync(tmp, 0o600);
-  fs.renameSync(tmp, final);
-  const dir = fs.openSync(root, 'r');
-  try {
-    fs.fsyncSync(dir);
-  } finally {
-    fs.closeSync(dir);
-  }
+  writeFileAtomic(credentialPath(root), JSON.stringify(cred, null, 2) + '\n', { mode: 0o600 });
 }

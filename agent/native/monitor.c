@@ -140,16 +140,54 @@ static void log_line(const char *stream, const char *data, size_t n)
 	}
 }
 
+/*
+ * Replaces NAME in the state dir (the cwd) the way the agent writes its own files
+ * (agent/engine/atomic-write.ts): a temp file, fsync, rename, fsync the directory, so the
+ * agent never reads half a file and what it read survives a crash. On failure: -1 with
+ * errno kept for the caller's message, and the failed step in the container's log.
+ */
 static int write_atomic(const char *name, const char *data)
 {
 	char tmp[256];
+	const char *step = "create";
+	size_t n = strlen(data), off = 0;
+	int fd, dfd = -1, e, renamed = 0;
 	snprintf(tmp, sizeof tmp, "%s.tmp", name);
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (fd < 0) return -1;
-	size_t n = strlen(data);
-	if (write(fd, data, n) != (ssize_t)n || fsync(fd) < 0) { close(fd); return -1; }
-	close(fd);
-	return rename(tmp, name);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0) goto failed;
+	step = "write";
+	while (off < n) {
+		ssize_t r = write(fd, data + off, n - off);
+		if (r < 0 && errno == EINTR) continue;
+		if (r < 0) goto failed;
+		off += (size_t)r;
+	}
+	step = "fsync";
+	if (fsync(fd) < 0) goto failed;
+	step = "close";
+	e = close(fd);
+	fd = -1;
+	if (e < 0) goto failed;
+	step = "rename";
+	if (rename(tmp, name) < 0) goto failed;
+	renamed = 1;
+	step = "fsync the state directory after renaming";
+	dfd = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0 || fsync(dfd) < 0) goto failed;
+	close(dfd);
+	return 0;
+failed:
+	e = errno;
+	if (fd >= 0) close(fd);
+	if (dfd >= 0) close(dfd);
+	if (!renamed) unlink(tmp); /* the old NAME, if any, stays as it was */
+	{
+		char msg[512];
+		snprintf(msg, sizeof msg, "berth-monitor: write %s (%s): %s\n", name, step, strerror(e));
+		log_line("stderr", msg, strlen(msg));
+	}
+	errno = e;
+	return -1;
 }
 
 static void write_exit(int code)
@@ -552,7 +590,8 @@ static void read_conf(const char *path)
 	for (char *p = buf, *next; p < buf + got; p = next) {
 		next = p + strlen(p) + 1;
 		char *v = strchr(p, '=');
-		if (!v) continue;
+		/* A key this monitor does not know is a setting it would not apply: refuse, never skip. */
+		if (!v) { errno = 0; fail(128, "berth-monitor: %s: entry \"%.200s\" is not key=value", path, p); }
 		*v++ = 0;
 		if (!strcmp(p, "rootfs")) cf.rootfs = v;
 		else if (!strcmp(p, "overlay")) cf.overlay = v;
@@ -563,11 +602,21 @@ static void read_conf(const char *path)
 		else if (!strcmp(p, "etc_hostname")) cf.etc_hostname = v;
 		else if (!strcmp(p, "etc_hosts")) cf.etc_hosts = v;
 		else if (!strcmp(p, "etc_resolv")) cf.etc_resolv = v;
-		else if (!strcmp(p, "netns")) cf.newnet = strcmp(v, "host") != 0;
-		else if (!strcmp(p, "caps")) cf.caps = strtoull(v, NULL, 16);
-		else if (!strcmp(p, "env")) push(&cf.env, v);
+		else if (!strcmp(p, "netns")) {
+			if (strcmp(v, "new") && strcmp(v, "host")) { errno = 0; fail(128, "berth-monitor: %s: netns=%.200s: not \"new\" or \"host\"", path, v); }
+			cf.newnet = strcmp(v, "host") != 0;
+		} else if (!strcmp(p, "caps")) {
+			char *end;
+			errno = 0;
+			cf.caps = strtoull(v, &end, 16);
+			if (errno || !*v || *end) {
+				if (!errno) errno = EINVAL;
+				fail(128, "berth-monitor: %s: caps=%.200s: not a hex capability mask", path, v);
+			}
+		} else if (!strcmp(p, "env")) push(&cf.env, v);
 		else if (!strcmp(p, "arg")) push(&cf.argv, v);
 		else if (!strcmp(p, "cgroup")) push(&cf.cgroups, v);
+		else { errno = 0; fail(128, "berth-monitor: %s: unknown configuration key \"%.200s\"", path, p); }
 	}
 	if (!cf.rootfs && !in_exec) { errno = EINVAL; fail(128, "berth-monitor: %s has no rootfs", path); }
 }

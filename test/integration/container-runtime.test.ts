@@ -383,6 +383,17 @@ describe('container runtime', { skip: !isRoot && 'needs root' }, () => {
     assert.throws(() => engine.inspect(c.id), (e: unknown) => e instanceof EngineError && e.status === 404);
   });
 
+  test('autoRemove removes a container whose monitor failed before it could detach', async () => {
+    const c = await run(['true'], { restart: { autoRemove: true } });
+    const removed = engine.wait(c.id, 'removed');
+    // A log the monitor cannot open: it fails before it ever forks away from the agent.
+    await rm(c.logPath);
+    await mkdir(c.logPath);
+    await assert.rejects(engine.start(c.id), (e: unknown) => e instanceof EngineError && /open log/.test(e.message));
+    await removed;
+    assert.throws(() => engine.inspect(c.id), (e: unknown) => e instanceof EngineError && e.status === 404);
+  });
+
   test('containers outlive the engine; a new engine on the same root sees them and their exit', async () => {
     const long = await run(['sh', '-c', 'sleep 1.5; echo done; exit 4']);
     const short = await run(['sh', '-c', 'sleep 0.3; exit 6']);

@@ -159,12 +159,13 @@ export class ContainerLifecycle {
       await this.records.save(rec);
       await this.cgroups.remove(rec.id).catch(() => {});
       if (run) {
-        // Attached clients and waiters learn of it as of any other end; --rm still removes it.
+        // Attached clients and waiters learn of it as of any other end.
         this.emit({ action: 'die', id: rec.id, exitCode });
         this.waiters.settle(rec.id, ['not-running', 'next-exit'], exitCode);
-        // remove() waits for this start to be over.
-        if (rec.spec.restart.autoRemove) void this.remove(rec.id, { force: true }).catch(() => {});
       }
+      // --rm removes a container whose start failed, however early (the CLI waits for the
+      // removal); remove() waits for this start to be over.
+      if (rec.spec.restart.autoRemove) void this.remove(rec.id, { force: true }).catch(() => {});
       throw new EngineError(exitCode === 127 || exitCode === 126 ? 400 : 500, msg);
     };
 

@@ -1,10 +1,8 @@
 // Container records on disk: ROOT/containers/<id>/config.json, replaced atomically.
-import { closeSync, fsyncSync, openSync, writeSync } from 'node:fs';
-import { mkdir, readdir, readFile, rename, rm } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { writeFileAtomic } from '../atomic-write';
 import type { ContainerRecord } from '../types';
-
-let tmpCounter = 0;
 
 export class ContainerStore {
   constructor(readonly dir: string) {}
@@ -15,16 +13,8 @@ export class ContainerStore {
 
   async save(rec: ContainerRecord): Promise<void> {
     const d = this.containerDir(rec.id);
-    await mkdir(d, { recursive: true });
-    const tmp = join(d, `config.json.${process.pid}.${++tmpCounter}.tmp`);
-    const fd = openSync(tmp, 'w', 0o600);
-    try {
-      writeSync(fd, JSON.stringify(rec, null, 1));
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-    await rename(tmp, join(d, 'config.json'));
+    await mkdir(d, { recursive: true, mode: 0o700 });
+    writeFileAtomic(join(d, 'config.json'), JSON.stringify(rec, null, 1), { mode: 0o600 });
   }
 
   async loadAll(): Promise<ContainerRecord[]> {

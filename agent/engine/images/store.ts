@@ -12,12 +12,14 @@
 // Exports: openImageStore, DiskImageStore (ImageStore plus tag), ImageStoreOptions, computeChainIds.
 import { createHash, randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
+import { writeFileAtomic } from '../atomic-write';
 import { EngineError } from '../errors';
 import { decompress, extractLayer } from '../layers/extract';
+import { CLOSED_MODE, closeToOthers } from '../root';
 import type { ImageConfig, ImageEvent, ImageRecord, ImageStore, PullProgress, RegistryAuth } from '../types';
 import { familiarString, fullName, parseReference, repoName, tryParseReference, type Reference } from './reference';
 import { domainListed, hostPlatform, RegistryClient, type Descriptor, type Platform } from './registry';
@@ -51,25 +53,8 @@ export function computeChainIds(diffIds: string[]): string[] {
   return out;
 }
 
-function writeAtomic(path: string, data: string | Buffer): void {
-  const tmp = `${path}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
-  const fd = openSync(tmp, 'w', 0o644);
-  try {
-    const buf = typeof data === 'string' ? Buffer.from(data) : data;
-    let off = 0;
-    while (off < buf.length) off += writeSync(fd, buf, off, buf.length - off);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  renameSync(tmp, path);
-  const dfd = openSync(join(path, '..'), 'r');
-  try {
-    fsyncSync(dfd);
-  } finally {
-    closeSync(dfd);
-  }
-}
+// Manifests, configs, names and records are the store's own bookkeeping: root only, like the dirs.
+const writeAtomic = (path: string, data: string | Buffer) => writeFileAtomic(path, data, { mode: 0o600 });
 
 /** Runs `fn` over `items` with at most `limit` at a time; the first failure aborts the rest. */
 async function parallel<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
@@ -120,10 +105,9 @@ export class DiskImageStore extends EventEmitter<{ image: [ImageEvent] }> implem
   // ---- loading -------------------------------------------------------------
 
   load(): void {
-    // layers/ stays traversable: a copy-based mount fallback may read layer dirs as a container's user.
-    mkdirSync(this.dir, { recursive: true, mode: 0o711 });
-    for (const d of ['blobs/sha256', 'images', 'tmp']) mkdirSync(join(this.dir, d), { recursive: true, mode: 0o700 });
-    mkdirSync(join(this.dir, 'layers'), { recursive: true, mode: 0o711 });
+    // Layers hold images' setuid binaries and device nodes: no other user may reach them (see ../root.ts).
+    closeToOthers(this.dir, ['', 'layers'], 'the image store', console.log);
+    for (const d of ['blobs/sha256', 'images', 'tmp']) mkdirSync(join(this.dir, d), { recursive: true, mode: CLOSED_MODE });
     for (const name of readdirSync(join(this.dir, 'tmp'))) rmSync(join(this.dir, 'tmp', name), { recursive: true, force: true });
 
     for (const name of readdirSync(join(this.dir, 'layers'))) {

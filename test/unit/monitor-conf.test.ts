@@ -1,0 +1,87 @@
+// The built berth-monitor refuses a configuration it does not understand instead of skipping
+// what it does not know, and says so through the file protocol the agent reads (the `error`
+// file, which becomes the start error a docker CLI user sees). Also: its state files are
+// written durably (fsync, rename, directory fsync).
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { encodeConfig, MonitorRun, DEFAULT_CAPS, type MonitorConfig } from '../../agent/engine/containers/monitor';
+import { monitorBinary } from '../../agent/native/binary';
+import { traceFileCalls } from '../fixtures/strace';
+
+/** Every field the agent can send, so a key the monitor does not know would show up. */
+const FULL: MonitorConfig = {
+  rootfs: '/nonexistent/rootfs',
+  overlay: 'lowerdir=/a,upperdir=/b,workdir=/c',
+  hostname: 'h',
+  user: '1000:1000',
+  cwd: '/',
+  log: '',
+  etcHostname: '/nonexistent/hostname',
+  etcHosts: '/nonexistent/hosts',
+  etcResolv: '/nonexistent/resolv.conf',
+  newNetns: true,
+  env: ['A=b'],
+  argv: ['true'],
+  cgroups: ['/nonexistent/cgroup'],
+  caps: DEFAULT_CAPS,
+};
+
+describe('berth-monitor configuration', () => {
+  let tmp = '';
+  let n = 0;
+  before(() => (tmp = mkdtempSync(join(os.tmpdir(), 'berth-monconf-'))));
+  after(() => rmSync(tmp, { recursive: true, force: true }));
+
+  /** A state dir holding `conf` as monitor.conf, after `berth-monitor run` on it. */
+  const runWith = (conf: Buffer) => {
+    const dir = join(tmp, `state-${++n}`);
+    mkdirSync(dir);
+    writeFileSync(join(dir, 'monitor.conf'), conf);
+    const r = spawnSync(monitorBinary(), ['run', dir], { encoding: 'utf8' });
+    return { dir, code: r.status, run: new MonitorRun(dir) };
+  };
+  const entries = (...e: string[]) => Buffer.from(e.map((x) => x + '\0').join(''));
+
+  test('an unknown key fails the start with an error naming it, after every key the agent sends was accepted', () => {
+    // The agent's own encoding first: the monitor stops at the first key it does not know.
+    const { dir, code, run } = runWith(Buffer.concat([encodeConfig(FULL), entries('memory_swappiness=60')]));
+    assert.equal(code, 1);
+    assert.equal(run.error(), 'berth-monitor: monitor.conf: unknown configuration key "memory_swappiness"');
+    assert.equal(run.exit()?.code, 128);
+    assert.ok(!existsSync(join(dir, 'monitor.pid')), 'no container was started');
+  });
+
+  test('an entry without "=" is refused, named', () => {
+    const { code, run } = runWith(entries('rootfs=/x', 'readonly'));
+    assert.equal(code, 1);
+    assert.equal(run.error(), 'berth-monitor: monitor.conf: entry "readonly" is not key=value');
+  });
+
+  test('values it cannot read are refused, named', () => {
+    assert.equal(runWith(entries('rootfs=/x', 'netns=container:abc')).run.error(), 'berth-monitor: monitor.conf: netns=container:abc: not "new" or "host"');
+    assert.equal(runWith(entries('rootfs=/x', 'caps=all')).run.error(), 'berth-monitor: monitor.conf: caps=all: not a hex capability mask: Invalid argument');
+  });
+
+  test('exec refuses an unknown key the same way, on stderr', () => {
+    const conf = join(tmp, 'exec.conf');
+    writeFileSync(conf, entries('user=0', 'cwd=/', 'arg=true', 'tty=1'));
+    const r = spawnSync(monitorBinary(), ['exec', String(process.pid), conf], { encoding: 'utf8' });
+    assert.equal(r.status, 128);
+    assert.equal(r.stderr, `berth-monitor: ${conf}: unknown configuration key "tty"\n`);
+  });
+
+  test('writes error and exit with fsync, rename, then a directory fsync', () => {
+    const dir = join(tmp, 'traced');
+    mkdirSync(dir);
+    writeFileSync(join(dir, 'monitor.conf'), entries('rootfs=/x', 'bogus=1'));
+    const role = (p: string) => (p === '.' ? 'dir' : /^(error|exit)(\.tmp)?$/.test(p) ? p : undefined);
+    const calls = traceFileCalls(monitorBinary(), ['run', dir], role, { allowExit: [1] });
+    const one = (f: string) => [`open ${f}.tmp`, `fsync ${f}.tmp`, `close ${f}.tmp`, `rename ${f}.tmp → ${f}`, 'open dir', 'fsync dir', 'close dir'];
+    assert.deepEqual(calls, [...one('error'), ...one('exit')], calls.join('\n'));
+    assert.match(readFileSync(join(dir, 'error'), 'utf8'), /"bogus"/);
+  });
+});
