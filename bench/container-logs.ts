@@ -3,7 +3,7 @@
 // same json-file (the floor: no daemon, no CLI, no framing). When `dockerd` is installed
 // the same three run against a real Docker daemon too; without it that column is skipped.
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -135,15 +135,27 @@ export async function benchContainerLogs(lines = 1_000_000, rounds = 5): Promise
     let docker: LogsBench['docker'];
     if (hasDockerd()) {
       const dsock = join(work, 'docker.sock');
+      const config = join(work, 'daemon.json');
+      writeFileSync(config, '{}\n');
+      // Its own everything, and nothing of the host's: no bridge, firewall, forwarding or
+      // masquerading changes, and its containers' cgroups under a parent removed afterwards.
+      const cgroupParent = `berth-bench-logs-docker-${process.pid}`;
       const dockerd = spawn(
         'dockerd',
-        ['--host', `unix://${dsock}`, '--data-root', join(work, 'docker'), '--exec-root', join(work, 'docker-exec'), '--pidfile', join(work, 'docker.pid'), '--bridge=none', '--iptables=false', '--ip6tables=false'],
+        [
+          ...['--host', `unix://${dsock}`, '--config-file', config, '--data-root', join(work, 'docker'), '--exec-root', join(work, 'docker-exec')],
+          ...['--pidfile', join(work, 'docker.pid'), '--bridge=none', '--iptables=false', '--ip6tables=false', '--ip-forward=false', '--ip-masq=false'],
+          ...['--cgroup-parent', `/${cgroupParent}`, '--exec-opt', 'native.cgroupdriver=cgroupfs', '--log-level', 'warn'],
+        ],
         { stdio: ['ignore', 'pipe', 'pipe'] },
       );
       let dlog = '';
       dockerd.stdout.on('data', (b) => (dlog += b));
       dockerd.stderr.on('data', (b) => (dlog += b));
-      stops.push(() => stopProcess(dockerd));
+      stops.push(async () => {
+        await stopProcess(dockerd);
+        removeCgroupDirs(cgroupParent);
+      });
       await waitForSocket(dsock, () => dockerd.exitCode === null, () => dlog.slice(-2000));
       const m = await measure(dsock, ref, lines, rounds, env);
       docker = { captureMs: m.captureMs, tailCliMs: m.tailCliMs, readBackMs: m.readBackMs };
@@ -161,4 +173,18 @@ async function stopProcess(child: ReturnType<typeof spawn>): Promise<void> {
   const gone = new Promise((r) => child.once('exit', r));
   process.kill(child.pid, 'SIGTERM');
   await gone;
+}
+
+/** The (empty, once dockerd is gone) cgroup `name` in every hierarchy under /sys/fs/cgroup. */
+function removeCgroupDirs(name: string): void {
+  const base = '/sys/fs/cgroup';
+  const dirs = [join(base, name), ...readdirSync(base).map((h) => join(base, h, name))];
+  for (const d of dirs) {
+    if (!existsSync(d)) continue;
+    try {
+      rmdirSync(d);
+    } catch (err) {
+      console.error(`bench: could not remove cgroup ${d}: ${(err as Error).message}`);
+    }
+  }
 }
