@@ -105,7 +105,15 @@ export interface ContainerRecord {
 }
 
 export interface LogEntry {
-  /** 1-based, increasing by one per line over the container's whole life: a reader resumes after the last seq it saw. */
+  /**
+   * Where this line ends in the container's log: the byte position just past its newline,
+   * counted over the container's whole life (today the log is one json-file, so it is the
+   * offset in that file; when rotation comes, each file records the position it starts at
+   * and seqs go on counting across files). So seqs are unique, strictly increasing and
+   * always above 0, and safe integers for the first 8 PiB of output; they are not line
+   * numbers (they grow by each line's length and skip damaged lines). A reader that saw seq
+   * N asks for afterSeq N and gets exactly the lines that follow, found by seeking to N.
+   */
   seq: number;
   stream: 'stdout' | 'stderr';
   /** RFC 3339 with nanoseconds, as the line was read from the process. */

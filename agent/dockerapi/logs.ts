@@ -4,7 +4,7 @@ import type { ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Engine, LogEntry } from '../engine/types';
 import { HttpError, boolParam, messageOf, statusOf, type Query } from './http';
-import { STDERR, STDOUT, muxFrame } from './mux';
+import { STDERR, STDOUT, writeFrameHeader } from './mux';
 
 const RAW_STREAM = 'application/vnd.docker.raw-stream';
 const MUX_STREAM = 'application/vnd.docker.multiplexed-stream';
@@ -28,10 +28,21 @@ function tailParam(q: Query): number | undefined {
   return n < 0 ? undefined : n;
 }
 
-/** One log entry as bytes on the wire: framed unless the container has a TTY (then it is one raw stream). */
-export function encodeEntry(e: LogEntry, tty: boolean, timestamps: boolean): Buffer {
-  const text = timestamps ? `${e.time} ${e.line}` : e.line;
-  return tty ? Buffer.from(text, 'utf8') : muxFrame(e.stream === 'stderr' ? STDERR : STDOUT, text);
+/** Log entries as bytes on the wire: framed unless the container has a TTY (then it is one raw stream). */
+export function encodeEntries(entries: LogEntry[], tty: boolean, timestamps: boolean): Buffer {
+  // One buffer for the lot: a write (and, over HTTP, a chunk) per batch instead of per line.
+  const texts = entries.map((e) => (timestamps ? `${e.time} ${e.line}` : e.line));
+  const sizes = texts.map((t) => Buffer.byteLength(t, 'utf8'));
+  const out = Buffer.allocUnsafe(sizes.reduce((a, n) => a + n, 0) + (tty ? 0 : 8 * entries.length));
+  let at = 0;
+  for (let i = 0; i < entries.length; i++) {
+    if (!tty) {
+      writeFrameHeader(out, at, entries[i].stream === 'stderr' ? STDERR : STDOUT, sizes[i]);
+      at += 8;
+    }
+    at += out.write(texts[i], at, 'utf8');
+  }
+  return out;
 }
 
 export async function containerLogs(engine: Engine, res: ServerResponse, id: string, q: Query): Promise<void> {
@@ -45,10 +56,10 @@ export async function containerLogs(engine: Engine, res: ServerResponse, id: str
   const abort = new AbortController();
   res.on('close', () => abort.abort());
   const tty = c.spec.process.tty;
-  const iter = engine.logs(c.id, { ...opts, signal: abort.signal })[Symbol.asyncIterator]();
-  // Without follow, read the first line before answering so an engine error still becomes a status
-  // code; with follow that line may take forever, so headers go out at once, as dockerd does.
-  let first: Promise<IteratorResult<LogEntry>> = iter.next();
+  const iter = engine.logBatches(c.id, { ...opts, signal: abort.signal })[Symbol.asyncIterator]();
+  // Without follow, read the first lines before answering so an engine error still becomes a status
+  // code; with follow they may take forever, so headers go out at once, as dockerd does.
+  let first: Promise<IteratorResult<LogEntry[]>> = iter.next();
   if (!follow) {
     const r = await first;
     first = Promise.resolve(r);
@@ -57,7 +68,7 @@ export async function containerLogs(engine: Engine, res: ServerResponse, id: str
   res.flushHeaders();
   try {
     for (let r = await first; !r.done; r = await iter.next()) {
-      if (!res.write(encodeEntry(r.value, tty, timestamps))) await drained(res, abort.signal);
+      if (!res.write(encodeEntries(r.value, tty, timestamps))) await drained(res, abort.signal);
       if (abort.signal.aborted) break;
     }
   } catch (err) {
@@ -89,12 +100,6 @@ export function rawHttpError(socket: Duplex, err: unknown): void {
   const body = JSON.stringify({ message: messageOf(err) });
   const reason = status === 404 ? 'Not Found' : status === 400 ? 'Bad Request' : status === 409 ? 'Conflict' : 'Internal Server Error';
   socket.end(`HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
-}
-
-async function lastSeq(engine: Engine, id: string): Promise<number> {
-  let seq = 0;
-  for await (const e of engine.logs(id, { tail: 1 })) seq = e.seq;
-  return seq;
 }
 
 /**
@@ -156,12 +161,14 @@ export async function attach(engine: Engine, socket: Duplex, id: string, q: Quer
   // Input is not forwarded yet; drain it so a client that sends some does not stall.
   socket.on('data', () => {});
   try {
-    const afterSeq = withLogs ? 0 : await lastSeq(engine, containerId);
     // With stream: from now on (after the past with logs=1), once running; without: only the past, if asked.
-    const follow = stream && (stdout || stderr) && (await startedOrGone(engine, containerId, abort.signal));
-    if (follow || (!stream && withLogs)) {
-      for await (const e of engine.logs(containerId, { follow, afterSeq, stdout, stderr, signal: abort.signal })) {
-        if (!socket.write(encodeEntry(e, tty, false))) await drained(socket, abort.signal);
+    // The read is set up before waiting for the start, so "now" is the log's end at attach time
+    // (tail 0), found by a seek and not by reading the past, and nothing the new run prints is missed.
+    const follow = stream && (stdout || stderr);
+    const batches = engine.logBatches(containerId, { follow, stdout, stderr, signal: abort.signal, ...(withLogs ? {} : { tail: 0 }) });
+    if (follow ? await startedOrGone(engine, containerId, abort.signal) : withLogs) {
+      for await (const batch of batches) {
+        if (!socket.write(encodeEntries(batch, tty, false))) await drained(socket, abort.signal);
         if (abort.signal.aborted) break;
       }
     }

@@ -7,10 +7,9 @@ export const STDOUT = 1;
 export const STDERR = 2;
 export type StreamId = typeof STDIN | typeof STDOUT | typeof STDERR;
 
-export function muxFrame(stream: StreamId, payload: Buffer | string): Buffer {
-  const body = typeof payload === 'string' ? Buffer.from(payload, 'utf8') : payload;
-  const header = Buffer.alloc(8);
-  header[0] = stream;
-  header.writeUInt32BE(body.length, 4);
-  return Buffer.concat([header, body]);
+/** Writes the 8-byte header of a frame of `size` bytes at `at` in `out`. */
+export function writeFrameHeader(out: Buffer, at: number, stream: StreamId, size: number): void {
+  out.writeUInt32BE(0, at);
+  out[at] = stream;
+  out.writeUInt32BE(size, at + 4);
 }

@@ -11,7 +11,7 @@ import { checkSpec, ContainerLifecycle, ContainerRecords, execIn, type Container
 import { exportFilesystem } from './containers/export';
 import { conflict, notFound } from './errors';
 import { importImage, type ImportOptions } from './images/import';
-import { readLogs } from './logs';
+import { readLogBatches, readLogs, type LogSource } from './logs';
 import { prepareRoot } from './root';
 import type {
   ContainerRecord,
@@ -183,22 +183,25 @@ class EngineImpl extends EventEmitter<EngineEvents> implements BerthEngine {
     return this.lifecycle.wait(idOrName, condition);
   }
   logs(idOrName: string, opts?: LogOptions): AsyncIterable<LogEntry> {
+    return readLogs(this.logSource(idOrName), opts);
+  }
+  logBatches(idOrName: string, opts?: LogOptions): AsyncIterable<LogEntry[]> {
+    return readLogBatches(this.logSource(idOrName), opts);
+  }
+  private logSource(idOrName: string): LogSource {
     // Resolve now so an unknown container fails at the call, not at the first next().
     const { id, logPath } = this.records.resolve(idOrName);
-    return readLogs(
-      {
-        path: logPath,
-        status: () => this.records.get(id)?.state.status,
-        onChange: (listener) => {
-          const onEvent = (e: { id: string }) => {
-            if (e.id === id) listener();
-          };
-          this.on('container', onEvent);
-          return () => this.off('container', onEvent);
-        },
+    return {
+      path: logPath,
+      status: () => this.records.get(id)?.state.status,
+      onChange: (listener) => {
+        const onEvent = (e: { id: string }) => {
+          if (e.id === id) listener();
+        };
+        this.on('container', onEvent);
+        return () => this.off('container', onEvent);
       },
-      opts,
-    );
+    };
   }
   async stats(idOrName: string): Promise<ContainerStats | undefined> {
     const rec = this.records.resolve(idOrName);

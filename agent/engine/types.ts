@@ -72,13 +72,17 @@ export interface ImageStore {
 export interface LogOptions {
   /** Keep going as lines arrive; ends when the container has stopped and everything is read, or on `signal`. */
   follow?: boolean;
-  /** Only the last N lines that pass the other filters (undefined = all). */
+  /**
+   * Only the last N lines of the log as it ends when logs() is called (undefined = all), then
+   * the other filters, as Docker's json-file does: a tail of 10 with stderr only gives those
+   * of the last 10 lines that are stderr. With follow, tail 0 means "from now on".
+   */
   tail?: number;
   /** Unix seconds (fractions allowed): only lines at or after. */
   since?: number;
   /** Unix seconds: only lines before. */
   until?: number;
-  /** Only lines with seq > afterSeq (resuming a stream). */
+  /** Only lines with seq > afterSeq (resuming a stream: a seek to that position, whatever the log's size). */
   afterSeq?: number;
   stdout?: boolean;
   stderr?: boolean;
@@ -171,6 +175,8 @@ export interface Engine extends EventEmitter<EngineEvents> {
   /** Resolves when the container is next not running ('next-exit'), or at once if it is not running ('not-running'), or once removed ('removed'). */
   wait(idOrName: string, condition?: WaitCondition): Promise<{ exitCode: number }>;
   logs(idOrName: string, opts?: LogOptions): AsyncIterable<LogEntry>;
+  /** The same lines as logs(), in the batches the log was read in (never empty), for faces that write them out in bulk. */
+  logBatches(idOrName: string, opts?: LogOptions): AsyncIterable<LogEntry[]>;
   /** `docker export`: the container's filesystem (image and its own changes merged) as one tar stream. */
   exportContainer(idOrName: string): AsyncIterable<Buffer>;
   /** undefined when the container is not running. */

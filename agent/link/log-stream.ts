@@ -1,6 +1,6 @@
 // One log subscription: read the container's log and hand it out in batches, never
-// reading further than one unacknowledged batch ahead, so a slow browser slows the
-// file reader instead of growing the agent's memory.
+// reading further than one read of the file past the unacknowledged batch, so a slow
+// browser slows the file reader instead of growing the agent's memory.
 import type { Engine, LogEntry } from '../engine/types';
 import type { LogBatch } from '../../protocol/agent-link';
 
@@ -40,40 +40,42 @@ export async function streamLogs(engine: Engine, o: LogStreamOptions): Promise<v
   const maxDelayMs = o.maxDelayMs ?? 50;
   const aborted = untilAbort(o.signal);
   const iter = engine
-    .logs(o.id, { follow: true, tail: o.afterSeq === undefined ? o.tail : undefined, afterSeq: o.afterSeq, signal: o.signal })
+    .logBatches(o.id, { follow: true, tail: o.afterSeq === undefined ? o.tail : undefined, afterSeq: o.afterSeq, signal: o.signal })
     [Symbol.asyncIterator]();
   // A read that outlived its batch's deadline is carried into the next batch, not repeated.
-  let pending: Promise<IteratorResult<LogEntry>> | undefined;
-  let done = false;
+  let pending: Promise<IteratorResult<LogEntry[]>> | undefined;
+  // Lines read but not sent yet: what one read of the file gave beyond maxEntries.
+  let buffered: LogEntry[] = [];
+  let ended = false;
   try {
-    while (!done) {
-      const entries: LogEntry[] = [];
-      pending ??= iter.next();
-      const first = await Promise.race([pending, aborted]);
-      pending = undefined;
-      if (first === ABORTED) return;
-      if (first.done) done = true;
-      else {
-        entries.push(first.value);
+    for (;;) {
+      if (!buffered.length && !ended) {
+        pending ??= iter.next();
+        const first = await Promise.race([pending, aborted]);
+        if (first === ABORTED) return;
+        pending = undefined;
+        if (first.done) ended = true;
+        else buffered = first.value;
+        // Lines that come soon after go in the same batch.
         const deadline = Date.now() + maxDelayMs;
-        while (entries.length < maxEntries) {
-          pending = iter.next();
+        while (!ended && buffered.length < maxEntries) {
+          pending ??= iter.next();
           const timer = after(deadline - Date.now());
           const r = await Promise.race([pending, timer.promise, aborted]);
           timer.cancel();
           if (r === ABORTED) return;
           if (r === TIMEOUT) break;
           pending = undefined;
-          if (r.done) {
-            done = true;
-            break;
-          }
-          entries.push(r.value);
+          if (r.done) ended = true;
+          else buffered = buffered.concat(r.value);
         }
       }
+      const entries = buffered.slice(0, maxEntries);
+      buffered = buffered.slice(maxEntries);
+      const last = ended && !buffered.length;
       if (o.signal.aborted) return;
-      const acked = await Promise.race([o.send(done ? { subId: o.subId, entries, done: true } : { subId: o.subId, entries }), aborted]);
-      if (acked === ABORTED) return;
+      const acked = await Promise.race([o.send(last ? { subId: o.subId, entries, done: true } : { subId: o.subId, entries }), aborted]);
+      if (acked === ABORTED || last) return;
     }
   } catch (err) {
     if (o.signal.aborted) return;

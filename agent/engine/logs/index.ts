@@ -1,8 +1,11 @@
-// Reads the monitor's Docker json-file log. seq is the 1-based line number in the file, so
-// a reader that saw seq N resumes with afterSeq N and misses nothing.
-import { watch, type FSWatcher } from 'node:fs';
-import { open } from 'node:fs/promises';
+// Reads the monitor's Docker json-file log. A line's seq is the byte position just past its
+// newline (see LogEntry.seq), so every way in is a seek: a tail is found by reading back from
+// the end, a resume after seq N starts reading at byte N, and neither depends on the size
+// of the log.
+import { statSync, watch, type FSWatcher } from 'node:fs';
+import { open, type FileHandle } from 'node:fs/promises';
 import type { ContainerStatus, LogEntry, LogOptions } from '../types';
+import { decodeLine } from './json-file';
 
 export interface LogSource {
   path: string;
@@ -13,7 +16,9 @@ export interface LogSource {
 }
 
 const POLL_MS = 250;
-const CHUNK = 1 << 20;
+const CHUNK = 256 << 10;
+const BACK_CHUNK = 64 << 10;
+const NL = 10;
 
 /** RFC 3339 with up to nanoseconds → unix seconds, keeping the sub-millisecond digits. */
 export function timeToSeconds(t: string): number {
@@ -23,65 +28,119 @@ export function timeToSeconds(t: string): number {
   return whole + (m[2] ? Number('0.' + m[2]) : 0);
 }
 
-interface Raw {
-  log: string;
-  stream: string;
-  time: string;
+function sizeOf(path: string): number {
+  try {
+    return statSync(path).size;
+  } catch {
+    return 0;
+  }
 }
 
+async function openLog(path: string): Promise<FileHandle | undefined> {
+  try {
+    return await open(path, 'r');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
+  }
+}
+
+/**
+ * Counting back from `end`: where the `n`th last complete line that decodes starts (0 when
+ * there are fewer). With n = 0, where the line that `end` falls in starts, so a reader
+ * starting there sees that line whole once its writer finishes it.
+ */
+async function lineStartBack(fh: FileHandle, end: number, n: number): Promise<number> {
+  const buf = Buffer.allocUnsafe(BACK_CHUNK);
+  // False while still inside the unfinished last line (bytes after the last newline before `end`).
+  let inLine = false;
+  // Pieces of the line being assembled that were read in later chunks (right of `hi`).
+  let carry: Buffer[] = [];
+  let found = 0;
+  for (let hi = end; hi > 0; ) {
+    const lo = Math.max(0, hi - BACK_CHUNK);
+    const { bytesRead } = await fh.read(buf, 0, hi - lo, lo);
+    if (bytesRead < hi - lo) throw new Error('the log shrank while it was read');
+    let right = hi - lo;
+    for (;;) {
+      const nl = right > 0 ? buf.lastIndexOf(NL, right - 1) : -1;
+      if (nl < 0) break;
+      if (inLine) {
+        // buf[nl + 1, right) + carry is one whole line, without its newline.
+        const whole = carry.length ? Buffer.concat([buf.subarray(nl + 1, right), ...carry]) : buf.subarray(nl + 1, right);
+        if (decodeLine(whole, 0, whole.length) && ++found >= n) return lo + nl + 1;
+      } else if (n === 0) return lo + nl + 1;
+      inLine = true;
+      carry = [];
+      right = nl;
+    }
+    if (inLine && right > 0) carry.unshift(Buffer.from(buf.subarray(0, right)));
+    hi = lo;
+  }
+  // Fewer than n lines, or the nth is the file's first: either way the read starts at 0.
+  return 0;
+}
+
+/** Complete lines from `pos` on (and not past `limit`), a chunk at a time. */
 class LineReader {
-  private offset = 0;
   private partial = Buffer.alloc(0);
-  seq = 0;
   constructor(
-    private path: string,
-    /** Lines up to this seq are counted but not decoded. */
-    private skipThrough = 0,
+    /** Absolute position of the first byte not yet split into lines. */
+    private pos: number,
+    private readonly limit: number,
   ) {}
 
-  /** Complete lines appended since the last call, a chunk at a time; nothing when the file is gone. */
-  async *batches(): AsyncGenerator<LogEntry[]> {
-    let fh;
-    try {
-      fh = await open(this.path, 'r');
-    } catch {
-      return;
-    }
-    try {
-      const buf = Buffer.allocUnsafe(CHUNK);
-      for (;;) {
-        const { bytesRead } = await fh.read(buf, 0, CHUNK, this.offset);
-        if (!bytesRead) break;
-        this.offset += bytesRead;
-        let data = this.partial.length ? Buffer.concat([this.partial, buf.subarray(0, bytesRead)]) : buf.subarray(0, bytesRead);
-        const out: LogEntry[] = [];
-        let nl: number;
-        while ((nl = data.indexOf(10)) >= 0) {
-          const raw = data.subarray(0, nl);
-          data = data.subarray(nl + 1);
-          if (++this.seq <= this.skipThrough) continue;
-          try {
-            const r = JSON.parse(raw.toString('utf8')) as Raw;
-            out.push({ seq: this.seq, stream: r.stream === 'stderr' ? 'stderr' : 'stdout', time: r.time, line: r.log });
-          } catch {
-            // A damaged line keeps its number so later seqs stay stable.
-          }
-        }
-        this.partial = Buffer.from(data);
-        if (out.length) yield out;
-        if (bytesRead < CHUNK) break;
+  async *batches(fh: FileHandle): AsyncGenerator<LogEntry[]> {
+    const buf = Buffer.allocUnsafe(CHUNK);
+    for (;;) {
+      const at = this.pos + this.partial.length;
+      const want = Math.min(CHUNK, this.limit - at);
+      if (want <= 0) return;
+      const { bytesRead } = await fh.read(buf, 0, want, at);
+      if (!bytesRead) return;
+      const data = this.partial.length ? Buffer.concat([this.partial, buf.subarray(0, bytesRead)]) : buf.subarray(0, bytesRead);
+      const out: LogEntry[] = [];
+      let from = 0;
+      for (let nl = data.indexOf(NL); nl >= 0; nl = data.indexOf(NL, from)) {
+        // A damaged line is skipped; the next one's seq does not depend on it.
+        const d = decodeLine(data, from, nl);
+        if (d) out.push({ seq: this.pos + nl + 1, stream: d.stream, time: d.time, line: d.line });
+        from = nl + 1;
       }
-    } finally {
-      await fh.close();
+      this.pos += from;
+      // Copied: `buf` is reused by the next read.
+      this.partial = from < data.length ? Buffer.from(data.subarray(from)) : Buffer.alloc(0);
+      if (out.length) yield out;
+      if (bytesRead < want) return;
     }
   }
 }
 
-export async function* readLogs(src: LogSource, opts: LogOptions = {}): AsyncGenerator<LogEntry> {
+/**
+ * The container's log lines as `opts` asks, in the batches they were read in (one read of the
+ * file each, never empty), for callers that write them out in bulk. The log's end as it is
+ * when this is called (not when the first batch is asked for) is where `tail` counts back
+ * from and where a reading without `follow` stops, so a caller that sets up a read and then
+ * waits (an attach waiting for its container to start) misses nothing written in between.
+ */
+export function readLogBatches(src: LogSource, opts: LogOptions = {}): AsyncIterable<LogEntry[]> {
+  return read(src, opts, sizeOf(src.path));
+}
+
+/** readLogBatches one line at a time. */
+export function readLogs(src: LogSource, opts: LogOptions = {}): AsyncIterable<LogEntry> {
+  const batches = readLogBatches(src, opts);
+  return (async function* () {
+    for await (const batch of batches) yield* batch;
+  })();
+}
+
+async function* read(src: LogSource, opts: LogOptions, end: number): AsyncGenerator<LogEntry[]> {
   const wantOut = opts.stdout ?? true;
   const wantErr = opts.stderr ?? true;
+  const after = opts.afterSeq !== undefined && opts.afterSeq > 0 ? opts.afterSeq : 0;
   const pass = (e: LogEntry) => {
-    if (opts.afterSeq !== undefined && e.seq <= opts.afterSeq) return false;
+    if (e.seq <= after) return false;
     if (e.stream === 'stdout' ? !wantOut : !wantErr) return false;
     if (opts.since !== undefined || opts.until !== undefined) {
       const t = timeToSeconds(e.time);
@@ -90,7 +149,12 @@ export async function* readLogs(src: LogSource, opts: LogOptions = {}): AsyncGen
     }
     return true;
   };
-  const reader = new LineReader(src.path, opts.afterSeq ?? 0);
+  async function* passing(batches: AsyncIterable<LogEntry[]>): AsyncGenerator<LogEntry[]> {
+    for await (const batch of batches) {
+      const ok = batch.filter(pass);
+      if (ok.length) yield ok;
+    }
+  }
   if (opts.signal?.aborted) return;
 
   // Watch before the first read so nothing appended in between goes unnoticed.
@@ -102,35 +166,36 @@ export async function* readLogs(src: LogSource, opts: LogOptions = {}): AsyncGen
     wake?.();
   };
   let fsw: FSWatcher | undefined;
-  const onAbort = poke;
-  let offChange: (() => void) | undefined;
-  if (opts.follow) {
+  const watchFile = () => {
     try {
       fsw = watch(src.path, poke);
       fsw.on('error', () => {});
     } catch {
-      // The poll still finds new lines.
+      // Not there yet: the next wake-up tries again, and the poll still finds new lines.
     }
-    opts.signal?.addEventListener('abort', onAbort);
+  };
+  let offChange: (() => void) | undefined;
+  if (opts.follow) {
+    watchFile();
+    opts.signal?.addEventListener('abort', poke);
     // An exit wakes the follower at once, so it ends as soon as the last line is read.
     offChange = src.onChange?.(poke);
   }
+  let fh: FileHandle | undefined;
   try {
-    const tail = opts.tail !== undefined && opts.tail >= 0 ? opts.tail : undefined;
-    // With a tail only the last N are kept while reading, so a big log never sits in memory whole.
-    let kept: LogEntry[] = [];
-    for await (const batch of reader.batches()) {
-      const ok = batch.filter(pass);
-      if (tail === undefined) {
-        for (const e of ok) yield e;
-      } else if (tail > 0) {
-        kept = kept.concat(ok);
-        if (kept.length > tail * 2 + 1024) kept = kept.slice(-tail);
-      }
+    fh = await openLog(src.path);
+    let start = 0;
+    if (fh) {
+      // A seq that is not a line's end (the caller made it up) still means "the lines ending after it".
+      if (after) start = await lineStartBack(fh, Math.min(after, end), 0);
+      const tail = opts.tail !== undefined && opts.tail >= 0 ? opts.tail : undefined;
+      if (tail !== undefined) start = Math.max(start, await lineStartBack(fh, end, tail));
     }
-    if (tail) for (const e of kept.slice(-tail)) yield e;
-    if (!opts.follow) return;
-
+    const reader = new LineReader(start, opts.follow ? Infinity : end);
+    if (!opts.follow) {
+      if (fh) yield* passing(reader.batches(fh));
+      return;
+    }
     for (;;) {
       if (opts.signal?.aborted) return;
       if (opts.until !== undefined && Date.now() / 1000 >= opts.until) return;
@@ -138,7 +203,11 @@ export async function* readLogs(src: LogSource, opts: LogOptions = {}): AsyncGen
       // Status first, then read: a container that stopped has written its last line already.
       const st = src.status();
       const done = st === undefined || !(st === 'running' || st === 'created' || st === 'restarting' || st === 'paused');
-      for await (const batch of reader.batches()) for (const e of batch) if (pass(e)) yield e;
+      fh ??= await openLog(src.path);
+      if (fh) {
+        if (!fsw) watchFile();
+        yield* passing(reader.batches(fh));
+      }
       if (done) return;
       await new Promise<void>((resolve) => {
         if (poked) return resolve();
@@ -156,6 +225,7 @@ export async function* readLogs(src: LogSource, opts: LogOptions = {}): AsyncGen
   } finally {
     fsw?.close();
     offChange?.();
-    opts.signal?.removeEventListener('abort', onAbort);
+    opts.signal?.removeEventListener('abort', poke);
+    await fh?.close();
   }
 }
