@@ -76,8 +76,9 @@ export interface ControlPlane {
   stop(): Promise<void>;
 }
 
-export async function startControlPlane(dataDir?: string): Promise<ControlPlane> {
-  const port = await freePort();
+/** `dataDir` and `port` of an earlier run restart that control plane (same database, same address for the browsers and agents). */
+export async function startControlPlane(dataDir?: string, port?: number): Promise<ControlPlane> {
+  port ??= await freePort();
   const dir = dataDir ?? mkdtempSync(path.join(os.tmpdir(), 'berth-cp-'));
   const child = spawnTsx(['server/main.ts'], { PORT: String(port), BERTH_DATA_DIR: dir, NEXTAUTH_URL: '', NEXTAUTH_SECRET: '', DATABASE_URL: '' }, 'server');
   await child.waitFor(/control plane on http/, 60_000);
