@@ -285,6 +285,7 @@ describe('a container page through control-plane and agent outages', { timeout: 
       assert.ok(isStopped(pid), 'the agent is still stopped');
       const link = tcpConnectionsOf(pid).filter((c) => c.remotePort === port);
       assert.ok(link.some((c) => c.state === 'ESTABLISHED' || c.state === 'CLOSE_WAIT'), `the agent's link to port ${port}: ${JSON.stringify(link)}`);
+      t.diagnostic(`the frozen agent's end of its link: ${link.map((c) => c.state).join(', ')}`);
       await saysOffline('container-host-offline-sigstop.png');
     } finally {
       process.kill(pid, 'SIGCONT');
