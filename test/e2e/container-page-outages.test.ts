@@ -132,6 +132,9 @@ describe('a container page through control-plane and agent outages', { timeout: 
     // What the page shows is the last word from the host, and says so.
     const state = page.getByTestId('container-state');
     assert.match((await state.textContent()) ?? '', /last seen running/);
+    // "Up 2 minutes" stops where the host was last seen (a control plane fresh from a restart has no such line to show).
+    const upFor = page.getByTestId('container-status');
+    if (await upFor.count()) assert.match((await upFor.textContent()) ?? '', /^Up .* \(when the host was last seen\)$/);
     const status = page.getByTestId('log-status');
     await page.locator('[data-testid=log-status]', { hasText: 'host offline' }).waitFor();
     assert.doesNotMatch((await status.textContent()) ?? '', /following/);

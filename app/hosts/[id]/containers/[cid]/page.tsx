@@ -28,7 +28,6 @@ export default function ContainerPage() {
   const logs = useContainerLogs(hostId, record?.id ?? cid, { enabled: !!record, host: watch });
   // Everything below is the host's last word until it is back.
   const offline = !!host && !host.online;
-  const now = useNow();
 
   // The snapshot only carries a summary; fetch the full record again whenever the state moves.
   const seenState = useRef(state);
@@ -83,12 +82,7 @@ export default function ContainerPage() {
         ) : null}
       </div>
 
-      {offline ? (
-        <p className="rounded-md border border-amber-200 bg-amber-50 px-3 py-2 text-sm text-amber-800" data-testid="host-offline">
-          This host is offline{host.lastSeen ? ` (last seen ${timeAgo(host.lastSeen, now)}, ${formatTime(host.lastSeen)})` : ''}. The state and the
-          log below are as of when it was last seen; this page goes live again by itself when its agent reconnects.
-        </p>
-      ) : null}
+      {offline ? <OfflineNotice lastSeen={host.lastSeen} /> : null}
 
       {gone ? (
         <p className="rounded-md border border-amber-200 bg-amber-50 px-3 py-2 text-sm text-amber-800" data-testid="container-gone">
@@ -128,6 +122,17 @@ function StatusLine({ summary, asOf }: { summary: ContainerSummary; asOf?: numbe
     <p className="text-sm text-slate-600" data-testid="container-status">
       {summaryStatus(summary, asOf ?? now)}
       {asOf !== undefined ? ' (when the host was last seen)' : ''}
+    </p>
+  );
+}
+
+/** Its own clock, like StatusLine, so "last seen … ago" moves without re-rendering the log. */
+function OfflineNotice({ lastSeen }: { lastSeen: string | null }) {
+  const now = useNow();
+  return (
+    <p className="rounded-md border border-amber-200 bg-amber-50 px-3 py-2 text-sm text-amber-800" data-testid="host-offline">
+      This host is offline{lastSeen ? ` (last seen ${timeAgo(lastSeen, now)}, ${formatTime(lastSeen)})` : ''}. The state and the log below are
+      as of when it was last seen; this page goes live again by itself when its agent reconnects.
     </p>
   );
 }
