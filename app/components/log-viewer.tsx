@@ -1,9 +1,18 @@
 'use client';
 import { useLayoutEffect, useRef, useState } from 'react';
-import type { LogStream } from '../lib/socket';
+import type { LogPhase, LogStream } from '../lib/socket';
 
 /** Within this many pixels of the bottom counts as "at the bottom" (sub-pixel scroll positions). */
 const STICK_SLACK_PX = 24;
+
+const STATUS: Record<LogPhase, { text: string; cls: string }> = {
+  connecting: { text: 'connecting…', cls: 'text-amber-300' },
+  following: { text: 'following', cls: 'text-emerald-300' },
+  ended: { text: 'stream ended (container not running)', cls: 'text-slate-400' },
+  'host-offline': { text: 'host offline: the log as of when it was last seen, resumes when it is back', cls: 'text-amber-300' },
+  reconnecting: { text: 'reconnecting…', cls: 'text-amber-300' },
+  error: { text: 'cannot read the log', cls: 'text-red-300' },
+};
 
 /**
  * The lines of a log stream, following new ones while the reader is at the
@@ -27,20 +36,14 @@ export function LogViewer({ stream }: { stream: LogStream }) {
     if (atBottom !== follow) setFollow(atBottom);
   }
 
-  const status = stream.error
-    ? { text: stream.error, cls: 'text-red-300' }
-    : stream.streaming
-      ? { text: 'following', cls: 'text-emerald-300' }
-      : stream.done
-        ? { text: 'stream ended (container not running)', cls: 'text-slate-400' }
-        : { text: 'connecting…', cls: 'text-amber-300' };
+  const status = STATUS[stream.phase];
 
   return (
     <div className="overflow-hidden rounded-lg border border-slate-800 bg-slate-950 shadow-sm">
       <div className="flex items-center gap-3 border-b border-slate-800 px-3 py-2 text-xs text-slate-300">
         <span className="font-semibold text-slate-100">Logs</span>
-        <span data-testid="log-status" className={status.cls}>
-          {status.text}
+        <span data-testid="log-status" data-state={stream.phase} className={status.cls}>
+          {stream.phase === 'error' ? stream.error : status.text}
         </span>
         <span className="text-slate-500" data-testid="log-count">
           {entries.length} lines
@@ -66,7 +69,7 @@ export function LogViewer({ stream }: { stream: LogStream }) {
           className="h-[28rem] overflow-y-auto px-3 py-2 font-mono text-xs leading-5"
         >
           {entries.length === 0 ? (
-            <p className="text-slate-500">{stream.streaming || stream.done ? 'No output yet.' : 'Waiting for the log…'}</p>
+            <p className="text-slate-500">{stream.phase === 'following' || stream.phase === 'ended' ? 'No output yet.' : 'Waiting for the log…'}</p>
           ) : (
             entries.map((e) => (
               <div

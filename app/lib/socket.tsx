@@ -63,82 +63,130 @@ export function useHostsChanged(onChange: () => void): void {
   }, [socket]);
 }
 
+export interface HostWatch {
+  /** The latest 'host' event (kept while reconnecting, so the page shows the last known view). */
+  host: HostView | null;
+  error: string | null;
+  /** The server has told us about the host since our socket last (re)connected: `host.online` is its word, not a guess. */
+  current: boolean;
+  /**
+   * 0 while the host is not known to be online on the current connection (offline, or
+   * our own socket is down or has not heard back since it reconnected); otherwise a
+   * number that changes every time the host comes online again, even when an offline
+   * and an online event arrive so close together that React renders them as one.
+   */
+  onlineEpoch: number;
+}
+
 /** The live view of one host: joins its room and keeps the latest 'host' event (re-joins after reconnects). */
-export function useHostWatch(hostId: string): { host: HostView | null; error: string | null } {
+export function useHostWatch(hostId: string): HostWatch {
   const { socket } = useSocket();
   const [host, setHost] = useState<HostView | null>(null);
   const [error, setError] = useState<string | null>(null);
+  const [current, setCurrent] = useState(false);
+  const [onlineEpoch, setOnlineEpoch] = useState(0);
+  const epochs = useRef(0);
 
   useEffect(() => {
     if (!socket || !hostId) return;
     let active = true;
+    let wasOnline = false;
+    setCurrent(false);
+    setOnlineEpoch(0);
     const onHost = (h: HostView) => {
-      if (h.id === hostId) setHost(h);
+      if (h.id !== hostId) return;
+      setHost(h);
+      setCurrent(true);
+      if (h.online && !wasOnline) setOnlineEpoch(++epochs.current);
+      else if (!h.online) setOnlineEpoch(0);
+      wasOnline = h.online;
     };
+    // A new connection may be to a new server process: its rooms are empty, so join
+    // again, and what we knew of the host is only a guess until it answers.
     const watch = () => {
       socket.emit('host:watch', hostId, (res) => {
         if (!active) return;
         setError(res.ok ? null : (res.error ?? 'cannot watch this host'));
       });
     };
+    const onDisconnect = () => {
+      wasOnline = false;
+      setCurrent(false);
+      setOnlineEpoch(0);
+    };
     socket.on('host', onHost);
     socket.on('connect', watch);
+    socket.on('disconnect', onDisconnect);
     if (socket.connected) watch();
     return () => {
       active = false;
       socket.off('host', onHost);
       socket.off('connect', watch);
+      socket.off('disconnect', onDisconnect);
       if (socket.connected) socket.emit('host:unwatch', hostId);
     };
   }, [socket, hostId]);
 
-  return { host, error };
+  return { host, error, current, onlineEpoch };
 }
 
 /** Lines kept in the browser; older ones are dropped so a chatty container cannot exhaust the tab. */
 export const MAX_LOG_LINES = 5000;
 
+/**
+ * Where a followed log stands: waiting for the server's answer, following new lines,
+ * ended (the container stopped and everything was read), paused because the host is
+ * offline or because our own connection is down, or refused.
+ */
+export type LogPhase = 'connecting' | 'following' | 'ended' | 'host-offline' | 'reconnecting' | 'error';
+
 export interface LogStream {
   entries: LogEntry[];
-  /** The server is sending (false before the first ack and after `done`). */
-  streaming: boolean;
-  /** The stream ended (the container stopped and everything was read). */
-  done: boolean;
+  phase: LogPhase;
+  /** Why the server refused the stream (phase 'error'). */
   error: string | null;
   /** Subscribe again after the last line seen, e.g. when a stopped container is started again. */
   resume: () => void;
 }
 
 /**
- * A container's log: the last 500 lines, then new ones as they come. Lines are
- * keyed by their seq so a resubscription after a reconnect (afterSeq = last seq
- * seen) neither repeats nor loses anything.
+ * A container's log: the last 500 lines, then new ones as they come. Lines are keyed
+ * by their seq, and every new subscription (after our socket reconnects, after the
+ * host comes back online) asks for what follows the last seq seen, so nothing is
+ * repeated or lost. `host` is useHostWatch's: the stream pauses while the host is not online.
  */
-export function useContainerLogs(hostId: string, containerId: string, enabled = true): LogStream {
-  const { socket } = useSocket();
+export function useContainerLogs(
+  hostId: string,
+  containerId: string,
+  { enabled, host }: { enabled: boolean; host: Pick<HostWatch, 'current' | 'onlineEpoch'> },
+): LogStream {
+  const { onlineEpoch } = host;
+  const { socket, connected } = useSocket();
   const [entries, setEntries] = useState<LogEntry[]>([]);
-  const [streaming, setStreaming] = useState(false);
-  const [done, setDone] = useState(false);
+  const [sub, setSub] = useState<'connecting' | 'following' | 'ended'>('connecting');
   const [error, setError] = useState<string | null>(null);
   const [generation, setGeneration] = useState(0);
-  const lastSeq = useRef(0);
+  const lastSeq = useRef<number | null>(null);
   // The entries as of the last batch, so merging does not wait for React to re-render.
   const pending = useRef<LogEntry[]>([]);
 
   // A different container starts from scratch.
   useEffect(() => {
-    lastSeq.current = 0;
+    lastSeq.current = null;
     pending.current = [];
     setEntries([]);
-    setDone(false);
+    setSub('connecting');
   }, [hostId, containerId]);
 
+  const live = connected && onlineEpoch > 0;
   useEffect(() => {
-    if (!socket || !enabled || !hostId || !containerId) return;
+    if (!socket || !live || !enabled || !hostId || !containerId) return;
     let active = true;
     let subId: string | null = null;
     // The server may relay a short log and its end before it acks the subscription.
     let ended = false;
+    setSub('connecting');
+    setError(null);
 
     const onLogs: ServerToUi['logs'] = (batch) => {
       if (!active || batch.containerId !== containerId) return;
@@ -152,45 +200,33 @@ export function useContainerLogs(hostId: string, containerId: string, enabled = 
       }
       if (batch.done) {
         ended = true;
-        setStreaming(false);
-        setDone(true);
+        setSub('ended');
       }
     };
 
-    const subscribe = () => {
-      subId = null;
-      ended = false;
-      socket.emit('logs:subscribe', logRequest(hostId, containerId, lastSeq.current), (res) => {
-        if (!active) {
-          if (res.subId) socket.emit('logs:unsubscribe', res.subId);
-          return;
-        }
-        if (!res.ok) {
-          setError(res.error ?? 'cannot read the log');
-          setStreaming(false);
-          return;
-        }
-        subId = res.subId ?? null;
-        setError(null);
-        setDone(ended);
-        setStreaming(!ended);
-      });
-    };
-
-    const onDisconnect = () => setStreaming(false);
     socket.on('logs', onLogs);
-    socket.on('connect', subscribe);
-    socket.on('disconnect', onDisconnect);
-    if (socket.connected) subscribe();
+    socket.emit('logs:subscribe', logRequest(hostId, containerId, lastSeq.current), (res) => {
+      if (!active) {
+        if (res.subId) socket.emit('logs:unsubscribe', res.subId);
+        return;
+      }
+      if (!res.ok) {
+        // If the host just went away, its 'host' event follows and pauses us; when it
+        // comes back, a new onlineEpoch subscribes again.
+        setError(res.error ?? 'cannot read the log');
+        return;
+      }
+      subId = res.subId ?? null;
+      setSub(ended ? 'ended' : 'following');
+    });
     return () => {
       active = false;
       socket.off('logs', onLogs);
-      socket.off('connect', subscribe);
-      socket.off('disconnect', onDisconnect);
       if (subId && socket.connected) socket.emit('logs:unsubscribe', subId);
     };
-  }, [socket, enabled, hostId, containerId, generation]);
+  }, [socket, live, onlineEpoch, enabled, hostId, containerId, generation]);
 
   const resume = useCallback(() => setGeneration((g) => g + 1), []);
-  return { entries, streaming, done, error, resume };
+  const phase: LogPhase = !connected ? 'reconnecting' : !host.current ? 'connecting' : onlineEpoch === 0 ? 'host-offline' : error ? 'error' : sub;
+  return { entries, phase, error, resume };
 }

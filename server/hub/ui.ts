@@ -24,24 +24,35 @@ interface Subscription {
   ready: Promise<void>;
 }
 
+interface Conn {
+  writeBuffer: unknown[];
+  readyState: string;
+  on(ev: string, fn: () => void): void;
+  off(ev: string, fn: () => void): void;
+}
+
+/** One wait per connection, however many of its streams are waiting: a listener each would trip Node's leak warning at 11. */
+const drainWaits = new WeakMap<Conn, Promise<void>>();
+
 /** Resolves when socket.io has handed everything queued for this browser to the network. */
 function drained(socket: UiSocket): Promise<void> {
-  const conn = socket.conn as unknown as {
-    writeBuffer: unknown[];
-    readyState: string;
-    on(ev: string, fn: () => void): void;
-    off(ev: string, fn: () => void): void;
-  };
+  const conn = socket.conn as unknown as Conn;
   if (conn.writeBuffer.length === 0 || conn.readyState !== 'open') return Promise.resolve();
-  return new Promise((resolve) => {
-    const done = () => {
-      conn.off('drain', done);
-      conn.off('close', done);
-      resolve();
-    };
-    conn.on('drain', done);
-    conn.on('close', done);
-  });
+  let wait = drainWaits.get(conn);
+  if (!wait) {
+    wait = new Promise((resolve) => {
+      const done = () => {
+        conn.off('drain', done);
+        conn.off('close', done);
+        drainWaits.delete(conn);
+        resolve();
+      };
+      conn.on('drain', done);
+      conn.on('close', done);
+    });
+    drainWaits.set(conn, wait);
+  }
+  return wait;
 }
 
 /** A page follows one or two logs; more than this from one connection is a runaway page or abuse, and each costs the agent a reader. */

@@ -151,7 +151,7 @@ describe('behind a trusted proxy', { timeout: 300_000 }, () => {
 
   before(async () => {
     ensureNextBuild();
-    cp = await startControlPlane(undefined, { BERTH_TRUST_PROXY: '1' });
+    cp = await startControlPlane(undefined, { env: { BERTH_TRUST_PROXY: '1' } });
   });
 
   after(async () => {

@@ -13,6 +13,8 @@ import type { ServerToUi, UiToServer } from '../../protocol/ui-socket';
 import { addUser, codeOf, ensureNextBuild, eventually, removeDir, signIn, spawnTsx, startControlPlane, trpc, type Child, type ControlPlane } from './support/control-plane';
 
 const ADMIN = { email: 'admin@example.test', name: 'Ada Admin', password: 'admin-pass-1' };
+// Waits below end on the event they are about; this only keeps a broken run from hanging.
+const PATIENCE_MS = 60_000;
 
 async function rejectsWith(p: Promise<unknown>, code: string, message?: RegExp): Promise<void> {
   await assert.rejects(p, (err: unknown) => {
@@ -91,7 +93,7 @@ describe('control plane', { timeout: 240_000 }, () => {
     assert.equal(await a.exited, 3);
   });
 
-  test('a good join token enrols the host once, and it shows online within 5 s', async () => {
+  test('a good join token enrols the host once, and it shows online with its facts', async (t) => {
     const jt = await trpc(cp.url, adminCookie).hosts.createJoinToken.mutate({ name: 'edge-1' });
     assert.match(jt.command, new RegExp(`--server ${cp.url} --token ${jt.token}$`));
     assert.ok(new Date(jt.expiresAt).getTime() > Date.now());
@@ -101,14 +103,15 @@ describe('control plane', { timeout: 240_000 }, () => {
     ({ hostId, credential } = enrolled);
     const t0 = Date.now();
     // Online comes with the connection, the facts with the first snapshot a moment later.
-    const host = await eventually('host online with its facts', async () => (await trpc(cp.url, adminCookie).hosts.list.query()).find((h) => h.id === hostId && h.online && h.info), 5000, 100);
-    assert.ok(Date.now() - t0 < 5000);
+    const host = await eventually('host online with its facts', async () => (await trpc(cp.url, adminCookie).hosts.list.query()).find((h) => h.id === hostId && h.online && h.info), PATIENCE_MS, 100);
+    t.diagnostic(`listed online with its facts ${Date.now() - t0} ms after enrolling`);
     assert.equal(host.name, 'edge-1');
     assert.equal(host.info?.hostname, 'edge-1.local');
     const got = await trpc(cp.url, adminCookie).hosts.get.query({ hostId });
     assert.equal(got.role, 'owner');
     // Its facts are stored at once, not at the next periodic write, so a control plane
-    // restarted now still shows them.
+    // restarted now still shows them. The stand-in agent sends no further snapshot (no
+    // commands yet), so only the write of its first one can store them.
     const stored = await eventually('facts stored', async () => {
       const db = new Database(path.join(cp.dataDir, 'berth.db'), { readonly: true });
       try {
@@ -117,7 +120,7 @@ describe('control plane', { timeout: 240_000 }, () => {
       } finally {
         db.close();
       }
-    }, 2000, 100);
+    }, PATIENCE_MS, 100);
     assert.equal(stored.hostname, 'edge-1.local');
 
     const again = startAgent(cp, ['--token', jt.token]);
@@ -141,7 +144,7 @@ describe('control plane', { timeout: 240_000 }, () => {
     const view = await eventually('container in snapshot', async () => {
       const h = await api.hosts.get.query({ hostId });
       return h.containers.some((c) => c.id === id) ? h : undefined;
-    }, 5000);
+    }, PATIENCE_MS);
     assert.equal(view.images.length, 1);
   });
 
@@ -213,7 +216,7 @@ describe('control plane', { timeout: 240_000 }, () => {
 
     const sub = await viewer.emitWithAck('logs:subscribe', { hostId, containerId: 'web', tail: 100 });
     assert.equal(sub.ok, true, sub.error);
-    await eventually('4 log lines', async () => entriesOf(sub.subId!).length >= 4, 5000, 50);
+    await eventually('4 log lines', async () => entriesOf(sub.subId!).length >= 4, PATIENCE_MS, 50);
     assert.deepEqual(entriesOf(sub.subId!).map((e) => e.line), ['sh\n', '-c\n', 'echo "hi there"\n', 'second word\n']);
     assert.deepEqual(entriesOf(sub.subId!).map((e) => e.seq), [1, 2, 3, 4]);
     assert.ok(batches.every((b) => b.containerId === 'web'));
@@ -221,7 +224,7 @@ describe('control plane', { timeout: 240_000 }, () => {
     // Resuming after seq 2 gives only what came later.
     const sub2 = await viewer.emitWithAck('logs:subscribe', { hostId, containerId: 'web', afterSeq: 2 });
     assert.equal(sub2.ok, true, sub2.error);
-    await eventually('resumed lines', async () => entriesOf(sub2.subId!).length >= 2, 5000, 50);
+    await eventually('resumed lines', async () => entriesOf(sub2.subId!).length >= 2, PATIENCE_MS, 50);
     assert.deepEqual(entriesOf(sub2.subId!).map((e) => e.line), ['echo "hi there"\n', 'second word\n']);
 
     const missing = await viewer.emitWithAck('logs:subscribe', { hostId, containerId: 'nope' });
@@ -239,7 +242,7 @@ describe('control plane', { timeout: 240_000 }, () => {
       assert.ok(more.length <= MAX_LOG_STREAMS_PER_SOCKET, 'log streams per connection are not limited');
     }
     viewer.emit('logs:unsubscribe', more[0]);
-    await agent.waitFor(new RegExp(`UNSUBSCRIBED ${more[0]}`), 5000);
+    await agent.waitFor(new RegExp(`UNSUBSCRIBED ${more[0]}`), PATIENCE_MS);
     assert.equal((await viewer.emitWithAck('logs:subscribe', { hostId, containerId: 'web', tail: 1 })).ok, true, 'a closed stream frees its place');
 
     // Many commands in flight to one agent at once are normal (a page opening many logs).
@@ -252,22 +255,24 @@ describe('control plane', { timeout: 240_000 }, () => {
     burst.disconnect();
 
     viewer.disconnect();
-    await agent.waitFor(new RegExp(`UNSUBSCRIBED ${sub.subId}`), 5000);
-    await agent.waitFor(new RegExp(`UNSUBSCRIBED ${sub2.subId}`), 5000);
+    await agent.waitFor(new RegExp(`UNSUBSCRIBED ${sub.subId}`), PATIENCE_MS);
+    await agent.waitFor(new RegExp(`UNSUBSCRIBED ${sub2.subId}`), PATIENCE_MS);
   });
 
-  test('a killed agent shows offline within 15 s; commands then say the host is offline', async () => {
+  test('a killed agent shows offline; commands then say the host is offline', async (t) => {
     const admin = uiSocket(cp, adminCookie);
     sockets.push(admin);
     await connected(admin);
     const changed = new Promise<void>((resolve) => admin.once('hosts:changed', () => resolve()));
+    const seenBefore = (await trpc(cp.url, adminCookie).hosts.get.query({ hostId })).lastSeen;
+    assert.ok(seenBefore, 'an online host has been seen');
     const t0 = Date.now();
     await agent.kill('SIGKILL');
-    await eventually('host offline', async () => !(await trpc(cp.url, adminCookie).hosts.get.query({ hostId })).online, 15_000, 250);
-    assert.ok(Date.now() - t0 < 15_000);
+    await eventually('host offline', async () => !(await trpc(cp.url, adminCookie).hosts.get.query({ hostId })).online, PATIENCE_MS, 100);
+    t.diagnostic(`offline ${Date.now() - t0} ms after the kill`);
     await changed;
     const h = await trpc(cp.url, adminCookie).hosts.get.query({ hostId });
-    assert.ok(h.lastSeen && Date.parse(h.lastSeen) >= t0 - 15_000);
+    assert.ok(h.lastSeen && Date.parse(h.lastSeen) >= Date.parse(seenBefore), `last seen ${h.lastSeen}, before the kill ${seenBefore}`);
     assert.equal(h.info?.hostname, 'edge-1.local', 'last known facts stay');
     await rejectsWith(trpc(cp.url, adminCookie).containers.start.mutate({ hostId, id: 'web' }), 'PRECONDITION_FAILED', /host is offline/);
   });
@@ -276,7 +281,7 @@ describe('control plane', { timeout: 240_000 }, () => {
     const back = startAgent(cp, ['--host-id', hostId, '--credential', credential]);
     children.push(back);
     await back.waitFor(/^CONNECTED/);
-    await eventually('host online again', async () => (await trpc(cp.url, adminCookie).hosts.get.query({ hostId })).online, 5000);
+    await eventually('host online again', async () => (await trpc(cp.url, adminCookie).hosts.get.query({ hostId })).online, PATIENCE_MS);
     assert.equal((await trpc(cp.url, adminCookie).hosts.list.query()).length, 1, 'reconnecting does not add a host');
 
     const wrong = startAgent(cp, ['--host-id', hostId, '--credential', credential + 'x']);
@@ -284,7 +289,8 @@ describe('control plane', { timeout: 240_000 }, () => {
     assert.match(await wrong.waitFor(/^REFUSED/), /unauthorized/);
 
     await trpc(cp.url, adminCookie).hosts.revoke.mutate({ hostId });
-    await back.waitFor(/^DISCONNECTED/, 2000);
+    // Cut off by the server itself, not left to time out.
+    assert.equal(await back.waitFor(/^DISCONNECTED/, PATIENCE_MS), 'DISCONNECTED io server disconnect');
     assert.deepEqual(await trpc(cp.url, adminCookie).hosts.list.query(), []);
     await rejectsWith(trpc(cp.url, adminCookie).hosts.get.query({ hostId }), 'NOT_FOUND');
 

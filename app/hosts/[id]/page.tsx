@@ -39,6 +39,9 @@ export default function HostPage() {
   if (!host) return <p className="text-sm text-slate-500">Loading…</p>;
 
   const info = host.info;
+  // An offline host's containers are as it last reported them: their clocks stop there.
+  const lastSeen = host.lastSeen ? Date.parse(host.lastSeen) : NaN;
+  const asOf = !host.online && !Number.isNaN(lastSeen) ? lastSeen : now;
   return (
     <div className="space-y-5">
       <div className="flex flex-wrap items-start justify-between gap-3">
@@ -69,8 +72,8 @@ export default function HostPage() {
 
       {!host.online ? (
         <p className="rounded-md border border-amber-200 bg-amber-50 px-3 py-2 text-sm text-amber-800" data-testid="host-offline">
-          This host is offline{host.lastSeen ? ` (last seen ${timeAgo(host.lastSeen, now)})` : ''}. Actions will fail until its
-          agent reconnects.
+          This host is offline{host.lastSeen ? ` (last seen ${timeAgo(host.lastSeen, now)})` : ''}. Its containers and images below are
+          as of when it was last seen, and actions will fail until its agent reconnects; this page goes live again by itself then.
         </p>
       ) : null}
 
@@ -116,7 +119,7 @@ export default function HostPage() {
               <td className="px-4 py-2.5">
                 <StateBadge state={c.state} testId="container-state" />
               </td>
-              <td className="px-4 py-2.5 text-slate-600">{summaryStatus(c, now)}</td>
+              <td className="px-4 py-2.5 text-slate-600">{summaryStatus(c, asOf)}</td>
               <td className="px-4 py-2.5 text-slate-600" title={c.created}>
                 {timeAgo(c.created, now)}
               </td>

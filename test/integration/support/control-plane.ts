@@ -76,8 +76,10 @@ export interface ControlPlane {
   stop(): Promise<void>;
 }
 
-export async function startControlPlane(dataDir?: string, env: Record<string, string> = {}): Promise<ControlPlane> {
-  const port = await freePort();
+/** `dataDir` and `port` of an earlier run restart that control plane (same database, same address for the browsers and agents). */
+export async function startControlPlane(dataDir?: string, opts: { port?: number; env?: Record<string, string> } = {}): Promise<ControlPlane> {
+  const port = opts.port ?? (await freePort());
+  const env = opts.env ?? {};
   const dir = dataDir ?? mkdtempSync(path.join(os.tmpdir(), 'berth-cp-'));
   const child = spawnTsx(['server/main.ts'], { PORT: String(port), BERTH_DATA_DIR: dir, NEXTAUTH_URL: '', NEXTAUTH_SECRET: '', DATABASE_URL: '', BERTH_TRUST_PROXY: '', ...env }, 'server');
   await child.waitFor(/control plane on http/, 60_000);

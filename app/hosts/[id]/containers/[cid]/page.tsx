@@ -8,7 +8,7 @@ import { hasRole } from '../../../../../protocol/roles';
 import { ContainerActions } from '../../../../components/container-actions';
 import { LogViewer } from '../../../../components/log-viewer';
 import { ErrorText, Fact, StateBadge } from '../../../../components/ui';
-import { formatBytes, formatTime, shellJoin, shortId } from '../../../../lib/format';
+import { formatBytes, formatTime, shellJoin, shortId, timeAgo } from '../../../../lib/format';
 import { useNow } from '../../../../lib/use-now';
 import { useContainerLogs, useHostWatch } from '../../../../lib/socket';
 import { trpc } from '../../../../lib/trpc';
@@ -18,13 +18,16 @@ export default function ContainerPage() {
   const router = useRouter();
   const hostQuery = trpc.hosts.get.useQuery({ hostId });
   const inspect = trpc.containers.inspect.useQuery({ hostId, id: cid });
-  const { host: live } = useHostWatch(hostId);
+  const watch = useHostWatch(hostId);
+  const live = watch.host;
   const host = live ?? hostQuery.data ?? null;
   const summary = host?.containers.find((c) => c.id === cid || c.id === inspect.data?.id) ?? null;
   const record = inspect.data;
   const state = summary?.state ?? record?.state.status;
   const canOperate = hasRole(hostQuery.data?.role, 'operator');
-  const logs = useContainerLogs(hostId, record?.id ?? cid, !!record);
+  const logs = useContainerLogs(hostId, record?.id ?? cid, { enabled: !!record, host: watch });
+  // Everything below is the host's last word until it is back.
+  const offline = !!host && !host.online;
 
   // The snapshot only carries a summary; fetch the full record again whenever the state moves.
   const seenState = useRef(state);
@@ -33,10 +36,12 @@ export default function ContainerPage() {
     seenState.current = state;
     void inspect.refetch();
     // A stopped container's stream has ended: follow it again once it runs.
-    if (state === 'running' && logs.done) logs.resume();
+    if (state === 'running' && logs.phase === 'ended') logs.resume();
   }, [state, inspect, logs]);
 
-  const gone = !!live && !summary && !!record;
+  // Only an online host's list is a full one: a control plane that has not heard from the
+  // host since it started knows none of its containers.
+  const gone = !!live?.online && !summary && !!record;
 
   if (inspect.error && !record) {
     return (
@@ -60,10 +65,10 @@ export default function ContainerPage() {
           </Link>
           <h1 className="mt-1 flex items-center gap-3 text-xl font-semibold">
             <span data-testid="container-name">{record.name}</span>
-            {state ? <StateBadge state={gone ? 'removed' : state} testId="container-state" /> : null}
+            {state ? offline ? <LastSeenBadge state={state} /> : <StateBadge state={gone ? 'removed' : state} testId="container-state" /> : null}
           </h1>
           <p className="font-mono text-xs text-slate-500">{record.id}</p>
-          {summary ? <StatusLine summary={summary} /> : null}
+          {summary ? <StatusLine summary={summary} asOf={offline ? lastSeenMs(host.lastSeen) : undefined} /> : null}
         </div>
         {canOperate && !gone && state ? (
           <ContainerActions
@@ -76,6 +81,8 @@ export default function ContainerPage() {
           />
         ) : null}
       </div>
+
+      {offline ? <OfflineNotice lastSeen={host.lastSeen} /> : null}
 
       {gone ? (
         <p className="rounded-md border border-amber-200 bg-amber-50 px-3 py-2 text-sm text-amber-800" data-testid="container-gone">
@@ -108,12 +115,45 @@ export default function ContainerPage() {
   );
 }
 
-/** Ticks every second on its own, so the log below does not re-render with it. */
-function StatusLine({ summary }: { summary: ContainerSummary }) {
+/** Ticks every second on its own, so the log below does not re-render with it; `asOf` stops the clock (the host is offline). */
+function StatusLine({ summary, asOf }: { summary: ContainerSummary; asOf?: number }) {
   const now = useNow(1_000);
   return (
     <p className="text-sm text-slate-600" data-testid="container-status">
-      {summaryStatus(summary, now)}
+      {summaryStatus(summary, asOf ?? now)}
+      {asOf !== undefined ? ' (when the host was last seen)' : ''}
     </p>
   );
+}
+
+/** Its own clock, like StatusLine, so "last seen … ago" moves without re-rendering the log. */
+function OfflineNotice({ lastSeen }: { lastSeen: string | null }) {
+  const now = useNow();
+  return (
+    <p className="rounded-md border border-amber-200 bg-amber-50 px-3 py-2 text-sm text-amber-800" data-testid="host-offline">
+      This host is offline{lastSeen ? ` (last seen ${timeAgo(lastSeen, now)}, ${formatTime(lastSeen)})` : ''}. The state and the log below are
+      as of when it was last seen; this page goes live again by itself when its agent reconnects.
+    </p>
+  );
+}
+
+/** The state the host last reported, marked as such: it may have changed since. */
+function LastSeenBadge({ state }: { state: string }) {
+  return (
+    <span
+      data-testid="container-state"
+      data-state={state}
+      data-stale="true"
+      title="The host is offline: this is the state it last reported"
+      className="inline-flex items-center gap-1.5 rounded-full bg-slate-100 px-2 py-0.5 text-xs font-medium text-slate-600 ring-1 ring-slate-500/20 ring-inset"
+    >
+      <span aria-hidden className="h-1.5 w-1.5 rounded-full border border-slate-400" />
+      last seen {state}
+    </span>
+  );
+}
+
+function lastSeenMs(iso: string | null): number | undefined {
+  const t = iso ? Date.parse(iso) : NaN;
+  return Number.isNaN(t) ? undefined : t;
 }
