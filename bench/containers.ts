@@ -231,7 +231,7 @@ export async function benchContainers(opts: ContainerBenchOptions): Promise<void
       unit: 'ms',
       target: '≤ 200 ms',
       meets: (r) => r.berth! <= 200,
-      note: `${bundleVsTsx}; Docker: dockerd alone, once, containerd already up`,
+      note: `${bundleVsTsx}` + (daemon ? `; Docker: dockerd once, after its containerd (${fmt(daemon.containerdStartMs, 'ms')} more)` : ''),
     });
     rows.push({
       name: 'agent: idle RSS',

@@ -28,6 +28,8 @@ export interface DockerDaemon {
   version: string;
   /** From spawning dockerd (our containerd already up) to its first /_ping answer. */
   startMs: number;
+  /** From spawning containerd to its socket appearing. */
+  containerdStartMs: number;
   dockerdPid: number;
   containerdPid: number;
   /** dockerd and containerd together. */
@@ -196,16 +198,19 @@ export async function startDockerDaemon(opts: { insecureRegistries?: string[] } 
         forced.push(`${d}, made by dockerd, is not empty: left in place (${(e as Error).message})`);
       }
     }
-    if (readFileSync('/proc/sys/net/ipv4/ip_forward', 'utf8') !== ipForward) forced.push('net.ipv4.ip_forward changed while dockerd ran');
+    const ipForwardNow = readFileSync('/proc/sys/net/ipv4/ip_forward', 'utf8');
+    if (ipForwardNow !== ipForward) forced.push(`net.ipv4.ip_forward went from ${ipForward.trim()} to ${ipForwardNow.trim()} while this dockerd ran (with --ip-forward=false; something else on the machine may have set it)`);
     closeSync(logFd);
     rmSync(dir, { recursive: true, force: true });
     return forced;
   };
 
   try {
+    const tc = performance.now();
     const containerd = spawn(CONTAINERD, ['--config', path.join(c, 'config.toml'), '--log-level', 'warn'], { stdio: ['ignore', logFd, logFd] });
     children.push({ child: containerd, what: 'containerd' });
     await waitForSocket(containerdSock, () => alive(containerd.pid!), 'containerd', log);
+    const containerdStartMs = performance.now() - tc;
 
     const t0 = performance.now();
     const dockerd = spawn(
@@ -238,6 +243,7 @@ export async function startDockerDaemon(opts: { insecureRegistries?: string[] } 
       cli,
       version,
       startMs,
+      containerdStartMs,
       dockerdPid: dockerd.pid!,
       containerdPid: containerd.pid!,
       cgroupParent,
