@@ -3,7 +3,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { DEFAULT_ROOT } from './engine/index';
 
-export const USAGE = `usage: tsx agent/main.ts [--root DIR] [--docker-socket PATH] [--server URL [--token TOKEN]]
+export const USAGE = `usage: bin/berth-agent [--root DIR] [--docker-socket PATH] [--server URL [--token TOKEN]]
 
   --root DIR            engine state (images, containers, credential)   default ${DEFAULT_ROOT}
   --docker-socket PATH  where the Docker Engine API listens              default /run/berth/docker.sock

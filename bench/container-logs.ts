@@ -1,17 +1,17 @@
 // A container's long log through Berth's Docker socket: `seq 1 N` captured, then
 // `docker logs --tail 10` and `docker logs | wc -l`, interleaved with GNU tail and wc on the
-// same json-file (the floor: no daemon, no CLI, no framing). When `dockerd` is installed
-// the same three run against a real Docker daemon too; without it that column is skipped.
-import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
+// same json-file (the floor: no daemon, no CLI, no framing). When a Docker daemon can
+// be had (bench/docker-daemon.ts) the same three run against it too; else that column is skipped.
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { pushBusyboxImage } from '../test/fixtures/busybox-image';
 import { startRegistry } from '../test/fixtures/registry';
-
-const repoRoot = resolve(import.meta.dirname, '..');
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
+import { startBerthAgent } from './berth-agent';
+import { median } from './cli';
+import { dockerUnavailable, startDockerDaemon } from './docker-daemon';
 
 export interface LogsBench {
   lines: number;
@@ -47,20 +47,6 @@ function apiGet(sock: string, path: string): Promise<number> {
     req.on('error', fail);
     req.end();
   });
-}
-
-async function waitForSocket(sock: string, alive: () => boolean, log: () => string): Promise<void> {
-  const deadline = Date.now() + 60_000;
-  for (;;) {
-    if (!alive()) throw new Error(`the daemon exited: ${log()}`);
-    try {
-      await apiGet(sock, '/_ping');
-      return;
-    } catch {
-      if (Date.now() > deadline) throw new Error(`no answer on ${sock}: ${log()}`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
 }
 
 /** One engine behind a socket: capture N lines in a fresh container, then time tail and read-back against GNU. */
@@ -108,56 +94,25 @@ async function measure(sock: string, ref: string, lines: number, rounds: number,
   };
 }
 
-function hasDockerd(): boolean {
-  return spawnSync('sh', ['-c', 'command -v dockerd'], { stdio: 'ignore' }).status === 0;
-}
-
 export async function benchContainerLogs(lines = 1_000_000, rounds = 5): Promise<LogsBench> {
   const work = mkdtempSync(join(tmpdir(), 'berth-bench-logs-'));
   const registry = await startRegistry();
   const env = { ...process.env, DOCKER_CONFIG: join(work, 'docker-config'), DOCKER_CLI_HINTS: 'false' };
-  const stops: Array<() => Promise<void>> = [];
+  const stops: Array<() => Promise<unknown>> = [];
   try {
     const { ref } = await pushBusyboxImage(registry.url, 'busybox', 'latest');
-
-    const sock = join(work, 'berth.sock');
-    const agent = spawn(process.execPath, ['--import', 'tsx', join(repoRoot, 'agent/main.ts'), '--root', join(work, 'berth'), '--docker-socket', sock], {
-      cwd: repoRoot,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let agentLog = '';
-    agent.stdout.on('data', (b) => (agentLog += b));
-    agent.stderr.on('data', (b) => (agentLog += b));
-    stops.push(() => stopProcess(agent));
-    await waitForSocket(sock, () => agent.exitCode === null, () => agentLog);
-    const berth = await measure(sock, ref, lines, rounds, env);
+    const agent = await startBerthAgent(mkdtempSync(join(work, 'berth-')));
+    stops.push(() => agent.stop({ removeCgroups: true }));
+    const berth = await measure(agent.cli.sock, ref, lines, rounds, env);
 
     let docker: LogsBench['docker'];
-    if (hasDockerd()) {
-      const dsock = join(work, 'docker.sock');
-      const config = join(work, 'daemon.json');
-      writeFileSync(config, '{}\n');
-      // Its own everything, and nothing of the host's: no bridge, firewall, forwarding or
-      // masquerading changes, and its containers' cgroups under a parent removed afterwards.
-      const cgroupParent = `berth-bench-logs-docker-${process.pid}`;
-      const dockerd = spawn(
-        'dockerd',
-        [
-          ...['--host', `unix://${dsock}`, '--config-file', config, '--data-root', join(work, 'docker'), '--exec-root', join(work, 'docker-exec')],
-          ...['--pidfile', join(work, 'docker.pid'), '--bridge=none', '--iptables=false', '--ip6tables=false', '--ip-forward=false', '--ip-masq=false'],
-          ...['--cgroup-parent', `/${cgroupParent}`, '--exec-opt', 'native.cgroupdriver=cgroupfs', '--log-level', 'warn'],
-        ],
-        { stdio: ['ignore', 'pipe', 'pipe'] },
-      );
-      let dlog = '';
-      dockerd.stdout.on('data', (b) => (dlog += b));
-      dockerd.stderr.on('data', (b) => (dlog += b));
+    if (!dockerUnavailable()) {
+      // The shared private daemon: nothing of the host's is touched, everything it made goes.
+      const daemon = await startDockerDaemon({ insecureRegistries: [registry.url] });
       stops.push(async () => {
-        await stopProcess(dockerd);
-        removeCgroupDirs(cgroupParent);
+        for (const forced of await daemon.stop()) console.error(`bench: had to ${forced}`);
       });
-      await waitForSocket(dsock, () => dockerd.exitCode === null, () => dlog.slice(-2000));
-      const m = await measure(dsock, ref, lines, rounds, env);
+      const m = await measure(daemon.cli.sock, ref, lines, rounds, env);
       docker = { captureMs: m.captureMs, tailCliMs: m.tailCliMs, readBackMs: m.readBackMs };
     }
     return { lines, ...berth, docker };
@@ -165,26 +120,5 @@ export async function benchContainerLogs(lines = 1_000_000, rounds = 5): Promise
     for (const stop of stops.reverse()) await stop();
     await registry.stop();
     rmSync(work, { recursive: true, force: true });
-  }
-}
-
-async function stopProcess(child: ReturnType<typeof spawn>): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null || !child.pid) return;
-  const gone = new Promise((r) => child.once('exit', r));
-  process.kill(child.pid, 'SIGTERM');
-  await gone;
-}
-
-/** The (empty, once dockerd is gone) cgroup `name` in every hierarchy under /sys/fs/cgroup. */
-function removeCgroupDirs(name: string): void {
-  const base = '/sys/fs/cgroup';
-  const dirs = [join(base, name), ...readdirSync(base).map((h) => join(base, h, name))];
-  for (const d of dirs) {
-    if (!existsSync(d)) continue;
-    try {
-      rmdirSync(d);
-    } catch (err) {
-      console.error(`bench: could not remove cgroup ${d}: ${(err as Error).message}`);
-    }
   }
 }

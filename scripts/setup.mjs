@@ -1,15 +1,17 @@
 #!/usr/bin/env node
-// Brings a fresh machine to the point where `npm start`, `npm run agent` and `npm test`
-// work: Debian packages, npm dependencies, the native monitor, the Prisma client.
+// Brings a fresh machine to the point where `npm start`, `npm run agent` (bin/berth-agent),
+// `npm test` and `npm run bench` work: Debian packages, npm dependencies, the native
+// monitor, the agent's bundle, the Prisma client.
 // Each step checks first and does nothing when there is nothing to do, so it is cheap
 // to run before every command.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const mode = process.argv.includes('--test') ? 'test' : process.argv.includes('--agent') ? 'agent' : 'start';
+const MODES = ['test', 'agent', 'bench'];
+const mode = MODES.find((m) => process.argv.includes(`--${m}`)) ?? 'start';
 
 const log = (msg) => console.error(`[setup] ${msg}`);
 
@@ -23,20 +25,22 @@ function run(cmd, args, opts = {}) {
 
 const mtime = (p) => (existsSync(p) ? statSync(p).mtimeMs : 0);
 
-// Debian packages: what the product needs to run containers, plus, for tests, the
-// real parts they drive (registry, browser).
+// Debian packages: what the product needs to run containers, plus, for tests and the
+// benchmark, the real parts they drive (registry, browser, and for `npm run bench` a
+// Docker daemon to measure against; the product itself never runs Docker).
 function debianPackages() {
   const want = [
-    ['busybox-static', '/bin/busybox', 'test'],
-    ['docker-registry', '/usr/bin/docker-registry', 'test'],
-    ['strace', '/usr/bin/strace', 'test'],
-    ['chromium', '/usr/bin/chromium', 'test'],
-    ['sqlite3', '/usr/bin/sqlite3', 'test'],
+    ['busybox-static', '/bin/busybox', ['test', 'bench']],
+    ['docker-registry', '/usr/bin/docker-registry', ['test', 'bench']],
+    ['strace', '/usr/bin/strace', ['test']],
+    ['chromium', '/usr/bin/chromium', ['test']],
+    ['sqlite3', '/usr/bin/sqlite3', ['test']],
+    ['docker.io', '/usr/sbin/dockerd', ['bench']],
     ['iproute2', '/usr/sbin/ip', 'all'],
     ['make', '/usr/bin/make', 'all'],
     ['gcc', '/usr/bin/gcc', 'all'],
   ];
-  const missing = want.filter(([, path, when]) => (when === 'all' || mode === 'test') && !existsSync(path)).map(([pkg]) => pkg);
+  const missing = want.filter(([, path, when]) => (when === 'all' || when.includes(mode)) && !existsSync(path)).map(([pkg]) => pkg);
   if (missing.length === 0) return;
   if (process.getuid?.() !== 0) {
     log(`missing Debian packages: ${missing.join(' ')} — run as root or: sudo apt-get install -y ${missing.join(' ')}`);
@@ -44,7 +48,31 @@ function debianPackages() {
   }
   log(`installing Debian packages: ${missing.join(' ')}`);
   run('apt-get', ['update', '-qq']);
-  run('apt-get', ['install', '-y', '-qq', '--no-install-recommends', ...missing], { env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+  const install = () =>
+    run('apt-get', ['install', '-y', '-qq', '--no-install-recommends', ...missing], { env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+  if (missing.includes('docker.io')) withoutServiceStarts(install);
+  else install();
+}
+
+/**
+ * Debian's docker.io and containerd start their system daemons when installed (which sets
+ * up a bridge and firewall rules) and enable them at boot. The benchmark starts a private
+ * dockerd of its own, so for the install a policy-rc.d refuses every service start, and
+ * on a systemd machine the units are disabled again afterwards.
+ */
+function withoutServiceStarts(install) {
+  const policy = '/usr/sbin/policy-rc.d';
+  const ours = !existsSync(policy);
+  if (ours) writeFileSync(policy, '#!/bin/sh\n# written by berth scripts/setup.mjs for the length of an apt-get install\nexit 101\n', { mode: 0o755 });
+  try {
+    install();
+  } finally {
+    if (ours) rmSync(policy, { force: true });
+  }
+  if (existsSync('/run/systemd/system')) {
+    log('disabling the docker and containerd services Debian enabled (the benchmark runs its own daemon)');
+    spawnSync('systemctl', ['disable', 'docker.service', 'docker.socket', 'containerd.service'], { stdio: 'inherit' });
+  }
 }
 
 function npmDependencies() {
@@ -61,13 +89,26 @@ function nativeMonitor() {
   run('make', ['-s', '-C', 'agent/native']);
 }
 
+// After the monitor: a bundle that starts builds nothing at run time.
+async function agentBundle() {
+  const { ensureAgentBundle } = await import('./agent-bundle.mjs');
+  try {
+    await ensureAgentBundle(log);
+  } catch (err) {
+    // esbuild has printed the errors with their places already.
+    log(`cannot build the agent: ${err.message.split('\n')[0]}`);
+    process.exit(1);
+  }
+}
+
 function prismaClient() {
   const script = join(root, 'scripts/prisma-generate.mjs');
-  if (mode === 'agent' || !existsSync(script)) return;
+  if (mode === 'agent' || mode === 'bench' || !existsSync(script)) return;
   run(process.execPath, [script]);
 }
 
 debianPackages();
 npmDependencies();
 nativeMonitor();
+await agentBundle();
 prismaClient();

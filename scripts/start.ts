@@ -13,6 +13,7 @@ import { listenPort } from '../server/db/config';
 import { db } from '../server/db';
 import { DEFAULT_TEAM } from '../server/db/seed';
 import { prepareDatabase, prepareEnvironment, startServer } from '../server/main';
+import { ensureAgentBundle } from './agent-bundle.mjs';
 import { ensureFreshBuild } from './next-build';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -60,7 +61,9 @@ async function main(): Promise<void> {
 
   const agentRoot = path.resolve(process.env.BERTH_AGENT_ROOT || '/var/lib/berth');
   const dockerSocket = path.resolve(process.env.BERTH_DOCKER_SOCKET || '/run/berth/docker.sock');
-  const baseArgs = [path.join(root, 'agent', 'main.ts'), '--root', agentRoot, '--docker-socket', dockerSocket, '--server', server.url];
+  // Setup built it already under `npm start`; this covers `tsx scripts/start.ts` run alone.
+  const bundle = await ensureAgentBundle((msg: string) => console.error(`berth: ${msg}`));
+  const baseArgs = [bundle, '--root', agentRoot, '--docker-socket', dockerSocket, '--server', server.url];
 
   let agent: ChildProcess | undefined;
   let stopping = false;
@@ -72,9 +75,9 @@ async function main(): Promise<void> {
     const args = [...baseArgs];
     if (!(await hasUsableCredential(agentRoot))) args.push('--token', await localJoinToken());
     if (stopping) return;
-    // `node --import tsx` rather than the tsx CLI, whose script runs in a grandchild:
-    // the pid we hold must be the agent itself.
-    const child = spawn(process.execPath, ['--import', 'tsx', ...args], { cwd: root, stdio: 'inherit' });
+    // Plain node on the compiled bundle, as bin/berth-agent runs it: no transpiler in the
+    // agent, and the pid we hold is the agent itself.
+    const child = spawn(process.execPath, args, { cwd: root, stdio: 'inherit' });
     agent = child;
     const startedAt = Date.now();
     console.log(`berth: local agent pid ${child.pid} (root ${agentRoot}, docker socket ${dockerSocket})`);

@@ -2,10 +2,14 @@
 // newer, so an updated checkout never runs an old binary that lacks a subcommand).
 import { execFileSync } from 'node:child_process';
 import { readdirSync, statSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-const nativeDir = dirname(fileURLToPath(import.meta.url));
+// Set by esbuild in the agent's bundle (scripts/agent-bundle.mjs), where import.meta.url is
+// the bundle's own file: the relative way from there to this directory.
+declare const BERTH_NATIVE_DIR_FROM_BUNDLE: string | undefined;
+const here = dirname(fileURLToPath(import.meta.url));
+const nativeDir = typeof BERTH_NATIVE_DIR_FROM_BUNDLE === 'string' ? resolve(here, BERTH_NATIVE_DIR_FROM_BUNDLE) : here;
 let checked: string | undefined;
 
 function stale(bin: string): boolean {

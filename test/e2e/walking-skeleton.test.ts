@@ -418,7 +418,7 @@ test('walking skeleton: sign up, pull, run, watch the log live, stop, remove', {
       await page.getByLabel('Host name', { exact: true }).fill('web-01');
       await page.getByRole('button', { name: 'Create join token' }).click();
       const cmd = ((await page.getByTestId('join-command').textContent()) ?? '').trim();
-      assert.match(cmd, /^npm run agent -- /);
+      assert.match(cmd, /^bin\/berth-agent /);
       assert.match(cmd, /--root \S+/);
       assert.match(cmd, /--docker-socket \S+/);
       assert.ok(cmd.includes(`--server http://localhost:${port}`), cmd);

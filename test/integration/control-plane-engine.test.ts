@@ -1,6 +1,7 @@
 // The control plane with the real agent and engine: pull from a real registry and run a
 // container through tRPC, then read its log over the browser's '/ui' socket.
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -12,7 +13,7 @@ import { pushBusyboxImage } from '../fixtures/busybox-image';
 import { mountsUnder } from '../fixtures/processes';
 import { startRegistry } from '../fixtures/registry';
 import { isStopped, tcpConnectionsOf } from '../fixtures/tcp';
-import { codeOf, ensureNextBuild, eventually, removeDir, signIn, spawnTsx, startControlPlane, trpc, type Child, type ControlPlane } from './support/control-plane';
+import { Child, codeOf, ensureNextBuild, eventually, removeDir, ROOT, signIn, spawnTsx, startControlPlane, trpc, type ControlPlane } from './support/control-plane';
 
 const ADMIN = { email: 'ops@example.test', name: 'Ops', password: 'ops-pass-123' };
 // Waits below end on the event they are about; this only keeps a broken run from hanging.
@@ -185,9 +186,9 @@ describe('control plane with the real agent', { timeout: 300_000 }, () => {
     const name = 'second-agent';
     const { command } = await api.hosts.createJoinToken.mutate({ name });
     const words = splitShellWords(command);
-    assert.deepEqual(words.slice(0, 4), ['npm', 'run', 'agent', '--'], command);
+    assert.equal(words[0], 'bin/berth-agent', command);
     // The line exactly as pasted, but with a root and socket of this test's own.
-    const args = words.slice(4);
+    const args = words.slice(1);
     const secondRoot = path.join(tmp, 'second-root');
     const secondSock = path.join(tmp, 'second-docker.sock');
     for (const [flag, value] of [['--root', secondRoot], ['--docker-socket', secondSock]]) {
@@ -199,10 +200,10 @@ describe('control plane with the real agent', { timeout: 300_000 }, () => {
     const before = await api.hosts.list.query();
     assert.equal(before.length, 1);
 
-    // `npm run agent` runs setup and then `tsx agent/main.ts`; spawned like scripts/start.ts
-    // does it, the pid held here is the agent itself.
+    // Run in the checkout as pasted: bin/berth-agent runs setup, then execs node on the
+    // compiled bundle, so the pid held here is the agent itself.
     const t0 = Date.now();
-    second = spawnTsx(['agent/main.ts', ...args], {}, 'second-agent');
+    second = new Child(spawn(path.join(ROOT, words[0]), args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] }), 'second-agent');
     const listed = await eventually('a second host online', async () => {
       const hosts = await api.hosts.list.query();
       const h = hosts.find((x) => x.name === name);

@@ -20,8 +20,8 @@ export default function NewHostPage() {
         <h1 className="mt-1 text-xl font-semibold">Add a host</h1>
         {canAdd ? (
           <p className="text-sm text-slate-600">
-            Create a one-time join token, then run the command on the new machine. The agent trades the token for its own
-            credential and connects back to this server.
+            Create a one-time join token, then run the command on the new machine, in a checkout of Berth. The agent trades
+            the token for its own credential and connects back to this server.
           </p>
         ) : null}
       </div>

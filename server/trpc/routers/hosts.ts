@@ -10,9 +10,9 @@ const hostId = z.string().min(1).max(100);
 
 export const JOIN_TOKEN_TTL_MS = 60 * 60 * 1000;
 
-/** The line an admin pastes on the new host. */
+/** The line an admin pastes on the new host, in a checkout of Berth (bin/berth-agent leaves only node running). */
 export function agentCommandLine(server: string, token: string): string {
-  return `npm run agent -- --root /var/lib/berth --docker-socket /run/berth/docker.sock --server ${server} --token ${token}`;
+  return `bin/berth-agent --root /var/lib/berth --docker-socket /run/berth/docker.sock --server ${server} --token ${token}`;
 }
 
 export const hostsRouter = router({

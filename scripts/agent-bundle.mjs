@@ -1,0 +1,75 @@
+// The agent as users run it: agent/main.ts and everything it imports, npm packages
+// included, compiled by esbuild into one ESM file that plain `node` runs, so no
+// transpiler loads at start and no npm or tsx process stays around it. Shared by
+// scripts/setup.mjs (every `npm start`, `npm run agent`, `bin/berth-agent`) and
+// scripts/start.ts; rebuilt only when something it was built from is newer.
+import { existsSync, mkdirSync, readFileSync, renameSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { dirname, join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const outDir = join(root, 'build', 'agent');
+export const agentBundle = join(outDir, 'berth-agent.mjs');
+// esbuild's list of the files that went into the bundle, kept for the staleness check.
+const metaFile = join(outDir, 'berth-agent.meta.json');
+// Not inputs esbuild sees, but they change what it produces.
+const buildConfig = [fileURLToPath(import.meta.url), join(root, 'package.json'), join(root, 'package-lock.json'), join(root, 'tsconfig.json')];
+
+const mtime = (p) => statSync(p, { throwIfNoEntry: false })?.mtimeMs;
+
+/** Why the bundle must be built again, or undefined when it is up to date. */
+export function agentBundleStale() {
+  const built = mtime(agentBundle);
+  if (built === undefined || !existsSync(metaFile)) return 'not built yet';
+  let inputs;
+  try {
+    inputs = Object.keys(JSON.parse(readFileSync(metaFile, 'utf8')).inputs).map((p) => join(root, p));
+  } catch (err) {
+    return `unreadable ${relative(root, metaFile)} (${err.message})`;
+  }
+  for (const p of [...buildConfig, ...inputs]) {
+    const m = mtime(p);
+    // A vanished input means an import changed, and that file is newer than the bundle.
+    if (m === undefined && !buildConfig.includes(p)) return `${relative(root, p)} is gone`;
+    if (m !== undefined && m > built) return `${relative(root, p)} changed`;
+  }
+  return undefined;
+}
+
+/** Builds the bundle when it is missing or stale; returns its path. */
+export async function ensureAgentBundle(log = (msg) => console.error(`[setup] ${msg}`)) {
+  const why = agentBundleStale();
+  if (!why) return agentBundle;
+  log(`building the agent (${why}): ${relative(root, agentBundle)}`);
+  const started = new Date();
+  const esbuild = await import('esbuild');
+  const result = await esbuild.build({
+    absWorkingDir: root,
+    entryPoints: ['agent/main.ts'],
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    target: 'node20',
+    outfile: agentBundle,
+    write: false,
+    metafile: true,
+    logLevel: 'warning',
+    legalComments: 'none',
+    // CommonJS packages in the bundle (ws, engine.io-client) call require() for node's
+    // built-ins and for optional native add-ons; an ES module has no require of its own.
+    banner: { js: "import { createRequire as __berthCreateRequire } from 'node:module';\nconst require = __berthCreateRequire(import.meta.url);" },
+    // agent/native/binary.ts finds the monitor's sources next to itself; from the bundle
+    // that is this way back (relative, so the checkout can move).
+    define: { BERTH_NATIVE_DIR_FROM_BUNDLE: JSON.stringify(relative(outDir, join(root, 'agent', 'native'))) },
+  });
+  mkdirSync(outDir, { recursive: true });
+  const [out] = result.outputFiles;
+  // Written aside and renamed, so an agent starting meanwhile never reads half a file.
+  const tmp = `${agentBundle}.${process.pid}.tmp`;
+  writeFileSync(metaFile, JSON.stringify(result.metafile));
+  writeFileSync(tmp, out.contents);
+  // Stamped with the time the build began: a source saved during the build stays newer.
+  utimesSync(tmp, started, started);
+  renameSync(tmp, agentBundle);
+  return agentBundle;
+}
