@@ -102,7 +102,11 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
     http,
     io,
     async close() {
-      await new Promise<void>((resolve) => io.close(() => resolve()));
+      const closed = new Promise<void>((resolve) => io.close(() => resolve()));
+      // http.close waits for every connection to end: a browser's keep-alive or a frozen
+      // agent's socket would hold the shutdown open indefinitely.
+      http.closeAllConnections();
+      await closed;
       await app.close?.();
       await closeDatabase();
     },
@@ -113,6 +117,12 @@ if (process.argv[1] && import.meta.url === pathToFileURL(path.resolve(process.ar
   startServer().then(
     (s) => {
       const stop = () => {
+        // Acknowledged writes are on disk already (SQLite, synchronous=FULL): a shutdown that
+        // hangs on a peer is cut short rather than left for the supervisor's SIGKILL.
+        setTimeout(() => {
+          console.error('berth: shutdown took over 10 s; exiting anyway');
+          process.exit(1);
+        }, 10_000).unref();
         void s.close().finally(() => process.exit(0));
       };
       process.once('SIGINT', stop);

@@ -66,7 +66,9 @@ function latestTick(socketPath: string, id: string): Promise<number> {
   });
 }
 
-describe('a container page through control-plane and agent outages', { timeout: 20 * 60_000 }, () => {
+describe('a container page through control-plane and agent outages', { timeout: 15 * 60_000 }, () => {
+  // A step that hangs fails on its own instead of taking the rest of the run with it.
+  const STEP = { timeout: 5 * 60_000 };
   let registry: Awaited<ReturnType<typeof startRegistry>>;
   let cp: ControlPlane;
   let port: number;
@@ -226,7 +228,7 @@ describe('a container page through control-plane and agent outages', { timeout: 
   // After a restart the browser (socket.io's back-off stays under 5 s) is usually back
   // before the agent (its back-off grows to 30 s); freezing the agent across the
   // restart makes that order certain.
-  test('the control plane restarts and the page is back before the agent: it says the host is offline, then resumes by itself', async () => {
+  test('the control plane restarts and the page is back before the agent: it says the host is offline, then resumes by itself', STEP, async () => {
     const before = await shownLines(page);
     assertUnbroken(before, 'before the restart');
     const pid = agent!.proc.pid!;
@@ -250,7 +252,7 @@ describe('a container page through control-plane and agent outages', { timeout: 
     await caughtUp(before, 'after the control-plane restart');
   });
 
-  test('the control plane restarts with the agent running: the log carries on after the last line it had', async () => {
+  test('the control plane restarts with the agent running: the log carries on after the last line it had', STEP, async () => {
     await resetReconnecting();
     const before = await shownLines(page);
     const mark = agent!.lines.length;
@@ -264,7 +266,7 @@ describe('a container page through control-plane and agent outages', { timeout: 
 
   // The page is the same one throughout: that it sees the host go and come back below
   // also shows that it watches the host on the restarted control plane.
-  test('the agent stops (SIGTERM): the page says the host is offline, then goes live again when it returns', async () => {
+  test('the agent stops (SIGTERM): the page says the host is offline, then goes live again when it returns', STEP, async () => {
     const before = await shownLines(page);
     await agent!.kill('SIGTERM');
     assert.equal(await agent!.exited, 0, 'the agent exits cleanly');
@@ -276,7 +278,7 @@ describe('a container page through control-plane and agent outages', { timeout: 
     await caughtUp(before, 'after the agent came back');
   });
 
-  test('the agent freezes (SIGSTOP): the heartbeat takes the host offline; it goes live again when the agent runs on', async (t) => {
+  test('the agent freezes (SIGSTOP): the heartbeat takes the host offline; it goes live again when the agent runs on', STEP, async (t) => {
     const before = await shownLines(page);
     const pid = agent!.proc.pid!;
     const t0 = Date.now();

@@ -49,7 +49,7 @@ export class Child {
     });
   }
 
-  /** Kills this child (only it, by pid) and waits for it to go. */
+  /** Kills this child (only it, by pid) and waits for it to go; one that ignores `signal` for 30 s gets SIGKILL, and the test's output says so. */
   async kill(signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
     if (this.proc.exitCode === null && this.proc.signalCode === null && this.proc.pid) {
       try {
@@ -58,7 +58,12 @@ export class Child {
         // gone already
       }
     }
+    const late = setTimeout(() => {
+      console.error(`${this.label}: still running 30 s after ${signal}; SIGKILL. Its last lines:\n${this.lines.slice(-20).join('\n')}`);
+      if (this.proc.exitCode === null && this.proc.signalCode === null && this.proc.pid) process.kill(this.proc.pid, 'SIGKILL');
+    }, 30_000);
     await this.exited;
+    clearTimeout(late);
   }
 }
 
