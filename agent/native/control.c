@@ -121,6 +121,10 @@ static void handle(struct client *c, char *line)
 		else reply(c, -1, "ok");
 		return;
 	}
+	if (strcmp(line, "pidfd") && strcmp(line, "start") && strcmp(line, "state")) {
+		reply(c, -1, "error unknown request \"%.100s\"", line);
+		return;
+	}
 	if (arg) { reply(c, -1, "error %s takes no argument", line); return; }
 	if (!strcmp(line, "pidfd")) {
 		pid_t pid;
@@ -132,12 +136,10 @@ static void handle(struct client *c, char *line)
 		if (e == EALREADY) reply(c, -1, "error already started");
 		else if (e) reply(c, -1, "error start: %s", strerror(e));
 		else reply(c, -1, "ok");
-	} else if (!strcmp(line, "state")) {
+	} else {
 		char st[64];
 		container_state(st, sizeof st);
 		reply(c, -1, "ok %s", st);
-	} else {
-		reply(c, -1, "error unknown request \"%.100s\"", line);
 	}
 }
 
