@@ -135,8 +135,10 @@ static void check_mount(struct plan_mount *m)
 {
 	unsigned atime = 0;
 	int given_atime = 0;
+	char *opts = m->options ? strdup(m->options) : NULL;
+	if (m->options && !opts) die(128, errno, "berth-monitor: strdup");
 	m->bind = !strcmp(m->type, "bind");
-	for (char *o = m->options ? strtok(strdup(m->options), ",") : NULL; o; o = strtok(NULL, ",")) {
+	for (char *o = opts ? strtok(opts, ",") : NULL; o; o = strtok(NULL, ",")) {
 		size_t i;
 		for (i = 0; i < sizeof options / sizeof options[0]; i++)
 			if (!strcmp(options[i].name, o)) break;
