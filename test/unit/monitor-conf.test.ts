@@ -9,6 +9,7 @@ import os from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { encodeConfig, MonitorRun, DEFAULT_CAPS, type MonitorConfig } from '../../agent/engine/containers/monitor';
+import { defaultMountPlan } from '../../agent/engine/containers/mount-plan';
 import { monitorBinary } from '../../agent/native/binary';
 import { traceFileCalls } from '../fixtures/strace';
 
@@ -20,14 +21,15 @@ const FULL: MonitorConfig = {
   user: '1000:1000',
   cwd: '/',
   log: '',
-  etcHostname: '/nonexistent/hostname',
-  etcHosts: '/nonexistent/hosts',
-  etcResolv: '/nonexistent/resolv.conf',
   newNetns: true,
   env: ['A=b'],
   argv: ['true'],
   cgroups: ['/nonexistent/cgroup'],
+  monitorCgroups: ['/nonexistent/monitor-cgroup'],
   caps: DEFAULT_CAPS,
+  oomScoreAdj: 0,
+  monitorOomScoreAdj: -1000,
+  plan: defaultMountPlan({ hostname: '/nonexistent/hostname', hosts: '/nonexistent/hosts', resolvConf: '/nonexistent/resolv.conf' }),
 };
 
 describe('berth-monitor configuration', () => {
@@ -69,9 +71,42 @@ describe('berth-monitor configuration', () => {
   test('exec refuses an unknown key the same way, on stderr', () => {
     const conf = join(tmp, 'exec.conf');
     writeFileSync(conf, entries('user=0', 'cwd=/', 'arg=true', 'tty=1'));
-    const r = spawnSync(monitorBinary(), ['exec', String(process.pid), conf], { encoding: 'utf8' });
+    const r = spawnSync(monitorBinary(), ['exec', tmp, conf], { encoding: 'utf8' });
     assert.equal(r.status, 128);
     assert.equal(r.stderr, `berth-monitor: ${conf}: unknown configuration key "tty"\n`);
+    // A key only `run` knows would be as lost on exec: refused too, before any container is asked.
+    writeFileSync(conf, entries('user=0', 'arg=true', 'mount=/data'));
+    const m = spawnSync(monitorBinary(), ['exec', tmp, conf], { encoding: 'utf8' });
+    assert.deepEqual([m.status, m.stderr], [128, `berth-monitor: ${conf}: key "mount" does not apply to exec\n`]);
+  });
+
+  test('exec into a state dir without a live monitor says the container is not running', () => {
+    const conf = join(tmp, 'exec-ok.conf');
+    writeFileSync(conf, entries('user=0', 'arg=true'));
+    const r = spawnSync(monitorBinary(), ['exec', tmp, conf], { encoding: 'utf8' });
+    assert.deepEqual([r.status, r.stderr], [126, 'berth-monitor: container is not running (its monitor is gone)\n']);
+  });
+
+  test('the mount plan is checked whole before anything starts: records, attributes, options', () => {
+    const refused = (...e: string[]) => runWith(entries('rootfs=/x', ...e)).run.error();
+    assert.equal(refused('mount.type=tmpfs'), 'berth-monitor: monitor.conf: mount.type=tmpfs: no mount= entry before it');
+    assert.equal(refused('mount=/data'), 'berth-monitor: monitor.conf: mount=/data: has no mount.type');
+    assert.equal(refused('mount=data', 'mount.type=tmpfs'), 'berth-monitor: monitor.conf: mount=data: not an absolute path');
+    assert.equal(refused('mount=/d', 'mount.type=tmpfs', 'mount.type=proc'), 'berth-monitor: monitor.conf: mount.type=proc: given twice');
+    assert.equal(
+      refused('mount=/d', 'mount.type=bind', 'mount.source=/tmp', 'mount.options=rbind,mode=755'),
+      'berth-monitor: mount=/d: option "mode=755" does not apply to a bind mount',
+    );
+    assert.equal(refused('mount=/d', 'mount.type=bind'), 'berth-monitor: mount=/d: a bind mount needs an absolute mount.source');
+    assert.equal(
+      refused('device=/dev/null', 'device.type=c', 'device.mode=666'),
+      'berth-monitor: monitor.conf: device=/dev/null: needs device.type, device.mode and (for c and b) device.major and device.minor',
+    );
+    assert.equal(refused('device=/dev/x', 'device.type=c', 'device.mode=999'), 'berth-monitor: monitor.conf: device.mode=999: not an octal number in range');
+    assert.equal(refused('device=/dev/..', 'device.type=p'), 'berth-monitor: monitor.conf: device=/dev/..: does not end in a name');
+    assert.equal(refused('symlink=/dev/fd'), 'berth-monitor: monitor.conf: symlink=/dev/fd: has no symlink.target');
+    assert.equal(refused('oom_score_adj=-1001'), 'berth-monitor: monitor.conf: oom_score_adj=-1001: not a number from -1000 to 1000');
+    assert.equal(refused('hostname=a', 'hostname=b'), 'berth-monitor: monitor.conf: hostname=b: given twice');
   });
 
   test('writes error and exit with fsync, rename, then a directory fsync', () => {

@@ -1,6 +1,14 @@
 // cgroup v1 and v2 behind one interface. The agent creates a container's groups and sets
 // their limits; the monitor moves the init into them (it is the init's parent).
-import { existsSync, readFileSync } from 'node:fs';
+//
+// The monitor has groups of its own, "<parent>/<id>-monitor" in every hierarchy mounted
+// (v1 controllers, named ones such as name=systemd, the unified tree), so it is out of
+// the agent's group everywhere: a service manager that kills the agent's whole cgroup
+// leaves monitors and containers running. The monitor moves itself in (monitor_cgroup=);
+// the init starts there and then joins the container's groups, so in hierarchies where
+// the container has none (name=systemd, blkio, an empty unified tree) it stays with its
+// monitor, out of the agent's group too. Groups go when the container stops or is removed.
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { mkdir, readFile, rmdir, writeFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 
@@ -42,6 +50,104 @@ export interface Cgroups {
   /** Whether device access is confined by the cgroup (v1 devices controller); without it the
    *  runtime must not hand out CAP_MKNOD. */
   readonly confinesDevices: boolean;
+  /** Creates the monitor's groups (one per mounted hierarchy) and returns their directories. */
+  createMonitor(id: string): Promise<string[]>;
+  /** The monitor's group directories (whether or not they exist). */
+  monitorPaths(id: string): string[];
+  /** Removes the monitor's groups; they must be empty (the monitor has exited). */
+  removeMonitor(id: string): Promise<void>;
+  /** Every group the init is in: the container's, and its monitor's in hierarchies where
+   *  the container has no group (what `exec` joins). */
+  initPaths(id: string): string[];
+}
+
+export interface Hierarchy {
+  /** Mount point. */
+  dir: string;
+  /** st_dev of the mount: one per hierarchy, however many times it is mounted. */
+  dev: number;
+  /** v1 cpuset: a new group has no cpus or mems until given some. */
+  cpuset: boolean;
+}
+
+/** Every cgroup hierarchy mounted here (from /proc/self/mountinfo), each once. */
+export function mountedHierarchies(mountinfo = '/proc/self/mountinfo'): Hierarchy[] {
+  const unescape = (s: string) => s.replace(/\\(\d{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
+  const out: Hierarchy[] = [];
+  for (const line of readFileSync(mountinfo, 'utf8').split('\n')) {
+    const [pre, post] = line.split(' - ');
+    if (!post) continue;
+    const f = pre.split(' ');
+    const [fstype, , superOpts = ''] = post.split(' ');
+    // Only whole hierarchies: a bind of a subtree would put the group somewhere else.
+    if ((fstype !== 'cgroup' && fstype !== 'cgroup2') || f[3] !== '/') continue;
+    const dir = unescape(f[4]);
+    let dev: number;
+    try {
+      dev = statSync(dir).dev;
+    } catch {
+      continue;
+    }
+    if (out.some((h) => h.dev === dev)) continue;
+    out.push({ dir, dev, cpuset: fstype === 'cgroup' && superOpts.split(',').includes('cpuset') });
+  }
+  return out;
+}
+
+/** A fresh v1 cpuset group cannot take a task until it has cpus and mems: copy them down. */
+async function initCpuset(root: string, parentDir: string, dir: string): Promise<void> {
+  for (const f of ['cpuset.cpus', 'cpuset.mems']) {
+    const fromRoot = readFileSync(join(root, f), 'utf8').trim();
+    if (!readFileSync(join(parentDir, f), 'utf8').trim()) await writeFile(join(parentDir, f), fromRoot);
+    await writeFile(join(dir, f), readFileSync(join(parentDir, f), 'utf8').trim());
+  }
+}
+
+/** The monitor's groups, shared by both versions. */
+class MonitorGroups {
+  constructor(
+    private readonly hierarchies: Hierarchy[],
+    private readonly parent: string,
+  ) {}
+
+  paths(id: string): string[] {
+    return this.hierarchies.map((h) => join(h.dir, this.parent, `${id}-monitor`));
+  }
+
+  async create(id: string): Promise<string[]> {
+    for (const h of this.hierarchies) {
+      const parentDir = join(h.dir, this.parent);
+      const dir = join(parentDir, `${id}-monitor`);
+      try {
+        await mkdir(dir, { recursive: true });
+        if (h.cpuset) await initCpuset(h.dir, parentDir, dir);
+      } catch (e) {
+        throw new Error(`cgroup: cannot create the monitor's group ${dir}: ${(e as Error).message}`);
+      }
+    }
+    return this.paths(id);
+  }
+
+  async remove(id: string): Promise<void> {
+    for (const d of this.paths(id)) await rmdirQuiet(d);
+  }
+
+  /** The monitor's groups in the hierarchies `covered` (st_dev of mount points) leaves out. */
+  uncovered(id: string, covered: Set<number>): string[] {
+    return this.hierarchies.filter((h) => !covered.has(h.dev)).map((h) => join(h.dir, this.parent, `${id}-monitor`));
+  }
+
+  async release(): Promise<void> {
+    for (const h of this.hierarchies) await rmdirIfEmpty(join(h.dir, this.parent));
+  }
+}
+
+function devOf(dir: string): number | undefined {
+  try {
+    return statSync(dir).dev;
+  } catch {
+    return undefined;
+  }
 }
 
 const V1_CONTROLLERS = ['memory', 'pids', 'cpu', 'cpuacct', 'cpuset', 'freezer', 'devices'] as const;
@@ -119,12 +225,14 @@ async function rmdirQuiet(dir: string): Promise<void> {
   }
 }
 
-/** `parent` is a path under each hierarchy ("berth"); agents with different roots may pass different ones. */
-export function openCgroups(opts: { parent?: string; base?: string } = {}): Cgroups {
+/** `parent` is a path under each hierarchy ("berth"); agents with different roots may pass
+ *  different ones. `monitorHierarchies`: where monitors get groups (default: every mounted one). */
+export function openCgroups(opts: { parent?: string; base?: string; monitorHierarchies?: Hierarchy[] } = {}): Cgroups {
   const base = opts.base ?? '/sys/fs/cgroup';
   const parent = opts.parent ?? 'berth';
   const version = detectCgroupVersion(base);
-  return version === 2 ? new V2(base, parent) : new V1(base, parent);
+  const monitors = new MonitorGroups(opts.monitorHierarchies ?? mountedHierarchies(), parent);
+  return version === 2 ? new V2(base, parent, monitors) : new V1(base, parent, monitors);
 }
 
 class V1 implements Cgroups {
@@ -133,8 +241,23 @@ class V1 implements Cgroups {
   constructor(
     private base: string,
     private parent: string,
+    private monitors: MonitorGroups,
   ) {
     this.controllers = V1_CONTROLLERS.filter((c) => existsSync(join(base, c, 'cgroup.procs')));
+  }
+
+  createMonitor(id: string): Promise<string[]> {
+    return this.monitors.create(id);
+  }
+  monitorPaths(id: string): string[] {
+    return this.monitors.paths(id);
+  }
+  removeMonitor(id: string): Promise<void> {
+    return this.monitors.remove(id);
+  }
+  initPaths(id: string): string[] {
+    const covered = new Set(this.controllers.map((c) => devOf(join(this.base, c))).filter((d) => d !== undefined));
+    return [...this.paths(id), ...this.monitors.uncovered(id, covered)];
   }
 
   get confinesDevices(): boolean {
@@ -154,14 +277,7 @@ class V1 implements Cgroups {
       const parentDir = join(this.base, c, this.parent);
       await mkdir(parentDir, { recursive: true });
       await mkdir(this.dir(c, id), { recursive: true });
-      if (c === 'cpuset') {
-        // A fresh v1 cpuset group has no cpus or mems, and a task cannot join it until it has.
-        for (const f of ['cpuset.cpus', 'cpuset.mems']) {
-          const fromRoot = readFileSync(join(this.base, c, f), 'utf8').trim();
-          if (!readFileSync(join(parentDir, f), 'utf8').trim()) await writeFile(join(parentDir, f), fromRoot);
-          await writeFile(join(this.dir(c, id), f), readFileSync(join(parentDir, f), 'utf8').trim());
-        }
-      }
+      if (c === 'cpuset') await initCpuset(join(this.base, c), parentDir, this.dir(c, id));
     }
     if (this.confinesDevices) {
       const dev = this.dir('devices', id);
@@ -190,6 +306,7 @@ class V1 implements Cgroups {
 
   async release(): Promise<void> {
     for (const c of this.controllers) await rmdirIfEmpty(join(this.base, c, this.parent));
+    await this.monitors.release();
   }
 
   async stats(id: string): Promise<CgroupStats> {
@@ -222,7 +339,22 @@ class V2 implements Cgroups {
   constructor(
     private base: string,
     private parent: string,
+    private monitors: MonitorGroups,
   ) {}
+
+  createMonitor(id: string): Promise<string[]> {
+    return this.monitors.create(id);
+  }
+  monitorPaths(id: string): string[] {
+    return this.monitors.paths(id);
+  }
+  removeMonitor(id: string): Promise<void> {
+    return this.monitors.remove(id);
+  }
+  initPaths(id: string): string[] {
+    const dev = devOf(this.base);
+    return [...this.paths(id), ...this.monitors.uncovered(id, new Set(dev === undefined ? [] : [dev]))];
+  }
 
   private dir(id: string) {
     return join(this.base, this.parent, id);
@@ -266,6 +398,7 @@ class V2 implements Cgroups {
 
   async release(): Promise<void> {
     await rmdirIfEmpty(join(this.base, this.parent));
+    await this.monitors.release();
   }
 
   async remove(id: string): Promise<void> {

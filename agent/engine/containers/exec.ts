@@ -1,4 +1,6 @@
-// `docker exec`: a command in a running container's namespaces and cgroups.
+// `docker exec`: a command in a running container's namespaces and cgroups. The helper
+// (berth-monitor exec) joins the init by the pidfd its monitor hands over, so a pid that
+// was reused can never be joined; the checks here only answer early.
 import type { ChildProcessWithoutNullStreams } from 'node:child_process';
 import type { Cgroups } from '../cgroups';
 import { badRequest, conflict } from '../errors';
@@ -16,12 +18,13 @@ export function execIn(records: ContainerRecords, cgroups: Cgroups, idOrName: st
   const p = rec.spec.process;
   let env = mergeEnv(p.env, opts.env ?? []);
   if (!env.some((e) => e.startsWith('HOSTNAME='))) env = [...env, `HOSTNAME=${rec.spec.network.hostname}`];
-  return spawnExec(records.dir(rec.id), rec.state.pid, {
+  return spawnExec(records.dir(rec.id), records.runDir(rec.id), {
     user: opts.user || p.user,
     cwd: opts.workingDir || p.workingDir || '/',
     env,
     argv: opts.cmd,
-    cgroups: cgroups.paths(rec.id),
+    cgroups: cgroups.initPaths(rec.id),
     caps: containerCaps(cgroups.confinesDevices),
+    oomScoreAdj: 0,
   });
 }

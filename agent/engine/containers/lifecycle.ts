@@ -11,7 +11,8 @@ import { overlayOptions, unmountOverlay } from '../mounts/overlay';
 import type { ContainerEvent, ImageStore, WaitCondition } from '../types';
 import { hostsFile, resolvConf } from './etc-files';
 import { ExitWatch, Waiters } from './exits';
-import { containerCaps, launchMonitor, MonitorRun } from './monitor';
+import { containerCaps, launchMonitor, MonitorGone, MonitorRefused, MonitorRun, monitorOomScoreAdj } from './monitor';
+import { defaultMountPlan } from './mount-plan';
 import type { ContainerRecords } from './records';
 import { parseSignal } from './signals';
 import { resolveSpec } from './spec';
@@ -41,6 +42,8 @@ export class ContainerLifecycle {
   /** Starts under way: a remove waits for one (or refuses without force) so it cannot be undone by it. */
   private readonly starting = new Map<string, Promise<void>>();
   private readonly removing = new Map<string, Promise<void>>();
+  /** Exits being recorded, so one end is recorded once. */
+  private readonly ending = new Set<string>();
   private readonly waiters = new Waiters();
   private readonly exits = new ExitWatch((id, run) => {
     this.onExit(id, run).catch((e) => console.error(`berth: exit of ${id.slice(0, 12)}:`, e));
@@ -141,10 +144,12 @@ export class ContainerLifecycle {
     await writeFile(join(dir, 'resolv.conf'), resolvConf(hostResolv, ownNetns));
 
     let cgroupDirs: string[];
+    let monitorCgroups: string[];
     try {
       cgroupDirs = await this.cgroups.create(rec.id, res);
+      monitorCgroups = await this.cgroups.createMonitor(rec.id);
     } catch (e) {
-      await this.cgroups.remove(rec.id).catch(() => {});
+      await this.removeCgroups(rec.id);
       throw new EngineError(500, (e as Error).message);
     }
     const env = [...proc.env];
@@ -157,7 +162,7 @@ export class ContainerLifecycle {
       const status = run ? 'exited' : rec.state.status;
       rec.state = { ...rec.state, status, running: false, pid: 0, exitCode, error: msg, finishedAt };
       await this.records.save(rec);
-      await this.cgroups.remove(rec.id).catch(() => {});
+      await this.removeCgroups(rec.id);
       if (run) {
         // Attached clients and waiters learn of it as of any other end.
         this.emit({ action: 'die', id: rec.id, exitCode });
@@ -177,14 +182,15 @@ export class ContainerLifecycle {
         user: proc.user,
         cwd: proc.workingDir || '/',
         log: rec.logPath,
-        etcHostname: join(dir, 'hostname'),
-        etcHosts: join(dir, 'hosts'),
-        etcResolv: join(dir, 'resolv.conf'),
         newNetns: ownNetns,
         env,
         argv: [...proc.entrypoint, ...proc.cmd],
         cgroups: cgroupDirs,
+        monitorCgroups,
         caps: containerCaps(this.cgroups.confinesDevices),
+        oomScoreAdj: 0,
+        monitorOomScoreAdj: monitorOomScoreAdj(),
+        plan: defaultMountPlan({ hostname: join(dir, 'hostname'), hosts: join(dir, 'hosts'), resolvConf: join(dir, 'resolv.conf') }),
       });
     } catch (e) {
       return fail((e as Error).message, 128);
@@ -197,10 +203,16 @@ export class ContainerLifecycle {
 
     try {
       await this.hooks.prestart?.(structuredClone(rec), { pid, dir });
-      r.release();
     } catch (e) {
-      killQuietly(pid);
+      await r.kill(9).catch(() => {});
       return fail(`prestart: ${(e as Error).message}`, 128);
+    }
+    try {
+      await r.release();
+    } catch (e) {
+      await r.kill(9).catch(() => {});
+      const exit = await r.until(() => r.exit(), 5000, 'the exit code').catch(() => undefined);
+      return fail(r.error() ?? `berth-monitor: release the container: ${(e as Error).message}`, exit?.code ?? 128);
     }
     const outcome = await r
       .until(() => (r.execed() ? 'ok' : r.error() !== undefined || r.exit() ? 'failed' : undefined), START_TIMEOUT_MS, 'execve')
@@ -208,7 +220,7 @@ export class ContainerLifecycle {
     if (outcome === 'failed') {
       const exit = await r.until(() => r.exit(), 5000, 'the exit code').catch(() => undefined);
       const msg = r.error() ?? 'the container init did not start';
-      if (!exit) killQuietly(pid);
+      if (!exit) await r.kill(9).catch(() => {});
       return fail(msg, exit?.code ?? 128);
     }
 
@@ -230,7 +242,18 @@ export class ContainerLifecycle {
 
   private async onExit(id: string, run: MonitorRun): Promise<void> {
     const rec = this.records.get(id);
-    if (!rec || !rec.state.running) return;
+    // The watch and a failed signal may both notice the same end.
+    if (!rec || !rec.state.running || this.ending.has(id)) return;
+    this.ending.add(id);
+    try {
+      await this.recordExit(rec, run);
+    } finally {
+      this.ending.delete(id);
+    }
+  }
+
+  private async recordExit(rec: ContainerRecord, run: MonitorRun): Promise<void> {
+    const id = rec.id;
     const exit = run.exit();
     const oom = await this.cgroups.oomKilled(id);
     rec.state = {
@@ -245,7 +268,7 @@ export class ContainerLifecycle {
       oomKilled: oom,
     };
     await this.records.save(rec);
-    await this.cgroups.remove(id).catch((e) => console.error(`berth: cgroups of ${id.slice(0, 12)}:`, e));
+    await this.removeCgroups(id);
     await this.hooks.poststop?.(structuredClone(rec)).catch((e) => console.error('berth: poststop:', e));
     this.emit({ action: 'die', id, exitCode: rec.state.exitCode });
     this.waiters.settle(id, ['not-running', 'next-exit'], rec.state.exitCode);
@@ -258,15 +281,33 @@ export class ContainerLifecycle {
     return this.waiters.add(rec.id, cond);
   }
 
-  private signal(rec: ContainerRecord, sig: number): void {
+  /**
+   * Signals the init through its monitor, which signals by pidfd and never after reaping:
+   * a pid is never signalled here, so nothing that reused one can be hit. Returns why the
+   * signal was not sent when the container is not running (its exit is then recorded, or
+   * about to be).
+   */
+  private async signal(rec: ContainerRecord, sig: number): Promise<string | undefined> {
     const run = new MonitorRun(this.records.runDir(rec.id));
-    // The pid file may outlive its process; never signal a pid that already exited.
-    if (run.exit() || !rec.state.pid) return;
     try {
-      process.kill(rec.state.pid, sig);
+      await run.kill(sig);
+      return undefined;
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'ESRCH') throw e;
+      if (e instanceof MonitorRefused && /not running/.test(e.message)) return e.message;
+      if (e instanceof MonitorGone) {
+        // A monitor that died takes its init with it (parent-death signal): record that now.
+        console.error(`berth: ${rec.id.slice(0, 12)}: ${e.message}; recording it as exited`);
+        this.exits.unwatch(rec.id);
+        await this.onExit(rec.id, run);
+        return e.message;
+      }
+      throw new EngineError(500, `cannot signal container ${rec.id}: ${(e as Error).message}`);
     }
+  }
+
+  private async removeCgroups(id: string): Promise<void> {
+    await this.cgroups.remove(id).catch((e) => console.error(`berth: cgroups of ${id.slice(0, 12)}:`, e));
+    await this.cgroups.removeMonitor(id).catch((e) => console.error(`berth: monitor cgroups of ${id.slice(0, 12)}:`, e));
   }
 
   private exited(rec: ContainerRecord, ms: number): Promise<boolean> {
@@ -277,7 +318,7 @@ export class ContainerLifecycle {
   }
 
   private async killAndWait(rec: ContainerRecord): Promise<void> {
-    this.signal(rec, 9);
+    await this.signal(rec, 9);
     if (!(await this.exited(rec, 15_000))) throw new EngineError(500, `container ${rec.id} did not exit after SIGKILL`);
   }
 
@@ -286,7 +327,7 @@ export class ContainerLifecycle {
     if (!rec.state.running) return;
     const stopSignal = parseSignal(this.images.get(rec.imageId)?.config.StopSignal || 'SIGTERM');
     const t = timeoutSec ?? 10;
-    this.signal(rec, stopSignal);
+    await this.signal(rec, stopSignal);
     if (t < 0) await this.wait(rec.id, 'not-running');
     else if (!(await this.exited(rec, t * 1000))) await this.killAndWait(rec);
     this.emit({ action: 'stop', id: rec.id });
@@ -296,7 +337,8 @@ export class ContainerLifecycle {
     const rec = this.records.resolve(idOrName);
     const sig = parseSignal(signal);
     if (!rec.state.running) throw conflict(`Container ${rec.id} is not running`);
-    this.signal(rec, sig);
+    const notSent = await this.signal(rec, sig);
+    if (notSent) throw conflict(`Container ${rec.id} is not running: ${notSent}`);
     this.emit({ action: 'kill', id: rec.id });
     if (sig === 9 && !(await this.exited(rec, 15_000))) throw new EngineError(500, `container ${rec.id} did not exit after SIGKILL`);
   }
@@ -333,7 +375,7 @@ export class ContainerLifecycle {
 
   private async finishRemove(rec: ContainerRecord): Promise<void> {
     this.exits.unwatch(rec.id);
-    await this.cgroups.remove(rec.id).catch((e) => console.error(`berth: cgroups of ${rec.id.slice(0, 12)}:`, e));
+    await this.removeCgroups(rec.id);
     // The rootfs lives in the container's own mount namespace; a host-side mount (build, cp) may not.
     await unmountOverlay(join(this.records.dir(rec.id), 'rootfs')).catch(() => {});
     await this.records.delete(rec.id);
@@ -344,13 +386,5 @@ export class ContainerLifecycle {
   close(): void {
     this.closed = true;
     this.exits.close();
-  }
-}
-
-function killQuietly(pid: number): void {
-  try {
-    process.kill(pid, 'SIGKILL');
-  } catch {
-    // gone already
   }
 }

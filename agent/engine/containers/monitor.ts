@@ -1,10 +1,18 @@
-// The agent's side of the berth-monitor file protocol (see agent/native/monitor.c).
+// The agent's side of berth-monitor (agent/native/): the configuration it reads
+// (monitor.conf, NUL-terminated key=value entries, refused when a key is unknown: see
+// agent/native/config.c), the state files it writes (monitor.pid, pid, execed, error,
+// exit: see agent/native/loop.c) and its control socket (control.sock, one request line,
+// one reply line: see agent/native/control.c). Everything the agent asks of a running
+// container goes through that socket, never through a pid: the monitor is the init's
+// parent and is the only one that knows when that pid stops being the container's.
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, constants, existsSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
+import net from 'node:net';
 import { join } from 'node:path';
 import { monitorBinary } from '../../native/binary';
+import { planEntries, type MountPlan } from './mount-plan';
 
 export interface MonitorConfig {
   rootfs: string;
@@ -14,16 +22,22 @@ export interface MonitorConfig {
   user: string;
   cwd: string;
   log: string;
-  etcHostname: string;
-  etcHosts: string;
-  etcResolv: string;
   /** false = share the host's network namespace. */
   newNetns: boolean;
   env: string[];
   argv: string[];
+  /** The container's cgroup dirs the init joins. */
   cgroups: string[];
+  /** The monitor's own cgroup dirs, one per hierarchy (Cgroups.createMonitor). */
+  monitorCgroups: string[];
   /** Capabilities root keeps in the container (bit n = capability n). */
   caps: bigint;
+  /** The container's processes' OOM score adjustment. */
+  oomScoreAdj: number;
+  /** The monitor's own (monitorOomScoreAdj()); unset, it keeps the agent's. */
+  monitorOomScoreAdj?: number;
+  /** Everything mounted besides the rootfs (mount-plan.ts). */
+  plan: MountPlan;
 }
 
 /** Docker's default capability set: chown, dac_override, fowner, fsetid, kill, setgid, setuid,
@@ -39,23 +53,49 @@ export function encodeConfig(c: MonitorConfig): Buffer {
     `user=${c.user}`,
     `cwd=${c.cwd}`,
     `log=${c.log}`,
-    `etc_hostname=${c.etcHostname}`,
-    `etc_hosts=${c.etcHosts}`,
-    `etc_resolv=${c.etcResolv}`,
     `netns=${c.newNetns ? 'new' : 'host'}`,
     `caps=${c.caps.toString(16)}`,
+    `oom_score_adj=${c.oomScoreAdj}`,
+    ...(c.monitorOomScoreAdj === undefined ? [] : [`monitor_oom_score_adj=${c.monitorOomScoreAdj}`]),
     ...c.env.map((e) => `env=${e}`),
     ...c.argv.map((a) => `arg=${a}`),
     ...c.cgroups.map((g) => `cgroup=${g}`),
+    ...c.monitorCgroups.map((g) => `monitor_cgroup=${g}`),
+    ...planEntries(c.plan),
   ];
   for (const e of entries) if (e.includes('\0')) throw new Error('container config holds a NUL byte');
   return Buffer.from(entries.map((e) => e + '\0').join(''));
+}
+
+const CAP_SYS_RESOURCE = 24n;
+let oomGuard: { value: number | undefined } | undefined;
+
+/**
+ * What a monitor sets its oom_score_adj to: -1000 (never chosen by the OOM killer, like
+ * conmon), which takes CAP_SYS_RESOURCE. Without it (some sandboxes drop it) monitors
+ * keep the agent's score, and the agent says so once.
+ */
+export function monitorOomScoreAdj(): number | undefined {
+  if (!oomGuard) {
+    const eff = /^CapEff:\s*([0-9a-f]+)/m.exec(readFileSync('/proc/self/status', 'utf8'))?.[1];
+    const can = eff !== undefined && ((BigInt('0x' + eff) >> CAP_SYS_RESOURCE) & 1n) === 1n;
+    if (!can) console.error('berth: no CAP_SYS_RESOURCE: container monitors keep the agent\'s oom_score_adj instead of -1000');
+    oomGuard = { value: can ? -1000 : undefined };
+  }
+  return oomGuard.value;
 }
 
 export interface ExitInfo {
   code: number;
   finishedAt: string;
 }
+
+/** The monitor is not there to answer: it exited (after the init) or was killed. */
+export class MonitorGone extends Error {}
+/** The monitor answered "error …". */
+export class MonitorRefused extends Error {}
+
+const CONTROL_TIMEOUT_MS = 10_000;
 
 /** The files one run of a monitor leaves in its state dir. */
 export class MonitorRun {
@@ -103,9 +143,64 @@ export class MonitorRun {
     }
   }
 
+  /**
+   * One request on the control socket; resolves with what follows "ok". The socket's path
+   * may be longer than a unix socket address allows, so it is reached through an open
+   * descriptor of the state dir (/proc/self/fd/N/control.sock).
+   */
+  control(request: string): Promise<string> {
+    let dirFd: number;
+    try {
+      dirFd = openSync(this.dir, constants.O_RDONLY | constants.O_DIRECTORY);
+    } catch (e) {
+      return Promise.reject(new MonitorGone(`the container's monitor is gone: ${(e as Error).message}`));
+    }
+    return new Promise<string>((resolve, reject) => {
+      let reply = '';
+      let done = false;
+      const finish = (err: Error | undefined, value?: string) => {
+        if (done) return;
+        done = true;
+        clearTimeout(timer);
+        sock.destroy();
+        if (err) reject(err);
+        else resolve(value!);
+      };
+      const sock = net.createConnection({ path: `/proc/self/fd/${dirFd}/control.sock` });
+      const timer = setTimeout(() => finish(new Error(`berth-monitor: no answer to "${request}" within ${CONTROL_TIMEOUT_MS} ms`)), CONTROL_TIMEOUT_MS);
+      let connected = false;
+      sock.once('connect', () => {
+        connected = true;
+        closeSync(dirFd);
+      });
+      sock.on('error', (e: NodeJS.ErrnoException) => {
+        if (connected) return finish(e);
+        closeSync(dirFd);
+        if (e.code === 'ENOENT' || e.code === 'ECONNREFUSED') finish(new MonitorGone(`the container's monitor is gone (${e.code})`));
+        else finish(e);
+      });
+      sock.setEncoding('utf8');
+      sock.on('data', (d: string) => {
+        reply += d;
+        const nl = reply.indexOf('\n');
+        if (nl < 0) return;
+        const line = reply.slice(0, nl);
+        if (line === 'ok' || line.startsWith('ok ')) finish(undefined, line.slice(3));
+        else finish(new MonitorRefused(line.replace(/^error /, '')));
+      });
+      sock.on('close', () => finish(new MonitorGone(`the container's monitor closed the control socket before answering "${request}"`)));
+      sock.write(request + '\n');
+    });
+  }
+
   /** Lets the init go on to mount, pivot_root and execve. */
-  release(): void {
-    process.kill(this.monitorPid(), 'SIGUSR1');
+  async release(): Promise<void> {
+    await this.control('start');
+  }
+
+  /** Signals the init; MonitorRefused("container is not running") once it has been reaped. */
+  async kill(signal: number): Promise<void> {
+    await this.control(`kill ${signal}`);
   }
 
   async until<T>(what: () => T | undefined, timeoutMs: number, label: string): Promise<T> {
@@ -143,14 +238,18 @@ export interface ExecConfig {
   argv: string[];
   cgroups: string[];
   caps: bigint;
+  oomScoreAdj: number;
 }
 
-/** Runs a command inside a running container (its init is `initPid`); stdio are pipes to us. */
-export function spawnExec(containerDir: string, initPid: number, c: ExecConfig): ChildProcessWithoutNullStreams {
+/** Runs a command inside the running container whose monitor keeps `runDir` (it joins the
+ *  init by pidfd, asked for over the control socket); stdio are pipes to us. The
+ *  configuration file goes in `containerDir`, and goes when the process does. */
+export function spawnExec(containerDir: string, runDir: string, c: ExecConfig): ChildProcessWithoutNullStreams {
   const entries = [
     `user=${c.user}`,
     `cwd=${c.cwd}`,
     `caps=${c.caps.toString(16)}`,
+    `oom_score_adj=${c.oomScoreAdj}`,
     ...c.env.map((e) => `env=${e}`),
     ...c.argv.map((a) => `arg=${a}`),
     ...c.cgroups.map((g) => `cgroup=${g}`),
@@ -158,7 +257,7 @@ export function spawnExec(containerDir: string, initPid: number, c: ExecConfig):
   if (entries.some((e) => e.includes('\0'))) throw new Error('exec config holds a NUL byte');
   const conf = join(containerDir, `exec-${randomBytes(8).toString('hex')}.conf`);
   writeFileSync(conf, entries.map((e) => e + '\0').join(''), { mode: 0o600 });
-  const p = spawn(monitorBinary(), ['exec', String(initPid), conf], { stdio: 'pipe', env: {} as NodeJS.ProcessEnv });
+  const p = spawn(monitorBinary(), ['exec', runDir, conf], { stdio: 'pipe', env: {} as NodeJS.ProcessEnv });
   p.once('exit', () => rmSync(conf, { force: true }));
   p.once('error', () => rmSync(conf, { force: true }));
   return p;

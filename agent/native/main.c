@@ -1,0 +1,38 @@
+/*
+ * berth-monitor: the per-container monitor and the host-side helpers Node cannot do.
+ *
+ *   berth-monitor run STATEDIR              a container's monitor (loop.c); config in
+ *                                           STATEDIR/monitor.conf (config.c)
+ *   berth-monitor exec STATEDIR CONF        a command in the running container of STATEDIR
+ *                                           (exec.c); stdio and exit code pass through
+ *   berth-monitor mount-overlay TARGET DATA host-side overlay mount (build, commit, cp)
+ *   berth-monitor umount TARGET             lazy unmount
+ *   berth-monitor layer-fixup ROOT          xattrs and device nodes of a layer (layerfix.c)
+ *   berth-monitor xattr-get NAME            one xattr of many paths (layerfix.c)
+ */
+#include "monitor.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mount.h>
+
+#include "layerfix.h"
+
+int main(int argc, char **argv)
+{
+	if (argc == 3 && !strcmp(argv[1], "run")) return run_main(argv[2]);
+	if (argc == 4 && !strcmp(argv[1], "exec")) return exec_main(argv[2], argv[3]);
+	if (argc == 4 && !strcmp(argv[1], "mount-overlay")) {
+		if (mount("overlay", argv[2], "overlay", 0, argv[3]) < 0) die(1, errno, "berth-monitor: mount overlay on %s", argv[2]);
+		return 0;
+	}
+	if (argc == 3 && !strcmp(argv[1], "umount")) {
+		if (umount2(argv[2], MNT_DETACH) < 0) die(1, errno, "berth-monitor: umount %s", argv[2]);
+		return 0;
+	}
+	if (argc == 3 && !strcmp(argv[1], "layer-fixup")) return layer_fixup(argv[2]);
+	if (argc == 3 && !strcmp(argv[1], "xattr-get")) return xattr_get(argv[2]);
+	fprintf(stderr, "usage: berth-monitor run STATEDIR | exec STATEDIR CONF | mount-overlay TARGET DATA | umount TARGET | layer-fixup ROOT | xattr-get NAME\n");
+	return 2;
+}

@@ -1,0 +1,136 @@
+/*
+ * What the parts of berth-monitor share: the configuration, the failure helpers and the
+ * hooks between the files. Each .c file says at its top what it owns:
+ *
+ *   main.c      command dispatch (run, exec, mount-overlay, umount, layer-fixup, xattr-get)
+ *   common.c    failure helpers (die), state files written atomically, small utilities
+ *   config.c    strict reading of monitor.conf / exec confs: every key known or refused
+ *   log.c       the json-file writer (Docker's line format, 16 KiB pieces)
+ *   loop.c      `run`: detach, own cgroups and OOM guard, clone the init, the event loop
+ *   control.c   the control socket (server in the monitor, client for `exec`)
+ *   init.c      the container's init between clone and execve
+ *   rootfs.c    the mount plan: rootfs, mounts, devices, symlinks, masked/read-only paths
+ *   security.c  users and groups, capabilities, oom_score_adj (seccomp goes here later)
+ *   exec.c      execve with Docker's PATH rules, and the `exec` subcommand
+ *   layerfix.c  layer-fixup and xattr-get (layer unpacking helpers; no container involved)
+ */
+#ifndef BERTH_MONITOR_H
+#define BERTH_MONITOR_H
+#define _GNU_SOURCE
+#include <stddef.h>
+#include <sys/types.h>
+
+#define DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+#define CONTROL_SOCKET "control.sock"
+
+struct strv { char **v; int n; };
+
+/* One entry of the mount plan, OCI-style; `options` are parsed by rootfs_check(). */
+struct plan_mount {
+	char *dest, *type, *source, *options;
+	/* filled by rootfs_check() */
+	unsigned attr_set, attr_clr;  /* MOUNT_ATTR_* */
+	unsigned long propagation;     /* MS_PRIVATE, MS_SHARED, … or 0 */
+	int bind, recursive;
+	struct strv data;              /* filesystem options, "key" or "key=value" */
+};
+struct plan_device { char *path; char type; unsigned major, minor, mode, uid, gid; int set; };
+struct plan_symlink { char *path, *target; };
+
+struct conf {
+	char *rootfs, *overlay, *hostname, *user, *cwd, *log;
+	int newnet;
+	int oom_score_adj;            /* the container's processes */
+	int monitor_oom_score_adj, has_monitor_oom;
+	unsigned long long caps;      /* kept capabilities (bounding set; root's effective set) */
+	struct strv env, argv, cgroups, monitor_cgroups, masked, readonly;
+	struct plan_mount *mounts;
+	int nmounts;
+	struct plan_device *devices;
+	int ndevices;
+	struct plan_symlink *symlinks;
+	int nsymlinks;
+};
+extern struct conf cf;
+
+/* ---- common.c ---- */
+
+/* How die() reports: the monitor to its state files and log, the init through its
+ * error pipe (the monitor writes it to `error`), a command-line tool on stderr. */
+enum report { AS_MONITOR, AS_INIT, AS_CLI };
+extern enum report report_as;
+extern int init_errfd;
+/* Called by die() in the monitor before it records the failure (kills a half-started init). */
+extern void (*die_cleanup)(void);
+
+/* "<message>: <strerror(e)>" (no suffix when e is 0), reported as report_as says; the
+ * monitor exits 1 after writing `error` and `exit` <code>, the others exit <code>. */
+void __attribute__((noreturn, format(printf, 3, 4))) die(int code, int e, const char *fmt, ...);
+void strv_push(struct strv *s, char *v);
+void *xrealloc(void *p, size_t n);
+void now_rfc3339(char *buf, size_t len);
+/* Replaces NAME in the cwd (the state dir) durably; -1 with errno on failure. */
+int write_atomic(const char *name, const char *data);
+void write_exit(int code);
+/* Writes all of buf; -1 with errno. */
+int write_all(int fd, const void *buf, size_t n);
+
+/* ---- config.c ---- */
+enum conf_kind { CONF_RUN, CONF_EXEC };
+void read_conf(const char *path, enum conf_kind kind);
+
+/* ---- log.c ---- */
+#define LOG_LINE_MAX 16384 /* Docker's json-file splits longer lines at 16 KiB */
+struct stream { int fd; const char *name; size_t len; char buf[LOG_LINE_MAX]; };
+void log_open(const char *path);
+void log_line(const char *stream, const char *data, size_t n);
+/* Splits what a stream read into log lines; log_flush writes a partial last line. */
+void log_feed(struct stream *s, const char *p, size_t n);
+void log_flush(struct stream *s);
+
+/* ---- rootfs.c ---- */
+/* Parses and checks the plan's options (in the monitor, before anything is cloned). */
+void rootfs_check(void);
+/* In the init: mount the rootfs, carry out the plan, pivot_root into it. */
+void rootfs_setup(void);
+
+/* ---- security.c ---- */
+void drop_bounding_caps(void);
+uid_t switch_user(struct strv *env);
+void set_caps(uid_t uid);
+/* Writes /proc/self/oom_score_adj; dies with `code` on failure. */
+void set_oom_score_adj(int value, int code);
+
+/* ---- exec.c ---- */
+void __attribute__((noreturn)) exec_cmd(char **argv, char **envp, int code_notfound, int code_other);
+int exec_main(const char *statedir, const char *conf);
+
+/* ---- init.c ---- */
+/* The pipes between the monitor and its init (fds in the monitor's table). */
+struct init_pipes { int devnull, out[2], err[2], errmsg[2], sync[2]; };
+extern struct init_pipes ip;
+int init_main(void *arg);
+
+/* ---- loop.c: what the control socket may ask of the container ---- */
+int run_main(const char *statedir);
+/* 0, or an errno: ESRCH when the init has been reaped (its pid may be anyone's now). */
+int container_kill(int sig);
+/* The init's pidfd, or -1 when it has been reaped. */
+int container_pidfd(pid_t *pid);
+/* Lets the init go on; EALREADY when it was released before. */
+int container_release(void);
+/* "created <pid>", "running <pid>" or "exited <code>". */
+void container_state(char *buf, size_t len);
+
+/* ---- control.c ---- */
+#define CONTROL_MAX_CLIENTS 16
+int control_listen(void);
+/* The fds the loop polls: the listener and each client (-1 for free slots). */
+int control_fds(int *fds, int max);
+/* Called when poll says `fd` (one of control_fds) is readable or hung up. */
+void control_ready(int fd);
+void control_close_all(void);
+/* Client side: one request, one reply line ("ok …" / "error …") without the newline;
+ * *fd_out receives a passed descriptor (or -1). -1 with errno when the monitor is gone. */
+int control_call(const char *statedir, const char *req, char *reply, size_t len, int *fd_out);
+#endif
