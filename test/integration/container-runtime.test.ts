@@ -316,6 +316,20 @@ describe('container runtime', { skip: !isRoot && 'needs root' }, () => {
     assert.throws(() => engine.exec(c.id, { cmd: ['true'] }), (e: unknown) => e instanceof EngineError && e.status === 409);
   });
 
+  test('a paused container refuses exec (it would freeze with it) and takes one again once unpaused', async () => {
+    const c = await run(['sleep', '1000']);
+    await engine.start(c.id);
+    await engine.pause(c.id);
+    assert.throws(() => engine.exec(c.id, { cmd: ['true'] }), (e: unknown) => e instanceof EngineError && e.status === 409 && /is paused, unpause the container before exec/.test(e.message));
+    // Frozen, not gone: ps still lists the process.
+    const top = await engine.top(c.id, '-o pid,comm');
+    assert.deepEqual(top.processes.map((p) => p[1]), ['sleep']);
+    await engine.unpause(c.id);
+    const p = engine.exec(c.id, { cmd: ['true'] });
+    assert.equal(await new Promise<number | null>((r) => p.on('close', r)), 0);
+    await engine.remove(c.id, { force: true });
+  });
+
   test('exec is refused once the init has exited, even before the engine has noticed', async () => {
     const c = await run(['sh', '-c', 'sleep 0.3']);
     await engine.start(c.id);
