@@ -51,6 +51,8 @@ export class ContainerLifecycle {
   private readonly removing = new Map<string, Promise<void>>();
   /** Restart managers, per container, from a user's start until the next one. */
   private readonly restarts = new Map<string, RestartManager>();
+  /** Exits being recorded: the state says exited before the groups are gone and the hooks ran. */
+  private readonly ending = new Map<string, Promise<void>>();
   /** Containers in a `docker restart`: their stop must not auto-remove them. */
   private readonly manualRestart = new Set<string>();
   private readonly waiters = new Waiters();
@@ -396,7 +398,15 @@ export class ContainerLifecycle {
   }
 
   /** The init has exited (or its monitor is gone): record it, then restart, remove or leave it as the policy says. */
-  private async endRun(rec: ContainerRecord, run: MonitorRun, opts: { atBoot: boolean }): Promise<void> {
+  private endRun(rec: ContainerRecord, run: MonitorRun, opts: { atBoot: boolean }): Promise<void> {
+    const p = this.recordEnd(rec, run, opts).finally(() => {
+      if (this.ending.get(rec.id) === p) this.ending.delete(rec.id);
+    });
+    this.ending.set(rec.id, p);
+    return p;
+  }
+
+  private async recordEnd(rec: ContainerRecord, run: MonitorRun, opts: { atBoot: boolean }): Promise<void> {
     const id = rec.id;
     this.health.stop(id);
     const exit = run.exit();
@@ -482,7 +492,8 @@ export class ContainerLifecycle {
   }
 
   private exited(rec: ContainerRecord, ms: number): Promise<boolean> {
-    if (!rec.state.running) return Promise.resolve(true);
+    // Stopped means cleaned up too: a caller may look for the groups next.
+    if (!rec.state.running) return (this.ending.get(rec.id) ?? Promise.resolve()).then(() => true, () => true);
     const done = this.wait(rec.id, 'not-running').then(() => true);
     const timeout = new Promise<boolean>((r) => setTimeout(() => r(false), ms).unref());
     return Promise.race([done, timeout]);
