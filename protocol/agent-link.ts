@@ -1,7 +1,7 @@
 // What the agent and the control plane say to each other. Both sides import these
 // types; the server never talks to an agent any other way.
 import { z } from 'zod';
-import type { ContainerSpec, ContainerStatus, LogEntry } from './container';
+import type { ContainerSpec, ContainerStatus, HealthStatus, LogEntry } from './container';
 
 /** socket.io namespace agents connect to (the browser uses '/ui'). */
 export const AGENT_NAMESPACE = '/agent';
@@ -66,6 +66,10 @@ export interface ContainerSummary {
   startedAt: string;
   finishedAt: string;
   memoryLimit: number;
+  /** The healthcheck's status while it runs; absent without a healthcheck. */
+  health?: HealthStatus;
+  /** Restarts by its restart policy since a user last started it. */
+  restartCount?: number;
 }
 
 export interface ImageSummary {
@@ -93,6 +97,11 @@ export const agentCommandSchema = z.discriminatedUnion('op', [
   z.strictObject({ op: z.literal('run'), spec: z.custom<ContainerSpec>((v) => typeof v === 'object' && v !== null, 'spec must be an object') }),
   z.strictObject({ op: z.literal('start'), id }),
   z.strictObject({ op: z.literal('stop'), id, timeoutSec: z.number().int().optional() }),
+  z.strictObject({ op: z.literal('restart'), id, timeoutSec: z.number().int().optional() }),
+  /** A signal name ("SIGHUP", "HUP") or number; default SIGKILL. */
+  z.strictObject({ op: z.literal('kill'), id, signal: z.union([z.string().min(1), z.number().int().positive()]).optional() }),
+  z.strictObject({ op: z.literal('pause'), id }),
+  z.strictObject({ op: z.literal('unpause'), id }),
   z.strictObject({ op: z.literal('remove'), id, force: z.boolean().optional() }),
   z.strictObject({ op: z.literal('removeImage'), ref: id, force: z.boolean().optional() }),
   z.strictObject({ op: z.literal('inspect'), id }),

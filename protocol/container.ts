@@ -13,6 +13,15 @@ const strings = z.array(z.string());
 export const NETWORK_MODES = ['default', 'host', 'none'] as const;
 export type NetworkMode = (typeof NETWORK_MODES)[number];
 
+/** Docker's restart policies: what the engine does when a container's init exits on its own. */
+export const RESTART_POLICIES = ['no', 'always', 'unless-stopped', 'on-failure'] as const;
+export type RestartPolicyName = (typeof RESTART_POLICIES)[number];
+
+export type HealthStatus = 'starting' | 'healthy' | 'unhealthy';
+
+/** Nanoseconds, as Docker's HealthConfig has them; 0 = Docker's default. */
+const duration = z.number().int().nonnegative();
+
 export const containerSpecSchema = z.strictObject({
   /** Without Docker's leading slash; generated when absent. */
   name: z.string().optional(),
@@ -54,8 +63,29 @@ export const containerSpecSchema = z.strictObject({
     .optional(),
   restart: z
     .strictObject({
-      /** Remove the container once it has stopped (`docker run --rm`). */
+      /** Remove the container once it has stopped (`docker run --rm`); conflicts with a restart policy. */
       autoRemove: z.boolean().optional(),
+      /** What to do when the init exits on its own; default 'no'. */
+      policy: z.enum(RESTART_POLICIES).optional(),
+      /** on-failure only: give up after this many restarts (0 or absent = never). */
+      maxRetries: z.number().int().nonnegative().optional(),
+    })
+    .optional(),
+  /** Merged field by field over the image's HEALTHCHECK, as Docker merges them. */
+  health: z
+    .strictObject({
+      /** ["CMD", arg…], ["CMD-SHELL", "command"] or ["NONE"] (no healthcheck, not even the image's). */
+      test: strings.optional(),
+      /** Between the end of a probe and the start of the next; default 30 s. */
+      intervalNs: duration.optional(),
+      /** A probe running longer fails; default 30 s. */
+      timeoutNs: duration.optional(),
+      /** Failures in this time after start do not count (until the first success); default 0. */
+      startPeriodNs: duration.optional(),
+      /** The interval during the start period; default 5 s. */
+      startIntervalNs: duration.optional(),
+      /** Failures in a row that make the container unhealthy; default 3. */
+      retries: z.number().int().nonnegative().optional(),
     })
     .optional(),
 });
@@ -68,7 +98,36 @@ export interface ResolvedSpec {
   process: { cmd: string[]; entrypoint: string[]; env: string[]; workingDir: string; user: string; tty: boolean };
   resources: { memory: number; memorySwap: number; nanoCpus: number; cpuShares: number; pidsLimit: number };
   network: { mode: NetworkMode; hostname: string };
-  restart: { autoRemove: boolean };
+  restart: { autoRemove: boolean; policy: RestartPolicyName; maxRetries: number };
+  /** The healthcheck after merging with the image's (durations 0 = Docker's default); null: none. */
+  health: ResolvedHealth | null;
+}
+
+export interface ResolvedHealth {
+  /** ["CMD", …] or ["CMD-SHELL", command]. */
+  test: string[];
+  intervalNs: number;
+  timeoutNs: number;
+  startPeriodNs: number;
+  startIntervalNs: number;
+  retries: number;
+}
+
+/** One probe, as Docker's State.Health.Log keeps it (the last five). */
+export interface HealthLogEntry {
+  /** RFC 3339 with nanoseconds. */
+  start: string;
+  end: string;
+  /** -1 when the probe could not run or timed out. */
+  exitCode: number;
+  /** At most 4096 bytes of stdout and stderr, "..." appended when cut. */
+  output: string;
+}
+
+export interface HealthState {
+  status: HealthStatus;
+  failingStreak: number;
+  log: HealthLogEntry[];
 }
 
 export type ContainerStatus = 'created' | 'running' | 'paused' | 'restarting' | 'removing' | 'exited' | 'dead';
@@ -85,6 +144,8 @@ export interface ContainerState {
   finishedAt: string;
   error: string;
   oomKilled: boolean;
+  /** Only for a container with a healthcheck that has been started. */
+  health?: HealthState;
 }
 
 export interface ContainerRecord {
@@ -99,7 +160,10 @@ export interface ContainerRecord {
   imageId: string;
   spec: ResolvedSpec;
   state: ContainerState;
+  /** Restarts by the restart policy since the last start by a user. */
   restartCount: number;
+  /** Stopped or killed by a user since its last start (Docker's HasBeenManuallyStopped): unless-stopped does not restart it. */
+  manuallyStopped?: boolean;
   /** Docker json-file log of this container. */
   logPath: string;
 }

@@ -1,7 +1,7 @@
 // The human status strings `docker ps` prints ("Up 3 seconds", "Exited (0) 2 minutes ago").
 // One implementation for the agent's Docker API, its snapshots and the dashboard, which
 // recomputes them so a page left open stays true; pure (no Node imports) so Next.js can bundle it.
-import type { ContainerRecord, ContainerStatus } from './container';
+import type { ContainerRecord, ContainerStatus, HealthStatus } from './container';
 import type { ContainerSummary } from './agent-link';
 
 /** What the words depend on: the engine's container state, or the fields of a summary. */
@@ -13,6 +13,8 @@ export interface StatusFacts {
   /** The engine's flags, as Docker's State.String() reads them; a summary has only `status`. */
   running?: boolean;
   paused?: boolean;
+  /** A running container's healthcheck status, when it has one. */
+  healthStatus?: HealthStatus;
 }
 
 /** Docker's go-units HumanDuration, byte for byte. */
@@ -48,7 +50,9 @@ export function humanStatus(s: StatusFacts, now = Date.now()): string {
   }
   if (s.running || s.status === 'running' || s.status === 'paused') {
     const up = `Up ${humanDuration(since(s.startedAt, now))}`;
-    return s.paused || s.status === 'paused' ? `${up} (Paused)` : up;
+    if (s.paused || s.status === 'paused') return `${up} (Paused)`;
+    if (s.healthStatus) return `${up} (${s.healthStatus === 'starting' ? 'health: starting' : s.healthStatus})`;
+    return up;
   }
   if (s.status === 'removing') return 'Removal In Progress';
   if (s.status === 'dead') return 'Dead';
@@ -62,12 +66,17 @@ export function humanStatus(s: StatusFacts, now = Date.now()): string {
  * agent's own string (computed when the snapshot was taken) is the better answer.
  */
 export function summaryStatus(
-  c: Pick<ContainerSummary, 'state' | 'status' | 'exitCode' | 'startedAt' | 'finishedAt'>,
+  c: Pick<ContainerSummary, 'state' | 'status' | 'exitCode' | 'startedAt' | 'finishedAt' | 'health'>,
   now = Date.now(),
 ): string {
   const from = c.state === 'running' || c.state === 'paused' ? c.startedAt : c.state === 'created' ? null : c.finishedAt;
   if (from !== null && isZeroTime(from)) return c.status;
-  return humanStatus({ status: c.state, exitCode: c.exitCode, startedAt: c.startedAt, finishedAt: c.finishedAt }, now);
+  return humanStatus({ status: c.state, exitCode: c.exitCode, startedAt: c.startedAt, finishedAt: c.finishedAt, healthStatus: c.health }, now);
+}
+
+/** The status words of a container record, health included while it runs. */
+export function recordStatus(c: Pick<ContainerRecord, 'state'>, now = Date.now()): string {
+  return humanStatus({ ...c.state, healthStatus: c.state.running ? c.state.health?.status : undefined }, now);
 }
 
 /** The command line as `docker ps` shows it (unquoted, as Docker joins it). */

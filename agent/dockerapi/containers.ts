@@ -4,15 +4,16 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { z } from 'zod';
 import { EngineError } from '../engine/errors';
 import type { ContainerRecord, ContainerSpec, Engine } from '../engine/types';
-import type { NetworkMode } from '../../protocol/container';
-import { CONFIG_FIELDS, firstRefused, HOST_CONFIG_FIELDS, refusedEndpoint } from './create-fields';
+import { RESTART_POLICIES, type NetworkMode, type RestartPolicyName } from '../../protocol/container';
+import { CONFIG_FIELDS, firstRefused, HEALTHCHECK_FIELDS, HOST_CONFIG_FIELDS, refusedEndpoint } from './create-fields';
 import { HttpError, boolParam, intParam, readJson, sendEmpty, sendJson, unixSeconds, type Query } from './http';
-import { commandLine, humanStatus, isZeroTime } from '../../protocol/docker-words';
+import { commandLine, isZeroTime, recordStatus } from '../../protocol/docker-words';
 import { labelMatches, parseFilters } from './images';
 
 // The part of Docker's create body Berth maps into the engine's spec. Wrong types are refused
 // with a 400 naming the field (dockerd's JSON decoding does the same), never carried into the
 // container's record; fields Berth does not implement are refused by create-fields.ts.
+const restartPolicyBody = z.object({ Name: z.string().nullish(), MaximumRetryCount: z.number().int().nullish() }).nullish();
 const strSlice = z.union([z.array(z.string()), z.string().transform((s) => [s])]).nullish(); // Docker's StrSlice
 // Go decodes a JSON null as the zero value, so Docker accepts null for every field: so does Berth.
 const createBody = z.object({
@@ -24,6 +25,16 @@ const createBody = z.object({
   Image: z.string().nullish(),
   WorkingDir: z.string().nullish(),
   Labels: z.record(z.string(), z.string()).nullish(),
+  Healthcheck: z
+    .object({
+      Test: z.array(z.string()).nullish(),
+      Interval: z.number().int().nonnegative().nullish(),
+      Timeout: z.number().int().nonnegative().nullish(),
+      StartPeriod: z.number().int().nonnegative().nullish(),
+      StartInterval: z.number().int().nonnegative().nullish(),
+      Retries: z.number().int().nullish(),
+    })
+    .nullish(),
   HostConfig: z
     .object({
       Memory: z.number().int().nullish(),
@@ -33,6 +44,7 @@ const createBody = z.object({
       PidsLimit: z.number().int().nullish(),
       AutoRemove: z.boolean().nullish(),
       NetworkMode: z.string().nullish(),
+      RestartPolicy: restartPolicyBody,
     })
     .nullish(),
   NetworkingConfig: z.object({ EndpointsConfig: z.record(z.string(), z.unknown()).nullish() }).nullish(),
@@ -48,6 +60,22 @@ function networkMode(mode: string | null | undefined): NetworkMode {
   throw new HttpError(404, `network ${mode} not found`);
 }
 
+/** Docker's RestartPolicy → the engine's, with dockerd's words for a name it does not know. */
+export function restartPolicy(p: { Name?: string | null; MaximumRetryCount?: number | null } | null | undefined): { policy: RestartPolicyName; maxRetries: number } | undefined {
+  if (!p || !p.Name) {
+    // Before Docker 25 an empty name with any count meant "no"; a count alone still means nothing.
+    return undefined;
+  }
+  if (!(RESTART_POLICIES as readonly string[]).includes(p.Name)) {
+    throw new HttpError(400, `invalid restart policy: unknown policy '${p.Name}'; use one of 'no', 'always', 'on-failure', or 'unless-stopped'`);
+  }
+  const maxRetries = p.MaximumRetryCount ?? 0;
+  if (maxRetries < 0) {
+    throw new HttpError(400, p.Name === 'on-failure' ? 'invalid restart policy: maximum retry count cannot be negative' : "invalid restart policy: maximum retry count can only be used with 'on-failure' and cannot be negative");
+  }
+  return { policy: p.Name as RestartPolicyName, maxRetries };
+}
+
 /** Docker's create body → the engine's spec; exported for the unit test of the mapping. */
 export function createSpec(raw: unknown, name: string | undefined): ContainerSpec {
   if (raw !== undefined && !isObject(raw)) throw new HttpError(400, 'invalid container config: the body must be a JSON object');
@@ -55,7 +83,11 @@ export function createSpec(raw: unknown, name: string | undefined): ContainerSpe
   const rawHost = rawBody.HostConfig;
   if (rawHost !== undefined && rawHost !== null && !isObject(rawHost)) throw new HttpError(400, 'invalid container config: HostConfig: must be an object');
   // HostConfig first: there the CLI's flags map one to one (-p is PortBindings; ExposedPorts only echoes it).
-  const unsupported = (rawHost ? firstRefused(rawHost, HOST_CONFIG_FIELDS, 'HostConfig.') : undefined) ?? firstRefused(rawBody, CONFIG_FIELDS, '');
+  const rawHealth = isObject(rawBody.Healthcheck) ? rawBody.Healthcheck : undefined;
+  const unsupported =
+    (rawHost ? firstRefused(rawHost, HOST_CONFIG_FIELDS, 'HostConfig.') : undefined) ??
+    firstRefused(rawBody, CONFIG_FIELDS, '') ??
+    (rawHealth ? firstRefused(rawHealth, HEALTHCHECK_FIELDS, 'Healthcheck.') : undefined);
   if (unsupported) throw new HttpError(400, `Berth does not support ${unsupported} yet`);
 
   const parsed = createBody.safeParse(rawBody);
@@ -70,6 +102,9 @@ export function createSpec(raw: unknown, name: string | undefined): ContainerSpe
   const endpoint = refusedEndpoint(body.NetworkingConfig?.EndpointsConfig, hc.NetworkMode || 'default');
   if (endpoint) throw new HttpError(400, `Berth does not support ${endpoint} yet`);
 
+  const hcheck = body.Healthcheck;
+  if (hcheck?.Retries !== undefined && hcheck.Retries !== null && hcheck.Retries < 0) throw new HttpError(400, 'Retries in Healthcheck cannot be negative');
+  const restart = restartPolicy(hc.RestartPolicy);
   let entrypoint = body.Entrypoint ?? undefined;
   // `--entrypoint ""` arrives as [""]: Docker reads that as "clear the image's entrypoint".
   if (entrypoint && entrypoint.length === 1 && entrypoint[0] === '') entrypoint = [];
@@ -92,7 +127,19 @@ export function createSpec(raw: unknown, name: string | undefined): ContainerSpe
       pidsLimit: hc.PidsLimit ?? undefined,
     },
     network: { mode, hostname: body.Hostname || undefined },
-    restart: { autoRemove: hc.AutoRemove ?? false },
+    restart: { autoRemove: hc.AutoRemove ?? false, ...restart },
+    ...(hcheck
+      ? {
+          health: {
+            test: hcheck.Test ?? undefined,
+            intervalNs: hcheck.Interval || undefined,
+            timeoutNs: hcheck.Timeout || undefined,
+            startPeriodNs: hcheck.StartPeriod || undefined,
+            startIntervalNs: hcheck.StartInterval || undefined,
+            retries: hcheck.Retries || undefined,
+          },
+        }
+      : {}),
   };
 }
 
@@ -115,16 +162,17 @@ function containerSummary(c: ContainerRecord, now = Date.now()): Record<string, 
     Ports: [],
     Labels: c.spec.labels,
     State: c.state.status,
-    Status: humanStatus(c.state, now),
+    Status: recordStatus(c, now),
     HostConfig: { NetworkMode: c.spec.network.mode },
     NetworkSettings: { Networks: {} },
     Mounts: [],
   };
 }
 
-// Docker's other keys (expose, publish, network, volume, health, isolation, is-task) are refused
+// Docker's other keys (expose, publish, network, volume, isolation, is-task) are refused
 // rather than ignored: an ignored filter would answer with the wrong containers.
-const CONTAINER_FILTERS = new Set(['status', 'name', 'id', 'exited', 'ancestor', 'label', 'before', 'since']);
+const CONTAINER_FILTERS = new Set(['status', 'name', 'id', 'exited', 'ancestor', 'label', 'before', 'since', 'health']);
+const HEALTH_FILTERS = new Set(['starting', 'healthy', 'unhealthy', 'none']);
 const STATUSES = new Set(['created', 'restarting', 'running', 'removing', 'paused', 'exited', 'dead']);
 
 function containerFilter(engine: Engine, f: Record<string, string[]>): (c: ContainerRecord) => boolean {
@@ -134,7 +182,10 @@ function containerFilter(engine: Engine, f: Record<string, string[]>): (c: Conta
   };
   for (const k of Object.keys(f)) if (!CONTAINER_FILTERS.has(k)) throw new HttpError(400, `invalid filter '${k}'`);
   for (const s of f.status ?? []) if (!STATUSES.has(s)) throw new HttpError(400, `invalid filter 'status=${s}'`);
+  for (const h of f.health ?? []) if (!HEALTH_FILTERS.has(h)) throw new HttpError(400, `Unrecognised filter value for health: ${h}`);
   anyOf(f.status, (c, v) => c.state.status === v);
+  // As Docker's: "none" until a check has run its first start, the last status after a stop.
+  anyOf(f.health, (c, v) => (c.state.health?.status ?? 'none') === v);
   // Docker's name filter is an unanchored regular expression over the name with its slash.
   anyOf(f.name, (c, v) => safeRegExp(v).test(`/${c.name}`));
   anyOf(f.id, (c, v) => c.id.startsWith(v));
@@ -192,6 +243,15 @@ function inspectBody(c: ContainerRecord): Record<string, unknown> {
       Error: s.error,
       StartedAt: s.startedAt,
       FinishedAt: s.finishedAt,
+      ...(s.health
+        ? {
+            Health: {
+              Status: s.health.status,
+              FailingStreak: s.health.failingStreak,
+              Log: s.health.log.map((l) => ({ Start: l.start, End: l.end, ExitCode: l.exitCode, Output: l.output })),
+            },
+          }
+        : {}),
     },
     Image: c.imageId,
     ResolvConfPath: '',
@@ -214,7 +274,7 @@ function inspectBody(c: ContainerRecord): Record<string, unknown> {
       PidsLimit: c.spec.resources.pidsLimit || null,
       AutoRemove: c.spec.restart.autoRemove,
       NetworkMode: c.spec.network.mode,
-      RestartPolicy: { Name: 'no', MaximumRetryCount: 0 },
+      RestartPolicy: { Name: c.spec.restart.policy, MaximumRetryCount: c.spec.restart.maxRetries },
       LogConfig: { Type: 'json-file', Config: {} },
       Binds: null,
       PortBindings: {},
@@ -241,9 +301,23 @@ function inspectBody(c: ContainerRecord): Record<string, unknown> {
       Entrypoint: c.spec.process.entrypoint.length ? c.spec.process.entrypoint : null,
       OnBuild: null,
       Labels: c.spec.labels,
+      ...(healthConfig(c) ? { Healthcheck: healthConfig(c) } : {}),
     },
     NetworkSettings: { Bridge: '', SandboxID: '', Ports: {}, SandboxKey: '', Networks: {}, IPAddress: '', Gateway: '', MacAddress: '' },
   };
+}
+
+/** Config.Healthcheck as Docker shows it: the merged check, unset durations left out; ["NONE"] when disabled. */
+function healthConfig(c: ContainerRecord): Record<string, unknown> | undefined {
+  const h = c.spec.health;
+  if (!h) return undefined;
+  const out: Record<string, unknown> = { Test: h.test };
+  if (h.intervalNs) out.Interval = h.intervalNs;
+  if (h.timeoutNs) out.Timeout = h.timeoutNs;
+  if (h.startPeriodNs) out.StartPeriod = h.startPeriodNs;
+  if (h.startIntervalNs) out.StartInterval = h.startIntervalNs;
+  if (h.retries) out.Retries = h.retries;
+  return out;
 }
 
 export function inspectContainer(engine: Engine, res: ServerResponse, id: string): void {
@@ -252,7 +326,8 @@ export function inspectContainer(engine: Engine, res: ServerResponse, id: string
 
 export async function startContainer(engine: Engine, res: ServerResponse, id: string): Promise<void> {
   const c = engine.inspect(id);
-  if (c.state.running) return sendEmpty(res, 304);
+  // A paused one is the engine's 409 ("try unpause instead").
+  if (c.state.running && !c.state.paused) return sendEmpty(res, 304);
   await engine.start(c.id);
   sendEmpty(res, 204);
 }
@@ -270,9 +345,7 @@ export async function stopContainer(engine: Engine, res: ServerResponse, id: str
 }
 
 export async function restartContainer(engine: Engine, res: ServerResponse, id: string, q: Query): Promise<void> {
-  const c = engine.inspect(id);
-  if (c.state.running) await engine.stop(c.id, stopTimeout(q));
-  await engine.start(c.id);
+  await engine.restart(engine.inspect(id).id, stopTimeout(q));
   sendEmpty(res, 204);
 }
 

@@ -30,7 +30,7 @@ export const CONFIG_FIELDS: Record<string, FieldRule> = {
   StdinOnce: refused('-i/--interactive'),
   Env: implemented,
   Cmd: implemented,
-  Healthcheck: refused('--health-cmd'),
+  Healthcheck: implemented,
   ArgsEscaped: { kind: 'inert', why: 'Windows only' },
   Image: implemented,
   Volumes: refusedMap('-v/--volume'),
@@ -95,7 +95,7 @@ export const HOST_CONFIG_FIELDS: Record<string, FieldRule> = {
   LogConfig: refused('--log-driver/--log-opt', onlyDefaults({ Type: ['', 'json-file'] })),
   NetworkMode: implemented,
   PortBindings: refusedMap('-p/--publish'),
-  RestartPolicy: refused('--restart', onlyDefaults({ Name: ['', 'no'] })),
+  RestartPolicy: implemented,
   AutoRemove: implemented,
   VolumeDriver: refused('--volume-driver'),
   VolumesFrom: refused('--volumes-from'),
@@ -130,6 +130,26 @@ export const HOST_CONFIG_FIELDS: Record<string, FieldRule> = {
   MaskedPaths: refused('MaskedPaths'),
   ReadonlyPaths: refused('ReadonlyPaths'),
 };
+
+/** Config.Healthcheck: all of Docker's HealthConfig (a newer field is refused by name when set). */
+export const HEALTHCHECK_FIELDS: Record<string, FieldRule> = {
+  Test: implemented,
+  Interval: implemented,
+  Timeout: implemented,
+  StartPeriod: implemented,
+  StartInterval: implemented,
+  Retries: implemented,
+};
+
+/** What `docker update` may change; the rest of its body (Docker's Resources) is refused by the
+ *  create rule of the same field, or by its name when create takes it but update cannot. */
+const UPDATABLE = new Set(['Memory', 'MemorySwap', 'NanoCpus', 'CpuShares', 'PidsLimit', 'RestartPolicy']);
+export const UPDATE_FIELDS: Record<string, FieldRule> = Object.fromEntries(
+  Object.entries(HOST_CONFIG_FIELDS).flatMap(([k, rule]): Array<[string, FieldRule]> => {
+    if (UPDATABLE.has(k)) return [[k, implemented]];
+    return rule.kind === 'implemented' ? [] : [[k, rule]];
+  }),
+);
 
 /** Null, false, 0, "", [] and structs of nothing but those: what the CLI sends for "not given".
  *  (Map fields, whose keys are the data, are refusedMap's: there an empty value under a key counts.) */

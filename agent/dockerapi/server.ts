@@ -8,6 +8,7 @@ import path from 'node:path';
 import type { Duplex } from 'node:stream';
 import type { Engine } from '../engine/types';
 import * as containers from './containers';
+import * as ops from './container-ops';
 import { HttpError, sendError, type Query } from './http';
 import * as images from './images';
 import { attach, containerLogs, rawHttpError } from './logs';
@@ -44,6 +45,12 @@ const routes: Route[] = [
   { method: 'POST', pattern: /^\/containers\/([^/]+)\/wait$/, handler: ({ engine, req, res, params, q }) => containers.waitContainer(engine, req, res, params[0], q) },
   { method: 'DELETE', pattern: /^\/containers\/([^/]+)$/, handler: ({ engine, res, params, q }) => containers.removeContainer(engine, res, params[0], q) },
   { method: 'GET', pattern: /^\/containers\/([^/]+)\/export$/, handler: ({ engine, res, params }) => containers.exportContainer(engine, res, params[0]) },
+  { method: 'POST', pattern: /^\/containers\/([^/]+)\/pause$/, handler: ({ engine, res, params }) => ops.pauseContainer(engine, res, params[0]) },
+  { method: 'POST', pattern: /^\/containers\/([^/]+)\/unpause$/, handler: ({ engine, res, params }) => ops.unpauseContainer(engine, res, params[0]) },
+  { method: 'POST', pattern: /^\/containers\/([^/]+)\/rename$/, handler: ({ engine, res, params, q }) => ops.renameContainer(engine, res, params[0], q) },
+  { method: 'POST', pattern: /^\/containers\/([^/]+)\/update$/, handler: ({ engine, req, res, params }) => ops.updateContainer(engine, req, res, params[0]) },
+  { method: 'GET', pattern: /^\/containers\/([^/]+)\/top$/, handler: ({ engine, res, params, q }) => ops.topContainer(engine, res, params[0], q) },
+  { method: 'GET', pattern: /^\/containers\/([^/]+)\/stats$/, handler: ({ engine, req, res, params, q }) => ops.containerStats(engine, req, res, params[0], q) },
   { method: 'GET', pattern: /^\/containers\/([^/]+)\/logs$/, handler: ({ engine, req, res, params, q }) => containerLogs(engine, res, params[0], q) },
   // A resize is harmless to ignore until stdin and ptys are wired through attach.
   {

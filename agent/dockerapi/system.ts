@@ -126,7 +126,7 @@ export async function info(engine: Engine, res: ServerResponse): Promise<void> {
 /** Open `docker events` streams, which `docker info` counts as NEventsListener. */
 const eventStreams = new Set<object>();
 
-interface EventMessage {
+export interface EventMessage {
   Type: 'container' | 'image';
   Action: string;
   Actor: { ID: string; Attributes: Record<string, string> };
@@ -144,12 +144,16 @@ function eventFilter(q: Query): (m: EventMessage) => boolean {
   const given = (k: string) => (f[k]?.length ? f[k] : undefined);
   const exact = (k: string, ...vs: Array<string | undefined>) => !given(k) || vs.some((v) => v !== undefined && f[k].includes(v));
   const fuzzy = (k: string, ...vs: Array<string | undefined>) => !given(k) || vs.some((v) => v !== undefined && v !== '' && f[k].some((x) => v === x || v.startsWith(x)));
+  // dockerd (#25798): health_status, exec_create and exec_start carry the status or command
+  // after a colon, so a filter naming one without its colon matches by prefix.
+  const fuzzyEvents = (f.event ?? []).some((v) => v === 'health_status' || v === 'exec_create' || v === 'exec_start');
+  const eventMatches = (action: string) => !given('event') || f.event.some((v) => v === action || (fuzzyEvents && action.startsWith(v)));
   return (m) => {
     const a = m.Actor.Attributes;
     const imageName = m.Type === 'image' ? a.name : a.image;
     return (
       exact('type', m.Type) &&
-      exact('event', m.Action) &&
+      eventMatches(m.Action) &&
       exact('scope', 'local') &&
       fuzzy('container', ...(m.Type === 'container' ? [m.Actor.ID, a.name] : [])) &&
       exact('image', m.Actor.ID, imageName, stripTag(m.Actor.ID), imageName === undefined ? undefined : stripTag(imageName)) &&
@@ -158,6 +162,28 @@ function eventFilter(q: Query): (m: EventMessage) => boolean {
       ['daemon', 'plugin', 'volume', 'network', 'node', 'service', 'secret', 'config'].every((k) => !given(k))
     );
   };
+}
+
+/** An engine event in Docker's words: the action as dockerd spells it, the container's labels, name and image, and the event's own attributes. */
+export function containerEventMessage(engine: Pick<Engine, 'inspect'>, e: ContainerEvent): EventMessage {
+  const attributes: Record<string, string> = {};
+  try {
+    const c = engine.inspect(e.id);
+    Object.assign(attributes, c.spec.labels);
+    attributes.name = c.name;
+    attributes.image = c.image;
+  } catch {
+    // Destroyed containers cannot be looked up any more; the id alone still tells the story.
+  }
+  if (e.exitCode !== undefined) attributes.exitCode = String(e.exitCode);
+  if (e.execDurationSec !== undefined) attributes.execDuration = String(e.execDurationSec);
+  if (e.signal !== undefined) attributes.signal = String(e.signal);
+  if (e.oldName !== undefined) attributes.oldName = `/${e.oldName}`;
+  if (e.execId !== undefined) attributes.execID = e.execId;
+  let action: string = e.action;
+  if (e.action === 'health_status' && e.health) action = `health_status: ${e.health}`;
+  else if ((e.action === 'exec_create' || e.action === 'exec_start') && e.command !== undefined) action = `${e.action}: ${e.command}`;
+  return { Type: 'container', Action: action, Actor: { ID: e.id, Attributes: attributes } };
 }
 
 /**
@@ -206,16 +232,8 @@ export function events(engine: Engine, req: IncomingMessage, res: ServerResponse
     );
   };
   const onContainer = (e: ContainerEvent) => {
-    const attributes: Record<string, string> = {};
-    try {
-      const c = engine.inspect(e.id);
-      attributes.name = c.name;
-      attributes.image = c.image;
-    } catch {
-      // Destroyed containers cannot be looked up any more; the id alone still tells the story.
-    }
-    if (e.exitCode !== undefined) attributes.exitCode = String(e.exitCode);
-    send({ Type: 'container', Action: e.action, Actor: { ID: e.id, Attributes: attributes } });
+    const m = containerEventMessage(engine, e);
+    send(m);
   };
   const onImage = (e: ImageEvent) => {
     const labels = e.action === 'delete' ? {} : (engine.findImage(e.id)?.config.Labels ?? {});

@@ -7,7 +7,8 @@ import { join, resolve } from 'node:path';
 import type { ChildProcessWithoutNullStreams } from 'node:child_process';
 import { DOCKER_API_VERSION } from '../../protocol/docker-api';
 import { openCgroups, type Cgroups } from './cgroups';
-import { checkSpec, ContainerLifecycle, ContainerRecords, execIn, type ContainerHooks } from './containers';
+import { checkSpec, ContainerLifecycle, ContainerRecords, execIn, nowRfc3339Nano, type ContainerHooks } from './containers';
+import { netnsCounters, systemCpu } from './containers/host-stats';
 import { exportFilesystem } from './containers/export';
 import { conflict, notFound } from './errors';
 import { importImage, type ImportOptions } from './images/import';
@@ -27,6 +28,8 @@ import type {
   LogEntry,
   LogOptions,
   PullOptions,
+  TopResult,
+  UpdateOptions,
   WaitCondition,
 } from './types';
 
@@ -78,8 +81,9 @@ class EngineImpl extends EventEmitter<EngineEvents> implements BerthEngine {
 
   async info(): Promise<HostInfo> {
     const all = this.records.all();
-    const running = all.filter((c) => c.state.running && !c.state.paused).length;
-    const paused = all.filter((c) => c.state.paused).length;
+    // As dockerd counts them: one waiting to restart is neither running nor paused.
+    const running = all.filter((c) => c.state.status === 'running').length;
+    const paused = all.filter((c) => c.state.status === 'paused').length;
     return {
       hostname: os.hostname(),
       kernel: os.release(),
@@ -142,13 +146,26 @@ class EngineImpl extends EventEmitter<EngineEvents> implements BerthEngine {
   stop(idOrName: string, timeoutSec?: number): Promise<void> {
     return this.lifecycle.stop(idOrName, timeoutSec);
   }
-  async restart(idOrName: string, timeoutSec?: number): Promise<void> {
-    const id = this.records.resolve(idOrName).id;
-    await this.lifecycle.stop(id, timeoutSec);
-    await this.lifecycle.start(id);
+  restart(idOrName: string, timeoutSec?: number): Promise<void> {
+    return this.lifecycle.restart(idOrName, timeoutSec);
   }
   kill(idOrName: string, signal?: string): Promise<void> {
     return this.lifecycle.kill(idOrName, signal);
+  }
+  pause(idOrName: string): Promise<void> {
+    return this.lifecycle.pause(idOrName);
+  }
+  unpause(idOrName: string): Promise<void> {
+    return this.lifecycle.unpause(idOrName);
+  }
+  rename(idOrName: string, newName: string): Promise<void> {
+    return this.lifecycle.rename(idOrName, newName);
+  }
+  update(idOrName: string, opts: UpdateOptions): Promise<{ warnings: string[] }> {
+    return this.lifecycle.update(idOrName, opts);
+  }
+  top(idOrName: string, psArgs?: string): Promise<TopResult> {
+    return this.lifecycle.top(idOrName, psArgs);
   }
   remove(idOrName: string, opts?: { force?: boolean }): Promise<void> {
     const rec = this.records.resolve(idOrName);
@@ -205,7 +222,13 @@ class EngineImpl extends EventEmitter<EngineEvents> implements BerthEngine {
   }
   async stats(idOrName: string): Promise<ContainerStats | undefined> {
     const rec = this.records.resolve(idOrName);
-    return rec.state.running ? this.cgroups.stats(rec.id) : undefined;
+    if (!rec.state.running || !rec.state.pid) return undefined;
+    const read = nowRfc3339Nano();
+    // The host's CPU time right beside the container's, so the share between two reads is true.
+    const [cg, sys] = await Promise.all([this.cgroups.stats(rec.id), systemCpu()]);
+    // With the host's network the traffic is the host's, not the container's: Docker shows none.
+    const networks = rec.spec.network.mode === 'host' ? {} : await netnsCounters(rec.state.pid);
+    return { ...cg, read, systemCpuNs: sys.systemNs, onlineCpus: sys.onlineCpus, networks };
   }
   exec(idOrName: string, opts: ExecOptions): ChildProcessWithoutNullStreams {
     return execIn(this.records, this.cgroups, idOrName, opts);

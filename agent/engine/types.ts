@@ -2,7 +2,10 @@
 // link (agent/link) both call these, so the two faces cannot drift apart.
 import type { ChildProcessWithoutNullStreams } from 'node:child_process';
 import type { EventEmitter } from 'node:events';
-import type { ContainerRecord, ContainerSpec, LogEntry } from '../../protocol/container';
+import type { ContainerRecord, ContainerSpec, HealthStatus, LogEntry, RestartPolicyName } from '../../protocol/container';
+import type { CgroupStats } from './cgroups';
+import type { NetworkCounters } from './containers/host-stats';
+import type { TopResult } from './containers/top';
 import type { HostInfo, PullProgress } from '../../protocol/agent-link';
 
 export type { ContainerRecord, ContainerSpec, ContainerStatus, LogEntry, ResolvedSpec } from '../../protocol/container';
@@ -19,6 +22,8 @@ export interface ImageConfig {
   ExposedPorts?: Record<string, object>;
   Volumes?: Record<string, object>;
   StopSignal?: string;
+  /** Durations in nanoseconds, as Docker writes them. */
+  Healthcheck?: { Test?: string[] | null; Interval?: number; Timeout?: number; StartPeriod?: number; StartInterval?: number; Retries?: number } | null;
 }
 
 export interface ImageRecord {
@@ -89,10 +94,43 @@ export interface LogOptions {
   signal?: AbortSignal;
 }
 
+export type ContainerAction =
+  | 'create'
+  | 'start'
+  | 'die'
+  | 'stop'
+  | 'kill'
+  | 'destroy'
+  | 'restart'
+  | 'pause'
+  | 'unpause'
+  | 'rename'
+  | 'update'
+  | 'top'
+  | 'health_status'
+  | 'exec_create'
+  | 'exec_start'
+  | 'exec_die';
+
+/** Actions that change what a container is (its state, name or limits); the rest only report. */
+export const CHANGING_ACTIONS: ReadonlySet<ContainerAction> = new Set(['create', 'start', 'die', 'stop', 'destroy', 'restart', 'pause', 'unpause', 'rename', 'update', 'health_status']);
+
 export interface ContainerEvent {
-  action: 'create' | 'start' | 'die' | 'stop' | 'kill' | 'destroy';
+  action: ContainerAction;
   id: string;
+  /** die, exec_die */
   exitCode?: number;
+  /** die: whole seconds the run lasted. */
+  execDurationSec?: number;
+  /** kill: the signal's number. */
+  signal?: number;
+  /** rename: the name before. */
+  oldName?: string;
+  /** health_status: the new status. */
+  health?: HealthStatus;
+  /** exec_*: the exec's id, and (create, start) its command line. */
+  execId?: string;
+  command?: string;
 }
 
 export interface ImageEvent {
@@ -124,12 +162,23 @@ export interface ExecOptions {
   workingDir?: string;
 }
 
-/** Memory, CPU time and pids of a running container, from its cgroups. */
-export interface ContainerStats {
-  memoryUsage: number;
-  memoryLimit: number;
-  cpuUsageNs: number;
-  pids: number;
+/** A running container's statistics: its cgroups, the host's CPU time, its network namespace. */
+export interface ContainerStats extends CgroupStats {
+  /** RFC 3339 with nanoseconds: when they were read. */
+  read: string;
+  /** The host's CPU time so far (what cpuUsageNs is a share of), nanoseconds. */
+  systemCpuNs: number;
+  onlineCpus: number;
+  /** Per interface of the container's own network namespace, loopback left out (none with the host's network). */
+  networks: Record<string, NetworkCounters>;
+}
+
+export type { TopResult } from './containers/top';
+
+/** `docker update`: only the fields given change (0 / undefined = unchanged, as Docker reads them). */
+export interface UpdateOptions {
+  resources?: { memory?: number; memorySwap?: number; nanoCpus?: number; cpuShares?: number; pidsLimit?: number };
+  restart?: { policy: RestartPolicyName; maxRetries?: number };
 }
 
 /**
@@ -163,11 +212,22 @@ export interface Engine extends EventEmitter<EngineEvents> {
   // --- containers
   /** With `pull: 'missing'` an image that is not here is pulled first, as `docker run` does. */
   createContainer(spec: ContainerSpec, opts?: { pull?: 'missing' | 'never'; pullOptions?: PullOptions }): Promise<ContainerRecord>;
+  /** A user's start: restart count and manual-stop mark are reset. 409 for a paused container. */
   start(idOrName: string): Promise<void>;
-  /** SIGTERM (or the image's StopSignal), then SIGKILL after `timeoutSec` (default 10). */
+  /** SIGTERM (or the image's StopSignal), then SIGKILL after `timeoutSec` (default 10). A manual stop:
+   *  the restart policy does not bring it back (until the agent starts again, for 'always'). */
   stop(idOrName: string, timeoutSec?: number): Promise<void>;
   restart(idOrName: string, timeoutSec?: number): Promise<void>;
+  /** A manual stop too (see stop); a paused container is thawed for SIGKILL and its stop signal. */
   kill(idOrName: string, signal?: string): Promise<void>;
+  /** Freezes every process of the container (409 unless running). */
+  pause(idOrName: string): Promise<void>;
+  unpause(idOrName: string): Promise<void>;
+  rename(idOrName: string, newName: string): Promise<void>;
+  /** Limits and restart policy; a running container's cgroups change at once. */
+  update(idOrName: string, opts: UpdateOptions): Promise<{ warnings: string[] }>;
+  /** The host's `ps` (with `psArgs`, default -ef), rows of the container's processes only. */
+  top(idOrName: string, psArgs?: string): Promise<TopResult>;
   remove(idOrName: string, opts?: { force?: boolean }): Promise<void>;
   list(opts?: { all?: boolean }): ContainerRecord[];
   /** By full id, unique id prefix, or name. Throws EngineError 404 when unknown. */
@@ -179,7 +239,7 @@ export interface Engine extends EventEmitter<EngineEvents> {
   logBatches(idOrName: string, opts?: LogOptions): AsyncIterable<LogEntry[]>;
   /** `docker export`: the container's filesystem (image and its own changes merged) as one tar stream. */
   exportContainer(idOrName: string): AsyncIterable<Buffer>;
-  /** undefined when the container is not running. */
+  /** undefined when the container is not running (or waiting to restart). */
   stats(idOrName: string): Promise<ContainerStats | undefined>;
   /** A process in a running container; stdio are pipes, 'exit' gives its code. 409 when not running. */
   exec(idOrName: string, opts: ExecOptions): ChildProcessWithoutNullStreams;

@@ -1,7 +1,7 @@
 // The agent's side of the control-plane link: enrol once, then keep a socket.io
 // connection open for as long as the agent runs, reporting state and obeying commands.
 import { io, type Socket } from 'socket.io-client';
-import type { Engine } from '../engine/types';
+import { CHANGING_ACTIONS, type ContainerEvent, type Engine } from '../engine/types';
 import { runCommand, type CommandContext } from './commands';
 import { ensureCredential } from './enroll';
 import { AGENT_NAMESPACE, type AgentToServer, type LogBatch, type ServerToAgent } from '../../protocol/agent-link';
@@ -93,7 +93,11 @@ export async function startLink(o: LinkOptions): Promise<Link> {
       void sendSnapshot();
     }, o.snapshotDelayMs ?? 100);
   };
-  engine.on('container', scheduleSnapshot);
+  // A healthcheck's execs come every interval and change nothing a snapshot shows.
+  const onContainer = (e: ContainerEvent) => {
+    if (CHANGING_ACTIONS.has(e.action)) scheduleSnapshot();
+  };
+  engine.on('container', onContainer);
   engine.on('image', scheduleSnapshot);
   const refresh = setInterval(() => void sendSnapshot(), o.refreshMs ?? 15_000);
   refresh.unref();
@@ -153,7 +157,7 @@ export async function startLink(o: LinkOptions): Promise<Link> {
       if (manualRetry) clearTimeout(manualRetry);
       if (snapshotTimer) clearTimeout(snapshotTimer);
       clearInterval(refresh);
-      engine.off('container', scheduleSnapshot);
+      engine.off('container', onContainer);
       engine.off('image', scheduleSnapshot);
       for (const a of subscriptions.values()) a.abort();
       subscriptions.clear();

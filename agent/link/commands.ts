@@ -61,6 +61,18 @@ export async function runCommand(ctx: CommandContext, raw: unknown): Promise<Com
       case 'stop':
         await engine.stop(cmd.id, cmd.timeoutSec);
         return { ok: true };
+      case 'restart':
+        await engine.restart(cmd.id, cmd.timeoutSec);
+        return { ok: true };
+      case 'kill':
+        await engine.kill(cmd.id, cmd.signal === undefined ? undefined : String(cmd.signal));
+        return { ok: true };
+      case 'pause':
+        await engine.pause(cmd.id);
+        return { ok: true };
+      case 'unpause':
+        await engine.unpause(cmd.id);
+        return { ok: true };
       case 'remove':
         await engine.remove(cmd.id, { force: cmd.force });
         return { ok: true };

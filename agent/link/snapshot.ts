@@ -1,6 +1,6 @@
 // The agent's whole state as the control plane sees it.
 import type { ContainerRecord, Engine, ImageRecord } from '../engine/types';
-import { commandLine, humanStatus } from '../../protocol/docker-words';
+import { commandLine, recordStatus } from '../../protocol/docker-words';
 import type { ContainerSummary, HostSnapshot, ImageSummary } from '../../protocol/agent-link';
 
 export function summarizeContainer(c: ContainerRecord, now = Date.now()): ContainerSummary {
@@ -12,11 +12,13 @@ export function summarizeContainer(c: ContainerRecord, now = Date.now()): Contai
     command: commandLine(c),
     created: c.created,
     state: c.state.status,
-    status: humanStatus(c.state, now),
+    status: recordStatus(c, now),
     exitCode: c.state.exitCode,
     startedAt: c.state.startedAt,
     finishedAt: c.state.finishedAt,
     memoryLimit: c.spec.resources.memory,
+    ...(c.state.running && c.state.health ? { health: c.state.health.status } : {}),
+    restartCount: c.restartCount,
   };
 }
 

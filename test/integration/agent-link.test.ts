@@ -324,6 +324,22 @@ describe('agent ⇄ control plane link', { timeout: 180_000 }, () => {
   it('starts, removes containers and images on command', async () => {
     assert.ok((await cp.command({ op: 'start', id })).ok);
     await until('running again', () => engine.inspect(id).state.running);
+    // The dashboard's buttons: pause, unpause, restart, kill; each shows in the next snapshot.
+    assert.ok((await cp.command({ op: 'pause', id })).ok);
+    const paused = await until('a paused snapshot', () => cp.snapshots.at(-1)?.containers.find((x) => x.id === id && x.state === 'paused'));
+    assert.match(paused.status, /^Up .* \(Paused\)$/);
+    const again = await cp.command({ op: 'pause', id });
+    assert.deepEqual(again, { ok: false, status: 409, error: `Container ${id} is already paused` });
+    assert.ok((await cp.command({ op: 'unpause', id })).ok);
+    await until('a running snapshot', () => cp.snapshots.at(-1)?.containers.find((x) => x.id === id && x.state === 'running'));
+    const pid = engine.inspect(id).state.pid;
+    assert.ok((await cp.command({ op: 'restart', id, timeoutSec: 0 })).ok);
+    assert.notEqual(engine.inspect(id).state.pid, pid, 'a new process after restart');
+    assert.ok((await cp.command({ op: 'kill', id, signal: 'SIGKILL' })).ok);
+    assert.deepEqual([engine.inspect(id).state.status, engine.inspect(id).state.exitCode], ['exited', 137]);
+    const bad = await cp.command({ op: 'kill', id: 'x', signal: 'SIGKILL', force: true } as unknown as AgentCommand);
+    assert.equal(!bad.ok && bad.status, 400, 'an unknown field is refused');
+    assert.ok((await cp.command({ op: 'start', id })).ok);
     const busy = await cp.command({ op: 'remove', id });
     assert.equal(busy.ok, false);
     assert.equal(!busy.ok && busy.status, 409);

@@ -51,6 +51,29 @@ describe('containers in a cgroup v2 hierarchy', { skip: !usable && 'needs root a
     assert.ok(!existsSync(group), 'group removed once the container stopped');
   });
 
+  test('pause freezes the v2 group for real (cgroup.freeze, cgroup.events) and unpause thaws it', async () => {
+    const c = await engine.createContainer({ image: 'busybox:test', process: { cmd: ['sh', '-c', 'i=0; while :; do i=$((i+1)); echo $i > /count; sleep 0.05; done'] } });
+    await engine.start(c.id);
+    const group = join(UNIFIED, parent, c.id);
+    await engine.pause(c.id);
+    assert.equal(readFileSync(join(group, 'cgroup.freeze'), 'utf8').trim(), '1');
+    assert.match(readFileSync(join(group, 'cgroup.events'), 'utf8'), /^frozen 1$/m);
+    assert.equal(engine.inspect(c.id).state.status, 'paused');
+    const count = join(engine.containerDir(c.id), 'upper', 'count');
+    const frozenAt = readFileSync(count, 'utf8');
+    await new Promise((r) => setTimeout(r, 500)); // ten loops would have run
+    assert.equal(readFileSync(count, 'utf8'), frozenAt, 'nothing ran while frozen');
+    await engine.unpause(c.id);
+    assert.match(readFileSync(join(group, 'cgroup.events'), 'utf8'), /^frozen 0$/m);
+    for (let i = 0; i < 100 && readFileSync(count, 'utf8') === frozenAt; i++) await new Promise((r) => setTimeout(r, 20));
+    assert.notEqual(readFileSync(count, 'utf8'), frozenAt, 'it runs again');
+    // SIGKILL reaches a paused container: the kill thaws it, as Docker's does.
+    await engine.pause(c.id);
+    await engine.kill(c.id);
+    assert.deepEqual([engine.inspect(c.id).state.status, engine.inspect(c.id).state.exitCode], ['exited', 137]);
+    assert.ok(!existsSync(group), 'group removed');
+  });
+
   test('a limit the hierarchy cannot enforce fails the start instead of being ignored', async () => {
     const c = await engine.createContainer({ image: 'busybox:test', process: { cmd: ['true'] }, resources: { memory: 64 * 1024 * 1024 } });
     await assert.rejects(engine.start(c.id), (e: unknown) => e instanceof EngineError && e.status === 500 && /memory/.test(e.message));

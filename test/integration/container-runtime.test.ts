@@ -187,15 +187,19 @@ describe('container runtime', { skip: !isRoot && 'needs root' }, () => {
     // the signal that prints it), so the follow can only finish if it delivers live.
     const c = await run(['sh', '-c', 'trap "echo two >&2" USR1; trap "echo three; exit 0" USR2; echo one; while :; do sleep 0.05; done']);
     const seen: Array<[LogEntry, number]> = [];
+    let started: Promise<void> | undefined;
     const follow = (async () => {
       for await (const l of engine.logs(c.id, { follow: true })) {
         seen.push([l, Date.now()]);
+        // A line may come before start() has recorded the container as running.
+        await started;
         if (l.line === 'one\n') await engine.kill(c.id, 'USR1');
         if (l.line === 'two\n') await engine.kill(c.id, 'USR2');
       }
     })();
     // Following a created container waits for it to start.
-    await engine.start(c.id);
+    started = engine.start(c.id);
+    await started;
     await follow;
     assert.deepEqual(seen.map(([l]) => l.line), ['one\n', 'two\n', 'three\n']);
     assert.deepEqual(seen.map(([l]) => l.stream), ['stdout', 'stderr', 'stdout']);
@@ -322,6 +326,20 @@ describe('container runtime', { skip: !isRoot && 'needs root' }, () => {
     assert.equal((await execOut({ cmd: ['sh', '-c', 'exit 9'] })).code, 9);
     await engine.stop(c.id, 0);
     assert.throws(() => engine.exec(c.id, { cmd: ['true'] }), (e: unknown) => e instanceof EngineError && e.status === 409);
+  });
+
+  test('a paused container refuses exec (it would freeze with it) and takes one again once unpaused', async () => {
+    const c = await run(['sleep', '1000']);
+    await engine.start(c.id);
+    await engine.pause(c.id);
+    assert.throws(() => engine.exec(c.id, { cmd: ['true'] }), (e: unknown) => e instanceof EngineError && e.status === 409 && /is paused, unpause the container before exec/.test(e.message));
+    // Frozen, not gone: ps still lists the process.
+    const top = await engine.top(c.id, '-o pid,comm');
+    assert.deepEqual(top.processes.map((p) => p[1]), ['sleep']);
+    await engine.unpause(c.id);
+    const p = engine.exec(c.id, { cmd: ['true'] });
+    assert.equal(await new Promise<number | null>((r) => p.on('close', r)), 0);
+    await engine.remove(c.id, { force: true });
   });
 
   test('exec is refused once the init has exited, even before the engine has noticed', async () => {

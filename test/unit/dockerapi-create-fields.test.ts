@@ -6,7 +6,8 @@ import path from 'node:path';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
-import { CONFIG_FIELDS, HOST_CONFIG_FIELDS, isUnset } from '../../agent/dockerapi/create-fields';
+import { CONFIG_FIELDS, HEALTHCHECK_FIELDS, HOST_CONFIG_FIELDS, isUnset, UPDATE_FIELDS } from '../../agent/dockerapi/create-fields';
+import { updateOptions } from '../../agent/dockerapi/container-ops';
 import { createSpec } from '../../agent/dockerapi/containers';
 import { HttpError } from '../../agent/dockerapi/http';
 
@@ -31,6 +32,8 @@ function properties(s: Schema): Record<string, Schema> {
 const createBody = api.paths['/containers/create'].post.parameters.find((p) => p.in === 'body')!.schema;
 const bodyFields = properties(createBody);
 const hostConfigFields = properties(api.definitions.HostConfig);
+const updateFields = properties(api.paths['/containers/{id}/update'].post.parameters.find((p) => p.in === 'body')!.schema);
+const healthFields = properties(api.definitions.HealthConfig);
 
 /** A value a user might set for a field of this schema, never the default. */
 function sample(name: string, s: Schema): unknown {
@@ -71,6 +74,24 @@ describe('the create body, field by field', () => {
     }
   });
 
+  it('docker update: every field of its body is updatable or refused when set, naming the option', () => {
+    assert.ok(Object.keys(updateFields).length > 20, 'the update schema was read');
+    for (const f of Object.keys(healthFields)) assert.ok(HEALTHCHECK_FIELDS[f], `Healthcheck.${f} is not in the table`);
+    for (const [f, schema] of Object.entries(updateFields)) {
+      const rule = UPDATE_FIELDS[f];
+      if (rule?.kind === 'implemented' || rule?.kind === 'inert') continue;
+      const words = rule?.kind === 'refused' ? rule.flag : f;
+      assert.throws(
+        () => updateOptions({ [f]: sample(f, schema) }),
+        (e: unknown) => e instanceof HttpError && e.status === 400 && e.message === `Berth does not support ${words} yet`,
+        `${f} was accepted by update`,
+      );
+    }
+    // Everything at its default, as the CLI sends it, is no change at all.
+    const defaults = Object.fromEntries(Object.keys(updateFields).map((f) => [f, null]));
+    assert.deepEqual(updateOptions({ ...defaults, MemorySwappiness: -1, RestartPolicy: { Name: '', MaximumRetryCount: 0 } }).restart, undefined);
+  });
+
   it('a field that no table knows is refused by its name when set, and ignored when unset', () => {
     refusedWith({ Image: 'x', HostConfig: { Annotations: { a: 'b' } } }, 'HostConfig.Annotations');
     refusedWith({ Image: 'x', Frobnicate: 1 }, 'Frobnicate');
@@ -81,6 +102,7 @@ describe('the create body, field by field', () => {
     const defaults = (fields: Record<string, Schema>) => Object.fromEntries(Object.keys(fields).map((f) => [f, null]));
     const body = { ...defaults(bodyFields), Image: 'x', HostConfig: { ...defaults(hostConfigFields), NetworkMode: 'default', MemorySwappiness: -1, RestartPolicy: { Name: 'no', MaximumRetryCount: 0 }, LogConfig: { Type: '', Config: {} } } };
     assert.equal(createSpec(body, undefined).image, 'x');
+    assert.equal(createSpec({ ...body, HostConfig: { ...body.HostConfig, RestartPolicy: { Name: '', MaximumRetryCount: 0 } } }, undefined).restart?.policy, undefined);
   });
 
   it('an unknown network is Docker\'s 404, container:NAME and endpoint settings are refused', () => {

@@ -8,9 +8,9 @@
 // the init starts there and then joins the container's groups, so in hierarchies where
 // the container has none (name=systemd, blkio, an empty unified tree) it stays with its
 // monitor, out of the agent's group too. Groups go when the container stops or is removed.
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, realpathSync, statSync } from 'node:fs';
 import { mkdir, readFile, rmdir, writeFile, readdir } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 
 export interface CgroupLimits {
   /** Bytes; 0 = unlimited. */
@@ -25,18 +25,61 @@ export interface CgroupLimits {
   pidsLimit: number;
 }
 
+export interface BlkioEntry {
+  major: number;
+  minor: number;
+  /** "read", "write" (v2) or v1's "Read", "Write", "Sync", "Async", "Discard". */
+  op: string;
+  value: number;
+}
+
 export interface CgroupStats {
   memoryUsage: number;
+  /** -1 = unlimited. */
   memoryLimit: number;
+  /** v1 only (max_usage_in_bytes); 0 on v2. */
+  memoryMaxUsage: number;
+  /** memory.stat as the kernel writes it (v1: cache, rss, total_inactive_file …; v2: anon, file, inactive_file …). */
+  memoryStat: Record<string, number>;
+  /** Times the limit was hit (v1 failcnt, v2 the oom count). */
+  memoryFailcnt: number;
   /** Total CPU time, nanoseconds. */
   cpuUsageNs: number;
+  cpuUserNs: number;
+  cpuKernelNs: number;
+  /** Per CPU, nanoseconds (v1 only). */
+  cpuPerCpuNs: number[];
+  throttling: { periods: number; throttledPeriods: number; throttledTimeNs: number };
   pids: number;
+  /** 0 = unlimited. */
+  pidsLimit: number;
+  /** Bytes read and written per device (v1 blkio.throttle.io_service_bytes_recursive, v2 io.stat). */
+  ioServiceBytes: BlkioEntry[];
+  /** Requests per device (v1 io_serviced_recursive, v2 rios/wios). */
+  ioServiced: BlkioEntry[];
+}
+
+export interface CreateOptions {
+  /** A path on the disk the container writes to (its own directory): block I/O on that disk
+   *  is counted for the container. cgroup v1 counts a group's I/O on a device only while the
+   *  group has a throttle rule for it, so a rule no disk can reach is set there. */
+  ioPath?: string;
 }
 
 export interface Cgroups {
   readonly version: 1 | 2;
   /** Creates the groups, applies limits, returns the directories whose cgroup.procs the init joins. */
-  create(id: string, limits: CgroupLimits): Promise<string[]>;
+  create(id: string, limits: CgroupLimits, opts?: CreateOptions): Promise<string[]>;
+  /** Changes the limits of a container's live groups; only the fields given are written.
+   *  Here memorySwap -1 means unlimited swap and pidsLimit <= 0 unlimited, as `docker update` means them. */
+  update(id: string, limits: Partial<CgroupLimits>): Promise<void>;
+  /** Freezes every task of the container (v1 freezer.state, v2 cgroup.freeze) and returns once they are. */
+  freeze(id: string): Promise<void>;
+  thaw(id: string): Promise<void>;
+  /** Whether the container's group is frozen now. */
+  frozen(id: string): Promise<boolean>;
+  /** Host pids of every process in the container's groups. */
+  pids(id: string): Promise<number[]>;
   /** Directories of an existing container's groups (whether or not they exist). */
   paths(id: string): string[];
   /** Removes the container's groups (only empty ones can go; the parent and roots are never touched). */
@@ -150,7 +193,10 @@ function devOf(dir: string): number | undefined {
   }
 }
 
-const V1_CONTROLLERS = ['memory', 'pids', 'cpu', 'cpuacct', 'cpuset', 'freezer', 'devices'] as const;
+const V1_CONTROLLERS = ['memory', 'pids', 'cpu', 'cpuacct', 'cpuset', 'freezer', 'devices', 'blkio'] as const;
+/** A throttle rule that never throttles (8 EiB/s) but makes v1 count the group's I/O on the device. */
+const V1_ACCOUNTING_BPS = '9223372036854775807';
+const FREEZE_TIMEOUT_MS = 10_000;
 
 /** Docker's default device rules: any node may be created, only these opened. */
 const V1_DEVICE_RULES = [
@@ -168,6 +214,7 @@ const V1_DEVICE_RULES = [
   'c 10:200 rwm', // tun
 ];
 const CPU_PERIOD_US = 100_000;
+const cpuQuotaUs = (nanoCpus: number) => Math.max(1000, Math.round((nanoCpus * CPU_PERIOD_US) / 1e9));
 
 export function detectCgroupVersion(base = '/sys/fs/cgroup'): 1 | 2 {
   // A pure v2 host mounts the unified tree right at /sys/fs/cgroup; hybrid hosts keep v1 controllers.
@@ -180,6 +227,80 @@ async function readNum(path: string): Promise<number> {
     return s === 'max' ? -1 : Number(s.split(/\s+/)[0]) || 0;
   } catch {
     return 0;
+  }
+}
+
+async function readText(path: string): Promise<string> {
+  return readFile(path, 'utf8').catch(() => '');
+}
+
+/** "key value" lines (memory.stat, cpu.stat, cpuacct.stat). */
+export function parseKeyValues(text: string): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const line of text.split('\n')) {
+    const [k, v] = line.trim().split(/\s+/);
+    if (k && v !== undefined && /^\d+$/.test(v)) out[k] = Number(v);
+  }
+  return out;
+}
+
+/** v1 blkio lines: "8:0 Read 4096" (per-device Total too, as containerd keeps it); the closing "Total N" is dropped. */
+export function parseBlkioV1(text: string): BlkioEntry[] {
+  const out: BlkioEntry[] = [];
+  for (const line of text.split('\n')) {
+    const m = /^(\d+):(\d+) (\w+) (\d+)$/.exec(line.trim());
+    if (m) out.push({ major: Number(m[1]), minor: Number(m[2]), op: m[3], value: Number(m[4]) });
+  }
+  return out;
+}
+
+/** v2 io.stat lines: "8:0 rbytes=4096 wbytes=0 rios=1 wios=0 dbytes=0 dios=0", as Docker maps them. */
+export function parseIoStatV2(text: string): { bytes: BlkioEntry[]; ios: BlkioEntry[] } {
+  const bytes: BlkioEntry[] = [];
+  const ios: BlkioEntry[] = [];
+  for (const line of text.split('\n')) {
+    const [dev, ...kv] = line.trim().split(/\s+/);
+    const m = /^(\d+):(\d+)$/.exec(dev ?? '');
+    if (!m) continue;
+    const f = Object.fromEntries(kv.map((p) => p.split('=')).map(([k, v]) => [k, Number(v) || 0]));
+    const at = { major: Number(m[1]), minor: Number(m[2]) };
+    bytes.push({ ...at, op: 'read', value: f.rbytes ?? 0 }, { ...at, op: 'write', value: f.wbytes ?? 0 });
+    ios.push({ ...at, op: 'read', value: f.rios ?? 0 }, { ...at, op: 'write', value: f.wios ?? 0 });
+  }
+  return { bytes, ios };
+}
+
+/** The whole disk ("254:0") under a path, or undefined when it is on no block device (tmpfs, overlay). */
+export function diskOf(path: string, sysDevBlock = '/sys/dev/block'): string | undefined {
+  let dev: bigint;
+  try {
+    dev = statSync(path, { bigint: true }).dev;
+  } catch {
+    return undefined;
+  }
+  // glibc's gnu_dev_major / gnu_dev_minor.
+  const major = ((dev >> 8n) & 0xfffn) | ((dev >> 32n) & ~0xfffn);
+  const minor = (dev & 0xffn) | ((dev >> 12n) & ~0xffn);
+  const node = join(sysDevBlock, `${major}:${minor}`);
+  if (!existsSync(node)) return undefined;
+  // Throttle rules take whole disks only: a partition's parent directory is its disk.
+  if (existsSync(join(node, 'partition'))) {
+    try {
+      // /sys/dev/block/X:Y links to …/<disk>/<partition>.
+      return readFileSync(join(dirname(realpathSync(node)), 'dev'), 'utf8').trim();
+    } catch {
+      return undefined;
+    }
+  }
+  return `${major}:${minor}`;
+}
+
+async function waitFor(what: () => Promise<boolean>, label: string): Promise<void> {
+  const end = Date.now() + FREEZE_TIMEOUT_MS;
+  for (let delay = 1; ; delay = Math.min(delay * 2, 20)) {
+    if (await what()) return;
+    if (Date.now() > end) throw new Error(`cgroup: timed out waiting for ${label}`);
+    await new Promise((r) => setTimeout(r, delay));
   }
 }
 
@@ -272,7 +393,7 @@ class V1 implements Cgroups {
     return this.controllers.map((c) => this.dir(c, id));
   }
 
-  async create(id: string, l: CgroupLimits): Promise<string[]> {
+  async create(id: string, l: CgroupLimits, opts: CreateOptions = {}): Promise<string[]> {
     for (const c of this.controllers) {
       const parentDir = join(this.base, c, this.parent);
       await mkdir(parentDir, { recursive: true });
@@ -284,6 +405,14 @@ class V1 implements Cgroups {
       await writeLimit(join(dev, 'devices.deny'), 'a', 'devices');
       for (const rule of V1_DEVICE_RULES) await writeLimit(join(dev, 'devices.allow'), rule, 'devices');
     }
+    const disk = opts.ioPath && this.controllers.includes('blkio') ? diskOf(opts.ioPath) : undefined;
+    if (disk) {
+      const blk = this.dir('blkio', id);
+      for (const f of ['blkio.throttle.read_bps_device', 'blkio.throttle.write_bps_device']) {
+        // Only the numbers of `docker stats` depend on it, so a kernel that refuses does not stop the container.
+        await writeFile(join(blk, f), `${disk} ${V1_ACCOUNTING_BPS}`).catch((e: Error) => console.error(`berth: block I/O accounting for ${id.slice(0, 12)}: ${e.message}`));
+      }
+    }
     const mem = this.dir('memory', id);
     if (l.memory > 0) {
       await writeLimit(join(mem, 'memory.limit_in_bytes'), String(l.memory), 'memory');
@@ -291,13 +420,70 @@ class V1 implements Cgroups {
       if (l.memorySwap !== 0) await writeIfExists(join(mem, 'memory.memsw.limit_in_bytes'), String(l.memorySwap));
     }
     if (l.pidsLimit > 0) await writeLimit(join(this.dir('pids', id), 'pids.max'), String(l.pidsLimit), 'pids');
-    const cpu = this.dir('cpu', id);
-    if (l.cpuShares > 0) await writeLimit(join(cpu, 'cpu.shares'), String(l.cpuShares), 'CPU shares');
-    if (l.nanoCpus > 0) {
-      await writeLimit(join(cpu, 'cpu.cfs_period_us'), String(CPU_PERIOD_US), 'CPU period');
-      await writeLimit(join(cpu, 'cpu.cfs_quota_us'), String(Math.max(1000, Math.round((l.nanoCpus * CPU_PERIOD_US) / 1e9))), 'CPU quota');
-    }
+    await this.writeCpu(id, l);
     return this.paths(id);
+  }
+
+  private async writeCpu(id: string, l: Partial<CgroupLimits>): Promise<void> {
+    const cpu = this.dir('cpu', id);
+    if (l.cpuShares !== undefined && l.cpuShares > 0) await writeLimit(join(cpu, 'cpu.shares'), String(l.cpuShares), 'CPU shares');
+    if (l.nanoCpus !== undefined && l.nanoCpus > 0) {
+      await writeLimit(join(cpu, 'cpu.cfs_period_us'), String(CPU_PERIOD_US), 'CPU period');
+      await writeLimit(join(cpu, 'cpu.cfs_quota_us'), String(cpuQuotaUs(l.nanoCpus)), 'CPU quota');
+    }
+  }
+
+  async update(id: string, l: Partial<CgroupLimits>): Promise<void> {
+    const mem = this.dir('memory', id);
+    const memsw = join(mem, 'memory.memsw.limit_in_bytes');
+    const writeMem = () => (l.memory ? writeLimit(join(mem, 'memory.limit_in_bytes'), String(l.memory), 'memory') : Promise.resolve());
+    const writeSwap = () => (l.memorySwap && existsSync(memsw) ? writeLimit(memsw, String(l.memorySwap), 'swap') : Promise.resolve());
+    // The kernel wants memory <= memsw at every step: raise memsw first when it grows past the
+    // current memory limit, lower memory first otherwise (runc's order).
+    const current = await readNum(join(mem, 'memory.limit_in_bytes'));
+    if (l.memorySwap !== undefined && (l.memorySwap === -1 || current < l.memorySwap)) {
+      await writeSwap();
+      await writeMem();
+    } else {
+      await writeMem();
+      await writeSwap();
+    }
+    if (l.pidsLimit !== undefined) await writeLimit(join(this.dir('pids', id), 'pids.max'), l.pidsLimit > 0 ? String(l.pidsLimit) : 'max', 'pids');
+    await this.writeCpu(id, l);
+  }
+
+  private freezerState(id: string): string {
+    if (!this.controllers.includes('freezer')) throw new Error('cgroup: pausing needs the freezer controller, which this host does not mount');
+    return join(this.dir('freezer', id), 'freezer.state');
+  }
+
+  async freeze(id: string): Promise<void> {
+    const f = this.freezerState(id);
+    await writeLimit(f, 'FROZEN', 'freezer');
+    // FREEZING until every task has stopped.
+    try {
+      await waitFor(async () => (await readText(f)).trim() === 'FROZEN', `${id.slice(0, 12)} to freeze`);
+    } catch (e) {
+      await writeFile(f, 'THAWED').catch(() => {});
+      throw e;
+    }
+  }
+
+  async thaw(id: string): Promise<void> {
+    const f = this.freezerState(id);
+    await writeLimit(f, 'THAWED', 'freezer');
+    await waitFor(async () => (await readText(f)).trim() === 'THAWED', `${id.slice(0, 12)} to thaw`);
+  }
+
+  async frozen(id: string): Promise<boolean> {
+    if (!this.controllers.includes('freezer')) return false;
+    return (await readText(join(this.dir('freezer', id), 'freezer.state'))).trim() === 'FROZEN';
+  }
+
+  async pids(id: string): Promise<number[]> {
+    // Every task joins every controller's group, so any one lists them all.
+    const ctrl = this.controllers.includes('pids') ? 'pids' : this.controllers[0];
+    return (await readText(join(this.dir(ctrl, id), 'cgroup.procs'))).split('\n').filter(Boolean).map(Number);
   }
 
   async remove(id: string): Promise<void> {
@@ -313,12 +499,28 @@ class V1 implements Cgroups {
     const mem = this.dir('memory', id);
     const limit = await readNum(join(mem, 'memory.limit_in_bytes'));
     const pidsDir = this.dir('pids', id);
+    const acct = this.dir('cpuacct', id);
+    // cpuacct.stat counts USER_HZ (100 per second) ticks.
+    const ticks = parseKeyValues(await readText(join(acct, 'cpuacct.stat')));
+    const cpuStat = parseKeyValues(await readText(join(this.dir('cpu', id), 'cpu.stat')));
+    const blk = this.dir('blkio', id);
+    const pidsMax = (await readText(join(pidsDir, 'pids.max'))).trim();
     return {
       memoryUsage: await readNum(join(mem, 'memory.usage_in_bytes')),
       // v1 says "unlimited" with a huge page-rounded number.
       memoryLimit: limit >= 2 ** 62 ? -1 : limit,
-      cpuUsageNs: await readNum(join(this.dir('cpuacct', id), 'cpuacct.usage')),
+      memoryMaxUsage: await readNum(join(mem, 'memory.max_usage_in_bytes')),
+      memoryStat: parseKeyValues(await readText(join(mem, 'memory.stat'))),
+      memoryFailcnt: await readNum(join(mem, 'memory.failcnt')),
+      cpuUsageNs: await readNum(join(acct, 'cpuacct.usage')),
+      cpuUserNs: (ticks.user ?? 0) * 1e7,
+      cpuKernelNs: (ticks.system ?? 0) * 1e7,
+      cpuPerCpuNs: (await readText(join(acct, 'cpuacct.usage_percpu'))).trim().split(/\s+/).filter(Boolean).map(Number),
+      throttling: { periods: cpuStat.nr_periods ?? 0, throttledPeriods: cpuStat.nr_throttled ?? 0, throttledTimeNs: cpuStat.throttled_time ?? 0 },
       pids: await readNum(join(pidsDir, 'pids.current')),
+      pidsLimit: pidsMax === 'max' || pidsMax === '' ? 0 : Number(pidsMax),
+      ioServiceBytes: parseBlkioV1(await readText(join(blk, 'blkio.throttle.io_service_bytes_recursive'))),
+      ioServiced: parseBlkioV1(await readText(join(blk, 'blkio.throttle.io_serviced_recursive'))),
     };
   }
 
@@ -372,7 +574,8 @@ class V2 implements Cgroups {
   }
 
   async create(id: string, l: CgroupLimits): Promise<string[]> {
-    const wanted = ['memory', 'pids', 'cpu', 'cpuset'];
+    // io is for block I/O statistics; v2 counts every group's I/O without rules.
+    const wanted = ['memory', 'pids', 'cpu', 'cpuset', 'io'];
     const parentDir = join(this.base, this.parent);
     // The root's subtree_control is only written when a controller we need is off there.
     await this.enable(this.base, wanted);
@@ -386,14 +589,61 @@ class V2 implements Cgroups {
       else if (l.memorySwap < 0) await writeIfExists(join(d, 'memory.swap.max'), 'max');
     }
     if (l.pidsLimit > 0) await writeLimit(join(d, 'pids.max'), String(l.pidsLimit), 'pids');
-    if (l.cpuShares > 0) {
+    await this.writeCpu(d, l);
+    return [d];
+  }
+
+  private async writeCpu(d: string, l: Partial<CgroupLimits>): Promise<void> {
+    if (l.cpuShares !== undefined && l.cpuShares > 0) {
       // Same mapping as runc: shares 2..262144 onto weight 1..10000.
       const weight = Math.min(10000, Math.max(1, 1 + Math.floor(((l.cpuShares - 2) * 9999) / 262142)));
       await writeLimit(join(d, 'cpu.weight'), String(weight), 'CPU shares');
     }
-    if (l.nanoCpus > 0)
-      await writeLimit(join(d, 'cpu.max'), `${Math.max(1000, Math.round((l.nanoCpus * CPU_PERIOD_US) / 1e9))} ${CPU_PERIOD_US}`, 'CPU quota');
-    return [d];
+    if (l.nanoCpus !== undefined && l.nanoCpus > 0) await writeLimit(join(d, 'cpu.max'), `${cpuQuotaUs(l.nanoCpus)} ${CPU_PERIOD_US}`, 'CPU quota');
+  }
+
+  async update(id: string, l: Partial<CgroupLimits>): Promise<void> {
+    const d = this.dir(id);
+    // v2 keeps memory and swap apart, so the order does not matter; swap.max is what exceeds memory.
+    if (l.memory) await writeLimit(join(d, 'memory.max'), String(l.memory), 'memory');
+    if (l.memorySwap) {
+      const memory = l.memory || (await readNum(join(d, 'memory.max')));
+      const swap = l.memorySwap < 0 || memory < 0 ? 'max' : String(Math.max(0, l.memorySwap - memory));
+      await writeIfExists(join(d, 'memory.swap.max'), swap);
+    }
+    if (l.pidsLimit !== undefined) await writeLimit(join(d, 'pids.max'), l.pidsLimit > 0 ? String(l.pidsLimit) : 'max', 'pids');
+    await this.writeCpu(d, l);
+  }
+
+  async freeze(id: string): Promise<void> {
+    const d = this.dir(id);
+    await writeLimit(join(d, 'cgroup.freeze'), '1', 'freezer');
+    try {
+      await waitFor(() => this.frozen(id), `${id.slice(0, 12)} to freeze`);
+    } catch (e) {
+      await writeFile(join(d, 'cgroup.freeze'), '0').catch(() => {});
+      throw e;
+    }
+  }
+
+  async thaw(id: string): Promise<void> {
+    await writeLimit(join(this.dir(id), 'cgroup.freeze'), '0', 'freezer');
+    await waitFor(async () => !(await this.frozen(id)), `${id.slice(0, 12)} to thaw`);
+  }
+
+  async frozen(id: string): Promise<boolean> {
+    // cgroup.freeze says what was asked; cgroup.events says when every task has stopped.
+    return /^frozen 1$/m.test(await readText(join(this.dir(id), 'cgroup.events')));
+  }
+
+  async pids(id: string): Promise<number[]> {
+    const out: number[] = [];
+    const walk = async (dir: string): Promise<void> => {
+      out.push(...(await readText(join(dir, 'cgroup.procs'))).split('\n').filter(Boolean).map(Number));
+      for (const e of await readdir(dir, { withFileTypes: true }).catch(() => [])) if (e.isDirectory()) await walk(join(dir, e.name));
+    };
+    await walk(this.dir(id));
+    return out;
   }
 
   async release(): Promise<void> {
@@ -414,13 +664,25 @@ class V2 implements Cgroups {
 
   async stats(id: string): Promise<CgroupStats> {
     const d = this.dir(id);
-    const cpu = await readFile(join(d, 'cpu.stat'), 'utf8').catch(() => '');
-    const usec = Number(/^usage_usec (\d+)/m.exec(cpu)?.[1] ?? 0);
+    const cpu = parseKeyValues(await readText(join(d, 'cpu.stat')));
+    const io = parseIoStatV2(await readText(join(d, 'io.stat')));
+    const events = parseKeyValues(await readText(join(d, 'memory.events')));
+    const pidsMax = (await readText(join(d, 'pids.max'))).trim();
     return {
       memoryUsage: await readNum(join(d, 'memory.current')),
       memoryLimit: await readNum(join(d, 'memory.max')),
-      cpuUsageNs: usec * 1000,
+      memoryMaxUsage: 0,
+      memoryStat: parseKeyValues(await readText(join(d, 'memory.stat'))),
+      memoryFailcnt: events.oom ?? 0,
+      cpuUsageNs: (cpu.usage_usec ?? 0) * 1000,
+      cpuUserNs: (cpu.user_usec ?? 0) * 1000,
+      cpuKernelNs: (cpu.system_usec ?? 0) * 1000,
+      cpuPerCpuNs: [],
+      throttling: { periods: cpu.nr_periods ?? 0, throttledPeriods: cpu.nr_throttled ?? 0, throttledTimeNs: (cpu.throttled_usec ?? 0) * 1000 },
       pids: await readNum(join(d, 'pids.current')),
+      pidsLimit: pidsMax === 'max' || pidsMax === '' ? 0 : Number(pidsMax),
+      ioServiceBytes: io.bytes,
+      ioServiced: io.ios,
     };
   }
 

@@ -2,6 +2,7 @@
 // (berth-monitor exec) joins the init by the pidfd its monitor hands over, so a pid that
 // was reused can never be joined; the checks here only answer early.
 import type { ChildProcessWithoutNullStreams } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import type { Cgroups } from '../cgroups';
 import { badRequest, conflict } from '../errors';
 import type { ExecOptions } from '../types';
@@ -12,6 +13,9 @@ import { mergeEnv } from './spec';
 /** The process's stdio are pipes; its exit code is the command's (126/127 when it cannot run). */
 export function execIn(records: ContainerRecords, cgroups: Cgroups, idOrName: string, opts: ExecOptions): ChildProcessWithoutNullStreams {
   const rec = records.resolve(idOrName);
+  if (rec.state.status === 'restarting') throw conflict(`Container ${rec.id} is restarting, wait until the container is running`);
+  // A process joining a frozen cgroup would freeze with it, and the exec never answer.
+  if (rec.state.paused) throw conflict(`Container ${rec.id} is paused, unpause the container before exec`);
   // The record may not have caught up with an exit yet, and the pid may then name another process.
   if (!rec.state.running || !rec.state.pid || new MonitorRun(records.runDir(rec.id)).exit()) throw conflict(`Container ${rec.id} is not running`);
   if (!opts.cmd.length) throw badRequest('No exec command specified');
@@ -27,4 +31,27 @@ export function execIn(records: ContainerRecords, cgroups: Cgroups, idOrName: st
     caps: containerCaps(cgroups.confinesDevices),
     oomScoreAdj: 0,
   });
+}
+
+/** Ends an exec for good: the monitor passes on only catchable signals, so its child (the
+ *  command, a host pid) gets the SIGKILL itself; the monitor then exits with it. */
+export function killExec(p: ChildProcessWithoutNullStreams): void {
+  if (!p.pid || p.exitCode !== null || p.signalCode !== null) return;
+  let children: number[] = [];
+  try {
+    children = readFileSync(`/proc/${p.pid}/task/${p.pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+  } catch {
+    // gone already, or not forked yet: the monitor itself goes below
+  }
+  if (!children.length) {
+    p.kill('SIGKILL');
+    return;
+  }
+  for (const c of children) {
+    try {
+      process.kill(c, 'SIGKILL');
+    } catch {
+      // exited meanwhile
+    }
+  }
 }

@@ -1,24 +1,30 @@
 // Container lifecycle: create, start (through a monitor that outlives the agent), stop,
-// kill, remove, and what happens when an init exits. Records live in ContainerRecords,
-// exits are noticed by ExitWatch; this is the part that changes state.
+// kill, pause, remove, and what happens when an init exits: the restart policy, the
+// healthcheck. Records live in ContainerRecords, exits are noticed by ExitWatch; this is
+// the part that changes state, with Docker's rules (moby's daemon/{start,stop,kill,monitor}.go).
 import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { ContainerRecord, ContainerSpec } from '../../../protocol/container';
+import type { ContainerRecord, ContainerSpec, HealthState, ResolvedHealth } from '../../../protocol/container';
 import type { Cgroups } from '../cgroups';
-import { conflict, EngineError, notFound } from '../errors';
+import { badRequest, conflict, EngineError, notFound } from '../errors';
 import { overlayOptions, unmountOverlay } from '../mounts/overlay';
-import type { ContainerEvent, ImageStore, WaitCondition } from '../types';
+import type { ContainerEvent, ImageStore, UpdateOptions, WaitCondition } from '../types';
 import { hostsFile, resolvConf } from './etc-files';
+import { execIn, killExec } from './exec';
 import { ExitWatch, Waiters } from './exits';
+import { goDuration, HealthMonitors, LimitedOutput, probeCommand, type ProbeRun } from './health';
 import { containerCaps, launchMonitor, MonitorGone, MonitorRefused, MonitorRun, monitorOomScoreAdj } from './monitor';
 import { defaultMountPlan } from './mount-plan';
 import type { ContainerRecords } from './records';
+import { RestartManager } from './restart';
 import { parseSignal } from './signals';
-import { resolveSpec } from './spec';
+import { checkRestartPolicy, resolveSpec, updatedResources } from './spec';
+import { top, type TopResult } from './top';
 
 const NEVER = '0001-01-01T00:00:00Z';
 const START_TIMEOUT_MS = 15_000;
+const SIGKILL = 9;
 
 export interface ContainerHooks {
   /** After the init exists (host pid known), before it mounts and execs: network wiring goes here.
@@ -38,16 +44,23 @@ export function nowRfc3339Nano(): string {
   return `${iso.slice(0, 19)}.${(ns % 1_000_000_000n).toString().padStart(9, '0')}Z`;
 }
 
+const isNever = (t: string) => t.startsWith('0001-01-01');
+
 export class ContainerLifecycle {
   /** Starts under way: a remove waits for one (or refuses without force) so it cannot be undone by it. */
   private readonly starting = new Map<string, Promise<void>>();
   private readonly removing = new Map<string, Promise<void>>();
-  /** Exits being recorded, so one end is recorded once. */
-  private readonly ending = new Set<string>();
+  /** Restart managers, per container, from a user's start until the next one. */
+  private readonly restarts = new Map<string, RestartManager>();
+  /** Exits being recorded: the state says exited before the groups are gone and the hooks ran. */
+  private readonly ending = new Map<string, Promise<void>>();
+  /** Containers in a `docker restart`: their stop must not auto-remove them. */
+  private readonly manualRestart = new Set<string>();
   private readonly waiters = new Waiters();
   private readonly exits = new ExitWatch((id, run) => {
     this.onExit(id, run).catch((e) => console.error(`berth: exit of ${id.slice(0, 12)}:`, e));
   });
+  private readonly health: HealthMonitors;
   private closed = false;
 
   constructor(
@@ -56,27 +69,101 @@ export class ContainerLifecycle {
     private readonly cgroups: Cgroups,
     private readonly emit: (e: ContainerEvent) => void,
     private readonly hooks: ContainerHooks = {},
-  ) {}
+  ) {
+    this.health = new HealthMonitors({
+      probe: (id, h, timeoutMs) => this.probe(id, h, timeoutMs),
+      current: (id) => {
+        const rec = this.records.get(id);
+        if (!rec || rec.state.status !== 'running' || !rec.spec.health || !rec.state.health) return undefined;
+        return { health: rec.spec.health, state: rec.state.health, startedAtMs: Date.parse(rec.state.startedAt) };
+      },
+      update: (id, state, statusChanged) => {
+        const rec = this.records.get(id);
+        if (!rec) return;
+        rec.state.health = state;
+        // Like dockerd, a probe's result alone is kept in memory; a new status is written down.
+        if (!statusChanged) return;
+        this.records.save(rec).catch((e) => console.error(`berth: health of ${id.slice(0, 12)}:`, e));
+        this.emit({ action: 'health_status', id, health: state.status });
+      },
+      now: nowRfc3339Nano,
+    });
+  }
 
-  /** Reconciles the loaded records with what the monitors left behind while no agent watched. */
+  private manager(id: string): RestartManager {
+    let rm = this.restarts.get(id);
+    if (!rm) this.restarts.set(id, (rm = new RestartManager()));
+    return rm;
+  }
+
+  /** A user's start (or the agent's, at boot): a fresh restart manager, no manual stop, no restarts counted. */
+  private resetRestarts(rec: ContainerRecord): void {
+    this.restarts.get(rec.id)?.cancel();
+    this.restarts.delete(rec.id);
+    rec.restartCount = 0;
+    rec.manuallyStopped = false;
+  }
+
+  /**
+   * Reconciles the loaded records with what the monitors left behind while no agent watched,
+   * then starts what the restart policies say should run, as dockerd does when it starts:
+   * after a reboot (every monitor gone) that brings back always and unless-stopped
+   * containers, and on-failure ones whose last run failed.
+   */
   async reconcile(): Promise<void> {
+    const toStart: ContainerRecord[] = [];
     for (const rec of this.records.all()) {
       if (rec.state.status === 'removing') {
         await this.finishRemove(rec);
         continue;
       }
-      if (!rec.state.running) continue;
-      const run = new MonitorRun(this.records.runDir(rec.id));
-      if (run.exit() || !run.monitorAlive()) await this.onExit(rec.id, run);
-      else this.exits.watch(rec.id, run);
+      if (rec.state.status === 'restarting') {
+        // An agent stopped during the back-off: the run had ended, the restart had not begun.
+        rec.state = { ...rec.state, status: 'exited', running: false, paused: false, pid: 0 };
+        await this.records.save(rec);
+      } else if (rec.state.running) {
+        const run = new MonitorRun(this.records.runDir(rec.id));
+        if (run.exit() || !run.monitorAlive()) await this.endRun(rec, run, { atBoot: true });
+        else {
+          this.exits.watch(rec.id, run);
+          await this.restoreRunning(rec);
+        }
+      }
+      if (!rec.state.running && !isNever(rec.state.startedAt) && this.shouldRestartAtBoot(rec)) toStart.push(rec);
     }
+    for (const rec of toStart) {
+      // The agent answers while these come up; a failure is the container's, as any start's.
+      this.start(rec.id).catch((e) => console.error(`berth: restart of ${rec.id.slice(0, 12)} at agent start:`, (e as Error).message));
+    }
+  }
+
+  private shouldRestartAtBoot(rec: ContainerRecord): boolean {
+    const ranMs = Date.parse(rec.state.finishedAt) - Date.parse(rec.state.startedAt);
+    return new RestartManager().decide(rec.spec.restart, {
+      exitCode: rec.state.exitCode,
+      manuallyStopped: rec.manuallyStopped ?? false,
+      ranMs: Number.isFinite(ranMs) ? ranMs : 0,
+      restartCount: rec.restartCount,
+    }).restart;
+  }
+
+  /** A container found running by a new agent: its paused state as the cgroup says, its healthcheck probing again. */
+  private async restoreRunning(rec: ContainerRecord): Promise<void> {
+    const frozen = await this.cgroups.frozen(rec.id).catch(() => false);
+    if (frozen !== rec.state.paused) {
+      rec.state = { ...rec.state, paused: frozen, status: frozen ? 'paused' : 'running' };
+      await this.records.save(rec);
+    }
+    if (!frozen) this.startHealth(rec, { reset: true });
   }
 
   async create(spec: ContainerSpec): Promise<ContainerRecord> {
     const img = this.images.get(spec.image);
     if (!img) throw notFound(`No such image: ${spec.image}`);
-    const name = this.records.chooseName(spec.name);
     const id = randomBytes(32).toString('hex');
+    // Resolved before the name is claimed: a refused spec leaves nothing behind.
+    const resolved = resolveSpec(id, spec, img.config);
+    const name = this.records.chooseName(spec.name);
     const dir = this.records.dir(id);
     const rec: ContainerRecord = {
       id,
@@ -84,7 +171,7 @@ export class ContainerLifecycle {
       created: nowRfc3339Nano(),
       image: spec.image,
       imageId: img.id,
-      spec: resolveSpec(id, spec, img.config),
+      spec: resolved,
       state: {
         status: 'created',
         running: false,
@@ -97,6 +184,7 @@ export class ContainerLifecycle {
         oomKilled: false,
       },
       restartCount: 0,
+      manuallyStopped: false,
       logPath: join(dir, `${id}-json.log`),
     };
     // Claim the name before the first await so two concurrent creates cannot both get it.
@@ -113,14 +201,38 @@ export class ContainerLifecycle {
     return structuredClone(rec);
   }
 
+  /** A user's start. A running (or restarting) container is left as it is. */
   async start(idOrName: string): Promise<void> {
     const rec = this.records.resolve(idOrName);
+    if (rec.state.paused) throw conflict('cannot start a paused container, try unpause instead');
     if (rec.state.running) return;
     if (rec.state.status === 'removing') throw conflict(`container ${rec.id} is marked for removal and cannot be started`);
     if (this.starting.has(rec.id)) throw conflict(`container ${rec.id} is already being started`);
-    const p = this.doStart(rec).finally(() => this.starting.delete(rec.id));
-    this.starting.set(rec.id, p);
-    return p;
+    this.resetRestarts(rec);
+    return this.track(rec, this.doStart(rec));
+  }
+
+  private track(rec: ContainerRecord, p: Promise<void>): Promise<void> {
+    const tracked = p.finally(() => this.starting.delete(rec.id));
+    this.starting.set(rec.id, tracked);
+    return tracked;
+  }
+
+  /** The restart policy's start, when the back-off is over. A start that fails ends the restarts, as in Docker. */
+  private autoStart(id: string): void {
+    const rec = this.records.get(id);
+    if (!rec || rec.state.status !== 'restarting' || this.closed || this.starting.has(id)) return;
+    this.track(rec, this.doStart(rec)).catch(async (e) => {
+      console.error(`berth: restart of ${id.slice(0, 12)} failed: ${(e as Error).message}`);
+      if (rec.state.status === 'restarting') await this.endRestarting(rec, (e as Error).message);
+    });
+  }
+
+  /** A container waiting for its restart that will not get it: exited, with the last run's code. */
+  private async endRestarting(rec: ContainerRecord, error = ''): Promise<void> {
+    rec.state = { ...rec.state, status: 'exited', running: false, paused: false, pid: 0, error: error || rec.state.error };
+    await this.records.save(rec);
+    this.waiters.settle(rec.id, ['not-running', 'next-exit'], rec.state.exitCode);
   }
 
   private async doStart(rec: ContainerRecord): Promise<void> {
@@ -146,7 +258,7 @@ export class ContainerLifecycle {
     let cgroupDirs: string[];
     let monitorCgroups: string[];
     try {
-      cgroupDirs = await this.cgroups.create(rec.id, res);
+      cgroupDirs = await this.cgroups.create(rec.id, res, { ioPath: dir });
       monitorCgroups = await this.cgroups.createMonitor(rec.id);
     } catch (e) {
       await this.removeCgroups(rec.id);
@@ -160,12 +272,12 @@ export class ContainerLifecycle {
       // Once a monitor ran, the container has run and failed: it shows as exited, like Docker's.
       const finishedAt = run ? (run.exit()?.finishedAt ?? nowRfc3339Nano()) : rec.state.finishedAt;
       const status = run ? 'exited' : rec.state.status;
-      rec.state = { ...rec.state, status, running: false, pid: 0, exitCode, error: msg, finishedAt };
+      rec.state = { ...rec.state, status, running: status === 'restarting', pid: 0, exitCode, error: msg, finishedAt };
       await this.records.save(rec);
       await this.removeCgroups(rec.id);
       if (run) {
         // Attached clients and waiters learn of it as of any other end.
-        this.emit({ action: 'die', id: rec.id, exitCode });
+        this.emit({ action: 'die', id: rec.id, exitCode, execDurationSec: 0 });
         this.waiters.settle(rec.id, ['not-running', 'next-exit'], exitCode);
       }
       // --rm removes a container whose start failed, however early (the CLI waits for the
@@ -234,45 +346,111 @@ export class ContainerLifecycle {
       finishedAt: rec.state.finishedAt,
       error: '',
       oomKilled: false,
+      health: rec.state.health,
     };
+    this.startHealth(rec, { reset: true });
     await this.records.save(rec);
     this.emit({ action: 'start', id: rec.id });
     this.exits.watch(rec.id, r);
   }
 
+  /** Probing starts (again); with reset, from "starting" with no failures, the log kept (initHealthMonitor). */
+  private startHealth(rec: ContainerRecord, opts: { reset: boolean }): void {
+    if (!rec.spec.health || this.closed) return;
+    if (opts.reset || !rec.state.health) rec.state.health = { status: 'starting', failingStreak: 0, log: rec.state.health?.log ?? [] };
+    this.health.start(rec.id);
+  }
+
+  /** One healthcheck probe: an exec of the check's command, with Docker's exec events. */
+  private probe(id: string, h: ResolvedHealth, timeoutMs: number): ProbeRun {
+    const execId = randomBytes(32).toString('hex');
+    const cmd = probeCommand(h);
+    const command = cmd.join(' ');
+    this.emit({ action: 'exec_create', id, execId, command });
+    let p: ReturnType<typeof execIn>;
+    try {
+      p = execIn(this.records, this.cgroups, id, { cmd });
+    } catch (e) {
+      return { done: Promise.resolve({ exitCode: -1, output: (e as Error).message }), abort: () => {} };
+    }
+    this.emit({ action: 'exec_start', id, execId, command });
+    const out = new LimitedOutput();
+    p.stdout.on('data', (b: Buffer) => out.write(b));
+    p.stderr.on('data', (b: Buffer) => out.write(b));
+    p.stdin.end();
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      killExec(p);
+    }, timeoutMs);
+    timer.unref();
+    const done = new Promise<{ exitCode: number; output: string }>((resolve) => {
+      p.once('error', (e) => {
+        clearTimeout(timer);
+        resolve({ exitCode: -1, output: e.message });
+      });
+      p.once('close', (code, sig) => {
+        clearTimeout(timer);
+        const exitCode = code ?? 128 + (sig === 'SIGKILL' ? SIGKILL : 15);
+        this.emit({ action: 'exec_die', id, execId, exitCode });
+        if (!timedOut) return resolve({ exitCode, output: out.toString() });
+        const o = out.toString();
+        const limit = goDuration(timeoutMs);
+        resolve({ exitCode: -1, output: o ? `Health check exceeded timeout (${limit}): ${o}` : `Health check exceeded timeout (${limit})` });
+      });
+    });
+    return { done, abort: () => killExec(p) };
+  }
+
   private async onExit(id: string, run: MonitorRun): Promise<void> {
     const rec = this.records.get(id);
     // The watch and a failed signal may both notice the same end.
-    if (!rec || !rec.state.running || this.ending.has(id)) return;
-    this.ending.add(id);
-    try {
-      await this.recordExit(rec, run);
-    } finally {
-      this.ending.delete(id);
-    }
+    if (!rec || !rec.state.running || rec.state.status === 'restarting' || this.ending.has(id)) return;
+    await this.endRun(rec, run, { atBoot: false });
   }
 
-  private async recordExit(rec: ContainerRecord, run: MonitorRun): Promise<void> {
+  /** The init has exited (or its monitor is gone): record it, then restart, remove or leave it as the policy says. */
+  private endRun(rec: ContainerRecord, run: MonitorRun, opts: { atBoot: boolean }): Promise<void> {
+    const p = this.recordEnd(rec, run, opts).finally(() => {
+      if (this.ending.get(rec.id) === p) this.ending.delete(rec.id);
+    });
+    this.ending.set(rec.id, p);
+    return p;
+  }
+
+  private async recordEnd(rec: ContainerRecord, run: MonitorRun, opts: { atBoot: boolean }): Promise<void> {
     const id = rec.id;
+    this.health.stop(id);
     const exit = run.exit();
     const oom = await this.cgroups.oomKilled(id);
+    const exitCode = exit ? exit.code : 255;
+    const finishedAt = exit?.finishedAt ?? nowRfc3339Nano();
+    const ranMs = Math.max(0, Date.parse(finishedAt) - Date.parse(rec.state.startedAt)) || 0;
+    // At boot dockerd starts what should run itself, without the back-off (reconcile).
+    const decision = opts.atBoot
+      ? { restart: false as const }
+      : this.manager(id).decide(rec.spec.restart, { exitCode, manuallyStopped: rec.manuallyStopped ?? false, ranMs, restartCount: rec.restartCount });
+    if (decision.restart) rec.restartCount++;
     rec.state = {
-      status: 'exited',
-      running: false,
+      status: decision.restart ? 'restarting' : 'exited',
+      // Docker counts a container waiting for its restart as running: stop, kill and rm treat it so.
+      running: decision.restart,
       paused: false,
       pid: 0,
-      exitCode: exit ? exit.code : 255,
+      exitCode,
       startedAt: rec.state.startedAt,
-      finishedAt: exit?.finishedAt ?? nowRfc3339Nano(),
+      finishedAt,
       error: exit ? '' : 'the container monitor exited without recording an exit code',
       oomKilled: oom,
+      health: rec.state.health,
     };
     await this.records.save(rec);
     await this.removeCgroups(id);
     await this.hooks.poststop?.(structuredClone(rec)).catch((e) => console.error('berth: poststop:', e));
-    this.emit({ action: 'die', id, exitCode: rec.state.exitCode });
-    this.waiters.settle(id, ['not-running', 'next-exit'], rec.state.exitCode);
-    if (rec.spec.restart.autoRemove && !this.closed) await this.remove(id, { force: true }).catch(() => {});
+    this.emit({ action: 'die', id, exitCode, execDurationSec: Math.floor(ranMs / 1000) });
+    this.waiters.settle(id, ['not-running', 'next-exit'], exitCode);
+    if (decision.restart) this.manager(id).schedule(decision.delayMs, () => this.autoStart(id));
+    else if (rec.spec.restart.autoRemove && !this.closed && !this.manualRestart.has(id)) await this.remove(id, { force: true }).catch(() => {});
   }
 
   wait(idOrName: string, cond: WaitCondition = 'not-running'): Promise<{ exitCode: number }> {
@@ -310,37 +488,177 @@ export class ContainerLifecycle {
     await this.cgroups.removeMonitor(id).catch((e) => console.error(`berth: monitor cgroups of ${id.slice(0, 12)}:`, e));
   }
 
+  private stopSignal(rec: ContainerRecord): string | undefined {
+    return this.images.get(rec.imageId)?.config.StopSignal || undefined;
+  }
+
+  /**
+   * A user's signal (moby's killWithSignal): a manual stop from now on; SIGKILL, the stop
+   * signal, or any signal when the image names none, also ends the restart policy's say and
+   * thaws a paused container so the signal lands. A container waiting to restart just stays down.
+   */
+  private async userSignal(rec: ContainerRecord, sig: number): Promise<string | undefined> {
+    // A policy restart under way finishes first; then the signal is for the new run.
+    const restarting = this.starting.get(rec.id);
+    if (restarting && rec.state.status === 'restarting') await restarting.catch(() => {});
+    const own = this.stopSignal(rec);
+    const exitOnNext = sig === SIGKILL || own === undefined || parseSignal(own) === sig;
+    if (exitOnNext) this.manager(rec.id).cancel();
+    rec.manuallyStopped = true;
+    await this.records.save(rec);
+    if (rec.state.status === 'restarting') {
+      if (exitOnNext) await this.endRestarting(rec);
+      return;
+    }
+    const notSent = await this.signal(rec, sig);
+    if (notSent) return notSent;
+    if (exitOnNext && rec.state.paused) {
+      await this.cgroups.thaw(rec.id).catch((e) => console.error(`berth: thaw ${rec.id.slice(0, 12)}:`, (e as Error).message));
+      if (rec.state.running) {
+        rec.state = { ...rec.state, paused: false, status: 'running' };
+        await this.records.save(rec);
+      }
+    }
+    this.emit({ action: 'kill', id: rec.id, signal: sig });
+  }
+
   private exited(rec: ContainerRecord, ms: number): Promise<boolean> {
-    if (!rec.state.running) return Promise.resolve(true);
+    // Stopped means cleaned up too: a caller may look for the groups next.
+    if (!rec.state.running) return (this.ending.get(rec.id) ?? Promise.resolve()).then(() => true, () => true);
     const done = this.wait(rec.id, 'not-running').then(() => true);
     const timeout = new Promise<boolean>((r) => setTimeout(() => r(false), ms).unref());
     return Promise.race([done, timeout]);
   }
 
   private async killAndWait(rec: ContainerRecord): Promise<void> {
-    await this.signal(rec, 9);
+    await this.userSignal(rec, SIGKILL);
+    // A container that was waiting to restart is settled by userSignal already.
     if (!(await this.exited(rec, 15_000))) throw new EngineError(500, `container ${rec.id} did not exit after SIGKILL`);
   }
 
   async stop(idOrName: string, timeoutSec?: number): Promise<void> {
     const rec = this.records.resolve(idOrName);
     if (!rec.state.running) return;
-    const stopSignal = parseSignal(this.images.get(rec.imageId)?.config.StopSignal || 'SIGTERM');
     const t = timeoutSec ?? 10;
-    await this.signal(rec, stopSignal);
-    if (t < 0) await this.wait(rec.id, 'not-running');
+    await this.userSignal(rec, parseSignal(this.stopSignal(rec) ?? 'SIGTERM'));
+    if (!rec.state.running) {
+      // It was waiting to restart: the stop is just that it will not.
+    } else if (t < 0) await this.wait(rec.id, 'not-running');
     else if (!(await this.exited(rec, t * 1000))) await this.killAndWait(rec);
     this.emit({ action: 'stop', id: rec.id });
+  }
+
+  /** `docker restart`: stop (a manual stop, so no policy restart in between), then a user's start. */
+  async restart(idOrName: string, timeoutSec?: number): Promise<void> {
+    const rec = this.records.resolve(idOrName);
+    this.manualRestart.add(rec.id);
+    try {
+      if (rec.state.running) await this.stop(rec.id, timeoutSec);
+    } finally {
+      this.manualRestart.delete(rec.id);
+    }
+    await this.start(rec.id);
+    this.emit({ action: 'restart', id: rec.id });
   }
 
   async kill(idOrName: string, signal: string | number = 'SIGKILL'): Promise<void> {
     const rec = this.records.resolve(idOrName);
     const sig = parseSignal(signal);
     if (!rec.state.running) throw conflict(`Container ${rec.id} is not running`);
-    const notSent = await this.signal(rec, sig);
+    // The record may say running while the monitor knows better: its word is the one that counts.
+    const notSent = await this.userSignal(rec, sig);
     if (notSent) throw conflict(`Container ${rec.id} is not running: ${notSent}`);
-    this.emit({ action: 'kill', id: rec.id });
-    if (sig === 9 && !(await this.exited(rec, 15_000))) throw new EngineError(500, `container ${rec.id} did not exit after SIGKILL`);
+    if (sig === SIGKILL && !(await this.exited(rec, 15_000))) throw new EngineError(500, `container ${rec.id} did not exit after SIGKILL`);
+  }
+
+  private checkLive(rec: ContainerRecord, what: string): void {
+    if (!rec.state.running) throw conflict(`Container ${rec.id} is not running`);
+    if (rec.state.status === 'restarting') throw conflict(`Container ${rec.id} is restarting, wait until the container is running`);
+    if (this.starting.has(rec.id)) throw conflict(`Container ${rec.id} is starting, wait until it is running to ${what} it`);
+  }
+
+  async pause(idOrName: string): Promise<void> {
+    const rec = this.records.resolve(idOrName);
+    if (rec.state.paused) throw conflict(`Container ${rec.id} is already paused`);
+    this.checkLive(rec, 'pause');
+    try {
+      await this.cgroups.freeze(rec.id);
+    } catch (e) {
+      throw new EngineError(500, `Cannot pause container ${rec.id}: ${(e as Error).message}`);
+    }
+    if (!rec.state.running) throw conflict(`Container ${rec.id} is not running`);
+    this.health.stop(rec.id);
+    rec.state = { ...rec.state, paused: true, status: 'paused' };
+    await this.records.save(rec);
+    this.emit({ action: 'pause', id: rec.id });
+  }
+
+  async unpause(idOrName: string): Promise<void> {
+    const rec = this.records.resolve(idOrName);
+    if (!rec.state.paused) throw conflict(`Container ${rec.id} is not paused`);
+    try {
+      await this.cgroups.thaw(rec.id);
+    } catch (e) {
+      throw new EngineError(500, `Cannot unpause container ${rec.id}: ${(e as Error).message}`);
+    }
+    if (!rec.state.running) return;
+    rec.state = { ...rec.state, paused: false, status: 'running' };
+    // Probing goes on where it was: pausing does not make a container healthy or unhealthy.
+    this.startHealth(rec, { reset: false });
+    await this.records.save(rec);
+    this.emit({ action: 'unpause', id: rec.id });
+  }
+
+  async rename(idOrName: string, newName: string): Promise<void> {
+    const rec = this.records.resolve(idOrName);
+    const oldName = this.records.rename(rec, newName);
+    try {
+      await this.records.save(rec);
+    } catch (e) {
+      rec.name = oldName;
+      throw e;
+    }
+    this.emit({ action: 'rename', id: rec.id, oldName });
+  }
+
+  async update(idOrName: string, u: UpdateOptions): Promise<{ warnings: string[] }> {
+    const rec = this.records.resolve(idOrName);
+    const cannot = (msg: string) => `Cannot update container ${rec.id}: ${msg}`;
+    if (rec.state.status === 'removing') throw conflict(cannot('container is marked for removal and cannot be "update"'));
+    let restart = rec.spec.restart;
+    if (u.restart) {
+      const maxRetries = u.restart.maxRetries ?? 0;
+      checkRestartPolicy(u.restart.policy, maxRetries, false);
+      if (rec.spec.restart.autoRemove && u.restart.policy !== 'no') throw badRequest(cannot('Restart policy cannot be updated because AutoRemove is enabled for the container'));
+      restart = { ...restart, policy: u.restart.policy, maxRetries };
+    }
+    const resources = u.resources ? updatedResources(rec.spec.resources, u.resources) : rec.spec.resources;
+    // A live container's groups change now; a stopped one gets them at its next start.
+    const live = rec.state.running && rec.state.status !== 'restarting' && !new MonitorRun(this.records.runDir(rec.id)).exit();
+    if (live && u.resources) {
+      const changed: Partial<typeof resources> = {};
+      for (const k of Object.keys(resources) as Array<keyof typeof resources>) if (resources[k] !== rec.spec.resources[k]) changed[k] = resources[k];
+      try {
+        await this.cgroups.update(rec.id, changed);
+      } catch (e) {
+        // Some files may have been written: put back what the record says.
+        await this.cgroups.update(rec.id, rec.spec.resources).catch(() => {});
+        throw new EngineError(500, cannot((e as Error).message));
+      }
+    }
+    rec.spec = { ...rec.spec, resources, restart };
+    await this.records.save(rec);
+    this.emit({ action: 'update', id: rec.id });
+    return { warnings: [] };
+  }
+
+  async top(idOrName: string, psArgs?: string): Promise<TopResult> {
+    const rec = this.records.resolve(idOrName);
+    if (!rec.state.running) throw conflict(`Container ${rec.id} is not running`);
+    if (rec.state.status === 'restarting') throw conflict(`Container ${rec.id} is restarting, wait until the container is running`);
+    const result = await top(await this.cgroups.pids(rec.id), psArgs);
+    this.emit({ action: 'top', id: rec.id });
+    return result;
   }
 
   async remove(idOrName: string, opts: { force?: boolean } = {}): Promise<void> {
@@ -356,8 +674,10 @@ export class ContainerLifecycle {
       if (!this.records.get(rec.id)) return;
     }
     if (rec.state.running) {
-      if (!opts.force)
-        throw conflict(`You cannot remove a running container ${rec.id}. Stop the container before attempting removal or force remove`);
+      if (!opts.force) {
+        const what = rec.state.paused ? 'paused' : rec.state.status === 'restarting' ? 'restarting' : 'running';
+        throw conflict(`You cannot remove a ${what} container ${rec.id}. Stop the container before attempting removal or force remove`);
+      }
       await this.killAndWait(rec);
       // autoRemove may have started removing it as it died.
       const again = this.removing.get(rec.id);
@@ -375,6 +695,9 @@ export class ContainerLifecycle {
 
   private async finishRemove(rec: ContainerRecord): Promise<void> {
     this.exits.unwatch(rec.id);
+    this.health.stop(rec.id);
+    this.restarts.get(rec.id)?.cancel();
+    this.restarts.delete(rec.id);
     await this.removeCgroups(rec.id);
     // The rootfs lives in the container's own mount namespace; a host-side mount (build, cp) may not.
     await unmountOverlay(join(this.records.dir(rec.id), 'rootfs')).catch(() => {});
@@ -383,8 +706,15 @@ export class ContainerLifecycle {
     this.waiters.settle(rec.id, ['not-running', 'next-exit', 'removed'], rec.state.exitCode);
   }
 
+  /** Stops watching. Containers waiting to restart stay so on disk; the next agent starts them. */
   close(): void {
     this.closed = true;
     this.exits.close();
+    this.health.close();
+    for (const rm of this.restarts.values()) rm.cancel();
+    this.restarts.clear();
   }
 }
+
+/** A health state as `docker inspect` shows it is the record's; this only names the type for callers. */
+export type { HealthState };

@@ -83,6 +83,16 @@ export class ContainerRecords {
     return this.store.save(rec);
   }
 
+  /** `docker rename`: the same checks as a new name, and never the name it already has. */
+  rename(rec: ContainerRecord, newName: string): string {
+    const name = newName.trim().replace(/^\//, '');
+    if (!name) throw badRequest('Neither old nor new names may be empty');
+    if (name === rec.name) throw badRequest('Renaming a container with the same name as its current name');
+    const old = rec.name;
+    rec.name = this.chooseName(name);
+    return old;
+  }
+
   /** Forgets the record and deletes its directory (upper dir and log included). */
   async delete(id: string): Promise<void> {
     await this.store.delete(id);
@@ -97,14 +107,21 @@ interface V1Record {
 }
 
 function upgrade(r: ContainerRecord & Partial<V1Record>): ContainerRecord {
-  if (r.spec || !r.config || !r.hostConfig) return r;
+  if (r.spec) {
+    // Records from before restart policies and healthchecks: they had neither.
+    if (r.spec.restart.policy !== undefined && r.spec.health !== undefined) return r;
+    const old: Partial<ResolvedSpec['restart']> = r.spec.restart;
+    return { ...r, spec: { ...r.spec, restart: { autoRemove: old.autoRemove ?? false, policy: old.policy ?? 'no', maxRetries: old.maxRetries ?? 0 }, health: r.spec.health ?? null } };
+  }
+  if (!r.config || !r.hostConfig) return r;
   const { config: c, hostConfig: h, ...rest } = r;
   const spec: ResolvedSpec = {
     labels: c.labels,
     process: { cmd: c.cmd, entrypoint: c.entrypoint, env: c.env, workingDir: c.workingDir, user: c.user, tty: c.tty },
     resources: { memory: h.memory, memorySwap: h.memorySwap, nanoCpus: h.nanoCpus, cpuShares: h.cpuShares, pidsLimit: h.pidsLimit },
     network: { mode: h.networkMode === 'host' ? 'host' : h.networkMode === 'none' ? 'none' : 'default', hostname: c.hostname },
-    restart: { autoRemove: h.autoRemove },
+    restart: { autoRemove: h.autoRemove, policy: 'no', maxRetries: 0 },
+    health: null,
   };
   return { ...rest, spec };
 }

@@ -1,9 +1,9 @@
 // From an image config and a container spec to the container's resolved spec, Docker's
 // way. Every caller (Docker API face, link, dashboard) gets the same checks and defaults here.
 import { hostname as hostHostname } from 'node:os';
-import { containerSpecSchema, type ContainerSpec, type ResolvedSpec } from '../../../protocol/container';
+import { containerSpecSchema, type ContainerSpec, type ResolvedHealth, type ResolvedSpec } from '../../../protocol/container';
 import { badRequest } from '../errors';
-import type { ImageConfig } from '../types';
+import type { ImageConfig, UpdateOptions } from '../types';
 
 export const DEFAULT_PATH = 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 /** Docker's floor: below it the kernel OOM-kills the container before its init runs. */
@@ -51,6 +51,7 @@ export function resolveSpec(id: string, spec: ContainerSpec, img: ImageConfig): 
   if (memory > 0 && memorySwap === 0) memorySwap = memory * 2;
 
   const mode = spec.network?.mode ?? 'default';
+  const restart = resolveRestart(spec.restart);
   return {
     labels: { ...(img.Labels ?? {}), ...(spec.labels ?? {}) },
     process: {
@@ -67,6 +68,75 @@ export function resolveSpec(id: string, spec: ContainerSpec, img: ImageConfig): 
       // With the host's network a container takes the host's name, as in Docker.
       hostname: spec.network?.hostname || (mode === 'host' ? hostHostname() : id.slice(0, 12)),
     },
-    restart: { autoRemove: spec.restart?.autoRemove ?? false },
+    restart,
+    health: resolveHealth(spec.health, img.Healthcheck),
   };
+}
+
+/** Docker's checks of a restart policy (daemon/container.go), for create and update alike. */
+export function checkRestartPolicy(policy: string, maxRetries: number, autoRemove: boolean): void {
+  if (policy !== 'on-failure' && maxRetries !== 0) throw badRequest("invalid restart policy: maximum retry count can only be used with 'on-failure'");
+  if (autoRemove && policy !== 'no') throw badRequest("can't create 'AutoRemove' container with restart policy");
+}
+
+function resolveRestart(r: ContainerSpec['restart']): ResolvedSpec['restart'] {
+  const out = { autoRemove: r?.autoRemove ?? false, policy: r?.policy ?? 'no', maxRetries: r?.maxRetries ?? 0 };
+  checkRestartPolicy(out.policy, out.maxRetries, out.autoRemove);
+  return out;
+}
+
+/** Docker's minimum for a healthcheck duration that is set (1 ms). */
+const MIN_DURATION_NS = 1_000_000;
+
+/** The container's healthcheck over the image's, field by field (Docker's merge in daemon/commit.go). */
+export function resolveHealth(h: ContainerSpec['health'], img: ImageConfig['Healthcheck']): ResolvedHealth | null {
+  const pick = (own: number | undefined, image: number | undefined) => (own ? own : (image ?? 0));
+  const merged: ResolvedHealth = {
+    test: h?.test?.length ? h.test : (img?.Test ?? []),
+    intervalNs: pick(h?.intervalNs, img?.Interval),
+    timeoutNs: pick(h?.timeoutNs, img?.Timeout),
+    startPeriodNs: pick(h?.startPeriodNs, img?.StartPeriod),
+    startIntervalNs: pick(h?.startIntervalNs, img?.StartInterval),
+    retries: pick(h?.retries, img?.Retries),
+  };
+  for (const [field, name] of [
+    ['intervalNs', 'Interval'],
+    ['timeoutNs', 'Timeout'],
+    ['startPeriodNs', 'StartPeriod'],
+    ['startIntervalNs', 'StartInterval'],
+  ] as const) {
+    const v = merged[field];
+    if (v !== 0 && v < MIN_DURATION_NS) throw badRequest(`${name} in Healthcheck cannot be less than 1ms`);
+  }
+  const kind = merged.test[0];
+  if (!merged.test.length || kind === 'NONE') return null;
+  if (kind !== 'CMD' && kind !== 'CMD-SHELL') throw badRequest(`unknown healthcheck type '${kind}' (expected CMD, CMD-SHELL or NONE)`);
+  if (merged.test.length < 2) throw badRequest('healthcheck has no command');
+  return merged;
+}
+
+/**
+ * `docker update`'s resources over a container's (Container.UpdateContainer): a field that is
+ * 0 or absent stays. One difference from Docker, which refuses `update -m` for a container
+ * that never had a memory limit (moby#47874): its swap becomes twice the new limit, as at create.
+ */
+export function updatedResources(old: ResolvedSpec['resources'], u: NonNullable<UpdateOptions['resources']>): ResolvedSpec['resources'] {
+  const r = { ...old };
+  if (u.memory) {
+    if (u.memory < MIN_MEMORY) throw badRequest('Minimum memory limit allowed is 6MB');
+    if (!u.memorySwap && old.memorySwap > 0 && u.memory > old.memorySwap)
+      throw badRequest('Memory limit should be smaller than already set memoryswap limit, update the memoryswap at the same time');
+    if (!u.memorySwap && old.memorySwap === 0) r.memorySwap = u.memory * 2;
+    r.memory = u.memory;
+  }
+  if (u.memorySwap) {
+    if (u.memorySwap < -1) throw badRequest('invalid memory swap limit: it is bytes, or -1 for unlimited');
+    if (u.memorySwap > 0 && r.memory === 0) throw badRequest('You should always set the Memory limit when using Memoryswap limit');
+    if (u.memorySwap > 0 && u.memorySwap < r.memory) throw badRequest('Minimum memoryswap limit should be larger than memory limit, see usage');
+    r.memorySwap = u.memorySwap;
+  }
+  if (u.nanoCpus) r.nanoCpus = u.nanoCpus;
+  if (u.cpuShares) r.cpuShares = u.cpuShares;
+  if (u.pidsLimit !== undefined) r.pidsLimit = u.pidsLimit > 0 ? u.pidsLimit : 0;
+  return r;
 }

@@ -116,7 +116,8 @@ async function handle(cmd: AgentCommand): Promise<CommandResult> {
           process: { cmd: argv, entrypoint: [], env: [], workingDir: '/', user: '', tty: false },
           resources: { memory: cmd.spec.resources?.memory ?? 0, memorySwap: 0, nanoCpus: 0, cpuShares: 0, pidsLimit: 0 },
           network: { mode: 'default', hostname: id.slice(0, 12) },
-          restart: { autoRemove: false },
+          restart: { autoRemove: false, policy: 'no', maxRetries: 0 },
+          health: null,
         },
         state: { status: 'running', running: true, paused: false, pid: 1, exitCode: 0, startedAt: now, finishedAt: '0001-01-01T00:00:00Z', error: '', oomKilled: false },
         restartCount: 0,
@@ -134,6 +135,10 @@ async function handle(cmd: AgentCommand): Promise<CommandResult> {
     }
     case 'start':
     case 'stop':
+    case 'restart':
+    case 'kill':
+    case 'pause':
+    case 'unpause':
     case 'remove':
       if (!find(cmd.id)) return { ok: false, status: 404, error: `No such container: ${cmd.id}` };
       if (cmd.op === 'remove') containers.delete(find(cmd.id)!.rec.id);
