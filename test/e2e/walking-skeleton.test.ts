@@ -223,6 +223,7 @@ test('walking skeleton: sign up, pull, run, watch the log live, stop, remove', {
       await page.getByLabel('Confirm password', { exact: true }).fill(ADMIN.password);
       await page.getByRole('button', { name: 'Create administrator' }).click();
       await page.waitForURL(`${base}/`);
+      await page.getByTestId('current-user').filter({ hasText: ADMIN.name }).waitFor();
       assert.equal((await page.getByTestId('current-user').textContent())?.trim(), ADMIN.name);
       await page.getByTestId('hosts-table').waitFor();
       await shot('after-setup');
@@ -245,6 +246,7 @@ test('walking skeleton: sign up, pull, run, watch the log live, stop, remove', {
       await page.getByLabel('Password', { exact: true }).fill(ADMIN.password);
       await page.getByRole('button', { name: 'Sign in' }).click();
       await page.waitForURL(`${base}/`);
+      await page.getByTestId('current-user').filter({ hasText: ADMIN.name }).waitFor();
       assert.equal((await page.getByTestId('current-user').textContent())?.trim(), ADMIN.name);
       // Enrolment and the first snapshot take a moment after the server answers.
       const online = page.locator('[data-testid=host-row]', { has: page.locator('[data-testid=host-status][data-state=online]') });

@@ -68,11 +68,15 @@ describe('pages under the Content-Security-Policy', { timeout: 15 * 60_000 }, ()
     clean('the setup page');
     await page.getByRole('button', { name: 'Create administrator' }).click();
     await page.waitForURL(`${cp.url}/`);
+    // The header fills in the name once the session has loaded: wait for it, then read it.
+    await page.getByTestId('current-user').filter({ hasText: ADMIN.name }).waitFor();
     assert.equal((await page.getByTestId('current-user').textContent())?.trim(), ADMIN.name);
     await page.getByTestId('hosts-table').getByText('No hosts yet').waitFor();
     // Not a client-side flash: a fresh load is still signed in.
     await page.reload();
     await page.getByTestId('hosts-table').waitFor();
+    // The header fills in the name once the session has loaded: wait for it, then read it.
+    await page.getByTestId('current-user').filter({ hasText: ADMIN.name }).waitFor();
     assert.equal((await page.getByTestId('current-user').textContent())?.trim(), ADMIN.name);
     clean('the hosts list');
   }));
