@@ -29,7 +29,8 @@
 // with openat2(RESOLVE_IN_ROOT) in a native helper, would have meant a second extractor in
 // C; freezing keeps the one extractor as the single security boundary for tar input.
 //
-// Exports: ContainerArchives, PathStat, ContainerArchive, PutArchiveOptions, goFileMode.
+// Exports: ContainerArchives, PathStat, ContainerArchive, PutArchiveOptions; for tests the
+// path rules: goFileMode, goBase, absPathOf, resolveInRoot, PathError.
 import { execFile } from 'node:child_process';
 import { lstatSync, readFileSync, readlinkSync, type BigIntStats, type Stats } from 'node:fs';
 import { mkdir, mkdtemp, readdir, rmdir } from 'node:fs/promises';
@@ -124,7 +125,7 @@ function rfc3339Nano(ns: bigint): string {
 // --- paths, as Go's filepath and go-archive treat them
 
 /** filepath.Base: the last element, trailing slashes ignored; "/" for the root, "." for "". */
-function goBase(p: string): string {
+export function goBase(p: string): string {
   if (p === '') return '.';
   const t = p.replace(/\/+$/, '');
   if (t === '') return '/';
@@ -143,14 +144,14 @@ function goCleanAbs(p: string): string {
 }
 
 /** archive.PreserveTrailingDotOrSeparator(filepath.Join("/", p), p): the path Docker's GET archives. */
-function absPathOf(p: string): string {
+export function absPathOf(p: string): string {
   let clean = goCleanAbs('/' + p);
   if (goBase(clean) !== '.' && goBase(p) === '.') clean += (clean.endsWith('/') ? '' : '/') + '.';
   if (!clean.endsWith('/') && p.endsWith('/')) clean += '/';
   return clean;
 }
 
-class PathError extends Error {
+export class PathError extends Error {
   constructor(
     readonly code: 'ENOENT' | 'ENOTDIR' | 'ELOOP',
     op: string,
@@ -179,7 +180,7 @@ interface Resolved {
  * (Docker's FollowSymlinkInScope, for a stat's linkTarget) a missing component is kept as
  * written instead of failing.
  */
-function resolveInRoot(root: string, p: string, opts: { followLast: boolean; lenient?: boolean; op?: string }): Resolved {
+export function resolveInRoot(root: string, p: string, opts: { followLast: boolean; lenient?: boolean; op?: string }): Resolved {
   const op = opts.op ?? 'lstat';
   const trailing = p.endsWith('/');
   const queue = p.split('/').filter((c) => c !== '');
@@ -448,6 +449,8 @@ export class ContainerArchives {
             await this.cgroups.freeze(rec.id);
           } catch (e) {
             await this.cgroups.thaw(rec.id).catch(() => {});
+            // Its groups go when it exits: then it is copied as a stopped one.
+            if (attempt === 0 && (await this.exitedWithin(rec.id, 2_000))) continue;
             throw new EngineError(500, `cannot pause container ${rec.id} to ${what} it: ${(e as Error).message}`);
           }
           froze = true;
@@ -458,13 +461,22 @@ export class ContainerArchives {
           if (froze) await this.cgroups.thaw(rec.id).catch(() => {});
           if (!(e instanceof NotRunning) || attempt > 0) throw e;
           // Its init has just exited; once that is recorded the container is copied as a stopped one.
-          const recorded = await Promise.race([this.exitRecorded(rec.id).then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 15_000).unref())]);
-          if (!recorded) throw conflict(`Container ${rec.id} is stopping, try again once it has stopped`);
+          if (!(await this.exitedWithin(rec.id, 15_000))) throw conflict(`Container ${rec.id} is stopping, try again once it has stopped`);
         }
       }
     } catch (e) {
       release();
       throw e;
+    }
+  }
+
+  private async exitedWithin(id: string, ms: number): Promise<boolean> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<boolean>((r) => (timer = setTimeout(() => r(false), ms)));
+    try {
+      return await Promise.race([this.exitRecorded(id).then(() => true), timeout]);
+    } finally {
+      clearTimeout(timer);
     }
   }
 
