@@ -210,6 +210,8 @@ describe('docker cp and docker port', { skip: !isRoot && 'needs root', timeout: 
     assert.deepEqual((await getTar('cpsrc', '/newdir')).map((e) => e.path).sort(), ['newdir/', 'newdir/a', 'newdir/b/', 'newdir/b/c']);
     agent.ok(['cp', path.join(src, 'dir'), 'cpsrc:/data']);
     assert.equal((await fileIn('cpsrc', '/data/dir/b/c')).data, 'c\n');
+    agent.ok(['cp', '-', 'cpsrc:/data'], { input: tarBuffer([{ path: 'stdin/', type: 'directory' }, { path: 'stdin/x', type: 'file', data: 'from stdin\n' }]) });
+    assert.equal((await fileIn('cpsrc', '/data/stdin/x')).data, 'from stdin\n');
     agent.ok(['cp', `${path.join(src, 'dir')}/.`, 'cpsrc:/data/sub']);
     assert.deepEqual((await getTar('cpsrc', '/data/sub/.')).map((e) => e.path).sort(), ['./', './a', './b/', './b/c', './f'], 'merged with what was there');
     assert.equal(state('cpsrc'), 'running false');
@@ -227,6 +229,23 @@ describe('docker cp and docker port', { skip: !isRoot && 'needs root', timeout: 
     assert.notEqual(fileOnDir.status, 0);
     assert.match(fileOnDir.stderr, /cannot overwrite directory "\/data\/sub" with non-directory "\/data"/);
     assert.equal(state('cpsrc'), 'running false', 'a refused copy thaws the container too');
+  });
+
+  it('copies show in docker events as archive-path and extract-to-dir, as Docker names them', async () => {
+    const events = spawn('timeout', ['-k', '5', '60', 'docker', '-H', `unix://${agent.sock}`, 'events', '--filter', 'container=cpsrc', '--format', '{{.Action}}'], { stdio: ['ignore', 'pipe', 'ignore'] });
+    let seen = '';
+    events.stdout.on('data', (d: Buffer) => (seen += d));
+    try {
+      // The stream is open once a first event comes through it.
+      await eventually('the events stream to be open', async () => {
+        await getTar('cpsrc', '/data/top');
+        return seen.includes('archive-path');
+      }, 20_000, 300);
+      agent.ok(['cp', path.join(src, 'file.txt'), 'cpsrc:/tmp/evented.txt']);
+      await eventually('extract-to-dir', () => seen.includes('extract-to-dir'), 10_000);
+    } finally {
+      if (events.pid) process.kill(events.pid, 'SIGTERM');
+    }
   });
 
   it('-a gives the files the container\'s user and group, from its own /etc/passwd', async () => {
