@@ -7,6 +7,7 @@ import net from 'node:net';
 import path from 'node:path';
 import type { Duplex } from 'node:stream';
 import type { Engine } from '../engine/types';
+import * as archive from './archive';
 import * as containers from './containers';
 import * as ops from './container-ops';
 import { HttpError, sendError, type Query } from './http';
@@ -45,6 +46,9 @@ const routes: Route[] = [
   { method: 'POST', pattern: /^\/containers\/([^/]+)\/wait$/, handler: ({ engine, req, res, params, q }) => containers.waitContainer(engine, req, res, params[0], q) },
   { method: 'DELETE', pattern: /^\/containers\/([^/]+)$/, handler: ({ engine, res, params, q }) => containers.removeContainer(engine, res, params[0], q) },
   { method: 'GET', pattern: /^\/containers\/([^/]+)\/export$/, handler: ({ engine, res, params }) => containers.exportContainer(engine, res, params[0]) },
+  { method: 'HEAD', pattern: /^\/containers\/([^/]+)\/archive$/, handler: ({ engine, res, params, q }) => archive.headArchive(engine, res, params[0], q) },
+  { method: 'GET', pattern: /^\/containers\/([^/]+)\/archive$/, handler: ({ engine, res, params, q }) => archive.getArchive(engine, res, params[0], q) },
+  { method: 'PUT', pattern: /^\/containers\/([^/]+)\/archive$/, handler: ({ engine, req, res, params, q }) => archive.putArchive(engine, req, res, params[0], q) },
   { method: 'POST', pattern: /^\/containers\/([^/]+)\/pause$/, handler: ({ engine, res, params }) => ops.pauseContainer(engine, res, params[0]) },
   { method: 'POST', pattern: /^\/containers\/([^/]+)\/unpause$/, handler: ({ engine, res, params }) => ops.unpauseContainer(engine, res, params[0]) },
   { method: 'POST', pattern: /^\/containers\/([^/]+)\/rename$/, handler: ({ engine, res, params, q }) => ops.renameContainer(engine, res, params[0], q) },

@@ -8,6 +8,7 @@ import type { ChildProcessWithoutNullStreams } from 'node:child_process';
 import { DOCKER_API_VERSION } from '../../protocol/docker-api';
 import { openCgroups, type Cgroups } from './cgroups';
 import { checkSpec, ContainerLifecycle, ContainerRecords, execIn, nowRfc3339Nano, type ContainerHooks } from './containers';
+import { ContainerArchives, type ContainerArchive, type PathStat, type PutArchiveOptions } from './containers/archive';
 import { netnsCounters, systemCpu } from './containers/host-stats';
 import { exportFilesystem } from './containers/export';
 import { conflict, notFound } from './errors';
@@ -15,6 +16,7 @@ import { importImage, type ImportOptions } from './images/import';
 import { readLogBatches, readLogs, type LogSource } from './logs';
 import { prepareRoot } from './root';
 import type {
+  ContainerEvent,
   ContainerRecord,
   ContainerSpec,
   ContainerStats,
@@ -61,6 +63,8 @@ class EngineImpl extends EventEmitter<EngineEvents> implements BerthEngine {
   private readonly lifecycle: ContainerLifecycle;
   /** Exports under way, per container id. */
   private readonly exporting = new Map<string, number>();
+  /** `docker cp`, and the lock it shares with the operations that would change the container under a copy. */
+  private readonly archives: ContainerArchives;
 
   constructor(
     readonly root: string,
@@ -70,12 +74,26 @@ class EngineImpl extends EventEmitter<EngineEvents> implements BerthEngine {
   ) {
     super();
     this.records = new ContainerRecords(root);
-    this.lifecycle = new ContainerLifecycle(this.records, images, cgroups, (e) => this.emit('container', e), hooks);
+    const emit = (e: ContainerEvent) => {
+      this.archives.observe(e);
+      this.emit('container', e);
+    };
+    // Every start, the restart policy's too, waits for a copy before its init mounts the rootfs.
+    const gated: ContainerHooks = {
+      ...hooks,
+      prestart: async (c, ctx) => {
+        await this.archives.beforeStart(c.id);
+        await hooks?.prestart?.(c, ctx);
+      },
+    };
+    this.lifecycle = new ContainerLifecycle(this.records, images, cgroups, emit, gated);
+    this.archives = new ContainerArchives(this.records, images, cgroups, emit, (id) => this.lifecycle.wait(id, 'not-running'));
     images.on('image', this.onImage);
   }
 
   async load(): Promise<void> {
     await this.records.load();
+    await this.archives.sweep();
     await this.lifecycle.reconcile();
   }
 
@@ -143,20 +161,23 @@ class EngineImpl extends EventEmitter<EngineEvents> implements BerthEngine {
   start(idOrName: string): Promise<void> {
     return this.lifecycle.start(idOrName);
   }
+  // A copy freezes the container and holds its lock: these wait for it, as Docker's do.
   stop(idOrName: string, timeoutSec?: number): Promise<void> {
-    return this.lifecycle.stop(idOrName, timeoutSec);
+    return this.archives.exclusive(idOrName, () => this.lifecycle.stop(idOrName, timeoutSec));
   }
-  restart(idOrName: string, timeoutSec?: number): Promise<void> {
+  async restart(idOrName: string, timeoutSec?: number): Promise<void> {
+    // Not under the lock: its start waits at the gate for any copy, and would wait for this.
+    await this.archives.idle(idOrName);
     return this.lifecycle.restart(idOrName, timeoutSec);
   }
   kill(idOrName: string, signal?: string): Promise<void> {
-    return this.lifecycle.kill(idOrName, signal);
+    return this.archives.exclusive(idOrName, () => this.lifecycle.kill(idOrName, signal));
   }
   pause(idOrName: string): Promise<void> {
-    return this.lifecycle.pause(idOrName);
+    return this.archives.exclusive(idOrName, () => this.lifecycle.pause(idOrName));
   }
   unpause(idOrName: string): Promise<void> {
-    return this.lifecycle.unpause(idOrName);
+    return this.archives.exclusive(idOrName, () => this.lifecycle.unpause(idOrName));
   }
   rename(idOrName: string, newName: string): Promise<void> {
     return this.lifecycle.rename(idOrName, newName);
@@ -171,7 +192,16 @@ class EngineImpl extends EventEmitter<EngineEvents> implements BerthEngine {
     const rec = this.records.resolve(idOrName);
     // Its directory holds the export's mount: removing it now would pull the view out from under the reader.
     if (this.exporting.has(rec.id)) throw conflict(`You cannot remove container ${rec.id} while it is being exported`);
-    return this.lifecycle.remove(rec.id, opts);
+    return this.archives.exclusive(rec.id, () => this.lifecycle.remove(rec.id, opts));
+  }
+  statPath(idOrName: string, path: string): Promise<PathStat> {
+    return this.archives.stat(idOrName, path);
+  }
+  getArchive(idOrName: string, path: string): Promise<ContainerArchive> {
+    return this.archives.archive(idOrName, path);
+  }
+  putArchive(idOrName: string, path: string, tar: AsyncIterable<Buffer | Uint8Array>, opts?: PutArchiveOptions): Promise<void> {
+    return this.archives.extract(idOrName, path, tar, opts);
   }
   async *exportContainer(idOrName: string): AsyncGenerator<Buffer> {
     const rec = this.records.resolve(idOrName);

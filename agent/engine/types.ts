@@ -6,6 +6,7 @@ import type { ContainerRecord, ContainerSpec, HealthStatus, LogEntry, RestartPol
 import type { CgroupStats } from './cgroups';
 import type { NetworkCounters } from './containers/host-stats';
 import type { TopResult } from './containers/top';
+import type { ContainerArchive, PathStat, PutArchiveOptions } from './containers/archive';
 import type { HostInfo, PullProgress } from '../../protocol/agent-link';
 
 export type { ContainerRecord, ContainerSpec, ContainerStatus, LogEntry, ResolvedSpec } from '../../protocol/container';
@@ -110,7 +111,9 @@ export type ContainerAction =
   | 'health_status'
   | 'exec_create'
   | 'exec_start'
-  | 'exec_die';
+  | 'exec_die'
+  | 'archive-path'
+  | 'extract-to-dir';
 
 /** Actions that change what a container is (its state, name or limits); the rest only report. */
 export const CHANGING_ACTIONS: ReadonlySet<ContainerAction> = new Set(['create', 'start', 'die', 'stop', 'destroy', 'restart', 'pause', 'unpause', 'rename', 'update', 'health_status']);
@@ -174,6 +177,7 @@ export interface ContainerStats extends CgroupStats {
 }
 
 export type { TopResult } from './containers/top';
+export type { ContainerArchive, PathStat, PutArchiveOptions } from './containers/archive';
 
 /** `docker update`: only the fields given change (0 / undefined = unchanged, as Docker reads them). */
 export interface UpdateOptions {
@@ -239,6 +243,15 @@ export interface Engine extends EventEmitter<EngineEvents> {
   logBatches(idOrName: string, opts?: LogOptions): AsyncIterable<LogEntry[]>;
   /** `docker export`: the container's filesystem (image and its own changes merged) as one tar stream. */
   exportContainer(idOrName: string): AsyncIterable<Buffer>;
+  /** `docker cp` (HEAD …/archive): what `path` is in the container; a final symlink is followed only
+   *  after "/" or "/.". 404 "Could not find the file PATH in container NAME". Running or stopped. */
+  statPath(idOrName: string, path: string): Promise<PathStat>;
+  /** `docker cp CTR:PATH` (GET …/archive): its stat and a tar named as Docker names it. A running
+   *  container stays frozen until `content` has been read to its end or `close()` is called: do one. */
+  getArchive(idOrName: string, path: string): Promise<ContainerArchive>;
+  /** `docker cp SRC CTR:PATH` (PUT …/archive): unpacks a plain or gzip tar into the directory `path`
+   *  (symlinks followed inside the container), through the layer extractor's checks. */
+  putArchive(idOrName: string, path: string, tar: AsyncIterable<Buffer | Uint8Array>, opts?: PutArchiveOptions): Promise<void>;
   /** undefined when the container is not running (or waiting to restart). */
   stats(idOrName: string): Promise<ContainerStats | undefined>;
   /** A process in a running container; stdio are pipes, 'exit' gives its code. 409 when not running. */

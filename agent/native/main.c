@@ -9,6 +9,7 @@
  *   berth-monitor umount TARGET             lazy unmount
  *   berth-monitor layer-fixup ROOT          xattrs and device nodes of a layer (layerfix.c)
  *   berth-monitor xattr-get NAME            one xattr of many paths (layerfix.c)
+ *   berth-monitor clone-root STATEDIR TARGET a running container's root mount on TARGET (cloneroot.c)
  */
 #include "monitor.h"
 
@@ -17,6 +18,7 @@
 #include <string.h>
 #include <sys/mount.h>
 
+#include "cloneroot.h"
 #include "layerfix.h"
 
 int main(int argc, char **argv)
@@ -33,6 +35,7 @@ int main(int argc, char **argv)
 	}
 	if (argc == 3 && !strcmp(argv[1], "layer-fixup")) return layer_fixup(argv[2]);
 	if (argc == 3 && !strcmp(argv[1], "xattr-get")) return xattr_get(argv[2]);
-	fprintf(stderr, "usage: berth-monitor run STATEDIR | exec STATEDIR CONF | mount-overlay TARGET DATA | umount TARGET | layer-fixup ROOT | xattr-get NAME\n");
+	if (argc == 4 && !strcmp(argv[1], "clone-root")) return clone_root_main(argv[2], argv[3]);
+	fprintf(stderr, "usage: berth-monitor run STATEDIR | exec STATEDIR CONF | mount-overlay TARGET DATA | umount TARGET | layer-fixup ROOT | xattr-get NAME | clone-root STATEDIR TARGET\n");
 	return 2;
 }

@@ -20,6 +20,12 @@
 // - owners (lchown), modes, mtimes (lutimes; directories last) and SCHILY xattrs are
 //   kept, except trusted.overlay.* from the tar, which could steer overlayfs.
 //
+// `docker cp` into a container (mode 'copy', agent/engine/containers/archive.ts) goes
+// through the same code with Docker's Untar semantics where they differ from a layer's:
+// `.wh.` names are ordinary names, an absolute name is taken relative to the root (as
+// Untar joins it; `..` above the root is still refused), and on request existing
+// directories and non-directories do not replace each other and every entry gets one owner.
+//
 // Exports: extractLayer, decompress, ExtractOptions, ExtractResult, UnsafeLayerError.
 import { execFile, spawn } from 'node:child_process';
 // Sync calls on purpose: an entry is a handful of tiny syscalls, and a thread-pool round
@@ -34,8 +40,9 @@ import { readTar, type TarHeader } from './tar';
 import { LayerFixup } from './fixup';
 
 export class UnsafeLayerError extends EngineError {
-  constructor(message: string) {
-    super(500, `unsafe layer refused: ${message}`);
+  /** `what`: "layer", or "archive" for `docker cp`, whose tar is the client's input (400). */
+  constructor(message: string, what = 'layer', status: 400 | 500 = 500) {
+    super(status, `unsafe ${what} refused: ${message}`);
     this.name = 'UnsafeLayerError';
   }
 }
@@ -45,6 +52,14 @@ export interface ExtractOptions {
   devices?: 'allow' | 'skip' | 'refuse';
   /** Name used in error messages (e.g. the layer digest). */
   label?: string;
+  /** 'layer' (default) or 'copy': `docker cp` into a container (see the top of this file). */
+  mode?: 'layer' | 'copy';
+  /** copy: an existing directory is not replaced by a non-directory, nor the other way round. */
+  noOverwriteDirNonDir?: boolean;
+  /** Every entry owned by this uid:gid instead of the tar's (`docker cp -a`). */
+  owner?: { uid: number; gid: number };
+  /** copy: the root as the user names it (the container path of the extraction point), for messages. */
+  displayRoot?: string;
 }
 
 export interface ExtractResult {
@@ -60,15 +75,15 @@ export interface ExtractResult {
 const WH = '.wh.';
 const OPAQUE = '.wh..wh..opq';
 
-/** Cleans an archive path to components; throws on absolute paths and root escapes. */
-function cleanPath(raw: string, what: string): string[] {
-  if (raw.startsWith('/')) throw new UnsafeLayerError(`${what} "${raw}" is an absolute path`);
-  if (raw.includes('\0')) throw new UnsafeLayerError(`${what} "${raw}" contains a NUL byte`);
+/** Cleans an archive path to components; throws on absolute paths (a layer's) and root escapes. */
+function cleanPath(raw: string, what: string, unsafe: (msg: string) => UnsafeLayerError, absoluteOk: boolean, rootName: string): string[] {
+  if (raw.startsWith('/') && !absoluteOk) throw unsafe(`${what} "${raw}" is an absolute path`);
+  if (raw.includes('\0')) throw unsafe(`${what} "${raw}" contains a NUL byte`);
   const out: string[] = [];
   for (const c of raw.split('/')) {
     if (c === '' || c === '.') continue;
     if (c === '..') {
-      if (out.length === 0) throw new UnsafeLayerError(`${what} "${raw}" escapes the layer root`);
+      if (out.length === 0) throw unsafe(`${what} "${raw}" escapes the ${rootName}`);
       out.pop();
     } else out.push(c);
   }
@@ -182,6 +197,14 @@ export async function* decompress(source: AsyncIterable<Buffer | Uint8Array>, la
 export async function extractLayer(source: AsyncIterable<Buffer | Uint8Array>, root: string, opts: ExtractOptions = {}): Promise<ExtractResult> {
   root = resolve(root);
   const devices = opts.devices ?? 'allow';
+  const copy = opts.mode === 'copy';
+  const unsafe = (msg: string) => (copy ? new UnsafeLayerError(msg, 'archive', 400) : new UnsafeLayerError(msg));
+  const rootName = copy ? 'extraction directory' : 'layer root';
+  const layer = copy ? 'the archive' : 'this layer';
+  const clean = (raw: string, what: string) => cleanPath(raw, what, unsafe, copy, rootName);
+  const shown = (rel: string) => (opts.displayRoot ?? '/').replace(/\/$/, '') + '/' + rel;
+  const uidOf = (h: TarHeader) => opts.owner?.uid ?? h.uid;
+  const gidOf = (h: TarHeader) => opts.owner?.gid ?? h.gid;
   const result: ExtractResult = { size: 0, entries: 0, whiteouts: [], opaqueDirs: [] };
   const fixup = new LayerFixup(root, opts.label ?? 'layer');
   try {
@@ -208,8 +231,8 @@ export async function extractLayer(source: AsyncIterable<Buffer | Uint8Array>, r
         const abs = join(root, rel);
         const st = exists(abs);
         if (!st) mkdirSync(abs, { mode: 0o755 });
-        else if (st.isSymbolicLink()) throw new UnsafeLayerError(`entry "${entry}" goes through "${rel}", which is a symlink`);
-        else if (!st.isDirectory()) throw new UnsafeLayerError(`entry "${entry}" goes through "${rel}", which is not a directory`);
+        else if (st.isSymbolicLink()) throw unsafe(`entry "${entry}" goes through "${rel}", which is a symlink`);
+        else if (!st.isDirectory()) throw unsafe(`entry "${entry}" goes through "${rel}", which is not a directory`);
         dirs.add(rel);
       }
       return join(root, ...parts);
@@ -220,6 +243,8 @@ export async function extractLayer(source: AsyncIterable<Buffer | Uint8Array>, r
       const st = exists(abs);
       if (!st) return false;
       if (st.isDirectory() && keepDir) return true;
+      if (opts.noOverwriteDirNonDir && st.isDirectory()) throw new EngineError(400, `cannot overwrite directory "${shown(rel)}" with non-directory "${opts.displayRoot ?? '/'}"`);
+      if (opts.noOverwriteDirNonDir && keepDir) throw new EngineError(400, `cannot overwrite non-directory "${shown(rel)}" with directory "${opts.displayRoot ?? '/'}"`);
       rmSync(abs, { recursive: true, force: true });
       for (const d of [...dirs]) if (d === rel || d.startsWith(rel + '/')) dirs.delete(d);
       return false;
@@ -252,7 +277,7 @@ export async function extractLayer(source: AsyncIterable<Buffer | Uint8Array>, r
     }
 
     function setMeta(abs: string, h: TarHeader, isLink: boolean): void {
-      lchownSync(abs, h.uid, h.gid);
+      lchownSync(abs, uidOf(h), gidOf(h));
       // after chown, which clears setuid/setgid
       if (!isLink) chmodSync(abs, h.mode);
       queueXattrs(abs, h, isLink);
@@ -269,20 +294,20 @@ export async function extractLayer(source: AsyncIterable<Buffer | Uint8Array>, r
 
     for await (const { header: h, body, buffered } of readTar(source)) {
       result.entries++;
-      const parts = cleanPath(h.path, 'entry');
+      const parts = clean(h.path, 'entry');
       if (parts.length === 0) continue; // "./" itself: the layer root keeps its own metadata
       const rel = parts.join('/');
       const name = parts[parts.length - 1];
       const parentParts = parts.slice(0, -1);
 
-      if (name.startsWith(WH)) {
+      if (name.startsWith(WH) && !copy) {
         const parentAbs = ensureDir(parentParts, h.path);
         if (name === OPAQUE) {
           xattrs.push({ abs: parentAbs, name: 'trusted.overlay.opaque', value: Buffer.from('y'), ino: lstatSync(parentAbs).ino });
           result.opaqueDirs.push(parentParts.join('/'));
         } else if (!name.startsWith(WH + WH)) {
           const target = name.slice(WH.length);
-          if (target === '' || target === '.' || target === '..') throw new UnsafeLayerError(`bad whiteout "${h.path}"`);
+          if (target === '' || target === '.' || target === '..') throw unsafe(`bad whiteout "${h.path}"`);
           const tRel = [...parentParts, target].join('/');
           const tAbs = join(parentAbs, target);
           clear(tRel, tAbs, false);
@@ -309,7 +334,7 @@ export async function extractLayer(source: AsyncIterable<Buffer | Uint8Array>, r
           try {
             if (buffered) writeAll(fd, buffered);
             else for await (const chunk of body) writeAll(fd, chunk);
-            fchownSync(fd, h.uid, h.gid);
+            fchownSync(fd, uidOf(h), gidOf(h));
             // after chown, which clears setuid/setgid
             fchmodSync(fd, h.mode);
             futimesSync(fd, h.mtime, h.mtime);
@@ -327,21 +352,21 @@ export async function extractLayer(source: AsyncIterable<Buffer | Uint8Array>, r
           break;
         }
         case 'hardlink': {
-          const tParts = cleanPath(h.linkpath, `hardlink target of "${h.path}"`);
-          if (tParts.length === 0) throw new UnsafeLayerError(`hardlink "${h.path}" points at the layer root`);
+          const tParts = clean(h.linkpath, `hardlink target of "${h.path}"`);
+          if (tParts.length === 0) throw unsafe(`hardlink "${h.path}" points at the ${rootName}`);
           // The target's parents must be real directories of this layer, like any entry's.
           let trel = '';
           for (const c of tParts.slice(0, -1)) {
             trel = trel ? `${trel}/${c}` : c;
             if (dirs.has(trel)) continue;
             const st = exists(join(root, trel));
-            if (!st || !st.isDirectory()) throw new UnsafeLayerError(`hardlink "${h.path}" -> "${h.linkpath}": "${trel}" is not a directory of this layer`);
+            if (!st || !st.isDirectory()) throw unsafe(`hardlink "${h.path}" -> "${h.linkpath}": "${trel}" is not a directory of ${layer}`);
             dirs.add(trel);
           }
           const tAbs = join(root, ...tParts);
           const tst = exists(tAbs);
-          if (!tst) throw new UnsafeLayerError(`hardlink "${h.path}" -> "${h.linkpath}": target is not in this layer`);
-          if (tst.isDirectory()) throw new UnsafeLayerError(`hardlink "${h.path}" -> "${h.linkpath}": target is a directory`);
+          if (!tst) throw unsafe(`hardlink "${h.path}" -> "${h.linkpath}": target is not in ${layer}`);
+          if (tst.isDirectory()) throw unsafe(`hardlink "${h.path}" -> "${h.linkpath}": target is a directory`);
           if (tAbs === abs) break;
           clear(rel, abs, false);
           // link(2) does not follow a symlink target: the new name is the symlink itself.
@@ -352,7 +377,7 @@ export async function extractLayer(source: AsyncIterable<Buffer | Uint8Array>, r
         case 'block':
         case 'fifo': {
           if (h.type !== 'fifo' && devices === 'skip') break;
-          if (h.type !== 'fifo' && devices === 'refuse') throw new UnsafeLayerError(`device node "${h.path}" is not allowed here`);
+          if (h.type !== 'fifo' && devices === 'refuse') throw unsafe(`device node "${h.path}" is not allowed here`);
           clear(rel, abs, false);
           await fixup.mknod(rel, h.type === 'char' ? 'c' : h.type === 'block' ? 'b' : 'p', h.devmajor, h.devminor, 0);
           setMeta(abs, h, false);

@@ -28,6 +28,8 @@ export interface TarWriteEntry {
   file?: string;
   size?: number;
   xattrs?: Record<string, Buffer | string>;
+  /** Keep a leading "/" (stripped by default): `docker cp CTR:/` names its entries "/", "/bin/", as Docker's does. */
+  absolute?: boolean;
 }
 
 const BLOCK = 512;
@@ -75,7 +77,7 @@ const fitsUstar = (s: string, max: number) => Buffer.byteLength(s) <= max && /^[
 
 /** The header block(s) of one entry, with a PAX header first when ustar cannot hold it. */
 export function entryHeader(e: TarWriteEntry, size: number): Buffer {
-  let path = e.path.replace(/^\/+/, '');
+  let path = e.absolute ? e.path : e.path.replace(/^\/+/, '');
   if (e.type === 'directory' && !path.endsWith('/')) path += '/';
   const linkpath = e.linkpath ?? '';
   const uid = e.uid ?? 0;

@@ -1,6 +1,7 @@
 // overlayfs: image layers as lowerdir, a per-container upperdir. A container's own rootfs is
 // mounted by its monitor inside the container's mount namespace (it vanishes with the
-// container); mountReadOnly/unmountOverlay are for host-side readers such as export.
+// container); mountReadOnly/mountWritable/unmountOverlay are for host-side readers and
+// writers such as export and cp.
 import { execFile } from 'node:child_process';
 import { mkdir, readFile } from 'node:fs/promises';
 import { promisify } from 'node:util';
@@ -33,6 +34,21 @@ function mountData(lowers: string[], others: string[], rest: string): string {
 export async function mountReadOnly(lowerTopFirst: string[], target: string): Promise<void> {
   if (lowerTopFirst.length < 2) throw new Error('overlay: a read-only view needs two layers at least');
   const data = mountData(lowerTopFirst, [], '');
+  await mkdir(target, { recursive: true });
+  try {
+    await run(monitorBinary(), ['mount-overlay', target, data]);
+  } catch (e) {
+    throw new Error(((e as { stderr?: string }).stderr || String(e)).trim());
+  }
+}
+
+/**
+ * A container's merged view at `target`, writable: its upper dir over the image's layers,
+ * as its own rootfs is. For a stopped container only (`docker cp` into it), whose upper dir
+ * no other overlay is using: two overlays on one upper dir is undefined in overlayfs.
+ */
+export async function mountWritable(lowerTopFirst: string[], upper: string, work: string, target: string): Promise<void> {
+  const data = overlayOptions(lowerTopFirst, upper, work);
   await mkdir(target, { recursive: true });
   try {
     await run(monitorBinary(), ['mount-overlay', target, data]);
