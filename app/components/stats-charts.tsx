@@ -130,6 +130,7 @@ const maxOf = (points: StatsPoint[], pick: (p: StatsPoint) => number | null) => 
 
 const PHASE_TEXT: Record<LivePhase, string> = {
   live: 'live, a reading a second',
+  restarting: 'waiting for its restart policy to start it again',
   'not-running': 'not running: no readings until it is started again',
   'host-offline': 'paused: the host is offline (the charts show what was read before it went away)',
   error: 'cannot read',

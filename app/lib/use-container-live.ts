@@ -8,10 +8,11 @@ import { trpc } from './trpc';
 export const LIVE_INTERVAL_MS = 1_000;
 
 /**
- * Why the page is (not) asking: 'live' while it polls; 'not-running' when there is nothing to
- * read; 'host-offline' while the host is away; 'error' when the last reading was refused.
+ * Why the page is (not) asking: 'live' while it polls; 'restarting' while it polls a
+ * container its restart policy is about to start again; 'not-running' when there is nothing
+ * to read; 'host-offline' while the host is away; 'error' when the last reading was refused.
  */
-export type LivePhase = 'live' | 'not-running' | 'host-offline' | 'error';
+export type LivePhase = 'live' | 'restarting' | 'not-running' | 'host-offline' | 'error';
 
 export interface LiveReadings {
   live: ContainerLive | null;
@@ -56,6 +57,16 @@ export function useContainerLive(hostId: string, id: string, { running, online }
     if (s) setSamples((list) => appendSample(list, s));
   }, [data]);
 
-  const phase: LivePhase = !online ? 'host-offline' : !running ? 'not-running' : query.error ? 'error' : 'live';
+  const phase: LivePhase = !online
+    ? 'host-offline'
+    : !running
+      ? 'not-running'
+      : query.error
+        ? 'error'
+        : data?.status === 'restarting'
+          ? 'restarting'
+          : data && !data.stats
+            ? 'not-running'
+            : 'live';
   return { live: data ?? null, samples, phase, error: query.error?.message ?? null };
 }

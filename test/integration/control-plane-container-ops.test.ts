@@ -103,6 +103,28 @@ describe('container operations through tRPC, role by role', { timeout: 240_000 }
     await rejectsWith(as.viewer.containers.live.query({ hostId, id: 'nope' }), 'NOT_FOUND', /No such container: nope/);
   });
 
+  test('live readings: at most eight under way per user; more are refused at once, without asking the agent', async () => {
+    const pid = agent.proc.pid!;
+    // A frozen agent holds every reading it is asked for, so the ones let through stay under way.
+    process.kill(pid, 'SIGSTOP');
+    let frozen = true;
+    try {
+      const calls = Array.from({ length: 12 }, () => as.viewer.containers.live.query({ hostId, id: containerId }));
+      const outcomes = calls.map((p) => p.then(() => 'ok', (err: unknown) => codeOf(err) ?? String(err)));
+      let settled = 0;
+      for (const o of outcomes) void o.then(() => settled++);
+      await eventually('the four over the limit refused', () => settled >= 4, PATIENCE_MS, 20);
+      process.kill(pid, 'SIGCONT');
+      frozen = false;
+      const all = await Promise.all(outcomes);
+      assert.deepEqual([all.filter((o) => o === 'ok').length, all.filter((o) => o === 'TOO_MANY_REQUESTS').length], [8, 4], all.join(', '));
+    } finally {
+      if (frozen) process.kill(pid, 'SIGCONT');
+    }
+    // Once answered, they count no more.
+    assert.equal((await as.viewer.containers.live.query({ hostId, id: containerId })).id, containerId);
+  });
+
   test('a user of another team gets NOT_FOUND for the host, for every procedure, and the attempt is kept out of this team\'s audit log', async () => {
     for (const op of OPS) {
       const before = sent(op);

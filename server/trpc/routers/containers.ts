@@ -10,6 +10,12 @@ import { authedProcedure, router } from '../init';
 const hostId = z.string().min(1).max(100);
 const target = z.object({ hostId, id: z.string().trim().min(1).max(200) });
 
+/** A page asks for one reading at a time; more than this at once from one user is a runaway page or abuse, and each costs the agent cgroup reads. */
+export const MAX_LIVE_READINGS_PER_USER = 8;
+/** A reading that comes later than this is worth nothing to a chart that moves every second. */
+const LIVE_TIMEOUT_MS = 10_000;
+const liveInFlight = new Map<string, number>();
+
 /** Signals by name as `docker kill -s` takes them ("SIGHUP", "HUP") or by number; the engine says which it knows. */
 const signal = z.union([
   z.string().trim().regex(/^(SIG)?[A-Z][A-Z0-9+-]{0,15}$/, 'a signal name such as SIGTERM, or its number'),
@@ -116,6 +122,17 @@ export const containersRouter = router({
   /** One live reading (state, health, stats). The container page asks about once a second, and only while it is open and visible. */
   live: authedProcedure.input(target).query(async ({ ctx, input }) => {
     await host(ctx, input.hostId, 'viewer');
-    return callAgent<ContainerLive>(ctx, input.hostId, { op: 'stats', id: input.id });
+    const n = liveInFlight.get(ctx.user.id) ?? 0;
+    if (n >= MAX_LIVE_READINGS_PER_USER) {
+      throw new TRPCError({ code: 'TOO_MANY_REQUESTS', message: `too many live readings under way for this user (at most ${MAX_LIVE_READINGS_PER_USER}); close some pages` });
+    }
+    liveInFlight.set(ctx.user.id, n + 1);
+    try {
+      return await callAgent<ContainerLive>(ctx, input.hostId, { op: 'stats', id: input.id }, LIVE_TIMEOUT_MS);
+    } finally {
+      const left = (liveInFlight.get(ctx.user.id) ?? 1) - 1;
+      if (left > 0) liveInFlight.set(ctx.user.id, left);
+      else liveInFlight.delete(ctx.user.id);
+    }
   }),
 });
