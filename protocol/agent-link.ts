@@ -1,7 +1,7 @@
 // What the agent and the control plane say to each other. Both sides import these
 // types; the server never talks to an agent any other way.
 import { z } from 'zod';
-import type { ContainerSpec, ContainerStatus, HealthStatus, LogEntry } from './container';
+import type { ContainerSpec, ContainerStatus, HealthState, HealthStatus, LogEntry } from './container';
 
 /** socket.io namespace agents connect to (the browser uses '/ui'). */
 export const AGENT_NAMESPACE = '/agent';
@@ -72,6 +72,44 @@ export interface ContainerSummary {
   restartCount?: number;
 }
 
+/**
+ * One reading of a running container's statistics. Counters are totals since the container
+ * started (they start again from 0 after a restart); CPU share and I/O rates come from the
+ * difference of two readings, as `docker stats` computes them.
+ */
+export interface ContainerStatsSample {
+  /** RFC 3339 with nanoseconds: when the agent read them. */
+  read: string;
+  /** CPU time the container has used, and the host's CPU time meanwhile (all CPUs), nanoseconds. */
+  cpuUsageNs: number;
+  systemCpuNs: number;
+  onlineCpus: number;
+  /** What `docker stats` calls usage: the cgroup's memory without its inactive file cache. */
+  memoryUsage: number;
+  /** Bytes; -1 = no limit. */
+  memoryLimit: number;
+  pids: number;
+  /** 0 = no limit. */
+  pidsLimit: number;
+  /** Interfaces of its own network namespace, loopback left out as Docker leaves it out (none with the host's network). */
+  networkInterfaces: number;
+  netRxBytes: number;
+  netTxBytes: number;
+  blockReadBytes: number;
+  blockWriteBytes: number;
+}
+
+/** What the container page polls for while it is open: the state that moves without a snapshot (health probes) and, while it runs, its stats. */
+export interface ContainerLive {
+  id: string;
+  status: ContainerStatus;
+  restartCount: number;
+  /** Present when the container has a healthcheck and has been started. */
+  health?: HealthState;
+  /** null when it is not running (stopped, or waiting to restart). */
+  stats: ContainerStatsSample | null;
+}
+
 export interface ImageSummary {
   id: string;
   repoTags: string[];
@@ -105,6 +143,9 @@ export const agentCommandSchema = z.discriminatedUnion('op', [
   z.strictObject({ op: z.literal('remove'), id, force: z.boolean().optional() }),
   z.strictObject({ op: z.literal('removeImage'), ref: id, force: z.boolean().optional() }),
   z.strictObject({ op: z.literal('inspect'), id }),
+  /** One ContainerLive reading. The agent keeps nothing between readings: whoever asks again
+   *  (the dashboard, only while someone looks at the container) computes the rates. */
+  z.strictObject({ op: z.literal('stats'), id }),
   /** Start streaming: the last `tail` lines (or everything after `afterSeq` when resuming), then follow. */
   z.strictObject({ op: z.literal('logs.subscribe'), subId: id, id, tail: count.optional(), afterSeq: count.optional() }),
   z.strictObject({ op: z.literal('logs.unsubscribe'), subId: id }),

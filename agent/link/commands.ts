@@ -6,6 +6,7 @@ import { streamLogs } from './log-stream';
 import type { z } from 'zod';
 import { agentCommandSchema, type AgentCommand, type CommandResult, type LogBatch } from '../../protocol/agent-link';
 import { summarizeContainer, summarizeImage } from './snapshot';
+import { containerLive } from './stats';
 
 export interface CommandContext {
   engine: Engine;
@@ -80,6 +81,8 @@ export async function runCommand(ctx: CommandContext, raw: unknown): Promise<Com
         return { ok: true, result: engine.removeImage(cmd.ref, { force: cmd.force }) };
       case 'inspect':
         return { ok: true, result: engine.inspect(cmd.id) };
+      case 'stats':
+        return { ok: true, result: await containerLive(engine, cmd.id) };
       case 'logs.subscribe': {
         const rec = engine.inspect(cmd.id);
         ctx.subscriptions.get(cmd.subId)?.abort();

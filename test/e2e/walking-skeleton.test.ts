@@ -390,6 +390,10 @@ test('walking skeleton: sign up, pull, run, watch the log live, stop, remove', {
 
     await step('remove: back on the host page the container is gone, on the agent too', async () => {
       await page.getByTestId('container-remove').click();
+      // It asks first, naming the container.
+      const dialog = page.getByTestId('remove-dialog');
+      assert.match((await dialog.getByTestId('remove-consequence').textContent()) ?? '', new RegExp(`^${CONTAINER_NAME} is deleted`));
+      await dialog.getByTestId('remove-dialog-confirm').click();
       await page.waitForURL(hostUrl);
       await page.getByTestId('containers-table').waitFor();
       await page.locator(`[data-testid=container-row][data-container-name="${CONTAINER_NAME}"]`).waitFor({ state: 'detached' });

@@ -21,6 +21,7 @@ import {
   type AgentCommand,
   type AgentToServer,
   type CommandResult,
+  type ContainerLive as Live,
   type ContainerSummary,
   type HostSnapshot,
   type LogBatch,
@@ -250,6 +251,60 @@ describe('agent ⇄ control plane link', { timeout: 180_000 }, () => {
     assert.equal(c.memoryLimit, 32 << 20);
     const inspected = await cp.command<{ state: { running: boolean; pid: number } }>({ op: 'inspect', id: 'ticker' });
     assert.ok(inspected.ok && inspected.result!.state.running && inspected.result!.state.pid > 0);
+  });
+
+  it('answers stats with one live reading: state, health and the cgroups\' numbers; none once it stops', async () => {
+    const res = await cp.command<ContainerSummary>({
+      op: 'run',
+      spec: {
+        image: ref,
+        name: 'gauged',
+        process: { cmd: ['sh', '-c', 'while true; do sleep 0.1; done'] },
+        resources: { memory: 16 << 20, pidsLimit: 20 },
+        health: { test: ['CMD-SHELL', 'echo fine'], intervalNs: 200e6 },
+      },
+    });
+    assert.ok(res.ok, JSON.stringify(res));
+    const gid = res.result!.id;
+    try {
+      const first = await cp.command<Live>({ op: 'stats', id: 'gauged' });
+      assert.ok(first.ok, JSON.stringify(first));
+      const live = first.result!;
+      assert.equal(live.id, gid, 'found by name, answered with the id');
+      assert.equal(live.status, 'running');
+      assert.equal(live.restartCount, 0);
+      const s = live.stats!;
+      assert.ok(s, 'a running container has a reading');
+      assert.equal(s.memoryLimit, 16 << 20);
+      assert.equal(s.pidsLimit, 20);
+      assert.ok(s.pids >= 1 && s.pids <= 20, `pids ${s.pids}`);
+      assert.ok(s.memoryUsage > 0 && s.memoryUsage < 16 << 20, `memory ${s.memoryUsage}`);
+      assert.ok(s.cpuUsageNs > 0 && s.systemCpuNs > s.cpuUsageNs, JSON.stringify(s));
+      assert.equal(s.onlineCpus, os.cpus().length);
+      // Its own network namespace has only loopback, which is not counted.
+      assert.deepEqual([s.networkInterfaces, s.netRxBytes, s.netTxBytes], [0, 0, 0]);
+      // Counters only grow between two readings of one run.
+      const healthy = await eventually('a healthy reading', async () => {
+        const r = await cp.command<Live>({ op: 'stats', id: gid });
+        return r.ok && r.result!.health?.status === 'healthy' ? r.result! : undefined;
+      }, 15_000, 50);
+      assert.ok(healthy.stats!.cpuUsageNs >= s.cpuUsageNs && Date.parse(healthy.stats!.read) > Date.parse(s.read));
+      assert.equal(healthy.health!.failingStreak, 0);
+      assert.equal(healthy.health!.log.at(-1)!.output, 'fine\n');
+
+      assert.ok((await cp.command({ op: 'stop', id: gid, timeoutSec: 0 })).ok);
+      const stopped = await cp.command<Live>({ op: 'stats', id: gid });
+      assert.ok(stopped.ok, JSON.stringify(stopped));
+      assert.equal(stopped.result!.status, 'exited');
+      assert.equal(stopped.result!.stats, null, 'no reading of a stopped container');
+
+      const unknown = await cp.command({ op: 'stats', id: 'no-such-container' });
+      assert.deepEqual([unknown.ok, !unknown.ok && unknown.status], [false, 404]);
+      const extra = await cp.command({ op: 'stats', id: gid, stream: true } as unknown as AgentCommand);
+      assert.ok(!extra.ok && extra.status === 400 && /does not support stream/.test(extra.error), JSON.stringify(extra));
+    } finally {
+      assert.ok((await cp.command({ op: 'remove', id: gid, force: true })).ok);
+    }
   });
 
   it('streams logs with at most one unacknowledged batch, and resumes after a seq', async () => {

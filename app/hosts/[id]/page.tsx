@@ -124,7 +124,7 @@ export default function HostPage() {
                 {timeAgo(c.created, now)}
               </td>
               <td className="px-4 py-2.5">
-                {canOperate ? <ContainerActions hostId={hostId} id={c.id} state={c.state} disabled={!host.online} /> : null}
+                {canOperate ? <ContainerActions hostId={hostId} id={c.id} name={c.name} state={c.state} disabled={!host.online} /> : null}
               </td>
             </tr>
           ))}

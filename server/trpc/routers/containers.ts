@@ -1,5 +1,6 @@
 import { TRPCError } from '@trpc/server';
 import { z } from 'zod';
+import type { ContainerLive } from '../../../protocol/agent-link';
 import type { ContainerRecord, ContainerSpec } from '../../../protocol/container';
 import { ShellSyntaxError, splitShellWords } from '../../parse/shell-words';
 import { parseMemorySize } from '../../parse/size';
@@ -8,6 +9,18 @@ import { authedProcedure, router } from '../init';
 
 const hostId = z.string().min(1).max(100);
 const target = z.object({ hostId, id: z.string().trim().min(1).max(200) });
+
+/** A page asks for one reading at a time; more than this at once from one user is a runaway page or abuse, and each costs the agent cgroup reads. */
+export const MAX_LIVE_READINGS_PER_USER = 8;
+/** A reading that comes later than this is worth nothing to a chart that moves every second. */
+const LIVE_TIMEOUT_MS = 10_000;
+const liveInFlight = new Map<string, number>();
+
+/** Signals by name as `docker kill -s` takes them ("SIGHUP", "HUP") or by number; the engine says which it knows. */
+const signal = z.union([
+  z.string().trim().regex(/^(SIG)?[A-Z][A-Z0-9+-]{0,15}$/, 'a signal name such as SIGTERM, or its number'),
+  z.number().int().min(1).max(64),
+]);
 
 /** Turns the form's fields into an engine spec. Parsing what was typed is ours (BAD_REQUEST
  *  naming the field); whether the spec makes sense (names, limits) is the engine's, once. */
@@ -66,8 +79,60 @@ export const containersRouter = router({
     }),
   ),
 
+  restart: authedProcedure.input(target.extend({ timeoutSec: z.number().int().min(0).max(600).optional() })).mutation(({ ctx, input }) =>
+    hostMutation(ctx, input.hostId, 'operator', { action: 'containers.restart', target: input.id }, async () => {
+      await callAgent(ctx, input.hostId, { op: 'restart', id: input.id, timeoutSec: input.timeoutSec }, (input.timeoutSec ?? 10) * 1000 + 30_000);
+      return { ok: true as const };
+    }),
+  ),
+
+  /** Default SIGKILL, as `docker kill`. The audit names any other signal. */
+  kill: authedProcedure.input(target.extend({ signal: signal.optional() })).mutation(({ ctx, input }) =>
+    hostMutation(
+      ctx,
+      input.hostId,
+      'operator',
+      { action: 'containers.kill', target: input.signal === undefined ? input.id : `${input.id} (signal ${input.signal})` },
+      async () => {
+        await callAgent(ctx, input.hostId, { op: 'kill', id: input.id, ...(input.signal === undefined ? {} : { signal: input.signal }) });
+        return { ok: true as const };
+      },
+    ),
+  ),
+
+  pause: authedProcedure.input(target).mutation(({ ctx, input }) =>
+    hostMutation(ctx, input.hostId, 'operator', { action: 'containers.pause', target: input.id }, async () => {
+      await callAgent(ctx, input.hostId, { op: 'pause', id: input.id });
+      return { ok: true as const };
+    }),
+  ),
+
+  unpause: authedProcedure.input(target).mutation(({ ctx, input }) =>
+    hostMutation(ctx, input.hostId, 'operator', { action: 'containers.unpause', target: input.id }, async () => {
+      await callAgent(ctx, input.hostId, { op: 'unpause', id: input.id });
+      return { ok: true as const };
+    }),
+  ),
+
   inspect: authedProcedure.input(target).query(async ({ ctx, input }) => {
     await host(ctx, input.hostId, 'viewer');
     return callAgent<ContainerRecord>(ctx, input.hostId, { op: 'inspect', id: input.id });
+  }),
+
+  /** One live reading (state, health, stats). The container page asks about once a second, and only while it is open and visible. */
+  live: authedProcedure.input(target).query(async ({ ctx, input }) => {
+    await host(ctx, input.hostId, 'viewer');
+    const n = liveInFlight.get(ctx.user.id) ?? 0;
+    if (n >= MAX_LIVE_READINGS_PER_USER) {
+      throw new TRPCError({ code: 'TOO_MANY_REQUESTS', message: `too many live readings under way for this user (at most ${MAX_LIVE_READINGS_PER_USER}); close some pages` });
+    }
+    liveInFlight.set(ctx.user.id, n + 1);
+    try {
+      return await callAgent<ContainerLive>(ctx, input.hostId, { op: 'stats', id: input.id }, LIVE_TIMEOUT_MS);
+    } finally {
+      const left = (liveInFlight.get(ctx.user.id) ?? 1) - 1;
+      if (left > 0) liveInFlight.set(ctx.user.id, left);
+      else liveInFlight.delete(ctx.user.id);
+    }
   }),
 });

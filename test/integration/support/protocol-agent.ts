@@ -133,6 +133,28 @@ async function handle(cmd: AgentCommand): Promise<CommandResult> {
       const c = find(cmd.id);
       return c ? { ok: true, result: c.rec } : { ok: false, status: 404, error: `No such container: ${cmd.id}` };
     }
+    case 'stats': {
+      // Made-up but moving numbers, so a page's charts have something to draw.
+      const c = find(cmd.id);
+      if (!c) return { ok: false, status: 404, error: `No such container: ${cmd.id}` };
+      const t = Date.now();
+      const stats = {
+        read: new Date(t).toISOString(),
+        cpuUsageNs: (t - Date.parse(c.rec.created)) * 1e5,
+        systemCpuNs: t * 1e6,
+        onlineCpus: 1,
+        memoryUsage: (4 << 20) + (t % 1000) * 1024,
+        memoryLimit: c.rec.spec.resources.memory || -1,
+        pids: 1,
+        pidsLimit: 0,
+        networkInterfaces: 0,
+        netRxBytes: 0,
+        netTxBytes: 0,
+        blockReadBytes: 0,
+        blockWriteBytes: 0,
+      };
+      return { ok: true, result: { id: c.rec.id, status: c.rec.state.status, restartCount: 0, stats: c.rec.state.running ? stats : null } };
+    }
     case 'start':
     case 'stop':
     case 'restart':

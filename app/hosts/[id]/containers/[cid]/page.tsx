@@ -1,17 +1,23 @@
 'use client';
 import Link from 'next/link';
 import { useParams, useRouter } from 'next/navigation';
-import { useEffect, useRef } from 'react';
+import { useEffect, useRef, useState } from 'react';
 import { summaryStatus } from '../../../../../protocol/docker-words';
 import type { ContainerSummary } from '../../../../../protocol/agent-link';
 import { hasRole } from '../../../../../protocol/roles';
 import { ContainerActions } from '../../../../components/container-actions';
+import { ContainerHealth, HealthBadge } from '../../../../components/container-health';
+import { ContainerInspectView, RawJson } from '../../../../components/container-inspect';
 import { LogViewer } from '../../../../components/log-viewer';
+import { StatsCharts } from '../../../../components/stats-charts';
 import { ErrorText, Fact, StateBadge } from '../../../../components/ui';
 import { formatBytes, formatTime, shellJoin, shortId, timeAgo } from '../../../../lib/format';
 import { useNow } from '../../../../lib/use-now';
 import { useContainerLogs, useHostWatch } from '../../../../lib/socket';
 import { trpc } from '../../../../lib/trpc';
+import { useContainerLive } from '../../../../lib/use-container-live';
+
+type Tab = 'logs' | 'inspect' | 'terminal';
 
 export default function ContainerPage() {
   const { id: hostId, cid } = useParams<{ id: string; cid: string }>();
@@ -28,6 +34,14 @@ export default function ContainerPage() {
   const logs = useContainerLogs(hostId, record?.id ?? cid, { enabled: !!record, host: watch });
   // Everything below is the host's last word until it is back.
   const offline = !!host && !host.online;
+  // Only an online host's list is a full one: a control plane that has not heard from the
+  // host since it started knows none of its containers.
+  const gone = !!live?.online && !summary && !!record;
+  const readings = useContainerLive(hostId, record?.id ?? '', {
+    running: !gone && (state === 'running' || state === 'paused' || state === 'restarting'),
+    online: !!host?.online,
+  });
+  const [tab, setTab] = useState<Tab>('logs');
 
   // The snapshot only carries a summary; fetch the full record again whenever the state moves.
   const seenState = useRef(state);
@@ -35,13 +49,25 @@ export default function ContainerPage() {
     if (seenState.current === state) return;
     seenState.current = state;
     void inspect.refetch();
-    // A stopped container's stream has ended: follow it again once it runs.
-    if (state === 'running' && logs.phase === 'ended') logs.resume();
-  }, [state, inspect, logs]);
-
-  // Only an online host's list is a full one: a control plane that has not heard from the
-  // host since it started knows none of its containers.
-  const gone = !!live?.online && !summary && !!record;
+  }, [state, inspect]);
+  // A log stream ends with its run. Once a new run is under way (a restart can be too quick
+  // for any snapshot to show it stopped), follow again after the last line: once per run,
+  // so a run that has ended too, before its snapshot says so, does not loop.
+  const run = summary?.startedAt;
+  const resumedFor = useRef<string | undefined>(undefined);
+  useEffect(() => {
+    if (logs.phase !== 'ended' || state !== 'running' || !run || resumedFor.current === run) return;
+    resumedFor.current = run;
+    logs.resume();
+  }, [logs, state, run]);
+  // Health and restarts move without a state change; the record (and its raw JSON) follows them.
+  const moved = `${summary?.health ?? ''}/${summary?.restartCount ?? ''}`;
+  const seenMoved = useRef(moved);
+  useEffect(() => {
+    if (seenMoved.current === moved) return;
+    seenMoved.current = moved;
+    void inspect.refetch();
+  }, [moved, inspect]);
 
   if (inspect.error && !record) {
     return (
@@ -56,6 +82,16 @@ export default function ContainerPage() {
   if (!record) return <p className="text-sm text-slate-500">Loading…</p>;
 
   const cmd = shellJoin([...record.spec.process.entrypoint, ...record.spec.process.cmd]);
+  // A running container's newest word on its health is the live reading's; otherwise the record's.
+  const fresh = readings.live?.id === record.id && readings.phase === 'live' ? readings.live : null;
+  const health = fresh ? fresh.health : record.state.health;
+  const restartCount = fresh?.restartCount ?? summary?.restartCount ?? record.restartCount;
+  const policy = record.spec.restart;
+  const tabs: Array<{ id: Tab; label: string }> = [
+    { id: 'logs', label: 'Logs' },
+    { id: 'inspect', label: 'Inspect' },
+    ...(canOperate ? [{ id: 'terminal' as const, label: 'Terminal' }] : []),
+  ];
   return (
     <div className="space-y-5">
       <div className="flex flex-wrap items-start justify-between gap-3">
@@ -66,6 +102,7 @@ export default function ContainerPage() {
           <h1 className="mt-1 flex items-center gap-3 text-xl font-semibold">
             <span data-testid="container-name">{record.name}</span>
             {state ? offline ? <LastSeenBadge state={state} /> : <StateBadge state={gone ? 'removed' : state} testId="container-state" /> : null}
+            {health && !offline && !gone && state === 'running' ? <HealthBadge status={health.status} testId="container-health" /> : null}
           </h1>
           <p className="font-mono text-xs text-slate-500">{record.id}</p>
           {summary ? <StatusLine summary={summary} asOf={offline ? lastSeenMs(host.lastSeen) : undefined} /> : null}
@@ -74,7 +111,10 @@ export default function ContainerPage() {
           <ContainerActions
             hostId={hostId}
             id={record.id}
+            name={record.name}
             state={state}
+            restartPolicy={policy.policy}
+            full
             size="md"
             disabled={!host?.online}
             onRemoved={() => router.replace(`/hosts/${hostId}`)}
@@ -104,13 +144,60 @@ export default function ContainerPage() {
           <Fact label="PID">{record.state.pid ? String(record.state.pid) : '—'}</Fact>
           <Fact label="Memory limit">{record.spec.resources.memory ? formatBytes(record.spec.resources.memory) : 'unlimited'}</Fact>
           <Fact label="Network">{record.spec.network.mode || 'default'}</Fact>
-          <Fact label="Restarts">{String(record.restartCount)}</Fact>
+          <Fact label="Restart policy" testId="container-restart-policy">
+            {policy.policy + (policy.policy === 'on-failure' && policy.maxRetries ? ` (max ${policy.maxRetries})` : '')}
+          </Fact>
+          <Fact label="Restarts" testId="container-restart-count">{String(restartCount)}</Fact>
           <Fact label="OOM killed">{record.state.oomKilled ? 'yes' : 'no'}</Fact>
         </dl>
         {record.state.error ? <ErrorText>{record.state.error}</ErrorText> : null}
       </section>
 
-      <LogViewer stream={logs} />
+      {record.spec.health ? <ContainerHealth config={record.spec.health} state={health} running={state === 'running' || state === 'paused'} stale={offline} /> : null}
+
+      <StatsCharts samples={readings.samples} phase={readings.phase} error={readings.error} hostMemory={host?.info?.memTotal} hostCpus={host?.info?.cpus} />
+
+      <div>
+        <div role="tablist" aria-label="Container details" className="mb-3 flex gap-1 border-b border-slate-200">
+          {tabs.map((t) => (
+            <button
+              key={t.id}
+              type="button"
+              role="tab"
+              id={`tab-${t.id}`}
+              aria-selected={tab === t.id}
+              aria-controls={`panel-${t.id}`}
+              data-testid={`tab-${t.id}`}
+              onClick={() => setTab(t.id)}
+              className={`-mb-px border-b-2 px-3 py-1.5 text-sm font-medium ${tab === t.id ? 'border-sky-600 text-sky-700' : 'border-transparent text-slate-500 hover:text-slate-800'}`}
+            >
+              {t.label}
+            </button>
+          ))}
+        </div>
+        {/* Hidden, not unmounted: the log keeps its lines and its scroll position. */}
+        <div role="tabpanel" id="panel-logs" aria-labelledby="tab-logs" hidden={tab !== 'logs'}>
+          <LogViewer stream={logs} />
+        </div>
+        {tab === 'inspect' ? (
+          <div role="tabpanel" id="panel-inspect" aria-labelledby="tab-inspect" className="grid items-start gap-5 lg:grid-cols-2">
+            <section className="card p-4">
+              <ContainerInspectView record={record} />
+            </section>
+            <RawJson value={record} />
+          </div>
+        ) : null}
+        {tab === 'terminal' ? (
+          // Where the terminal goes once exec with a TTY lands in the engine.
+          <div role="tabpanel" id="panel-terminal" aria-labelledby="tab-terminal" className="card p-4" data-testid="terminal-placeholder">
+            <h2 className="text-sm font-semibold text-slate-800">Terminal</h2>
+            <p className="mt-1 text-sm text-slate-600">
+              Not available yet: a shell in the browser needs <span className="font-mono">exec</span> with a TTY, which the engine does not have yet. When it
+              lands it opens here, for operators and up, with every session in the audit log.
+            </p>
+          </div>
+        ) : null}
+      </div>
     </div>
   );
 }
