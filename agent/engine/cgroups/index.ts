@@ -25,6 +25,13 @@ export interface CgroupLimits {
   pidsLimit: number;
 }
 
+/** Device access beyond Docker's defaults (v1 devices controller): everything (--privileged),
+ *  or "c 1:3 rwm"-style rules for --device. */
+export interface DeviceAccess {
+  allowAll: boolean;
+  rules: string[];
+}
+
 export interface CgroupStats {
   memoryUsage: number;
   memoryLimit: number;
@@ -36,7 +43,7 @@ export interface CgroupStats {
 export interface Cgroups {
   readonly version: 1 | 2;
   /** Creates the groups, applies limits, returns the directories whose cgroup.procs the init joins. */
-  create(id: string, limits: CgroupLimits): Promise<string[]>;
+  create(id: string, limits: CgroupLimits, devices?: DeviceAccess): Promise<string[]>;
   /** Directories of an existing container's groups (whether or not they exist). */
   paths(id: string): string[];
   /** Removes the container's groups (only empty ones can go; the parent and roots are never touched). */
@@ -272,7 +279,7 @@ class V1 implements Cgroups {
     return this.controllers.map((c) => this.dir(c, id));
   }
 
-  async create(id: string, l: CgroupLimits): Promise<string[]> {
+  async create(id: string, l: CgroupLimits, devices?: DeviceAccess): Promise<string[]> {
     for (const c of this.controllers) {
       const parentDir = join(this.base, c, this.parent);
       await mkdir(parentDir, { recursive: true });
@@ -281,8 +288,12 @@ class V1 implements Cgroups {
     }
     if (this.confinesDevices) {
       const dev = this.dir('devices', id);
-      await writeLimit(join(dev, 'devices.deny'), 'a', 'devices');
-      for (const rule of V1_DEVICE_RULES) await writeLimit(join(dev, 'devices.allow'), rule, 'devices');
+      // A new group inherits its parent's rules: allowing all, or denying all and allowing Docker's list and the --device nodes.
+      if (devices?.allowAll) await writeLimit(join(dev, 'devices.allow'), 'a', 'devices');
+      else {
+        await writeLimit(join(dev, 'devices.deny'), 'a', 'devices');
+        for (const rule of [...V1_DEVICE_RULES, ...(devices?.rules ?? [])]) await writeLimit(join(dev, 'devices.allow'), rule, 'devices');
+      }
     }
     const mem = this.dir('memory', id);
     if (l.memory > 0) {

@@ -11,8 +11,10 @@ import { overlayOptions, unmountOverlay } from '../mounts/overlay';
 import type { ContainerEvent, ImageStore, WaitCondition } from '../types';
 import { hostsFile, resolvConf } from './etc-files';
 import { ExitWatch, Waiters } from './exits';
-import { containerCaps, launchMonitor, MonitorGone, MonitorRefused, MonitorRun, monitorOomScoreAdj } from './monitor';
+import { monitorBinary } from '../../native/binary';
+import { launchMonitor, MonitorGone, MonitorRefused, MonitorRun, monitorOomScoreAdj } from './monitor';
 import { defaultMountPlan } from './mount-plan';
+import { containerIsolation, type ContainerIsolation } from './security';
 import type { ContainerRecords } from './records';
 import { parseSignal } from './signals';
 import { resolveSpec } from './spec';
@@ -143,10 +145,17 @@ export class ContainerLifecycle {
     await writeFile(join(dir, 'hosts'), hostsFile(network.hostname));
     await writeFile(join(dir, 'resolv.conf'), resolvConf(hostResolv, ownNetns));
 
+    // A device that is gone or a profile this host cannot take fails the start, through fail() below.
+    let iso: ContainerIsolation | Error;
+    try {
+      iso = containerIsolation(rec.spec, this.cgroups.confinesDevices, rec.spec.process.init ? monitorBinary() : undefined);
+    } catch (e) {
+      iso = e as Error;
+    }
     let cgroupDirs: string[];
     let monitorCgroups: string[];
     try {
-      cgroupDirs = await this.cgroups.create(rec.id, res);
+      cgroupDirs = await this.cgroups.create(rec.id, res, iso instanceof Error ? undefined : iso.devices);
       monitorCgroups = await this.cgroups.createMonitor(rec.id);
     } catch (e) {
       await this.removeCgroups(rec.id);
@@ -174,23 +183,25 @@ export class ContainerLifecycle {
       throw new EngineError(exitCode === 127 || exitCode === 126 ? 400 : 500, msg);
     };
 
+    if (iso instanceof Error) return fail(iso.message, 128);
     try {
       run = await launchMonitor(this.records.runDir(rec.id), {
         rootfs: join(dir, 'rootfs'),
         overlay,
-        hostname: network.hostname,
+        hostname: iso.monitor.utsHost ? undefined : network.hostname,
         user: proc.user,
         cwd: proc.workingDir || '/',
         log: rec.logPath,
         newNetns: ownNetns,
         env,
-        argv: [...proc.entrypoint, ...proc.cmd],
+        argv: [...iso.argvPrefix, ...proc.entrypoint, ...proc.cmd],
         cgroups: cgroupDirs,
         monitorCgroups,
-        caps: containerCaps(this.cgroups.confinesDevices),
+        caps: iso.caps,
         oomScoreAdj: 0,
         monitorOomScoreAdj: monitorOomScoreAdj(),
-        plan: defaultMountPlan({ hostname: join(dir, 'hostname'), hosts: join(dir, 'hosts'), resolvConf: join(dir, 'resolv.conf') }),
+        plan: defaultMountPlan({ hostname: join(dir, 'hostname'), hosts: join(dir, 'hosts'), resolvConf: join(dir, 'resolv.conf') }, iso.plan),
+        security: iso.monitor,
       });
     } catch (e) {
       return fail((e as Error).message, 128);
@@ -325,8 +336,9 @@ export class ContainerLifecycle {
   async stop(idOrName: string, timeoutSec?: number): Promise<void> {
     const rec = this.records.resolve(idOrName);
     if (!rec.state.running) return;
-    const stopSignal = parseSignal(this.images.get(rec.imageId)?.config.StopSignal || 'SIGTERM');
-    const t = timeoutSec ?? 10;
+    // The container's --stop-signal, else the image's STOPSIGNAL; its --stop-timeout unless the caller gave one.
+    const stopSignal = parseSignal(rec.spec.process.stopSignal || this.images.get(rec.imageId)?.config.StopSignal || 'SIGTERM');
+    const t = timeoutSec ?? rec.spec.process.stopTimeout ?? 10;
     await this.signal(rec, stopSignal);
     if (t < 0) await this.wait(rec.id, 'not-running');
     else if (!(await this.exited(rec, t * 1000))) await this.killAndWait(rec);

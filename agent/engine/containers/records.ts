@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import type { ContainerRecord, ResolvedSpec } from '../../../protocol/container';
 import { badRequest, conflict, notFound } from '../errors';
 import { generateName, VALID_NAME } from './names';
+import { isolationDefaults, withIsolationDefaults } from './security';
 import { ContainerStore } from './store';
 
 export class ContainerRecords {
@@ -97,14 +98,19 @@ interface V1Record {
 }
 
 function upgrade(r: ContainerRecord & Partial<V1Record>): ContainerRecord {
-  if (r.spec || !r.config || !r.hostConfig) return r;
+  if (r.spec) {
+    const spec = withIsolationDefaults(r.spec);
+    return spec === r.spec ? r : { ...r, spec };
+  }
+  if (!r.config || !r.hostConfig) return r;
   const { config: c, hostConfig: h, ...rest } = r;
   const spec: ResolvedSpec = {
     labels: c.labels,
-    process: { cmd: c.cmd, entrypoint: c.entrypoint, env: c.env, workingDir: c.workingDir, user: c.user, tty: c.tty },
+    process: { cmd: c.cmd, entrypoint: c.entrypoint, env: c.env, workingDir: c.workingDir, user: c.user, tty: c.tty, init: false, stopSignal: '', stopTimeout: null },
     resources: { memory: h.memory, memorySwap: h.memorySwap, nanoCpus: h.nanoCpus, cpuShares: h.cpuShares, pidsLimit: h.pidsLimit },
     network: { mode: h.networkMode === 'host' ? 'host' : h.networkMode === 'none' ? 'none' : 'default', hostname: c.hostname },
     restart: { autoRemove: h.autoRemove },
+    ...isolationDefaults(),
   };
   return { ...rest, spec };
 }
