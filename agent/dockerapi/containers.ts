@@ -6,6 +6,7 @@ import { EngineError } from '../engine/errors';
 import type { ContainerRecord, ContainerSpec, Engine } from '../engine/types';
 import type { NetworkMode } from '../../protocol/container';
 import { CONFIG_FIELDS, firstRefused, HOST_CONFIG_FIELDS, refusedEndpoint } from './create-fields';
+import { isolationConfig, isolationHostConfig, withIsolation } from './create-security';
 import { HttpError, boolParam, intParam, readJson, sendEmpty, sendJson, unixSeconds, type Query } from './http';
 import { commandLine, humanStatus, isZeroTime } from '../../protocol/docker-words';
 import { labelMatches, parseFilters } from './images';
@@ -73,7 +74,7 @@ export function createSpec(raw: unknown, name: string | undefined): ContainerSpe
   let entrypoint = body.Entrypoint ?? undefined;
   // `--entrypoint ""` arrives as [""]: Docker reads that as "clear the image's entrypoint".
   if (entrypoint && entrypoint.length === 1 && entrypoint[0] === '') entrypoint = [];
-  return {
+  return withIsolation(rawBody, {
     name,
     image: body.Image,
     labels: body.Labels ?? undefined,
@@ -93,7 +94,7 @@ export function createSpec(raw: unknown, name: string | undefined): ContainerSpe
     },
     network: { mode, hostname: body.Hostname || undefined },
     restart: { autoRemove: hc.AutoRemove ?? false },
-  };
+  });
 }
 
 export async function createContainer(engine: Engine, req: IncomingMessage, res: ServerResponse, q: Query): Promise<void> {
@@ -218,8 +219,7 @@ function inspectBody(c: ContainerRecord): Record<string, unknown> {
       LogConfig: { Type: 'json-file', Config: {} },
       Binds: null,
       PortBindings: {},
-      Privileged: false,
-      ReadonlyRootfs: false,
+      ...isolationHostConfig(c),
     },
     GraphDriver: { Name: 'overlay2', Data: null },
     Mounts: [],
@@ -241,6 +241,7 @@ function inspectBody(c: ContainerRecord): Record<string, unknown> {
       Entrypoint: c.spec.process.entrypoint.length ? c.spec.process.entrypoint : null,
       OnBuild: null,
       Labels: c.spec.labels,
+      ...isolationConfig(c),
     },
     NetworkSettings: { Bridge: '', SandboxID: '', Ports: {}, SandboxKey: '', Networks: {}, IPAddress: '', Gateway: '', MacAddress: '' },
   };
