@@ -14,6 +14,8 @@
  *   The seccomp filter (seccomp.c), none without seccomp=:
  *   seccomp=ACTION    the default action; ACTION is allow, log, trap, kill_thread,
  *               kill_process, errno:N or trace:N
+ *   seccomp.cache=FILE  the compiled program, read if there, written if not (named by
+ *               the agent after a hash of the rules and of this binary)
  *   seccomp.arch=NAME …   libseccomp's names (x86_64, x86, x32, aarch64, arm …)
  *   seccomp.flag=log|spec_allow|tsync …
  *   seccomp.rule=ACTION  then  seccomp.syscall=NAME …  seccomp.arg=INDEX:OP:VALUE[:VALUE2] …
@@ -150,7 +152,7 @@ static void set(const char *k, char *v, unsigned kind)
 		{ "symlink", RUN }, { "symlink.target", RUN }, { "masked", RUN }, { "readonly", RUN },
 		{ "no_new_privs", RUN | EXEC }, { "rlimit", RUN | EXEC }, { "seccomp", RUN | EXEC },
 		{ "seccomp.arch", RUN | EXEC }, { "seccomp.flag", RUN | EXEC }, { "seccomp.rule", RUN | EXEC },
-		{ "seccomp.syscall", RUN | EXEC }, { "seccomp.arg", RUN | EXEC }, { "sysctl", RUN },
+		{ "seccomp.syscall", RUN | EXEC }, { "seccomp.arg", RUN | EXEC }, { "seccomp.cache", RUN | EXEC }, { "sysctl", RUN },
 		{ "rootfs_readonly", RUN }, { "pidns", RUN }, { "ipcns", RUN }, { "utsns", RUN },
 	};
 	size_t i;
@@ -183,6 +185,10 @@ static void set(const char *k, char *v, unsigned kind)
 	else if (!strcmp(k, "seccomp")) {
 		if (!*v) bad(k, v, "empty");
 		once(&cf.seccomp, k, v);
+	} else if (!strcmp(k, "seccomp.cache")) {
+		if (!cf.seccomp) bad(k, v, "no seccomp= entry before it");
+		absolute(k, v);
+		once(&cf.seccomp_cache, k, v);
 	} else if (!strcmp(k, "seccomp.arch") || !strcmp(k, "seccomp.flag")) {
 		if (!cf.seccomp) bad(k, v, "no seccomp= entry before it");
 		strv_push(k[8] == 'a' ? &cf.seccomp_arches : &cf.seccomp_flags, v);

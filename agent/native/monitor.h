@@ -58,6 +58,7 @@ struct conf {
 	int newpid, newipc, newuts;   /* 1 unless the agent says "host" */
 	int no_new_privs, readonly_rootfs;
 	char *seccomp;                /* the filter's default action; NULL: no filter */
+	char *seccomp_cache;          /* where the compiled program is kept (seccomp.c) */
 	struct strv seccomp_arches, seccomp_flags, rlimits, sysctls;
 	struct seccomp_rule *seccomp_rules;
 	int nseccomp_rules;

@@ -15,16 +15,32 @@
  *
  * The filter is built in the monitor (and in exec before it forks), so a bad rule fails the
  * start with its name before any container process exists; the init only loads it.
+ *
+ * Compiling the rules costs milliseconds (libseccomp builds the BPF program for each
+ * architecture), every start. With seccomp.cache=PATH the compiled program is kept there:
+ * the agent names the file after a hash of the rules and of this binary, so a file that
+ * exists holds exactly this program, and a later start reads it instead of compiling.
  */
 #include "monitor.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <seccomp.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 static scmp_filter_ctx filter;
+/* The compiled program and the seccomp() flags it is loaded with. */
+static struct sock_fprog prog;
+static unsigned prog_flags;
 
 static void __attribute__((noreturn)) bad(const char *key, const char *v, const char *why)
 {
@@ -85,36 +101,75 @@ static struct scmp_arg_cmp condition(const char *v)
 
 static void add(const char *name, uint32_t act, unsigned n, const struct scmp_arg_cmp *c)
 {
+	if (!filter) return; /* checking only: the program comes from the cache */
 	int nr = seccomp_syscall_resolve_name(name);
 	if (nr == __NR_SCMP_ERROR) return; /* unknown to libseccomp: see the top of the file */
 	int r = seccomp_rule_add_array(filter, act, nr, n, c);
 	if (r < 0) die(128, -r, "berth-monitor: seccomp rule for %s", name);
 }
 
+/* The program in `fd` (from its start), if it is one: whole instructions, within the kernel's limit. */
+static int read_prog(int fd)
+{
+	struct stat st;
+	if (fstat(fd, &st) < 0 || st.st_size <= 0 || st.st_size % (off_t)sizeof(struct sock_filter) ||
+	    st.st_size / (off_t)sizeof(struct sock_filter) > BPF_MAXINSNS)
+		return -1;
+	struct sock_filter *p = xrealloc(NULL, (size_t)st.st_size);
+	if (pread(fd, p, (size_t)st.st_size, 0) != st.st_size) { free(p); return -1; }
+	prog.filter = p;
+	prog.len = (unsigned short)(st.st_size / (off_t)sizeof(struct sock_filter));
+	return 0;
+}
+
+/* Best effort: without the file the next start compiles again, which is all a cache can cost. */
+static void keep(const char *path)
+{
+	char tmp[4096];
+	if (snprintf(tmp, sizeof tmp, "%s.%d.tmp", path, (int)getpid()) >= (int)sizeof tmp) return;
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0) return;
+	size_t n = prog.len * sizeof(struct sock_filter);
+	int ok = write_all(fd, prog.filter, n) == 0 && fsync(fd) == 0;
+	close(fd);
+	if (!ok || rename(tmp, path) < 0) unlink(tmp);
+}
+
 void seccomp_prepare(void)
 {
 	if (!cf.seccomp) return;
 	uint32_t def = action("seccomp", cf.seccomp);
-	filter = seccomp_init(def);
-	if (!filter) die(128, ENOMEM, "berth-monitor: seccomp_init");
-	int r = seccomp_attr_set(filter, SCMP_FLTATR_CTL_NNP, 0);
-	if (r < 0) die(128, -r, "berth-monitor: seccomp: leave no_new_privs alone");
+	int cached = -1, r;
+	if (cf.seccomp_cache) {
+		int fd = open(cf.seccomp_cache, O_RDONLY | O_CLOEXEC);
+		if (fd >= 0) {
+			cached = read_prog(fd);
+			close(fd);
+		}
+	}
+	if (cached < 0) {
+		filter = seccomp_init(def);
+		if (!filter) die(128, ENOMEM, "berth-monitor: seccomp_init");
+		r = seccomp_attr_set(filter, SCMP_FLTATR_CTL_NNP, 0);
+		if (r < 0) die(128, -r, "berth-monitor: seccomp: leave no_new_privs alone");
+		/* A binary search over syscall numbers instead of a list: the same filter, fewer
+		 * instructions run per system call of the container. */
+		r = seccomp_attr_set(filter, SCMP_FLTATR_CTL_OPTIMIZE, 2);
+		if (r < 0) die(128, -r, "berth-monitor: seccomp: optimise the filter");
+	}
 	for (int i = 0; i < cf.seccomp_arches.n; i++) {
 		const char *a = cf.seccomp_arches.v[i];
 		uint32_t token = seccomp_arch_resolve_name(a);
 		if (!token) bad("seccomp.arch", a, "an architecture libseccomp does not know");
-		r = seccomp_arch_add(filter, token);
+		r = filter ? seccomp_arch_add(filter, token) : 0;
 		if (r < 0 && r != -EEXIST) die(128, -r, "berth-monitor: seccomp.arch=%s", a);
 	}
 	for (int i = 0; i < cf.seccomp_flags.n; i++) {
 		const char *f = cf.seccomp_flags.v[i];
-		enum scmp_filter_attr attr;
-		if (!strcmp(f, "log")) attr = SCMP_FLTATR_CTL_LOG;
-		else if (!strcmp(f, "spec_allow")) attr = SCMP_FLTATR_CTL_SSB;
-		else if (!strcmp(f, "tsync")) attr = SCMP_FLTATR_CTL_TSYNC;
+		if (!strcmp(f, "log")) prog_flags |= SECCOMP_FILTER_FLAG_LOG;
+		else if (!strcmp(f, "spec_allow")) prog_flags |= SECCOMP_FILTER_FLAG_SPEC_ALLOW;
+		else if (!strcmp(f, "tsync")) prog_flags |= SECCOMP_FILTER_FLAG_TSYNC;
 		else bad("seccomp.flag", f, "not log, spec_allow or tsync");
-		r = seccomp_attr_set(filter, attr, 1);
-		if (r < 0) die(128, -r, "berth-monitor: seccomp.flag=%s", f);
 	}
 	for (int i = 0; i < cf.nseccomp_rules; i++) {
 		struct seccomp_rule *rule = &cf.seccomp_rules[i];
@@ -135,11 +190,22 @@ void seccomp_prepare(void)
 				for (unsigned k = 0; k < n; k++) add(rule->syscalls.v[j], act, 1, &conds[k]);
 		}
 	}
+	if (!filter) return;
+	/* Compiled once here, through a memory file: the init then loads plain BPF. */
+	int mfd = (int)syscall(SYS_memfd_create, "seccomp", MFD_CLOEXEC);
+	if (mfd < 0) die(128, errno, "berth-monitor: memfd for the seccomp program");
+	r = seccomp_export_bpf(filter, mfd);
+	if (r < 0) die(128, -r, "berth-monitor: compile the seccomp filter");
+	if (read_prog(mfd) < 0) die(128, EINVAL, "berth-monitor: the compiled seccomp filter is not a program the kernel takes");
+	close(mfd);
+	seccomp_release(filter);
+	filter = NULL;
+	if (cf.seccomp_cache) keep(cf.seccomp_cache);
 }
 
 int seccomp_install(void)
 {
-	if (!filter) return 0;
-	int r = seccomp_load(filter);
-	return r < 0 ? -r : 0;
+	if (!prog.filter) return 0;
+	if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, prog_flags, &prog) < 0) return errno;
+	return 0;
 }

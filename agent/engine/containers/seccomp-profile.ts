@@ -340,10 +340,15 @@ export function resolveSeccomp(profile: SeccompProfile, caps: string[], host: Se
   };
 }
 
-/** monitor.conf entries for a resolved filter (agent/native/config.c). */
-export function seccompEntries(s: ResolvedSeccomp | undefined): string[] {
+/** monitor.conf entries for a resolved filter (agent/native/config.c); `cache`: where the monitor keeps it compiled. */
+export function seccompEntries(s: ResolvedSeccomp | undefined, cache?: string): string[] {
   if (!s) return [];
-  const out = [`seccomp=${s.defaultAction}`, ...s.architectures.map((a) => `seccomp.arch=${a}`), ...s.flags.map((f) => `seccomp.flag=${f}`)];
+  const out = [
+    `seccomp=${s.defaultAction}`,
+    ...(cache ? [`seccomp.cache=${cache}`] : []),
+    ...s.architectures.map((a) => `seccomp.arch=${a}`),
+    ...s.flags.map((f) => `seccomp.flag=${f}`),
+  ];
   for (const r of s.rules) out.push(`seccomp.rule=${r.action}`, ...r.names.map((n) => `seccomp.syscall=${n}`), ...r.args.map((a) => `seccomp.arg=${a}`));
   return out;
 }

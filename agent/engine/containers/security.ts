@@ -4,10 +4,12 @@
 // the mount plan and the devices cgroup get from all that. resolveIsolation() checks a
 // spec at create, Docker's way; containerIsolation() turns a resolved spec into what the
 // monitor and the cgroups are given at start (and `exec` reuses).
-import { existsSync, readFileSync } from 'node:fs';
-import { posix } from 'node:path';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
+import { dirname, join, posix } from 'node:path';
 import type { ContainerSpec, ResolvedSpec } from '../../../protocol/container';
 import type { DeviceAccess } from '../cgroups';
+import { monitorBinary } from '../../native/binary';
 import { badRequest, EngineError } from '../errors';
 import { DeviceError, devicesFromPath, hostDevices, INIT_PATH, type PlanDevice, type PlanOptions } from './mount-plan';
 import { DEFAULT_SECCOMP_PROFILE, parseSeccompProfile, resolveSeccomp, seccompEntries, SeccompProfileError, type ResolvedSeccomp } from './seccomp-profile';
@@ -179,6 +181,8 @@ export function resolveIsolation(spec: ContainerSpec, networkMode: string): Isol
 export interface MonitorSecurity {
   noNewPrivileges: boolean;
   seccomp?: ResolvedSeccomp;
+  /** Where the monitor keeps the compiled filter (seccompCachePath). */
+  seccompCache?: string;
   /** "nofile:1024:2048" */
   rlimits: string[];
   /** "net.ipv4.ip_forward=1"; run only. */
@@ -192,7 +196,7 @@ export interface MonitorSecurity {
 /** monitor.conf entries (agent/native/config.c); exec gets only what applies to a process. */
 export function securityEntries(s: MonitorSecurity | undefined, kind: 'run' | 'exec'): string[] {
   if (!s) return [];
-  const out = [...(s.noNewPrivileges ? ['no_new_privs=1'] : []), ...s.rlimits.map((r) => `rlimit=${r}`), ...seccompEntries(s.seccomp)];
+  const out = [...(s.noNewPrivileges ? ['no_new_privs=1'] : []), ...s.rlimits.map((r) => `rlimit=${r}`), ...seccompEntries(s.seccomp, s.seccompCache)];
   if (kind === 'exec') return out;
   return [
     ...out,
@@ -247,8 +251,23 @@ export function containerCapabilities(sec: Isolation['security'], confinesDevice
   return capMask(caps) & have;
 }
 
+/** The compiled-filter cache of the agent whose container records are in `containersDir`. */
+export const seccompCacheDir = (containersDir: string) => join(dirname(containersDir), 'seccomp-cache');
+
+/**
+ * The file the monitor keeps this filter's compiled program in: named after the rules and
+ * the monitor binary that compiles them (another libseccomp may compile the same rules
+ * differently), so an existing file is always this program.
+ */
+export function seccompCachePath(dir: string, s: ResolvedSeccomp): string {
+  const bin = statSync(monitorBinary());
+  const key = createHash('sha256').update(JSON.stringify([s, bin.size, bin.mtimeMs, bin.ino])).digest('hex');
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  return join(dir, `${key}.bpf`);
+}
+
 /** What every process of the container runs with, the first and the exec'd ones alike. */
-export function processSecurity(spec: ResolvedSpec, confinesDevices: boolean): { caps: bigint; monitor: MonitorSecurity } {
+export function processSecurity(spec: ResolvedSpec, confinesDevices: boolean, cacheDir?: string): { caps: bigint; monitor: MonitorSecurity } {
   const { security: sec, filesystem: fs, namespaces: ns, kernel } = spec;
   const caps = containerCapabilities(sec, confinesDevices);
 
@@ -273,6 +292,7 @@ export function processSecurity(spec: ResolvedSpec, confinesDevices: boolean): {
     monitor: {
       noNewPrivileges: sec.noNewPrivileges,
       seccomp,
+      seccompCache: seccomp && cacheDir ? seccompCachePath(cacheDir, seccomp) : undefined,
       rlimits: kernel.ulimits.map((u) => `${u.name}:${ulimit(u.soft)}:${ulimit(u.hard)}`),
       sysctls: Object.entries(sysctls).map(([k, v]) => `${k}=${v}`),
       pidHost: ns.pid === 'host',
@@ -284,10 +304,11 @@ export function processSecurity(spec: ResolvedSpec, confinesDevices: boolean): {
 }
 
 /** Everything the monitor, the plan and the cgroups get from a resolved spec at start. `initBinary`: what --init binds. */
-export function containerIsolation(spec: ResolvedSpec, confinesDevices: boolean, initBinary?: string): ContainerIsolation {
+export function containerIsolation(spec: ResolvedSpec, confinesDevices: boolean, opts: { initBinary?: string; seccompCacheDir?: string } = {}): ContainerIsolation {
+  const { initBinary } = opts;
   if (spec.process.init && !initBinary) throw new EngineError(500, 'no init binary to bind for --init');
   const { security: sec, filesystem: fs, namespaces: ns } = spec;
-  const { caps, monitor } = processSecurity(spec, confinesDevices);
+  const { caps, monitor } = processSecurity(spec, confinesDevices, opts.seccompCacheDir);
   const devices: PlanDevice[] = [];
   const rules: string[] = [];
   if (sec.privileged) devices.push(...hostDevices());
