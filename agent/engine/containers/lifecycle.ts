@@ -14,7 +14,7 @@ import { ExitWatch, Waiters } from './exits';
 import { monitorBinary } from '../../native/binary';
 import { launchMonitor, MonitorGone, MonitorRefused, MonitorRun, monitorOomScoreAdj } from './monitor';
 import { defaultMountPlan } from './mount-plan';
-import { containerIsolation, type ContainerIsolation } from './security';
+import { containerIsolation, seccompCacheDir, type ContainerIsolation } from './security';
 import type { ContainerRecords } from './records';
 import { parseSignal } from './signals';
 import { resolveSpec } from './spec';
@@ -148,7 +148,10 @@ export class ContainerLifecycle {
     // A device that is gone or a profile this host cannot take fails the start, through fail() below.
     let iso: ContainerIsolation | Error;
     try {
-      iso = containerIsolation(rec.spec, this.cgroups.confinesDevices, rec.spec.process.init ? monitorBinary() : undefined);
+      iso = containerIsolation(rec.spec, this.cgroups.confinesDevices, {
+        initBinary: rec.spec.process.init ? monitorBinary() : undefined,
+        seccompCacheDir: seccompCacheDir(this.records.store.dir),
+      });
     } catch (e) {
       iso = e as Error;
     }
@@ -335,6 +338,8 @@ export class ContainerLifecycle {
 
   async stop(idOrName: string, timeoutSec?: number): Promise<void> {
     const rec = this.records.resolve(idOrName);
+    // Its process may be printing already while the start is still being recorded.
+    await this.starting.get(rec.id)?.catch(() => {});
     if (!rec.state.running) return;
     // The container's --stop-signal, else the image's STOPSIGNAL; its --stop-timeout unless the caller gave one.
     const stopSignal = parseSignal(rec.spec.process.stopSignal || this.images.get(rec.imageId)?.config.StopSignal || 'SIGTERM');
@@ -348,6 +353,7 @@ export class ContainerLifecycle {
   async kill(idOrName: string, signal: string | number = 'SIGKILL'): Promise<void> {
     const rec = this.records.resolve(idOrName);
     const sig = parseSignal(signal);
+    await this.starting.get(rec.id)?.catch(() => {});
     if (!rec.state.running) throw conflict(`Container ${rec.id} is not running`);
     const notSent = await this.signal(rec, sig);
     if (notSent) throw conflict(`Container ${rec.id} is not running: ${notSent}`);
