@@ -142,7 +142,7 @@ export interface ResolvedSpec {
     user: string;
     tty: boolean;
     init: boolean;
-    /** As given ("" = the image's, then SIGTERM). */
+    /** As given, else the image's STOPSIGNAL; "" = SIGTERM. */
     stopSignal: string;
     /** null = 10 s. */
     stopTimeout: number | null;

@@ -398,7 +398,7 @@ describe('isolation through the docker CLI, checked inside the container', { ski
       agent.ok(['stop', own, img]);
       assert.equal(agent.ok(['inspect', '-f', '{{.State.ExitCode}} {{.Config.StopSignal}}', own]), '7 USR1\n');
       assert.equal(agent.ok(['logs', own]), 'got-usr1\n');
-      assert.equal(agent.ok(['inspect', '-f', '{{.State.ExitCode}}', img]), '9\n');
+      assert.equal(agent.ok(['inspect', '-f', '{{.State.ExitCode}} {{.Config.StopSignal}}', img]), '9 SIGUSR2\n');
       agent.ok(['rm', own, img]);
     });
 

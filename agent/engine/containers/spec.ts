@@ -64,7 +64,8 @@ export function resolveSpec(id: string, spec: ContainerSpec, img: ImageConfig): 
       user: p.user ?? img.User ?? '',
       tty: p.tty ?? false,
       init: p.init ?? false,
-      stopSignal: p.stopSignal ?? '',
+      // Docker copies the image's STOPSIGNAL into the container's config at create.
+      stopSignal: p.stopSignal ?? img.StopSignal ?? '',
       stopTimeout: p.stopTimeout ?? null,
     },
     resources: { memory, memorySwap, nanoCpus: r.nanoCpus ?? 0, cpuShares: r.cpuShares ?? 0, pidsLimit: r.pidsLimit ?? 0 },
