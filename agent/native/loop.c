@@ -119,6 +119,7 @@ static void reap(int sfd)
 	exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 	close(child_pidfd);
 	child_pidfd = -1;
+	kill_leftovers();
 	if (was == C_CREATED) die(128, ECANCELED, "berth-monitor: the container init was killed before it started");
 }
 

@@ -123,6 +123,10 @@ void write_sysctls(void);
 void harden_early(int code);
 /* Last before execve: the seccomp filter under no_new_privs. Dies with `code`. */
 void harden_late(int code);
+/* In the monitor once the init is reaped: with the host's PID namespace nothing ends the
+ * container's other processes (a namespace of its own dies with its PID 1), so this kills
+ * what is left in its cgroups, as containerd does for such containers. */
+void kill_leftovers(void);
 
 /* ---- seccomp.c ---- */
 /* Builds the filter from cf (before anything is cloned, so a bad rule fails the start). */

@@ -19,6 +19,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <linux/capability.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -226,5 +227,34 @@ void harden_late(int code)
 	if (cf.no_new_privs) {
 		int e = seccomp_install();
 		if (e) die(code, e, "berth-monitor: load the seccomp filter");
+	}
+}
+
+/* ---- the host's PID namespace ---- */
+
+void kill_leftovers(void)
+{
+	if (cf.newpid) return;
+	for (int round = 0; round < 100; round++) {
+		int found = 0;
+		for (int i = 0; i < cf.cgroups.n; i++) {
+			char path[4096], line[32];
+			snprintf(path, sizeof path, "%s/cgroup.procs", cf.cgroups.v[i]);
+			FILE *f = fopen(path, "re");
+			if (!f) continue; /* a group that is gone holds nobody */
+			while (fgets(line, sizeof line, f)) {
+				pid_t pid = (pid_t)strtol(line, NULL, 10);
+				if (pid <= 0) continue;
+				found++;
+				if (kill(pid, SIGKILL) < 0 && errno != ESRCH) {
+					char msg[160];
+					snprintf(msg, sizeof msg, "berth-monitor: kill the container's process %d: %s\n", (int)pid, strerror(errno));
+					log_line("stderr", msg, strlen(msg));
+				}
+			}
+			fclose(f);
+		}
+		if (!found) return;
+		usleep(10000); /* the killed leave their groups once reaped by their parents */
 	}
 }

@@ -352,6 +352,21 @@ describe('isolation through the docker CLI, checked inside the container', { ski
       }
     });
 
+    it('--pid host: what the command leaves running is killed when it ends, as Docker does, and the run returns', () => {
+      // With the host's PID namespace $! is a host pid.
+      const r = run(['--pid', 'host'], ['sh', '-c', 'sleep 1234 & echo $!'], image);
+      assert.equal(r.status, 0, r.stderr);
+      const pid = Number(r.stdout.trim());
+      assert.ok(pid > 1, r.stdout);
+      let cmd = '';
+      try {
+        cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+      } catch {
+        // gone: as it should be
+      }
+      assert.notEqual(cmd, 'sleep\x001234\x00', `the container's sleep ${pid} is still running`);
+    });
+
     it('--ipc none has no /dev/shm; --ipc shareable is a namespace of its own with one', () => {
       assert.match(sh(['--ipc', 'none'], 'ls /dev/shm 2>&1; true'), /No such file or directory/);
       const o = sh(['--ipc', 'shareable'], 'readlink /proc/self/ns/ipc; grep -c " /dev/shm " /proc/mounts').split('\n');
