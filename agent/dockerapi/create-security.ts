@@ -74,8 +74,8 @@ function securityOpts(opts: string[]): { noNewPrivileges?: boolean; seccomp?: No
   return out;
 }
 
-function namespaceMode<T extends string>(v: string | null | undefined, flag: string, allowed: readonly T[], empty: T, what: string): T {
-  if (!v) return empty;
+function namespaceMode<T extends string>(v: string | null | undefined, flag: string, allowed: readonly T[], what: string): T | undefined {
+  if (!v) return undefined;
   if (v.startsWith('container:') && flag !== '--uts') throw new HttpError(400, `Berth does not support ${flag} container:NAME yet`);
   if (!(allowed as readonly string[]).includes(v)) throw new HttpError(400, `invalid ${what} mode: ${v}`);
   return v as T;
@@ -102,22 +102,29 @@ export function isolationSpec(body: Record<string, unknown>): Isolation {
       // null (not given) is Docker's lists; [] (`--security-opt systempaths=unconfined`) is none.
       maskedPaths: hc.MaskedPaths ?? undefined,
       readonlyPaths: hc.ReadonlyPaths ?? undefined,
-      devices: (hc.Devices ?? []).map((d) => ({ hostPath: d.PathOnHost, containerPath: d.PathInContainer || undefined, permissions: d.CgroupPermissions || undefined })),
+      devices: hc.Devices?.map((d) => ({ hostPath: d.PathOnHost, containerPath: d.PathInContainer || undefined, permissions: d.CgroupPermissions || undefined })),
     },
     filesystem: { readonlyRootfs: hc.ReadonlyRootfs ?? undefined, tmpfs: hc.Tmpfs ?? undefined, shmSize: hc.ShmSize || undefined },
     namespaces: {
-      pid: namespaceMode(hc.PidMode, '--pid', ['host'] as const, 'private', 'PID'),
-      ipc: namespaceMode(hc.IpcMode, '--ipc', ['private', 'shareable', 'host', 'none'] as const, 'private', 'IPC'),
-      uts: namespaceMode(hc.UTSMode, '--uts', ['host'] as const, 'private', 'UTS'),
+      pid: namespaceMode(hc.PidMode, '--pid', ['host'] as const, 'PID'),
+      ipc: namespaceMode(hc.IpcMode, '--ipc', ['private', 'shareable', 'host', 'none'] as const, 'IPC'),
+      uts: namespaceMode(hc.UTSMode, '--uts', ['host'] as const, 'UTS'),
     },
     kernel: { sysctls: hc.Sysctls ?? undefined, ulimits: hc.Ulimits?.map((u) => ({ name: u.Name, soft: u.Soft, hard: u.Hard })) },
   };
 }
 
+/** Without the fields left unset, and without sections left empty: a body that sets none of these options maps as before they existed. */
+function compact<T extends object>(o: T): Partial<T> | undefined {
+  const out = Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined));
+  return Object.keys(out).length ? (out as Partial<T>) : undefined;
+}
+
 /** `spec` with the isolation sections of `body` in it. */
 export function withIsolation(body: Record<string, unknown>, spec: ContainerSpec): ContainerSpec {
-  const { process, ...rest } = isolationSpec(body);
-  return { ...spec, process: { ...spec.process, ...process }, ...rest };
+  const { process, security, filesystem, namespaces, kernel } = isolationSpec(body);
+  const sections = { security: compact(security ?? {}), filesystem: compact(filesystem ?? {}), namespaces: compact(namespaces ?? {}), kernel: compact(kernel ?? {}) };
+  return { ...spec, process: { ...spec.process, ...compact(process) }, ...compact(sections) };
 }
 
 /** Inspect's HostConfig fields for these options, as Docker fills them in. */

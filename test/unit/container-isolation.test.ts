@@ -258,7 +258,9 @@ describe('the Docker face', () => {
 
   test('--pid, --ipc, --uts: host and Docker\'s other modes; container:NAME refused by name; nonsense is Docker\'s error', () => {
     assert.deepEqual(spec({ PidMode: 'host', IpcMode: 'shareable', UTSMode: 'host' }).namespaces, { pid: 'host', ipc: 'shareable', uts: 'host' });
-    assert.deepEqual(spec({ PidMode: '', IpcMode: '', UTSMode: '' }).namespaces, { pid: 'private', ipc: 'private', uts: 'private' });
+    // Docker's "" is the default: the spec then leaves the section out, as for a body without these fields.
+    assert.equal(spec({ PidMode: '', IpcMode: '', UTSMode: '' }).namespaces, undefined);
+    assert.deepEqual(spec({ IpcMode: 'private' }).namespaces, { ipc: 'private' });
     assert.throws(() => spec({ IpcMode: 'container:db' }), httpError(/Berth does not support --ipc container:NAME yet/));
     assert.throws(() => spec({ PidMode: 'container:db' }), httpError(/Berth does not support --pid container:NAME yet/));
     assert.throws(() => spec({ PidMode: 'private' }), httpError(/invalid PID mode: private/));
@@ -287,15 +289,15 @@ describe('the Docker face', () => {
       privileged: true,
       capAdd: ['NET_ADMIN'],
       capDrop: ['MKNOD'],
-      noNewPrivileges: undefined,
-      seccomp: undefined,
       maskedPaths: [],
-      readonlyPaths: undefined,
       devices: [{ hostPath: '/dev/null', containerPath: '/dev/n', permissions: 'r' }],
     });
     assert.deepEqual(s.filesystem, { readonlyRootfs: true, tmpfs: { '/run': 'size=1m' }, shmSize: 1 << 27 });
     assert.deepEqual(s.kernel, { sysctls: { 'net.ipv4.ip_forward': '1' }, ulimits: [{ name: 'nofile', soft: 1, hard: 2 }] });
     assert.deepEqual([s.process?.init, s.process?.stopSignal, s.process?.stopTimeout], [true, 'SIGINT', 3]);
     assert.throws(() => spec({ ShmSize: -1 }), httpError(/SHM size can not be less than 0/));
+    // Every field at Docker's "not given" value: no isolation section at all.
+    const unset = spec({ Privileged: false, CapAdd: null, CapDrop: null, SecurityOpt: null, ReadonlyRootfs: false, Tmpfs: null, ShmSize: 0, Ulimits: null, Sysctls: null, Devices: [], PidMode: '', IpcMode: '', UTSMode: '', Init: null, MaskedPaths: null, ReadonlyPaths: null }, { StopSignal: '', StopTimeout: null });
+    assert.deepEqual([unset.security?.privileged, unset.filesystem?.readonlyRootfs, unset.namespaces, unset.kernel, unset.process?.init], [false, false, undefined, undefined, undefined]);
   });
 });
