@@ -22,6 +22,12 @@ export type HealthStatus = 'starting' | 'healthy' | 'unhealthy';
 /** Nanoseconds, as Docker's HealthConfig has them; 0 = Docker's default. */
 const duration = z.number().int().nonnegative();
 
+export const PID_MODES = ['private', 'host'] as const;
+/** shareable: a private namespace other containers could join (Berth has no joining yet, so it is private). */
+export const IPC_MODES = ['private', 'shareable', 'host', 'none'] as const;
+export const UTS_MODES = ['private', 'host'] as const;
+export type SeccompChoice = 'default' | 'unconfined' | { profile: string };
+
 export const containerSpecSchema = z.strictObject({
   /** Without Docker's leading slash; generated when absent. */
   name: z.string().optional(),
@@ -40,6 +46,12 @@ export const containerSpecSchema = z.strictObject({
       /** "user", "uid", "user:group" or "uid:gid", looked up in the container's /etc files. */
       user: z.string().optional(),
       tty: z.boolean().optional(),
+      /** A reaper as PID 1 (Docker's docker-init) that runs the command, passes signals on and reaps zombies. */
+      init: z.boolean().optional(),
+      /** What `stop` sends: a name ("SIGINT", "INT") or a number; the image's STOPSIGNAL, then SIGTERM, otherwise. */
+      stopSignal: z.string().optional(),
+      /** Seconds `stop` waits before SIGKILL when the caller gives none (default 10; -1 waits for ever). */
+      stopTimeout: z.number().int().min(-1).optional(),
     })
     .optional(),
   resources: z
@@ -88,6 +100,63 @@ export const containerSpecSchema = z.strictObject({
       retries: z.number().int().nonnegative().optional(),
     })
     .optional(),
+  /** What the container's processes may do. Defaults are Docker's. */
+  security: z
+    .strictObject({
+      /** Every capability the engine has, the host's devices, no masked or read-only paths,
+       *  /sys writable, and no seccomp filter unless one is given. */
+      privileged: z.boolean().optional(),
+      /** Capability names, with or without CAP_, any case; "ALL". */
+      capAdd: strings.optional(),
+      capDrop: strings.optional(),
+      /** PR_SET_NO_NEW_PRIVS: setuid files and file capabilities grant nothing. */
+      noNewPrivileges: z.boolean().optional(),
+      /** "default": Docker's profile; "unconfined": no filter; or a profile in Docker's JSON format. */
+      seccomp: z.union([z.literal('default'), z.literal('unconfined'), z.strictObject({ profile: z.string() })]).optional(),
+      /** Replace Docker's lists of masked (emptied) and read-only paths; [] for none. */
+      maskedPaths: strings.optional(),
+      readonlyPaths: strings.optional(),
+      /** Host device nodes made in the container (a directory: every device under it). */
+      devices: z
+        .array(
+          z.strictObject({
+            hostPath: z.string().min(1),
+            /** Default: hostPath. */
+            containerPath: z.string().optional(),
+            /** Some of r, w, m (read, write, mknod) for the devices cgroup; default rwm. */
+            permissions: z.string().optional(),
+          }),
+        )
+        .optional(),
+    })
+    .optional(),
+  filesystem: z
+    .strictObject({
+      /** The rootfs read-only; /dev, /proc, /dev/shm, /dev/mqueue and tmpfs mounts stay as they are. */
+      readonlyRootfs: z.boolean().optional(),
+      /** Mount point → tmpfs options ("size=64m,mode=1777", "" for the defaults: noexec, nosuid, nodev). */
+      tmpfs: z.record(z.string(), z.string()).optional(),
+      /** Bytes of /dev/shm; 0: Docker's 64 MiB. */
+      shmSize: z.number().int().nonnegative().optional(),
+    })
+    .optional(),
+  /** Which namespaces are the container's own: "host" shares the host's. */
+  namespaces: z
+    .strictObject({
+      pid: z.enum(PID_MODES).optional(),
+      /** none: a namespace of its own without /dev/shm. */
+      ipc: z.enum(IPC_MODES).optional(),
+      uts: z.enum(UTS_MODES).optional(),
+    })
+    .optional(),
+  kernel: z
+    .strictObject({
+      /** Namespaced sysctls only (net.*, kernel.msg*, kernel.sem, kernel.shm*, fs.mqueue.*, kernel.domainname). */
+      sysctls: z.record(z.string(), z.string()).optional(),
+      /** Resource limits of the container's processes: name as `ulimit` spells it (nofile, nproc …); -1 = unlimited. */
+      ulimits: z.array(z.strictObject({ name: z.string(), soft: z.number().int().min(-1), hard: z.number().int().min(-1) })).optional(),
+    })
+    .optional(),
 });
 
 export type ContainerSpec = z.infer<typeof containerSpecSchema>;
@@ -95,12 +164,39 @@ export type ContainerSpec = z.infer<typeof containerSpecSchema>;
 /** A spec as the engine resolved it against the image: every field has its value. */
 export interface ResolvedSpec {
   labels: Record<string, string>;
-  process: { cmd: string[]; entrypoint: string[]; env: string[]; workingDir: string; user: string; tty: boolean };
+  process: {
+    cmd: string[];
+    entrypoint: string[];
+    env: string[];
+    workingDir: string;
+    user: string;
+    tty: boolean;
+    init: boolean;
+    /** As given, else the image's STOPSIGNAL; "" = SIGTERM. */
+    stopSignal: string;
+    /** null = 10 s. */
+    stopTimeout: number | null;
+  };
   resources: { memory: number; memorySwap: number; nanoCpus: number; cpuShares: number; pidsLimit: number };
   network: { mode: NetworkMode; hostname: string };
   restart: { autoRemove: boolean; policy: RestartPolicyName; maxRetries: number };
   /** The healthcheck after merging with the image's (durations 0 = Docker's default); null: none. */
   health: ResolvedHealth | null;
+  security: {
+    privileged: boolean;
+    /** Normalised: "CAP_NET_ADMIN", or "ALL". */
+    capAdd: string[];
+    capDrop: string[];
+    noNewPrivileges: boolean;
+    seccomp: SeccompChoice;
+    /** null: Docker's list (none when privileged). */
+    maskedPaths: string[] | null;
+    readonlyPaths: string[] | null;
+    devices: Array<{ hostPath: string; containerPath: string; permissions: string }>;
+  };
+  filesystem: { readonlyRootfs: boolean; tmpfs: Record<string, string>; shmSize: number };
+  namespaces: { pid: (typeof PID_MODES)[number]; ipc: (typeof IPC_MODES)[number]; uts: (typeof UTS_MODES)[number] };
+  kernel: { sysctls: Record<string, string>; ulimits: Array<{ name: string; soft: number; hard: number }> };
 }
 
 export interface ResolvedHealth {

@@ -39,6 +39,8 @@ function debianPackages() {
     ['iproute2', '/usr/sbin/ip', 'all'],
     ['make', '/usr/bin/make', 'all'],
     ['gcc', '/usr/bin/gcc', 'all'],
+    // The monitor builds containers' seccomp filters with it, linked statically.
+    ['libseccomp-dev', '/usr/include/seccomp.h', 'all'],
   ];
   const missing = want.filter(([, path, when]) => (when === 'all' || when.includes(mode)) && !existsSync(path)).map(([pkg]) => pkg);
   if (missing.length === 0) return;

@@ -6,6 +6,7 @@ import { EngineError } from '../engine/errors';
 import type { ContainerRecord, ContainerSpec, Engine } from '../engine/types';
 import { RESTART_POLICIES, type NetworkMode, type RestartPolicyName } from '../../protocol/container';
 import { CONFIG_FIELDS, firstRefused, HEALTHCHECK_FIELDS, HOST_CONFIG_FIELDS, refusedEndpoint } from './create-fields';
+import { isolationConfig, isolationHostConfig, withIsolation } from './create-security';
 import { HttpError, boolParam, intParam, readJson, sendEmpty, sendJson, unixSeconds, type Query } from './http';
 import { commandLine, isZeroTime, recordStatus } from '../../protocol/docker-words';
 import { labelMatches, parseFilters } from './images';
@@ -108,7 +109,7 @@ export function createSpec(raw: unknown, name: string | undefined): ContainerSpe
   let entrypoint = body.Entrypoint ?? undefined;
   // `--entrypoint ""` arrives as [""]: Docker reads that as "clear the image's entrypoint".
   if (entrypoint && entrypoint.length === 1 && entrypoint[0] === '') entrypoint = [];
-  return {
+  return withIsolation(rawBody, {
     name,
     image: body.Image,
     labels: body.Labels ?? undefined,
@@ -140,7 +141,7 @@ export function createSpec(raw: unknown, name: string | undefined): ContainerSpe
           },
         }
       : {}),
-  };
+  });
 }
 
 export async function createContainer(engine: Engine, req: IncomingMessage, res: ServerResponse, q: Query): Promise<void> {
@@ -278,8 +279,7 @@ function inspectBody(c: ContainerRecord): Record<string, unknown> {
       LogConfig: { Type: 'json-file', Config: {} },
       Binds: null,
       PortBindings: {},
-      Privileged: false,
-      ReadonlyRootfs: false,
+      ...isolationHostConfig(c),
     },
     GraphDriver: { Name: 'overlay2', Data: null },
     Mounts: [],
@@ -302,6 +302,7 @@ function inspectBody(c: ContainerRecord): Record<string, unknown> {
       OnBuild: null,
       Labels: c.spec.labels,
       ...(healthConfig(c) ? { Healthcheck: healthConfig(c) } : {}),
+      ...isolationConfig(c),
     },
     NetworkSettings: { Bridge: '', SandboxID: '', Ports: {}, SandboxKey: '', Networks: {}, IPAddress: '', Gateway: '', MacAddress: '' },
   };

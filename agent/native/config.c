@@ -8,6 +8,18 @@
  *   user=NAME|UID[:GROUP|GID]   cwd=DIR   caps=HEX (bit n = capability n)
  *   env=K=V …   arg=ARG …   cgroup=DIR …  (cgroup dirs the process joins)
  *   oom_score_adj=N   the container's processes (-1000..1000; default 0)
+ *   no_new_privs=1    PR_SET_NO_NEW_PRIVS before execve
+ *   rlimit=NAME:SOFT:HARD …   NAME as prlimit(1) spells it (nofile, nproc, core …); a
+ *               number or "unlimited" each (security.c)
+ *   The seccomp filter (seccomp.c), none without seccomp=:
+ *   seccomp=ACTION    the default action; ACTION is allow, log, trap, kill_thread,
+ *               kill_process, errno:N or trace:N
+ *   seccomp.cache=FILE  the compiled program, read if there, written if not (named by
+ *               the agent after a hash of the rules and of this binary)
+ *   seccomp.arch=NAME …   libseccomp's names (x86_64, x86, x32, aarch64, arm …)
+ *   seccomp.flag=log|spec_allow|tsync …
+ *   seccomp.rule=ACTION  then  seccomp.syscall=NAME …  seccomp.arg=INDEX:OP:VALUE[:VALUE2] …
+ *               (OP: ne lt le eq ge gt masked_eq; several args on one index are ORed)
  * run only:
  *   rootfs=DIR   overlay=MOUNT-DATA (without it, rootfs is bound on itself)
  *   hostname=NAME   log=FILE   netns=new|host
@@ -21,6 +33,10 @@
  *   symlink=PATH then  symlink.target=TARGET
  *   masked=PATH …     empty (a read-only tmpfs, or /dev/null over a file); missing: skipped
  *   readonly=PATH …   bound read-only (nosuid,nodev,noexec) on itself; missing: skipped
+ *   sysctl=KEY=VALUE …   written to the container's /proc/sys/KEY (dots become slashes)
+ *               after the plan's mounts, before masked and read-only paths (runc's order)
+ *   rootfs_readonly=1 the rootfs itself read-only once the plan is carried out
+ *   pidns=new|host  ipcns=new|host  utsns=new|host   (default new; hostname= needs utsns=new)
  */
 #include "monitor.h"
 
@@ -90,7 +106,29 @@ static struct plan_device *cur_device(const char *key, const char *v, int bit)
 
 enum { D_TYPE = 1, D_MAJOR = 2, D_MINOR = 4, D_MODE = 8, D_UID = 16, D_GID = 32 };
 
-static int seen_netns, seen_caps, seen_oom, seen_moom;
+static int seen_netns, seen_caps, seen_oom, seen_moom, seen_nnp, seen_rofs, seen_pidns, seen_ipcns, seen_utsns;
+
+/* "new" or "host", once: 1 for a namespace of the container's own. */
+static int ns_mode(const char *k, const char *v, int *seen)
+{
+	if ((*seen)++) bad(k, v, "given twice");
+	if (strcmp(v, "new") && strcmp(v, "host")) bad(k, v, "not \"new\" or \"host\"");
+	return strcmp(v, "host") != 0;
+}
+
+static int flag_on(const char *k, const char *v, int *seen)
+{
+	if ((*seen)++) bad(k, v, "given twice");
+	if (strcmp(v, "1")) bad(k, v, "not 1");
+	return 1;
+}
+
+static struct seccomp_rule *cur_rule(const char *k, const char *v)
+{
+	if (!cf.seccomp) bad(k, v, "no seccomp= entry before it");
+	if (!cf.nseccomp_rules) bad(k, v, "no seccomp.rule= entry before it");
+	return &cf.seccomp_rules[cf.nseccomp_rules - 1];
+}
 
 static int score(const char *k, char *v, int *seen)
 {
@@ -112,6 +150,10 @@ static void set(const char *k, char *v, unsigned kind)
 		{ "mount.options", RUN }, { "device", RUN }, { "device.type", RUN }, { "device.major", RUN },
 		{ "device.minor", RUN }, { "device.mode", RUN }, { "device.uid", RUN }, { "device.gid", RUN },
 		{ "symlink", RUN }, { "symlink.target", RUN }, { "masked", RUN }, { "readonly", RUN },
+		{ "no_new_privs", RUN | EXEC }, { "rlimit", RUN | EXEC }, { "seccomp", RUN | EXEC },
+		{ "seccomp.arch", RUN | EXEC }, { "seccomp.flag", RUN | EXEC }, { "seccomp.rule", RUN | EXEC },
+		{ "seccomp.syscall", RUN | EXEC }, { "seccomp.arg", RUN | EXEC }, { "seccomp.cache", RUN | EXEC }, { "sysctl", RUN },
+		{ "rootfs_readonly", RUN }, { "pidns", RUN }, { "ipcns", RUN }, { "utsns", RUN },
 	};
 	size_t i;
 	for (i = 0; i < sizeof keys / sizeof keys[0]; i++)
@@ -133,6 +175,32 @@ static void set(const char *k, char *v, unsigned kind)
 	else if (!strcmp(k, "monitor_cgroup")) { absolute(k, v); strv_push(&cf.monitor_cgroups, v); }
 	else if (!strcmp(k, "masked")) { absolute(k, v); strv_push(&cf.masked, v); }
 	else if (!strcmp(k, "readonly")) { absolute(k, v); strv_push(&cf.readonly, v); }
+	else if (!strcmp(k, "no_new_privs")) cf.no_new_privs = flag_on(k, v, &seen_nnp);
+	else if (!strcmp(k, "rootfs_readonly")) cf.readonly_rootfs = flag_on(k, v, &seen_rofs);
+	else if (!strcmp(k, "pidns")) cf.newpid = ns_mode(k, v, &seen_pidns);
+	else if (!strcmp(k, "ipcns")) cf.newipc = ns_mode(k, v, &seen_ipcns);
+	else if (!strcmp(k, "utsns")) cf.newuts = ns_mode(k, v, &seen_utsns);
+	else if (!strcmp(k, "rlimit")) strv_push(&cf.rlimits, v);
+	else if (!strcmp(k, "sysctl")) strv_push(&cf.sysctls, v);
+	else if (!strcmp(k, "seccomp")) {
+		if (!*v) bad(k, v, "empty");
+		once(&cf.seccomp, k, v);
+	} else if (!strcmp(k, "seccomp.cache")) {
+		if (!cf.seccomp) bad(k, v, "no seccomp= entry before it");
+		absolute(k, v);
+		once(&cf.seccomp_cache, k, v);
+	} else if (!strcmp(k, "seccomp.arch") || !strcmp(k, "seccomp.flag")) {
+		if (!cf.seccomp) bad(k, v, "no seccomp= entry before it");
+		strv_push(k[8] == 'a' ? &cf.seccomp_arches : &cf.seccomp_flags, v);
+	} else if (!strcmp(k, "seccomp.rule")) {
+		if (!cf.seccomp) bad(k, v, "no seccomp= entry before it");
+		cf.seccomp_rules = xrealloc(cf.seccomp_rules, sizeof *cf.seccomp_rules * (size_t)(cf.nseccomp_rules + 1));
+		memset(&cf.seccomp_rules[cf.nseccomp_rules], 0, sizeof *cf.seccomp_rules);
+		cf.seccomp_rules[cf.nseccomp_rules++].action = v;
+	} else if (!strcmp(k, "seccomp.syscall")) {
+		if (!*v) bad(k, v, "empty");
+		strv_push(&cur_rule(k, v)->syscalls, v);
+	} else if (!strcmp(k, "seccomp.arg")) strv_push(&cur_rule(k, v)->args, v);
 	else if (!strcmp(k, "netns")) {
 		if (seen_netns++) bad(k, v, "given twice");
 		if (strcmp(v, "new") && strcmp(v, "host")) bad(k, v, "not \"new\" or \"host\"");
@@ -194,6 +262,10 @@ static void complete(void)
 	}
 	for (int i = 0; i < cf.nsymlinks; i++)
 		if (!cf.symlinks[i].target) bad("symlink", cf.symlinks[i].path, "has no symlink.target");
+	for (int i = 0; i < cf.nseccomp_rules; i++)
+		if (!cf.seccomp_rules[i].syscalls.n) bad("seccomp.rule", cf.seccomp_rules[i].action, "has no seccomp.syscall");
+	/* The host's UTS namespace is the host's: its name is not the container's to set. */
+	if (!cf.newuts && cf.hostname) bad("hostname", cf.hostname, "given with utsns=host");
 }
 
 void read_conf(const char *path, enum conf_kind kind)
@@ -212,7 +284,7 @@ void read_conf(const char *path, enum conf_kind kind)
 	}
 	buf[got] = 0;
 	close(fd);
-	cf.newnet = 1;
+	cf.newnet = cf.newpid = cf.newipc = cf.newuts = 1;
 	cf.caps = 0xa80425fbULL; /* Docker's default set, unless the agent says otherwise */
 	for (char *p = buf, *next; p < buf + got; p = next) {
 		next = p + strlen(p) + 1;
@@ -222,6 +294,8 @@ void read_conf(const char *path, enum conf_kind kind)
 		set(p, v, 1u << kind);
 	}
 	complete();
+	security_check();
+	seccomp_prepare();
 	if (kind == CONF_RUN) {
 		if (!cf.rootfs) die(128, EINVAL, "berth-monitor: %s has no rootfs", path);
 		rootfs_check();

@@ -96,11 +96,13 @@ int exec_main(const char *statedir, const char *conf)
 		signal(SIGPIPE, SIG_DFL);
 		signal(SIGHUP, SIG_DFL);
 		const char *cwd = cf.cwd && *cf.cwd ? cf.cwd : "/";
+		harden_early(126);
 		drop_bounding_caps();
 		uid_t uid = switch_user(&cf.env);
 		set_caps(uid);
 		if (chdir(cwd) < 0) die(126, errno, "berth-monitor: chdir to cwd (\"%s\")", cwd);
 		if (cf.argv.n == 0) die(126, 0, "berth-monitor: no command specified");
+		harden_late(126);
 		exec_cmd(cf.argv.v, cf.env.v ? cf.env.v : (char *[]){ NULL }, 127, 126);
 	}
 	for (;;) {

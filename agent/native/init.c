@@ -80,6 +80,7 @@ int init_main(void *arg)
 	mkdir_p(cwd, 0755); /* Docker creates a missing WorkingDir */
 	umask(umask_was);
 
+	harden_early(128);
 	drop_bounding_caps();
 	uid_t uid = switch_user(&cf.env);
 	set_caps(uid);
@@ -92,5 +93,6 @@ int init_main(void *arg)
 	struct pollfd pf = { ip.sync[0], POLLIN, 0 };
 	if (poll(&pf, 1, 0) > 0 && (pf.revents & POLLHUP)) _exit(128);
 	close(ip.sync[0]);
+	harden_late(128);
 	exec_cmd(cf.argv.v, cf.env.v ? cf.env.v : (char *[]){ NULL }, 127, 126);
 }

@@ -119,6 +119,7 @@ static void reap(int sfd)
 	exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 	close(child_pidfd);
 	child_pidfd = -1;
+	kill_leftovers();
 	if (was == C_CREATED) die(128, ECANCELED, "berth-monitor: the container init was killed before it started");
 }
 
@@ -168,8 +169,11 @@ int run_main(const char *statedir)
 	int sfd = signalfd(-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK);
 	if (sfd < 0) die(128, errno, "berth-monitor: signalfd");
 
-	int flags = CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_PIDFD | SIGCHLD;
+	int flags = CLONE_NEWNS | CLONE_PIDFD | SIGCHLD;
 	if (cf.newnet) flags |= CLONE_NEWNET;
+	if (cf.newpid) flags |= CLONE_NEWPID;
+	if (cf.newipc) flags |= CLONE_NEWIPC;
+	if (cf.newuts) flags |= CLONE_NEWUTS;
 	size_t stack_size = 1 << 20;
 	char *stack = malloc(stack_size);
 	if (!stack) die(128, errno, "berth-monitor: malloc stack");

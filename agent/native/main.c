@@ -10,6 +10,8 @@
  *   berth-monitor layer-fixup ROOT          xattrs and device nodes of a layer (layerfix.c)
  *   berth-monitor xattr-get NAME            one xattr of many paths (layerfix.c)
  *   berth-monitor clone-root STATEDIR TARGET a running container's root mount on TARGET (cloneroot.c)
+ *   berth-monitor init -- CMD [ARG…]        PID 1 of a `--init` container (reaper.c); also
+ *                                           when called as docker-init, where the plan binds it
  */
 #include "monitor.h"
 
@@ -23,6 +25,9 @@
 
 int main(int argc, char **argv)
 {
+	const char *self = argc > 0 ? strrchr(argv[0], '/') : NULL;
+	if (argc > 0 && !strcmp(self ? self + 1 : argv[0], "docker-init")) return reaper_main(argc, argv);
+	if (argc >= 2 && !strcmp(argv[1], "init")) return reaper_main(argc, argv);
 	if (argc == 3 && !strcmp(argv[1], "run")) return run_main(argv[2]);
 	if (argc == 4 && !strcmp(argv[1], "exec")) return exec_main(argv[2], argv[3]);
 	if (argc == 4 && !strcmp(argv[1], "mount-overlay")) {

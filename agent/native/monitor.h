@@ -10,7 +10,9 @@
  *   control.c   the control socket (server in the monitor, client for `exec`)
  *   init.c      the container's init between clone and execve
  *   rootfs.c    the mount plan: rootfs, mounts, devices, symlinks, masked/read-only paths
- *   security.c  users and groups, capabilities, oom_score_adj (seccomp goes here later)
+ *   security.c  users and groups, capabilities, no_new_privs, rlimits, sysctls, oom_score_adj
+ *   seccomp.c   the seccomp filter: built from the agent's rules with libseccomp, loaded last
+ *   reaper.c    `--init`: PID 1 that forwards signals and reaps zombies (Docker's docker-init)
  *   exec.c      execve with Docker's PATH rules, and the `exec` subcommand
  *   layerfix.c  layer-fixup and xattr-get (layer unpacking helpers; no container involved)
  */
@@ -36,6 +38,8 @@ struct plan_mount {
 };
 struct plan_device { char *path; char type; unsigned major, minor, mode, uid, gid; int set; };
 struct plan_symlink { char *path, *target; };
+/* A seccomp rule as the agent sends it; seccomp.c parses and checks the strings. */
+struct seccomp_rule { char *action; struct strv syscalls, args; };
 
 struct conf {
 	char *rootfs, *overlay, *hostname, *user, *cwd, *log;
@@ -50,6 +54,14 @@ struct conf {
 	int ndevices;
 	struct plan_symlink *symlinks;
 	int nsymlinks;
+	/* Isolation (security.c, seccomp.c, rootfs.c): namespaces, hardening, kernel settings. */
+	int newpid, newipc, newuts;   /* 1 unless the agent says "host" */
+	int no_new_privs, readonly_rootfs;
+	char *seccomp;                /* the filter's default action; NULL: no filter */
+	char *seccomp_cache;          /* where the compiled program is kept (seccomp.c) */
+	struct strv seccomp_arches, seccomp_flags, rlimits, sysctls;
+	struct seccomp_rule *seccomp_rules;
+	int nseccomp_rules;
 };
 extern struct conf cf;
 
@@ -93,6 +105,8 @@ void log_flush(struct stream *s);
 void rootfs_check(void);
 /* In the init: mount the rootfs, carry out the plan, pivot_root into it. */
 void rootfs_setup(void);
+/* During rootfs_setup: PATH opened inside the new root, no symlink followed; -1 with errno. */
+int rootfs_open(const char *path, int flags);
 
 /* ---- security.c ---- */
 void drop_bounding_caps(void);
@@ -100,6 +114,29 @@ uid_t switch_user(struct strv *env);
 void set_caps(uid_t uid);
 /* Writes /proc/self/oom_score_adj; dies with `code` on failure. */
 void set_oom_score_adj(int value, int code);
+/* Checks rlimit= and sysctl= values (in the monitor and in exec, before anything runs). */
+void security_check(void);
+/* During rootfs_setup, before masked and read-only paths: sysctl= into the container's /proc/sys. */
+void write_sysctls(void);
+/* Before the user switch and the capability drop: rlimits, no_new_privs, and the seccomp
+ * filter when no_new_privs is off (loading it then takes CAP_SYS_ADMIN). Dies with `code`. */
+void harden_early(int code);
+/* Last before execve: the seccomp filter under no_new_privs. Dies with `code`. */
+void harden_late(int code);
+/* In the monitor once the init is reaped: with the host's PID namespace nothing ends the
+ * container's other processes (a namespace of its own dies with its PID 1), so this kills
+ * what is left in its cgroups, as containerd does for such containers. */
+void kill_leftovers(void);
+
+/* ---- seccomp.c ---- */
+/* Builds the filter from cf (before anything is cloned, so a bad rule fails the start). */
+void seccomp_prepare(void);
+/* Loads the prepared filter into this process; 0 or an errno. */
+int seccomp_install(void);
+
+/* ---- reaper.c ---- */
+/* argv: [.., "--", CMD, ARGS…] (or CMD at once): run CMD under a reaping, forwarding PID 1. */
+int reaper_main(int argc, char **argv);
 
 /* ---- exec.c ---- */
 void __attribute__((noreturn)) exec_cmd(char **argv, char **envp, int code_notfound, int code_other);

@@ -6,8 +6,10 @@
  *   1. the rootfs: overlay (overlay=) or rootfs= bound on itself, nodev
  *   2. mount= entries in order: a filesystem (fsopen, fsconfig per option, fsmount) or a
  *      bind (open_tree of a host path), attached with move_mount onto the destination
- *   3. device= nodes, 4. symlink= links, 5. masked= paths, 6. readonly= paths
- *   7. pivot_root into the rootfs and detach the old root
+ *   3. device= nodes, 4. symlink= links, 5. sysctl= values (security.c; /proc/sys is still
+ *      writable), 6. masked= paths, 7. readonly= paths, 8. the rootfs itself read-only
+ *      (rootfs_readonly=), its mounts as they are
+ *   9. pivot_root into the rootfs and detach the old root
  *
  * Every destination is resolved inside the new root, never outside it: openat2 with
  * RESOLVE_IN_ROOT from a descriptor of the root, final symlinks followed by hand the same
@@ -170,6 +172,12 @@ void rootfs_check(void)
 /* ---- resolving inside the root ---- */
 
 static int rootfd = -1;
+
+int rootfs_open(const char *path, int flags)
+{
+	struct open_how how = { .flags = (unsigned)flags, .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_SYMLINKS };
+	return (int)syscall(SYS_openat2, rootfd, path, &how, sizeof how);
+}
 
 static int open_in(const char *path, unsigned long long resolve)
 {
@@ -380,8 +388,19 @@ void rootfs_setup(void)
 	for (int i = 0; i < cf.nmounts; i++) do_mount(&cf.mounts[i]);
 	for (int i = 0; i < cf.ndevices; i++) make_device(&cf.devices[i]);
 	for (int i = 0; i < cf.nsymlinks; i++) make_symlink(&cf.symlinks[i]);
+	write_sysctls();
 	for (int i = 0; i < cf.masked.n; i++) mask(cf.masked.v[i]);
 	for (int i = 0; i < cf.readonly.n; i++) make_readonly(cf.readonly.v[i]);
+	if (cf.readonly_rootfs) {
+		/* Docker makes a missing working dir before the rootfs is read-only: so does this. */
+		if (cf.cwd && *cf.cwd) {
+			int fd = resolve(cf.cwd, 'd', 0);
+			if (fd < 0) mount_failed("create the working dir", cf.cwd, errno, -1);
+			close(fd);
+		}
+		/* Only the root's own mount: /dev, /proc, tmpfs and the like keep what the plan said. */
+		if (setattr(rootfd, 0, MOUNT_ATTR_RDONLY, 0, 0) < 0) die(128, errno, "berth-monitor: make the rootfs %s read-only", cf.rootfs);
+	}
 
 	/* pivot_root(".", ".") stacks the old root under the new one; detaching it leaves only the container's. */
 	if (fchdir(rootfd) < 0) die(128, errno, "berth-monitor: chdir %s", cf.rootfs);

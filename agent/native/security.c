@@ -1,9 +1,16 @@
 /*
  * Who the container's process is and what it may do: the user and group from the image's
  * /etc/passwd and /etc/group (read after pivot_root, so they are the container's), the
- * capability sets, and the OOM score. Runs in the init (and in exec's child) after the
- * mounts and before execve. Phase 2 adds here: supplementary groups, --group-add,
- * no_new_privs, seccomp, rlimits.
+ * capability sets, rlimits, no_new_privs, the seccomp filter's place in the sequence
+ * (seccomp.c builds it), sysctls, and the OOM score. Runs in the init (and in exec's
+ * child) after the mounts and before execve, in runc's order:
+ *
+ *   sysctls (during rootfs_setup, before /proc/sys goes read-only)
+ *   harden_early: rlimits, no_new_privs, seccomp if no_new_privs is off (root still has
+ *                 CAP_SYS_ADMIN, which loading a filter without no_new_privs takes)
+ *   drop_bounding_caps, switch_user, set_caps
+ *   harden_late:  seccomp under no_new_privs, as late as can be, so the fewest calls of
+ *                 ours run under the container's filter
  */
 #include "monitor.h"
 
@@ -12,10 +19,12 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <linux/capability.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -66,8 +75,10 @@ void set_caps(uid_t uid)
 	struct __user_cap_data_struct d[2];
 	unsigned long long keep = uid == 0 ? cf.caps : 0;
 	memset(d, 0, sizeof d);
-	d[0].effective = d[0].permitted = d[0].inheritable = (__u32)keep;
-	d[1].effective = d[1].permitted = d[1].inheritable = (__u32)(keep >> 32);
+	/* No inheritable set, as Docker since 20.10 (CVE-2022-24769): a file's inheritable
+	 * capabilities must not lift a non-root program above what it was given. */
+	d[0].effective = d[0].permitted = (__u32)keep;
+	d[1].effective = d[1].permitted = (__u32)(keep >> 32);
 	if (syscall(SYS_capset, &h, d) < 0) die(128, errno, "berth-monitor: capset");
 }
 
@@ -117,4 +128,133 @@ void set_oom_score_adj(int value, int code)
 	int fd = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
 	if (fd < 0 || write_all(fd, buf, (size_t)n) < 0) die(code, errno, "berth-monitor: set oom_score_adj to %d", value);
 	close(fd);
+}
+
+/* ---- rlimits ---- */
+
+static const struct { const char *name; int resource; } rlimit_names[] = {
+	{ "as", RLIMIT_AS }, { "core", RLIMIT_CORE }, { "cpu", RLIMIT_CPU }, { "data", RLIMIT_DATA },
+	{ "fsize", RLIMIT_FSIZE }, { "locks", RLIMIT_LOCKS }, { "memlock", RLIMIT_MEMLOCK },
+	{ "msgqueue", RLIMIT_MSGQUEUE }, { "nice", RLIMIT_NICE }, { "nofile", RLIMIT_NOFILE },
+	{ "nproc", RLIMIT_NPROC }, { "rss", RLIMIT_RSS }, { "rtprio", RLIMIT_RTPRIO },
+	{ "rttime", RLIMIT_RTTIME }, { "sigpending", RLIMIT_SIGPENDING }, { "stack", RLIMIT_STACK },
+};
+
+struct rl { const char *spec; int resource; struct rlimit lim; };
+static struct rl *rls;
+
+static rlim_t rl_value(const char *spec, const char *s)
+{
+	char *end;
+	if (!strcmp(s, "unlimited")) return RLIM_INFINITY;
+	errno = 0;
+	unsigned long long n = strtoull(s, &end, 10);
+	if (errno || !*s || *end || *s == '-' || *s == '+' || n >= (unsigned long long)RLIM_INFINITY)
+		die(128, 0, "berth-monitor: rlimit=%.200s: not NAME:SOFT:HARD with numbers or \"unlimited\"", spec);
+	return (rlim_t)n;
+}
+
+static int sysctl_key_ok(const char *k)
+{
+	if (!*k || *k == '.' || strstr(k, "..") || k[strlen(k) - 1] == '.') return 0;
+	for (; *k; k++)
+		if (!isalnum((unsigned char)*k) && !strchr("._-", *k)) return 0;
+	return 1;
+}
+
+void security_check(void)
+{
+	rls = xrealloc(NULL, sizeof *rls * (size_t)(cf.rlimits.n + 1));
+	for (int i = 0; i < cf.rlimits.n; i++) {
+		char buf[128], *soft, *hard;
+		const char *spec = cf.rlimits.v[i];
+		if (strlen(spec) >= sizeof buf) die(128, 0, "berth-monitor: rlimit=%.200s: too long", spec);
+		strcpy(buf, spec);
+		soft = strchr(buf, ':');
+		hard = soft ? strchr(soft + 1, ':') : NULL;
+		if (!soft || !hard || strchr(hard + 1, ':')) die(128, 0, "berth-monitor: rlimit=%.200s: not NAME:SOFT:HARD", spec);
+		*soft++ = 0;
+		*hard++ = 0;
+		size_t j;
+		for (j = 0; j < sizeof rlimit_names / sizeof rlimit_names[0]; j++)
+			if (!strcmp(rlimit_names[j].name, buf)) break;
+		if (j == sizeof rlimit_names / sizeof rlimit_names[0]) die(128, 0, "berth-monitor: rlimit=%.200s: unknown resource \"%s\"", spec, buf);
+		for (int k = 0; k < i; k++)
+			if (rls[k].resource == rlimit_names[j].resource) die(128, 0, "berth-monitor: rlimit=%.200s: %s given twice", spec, buf);
+		rls[i] = (struct rl){ spec, rlimit_names[j].resource, { rl_value(spec, soft), rl_value(spec, hard) } };
+		if (rls[i].lim.rlim_cur > rls[i].lim.rlim_max) die(128, 0, "berth-monitor: rlimit=%.200s: the soft limit is above the hard one", spec);
+	}
+	for (int i = 0; i < cf.sysctls.n; i++) {
+		char key[256];
+		const char *eq = strchr(cf.sysctls.v[i], '=');
+		size_t n = eq ? (size_t)(eq - cf.sysctls.v[i]) : 0;
+		if (!eq || n >= sizeof key) die(128, 0, "berth-monitor: sysctl=%.200s: not KEY=VALUE", cf.sysctls.v[i]);
+		memcpy(key, cf.sysctls.v[i], n);
+		key[n] = 0;
+		if (!sysctl_key_ok(key)) die(128, 0, "berth-monitor: sysctl=%.200s: not a sysctl name", cf.sysctls.v[i]);
+	}
+}
+
+void write_sysctls(void)
+{
+	for (int i = 0; i < cf.sysctls.n; i++) {
+		char path[300];
+		const char *kv = cf.sysctls.v[i], *eq = strchr(kv, '=');
+		int n = snprintf(path, sizeof path, "proc/sys/%.*s", (int)(eq - kv), kv);
+		for (char *p = path + 9; p < path + n; p++) if (*p == '.') *p = '/';
+		int fd = rootfs_open(path, O_WRONLY | O_CLOEXEC);
+		if (fd < 0 || write_all(fd, eq + 1, strlen(eq + 1)) < 0)
+			die(128, errno, "berth-monitor: set sysctl %.*s to \"%s\"", (int)(eq - kv), kv, eq + 1);
+		close(fd);
+	}
+}
+
+/* ---- the sequence before execve ---- */
+
+void harden_early(int code)
+{
+	for (int i = 0; i < cf.rlimits.n; i++)
+		if (setrlimit(rls[i].resource, &rls[i].lim) < 0) die(code, errno, "berth-monitor: set rlimit %s", rls[i].spec);
+	if (cf.no_new_privs && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) die(code, errno, "berth-monitor: set no_new_privs");
+	if (!cf.no_new_privs) {
+		int e = seccomp_install();
+		if (e) die(code, e, "berth-monitor: load the seccomp filter");
+	}
+}
+
+void harden_late(int code)
+{
+	if (cf.no_new_privs) {
+		int e = seccomp_install();
+		if (e) die(code, e, "berth-monitor: load the seccomp filter");
+	}
+}
+
+/* ---- the host's PID namespace ---- */
+
+void kill_leftovers(void)
+{
+	if (cf.newpid) return;
+	for (int round = 0; round < 100; round++) {
+		int found = 0;
+		for (int i = 0; i < cf.cgroups.n; i++) {
+			char path[4096], line[32];
+			snprintf(path, sizeof path, "%s/cgroup.procs", cf.cgroups.v[i]);
+			FILE *f = fopen(path, "re");
+			if (!f) continue; /* a group that is gone holds nobody */
+			while (fgets(line, sizeof line, f)) {
+				pid_t pid = (pid_t)strtol(line, NULL, 10);
+				if (pid <= 0) continue;
+				found++;
+				if (kill(pid, SIGKILL) < 0 && errno != ESRCH) {
+					char msg[160];
+					snprintf(msg, sizeof msg, "berth-monitor: kill the container's process %d: %s\n", (int)pid, strerror(errno));
+					log_line("stderr", msg, strlen(msg));
+				}
+			}
+			fclose(f);
+		}
+		if (!found) return;
+		usleep(10000); /* the killed leave their groups once reaped by their parents */
+	}
 }

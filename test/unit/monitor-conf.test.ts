@@ -10,6 +10,8 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { encodeConfig, MonitorRun, DEFAULT_CAPS, type MonitorConfig } from '../../agent/engine/containers/monitor';
 import { defaultMountPlan } from '../../agent/engine/containers/mount-plan';
+import { DEFAULT_SECCOMP_PROFILE, resolveSeccomp } from '../../agent/engine/containers/seccomp-profile';
+import { DEFAULT_CAPABILITIES } from '../../agent/engine/containers/security';
 import { monitorBinary } from '../../agent/native/binary';
 import { traceFileCalls } from '../fixtures/strace';
 
@@ -30,6 +32,16 @@ const FULL: MonitorConfig = {
   oomScoreAdj: 0,
   monitorOomScoreAdj: -1000,
   plan: defaultMountPlan({ hostname: '/nonexistent/hostname', hosts: '/nonexistent/hosts', resolvConf: '/nonexistent/resolv.conf' }),
+  security: {
+    noNewPrivileges: true,
+    seccomp: resolveSeccomp(DEFAULT_SECCOMP_PROFILE, DEFAULT_CAPABILITIES),
+    rlimits: ['nofile:1024:2048'],
+    sysctls: ['net.ipv4.ip_forward=1'],
+    pidHost: true,
+    ipcHost: true,
+    utsHost: true,
+    readonlyRootfs: true,
+  },
 };
 
 describe('berth-monitor configuration', () => {
@@ -107,6 +119,33 @@ describe('berth-monitor configuration', () => {
     assert.equal(refused('symlink=/dev/fd'), 'berth-monitor: monitor.conf: symlink=/dev/fd: has no symlink.target');
     assert.equal(refused('oom_score_adj=-1001'), 'berth-monitor: monitor.conf: oom_score_adj=-1001: not a number from -1000 to 1000');
     assert.equal(refused('hostname=a', 'hostname=b'), 'berth-monitor: monitor.conf: hostname=b: given twice');
+  });
+
+  test('isolation settings are checked before anything starts: seccomp rules, rlimits, sysctls, namespaces', () => {
+    const refused = (...e: string[]) => runWith(entries('rootfs=/x', ...e)).run.error();
+    assert.equal(refused('seccomp=deny'), 'berth-monitor: seccomp=deny: not allow, log, trap, kill_thread, kill_process, errno:N or trace:N');
+    assert.equal(refused('seccomp.rule=allow'), 'berth-monitor: monitor.conf: seccomp.rule=allow: no seccomp= entry before it');
+    assert.equal(refused('seccomp=errno:1', 'seccomp.syscall=read'), 'berth-monitor: monitor.conf: seccomp.syscall=read: no seccomp.rule= entry before it');
+    assert.equal(refused('seccomp=errno:1', 'seccomp.rule=allow'), 'berth-monitor: monitor.conf: seccomp.rule=allow: has no seccomp.syscall');
+    assert.equal(refused('seccomp=errno:99999'), 'berth-monitor: seccomp=errno:99999: not a number in range');
+    assert.equal(refused('seccomp=errno:1', 'seccomp.arch=vax'), 'berth-monitor: seccomp.arch=vax: an architecture libseccomp does not know');
+    assert.equal(refused('seccomp=errno:1', 'seccomp.flag=fast'), 'berth-monitor: seccomp.flag=fast: not log, spec_allow or tsync');
+    assert.equal(
+      refused('seccomp=errno:1', 'seccomp.rule=allow', 'seccomp.syscall=read', 'seccomp.arg=6:eq:1'),
+      'berth-monitor: seccomp.arg=6:eq:1: not a number in range',
+    );
+    assert.equal(
+      refused('seccomp=errno:1', 'seccomp.rule=allow', 'seccomp.syscall=read', 'seccomp.arg=0:like:1'),
+      'berth-monitor: seccomp.arg=0:like:1: operator is not ne, lt, le, eq, ge, gt or masked_eq',
+    );
+    assert.equal(refused('rlimit=nofile:10'), 'berth-monitor: rlimit=nofile:10: not NAME:SOFT:HARD');
+    assert.equal(refused('rlimit=files:1:1'), 'berth-monitor: rlimit=files:1:1: unknown resource "files"');
+    assert.equal(refused('rlimit=nofile:20:10'), 'berth-monitor: rlimit=nofile:20:10: the soft limit is above the hard one');
+    assert.equal(refused('rlimit=nofile:1:1', 'rlimit=nofile:2:2'), 'berth-monitor: rlimit=nofile:2:2: nofile given twice');
+    assert.equal(refused('sysctl=net/../../kcore=1'), 'berth-monitor: sysctl=net/../../kcore=1: not a sysctl name');
+    assert.equal(refused('no_new_privs=yes'), 'berth-monitor: monitor.conf: no_new_privs=yes: not 1');
+    assert.equal(refused('pidns=container:x'), 'berth-monitor: monitor.conf: pidns=container:x: not "new" or "host"');
+    assert.equal(refused('utsns=host', 'hostname=h'), 'berth-monitor: monitor.conf: hostname=h: given with utsns=host');
   });
 
   test('writes error and exit with fsync, rename, then a directory fsync', () => {

@@ -33,6 +33,13 @@ export interface BlkioEntry {
   value: number;
 }
 
+/** Device access beyond Docker's defaults (v1 devices controller): everything (--privileged),
+ *  or "c 1:3 rwm"-style rules for --device. */
+export interface DeviceAccess {
+  allowAll: boolean;
+  rules: string[];
+}
+
 export interface CgroupStats {
   memoryUsage: number;
   /** -1 = unlimited. */
@@ -64,6 +71,7 @@ export interface CreateOptions {
    *  is counted for the container. cgroup v1 counts a group's I/O on a device only while the
    *  group has a throttle rule for it, so a rule no disk can reach is set there. */
   ioPath?: string;
+  devices?: DeviceAccess;
 }
 
 export interface Cgroups {
@@ -402,8 +410,12 @@ class V1 implements Cgroups {
     }
     if (this.confinesDevices) {
       const dev = this.dir('devices', id);
-      await writeLimit(join(dev, 'devices.deny'), 'a', 'devices');
-      for (const rule of V1_DEVICE_RULES) await writeLimit(join(dev, 'devices.allow'), rule, 'devices');
+      // A new group inherits its parent's rules: allowing all, or denying all and allowing Docker's list and the --device nodes.
+      if (opts.devices?.allowAll) await writeLimit(join(dev, 'devices.allow'), 'a', 'devices');
+      else {
+        await writeLimit(join(dev, 'devices.deny'), 'a', 'devices');
+        for (const rule of [...V1_DEVICE_RULES, ...(opts.devices?.rules ?? [])]) await writeLimit(join(dev, 'devices.allow'), rule, 'devices');
+      }
     }
     const disk = opts.ioPath && this.controllers.includes('blkio') ? diskOf(opts.ioPath) : undefined;
     if (disk) {

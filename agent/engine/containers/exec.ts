@@ -6,8 +6,9 @@ import { readFileSync } from 'node:fs';
 import type { Cgroups } from '../cgroups';
 import { badRequest, conflict } from '../errors';
 import type { ExecOptions } from '../types';
-import { containerCaps, MonitorRun, spawnExec } from './monitor';
+import { MonitorRun, spawnExec } from './monitor';
 import type { ContainerRecords } from './records';
+import { processSecurity, seccompCacheDir } from './security';
 import { mergeEnv } from './spec';
 
 /** The process's stdio are pipes; its exit code is the command's (126/127 when it cannot run). */
@@ -22,14 +23,17 @@ export function execIn(records: ContainerRecords, cgroups: Cgroups, idOrName: st
   const p = rec.spec.process;
   let env = mergeEnv(p.env, opts.env ?? []);
   if (!env.some((e) => e.startsWith('HOSTNAME='))) env = [...env, `HOSTNAME=${rec.spec.network.hostname}`];
+  // The container's own capabilities, seccomp filter, no_new_privs and rlimits, as Docker's exec inherits them.
+  const iso = processSecurity(rec.spec, cgroups.confinesDevices, seccompCacheDir(records.store.dir));
   return spawnExec(records.dir(rec.id), records.runDir(rec.id), {
     user: opts.user || p.user,
     cwd: opts.workingDir || p.workingDir || '/',
     env,
     argv: opts.cmd,
     cgroups: cgroups.initPaths(rec.id),
-    caps: containerCaps(cgroups.confinesDevices),
+    caps: iso.caps,
     oomScoreAdj: 0,
+    security: iso.monitor,
   });
 }
 

@@ -14,8 +14,10 @@ import { hostsFile, resolvConf } from './etc-files';
 import { execIn, killExec } from './exec';
 import { ExitWatch, Waiters } from './exits';
 import { goDuration, HealthMonitors, LimitedOutput, probeCommand, type ProbeRun } from './health';
-import { containerCaps, launchMonitor, MonitorGone, MonitorRefused, MonitorRun, monitorOomScoreAdj } from './monitor';
+import { monitorBinary } from '../../native/binary';
+import { launchMonitor, MonitorGone, MonitorRefused, MonitorRun, monitorOomScoreAdj } from './monitor';
 import { defaultMountPlan } from './mount-plan';
+import { containerIsolation, seccompCacheDir, type ContainerIsolation } from './security';
 import type { ContainerRecords } from './records';
 import { RestartManager } from './restart';
 import { parseSignal } from './signals';
@@ -255,10 +257,20 @@ export class ContainerLifecycle {
     await writeFile(join(dir, 'hosts'), hostsFile(network.hostname));
     await writeFile(join(dir, 'resolv.conf'), resolvConf(hostResolv, ownNetns));
 
+    // A device that is gone or a profile this host cannot take fails the start, through fail() below.
+    let iso: ContainerIsolation | Error;
+    try {
+      iso = containerIsolation(rec.spec, this.cgroups.confinesDevices, {
+        initBinary: rec.spec.process.init ? monitorBinary() : undefined,
+        seccompCacheDir: seccompCacheDir(this.records.store.dir),
+      });
+    } catch (e) {
+      iso = e as Error;
+    }
     let cgroupDirs: string[];
     let monitorCgroups: string[];
     try {
-      cgroupDirs = await this.cgroups.create(rec.id, res, { ioPath: dir });
+      cgroupDirs = await this.cgroups.create(rec.id, res, { ioPath: dir, devices: iso instanceof Error ? undefined : iso.devices });
       monitorCgroups = await this.cgroups.createMonitor(rec.id);
     } catch (e) {
       await this.removeCgroups(rec.id);
@@ -286,23 +298,25 @@ export class ContainerLifecycle {
       throw new EngineError(exitCode === 127 || exitCode === 126 ? 400 : 500, msg);
     };
 
+    if (iso instanceof Error) return fail(iso.message, 128);
     try {
       run = await launchMonitor(this.records.runDir(rec.id), {
         rootfs: join(dir, 'rootfs'),
         overlay,
-        hostname: network.hostname,
+        hostname: iso.monitor.utsHost ? undefined : network.hostname,
         user: proc.user,
         cwd: proc.workingDir || '/',
         log: rec.logPath,
         newNetns: ownNetns,
         env,
-        argv: [...proc.entrypoint, ...proc.cmd],
+        argv: [...iso.argvPrefix, ...proc.entrypoint, ...proc.cmd],
         cgroups: cgroupDirs,
         monitorCgroups,
-        caps: containerCaps(this.cgroups.confinesDevices),
+        caps: iso.caps,
         oomScoreAdj: 0,
         monitorOomScoreAdj: monitorOomScoreAdj(),
-        plan: defaultMountPlan({ hostname: join(dir, 'hostname'), hosts: join(dir, 'hosts'), resolvConf: join(dir, 'resolv.conf') }),
+        plan: defaultMountPlan({ hostname: join(dir, 'hostname'), hosts: join(dir, 'hosts'), resolvConf: join(dir, 'resolv.conf') }, iso.plan),
+        security: iso.monitor,
       });
     } catch (e) {
       return fail((e as Error).message, 128);
@@ -489,7 +503,8 @@ export class ContainerLifecycle {
   }
 
   private stopSignal(rec: ContainerRecord): string | undefined {
-    return this.images.get(rec.imageId)?.config.StopSignal || undefined;
+    // Records from before --stop-signal have the image's only.
+    return rec.spec.process.stopSignal || this.images.get(rec.imageId)?.config.StopSignal || undefined;
   }
 
   /**
@@ -538,8 +553,11 @@ export class ContainerLifecycle {
 
   async stop(idOrName: string, timeoutSec?: number): Promise<void> {
     const rec = this.records.resolve(idOrName);
+    // Its process may be printing already while the start is still being recorded.
+    await this.starting.get(rec.id)?.catch(() => {});
     if (!rec.state.running) return;
-    const t = timeoutSec ?? 10;
+    // The container's --stop-signal (the image's STOPSIGNAL, copied at create); its --stop-timeout unless the caller gave one.
+    const t = timeoutSec ?? rec.spec.process.stopTimeout ?? 10;
     await this.userSignal(rec, parseSignal(this.stopSignal(rec) ?? 'SIGTERM'));
     if (!rec.state.running) {
       // It was waiting to restart: the stop is just that it will not.
@@ -564,6 +582,7 @@ export class ContainerLifecycle {
   async kill(idOrName: string, signal: string | number = 'SIGKILL'): Promise<void> {
     const rec = this.records.resolve(idOrName);
     const sig = parseSignal(signal);
+    await this.starting.get(rec.id)?.catch(() => {});
     if (!rec.state.running) throw conflict(`Container ${rec.id} is not running`);
     // The record may say running while the monitor knows better: its word is the one that counts.
     const notSent = await this.userSignal(rec, sig);

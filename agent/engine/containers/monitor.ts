@@ -13,12 +13,14 @@ import net from 'node:net';
 import { join } from 'node:path';
 import { monitorBinary } from '../../native/binary';
 import { planEntries, type MountPlan } from './mount-plan';
+import { securityEntries, type MonitorSecurity } from './security';
 
 export interface MonitorConfig {
   rootfs: string;
   /** overlay mount data; without it `rootfs` is used as it is. */
   overlay?: string;
-  hostname: string;
+  /** Unset with the host's UTS namespace (security.utsHost): the host's name is not the container's to set. */
+  hostname?: string;
   user: string;
   cwd: string;
   log: string;
@@ -38,6 +40,8 @@ export interface MonitorConfig {
   monitorOomScoreAdj?: number;
   /** Everything mounted besides the rootfs (mount-plan.ts). */
   plan: MountPlan;
+  /** seccomp, no_new_privs, rlimits, sysctls, host namespaces, read-only rootfs (security.ts). */
+  security?: MonitorSecurity;
 }
 
 /** Docker's default capability set: chown, dac_override, fowner, fsetid, kill, setgid, setuid,
@@ -49,7 +53,7 @@ export function encodeConfig(c: MonitorConfig): Buffer {
   const entries = [
     `rootfs=${c.rootfs}`,
     ...(c.overlay ? [`overlay=${c.overlay}`] : []),
-    `hostname=${c.hostname}`,
+    ...(c.hostname === undefined ? [] : [`hostname=${c.hostname}`]),
     `user=${c.user}`,
     `cwd=${c.cwd}`,
     `log=${c.log}`,
@@ -62,6 +66,7 @@ export function encodeConfig(c: MonitorConfig): Buffer {
     ...c.cgroups.map((g) => `cgroup=${g}`),
     ...c.monitorCgroups.map((g) => `monitor_cgroup=${g}`),
     ...planEntries(c.plan),
+    ...securityEntries(c.security, 'run'),
   ];
   for (const e of entries) if (e.includes('\0')) throw new Error('container config holds a NUL byte');
   return Buffer.from(entries.map((e) => e + '\0').join(''));
@@ -239,6 +244,8 @@ export interface ExecConfig {
   cgroups: string[];
   caps: bigint;
   oomScoreAdj: number;
+  /** The container's seccomp filter, no_new_privs and rlimits (security.ts). */
+  security?: MonitorSecurity;
 }
 
 /** Runs a command inside the running container whose monitor keeps `runDir` (it joins the
@@ -253,6 +260,7 @@ export function spawnExec(containerDir: string, runDir: string, c: ExecConfig): 
     ...c.env.map((e) => `env=${e}`),
     ...c.argv.map((a) => `arg=${a}`),
     ...c.cgroups.map((g) => `cgroup=${g}`),
+    ...securityEntries(c.security, 'exec'),
   ];
   if (entries.some((e) => e.includes('\0'))) throw new Error('exec config holds a NUL byte');
   const conf = join(containerDir, `exec-${randomBytes(8).toString('hex')}.conf`);

@@ -1,8 +1,8 @@
 // What a container's filesystem looks like besides its image: the mount plan the monitor
 // carries out (agent/native/rootfs.c), OCI-style. The agent decides; the monitor only
 // does what the plan says, in order: mounts, device nodes, symlinks, masked paths,
-// read-only paths. Volumes, --tmpfs, --read-only, --shm-size, --device and --privileged
-// are changes to this plan (phase 2), not to C code.
+// read-only paths. --tmpfs, --read-only, --shm-size, --ipc, --device, --init and
+// --privileged are changes to this plan (PlanOptions), not to C code; volumes will be too.
 //
 // monitor.conf entries (see agent/native/config.c):
 //   mount=DEST, then mount.type=TYPE ("bind" for binds), mount.source=SRC, mount.options=A,B
@@ -10,7 +10,8 @@
 //     device.uid, device.gid
 //   symlink=PATH, then symlink.target=TARGET
 //   masked=PATH, readonly=PATH
-import { readFileSync } from 'node:fs';
+import { lstatSync, readdirSync, readFileSync, realpathSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 
 export interface PlanMount {
   destination: string;
@@ -85,26 +86,155 @@ export interface EtcFiles {
   resolvConf: string;
 }
 
-/** Docker's default mounts for an unprivileged container, with the runtime's /etc files bound in. */
-export function defaultMountPlan(etc: EtcFiles): MountPlan {
+/** Docker's /dev/shm: 64 MiB. */
+export const DEFAULT_SHM_SIZE = 64 * 1024 * 1024;
+/** Where Docker puts its init (docker-init, tini) in a `--init` container; the engine binds its own there. */
+export const INIT_PATH = '/sbin/docker-init';
+/** Mounts a read-only rootfs leaves writable, as Docker does. */
+const WRITABLE_WITH_READONLY_ROOTFS = new Set(['/proc', '/dev', '/dev/pts', '/dev/shm', '/dev/mqueue']);
+
+export interface PlanOptions {
+  /** Bytes of /dev/shm (default DEFAULT_SHM_SIZE). */
+  shmSize?: number;
+  /** host: the host's /dev/shm bound in; none: no /dev/shm. */
+  ipc?: 'private' | 'host' | 'none';
+  /** The /etc files and the like read-only too (the rootfs itself is the monitor's rootfs_readonly=). */
+  readonlyRootfs?: boolean;
+  /** /sys writable, nothing masked or read-only (unless given below). */
+  privileged?: boolean;
+  /** Replace Docker's lists (undefined: Docker's, or none when privileged). */
+  maskedPaths?: string[];
+  readonlyPaths?: string[];
+  /** --tmpfs mounts: destination and the user's options, over Docker's noexec,nosuid,nodev. */
+  tmpfs?: Array<{ destination: string; options: string[] }>;
+  /** Device nodes besides the defaults (a privileged container's host devices, --device); same path: these win. */
+  devices?: PlanDevice[];
+  /** The init binary to bind read-only at INIT_PATH. */
+  init?: string;
+}
+
+/** Docker's mounts for a container, with the runtime's /etc files bound in. */
+export function defaultMountPlan(etc: EtcFiles, o: PlanOptions = {}): MountPlan {
+  const ipc = o.ipc ?? 'private';
+  const shm: PlanMount[] =
+    ipc === 'none'
+      ? []
+      : ipc === 'host'
+        ? [{ destination: '/dev/shm', type: 'bind', source: '/dev/shm', options: ['rbind', 'nosuid', 'noexec', 'nodev', 'rprivate'] }]
+        : [{ destination: '/dev/shm', type: 'tmpfs', source: 'shm', options: ['nosuid', 'noexec', 'nodev', 'mode=1777', `size=${o.shmSize || DEFAULT_SHM_SIZE}`] }];
   const mounts: PlanMount[] = [
     { destination: '/proc', type: 'proc', source: 'proc', options: ['nosuid', 'noexec', 'nodev'] },
     { destination: '/dev', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'strictatime', 'mode=755', 'size=65536k'] },
     { destination: '/dev/pts', type: 'devpts', source: 'devpts', options: ['nosuid', 'noexec', 'newinstance', 'ptmxmode=0666', 'mode=0620', 'gid=5'] },
-    { destination: '/dev/shm', type: 'tmpfs', source: 'shm', options: ['nosuid', 'noexec', 'nodev', 'mode=1777', 'size=65536k'] },
+    ...shm,
     ...(kernelHas('mqueue') ? [{ destination: '/dev/mqueue', type: 'mqueue', source: 'mqueue', options: ['nosuid', 'noexec', 'nodev'] }] : []),
-    { destination: '/sys', type: 'sysfs', source: 'sysfs', options: ['nosuid', 'noexec', 'nodev', 'ro'] },
+    { destination: '/sys', type: 'sysfs', source: 'sysfs', options: ['nosuid', 'noexec', 'nodev', ...(o.privileged ? [] : ['ro'])] },
     { destination: '/etc/hostname', type: 'bind', source: etc.hostname, options: ['rbind', 'rprivate'] },
     { destination: '/etc/hosts', type: 'bind', source: etc.hosts, options: ['rbind', 'rprivate'] },
     { destination: '/etc/resolv.conf', type: 'bind', source: etc.resolvConf, options: ['rbind', 'rprivate'] },
+    ...(o.init ? [{ destination: INIT_PATH, type: 'bind', source: o.init, options: ['bind', 'ro'] }] : []),
   ];
+  if (o.readonlyRootfs)
+    for (const m of mounts) if (!WRITABLE_WITH_READONLY_ROOTFS.has(m.destination) && !m.options.includes('ro')) m.options.push('ro');
+  for (const t of o.tmpfs ?? []) mounts.push({ destination: t.destination, type: 'tmpfs', source: 'tmpfs', options: mergeTmpfsOptions(t.options) });
+  const symlinks = DEFAULT_SYMLINKS.map((s) => ({ ...s }));
+  // A host's /dev/ptmx and the like give way to the container's own links.
+  const extra = (o.devices ?? []).filter((d) => !symlinks.some((s) => s.path === d.path));
+  const devices = [...DEFAULT_DEVICES.filter((d) => !extra.some((x) => x.path === d.path)).map((d) => ({ ...d })), ...extra.map((d) => ({ ...d }))];
   return {
     mounts,
-    devices: DEFAULT_DEVICES.map((d) => ({ ...d })),
-    symlinks: DEFAULT_SYMLINKS.map((s) => ({ ...s })),
-    maskedPaths: [...DEFAULT_MASKED_PATHS],
-    readonlyPaths: [...DEFAULT_READONLY_PATHS],
+    devices,
+    symlinks,
+    maskedPaths: [...(o.maskedPaths ?? (o.privileged ? [] : DEFAULT_MASKED_PATHS))],
+    readonlyPaths: [...(o.readonlyPaths ?? (o.privileged ? [] : DEFAULT_READONLY_PATHS))],
   };
+}
+
+/** The mount attributes a tmpfs option can switch, each word with its opposite. */
+const OPPOSITES: Record<string, string> = { ro: 'rw', rw: 'ro', exec: 'noexec', noexec: 'exec', suid: 'nosuid', nosuid: 'suid', dev: 'nodev', nodev: 'dev' };
+
+/** Docker's noexec,nosuid,nodev under the user's options: a later word wins over its opposite, a later key=value over the same key. */
+export function mergeTmpfsOptions(user: string[]): string[] {
+  const out: string[] = [];
+  for (const o of ['noexec', 'nosuid', 'nodev', ...user]) {
+    const eq = o.indexOf('=');
+    const drop = eq > 0 ? (x: string) => x.startsWith(o.slice(0, eq + 1)) : (x: string) => x === o || x === OPPOSITES[o];
+    const at = out.findIndex(drop);
+    if (at >= 0) out.splice(at, 1);
+    out.push(o);
+  }
+  return out;
+}
+
+export class DeviceError extends Error {}
+
+/** The device node at `hostPath` (symlinks followed) as it should appear at `containerPath`. */
+export function deviceFromPath(hostPath: string, containerPath: string): PlanDevice {
+  const st = statSync(hostPath);
+  const type = st.isCharacterDevice() ? 'c' : st.isBlockDevice() ? 'b' : undefined;
+  if (!type) throw new DeviceError(`${hostPath}: not a device node`);
+  return { path: containerPath, type, major: Math.floor(st.rdev / 256) & 0xfff, minor: (st.rdev & 0xff) | ((st.rdev >> 12) & 0xfff00), mode: st.mode & 0o7777, uid: st.uid, gid: st.gid };
+}
+
+/**
+ * `--device HOST[:CONTAINER]`: the node, or for a directory every node under it, at the
+ * same place below CONTAINER. Errors (missing path, nothing that is a device) are
+ * DeviceErrors in Docker's words.
+ */
+export function devicesFromPath(hostPath: string, containerPath: string): PlanDevice[] {
+  const fail = (why: string) => new DeviceError(`error gathering device information while adding custom device "${hostPath}": ${why}`);
+  let real: string;
+  try {
+    real = realpathSync(hostPath);
+  } catch (e) {
+    throw fail((e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file or directory' : (e as Error).message);
+  }
+  if (!statSync(real).isDirectory()) {
+    try {
+      return [deviceFromPath(real, containerPath)];
+    } catch (e) {
+      throw fail((e as Error).message.replace(`${real}: `, ''));
+    }
+  }
+  const out: PlanDevice[] = [];
+  const walk = (dir: string, rel: string) => {
+    for (const name of readdirSync(dir)) {
+      const p = join(dir, name);
+      const st = lstatSync(p);
+      if (st.isDirectory()) walk(p, `${rel}/${name}`);
+      else if (st.isCharacterDevice() || st.isBlockDevice()) out.push(deviceFromPath(p, `${containerPath}${rel}/${name}`));
+    }
+  };
+  walk(real, '');
+  if (!out.length) throw fail('not a device node');
+  return out;
+}
+
+/** A privileged container's devices: the host's /dev, as containerd lists it (no pts, shm, mqueue, console). */
+export function hostDevices(dev = '/dev'): PlanDevice[] {
+  const out: PlanDevice[] = [];
+  const walk = (dir: string) => {
+    let names: string[];
+    try {
+      names = readdirSync(dir);
+    } catch {
+      return;
+    }
+    for (const name of names) {
+      const p = join(dir, name);
+      let st;
+      try {
+        st = lstatSync(p);
+      } catch {
+        continue; // gone meanwhile
+      }
+      if (st.isDirectory()) {
+        if (!['pts', 'shm', 'fd', 'mqueue', '.lxc', '.lxd-mounts', '.udev'].includes(name)) walk(p);
+      } else if (name !== 'console' && (st.isCharacterDevice() || st.isBlockDevice())) out.push(deviceFromPath(p, p.slice(dev.length - '/dev'.length)));
+    }
+  };
+  walk(dev);
+  return out;
 }
 
 /** The plan as monitor.conf entries, in the order the monitor carries them out. */

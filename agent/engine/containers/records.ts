@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import type { ContainerRecord, ResolvedSpec } from '../../../protocol/container';
 import { badRequest, conflict, notFound } from '../errors';
 import { generateName, VALID_NAME } from './names';
+import { isolationDefaults, withIsolationDefaults } from './security';
 import { ContainerStore } from './store';
 
 export class ContainerRecords {
@@ -108,20 +109,26 @@ interface V1Record {
 
 function upgrade(r: ContainerRecord & Partial<V1Record>): ContainerRecord {
   if (r.spec) {
+    let spec = r.spec;
     // Records from before restart policies and healthchecks: they had neither.
-    if (r.spec.restart.policy !== undefined && r.spec.health !== undefined) return r;
-    const old: Partial<ResolvedSpec['restart']> = r.spec.restart;
-    return { ...r, spec: { ...r.spec, restart: { autoRemove: old.autoRemove ?? false, policy: old.policy ?? 'no', maxRetries: old.maxRetries ?? 0 }, health: r.spec.health ?? null } };
+    if (spec.restart.policy === undefined || spec.health === undefined) {
+      const old: Partial<ResolvedSpec['restart']> = spec.restart;
+      spec = { ...spec, restart: { autoRemove: old.autoRemove ?? false, policy: old.policy ?? 'no', maxRetries: old.maxRetries ?? 0 }, health: spec.health ?? null };
+    }
+    // And from before the isolation options.
+    spec = withIsolationDefaults(spec);
+    return spec === r.spec ? r : { ...r, spec };
   }
   if (!r.config || !r.hostConfig) return r;
   const { config: c, hostConfig: h, ...rest } = r;
   const spec: ResolvedSpec = {
     labels: c.labels,
-    process: { cmd: c.cmd, entrypoint: c.entrypoint, env: c.env, workingDir: c.workingDir, user: c.user, tty: c.tty },
+    process: { cmd: c.cmd, entrypoint: c.entrypoint, env: c.env, workingDir: c.workingDir, user: c.user, tty: c.tty, init: false, stopSignal: '', stopTimeout: null },
     resources: { memory: h.memory, memorySwap: h.memorySwap, nanoCpus: h.nanoCpus, cpuShares: h.cpuShares, pidsLimit: h.pidsLimit },
     network: { mode: h.networkMode === 'host' ? 'host' : h.networkMode === 'none' ? 'none' : 'default', hostname: c.hostname },
     restart: { autoRemove: h.autoRemove, policy: 'no', maxRetries: 0 },
     health: null,
+    ...isolationDefaults(),
   };
   return { ...rest, spec };
 }

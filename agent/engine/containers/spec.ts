@@ -4,6 +4,7 @@ import { hostname as hostHostname } from 'node:os';
 import { containerSpecSchema, type ContainerSpec, type ResolvedHealth, type ResolvedSpec } from '../../../protocol/container';
 import { badRequest } from '../errors';
 import type { ImageConfig, UpdateOptions } from '../types';
+import { resolveIsolation } from './security';
 
 export const DEFAULT_PATH = 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 /** Docker's floor: below it the kernel OOM-kills the container before its init runs. */
@@ -52,6 +53,8 @@ export function resolveSpec(id: string, spec: ContainerSpec, img: ImageConfig): 
 
   const mode = spec.network?.mode ?? 'default';
   const restart = resolveRestart(spec.restart);
+  const isolation = resolveIsolation(spec, mode);
+  const hostName = mode === 'host' || isolation.namespaces.uts === 'host';
   return {
     labels: { ...(img.Labels ?? {}), ...(spec.labels ?? {}) },
     process: {
@@ -61,15 +64,20 @@ export function resolveSpec(id: string, spec: ContainerSpec, img: ImageConfig): 
       workingDir: p.workingDir ?? img.WorkingDir ?? '',
       user: p.user ?? img.User ?? '',
       tty: p.tty ?? false,
+      init: p.init ?? false,
+      // Docker copies the image's STOPSIGNAL into the container's config at create.
+      stopSignal: p.stopSignal ?? img.StopSignal ?? '',
+      stopTimeout: p.stopTimeout ?? null,
     },
     resources: { memory, memorySwap, nanoCpus: r.nanoCpus ?? 0, cpuShares: r.cpuShares ?? 0, pidsLimit: r.pidsLimit ?? 0 },
     network: {
       mode,
-      // With the host's network a container takes the host's name, as in Docker.
-      hostname: spec.network?.hostname || (mode === 'host' ? hostHostname() : id.slice(0, 12)),
+      // With the host's network or UTS namespace a container takes the host's name, as in Docker.
+      hostname: spec.network?.hostname || (hostName ? hostHostname() : id.slice(0, 12)),
     },
     restart,
     health: resolveHealth(spec.health, img.Healthcheck),
+    ...isolation,
   };
 }
 

@@ -9,6 +9,7 @@
 import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import { io } from 'socket.io-client';
+import { isolationDefaults } from '../../../agent/engine/containers/security';
 import type { ContainerRecord, LogEntry } from '../../../agent/engine/types';
 import {
   AGENT_NAMESPACE,
@@ -113,11 +114,12 @@ async function handle(cmd: AgentCommand): Promise<CommandResult> {
         imageId: img.id,
         spec: {
           labels: {},
-          process: { cmd: argv, entrypoint: [], env: [], workingDir: '/', user: '', tty: false },
+          process: { cmd: argv, entrypoint: [], env: [], workingDir: '/', user: '', tty: false, init: false, stopSignal: '', stopTimeout: null },
           resources: { memory: cmd.spec.resources?.memory ?? 0, memorySwap: 0, nanoCpus: 0, cpuShares: 0, pidsLimit: 0 },
           network: { mode: 'default', hostname: id.slice(0, 12) },
           restart: { autoRemove: false, policy: 'no', maxRetries: 0 },
           health: null,
+          ...isolationDefaults(),
         },
         state: { status: 'running', running: true, paused: false, pid: 1, exitCode: 0, startedAt: now, finishedAt: '0001-01-01T00:00:00Z', error: '', oomKilled: false },
         restartCount: 0,
