@@ -286,6 +286,18 @@ describe('docker cp and docker port', { skip: !isRoot && 'needs root', timeout: 
     assert.equal(agent.ok(['start', '-a', 'cpstopped']), 'hello after the first run\n');
   });
 
+  it('a --read-only container can be copied from but not into, in dockerd\'s words', () => {
+    agent.ok(['run', '-d', '--read-only', '--name', 'cpro', image, 'sleep', '600']);
+    try {
+      agent.ok(['cp', 'cpro:/etc/hostname', path.join(out, 'ro-hostname')]);
+      const r = agent.docker(['cp', path.join(src, 'file.txt'), 'cpro:/tmp/']);
+      assert.notEqual(r.status, 0);
+      assert.match(r.stderr, /container rootfs is marked read-only/);
+    } finally {
+      agent.docker(['rm', '-f', 'cpro']);
+    }
+  });
+
   it('a paused container stays paused through copies both ways', () => {
     agent.ok(['pause', 'cpsrc']);
     try {

@@ -586,6 +586,8 @@ export class ContainerArchives {
   /** PUT: unpacks `tar` into the directory `path` (every symlink on the way followed inside the container). */
   async extract(idOrName: string, path: string, tar: AsyncIterable<Buffer | Uint8Array>, opts: PutArchiveOptions = {}): Promise<void> {
     if (path === '') throw badRequest('bad parameter: pathcannot be empty');
+    // As dockerd: a --read-only container takes no files (volumes, when they come, would).
+    if (this.records.resolve(idOrName).spec.filesystem.readonlyRootfs) throw badRequest('container rootfs is marked read-only');
     const view = await this.open(idOrName, 'copy into');
     try {
       let dest: Resolved;
