@@ -8,9 +8,15 @@
  *   user=NAME|UID[:GROUP|GID]   cwd=DIR   caps=HEX (bit n = capability n)
  *   env=K=V …   arg=ARG …   cgroup=DIR …  (cgroup dirs the process joins)
  *   oom_score_adj=N   the container's processes (-1000..1000; default 0)
+ *   group_add=NAME|GID …   supplementary groups besides the user's (--group-add)
+ *   tty=0|1   a TTY made in the container's devpts on fds 0-2 (init: the monitor holds
+ *             the master; exec: the helper relays it, see exec.c)
+ *   tty_size=ROWSxCOLS   its first window size
  * run only:
  *   rootfs=DIR   overlay=MOUNT-DATA (without it, rootfs is bound on itself)
  *   hostname=NAME   log=FILE   netns=new|host
+ *   stdin=open|null   open: the init's stdin is a pipe the control socket's `stdin` feeds
+ *             (Docker's OpenStdin); null (default): /dev/null
  *   monitor_cgroup=DIR …   groups of the monitor itself (one per hierarchy)
  *   monitor_oom_score_adj=N   the monitor's own (the agent sends -1000 when it may lower it)
  *   The mount plan, carried out in this order (rootfs.c):
@@ -90,7 +96,7 @@ static struct plan_device *cur_device(const char *key, const char *v, int bit)
 
 enum { D_TYPE = 1, D_MAJOR = 2, D_MINOR = 4, D_MODE = 8, D_UID = 16, D_GID = 32 };
 
-static int seen_netns, seen_caps, seen_oom, seen_moom;
+static int seen_netns, seen_caps, seen_oom, seen_moom, seen_tty, seen_tty_size, seen_stdin;
 
 static int score(const char *k, char *v, int *seen)
 {
@@ -112,6 +118,7 @@ static void set(const char *k, char *v, unsigned kind)
 		{ "mount.options", RUN }, { "device", RUN }, { "device.type", RUN }, { "device.major", RUN },
 		{ "device.minor", RUN }, { "device.mode", RUN }, { "device.uid", RUN }, { "device.gid", RUN },
 		{ "symlink", RUN }, { "symlink.target", RUN }, { "masked", RUN }, { "readonly", RUN },
+		{ "tty", RUN | EXEC }, { "tty_size", RUN | EXEC }, { "group_add", RUN | EXEC }, { "stdin", RUN },
 	};
 	size_t i;
 	for (i = 0; i < sizeof keys / sizeof keys[0]; i++)
@@ -132,6 +139,26 @@ static void set(const char *k, char *v, unsigned kind)
 	else if (!strcmp(k, "cgroup")) { absolute(k, v); strv_push(&cf.cgroups, v); }
 	else if (!strcmp(k, "monitor_cgroup")) { absolute(k, v); strv_push(&cf.monitor_cgroups, v); }
 	else if (!strcmp(k, "masked")) { absolute(k, v); strv_push(&cf.masked, v); }
+	else if (!strcmp(k, "group_add")) {
+		if (!*v || strchr(v, ':') || strchr(v, '\n')) bad(k, v, "not a group name or id");
+		strv_push(&cf.group_add, v);
+	} else if (!strcmp(k, "tty")) {
+		if (seen_tty++) bad(k, v, "given twice");
+		if (strcmp(v, "0") && strcmp(v, "1")) bad(k, v, "not 0 or 1");
+		cf.tty = v[0] == '1';
+	} else if (!strcmp(k, "tty_size")) {
+		if (seen_tty_size++) bad(k, v, "given twice");
+		char *x = strchr(v, 'x');
+		if (!x) bad(k, v, "not ROWSxCOLS");
+		*x = 0;
+		cf.tty_rows = (unsigned short)number(k, v, 10, 0xffff);
+		cf.tty_cols = (unsigned short)number(k, x + 1, 10, 0xffff);
+		*x = 'x';
+	} else if (!strcmp(k, "stdin")) {
+		if (seen_stdin++) bad(k, v, "given twice");
+		if (strcmp(v, "open") && strcmp(v, "null")) bad(k, v, "not \"open\" or \"null\"");
+		cf.open_stdin = v[0] == 'o';
+	}
 	else if (!strcmp(k, "readonly")) { absolute(k, v); strv_push(&cf.readonly, v); }
 	else if (!strcmp(k, "netns")) {
 		if (seen_netns++) bad(k, v, "given twice");
@@ -194,6 +221,7 @@ static void complete(void)
 	}
 	for (int i = 0; i < cf.nsymlinks; i++)
 		if (!cf.symlinks[i].target) bad("symlink", cf.symlinks[i].path, "has no symlink.target");
+	if (seen_tty_size && !cf.tty) die(128, 0, "berth-monitor: %s: tty_size= without tty=1 would not apply", conf_path);
 }
 
 void read_conf(const char *path, enum conf_kind kind)
