@@ -149,7 +149,8 @@ function eventFilter(q: Query): (m: EventMessage) => boolean {
     const imageName = m.Type === 'image' ? a.name : a.image;
     return (
       exact('type', m.Type) &&
-      exact('event', m.Action) &&
+      // "exec_start: sh" matches event=exec_start, as dockerd's filter does.
+      exact('event', m.Action, m.Action.split(':')[0]) &&
       exact('scope', 'local') &&
       fuzzy('container', ...(m.Type === 'container' ? [m.Actor.ID, a.name] : [])) &&
       exact('image', m.Actor.ID, imageName, stripTag(m.Actor.ID), imageName === undefined ? undefined : stripTag(imageName)) &&
@@ -215,7 +216,9 @@ export function events(engine: Engine, req: IncomingMessage, res: ServerResponse
       // Destroyed containers cannot be looked up any more; the id alone still tells the story.
     }
     if (e.exitCode !== undefined) attributes.exitCode = String(e.exitCode);
-    send({ Type: 'container', Action: e.action, Actor: { ID: e.id, Attributes: attributes } });
+    if (e.execId !== undefined) attributes.execID = e.execId;
+    // Docker's exec_create and exec_start actions carry the command: "exec_start: sh -c …".
+    send({ Type: 'container', Action: e.command === undefined ? e.action : `${e.action}: ${e.command}`, Actor: { ID: e.id, Attributes: attributes } });
   };
   const onImage = (e: ImageEvent) => {
     const labels = e.action === 'delete' ? {} : (engine.findImage(e.id)?.config.Labels ?? {});
