@@ -45,15 +45,12 @@ const REFUSED: Array<[string[], string]> = [
   [['--log-opt', 'max-size=1m'], '--log-driver/--log-opt'],
   [['--stop-signal', 'SIGINT'], '--stop-signal'],
   [['--stop-timeout', '3'], '--stop-timeout'],
-  [['--group-add', 'audio'], '--group-add'],
   [['--cpuset-cpus', '0'], '--cpuset-cpus'],
   [['--cpu-quota', '50000'], '--cpu-quota'],
   [['--memory-reservation', '64m'], '--memory-reservation'],
   [['--oom-kill-disable'], '--oom-kill-disable'],
   [['--domainname', 'example.org'], '--domainname'],
   [['--network', 'container:other'], '--network container:NAME'],
-  [['-i'], '-i/--interactive'],
-  [['-t'], '-t/--tty'],
 ];
 
 describe('options Berth does not implement, through the docker CLI', { skip: !isRoot && 'needs root' }, () => {
