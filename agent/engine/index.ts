@@ -275,6 +275,7 @@ class EngineImpl extends EventEmitter<EngineEvents> implements BerthEngine {
   async close(): Promise<void> {
     this.images.off('image', this.onImage);
     this.lifecycle.close();
+    this.stdio.close();
     // Running containers keep their groups, and so the parent, until a later agent removes them.
     await this.cgroups.release();
   }

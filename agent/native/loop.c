@@ -186,9 +186,13 @@ static int pump(int fd, struct stream *log, int stream, char *buf, size_t size)
 	return 0;
 }
 
+/* Static rather than on the stack: only the pages a container's output really reaches
+ * are ever touched, which is most of an idle monitor's memory. */
+static char buf[65536];
+static struct stream out = { .name = "stdout" }, err = { .name = "stderr" }, tty = { .fd = -1, .name = "stdout" };
+
 int run_main(const char *statedir)
 {
-	char buf[65536];
 	report_as = AS_MONITOR;
 	signal(SIGPIPE, SIG_IGN);
 	signal(SIGHUP, SIG_IGN);
@@ -245,8 +249,8 @@ int run_main(const char *statedir)
 	snprintf(buf, sizeof buf, "%d\n", child);
 	if (write_atomic("pid", buf) < 0) die(128, errno, "berth-monitor: write pid");
 
-	struct stream out = { .fd = ip.out[0], .name = "stdout" }, err = { .fd = ip.err[0], .name = "stderr" };
-	struct stream tty = { .fd = -1, .name = "stdout" };
+	out.fd = ip.out[0];
+	err.fd = ip.err[0];
 	char errmsg[2048];
 	size_t errlen = 0;
 	int errmsg_fd = ip.errmsg[0], console = ip.console[0];

@@ -192,6 +192,8 @@ class OutputHub {
           return;
         }
         this.sock = sock;
+        // The clients keep the agent busy, not these connections to monitors.
+        sock.unref();
         this.pending = Buffer.alloc(0);
         this.paused = false;
         sock.on('data', (d: Buffer) => this.data(d));
@@ -239,6 +241,11 @@ class OutputHub {
     this.sock = undefined;
   }
 
+  /** The agent stops: its clients are gone with it. */
+  close(): void {
+    this.sock?.destroy();
+  }
+
   /** Nobody is attached: the monitor need not send anything (a later client connects again). */
   private disconnect(): void {
     const sock = this.sock;
@@ -262,6 +269,7 @@ class StdinRelay {
     this.ready = run.openStream('stdin').then(
       (sock) => {
         this.sock = sock;
+        sock.unref();
         sock.on('close', () => {
           this.sock = undefined;
           this.closed = true;
@@ -327,6 +335,10 @@ class Run {
   stdin(): StdinRelay {
     this.relay ??= new StdinRelay(this.monitor);
     return this.relay;
+  }
+  close(): void {
+    this.hub.close();
+    this.relay?.destroy();
   }
   /** Both connections as far as the attached clients need them. */
   connected(): Promise<void> {
@@ -472,8 +484,8 @@ export class ContainerStdioRegistry {
 
   /** The container's monitor runs and its init waits for release: clients attached already connect now. */
   async ready(id: string): Promise<void> {
-    const s = this.byId.get(id);
-    if (!s) return;
+    // Kept for clients that come while the start is still under way, too.
+    const s = this.state(id);
     s.run = new Run(new MonitorRun(this.runDir(id)));
     for (const x of s.waiting) x.bind(s.run);
     s.waiting.clear();
@@ -487,6 +499,15 @@ export class ContainerStdioRegistry {
     if (!s) return;
     s.run = undefined;
     this.dropIfIdle(id);
+  }
+
+  /** The agent stops: every client connection goes (containers run on). */
+  close(): void {
+    for (const s of this.byId.values()) {
+      for (const x of [...s.waiting]) x.finish();
+      s.run?.close();
+    }
+    this.byId.clear();
   }
 
   /** The container is gone: clients still waiting for a start never get one. */
