@@ -45,6 +45,7 @@ export const containerSpecSchema = z.strictObject({
       workingDir: z.string().optional(),
       /** "user", "uid", "user:group" or "uid:gid", looked up in the container's /etc files. */
       user: z.string().optional(),
+      /** A TTY made in the container's own devpts on fds 0-2 (`-t`). */
       tty: z.boolean().optional(),
       /** A reaper as PID 1 (Docker's docker-init) that runs the command, passes signals on and reaps zombies. */
       init: z.boolean().optional(),
@@ -52,6 +53,16 @@ export const containerSpecSchema = z.strictObject({
       stopSignal: z.string().optional(),
       /** Seconds `stop` waits before SIGKILL when the caller gives none (default 10; -1 waits for ever). */
       stopTimeout: z.number().int().min(-1).optional(),
+      /** Its first window size (the CLI sends the terminal's; resizes come later). */
+      consoleSize: z.strictObject({ rows: z.number().int().min(0).max(65535), cols: z.number().int().min(0).max(65535) }).optional(),
+      /** Keep stdin open for attached clients to write to (`-i`, Docker's OpenStdin); else /dev/null. */
+      openStdin: z.boolean().optional(),
+      /** Close stdin when an attached client's input ends (Docker's StdinOnce; `run -i` sets it). */
+      stdinOnce: z.boolean().optional(),
+      /** Whether the creator meant to attach stdin (Docker's AttachStdin; shown, not acted on). */
+      attachStdin: z.boolean().optional(),
+      /** Supplementary groups besides the user's own (`--group-add`): names from the image's /etc/group, or gids. */
+      groupAdd: strings.optional(),
     })
     .optional(),
   resources: z
@@ -176,6 +187,12 @@ export interface ResolvedSpec {
     stopSignal: string;
     /** null = 10 s. */
     stopTimeout: number | null;
+    // Absent from records written before stdin and groups existed: false / none.
+    consoleSize?: { rows: number; cols: number };
+    openStdin?: boolean;
+    stdinOnce?: boolean;
+    attachStdin?: boolean;
+    groupAdd?: string[];
   };
   resources: { memory: number; memorySwap: number; nanoCpus: number; cpuShares: number; pidsLimit: number };
   network: { mode: NetworkMode; hostname: string };

@@ -35,6 +35,9 @@ function debianPackages() {
     ['strace', '/usr/bin/strace', ['test']],
     ['chromium', '/usr/bin/chromium', ['test']],
     ['sqlite3', '/usr/bin/sqlite3', ['test']],
+    // The Python Docker SDK and a terminal to drive `docker run -it` in, for the stdio tests.
+    ['python3-docker', '/usr/lib/python3/dist-packages/docker/__init__.py', ['test']],
+    ['tmux', '/usr/bin/tmux', ['test']],
     ['docker.io', '/usr/sbin/dockerd', ['bench']],
     ['iproute2', '/usr/sbin/ip', 'all'],
     ['make', '/usr/bin/make', 'all'],

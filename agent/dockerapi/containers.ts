@@ -10,6 +10,7 @@ import { isolationConfig, isolationHostConfig, withIsolation } from './create-se
 import { HttpError, boolParam, intParam, readJson, sendEmpty, sendJson, unixSeconds, type Query } from './http';
 import { commandLine, isZeroTime, recordStatus } from '../../protocol/docker-words';
 import { labelMatches, parseFilters } from './images';
+import { stdioInspect, stdioSpec } from './stdio-fields';
 
 // The part of Docker's create body Berth maps into the engine's spec. Wrong types are refused
 // with a 400 naming the field (dockerd's JSON decoding does the same), never carried into the
@@ -119,6 +120,7 @@ export function createSpec(raw: unknown, name: string | undefined): ContainerSpe
       env: body.Env ?? undefined,
       workingDir: body.WorkingDir || undefined,
       user: body.User || undefined,
+      ...stdioSpec(rawBody, rawHost ?? undefined),
     },
     resources: {
       memory: hc.Memory || undefined,
@@ -322,7 +324,13 @@ function healthConfig(c: ContainerRecord): Record<string, unknown> | undefined {
 }
 
 export function inspectContainer(engine: Engine, res: ServerResponse, id: string): void {
-  sendJson(res, 200, inspectBody(engine.inspect(id)));
+  const c = engine.inspect(id);
+  const body = inspectBody(c);
+  const ids = engine.execIds(c.id);
+  const stdio = stdioInspect(c);
+  Object.assign(body.Config as object, stdio.config);
+  Object.assign(body.HostConfig as object, stdio.host);
+  sendJson(res, 200, { ...body, ExecIDs: ids.length ? ids : null });
 }
 
 export async function startContainer(engine: Engine, res: ServerResponse, id: string): Promise<void> {

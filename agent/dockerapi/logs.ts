@@ -1,13 +1,12 @@
 // Container output: GET /logs (past lines, optionally followed) and the hijacked
-// POST /attach that `docker run` uses to print a container's output live.
+// POST /attach that `docker run` uses to print a container's output live and feed its stdin.
 import type { ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
-import type { Engine, LogEntry } from '../engine/types';
+import type { Engine, LogEntry, StdioSession } from '../engine/types';
+import { MUX_STREAM, pumpSession, RAW_STREAM, streamHeader } from './hijack';
 import { HttpError, boolParam, messageOf, statusOf, type Query } from './http';
 import { STDERR, STDOUT, writeFrameHeader } from './mux';
 
-const RAW_STREAM = 'application/vnd.docker.raw-stream';
-const MUX_STREAM = 'application/vnd.docker.multiplexed-stream';
 
 /** Docker's since/until: unix seconds with optional fraction; "0" or absent means no bound. */
 export function timeParam(q: Query, name: string): number | undefined {
@@ -103,77 +102,44 @@ export function rawHttpError(socket: Duplex, err: unknown): void {
 }
 
 /**
- * Resolves true once the container is running, false if it went away first. A stopped
- * container is waited for too: `docker start -a` attaches before it starts it again.
- */
-function startedOrGone(engine: Engine, id: string, signal: AbortSignal): Promise<boolean> {
-  return new Promise((resolve) => {
-    const finish = (v: boolean) => {
-      engine.off('container', onEvent);
-      signal.removeEventListener('abort', onAbort);
-      resolve(v);
-    };
-    const onEvent = (e: { action: string; id: string }) => {
-      if (e.id !== id) return;
-      if (e.action === 'start') finish(true);
-      else if (e.action === 'destroy') finish(false);
-    };
-    const onAbort = () => finish(false);
-    engine.on('container', onEvent);
-    signal.addEventListener('abort', onAbort);
-    try {
-      const c = engine.inspect(id);
-      if (c.state.running) finish(true);
-    } catch {
-      finish(false);
-    }
-  });
-}
-
-/**
- * Streams the container's output from now on (plus its past output with logs=1) until it stops.
- * `docker run` attaches before it starts the container, so a created container is waited for.
+ * `docker attach`, and what `docker run` and `start -a` attach with: the container's past
+ * output with logs=1 (from its log), then with stream=1 its live output from its monitor
+ * and, with stdin=1 on an upgraded connection, its stdin, until the container's output
+ * ends (or the client detaches: the detach keys, ctrl-p ctrl-q by default, on a TTY). A
+ * container that is not running yet is attached at its next start, from its first byte.
  */
 export async function attach(engine: Engine, socket: Duplex, id: string, q: Query, upgraded: boolean): Promise<void> {
   let tty: boolean;
   let containerId: string;
-  try {
-    const c = engine.inspect(id);
-    tty = c.spec.process.tty;
-    containerId = c.id;
-  } catch (err) {
-    rawHttpError(socket, err);
-    return;
-  }
+  let session: StdioSession;
   const stdout = boolParam(q, 'stdout');
   const stderr = boolParam(q, 'stderr');
   const stream = boolParam(q, 'stream');
   const withLogs = boolParam(q, 'logs');
-  const contentType = tty ? RAW_STREAM : MUX_STREAM;
-  socket.write(
-    upgraded
-      ? `HTTP/1.1 101 UPGRADED\r\nContent-Type: ${contentType}\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n`
-      : `HTTP/1.1 200 OK\r\nContent-Type: ${contentType}\r\n\r\n`,
-  );
-  const abort = new AbortController();
-  socket.on('close', () => abort.abort());
-  socket.on('error', () => abort.abort());
-  // Input is not forwarded yet; drain it so a client that sends some does not stall.
-  socket.on('data', () => {});
   try {
-    // With stream: from now on (after the past with logs=1), once running; without: only the past, if asked.
-    // The read is set up before waiting for the start, so "now" is the log's end at attach time
-    // (tail 0), found by a seek and not by reading the past, and nothing the new run prints is missed.
-    const follow = stream && (stdout || stderr);
-    const batches = engine.logBatches(containerId, { follow, stdout, stderr, signal: abort.signal, ...(withLogs ? {} : { tail: 0 }) });
-    if (follow ? await startedOrGone(engine, containerId, abort.signal) : withLogs) {
-      for await (const batch of batches) {
+    const c = engine.inspect(id);
+    tty = c.spec.process.tty;
+    containerId = c.id;
+    if (c.state.paused) throw new HttpError(409, `container ${id} is paused, unpause the container before attach`);
+    if (c.state.status === 'restarting') throw new HttpError(409, `container ${id} is restarting, wait until the container is running`);
+    // Attached before the past is read: output printed while it is sent is not lost.
+    session = engine.attach(c.id, { stdin: boolParam(q, 'stdin') && upgraded, stdout, stderr, stream, detachKeys: q.get('detachKeys') || undefined });
+  } catch (err) {
+    rawHttpError(socket, err);
+    return;
+  }
+  socket.write(streamHeader(upgraded, tty ? RAW_STREAM : MUX_STREAM));
+  if (withLogs && (stdout || stderr)) {
+    const abort = new AbortController();
+    socket.once('close', () => abort.abort());
+    try {
+      for await (const batch of engine.logBatches(containerId, { stdout, stderr, signal: abort.signal })) {
         if (!socket.write(encodeEntries(batch, tty, false))) await drained(socket, abort.signal);
         if (abort.signal.aborted) break;
       }
+    } catch (err) {
+      if (!abort.signal.aborted) console.error(`docker api: attach to ${containerId.slice(0, 12)}: past logs: ${messageOf(err)}`);
     }
-  } catch (err) {
-    if (!abort.signal.aborted) console.error(`docker api: attach to ${containerId.slice(0, 12)} failed: ${messageOf(err)}`);
   }
-  socket.end();
+  await pumpSession(socket, session, { raw: tty, input: upgraded });
 }

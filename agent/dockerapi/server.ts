@@ -1,5 +1,6 @@
 // The Docker Engine API (v1.41 subset) on a unix socket, so the real `docker` CLI and
-// dockerode can drive Berth's engine.
+// dockerode can drive Berth's engine. attach and exec start are hijacked connections
+// (hijack.ts); they arrive as upgrades, or as plain requests from older clients.
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
@@ -10,6 +11,8 @@ import type { Engine } from '../engine/types';
 import * as archive from './archive';
 import * as containers from './containers';
 import * as ops from './container-ops';
+import * as exec from './exec';
+import { jsonBody, readUpgradeBody } from './hijack';
 import { HttpError, sendError, type Query } from './http';
 import * as images from './images';
 import { attach, containerLogs, rawHttpError } from './logs';
@@ -22,6 +25,8 @@ interface Route {
   pattern: RegExp;
   handler: Handler;
 }
+
+const EXEC_START = /^\/exec\/([^/]+)\/start$/;
 
 // Names may hold slashes ("127.0.0.1:5000/busybox:latest"), so image routes match greedily.
 const routes: Route[] = [
@@ -56,15 +61,11 @@ const routes: Route[] = [
   { method: 'GET', pattern: /^\/containers\/([^/]+)\/top$/, handler: ({ engine, res, params, q }) => ops.topContainer(engine, res, params[0], q) },
   { method: 'GET', pattern: /^\/containers\/([^/]+)\/stats$/, handler: ({ engine, req, res, params, q }) => ops.containerStats(engine, req, res, params[0], q) },
   { method: 'GET', pattern: /^\/containers\/([^/]+)\/logs$/, handler: ({ engine, req, res, params, q }) => containerLogs(engine, res, params[0], q) },
-  // A resize is harmless to ignore until stdin and ptys are wired through attach.
-  {
-    method: 'POST',
-    pattern: /^\/containers\/([^/]+)\/resize$/,
-    handler: ({ engine, res, params }) => {
-      engine.inspect(params[0]);
-      res.writeHead(200).end();
-    },
-  },
+  { method: 'POST', pattern: /^\/containers\/([^/]+)\/resize$/, handler: ({ engine, res, params, q }) => exec.resizeContainer(engine, res, params[0], q) },
+  { method: 'POST', pattern: /^\/containers\/([^/]+)\/exec$/, handler: ({ engine, req, res, params }) => exec.createExec(engine, req, res, params[0]) },
+  { method: 'POST', pattern: EXEC_START, handler: ({ engine, req, res, params }) => exec.startExec(engine, req, res, params[0]) },
+  { method: 'POST', pattern: /^\/exec\/([^/]+)\/resize$/, handler: ({ engine, res, params, q }) => exec.resizeExec(engine, res, params[0], q) },
+  { method: 'GET', pattern: /^\/exec\/([^/]+)\/json$/, handler: ({ engine, res, params }) => exec.inspectExec(engine, res, params[0]) },
 ];
 
 const ATTACH = /^\/containers\/([^/]+)\/attach$/;
@@ -131,9 +132,18 @@ async function handleUpgrade(engine: Engine, req: IncomingMessage, socket: Duple
   socket.on('error', () => {});
   try {
     const { path: p, q } = parseTarget(req.url ?? '/');
+    if (req.method !== 'POST') throw new HttpError(404, 'page not found');
+    const start = EXEC_START.exec(p);
+    if (start) {
+      // The body (Detach, Tty) comes first on the upgraded connection; what follows is stdin.
+      const body = jsonBody(await readUpgradeBody(req, socket, head));
+      await exec.startExecAttached(engine, socket, start[1], body, true);
+      return;
+    }
     const m = ATTACH.exec(p);
-    if (!m || req.method !== 'POST') throw new HttpError(404, 'page not found');
-    if (head.length) socket.unshift(head);
+    if (!m) throw new HttpError(404, 'page not found');
+    // attach takes no body; one that was sent all the same is not stdin.
+    await readUpgradeBody(req, socket, head);
     await attach(engine, socket, m[1], q, true);
   } catch (err) {
     rawHttpError(socket, err);

@@ -9,15 +9,24 @@ import { DOCKER_API_VERSION } from '../../protocol/docker-api';
 import { openCgroups, type Cgroups } from './cgroups';
 import { checkSpec, ContainerLifecycle, ContainerRecords, execIn, nowRfc3339Nano, type ContainerHooks } from './containers';
 import { ContainerArchives, type ContainerArchive, type PathStat, type PutArchiveOptions } from './containers/archive';
+import { ExecSessions } from './containers/exec-sessions';
 import { netnsCounters, systemCpu } from './containers/host-stats';
 import { exportFilesystem } from './containers/export';
-import { conflict, notFound } from './errors';
+import { MonitorGone, MonitorRefused, MonitorRun } from './containers/monitor';
+import { ContainerStdioRegistry } from './containers/stdio';
+import { conflict, EngineError, notFound } from './errors';
 import { importImage, type ImportOptions } from './images/import';
 import { readLogBatches, readLogs, type LogSource } from './logs';
 import { prepareRoot } from './root';
 import type {
-  ContainerEvent,
+  AttachOptions,
+  ExecCreateOptions,
+  ExecInfo,
+  ExecStartOptions,
+  StdioSession,
+  TtySize,
   ContainerRecord,
+  ContainerEvent,
   ContainerSpec,
   ContainerStats,
   Engine,
@@ -65,6 +74,8 @@ class EngineImpl extends EventEmitter<EngineEvents> implements BerthEngine {
   private readonly exporting = new Map<string, number>();
   /** `docker cp`, and the lock it shares with the operations that would change the container under a copy. */
   private readonly archives: ContainerArchives;
+  private readonly stdio: ContainerStdioRegistry;
+  private readonly execs: ExecSessions;
 
   constructor(
     readonly root: string,
@@ -78,16 +89,27 @@ class EngineImpl extends EventEmitter<EngineEvents> implements BerthEngine {
       this.archives.observe(e);
       this.emit('container', e);
     };
-    // Every start, the restart policy's too, waits for a copy before its init mounts the rootfs.
+    this.stdio = new ContainerStdioRegistry((id) => this.records.runDir(id), (action, id) => emit({ action, id }));
+    this.execs = new ExecSessions(this.records, cgroups, emit);
+    // Every start, the restart policy's too, waits for a copy before its init mounts the rootfs;
+    // clients attached before a start connect while the init waits, after the network is wired.
     const gated: ContainerHooks = {
       ...hooks,
       prestart: async (c, ctx) => {
         await this.archives.beforeStart(c.id);
         await hooks?.prestart?.(c, ctx);
+        await this.stdio.ready(c.id);
       },
     };
     this.lifecycle = new ContainerLifecycle(this.records, images, cgroups, emit, gated);
     this.archives = new ContainerArchives(this.records, images, cgroups, emit, (id) => this.lifecycle.wait(id, 'not-running'));
+    this.on('container', (e) => {
+      if (e.action === 'die') this.stdio.ended(e.id);
+      else if (e.action === 'destroy') {
+        this.stdio.removed(e.id);
+        this.execs.forget(e.id);
+      }
+    });
     images.on('image', this.onImage);
   }
 
@@ -263,12 +285,42 @@ class EngineImpl extends EventEmitter<EngineEvents> implements BerthEngine {
   exec(idOrName: string, opts: ExecOptions): ChildProcessWithoutNullStreams {
     return execIn(this.records, this.cgroups, idOrName, opts);
   }
+  attach(idOrName: string, opts: AttachOptions): StdioSession {
+    return this.stdio.attach(this.records.resolve(idOrName), opts);
+  }
+  async resize(idOrName: string, size: TtySize): Promise<void> {
+    const rec = this.records.resolve(idOrName);
+    if (!rec.state.running) throw conflict(`Container ${rec.id} is not running`);
+    if (!rec.spec.process.tty) return;
+    try {
+      await new MonitorRun(this.records.runDir(rec.id)).resize(size);
+    } catch (e) {
+      if (e instanceof MonitorGone || (e instanceof MonitorRefused && /not running/.test(e.message))) throw conflict(`Container ${rec.id} is not running`);
+      throw new EngineError(500, `resize the TTY of ${rec.id}: ${(e as Error).message}`);
+    }
+  }
+  execCreate(idOrName: string, opts: ExecCreateOptions): ExecInfo {
+    return this.execs.create(idOrName, opts);
+  }
+  execStart(execId: string, opts: ExecStartOptions): StdioSession | undefined {
+    return this.execs.start(execId, opts);
+  }
+  execResize(execId: string, size: TtySize): Promise<void> {
+    return this.execs.resize(execId, size);
+  }
+  execInspect(execId: string): ExecInfo {
+    return this.execs.inspect(execId);
+  }
+  execIds(idOrName: string): string[] {
+    return this.execs.idsOf(this.records.resolve(idOrName).id);
+  }
   containerDir(id: string): string {
     return this.records.dir(id);
   }
   async close(): Promise<void> {
     this.images.off('image', this.onImage);
     this.lifecycle.close();
+    this.stdio.close();
     // Running containers keep their groups, and so the parent, until a later agent removes them.
     await this.cgroups.release();
   }

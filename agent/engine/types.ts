@@ -8,9 +8,13 @@ import type { NetworkCounters } from './containers/host-stats';
 import type { TopResult } from './containers/top';
 import type { ContainerArchive, PathStat, PutArchiveOptions } from './containers/archive';
 import type { HostInfo, PullProgress } from '../../protocol/agent-link';
+import type { ExecCreateOptions, ExecInfo, ExecStartOptions } from './containers/exec-sessions';
+import type { AttachOptions, StdioSession, TtySize } from './containers/stdio';
 
 export type { ContainerRecord, ContainerSpec, ContainerStatus, LogEntry, ResolvedSpec } from '../../protocol/container';
 export type { HostInfo, PullProgress } from '../../protocol/agent-link';
+export type { ExecCreateOptions, ExecInfo, ExecStartOptions } from './containers/exec-sessions';
+export type { AttachOptions, OutputChunk, StdioSession, TtySize } from './containers/stdio';
 
 /** The `config` section of an OCI / Docker image config. */
 export interface ImageConfig {
@@ -112,6 +116,9 @@ export type ContainerAction =
   | 'exec_create'
   | 'exec_start'
   | 'exec_die'
+  | 'exec_detach'
+  | 'attach'
+  | 'detach'
   | 'archive-path'
   | 'extract-to-dir';
 
@@ -131,10 +138,13 @@ export interface ContainerEvent {
   oldName?: string;
   /** health_status: the new status. */
   health?: HealthStatus;
-  /** exec_*: the exec's id, and (create, start) its command line. */
+  /** exec_*: the exec's id. */
   execId?: string;
+  /** exec_create, exec_start: the command line, which Docker appends to the action ("exec_start: sh -c …"). */
   command?: string;
 }
+
+export type StdioEventAction = Extract<ContainerAction, 'attach' | 'detach' | 'exec_create' | 'exec_start' | 'exec_die' | 'exec_detach'>;
 
 export interface ImageEvent {
   /** pull: `ref` was pulled as `id`; tag: `ref` now names `id`; untag: `ref` no longer does; delete: `id` is gone. */
@@ -256,6 +266,19 @@ export interface Engine extends EventEmitter<EngineEvents> {
   stats(idOrName: string): Promise<ContainerStats | undefined>;
   /** A process in a running container; stdio are pipes, 'exit' gives its code. 409 when not running. */
   exec(idOrName: string, opts: ExecOptions): ChildProcessWithoutNullStreams;
+  /** `docker attach`: the container's live output and (with OpenStdin) its stdin. A container
+   *  that is not running yet is attached at its next start, from its first byte. */
+  attach(idOrName: string, opts: AttachOptions): StdioSession;
+  /** The TTY's window size; a no-op without a TTY (as Docker's); 409 when not running. */
+  resize(idOrName: string, size: TtySize): Promise<void>;
+  /** Docker's exec instances: create (409 when the container is not running), start once
+   *  (a session, or undefined when detached), resize, inspect. */
+  execCreate(idOrName: string, opts: ExecCreateOptions): ExecInfo;
+  execStart(execId: string, opts: ExecStartOptions): StdioSession | undefined;
+  execResize(execId: string, size: TtySize): Promise<void>;
+  execInspect(execId: string): ExecInfo;
+  /** The container's exec instances that have not exited (Docker's ExecIDs). */
+  execIds(idOrName: string): string[];
   /** Stops watching; running containers keep running (their monitors outlive the agent). */
   close(): Promise<void>;
 }

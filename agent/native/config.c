@@ -20,9 +20,15 @@
  *   seccomp.flag=log|spec_allow|tsync …
  *   seccomp.rule=ACTION  then  seccomp.syscall=NAME …  seccomp.arg=INDEX:OP:VALUE[:VALUE2] …
  *               (OP: ne lt le eq ge gt masked_eq; several args on one index are ORed)
+ *   group_add=NAME|GID …   supplementary groups besides the user's (--group-add)
+ *   tty=0|1   a TTY made in the container's devpts on fds 0-2 (init: the monitor holds
+ *             the master; exec: the helper relays it, see exec.c)
+ *   tty_size=ROWSxCOLS   its first window size
  * run only:
  *   rootfs=DIR   overlay=MOUNT-DATA (without it, rootfs is bound on itself)
  *   hostname=NAME   log=FILE   netns=new|host
+ *   stdin=open|null   open: the init's stdin is a pipe the control socket's `stdin` feeds
+ *             (Docker's OpenStdin); null (default): /dev/null
  *   monitor_cgroup=DIR …   groups of the monitor itself (one per hierarchy)
  *   monitor_oom_score_adj=N   the monitor's own (the agent sends -1000 when it may lower it)
  *   The mount plan, carried out in this order (rootfs.c):
@@ -129,6 +135,7 @@ static struct seccomp_rule *cur_rule(const char *k, const char *v)
 	if (!cf.nseccomp_rules) bad(k, v, "no seccomp.rule= entry before it");
 	return &cf.seccomp_rules[cf.nseccomp_rules - 1];
 }
+static int seen_netns, seen_caps, seen_oom, seen_moom, seen_tty, seen_tty_size, seen_stdin;
 
 static int score(const char *k, char *v, int *seen)
 {
@@ -154,6 +161,7 @@ static void set(const char *k, char *v, unsigned kind)
 		{ "seccomp.arch", RUN | EXEC }, { "seccomp.flag", RUN | EXEC }, { "seccomp.rule", RUN | EXEC },
 		{ "seccomp.syscall", RUN | EXEC }, { "seccomp.arg", RUN | EXEC }, { "seccomp.cache", RUN | EXEC }, { "sysctl", RUN },
 		{ "rootfs_readonly", RUN }, { "pidns", RUN }, { "ipcns", RUN }, { "utsns", RUN },
+		{ "tty", RUN | EXEC }, { "tty_size", RUN | EXEC }, { "group_add", RUN | EXEC }, { "stdin", RUN },
 	};
 	size_t i;
 	for (i = 0; i < sizeof keys / sizeof keys[0]; i++)
@@ -174,6 +182,26 @@ static void set(const char *k, char *v, unsigned kind)
 	else if (!strcmp(k, "cgroup")) { absolute(k, v); strv_push(&cf.cgroups, v); }
 	else if (!strcmp(k, "monitor_cgroup")) { absolute(k, v); strv_push(&cf.monitor_cgroups, v); }
 	else if (!strcmp(k, "masked")) { absolute(k, v); strv_push(&cf.masked, v); }
+	else if (!strcmp(k, "group_add")) {
+		if (!*v || strchr(v, ':') || strchr(v, '\n')) bad(k, v, "not a group name or id");
+		strv_push(&cf.group_add, v);
+	} else if (!strcmp(k, "tty")) {
+		if (seen_tty++) bad(k, v, "given twice");
+		if (strcmp(v, "0") && strcmp(v, "1")) bad(k, v, "not 0 or 1");
+		cf.tty = v[0] == '1';
+	} else if (!strcmp(k, "tty_size")) {
+		if (seen_tty_size++) bad(k, v, "given twice");
+		char *x = strchr(v, 'x');
+		if (!x) bad(k, v, "not ROWSxCOLS");
+		*x = 0;
+		cf.tty_rows = (unsigned short)number(k, v, 10, 0xffff);
+		cf.tty_cols = (unsigned short)number(k, x + 1, 10, 0xffff);
+		*x = 'x';
+	} else if (!strcmp(k, "stdin")) {
+		if (seen_stdin++) bad(k, v, "given twice");
+		if (strcmp(v, "open") && strcmp(v, "null")) bad(k, v, "not \"open\" or \"null\"");
+		cf.open_stdin = v[0] == 'o';
+	}
 	else if (!strcmp(k, "readonly")) { absolute(k, v); strv_push(&cf.readonly, v); }
 	else if (!strcmp(k, "no_new_privs")) cf.no_new_privs = flag_on(k, v, &seen_nnp);
 	else if (!strcmp(k, "rootfs_readonly")) cf.readonly_rootfs = flag_on(k, v, &seen_rofs);
@@ -266,6 +294,7 @@ static void complete(void)
 		if (!cf.seccomp_rules[i].syscalls.n) bad("seccomp.rule", cf.seccomp_rules[i].action, "has no seccomp.syscall");
 	/* The host's UTS namespace is the host's: its name is not the container's to set. */
 	if (!cf.newuts && cf.hostname) bad("hostname", cf.hostname, "given with utsns=host");
+	if (seen_tty_size && !cf.tty) die(128, 0, "berth-monitor: %s: tty_size= without tty=1 would not apply", conf_path);
 }
 
 void read_conf(const char *path, enum conf_kind kind)

@@ -11,9 +11,12 @@
  * hierarchy, so killing the agent's cgroup leaves it alone) and out of the OOM killer's
  * reach (monitor_oom_score_adj=, -1000 from an agent allowed to lower it); clones the init into new pid/mnt/uts/ipc(/net) namespaces
  * with a pidfd; puts the init into the container's cgroups and writes `pid`. Then one
- * event loop: the init's stdout/stderr into the log, its start outcome, SIGCHLD (through a
- * signalfd), and the control socket. The init waits until "start" arrives on the socket
- * (the agent has wired its network), at most START_TIMEOUT_SEC.
+ * event loop: the init's stdout/stderr (or, with tty=1, the TTY's master, which the init
+ * sends back over a socketpair once it has made the TTY in the container's devpts) into
+ * the log and to attached clients, the stdin pipe (stdin=open) fed from the control
+ * socket, its start outcome, SIGCHLD (through a signalfd), and the control socket. The
+ * init waits until "start" arrives on the socket (the agent has wired its network), at
+ * most START_TIMEOUT_SEC.
  *
  * The init is reaped in the same loop that serves "kill", so once it is reaped no signal
  * is sent for it, and before that its pid cannot be reused (signals go by pidfd anyway).
@@ -30,6 +33,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/signalfd.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -48,6 +52,13 @@ static pid_t child = -1;
 static int child_pidfd = -1;
 static enum { C_CREATED, C_RUNNING, C_EXITED } cstate = C_CREATED;
 static int exit_code;
+/* Output reaches attached clients only once execve succeeded: before, all the init can
+ * print is its own start error, which goes to the log and to the start's answer instead. */
+static int execed_ok;
+/* The TTY's master once the init has sent it (-1 before and after); a size asked for
+ * before that is applied when it comes. */
+static int master = -1, master_gone;
+static unsigned short want_rows, want_cols;
 
 int container_kill(int sig)
 {
@@ -70,6 +81,32 @@ int container_release(void)
 	if (write_all(ip.sync[1], "g", 1) < 0) return errno;
 	cstate = C_RUNNING;
 	return 0;
+}
+
+int container_resize(unsigned short rows, unsigned short cols)
+{
+	if (!cf.tty) return ENOTTY;
+	if (cstate == C_EXITED || master_gone) return ESRCH;
+	if (master < 0) {
+		want_rows = rows;
+		want_cols = cols;
+		return 0;
+	}
+	return pty_resize(master, rows, cols) < 0 ? errno : 0;
+}
+
+int container_stdin_fd(void)
+{
+	if (cf.tty) return master >= 0 ? master : master_gone ? -1 : -2;
+	return ip.in[1];
+}
+
+void container_close_stdin(void)
+{
+	/* Docker leaves a TTY's stdin open whatever its client does. */
+	if (cf.tty || ip.in[1] < 0) return;
+	close(ip.in[1]);
+	ip.in[1] = -1;
 }
 
 void container_state(char *buf, size_t len)
@@ -127,6 +164,7 @@ static void reap(int sfd)
 static void start_outcome(char *msg, size_t len)
 {
 	msg[len] = 0;
+	execed_ok = !len;
 	if (write_atomic(len ? "error" : "execed", msg) < 0) {
 		char line[256];
 		snprintf(line, sizeof line, "berth-monitor: write start outcome: %s\n", strerror(errno));
@@ -134,13 +172,33 @@ static void start_outcome(char *msg, size_t len)
 	}
 }
 
+/* One read from an output of the container: the log first, then attached clients. */
+static int pump(int fd, struct stream *log, int stream, char *buf, size_t size)
+{
+	ssize_t r = read(fd, buf, size);
+	if (r > 0) {
+		log_feed(log, buf, (size_t)r);
+		if (execed_ok) control_output(stream, buf, (size_t)r);
+		return 1;
+	}
+	if (r < 0 && (errno == EINTR || errno == EAGAIN)) return 1;
+	/* 0 is a pipe's end; EIO is the TTY's master once no process holds the slave. */
+	log_flush(log);
+	return 0;
+}
+
+/* Static rather than on the stack: only the pages a container's output really reaches
+ * are ever touched, which is most of an idle monitor's memory. */
+static char buf[65536];
+static struct stream out = { .name = "stdout" }, err = { .name = "stderr" }, tty = { .fd = -1, .name = "stdout" };
+
 int run_main(const char *statedir)
 {
-	char buf[65536];
 	report_as = AS_MONITOR;
 	signal(SIGPIPE, SIG_IGN);
 	signal(SIGHUP, SIG_IGN);
 	if (chdir(statedir) < 0) { perror(statedir); return 1; }
+	cloexec_inherited(1);
 	read_conf("monitor.conf", CONF_RUN);
 	if (cf.log) log_open(cf.log);
 
@@ -158,9 +216,12 @@ int run_main(const char *statedir)
 	snprintf(buf, sizeof buf, "%d\n", getpid());
 	if (write_atomic("monitor.pid", buf) < 0) die(128, errno, "berth-monitor: write monitor.pid");
 
+	ip.in[0] = ip.in[1] = ip.console[0] = ip.console[1] = -1;
 	if (pipe2(ip.out, O_CLOEXEC) < 0 || pipe2(ip.err, O_CLOEXEC) < 0 ||
 	    pipe2(ip.errmsg, O_CLOEXEC) < 0 || pipe2(ip.sync, O_CLOEXEC) < 0)
 		die(128, errno, "berth-monitor: pipe");
+	if (cf.open_stdin && !cf.tty && pipe2(ip.in, O_CLOEXEC) < 0) die(128, errno, "berth-monitor: stdin pipe");
+	if (cf.tty && socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, ip.console) < 0) die(128, errno, "berth-monitor: TTY socketpair");
 	control_listen();
 	sigset_t chld;
 	sigemptyset(&chld);
@@ -182,48 +243,72 @@ int run_main(const char *statedir)
 	die_cleanup = kill_child;
 	free(stack);
 	close(ip.out[1]); close(ip.err[1]); close(ip.errmsg[1]); close(ip.sync[0]);
+	if (ip.in[0] >= 0) {
+		close(ip.in[0]);
+		/* Written only as poll allows: a container that does not read holds its writer back. */
+		if (fcntl(ip.in[1], F_SETFL, O_NONBLOCK) < 0) die(128, errno, "berth-monitor: stdin pipe O_NONBLOCK");
+	}
+	if (ip.console[1] >= 0) close(ip.console[1]);
 	join_cgroups(&cf.cgroups, child, "the container init");
 	snprintf(buf, sizeof buf, "%d\n", child);
 	if (write_atomic("pid", buf) < 0) die(128, errno, "berth-monitor: write pid");
 
-	struct stream out = { .fd = ip.out[0], .name = "stdout" }, err = { .fd = ip.err[0], .name = "stderr" };
-	struct stream *streams[2] = { &out, &err };
+	out.fd = ip.out[0];
+	err.fd = ip.err[0];
 	char errmsg[2048];
 	size_t errlen = 0;
-	int errmsg_fd = ip.errmsg[0];
+	int errmsg_fd = ip.errmsg[0], console = ip.console[0];
 	long long deadline = now_ms() + START_TIMEOUT_SEC * 1000LL;
-	while (out.fd >= 0 || err.fd >= 0 || errmsg_fd >= 0 || cstate != C_EXITED) {
-		struct pollfd pf[4 + 1 + CONTROL_MAX_CLIENTS];
+	enum { P_SIG, P_OUT, P_ERR, P_ERRMSG, P_CONSOLE, P_MASTER, P_STDIN, P_CTL };
+	while (out.fd >= 0 || err.fd >= 0 || errmsg_fd >= 0 || console >= 0 || master >= 0 || cstate != C_EXITED) {
+		struct pollfd pf[P_CTL + 1 + CONTROL_MAX_CLIENTS];
 		int ctl[1 + CONTROL_MAX_CLIENTS];
-		pf[0] = (struct pollfd){ sfd, POLLIN, 0 };
-		pf[1] = (struct pollfd){ out.fd, POLLIN, 0 };
-		pf[2] = (struct pollfd){ err.fd, POLLIN, 0 };
-		pf[3] = (struct pollfd){ errmsg_fd, POLLIN, 0 };
+		/* While an attached client has output to take, no more is read (Docker's attach blocks
+		 * the same way); nor before the start outcome is known, so nothing is sent for a failed start. */
+		short in = control_output_pending() || errmsg_fd >= 0 ? 0 : POLLIN;
+		int stdin_fd = control_stdin_pending() ? container_stdin_fd() : -1;
+		pf[P_SIG] = (struct pollfd){ sfd, POLLIN, 0 };
+		pf[P_OUT] = (struct pollfd){ in ? out.fd : -1, in, 0 };
+		pf[P_ERR] = (struct pollfd){ in ? err.fd : -1, in, 0 };
+		pf[P_ERRMSG] = (struct pollfd){ errmsg_fd, POLLIN, 0 };
+		pf[P_CONSOLE] = (struct pollfd){ console, POLLIN, 0 };
+		pf[P_MASTER] = (struct pollfd){ in ? master : -1, in, 0 };
+		pf[P_STDIN] = (struct pollfd){ stdin_fd, POLLOUT, 0 };
 		int nctl = control_fds(ctl, 1 + CONTROL_MAX_CLIENTS);
-		for (int i = 0; i < nctl; i++) pf[4 + i] = (struct pollfd){ ctl[i], POLLIN, 0 };
+		for (int i = 0; i < nctl; i++) pf[P_CTL + i] = (struct pollfd){ ctl[i], control_events(ctl[i]), 0 };
 		int timeout = -1;
 		if (cstate == C_CREATED) {
 			long long left = deadline - now_ms();
 			timeout = left > 0 ? (int)left : 0;
 		}
-		int n = poll(pf, (nfds_t)(4 + nctl), timeout);
+		int n = poll(pf, (nfds_t)(P_CTL + nctl), timeout);
 		if (n < 0) {
 			if (errno == EINTR) continue;
 			die(128, errno, "berth-monitor: poll");
 		}
 		if (n == 0 && cstate == C_CREATED) die(128, ETIMEDOUT, "berth-monitor: the agent never released the container");
-		if (pf[0].revents) reap(sfd);
-		for (int i = 0; i < 2; i++) {
-			struct stream *s = streams[i];
-			if (s->fd < 0 || !pf[1 + i].revents) continue;
-			ssize_t r = read(s->fd, buf, sizeof buf);
-			if (r > 0) { log_feed(s, buf, (size_t)r); continue; }
-			if (r < 0 && errno == EINTR) continue;
-			log_flush(s);
-			close(s->fd);
-			s->fd = -1;
+		if (pf[P_SIG].revents) reap(sfd);
+		if (pf[P_OUT].revents && !pump(out.fd, &out, 1, buf, sizeof buf)) { close(out.fd); out.fd = -1; }
+		if (pf[P_ERR].revents && !pump(err.fd, &err, 2, buf, sizeof buf)) { close(err.fd); err.fd = -1; }
+		if (pf[P_MASTER].revents && !pump(master, &tty, 1, buf, sizeof buf)) {
+			close(master);
+			master = -1;
+			master_gone = 1;
 		}
-		if (errmsg_fd >= 0 && pf[3].revents) {
+		if (pf[P_CONSOLE].revents) {
+			int m = recv_fd(console);
+			/* Nothing came: the init failed before it made the TTY (its error says why). */
+			if (m >= 0) {
+				if (fcntl(m, F_SETFL, O_NONBLOCK) < 0) die(128, errno, "berth-monitor: TTY master O_NONBLOCK");
+				if (want_rows && pty_resize(m, want_rows, want_cols) < 0) die(128, errno, "berth-monitor: TTY window size");
+				master = m;
+				control_stdin_writable(); /* input typed before the TTY existed */
+			} else master_gone = 1;
+			close(console);
+			console = -1;
+		}
+		if (pf[P_STDIN].revents) control_stdin_writable();
+		if (errmsg_fd >= 0 && pf[P_ERRMSG].revents) {
 			ssize_t r = read(errmsg_fd, errmsg + errlen, sizeof errmsg - 1 - errlen);
 			if (r > 0) errlen += (size_t)r;
 			else if (r == 0 || errno != EINTR) {
@@ -233,7 +318,7 @@ int run_main(const char *statedir)
 			}
 		}
 		for (int i = 0; i < nctl; i++)
-			if (pf[4 + i].revents) control_ready(pf[4 + i].fd);
+			if (pf[P_CTL + i].revents) control_ready(pf[P_CTL + i].fd, pf[P_CTL + i].revents);
 	}
 	/* exit first: a client that finds the socket gone must find the exit code too. */
 	write_exit(exit_code);

@@ -14,6 +14,7 @@
  *   seccomp.c   the seccomp filter: built from the agent's rules with libseccomp, loaded last
  *   reaper.c    `--init`: PID 1 that forwards signals and reaps zombies (Docker's docker-init)
  *   exec.c      execve with Docker's PATH rules, and the `exec` subcommand
+ *   pty.c       TTYs made in the container's devpts, and passing descriptors (SCM_RIGHTS)
  *   layerfix.c  layer-fixup and xattr-get (layer unpacking helpers; no container involved)
  */
 #ifndef BERTH_MONITOR_H
@@ -62,6 +63,11 @@ struct conf {
 	struct strv seccomp_arches, seccomp_flags, rlimits, sysctls;
 	struct seccomp_rule *seccomp_rules;
 	int nseccomp_rules;
+	/* Processes and terminals: a TTY (tty=1) of tty_rows x tty_cols (0: the kernel's),
+	 * stdin open for the control socket's `stdin` (stdin=open), groups added (group_add=). */
+	int tty, open_stdin;
+	unsigned short tty_rows, tty_cols;
+	struct strv group_add;
 };
 extern struct conf cf;
 
@@ -110,7 +116,8 @@ int rootfs_open(const char *path, int flags);
 
 /* ---- security.c ---- */
 void drop_bounding_caps(void);
-uid_t switch_user(struct strv *env);
+/* Becomes the configured user (see security.c for Docker's rules); dies with `code`. */
+uid_t switch_user(struct strv *env, int code);
 void set_caps(uid_t uid);
 /* Writes /proc/self/oom_score_adj; dies with `code` on failure. */
 void set_oom_score_adj(int value, int code);
@@ -142,9 +149,23 @@ int reaper_main(int argc, char **argv);
 void __attribute__((noreturn)) exec_cmd(char **argv, char **envp, int code_notfound, int code_other);
 int exec_main(const char *statedir, const char *conf);
 
+/* ---- pty.c ---- */
+/* Marks every descriptor from 3 up close-on-exec: what the agent inherited stays out of containers. */
+void cloexec_inherited(int code);
+/* The master of a new pty in /dev/pts (the caller's root); *slave its peer. Dies with `code`. */
+int pty_open(int code, unsigned short rows, unsigned short cols, int *slave);
+/* TIOCSWINSZ unless a size is 0; -1 with errno. */
+int pty_resize(int master, unsigned short rows, unsigned short cols);
+/* A new session with `slave` as its controlling terminal on fds 0, 1 and 2. */
+void pty_make_controlling(int code, int slave);
+/* One descriptor over a unix socket; -1 with errno. */
+int send_fd(int sock, int fd);
+int recv_fd(int sock);
+
 /* ---- init.c ---- */
-/* The pipes between the monitor and its init (fds in the monitor's table). */
-struct init_pipes { int devnull, out[2], err[2], errmsg[2], sync[2]; };
+/* The pipes between the monitor and its init (fds in the monitor's table): in is the
+ * container's stdin with stdin=open, console the socketpair the TTY's master comes back on. */
+struct init_pipes { int devnull, in[2], out[2], err[2], errmsg[2], sync[2], console[2]; };
 extern struct init_pipes ip;
 int init_main(void *arg);
 
@@ -158,14 +179,30 @@ int container_pidfd(pid_t *pid);
 int container_release(void);
 /* "created <pid>", "running <pid>" or "exited <code>". */
 void container_state(char *buf, size_t len);
+/* 0, or an errno: ENOTTY without a TTY. Before the TTY exists, the size is kept for it. */
+int container_resize(unsigned short rows, unsigned short cols);
+/* Where the `stdin` connection's bytes go: the stdin pipe or the TTY's master; -1 when
+ * stdin is not open (or was closed). container_close_stdin: the attached client's EOF. */
+int container_stdin_fd(void);
+void container_close_stdin(void);
 
 /* ---- control.c ---- */
 #define CONTROL_MAX_CLIENTS 16
 int control_listen(void);
 /* The fds the loop polls: the listener and each client (-1 for free slots). */
 int control_fds(int *fds, int max);
-/* Called when poll says `fd` (one of control_fds) is readable or hung up. */
-void control_ready(int fd);
+/* The events to poll each of control_fds for. */
+short control_events(int fd);
+/* Called when poll says `fd` (one of control_fds) is ready (revents). */
+void control_ready(int fd, short revents);
+/* Output for attached clients (`attach`): a frame per stream read. */
+void control_output(int stream, const char *data, size_t n);
+/* Whether an attached client still has output to take: the loop reads no more meanwhile. */
+int control_output_pending(void);
+/* The stdin connection has input waiting for its target to take it. */
+int control_stdin_pending(void);
+/* The target (container_stdin_fd) is writable again. */
+void control_stdin_writable(void);
 void control_close_all(void);
 /* Client side: one request, one reply line ("ok …" / "error …") without the newline;
  * *fd_out receives a passed descriptor (or -1). -1 with errno when the monitor is gone. */

@@ -1,7 +1,7 @@
 /*
  * Who the container's process is and what it may do: the user and group from the image's
  * /etc/passwd and /etc/group (read after pivot_root, so they are the container's), the
- * capability sets, rlimits, no_new_privs, the seccomp filter's place in the sequence
+ * supplementary groups (the user's memberships and --group-add), the capability sets, rlimits, no_new_privs, the seccomp filter's place in the sequence
  * (seccomp.c builds it), sysctls, and the OOM score. Runs in the init (and in exec's
  * child) after the mounts and before execve, in runc's order:
  *
@@ -25,7 +25,9 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 static int is_number(const char *s)
@@ -35,27 +37,120 @@ static int is_number(const char *s)
 	return 1;
 }
 
-/* Finds `key` (a name, or a number when byid) in a colon file of the container:
- * passwd (name:x:uid:gid:gecos:home:shell) or group (name:x:gid:members). */
-static int lookup(const char *file, const char *key, int byid, char *fields[7], char *line, size_t len)
+/* A colon file of the container, line by line: passwd (name:x:uid:gid:gecos:home:shell)
+ * or group (name:x:gid:member,member…). Lines have no length limit (big groups). */
+struct colon_file { FILE *f; char *line; size_t cap; char *fields[7]; int n; };
+
+static int colon_open(struct colon_file *c, const char *path)
 {
-	FILE *f = fopen(file, "re");
-	if (!f) return 0;
-	while (fgets(line, (int)len, f)) {
-		line[strcspn(line, "\n")] = 0;
-		int n = 0;
-		for (int i = 0; i < 7; i++) fields[i] = "";
-		for (char *p = line; n < 7; n++) {
-			fields[n] = p;
-			char *c = strchr(p, ':');
-			if (!c) { n++; break; }
-			*c = 0;
-			p = c + 1;
+	*c = (struct colon_file){ 0 };
+	c->f = fopen(path, "re");
+	return c->f != NULL;
+}
+
+static int colon_next(struct colon_file *c)
+{
+	ssize_t len;
+	while ((len = getline(&c->line, &c->cap, c->f)) >= 0) {
+		c->line[strcspn(c->line, "\n")] = 0;
+		if (!*c->line) continue;
+		c->n = 0;
+		for (int i = 0; i < 7; i++) c->fields[i] = "";
+		for (char *p = c->line; c->n < 7; c->n++) {
+			c->fields[c->n] = p;
+			char *colon = strchr(p, ':');
+			if (!colon) { c->n++; break; }
+			*colon = 0;
+			p = colon + 1;
 		}
-		if (n >= 3 && strcmp(byid ? fields[2] : fields[0], key) == 0) { fclose(f); return 1; }
+		if (c->n >= 3) return 1;
 	}
-	fclose(f);
 	return 0;
+}
+
+static void colon_close(struct colon_file *c)
+{
+	if (c->f) fclose(c->f);
+	free(c->line);
+}
+
+/* Finds `key` (a name, or a number when byid) in field 0 or 2; copies the fields it needs. */
+static int lookup(const char *file, const char *key, int byid, char *out[7], char *store, size_t len)
+{
+	struct colon_file c;
+	int found = 0;
+	if (!colon_open(&c, file)) return 0;
+	while (!found && colon_next(&c)) {
+		if (strcmp(byid ? c.fields[2] : c.fields[0], key)) continue;
+		size_t at = 0;
+		for (int i = 0; i < 7; i++) {
+			int k = snprintf(store + at, len - at, "%s", c.fields[i]);
+			out[i] = store + at;
+			at += (size_t)k < len - at ? (size_t)k + 1 : len - at - 1;
+		}
+		found = 1;
+	}
+	colon_close(&c);
+	return found;
+}
+
+static int fail_code = 128;
+
+static unsigned long id_of(const char *s) { return strtoul(s, NULL, 10); }
+
+/* Adds gid to the list unless it is there already (setgroups would keep duplicates). */
+static void add_gid(gid_t **list, int *n, gid_t gid)
+{
+	for (int i = 0; i < *n; i++) if ((*list)[i] == gid) return;
+	*list = xrealloc(*list, sizeof **list * (size_t)(*n + 1));
+	(*list)[(*n)++] = gid;
+}
+
+/* The groups whose member list names `user` (Docker's supplementary groups). */
+static void member_groups(const char *user, gid_t **list, int *n)
+{
+	struct colon_file c;
+	if (!colon_open(&c, "/etc/group")) return;
+	while (colon_next(&c)) {
+		if (c.n < 4 || !is_number(c.fields[2])) continue;
+		for (char *m = c.fields[3], *end; *m; m = end + (*end != 0)) {
+			end = strchrnul(m, ',');
+			if ((size_t)(end - m) == strlen(user) && !strncmp(m, user, (size_t)(end - m))) {
+				add_gid(list, n, (gid_t)id_of(c.fields[2]));
+				break;
+			}
+		}
+	}
+	colon_close(&c);
+}
+
+/* A group by name or number; a number needs no entry, a name does. */
+static gid_t group_id(const char *name)
+{
+	char store[4096], *f[7];
+	if (lookup("/etc/group", name, 0, f, store, sizeof store) && is_number(f[2])) return (gid_t)id_of(f[2]);
+	if (is_number(name)) {
+		if (lookup("/etc/group", name, 1, f, store, sizeof store)) return (gid_t)id_of(f[2]);
+		return (gid_t)id_of(name);
+	}
+	die(fail_code, 0, "berth-monitor: unable to find group %s: no matching entries in group file", name);
+}
+
+/*
+ * The process's stdio become the user's, as runc's fixStdioPermissions does, so that
+ * reopening them (/dev/stdout, /proc/self/fd/1, the TTY) works for a user other than
+ * root: pipes and the TTY were made by root. /dev/null stays as it is.
+ */
+static void own_stdio(uid_t uid)
+{
+	for (int fd = 0; fd < 3; fd++) {
+		struct stat st;
+		if (fstat(fd, &st) < 0) die(fail_code, errno, "berth-monitor: stat fd %d", fd);
+		if (st.st_uid == uid || (S_ISCHR(st.st_mode) && st.st_rdev == makedev(1, 3))) continue;
+		/* EPERM/EROFS/EINVAL: a file the agent handed over that cannot change owner (runc goes on too). */
+		if (fchown(fd, uid, (gid_t)-1) < 0 && errno != EPERM && errno != EROFS && errno != EINVAL)
+			die(fail_code, errno, "berth-monitor: give fd %d to uid %u", fd, (unsigned)uid);
+	}
 }
 
 /* Root keeps only cf.caps; any other user gets none, and no setuid binary can exceed the bounding set. */
@@ -82,32 +177,42 @@ void set_caps(uid_t uid)
 	if (syscall(SYS_capset, &h, d) < 0) die(128, errno, "berth-monitor: capset");
 }
 
-uid_t switch_user(struct strv *env)
+/*
+ * Docker's rules (moby/sys/user GetExecUser, moby's getUser): "name" or "uid" from
+ * /etc/passwd (a uid without an entry is allowed, with gid 0), ":group" by name or gid;
+ * the groups are the primary one, then, only when no group was given, every group that
+ * lists the user as a member, then group_add= (--group-add) entries.
+ */
+uid_t switch_user(struct strv *env, int code)
 {
-	char spec[256], line[4096], *f[7];
+	char spec[256], store[4096], *f[7], name[256] = "";
 	uid_t uid = 0;
 	gid_t gid = 0;
 	const char *home = "/";
 	static char homebuf[1024];
+	fail_code = code;
 	snprintf(spec, sizeof spec, "%s", cf.user ? cf.user : "");
 	char *grp = strchr(spec, ':');
 	if (grp) *grp++ = 0;
 	if (!*spec) strcpy(spec, "0"); /* root, but still with its passwd entry's home */
 	int num = is_number(spec);
-	if (lookup("/etc/passwd", spec, num, f, line, sizeof line)) {
-		uid = (uid_t)strtoul(f[2], NULL, 10);
-		gid = (gid_t)strtoul(f[3], NULL, 10);
+	if (lookup("/etc/passwd", spec, num, f, store, sizeof store)) {
+		uid = (uid_t)id_of(f[2]);
+		gid = (gid_t)id_of(f[3]);
+		snprintf(name, sizeof name, "%s", f[0]);
 		if (*f[5]) { snprintf(homebuf, sizeof homebuf, "%s", f[5]); home = homebuf; }
 	} else if (num) {
-		uid = (uid_t)strtoul(spec, NULL, 10);
+		uid = (uid_t)id_of(spec);
 	} else {
-		die(128, 0, "berth-monitor: unable to find user %s: no matching entries in passwd file", spec);
+		die(code, 0, "berth-monitor: unable to find user %s: no matching entries in passwd file", spec);
 	}
-	if (grp && *grp) {
-		if (is_number(grp)) gid = (gid_t)strtoul(grp, NULL, 10);
-		else if (lookup("/etc/group", grp, 0, f, line, sizeof line)) gid = (gid_t)strtoul(f[2], NULL, 10);
-		else die(128, 0, "berth-monitor: unable to find group %s: no matching entries in group file", grp);
-	}
+	if (grp && *grp) gid = group_id(grp);
+	gid_t *groups = NULL;
+	int ngroups = 0;
+	add_gid(&groups, &ngroups, gid);
+	if (!(grp && *grp) && *name) member_groups(name, &groups, &ngroups);
+	for (int i = 0; i < cf.group_add.n; i++) add_gid(&groups, &ngroups, group_id(cf.group_add.v[i]));
+
 	int has_home = 0;
 	for (int i = 0; i < env->n; i++) if (strncmp(env->v[i], "HOME=", 5) == 0) has_home = 1;
 	if (!has_home) {
@@ -115,9 +220,11 @@ uid_t switch_user(struct strv *env)
 		snprintf(hb, sizeof hb, "HOME=%s", home);
 		strv_push(env, hb);
 	}
-	if (setgroups(0, NULL) < 0) die(128, errno, "berth-monitor: setgroups");
-	if (setgid(gid) < 0) die(128, errno, "berth-monitor: setgid %u", (unsigned)gid);
-	if (setuid(uid) < 0) die(128, errno, "berth-monitor: setuid %u", (unsigned)uid);
+	own_stdio(uid);
+	if (setgroups((size_t)ngroups, groups) < 0) die(code, errno, "berth-monitor: setgroups");
+	free(groups);
+	if (setgid(gid) < 0) die(code, errno, "berth-monitor: setgid %u", (unsigned)gid);
+	if (setuid(uid) < 0) die(code, errno, "berth-monitor: setuid %u", (unsigned)uid);
 	return uid;
 }
 

@@ -96,7 +96,9 @@ describe('the container monitor', { skip: !isRoot && 'needs root' }, () => {
     assert.equal(st.uid, 0);
     const { pid } = engine.inspect(c.id).state;
     assert.equal(await control(dir, 'state'), `ok running ${pid}\n`);
-    assert.equal(await control(dir, 'resize 24 80'), 'error unknown request "resize"\n');
+    assert.equal(await control(dir, 'frobnicate'), 'error unknown request "frobnicate"\n');
+    assert.equal(await control(dir, 'resize 24 80'), 'error the container has no TTY\n');
+    assert.equal(await control(dir, 'stdin'), 'error stdin is not open\n');
     assert.equal(await control(dir, 'kill nine'), 'error kill: "nine" is not a signal number\n');
     assert.equal(await control(dir, 'state now'), 'error state takes no argument\n');
     assert.equal(await control(dir, 'start'), 'error already started\n');

@@ -26,7 +26,6 @@ const REFUSED: Array<[string[], string]> = [
   [['--dns', '10.1.2.3'], '--dns'],
   [['--log-driver', 'none'], '--log-driver/--log-opt'],
   [['--log-opt', 'max-size=1m'], '--log-driver/--log-opt'],
-  [['--group-add', 'audio'], '--group-add'],
   [['--cpuset-cpus', '0'], '--cpuset-cpus'],
   [['--cpu-quota', '50000'], '--cpu-quota'],
   [['--memory-reservation', '64m'], '--memory-reservation'],
@@ -38,8 +37,6 @@ const REFUSED: Array<[string[], string]> = [
   [['--security-opt', 'apparmor=unconfined'], '--security-opt apparmor'],
   [['--security-opt', 'label=disable'], '--security-opt label'],
   [['--device-cgroup-rule', 'c 1:3 rwm'], '--device-cgroup-rule'],
-  [['-i'], '-i/--interactive'],
-  [['-t'], '-t/--tty'],
 ];
 
 describe('options Berth does not implement, through the docker CLI', { skip: !isRoot && 'needs root' }, () => {

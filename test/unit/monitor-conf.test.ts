@@ -42,6 +42,10 @@ const FULL: MonitorConfig = {
     utsHost: true,
     readonlyRootfs: true,
   },
+  tty: true,
+  ttySize: { rows: 24, cols: 80 },
+  openStdin: true,
+  groupAdd: ['audio', '4242'],
 };
 
 describe('berth-monitor configuration', () => {
@@ -78,14 +82,20 @@ describe('berth-monitor configuration', () => {
   test('values it cannot read are refused, named', () => {
     assert.equal(runWith(entries('rootfs=/x', 'netns=container:abc')).run.error(), 'berth-monitor: monitor.conf: netns=container:abc: not "new" or "host"');
     assert.equal(runWith(entries('rootfs=/x', 'caps=all')).run.error(), 'berth-monitor: monitor.conf: caps=all: not a hex capability mask: Invalid argument');
+    assert.equal(runWith(entries('rootfs=/x', 'tty=yes')).run.error(), 'berth-monitor: monitor.conf: tty=yes: not 0 or 1');
+    assert.equal(runWith(entries('rootfs=/x', 'tty=1', 'tty_size=24')).run.error(), 'berth-monitor: monitor.conf: tty_size=24: not ROWSxCOLS');
+    assert.equal(runWith(entries('rootfs=/x', 'tty=1', 'tty_size=24x99999')).run.error(), 'berth-monitor: monitor.conf: tty_size=99999: not a number in range');
+    assert.equal(runWith(entries('rootfs=/x', 'tty_size=24x80')).run.error(), 'berth-monitor: monitor.conf: tty_size= without tty=1 would not apply');
+    assert.equal(runWith(entries('rootfs=/x', 'stdin=maybe')).run.error(), 'berth-monitor: monitor.conf: stdin=maybe: not "open" or "null"');
+    assert.equal(runWith(entries('rootfs=/x', 'group_add=a:b')).run.error(), 'berth-monitor: monitor.conf: group_add=a:b: not a group name or id');
   });
 
   test('exec refuses an unknown key the same way, on stderr', () => {
     const conf = join(tmp, 'exec.conf');
-    writeFileSync(conf, entries('user=0', 'cwd=/', 'arg=true', 'tty=1'));
+    writeFileSync(conf, entries('user=0', 'cwd=/', 'arg=true', 'console=1'));
     const r = spawnSync(monitorBinary(), ['exec', tmp, conf], { encoding: 'utf8' });
     assert.equal(r.status, 128);
-    assert.equal(r.stderr, `berth-monitor: ${conf}: unknown configuration key "tty"\n`);
+    assert.equal(r.stderr, `berth-monitor: ${conf}: unknown configuration key "console"\n`);
     // A key only `run` knows would be as lost on exec: refused too, before any container is asked.
     writeFileSync(conf, entries('user=0', 'arg=true', 'mount=/data'));
     const m = spawnSync(monitorBinary(), ['exec', tmp, conf], { encoding: 'utf8' });

@@ -278,6 +278,7 @@ export class ContainerLifecycle {
     }
     const env = [...proc.env];
     if (!env.some((e) => e.startsWith('HOSTNAME='))) env.push(`HOSTNAME=${network.hostname}`);
+    if (proc.tty && !env.some((e) => e.startsWith('TERM='))) env.push('TERM=xterm'); // as Docker gives a TTY
 
     let run: MonitorRun | undefined;
     const fail = async (msg: string, exitCode: number): Promise<never> => {
@@ -317,6 +318,10 @@ export class ContainerLifecycle {
         monitorOomScoreAdj: monitorOomScoreAdj(),
         plan: defaultMountPlan({ hostname: join(dir, 'hostname'), hosts: join(dir, 'hosts'), resolvConf: join(dir, 'resolv.conf') }, iso.plan),
         security: iso.monitor,
+        tty: proc.tty,
+        ttySize: proc.consoleSize,
+        openStdin: proc.openStdin,
+        groupAdd: proc.groupAdd,
       });
     } catch (e) {
       return fail((e as Error).message, 128);
@@ -582,6 +587,8 @@ export class ContainerLifecycle {
   async kill(idOrName: string, signal: string | number = 'SIGKILL'): Promise<void> {
     const rec = this.records.resolve(idOrName);
     const sig = parseSignal(signal);
+    // A start under way first: its process may print (and be seen) before the agent has
+    // recorded it as running, and Docker's kill waits for a start the same way.
     await this.starting.get(rec.id)?.catch(() => {});
     if (!rec.state.running) throw conflict(`Container ${rec.id} is not running`);
     // The record may say running while the monitor knows better: its word is the one that counts.

@@ -5,7 +5,7 @@
 // one reply line: see agent/native/control.c). Everything the agent asks of a running
 // container goes through that socket, never through a pid: the monitor is the init's
 // parent and is the only one that knows when that pid stops being the container's.
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { closeSync, constants, existsSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
@@ -42,6 +42,26 @@ export interface MonitorConfig {
   plan: MountPlan;
   /** seccomp, no_new_privs, rlimits, sysctls, host namespaces, read-only rootfs (security.ts). */
   security?: MonitorSecurity;
+  /** A TTY in the container's devpts on fds 0-2 (`-t`), of this first size. */
+  tty?: boolean;
+  ttySize?: TtySize;
+  /** stdin is a pipe the control socket's `stdin` feeds (`-i`, Docker's OpenStdin). */
+  openStdin?: boolean;
+  /** Supplementary groups besides the user's (`--group-add`). */
+  groupAdd?: string[];
+}
+
+export interface TtySize {
+  rows: number;
+  cols: number;
+}
+
+/** The monitor.conf entries for the process's terminal, stdin and groups (run and exec). */
+function stdioEntries(c: { tty?: boolean; ttySize?: TtySize; groupAdd?: string[] }): string[] {
+  const out = c.tty ? ['tty=1'] : [];
+  if (c.tty && c.ttySize && c.ttySize.rows > 0 && c.ttySize.cols > 0) out.push(`tty_size=${c.ttySize.rows}x${c.ttySize.cols}`);
+  for (const g of c.groupAdd ?? []) out.push(`group_add=${g}`);
+  return out;
 }
 
 /** Docker's default capability set: chown, dac_override, fowner, fsetid, kill, setgid, setuid,
@@ -67,6 +87,8 @@ export function encodeConfig(c: MonitorConfig): Buffer {
     ...c.monitorCgroups.map((g) => `monitor_cgroup=${g}`),
     ...planEntries(c.plan),
     ...securityEntries(c.security, 'run'),
+    ...stdioEntries(c),
+    ...(c.openStdin ? ['stdin=open'] : []),
   ];
   for (const e of entries) if (e.includes('\0')) throw new Error('container config holds a NUL byte');
   return Buffer.from(entries.map((e) => e + '\0').join(''));
@@ -198,6 +220,73 @@ export class MonitorRun {
     });
   }
 
+  /**
+   * A connection that, after "ok", carries a stream: `attach` (the container's output as
+   * Docker's multiplexed frames) or `stdin` (length-prefixed frames to the container). Bytes
+   * that came right after the "ok" line are put back on the socket.
+   */
+  openStream(verb: 'attach' | 'stdin'): Promise<net.Socket> {
+    let dirFd: number;
+    try {
+      dirFd = openSync(this.dir, constants.O_RDONLY | constants.O_DIRECTORY);
+    } catch (e) {
+      return Promise.reject(new MonitorGone(`the container's monitor is gone: ${(e as Error).message}`));
+    }
+    return new Promise<net.Socket>((resolve, reject) => {
+      let reply = Buffer.alloc(0);
+      let connected = false;
+      let done = false;
+      const sock = net.createConnection({ path: `/proc/self/fd/${dirFd}/control.sock` });
+      const timer = setTimeout(() => finish(new Error(`berth-monitor: no answer to "${verb}" within ${CONTROL_TIMEOUT_MS} ms`)), CONTROL_TIMEOUT_MS);
+      const finish = (err?: Error) => {
+        if (done) return;
+        done = true;
+        clearTimeout(timer);
+        sock.off('data', onData);
+        sock.off('close', onClose);
+        // Errors after this are the stream's: its 'close' tells the reader.
+        sock.off('error', onError);
+        sock.on('error', () => {});
+        if (err) {
+          sock.destroy();
+          reject(err);
+        } else resolve(sock);
+      };
+      const onError = (e: NodeJS.ErrnoException) => {
+        if (!connected) {
+          connected = true;
+          closeSync(dirFd);
+          if (e.code === 'ENOENT' || e.code === 'ECONNREFUSED') return finish(new MonitorGone(`the container's monitor is gone (${e.code})`));
+        }
+        finish(e);
+      };
+      const onClose = () => finish(new MonitorGone(`the container's monitor closed the control socket before answering "${verb}"`));
+      const onData = (d: Buffer) => {
+        reply = Buffer.concat([reply, d]);
+        const nl = reply.indexOf(10);
+        if (nl < 0) return;
+        sock.pause();
+        const line = reply.subarray(0, nl).toString('utf8');
+        if (line !== 'ok') return finish(new MonitorRefused(line.replace(/^error /, '')));
+        if (nl + 1 < reply.length) sock.unshift(reply.subarray(nl + 1));
+        finish();
+      };
+      sock.once('connect', () => {
+        connected = true;
+        closeSync(dirFd);
+      });
+      sock.on('error', onError);
+      sock.on('close', onClose);
+      sock.on('data', onData);
+      sock.write(verb + '\n');
+    });
+  }
+
+  /** The container's TTY window size; MonitorRefused when it has no TTY or has exited. */
+  async resize(size: TtySize): Promise<void> {
+    await this.control(`resize ${size.rows} ${size.cols}`);
+  }
+
   /** Lets the init go on to mount, pivot_root and execve. */
   async release(): Promise<void> {
     await this.control('start');
@@ -246,12 +335,23 @@ export interface ExecConfig {
   oomScoreAdj: number;
   /** The container's seccomp filter, no_new_privs and rlimits (security.ts). */
   security?: MonitorSecurity;
+  /** A TTY made inside the container: the helper relays it on its stdin/stdout, fd 3 takes "<rows> <cols>" lines. */
+  tty?: boolean;
+  ttySize?: TtySize;
+  groupAdd?: string[];
+}
+
+/** The helper's stdio: pipes, or nothing (/dev/null) where no one will read or write. */
+export interface ExecStdio {
+  stdin: boolean;
+  output: boolean;
 }
 
 /** Runs a command inside the running container whose monitor keeps `runDir` (it joins the
- *  init by pidfd, asked for over the control socket); stdio are pipes to us. The
- *  configuration file goes in `containerDir`, and goes when the process does. */
-export function spawnExec(containerDir: string, runDir: string, c: ExecConfig): ChildProcessWithoutNullStreams {
+ *  init by pidfd, asked for over the control socket); stdio are pipes to us (with a tty,
+ *  stdio[3] takes window sizes). The configuration file goes in `containerDir`, and goes
+ *  when the process does. */
+export function spawnExec(containerDir: string, runDir: string, c: ExecConfig, io?: ExecStdio): ChildProcess {
   const entries = [
     `user=${c.user}`,
     `cwd=${c.cwd}`,
@@ -261,11 +361,15 @@ export function spawnExec(containerDir: string, runDir: string, c: ExecConfig): 
     ...c.argv.map((a) => `arg=${a}`),
     ...c.cgroups.map((g) => `cgroup=${g}`),
     ...securityEntries(c.security, 'exec'),
+    ...stdioEntries(c),
   ];
   if (entries.some((e) => e.includes('\0'))) throw new Error('exec config holds a NUL byte');
   const conf = join(containerDir, `exec-${randomBytes(8).toString('hex')}.conf`);
   writeFileSync(conf, entries.map((e) => e + '\0').join(''), { mode: 0o600 });
-  const p = spawn(monitorBinary(), ['exec', runDir, conf], { stdio: 'pipe', env: {} as NodeJS.ProcessEnv });
+  const stdio: StdioOptions = io
+    ? [io.stdin ? 'pipe' : 'ignore', io.output ? 'pipe' : 'ignore', io.output ? 'pipe' : 'ignore', ...(c.tty ? ['pipe' as const] : [])]
+    : 'pipe';
+  const p = spawn(monitorBinary(), ['exec', runDir, conf], { stdio, env: {} as NodeJS.ProcessEnv });
   p.once('exit', () => rmSync(conf, { force: true }));
   p.once('error', () => rmSync(conf, { force: true }));
   return p;

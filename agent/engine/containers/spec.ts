@@ -33,6 +33,20 @@ export function checkSpec(raw: unknown): ContainerSpec {
   throw badRequest(`invalid container spec: ${where || 'spec'}: ${issue.message}`);
 }
 
+/** The process's stdin, TTY size and added groups, checked (the monitor takes a group as a name or a gid). */
+function stdioSpec(p: NonNullable<ContainerSpec['process']>): Partial<ResolvedSpec['process']> {
+  for (const g of p.groupAdd ?? []) {
+    if (!g || /[:\n\0]/.test(g)) throw badRequest(`invalid --group-add ${JSON.stringify(g)}: not a group name or id`);
+  }
+  return {
+    openStdin: p.openStdin ?? false,
+    stdinOnce: p.stdinOnce ?? false,
+    attachStdin: p.attachStdin ?? false,
+    groupAdd: p.groupAdd ?? [],
+    ...(p.tty && p.consoleSize ? { consoleSize: p.consoleSize } : {}),
+  };
+}
+
 export function resolveSpec(id: string, spec: ContainerSpec, img: ImageConfig): ResolvedSpec {
   const p = spec.process ?? {};
   const entrypoint = p.entrypoint ?? img.Entrypoint ?? [];
@@ -68,6 +82,7 @@ export function resolveSpec(id: string, spec: ContainerSpec, img: ImageConfig): 
       // Docker copies the image's STOPSIGNAL into the container's config at create.
       stopSignal: p.stopSignal ?? img.StopSignal ?? '',
       stopTimeout: p.stopTimeout ?? null,
+      ...stdioSpec(p),
     },
     resources: { memory, memorySwap, nanoCpus: r.nanoCpus ?? 0, cpuShares: r.cpuShares ?? 0, pidsLimit: r.pidsLimit ?? 0 },
     network: {
