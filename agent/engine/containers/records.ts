@@ -3,6 +3,7 @@
 import { join } from 'node:path';
 import type { ContainerRecord, ResolvedSpec } from '../../../protocol/container';
 import { badRequest, conflict, notFound } from '../errors';
+import { upgradeNetwork } from '../network/spec';
 import { generateName, VALID_NAME } from './names';
 import { ContainerStore } from './store';
 
@@ -107,6 +108,8 @@ interface V1Record {
 }
 
 function upgrade(r: ContainerRecord & Partial<V1Record>): ContainerRecord {
+  // Records from before networks (a mode and a hostname only).
+  if (r.spec && r.spec.network.ports === undefined) r = { ...r, spec: { ...r.spec, network: upgradeNetwork(r.spec.network) } };
   if (r.spec) {
     // Records from before restart policies and healthchecks: they had neither.
     if (r.spec.restart.policy !== undefined && r.spec.health !== undefined) return r;
@@ -119,7 +122,7 @@ function upgrade(r: ContainerRecord & Partial<V1Record>): ContainerRecord {
     labels: c.labels,
     process: { cmd: c.cmd, entrypoint: c.entrypoint, env: c.env, workingDir: c.workingDir, user: c.user, tty: c.tty },
     resources: { memory: h.memory, memorySwap: h.memorySwap, nanoCpus: h.nanoCpus, cpuShares: h.cpuShares, pidsLimit: h.pidsLimit },
-    network: { mode: h.networkMode === 'host' ? 'host' : h.networkMode === 'none' ? 'none' : 'default', hostname: c.hostname },
+    network: upgradeNetwork({ mode: h.networkMode === 'host' ? 'host' : h.networkMode === 'none' ? 'none' : 'default', hostname: c.hostname }),
     restart: { autoRemove: h.autoRemove, policy: 'no', maxRetries: 0 },
     health: null,
   };

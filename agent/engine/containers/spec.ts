@@ -3,6 +3,7 @@
 import { hostname as hostHostname } from 'node:os';
 import { containerSpecSchema, type ContainerSpec, type ResolvedHealth, type ResolvedSpec } from '../../../protocol/container';
 import { badRequest } from '../errors';
+import { resolveNetworkSpec } from '../network/spec';
 import type { ImageConfig, UpdateOptions } from '../types';
 
 export const DEFAULT_PATH = 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
@@ -50,7 +51,6 @@ export function resolveSpec(id: string, spec: ContainerSpec, img: ImageConfig): 
   // Docker lets a container with only a memory limit use as much swap again.
   if (memory > 0 && memorySwap === 0) memorySwap = memory * 2;
 
-  const mode = spec.network?.mode ?? 'default';
   const restart = resolveRestart(spec.restart);
   return {
     labels: { ...(img.Labels ?? {}), ...(spec.labels ?? {}) },
@@ -63,11 +63,7 @@ export function resolveSpec(id: string, spec: ContainerSpec, img: ImageConfig): 
       tty: p.tty ?? false,
     },
     resources: { memory, memorySwap, nanoCpus: r.nanoCpus ?? 0, cpuShares: r.cpuShares ?? 0, pidsLimit: r.pidsLimit ?? 0 },
-    network: {
-      mode,
-      // With the host's network a container takes the host's name, as in Docker.
-      hostname: spec.network?.hostname || (mode === 'host' ? hostHostname() : id.slice(0, 12)),
-    },
+    network: resolveNetworkSpec(id, spec.network, img.ExposedPorts, hostHostname()),
     restart,
     health: resolveHealth(spec.health, img.Healthcheck),
   };
