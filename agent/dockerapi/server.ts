@@ -11,6 +11,7 @@ import * as containers from './containers';
 import * as ops from './container-ops';
 import { HttpError, sendError, type Query } from './http';
 import * as images from './images';
+import * as networks from './networks';
 import { attach, containerLogs, rawHttpError } from './logs';
 import { API_VERSION, MIN_API_VERSION, events, info, ping, pingHeaders, version } from './system';
 
@@ -52,6 +53,13 @@ const routes: Route[] = [
   { method: 'GET', pattern: /^\/containers\/([^/]+)\/top$/, handler: ({ engine, res, params, q }) => ops.topContainer(engine, res, params[0], q) },
   { method: 'GET', pattern: /^\/containers\/([^/]+)\/stats$/, handler: ({ engine, req, res, params, q }) => ops.containerStats(engine, req, res, params[0], q) },
   { method: 'GET', pattern: /^\/containers\/([^/]+)\/logs$/, handler: ({ engine, req, res, params, q }) => containerLogs(engine, res, params[0], q) },
+  { method: 'GET', pattern: /^\/networks$/, handler: ({ engine, res, q }) => networks.listNetworks(engine, res, q) },
+  { method: 'POST', pattern: /^\/networks\/create$/, handler: ({ engine, req, res }) => networks.createNetwork(engine, req, res) },
+  { method: 'POST', pattern: /^\/networks\/prune$/, handler: ({ engine, res, q }) => networks.pruneNetworks(engine, res, q) },
+  { method: 'POST', pattern: /^\/networks\/([^/]+)\/connect$/, handler: ({ engine, req, res, params }) => networks.connectNetwork(engine, req, res, params[0]) },
+  { method: 'POST', pattern: /^\/networks\/([^/]+)\/disconnect$/, handler: ({ engine, req, res, params }) => networks.disconnectNetwork(engine, req, res, params[0]) },
+  { method: 'GET', pattern: /^\/networks\/([^/]+)$/, handler: ({ engine, res, params, q }) => networks.inspectNetwork(engine, res, params[0], q) },
+  { method: 'DELETE', pattern: /^\/networks\/([^/]+)$/, handler: ({ engine, res, params }) => networks.removeNetwork(engine, res, params[0]) },
   // A resize is harmless to ignore until stdin and ptys are wired through attach.
   {
     method: 'POST',
