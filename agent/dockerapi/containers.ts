@@ -235,7 +235,7 @@ const noNetwork: ContainerNetworkState = { networks: {}, ports: [] };
 function endpointSettingsOut(c: ContainerRecord): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const [name, a] of Object.entries((c.networkState ?? noNetwork).networks)) {
-    const asked = c.spec.network.networks.find((e) => e.id === a.networkId);
+    const asked = c.spec.network.networks.find((e) => e.id === a.networkId || e.name === name);
     out[name] = {
       IPAMConfig: asked?.ipv4Address ? { IPv4Address: asked.ipv4Address } : null,
       Links: null,

@@ -263,11 +263,20 @@ export class NetworkManager implements NameSource {
 
   // --- lifecycle hooks
 
-  /** create: the networks named exist (Docker's 404 otherwise), the options fit them; ids and names are filled in. */
+  /**
+   * create: what the networks named make of the options is checked, and their ids and a shared
+   * namespace's hostname filled in where they exist now. One that does not is the start's 404,
+   * as in dockerd (a 404 at create would have the docker CLI look for the image instead).
+   */
   create(rec: ContainerRecord): void {
     const n = rec.spec.network;
     if (n.mode === 'container') {
-      const target = this.containers.resolve(n.container!);
+      let target: ContainerRecord | undefined;
+      try {
+        target = this.containers.resolve(n.container!);
+      } catch {
+        return;
+      }
       if (target.id === rec.id) throw badRequest('cannot join own network namespace');
       n.container = target.id;
       n.hostname = target.spec.network.hostname;
@@ -278,8 +287,9 @@ export class NetworkManager implements NameSource {
       throw badRequest(`published ports need the default bridge, and ${this.opts.guard ? `this agent has none: ${this.opts.guard}` : 'this agent runs without one (--bridge none)'}`);
     }
     for (const e of n.networks) {
+      if (e.ipv4Address && e.name === DEFAULT_NETWORK) throw badRequest('user specified IP address is supported on user defined networks only');
       const net = this.find(e.name);
-      if (!net) throw notFound(`network ${e.name} not found`);
+      if (!net) continue;
       if (net === 'host' || net === 'none') throw badRequest(`container cannot be connected to network ${net} with other networks`);
       this.checkEndpoint(net, e);
       e.id = net.id;
@@ -287,12 +297,23 @@ export class NetworkManager implements NameSource {
     }
   }
 
+  /** A container's network by the id it joined, else (never resolved yet) by its name. */
+  private netOf(e: ResolvedEndpoint): NetworkRecord | undefined {
+    if (e.id) return this.state.network(e.id);
+    const n = this.find(e.name);
+    return n === 'host' || n === 'none' ? undefined : n;
+  }
+
   /** launch: addresses on each network and the published ports, taken before the container runs. */
   async launch(rec: ContainerRecord): Promise<{ joinNetns?: string }> {
     const n = rec.spec.network;
     if (n.mode === 'container') {
-      const t = this.containers.get(n.container!);
-      if (!t) throw notFound(`No such container: ${n.container}`);
+      let t: ContainerRecord | undefined;
+      try {
+        t = this.containers.resolve(n.container!);
+      } catch {
+        throw notFound(`No such container: ${n.container}`);
+      }
       if (!t.state.running || t.state.status === 'restarting' || !t.state.pid) throw conflict(`cannot join network namespace of a non running container: ${t.id}`);
       return { joinNetns: netnsOf(t.state.pid) };
     }
@@ -301,8 +322,10 @@ export class NetworkManager implements NameSource {
     return this.locked(async () => {
       this.dropContainer(rec.id);
       const nets = eps.map((e) => {
-        const net = this.state.network(e.id);
+        const net = this.netOf(e);
         if (!net) throw notFound(`network ${e.name} not found`);
+        // Checked at create only if the network was there then.
+        if (!e.id) this.checkEndpoint(net, e);
         return net;
       });
       await this.realizeBase();
@@ -511,10 +534,10 @@ export class NetworkManager implements NameSource {
     const m = rec.spec.network.mode;
     if (m === 'host' || m === 'none') networks[m] = { networkId: this.predefined[m], endpointId: '', ipAddress: '', prefixLen: 0, gateway: '', macAddress: '', aliases: [] };
     for (const e of this.effective(rec)) {
-      const net = this.state.network(e.id);
-      const ep = running ? this.state.endpointsOf(rec.id).find((x) => x.networkId === e.id) : undefined;
+      const net = this.netOf(e);
+      const ep = running && net ? this.state.endpointsOf(rec.id).find((x) => x.networkId === net.id) : undefined;
       networks[net?.name ?? e.name] = {
-        networkId: e.id,
+        networkId: net?.id ?? e.id,
         endpointId: ep?.endpointId ?? '',
         ipAddress: ep?.ip ?? '',
         prefixLen: ep && net ? prefixOf(net) : 0,
@@ -656,7 +679,7 @@ export class NetworkManager implements NameSource {
     if (n.mode === 'container') throw new EngineError(403, 'container sharing network namespace with another container or host cannot be connected to any other network');
     if (n.mode === 'none') throw new EngineError(403, 'container cannot be connected to multiple networks with one of the networks in private (none) mode');
     const current = this.effective(rec);
-    if (current.some((e) => e.id === target.id)) throw new EngineError(403, `endpoint with name ${rec.name} already exists in network ${target.name}`);
+    if (current.some((e) => this.netOf(e)?.id === target.id)) throw new EngineError(403, `endpoint with name ${rec.name} already exists in network ${target.name}`);
     const ep: ResolvedEndpoint = { name: target.name, id: target.id, aliases: [...new Set(spec.aliases ?? [])], ipv4Address: spec.ipv4Address ?? '', macAddress: spec.macAddress ?? '' };
     if (ep.ipv4Address && !isIpv4(ep.ipv4Address)) throw badRequest(`invalid IPv4 address: ${ep.ipv4Address}`);
     this.checkEndpoint(target, ep);
@@ -696,8 +719,8 @@ export class NetworkManager implements NameSource {
     if (!target) throw notFound(`network ${idOrName} not found`);
     if (target === 'host' || target === 'none' || rec.spec.network.mode !== 'default') throw new EngineError(403, 'container cannot be disconnected from host network or connected to host network');
     const current = this.effective(rec);
-    if (!current.some((e) => e.id === target.id)) throw new EngineError(403, `container ${rec.id} is not connected to network ${target.name}`);
-    const networks = current.filter((e) => e.id !== target.id);
+    if (!current.some((e) => this.netOf(e)?.id === target.id)) throw new EngineError(403, `container ${rec.id} is not connected to network ${target.name}`);
+    const networks = current.filter((e) => this.netOf(e)?.id !== target.id);
     await this.locked(async () => {
       const ep = this.state.endpointsOf(rec.id).find((e) => e.networkId === target.id);
       if (!ep) return;

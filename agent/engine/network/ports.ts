@@ -79,7 +79,9 @@ export class PortHolder {
 export function portError(endpoint: string, protocol: string, hostIp: string, port: number, e: unknown): EngineError {
   const code = (e as NodeJS.ErrnoException).code;
   const prefix = `driver failed programming external connectivity on endpoint ${endpoint}`;
-  if (code === 'EADDRINUSE' || code === 'ALLOCATED') return new EngineError(500, `${prefix}: Bind for ${hostIp}:${port} failed: port is already allocated`);
+  if (code === 'ALLOCATED') return new EngineError(500, `${prefix}: Bind for ${hostIp}:${port} failed: port is already allocated`);
+  // Held by a process (or another agent): dockerd's words when its proxy cannot listen.
+  if (code === 'EADDRINUSE') return new EngineError(500, `${prefix}: Error starting userland proxy: listen ${protocol}4 ${hostIp}:${port}: bind: address already in use`);
   if (code === 'EADDRNOTAVAIL') return new EngineError(500, `${prefix}: Error starting userland proxy: listen ${protocol}4 ${hostIp}:${port}: bind: cannot assign requested address`);
   return new EngineError(500, `${prefix}: ${protocol} ${hostIp}:${port}: ${(e as Error).message}`);
 }

@@ -61,7 +61,8 @@ export function resolveNetworkSpec(id: string, spec: ContainerSpec['network'], i
   if ((mode === 'host' || mode === 'none') && (ports.length || n.publishAll)) {
     throw badRequest(mode === 'host' ? 'published ports do not apply with the host\'s network (--network host): the container\'s ports are the host\'s' : 'published ports need a network: --network none has only loopback');
   }
-  const networks = mode !== 'default' ? [] : (n.networks?.length ? n.networks : [{ network: DEFAULT_NETWORK }]).map((e) => {
+  // None named: the default bridge, resolved at each start (so a later --bridge none or not counts).
+  const networks = mode !== 'default' ? [] : (n.networks ?? []).map((e) => {
     if (e.ipv4Address && !isIpv4(e.ipv4Address)) throw badRequest(`invalid IPv4 address: ${e.ipv4Address}`);
     return {
       name: e.network,
