@@ -98,6 +98,12 @@ export function render(n: NetNames, m: FirewallModel, present: Set<string>): str
     if (!net.internal) nat.push(`-A ${c.post} -s ${net.subnet} ! -o ${net.bridge} -j MASQUERADE`);
   }
 
+  // Every packet of a connection passes here, so what was let in once goes first: only new
+  // connections meet the isolation stages and the rest.
+  for (const net of m.networks) {
+    if (net.internal) continue;
+    filter.push(`-A ${c.fwd} -o ${net.bridge} -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT`, `-A ${c.fwd} -i ${net.bridge} -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT`);
+  }
   filter.push(`-A ${c.fwd} -j ${c.iso1}`);
   for (const net of m.networks) {
     const b = net.bridge;
@@ -106,7 +112,6 @@ export function render(n: NetNames, m: FirewallModel, present: Set<string>): str
       continue;
     }
     filter.push(
-      `-A ${c.fwd} -o ${b} -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT`,
       // Published ports: whatever was DNATed to a container.
       `-A ${c.fwd} -o ${b} -m conntrack --ctstate DNAT -j ACCEPT`,
       `-A ${c.fwd} -i ${b} -j ACCEPT`,
