@@ -22,7 +22,7 @@ function initialNetns(): number | undefined {
 }
 
 /** Why this process must leave the network setup of its namespace alone, or undefined. */
-export function hostNetworkGuard(env: NodeJS.ProcessEnv = process.env): string | undefined {
+export function hostNetworkGuard(env: Record<string, string | undefined> = process.env): string | undefined {
   if (!env.NODE_TEST_CONTEXT) return undefined;
   const why = "running under node's test runner in the machine's own network namespace (tests run their agent in a network namespace of their own)";
   let own: number;

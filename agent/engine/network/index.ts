@@ -20,7 +20,7 @@ import { containerDnsRules, hasOwnChains, presentJumps, render, renderTeardown, 
 import { allocate } from './ipam';
 import { contains, formatIpv4, formatSubnet, hostRange, isIpv4, macFor, overlaps, parseIpv4, parseSubnet, type Subnet } from './ipv4';
 import { inNetns, interfaces, ipBatch, iptablesRestore, iptablesSave, netnsOf, readIpv4Sysctl, run, usedSubnets, writeIpv4Sysctl } from './kernel';
-import { bridgeName, netNamesFor, vethName, type NetNames } from './names';
+import { bridgeName, isOwnLink, netNamesFor, vethName, type NetNames } from './names';
 import { ephemeralRange, PortHolder, portError } from './ports';
 import { DEFAULT_NETWORK, parseExtraHost } from './spec';
 import { NetworkState, type EndpointRecord, type NetworkRecord, type PortRecord } from './state';
@@ -114,6 +114,7 @@ export class NetworkManager implements NameSource {
       this.state.ports = this.state.ports.filter((p) => live(p.containerId));
       this.state.save();
       if (this.opts.guard) return;
+      await this.removeStrayLinks();
       const needed = this.state.networks.filter((n) => !n.isDefault || this.state.endpointsOn(n.id).length);
       if (!needed.length) return;
       await this.realizeBase();
@@ -126,6 +127,15 @@ export class NetworkManager implements NameSource {
   }
 
   // --- the kernel side
+
+  /** Links named as this agent's that its state does not know (a state that was lost, a veth its namespace left behind). */
+  private async removeStrayLinks(): Promise<void> {
+    const known = new Set([...this.state.networks.map((n) => n.bridge), ...this.state.endpoints.map((e) => e.veth)]);
+    const stray = [...interfaces()].filter((l) => isOwnLink(this.names, l) && !known.has(l));
+    if (!stray.length) return;
+    console.log(`berth: removing links of this agent that its state does not know: ${stray.join(', ')}`);
+    await ipBatch(stray.map((l) => `link del ${l}`), undefined, { force: true }).catch((e) => console.error(`berth: ${(e as Error).message}`));
+  }
 
   private realizeBase(): Promise<void> {
     if (this.opts.guard) return Promise.reject(new EngineError(500, `Berth makes no networks here: ${this.opts.guard}`));
@@ -519,7 +529,8 @@ export class NetworkManager implements NameSource {
         this.timers.delete(t);
         const have = interfaces();
         const left = veths.filter((v) => have.has(v));
-        if (left.length) void ipBatch(left.map((v) => `link del ${v}`)).catch(() => {});
+        // Gone meanwhile with its namespace is as good as removed.
+        if (left.length) void ipBatch(left.map((v) => `link del ${v}`), undefined, { force: true }).catch(() => {});
       }, STALE_VETH_CHECK_MS);
       t.unref();
       this.timers.add(t);
@@ -832,8 +843,9 @@ export class NetworkManager implements NameSource {
   /** Everything of this agent in the kernel: its bridges, its jumps and chains. */
   private async teardown(): Promise<void> {
     const have = interfaces();
-    const bridges = this.state.networks.map((n) => n.bridge).filter((b) => have.has(b));
-    if (bridges.length) await ipBatch(bridges.map((b) => `link del ${b}`));
+    const bridges = [...have].filter((l) => isOwnLink(this.names, l));
+    // A veth may go with its namespace meanwhile: what could not be removed is said, and the rest goes on.
+    if (bridges.length) await ipBatch(bridges.map((b) => `link del ${b}`), undefined, { force: true }).catch((e) => console.error(`berth: ${(e as Error).message}`));
     this.realized.clear();
     const saved = await iptablesSave().catch(() => '');
     const present = presentJumps(this.names, saved);

@@ -33,10 +33,12 @@ export function run(cmd: string, args: string[], input?: string): Promise<string
 /** Where a running process's network namespace can be opened. */
 export const netnsOf = (pid: number) => `/proc/${pid}/ns/net`;
 
-/** `ip -batch -` in the agent's namespace, or in `netns` (a path such as netnsOf(pid)). */
-export function ipBatch(lines: string[], netns?: string): Promise<string> {
+/** `ip -batch -` in the agent's namespace, or in `netns` (a path such as netnsOf(pid)). With
+ *  `force`, a failing line does not stop the ones after it (the whole still rejects). */
+export function ipBatch(lines: string[], netns?: string, opts: { force?: boolean } = {}): Promise<string> {
   const input = lines.join('\n') + '\n';
-  return netns ? run('nsenter', [`--net=${netns}`, '--', 'ip', '-batch', '-'], input) : run('ip', ['-batch', '-'], input);
+  const ip = ['ip', ...(opts.force ? ['-force'] : []), '-batch', '-'];
+  return netns ? run('nsenter', [`--net=${netns}`, '--', ...ip], input) : run(ip[0], ip.slice(1), input);
 }
 
 /** Runs a short shell script in `netns` (several tools, one nsenter). */

@@ -47,3 +47,9 @@ export const chains = (n: NetNames) => ({
   /** filter: what containers may send to the host itself (from INPUT). */
   input: `${n.chain}-IN`,
 });
+
+/** Whether an interface name is one this agent makes (its default bridge, a network's bridge, a veth's host end). */
+export function isOwnLink(n: NetNames, name: string): boolean {
+  const p = n.prefix.replace(/[^a-z0-9]/g, '');
+  return new RegExp(`^${p}(0|-[0-9a-f]{7}|v[0-9a-f]{7})$`).test(name);
+}
