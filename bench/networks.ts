@@ -34,6 +34,7 @@ export interface NetworkBenchOptions {
 export interface NetworkBenchResult {
   bridgeMs: number;
   noneMs: number;
+  /** The median of each bridge run minus the none run after it. */
   setupMs: number;
   dockerNoneMs?: number;
   small: { publishedRps: number; directRps: number; ratio: number };
@@ -143,6 +144,8 @@ export async function benchNetworks(opts: NetworkBenchOptions): Promise<NetworkB
     }
     const bridgeMs = median(bridge);
     const noneMs = median(none);
+    // Each bridge run against the none run right after it: a slow stretch of the machine hits both.
+    const setupMs = median(bridge.map((b, i) => b - none[i]));
 
     let dockerNoneMs: number | undefined;
     if (!dockerUnavailable()) {
@@ -186,7 +189,7 @@ export async function benchNetworks(opts: NetworkBenchOptions): Promise<NetworkB
     ns(nsName, ['iptables', '-A', 'FORWARD', '-s', '10.202.0.2', '-d', ip, '-j', 'ACCEPT']);
     const remote = await compare(remoteNs, client, { published: 'http://10.202.0.1:18081', direct: `http://${ip}:81` }, rounds, opts.seconds, concurrency);
     cli.ok(['rm', '-f', 'bench-web']);
-    return { bridgeMs, noneMs, setupMs: bridgeMs - noneMs, dockerNoneMs, small, large, remote, concurrency };
+    return { bridgeMs, noneMs, setupMs, dockerNoneMs, small, large, remote, concurrency };
   } finally {
     if (daemon) {
       const forced = await daemon.stop();
@@ -205,7 +208,7 @@ export async function benchNetworks(opts: NetworkBenchOptions): Promise<NetworkB
 export function printNetworkBench(r: NetworkBenchResult, opts: NetworkBenchOptions): void {
   const ms = (x: number) => `${x.toFixed(1)} ms`;
   console.log(`networks (compiled agent in a network namespace of its own; medians of ${opts.rounds} interleaved runs, throughput ${opts.rounds} alternations of ${opts.seconds} s each, ${r.concurrency} connections)`);
-  console.log(`  docker run --rm IMG true    default bridge ${ms(r.bridgeMs)}   --network none ${ms(r.noneMs)}   network setup ${ms(r.setupMs)}   target < 10 ms: ${r.setupMs < 10 ? 'met' : 'NOT met'}`);
+  console.log(`  docker run --rm IMG true    default bridge ${ms(r.bridgeMs)}   --network none ${ms(r.noneMs)}   network setup (median of the pairs' differences) ${ms(r.setupMs)}   target < 10 ms: ${r.setupMs < 10 ? 'met' : 'NOT met'}`);
   console.log(
     r.dockerNoneMs === undefined
       ? '  Docker: not installed here, nothing to compare'
