@@ -3,18 +3,22 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { DEFAULT_ROOT } from './engine/index';
 
-export const USAGE = `usage: bin/berth-agent [--root DIR] [--docker-socket PATH] [--server URL [--token TOKEN]]
+export const USAGE = `usage: bin/berth-agent [--root DIR] [--docker-socket PATH] [--server URL [--token TOKEN]] [--bridge none]
 
   --root DIR            engine state (images, containers, credential)   default ${DEFAULT_ROOT}
   --docker-socket PATH  where the Docker Engine API listens              default /run/berth/docker.sock
   --server URL          control plane to connect to (http:// or https://)
-  --token TOKEN         one-time join token, needed on the first start with --server`;
+  --token TOKEN         one-time join token, needed on the first start with --server
+  --bridge none         no default bridge (as dockerd's --bridge=none): containers on the
+                        default network get loopback only; user networks still work`;
 
 export interface AgentFlags {
   root: string;
   dockerSocket: string;
   server?: string;
   token?: string;
+  /** --bridge none. */
+  noDefaultBridge?: boolean;
 }
 
 /** Throws an Error whose message is fit to print when the flags make no sense. */
@@ -30,6 +34,7 @@ export function parseFlags(argv: string[]): AgentFlags | 'help' {
         'docker-socket': { type: 'string' },
         server: { type: 'string' },
         token: { type: 'string' },
+        bridge: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     }));
@@ -48,6 +53,11 @@ export function parseFlags(argv: string[]): AgentFlags | 'help' {
     server: str('server'),
     token: str('token'),
   };
+  const bridge = str('bridge');
+  if (bridge !== undefined) {
+    if (bridge !== 'none') throw new Error(`--bridge takes only "none" (no default bridge), got ${JSON.stringify(bridge)}`);
+    flags.noDefaultBridge = true;
+  }
   if (flags.token && !flags.server) throw new Error('--token only makes sense with --server');
   if (flags.server) {
     let u: URL;

@@ -18,7 +18,7 @@ async function main(): Promise<void> {
     console.log(USAGE);
     return;
   }
-  const engine = await openEngine({ root: flags.root });
+  const engine = await openEngine({ root: flags.root, noDefaultBridge: flags.noDefaultBridge });
   let api: DockerApiServer | undefined;
   let link: Link | undefined;
   let stopping = false;

@@ -25,8 +25,9 @@ export interface BerthAgent {
   stop(opts?: { removeCgroups?: boolean }): Promise<void>;
 }
 
-/** `via: 'tsx'` runs the sources through tsx instead, the way the agent ran before it was compiled. */
-export async function startBerthAgent(dir: string, opts: { via?: 'bundle' | 'tsx' } = {}): Promise<BerthAgent> {
+/** `via: 'tsx'` runs the sources through tsx instead, the way the agent ran before it was compiled.
+ *  `netns`: a network namespace path (/run/netns/NAME) to run it in, with nsenter (the agent's pid stays its own). */
+export async function startBerthAgent(dir: string, opts: { via?: 'bundle' | 'tsx'; netns?: string } = {}): Promise<BerthAgent> {
   const root = path.join(dir, 'root');
   const sock = path.join(dir, 'docker.sock');
   const logFile = path.join(dir, 'agent.log');
@@ -40,7 +41,9 @@ export async function startBerthAgent(dir: string, opts: { via?: 'bundle' | 'tsx
     }
   };
   const t0 = performance.now();
-  const child: ChildProcess = spawn(process.execPath, [...script, '--root', root, '--docker-socket', sock], { cwd: repoRoot, stdio: ['ignore', logFd, logFd] });
+  const argv = [process.execPath, ...script, '--root', root, '--docker-socket', sock];
+  const [cmd, ...args] = opts.netns ? ['nsenter', `--net=${opts.netns}`, '--', ...argv] : argv;
+  const child: ChildProcess = spawn(cmd, args, { cwd: repoRoot, stdio: ['ignore', logFd, logFd] });
   closeSync(logFd);
   const pid = child.pid!;
   const startMs = await waitForPing(sock, t0, () => alive(pid), 'the Berth agent').catch((e: Error) => {

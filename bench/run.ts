@@ -1,18 +1,19 @@
 // `npm run bench`: each benchmark does the same work Berth's way and another way in the
 // same run and prints the ratio, so a noisy machine shows as noise, not as a result.
 //   npm run bench                      everything
-//   npm run bench -- containers        one of: layers, containers, logs
-//   npm run bench -- --rounds 5        fewer rounds (also --idle N, --starts N)
+//   npm run bench -- containers        one of: layers, containers, logs, networks
+//   npm run bench -- --rounds 5        fewer rounds (also --idle N, --starts N, --seconds N)
 import { parseArgs } from 'node:util';
 import { benchContainerLogs } from './container-logs';
 import { benchContainers } from './containers';
 import { benchLayerUnpack, type Shape } from './layer-unpack';
+import { benchNetworks, printNetworkBench } from './networks';
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
-  options: { rounds: { type: 'string' }, idle: { type: 'string' }, starts: { type: 'string' } },
+  options: { rounds: { type: 'string' }, idle: { type: 'string' }, starts: { type: 'string' }, seconds: { type: 'string' } },
 });
-const KNOWN = ['layers', 'containers', 'logs'];
+const KNOWN = ['layers', 'containers', 'logs', 'networks'];
 for (const p of positionals) if (!KNOWN.includes(p)) throw new Error(`unknown benchmark ${JSON.stringify(p)}: pick from ${KNOWN.join(', ')}`);
 const want = (name: string) => positionals.length === 0 || positionals.includes(name);
 const count = (name: string, fallback: number) => {
@@ -51,4 +52,9 @@ if (want('logs')) {
   } else {
     console.log('  dockerd is not installed here: no comparison with Docker');
   }
+}
+
+if (want('networks')) {
+  const opts = { rounds: count('rounds', 15), seconds: count('seconds', 1) };
+  printNetworkBench(await benchNetworks(opts), opts);
 }

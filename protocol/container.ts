@@ -10,8 +10,41 @@ import { z } from 'zod';
 
 const strings = z.array(z.string());
 
-export const NETWORK_MODES = ['default', 'host', 'none'] as const;
+/** default: the networks listed (the default bridge when none are); host: the host's network
+ *  namespace; none: a namespace with loopback only; container: another container's namespace. */
+export const NETWORK_MODES = ['default', 'host', 'none', 'container'] as const;
 export type NetworkMode = (typeof NETWORK_MODES)[number];
+
+export const PORT_PROTOCOLS = ['tcp', 'udp'] as const;
+export type PortProtocol = (typeof PORT_PROTOCOLS)[number];
+
+const port = z.number().int().min(1).max(65535);
+
+/** One published port (`-p [IP:][HOST[-END]:]CONTAINER[/PROTO]`, ranges expanded to one binding per container port). */
+const portBindingSchema = z.strictObject({
+  containerPort: port,
+  protocol: z.enum(PORT_PROTOCOLS).optional(),
+  /** An IPv4 address of the host to listen on; absent or 0.0.0.0: all of them. */
+  hostIp: z.string().optional(),
+  /** Absent or 0: a free port the engine picks (from hostPort..hostPortEnd when that is given). */
+  hostPort: z.number().int().min(0).max(65535).optional(),
+  /** With hostPort: the last port of a range to pick a free one from. */
+  hostPortEnd: port.optional(),
+});
+
+/** Joining one network: what `--network NAME --network-alias … --ip …` or `network connect` say. */
+const endpointSchema = z.strictObject({
+  /** The network's name or id. */
+  network: z.string().min(1),
+  /** More names the container answers to on this network, besides its own. */
+  aliases: strings.optional(),
+  /** A fixed IPv4 address (only on networks with a subnet the user chose). */
+  ipv4Address: z.string().optional(),
+  /** The interface's MAC address; default 02:42 and the IPv4 address. */
+  macAddress: z.string().optional(),
+});
+export type EndpointSpec = z.infer<typeof endpointSchema>;
+export type PortBindingSpec = z.infer<typeof portBindingSchema>;
 
 /** Docker's restart policies: what the engine does when a container's init exits on its own. */
 export const RESTART_POLICIES = ['no', 'always', 'unless-stopped', 'on-failure'] as const;
@@ -79,9 +112,24 @@ export const containerSpecSchema = z.strictObject({
     .optional(),
   network: z
     .strictObject({
-      /** default: a network namespace of its own (loopback only for now); host: the host's; none: loopback only. */
+      /** See NETWORK_MODES; default 'default'. */
       mode: z.enum(NETWORK_MODES).optional(),
+      /** mode container: the container (name or id) whose network namespace this one shares. */
+      container: z.string().min(1).optional(),
+      /** mode default: the networks to join, the first one primary; absent: the default bridge. */
+      networks: z.array(endpointSchema).optional(),
       hostname: z.string().max(63, 'a hostname has at most 63 characters').optional(),
+      ports: z.array(portBindingSchema).optional(),
+      /** Publish every exposed port (the image's EXPOSE and exposedPorts) on a free host port (-P). */
+      publishAll: z.boolean().optional(),
+      /** "80/tcp", "53/udp", "8080": exposed besides the image's EXPOSE (--expose). */
+      exposedPorts: strings.optional(),
+      /** Nameservers, search domains and resolver options for /etc/resolv.conf (or the embedded resolver's upstreams). */
+      dns: strings.optional(),
+      dnsSearch: strings.optional(),
+      dnsOptions: strings.optional(),
+      /** "name:ip" lines for /etc/hosts; the ip "host-gateway" is the gateway of the container's network. */
+      extraHosts: strings.optional(),
     })
     .optional(),
   restart: z
@@ -195,7 +243,7 @@ export interface ResolvedSpec {
     groupAdd?: string[];
   };
   resources: { memory: number; memorySwap: number; nanoCpus: number; cpuShares: number; pidsLimit: number };
-  network: { mode: NetworkMode; hostname: string };
+  network: ResolvedNetwork;
   restart: { autoRemove: boolean; policy: RestartPolicyName; maxRetries: number };
   /** The healthcheck after merging with the image's (durations 0 = Docker's default); null: none. */
   health: ResolvedHealth | null;
@@ -214,6 +262,73 @@ export interface ResolvedSpec {
   filesystem: { readonlyRootfs: boolean; tmpfs: Record<string, string>; shmSize: number };
   namespaces: { pid: (typeof PID_MODES)[number]; ipc: (typeof IPC_MODES)[number]; uts: (typeof UTS_MODES)[number] };
   kernel: { sysctls: Record<string, string>; ulimits: Array<{ name: string; soft: number; hard: number }> };
+}
+
+export interface ResolvedEndpoint {
+  /** The network's name when the container joined it, and its id (a network made again under the same name is another one). */
+  name: string;
+  id: string;
+  aliases: string[];
+  /** "" = any free address. */
+  ipv4Address: string;
+  /** "" = derived from the address. */
+  macAddress: string;
+}
+
+export interface ResolvedPortBinding {
+  containerPort: number;
+  protocol: PortProtocol;
+  /** "" = every address of the host. */
+  hostIp: string;
+  /** 0 = a free port (between hostPort and hostPortEnd when hostPortEnd is set). */
+  hostPort: number;
+  hostPortEnd: number;
+}
+
+export interface ResolvedNetwork {
+  mode: NetworkMode;
+  hostname: string;
+  /** mode container: the id of the container whose namespace is shared. */
+  container?: string;
+  /** mode default: the networks joined, primary first; [] = the default bridge, as Docker's NetworkMode "default". */
+  networks: ResolvedEndpoint[];
+  ports: ResolvedPortBinding[];
+  publishAll: boolean;
+  /** The image's EXPOSE and the container's own, "80/tcp". */
+  exposedPorts: string[];
+  dns: string[];
+  dnsSearch: string[];
+  dnsOptions: string[];
+  extraHosts: string[];
+}
+
+/** A published port as it is while the container runs. */
+export interface PublishedPort {
+  containerPort: number;
+  protocol: PortProtocol;
+  /** "0.0.0.0" for every address. */
+  hostIp: string;
+  hostPort: number;
+}
+
+/** One network a running container is attached to, with its live addresses. */
+export interface AttachedNetwork {
+  networkId: string;
+  endpointId: string;
+  ipAddress: string;
+  prefixLen: number;
+  gateway: string;
+  macAddress: string;
+  /** Its aliases on this network, and its short id (Docker lists it among them on user networks). */
+  aliases: string[];
+}
+
+/** What the engine adds to a record when it shows it: the container's network as it is now. */
+export interface ContainerNetworkState {
+  /** By network name; addresses are empty while the container is not running. */
+  networks: Record<string, AttachedNetwork>;
+  /** While running. */
+  ports: PublishedPort[];
 }
 
 export interface ResolvedHealth {
@@ -279,6 +394,8 @@ export interface ContainerRecord {
   manuallyStopped?: boolean;
   /** Docker json-file log of this container. */
   logPath: string;
+  /** Filled in by the engine when it shows a record (list, inspect); never stored. */
+  networkState?: ContainerNetworkState;
 }
 
 export interface LogEntry {

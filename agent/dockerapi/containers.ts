@@ -1,11 +1,12 @@
 // Container endpoints: translate Docker's create body, list/inspect shapes and
 // lifecycle calls into Engine calls.
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import path from 'node:path';
 import { z } from 'zod';
 import { EngineError } from '../engine/errors';
 import type { ContainerRecord, ContainerSpec, Engine } from '../engine/types';
-import { RESTART_POLICIES, type NetworkMode, type RestartPolicyName } from '../../protocol/container';
-import { CONFIG_FIELDS, firstRefused, HEALTHCHECK_FIELDS, HOST_CONFIG_FIELDS, refusedEndpoint } from './create-fields';
+import { RESTART_POLICIES, type ContainerNetworkState, type EndpointSpec, type NetworkMode, type PortBindingSpec, type RestartPolicyName } from '../../protocol/container';
+import { CONFIG_FIELDS, createEndpoint, firstRefused, HEALTHCHECK_FIELDS, HOST_CONFIG_FIELDS } from './create-fields';
 import { isolationConfig, isolationHostConfig, withIsolation } from './create-security';
 import { HttpError, boolParam, intParam, readJson, sendEmpty, sendJson, unixSeconds, type Query } from './http';
 import { commandLine, isZeroTime, recordStatus } from '../../protocol/docker-words';
@@ -47,19 +48,59 @@ const createBody = z.object({
       AutoRemove: z.boolean().nullish(),
       NetworkMode: z.string().nullish(),
       RestartPolicy: restartPolicyBody,
+      PortBindings: z.record(z.string(), z.array(z.object({ HostIp: z.string().nullish(), HostPort: z.string().nullish() })).nullish()).nullish(),
+      PublishAllPorts: z.boolean().nullish(),
+      Dns: z.array(z.string()).nullish(),
+      DnsSearch: z.array(z.string()).nullish(),
+      DnsOptions: z.array(z.string()).nullish(),
+      ExtraHosts: z.array(z.string()).nullish(),
     })
     .nullish(),
+  ExposedPorts: z.record(z.string(), z.unknown()).nullish(),
+  MacAddress: z.string().nullish(),
   NetworkingConfig: z.object({ EndpointsConfig: z.record(z.string(), z.unknown()).nullish() }).nullish(),
 });
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
-/** Docker's NetworkMode → the engine's; a network that does not exist is Docker's 404. */
-function networkMode(mode: string | null | undefined): NetworkMode {
-  if (mode === undefined || mode === null || mode === '' || mode === 'default' || mode === 'bridge') return 'default';
-  if (mode === 'host' || mode === 'none') return mode;
-  if (mode.startsWith('container:')) throw new HttpError(400, 'Berth does not support --network container:NAME yet');
-  throw new HttpError(404, `network ${mode} not found`);
+/** Docker's NetworkMode → the engine's mode, and the network it names (whether that exists is the engine's 404). */
+function networkMode(mode: string | null | undefined): { mode: NetworkMode; container?: string; network?: string } {
+  if (mode === undefined || mode === null || mode === '' || mode === 'default') return { mode: 'default' };
+  if (mode === 'host' || mode === 'none') return { mode };
+  if (mode.startsWith('container:')) {
+    const container = mode.slice('container:'.length);
+    if (!container) throw new HttpError(400, 'invalid network mode: container: needs a container name or id');
+    return { mode: 'container', container };
+  }
+  return { mode: 'default', network: mode };
+}
+
+/** "80/tcp" → [80, 'tcp']; Docker's nat.Port. */
+function portKey(key: string): [number, 'tcp' | 'udp'] {
+  const m = /^(\d+)(?:\/(\w+))?$/.exec(key);
+  const proto = (m?.[2] ?? 'tcp').toLowerCase();
+  const port = Number(m?.[1]);
+  if (!m || port < 1 || port > 65535) throw new HttpError(400, `invalid port specification: ${JSON.stringify(key)}`);
+  if (proto !== 'tcp' && proto !== 'udp') throw new HttpError(400, `Berth does not support ${proto} ports yet (only tcp and udp)`);
+  return [port, proto];
+}
+
+/** HostConfig.PortBindings → the engine's; HostPort "" is any free port, "8000-8010" one free port of those. */
+export function portBindings(raw: Record<string, Array<{ HostIp?: string | null; HostPort?: string | null }> | null | undefined>): PortBindingSpec[] {
+  const out: PortBindingSpec[] = [];
+  for (const [key, list] of Object.entries(raw)) {
+    const [containerPort, protocol] = portKey(key);
+    for (const b of list?.length ? list : [{}]) {
+      const hp = (b.HostPort ?? '').trim();
+      const m = /^(\d+)(?:-(\d+))?$/.exec(hp);
+      if (hp && !m) throw new HttpError(400, `invalid port specification: ${JSON.stringify(hp)}`);
+      const from = m ? Number(m[1]) : 0;
+      const to = m?.[2] ? Number(m[2]) : undefined;
+      if (from > 65535 || (to !== undefined && (to > 65535 || to < from))) throw new HttpError(400, `invalid port specification: ${JSON.stringify(hp)}`);
+      out.push({ containerPort, protocol, ...(b.HostIp ? { hostIp: b.HostIp } : {}), ...(from ? { hostPort: from } : {}), ...(to !== undefined && to !== from ? { hostPortEnd: to } : {}) });
+    }
+  }
+  return out;
 }
 
 /** Docker's RestartPolicy → the engine's, with dockerd's words for a name it does not know. */
@@ -78,8 +119,9 @@ export function restartPolicy(p: { Name?: string | null; MaximumRetryCount?: num
   return { policy: p.Name as RestartPolicyName, maxRetries };
 }
 
-/** Docker's create body → the engine's spec; exported for the unit test of the mapping. */
-export function createSpec(raw: unknown, name: string | undefined): ContainerSpec {
+/** Docker's create body → the engine's spec; exported for the unit test of the mapping. What
+ *  dockerd accepts with a warning (ports with the host's network) goes to `warnings`. */
+export function createSpec(raw: unknown, name: string | undefined, warnings: string[] = []): ContainerSpec {
   if (raw !== undefined && !isObject(raw)) throw new HttpError(400, 'invalid container config: the body must be a JSON object');
   const rawBody = raw ?? {};
   const rawHost = rawBody.HostConfig;
@@ -100,9 +142,24 @@ export function createSpec(raw: unknown, name: string | undefined): ContainerSpe
   const body = parsed.data;
   if (!body.Image) throw new HttpError(400, 'No image was specified (Config.Image is empty)');
   const hc = body.HostConfig ?? {};
-  const mode = networkMode(hc.NetworkMode);
-  const endpoint = refusedEndpoint(body.NetworkingConfig?.EndpointsConfig, hc.NetworkMode || 'default');
-  if (endpoint) throw new HttpError(400, `Berth does not support ${endpoint} yet`);
+  const net = networkMode(hc.NetworkMode);
+  const endpoint = createEndpoint(body.NetworkingConfig?.EndpointsConfig, hc.NetworkMode || 'default');
+  if (endpoint.error) throw new HttpError(400, endpoint.error);
+  if (endpoint.refused) throw new HttpError(400, `Berth does not support ${endpoint.refused} yet`);
+  const ep: Omit<EndpointSpec, 'network'> = { ...endpoint.settings, ...(body.MacAddress ? { macAddress: body.MacAddress } : {}) };
+  const hasEndpoint = Object.keys(ep).length > 0;
+  if (hasEndpoint && net.mode !== 'default') {
+    if (ep.macAddress) throw new HttpError(400, 'conflicting options: mac-address and the network mode');
+    throw new HttpError(400, 'network-scoped alias is supported only for containers in user defined networks');
+  }
+  let ports = hc.PortBindings ? portBindings(hc.PortBindings) : [];
+  let publishAll = hc.PublishAllPorts ?? false;
+  if (net.mode === 'host' && (ports.length || publishAll)) {
+    warnings.push('Published ports are discarded when using host network mode');
+    ports = [];
+    publishAll = false;
+  }
+  const networks: EndpointSpec[] | undefined = net.network ? [{ network: net.network, ...ep }] : hasEndpoint ? [{ network: 'bridge', ...ep }] : undefined;
 
   const hcheck = body.Healthcheck;
   if (hcheck?.Retries !== undefined && hcheck.Retries !== null && hcheck.Retries < 0) throw new HttpError(400, 'Retries in Healthcheck cannot be negative');
@@ -129,7 +186,19 @@ export function createSpec(raw: unknown, name: string | undefined): ContainerSpe
       cpuShares: hc.CpuShares || undefined,
       pidsLimit: hc.PidsLimit ?? undefined,
     },
-    network: { mode, hostname: body.Hostname || undefined },
+    network: {
+      mode: net.mode,
+      ...(net.container ? { container: net.container } : {}),
+      ...(networks ? { networks } : {}),
+      hostname: body.Hostname || undefined,
+      ...(ports.length ? { ports } : {}),
+      ...(publishAll ? { publishAll } : {}),
+      ...(body.ExposedPorts && Object.keys(body.ExposedPorts).length ? { exposedPorts: Object.keys(body.ExposedPorts) } : {}),
+      ...(hc.Dns?.length ? { dns: hc.Dns } : {}),
+      ...(hc.DnsSearch?.length ? { dnsSearch: hc.DnsSearch } : {}),
+      ...(hc.DnsOptions?.length ? { dnsOptions: hc.DnsOptions } : {}),
+      ...(hc.ExtraHosts?.length ? { extraHosts: hc.ExtraHosts } : {}),
+    },
     restart: { autoRemove: hc.AutoRemove ?? false, ...restart },
     ...(hcheck
       ? {
@@ -150,8 +219,104 @@ export async function createContainer(engine: Engine, req: IncomingMessage, res:
   const body = await readJson<unknown>(req);
   // The engine checks the name, and answers an unknown image with a 404 "No such image: X",
   // the words the CLI needs to pull and retry.
-  const rec = await engine.createContainer(createSpec(body, q.get('name') || undefined));
-  sendJson(res, 201, { Id: rec.id, Warnings: [] });
+  const warnings: string[] = [];
+  const rec = await engine.createContainer(createSpec(body, q.get('name') || undefined, warnings));
+  sendJson(res, 201, { Id: rec.id, Warnings: warnings });
+}
+
+/** HostConfig.NetworkMode as Docker shows it: "default", a network's name, "host", "none", "container:ID". */
+function shownNetworkMode(c: ContainerRecord): string {
+  const n = c.spec.network;
+  if (n.mode === 'container') return `container:${n.container}`;
+  if (n.mode !== 'default') return n.mode;
+  return n.networks.length ? n.networks[0].name : 'default';
+}
+
+const noNetwork: ContainerNetworkState = { networks: {}, ports: [] };
+
+/** NetworkSettings.Networks: Docker's EndpointSettings per network. */
+function endpointSettingsOut(c: ContainerRecord): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [name, a] of Object.entries((c.networkState ?? noNetwork).networks)) {
+    const asked = c.spec.network.networks.find((e) => e.id === a.networkId || e.name === name);
+    out[name] = {
+      IPAMConfig: asked?.ipv4Address ? { IPv4Address: asked.ipv4Address } : null,
+      Links: null,
+      Aliases: a.aliases.length ? a.aliases : null,
+      NetworkID: a.networkId,
+      EndpointID: a.endpointId,
+      Gateway: a.gateway,
+      IPAddress: a.ipAddress,
+      IPPrefixLen: a.prefixLen,
+      IPv6Gateway: '',
+      GlobalIPv6Address: '',
+      GlobalIPv6PrefixLen: 0,
+      MacAddress: a.macAddress,
+      DriverOpts: null,
+    };
+  }
+  return out;
+}
+
+/** `docker ps`'s Ports: each published port, and each exposed one that is not, while the container runs. */
+function summaryPorts(c: ContainerRecord): Array<Record<string, unknown>> {
+  if (!c.state.running) return [];
+  const published = (c.networkState ?? noNetwork).ports;
+  const out: Array<Record<string, unknown>> = published.map((p) => ({ IP: p.hostIp, PrivatePort: p.containerPort, PublicPort: p.hostPort, Type: p.protocol }));
+  for (const x of c.spec.network.exposedPorts) {
+    const [port, proto] = x.split('/');
+    if (!published.some((p) => p.containerPort === Number(port) && p.protocol === proto)) out.push({ PrivatePort: Number(port), Type: proto });
+  }
+  return out;
+}
+
+/** NetworkSettings.Ports: "80/tcp" → the host's bindings (null for an exposed port that is not published), while running. */
+function settingsPorts(c: ContainerRecord): Record<string, Array<{ HostIp: string; HostPort: string }> | null> {
+  if (!c.state.running) return {};
+  const out: Record<string, Array<{ HostIp: string; HostPort: string }> | null> = {};
+  for (const x of c.spec.network.exposedPorts) out[x] = null;
+  for (const p of (c.networkState ?? noNetwork).ports) {
+    const k = `${p.containerPort}/${p.protocol}`;
+    out[k] = [...(out[k] ?? []), { HostIp: p.hostIp, HostPort: String(p.hostPort) }];
+  }
+  return out;
+}
+
+/** HostConfig.PortBindings as asked for. */
+function askedPortBindings(c: ContainerRecord): Record<string, Array<{ HostIp: string; HostPort: string }>> {
+  const out: Record<string, Array<{ HostIp: string; HostPort: string }>> = {};
+  for (const p of c.spec.network.ports) {
+    const k = `${p.containerPort}/${p.protocol}`;
+    const hostPort = p.hostPort ? (p.hostPortEnd ? `${p.hostPort}-${p.hostPortEnd}` : String(p.hostPort)) : '';
+    (out[k] ??= []).push({ HostIp: p.hostIp, HostPort: hostPort });
+  }
+  return out;
+}
+
+function networkSettings(c: ContainerRecord): Record<string, unknown> {
+  const networks = endpointSettingsOut(c);
+  // As Docker: the top-level address fields are the default bridge's, empty on user networks.
+  const bridge = (c.networkState ?? noNetwork).networks.bridge;
+  return {
+    Bridge: '',
+    SandboxID: '',
+    HairpinMode: false,
+    LinkLocalIPv6Address: '',
+    LinkLocalIPv6PrefixLen: 0,
+    Ports: settingsPorts(c),
+    SandboxKey: c.state.running && c.state.pid && c.spec.network.mode !== 'host' ? `/proc/${c.state.pid}/ns/net` : '',
+    SecondaryIPAddresses: null,
+    SecondaryIPv6Addresses: null,
+    EndpointID: bridge?.endpointId ?? '',
+    Gateway: bridge?.gateway ?? '',
+    GlobalIPv6Address: '',
+    GlobalIPv6PrefixLen: 0,
+    IPAddress: bridge?.ipAddress ?? '',
+    IPPrefixLen: bridge?.prefixLen ?? 0,
+    IPv6Gateway: '',
+    MacAddress: bridge?.macAddress ?? '',
+    Networks: networks,
+  };
 }
 
 function containerSummary(c: ContainerRecord, now = Date.now()): Record<string, unknown> {
@@ -162,12 +327,12 @@ function containerSummary(c: ContainerRecord, now = Date.now()): Record<string, 
     ImageID: c.imageId,
     Command: commandLine(c),
     Created: unixSeconds(c.created),
-    Ports: [],
+    Ports: summaryPorts(c),
     Labels: c.spec.labels,
     State: c.state.status,
     Status: recordStatus(c, now),
-    HostConfig: { NetworkMode: c.spec.network.mode },
-    NetworkSettings: { Networks: {} },
+    HostConfig: { NetworkMode: shownNetworkMode(c) },
+    NetworkSettings: { Networks: endpointSettingsOut(c) },
     Mounts: [],
   };
 }
@@ -257,9 +422,9 @@ function inspectBody(c: ContainerRecord): Record<string, unknown> {
         : {}),
     },
     Image: c.imageId,
-    ResolvConfPath: '',
-    HostnamePath: '',
-    HostsPath: '',
+    ResolvConfPath: c.logPath ? path.join(path.dirname(c.logPath), 'resolv.conf') : '',
+    HostnamePath: c.logPath ? path.join(path.dirname(c.logPath), 'hostname') : '',
+    HostsPath: c.logPath ? path.join(path.dirname(c.logPath), 'hosts') : '',
     LogPath: c.logPath,
     Name: `/${c.name}`,
     RestartCount: c.restartCount,
@@ -276,11 +441,17 @@ function inspectBody(c: ContainerRecord): Record<string, unknown> {
       CpuShares: c.spec.resources.cpuShares,
       PidsLimit: c.spec.resources.pidsLimit || null,
       AutoRemove: c.spec.restart.autoRemove,
-      NetworkMode: c.spec.network.mode,
+      NetworkMode: shownNetworkMode(c),
       RestartPolicy: { Name: c.spec.restart.policy, MaximumRetryCount: c.spec.restart.maxRetries },
       LogConfig: { Type: 'json-file', Config: {} },
       Binds: null,
-      PortBindings: {},
+      PortBindings: askedPortBindings(c),
+      PublishAllPorts: c.spec.network.publishAll,
+      Dns: c.spec.network.dns,
+      DnsOptions: c.spec.network.dnsOptions,
+      DnsSearch: c.spec.network.dnsSearch,
+      ExtraHosts: c.spec.network.extraHosts.length ? c.spec.network.extraHosts : null,
+      Links: null,
       ...isolationHostConfig(c),
     },
     GraphDriver: { Name: 'overlay2', Data: null },
@@ -303,10 +474,12 @@ function inspectBody(c: ContainerRecord): Record<string, unknown> {
       Entrypoint: c.spec.process.entrypoint.length ? c.spec.process.entrypoint : null,
       OnBuild: null,
       Labels: c.spec.labels,
+      ...(c.spec.network.exposedPorts.length ? { ExposedPorts: Object.fromEntries(c.spec.network.exposedPorts.map((p) => [p, {}])) } : {}),
+      ...(c.spec.network.networks[0]?.macAddress ? { MacAddress: c.spec.network.networks[0].macAddress } : {}),
       ...(healthConfig(c) ? { Healthcheck: healthConfig(c) } : {}),
       ...isolationConfig(c),
     },
-    NetworkSettings: { Bridge: '', SandboxID: '', Ports: {}, SandboxKey: '', Networks: {}, IPAddress: '', Gateway: '', MacAddress: '' },
+    NetworkSettings: networkSettings(c),
   };
 }
 

@@ -24,7 +24,7 @@ export const CONFIG_FIELDS: Record<string, FieldRule> = {
   AttachStdin: implemented,
   AttachStdout: { kind: 'inert', why: 'which streams a client attaches to is chosen by its attach request' },
   AttachStderr: { kind: 'inert', why: 'which streams a client attaches to is chosen by its attach request' },
-  ExposedPorts: refusedMap('--expose'),
+  ExposedPorts: implemented,
   Tty: implemented,
   OpenStdin: implemented,
   StdinOnce: implemented,
@@ -37,7 +37,7 @@ export const CONFIG_FIELDS: Record<string, FieldRule> = {
   WorkingDir: implemented,
   Entrypoint: implemented,
   NetworkDisabled: refused('--network none (NetworkDisabled)'),
-  MacAddress: refused('--mac-address'),
+  MacAddress: implemented,
   OnBuild: refused('ONBUILD'),
   Labels: implemented,
   StopSignal: implemented,
@@ -94,7 +94,7 @@ export const HOST_CONFIG_FIELDS: Record<string, FieldRule> = {
   ContainerIDFile: { kind: 'inert', why: 'the CLI writes the id file itself; the daemon only stores the path' },
   LogConfig: refused('--log-driver/--log-opt', onlyDefaults({ Type: ['', 'json-file'] })),
   NetworkMode: implemented,
-  PortBindings: refusedMap('-p/--publish'),
+  PortBindings: implemented,
   RestartPolicy: implemented,
   AutoRemove: implemented,
   VolumeDriver: refused('--volume-driver'),
@@ -104,10 +104,10 @@ export const HOST_CONFIG_FIELDS: Record<string, FieldRule> = {
   CapDrop: implemented,
   // Every container gets a cgroup namespace of its own, which is what "private" asks for.
   CgroupnsMode: refused('--cgroupns', (v) => v === '' || v === 'private' || v === null),
-  Dns: refused('--dns'),
-  DnsOptions: refused('--dns-option'),
-  DnsSearch: refused('--dns-search'),
-  ExtraHosts: refused('--add-host'),
+  Dns: implemented,
+  DnsOptions: implemented,
+  DnsSearch: implemented,
+  ExtraHosts: implemented,
   GroupAdd: implemented,
   IpcMode: implemented,
   Cgroup: refused('--cgroup'),
@@ -115,7 +115,7 @@ export const HOST_CONFIG_FIELDS: Record<string, FieldRule> = {
   OomScoreAdj: refused('--oom-score-adj'),
   PidMode: implemented,
   Privileged: implemented,
-  PublishAllPorts: refused('-P/--publish-all'),
+  PublishAllPorts: implemented,
   ReadonlyRootfs: implemented,
   SecurityOpt: implemented,
   StorageOpt: refusedMap('--storage-opt'),
@@ -174,27 +174,51 @@ export function firstRefused(body: Record<string, unknown>, table: Record<string
   return undefined;
 }
 
-/** Docker's EndpointSettings: nothing of it is implemented yet, so any value set names its option. */
-const ENDPOINT_FLAGS: Record<string, string> = {
-  IPAMConfig: '--ip/--ip6',
+/** What Berth takes of Docker's EndpointSettings; the rest is what dockerd fills in (output only) or refused by its option. */
+export interface EndpointSettings {
+  aliases?: string[];
+  ipv4Address?: string;
+  macAddress?: string;
+}
+
+const ENDPOINT_REFUSED: Record<string, string> = {
   Links: '--link',
-  Aliases: '--network-alias',
-  MacAddress: '--mac-address',
   DriverOpts: '--driver-opt',
 };
+const IPAM_REFUSED: Record<string, string> = {
+  IPv6Address: '--ip6',
+  LinkLocalIPs: '--link-local-ip',
+};
 
-/** NetworkingConfig: at most the one network named in NetworkMode, with nothing set in it. */
-export function refusedEndpoint(endpoints: Record<string, unknown> | null | undefined, networkMode: string): string | undefined {
-  if (!endpoints) return undefined;
-  const names = Object.keys(endpoints);
-  if (names.length > 1) return 'more than one --network';
-  for (const name of names) {
-    if (name !== networkMode && !(networkMode === 'default' && name === 'bridge')) return `--network ${name} alongside --network ${networkMode}`;
-    const settings = (endpoints[name] ?? {}) as Record<string, unknown>;
-    for (const [k, v] of Object.entries(settings)) {
-      if (isUnset(v)) continue;
-      return ENDPOINT_FLAGS[k] ?? `NetworkingConfig.EndpointsConfig.${name}.${k}`;
-    }
+/** One network's EndpointSettings (create's NetworkingConfig, or connect's EndpointConfig) → Berth's, or the option it cannot do. */
+export function endpointSettings(raw: unknown, where: string): { refused?: string; settings: EndpointSettings } {
+  const settings: EndpointSettings = {};
+  if (raw === null || raw === undefined) return { settings };
+  if (typeof raw !== 'object' || Array.isArray(raw)) return { refused: `${where} (not an object)`, settings };
+  for (const [k, v] of Object.entries(raw as Record<string, unknown>)) {
+    if (isUnset(v)) continue;
+    if (k === 'Aliases' && Array.isArray(v) && v.every((a) => typeof a === 'string')) settings.aliases = v as string[];
+    else if (k === 'MacAddress' && typeof v === 'string') settings.macAddress = v;
+    else if (k === 'IPAMConfig' && typeof v === 'object' && !Array.isArray(v)) {
+      for (const [ik, iv] of Object.entries(v as Record<string, unknown>)) {
+        if (isUnset(iv)) continue;
+        if (ik === 'IPv4Address' && typeof iv === 'string') settings.ipv4Address = iv;
+        else return { refused: IPAM_REFUSED[ik] ?? `${where}.IPAMConfig.${ik}`, settings };
+      }
+    } else return { refused: ENDPOINT_REFUSED[k] ?? `${where}.${k}`, settings };
   }
-  return undefined;
+  return { settings };
+}
+
+/** NetworkingConfig: at most the one network named in NetworkMode (API 1.41 joins one at create), and what Berth takes of it. */
+export function createEndpoint(endpoints: Record<string, unknown> | null | undefined, networkMode: string): { refused?: string; error?: string; settings: EndpointSettings } {
+  if (!endpoints) return { settings: {} };
+  const names = Object.keys(endpoints);
+  // dockerd's words (daemon/create.go) for more than one network at create.
+  if (names.length > 1) return { error: `Container cannot be connected to network endpoints: ${names.join(', ')}`, settings: {} };
+  if (!names.length) return { settings: {} };
+  const name = names[0];
+  const same = name === networkMode || ((networkMode === 'default' || networkMode === '') && (name === 'bridge' || name === 'default'));
+  if (!same) return { refused: `--network ${name} alongside --network ${networkMode}`, settings: {} };
+  return endpointSettings(endpoints[name], `NetworkingConfig.EndpointsConfig.${name}`);
 }

@@ -15,6 +15,7 @@ import * as exec from './exec';
 import { jsonBody, readUpgradeBody } from './hijack';
 import { HttpError, sendError, type Query } from './http';
 import * as images from './images';
+import * as networks from './networks';
 import { attach, containerLogs, rawHttpError } from './logs';
 import { API_VERSION, MIN_API_VERSION, events, info, ping, pingHeaders, version } from './system';
 
@@ -66,6 +67,13 @@ const routes: Route[] = [
   { method: 'POST', pattern: EXEC_START, handler: ({ engine, req, res, params }) => exec.startExec(engine, req, res, params[0]) },
   { method: 'POST', pattern: /^\/exec\/([^/]+)\/resize$/, handler: ({ engine, res, params, q }) => exec.resizeExec(engine, res, params[0], q) },
   { method: 'GET', pattern: /^\/exec\/([^/]+)\/json$/, handler: ({ engine, res, params }) => exec.inspectExec(engine, res, params[0]) },
+  { method: 'GET', pattern: /^\/networks$/, handler: ({ engine, res, q }) => networks.listNetworks(engine, res, q) },
+  { method: 'POST', pattern: /^\/networks\/create$/, handler: ({ engine, req, res }) => networks.createNetwork(engine, req, res) },
+  { method: 'POST', pattern: /^\/networks\/prune$/, handler: ({ engine, res, q }) => networks.pruneNetworks(engine, res, q) },
+  { method: 'POST', pattern: /^\/networks\/([^/]+)\/connect$/, handler: ({ engine, req, res, params }) => networks.connectNetwork(engine, req, res, params[0]) },
+  { method: 'POST', pattern: /^\/networks\/([^/]+)\/disconnect$/, handler: ({ engine, req, res, params }) => networks.disconnectNetwork(engine, req, res, params[0]) },
+  { method: 'GET', pattern: /^\/networks\/([^/]+)$/, handler: ({ engine, res, params, q }) => networks.inspectNetwork(engine, res, params[0], q) },
+  { method: 'DELETE', pattern: /^\/networks\/([^/]+)$/, handler: ({ engine, res, params }) => networks.removeNetwork(engine, res, params[0]) },
 ];
 
 const ATTACH = /^\/containers\/([^/]+)\/attach$/;

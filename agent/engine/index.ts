@@ -17,7 +17,10 @@ import { ContainerStdioRegistry } from './containers/stdio';
 import { conflict, EngineError, notFound } from './errors';
 import { importImage, type ImportOptions } from './images/import';
 import { readLogBatches, readLogs, type LogSource } from './logs';
+import { hostNetworkGuard, NetworkManager } from './network';
 import { prepareRoot } from './root';
+import type { EndpointSpec } from '../../protocol/container';
+import type { NetworkCreate, NetworkInfo } from '../../protocol/network';
 import type {
   AttachOptions,
   ExecCreateOptions,
@@ -55,6 +58,8 @@ export interface OpenEngineOptions {
   /** Where the cgroup hierarchies are mounted; default /sys/fs/cgroup. */
   cgroupRoot?: string;
   hooks?: ContainerHooks;
+  /** dockerd's --bridge=none: no default bridge (containers on the default network get loopback only). */
+  noDefaultBridge?: boolean;
 }
 
 /** The facade plus what tests look at from outside: where a container lives, its cgroups, the image store. */
@@ -70,6 +75,7 @@ class EngineImpl extends EventEmitter<EngineEvents> implements BerthEngine {
   private readonly onImage = (e: ImageEvent) => this.emit('image', e);
   private readonly records: ContainerRecords;
   private readonly lifecycle: ContainerLifecycle;
+  private readonly network: NetworkManager;
   /** Exports under way, per container id. */
   private readonly exporting = new Map<string, number>();
   /** `docker cp`, and the lock it shares with the operations that would change the container under a copy. */
@@ -82,6 +88,7 @@ class EngineImpl extends EventEmitter<EngineEvents> implements BerthEngine {
     readonly images: ImageStore,
     readonly cgroups: Cgroups,
     hooks: ContainerHooks | undefined,
+    opts: { noDefaultBridge?: boolean } = {},
   ) {
     super();
     this.records = new ContainerRecords(root);
@@ -91,13 +98,22 @@ class EngineImpl extends EventEmitter<EngineEvents> implements BerthEngine {
     };
     this.stdio = new ContainerStdioRegistry((id) => this.records.runDir(id), (action, id) => emit({ action, id }));
     this.execs = new ExecSessions(this.records, cgroups, emit);
+    const records = this.records;
+    this.network = new NetworkManager({
+      root,
+      defaultRoot: DEFAULT_ROOT,
+      containers: { get: (id) => records.get(id), all: () => records.all(), resolve: (x) => records.resolve(x), dir: (id) => records.dir(id) },
+      noDefaultBridge: opts.noDefaultBridge,
+      guard: hostNetworkGuard(),
+    });
+    const networked = withNetwork(this.network, hooks);
     // Every start, the restart policy's too, waits for a copy before its init mounts the rootfs;
     // clients attached before a start connect while the init waits, after the network is wired.
     const gated: ContainerHooks = {
-      ...hooks,
+      ...networked,
       prestart: async (c, ctx) => {
         await this.archives.beforeStart(c.id);
-        await hooks?.prestart?.(c, ctx);
+        await networked.prestart?.(c, ctx);
         await this.stdio.ready(c.id);
       },
     };
@@ -116,6 +132,8 @@ class EngineImpl extends EventEmitter<EngineEvents> implements BerthEngine {
   async load(): Promise<void> {
     await this.records.load();
     await this.archives.sweep();
+    // Before reconcile: the containers it restarts need their networks.
+    await this.network.open();
     await this.lifecycle.reconcile();
   }
 
@@ -243,10 +261,44 @@ class EngineImpl extends EventEmitter<EngineEvents> implements BerthEngine {
       .all()
       .filter((r) => opts?.all || r.state.running)
       .sort((a, b) => (a.created < b.created ? 1 : -1))
-      .map((r) => structuredClone(r));
+      .map((r) => this.shown(r));
   }
   inspect(idOrName: string): ContainerRecord {
-    return structuredClone(this.records.resolve(idOrName));
+    return this.shown(this.records.resolve(idOrName));
+  }
+  /** A copy of the record with its network as it is now. */
+  private shown(r: ContainerRecord): ContainerRecord {
+    return { ...structuredClone(r), networkState: this.network.stateOf(r) };
+  }
+
+  // --- networks
+
+  listNetworks(): NetworkInfo[] {
+    return this.network.list();
+  }
+  inspectNetwork(idOrName: string): NetworkInfo {
+    return this.network.inspect(idOrName);
+  }
+  createNetwork(opts: NetworkCreate): Promise<NetworkInfo> {
+    return this.network.createNetwork(opts);
+  }
+  removeNetwork(idOrName: string): Promise<void> {
+    return this.network.removeNetwork(idOrName);
+  }
+  pruneNetworks(keep: (n: NetworkInfo) => boolean = () => false): Promise<string[]> {
+    return this.network.prune(keep);
+  }
+  async connectNetwork(network: string, container: string, endpoint: Omit<EndpointSpec, 'network'> = {}): Promise<void> {
+    const rec = this.records.resolve(container);
+    const { networks } = await this.network.connect(rec, network, endpoint);
+    rec.spec.network = { ...rec.spec.network, networks };
+    await this.records.save(rec);
+  }
+  async disconnectNetwork(network: string, container: string): Promise<void> {
+    const rec = this.records.resolve(container);
+    const { networks } = await this.network.disconnect(rec, network);
+    rec.spec.network = { ...rec.spec.network, networks };
+    await this.records.save(rec);
   }
   wait(idOrName: string, condition?: WaitCondition): Promise<{ exitCode: number }> {
     return this.lifecycle.wait(idOrName, condition);
@@ -323,7 +375,32 @@ class EngineImpl extends EventEmitter<EngineEvents> implements BerthEngine {
     this.stdio.close();
     // Running containers keep their groups, and so the parent, until a later agent removes them.
     await this.cgroups.release();
+    // And their network: bridges, addresses, published ports.
+    await this.network.close();
   }
+}
+
+/** The network manager's hooks first (addresses, wiring, /etc files), then the caller's. */
+function withNetwork(net: NetworkManager, own: ContainerHooks = {}): ContainerHooks {
+  return {
+    create: (c) => {
+      net.create(c);
+      own.create?.(c);
+    },
+    launch: async (c) => {
+      const r = await net.launch(c);
+      const o = await own.launch?.(c);
+      return { ...r, ...(o ?? {}) };
+    },
+    prestart: async (c, ctx) => {
+      await net.prestart(c, ctx);
+      await own.prestart?.(c, ctx);
+    },
+    poststop: async (c) => {
+      await net.poststop(c);
+      await own.poststop?.(c);
+    },
+  };
 }
 
 // Read once: info() runs for every `docker info` and host snapshot, and the OS does not change under us.
@@ -351,7 +428,7 @@ export async function openEngine(opts: OpenEngineOptions): Promise<BerthEngine> 
   await mkdir(join(root, 'containers'), { recursive: true });
   const images = opts.images ?? (await (await import('./images')).openImageStore(join(root, 'images')));
   const cgroups = openCgroups({ parent: opts.cgroupParent ?? cgroupParentFor(root), base: opts.cgroupRoot });
-  const engine = new EngineImpl(root, images, cgroups, opts.hooks);
+  const engine = new EngineImpl(root, images, cgroups, opts.hooks, { noDefaultBridge: opts.noDefaultBridge });
   await engine.load();
   return engine;
 }

@@ -2,7 +2,8 @@
 // link (agent/link) both call these, so the two faces cannot drift apart.
 import type { ChildProcessWithoutNullStreams } from 'node:child_process';
 import type { EventEmitter } from 'node:events';
-import type { ContainerRecord, ContainerSpec, HealthStatus, LogEntry, RestartPolicyName } from '../../protocol/container';
+import type { ContainerRecord, ContainerSpec, EndpointSpec, HealthStatus, LogEntry, RestartPolicyName } from '../../protocol/container';
+import type { NetworkCreate, NetworkInfo } from '../../protocol/network';
 import type { CgroupStats } from './cgroups';
 import type { NetworkCounters } from './containers/host-stats';
 import type { TopResult } from './containers/top';
@@ -279,6 +280,22 @@ export interface Engine extends EventEmitter<EngineEvents> {
   execInspect(execId: string): ExecInfo;
   /** The container's exec instances that have not exited (Docker's ExecIDs). */
   execIds(idOrName: string): string[];
+
+  // --- networks
+  /** The default bridge ("bridge", unless the agent runs without one), user networks, and the built-in host and none. */
+  listNetworks(): NetworkInfo[];
+  /** By id, name or unique id prefix; 404 "network X not found". */
+  inspectNetwork(idOrName: string): NetworkInfo;
+  /** A bridge network; 409 for a name in use, 403 for a subnet that overlaps another network's. */
+  createNetwork(opts: NetworkCreate): Promise<NetworkInfo>;
+  /** 403 for the built-in networks and one with running containers on it. */
+  removeNetwork(idOrName: string): Promise<void>;
+  /** Removes the user networks no running container is on, except those `keep` keeps; their names. */
+  pruneNetworks(keep?: (n: NetworkInfo) => boolean): Promise<string[]>;
+  /** A running container gets the interface at once; a stopped one at its next start. */
+  connectNetwork(network: string, container: string, endpoint?: Omit<EndpointSpec, 'network'>): Promise<void>;
+  disconnectNetwork(network: string, container: string): Promise<void>;
+
   /** Stops watching; running containers keep running (their monitors outlive the agent). */
   close(): Promise<void>;
 }

@@ -82,7 +82,7 @@ test('signals by name, short name or number', () => {
 
 test('loopback nameservers are dropped for a container with its own network namespace', () => {
   const host = 'search lan\nnameserver 127.0.0.53\nnameserver 10.0.0.1\n';
-  assert.equal(resolvConf(host, true), 'search lan\nnameserver 10.0.0.1\n');
+  assert.equal(resolvConf(host, true), 'nameserver 10.0.0.1\nsearch lan\n');
   assert.equal(resolvConf(host, false), host);
 });
 

@@ -105,11 +105,51 @@ describe('the create body, field by field', () => {
     assert.equal(createSpec({ ...body, HostConfig: { ...body.HostConfig, RestartPolicy: { Name: '', MaximumRetryCount: 0 } } }, undefined).restart?.policy, undefined);
   });
 
-  it('an unknown network is Docker\'s 404, container:NAME and endpoint settings are refused', () => {
-    assert.throws(() => createSpec({ Image: 'x', HostConfig: { NetworkMode: 'mynet' } }, undefined), (e: unknown) => e instanceof HttpError && e.status === 404 && e.message === 'network mynet not found');
-    refusedWith({ Image: 'x', HostConfig: { NetworkMode: 'container:db' } }, '--network container:NAME');
-    refusedWith({ Image: 'x', HostConfig: { NetworkMode: 'default' }, NetworkingConfig: { EndpointsConfig: { default: { Aliases: ['web'] } } } }, '--network-alias');
+  it('networks: NetworkMode and one endpoint map into the spec (their existence is the engine\'s 404); links, driver options and a second network are refused', () => {
+    const spec = (body: Record<string, unknown>, warnings?: string[]) => createSpec({ Image: 'x', ...body }, undefined, warnings).network;
+    assert.deepEqual(spec({ HostConfig: { NetworkMode: 'mynet' }, NetworkingConfig: { EndpointsConfig: { mynet: { Aliases: ['web'], IPAMConfig: { IPv4Address: '10.5.0.9' }, NetworkID: '' } } } }), {
+      mode: 'default',
+      networks: [{ network: 'mynet', aliases: ['web'], ipv4Address: '10.5.0.9' }],
+      hostname: undefined,
+    });
+    assert.deepEqual(spec({ HostConfig: { NetworkMode: 'container:db' } }), { mode: 'container', container: 'db', hostname: undefined });
+    assert.deepEqual(spec({ HostConfig: { NetworkMode: 'default' } }), { mode: 'default', hostname: undefined });
+    // Config.MacAddress (API 1.41) belongs to the first network's endpoint, the default bridge's here.
+    assert.deepEqual(spec({ MacAddress: '02:42:ac:11:00:99' })?.networks, [{ network: 'bridge', macAddress: '02:42:ac:11:00:99' }]);
+    refusedWith({ Image: 'x', HostConfig: { NetworkMode: 'mynet' }, NetworkingConfig: { EndpointsConfig: { mynet: { Links: ['db:db'] } } } }, '--link');
+    refusedWith({ Image: 'x', HostConfig: { NetworkMode: 'mynet' }, NetworkingConfig: { EndpointsConfig: { mynet: { DriverOpts: { a: 'b' } } } } }, '--driver-opt');
+    refusedWith({ Image: 'x', HostConfig: { NetworkMode: 'mynet' }, NetworkingConfig: { EndpointsConfig: { mynet: { IPAMConfig: { IPv6Address: 'fd00::9' } } } } }, '--ip6');
+    refusedWith({ Image: 'x', HostConfig: { Links: ['db:db'] } }, '--link');
+    assert.throws(
+      () => createSpec({ Image: 'x', HostConfig: { NetworkMode: 'a' }, NetworkingConfig: { EndpointsConfig: { a: {}, b: {} } } }, undefined),
+      (e: unknown) => e instanceof HttpError && e.status === 400 && e.message === 'Container cannot be connected to network endpoints: a, b',
+    );
+    assert.throws(() => createSpec({ Image: 'x', MacAddress: '02:42:ac:11:00:99', HostConfig: { NetworkMode: 'host' } }, undefined), /conflicting options: mac-address and the network mode/);
     assert.equal(createSpec({ Image: 'x', HostConfig: { NetworkMode: 'host' }, NetworkingConfig: { EndpointsConfig: { host: { Aliases: null, IPAddress: '' } } } }, undefined).network?.mode, 'host');
+  });
+
+  it('ports: -p bindings, ranges and -P map into the spec; with the host\'s network they are dropped with dockerd\'s warning', () => {
+    const net = createSpec(
+      {
+        Image: 'x',
+        ExposedPorts: { '80/tcp': {}, '1234/tcp': {} },
+        HostConfig: { PortBindings: { '80/tcp': [{ HostIp: '', HostPort: '8080' }], '90/udp': [{ HostIp: '127.0.0.1', HostPort: '' }], '70/tcp': [{ HostIp: '', HostPort: '7000-7010' }] }, PublishAllPorts: true },
+      },
+      undefined,
+    ).network!;
+    assert.deepEqual(net.ports, [
+      { containerPort: 80, protocol: 'tcp', hostPort: 8080 },
+      { containerPort: 90, protocol: 'udp', hostIp: '127.0.0.1' },
+      { containerPort: 70, protocol: 'tcp', hostPort: 7000, hostPortEnd: 7010 },
+    ]);
+    assert.equal(net.publishAll, true);
+    assert.deepEqual(net.exposedPorts, ['80/tcp', '1234/tcp']);
+    assert.throws(() => createSpec({ Image: 'x', HostConfig: { PortBindings: { '80/sctp': [{ HostPort: '1' }] } } }, undefined), /Berth does not support sctp ports yet/);
+    assert.throws(() => createSpec({ Image: 'x', HostConfig: { PortBindings: { '80/tcp': [{ HostPort: 'eighty' }] } } }, undefined), /invalid port specification: "eighty"/);
+    const warnings: string[] = [];
+    const host = createSpec({ Image: 'x', HostConfig: { NetworkMode: 'host', PortBindings: { '80/tcp': [{ HostPort: '80' }] } } }, undefined, warnings).network!;
+    assert.equal(host.ports, undefined);
+    assert.deepEqual(warnings, ['Published ports are discarded when using host network mode']);
   });
 
   it('"unset" means null, false, 0, empty strings, lists and objects of those', () => {

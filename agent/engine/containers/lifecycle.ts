@@ -29,10 +29,16 @@ const START_TIMEOUT_MS = 15_000;
 const SIGKILL = 9;
 
 export interface ContainerHooks {
+  /** At create, once the spec is resolved and before the record is kept: may refuse it (throw)
+   *  or complete it (its network part: network ids, a shared namespace's hostname). */
+  create?(c: ContainerRecord): void;
+  /** Before the monitor starts: what the start takes (addresses, ports); a throw fails the start
+   *  with its error as it is. `joinNetns`: a network namespace to join instead of a new one. */
+  launch?(c: ContainerRecord): Promise<{ joinNetns?: string } | void>;
   /** After the init exists (host pid known), before it mounts and execs: network wiring goes here.
    *  It may rewrite the files in ctx.dir (hosts, resolv.conf, hostname). */
   prestart?(c: ContainerRecord, ctx: { pid: number; dir: string }): Promise<void>;
-  /** After the container stopped, also when noticed only by a later agent. */
+  /** After the container stopped, also when noticed only by a later agent, and after a start that failed. */
   poststop?(c: ContainerRecord): Promise<void>;
 }
 
@@ -189,6 +195,7 @@ export class ContainerLifecycle {
       manuallyStopped: false,
       logPath: join(dir, `${id}-json.log`),
     };
+    this.hooks.create?.(rec);
     // Claim the name before the first await so two concurrent creates cannot both get it.
     this.records.add(rec);
     try {
@@ -281,13 +288,14 @@ export class ContainerLifecycle {
     if (proc.tty && !env.some((e) => e.startsWith('TERM='))) env.push('TERM=xterm'); // as Docker gives a TTY
 
     let run: MonitorRun | undefined;
-    const fail = async (msg: string, exitCode: number): Promise<never> => {
+    const fail = async (msg: string, exitCode: number, httpStatus?: EngineError['status']): Promise<never> => {
       // Once a monitor ran, the container has run and failed: it shows as exited, like Docker's.
       const finishedAt = run ? (run.exit()?.finishedAt ?? nowRfc3339Nano()) : rec.state.finishedAt;
       const status = run ? 'exited' : rec.state.status;
       rec.state = { ...rec.state, status, running: status === 'restarting', pid: 0, exitCode, error: msg, finishedAt };
       await this.records.save(rec);
       await this.removeCgroups(rec.id);
+      await this.hooks.poststop?.(structuredClone(rec)).catch((e) => console.error('berth: poststop:', e));
       if (run) {
         // Attached clients and waiters learn of it as of any other end.
         this.emit({ action: 'die', id: rec.id, exitCode, execDurationSec: 0 });
@@ -296,10 +304,16 @@ export class ContainerLifecycle {
       // --rm removes a container whose start failed, however early (the CLI waits for the
       // removal); remove() waits for this start to be over.
       if (rec.spec.restart.autoRemove) void this.remove(rec.id, { force: true }).catch(() => {});
-      throw new EngineError(exitCode === 127 || exitCode === 126 ? 400 : 500, msg);
+      throw new EngineError(httpStatus ?? (exitCode === 127 || exitCode === 126 ? 400 : 500), msg);
     };
 
     if (iso instanceof Error) return fail(iso.message, 128);
+    let launch: { joinNetns?: string } | void;
+    try {
+      launch = await this.hooks.launch?.(structuredClone(rec));
+    } catch (e) {
+      return fail((e as Error).message, 128, e instanceof EngineError ? e.status : undefined);
+    }
     try {
       run = await launchMonitor(this.records.runDir(rec.id), {
         rootfs: join(dir, 'rootfs'),
@@ -308,7 +322,8 @@ export class ContainerLifecycle {
         user: proc.user,
         cwd: proc.workingDir || '/',
         log: rec.logPath,
-        newNetns: ownNetns,
+        newNetns: ownNetns && !launch?.joinNetns,
+        joinNetns: launch?.joinNetns,
         env,
         argv: [...iso.argvPrefix, ...proc.entrypoint, ...proc.cmd],
         cgroups: cgroupDirs,

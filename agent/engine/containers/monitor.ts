@@ -24,8 +24,10 @@ export interface MonitorConfig {
   user: string;
   cwd: string;
   log: string;
-  /** false = share the host's network namespace. */
+  /** false = share the host's network namespace (or joinNetns). */
   newNetns: boolean;
+  /** With newNetns false: the network namespace (a /proc/PID/ns/net path) the monitor, and so its init, runs in. */
+  joinNetns?: string;
   env: string[];
   argv: string[];
   /** The container's cgroup dirs the init joins. */
@@ -308,6 +310,11 @@ export class MonitorRun {
   }
 }
 
+function inPath(name: string): string {
+  for (const d of (process.env.PATH ?? '/usr/bin:/bin').split(':')) if (d && existsSync(join(d, name))) return join(d, name);
+  return name;
+}
+
 /** Starts a monitor for `dir` (replacing the files of an earlier run) and returns once it has detached. */
 export async function launchMonitor(dir: string, cfg: MonitorConfig): Promise<MonitorRun> {
   await rm(dir, { recursive: true, force: true });
@@ -316,7 +323,9 @@ export async function launchMonitor(dir: string, cfg: MonitorConfig): Promise<Mo
   const bin = monitorBinary();
   const code = await new Promise<number>((resolve, reject) => {
     // Its own session, no pipes to us: the monitor must survive the agent.
-    const p = spawn(bin, ['run', dir], { detached: true, stdio: 'ignore', env: {} as NodeJS.ProcessEnv });
+    // The monitor gets an empty environment, so nsenter is found with the agent's PATH.
+    const [cmd, args] = cfg.joinNetns ? [inPath('nsenter'), [`--net=${cfg.joinNetns}`, '--', bin, 'run', dir]] : [bin, ['run', dir]];
+    const p = spawn(cmd, args, { detached: true, stdio: 'ignore', env: {} as NodeJS.ProcessEnv });
     p.once('error', reject);
     p.once('exit', (c, sig) => resolve(c ?? 128 + (sig ? 1 : 0)));
   });

@@ -3,6 +3,7 @@
 import { join } from 'node:path';
 import type { ContainerRecord, ResolvedSpec } from '../../../protocol/container';
 import { badRequest, conflict, notFound } from '../errors';
+import { upgradeNetwork } from '../network/spec';
 import { generateName, VALID_NAME } from './names';
 import { isolationDefaults, withIsolationDefaults } from './security';
 import { ContainerStore } from './store';
@@ -108,6 +109,8 @@ interface V1Record {
 }
 
 function upgrade(r: ContainerRecord & Partial<V1Record>): ContainerRecord {
+  // Records from before networks (a mode and a hostname only).
+  if (r.spec && r.spec.network.ports === undefined) r = { ...r, spec: { ...r.spec, network: upgradeNetwork(r.spec.network) } };
   if (r.spec) {
     let spec = r.spec;
     // Records from before restart policies and healthchecks: they had neither.
@@ -125,7 +128,7 @@ function upgrade(r: ContainerRecord & Partial<V1Record>): ContainerRecord {
     labels: c.labels,
     process: { cmd: c.cmd, entrypoint: c.entrypoint, env: c.env, workingDir: c.workingDir, user: c.user, tty: c.tty, init: false, stopSignal: '', stopTimeout: null },
     resources: { memory: h.memory, memorySwap: h.memorySwap, nanoCpus: h.nanoCpus, cpuShares: h.cpuShares, pidsLimit: h.pidsLimit },
-    network: { mode: h.networkMode === 'host' ? 'host' : h.networkMode === 'none' ? 'none' : 'default', hostname: c.hostname },
+    network: upgradeNetwork({ mode: h.networkMode === 'host' ? 'host' : h.networkMode === 'none' ? 'none' : 'default', hostname: c.hostname }),
     restart: { autoRemove: h.autoRemove, policy: 'no', maxRetries: 0 },
     health: null,
     ...isolationDefaults(),

@@ -3,6 +3,7 @@
 import { hostname as hostHostname } from 'node:os';
 import { containerSpecSchema, type ContainerSpec, type ResolvedHealth, type ResolvedSpec } from '../../../protocol/container';
 import { badRequest } from '../errors';
+import { resolveNetworkSpec } from '../network/spec';
 import type { ImageConfig, UpdateOptions } from '../types';
 import { resolveIsolation } from './security';
 
@@ -65,10 +66,11 @@ export function resolveSpec(id: string, spec: ContainerSpec, img: ImageConfig): 
   // Docker lets a container with only a memory limit use as much swap again.
   if (memory > 0 && memorySwap === 0) memorySwap = memory * 2;
 
-  const mode = spec.network?.mode ?? 'default';
   const restart = resolveRestart(spec.restart);
-  const isolation = resolveIsolation(spec, mode);
-  const hostName = mode === 'host' || isolation.namespaces.uts === 'host';
+  const network = resolveNetworkSpec(id, spec.network, img.ExposedPorts, hostHostname());
+  const isolation = resolveIsolation(spec, network.mode);
+  // With the host's UTS namespace too a container takes the host's name, as in Docker.
+  if (isolation.namespaces.uts === 'host' && !spec.network?.hostname) network.hostname = hostHostname();
   return {
     labels: { ...(img.Labels ?? {}), ...(spec.labels ?? {}) },
     process: {
@@ -85,11 +87,7 @@ export function resolveSpec(id: string, spec: ContainerSpec, img: ImageConfig): 
       ...stdioSpec(p),
     },
     resources: { memory, memorySwap, nanoCpus: r.nanoCpus ?? 0, cpuShares: r.cpuShares ?? 0, pidsLimit: r.pidsLimit ?? 0 },
-    network: {
-      mode,
-      // With the host's network or UTS namespace a container takes the host's name, as in Docker.
-      hostname: spec.network?.hostname || (hostName ? hostHostname() : id.slice(0, 12)),
-    },
+    network,
     restart,
     health: resolveHealth(spec.health, img.Healthcheck),
     ...isolation,

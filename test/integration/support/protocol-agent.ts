@@ -116,7 +116,7 @@ async function handle(cmd: AgentCommand): Promise<CommandResult> {
           labels: {},
           process: { cmd: argv, entrypoint: [], env: [], workingDir: '/', user: '', tty: false, init: false, stopSignal: '', stopTimeout: null },
           resources: { memory: cmd.spec.resources?.memory ?? 0, memorySwap: 0, nanoCpus: 0, cpuShares: 0, pidsLimit: 0 },
-          network: { mode: 'default', hostname: id.slice(0, 12) },
+          network: { mode: 'default', hostname: id.slice(0, 12), networks: [], ports: [], publishAll: false, exposedPorts: [], dns: [], dnsSearch: [], dnsOptions: [], extraHosts: [] },
           restart: { autoRemove: false, policy: 'no', maxRetries: 0 },
           health: null,
           ...isolationDefaults(),
