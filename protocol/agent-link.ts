@@ -117,6 +117,22 @@ export interface ImageSummary {
   created: string;
 }
 
+/** A volume as the engine knows it (Docker's volume inspect, plus who uses it). */
+export interface VolumeInfo {
+  name: string;
+  /** Always "local" for now. */
+  driver: string;
+  /** RFC 3339. */
+  createdAt: string;
+  labels: Record<string, string>;
+  /** The local driver's options: type, device, o. */
+  options: Record<string, string>;
+  /** Where its content is on the host. */
+  mountpoint: string;
+  /** Containers, running or not, that mount it (a volume in use cannot be removed). */
+  usedBy: string[];
+}
+
 /** The agent's whole state; sent on every (re)connect and again, debounced, after any change. */
 export interface HostSnapshot {
   info: HostInfo;

@@ -7,6 +7,7 @@ import type { ContainerRecord, ContainerSpec, Engine } from '../engine/types';
 import { RESTART_POLICIES, type NetworkMode, type RestartPolicyName } from '../../protocol/container';
 import { CONFIG_FIELDS, firstRefused, HEALTHCHECK_FIELDS, HOST_CONFIG_FIELDS, refusedEndpoint } from './create-fields';
 import { isolationConfig, isolationHostConfig, withIsolation } from './create-security';
+import { mountPoints, mountsMatch, storageConfig, storageHostConfig, storageSpec } from './create-storage';
 import { HttpError, boolParam, intParam, readJson, sendEmpty, sendJson, unixSeconds, type Query } from './http';
 import { commandLine, isZeroTime, recordStatus } from '../../protocol/docker-words';
 import { labelMatches, parseFilters } from './images';
@@ -109,7 +110,9 @@ export function createSpec(raw: unknown, name: string | undefined): ContainerSpe
   let entrypoint = body.Entrypoint ?? undefined;
   // `--entrypoint ""` arrives as [""]: Docker reads that as "clear the image's entrypoint".
   if (entrypoint && entrypoint.length === 1 && entrypoint[0] === '') entrypoint = [];
+  const storage = storageSpec(rawBody);
   return withIsolation(rawBody, {
+    ...(storage ? { storage } : {}),
     name,
     image: body.Image,
     labels: body.Labels ?? undefined,
@@ -152,7 +155,18 @@ export async function createContainer(engine: Engine, req: IncomingMessage, res:
   sendJson(res, 201, { Id: rec.id, Warnings: [] });
 }
 
-function containerSummary(c: ContainerRecord, now = Date.now()): Record<string, unknown> {
+/** Where a volume's content is, for Mounts[].Source ("" for one that is gone). */
+export function volumeDir(engine: Engine): (name: string) => string {
+  return (name) => {
+    try {
+      return engine.inspectVolume(name).mountpoint;
+    } catch {
+      return '';
+    }
+  };
+}
+
+export function containerSummary(c: ContainerRecord, now = Date.now(), dataDir: (name: string) => string = () => ''): Record<string, unknown> {
   return {
     Id: c.id,
     Names: [`/${c.name}`],
@@ -166,13 +180,13 @@ function containerSummary(c: ContainerRecord, now = Date.now()): Record<string, 
     Status: recordStatus(c, now),
     HostConfig: { NetworkMode: c.spec.network.mode },
     NetworkSettings: { Networks: {} },
-    Mounts: [],
+    Mounts: mountPoints(c, dataDir),
   };
 }
 
-// Docker's other keys (expose, publish, network, volume, isolation, is-task) are refused
+// Docker's other keys (expose, publish, network, isolation, is-task) are refused
 // rather than ignored: an ignored filter would answer with the wrong containers.
-const CONTAINER_FILTERS = new Set(['status', 'name', 'id', 'exited', 'ancestor', 'label', 'before', 'since', 'health']);
+const CONTAINER_FILTERS = new Set(['status', 'name', 'id', 'exited', 'ancestor', 'label', 'before', 'since', 'health', 'volume']);
 const HEALTH_FILTERS = new Set(['starting', 'healthy', 'unhealthy', 'none']);
 const STATUSES = new Set(['created', 'restarting', 'running', 'removing', 'paused', 'exited', 'dead']);
 
@@ -192,6 +206,7 @@ function containerFilter(engine: Engine, f: Record<string, string[]>): (c: Conta
   anyOf(f.id, (c, v) => c.id.startsWith(v));
   anyOf(f.exited, (c, v) => !c.state.running && !isZeroTime(c.state.finishedAt) && String(c.state.exitCode) === v);
   anyOf(f.ancestor, (c, v) => c.image === v || c.imageId === v || engine.findImage(v)?.id === c.imageId);
+  anyOf(f.volume, (c, v) => mountsMatch(c, v));
   for (const label of f.label ?? []) tests.push((c) => labelMatches(c.spec.labels, label));
   // before/since name a container; only containers created before (after) it pass. Creation
   // times are RFC 3339 with nine fraction digits in UTC, so they compare as strings, to the nanosecond.
@@ -222,10 +237,11 @@ export function listContainers(engine: Engine, res: ServerResponse, q: Query): v
   list.sort((a, b) => (a.created < b.created ? 1 : a.created > b.created ? -1 : 0));
   if (limit !== undefined && limit > 0) list = list.slice(0, limit);
   const now = Date.now();
-  sendJson(res, 200, list.map((c) => containerSummary(c, now)));
+  const dir = volumeDir(engine);
+  sendJson(res, 200, list.map((c) => containerSummary(c, now, dir)));
 }
 
-function inspectBody(c: ContainerRecord): Record<string, unknown> {
+function inspectBody(c: ContainerRecord, dataDir: (name: string) => string): Record<string, unknown> {
   const s = c.state;
   return {
     Id: c.id,
@@ -277,12 +293,12 @@ function inspectBody(c: ContainerRecord): Record<string, unknown> {
       NetworkMode: c.spec.network.mode,
       RestartPolicy: { Name: c.spec.restart.policy, MaximumRetryCount: c.spec.restart.maxRetries },
       LogConfig: { Type: 'json-file', Config: {} },
-      Binds: null,
       PortBindings: {},
       ...isolationHostConfig(c),
+      ...storageHostConfig(c),
     },
     GraphDriver: { Name: 'overlay2', Data: null },
-    Mounts: [],
+    Mounts: mountPoints(c, dataDir),
     Config: {
       Hostname: c.spec.network.hostname,
       Domainname: '',
@@ -296,7 +312,7 @@ function inspectBody(c: ContainerRecord): Record<string, unknown> {
       Env: c.spec.process.env,
       Cmd: c.spec.process.cmd,
       Image: c.image,
-      Volumes: null,
+      ...storageConfig(c),
       WorkingDir: c.spec.process.workingDir,
       Entrypoint: c.spec.process.entrypoint.length ? c.spec.process.entrypoint : null,
       OnBuild: null,
@@ -322,7 +338,7 @@ function healthConfig(c: ContainerRecord): Record<string, unknown> | undefined {
 }
 
 export function inspectContainer(engine: Engine, res: ServerResponse, id: string): void {
-  sendJson(res, 200, inspectBody(engine.inspect(id)));
+  sendJson(res, 200, inspectBody(engine.inspect(id), volumeDir(engine)));
 }
 
 export async function startContainer(engine: Engine, res: ServerResponse, id: string): Promise<void> {
@@ -359,7 +375,7 @@ export async function killContainer(engine: Engine, res: ServerResponse, id: str
 
 export async function removeContainer(engine: Engine, res: ServerResponse, id: string, q: Query): Promise<void> {
   // A running container without force is the engine's 409.
-  await engine.remove(id, { force: boolParam(q, 'force') });
+  await engine.remove(id, { force: boolParam(q, 'force'), volumes: boolParam(q, 'v') });
   sendEmpty(res, 204);
 }
 

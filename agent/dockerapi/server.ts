@@ -14,6 +14,7 @@ import { HttpError, sendError, type Query } from './http';
 import * as images from './images';
 import { attach, containerLogs, rawHttpError } from './logs';
 import { API_VERSION, MIN_API_VERSION, events, info, ping, pingHeaders, version } from './system';
+import * as volumes from './volumes';
 
 type Handler = (ctx: { engine: Engine; req: IncomingMessage; res: ServerResponse; q: Query; params: string[] }) => unknown;
 
@@ -56,6 +57,12 @@ const routes: Route[] = [
   { method: 'GET', pattern: /^\/containers\/([^/]+)\/top$/, handler: ({ engine, res, params, q }) => ops.topContainer(engine, res, params[0], q) },
   { method: 'GET', pattern: /^\/containers\/([^/]+)\/stats$/, handler: ({ engine, req, res, params, q }) => ops.containerStats(engine, req, res, params[0], q) },
   { method: 'GET', pattern: /^\/containers\/([^/]+)\/logs$/, handler: ({ engine, req, res, params, q }) => containerLogs(engine, res, params[0], q) },
+  { method: 'GET', pattern: /^\/volumes$/, handler: ({ engine, res, q }) => volumes.listVolumes(engine, res, q) },
+  { method: 'POST', pattern: /^\/volumes\/create$/, handler: ({ engine, req, res }) => volumes.createVolume(engine, req, res) },
+  { method: 'POST', pattern: /^\/volumes\/prune$/, handler: ({ engine, res, q }) => volumes.pruneVolumes(engine, res, q) },
+  { method: 'GET', pattern: /^\/volumes\/([^/]+)$/, handler: ({ engine, res, params }) => volumes.inspectVolume(engine, res, params[0]) },
+  { method: 'DELETE', pattern: /^\/volumes\/([^/]+)$/, handler: ({ engine, res, params, q }) => volumes.removeVolume(engine, res, params[0], q) },
+  { method: 'GET', pattern: /^\/system\/df$/, handler: ({ engine, res }) => volumes.systemDf(engine, res) },
   // A resize is harmless to ignore until stdin and ptys are wired through attach.
   {
     method: 'POST',

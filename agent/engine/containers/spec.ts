@@ -5,6 +5,7 @@ import { containerSpecSchema, type ContainerSpec, type ResolvedHealth, type Reso
 import { badRequest } from '../errors';
 import type { ImageConfig, UpdateOptions } from '../types';
 import { resolveIsolation } from './security';
+import { settleStorage } from '../volumes/mounts';
 
 export const DEFAULT_PATH = 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 /** Docker's floor: below it the kernel OOM-kills the container before its init runs. */
@@ -33,7 +34,8 @@ export function checkSpec(raw: unknown): ContainerSpec {
   throw badRequest(`invalid container spec: ${where || 'spec'}: ${issue.message}`);
 }
 
-export function resolveSpec(id: string, spec: ContainerSpec, img: ImageConfig): ResolvedSpec {
+/** `agentRoot`: binds of (or into) it get slave propagation, as dockerd's of its root do. */
+export function resolveSpec(id: string, spec: ContainerSpec, img: ImageConfig, agentRoot = ''): ResolvedSpec {
   const p = spec.process ?? {};
   const entrypoint = p.entrypoint ?? img.Entrypoint ?? [];
   // A new entrypoint drops the image's Cmd: it was written for the old one.
@@ -78,6 +80,7 @@ export function resolveSpec(id: string, spec: ContainerSpec, img: ImageConfig): 
     restart,
     health: resolveHealth(spec.health, img.Healthcheck),
     ...isolation,
+    storage: settleStorage(spec, img, isolation.filesystem.tmpfs, agentRoot),
   };
 }
 
