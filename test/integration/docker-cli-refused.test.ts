@@ -16,9 +16,10 @@ const docker = (args: string[]) => agent.docker(args);
 
 // The option as typed, and the words the error must contain.
 const REFUSED: Array<[string[], string]> = [
-  [['-v', '/tmp:/data'], '-v/--volume'],
-  [['-v', '/data'], '-v/--volume'],
-  [['--mount', 'type=bind,src=/tmp,dst=/data'], '--mount'],
+  [['--volume-driver', 'convoy', '-v', 'data:/data'], '--volume-driver'],
+  [['--mount', 'type=volume,src=data,dst=/data,volume-subpath=sub'], '--mount volume-subpath'],
+  [['--mount', 'type=volume,src=data,dst=/data,volume-driver=convoy'], 'volume driver "convoy"'],
+  [['--mount', 'type=bind,src=/tmp,dst=/data,bind-propagation=rshared'], 'rshared mount propagation (bind-propagation=rshared)'],
   [['-p', '8080:80'], '-p/--publish'],
   [['--expose', '80'], '--expose'],
   [['-P', '--expose', '80'], '-P/--publish-all'],
