@@ -142,6 +142,7 @@ export interface HostSnapshot {
 
 const id = z.string().min(1);
 const count = z.number().int().nonnegative();
+const stringMap = z.record(z.string(), z.string());
 
 /** Commands the server sends with `emit('command', cmd, ack)`; the agent always acks with a CommandResult.
  *  Strict: the agent refuses a command with a field it does not know, naming it, rather than drop it. */
@@ -165,6 +166,13 @@ export const agentCommandSchema = z.discriminatedUnion('op', [
   /** Start streaming: the last `tail` lines (or everything after `afterSeq` when resuming), then follow. */
   z.strictObject({ op: z.literal('logs.subscribe'), subId: id, id, tail: count.optional(), afterSeq: count.optional() }),
   z.strictObject({ op: z.literal('logs.unsubscribe'), subId: id }),
+  /** Volumes: every one with who uses it (VolumeInfo[]), one, a new one (no name: anonymous), removing one, and pruning the unused. */
+  z.strictObject({ op: z.literal('volumes.list') }),
+  z.strictObject({ op: z.literal('volumes.inspect'), name: id }),
+  z.strictObject({ op: z.literal('volumes.create'), name: z.string().optional(), driver: z.string().optional(), options: stringMap.optional(), labels: stringMap.optional() }),
+  z.strictObject({ op: z.literal('volumes.remove'), name: id, force: z.boolean().optional() }),
+  /** Result: { deleted: string[], reclaimed: bytes }. */
+  z.strictObject({ op: z.literal('volumes.prune') }),
 ]);
 
 export type AgentCommand = z.infer<typeof agentCommandSchema>;

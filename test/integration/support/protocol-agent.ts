@@ -192,6 +192,9 @@ async function handle(cmd: AgentCommand): Promise<CommandResult> {
       subs.delete(cmd.subId);
       say(`UNSUBSCRIBED ${cmd.subId}`);
       return { ok: true };
+    default:
+      // This stand-in agent keeps no volumes (nor anything else the tests here do not ask for).
+      return { ok: false, status: 400, error: `the protocol test agent does not do ${cmd.op}` };
   }
 }
 
