@@ -107,8 +107,9 @@ class EngineImpl extends EventEmitter<EngineEvents> implements BerthEngine {
   async load(): Promise<void> {
     await this.records.load();
     await this.archives.sweep();
-    await this.lifecycle.reconcile();
+    // Before reconcile: it records the runs that ended meanwhile (letting go of their volumes) and starts others.
     await this.storage.adopt();
+    await this.lifecycle.reconcile();
   }
 
   async info(): Promise<HostInfo> {

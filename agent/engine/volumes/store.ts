@@ -327,7 +327,8 @@ export class VolumeStore extends EventEmitter<{ volume: [VolumeEvent] }> {
   async adopt(held: Map<string, string[]>): Promise<void> {
     for (const v of this.vols.values()) {
       const ids = held.get(v.name) ?? [];
-      if (ids.length) this.holders.set(v.name, new Set(ids));
+      if (ids.length) this.holders.set(v.name, new Set([...(this.holders.get(v.name) ?? []), ...ids]));
+      else if (this.holders.get(v.name)?.size) continue;
       else if (this.needsMount(v) && mountsAt(this.dataDir(v.name)).length) {
         await this.serial(v.name, () => this.umount(v.name)).catch((e) => console.error(`berth: volume ${v.name}: ${(e as Error).message}`));
       }
