@@ -117,6 +117,22 @@ export interface ImageSummary {
   created: string;
 }
 
+/** A volume as the engine knows it (Docker's volume inspect, plus who uses it). */
+export interface VolumeInfo {
+  name: string;
+  /** Always "local" for now. */
+  driver: string;
+  /** RFC 3339. */
+  createdAt: string;
+  labels: Record<string, string>;
+  /** The local driver's options: type, device, o. */
+  options: Record<string, string>;
+  /** Where its content is on the host. */
+  mountpoint: string;
+  /** Containers, running or not, that mount it (a volume in use cannot be removed). */
+  usedBy: string[];
+}
+
 /** The agent's whole state; sent on every (re)connect and again, debounced, after any change. */
 export interface HostSnapshot {
   info: HostInfo;
@@ -126,6 +142,7 @@ export interface HostSnapshot {
 
 const id = z.string().min(1);
 const count = z.number().int().nonnegative();
+const stringMap = z.record(z.string(), z.string());
 
 /** Commands the server sends with `emit('command', cmd, ack)`; the agent always acks with a CommandResult.
  *  Strict: the agent refuses a command with a field it does not know, naming it, rather than drop it. */
@@ -149,6 +166,13 @@ export const agentCommandSchema = z.discriminatedUnion('op', [
   /** Start streaming: the last `tail` lines (or everything after `afterSeq` when resuming), then follow. */
   z.strictObject({ op: z.literal('logs.subscribe'), subId: id, id, tail: count.optional(), afterSeq: count.optional() }),
   z.strictObject({ op: z.literal('logs.unsubscribe'), subId: id }),
+  /** Volumes: every one with who uses it (VolumeInfo[]), one, a new one (no name: anonymous), removing one, and pruning the unused. */
+  z.strictObject({ op: z.literal('volumes.list') }),
+  z.strictObject({ op: z.literal('volumes.inspect'), name: id }),
+  z.strictObject({ op: z.literal('volumes.create'), name: z.string().optional(), driver: z.string().optional(), options: stringMap.optional(), labels: stringMap.optional() }),
+  z.strictObject({ op: z.literal('volumes.remove'), name: id, force: z.boolean().optional() }),
+  /** Result: { deleted: string[], reclaimed: bytes }. */
+  z.strictObject({ op: z.literal('volumes.prune') }),
 ]);
 
 export type AgentCommand = z.infer<typeof agentCommandSchema>;

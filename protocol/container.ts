@@ -61,6 +61,40 @@ export const IPC_MODES = ['private', 'shareable', 'host', 'none'] as const;
 export const UTS_MODES = ['private', 'host'] as const;
 export type SeccompChoice = 'default' | 'unconfined' | { profile: string };
 
+export const MOUNT_TYPES = ['bind', 'volume', 'tmpfs'] as const;
+export type MountType = (typeof MOUNT_TYPES)[number];
+export const PROPAGATIONS = ['private', 'rprivate', 'shared', 'rshared', 'slave', 'rslave'] as const;
+const labels = z.record(z.string(), z.string());
+
+/** One mount as Docker's `--mount` describes it (the Docker face also maps `-v` into these). */
+export const mountSpecSchema = z.strictObject({
+  type: z.enum(MOUNT_TYPES),
+  /** bind: an absolute host path; volume: a volume's name (absent: a new anonymous volume); tmpfs: none. */
+  source: z.string().optional(),
+  /** Where in the container: absolute, not "/". */
+  target: z.string(),
+  readOnly: z.boolean().optional(),
+  /** bind: how mounts below it propagate; default rprivate. */
+  propagation: z.enum(PROPAGATIONS).optional(),
+  /** bind: only the source itself, not what is mounted below it on the host. */
+  nonRecursive: z.boolean().optional(),
+  /** bind: a missing source is made as a directory at start (`-v` does this; `--mount` refuses it). */
+  createSource: z.boolean().optional(),
+  /** volume: never fill an empty volume with what the image has at the target. */
+  noCopy: z.boolean().optional(),
+  /** volume: how to create it when no volume of that name exists yet (driver "local" only). */
+  volumeDriver: z.string().optional(),
+  volumeOptions: labels.optional(),
+  volumeLabels: labels.optional(),
+  /** tmpfs: bytes; 0 or absent: the kernel's default. */
+  tmpfsSize: z.number().int().nonnegative().optional(),
+  /** tmpfs: permission bits of its root; absent: 1777. */
+  tmpfsMode: z.number().int().min(0).max(0o7777).optional(),
+  /** Docker's `-v` text this mount came from (inspect shows it in HostConfig.Binds and Mode). */
+  volumeFlag: z.string().optional(),
+});
+export type MountSpec = z.infer<typeof mountSpecSchema>;
+
 export const containerSpecSchema = z.strictObject({
   /** Without Docker's leading slash; generated when absent. */
   name: z.string().optional(),
@@ -199,6 +233,16 @@ export const containerSpecSchema = z.strictObject({
       shmSize: z.number().int().nonnegative().optional(),
     })
     .optional(),
+  /** Bind mounts, volumes and tmpfs mounts besides `filesystem.tmpfs`. */
+  storage: z
+    .strictObject({
+      mounts: z.array(mountSpecSchema).optional(),
+      /** Container paths that each get a new anonymous volume (`-v /path`); the image's VOLUMEs are added at create. */
+      volumes: strings.optional(),
+      /** "CONTAINER[:ro|:rw]": that container's volumes and binds, at the same places (`--volumes-from`). */
+      volumesFrom: strings.optional(),
+    })
+    .optional(),
   /** Which namespaces are the container's own: "host" shares the host's. */
   namespaces: z
     .strictObject({
@@ -260,6 +304,7 @@ export interface ResolvedSpec {
     devices: Array<{ hostPath: string; containerPath: string; permissions: string }>;
   };
   filesystem: { readonlyRootfs: boolean; tmpfs: Record<string, string>; shmSize: number };
+  storage: ResolvedStorage;
   namespaces: { pid: (typeof PID_MODES)[number]; ipc: (typeof IPC_MODES)[number]; uts: (typeof UTS_MODES)[number] };
   kernel: { sysctls: Record<string, string>; ulimits: Array<{ name: string; soft: number; hard: number }> };
 }
@@ -329,6 +374,38 @@ export interface ContainerNetworkState {
   networks: Record<string, AttachedNetwork>;
   /** While running. */
   ports: PublishedPort[];
+}
+
+/** A container's mount points as the engine settled them at create (Docker's MountPoints). */
+export interface ResolvedStorage {
+  mounts: ResolvedMount[];
+  /** The image's VOLUMEs and the spec's `volumes` together (inspect's Config.Volumes). */
+  volumes: string[];
+  volumesFrom: string[];
+}
+
+export interface ResolvedMount {
+  type: MountType;
+  /** bind: the host path; volume: the volume's name (anonymous ones get a generated one); tmpfs: "". */
+  source: string;
+  /** Clean and absolute. */
+  target: string;
+  readOnly: boolean;
+  /** bind: as asked, else rprivate; "" for the others. */
+  propagation: string;
+  nonRecursive: boolean;
+  /** bind: a missing source is made at start. */
+  createSource: boolean;
+  /** tmpfs: its options ("size=64m,mode=755"). */
+  tmpfsOptions: string;
+  /** volume: made for this container without a name; `rm -v` and `--rm` remove it. */
+  anonymous: boolean;
+  /** binds (-v SRC:DST), mounts (--mount), volumes (an image VOLUME or -v /path), volumes-from. */
+  origin: 'binds' | 'mounts' | 'volumes' | 'volumes-from';
+  /** Docker's Mode: the -v options as given ("ro,z"); "z" for a named volume from -v. */
+  mode: string;
+  /** The entry as the caller gave it (origin binds and mounts): inspect's HostConfig.Binds and .Mounts. */
+  given?: MountSpec;
 }
 
 export interface ResolvedHealth {

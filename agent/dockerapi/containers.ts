@@ -8,6 +8,7 @@ import type { ContainerRecord, ContainerSpec, Engine } from '../engine/types';
 import { RESTART_POLICIES, type ContainerNetworkState, type EndpointSpec, type NetworkMode, type PortBindingSpec, type RestartPolicyName } from '../../protocol/container';
 import { CONFIG_FIELDS, createEndpoint, firstRefused, HEALTHCHECK_FIELDS, HOST_CONFIG_FIELDS } from './create-fields';
 import { isolationConfig, isolationHostConfig, withIsolation } from './create-security';
+import { mountPoints, mountsMatch, storageConfig, storageHostConfig, storageSpec } from './create-storage';
 import { HttpError, boolParam, intParam, readJson, sendEmpty, sendJson, unixSeconds, type Query } from './http';
 import { commandLine, isZeroTime, recordStatus } from '../../protocol/docker-words';
 import { labelMatches, parseFilters } from './images';
@@ -167,7 +168,9 @@ export function createSpec(raw: unknown, name: string | undefined, warnings: str
   let entrypoint = body.Entrypoint ?? undefined;
   // `--entrypoint ""` arrives as [""]: Docker reads that as "clear the image's entrypoint".
   if (entrypoint && entrypoint.length === 1 && entrypoint[0] === '') entrypoint = [];
+  const storage = storageSpec(rawBody);
   return withIsolation(rawBody, {
+    ...(storage ? { storage } : {}),
     name,
     image: body.Image,
     labels: body.Labels ?? undefined,
@@ -319,7 +322,18 @@ function networkSettings(c: ContainerRecord): Record<string, unknown> {
   };
 }
 
-function containerSummary(c: ContainerRecord, now = Date.now()): Record<string, unknown> {
+/** Where a volume's content is, for Mounts[].Source ("" for one that is gone). */
+export function volumeDir(engine: Engine): (name: string) => string {
+  return (name) => {
+    try {
+      return engine.inspectVolume(name).mountpoint;
+    } catch {
+      return '';
+    }
+  };
+}
+
+export function containerSummary(c: ContainerRecord, now = Date.now(), dataDir: (name: string) => string = () => ''): Record<string, unknown> {
   return {
     Id: c.id,
     Names: [`/${c.name}`],
@@ -333,13 +347,13 @@ function containerSummary(c: ContainerRecord, now = Date.now()): Record<string, 
     Status: recordStatus(c, now),
     HostConfig: { NetworkMode: shownNetworkMode(c) },
     NetworkSettings: { Networks: endpointSettingsOut(c) },
-    Mounts: [],
+    Mounts: mountPoints(c, dataDir),
   };
 }
 
-// Docker's other keys (expose, publish, network, volume, isolation, is-task) are refused
+// Docker's other keys (expose, publish, network, isolation, is-task) are refused
 // rather than ignored: an ignored filter would answer with the wrong containers.
-const CONTAINER_FILTERS = new Set(['status', 'name', 'id', 'exited', 'ancestor', 'label', 'before', 'since', 'health']);
+const CONTAINER_FILTERS = new Set(['status', 'name', 'id', 'exited', 'ancestor', 'label', 'before', 'since', 'health', 'volume']);
 const HEALTH_FILTERS = new Set(['starting', 'healthy', 'unhealthy', 'none']);
 const STATUSES = new Set(['created', 'restarting', 'running', 'removing', 'paused', 'exited', 'dead']);
 
@@ -359,6 +373,7 @@ function containerFilter(engine: Engine, f: Record<string, string[]>): (c: Conta
   anyOf(f.id, (c, v) => c.id.startsWith(v));
   anyOf(f.exited, (c, v) => !c.state.running && !isZeroTime(c.state.finishedAt) && String(c.state.exitCode) === v);
   anyOf(f.ancestor, (c, v) => c.image === v || c.imageId === v || engine.findImage(v)?.id === c.imageId);
+  anyOf(f.volume, (c, v) => mountsMatch(c, v));
   for (const label of f.label ?? []) tests.push((c) => labelMatches(c.spec.labels, label));
   // before/since name a container; only containers created before (after) it pass. Creation
   // times are RFC 3339 with nine fraction digits in UTC, so they compare as strings, to the nanosecond.
@@ -389,10 +404,11 @@ export function listContainers(engine: Engine, res: ServerResponse, q: Query): v
   list.sort((a, b) => (a.created < b.created ? 1 : a.created > b.created ? -1 : 0));
   if (limit !== undefined && limit > 0) list = list.slice(0, limit);
   const now = Date.now();
-  sendJson(res, 200, list.map((c) => containerSummary(c, now)));
+  const dir = volumeDir(engine);
+  sendJson(res, 200, list.map((c) => containerSummary(c, now, dir)));
 }
 
-function inspectBody(c: ContainerRecord): Record<string, unknown> {
+function inspectBody(c: ContainerRecord, dataDir: (name: string) => string): Record<string, unknown> {
   const s = c.state;
   return {
     Id: c.id,
@@ -444,7 +460,6 @@ function inspectBody(c: ContainerRecord): Record<string, unknown> {
       NetworkMode: shownNetworkMode(c),
       RestartPolicy: { Name: c.spec.restart.policy, MaximumRetryCount: c.spec.restart.maxRetries },
       LogConfig: { Type: 'json-file', Config: {} },
-      Binds: null,
       PortBindings: askedPortBindings(c),
       PublishAllPorts: c.spec.network.publishAll,
       Dns: c.spec.network.dns,
@@ -453,9 +468,10 @@ function inspectBody(c: ContainerRecord): Record<string, unknown> {
       ExtraHosts: c.spec.network.extraHosts.length ? c.spec.network.extraHosts : null,
       Links: null,
       ...isolationHostConfig(c),
+      ...storageHostConfig(c),
     },
     GraphDriver: { Name: 'overlay2', Data: null },
-    Mounts: [],
+    Mounts: mountPoints(c, dataDir),
     Config: {
       Hostname: c.spec.network.hostname,
       Domainname: '',
@@ -469,7 +485,7 @@ function inspectBody(c: ContainerRecord): Record<string, unknown> {
       Env: c.spec.process.env,
       Cmd: c.spec.process.cmd,
       Image: c.image,
-      Volumes: null,
+      ...storageConfig(c),
       WorkingDir: c.spec.process.workingDir,
       Entrypoint: c.spec.process.entrypoint.length ? c.spec.process.entrypoint : null,
       OnBuild: null,
@@ -498,7 +514,7 @@ function healthConfig(c: ContainerRecord): Record<string, unknown> | undefined {
 
 export function inspectContainer(engine: Engine, res: ServerResponse, id: string): void {
   const c = engine.inspect(id);
-  const body = inspectBody(c);
+  const body = inspectBody(c, volumeDir(engine));
   const ids = engine.execIds(c.id);
   const stdio = stdioInspect(c);
   Object.assign(body.Config as object, stdio.config);
@@ -540,7 +556,7 @@ export async function killContainer(engine: Engine, res: ServerResponse, id: str
 
 export async function removeContainer(engine: Engine, res: ServerResponse, id: string, q: Query): Promise<void> {
   // A running container without force is the engine's 409.
-  await engine.remove(id, { force: boolParam(q, 'force') });
+  await engine.remove(id, { force: boolParam(q, 'force'), volumes: boolParam(q, 'v') });
   sendEmpty(res, 204);
 }
 

@@ -97,7 +97,7 @@ function containerCounts(engine: Engine): Map<string, number> {
   return counts;
 }
 
-function imageSummary(img: ImageRecord, containers: number): Record<string, unknown> {
+export function imageSummary(img: ImageRecord, containers: number): Record<string, unknown> {
   return {
     Id: img.id,
     ParentId: '',

@@ -18,6 +18,7 @@ import * as images from './images';
 import * as networks from './networks';
 import { attach, containerLogs, rawHttpError } from './logs';
 import { API_VERSION, MIN_API_VERSION, events, info, ping, pingHeaders, version } from './system';
+import * as volumes from './volumes';
 
 type Handler = (ctx: { engine: Engine; req: IncomingMessage; res: ServerResponse; q: Query; params: string[] }) => unknown;
 
@@ -74,6 +75,12 @@ const routes: Route[] = [
   { method: 'POST', pattern: /^\/networks\/([^/]+)\/disconnect$/, handler: ({ engine, req, res, params }) => networks.disconnectNetwork(engine, req, res, params[0]) },
   { method: 'GET', pattern: /^\/networks\/([^/]+)$/, handler: ({ engine, res, params, q }) => networks.inspectNetwork(engine, res, params[0], q) },
   { method: 'DELETE', pattern: /^\/networks\/([^/]+)$/, handler: ({ engine, res, params }) => networks.removeNetwork(engine, res, params[0]) },
+  { method: 'GET', pattern: /^\/volumes$/, handler: ({ engine, res, q }) => volumes.listVolumes(engine, res, q) },
+  { method: 'POST', pattern: /^\/volumes\/create$/, handler: ({ engine, req, res }) => volumes.createVolume(engine, req, res) },
+  { method: 'POST', pattern: /^\/volumes\/prune$/, handler: ({ engine, res, q }) => volumes.pruneVolumes(engine, res, q) },
+  { method: 'GET', pattern: /^\/volumes\/([^/]+)$/, handler: ({ engine, res, params }) => volumes.inspectVolume(engine, res, params[0]) },
+  { method: 'DELETE', pattern: /^\/volumes\/([^/]+)$/, handler: ({ engine, res, params, q }) => volumes.removeVolume(engine, res, params[0], q) },
+  { method: 'GET', pattern: /^\/system\/df$/, handler: ({ engine, res }) => volumes.systemDf(engine, res) },
 ];
 
 const ATTACH = /^\/containers\/([^/]+)\/attach$/;

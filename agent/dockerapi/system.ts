@@ -1,6 +1,6 @@
 // /_ping, /version, /info, /events: what the CLI asks before anything else.
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { ContainerEvent, Engine, HostInfo, ImageEvent } from '../engine/types';
+import type { ContainerEvent, Engine, HostInfo, ImageEvent, VolumeEvent } from '../engine/types';
 import { HttpError, sendJson, type Query } from './http';
 import { labelMatches, parseFilters } from './images';
 import { timeParam } from './logs';
@@ -127,7 +127,7 @@ export async function info(engine: Engine, res: ServerResponse): Promise<void> {
 const eventStreams = new Set<object>();
 
 export interface EventMessage {
-  Type: 'container' | 'image';
+  Type: 'container' | 'image' | 'volume';
   Action: string;
   Actor: { ID: string; Attributes: Record<string, string> };
 }
@@ -157,9 +157,10 @@ function eventFilter(q: Query): (m: EventMessage) => boolean {
       exact('scope', 'local') &&
       fuzzy('container', ...(m.Type === 'container' ? [m.Actor.ID, a.name] : [])) &&
       exact('image', m.Actor.ID, imageName, stripTag(m.Actor.ID), imageName === undefined ? undefined : stripTag(imageName)) &&
+      fuzzy('volume', ...(m.Type === 'volume' ? [m.Actor.ID] : [])) &&
       (!given('label') || f.label.some((l) => labelMatches(a, l))) &&
-      // Berth emits no daemon, plugin, volume, network or swarm events: those filters match nothing here.
-      ['daemon', 'plugin', 'volume', 'network', 'node', 'service', 'secret', 'config'].every((k) => !given(k))
+      // Berth emits no daemon, plugin, network or swarm events: those filters match nothing here.
+      ['daemon', 'plugin', 'network', 'node', 'service', 'secret', 'config'].every((k) => !given(k))
     );
   };
 }
@@ -207,6 +208,7 @@ export function events(engine: Engine, req: IncomingMessage, res: ServerResponse
     clearTimeout(end);
     engine.off('container', onContainer);
     engine.off('image', onImage);
+    engine.off('volume', onVolume);
   };
   const send = (m: EventMessage) => {
     if (!include(m)) return;
@@ -243,8 +245,11 @@ export function events(engine: Engine, req: IncomingMessage, res: ServerResponse
     else actor = { ID: e.id, Attributes: { ...labels, name: e.id } };
     send({ Type: 'image', Action: e.action, Actor: actor });
   };
+  // Docker's volume events: create/destroy with the driver, mount with the container and where, unmount, prune.
+  const onVolume = (e: VolumeEvent) => send({ Type: 'volume', Action: e.action, Actor: { ID: e.name, Attributes: { ...e.attributes } } });
   engine.on('container', onContainer);
   engine.on('image', onImage);
+  engine.on('volume', onVolume);
   req.on('close', stop);
   res.on('close', stop);
 }

@@ -21,6 +21,8 @@ import { hostNetworkGuard, NetworkManager } from './network';
 import { prepareRoot } from './root';
 import type { EndpointSpec } from '../../protocol/container';
 import type { NetworkCreate, NetworkInfo } from '../../protocol/network';
+import { ContainerStorage } from './volumes/mounts';
+import { directorySize, VolumeStore, type VolumeEvent, type VolumeRecord } from './volumes/store';
 import type {
   AttachOptions,
   ExecCreateOptions,
@@ -28,6 +30,9 @@ import type {
   ExecStartOptions,
   StdioSession,
   TtySize,
+  CreateVolumeOptions,
+  DiskUsage,
+  VolumeInfo,
   ContainerRecord,
   ContainerEvent,
   ContainerSpec,
@@ -66,6 +71,7 @@ export interface OpenEngineOptions {
 export interface BerthEngine extends Engine {
   readonly cgroups: Cgroups;
   readonly images: ImageStore;
+  readonly volumes: VolumeStore;
   containerDir(id: string): string;
 }
 
@@ -73,6 +79,10 @@ class EngineImpl extends EventEmitter<EngineEvents> implements BerthEngine {
   // Image changes are noticed where they happen, in the store, so a pull through the Docker
   // API and one through the link (or build, commit, load) look the same to listeners.
   private readonly onImage = (e: ImageEvent) => this.emit('image', e);
+  private readonly onVolume = (e: VolumeEvent) => this.emit('volume', e);
+  private readonly storage: ContainerStorage;
+  /** Unpacked layers never change: their sizes are measured once (`docker system df`). */
+  private readonly layerSizes = new Map<string, Promise<number>>();
   private readonly records: ContainerRecords;
   private readonly lifecycle: ContainerLifecycle;
   private readonly network: NetworkManager;
@@ -88,10 +98,12 @@ class EngineImpl extends EventEmitter<EngineEvents> implements BerthEngine {
     readonly images: ImageStore,
     readonly cgroups: Cgroups,
     hooks: ContainerHooks | undefined,
+    readonly volumes: VolumeStore,
     opts: { noDefaultBridge?: boolean } = {},
   ) {
     super();
     this.records = new ContainerRecords(root);
+    this.storage = new ContainerStorage({ volumes, images, records: this.records, confinesDevices: cgroups.confinesDevices, agentRoot: root });
     const emit = (e: ContainerEvent) => {
       this.archives.observe(e);
       this.emit('container', e);
@@ -117,8 +129,8 @@ class EngineImpl extends EventEmitter<EngineEvents> implements BerthEngine {
         await this.stdio.ready(c.id);
       },
     };
-    this.lifecycle = new ContainerLifecycle(this.records, images, cgroups, emit, gated);
-    this.archives = new ContainerArchives(this.records, images, cgroups, emit, (id) => this.lifecycle.wait(id, 'not-running'));
+    this.lifecycle = new ContainerLifecycle(this.records, images, cgroups, emit, gated, this.storage, root);
+    this.archives = new ContainerArchives(this.records, images, cgroups, emit, (id) => this.lifecycle.wait(id, 'not-running'), this.storage);
     this.on('container', (e) => {
       if (e.action === 'die') this.stdio.ended(e.id);
       else if (e.action === 'destroy') {
@@ -127,13 +139,16 @@ class EngineImpl extends EventEmitter<EngineEvents> implements BerthEngine {
       }
     });
     images.on('image', this.onImage);
+    volumes.on('volume', this.onVolume);
   }
 
   async load(): Promise<void> {
     await this.records.load();
     await this.archives.sweep();
-    // Before reconcile: the containers it restarts need their networks.
+    // Before reconcile: the containers it restarts need their networks; adopting records the
+    // runs that ended meanwhile (letting go of their volumes).
     await this.network.open();
+    await this.storage.adopt();
     await this.lifecycle.reconcile();
   }
 
@@ -228,7 +243,7 @@ class EngineImpl extends EventEmitter<EngineEvents> implements BerthEngine {
   top(idOrName: string, psArgs?: string): Promise<TopResult> {
     return this.lifecycle.top(idOrName, psArgs);
   }
-  remove(idOrName: string, opts?: { force?: boolean }): Promise<void> {
+  remove(idOrName: string, opts?: { force?: boolean; volumes?: boolean }): Promise<void> {
     const rec = this.records.resolve(idOrName);
     // Its directory holds the export's mount: removing it now would pull the view out from under the reader.
     if (this.exporting.has(rec.id)) throw conflict(`You cannot remove container ${rec.id} while it is being exported`);
@@ -369,8 +384,78 @@ class EngineImpl extends EventEmitter<EngineEvents> implements BerthEngine {
   containerDir(id: string): string {
     return this.records.dir(id);
   }
+
+  // --- volumes
+
+  private volumeInfo(v: VolumeRecord): VolumeInfo {
+    return { ...v, usedBy: this.storage.refs(v.name) };
+  }
+  createVolume(name: string | undefined, opts: CreateVolumeOptions = {}): VolumeInfo {
+    return this.volumeInfo(this.volumes.create(name || undefined, opts));
+  }
+  listVolumes(): VolumeInfo[] {
+    return this.volumes
+      .list()
+      .sort((a, b) => (a.name < b.name ? -1 : 1))
+      .map((v) => this.volumeInfo(v));
+  }
+  inspectVolume(name: string): VolumeInfo {
+    return this.volumeInfo(this.volumes.inspect(name));
+  }
+  removeVolume(name: string, opts: { force?: boolean } = {}): Promise<void> {
+    return this.volumes.remove(name, { force: opts.force, refs: this.storage.refs(name) });
+  }
+  async pruneVolumes(keep: (v: VolumeInfo) => boolean = () => true): Promise<{ deleted: string[]; reclaimed: number }> {
+    const deleted: string[] = [];
+    let reclaimed = 0;
+    // As Docker's: volumes with driver options are left alone (their content is not on this disk).
+    for (const v of this.listVolumes()) {
+      if (v.usedBy.length || Object.keys(v.options).length || !keep(v)) continue;
+      const size = await this.volumes.size(v.name);
+      try {
+        await this.removeVolume(v.name);
+      } catch (e) {
+        console.error(`berth: prune volume ${v.name}: ${(e as Error).message}`);
+        continue;
+      }
+      deleted.push(v.name);
+      reclaimed += Math.max(0, size);
+    }
+    this.volumes.notifyPrune(reclaimed);
+    return { deleted, reclaimed };
+  }
+  private layerSize(dir: string): Promise<number> {
+    let p = this.layerSizes.get(dir);
+    if (!p) this.layerSizes.set(dir, (p = directorySize(dir)));
+    return p;
+  }
+  async diskUsage(): Promise<DiskUsage> {
+    const images = this.images.list();
+    const uses = new Map<string, number>();
+    for (const img of images) for (const d of new Set(this.images.layerDirs(img))) uses.set(d, (uses.get(d) ?? 0) + 1);
+    let layersSize = 0;
+    for (const d of uses.keys()) layersSize += await this.layerSize(d);
+    const records = this.records.all();
+    const out: DiskUsage = { layersSize, images: [], containers: [], volumes: [] };
+    for (const image of images) {
+      let sharedSize = 0;
+      for (const d of new Set(this.images.layerDirs(image))) if ((uses.get(d) ?? 0) > 1) sharedSize += await this.layerSize(d);
+      out.images.push({ image, sharedSize, containers: records.filter((c) => c.imageId === image.id).length });
+    }
+    for (const rec of records.sort((a, b) => (a.created < b.created ? 1 : -1))) {
+      const sizeRw = await directorySize(join(this.records.dir(rec.id), 'upper'));
+      out.containers.push({ record: structuredClone(rec), sizeRw, sizeRootFs: sizeRw + (this.images.get(rec.imageId)?.size ?? 0) });
+    }
+    for (const volume of this.listVolumes()) {
+      if (Object.keys(volume.options).length) continue;
+      out.volumes.push({ volume, size: await this.volumes.size(volume.name) });
+    }
+    return out;
+  }
+
   async close(): Promise<void> {
     this.images.off('image', this.onImage);
+    this.volumes.off('volume', this.onVolume);
     this.lifecycle.close();
     this.stdio.close();
     // Running containers keep their groups, and so the parent, until a later agent removes them.
@@ -428,7 +513,9 @@ export async function openEngine(opts: OpenEngineOptions): Promise<BerthEngine> 
   await mkdir(join(root, 'containers'), { recursive: true });
   const images = opts.images ?? (await (await import('./images')).openImageStore(join(root, 'images')));
   const cgroups = openCgroups({ parent: opts.cgroupParent ?? cgroupParentFor(root), base: opts.cgroupRoot });
-  const engine = new EngineImpl(root, images, cgroups, opts.hooks, { noDefaultBridge: opts.noDefaultBridge });
+  const volumes = new VolumeStore(join(root, 'volumes'));
+  volumes.load();
+  const engine = new EngineImpl(root, images, cgroups, opts.hooks, volumes, { noDefaultBridge: opts.noDefaultBridge });
   await engine.load();
   return engine;
 }

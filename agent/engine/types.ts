@@ -8,10 +8,13 @@ import type { CgroupStats } from './cgroups';
 import type { NetworkCounters } from './containers/host-stats';
 import type { TopResult } from './containers/top';
 import type { ContainerArchive, PathStat, PutArchiveOptions } from './containers/archive';
-import type { HostInfo, PullProgress } from '../../protocol/agent-link';
 import type { ExecCreateOptions, ExecInfo, ExecStartOptions } from './containers/exec-sessions';
 import type { AttachOptions, StdioSession, TtySize } from './containers/stdio';
+import type { HostInfo, PullProgress, VolumeInfo } from '../../protocol/agent-link';
+import type { VolumeEvent } from './volumes/store';
 
+export type { VolumeInfo } from '../../protocol/agent-link';
+export type { VolumeEvent } from './volumes/store';
 export type { ContainerRecord, ContainerSpec, ContainerStatus, LogEntry, ResolvedSpec } from '../../protocol/container';
 export type { HostInfo, PullProgress } from '../../protocol/agent-link';
 export type { ExecCreateOptions, ExecInfo, ExecStartOptions } from './containers/exec-sessions';
@@ -158,6 +161,26 @@ export interface ImageEvent {
 export interface EngineEvents {
   container: [ContainerEvent];
   image: [ImageEvent];
+  volume: [VolumeEvent];
+}
+
+/** `docker system df`: what the engine's stores hold and how much of the disk. */
+export interface DiskUsage {
+  /** Bytes of every unpacked layer, each once. */
+  layersSize: number;
+  /** Per image: its own size, what it shares with other images, how many containers use it. */
+  images: Array<{ image: ImageRecord; sharedSize: number; containers: number }>;
+  /** Per container: its writable layer, and that plus its image. */
+  containers: Array<{ record: ContainerRecord; sizeRw: number; sizeRootFs: number }>;
+  /** Volumes without driver options (the ones whose content is on this disk), with their size. */
+  volumes: Array<{ volume: VolumeInfo; size: number }>;
+}
+
+export interface CreateVolumeOptions {
+  driver?: string;
+  /** The local driver's: type, device, o. */
+  options?: Record<string, string>;
+  labels?: Record<string, string>;
 }
 
 export type WaitCondition = 'not-running' | 'next-exit' | 'removed';
@@ -243,7 +266,8 @@ export interface Engine extends EventEmitter<EngineEvents> {
   update(idOrName: string, opts: UpdateOptions): Promise<{ warnings: string[] }>;
   /** The host's `ps` (with `psArgs`, default -ef), rows of the container's processes only. */
   top(idOrName: string, psArgs?: string): Promise<TopResult>;
-  remove(idOrName: string, opts?: { force?: boolean }): Promise<void>;
+  /** `volumes`: its anonymous volumes go too (`docker rm -v`). */
+  remove(idOrName: string, opts?: { force?: boolean; volumes?: boolean }): Promise<void>;
   list(opts?: { all?: boolean }): ContainerRecord[];
   /** By full id, unique id prefix, or name. Throws EngineError 404 when unknown. */
   inspect(idOrName: string): ContainerRecord;
@@ -295,6 +319,18 @@ export interface Engine extends EventEmitter<EngineEvents> {
   /** A running container gets the interface at once; a stopped one at its next start. */
   connectNetwork(network: string, container: string, endpoint?: Omit<EndpointSpec, 'network'>): Promise<void>;
   disconnectNetwork(network: string, container: string): Promise<void>;
+  // --- volumes
+  /** A new volume (no name: an anonymous one), or the existing one of that name as it is. */
+  createVolume(name: string | undefined, opts?: CreateVolumeOptions): VolumeInfo;
+  listVolumes(): VolumeInfo[];
+  /** 404 "get NAME: no such volume". */
+  inspectVolume(name: string): VolumeInfo;
+  /** 409 in Docker's words while any container uses it; `force`: a missing volume is no error. */
+  removeVolume(name: string, opts?: { force?: boolean }): Promise<void>;
+  /** Removes every volume no container uses, that has no driver options and that `keep` lets through. */
+  pruneVolumes(keep?: (v: VolumeInfo) => boolean): Promise<{ deleted: string[]; reclaimed: number }>;
+  /** `docker system df`. */
+  diskUsage(): Promise<DiskUsage>;
 
   /** Stops watching; running containers keep running (their monitors outlive the agent). */
   close(): Promise<void>;

@@ -97,6 +97,17 @@ export async function runCommand(ctx: CommandContext, raw: unknown): Promise<Com
         ctx.subscriptions.get(cmd.subId)?.abort();
         ctx.subscriptions.delete(cmd.subId);
         return { ok: true };
+      case 'volumes.list':
+        return { ok: true, result: engine.listVolumes() };
+      case 'volumes.inspect':
+        return { ok: true, result: engine.inspectVolume(cmd.name) };
+      case 'volumes.create':
+        return { ok: true, result: engine.createVolume(cmd.name || undefined, { driver: cmd.driver, options: cmd.options, labels: cmd.labels }) };
+      case 'volumes.remove':
+        await engine.removeVolume(cmd.name, { force: cmd.force });
+        return { ok: true };
+      case 'volumes.prune':
+        return { ok: true, result: await engine.pruneVolumes() };
     }
   } catch (err) {
     return failure(err);

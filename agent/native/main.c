@@ -10,6 +10,8 @@
  *   berth-monitor layer-fixup ROOT          xattrs and device nodes of a layer (layerfix.c)
  *   berth-monitor xattr-get NAME            one xattr of many paths (layerfix.c)
  *   berth-monitor clone-root STATEDIR TARGET a running container's root mount on TARGET (cloneroot.c)
+ *   berth-monitor mount-in ROOT DEST TYPE SOURCE OPTIONS  one mount, DEST resolved inside ROOT (rootfs.c)
+ *   berth-monitor copy-up SRC DST [nodev]   an image directory's content into an empty volume (copytree.c)
  *   berth-monitor init -- CMD [ARG…]        PID 1 of a `--init` container (reaper.c); also
  *                                           when called as docker-init, where the plan binds it
  */
@@ -41,6 +43,8 @@ int main(int argc, char **argv)
 	if (argc == 3 && !strcmp(argv[1], "layer-fixup")) return layer_fixup(argv[2]);
 	if (argc == 3 && !strcmp(argv[1], "xattr-get")) return xattr_get(argv[2]);
 	if (argc == 4 && !strcmp(argv[1], "clone-root")) return clone_root_main(argv[2], argv[3]);
-	fprintf(stderr, "usage: berth-monitor run STATEDIR | exec STATEDIR CONF | mount-overlay TARGET DATA | umount TARGET | layer-fixup ROOT | xattr-get NAME | clone-root STATEDIR TARGET\n");
+	if (argc == 7 && !strcmp(argv[1], "mount-in")) return mount_in_main(argv + 2);
+	if ((argc == 4 || argc == 5) && !strcmp(argv[1], "copy-up")) return copy_up_main(argc - 2, argv + 2);
+	fprintf(stderr, "usage: berth-monitor run STATEDIR | exec STATEDIR CONF | mount-overlay TARGET DATA | umount TARGET | layer-fixup ROOT | xattr-get NAME | clone-root STATEDIR TARGET | mount-in ROOT DEST TYPE SOURCE OPTIONS | copy-up SRC DST [nodev]\n");
 	return 2;
 }

@@ -10,6 +10,7 @@
  *   control.c   the control socket (server in the monitor, client for `exec`)
  *   init.c      the container's init between clone and execve
  *   rootfs.c    the mount plan: rootfs, mounts, devices, symlinks, masked/read-only paths
+ *   copytree.c  copy-up: an image directory's content into a new volume
  *   security.c  users and groups, capabilities, no_new_privs, rlimits, sysctls, oom_score_adj
  *   seccomp.c   the seccomp filter: built from the agent's rules with libseccomp, loaded last
  *   reaper.c    `--init`: PID 1 that forwards signals and reaps zombies (Docker's docker-init)
@@ -111,8 +112,14 @@ void log_flush(struct stream *s);
 void rootfs_check(void);
 /* In the init: mount the rootfs, carry out the plan, pivot_root into it. */
 void rootfs_setup(void);
+/* mount-in ROOT DEST TYPE SOURCE OPTIONS (argv from ROOT on; "" for no source or options). */
+int mount_in_main(char **argv);
 /* During rootfs_setup: PATH opened inside the new root, no symlink followed; -1 with errno. */
 int rootfs_open(const char *path, int flags);
+
+/* ---- copytree.c ---- */
+/* copy-up SRC DST [nodev]: see copytree.c. */
+int copy_up_main(int argc, char **argv);
 
 /* ---- security.c ---- */
 void drop_bounding_caps(void);

@@ -11,6 +11,12 @@
  *      (rootfs_readonly=), its mounts as they are
  *   9. pivot_root into the rootfs and detach the old root
  *
+ * The namespace's mounts are made private first, so nothing the container mounts reaches
+ * the host; when a bind asks for [r]slave propagation they are made slaves instead (as
+ * runc's default), so that bind, cloned from the host's mount, keeps receiving the host's
+ * mounts below it, while every other mount of the plan is still made private by its own
+ * propagation option.
+ *
  * Every destination is resolved inside the new root, never outside it: openat2 with
  * RESOLVE_IN_ROOT from a descriptor of the root, final symlinks followed by hand the same
  * way, missing directories (or, for a bind of a file, the file) created where the
@@ -25,6 +31,11 @@
  * filesystem option ("mode=755", "newinstance") handed to fsconfig, which refuses what the
  * filesystem does not know. A bind mount takes no filesystem options. Needs Linux 5.12
  * (mount_setattr), 5.6 (openat2), 5.2 (the rest of the new mount API).
+ *
+ * `berth-monitor mount-in ROOT DEST TYPE SOURCE OPTIONS` is one plan entry carried out
+ * the same way in the caller's mount namespace, DEST resolved inside ROOT: the agent's
+ * host-side mounts whose target lies in a tree a container can change (a `docker cp`
+ * view of a container with volumes and binds, a volume's own mount).
  */
 #include "monitor.h"
 
@@ -374,7 +385,11 @@ static void make_readonly(const char *path)
 
 void rootfs_setup(void)
 {
-	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0) die(128, errno, "berth-monitor: make / private");
+	int slave = 0;
+	for (int i = 0; i < cf.nmounts; i++)
+		if (cf.mounts[i].propagation & MS_SLAVE) slave = 1;
+	if (mount(NULL, "/", NULL, MS_REC | (slave ? MS_SLAVE : MS_PRIVATE), NULL) < 0)
+		die(128, errno, "berth-monitor: make / %s", slave ? "a slave" : "private");
 	/* nodev: device nodes work only in the container's own /dev. */
 	if (cf.overlay) {
 		if (mount("overlay", cf.rootfs, "overlay", MS_NODEV, cf.overlay) < 0)
@@ -408,4 +423,18 @@ void rootfs_setup(void)
 	if (umount2(".", MNT_DETACH) < 0) die(128, errno, "berth-monitor: detach old root");
 	if (chdir("/") < 0) die(128, errno, "berth-monitor: chdir /");
 	close(rootfd);
+}
+
+int mount_in_main(char **argv)
+{
+	struct plan_mount m = { .dest = argv[1], .type = argv[2], .source = *argv[3] ? argv[3] : NULL, .options = *argv[4] ? argv[4] : NULL };
+	report_as = AS_CLI;
+	if (argv[0][0] != '/') die(2, 0, "berth-monitor: mount-in: root %s is not an absolute path", argv[0]);
+	if (m.dest[0] != '/') die(2, 0, "berth-monitor: mount-in: destination %s is not an absolute path", m.dest);
+	rootfd = open(argv[0], O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (rootfd < 0) die(1, errno, "berth-monitor: mount-in: open %s", argv[0]);
+	check_mount(&m);
+	do_mount(&m);
+	close(rootfd);
+	return 0;
 }

@@ -4,12 +4,14 @@ import { authRouter } from './routers/auth';
 import { containersRouter } from './routers/containers';
 import { hostsRouter } from './routers/hosts';
 import { imagesRouter } from './routers/images';
+import { volumesRouter } from './routers/volumes';
 
 export const appRouter = router({
   auth: authRouter,
   hosts: hostsRouter,
   images: imagesRouter,
   containers: containersRouter,
+  volumes: volumesRouter,
   audit: auditRouter,
 });
 

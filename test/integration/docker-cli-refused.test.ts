@@ -17,9 +17,10 @@ const docker = (args: string[]) => agent.docker(args);
 
 // The option as typed, and the words the error must contain.
 const REFUSED: Array<[string[], string]> = [
-  [['-v', '/tmp:/data'], '-v/--volume'],
-  [['-v', '/data'], '-v/--volume'],
-  [['--mount', 'type=bind,src=/tmp,dst=/data'], '--mount'],
+  [['--volume-driver', 'convoy', '-v', 'data:/data'], '--volume-driver'],
+  [['--mount', 'type=volume,src=data,dst=/data,volume-subpath=sub'], '--mount volume-subpath'],
+  [['--mount', 'type=volume,src=data,dst=/data,volume-driver=convoy'], 'volume driver "convoy"'],
+  [['--mount', 'type=bind,src=/tmp,dst=/data,bind-propagation=rshared'], 'rshared mount propagation (bind-propagation=rshared)'],
   [['--log-driver', 'none'], '--log-driver/--log-opt'],
   [['--log-opt', 'max-size=1m'], '--log-driver/--log-opt'],
   [['--cpuset-cpus', '0'], '--cpuset-cpus'],

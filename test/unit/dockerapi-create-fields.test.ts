@@ -10,6 +10,7 @@ import { CONFIG_FIELDS, HEALTHCHECK_FIELDS, HOST_CONFIG_FIELDS, isUnset, UPDATE_
 import { updateOptions } from '../../agent/dockerapi/container-ops';
 import { createSpec } from '../../agent/dockerapi/containers';
 import { HttpError } from '../../agent/dockerapi/http';
+import { BIND_OPTION_FIELDS, DRIVER_CONFIG_FIELDS, MOUNT_FIELDS, TMPFS_OPTION_FIELDS, VOLUME_OPTION_FIELDS } from '../../agent/dockerapi/create-storage';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const apiFile = path.resolve(here, '../../../shared/reference/docker-engine-api-v1.41.yaml');
@@ -90,6 +91,25 @@ describe('the create body, field by field', () => {
     // Everything at its default, as the CLI sends it, is no change at all.
     const defaults = Object.fromEntries(Object.keys(updateFields).map((f) => [f, null]));
     assert.deepEqual(updateOptions({ ...defaults, MemorySwappiness: -1, RestartPolicy: { Name: '', MaximumRetryCount: 0 } }).restart, undefined);
+  });
+
+  it('every field of Docker\'s Mount (HostConfig.Mounts) is in a table, and a later one is refused naming its --mount option', () => {
+    const mount = properties(api.definitions.Mount);
+    assert.ok(Object.keys(mount).length >= 8, 'the Mount schema was read');
+    for (const f of Object.keys(mount)) assert.ok(MOUNT_FIELDS[f], `Mount.${f} is not in the table`);
+    const sub = (f: string) => properties(mount[f]);
+    for (const f of Object.keys(sub('BindOptions'))) assert.ok(BIND_OPTION_FIELDS[f], `Mount.BindOptions.${f}`);
+    for (const f of Object.keys(sub('VolumeOptions'))) assert.ok(VOLUME_OPTION_FIELDS[f], `Mount.VolumeOptions.${f}`);
+    for (const f of Object.keys(properties(sub('VolumeOptions').DriverConfig))) assert.ok(DRIVER_CONFIG_FIELDS[f], `Mount.VolumeOptions.DriverConfig.${f}`);
+    for (const f of Object.keys(sub('TmpfsOptions'))) assert.ok(TMPFS_OPTION_FIELDS[f], `Mount.TmpfsOptions.${f}`);
+    const body = (m: Record<string, unknown>) => ({ Image: 'x', HostConfig: { Mounts: [{ Type: 'volume', Source: 'v', Target: '/v', ...m }] } });
+    refusedWith(body({ VolumeOptions: { Subpath: 'sub' } }), '--mount volume-subpath');
+    refusedWith(body({ Type: 'bind', Source: '/tmp', BindOptions: { CreateMountpoint: true } }), '--mount bind-create-src');
+    refusedWith(body({ Type: 'bind', Source: '/tmp', BindOptions: { ReadOnlyForceRecursive: true } }), '--mount bind-recursive=readonly');
+    refusedWith(body({ ImageOptions: { Subpath: 'x' } }), '--mount type=image');
+    refusedWith(body({ Frobnicate: 1 }), 'HostConfig.Mounts.0.Frobnicate');
+    // Unset, as a newer CLI sends them: no error.
+    assert.equal(createSpec(body({ VolumeOptions: { Subpath: '', NoCopy: false } }), undefined).storage?.mounts?.[0].type, 'volume');
   });
 
   it('a field that no table knows is refused by its name when set, and ignored when unset', () => {

@@ -29,6 +29,15 @@
 // with openat2(RESOLVE_IN_ROOT) in a native helper, would have meant a second extractor in
 // C; freezing keeps the one extractor as the single security boundary for tar input.
 //
+// Volumes and binds are in the view, as in Docker's: each is attached over the view's root
+// by `berth-monitor mount-in`, its target resolved inside the view by openat2 as at a start
+// (read-only ones read-only), so a copy into /data lands in the volume mounted there, and
+// the rest of the container's filesystem is what the root's rules say. Other running
+// containers that see the same host directories (a shared volume, an overlapping bind) are
+// frozen for the copy as well, since their processes could swap a path in it just the same.
+// A copy into a read-only container is refused unless its destination is in a writable
+// volume or bind (Docker's checkWritablePath).
+//
 // Exports: ContainerArchives, PathStat, ContainerArchive, PutArchiveOptions; for tests the
 // path rules: goFileMode, goBase, absPathOf, resolveInRoot, PathError.
 import { execFile } from 'node:child_process';
@@ -45,6 +54,7 @@ import { packDirectory, writeTar, type TarWriteEntry } from '../layers/tar-write
 import { mountWritable, unmountOverlay } from '../mounts/overlay';
 import type { ContainerEvent, ImageStore } from '../types';
 import type { ContainerRecords } from './records';
+import type { ContainerStorage } from '../volumes/mounts';
 
 const run = promisify(execFile);
 
@@ -324,6 +334,21 @@ function containerOwner(root: string, user: string): { uid: number; gid: number 
   return owner;
 }
 
+/**
+ * Docker's checkWritablePath: a destination in a volume or bind is as writable as that
+ * mount (the deepest one holding it); anywhere else, as the container's root.
+ */
+export function checkWritablePath(rec: ContainerRecord, inside: string): void {
+  const holding = (rec.spec.storage?.mounts ?? [])
+    .filter((m) => m.type !== 'tmpfs' && (inside === m.target || inside.startsWith(m.target + '/')))
+    .sort((a, b) => b.target.length - a.target.length)[0];
+  if (holding) {
+    if (holding.readOnly) throw badRequest('mounted volume is marked read-only');
+    return;
+  }
+  if (rec.spec.filesystem.readonlyRootfs) throw badRequest('container rootfs is marked read-only');
+}
+
 /** Refuses compressions Docker's PUT takes but this engine cannot unpack, rather than misread them as tar. */
 async function* refuseUnknownCompression(src: AsyncIterable<Buffer | Uint8Array>): AsyncGenerator<Buffer> {
   let first = true;
@@ -364,6 +389,8 @@ export class ContainerArchives {
     private readonly emit: (e: ContainerEvent) => void,
     /** Resolves when the record says the container is not running (its exit recorded). */
     private readonly exitRecorded: (id: string) => Promise<unknown>,
+    /** The container's volumes and binds, attached in the view. */
+    private readonly storage?: ContainerStorage,
   ) {}
 
   /** Runs `fn` holding the container's lock (for pause, unpause, stop, kill and remove). */
@@ -442,7 +469,14 @@ export class ContainerArchives {
         if (!rec) throw notFound(`No such container: ${idOrName}`);
         if (rec.state.status === 'removing') throw conflict(`container ${rec.id} is marked for removal`);
         const live = rec.state.running && rec.state.pid > 0 && rec.state.status !== 'restarting';
-        if (!live) return this.viewOf(rec, await this.mountStopped(rec), false, release);
+        if (!live) {
+          const root = await this.mountStopped(rec);
+          const detach = await this.attachMounts(rec, root).catch(async (e) => {
+            await rmdir(root).catch(() => {});
+            throw e;
+          });
+          return this.viewOf(rec, root, false, release, detach);
+        }
         let froze = false;
         if (!rec.state.paused) {
           try {
@@ -456,7 +490,12 @@ export class ContainerArchives {
           froze = true;
         }
         try {
-          return this.viewOf(rec, await this.mountRunning(rec), froze, release);
+          const root = await this.mountRunning(rec);
+          const detach = await this.attachMounts(rec, root).catch(async (e) => {
+            await rmdir(root).catch(() => {});
+            throw e;
+          });
+          return this.viewOf(rec, root, froze, release, detach);
         } catch (e) {
           if (froze) await this.cgroups.thaw(rec.id).catch(() => {});
           if (!(e instanceof NotRunning) || attempt > 0) throw e;
@@ -480,7 +519,46 @@ export class ContainerArchives {
     }
   }
 
-  private viewOf(rec: ContainerRecord, root: string, froze: boolean, release: () => void): View {
+  /**
+   * The container's binds and volumes attached over the view, and its sharers frozen; the
+   * returned function lets go of both (the view's unmount takes the binds with it).
+   */
+  private async attachMounts(rec: ContainerRecord, root: string): Promise<() => Promise<void>> {
+    if (!this.storage || !rec.spec.storage?.mounts.length) return async () => {};
+    const { mounts, release } = await this.storage.viewMounts(rec);
+    const frozen: string[] = [];
+    const undo = async () => {
+      for (const id of frozen.splice(0)) await this.cgroups.thaw(id).catch((e) => console.error(`berth: cp: thaw ${id.slice(0, 12)}: ${(e as Error).message}`));
+      await release();
+    };
+    try {
+      for (const other of this.storage.sharers(rec)) {
+        if (other.state.paused) continue;
+        try {
+          await this.cgroups.freeze(other.id);
+          frozen.push(other.id);
+        } catch (e) {
+          // One that stopped meanwhile has no processes left to race the copy.
+          if (this.records.get(other.id)?.state.running) throw new EngineError(500, `cannot pause container ${other.id}, which shares a volume with ${rec.id}, for the copy: ${(e as Error).message}`);
+        }
+      }
+      for (const m of mounts) {
+        const opts = [m.nonRecursive ? 'bind' : 'rbind', ...(m.readOnly ? ['ro'] : []), 'rprivate'].join(',');
+        try {
+          await run(monitorBinary(), ['mount-in', root, m.target, 'bind', m.source, opts], { env: {} as NodeJS.ProcessEnv });
+        } catch (e) {
+          throw new EngineError(500, ((e as { stderr?: string }).stderr || String(e)).trim());
+        }
+      }
+    } catch (e) {
+      await unmountOverlay(root).catch(() => {});
+      await undo();
+      throw e;
+    }
+    return undo;
+  }
+
+  private viewOf(rec: ContainerRecord, root: string, froze: boolean, release: () => void, detach: () => Promise<void> = async () => {}): View {
     let closing: Promise<void> | undefined;
     return {
       rec,
@@ -493,6 +571,7 @@ export class ContainerArchives {
           } catch (e) {
             console.error(`berth: cp ${rec.id.slice(0, 12)}: ${(e as Error).message}`);
           }
+          await detach();
           try {
             if (froze) await this.cgroups.thaw(rec.id);
           } catch (e) {
@@ -586,8 +665,6 @@ export class ContainerArchives {
   /** PUT: unpacks `tar` into the directory `path` (every symlink on the way followed inside the container). */
   async extract(idOrName: string, path: string, tar: AsyncIterable<Buffer | Uint8Array>, opts: PutArchiveOptions = {}): Promise<void> {
     if (path === '') throw badRequest('bad parameter: pathcannot be empty');
-    // As dockerd: a --read-only container takes no files (volumes, when they come, would).
-    if (this.records.resolve(idOrName).spec.filesystem.readonlyRootfs) throw badRequest('container rootfs is marked read-only');
     const view = await this.open(idOrName, 'copy into');
     try {
       let dest: Resolved;
@@ -597,6 +674,7 @@ export class ContainerArchives {
         throw this.pathError(e, path, idOrName);
       }
       if (!lstatSync(dest.host).isDirectory()) throw badRequest('extraction point is not a directory');
+      checkWritablePath(view.rec, dest.inside);
       const user = view.rec.spec.process.user;
       const owner = opts.copyUIDGID && user ? containerOwner(view.root, user) : undefined;
       await extractLayer(decompress(refuseUnknownCompression(tar), 'the archive'), dest.host, {

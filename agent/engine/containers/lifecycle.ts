@@ -16,7 +16,8 @@ import { ExitWatch, Waiters } from './exits';
 import { goDuration, HealthMonitors, LimitedOutput, probeCommand, type ProbeRun } from './health';
 import { monitorBinary } from '../../native/binary';
 import { launchMonitor, MonitorGone, MonitorRefused, MonitorRun, monitorOomScoreAdj } from './monitor';
-import { defaultMountPlan } from './mount-plan';
+import { defaultMountPlan, withStorageMounts } from './mount-plan';
+import type { ContainerStorage } from '../volumes/mounts';
 import { containerIsolation, seccompCacheDir, type ContainerIsolation } from './security';
 import type { ContainerRecords } from './records';
 import { RestartManager } from './restart';
@@ -77,6 +78,10 @@ export class ContainerLifecycle {
     private readonly cgroups: Cgroups,
     private readonly emit: (e: ContainerEvent) => void,
     private readonly hooks: ContainerHooks = {},
+    /** Binds and volumes; without it a spec that asks for any is refused at create. */
+    private readonly storage?: ContainerStorage,
+    /** The agent's root (its binds get slave propagation, as dockerd's root does). */
+    private readonly agentRoot = '',
   ) {
     this.health = new HealthMonitors({
       probe: (id, h, timeoutMs) => this.probe(id, h, timeoutMs),
@@ -170,7 +175,8 @@ export class ContainerLifecycle {
     if (!img) throw notFound(`No such image: ${spec.image}`);
     const id = randomBytes(32).toString('hex');
     // Resolved before the name is claimed: a refused spec leaves nothing behind.
-    const resolved = resolveSpec(id, spec, img.config);
+    const resolved = resolveSpec(id, spec, img.config, this.agentRoot);
+    if (!this.storage && (resolved.storage.mounts.length || resolved.storage.volumesFrom.length)) throw badRequest('this engine has no volume store');
     const name = this.records.chooseName(spec.name);
     const dir = this.records.dir(id);
     const rec: ContainerRecord = {
@@ -201,9 +207,12 @@ export class ContainerLifecycle {
     try {
       for (const sub of ['upper', 'work', 'rootfs']) await mkdir(join(dir, sub), { recursive: true });
       await writeFile(rec.logPath, '', { flag: 'a', mode: 0o640 });
+      if (this.storage) rec.spec.storage = await this.storage.prepare(rec, dir);
       await this.records.save(rec);
     } catch (e) {
       await this.records.delete(id);
+      // What prepare() made for it (anonymous volumes) goes with it.
+      await this.storage?.removed(rec, true).catch(() => {});
       throw e;
     }
     this.emit({ action: 'create', id });
@@ -296,6 +305,7 @@ export class ContainerLifecycle {
       await this.records.save(rec);
       await this.removeCgroups(rec.id);
       await this.hooks.poststop?.(structuredClone(rec)).catch((e) => console.error('berth: poststop:', e));
+      await this.storage?.stopped(rec);
       if (run) {
         // Attached clients and waiters learn of it as of any other end.
         this.emit({ action: 'die', id: rec.id, exitCode, execDurationSec: 0 });
@@ -303,7 +313,7 @@ export class ContainerLifecycle {
       }
       // --rm removes a container whose start failed, however early (the CLI waits for the
       // removal); remove() waits for this start to be over.
-      if (rec.spec.restart.autoRemove) void this.remove(rec.id, { force: true }).catch(() => {});
+      if (rec.spec.restart.autoRemove) void this.remove(rec.id, { force: true, volumes: true }).catch(() => {});
       throw new EngineError(httpStatus ?? (exitCode === 127 || exitCode === 126 ? 400 : 500), msg);
     };
 
@@ -314,6 +324,13 @@ export class ContainerLifecycle {
     } catch (e) {
       return fail((e as Error).message, 128, e instanceof EngineError ? e.status : undefined);
     }
+    let userMounts: Awaited<ReturnType<ContainerStorage['startMounts']>> = [];
+    try {
+      userMounts = (await this.storage?.startMounts(rec)) ?? [];
+    } catch (e) {
+      return fail((e as Error).message, 128);
+    }
+    const basePlan = defaultMountPlan({ hostname: join(dir, 'hostname'), hosts: join(dir, 'hosts'), resolvConf: join(dir, 'resolv.conf') }, iso.plan);
     try {
       run = await launchMonitor(this.records.runDir(rec.id), {
         rootfs: join(dir, 'rootfs'),
@@ -331,7 +348,7 @@ export class ContainerLifecycle {
         caps: iso.caps,
         oomScoreAdj: 0,
         monitorOomScoreAdj: monitorOomScoreAdj(),
-        plan: defaultMountPlan({ hostname: join(dir, 'hostname'), hosts: join(dir, 'hosts'), resolvConf: join(dir, 'resolv.conf') }, iso.plan),
+        plan: withStorageMounts(basePlan, userMounts, Object.keys(rec.spec.filesystem.tmpfs)),
         security: iso.monitor,
         tty: proc.tty,
         ttySize: proc.consoleSize,
@@ -480,11 +497,12 @@ export class ContainerLifecycle {
     };
     await this.records.save(rec);
     await this.removeCgroups(id);
+    await this.storage?.stopped(rec);
     await this.hooks.poststop?.(structuredClone(rec)).catch((e) => console.error('berth: poststop:', e));
     this.emit({ action: 'die', id, exitCode, execDurationSec: Math.floor(ranMs / 1000) });
     this.waiters.settle(id, ['not-running', 'next-exit'], exitCode);
     if (decision.restart) this.manager(id).schedule(decision.delayMs, () => this.autoStart(id));
-    else if (rec.spec.restart.autoRemove && !this.closed && !this.manualRestart.has(id)) await this.remove(id, { force: true }).catch(() => {});
+    else if (rec.spec.restart.autoRemove && !this.closed && !this.manualRestart.has(id)) await this.remove(id, { force: true, volumes: true }).catch(() => {});
   }
 
   wait(idOrName: string, cond: WaitCondition = 'not-running'): Promise<{ exitCode: number }> {
@@ -702,7 +720,8 @@ export class ContainerLifecycle {
     return result;
   }
 
-  async remove(idOrName: string, opts: { force?: boolean } = {}): Promise<void> {
+  /** `volumes`: its anonymous volumes go too (`docker rm -v`, and `--rm`). */
+  async remove(idOrName: string, opts: { force?: boolean; volumes?: boolean } = {}): Promise<void> {
     const rec = this.records.resolve(idOrName);
     const pending = this.removing.get(rec.id);
     if (pending) return pending;
@@ -728,13 +747,13 @@ export class ContainerLifecycle {
     const p = (async () => {
       rec.state = { ...rec.state, status: 'removing' };
       await this.records.save(rec);
-      await this.finishRemove(rec);
+      await this.finishRemove(rec, opts.volumes ?? false);
     })().finally(() => this.removing.delete(rec.id));
     this.removing.set(rec.id, p);
     return p;
   }
 
-  private async finishRemove(rec: ContainerRecord): Promise<void> {
+  private async finishRemove(rec: ContainerRecord, removeVolumes = false): Promise<void> {
     this.exits.unwatch(rec.id);
     this.health.stop(rec.id);
     this.restarts.get(rec.id)?.cancel();
@@ -743,6 +762,7 @@ export class ContainerLifecycle {
     // The rootfs lives in the container's own mount namespace; a host-side mount (build, cp) may not.
     await unmountOverlay(join(this.records.dir(rec.id), 'rootfs')).catch(() => {});
     await this.records.delete(rec.id);
+    await this.storage?.removed(rec, removeVolumes);
     this.emit({ action: 'destroy', id: rec.id });
     this.waiters.settle(rec.id, ['not-running', 'next-exit', 'removed'], rec.state.exitCode);
   }

@@ -2,7 +2,8 @@
 // carries out (agent/native/rootfs.c), OCI-style. The agent decides; the monitor only
 // does what the plan says, in order: mounts, device nodes, symlinks, masked paths,
 // read-only paths. --tmpfs, --read-only, --shm-size, --ipc, --device, --init and
-// --privileged are changes to this plan (PlanOptions), not to C code; volumes will be too.
+// --privileged are changes to this plan (PlanOptions), not to C code; so are binds,
+// volumes and tmpfs mounts (withStorageMounts, from agent/engine/volumes/mounts.ts).
 //
 // monitor.conf entries (see agent/native/config.c):
 //   mount=DEST, then mount.type=TYPE ("bind" for binds), mount.source=SRC, mount.options=A,B
@@ -148,6 +149,28 @@ export function defaultMountPlan(etc: EtcFiles, o: PlanOptions = {}): MountPlan 
     maskedPaths: [...(o.maskedPaths ?? (o.privileged ? [] : DEFAULT_MASKED_PATHS))],
     readonlyPaths: [...(o.readonlyPaths ?? (o.privileged ? [] : DEFAULT_READONLY_PATHS))],
   };
+}
+
+const ETC_FILES = new Set(['/etc/hostname', '/etc/hosts', '/etc/resolv.conf']);
+
+/**
+ * The plan with a container's own mounts (binds, volumes, --mount tmpfs) in, Docker's way
+ * (moby's WithMounts and setupMounts): a mount of the user's replaces the default at the
+ * same place (a bind on /dev replaces every default below /dev too); the user's mounts and
+ * the --tmpfs ones (`tmpfsTargets`) go in together, shallower targets first, after the
+ * defaults and before the /etc files and the init, which stay on top.
+ */
+export function withStorageMounts(plan: MountPlan, user: PlanMount[], tmpfsTargets: string[] = []): MountPlan {
+  if (!user.length) return plan;
+  const dests = new Set(user.map((m) => m.destination));
+  const overDev = dests.has('/dev');
+  const kept = plan.mounts.filter((m) => !dests.has(m.destination) && !(overDev && m.destination.startsWith('/dev/')));
+  const tmpfs = new Set(tmpfsTargets);
+  const late = (m: PlanMount) => ETC_FILES.has(m.destination) || m.destination === INIT_PATH;
+  const depth = (m: PlanMount) => m.destination.split('/').length;
+  const own = [...kept.filter((m) => tmpfs.has(m.destination) && m.type === 'tmpfs'), ...user].sort((a, b) => depth(a) - depth(b));
+  const base = kept.filter((m) => !late(m) && !(tmpfs.has(m.destination) && m.type === 'tmpfs'));
+  return { ...plan, mounts: [...base, ...own, ...kept.filter(late)] };
 }
 
 /** The mount attributes a tmpfs option can switch, each word with its opposite. */

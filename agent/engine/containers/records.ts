@@ -7,6 +7,7 @@ import { upgradeNetwork } from '../network/spec';
 import { generateName, VALID_NAME } from './names';
 import { isolationDefaults, withIsolationDefaults } from './security';
 import { ContainerStore } from './store';
+import { emptyStorage } from '../volumes/mounts';
 
 export class ContainerRecords {
   private readonly recs = new Map<string, ContainerRecord>();
@@ -118,8 +119,9 @@ function upgrade(r: ContainerRecord & Partial<V1Record>): ContainerRecord {
       const old: Partial<ResolvedSpec['restart']> = spec.restart;
       spec = { ...spec, restart: { autoRemove: old.autoRemove ?? false, policy: old.policy ?? 'no', maxRetries: old.maxRetries ?? 0 }, health: spec.health ?? null };
     }
-    // And from before the isolation options.
+    // And from before the isolation options, and before volumes and binds.
     spec = withIsolationDefaults(spec);
+    if (!spec.storage) spec = { ...spec, storage: emptyStorage() };
     return spec === r.spec ? r : { ...r, spec };
   }
   if (!r.config || !r.hostConfig) return r;
@@ -132,6 +134,7 @@ function upgrade(r: ContainerRecord & Partial<V1Record>): ContainerRecord {
     restart: { autoRemove: h.autoRemove, policy: 'no', maxRetries: 0 },
     health: null,
     ...isolationDefaults(),
+    storage: emptyStorage(),
   };
   return { ...rest, spec };
 }

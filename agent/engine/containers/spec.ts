@@ -6,6 +6,7 @@ import { badRequest } from '../errors';
 import { resolveNetworkSpec } from '../network/spec';
 import type { ImageConfig, UpdateOptions } from '../types';
 import { resolveIsolation } from './security';
+import { settleStorage } from '../volumes/mounts';
 
 export const DEFAULT_PATH = 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 /** Docker's floor: below it the kernel OOM-kills the container before its init runs. */
@@ -48,7 +49,8 @@ function stdioSpec(p: NonNullable<ContainerSpec['process']>): Partial<ResolvedSp
   };
 }
 
-export function resolveSpec(id: string, spec: ContainerSpec, img: ImageConfig): ResolvedSpec {
+/** `agentRoot`: binds of (or into) it get slave propagation, as dockerd's of its root do. */
+export function resolveSpec(id: string, spec: ContainerSpec, img: ImageConfig, agentRoot = ''): ResolvedSpec {
   const p = spec.process ?? {};
   const entrypoint = p.entrypoint ?? img.Entrypoint ?? [];
   // A new entrypoint drops the image's Cmd: it was written for the old one.
@@ -91,6 +93,7 @@ export function resolveSpec(id: string, spec: ContainerSpec, img: ImageConfig): 
     restart,
     health: resolveHealth(spec.health, img.Healthcheck),
     ...isolation,
+    storage: settleStorage(spec, img, isolation.filesystem.tmpfs, agentRoot),
   };
 }
 

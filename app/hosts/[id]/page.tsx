@@ -12,6 +12,7 @@ import { formatBytes, shortId, timeAgo } from '../../lib/format';
 import { useHostWatch } from '../../lib/socket';
 import { trpc } from '../../lib/trpc';
 import { useNow } from '../../lib/use-now';
+import { VolumesSection } from './volumes';
 
 export default function HostPage() {
   const { id: hostId } = useParams<{ id: string }>();
@@ -155,6 +156,8 @@ export default function HostPage() {
           ))}
         </DataTable>
       </Section>
+
+      <VolumesSection hostId={hostId} canOperate={canOperate} online={host.online} containers={host.containers} now={now} />
     </div>
   );
 }

@@ -120,6 +120,7 @@ async function handle(cmd: AgentCommand): Promise<CommandResult> {
           restart: { autoRemove: false, policy: 'no', maxRetries: 0 },
           health: null,
           ...isolationDefaults(),
+          storage: { mounts: [], volumes: [], volumesFrom: [] },
         },
         state: { status: 'running', running: true, paused: false, pid: 1, exitCode: 0, startedAt: now, finishedAt: '0001-01-01T00:00:00Z', error: '', oomKilled: false },
         restartCount: 0,
@@ -191,6 +192,9 @@ async function handle(cmd: AgentCommand): Promise<CommandResult> {
       subs.delete(cmd.subId);
       say(`UNSUBSCRIBED ${cmd.subId}`);
       return { ok: true };
+    default:
+      // This stand-in agent keeps no volumes (nor anything else the tests here do not ask for).
+      return { ok: false, status: 400, error: `the protocol test agent does not do ${cmd.op}` };
   }
 }
 
