@@ -4,22 +4,39 @@ import { parseArgs } from 'node:util';
 import { DEFAULT_ROOT } from './engine/index';
 
 export const USAGE = `usage: bin/berth-agent [--root DIR] [--docker-socket PATH] [--server URL [--token TOKEN]]
+                        [--insecure-registry HOST[:PORT]]… [--max-layer-size SIZE]
 
   --root DIR            engine state (images, containers, credential)   default ${DEFAULT_ROOT}
   --docker-socket PATH  where the Docker Engine API listens              default /run/berth/docker.sock
   --server URL          control plane to connect to (http:// or https://)
-  --token TOKEN         one-time join token, needed on the first start with --server`;
+  --token TOKEN         one-time join token, needed on the first start with --server
+  --insecure-registry R a registry reached over plain http (as dockerd's flag; repeatable);
+                        localhost and 127.0.0.0/8 always are
+  --max-layer-size SIZE most one image layer may unpack to (bytes, or with k/m/g/t)   default 64g`;
+
+/** "64g", "512m", "1024" → bytes (binary units, as dockerd reads sizes). */
+export function parseSize(s: string, flag: string): number {
+  const m = /^(\d+)([kmgt]?)b?$/i.exec(s.trim());
+  if (!m) throw new Error(`${flag} wants a size like 64g or 512m, got ${JSON.stringify(s)}`);
+  const n = Number(m[1]) * 1024 ** ' kmgt'.indexOf((m[2] || ' ').toLowerCase());
+  if (!Number.isSafeInteger(n) || n <= 0) throw new Error(`${flag} must be a positive size, got ${JSON.stringify(s)}`);
+  return n;
+}
 
 export interface AgentFlags {
   root: string;
   dockerSocket: string;
   server?: string;
   token?: string;
+  /** host[:port] of registries reached over plain http. */
+  insecureRegistries: string[];
+  /** Bytes; undefined = the store's default. */
+  maxLayerSize?: number;
 }
 
 /** Throws an Error whose message is fit to print when the flags make no sense. */
 export function parseFlags(argv: string[]): AgentFlags | 'help' {
-  let values: Record<string, string | boolean | undefined>;
+  let values: Record<string, string | boolean | string[] | undefined>;
   try {
     ({ values } = parseArgs({
       args: argv,
@@ -30,6 +47,8 @@ export function parseFlags(argv: string[]): AgentFlags | 'help' {
         'docker-socket': { type: 'string' },
         server: { type: 'string' },
         token: { type: 'string' },
+        'insecure-registry': { type: 'string', multiple: true },
+        'max-layer-size': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     }));
@@ -38,7 +57,7 @@ export function parseFlags(argv: string[]): AgentFlags | 'help' {
   }
   if (values.help) return 'help';
   const str = (k: string) => {
-    const v = values[k];
+    const v = values[k] as string | boolean | undefined;
     if (v === '') throw new Error(`--${k} needs a value`);
     return v as string | undefined;
   };
@@ -47,6 +66,8 @@ export function parseFlags(argv: string[]): AgentFlags | 'help' {
     dockerSocket: path.resolve(str('docker-socket') ?? '/run/berth/docker.sock'),
     server: str('server'),
     token: str('token'),
+    insecureRegistries: ((values['insecure-registry'] as string[] | undefined) ?? []).map(insecureRegistry),
+    ...(str('max-layer-size') !== undefined ? { maxLayerSize: parseSize(str('max-layer-size')!, '--max-layer-size') } : {}),
   };
   if (flags.token && !flags.server) throw new Error('--token only makes sense with --server');
   if (flags.server) {
@@ -60,4 +81,12 @@ export function parseFlags(argv: string[]): AgentFlags | 'help' {
     flags.server = u.origin + u.pathname.replace(/\/+$/, '');
   }
   return flags;
+}
+
+/** dockerd takes "host[:port]" (a scheme is stripped); a CIDR it also takes is refused here by name. */
+function insecureRegistry(v: string): string {
+  const s = v.trim().replace(/^https?:\/\//, '').replace(/\/+$/, '');
+  if (s.includes('/')) throw new Error(`--insecure-registry takes host[:port]; CIDR ranges such as ${JSON.stringify(v)} are not supported yet`);
+  if (!/^(?:[a-zA-Z0-9.-]+|\[[0-9a-fA-F:]+\])(?::\d{1,5})?$/.test(s)) throw new Error(`--insecure-registry: ${JSON.stringify(v)} is not host[:port]`);
+  return s;
 }

@@ -18,7 +18,10 @@ async function main(): Promise<void> {
     console.log(USAGE);
     return;
   }
-  const engine = await openEngine({ root: flags.root });
+  const engine = await openEngine({
+    root: flags.root,
+    imageOptions: { insecureRegistries: flags.insecureRegistries, ...(flags.maxLayerSize ? { maxLayerBytes: flags.maxLayerSize } : {}) },
+  });
   let api: DockerApiServer | undefined;
   let link: Link | undefined;
   let stopping = false;

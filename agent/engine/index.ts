@@ -1,7 +1,7 @@
 // The engine facade both faces (Docker API, control-plane link) call, and nothing else.
 import { EventEmitter } from 'node:events';
 import { createHash } from 'node:crypto';
-import { mkdir, readFile } from 'node:fs/promises';
+import { lstat, mkdir, readdir, readFile } from 'node:fs/promises';
 import os from 'node:os';
 import { join, resolve } from 'node:path';
 import type { ChildProcessWithoutNullStreams } from 'node:child_process';
@@ -13,6 +13,7 @@ import { netnsCounters, systemCpu } from './containers/host-stats';
 import { exportFilesystem } from './containers/export';
 import { conflict, notFound } from './errors';
 import { importImage, type ImportOptions } from './images/import';
+import type { ImageStoreOptions } from './images/store';
 import { readLogBatches, readLogs, type LogSource } from './logs';
 import { prepareRoot } from './root';
 import type {
@@ -27,9 +28,12 @@ import type {
   ImageEvent,
   ImageRecord,
   ImageStore,
+  LoadResult,
   LogEntry,
   LogOptions,
+  PruneResult,
   PullOptions,
+  PushOptions,
   TopResult,
   UpdateOptions,
   WaitCondition,
@@ -46,6 +50,8 @@ export interface OpenEngineOptions {
   /** Where the cgroup hierarchies are mounted; default /sys/fs/cgroup. */
   cgroupRoot?: string;
   hooks?: ContainerHooks;
+  /** For ROOT/images: insecure registries, the per-layer size limit (ignored with `images`). */
+  imageOptions?: ImageStoreOptions;
 }
 
 /** The facade plus what tests look at from outside: where a container lives, its cgroups, the image store. */
@@ -148,6 +154,36 @@ class EngineImpl extends EventEmitter<EngineEvents> implements BerthEngine {
   }
   importImage(tar: AsyncIterable<Buffer | Uint8Array>, opts?: ImportOptions): Promise<ImageRecord> {
     return importImage(this.images, tar, opts);
+  }
+  pushImage(ref: string, opts?: PushOptions & { allTags?: boolean }): Promise<void> {
+    return this.images.push(ref, opts);
+  }
+  login(serverAddress: string, auth: { username: string; password: string }): Promise<string> {
+    return this.images.login(serverAddress, auth);
+  }
+  logout(serverAddress: string): boolean {
+    return this.images.logout(serverAddress);
+  }
+  logins(): string[] {
+    return this.images.logins();
+  }
+  pruneImages(opts: { all?: boolean; filter?: (img: ImageRecord) => boolean } = {}): PruneResult {
+    return this.images.prune({ ...opts, inUse: (id) => this.imageInUse(id) });
+  }
+  saveImages(refs: string[]): AsyncIterable<Buffer> {
+    return this.images.saveArchive(refs);
+  }
+  loadImages(tar: AsyncIterable<Buffer | Uint8Array>, opts?: { onProgress?: (line: string) => void }): Promise<LoadResult> {
+    return this.images.loadArchive(tar, opts);
+  }
+  imagesDiskUsage(): number {
+    return this.images.diskUsage();
+  }
+  imageLayerSizes(image: ImageRecord): number[] {
+    return this.images.layerSizes(image);
+  }
+  async containerSizeRw(idOrName: string): Promise<number> {
+    return treeBytes(join(this.records.dir(this.records.resolve(idOrName).id), 'upper'));
   }
 
   // --- containers
@@ -274,6 +310,23 @@ class EngineImpl extends EventEmitter<EngineEvents> implements BerthEngine {
   }
 }
 
+/** Bytes of regular files under `dir`, never following symlinks; 0 when it is gone. */
+async function treeBytes(dir: string): Promise<number> {
+  let n = 0;
+  let entries: import('node:fs').Dirent[];
+  try {
+    entries = await readdir(dir, { withFileTypes: true });
+  } catch {
+    return 0;
+  }
+  for (const e of entries) {
+    const p = join(dir, e.name);
+    if (e.isDirectory()) n += await treeBytes(p);
+    else if (e.isFile()) n += (await lstat(p).catch(() => ({ size: 0 }))).size;
+  }
+  return n;
+}
+
 // Read once: info() runs for every `docker info` and host snapshot, and the OS does not change under us.
 let osNameRead: Promise<string> | undefined;
 function osName(): Promise<string> {
@@ -297,7 +350,7 @@ export async function openEngine(opts: OpenEngineOptions): Promise<BerthEngine> 
   const root = resolve(opts.root);
   prepareRoot(root);
   await mkdir(join(root, 'containers'), { recursive: true });
-  const images = opts.images ?? (await (await import('./images')).openImageStore(join(root, 'images')));
+  const images = opts.images ?? (await (await import('./images')).openImageStore(join(root, 'images'), opts.imageOptions));
   const cgroups = openCgroups({ parent: opts.cgroupParent ?? cgroupParentFor(root), base: opts.cgroupRoot });
   const engine = new EngineImpl(root, images, cgroups, opts.hooks);
   await engine.load();
