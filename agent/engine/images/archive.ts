@@ -17,7 +17,7 @@ import { closeSync, openSync, readSync } from 'node:fs';
 import { Readable } from 'node:stream';
 import { EngineError } from '../errors';
 import { decompress, extractLayer } from '../layers/extract';
-import { readTar } from '../layers/tar';
+import { readTar, TarFormatError, type TarEntry } from '../layers/tar';
 import { entryHeader, padding } from '../layers/tar-write';
 import type { ImageRecord, LoadResult } from '../types';
 import { computeChainIds, type DiskImageStore, type RawConfig } from './store';
@@ -181,7 +181,7 @@ export async function loadImages(store: DiskImageStore, tar: AsyncIterable<Buffe
   let small = 0;
   const unpins: Array<() => void> = [];
   try {
-    for await (const { header: h, body, buffered } of readTar(decompress(tar, 'image archive'))) {
+    for await (const { header: h, body, buffered } of archiveEntries(tar)) {
       if (h.type !== 'file') {
         // Links are how some writers share a layer between two images' directories.
         if (h.type === 'symlink' || h.type === 'hardlink') {
@@ -308,5 +308,15 @@ function readHead(path: string): Buffer {
     return b;
   } finally {
     closeSync(fd);
+  }
+}
+
+/** The archive's entries; a broken tar is the client's fault (400), as dockerd answers it. */
+async function* archiveEntries(tar: AsyncIterable<Buffer | Uint8Array>): AsyncGenerator<TarEntry> {
+  try {
+    yield* readTar(decompress(tar, 'image archive'));
+  } catch (e) {
+    if (e instanceof TarFormatError) throw new EngineError(400, `image archive: ${e.message}`);
+    throw e;
   }
 }
