@@ -376,6 +376,8 @@ export async function extractLayer(source: AsyncIterable<Buffer | Uint8Array>, r
           break;
         }
         case 'symlink': {
+          // symlink(2) takes no empty target (the fuzz test found the bare ENOENT it gave).
+          if (h.linkpath === '') throw unsafe(`symlink "${h.path}" has an empty target`);
           create(rel, abs, () => symlinkSync(h.linkpath, abs));
           setMeta(abs, h, true);
           lutimesSync(abs, h.mtime, h.mtime);
