@@ -191,6 +191,9 @@ async function handle(cmd: AgentCommand): Promise<CommandResult> {
       subs.delete(cmd.subId);
       say(`UNSUBSCRIBED ${cmd.subId}`);
       return { ok: true };
+    default:
+      // The image commands (push, tag, prune, login …) this stand-in agent does not play.
+      return { ok: false, status: 400, error: `the protocol test agent does not do ${cmd.op}` };
   }
 }
 
