@@ -77,6 +77,8 @@ export function saveImages(store: DiskImageStore, refs: string[]): AsyncIterable
   const unpin = store.pin(wanted.flatMap((w) => w.img.chainIds));
   return (async function* () {
     try {
+      // Before the first byte, so a layer that cannot be had is an error the client gets as one.
+      for (const { img } of wanted) for (let i = 0; i < img.diffIds.length; i++) if (!layerReady(store, img, i)) await materializePlain(store, img, i);
       const written = new Set<string>();
       const manifest: ArchiveManifestEntry[] = [];
       yield entryHeader({ path: 'blobs/', type: 'directory', mode: 0o755, mtime: MTIME }, 0);
@@ -112,17 +114,20 @@ export function saveImages(store: DiskImageStore, refs: string[]): AsyncIterable
   })();
 }
 
+/** Whether layer `i` can be written as it is: its plain tar is here, or a compressed blob and the tar's size. */
+function layerReady(store: DiskImageStore, img: ImageRecord, i: number): boolean {
+  const blobs = store.content.blobsOf(img.diffIds[i]).filter((b) => store.content.has(b.digest));
+  return blobs.some((b) => b.digest === img.diffIds[i]) || (blobs.length > 0 && store.layers.get(img.chainIds[i])?.tarSize !== undefined);
+}
+
 /** One layer as an uncompressed tar entry, verified against its diff ID as it streams. */
 async function* layerEntry(store: DiskImageStore, img: ImageRecord, i: number, path: string): AsyncGenerator<Buffer> {
   const diffId = img.diffIds[i];
   const content = store.content;
-  let blobs = content.blobsOf(diffId).filter((b) => content.has(b.digest));
+  // Without a blob (an earlier Berth kept none) or the tar's size (needed before its bytes), the plain tar is made once and kept.
+  if (!layerReady(store, img, i)) await materializePlain(store, img, i);
+  const blobs = content.blobsOf(diffId).filter((b) => content.has(b.digest));
   const tarSize = store.layers.get(img.chainIds[i])?.tarSize;
-  if (!blobs.length || (!blobs.some((b) => b.digest === diffId) && tarSize === undefined)) {
-    // Without a blob (an earlier Berth kept none) or the tar's size (needed before its bytes), the plain tar is made once and kept.
-    await materializePlain(store, img, i);
-    blobs = content.blobsOf(diffId).filter((b) => content.has(b.digest));
-  }
   const plain = blobs.find((b) => b.digest === diffId);
   const size = plain ? content.size(diffId) : tarSize!;
   yield fileHeader(path, size);

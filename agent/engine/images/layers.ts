@@ -112,6 +112,15 @@ export class LayerStore {
     }
   }
 
+  /** Records the layer below `chainId` (layout 1 did not): the images that use it know it. */
+  setParent(chainId: string, parent: string): void {
+    const meta = this.layers.get(hexOf(chainId));
+    if (!meta || meta.parent === parent) return;
+    const full = { ...meta, parent };
+    writeFileAtomic(join(this.layerDir, `${hexOf(chainId)}.json`), JSON.stringify(full), { mode: 0o600 });
+    this.layers.set(hexOf(chainId), full);
+  }
+
   get(chainId: string): LayerMeta | undefined {
     return this.layers.get(hexOf(chainId));
   }

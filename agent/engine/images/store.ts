@@ -175,6 +175,14 @@ export class DiskImageStore extends EventEmitter<{ image: [ImageEvent] }> implem
     if (dropped) this.saveRepos();
 
     if (version < STORE_VERSION) {
+      for (const img of this.images.values()) {
+        img.chainIds.forEach((c, i) => i > 0 && this.layers.setParent(c, img.chainIds[i - 1]));
+        // Where it was pulled from (push and save fetch the blobs layout 1 did not keep): the repository of a digest name by one of its manifests.
+        if (!img.source) {
+          const byDigest = this.refsOf(img.id).map((k) => parseReference(k)).find((r) => r.digest && img.manifests.includes(r.digest));
+          if (byDigest) this.saveImage({ ...img, source: repoName(byDigest) });
+        }
+      }
       if (hadImages) {
         // Layout 1 kept no compressed layer blobs: push and save fetch them again from where the image came from.
         const without = [...this.images.values()].filter((img) => !this.layerBlobsPresent(img)).length;
