@@ -1,18 +1,19 @@
 // `npm run bench`: each benchmark does the same work Berth's way and another way in the
 // same run and prints the ratio, so a noisy machine shows as noise, not as a result.
 //   npm run bench                      everything
-//   npm run bench -- containers        one of: layers, containers, logs
+//   npm run bench -- containers        one of: layers, containers, logs, images
 //   npm run bench -- --rounds 5        fewer rounds (also --idle N, --starts N)
 import { parseArgs } from 'node:util';
 import { benchContainerLogs } from './container-logs';
 import { benchContainers } from './containers';
+import { benchImages } from './images';
 import { benchLayerUnpack, type Shape } from './layer-unpack';
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
   options: { rounds: { type: 'string' }, idle: { type: 'string' }, starts: { type: 'string' } },
 });
-const KNOWN = ['layers', 'containers', 'logs'];
+const KNOWN = ['layers', 'containers', 'logs', 'images'];
 for (const p of positionals) if (!KNOWN.includes(p)) throw new Error(`unknown benchmark ${JSON.stringify(p)}: pick from ${KNOWN.join(', ')}`);
 const want = (name: string) => positionals.length === 0 || positionals.includes(name);
 const count = (name: string, fallback: number) => {
@@ -52,3 +53,5 @@ if (want('logs')) {
     console.log('  dockerd is not installed here: no comparison with Docker');
   }
 }
+
+if (want('images')) await benchImages({ rounds: count('rounds', 5) });
