@@ -4,13 +4,27 @@ import { parseArgs } from 'node:util';
 import { DEFAULT_ROOT } from './engine/index';
 
 export const USAGE = `usage: bin/berth-agent [--root DIR] [--docker-socket PATH] [--server URL [--token TOKEN]] [--bridge none]
+                         [--insecure-registry HOST[:PORT]]… [--max-layer-size SIZE]
 
   --root DIR            engine state (images, containers, credential)   default ${DEFAULT_ROOT}
   --docker-socket PATH  where the Docker Engine API listens              default /run/berth/docker.sock
   --server URL          control plane to connect to (http:// or https://)
   --token TOKEN         one-time join token, needed on the first start with --server
   --bridge none         no default bridge (as dockerd's --bridge=none): containers on the
-                        default network get loopback only; user networks still work`;
+                        default network get loopback only; user networks still work
+
+  --insecure-registry R a registry reached over plain http (as dockerd's flag; repeatable);
+                        localhost and 127.0.0.0/8 always are
+  --max-layer-size SIZE most one image layer may unpack to (bytes, or with k/m/g/t)   default 64g`;
+
+/** "64g", "512m", "1024" → bytes (binary units, as dockerd reads sizes). */
+export function parseSize(s: string, flag: string): number {
+  const m = /^(\d+)([kmgt]?)b?$/i.exec(s.trim());
+  if (!m) throw new Error(`${flag} wants a size like 64g or 512m, got ${JSON.stringify(s)}`);
+  const n = Number(m[1]) * 1024 ** ' kmgt'.indexOf((m[2] || ' ').toLowerCase());
+  if (!Number.isSafeInteger(n) || n <= 0) throw new Error(`${flag} must be a positive size, got ${JSON.stringify(s)}`);
+  return n;
+}
 
 export interface AgentFlags {
   root: string;
@@ -19,11 +33,15 @@ export interface AgentFlags {
   token?: string;
   /** --bridge none. */
   noDefaultBridge?: boolean;
+  /** host[:port] of registries reached over plain http. */
+  insecureRegistries: string[];
+  /** Bytes; undefined = the store's default. */
+  maxLayerSize?: number;
 }
 
 /** Throws an Error whose message is fit to print when the flags make no sense. */
 export function parseFlags(argv: string[]): AgentFlags | 'help' {
-  let values: Record<string, string | boolean | undefined>;
+  let values: Record<string, string | boolean | string[] | undefined>;
   try {
     ({ values } = parseArgs({
       args: argv,
@@ -35,6 +53,8 @@ export function parseFlags(argv: string[]): AgentFlags | 'help' {
         server: { type: 'string' },
         token: { type: 'string' },
         bridge: { type: 'string' },
+        'insecure-registry': { type: 'string', multiple: true },
+        'max-layer-size': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     }));
@@ -43,7 +63,7 @@ export function parseFlags(argv: string[]): AgentFlags | 'help' {
   }
   if (values.help) return 'help';
   const str = (k: string) => {
-    const v = values[k];
+    const v = values[k] as string | boolean | undefined;
     if (v === '') throw new Error(`--${k} needs a value`);
     return v as string | undefined;
   };
@@ -52,6 +72,8 @@ export function parseFlags(argv: string[]): AgentFlags | 'help' {
     dockerSocket: path.resolve(str('docker-socket') ?? '/run/berth/docker.sock'),
     server: str('server'),
     token: str('token'),
+    insecureRegistries: ((values['insecure-registry'] as string[] | undefined) ?? []).map(insecureRegistry),
+    ...(str('max-layer-size') !== undefined ? { maxLayerSize: parseSize(str('max-layer-size')!, '--max-layer-size') } : {}),
   };
   const bridge = str('bridge');
   if (bridge !== undefined) {
@@ -70,4 +92,12 @@ export function parseFlags(argv: string[]): AgentFlags | 'help' {
     flags.server = u.origin + u.pathname.replace(/\/+$/, '');
   }
   return flags;
+}
+
+/** dockerd takes "host[:port]" (a scheme is stripped); a CIDR it also takes is refused here by name. */
+function insecureRegistry(v: string): string {
+  const s = v.trim().replace(/^https?:\/\//, '').replace(/\/+$/, '');
+  if (s.includes('/')) throw new Error(`--insecure-registry takes host[:port]; CIDR ranges such as ${JSON.stringify(v)} are not supported yet`);
+  if (!/^(?:[a-zA-Z0-9.-]+|\[[0-9a-fA-F:]+\])(?::\d{1,5})?$/.test(s)) throw new Error(`--insecure-registry: ${JSON.stringify(v)} is not host[:port]`);
+  return s;
 }

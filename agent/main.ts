@@ -18,7 +18,11 @@ async function main(): Promise<void> {
     console.log(USAGE);
     return;
   }
-  const engine = await openEngine({ root: flags.root, noDefaultBridge: flags.noDefaultBridge });
+  const engine = await openEngine({
+    root: flags.root,
+    noDefaultBridge: flags.noDefaultBridge,
+    imageOptions: { insecureRegistries: flags.insecureRegistries, ...(flags.maxLayerSize ? { maxLayerBytes: flags.maxLayerSize } : {}) },
+  });
   let api: DockerApiServer | undefined;
   let link: Link | undefined;
   let stopping = false;

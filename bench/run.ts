@@ -1,11 +1,12 @@
 // `npm run bench`: each benchmark does the same work Berth's way and another way in the
 // same run and prints the ratio, so a noisy machine shows as noise, not as a result.
 //   npm run bench                      everything
-//   npm run bench -- containers        one of: layers, containers, logs, networks
+//   npm run bench -- containers        one of: layers, containers, logs, networks, images
 //   npm run bench -- --rounds 5        fewer rounds (also --idle N, --starts N, --seconds N)
 import { parseArgs } from 'node:util';
 import { benchContainerLogs } from './container-logs';
 import { benchContainers } from './containers';
+import { benchImages } from './images';
 import { benchLayerUnpack, type Shape } from './layer-unpack';
 import { benchNetworks, printNetworkBench } from './networks';
 
@@ -13,7 +14,7 @@ const { values, positionals } = parseArgs({
   allowPositionals: true,
   options: { rounds: { type: 'string' }, idle: { type: 'string' }, starts: { type: 'string' }, seconds: { type: 'string' } },
 });
-const KNOWN = ['layers', 'containers', 'logs', 'networks'];
+const KNOWN = ['layers', 'containers', 'logs', 'networks', 'images'];
 for (const p of positionals) if (!KNOWN.includes(p)) throw new Error(`unknown benchmark ${JSON.stringify(p)}: pick from ${KNOWN.join(', ')}`);
 const want = (name: string) => positionals.length === 0 || positionals.includes(name);
 const count = (name: string, fallback: number) => {
@@ -58,3 +59,5 @@ if (want('networks')) {
   const opts = { rounds: count('rounds', 15), seconds: count('seconds', 1) };
   printNetworkBench(await benchNetworks(opts), opts);
 }
+
+if (want('images')) await benchImages({ rounds: count('rounds', 5) });

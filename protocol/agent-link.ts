@@ -147,7 +147,20 @@ const stringMap = z.record(z.string(), z.string());
 /** Commands the server sends with `emit('command', cmd, ack)`; the agent always acks with a CommandResult.
  *  Strict: the agent refuses a command with a field it does not know, naming it, rather than drop it. */
 export const agentCommandSchema = z.discriminatedUnion('op', [
-  z.strictObject({ op: z.literal('pull'), ref: id }),
+  /** `platform`: "os/arch[/variant]" from a manifest list instead of the host's. */
+  z.strictObject({ op: z.literal('pull'), ref: id, platform: z.string().min(1).optional() }),
+  /** Pushes `ref`'s tag; progress goes out as pullProgress events, in the same shape. Uses the agent's stored login for that registry. */
+  z.strictObject({ op: z.literal('push'), ref: id }),
+  z.strictObject({ op: z.literal('tag'), source: id, target: id }),
+  /** `docker image prune` (`all`: unused tagged images too). */
+  z.strictObject({ op: z.literal('pruneImages'), all: z.boolean().optional() }),
+  /** The image record: config, layers, history, names. */
+  z.strictObject({ op: z.literal('inspectImage'), ref: id }),
+  /** Checks the credentials with the registry and keeps them on the agent (0600) for pulls and pushes. */
+  z.strictObject({ op: z.literal('login'), server: id, username: id, password: z.string() }),
+  z.strictObject({ op: z.literal('logout'), server: id }),
+  /** Registry hosts the agent has a login for (never the secrets). */
+  z.strictObject({ op: z.literal('logins') }),
   /** The spec itself is checked by the engine (containerSpecSchema), so its refusals read the same from every face. */
   z.strictObject({ op: z.literal('run'), spec: z.custom<ContainerSpec>((v) => typeof v === 'object' && v !== null, 'spec must be an object') }),
   z.strictObject({ op: z.literal('start'), id }),
@@ -187,7 +200,7 @@ export interface AgentToServer {
   /** One batch of a log subscription. The agent sends the next batch only after the server acks this one,
    *  so a slow reader throttles reading the log file instead of filling memory. `done` = the stream ended. */
   logs: (batch: LogBatch, ack: () => void) => void;
-  /** Progress of a pull started by a 'pull' command. */
+  /** Progress of a pull or push started by a 'pull', 'run' or 'push' command. */
   pullProgress: (p: { ref: string } & PullProgress) => void;
 }
 
@@ -204,3 +217,5 @@ export interface ServerToAgent {
 /** How long the server waits for a command's ack before answering the caller with an error. Pulls take longer. */
 export const COMMAND_TIMEOUT_MS = 30_000;
 export const PULL_TIMEOUT_MS = 10 * 60_000;
+/** Pushes move as much as pulls. */
+export const PUSH_TIMEOUT_MS = PULL_TIMEOUT_MS;

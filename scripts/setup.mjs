@@ -32,6 +32,10 @@ function debianPackages() {
   const want = [
     ['busybox-static', '/bin/busybox', ['test', 'bench']],
     ['docker-registry', '/usr/bin/docker-registry', ['test', 'bench']],
+    // The other tool image tests and the benchmark move images with (push, pull, docker-archive).
+    ['skopeo', '/usr/bin/skopeo', ['test', 'bench']],
+    // zstd-compressed layers are unpacked with the host's zstd.
+    ['zstd', '/usr/bin/zstd', 'all'],
     ['strace', '/usr/bin/strace', ['test']],
     ['chromium', '/usr/bin/chromium', ['test']],
     ['sqlite3', '/usr/bin/sqlite3', ['test']],

@@ -2,8 +2,9 @@
 // only with the first progress line, so an early failure (bad reference, unknown
 // repository) still gets a proper status code, as dockerd does.
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Engine, ImageRecord, PullProgress, RegistryAuth } from '../engine/types';
-import { HttpError, boolParam, messageOf, sendJson, statusOf, unixSeconds, type Query } from './http';
+import type { Engine, ImageRecord, PullProgress, PushProgress, RegistryAuth } from '../engine/types';
+import { filterTime } from './containers';
+import { HttpError, boolParam, messageOf, readJson, sendJson, statusOf, unixSeconds, type Query } from './http';
 
 export function pullRef(fromImage: string, tag: string | null): string {
   if (!tag) return fromImage;
@@ -24,13 +25,48 @@ export function registryAuth(header: string | string[] | undefined): RegistryAut
   return auth.username || auth.password || auth.token ? auth : undefined;
 }
 
-function progressLine(p: PullProgress): Record<string, unknown> {
+function progressLine(p: PullProgress | PushProgress): Record<string, unknown> {
   const line: Record<string, unknown> = { status: p.status };
   if (p.id) line.id = p.id;
   if (p.current !== undefined || p.total !== undefined) {
     line.progressDetail = { current: p.current, total: p.total };
+    line.progress = progressBar(p.current ?? 0, p.total ?? 0);
   }
+  if ('aux' in p && p.aux) return { progressDetail: {}, aux: p.aux };
   return line;
+}
+
+/** The bar dockerd sends along (the CLI draws its own from progressDetail; other clients print this). */
+function progressBar(current: number, total: number): string {
+  const size = (n: number) => (n >= 1e9 ? `${(n / 1e9).toFixed(2)}GB` : n >= 1e6 ? `${(n / 1e6).toFixed(2)}MB` : n >= 1e3 ? `${(n / 1e3).toFixed(2)}kB` : `${n}B`);
+  if (total <= 0) return size(current);
+  const w = Math.min(50, Math.floor((current / total) * 50));
+  return `[${'='.repeat(Math.max(0, w - 1))}${w > 0 ? '>' : ''}${' '.repeat(50 - w)}] ${size(current)}/${size(total)}`;
+}
+
+/**
+ * A JSON progress stream whose headers go out with the first line, so an error before it
+ * still gets a proper status; after it, errors travel as an errorDetail line.
+ */
+function progressStream(res: ServerResponse): { write: (line: Record<string, unknown>) => void; fail: (err: unknown) => boolean } {
+  let started = false;
+  const write = (line: Record<string, unknown>) => {
+    if (!started) {
+      started = true;
+      res.writeHead(200, { 'Content-Type': 'application/json' });
+    }
+    if (!res.writableEnded) res.write(JSON.stringify(line) + '\r\n');
+  };
+  return {
+    write,
+    fail: (err) => {
+      if (!started) return false;
+      const message = messageOf(err);
+      write({ errorDetail: { message, code: statusOf(err) }, error: message });
+      res.end();
+      return true;
+    },
+  };
 }
 
 export async function createImage(engine: Engine, req: IncomingMessage, res: ServerResponse, q: Query): Promise<void> {
@@ -41,6 +77,7 @@ export async function createImage(engine: Engine, req: IncomingMessage, res: Ser
   }
   const ref = pullRef(fromImage, q.get('tag'));
   const auth = registryAuth(req.headers['x-registry-auth']);
+  const platform = q.get('platform') || undefined;
   let started = false;
   let sawStatus = false;
   const write = (line: Record<string, unknown>) => {
@@ -54,6 +91,7 @@ export async function createImage(engine: Engine, req: IncomingMessage, res: Ser
   try {
     image = await engine.pullImage(ref, {
       auth,
+      platform,
       onProgress: (p) => {
         if (p.status.startsWith('Status:')) sawStatus = true;
         write(progressLine(p));
@@ -151,46 +189,160 @@ export function listImages(engine: Engine, res: ServerResponse, q: Query): void 
 
 export function inspectImage(engine: Engine, res: ServerResponse, name: string): void {
   const img = engine.inspectImage(name);
+  const c = img.config;
   sendJson(res, 200, {
     Id: img.id,
     RepoTags: img.repoTags,
     RepoDigests: img.repoDigests,
     Parent: '',
-    Comment: '',
+    Comment: img.comment ?? '',
     Created: img.created,
     Container: '',
     ContainerConfig: {},
-    DockerVersion: '',
-    Author: '',
+    DockerVersion: img.dockerVersion ?? '',
+    Author: img.author ?? '',
     Config: {
       Hostname: '',
       Domainname: '',
-      User: img.config.User ?? '',
+      User: c.User ?? '',
       AttachStdin: false,
       AttachStdout: false,
       AttachStderr: false,
-      ExposedPorts: img.config.ExposedPorts ?? null,
+      ExposedPorts: c.ExposedPorts ?? null,
       Tty: false,
       OpenStdin: false,
       StdinOnce: false,
-      Env: img.config.Env ?? null,
-      Cmd: img.config.Cmd ?? null,
+      Env: c.Env ?? null,
+      Cmd: c.Cmd ?? null,
+      ...(c.Healthcheck ? { Healthcheck: c.Healthcheck } : {}),
       Image: '',
-      Volumes: img.config.Volumes ?? null,
-      WorkingDir: img.config.WorkingDir ?? '',
-      Entrypoint: img.config.Entrypoint ?? null,
-      OnBuild: null,
-      Labels: img.config.Labels ?? null,
-      StopSignal: img.config.StopSignal,
+      Volumes: c.Volumes ?? null,
+      WorkingDir: c.WorkingDir ?? '',
+      Entrypoint: c.Entrypoint ?? null,
+      OnBuild: (c as { OnBuild?: string[] }).OnBuild ?? null,
+      Labels: c.Labels ?? null,
+      ...(c.StopSignal ? { StopSignal: c.StopSignal } : {}),
+      ...((c as { Shell?: string[] }).Shell ? { Shell: (c as { Shell?: string[] }).Shell } : {}),
     },
     Architecture: img.architecture,
+    ...(img.variant ? { Variant: img.variant } : {}),
     Os: img.os,
     Size: img.size,
     VirtualSize: img.size,
     GraphDriver: { Name: 'overlay2', Data: { LowerDir: engine.imageLayerDirs(img).slice().reverse().join(':') } },
     RootFS: { Type: 'layers', Layers: img.diffIds },
-    Metadata: { LastTagTime: '0001-01-01T00:00:00Z' },
+    Metadata: { LastTagTime: img.lastTagTime ?? '0001-01-01T00:00:00Z' },
   });
+}
+
+/** `docker history`: newest step first; steps that made a layer carry its size, the rest 0. */
+export function imageHistory(engine: Engine, res: ServerResponse, name: string): void {
+  const img = engine.inspectImage(name);
+  const sizes = layerSizes(engine, img);
+  const steps = img.history?.length ? img.history : img.diffIds.map(() => ({ created: img.created, createdBy: '' }));
+  let layer = 0;
+  const rows = steps.map((h) => {
+    const empty = 'emptyLayer' in h && h.emptyLayer;
+    const size = empty ? 0 : (sizes[layer++] ?? 0);
+    return { Id: '<missing>', Created: unixSeconds(h.created || img.created), CreatedBy: h.createdBy, Tags: null as string[] | null, Size: size, Comment: ('comment' in h && h.comment) || '' };
+  });
+  rows.reverse();
+  if (rows.length) Object.assign(rows[0], { Id: img.id, Tags: img.repoTags.length ? img.repoTags : null });
+  sendJson(res, 200, rows);
+}
+
+/** Each layer's own bytes, lowest first (the record's size is their sum). */
+function layerSizes(engine: Engine, img: ImageRecord): number[] {
+  return engine.imageLayerSizes(img);
+}
+
+// Filters `docker image prune` takes; an unknown one is refused rather than ignored (it would delete more).
+const PRUNE_FILTERS = new Set(['dangling', 'until', 'label', 'label!']);
+
+/** `docker image prune [-a] [--filter …]`. */
+export function pruneImages(engine: Engine, res: ServerResponse, q: Query): void {
+  const raw = q.get('filters');
+  const f = raw ? parseFilters(raw) : {};
+  for (const k of Object.keys(f)) if (!PRUNE_FILTERS.has(k)) throw new HttpError(400, `invalid filter '${k}'`);
+  const dangling = f.dangling?.length ? f.dangling[0] : 'true';
+  if (!['true', 'false', '1', '0'].includes(dangling)) throw new HttpError(400, `invalid filter 'dangling=${dangling}'`);
+  const until = f.until?.length ? Math.min(...f.until.map((v) => filterTime(v))) : undefined;
+  const filter = (img: ImageRecord) =>
+    (f.label ?? []).every((l) => labelMatches(img.config.Labels ?? {}, l)) &&
+    !(f['label!'] ?? []).some((l) => labelMatches(img.config.Labels ?? {}, l)) &&
+    (until === undefined || Date.parse(img.created) < until);
+  const r = engine.pruneImages({ all: dangling === 'false' || dangling === '0', filter });
+  sendJson(res, 200, { ImagesDeleted: r.deleted.length ? r.deleted : null, SpaceReclaimed: r.spaceReclaimed });
+}
+
+/** `docker push NAME[:TAG]`: the CLI sends the tag apart; none means every tag of the repository. */
+export async function pushImage(engine: Engine, req: IncomingMessage, res: ServerResponse, name: string, q: Query): Promise<void> {
+  const tag = q.get('tag');
+  const auth = registryAuth(req.headers['x-registry-auth']);
+  const ref = tag ? (tag.startsWith('sha256:') ? `${name}@${tag}` : `${name}:${tag}`) : name;
+  const out = progressStream(res);
+  try {
+    await engine.pushImage(ref, { auth, allTags: !tag, onProgress: (p) => out.write(progressLine(p)) });
+  } catch (err) {
+    if (!out.fail(err)) throw err;
+    return;
+  }
+  res.end();
+}
+
+/** POST /auth: `docker login`. The CLI keeps the credentials too and sends them with each pull and push. */
+export async function login(engine: Engine, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const body = await readJson<{ username?: string; password?: string; serveraddress?: string; identitytoken?: string; registrytoken?: string }>(req);
+  if (!body) throw new HttpError(400, 'login: no credentials in the request body');
+  if (body.identitytoken || body.registrytoken) throw new HttpError(400, 'Berth does not support logging in with an identity or registry token yet; give a username and password');
+  if (!body.username) throw new HttpError(400, 'login: a username is required');
+  await engine.login(body.serveraddress ?? '', { username: body.username, password: body.password ?? '' });
+  sendJson(res, 200, { Status: 'Login Succeeded', IdentityToken: '' });
+}
+
+/** GET /images/get?names=… and GET /images/NAME/get: `docker save`. */
+export async function saveImages(engine: Engine, res: ServerResponse, names: string[]): Promise<void> {
+  if (names.length === 0) throw new HttpError(400, 'no image names given to save');
+  // Everything that can be refused (unknown names) is refused before the first byte.
+  const it = engine.saveImages(names)[Symbol.asyncIterator]();
+  let first = await it.next();
+  res.writeHead(200, { 'Content-Type': 'application/x-tar' });
+  try {
+    while (!first.done) {
+      if (!res.write(first.value)) await new Promise<void>((r) => res.once('drain', r));
+      if (res.destroyed) {
+        await it.return?.(undefined);
+        return;
+      }
+      first = await it.next();
+    }
+  } catch (err) {
+    console.error(`docker api: save of ${names.join(' ')} failed: ${messageOf(err)}`);
+    res.destroy();
+    return;
+  }
+  res.end();
+}
+
+/** POST /images/load: `docker load`; the body is the archive, read as it streams in. */
+export async function loadImages(engine: Engine, req: IncomingMessage, res: ServerResponse, q: Query): Promise<void> {
+  const quiet = boolParam(q, 'quiet');
+  const out = progressStream(res);
+  const lines: string[] = [];
+  try {
+    await engine.loadImages(req, {
+      onProgress: (line) => {
+        if (line.startsWith('Loaded image')) lines.push(line);
+        else if (!quiet) out.write({ status: line });
+      },
+    });
+  } catch (err) {
+    if (!out.fail(err)) throw err;
+    return;
+  }
+  for (const l of lines) out.write({ stream: `${l}\n` });
+  if (!lines.length) out.write({ stream: '' });
+  res.end();
 }
 
 /** `docker tag SOURCE TARGET` arrives as repo and tag of the target. */

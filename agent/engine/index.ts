@@ -1,7 +1,7 @@
 // The engine facade both faces (Docker API, control-plane link) call, and nothing else.
 import { EventEmitter } from 'node:events';
 import { createHash } from 'node:crypto';
-import { mkdir, readFile } from 'node:fs/promises';
+import { lstat, mkdir, readdir, readFile } from 'node:fs/promises';
 import os from 'node:os';
 import { join, resolve } from 'node:path';
 import type { ChildProcessWithoutNullStreams } from 'node:child_process';
@@ -16,6 +16,7 @@ import { MonitorGone, MonitorRefused, MonitorRun } from './containers/monitor';
 import { ContainerStdioRegistry } from './containers/stdio';
 import { conflict, EngineError, notFound } from './errors';
 import { importImage, type ImportOptions } from './images/import';
+import type { ImageStoreOptions } from './images/store';
 import { readLogBatches, readLogs, type LogSource } from './logs';
 import { hostNetworkGuard, NetworkManager } from './network';
 import { prepareRoot } from './root';
@@ -44,9 +45,12 @@ import type {
   ImageEvent,
   ImageRecord,
   ImageStore,
+  LoadResult,
   LogEntry,
   LogOptions,
+  PruneResult,
   PullOptions,
+  PushOptions,
   TopResult,
   UpdateOptions,
   WaitCondition,
@@ -65,6 +69,8 @@ export interface OpenEngineOptions {
   hooks?: ContainerHooks;
   /** dockerd's --bridge=none: no default bridge (containers on the default network get loopback only). */
   noDefaultBridge?: boolean;
+  /** For ROOT/images: insecure registries, the per-layer size limit (ignored with `images`). */
+  imageOptions?: ImageStoreOptions;
 }
 
 /** The facade plus what tests look at from outside: where a container lives, its cgroups, the image store. */
@@ -203,6 +209,36 @@ class EngineImpl extends EventEmitter<EngineEvents> implements BerthEngine {
   }
   importImage(tar: AsyncIterable<Buffer | Uint8Array>, opts?: ImportOptions): Promise<ImageRecord> {
     return importImage(this.images, tar, opts);
+  }
+  pushImage(ref: string, opts?: PushOptions & { allTags?: boolean }): Promise<void> {
+    return this.images.push(ref, opts);
+  }
+  login(serverAddress: string, auth: { username: string; password: string }): Promise<string> {
+    return this.images.login(serverAddress, auth);
+  }
+  logout(serverAddress: string): boolean {
+    return this.images.logout(serverAddress);
+  }
+  logins(): string[] {
+    return this.images.logins();
+  }
+  pruneImages(opts: { all?: boolean; filter?: (img: ImageRecord) => boolean } = {}): PruneResult {
+    return this.images.prune({ ...opts, inUse: (id) => this.imageInUse(id) });
+  }
+  saveImages(refs: string[]): AsyncIterable<Buffer> {
+    return this.images.saveArchive(refs);
+  }
+  loadImages(tar: AsyncIterable<Buffer | Uint8Array>, opts?: { onProgress?: (line: string) => void }): Promise<LoadResult> {
+    return this.images.loadArchive(tar, opts);
+  }
+  imagesDiskUsage(): number {
+    return this.images.diskUsage();
+  }
+  imageLayerSizes(image: ImageRecord): number[] {
+    return this.images.layerSizes(image);
+  }
+  async containerSizeRw(idOrName: string): Promise<number> {
+    return directorySize(join(this.records.dir(this.records.resolve(idOrName).id), 'upper'));
   }
 
   // --- containers
@@ -443,7 +479,7 @@ class EngineImpl extends EventEmitter<EngineEvents> implements BerthEngine {
       out.images.push({ image, sharedSize, containers: records.filter((c) => c.imageId === image.id).length });
     }
     for (const rec of records.sort((a, b) => (a.created < b.created ? 1 : -1))) {
-      const sizeRw = await directorySize(join(this.records.dir(rec.id), 'upper'));
+      const sizeRw = await this.containerSizeRw(rec.id);
       out.containers.push({ record: structuredClone(rec), sizeRw, sizeRootFs: sizeRw + (this.images.get(rec.imageId)?.size ?? 0) });
     }
     for (const volume of this.listVolumes()) {
@@ -488,6 +524,7 @@ function withNetwork(net: NetworkManager, own: ContainerHooks = {}): ContainerHo
   };
 }
 
+
 // Read once: info() runs for every `docker info` and host snapshot, and the OS does not change under us.
 let osNameRead: Promise<string> | undefined;
 function osName(): Promise<string> {
@@ -511,7 +548,7 @@ export async function openEngine(opts: OpenEngineOptions): Promise<BerthEngine> 
   const root = resolve(opts.root);
   prepareRoot(root);
   await mkdir(join(root, 'containers'), { recursive: true });
-  const images = opts.images ?? (await (await import('./images')).openImageStore(join(root, 'images')));
+  const images = opts.images ?? (await (await import('./images')).openImageStore(join(root, 'images'), opts.imageOptions));
   const cgroups = openCgroups({ parent: opts.cgroupParent ?? cgroupParentFor(root), base: opts.cgroupRoot });
   const volumes = new VolumeStore(join(root, 'volumes'));
   volumes.load();

@@ -53,6 +53,45 @@ export interface ImageRecord {
   chainIds: string[];
   /** Bytes on disk of the unpacked layers. */
   size: number;
+  /** The config's history, oldest first. */
+  history?: HistoryEntry[];
+  author?: string;
+  comment?: string;
+  variant?: string;
+  dockerVersion?: string;
+  /** "domain/path" of the repository it was pulled from, if it was. */
+  source?: string;
+  /** RFC 3339: when it last got a tag here. */
+  lastTagTime?: string;
+}
+
+export interface HistoryEntry {
+  created: string;
+  createdBy: string;
+  author?: string;
+  comment?: string;
+  /** The step made no layer (ENV, CMD …). */
+  emptyLayer?: boolean;
+}
+
+export interface PruneResult {
+  deleted: Array<{ Untagged?: string; Deleted?: string }>;
+  spaceReclaimed: number;
+}
+
+/** One progress message of a push, shaped like the docker CLI's JSON progress stream (aux: the result). */
+export interface PushProgress extends PullProgress {
+  aux?: { Tag: string; Digest: string; Size: number };
+}
+
+export interface PushOptions {
+  auth?: RegistryAuth;
+  onProgress?: (p: PushProgress) => void;
+}
+
+/** `docker load`'s outcome: each image loaded, by the names it got (or its id when it has none). */
+export interface LoadResult {
+  images: Array<{ id: string; tags: string[] }>;
 }
 
 export interface RegistryAuth {
@@ -63,11 +102,11 @@ export interface RegistryAuth {
 }
 
 export interface ImageStore {
-  pull(ref: string, opts?: { auth?: RegistryAuth; onProgress?: (p: PullProgress) => void }): Promise<ImageRecord>;
+  pull(ref: string, opts?: PullOptions): Promise<ImageRecord>;
   list(): ImageRecord[];
   /** By "name:tag", "name@sha256:…", full id, or a unique id prefix (with or without "sha256:"). */
   get(refOrId: string): ImageRecord | undefined;
-  /** Directories of the unpacked layers, lowest first: overlay's lowerdir wants them reversed. */
+  /** Paths of the unpacked layers to mount (short links to their directories), lowest first: overlay's lowerdir wants them reversed. */
   layerDirs(image: ImageRecord): string[];
   /** Adds the tag `target` to the image `source` names; returns the new tag in its familiar form. */
   tag(source: string, target: string): string;
@@ -75,9 +114,32 @@ export interface ImageStore {
   remove(refOrId: string, opts: { force?: boolean; inUse: (imageId: string) => boolean }): Array<{ Untagged?: string; Deleted?: string }>;
   /** Unpacks a layer tar (plain or gzip) on top of `parentChainId`; kept from GC until createImage uses it or releaseLayer lets it go. */
   importLayer(tar: AsyncIterable<Buffer | Uint8Array>, parentChainId?: string): Promise<{ diffId: string; chainId: string; size: number }>;
+  /** A directory (a container's upper dir: overlay whiteouts become .wh. entries) as a new layer on `parentChainId`; released like importLayer's. */
+  commitDirectory(dir: string, parentChainId?: string, opts?: { overlay?: boolean }): Promise<{ diffId: string; chainId: string; size: number }>;
   releaseLayer(chainId: string): void;
   /** Records an image from its config (whose rootfs.diff_ids name layers in the store) and tags it. */
   createImage(config: Buffer | Record<string, unknown>, opts?: { tags?: string[] }): ImageRecord;
+  /** The config bytes the image id is the digest of. */
+  configBytes(id: string): Buffer;
+  /** `docker image prune`: unused images (dangling only, unless `all`) that pass `filter`. */
+  prune(opts: { all?: boolean; inUse: (imageId: string) => boolean; filter?: (img: ImageRecord) => boolean }): PruneResult;
+  /** What the build cache (and anything else outside the store) keeps from garbage collection. */
+  addGcRoots(fn: () => { chainIds?: string[]; blobs?: string[] }): void;
+  /** Removes layers and blobs nothing refers to. */
+  gc(): void;
+  /** `docker push` of `ref`'s tag (every tag of its repository with `allTags`). */
+  push(ref: string, opts?: PushOptions & { allTags?: boolean }): Promise<void>;
+  /** `docker save`: a docker-archive tar of the images named. */
+  saveArchive(refs: string[]): AsyncIterable<Buffer>;
+  /** `docker load` of a docker-archive tar. */
+  loadArchive(tar: AsyncIterable<Buffer | Uint8Array>, opts?: { onProgress?: (line: string) => void }): Promise<LoadResult>;
+  login(serverAddress: string, auth: { username: string; password: string }): Promise<string>;
+  logout(serverAddress: string): boolean;
+  logins(): string[];
+  /** Bytes of unpacked layers. */
+  diskUsage(): number;
+  /** Each layer's own bytes, lowest first. */
+  layerSizes(image: ImageRecord): number[];
   /** Each change to the image list as it happens, whoever asked for it; the engine re-emits them. */
   on(event: 'image', listener: (e: ImageEvent) => void): this;
   off(event: 'image', listener: (e: ImageEvent) => void): this;
@@ -188,6 +250,8 @@ export type WaitCondition = 'not-running' | 'next-exit' | 'removed';
 export interface PullOptions {
   auth?: RegistryAuth;
   onProgress?: (p: PullProgress) => void;
+  /** "os/arch[/variant]" to pick from a manifest list instead of the host's (`--platform`). */
+  platform?: string;
 }
 
 /** What `docker exec` runs in a running container. */
@@ -246,6 +310,26 @@ export interface Engine extends EventEmitter<EngineEvents> {
   importImage(tar: AsyncIterable<Buffer | Uint8Array>, opts?: { ref?: string; changes?: string[]; message?: string }): Promise<ImageRecord>;
   /** Whether any container, running or not, was made from this image id. */
   imageInUse(imageId: string): boolean;
+  /** `docker push`: the tag given, or every tag of the repository when the reference has none (`tag: ''`). */
+  pushImage(ref: string, opts?: PushOptions & { allTags?: boolean }): Promise<void>;
+  /** `docker login`: checks the credentials with the registry and keeps them for pulls and pushes that bring none. Returns the registry host. */
+  login(serverAddress: string, auth: { username: string; password: string }): Promise<string>;
+  /** Forgets a stored login; false when there was none. */
+  logout(serverAddress: string): boolean;
+  /** Registry hosts with a stored login. */
+  logins(): string[];
+  /** `docker image prune` (`all`: unused tagged images too); `filter` applies Docker's filters. */
+  pruneImages(opts?: { all?: boolean; filter?: (img: ImageRecord) => boolean }): PruneResult;
+  /** `docker save`: the images (names or ids) as one docker-archive tar. */
+  saveImages(refs: string[]): AsyncIterable<Buffer>;
+  /** `docker load`: a docker-archive tar (plain or gzip), read as it streams in. */
+  loadImages(tar: AsyncIterable<Buffer | Uint8Array>, opts?: { onProgress?: (line: string) => void }): Promise<LoadResult>;
+  /** Bytes of image layers on disk (`docker system df`). */
+  imagesDiskUsage(): number;
+  /** Each layer's own bytes, lowest first (`docker history`, `system df`). */
+  imageLayerSizes(image: ImageRecord): number[];
+  /** Bytes of file content in the container's writable layer (`docker system df`, `ps -s`). */
+  containerSizeRw(idOrName: string): Promise<number>;
 
   // --- containers
   /** With `pull: 'missing'` an image that is not here is pulled first, as `docker run` does. */

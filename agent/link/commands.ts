@@ -21,8 +21,8 @@ export function failure(err: unknown): CommandResult {
   return { ok: false, error: err instanceof Error ? err.message : String(err), status: 500 };
 }
 
-async function pull(ctx: CommandContext, ref: string) {
-  const img = await ctx.engine.pullImage(ref, { onProgress: (p) => ctx.onPullProgress({ ref, ...p }) });
+async function pull(ctx: CommandContext, ref: string, platform?: string) {
+  const img = await ctx.engine.pullImage(ref, { platform, onProgress: (p) => ctx.onPullProgress({ ref, ...p }) });
   return summarizeImage(img);
 }
 
@@ -46,7 +46,31 @@ export async function runCommand(ctx: CommandContext, raw: unknown): Promise<Com
   try {
     switch (cmd.op) {
       case 'pull':
-        return { ok: true, result: await pull(ctx, cmd.ref) };
+        return { ok: true, result: await pull(ctx, cmd.ref, cmd.platform) };
+      case 'push': {
+        let digest = '';
+        await engine.pushImage(cmd.ref, {
+          onProgress: (p) => {
+            if (p.aux) digest = p.aux.Digest;
+            else ctx.onPullProgress({ ref: cmd.ref, status: p.status, id: p.id, current: p.current, total: p.total });
+          },
+        });
+        return { ok: true, result: { digest } };
+      }
+      case 'tag':
+        return { ok: true, result: { tag: engine.tagImage(cmd.source, cmd.target) } };
+      case 'pruneImages': {
+        const r = engine.pruneImages({ all: cmd.all });
+        return { ok: true, result: { deleted: r.deleted, spaceReclaimed: r.spaceReclaimed } };
+      }
+      case 'inspectImage':
+        return { ok: true, result: engine.inspectImage(cmd.ref) };
+      case 'login':
+        return { ok: true, result: { registry: await engine.login(cmd.server, { username: cmd.username, password: cmd.password }) } };
+      case 'logout':
+        return { ok: true, result: { removed: engine.logout(cmd.server) } };
+      case 'logins':
+        return { ok: true, result: { registries: engine.logins() } };
       case 'run': {
         // Like `docker run`: an image that is not here yet is pulled first.
         const rec = await engine.createContainer(cmd.spec, {

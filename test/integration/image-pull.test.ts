@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
-import { existsSync, lstatSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -90,7 +90,7 @@ describe('pulling busybox from a local registry', () => {
     assert.equal(lstatSync(join(layer, 'tmp')).mode & 0o7777, 0o1777);
     assert.match(readFileSync(join(layer, 'etc/passwd'), 'utf8'), /^root:x:0:0:/);
     assert.equal(execFileSync(join(layer, 'bin/busybox'), ['echo', 'from the layer'], { encoding: 'utf8' }), 'from the layer\n');
-    assert.equal(lstatSync(layer).mode & 0o777, 0o755, 'a layer root is a normal root dir');
+    assert.equal(statSync(layer).mode & 0o777, 0o755, 'a layer root is a normal root dir');
 
     // Content-addressed metadata is what it claims to be.
     const configBlob = readFileSync(join(dir, 'blobs/sha256', img.id.slice(7)));

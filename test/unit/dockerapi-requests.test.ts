@@ -110,7 +110,7 @@ describe('pull parameters', () => {
 
 describe('agent flags', () => {
   it('has the documented defaults', () => {
-    assert.deepEqual(parseFlags([]), { root: '/var/lib/berth', dockerSocket: '/run/berth/docker.sock', server: undefined, token: undefined });
+    assert.deepEqual(parseFlags([]), { root: '/var/lib/berth', dockerSocket: '/run/berth/docker.sock', server: undefined, token: undefined, insecureRegistries: [] });
   });
 
   it('normalises the server URL and resolves paths', () => {

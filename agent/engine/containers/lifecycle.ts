@@ -263,7 +263,7 @@ export class ContainerLifecycle {
       await mkdir(join(dir, 'empty'), { recursive: true });
       layers = [join(dir, 'empty')];
     }
-    const overlay = overlayOptions([...layers].reverse(), join(dir, 'upper'), join(dir, 'work'));
+    const overlay = overlayOptions([...layers].reverse(), join(dir, 'upper'), join(dir, 'work'), this.records.runDir(rec.id));
     for (const sub of ['upper', 'work', 'rootfs']) await mkdir(join(dir, sub), { recursive: true });
 
     const { process: proc, resources: res, network } = rec.spec;

@@ -106,7 +106,10 @@ export function fullName(r: Reference): string {
 /** Short repository name as docker shows it: "busybox", "someone/app", "127.0.0.1:5000/busybox". */
 export function familiarName(r: Reference): string {
   if (r.domain !== DEFAULT_DOMAIN) return repoName(r);
-  return r.path.startsWith(OFFICIAL_PREFIX) && r.path.split('/').length === 2 ? r.path.slice(OFFICIAL_PREFIX.length) : r.path;
+  const short = r.path.startsWith(OFFICIAL_PREFIX) && r.path.split('/').length === 2 ? r.path.slice(OFFICIAL_PREFIX.length) : r.path;
+  // "docker.io/a.b/c" shortened to "a.b/c" would read back as registry a.b (the fuzz test found it): keep the domain.
+  const first = short.split('/')[0];
+  return short.includes('/') && (/[.:]/.test(first) || first === 'localhost') ? repoName(r) : short;
 }
 
 /** Short form for display: "busybox:latest", "127.0.0.1:5000/busybox@sha256:…". */

@@ -1,8 +1,8 @@
 // Distribution API v2 client: what a pull needs (manifests, platform choice, verified
 // blob streams, token/basic auth) and the push primitives the fixtures and `push` need.
 //
-// Exports: RegistryClient, MEDIA, MAX_MANIFEST_BYTES, hostPlatform, verifyingStream, sha256Digest, domainListed,
-// ManifestResult, Descriptor, ImageManifest, ManifestIndex, Platform.
+// Exports: RegistryClient, MEDIA, MAX_MANIFEST_BYTES, hostPlatform, parsePlatform, platformString, platformMatches,
+// verifyingStream, sha256Digest, domainListed, ManifestResult, Descriptor, ImageManifest, ManifestIndex, Platform.
 import { createHash } from 'node:crypto';
 import { Readable, Transform, type TransformCallback } from 'node:stream';
 import { EngineError } from '../errors';
@@ -12,7 +12,9 @@ export const MEDIA = {
   dockerManifest: 'application/vnd.docker.distribution.manifest.v2+json',
   dockerList: 'application/vnd.docker.distribution.manifest.list.v2+json',
   dockerConfig: 'application/vnd.docker.container.image.v1+json',
+  dockerLayer: 'application/vnd.docker.image.rootfs.diff.tar',
   dockerLayerGzip: 'application/vnd.docker.image.rootfs.diff.tar.gzip',
+  dockerLayerZstd: 'application/vnd.docker.image.rootfs.diff.tar.zstd',
   ociManifest: 'application/vnd.oci.image.manifest.v1+json',
   ociIndex: 'application/vnd.oci.image.index.v1+json',
   ociConfig: 'application/vnd.oci.image.config.v1+json',
@@ -90,6 +92,26 @@ export function hostPlatform(): Platform {
     riscv64: { os: 'linux', architecture: 'riscv64' },
   };
   return map[process.arch] ?? { os: 'linux', architecture: process.arch };
+}
+
+/** "linux/arm64/v8", "linux/amd64", "arm64" (the os defaults to linux), as docker's --platform takes them. */
+export function parsePlatform(s: string): Platform {
+  const parts = s.trim().toLowerCase().split('/');
+  if (parts.length > 3 || parts.some((p) => !/^[a-z0-9_.-]+$/.test(p))) throw new EngineError(400, `"${s}": unknown operating system or architecture: invalid argument`);
+  const [os, architecture, variant] = parts.length === 1 ? ['linux', parts[0]] : parts;
+  if (os !== 'linux') throw new EngineError(400, `"${s}": operating system ${os} is not supported: this engine runs linux images only`);
+  const arch = ({ x86_64: 'amd64', x86: '386', aarch64: 'arm64', armhf: 'arm', armel: 'arm' } as Record<string, string>)[architecture] ?? architecture;
+  const v = variant ?? (architecture === 'armhf' ? 'v7' : architecture === 'armel' ? 'v6' : undefined);
+  return { os, architecture: arch, ...(v ? { variant: v } : {}) };
+}
+
+export const platformString = (p: Platform) => `${p.os}/${p.architecture}${p.variant ? '/' + p.variant : ''}`;
+
+/** Whether a manifest list entry for `have` serves `want` (arm64's variant is v8 when it names none). */
+export function platformMatches(want: Platform, have: Platform): boolean {
+  if (have.os !== want.os || have.architecture !== want.architecture) return false;
+  if (!want.variant || !have.variant) return true;
+  return want.variant === have.variant;
 }
 
 export const sha256Digest = (data: Buffer | string) => 'sha256:' + createHash('sha256').update(data).digest('hex');
@@ -178,7 +200,8 @@ export class RegistryClient {
     if (!realm) throw new EngineError(502, `registry ${this.domain} sent a bearer challenge without a realm`);
     const url = new URL(realm);
     if (ch.params.service) url.searchParams.set('service', ch.params.service);
-    url.searchParams.set('scope', ch.params.scope ?? scope);
+    // Every scope the request needs (a cross-repository mount needs two), and the challenge's own.
+    for (const sc of new Set([...(ch.params.scope ?? '').split(' '), ...scope.split(' ')])) if (sc) url.searchParams.append('scope', sc);
     const headers: Record<string, string> = {};
     if (this.auth.username !== undefined) headers.authorization = 'Basic ' + Buffer.from(`${this.auth.username}:${this.auth.password ?? ''}`).toString('base64');
     let res: Response;
@@ -187,7 +210,7 @@ export class RegistryClient {
     } catch (err) {
       throw new EngineError(502, `auth server ${url.host} unreachable: ${causeText(err)}`);
     }
-    if (res.status === 401 || res.status === 403) throw new EngineError(502, `unauthorized: authentication to ${this.domain} failed (${res.status} from ${url.host})`);
+    if (res.status === 401 || res.status === 403) throw new EngineError(502, `unauthorized: authentication to ${this.domain} failed (${res.status} from ${url.host}): incorrect username or password`);
     if (!res.ok) throw new EngineError(502, `auth server ${url.host} answered ${res.status}`);
     const body = (await res.json()) as { token?: string; access_token?: string };
     const token = body.token ?? body.access_token;
@@ -195,20 +218,46 @@ export class RegistryClient {
     return token;
   }
 
+  /**
+   * `docker login`: GET /v2/ with the credentials, through whatever challenge the registry
+   * sends. Resolves when they are accepted (or the registry wants none); throws 401 when not.
+   */
+  async checkLogin(): Promise<void> {
+    let res: Response;
+    try {
+      res = await this.request('/v2/', { scope: '' });
+    } catch (e) {
+      if (e instanceof EngineError && /unauthorized/.test(e.message)) throw new EngineError(401, `login to ${this.domain} failed: ${e.message}`);
+      throw e;
+    }
+    await res.body?.cancel().catch(() => undefined);
+    if (res.status === 401 || res.status === 403) throw new EngineError(401, `login to ${this.domain} failed: unauthorized: incorrect username or password`);
+    if (!res.ok) throw new EngineError(502, `login to ${this.domain}: registry answered ${res.status} for /v2/`);
+  }
+
   /** A request that answers auth challenges once, then returns whatever came back. */
-  async request(path: string, init: { method?: string; headers?: Record<string, string>; body?: Buffer; scope: string; redirect?: RequestRedirect }): Promise<Response> {
+  async request(path: string, init: { method?: string; headers?: Record<string, string>; body?: Buffer | AsyncIterable<Uint8Array>; scope: string; redirect?: RequestRedirect }): Promise<Response> {
     const url = path.startsWith('http') ? path : this.base + path;
     for (let attempt = 0; ; attempt++) {
       const headers: Record<string, string> = { ...init.headers };
       const a = this.authHeader(init.scope);
       if (a) headers.authorization = a;
       let res: Response;
+      const body = init.body === undefined ? undefined : Buffer.isBuffer(init.body) ? new Uint8Array(init.body) : (init.body as unknown as BodyInit);
       try {
-        res = await fetch(url, { method: init.method ?? 'GET', headers, body: init.body ? new Uint8Array(init.body) : undefined, redirect: init.redirect ?? 'follow' });
+        res = await fetch(url, {
+          method: init.method ?? 'GET',
+          headers,
+          body,
+          redirect: init.redirect ?? 'follow',
+          // A streamed body (a layer upload) goes out as it is read.
+          ...(body !== undefined && !Buffer.isBuffer(init.body) ? { duplex: 'half' } : {}),
+        } as RequestInit);
       } catch (err) {
         throw new EngineError(502, `registry ${this.domain} unreachable: ${causeText(err)}`);
       }
-      if (res.status !== 401 || attempt > 0) return res;
+      // A streamed body cannot be sent twice: its request must already hold the token (uploads start with a POST that gets it).
+      if (res.status !== 401 || attempt > 0 || (init.body !== undefined && !Buffer.isBuffer(init.body))) return res;
       const ch = parseChallenge(res.headers.get('www-authenticate'));
       await res.body?.cancel();
       if (!ch) return res;
@@ -269,11 +318,12 @@ export class RegistryClient {
     let result = top;
     if (top.mediaType === MEDIA.ociIndex || top.mediaType === MEDIA.dockerList) {
       const index = JSON.parse(top.bytes.toString('utf8')) as ManifestIndex;
-      const candidates = (index.manifests ?? []).filter((m) => m.platform && m.platform.os === platform.os && m.platform.architecture === platform.architecture);
-      const pick = candidates.find((m) => !platform.variant || !m.platform?.variant || m.platform.variant === platform.variant) ?? candidates[0];
+      const candidates = (index.manifests ?? []).filter((m) => m.platform && platformMatches(platform, m.platform));
+      // An exact variant first, then one that names none.
+      const pick = candidates.find((m) => m.platform?.variant === platform.variant) ?? candidates.find((m) => !m.platform?.variant) ?? candidates[0];
       if (!pick) {
         const have = (index.manifests ?? []).map((m) => (m.platform ? `${m.platform.os}/${m.platform.architecture}${m.platform.variant ? '/' + m.platform.variant : ''}` : '?')).join(', ');
-        throw new EngineError(404, `no matching manifest for ${platform.os}/${platform.architecture} in the manifest list entries of ${displayRef ?? repo} (has: ${have || 'none'})`);
+        throw new EngineError(404, `no matching manifest for ${platformString(platform)} in the manifest list entries of ${displayRef ?? repo} (has: ${have || 'none'})`);
       }
       result = await this.getManifest(repo, pick.digest, displayRef);
     }
@@ -355,6 +405,28 @@ export class RegistryClient {
     if (put.status !== 201) throw await RegistryClient.failure(put, `uploading ${digest} to ${this.domain}/${repo}`);
     await put.body?.cancel().catch(() => undefined);
     return digest;
+  }
+
+  /**
+   * Streams one blob of `size` bytes up (POST for a session, then one PUT ?digest=), as
+   * `docker push` does for layers; the registry checks the digest. `data` is read once.
+   */
+  async uploadBlob(repo: string, digest: string, size: number, data: Buffer | AsyncIterable<Uint8Array>): Promise<void> {
+    const start = await this.request(`/v2/${repo}/blobs/uploads/`, { method: 'POST', scope: this.pushScope(repo) });
+    await start.body?.cancel().catch(() => undefined);
+    if (start.status !== 202) throw await RegistryClient.failure(start, `starting upload of ${digest} to ${this.domain}/${repo}`);
+    const location = start.headers.get('location');
+    if (!location) throw new EngineError(502, `registry ${this.domain} gave no upload location`);
+    const url = new URL(location, this.base);
+    url.searchParams.set('digest', digest);
+    const put = await this.request(url.toString(), {
+      method: 'PUT',
+      headers: { 'content-type': 'application/octet-stream', 'content-length': String(size) },
+      body: data,
+      scope: this.pushScope(repo),
+    });
+    if (put.status !== 201) throw await RegistryClient.failure(put, `uploading ${digest} to ${this.domain}/${repo}`);
+    await put.body?.cancel().catch(() => undefined);
   }
 
   /** PUT a manifest under a tag or digest; returns its digest. */

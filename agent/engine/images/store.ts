@@ -1,50 +1,63 @@
-// The on-disk image store. Layout under `dir`:
-//   blobs/sha256/<hex>        manifests, manifest lists and image configs (compressed layers are not kept)
-//   layers/<chain-hex>/       one unpacked layer (overlay format), shared by every image with that chain ID
-//   layers/<chain-hex>.json   written after the directory is in place: the layer is complete
+// The image store: a content store (./content.ts), a layer store (./layers.ts), image
+// names and image records, with pull, push (./push.ts), save and load (./archive.ts) as
+// orchestration on top. Layout under `dir`:
+//   blobs/sha256/<hex>        content: manifests, configs, layer blobs (kept compressed as pulled)
+//   ingest/                   content being written; emptied on open
+//   distribution.json         which blob carries which layer, seen in which repositories
+//   layers/, l/, tmp/         the layer store
 //   repositories.json         { "<domain>/<path>": { "<domain>/<path>:<tag>" | "<domain>/<path>@<digest>": "<image id>" } }
 //   images/<id-hex>.json      the image record (tags live in repositories.json only)
-//   tmp/                      work in progress; emptied on open
-// Commit order of a pull: layers, blobs, repositories.json, then images/<id>.json. On
-// open, references to images whose json is missing are dropped, so a pull that died
-// half-way never shows up as an image.
+//   store.json                { "version": 2 }: the layout's version
+//   registry-auth.json        credentials from `docker login` (./credentials.ts)
+// Commit order of a pull: layer blobs and layers, config and manifests, repositories.json,
+// then images/<id>.json. On open, references to images whose json is missing are dropped,
+// so a pull that died half-way never shows up as an image, and garbage collection takes
+// what it left.
 //
-// Exports: openImageStore, DiskImageStore (ImageStore plus tag), ImageStoreOptions, computeChainIds.
-import { createHash, randomBytes } from 'node:crypto';
+// Exports: openImageStore, DiskImageStore, ImageStoreOptions, computeChainIds, DEFAULT_MAX_LAYER_BYTES.
+import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
-import { chmod, mkdtemp, rm } from 'node:fs/promises';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { writeFileAtomic } from '../atomic-write';
 import { EngineError } from '../errors';
 import { decompress, extractLayer } from '../layers/extract';
+import { packDirectory, writeTar } from '../layers/tar-write';
 import { CLOSED_MODE, closeToOthers } from '../root';
-import type { ImageConfig, ImageEvent, ImageRecord, ImageStore, PullProgress, RegistryAuth } from '../types';
+import type { HistoryEntry, ImageConfig, ImageEvent, ImageRecord, ImageStore, LoadResult, PruneResult, PullOptions, PullProgress, PushOptions, RegistryAuth } from '../types';
+import { loadImages, saveImages } from './archive';
+import { ContentStore, type Ingest } from './content';
+import { RegistryCredentials } from './credentials';
+import { LayerStore, type LayerMeta } from './layers';
+import { parallel } from './parallel';
+import { pushImage } from './push';
 import { familiarString, fullName, parseReference, repoName, tryParseReference, type Reference } from './reference';
-import { domainListed, hostPlatform, RegistryClient, type Descriptor, type Platform } from './registry';
+import { domainListed, hostPlatform, MEDIA, parsePlatform, platformString, RegistryClient, type Descriptor, type ImageManifest, type Platform } from './registry';
 
 type StoredImage = Omit<ImageRecord, 'repoTags' | 'repoDigests'> & {
-  /** Manifest (and manifest list) digests this image was pulled by; their blobs go with the image. */
+  /** Manifest (and manifest list) digests this image was pulled or pushed by, the image's own manifest first. */
   manifests: string[];
 };
 
-interface LayerMeta {
-  chainId: string;
-  diffId: string;
-  size: number;
-}
-
-interface RawConfig {
+export interface RawConfig {
   architecture?: string;
   os?: string;
+  variant?: string;
   created?: string;
+  author?: string;
+  comment?: string;
+  docker_version?: string;
   config?: ImageConfig;
   rootfs?: { type?: string; diff_ids?: string[] };
+  history?: Array<{ created?: string; created_by?: string; author?: string; comment?: string; empty_layer?: boolean }>;
 }
 
 const hexOf = (digest: string) => digest.slice('sha256:'.length);
 const DIGEST = /^sha256:[a-f0-9]{64}$/;
+const STORE_VERSION = 2;
+/** The most a layer may unpack to unless the agent is told otherwise: 64 GiB. */
+export const DEFAULT_MAX_LAYER_BYTES = 64 * 2 ** 30;
 
 /** Chain IDs per the OCI image spec: chain[0] = diff[0], chain[i] = sha256(chain[i-1] + " " + diff[i]). */
 export function computeChainIds(diffIds: string[]): string[] {
@@ -53,48 +66,62 @@ export function computeChainIds(diffIds: string[]): string[] {
   return out;
 }
 
-// Manifests, configs, names and records are the store's own bookkeeping: root only, like the dirs.
+// Configs, names and records are the store's own bookkeeping: root only, like the dirs.
 const writeAtomic = (path: string, data: string | Buffer) => writeFileAtomic(path, data, { mode: 0o600 });
 
-/** Runs `fn` over `items` with at most `limit` at a time; the first failure aborts the rest. */
-async function parallel<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  let failed: unknown;
-  const worker = async () => {
-    while (failed === undefined && next < items.length) {
-      const item = items[next++];
-      try {
-        await fn(item);
-      } catch (e) {
-        if (failed === undefined) failed = e;
-      }
-    }
+/** What a caller outside the store (build cache) keeps from garbage collection. */
+export interface GcRoots {
+  chainIds?: string[];
+  blobs?: string[];
+}
+
+/** Fields of an image config that the record keeps, read from the config bytes. */
+export function recordFields(raw: RawConfig): Pick<ImageRecord, 'history' | 'author' | 'comment' | 'variant' | 'dockerVersion'> {
+  return {
+    history: (raw.history ?? []).map((h): HistoryEntry => ({
+      created: h.created ?? '',
+      createdBy: h.created_by ?? '',
+      ...(h.author ? { author: h.author } : {}),
+      ...(h.comment ? { comment: h.comment } : {}),
+      ...(h.empty_layer ? { emptyLayer: true } : {}),
+    })),
+    ...(raw.author ? { author: raw.author } : {}),
+    ...(raw.comment ? { comment: raw.comment } : {}),
+    ...(raw.variant ? { variant: raw.variant } : {}),
+    ...(raw.docker_version ? { dockerVersion: raw.docker_version } : {}),
   };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  if (failed !== undefined) throw failed;
 }
 
 export class DiskImageStore extends EventEmitter<{ image: [ImageEvent] }> implements ImageStore {
+  readonly content: ContentStore;
+  readonly layers: LayerStore;
+  readonly credentials: RegistryCredentials;
   private images = new Map<string, StoredImage>();
   private repos: Record<string, Record<string, string>> = {};
-  private layers = new Map<string, LayerMeta>();
-  /** Chain hex → number of pulls that are using it before any image records it. */
+  /** Chain hex → number of operations (pulls, loads) using it before any image records it. */
   private pinned = new Map<string, number>();
+  /** Blob digest → number of operations using it before any image records it. */
+  private pinnedBlobs = new Map<string, number>();
   private inflight = new Map<string, Promise<LayerMeta>>();
   /** Chain hex → layers imported (commit, build, load) that no image uses yet. */
   private imported = new Map<string, number>();
+  private gcRoots: Array<() => GcRoots> = [];
 
   constructor(
     readonly dir: string,
-    private readonly platform: Platform = hostPlatform(),
-    private readonly concurrency = 3,
-    private readonly insecureRegistries: readonly string[] = [],
+    readonly platform: Platform = hostPlatform(),
+    readonly concurrency = 3,
+    readonly insecureRegistries: readonly string[] = [],
+    readonly maxLayerBytes = DEFAULT_MAX_LAYER_BYTES,
   ) {
     super();
+    this.content = new ContentStore(dir);
+    this.layers = new LayerStore(dir);
+    this.credentials = new RegistryCredentials(join(dir, 'registry-auth.json'));
   }
 
   /** Tells listeners about a change already made; a listener's failure must not turn it into a failed request. */
-  private announce(e: ImageEvent): void {
+  announce(e: ImageEvent): void {
     try {
       this.emit('image', e);
     } catch {
@@ -104,27 +131,33 @@ export class DiskImageStore extends EventEmitter<{ image: [ImageEvent] }> implem
 
   // ---- loading -------------------------------------------------------------
 
-  load(): void {
+  load(log: (line: string) => void = console.log): void {
     // Layers hold images' setuid binaries and device nodes: no other user may reach them (see ../root.ts).
-    closeToOthers(this.dir, ['', 'layers'], 'the image store', console.log);
-    for (const d of ['blobs/sha256', 'images', 'tmp']) mkdirSync(join(this.dir, d), { recursive: true, mode: CLOSED_MODE });
-    for (const name of readdirSync(join(this.dir, 'tmp'))) rmSync(join(this.dir, 'tmp', name), { recursive: true, force: true });
-
-    for (const name of readdirSync(join(this.dir, 'layers'))) {
-      if (!name.endsWith('.json')) continue;
-      const hex = name.slice(0, -5);
-      try {
-        const meta = JSON.parse(readFileSync(join(this.dir, 'layers', name), 'utf8')) as LayerMeta;
-        if (existsSync(join(this.dir, 'layers', hex))) this.layers.set(hex, meta);
-      } catch {
-        /* a torn meta file: the layer is pulled again */
-      }
+    closeToOthers(this.dir, [''], 'the image store', log);
+    const versionPath = join(this.dir, 'store.json');
+    let version = 0;
+    try {
+      version = (JSON.parse(readFileSync(versionPath, 'utf8')) as { version?: number }).version ?? 0;
+    } catch {
+      /* no version file: a new store, or one from before the content store */
     }
+    if (version > STORE_VERSION) throw new Error(`image store ${this.dir} was written by a newer Berth (layout ${version}, this one knows ${STORE_VERSION})`);
+    const hadImages = existsSync(join(this.dir, 'images')) && readdirSync(join(this.dir, 'images')).some((n) => n.endsWith('.json'));
+    for (const d of ['images']) mkdirSync(join(this.dir, d), { recursive: true, mode: CLOSED_MODE });
+    this.content.load();
+    const relinked = this.layers.load();
+    this.credentials.load();
+
     for (const name of readdirSync(join(this.dir, 'images'))) {
       if (!/^[a-f0-9]{64}\.json$/.test(name)) continue;
       try {
         const img = JSON.parse(readFileSync(join(this.dir, 'images', name), 'utf8')) as StoredImage;
-        if (img.chainIds.every((c) => this.layers.has(hexOf(c)))) this.images.set(img.id, img);
+        if (!img.chainIds.every((c) => this.layers.has(c))) continue;
+        if (img.history === undefined && this.content.has(img.id)) {
+          // Records before layout 2 kept no history: it is in the config.
+          Object.assign(img, recordFields(JSON.parse(this.content.read(img.id).toString('utf8')) as RawConfig));
+        }
+        this.images.set(img.id, img);
       } catch {
         /* unreadable: treated as absent */
       }
@@ -140,20 +173,43 @@ export class DiskImageStore extends EventEmitter<{ image: [ImageEvent] }> implem
       if (Object.keys(refs).length === 0) delete this.repos[repo];
     }
     if (dropped) this.saveRepos();
-    this.gcLayers();
+
+    if (version < STORE_VERSION) {
+      for (const img of this.images.values()) {
+        img.chainIds.forEach((c, i) => i > 0 && this.layers.setParent(c, img.chainIds[i - 1]));
+        // Where it was pulled from (push and save fetch the blobs layout 1 did not keep): the repository of a digest name by one of its manifests.
+        if (!img.source) {
+          const byDigest = this.refsOf(img.id).map((k) => parseReference(k)).find((r) => r.digest && img.manifests.includes(r.digest));
+          if (byDigest) this.saveImage({ ...img, source: repoName(byDigest) });
+        }
+      }
+      if (hadImages) {
+        // Layout 1 kept no compressed layer blobs: push and save fetch them again from where the image came from.
+        const without = [...this.images.values()].filter((img) => !this.layerBlobsPresent(img)).length;
+        log(
+          `berth-agent: migrated the image store ${this.dir} from layout 1 to ${STORE_VERSION}: ${this.images.size} image(s) kept, ${relinked} layer(s) given short mount links` +
+            (without ? `; ${without} image(s) have no compressed layer blobs (an earlier Berth did not keep them): push and save fetch them again from the registry they were pulled from` : ''),
+        );
+      }
+      writeAtomic(versionPath, JSON.stringify({ version: STORE_VERSION }));
+    }
+    this.gc();
   }
 
-  // ---- paths and persistence -----------------------------------------------
+  /** Whether every layer of `img` has a blob here. */
+  private layerBlobsPresent(img: StoredImage): boolean {
+    return img.diffIds.every((d) => this.content.blobsOf(d).some((b) => this.content.has(b.digest)));
+  }
 
-  private blobPath = (digest: string) => join(this.dir, 'blobs', 'sha256', hexOf(digest));
-  private layerPath = (chainId: string) => join(this.dir, 'layers', hexOf(chainId));
+  // ---- persistence -------------------------------------------------------------
 
-  private saveRepos(): void {
+  saveRepos(): void {
     writeAtomic(join(this.dir, 'repositories.json'), JSON.stringify({ Repositories: this.repos }, null, 2));
   }
 
-  private saveBlob(digest: string, data: Buffer): void {
-    if (!existsSync(this.blobPath(digest))) writeAtomic(this.blobPath(digest), data);
+  private saveImage(img: StoredImage): void {
+    writeAtomic(join(this.dir, 'images', `${hexOf(img.id)}.json`), JSON.stringify(img, null, 2));
+    this.images.set(img.id, img);
   }
 
   // ---- queries ---------------------------------------------------------------
@@ -173,11 +229,15 @@ export class DiskImageStore extends EventEmitter<{ image: [ImageEvent] }> implem
     }
     const { manifests: _m, ...rest } = img;
     void _m;
-    return { ...rest, repoTags: repoTags.sort(), repoDigests: repoDigests.sort(), config: { ...img.config }, diffIds: [...img.diffIds], chainIds: [...img.chainIds] };
+    return {
+      ...structuredClone(rest),
+      repoTags: repoTags.sort(),
+      repoDigests: repoDigests.sort(),
+    };
   }
 
   /** The stored key of a reference: tag form, or digest form when it has a digest. */
-  private static key(r: Reference): string {
+  static key(r: Reference): string {
     return r.digest ? `${repoName(r)}@${r.digest}` : `${repoName(r)}:${r.tag ?? 'latest'}`;
   }
 
@@ -210,8 +270,25 @@ export class DiskImageStore extends EventEmitter<{ image: [ImageEvent] }> implem
     return hit ? this.record(this.images.get(hit.id)!) : undefined;
   }
 
+  /** The stored image (with its manifests) for store-internal orchestration (push, save). */
+  stored(id: string): StoredImage | undefined {
+    const img = this.images.get(id);
+    return img ? structuredClone(img) : undefined;
+  }
+
+  /** Tag and digest keys ("domain/path:tag", "domain/path@digest") of repository `repo` and the image ids they name. */
+  repository(repo: string): Record<string, string> {
+    return { ...(this.repos[repo] ?? {}) };
+  }
+
+  /** Short links of the image's layers, lowest first: what overlay mounts take (see layers.ts). */
   layerDirs(image: ImageRecord): string[] {
-    return image.chainIds.map((c) => this.layerPath(c));
+    return this.layers.mounts(image.chainIds);
+  }
+
+  /** The image's config as stored (the bytes its id is the digest of). */
+  configBytes(id: string): Buffer {
+    return this.content.read(id);
   }
 
   // ---- tagging and removal ---------------------------------------------------
@@ -224,8 +301,24 @@ export class DiskImageStore extends EventEmitter<{ image: [ImageEvent] }> implem
     if (r.digest) throw new EngineError(400, `refusing to create a tag with a digest reference: ${target}`);
     (this.repos[repoName(r)] ??= {})[DiskImageStore.key(r)] = hit.id;
     this.saveRepos();
+    const img = this.images.get(hit.id)!;
+    this.saveImage({ ...img, lastTagTime: new Date().toISOString() });
     this.announce({ action: 'tag', id: hit.id, ref: familiarString(r) });
     return familiarString(r);
+  }
+
+  /** Adds a manifest (stored in the content store) to the image's own. */
+  addManifest(id: string, digest: string): void {
+    const img = this.images.get(id);
+    if (img && !img.manifests.includes(digest)) this.saveImage({ ...img, manifests: [...img.manifests, digest] });
+  }
+
+  /** Points the digest reference `repo@digest` at `id` (after a push). */
+  addDigestRef(repo: string, digest: string, id: string, manifestDigest = digest): void {
+    (this.repos[repo] ??= {})[`${repo}@${digest}`] = id;
+    this.saveRepos();
+    const img = this.images.get(id);
+    if (img && !img.manifests.includes(manifestDigest)) this.saveImage({ ...img, manifests: [...img.manifests, manifestDigest] });
   }
 
   private untag(key: string): void {
@@ -288,87 +381,153 @@ export class DiskImageStore extends EventEmitter<{ image: [ImageEvent] }> implem
       this.saveRepos();
       if (opts.inUse(id)) return out;
     }
-
-    const img = this.images.get(id)!;
-    this.images.delete(id);
-    rmSync(join(this.dir, 'images', `${hexOf(id)}.json`), { force: true });
-    const stillUsed = new Set<string>();
-    for (const other of this.images.values()) (stillUsed.add(other.id), other.manifests.forEach((m) => stillUsed.add(m)));
-    for (const blob of [id, ...img.manifests]) if (!stillUsed.has(blob)) rmSync(this.blobPath(blob), { force: true });
+    this.deleteRecord(id);
     out.push({ Deleted: id });
-    this.gcLayers();
+    this.gc();
     return out;
   }
 
-  /** Removes layer dirs no image records and no pull is using. Big trees are renamed away and deleted in the background. */
-  private gcLayers(): void {
-    const used = new Set<string>([...this.pinned.keys(), ...this.imported.keys()]);
-    for (const img of this.images.values()) for (const c of img.chainIds) used.add(hexOf(c));
-    for (const name of readdirSync(join(this.dir, 'layers'))) {
-      const hex = name.endsWith('.json') ? name.slice(0, -5) : name;
-      if (!/^[a-f0-9]{64}$/.test(hex) || used.has(hex) || this.inflight.has(hex)) continue;
-      const p = join(this.dir, 'layers', name);
-      if (name.endsWith('.json')) {
-        this.layers.delete(hex);
-        rmSync(p, { force: true });
-        continue;
-      }
-      const trash = join(this.dir, 'tmp', `gc-${hex}-${randomBytes(4).toString('hex')}`);
-      try {
-        renameSync(p, trash);
-      } catch {
-        continue;
-      }
-      void rm(trash, { recursive: true, force: true }).catch(() => undefined);
-    }
+  private deleteRecord(id: string): void {
+    this.images.delete(id);
+    rmSync(join(this.dir, 'images', `${hexOf(id)}.json`), { force: true });
   }
 
-  // ---- building images locally (commit, build, load) ---------------------------
+  /**
+   * `docker image prune`: images no container uses and, without `all`, only dangling ones
+   * (no tag), that pass `keep` (filters). Each goes with its names, as rmi -f would take them.
+   */
+  prune(opts: { all?: boolean; inUse: (imageId: string) => boolean; filter?: (img: ImageRecord) => boolean }): PruneResult {
+    const deleted: Array<{ Untagged?: string; Deleted?: string }> = [];
+    let reclaimed = 0;
+    const before = this.diskUsage();
+    for (const img of this.list()) {
+      if (opts.inUse(img.id)) continue;
+      if (!opts.all && img.repoTags.length > 0) continue;
+      if (opts.filter && !opts.filter(img)) continue;
+      for (const ref of this.refsOf(img.id)) {
+        this.untag(ref);
+        deleted.push({ Untagged: familiarString(parseReference(ref)) });
+        this.announce({ action: 'untag', id: img.id, ref: familiarString(parseReference(ref)) });
+      }
+      this.saveRepos();
+      this.deleteRecord(img.id);
+      deleted.push({ Deleted: img.id });
+      this.announce({ action: 'delete', id: img.id });
+    }
+    if (deleted.length) {
+      this.gc();
+      reclaimed = Math.max(0, before - this.diskUsage());
+    }
+    return { deleted, spaceReclaimed: reclaimed };
+  }
+
+  layerSizes(image: ImageRecord): number[] {
+    return image.chainIds.map((c) => this.layers.usage(c));
+  }
+
+  /** Bytes of unpacked layers. */
+  diskUsage(): number {
+    let n = 0;
+    for (const l of this.layers.all()) n += l.size;
+    return n;
+  }
+
+  /** Registers what a caller outside the store (the build cache) keeps from garbage collection. */
+  addGcRoots(fn: () => GcRoots): void {
+    this.gcRoots.push(fn);
+  }
 
   /**
-   * Unpacks a layer tar (plain or gzip) that goes on top of `parentChainId` (none for a
-   * base layer). The layer is kept from garbage collection until createImage uses it or
-   * releaseLayer lets it go.
+   * Removes layers, blobs and mapping entries that nothing refers to: image records
+   * (their config, manifests, layers and the blobs of those layers), operations under
+   * way (pulls, loads, imports not yet made into an image) and registered roots.
    */
-  async importLayer(tar: AsyncIterable<Buffer | Uint8Array>, parentChainId?: string): Promise<{ diffId: string; chainId: string; size: number }> {
-    if (parentChainId !== undefined && !this.layers.has(hexOf(parentChainId))) throw new EngineError(404, `parent layer ${parentChainId} is not in the store`);
-    const tmp = await mkdtemp(join(this.dir, 'tmp', 'import-'));
+  gc(): void {
+    const chains = new Set<string>([...this.pinned.keys(), ...this.imported.keys(), ...this.inflight.keys()]);
+    const blobs = new Set<string>(this.pinnedBlobs.keys());
+    const diffIds = new Set<string>();
+    for (const img of this.images.values()) {
+      blobs.add(img.id);
+      img.manifests.forEach((m) => blobs.add(m));
+      img.chainIds.forEach((c) => chains.add(hexOf(c)));
+      img.diffIds.forEach((d) => diffIds.add(d));
+    }
+    for (const root of this.gcRoots) {
+      const r = root();
+      r.chainIds?.forEach((c) => chains.add(hexOf(c)));
+      r.blobs?.forEach((b) => blobs.add(b));
+    }
+    for (const l of this.layers.all()) if (chains.has(hexOf(l.chainId))) diffIds.add(l.diffId);
+    for (const d of diffIds) for (const b of this.content.blobsOf(d)) blobs.add(b.digest);
+    this.layers.collect((hex) => chains.has(hex));
+    for (const digest of this.content.list()) if (!blobs.has(digest)) this.content.delete(digest);
+    this.content.forgetLayers((d) => diffIds.has(d));
+  }
+
+  // ---- pins --------------------------------------------------------------------
+
+  pin(chainIds: string[], blobs: string[] = []): () => void {
+    const hexes = chainIds.map(hexOf);
+    for (const h of hexes) this.pinned.set(h, (this.pinned.get(h) ?? 0) + 1);
+    for (const b of blobs) this.pinnedBlobs.set(b, (this.pinnedBlobs.get(b) ?? 0) + 1);
+    let done = false;
+    return () => {
+      if (done) return;
+      done = true;
+      for (const h of hexes) {
+        const n = (this.pinned.get(h) ?? 1) - 1;
+        if (n <= 0) this.pinned.delete(h);
+        else this.pinned.set(h, n);
+      }
+      for (const b of blobs) {
+        const n = (this.pinnedBlobs.get(b) ?? 1) - 1;
+        if (n <= 0) this.pinnedBlobs.delete(b);
+        else this.pinnedBlobs.set(b, n);
+      }
+    };
+  }
+
+  // ---- building images locally (import, commit, build, load) -------------------
+
+  /**
+   * Unpacks a layer tar (plain, gzip or zstd) that goes on top of `parentChainId` (none
+   * for a base layer), keeping the plain tar as the layer's blob. The layer is kept from
+   * garbage collection until createImage uses it or releaseLayer lets it go.
+   */
+  async importLayer(tar: AsyncIterable<Buffer | Uint8Array>, parentChainId?: string, label = 'imported layer'): Promise<{ diffId: string; chainId: string; size: number }> {
+    if (parentChainId !== undefined && !this.layers.has(parentChainId)) throw new EngineError(404, `parent layer ${parentChainId} is not in the store`);
+    const prepared = await this.layers.prepare();
+    const ing = this.content.ingest();
     try {
-      await chmod(tmp, 0o755);
-      const diffHash = createHash('sha256');
-      const hashed = async function* () {
-        for await (const chunk of decompress(tar, 'imported layer')) {
-          diffHash.update(chunk);
+      const kept = async function* (src: AsyncIterable<Buffer>) {
+        for await (const chunk of src) {
+          ing.write(chunk);
           yield chunk;
         }
       };
-      const res = await extractLayer(hashed(), tmp, { label: 'imported layer' });
-      const diffId = 'sha256:' + diffHash.digest('hex');
+      const res = await extractLayer(kept(decompress(tar, label, { maxBytes: this.maxLayerBytes })), prepared.dir, { label });
+      const diffId = this.content.commit(ing);
       const chainId = parentChainId === undefined ? diffId : computeChainIds([parentChainId, diffId])[1];
-      const meta = this.commitLayer(tmp, { chainId, diffId, size: res.size });
+      this.content.recordLayerBlob(diffId, { digest: diffId, mediaType: MEDIA.dockerLayer, size: ing.size });
+      const meta = this.layers.commit(prepared.dir, { chainId, diffId, ...(parentChainId ? { parent: parentChainId } : {}), size: res.size, tarSize: ing.size });
       const hex = hexOf(chainId);
       this.imported.set(hex, (this.imported.get(hex) ?? 0) + 1);
       return { diffId, chainId, size: meta.size };
+    } catch (e) {
+      ing.abort();
+      throw e;
     } finally {
-      await rm(tmp, { recursive: true, force: true }).catch(() => undefined);
+      await prepared.abort();
     }
   }
 
   /**
-   * Moves an unpacked layer from `tmp` into layers/, unless a pull or import racing this one
-   * already did (then `tmp` stays for the caller to remove). Synchronous, so two commits of
-   * one chain never interleave and a layer in use is never replaced.
+   * A directory as a new layer on top of `parentChainId`: with `overlay` (a container's
+   * upper dir), overlay whiteouts and opaque directories become `.wh.` entries. For
+   * commit and build; released like importLayer's.
    */
-  private commitLayer(tmp: string, meta: LayerMeta): LayerMeta {
-    const hex = hexOf(meta.chainId);
-    const have = this.layers.get(hex);
-    if (have) return have;
-    const dest = this.layerPath(meta.chainId);
-    rmSync(dest, { recursive: true, force: true }); // a leftover without its .json: no image uses it
-    renameSync(tmp, dest);
-    writeAtomic(`${dest}.json`, JSON.stringify(meta));
-    this.layers.set(hex, meta);
-    return meta;
+  commitDirectory(dir: string, parentChainId?: string, opts: { overlay?: boolean } = {}): Promise<{ diffId: string; chainId: string; size: number }> {
+    return this.importLayer(writeTar(packDirectory(dir, { overlay: opts.overlay ?? true })), parentChainId, 'committed layer');
   }
 
   /** Lets garbage collection take an imported layer no image ended up using. */
@@ -376,7 +535,7 @@ export class DiskImageStore extends EventEmitter<{ image: [ImageEvent] }> implem
     const hex = hexOf(chainId);
     const n = (this.imported.get(hex) ?? 0) - 1;
     if (n > 0) this.imported.set(hex, n);
-    else if (this.imported.delete(hex)) this.gcLayers();
+    else if (this.imported.delete(hex)) this.gc();
   }
 
   /**
@@ -384,7 +543,7 @@ export class DiskImageStore extends EventEmitter<{ image: [ImageEvent] }> implem
    * rootfs.diff_ids name layers already in the store) and tags it with `tags`.
    * Returns the record; the id is the sha256 of the config bytes as stored.
    */
-  createImage(config: Buffer | Record<string, unknown>, opts: { tags?: string[] } = {}): ImageRecord {
+  createImage(config: Buffer | Record<string, unknown>, opts: { tags?: string[]; manifests?: string[] } = {}): ImageRecord {
     const bytes = Buffer.isBuffer(config) ? config : Buffer.from(JSON.stringify(config));
     let raw: RawConfig;
     try {
@@ -395,12 +554,11 @@ export class DiskImageStore extends EventEmitter<{ image: [ImageEvent] }> implem
     const diffIds = raw.rootfs?.diff_ids ?? [];
     for (const d of diffIds) if (!DIGEST.test(d)) throw new EngineError(400, `image config: unsupported diff id ${d}`);
     const chainIds = computeChainIds(diffIds);
-    for (const c of chainIds) if (!this.layers.has(hexOf(c))) throw new EngineError(400, `image config names layer ${c}, which is not in the store`);
+    for (const c of chainIds) if (!this.layers.has(c)) throw new EngineError(400, `image config names layer ${c}, which is not in the store`);
     const refs = (opts.tags ?? []).map((t) => parseReference(t));
     for (const r of refs) if (r.digest) throw new EngineError(400, `cannot tag with a digest reference: ${fullName(r)}`);
 
-    const id = 'sha256:' + createHash('sha256').update(bytes).digest('hex');
-    this.saveBlob(id, bytes);
+    const id = this.content.put(bytes);
     const prev = this.images.get(id);
     const img: StoredImage = {
       id,
@@ -410,13 +568,16 @@ export class DiskImageStore extends EventEmitter<{ image: [ImageEvent] }> implem
       config: raw.config ?? {},
       diffIds,
       chainIds,
-      size: chainIds.reduce((n, c) => n + (this.layers.get(hexOf(c))?.size ?? 0), 0),
-      manifests: prev?.manifests ?? [],
+      size: chainIds.reduce((n, c) => n + this.layers.usage(c), 0),
+      ...recordFields(raw),
+      manifests: [...new Set([...(prev?.manifests ?? []), ...(opts.manifests ?? [])])],
+      ...(refs.length ? { lastTagTime: new Date().toISOString() } : prev?.lastTagTime ? { lastTagTime: prev.lastTagTime } : {}),
     };
+    // Names first: a name whose record is missing is dropped at the next open, so a crash
+    // between the two writes leaves no image at all rather than an untagged one.
     for (const r of refs) (this.repos[repoName(r)] ??= {})[DiskImageStore.key(r)] = id;
     if (refs.length) this.saveRepos();
-    writeAtomic(join(this.dir, 'images', `${hexOf(id)}.json`), JSON.stringify(img, null, 2));
-    this.images.set(id, img);
+    this.saveImage(img);
     for (const r of refs) this.announce({ action: 'tag', id, ref: familiarString(r) });
     for (const c of chainIds) {
       const hex = hexOf(c);
@@ -427,9 +588,48 @@ export class DiskImageStore extends EventEmitter<{ image: [ImageEvent] }> implem
     return this.record(img);
   }
 
+  // ---- registries ----------------------------------------------------------------
+
+  /** A client for `domain` with the credentials given, or else those `docker login` stored. */
+  client(domain: string, auth?: RegistryAuth): RegistryClient {
+    return new RegistryClient(domain, auth ?? this.credentials.get(domain), domainListed(domain, this.insecureRegistries));
+  }
+
+  /** `docker login`: checks the credentials against the registry, then keeps them (0600). */
+  async login(serverAddress: string, auth: { username: string; password: string }): Promise<string> {
+    const domain = RegistryCredentials.domainOf(serverAddress);
+    const client = new RegistryClient(domain, auth, domainListed(domain, this.insecureRegistries));
+    await client.checkLogin();
+    this.credentials.set(domain, auth);
+    return domain;
+  }
+
+  logout(serverAddress: string): boolean {
+    return this.credentials.remove(RegistryCredentials.domainOf(serverAddress));
+  }
+
+  logins(): string[] {
+    return this.credentials.domains();
+  }
+
+  /** `docker push` (./push.ts). */
+  push(ref: string, opts: PushOptions & { allTags?: boolean } = {}): Promise<void> {
+    return pushImage(this, ref, opts);
+  }
+
+  /** `docker save` (./archive.ts). */
+  saveArchive(refs: string[]): AsyncIterable<Buffer> {
+    return saveImages(this, refs);
+  }
+
+  /** `docker load` (./archive.ts). */
+  loadArchive(tar: AsyncIterable<Buffer | Uint8Array>, opts: { onProgress?: (line: string) => void } = {}): Promise<LoadResult> {
+    return loadImages(this, tar, opts);
+  }
+
   // ---- pull --------------------------------------------------------------------
 
-  async pull(refStr: string, opts: { auth?: RegistryAuth; onProgress?: (p: PullProgress) => void } = {}): Promise<ImageRecord> {
+  async pull(refStr: string, opts: PullOptions = {}): Promise<ImageRecord> {
     const ref = parseReference(refStr);
     const say = (p: PullProgress) => {
       try {
@@ -438,50 +638,60 @@ export class DiskImageStore extends EventEmitter<{ image: [ImageEvent] }> implem
         /* a broken listener must not break the pull */
       }
     };
-    const client = new RegistryClient(ref.domain, opts.auth, domainListed(ref.domain, this.insecureRegistries));
+    const platform = opts.platform ? parsePlatform(opts.platform) : this.platform;
+    const client = this.client(ref.domain, opts.auth);
     const display = familiarString(ref);
     say({ status: `Pulling from ${ref.path}`, id: ref.digest ?? ref.tag });
 
-    const { manifest, result, top } = await client.resolveImageManifest(ref.path, ref.digest ?? ref.tag ?? 'latest', this.platform, display);
+    const { manifest, result, top } = await client.resolveImageManifest(ref.path, ref.digest ?? ref.tag ?? 'latest', platform, display);
     const configDesc = manifest.config;
     if (!DIGEST.test(configDesc.digest)) throw new EngineError(502, `manifest for ${display} has an unsupported config digest ${configDesc.digest}`);
-    const configBytes = await client.blob(ref.path, configDesc.digest, configDesc.size);
+    const configBytes = this.content.has(configDesc.digest) ? this.content.read(configDesc.digest) : await client.blob(ref.path, configDesc.digest, configDesc.size);
     let config: RawConfig;
     try {
       config = JSON.parse(configBytes.toString('utf8')) as RawConfig;
     } catch {
       throw new EngineError(502, `image config ${configDesc.digest} of ${display} is not valid JSON`);
     }
+    if (opts.platform && top.digest === result.digest && (config.os !== platform.os || config.architecture !== platform.architecture)) {
+      // A single-platform image that is not the one asked for: Docker refuses it the same way.
+      throw new EngineError(404, `image with reference ${display} was found but does not match the specified platform: wanted ${platformString(platform)}, actual: ${platformString({ os: config.os ?? '', architecture: config.architecture ?? '', variant: config.variant })}`);
+    }
     const diffIds = config.rootfs?.diff_ids ?? [];
     if (diffIds.length !== manifest.layers.length) throw new EngineError(502, `image ${display}: config lists ${diffIds.length} layers, manifest ${manifest.layers.length}`);
     for (const d of [...diffIds, ...manifest.layers.map((l) => l.digest)]) if (!DIGEST.test(d)) throw new EngineError(502, `image ${display}: unsupported digest ${d}`);
     const chainIds = computeChainIds(diffIds);
     const id = configDesc.digest;
-    const topDigest = top.digest;
+    const repo = repoName(ref);
 
-    const pins = chainIds.map(hexOf);
+    const unpin = this.pin(chainIds, manifest.layers.map((l) => l.digest));
     let failed = false;
-    for (const h of pins) this.pinned.set(h, (this.pinned.get(h) ?? 0) + 1);
     try {
       const todo: number[] = [];
       manifest.layers.forEach((l, i) => {
         const short = hexOf(l.digest).slice(0, 12);
-        if (this.layers.has(hexOf(chainIds[i]))) say({ status: 'Already exists', id: short });
+        if (this.layers.has(chainIds[i])) say({ status: 'Already exists', id: short });
         else (say({ status: 'Pulling fs layer', id: short }), todo.push(i));
       });
       for (const i of todo.slice(this.concurrency)) say({ status: 'Waiting', id: hexOf(manifest.layers[i].digest).slice(0, 12) });
+      // Layers unpack in parallel, each into a directory of its own: a chain ID names the content
+      // of all the layers below too, but unpacking needs only its own diff.
       await parallel(todo, this.concurrency, async (i) => {
-        await this.ensureLayer(client, ref.path, manifest.layers[i], diffIds[i], chainIds[i], say);
+        await this.ensureLayer(client, ref.path, manifest.layers[i], diffIds[i], chainIds[i], i > 0 ? chainIds[i - 1] : undefined, say);
       });
-      const size = chainIds.reduce((n, c) => n + (this.layers.get(hexOf(c))?.size ?? 0), 0);
+      for (let i = 0; i < diffIds.length; i++) {
+        // Known now to be in this repository (pushed layers skip it, mounts can use it).
+        if (!todo.includes(i)) this.content.recordLayerBlob(diffIds[i], manifest.layers[i], repo);
+      }
+      const size = chainIds.reduce((n, c) => n + this.layers.usage(c), 0);
 
-      // Commit: blobs, then names, then the image record.
-      this.saveBlob(id, configBytes);
-      this.saveBlob(result.digest, result.bytes);
+      // Commit: blobs, then names, then the record.
+      this.content.put(configBytes, id);
+      this.content.put(result.bytes, result.digest);
       const manifests = [result.digest];
-      if (topDigest !== result.digest) {
-        this.saveBlob(topDigest, top.bytes);
-        manifests.push(topDigest);
+      if (top.digest !== result.digest) {
+        this.content.put(top.bytes, top.digest);
+        manifests.push(top.digest);
       }
       const prevImg = this.images.get(id);
       const img: StoredImage = {
@@ -493,94 +703,133 @@ export class DiskImageStore extends EventEmitter<{ image: [ImageEvent] }> implem
         diffIds,
         chainIds,
         size,
-        manifests: [...new Set([...(prevImg?.manifests ?? []), ...manifests])],
+        ...recordFields(config),
+        manifests: [...new Set([...manifests, ...(prevImg?.manifests ?? [])])],
+        source: repo,
+        ...(prevImg?.lastTagTime ? { lastTagTime: prevImg.lastTagTime } : {}),
       };
-      const repo = repoName(ref);
       const tagKey = ref.digest ? undefined : DiskImageStore.key(ref);
-      const digestKey = `${repo}@${topDigest}`;
+      const digestKey = `${repo}@${top.digest}`;
       const upToDate = (tagKey ? this.repos[repo]?.[tagKey] === id : true) && this.repos[repo]?.[digestKey] === id;
       const refs = (this.repos[repo] ??= {});
       if (tagKey) refs[tagKey] = id;
       refs[digestKey] = id;
       this.saveRepos();
-      writeAtomic(join(this.dir, 'images', `${hexOf(id)}.json`), JSON.stringify(img, null, 2));
-      this.images.set(id, img);
+      this.saveImage(img);
 
       this.announce({ action: 'pull', id, ref: display });
-      say({ status: `Digest: ${topDigest}` });
+      say({ status: `Digest: ${top.digest}` });
       say({ status: upToDate ? `Status: Image is up to date for ${display}` : `Status: Downloaded newer image for ${display}` });
       return this.record(img);
     } catch (e) {
       failed = true;
       throw e;
     } finally {
-      for (const h of pins) {
-        const n = (this.pinned.get(h) ?? 1) - 1;
-        if (n <= 0) this.pinned.delete(h);
-        else this.pinned.set(h, n);
-      }
+      unpin();
       // Layers a failed pull unpacked belong to no image: do not let them pile up.
-      if (failed) this.gcLayers();
+      if (failed) this.gc();
     }
   }
 
-  /** Downloads, verifies and unpacks one layer into layers/<chain>, once even when pulls race. */
-  private ensureLayer(client: RegistryClient, repo: string, desc: Descriptor, diffId: string, chainId: string, say: (p: PullProgress) => void): Promise<LayerMeta> {
+  /** Downloads (or takes from the content store), verifies and unpacks one layer, once even when pulls race. */
+  private ensureLayer(client: RegistryClient, repo: string, desc: Descriptor, diffId: string, chainId: string, parent: string | undefined, say: (p: PullProgress) => void): Promise<LayerMeta> {
     const hex = hexOf(chainId);
-    const have = this.layers.get(hex);
+    const have = this.layers.get(chainId);
     if (have) return Promise.resolve(have);
     let p = this.inflight.get(hex);
     if (!p) {
-      p = this.fetchLayer(client, repo, desc, diffId, chainId, say).finally(() => this.inflight.delete(hex));
+      p = this.fetchLayer(client, repo, desc, diffId, chainId, parent, say).finally(() => this.inflight.delete(hex));
       this.inflight.set(hex, p);
     }
     return p;
   }
 
-  private async fetchLayer(client: RegistryClient, repo: string, desc: Descriptor, diffId: string, chainId: string, say: (p: PullProgress) => void): Promise<LayerMeta> {
+  private async fetchLayer(client: RegistryClient, repo: string, desc: Descriptor, diffId: string, chainId: string, parent: string | undefined, say: (p: PullProgress) => void): Promise<LayerMeta> {
     const short = hexOf(desc.digest).slice(0, 12);
     const label = `layer ${desc.digest}`;
-    const tmp = await mkdtemp(join(this.dir, 'tmp', 'layer-'));
+    const prepared = await this.layers.prepare();
+    const local = this.content.has(desc.digest);
+    let ing: Ingest | undefined;
     let blob: Readable | undefined;
     try {
-      // The layer root becomes the container's "/" (for the lowest layer): 0755 like any root.
-      await chmod(tmp, 0o755);
-      blob = await client.blobStream(repo, desc.digest, desc.size);
+      // A blob kept from before (its layer was collected, or came from a load) is unpacked without a download.
+      blob = local ? this.content.stream(desc.digest) : await client.blobStream(repo, desc.digest, desc.size);
+      if (!local) ing = this.content.ingest();
       const source = blob;
+      const keep = ing;
       let got = 0;
       let lastReport = 0;
       const counted = async function* () {
         for await (const chunk of source) {
-          got += (chunk as Buffer).length;
-          if (got - lastReport >= 256 * 1024 || got === desc.size) {
+          const c = chunk as Buffer;
+          got += c.length;
+          keep?.write(c);
+          if (!local && (got - lastReport >= 512 * 1024 || got === desc.size)) {
             lastReport = got;
             say({ status: 'Downloading', id: short, current: got, total: desc.size });
           }
-          yield chunk as Buffer;
+          yield c;
         }
-        say({ status: 'Verifying Checksum', id: short });
-        say({ status: 'Download complete', id: short });
+        if (!local) {
+          say({ status: 'Verifying Checksum', id: short });
+          say({ status: 'Download complete', id: short });
+        }
       };
       const diffHash = createHash('sha256');
-      const hashed = async function* () {
-        for await (const chunk of decompress(counted(), label)) {
+      let extracted = 0;
+      let lastExtract = 0;
+      const hashed = async function* (src: AsyncIterable<Buffer>) {
+        for await (const chunk of src) {
           diffHash.update(chunk);
+          extracted += chunk.length;
+          if (extracted - lastExtract >= 1 << 20) {
+            lastExtract = extracted;
+            say({ status: 'Extracting', id: short, current: Math.min(got, desc.size), total: desc.size });
+          }
           yield chunk;
         }
       };
-      const res = await extractLayer(hashed(), tmp, { label });
+      const res = await extractLayer(hashed(decompress(counted(), label, { maxBytes: this.maxLayerBytes })), prepared.dir, { label });
       const gotDiff = 'sha256:' + diffHash.digest('hex');
       if (gotDiff !== diffId) throw new EngineError(502, `${label}: uncompressed content ${gotDiff} does not match the image config's diff id ${diffId}`);
       say({ status: 'Extracting', id: short, current: desc.size, total: desc.size });
-
-      const meta = this.commitLayer(tmp, { chainId, diffId, size: res.size });
-      await rm(tmp, { recursive: true, force: true }); // left when an import got there first
+      if (ing) this.content.commit(ing, desc.digest, desc.size);
+      this.content.recordLayerBlob(diffId, desc, `${client.domain}/${repo}`);
+      const meta = this.layers.commit(prepared.dir, { chainId, diffId, ...(parent ? { parent } : {}), size: res.size, tarSize: extracted });
       say({ status: 'Pull complete', id: short });
       return meta;
     } catch (e) {
       blob?.destroy();
-      await rm(tmp, { recursive: true, force: true }).catch(() => undefined);
+      ing?.abort();
       throw e;
+    } finally {
+      await prepared.abort();
+    }
+  }
+
+  /** A manifest stored here, parsed. */
+  manifest(digest: string): ImageManifest & { mediaType: string } {
+    const m = JSON.parse(this.content.read(digest).toString('utf8')) as ImageManifest & { mediaType?: string };
+    return { ...m, mediaType: m.mediaType ?? (m.config?.mediaType === MEDIA.ociConfig ? MEDIA.ociManifest : MEDIA.dockerManifest) };
+  }
+
+  /**
+   * Makes sure a layer blob is here: from the content store, or fetched (verified) from
+   * `source` ("domain/path"), where an earlier Berth pulled it from without keeping it;
+   * `auth` for that registry (else what `docker login` stored).
+   */
+  async ensureBlob(desc: Descriptor, source: string | undefined, auth?: RegistryAuth): Promise<void> {
+    if (this.content.has(desc.digest)) return;
+    const src = source ? tryParseReference(source) : undefined;
+    if (!src) throw new EngineError(500, `layer blob ${desc.digest} is not in the store, and where the image came from is unknown: pull the image again`);
+    const client = this.client(src.domain, auth);
+    const ing = this.content.ingest();
+    try {
+      for await (const c of await client.blobStream(src.path, desc.digest, desc.size)) ing.write(c as Buffer);
+      this.content.commit(ing, desc.digest, desc.size);
+    } catch (e) {
+      ing.abort();
+      throw new EngineError(502, `layer blob ${desc.digest} was not kept by an earlier Berth and cannot be fetched again from ${source}: ${(e as Error).message}`);
     }
   }
 }
@@ -592,16 +841,20 @@ export interface ImageStoreOptions {
   concurrency?: number;
   /**
    * Registries reached over plain http although they are not loopback ("host:port" or
-   * "host"), like docker's --insecure-registry. Default: BERTH_INSECURE_REGISTRIES
-   * (comma-separated) from the environment.
+   * "host"), like dockerd's --insecure-registry; BERTH_INSECURE_REGISTRIES (comma-separated)
+   * from the environment adds to them.
    */
   insecureRegistries?: string[];
+  /** Most bytes one layer may unpack to (default DEFAULT_MAX_LAYER_BYTES). */
+  maxLayerBytes?: number;
+  /** Where the migration line goes (default console.log). */
+  log?: (line: string) => void;
 }
 
 /** Opens (creating if needed) the image store in `dir`. */
 export async function openImageStore(dir: string, opts: ImageStoreOptions = {}): Promise<DiskImageStore> {
-  const insecure = opts.insecureRegistries ?? (process.env.BERTH_INSECURE_REGISTRIES ?? '').split(',').map((s) => s.trim()).filter(Boolean);
-  const store = new DiskImageStore(dir, opts.platform, opts.concurrency, insecure);
-  store.load();
+  const insecure = [...(opts.insecureRegistries ?? []), ...(process.env.BERTH_INSECURE_REGISTRIES ?? '').split(',').map((s) => s.trim()).filter(Boolean)];
+  const store = new DiskImageStore(dir, opts.platform, opts.concurrency, insecure, opts.maxLayerBytes);
+  store.load(opts.log);
   return store;
 }

@@ -26,7 +26,7 @@
 // Untar joins it; `..` above the root is still refused), and on request existing
 // directories and non-directories do not replace each other and every entry gets one owner.
 //
-// Exports: extractLayer, decompress, ExtractOptions, ExtractResult, UnsafeLayerError.
+// Exports: extractLayer, decompress, DecompressOptions, LayerTooLargeError, ExtractOptions, ExtractResult, UnsafeLayerError.
 import { execFile, spawn } from 'node:child_process';
 // Sync calls on purpose: an entry is a handful of tiny syscalls, and a thread-pool round
 // trip for each made small-file layers several times slower. Chunks still await the stream.
@@ -134,11 +134,41 @@ async function* unzstd(src: AsyncIterable<Buffer>, label: string): AsyncGenerato
   }
 }
 
+export interface DecompressOptions {
+  /**
+   * Most bytes the tar may have once decompressed: past it the layer is refused as a
+   * decompression bomb (a few kilobytes of gzip or zstd can stand for terabytes).
+   */
+  maxBytes?: number;
+}
+
+/** An error a caller tests for: the layer unpacks to more than the limit allows. */
+export class LayerTooLargeError extends EngineError {
+  constructor(label: string, max: number) {
+    super(500, `${label} unpacks to more than ${max} bytes, this agent's limit per layer (--max-layer-size): refused as a possible decompression bomb`);
+    this.name = 'LayerTooLargeError';
+  }
+}
+
 /**
  * Returns a stream of the tar inside `source`: gzip is inflated (zlib), zstd through the
- * host's `zstd` tool (a clear error when it is missing), plain tar passes.
+ * host's `zstd` tool (a clear error when it is missing), plain tar passes. With
+ * `maxBytes`, more output than that is refused (LayerTooLargeError) before it is written.
  */
-export async function* decompress(source: AsyncIterable<Buffer | Uint8Array>, label = 'layer'): AsyncGenerator<Buffer> {
+export async function* decompress(source: AsyncIterable<Buffer | Uint8Array>, label = 'layer', opts: DecompressOptions = {}): AsyncGenerator<Buffer> {
+  if (opts.maxBytes === undefined) {
+    yield* decompressed(source, label);
+    return;
+  }
+  let n = 0;
+  for await (const c of decompressed(source, label)) {
+    n += c.length;
+    if (n > opts.maxBytes) throw new LayerTooLargeError(label, opts.maxBytes);
+    yield c;
+  }
+}
+
+async function* decompressed(source: AsyncIterable<Buffer | Uint8Array>, label: string): AsyncGenerator<Buffer> {
   const it = source[Symbol.asyncIterator]();
   let head = Buffer.alloc(0);
   let ended = false;
@@ -346,6 +376,8 @@ export async function extractLayer(source: AsyncIterable<Buffer | Uint8Array>, r
           break;
         }
         case 'symlink': {
+          // symlink(2) takes no empty target (the fuzz test found the bare ENOENT it gave).
+          if (h.linkpath === '') throw unsafe(`symlink "${h.path}" has an empty target`);
           create(rel, abs, () => symlinkSync(h.linkpath, abs));
           setMeta(abs, h, true);
           lutimesSync(abs, h.mtime, h.mtime);

@@ -4,6 +4,7 @@
 // writers such as export and cp.
 import { execFile } from 'node:child_process';
 import { mkdir, readFile } from 'node:fs/promises';
+import { dirname, isAbsolute, relative } from 'node:path';
 import { promisify } from 'node:util';
 import { monitorBinary } from '../../native/binary';
 
@@ -12,10 +13,25 @@ const run = promisify(execFile);
 /** Mount data must fit in one page. */
 const MAX_DATA = 4000;
 
-/** `lowerTopFirst`: layer dirs with the topmost layer first (ImageStore.layerDirs reversed). */
-export function overlayOptions(lowerTopFirst: string[], upper: string, work: string): string {
+/**
+ * Mount data for `lowerTopFirst` (layer paths, the topmost first: ImageStore.layerDirs
+ * reversed) under `upper` and `work`. With `cwd` — the directory the mounting process
+ * will be in — each path is given relative to it where that is shorter: overlayfs
+ * resolves relative paths from the mounter's working directory, which is how Docker's
+ * overlay2 mounts a hundred layers in one page. A container's monitor mounts from its
+ * state dir (agent/native/loop.c: chdir(statedir) before the clone), so that is the cwd
+ * the container's overlay is made for.
+ */
+export function overlayOptions(lowerTopFirst: string[], upper: string, work: string, cwd?: string): string {
   if (!lowerTopFirst.length) throw new Error('overlay: no lower layers');
-  return mountData(lowerTopFirst, [upper, work], `,upperdir=${upper},workdir=${work}`);
+  const p = (x: string) => shorter(x, cwd);
+  return mountData(lowerTopFirst.map(p), [p(upper), p(work)], `,upperdir=${p(upper)},workdir=${p(work)}`);
+}
+
+function shorter(path: string, cwd: string | undefined): string {
+  if (!cwd || !isAbsolute(path)) return path;
+  const rel = relative(cwd, path) || '.';
+  return rel.length < path.length ? rel : path;
 }
 
 function mountData(lowers: string[], others: string[], rest: string): string {
@@ -23,6 +39,22 @@ function mountData(lowers: string[], others: string[], rest: string): string {
   const data = `lowerdir=${lowers.join(':')}${rest}`;
   if (data.length > MAX_DATA) throw new Error(`overlay: ${lowers.length} layers make mount options too long`);
   return data;
+}
+
+/** Where a host-side mount runs from: the directory most of the layers are in (the store's short links). */
+function mountCwd(paths: string[]): string {
+  const count = new Map<string, number>();
+  for (const p of paths) count.set(dirname(p), (count.get(dirname(p)) ?? 0) + 1);
+  return [...count.entries()].sort((a, b) => b[1] - a[1])[0][0];
+}
+
+async function mountOverlay(target: string, data: string, cwd: string): Promise<void> {
+  await mkdir(target, { recursive: true });
+  try {
+    await run(monitorBinary(), ['mount-overlay', target, data], { cwd });
+  } catch (e) {
+    throw new Error(((e as { stderr?: string }).stderr || String(e)).trim());
+  }
 }
 
 /**
@@ -33,13 +65,8 @@ function mountData(lowers: string[], others: string[], rest: string): string {
  */
 export async function mountReadOnly(lowerTopFirst: string[], target: string): Promise<void> {
   if (lowerTopFirst.length < 2) throw new Error('overlay: a read-only view needs two layers at least');
-  const data = mountData(lowerTopFirst, [], '');
-  await mkdir(target, { recursive: true });
-  try {
-    await run(monitorBinary(), ['mount-overlay', target, data]);
-  } catch (e) {
-    throw new Error(((e as { stderr?: string }).stderr || String(e)).trim());
-  }
+  const cwd = mountCwd(lowerTopFirst);
+  await mountOverlay(target, mountData(lowerTopFirst.map((p) => shorter(p, cwd)), [], ''), cwd);
 }
 
 /**
@@ -48,13 +75,8 @@ export async function mountReadOnly(lowerTopFirst: string[], target: string): Pr
  * no other overlay is using: two overlays on one upper dir is undefined in overlayfs.
  */
 export async function mountWritable(lowerTopFirst: string[], upper: string, work: string, target: string): Promise<void> {
-  const data = overlayOptions(lowerTopFirst, upper, work);
-  await mkdir(target, { recursive: true });
-  try {
-    await run(monitorBinary(), ['mount-overlay', target, data]);
-  } catch (e) {
-    throw new Error(((e as { stderr?: string }).stderr || String(e)).trim());
-  }
+  const cwd = mountCwd(lowerTopFirst);
+  await mountOverlay(target, overlayOptions(lowerTopFirst, upper, work, cwd), cwd);
 }
 
 export async function isMounted(target: string): Promise<boolean> {

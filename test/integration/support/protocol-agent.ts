@@ -193,7 +193,7 @@ async function handle(cmd: AgentCommand): Promise<CommandResult> {
       say(`UNSUBSCRIBED ${cmd.subId}`);
       return { ok: true };
     default:
-      // This stand-in agent keeps no volumes (nor anything else the tests here do not ask for).
+      // This stand-in agent keeps no volumes and plays no image commands (push, tag, prune, login …).
       return { ok: false, status: 400, error: `the protocol test agent does not do ${cmd.op}` };
   }
 }
