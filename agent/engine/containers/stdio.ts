@@ -364,6 +364,8 @@ class AttachSession implements StdioSession {
   /** The run this client's input goes to (undefined: it ended before one came). */
   private readonly bound = new Promise<Run | undefined>((r) => (this.bindNow = r));
   private done = false;
+  /** Input and its end go to the process in the order the client gave them. */
+  private inputs: Promise<unknown> = Promise.resolve();
 
   constructor(
     private readonly emit: Emit,
@@ -401,7 +403,7 @@ class AttachSession implements StdioSession {
     let detached = false;
     if (this.scanner) ({ pass, detached } = this.scanner.feed(data));
     // Input typed before the start waits here, and the client is not read meanwhile: no buffer grows.
-    if (pass.length) await (await this.bound)?.stdin().write(pass);
+    if (pass.length) await this.toStdin((stdin) => stdin.write(pass));
     if (detached) {
       this.emit('detach', this.rec.id);
       this.finish();
@@ -410,15 +412,28 @@ class AttachSession implements StdioSession {
     return 'ok';
   }
 
+  /** Once bound, and once the output stream is connected too: what the process answers to
+   *  this input must reach this client. */
+  private toStdin(act: (stdin: StdinRelay) => unknown): Promise<void> {
+    const next = this.inputs.then(async () => {
+      const run = await this.bound;
+      if (!run) return;
+      await run.connected();
+      await act(run.stdin());
+    });
+    this.inputs = next.catch(() => {});
+    return next;
+  }
+
   endInput(): void {
     if (this.done || !this.usesStdin) return;
-    if (this.rec.stdinOnce && !this.rec.tty) void this.bound.then((r) => r?.stdin().end());
+    if (this.rec.stdinOnce && !this.rec.tty) void this.toStdin((stdin) => stdin.end()).catch(() => {});
     else this.finish();
   }
 
   close(): void {
     // A client that left ends its stdin the way an EOF does (Docker's copy ends either way).
-    if (!this.done && this.usesStdin && this.rec.stdinOnce && !this.rec.tty) void this.bound.then((r) => r?.stdin().end());
+    if (!this.done && this.usesStdin && this.rec.stdinOnce && !this.rec.tty) void this.toStdin((stdin) => stdin.end()).catch(() => {});
     this.finish();
   }
 
