@@ -46,13 +46,13 @@ function parse<T extends z.ZodType>(schema: T, body: unknown, what: string): z.i
 export async function createExec(engine: Engine, req: IncomingMessage, res: ServerResponse, id: string): Promise<void> {
   const b = parse(createBody, await readJson<unknown>(req), 'exec config');
   if (!b.Cmd?.length) throw new HttpError(400, 'No exec command specified');
-  if (b.Privileged) throw new HttpError(400, 'Berth does not support --privileged for exec yet');
   const info = engine.execCreate(id, {
     cmd: b.Cmd,
     env: b.Env ?? undefined,
     user: b.User || undefined,
     workingDir: b.WorkingDir || undefined,
     tty: !!b.Tty,
+    privileged: !!b.Privileged,
     attachStdin: !!b.AttachStdin,
     attachStdout: !!b.AttachStdout,
     attachStderr: !!b.AttachStderr,
@@ -113,7 +113,7 @@ export function execJson(e: ExecInfo): Record<string, unknown> {
     ID: e.id,
     Running: e.running,
     ExitCode: e.exitCode,
-    ProcessConfig: { tty: e.tty, entrypoint: e.entrypoint, arguments: e.args, privileged: false, user: e.user },
+    ProcessConfig: { tty: e.tty, entrypoint: e.entrypoint, arguments: e.args, privileged: e.privileged, user: e.user },
     OpenStdin: e.openStdin,
     OpenStderr: e.openStderr,
     OpenStdout: e.openStdout,

@@ -261,6 +261,8 @@ export interface ExecOptions {
   env?: string[];
   user?: string;
   workingDir?: string;
+  /** Every capability this agent has (`exec --privileged`); the container's seccomp filter still applies, as in Docker. */
+  privileged?: boolean;
 }
 
 /** A running container's statistics: its cgroups, the host's CPU time, its network namespace. */

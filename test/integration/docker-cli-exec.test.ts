@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 // `docker exec` through the real CLI against a real agent: the Engine API's exec objects
 // (create, start, resize, inspect), -d, -i, -t, -u, -w, -e, exit codes as Docker's
 // (126 cannot run, 127 not found), ExecIDs in inspect, exec_* events, an interactive
@@ -156,14 +157,28 @@ describe('docker exec through the CLI', { skip: !isRoot && 'needs root' }, () =>
     }
   });
 
-  it('refused: a container that is not running, --privileged (named), an unknown exec', async () => {
+  it('exec --privileged gets every capability the container lacks, under the container\'s own seccomp filter; a plain exec keeps the container\'s set', () => {
+    const caps = (args: string[]) => BigInt('0x' + /CapEff:\s*([0-9a-f]+)/.exec(agent.ok(['exec', ...args, 'target', 'cat', '/proc/self/status']))![1]);
+    const agentCaps = BigInt('0x' + /CapEff:\s*([0-9a-f]+)/.exec(readFileSync('/proc/self/status', 'utf8'))![1]);
+    const plain = caps([]);
+    const privileged = caps(['--privileged']);
+    const SYS_ADMIN = 1n << 21n;
+    assert.equal(plain & SYS_ADMIN, 0n, 'a plain exec has no CAP_SYS_ADMIN (Docker\'s default set)');
+    assert.equal(privileged, agentCaps, 'exec --privileged has all the capabilities this agent has');
+    assert.match(agent.ok(['exec', '--privileged', 'target', 'grep', 'Seccomp:', '/proc/self/status']), /Seccomp:\s+2/);
+    // CAP_NET_ADMIN, which no seccomp rule guards: the plain exec is refused, the privileged one may.
+    const plainIp = agent.docker(['exec', 'target', 'ip', 'link', 'set', 'lo', 'mtu', '1400']);
+    assert.notEqual(plainIp.status, 0);
+    assert.match(plainIp.stderr, /not permitted/i);
+    agent.ok(['exec', '--privileged', 'target', 'ip', 'link', 'set', 'lo', 'mtu', '1400']);
+    assert.match(agent.ok(['exec', 'target', 'cat', '/sys/class/net/lo/mtu']), /^1400/);
+  });
+
+  it('refused: a container that is not running, an unknown exec', async () => {
     agent.ok(['create', '--name', 'stopped', image, 'true']);
     const r = agent.docker(['exec', 'stopped', 'true']);
     assert.notEqual(r.status, 0);
     assert.match(r.stderr, /is not running/);
-    const p = agent.docker(['exec', '--privileged', 'target', 'true']);
-    assert.notEqual(p.status, 0);
-    assert.match(p.stderr, /Berth does not support --privileged for exec yet/);
     const unknown = await execInspect('0'.repeat(64));
     assert.equal(unknown.status, 404);
     assert.match(unknown.body, /No such exec instance/);

@@ -31,6 +31,7 @@ export interface ExecCreateOptions {
   /** Docker's notation ("ctrl-p,ctrl-q"); default ctrl-p ctrl-q. */
   detachKeys?: string;
   consoleSize?: TtySize;
+  privileged?: boolean;
 }
 
 export interface ExecStartOptions {
@@ -50,6 +51,7 @@ export interface ExecInfo {
   /** Host pid of the command while it runs, else 0. */
   pid: number;
   tty: boolean;
+  privileged: boolean;
   openStdin: boolean;
   openStdout: boolean;
   openStderr: boolean;
@@ -99,6 +101,7 @@ export class ExecSessions {
       exitCode: null,
       pid: 0,
       tty: !!o.tty,
+      privileged: !!o.privileged,
       openStdin: !!o.attachStdin,
       openStdout: !!o.attachStdout,
       openStderr: !!o.attachStderr,
@@ -165,7 +168,7 @@ export class ExecSessions {
       this.records,
       this.cgroups,
       rec,
-      { cmd: e.opts.cmd, env: e.opts.env, user: e.opts.user, workingDir: e.opts.workingDir, tty: e.info.tty, ttySize: e.info.tty ? ttySize : undefined },
+      { cmd: e.opts.cmd, env: e.opts.env, user: e.opts.user, workingDir: e.opts.workingDir, privileged: e.info.privileged, tty: e.info.tty, ttySize: e.info.tty ? ttySize : undefined },
       { stdin: !detach && e.info.openStdin, output: !detach },
     );
     e.proc = proc;

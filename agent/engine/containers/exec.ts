@@ -9,7 +9,7 @@ import { badRequest, conflict } from '../errors';
 import type { ExecOptions } from '../types';
 import { MonitorRun, spawnExec, type ExecConfig, type ExecStdio, type TtySize } from './monitor';
 import type { ContainerRecords } from './records';
-import { processSecurity, seccompCacheDir } from './security';
+import { agentCapabilities, processSecurity, seccompCacheDir } from './security';
 import { mergeEnv } from './spec';
 
 export interface ExecProcessOptions extends ExecOptions {
@@ -47,7 +47,7 @@ function execConfig(records: ContainerRecords, cgroups: Cgroups, rec: ContainerR
     env: execEnv(rec, !!opts.tty, opts.env ?? []),
     argv: opts.cmd,
     cgroups: cgroups.initPaths(rec.id),
-    caps: iso.caps,
+    caps: opts.privileged ? agentCapabilities() : iso.caps,
     oomScoreAdj: 0,
     security: iso.monitor,
     tty: opts.tty,
