@@ -7,6 +7,7 @@ import { authSecret } from '../db/config';
 import { db } from '../db';
 import { addressKey } from '../http/client-address';
 import { hashPassword, verifyPassword } from './password';
+import { SESSION_MAX_AGE_S, createSession } from './sessions';
 import { SignInThrottle, accountKey, addressThrottleKey } from './throttle';
 
 /** What a throttled sign-in says; the login page shows it as it is. */
@@ -91,10 +92,10 @@ export async function checkCredentials(emailInput: string, password: string, add
   return null;
 }
 
-export function authOptions(clientAddress: string): NextAuthOptions {
+export function authOptions(clientAddress: string, userAgent = ''): NextAuthOptions {
   return {
     secret: authSecret(),
-    session: { strategy: 'jwt', maxAge: 7 * 24 * 3600 },
+    session: { strategy: 'jwt', maxAge: SESSION_MAX_AGE_S },
     pages: { signIn: '/login' },
     providers: [
       CredentialsProvider({
@@ -116,8 +117,12 @@ export function authOptions(clientAddress: string): NextAuthOptions {
       }),
     ],
     callbacks: {
-      jwt({ token, user }) {
-        if (user) token.sub = user.id;
+      async jwt({ token, user }) {
+        // A sign-in: the JWT names a session row, which revocation can end (./sessions).
+        if (user) {
+          token.sub = user.id;
+          token.sid = await createSession(user.id, clientAddress, userAgent);
+        }
         return token;
       },
       session({ session, token }) {

@@ -2,6 +2,7 @@
 // and the '/ui' socket.io handshake (a Node request) authenticate the same way.
 import { decode } from 'next-auth/jwt';
 import { authSecret } from '../db/config';
+import { liveSession, type SessionRef } from './sessions';
 
 const BASE = 'next-auth.session-token';
 
@@ -36,16 +37,22 @@ export function sessionTokenFrom(cookies: Map<string, string>): string | null {
   return null;
 }
 
-/** The signed-in user's id, or null for no / an invalid / an expired session. */
-export async function userIdFromCookieHeader(header: string | null | undefined): Promise<string | null> {
+/** The session a cookie names, as its JWT says (not checked against the database). */
+export async function sessionRefFromCookieHeader(header: string | null | undefined): Promise<SessionRef | null> {
   const token = sessionTokenFrom(parseCookies(header));
   if (!token) return null;
   try {
     const jwt = await decode({ token, secret: authSecret() });
-    if (!jwt || typeof jwt.sub !== 'string') return null;
+    if (!jwt || typeof jwt.sub !== 'string' || typeof jwt.sid !== 'string') return null;
     if (typeof jwt.exp === 'number' && jwt.exp * 1000 < Date.now()) return null;
-    return jwt.sub;
+    return { userId: jwt.sub, sessionId: jwt.sid };
   } catch {
     return null;
   }
+}
+
+/** The signed-in session, or null for no / an invalid / an expired / a revoked one. */
+export async function sessionFromCookieHeader(header: string | null | undefined): Promise<SessionRef | null> {
+  const ref = await sessionRefFromCookieHeader(header);
+  return ref && (await liveSession(ref)) ? ref : null;
 }

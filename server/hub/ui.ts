@@ -4,7 +4,8 @@ import { randomUUID } from 'node:crypto';
 import type { Namespace, Server, Socket } from 'socket.io';
 import type { LogBatch } from '../../protocol/agent-link';
 import { AccessError, hostFor } from '../auth/access';
-import { userIdFromCookieHeader } from '../auth/session';
+import { sessionFromCookieHeader } from '../auth/session';
+import { onSessionsEnded } from '../auth/sessions';
 import { db } from '../db';
 import { berthGlobal } from '../global';
 import type { AgentHub } from './agents';
@@ -72,18 +73,25 @@ export class UiHub {
   attach(io: Server): void {
     const nsp = io.of(UI_NAMESPACE) as unknown as Namespace<UiToServer, ServerToUi>;
     nsp.use((socket, next) => {
-      userIdFromCookieHeader(socket.handshake.headers.cookie)
-        .then(async (userId) => {
-          if (!userId) return next(new Error('unauthorized'));
-          const user = await db().user.findUnique({ where: { id: userId }, include: { memberships: true } });
-          if (!user) return next(new Error('unauthorized'));
+      sessionFromCookieHeader(socket.handshake.headers.cookie)
+        .then(async (session) => {
+          if (!session) return next(new Error('unauthorized'));
+          const user = await db().user.findUnique({ where: { id: session.userId }, include: { memberships: true } });
+          if (!user || user.mustChangePassword) return next(new Error('unauthorized'));
           socket.data.userId = user.id;
+          socket.join([`user:${user.id}`, `session:${session.sessionId}`]);
           for (const m of user.memberships) socket.join(`team:${m.teamId}`);
           next();
         })
         .catch((err) => next(new Error(errorText(err))));
     });
     nsp.on('connection', (socket) => this.onConnect(socket as UiSocket));
+    // A revoked session or changed access ends the sockets it opened at once (their log
+    // streams with them); the page connects again and is checked afresh.
+    onSessionsEnded(({ userId, sessionIds }) => {
+      const rooms = sessionIds ? sessionIds.map((id) => `session:${id}`) : [`user:${userId}`];
+      nsp.in(rooms).disconnectSockets(true);
+    });
     this.agents.logSink = (hostId, batch) => this.forward(hostId, batch);
     this.agents.onAgentOnline = (hostId) => this.resume(hostId);
   }

@@ -1,15 +1,15 @@
 // tRPC setup: context from the next-auth session cookie, and the procedure kinds.
 import { initTRPC, TRPCError } from '@trpc/server';
 import superjson from 'superjson';
-import { userIdFromCookieHeader } from '../auth/session';
+import { sessionFromCookieHeader } from '../auth/session';
 import { db } from '../db';
 import { originAllowed } from '../http/origin';
 import { agentHub } from '../hub/agents';
 
 export async function createContext(req: Request) {
-  const userId = await userIdFromCookieHeader(req.headers.get('cookie'));
-  const user = userId ? await db().user.findUnique({ where: { id: userId }, select: { id: true, email: true, name: true } }) : null;
-  return { user, prisma: db(), hub: agentHub(), origin: req.headers.get('origin'), host: req.headers.get('host') };
+  const session = await sessionFromCookieHeader(req.headers.get('cookie'));
+  const user = session ? await db().user.findUnique({ where: { id: session.userId }, select: { id: true, email: true, name: true, mustChangePassword: true } }) : null;
+  return { user, sessionId: user ? session!.sessionId : null, prisma: db(), hub: agentHub(), origin: req.headers.get('origin'), host: req.headers.get('host') };
 }
 
 export type Context = Awaited<ReturnType<typeof createContext>>;
@@ -50,9 +50,16 @@ const sameOriginMutations = t.middleware(({ ctx, type, next }) => {
 
 export const publicProcedure = t.procedure.use(sameOriginMutations);
 
-export const authedProcedure = publicProcedure.use(({ ctx, next }) => {
-  if (!ctx.user) throw new TRPCError({ code: 'UNAUTHORIZED', message: 'sign in first' });
-  return next({ ctx: { ...ctx, user: ctx.user } });
+/** Signed in, whatever the state of the password: the account procedures that change it. */
+export const sessionProcedure = publicProcedure.use(({ ctx, next }) => {
+  if (!ctx.user || !ctx.sessionId) throw new TRPCError({ code: 'UNAUTHORIZED', message: 'sign in first' });
+  return next({ ctx: { ...ctx, user: ctx.user, sessionId: ctx.sessionId } });
 });
 
-export type AuthedContext = Context & { user: NonNullable<Context['user']> };
+/** Signed in with a password of one's own: after an admin's reset, nothing until a new one is chosen. */
+export const authedProcedure = sessionProcedure.use(({ ctx, next }) => {
+  if (ctx.user.mustChangePassword) throw new TRPCError({ code: 'FORBIDDEN', message: 'choose a new password first (an admin reset yours): Account → Password' });
+  return next();
+});
+
+export type AuthedContext = Context & { user: NonNullable<Context['user']>; sessionId: string };

@@ -1,13 +1,17 @@
 import { router } from './init';
+import { accountRouter } from './routers/account';
 import { auditRouter } from './routers/audit';
 import { authRouter } from './routers/auth';
 import { containersRouter } from './routers/containers';
 import { hostsRouter } from './routers/hosts';
 import { imagesRouter } from './routers/images';
+import { teamRouter } from './routers/team';
 import { volumesRouter } from './routers/volumes';
 
 export const appRouter = router({
   auth: authRouter,
+  account: accountRouter,
+  team: teamRouter,
   hosts: hostsRouter,
   images: imagesRouter,
   containers: containersRouter,

@@ -9,7 +9,7 @@ export const dynamic = 'force-dynamic';
 // (server/main.ts) puts in a header of its own on every request.
 type Ctx = { params: Promise<{ nextauth: string[] }> };
 function handler(req: Request, ctx: Ctx) {
-  return NextAuth(req as never, ctx as never, authOptions(req.headers.get(CLIENT_ADDRESS_HEADER) ?? 'unknown'));
+  return NextAuth(req as never, ctx as never, authOptions(req.headers.get(CLIENT_ADDRESS_HEADER) ?? 'unknown', req.headers.get('user-agent') ?? ''));
 }
 
 export { handler as GET, handler as POST };

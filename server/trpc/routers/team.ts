@@ -1,0 +1,172 @@
+// Teams and their people: members and roles, invitation links, password resets. The
+// rules: nobody hands out or touches more than their own role; a team always keeps an
+// owner; a change of someone's access reaches their open sockets at once.
+import { randomBytes } from 'node:crypto';
+import { TRPCError } from '@trpc/server';
+import { z } from 'zod';
+import type { PrismaClient } from '../../../generated/prisma/client';
+import { hashPassword } from '../../auth/password';
+import { accessChanged, revokeAllSessions } from '../../auth/sessions';
+import { hashSecret, newSecret } from '../../auth/tokens';
+import { hasRole, isRole, roleRank, ROLES, type Role } from '../../../protocol/roles';
+import { audited, writeAudit } from '../host-ops';
+import { authedProcedure, publicProcedure, router, type AuthedContext } from '../init';
+import { PASSWORD } from './account';
+
+const id = z.string().min(1).max(100);
+const role = z.enum(ROLES as [Role, ...Role[]]);
+const INVITE_PREFIX = 'binv';
+
+/** The caller's role in the team: NOT_FOUND for a stranger (as for a missing team), FORBIDDEN below `min`. */
+async function callerRole(ctx: AuthedContext, teamId: string, min: Role): Promise<Role> {
+  const m = await ctx.prisma.membership.findUnique({ where: { userId_teamId: { userId: ctx.user.id, teamId } } });
+  if (!m || !isRole(m.role)) throw new TRPCError({ code: 'NOT_FOUND', message: `No such team: ${teamId}` });
+  if (!hasRole(m.role, min)) throw new TRPCError({ code: 'FORBIDDEN', message: `The ${m.role} role cannot do this; ${min} or above is needed` });
+  return m.role;
+}
+
+async function owners(prisma: PrismaClient, teamId: string): Promise<number> {
+  return prisma.membership.count({ where: { teamId, role: 'owner' } });
+}
+
+/** The member `userId` of the team, whom the caller (of role `mine`) may act on: not above the caller. */
+async function actOn(ctx: AuthedContext, teamId: string, userId: string, mine: Role) {
+  const m = await ctx.prisma.membership.findUnique({ where: { userId_teamId: { userId, teamId } }, include: { user: { select: { email: true } } } });
+  if (!m || !isRole(m.role)) throw new TRPCError({ code: 'NOT_FOUND', message: `No such member: ${userId}` });
+  if (roleRank(m.role) > roleRank(mine)) throw new TRPCError({ code: 'FORBIDDEN', message: `an ${mine} cannot change an ${m.role}` });
+  return { ...m, role: m.role };
+}
+
+function badLink(why: string): TRPCError {
+  return new TRPCError({ code: 'NOT_FOUND', message: `This invitation link ${why}. Ask for a new one.` });
+}
+
+/** The invitation a link names, if it can still be used. */
+async function usableInvitation(prisma: PrismaClient, token: string) {
+  const inv = token.startsWith(`${INVITE_PREFIX}_`) ? await prisma.invitation.findUnique({ where: { tokenHash: hashSecret(token) }, include: { team: { select: { name: true } } } }) : null;
+  if (!inv || inv.revokedAt) throw badLink('is not valid');
+  if (inv.usedAt) throw badLink('has been used already');
+  if (inv.expiresAt.getTime() <= Date.now()) throw badLink('has expired');
+  return inv;
+}
+
+export const teamRouter = router({
+  members: authedProcedure.input(z.object({ teamId: id })).query(async ({ ctx, input }) => {
+    const mine = await callerRole(ctx, input.teamId, 'viewer');
+    const rows = await ctx.prisma.membership.findMany({ where: { teamId: input.teamId }, include: { user: { select: { email: true, name: true } } }, orderBy: { createdAt: 'asc' } });
+    return { myRole: mine, members: rows.map((m) => ({ userId: m.userId, email: m.user.email, name: m.user.name, role: m.role, since: m.createdAt.toISOString(), me: m.userId === ctx.user.id })) };
+  }),
+
+  invitations: authedProcedure.input(z.object({ teamId: id })).query(async ({ ctx, input }) => {
+    await callerRole(ctx, input.teamId, 'admin');
+    const rows = await ctx.prisma.invitation.findMany({ where: { teamId: input.teamId, usedAt: null, revokedAt: null, expiresAt: { gt: new Date() } }, include: { createdBy: { select: { email: true } } }, orderBy: { createdAt: 'desc' } });
+    return rows.map((i) => ({ id: i.id, role: i.role, expiresAt: i.expiresAt.toISOString(), createdBy: i.createdBy?.email ?? null }));
+  }),
+
+  /** A single-use link into the team with `role`, never above the inviter's own. The token is shown once. */
+  invite: authedProcedure.input(z.object({ teamId: id, role, expiresInHours: z.number().int().min(1).max(24 * 30).default(72) })).mutation(async ({ ctx, input }) =>
+    audited(ctx, { action: 'team.invite', teamId: input.teamId, target: input.role }, async () => {
+      const mine = await callerRole(ctx, input.teamId, 'admin');
+      if (roleRank(input.role) > roleRank(mine)) throw new TRPCError({ code: 'FORBIDDEN', message: `an ${mine} cannot invite an ${input.role}` });
+      const token = newSecret(INVITE_PREFIX);
+      const inv = await ctx.prisma.invitation.create({
+        data: { tokenHash: hashSecret(token), teamId: input.teamId, role: input.role, createdById: ctx.user.id, expiresAt: new Date(Date.now() + input.expiresInHours * 3600_000) },
+      });
+      return { id: inv.id, token, path: `/invite/${token}`, expiresAt: inv.expiresAt.toISOString() };
+    }),
+  ),
+
+  revokeInvitation: authedProcedure.input(z.object({ invitationId: id })).mutation(async ({ ctx, input }) => {
+    const inv = await ctx.prisma.invitation.findUnique({ where: { id: input.invitationId } });
+    if (!inv) throw new TRPCError({ code: 'NOT_FOUND', message: `No such invitation: ${input.invitationId}` });
+    return audited(ctx, { action: 'team.revokeInvitation', teamId: inv.teamId, target: inv.id }, async () => {
+      await callerRole(ctx, inv.teamId, 'admin');
+      await ctx.prisma.invitation.update({ where: { id: inv.id }, data: { revokedAt: new Date() } });
+      return { ok: true as const };
+    });
+  }),
+
+  /** What a link offers, for the page that accepts it (anyone holding the link may ask). */
+  invitation: publicProcedure.input(z.object({ token: z.string().min(1).max(200) })).query(async ({ ctx, input }) => {
+    const inv = await usableInvitation(ctx.prisma, input.token);
+    return { team: inv.team.name, role: inv.role, expiresAt: inv.expiresAt.toISOString(), signedIn: !!ctx.user };
+  }),
+
+  /**
+   * Uses a link, once: signed in, the account joins the team; signed out, a new account is
+   * made with it (an email that has an account already must sign in first).
+   */
+  accept: publicProcedure
+    .input(z.object({ token: z.string().min(1).max(200), account: z.object({ email: z.string().trim().toLowerCase().pipe(z.email()), name: z.string().trim().min(1).max(100), password: PASSWORD }).optional() }))
+    .mutation(async ({ ctx, input }) => {
+      const inv = await usableInvitation(ctx.prisma, input.token);
+      if (!ctx.user && !input.account) throw new TRPCError({ code: 'BAD_REQUEST', message: 'account: sign in, or give an email, a name and a password for a new account' });
+      if (ctx.user && ctx.user.mustChangePassword) throw new TRPCError({ code: 'FORBIDDEN', message: 'choose a new password first (an admin reset yours): Account → Password' });
+      const passwordHash = !ctx.user && input.account ? await hashPassword(input.account.password) : null;
+      const userId = await ctx.prisma.$transaction(async (tx) => {
+        // Single use even when two browsers accept at once: only one update finds it unused.
+        const took = await tx.invitation.updateMany({ where: { id: inv.id, usedAt: null, revokedAt: null, expiresAt: { gt: new Date() } }, data: { usedAt: new Date() } });
+        if (!took.count) throw badLink('has been used already');
+        let uid = ctx.user?.id;
+        if (!uid) {
+          const acc = input.account!;
+          if (await tx.user.findUnique({ where: { email: acc.email } })) throw new TRPCError({ code: 'CONFLICT', message: `${acc.email} has an account already: sign in, then open the link again` });
+          uid = (await tx.user.create({ data: { email: acc.email, name: acc.name, passwordHash: passwordHash! } })).id;
+        }
+        if (await tx.membership.findUnique({ where: { userId_teamId: { userId: uid, teamId: inv.teamId } } })) throw new TRPCError({ code: 'CONFLICT', message: `you are in ${inv.team.name} already` });
+        await tx.membership.create({ data: { userId: uid, teamId: inv.teamId, role: inv.role } });
+        await tx.invitation.update({ where: { id: inv.id }, data: { usedById: uid } });
+        return uid;
+      });
+      await writeAudit({ prisma: ctx.prisma, user: { id: userId } }, { action: 'team.acceptInvitation', teamId: inv.teamId, target: inv.role }, 'ok');
+      // Sockets opened before joining do not have the team's room yet.
+      accessChanged(userId);
+      return { team: inv.team.name, role: inv.role, newAccount: !ctx.user };
+    }),
+
+  setRole: authedProcedure.input(z.object({ teamId: id, userId: id, role })).mutation(async ({ ctx, input }) =>
+    audited(ctx, { action: 'team.setRole', teamId: input.teamId, target: `${input.userId} → ${input.role}` }, async () => {
+      const mine = await callerRole(ctx, input.teamId, 'admin');
+      const m = await actOn(ctx, input.teamId, input.userId, mine);
+      if (roleRank(input.role) > roleRank(mine)) throw new TRPCError({ code: 'FORBIDDEN', message: `an ${mine} cannot make anyone ${input.role}` });
+      if (m.role === 'owner' && input.role !== 'owner' && (await owners(ctx.prisma, input.teamId)) <= 1) throw new TRPCError({ code: 'CONFLICT', message: 'the last owner cannot be demoted: make someone else owner first' });
+      await ctx.prisma.membership.update({ where: { id: m.id }, data: { role: input.role } });
+      accessChanged(input.userId);
+      return { ok: true as const };
+    }),
+  ),
+
+  removeMember: authedProcedure.input(z.object({ teamId: id, userId: id })).mutation(async ({ ctx, input }) =>
+    audited(ctx, { action: 'team.removeMember', teamId: input.teamId, target: input.userId }, async () => {
+      const mine = await callerRole(ctx, input.teamId, 'admin');
+      const m = await actOn(ctx, input.teamId, input.userId, mine);
+      if (m.role === 'owner' && (await owners(ctx.prisma, input.teamId)) <= 1) throw new TRPCError({ code: 'CONFLICT', message: 'the last owner cannot be removed: make someone else owner first' });
+      await ctx.prisma.membership.delete({ where: { id: m.id } });
+      accessChanged(input.userId);
+      return { ok: true as const };
+    }),
+  ),
+
+  leave: authedProcedure.input(z.object({ teamId: id })).mutation(async ({ ctx, input }) =>
+    audited(ctx, { action: 'team.leave', teamId: input.teamId, target: ctx.user.email }, async () => {
+      const mine = await callerRole(ctx, input.teamId, 'viewer');
+      if (mine === 'owner' && (await owners(ctx.prisma, input.teamId)) <= 1) throw new TRPCError({ code: 'CONFLICT', message: 'the last owner cannot leave: make someone else owner first' });
+      await ctx.prisma.membership.delete({ where: { userId_teamId: { userId: ctx.user.id, teamId: input.teamId } } });
+      accessChanged(ctx.user.id);
+      return { ok: true as const };
+    }),
+  ),
+
+  /** A one-time password for a member (not above the caller), who must choose their own at next sign-in; their sessions end. */
+  resetPassword: authedProcedure.input(z.object({ teamId: id, userId: id })).mutation(async ({ ctx, input }) =>
+    audited(ctx, { action: 'team.resetPassword', teamId: input.teamId, target: input.userId }, async () => {
+      const mine = await callerRole(ctx, input.teamId, 'admin');
+      if (input.userId === ctx.user.id) throw new TRPCError({ code: 'BAD_REQUEST', message: 'change your own password on the account page' });
+      await actOn(ctx, input.teamId, input.userId, mine);
+      const temporary = randomBytes(12).toString('base64url');
+      await ctx.prisma.user.update({ where: { id: input.userId }, data: { passwordHash: await hashPassword(temporary), mustChangePassword: true } });
+      await revokeAllSessions(input.userId, undefined, ctx.prisma);
+      return { temporaryPassword: temporary };
+    }),
+  ),
+});
