@@ -43,7 +43,7 @@ export function AuthGate({ children }: { children: ReactNode }) {
       </Centered>
     );
   }
-  if (PUBLIC_PATHS.includes(path)) return <Centered>{children}</Centered>;
+  if (PUBLIC_PATHS.includes(path) || (path.startsWith('/invite/') && !status.data.signedIn)) return <Centered>{children}</Centered>;
 
   return (
     <SocketProvider enabled={status.data.signedIn}>

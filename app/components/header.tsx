@@ -6,6 +6,7 @@ import { useQueryClient } from '@tanstack/react-query';
 import { useState } from 'react';
 import { hasRole } from '../../protocol/roles';
 import { useSocket } from '../lib/socket';
+import { trpc } from '../lib/trpc';
 import { useRole } from '../lib/use-role';
 
 export function Header() {
@@ -17,11 +18,14 @@ export function Header() {
   const [leaving, setLeaving] = useState(false);
   // Join tokens and the audit log are for admins and owners; the server refuses them to everyone else.
   const isAdmin = hasRole(useRole(), 'admin');
+  const signOutHere = trpc.account.signOut.useMutation();
 
   // No redirect from next-auth: its callback URL is built from NEXTAUTH_URL, which
   // may name another host than the one in the address bar.
   async function onSignOut() {
     setLeaving(true);
+    // The session's row first: a copy of the cookie must not outlive the sign-out.
+    await signOutHere.mutateAsync().catch(() => {});
     await signOut({ redirect: false });
     queryClient.clear();
     router.replace('/login');
@@ -29,6 +33,7 @@ export function Header() {
 
   const nav = [
     { href: '/', label: 'Hosts', active: path === '/' || (path.startsWith('/hosts/') && path !== '/hosts/new') },
+    { href: '/team', label: 'Team', active: path === '/team' },
     ...(isAdmin
       ? [
           { href: '/hosts/new', label: 'Add host', active: path === '/hosts/new' },
@@ -66,9 +71,9 @@ export function Header() {
             <span className={`h-2 w-2 rounded-full ${connected ? 'bg-emerald-400' : 'bg-amber-400'}`} />
             {connected ? 'live' : 'reconnecting'}
           </span>
-          <span className="text-slate-300" data-testid="current-user">
+          <Link href="/account" className="text-slate-300 hover:text-white" data-testid="current-user" title="Account: password and sessions">
             {session?.user?.name || session?.user?.email || ''}
-          </span>
+          </Link>
           <button
             type="button"
             onClick={onSignOut}

@@ -62,7 +62,7 @@ describe('control plane', { timeout: 240_000 }, () => {
   });
 
   test('a fresh server asks for setup, and nobody can sign in yet', async () => {
-    assert.deepEqual(await trpc(cp.url).auth.status.query(), { needsSetup: true, signedIn: false, role: null });
+    assert.deepEqual(await trpc(cp.url).auth.status.query(), { needsSetup: true, signedIn: false, role: null, mustChangePassword: false });
     assert.equal(await signIn(cp.url, ADMIN.email, ADMIN.password), null);
     await rejectsWith(trpc(cp.url).hosts.list.query(), 'UNAUTHORIZED');
   });
@@ -79,7 +79,7 @@ describe('control plane', { timeout: 240_000 }, () => {
     assert.equal(await signIn(cp.url, 'nobody@example.test', ADMIN.password), null);
     adminCookie = (await signIn(cp.url, ADMIN.email, ADMIN.password))!;
     assert.ok(adminCookie, 'no session cookie after a correct sign-in');
-    assert.deepEqual(await trpc(cp.url, adminCookie).auth.status.query(), { needsSetup: false, signedIn: true, role: 'owner' });
+    assert.deepEqual(await trpc(cp.url, adminCookie).auth.status.query(), { needsSetup: false, signedIn: true, role: 'owner', mustChangePassword: false });
     assert.deepEqual(await trpc(cp.url, adminCookie).hosts.list.query(), []);
     // A forged cookie is no session.
     await rejectsWith(trpc(cp.url, 'next-auth.session-token=forged.token.value').hosts.list.query(), 'UNAUTHORIZED');

@@ -25,6 +25,14 @@ test('a signed-in user stays where they are, except on the sign-in page', () => 
   assert.equal(redirectFor('/login', { needsSetup: false, signedIn: true }), '/');
 });
 
+test('an invitation link opens signed in or not; after a password reset only the account page does', () => {
+  assert.equal(redirectFor('/invite/binv_x', { needsSetup: false, signedIn: false }), null);
+  assert.equal(redirectFor('/invite/binv_x', { needsSetup: false, signedIn: true }), null);
+  assert.equal(redirectFor('/', { needsSetup: false, signedIn: true, mustChangePassword: true }), '/account');
+  assert.equal(redirectFor('/hosts/abc', { needsSetup: false, signedIn: true, mustChangePassword: true }), '/account');
+  assert.equal(redirectFor('/account', { needsSetup: false, signedIn: true, mustChangePassword: true }), null);
+});
+
 test('sizes read like docker prints them', () => {
   assert.equal(formatBytes(0), '0 B');
   assert.equal(formatBytes(512), '512 B');

@@ -40,6 +40,12 @@ export const accountRouter = router({
     return { ok: true as const };
   }),
 
+  /** This session ends (the Sign out button: the cookie alone would stay good until it expires). */
+  signOut: sessionProcedure.mutation(async ({ ctx }) => {
+    await revokeSession(ctx.user.id, ctx.sessionId, ctx.prisma);
+    return { ok: true as const };
+  }),
+
   /** Every session of this account ends, this one too. */
   signOutEverywhere: sessionProcedure.mutation(async ({ ctx }) => {
     const n = await revokeAllSessions(ctx.user.id, undefined, ctx.prisma);

@@ -13,7 +13,7 @@ export const authRouter = router({
     const memberships = ctx.user ? await ctx.prisma.membership.findMany({ where: { userId: ctx.user.id }, select: { role: true } }) : [];
     const roles = memberships.map((m) => m.role).filter(isRole);
     const role: Role | null = roles.length ? roles.reduce((a, b) => (roleRank(b) > roleRank(a) ? b : a)) : null;
-    return { needsSetup: users === 0, signedIn: !!ctx.user, role };
+    return { needsSetup: users === 0, signedIn: !!ctx.user, role, mustChangePassword: ctx.user?.mustChangePassword ?? false };
   }),
 
   /** Creates the first account, owner of the Default team. Closed for good once any user exists. */
