@@ -85,6 +85,14 @@ export interface HostSnapshot {
 const id = z.string().min(1);
 const count = z.number().int().nonnegative();
 
+/** A terminal's size in character cells. */
+export const termSizeSchema = z.strictObject({ cols: z.number().int().min(1).max(1000), rows: z.number().int().min(1).max(1000) });
+export type TermSize = z.infer<typeof termSizeSchema>;
+/** The most characters one term.input carries: a longer paste goes in several, in order. */
+export const TERM_INPUT_MAX = 16_384;
+/** How long a hung-up shell may take to exit before its exec is killed. */
+export const TERM_KILL_AFTER_MS = 3_000;
+
 /** Commands the server sends with `emit('command', cmd, ack)`; the agent always acks with a CommandResult.
  *  Strict: the agent refuses a command with a field it does not know, naming it, rather than drop it. */
 export const agentCommandSchema = z.discriminatedUnion('op', [
@@ -99,6 +107,20 @@ export const agentCommandSchema = z.discriminatedUnion('op', [
   /** Start streaming: the last `tail` lines (or everything after `afterSeq` when resuming), then follow. */
   z.strictObject({ op: z.literal('logs.subscribe'), subId: id, id, tail: count.optional(), afterSeq: count.optional() }),
   z.strictObject({ op: z.literal('logs.unsubscribe'), subId: id }),
+  /** A terminal: an exec with a TTY running `cmd` in the container; its output comes as 'term' messages. */
+  z.strictObject({
+    op: z.literal('term.open'),
+    sessionId: id,
+    id,
+    cmd: z.array(z.string().min(1).max(4096)).min(1).max(64),
+    user: z.string().min(1).max(256).optional(),
+    size: termSizeSchema,
+  }),
+  /** Keys and pastes, in order; the ack comes once the TTY has taken them. */
+  z.strictObject({ op: z.literal('term.input'), sessionId: id, data: z.string().max(TERM_INPUT_MAX) }),
+  z.strictObject({ op: z.literal('term.resize'), sessionId: id, size: termSizeSchema }),
+  /** Ends the session: the shell is hung up on (SIGHUP), killed if it outlives TERM_KILL_AFTER_MS. */
+  z.strictObject({ op: z.literal('term.close'), sessionId: id }),
 ]);
 
 export type AgentCommand = z.infer<typeof agentCommandSchema>;
@@ -113,6 +135,10 @@ export interface AgentToServer {
   /** One batch of a log subscription. The agent sends the next batch only after the server acks this one,
    *  so a slow reader throttles reading the log file instead of filling memory. `done` = the stream ended. */
   logs: (batch: LogBatch, ack: () => void) => void;
+  /** A terminal's output, or its end. The agent sends the next message of a session only after the
+   *  server acks this one (the server acks once the browser has drawn it), so a flood of output
+   *  stops the command at its TTY instead of filling buffers on the way. */
+  term: (msg: TermMessage, ack: () => void) => void;
   /** Progress of a pull started by a 'pull' command. */
   pullProgress: (p: { ref: string } & PullProgress) => void;
 }
@@ -122,6 +148,14 @@ export interface LogBatch {
   entries: LogEntry[];
   done?: boolean;
 }
+
+/** Why a terminal session ended, as the agent saw it. */
+export type TermEndReason = 'exited' | 'closed' | 'container stopped' | 'error';
+
+export type TermMessage =
+  | { sessionId: string; data: Uint8Array }
+  /** The last message of a session: the command's exit code (null when unknown) and why it ended. */
+  | { sessionId: string; end: { exitCode: number | null; reason: TermEndReason; error?: string } };
 
 export interface ServerToAgent {
   command: (cmd: AgentCommand, ack: (res: CommandResult) => void) => void;

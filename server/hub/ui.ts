@@ -8,6 +8,7 @@ import { userIdFromCookieHeader } from '../auth/session';
 import { db } from '../db';
 import { berthGlobal } from '../global';
 import type { AgentHub } from './agents';
+import { TerminalHub } from './terminals';
 import { UI_NAMESPACE, type ServerToUi, type UiToServer } from '../../protocol/ui-socket';
 
 type UiSocket = Socket<UiToServer, ServerToUi, Record<string, never>, { userId: string }>;
@@ -66,8 +67,11 @@ function errorText(err: unknown): string {
 
 export class UiHub {
   private readonly subs = new Map<string, Subscription>();
+  readonly terminals: TerminalHub;
 
-  constructor(private readonly agents: AgentHub) {}
+  constructor(private readonly agents: AgentHub) {
+    this.terminals = new TerminalHub(agents);
+  }
 
   attach(io: Server): void {
     const nsp = io.of(UI_NAMESPACE) as unknown as Namespace<UiToServer, ServerToUi>;
@@ -85,11 +89,17 @@ export class UiHub {
     });
     nsp.on('connection', (socket) => this.onConnect(socket as UiSocket));
     this.agents.logSink = (hostId, batch) => this.forward(hostId, batch);
-    this.agents.onAgentOnline = (hostId) => this.resume(hostId);
+    this.agents.onAgentOnline = (hostId) => {
+      // An agent that reconnects has hung up on every terminal of its last connection.
+      this.terminals.hostGone(hostId, 'host reconnected');
+      this.resume(hostId);
+    };
+    this.agents.onAgentOffline = (hostId) => this.terminals.hostGone(hostId, 'host went offline');
   }
 
   private onConnect(socket: UiSocket): void {
     const userId = socket.data.userId;
+    this.terminals.bind(socket);
 
     socket.on('host:watch', async (hostId, ack) => {
       const reply = typeof ack === 'function' ? ack : () => {};

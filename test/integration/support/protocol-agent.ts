@@ -162,6 +162,11 @@ async function handle(cmd: AgentCommand): Promise<CommandResult> {
       subs.delete(cmd.subId);
       say(`UNSUBSCRIBED ${cmd.subId}`);
       return { ok: true };
+    case 'term.open':
+    case 'term.input':
+    case 'term.resize':
+    case 'term.close':
+      return { ok: false, status: 400, error: 'this test agent has no terminals' };
   }
 }
 

@@ -1,17 +1,20 @@
 'use client';
 import Link from 'next/link';
 import { useParams, useRouter } from 'next/navigation';
-import { useEffect, useRef } from 'react';
+import { useEffect, useRef, useState } from 'react';
 import { summaryStatus } from '../../../../../protocol/docker-words';
 import type { ContainerSummary } from '../../../../../protocol/agent-link';
 import { hasRole } from '../../../../../protocol/roles';
 import { ContainerActions } from '../../../../components/container-actions';
 import { LogViewer } from '../../../../components/log-viewer';
+import { TerminalPanel } from '../../../../components/terminal-panel';
 import { ErrorText, Fact, StateBadge } from '../../../../components/ui';
 import { formatBytes, formatTime, shellJoin, shortId, timeAgo } from '../../../../lib/format';
 import { useNow } from '../../../../lib/use-now';
 import { useContainerLogs, useHostWatch } from '../../../../lib/socket';
 import { trpc } from '../../../../lib/trpc';
+
+type Tab = 'logs' | 'terminal';
 
 export default function ContainerPage() {
   const { id: hostId, cid } = useParams<{ id: string; cid: string }>();
@@ -28,6 +31,7 @@ export default function ContainerPage() {
   const logs = useContainerLogs(hostId, record?.id ?? cid, { enabled: !!record, host: watch });
   // Everything below is the host's last word until it is back.
   const offline = !!host && !host.online;
+  const [tab, setTab] = useState<Tab>('logs');
 
   // The snapshot only carries a summary; fetch the full record again whenever the state moves.
   const seenState = useRef(state);
@@ -110,7 +114,33 @@ export default function ContainerPage() {
         {record.state.error ? <ErrorText>{record.state.error}</ErrorText> : null}
       </section>
 
-      <LogViewer stream={logs} />
+      <div>
+        <div role="tablist" aria-label="Container details" className="mb-3 flex gap-1 border-b border-slate-200">
+          {[{ id: 'logs' as const, label: 'Logs' }, ...(canOperate ? [{ id: 'terminal' as const, label: 'Terminal' }] : [])].map((t) => (
+            <button
+              key={t.id}
+              type="button"
+              role="tab"
+              id={`tab-${t.id}`}
+              aria-selected={tab === t.id}
+              aria-controls={`panel-${t.id}`}
+              data-testid={`tab-${t.id}`}
+              onClick={() => setTab(t.id)}
+              className={`-mb-px border-b-2 px-3 py-1.5 text-sm font-medium ${tab === t.id ? 'border-sky-600 text-sky-700' : 'border-transparent text-slate-500 hover:text-slate-800'}`}
+            >
+              {t.label}
+            </button>
+          ))}
+        </div>
+        <div role="tabpanel" id="panel-logs" aria-labelledby="tab-logs" hidden={tab !== 'logs'}>
+          <LogViewer stream={logs} />
+        </div>
+        {tab === 'terminal' && canOperate ? (
+          <div role="tabpanel" id="panel-terminal" aria-labelledby="tab-terminal">
+            <TerminalPanel hostId={hostId} containerId={record.id} running={state === 'running' && !gone} hostOnline={!!host?.online} />
+          </div>
+        ) : null}
+      </div>
     </div>
   );
 }
