@@ -2,6 +2,7 @@
 // types; the server never talks to an agent any other way.
 import { z } from 'zod';
 import type { ContainerSpec, ContainerStatus, LogEntry } from './container';
+import { TERM_INPUT_MAX, TERM_SIZE_MAX } from './ui-socket';
 
 /** socket.io namespace agents connect to (the browser uses '/ui'). */
 export const AGENT_NAMESPACE = '/agent';
@@ -86,10 +87,8 @@ const id = z.string().min(1);
 const count = z.number().int().nonnegative();
 
 /** A terminal's size in character cells. */
-export const termSizeSchema = z.strictObject({ cols: z.number().int().min(1).max(1000), rows: z.number().int().min(1).max(1000) });
+export const termSizeSchema = z.strictObject({ cols: z.number().int().min(1).max(TERM_SIZE_MAX), rows: z.number().int().min(1).max(TERM_SIZE_MAX) });
 export type TermSize = z.infer<typeof termSizeSchema>;
-/** The most characters one term.input carries: a longer paste goes in several, in order. */
-export const TERM_INPUT_MAX = 16_384;
 /** How long a hung-up shell may take to exit before its exec is killed. */
 export const TERM_KILL_AFTER_MS = 3_000;
 

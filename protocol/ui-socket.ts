@@ -2,7 +2,7 @@
 // authenticated by its next-auth session cookie in the handshake; every event below
 // checks the user's role in the team that owns the host.
 import { z } from 'zod';
-import { TERM_INPUT_MAX, termSizeSchema, type ContainerSummary, type HostSnapshot, type ImageSummary } from './agent-link';
+import type { ContainerSummary, HostSnapshot, ImageSummary } from './agent-link';
 import type { LogEntry } from './container';
 import type { Role } from './roles';
 
@@ -27,26 +27,62 @@ export interface HostView {
 /** The shells the terminal offers; anything else is refused by name. */
 export const TERMINAL_SHELLS = ['/bin/sh', '/bin/bash'] as const;
 export type TerminalShell = (typeof TERMINAL_SHELLS)[number];
+/** The most characters one input message carries: a longer paste goes in several, in order. */
+export const TERM_INPUT_MAX = 16_384;
+/** The largest terminal side, in cells, either way. */
+export const TERM_SIZE_MAX = 1000;
 
-const sessionId = z.string().min(1).max(100);
+export interface TermSize {
+  cols: number;
+  rows: number;
+}
+export interface TermOpenRequest {
+  hostId: string;
+  containerId: string;
+  shell: TerminalShell;
+  /** As `docker exec -u`: a name or uid[:gid] from the image; absent = the container's user. */
+  user?: string;
+  size: TermSize;
+}
+export interface TermInput {
+  sessionId: string;
+  data: string;
+}
+export interface TermResize {
+  sessionId: string;
+  size: TermSize;
+}
 
-/** 'term:open': a shell in a running container, for operators and up; audited, refused or not. */
-export const termOpenSchema = z.strictObject({
-  hostId: z.string().min(1).max(100),
-  containerId: z.string().min(1).max(128),
-  shell: z.enum(TERMINAL_SHELLS, { error: `shell must be one of ${TERMINAL_SHELLS.join(', ')}` }),
-  /** As `docker exec -u`: a name or uid[:gid] from the image; empty = the container's user. */
-  user: z
-    .string()
-    .max(64)
-    .regex(/^[A-Za-z0-9_.][A-Za-z0-9_.-]*(:[A-Za-z0-9_.][A-Za-z0-9_.-]*)?$|^$/, 'user must be a name or uid, optionally :group')
-    .optional(),
-  size: termSizeSchema,
-});
-export type TermOpenRequest = z.infer<typeof termOpenSchema>;
-export const termInputSchema = z.strictObject({ sessionId, data: z.string().min(1).max(TERM_INPUT_MAX) });
-export const termResizeSchema = z.strictObject({ sessionId, size: termSizeSchema });
-export { TERM_INPUT_MAX };
+let schemas: ReturnType<typeof makeTermSchemas> | undefined;
+
+/**
+ * The server's checks of the terminal events. Built on first use, not at import: the
+ * browser imports this module too, and zod probes for eval when it builds an object
+ * schema, which the page's Content-Security-Policy reports as a violation.
+ */
+export function termSchemas() {
+  return (schemas ??= makeTermSchemas());
+}
+
+function makeTermSchemas() {
+  const sessionId = z.string().min(1).max(100);
+  const size = z.strictObject({ cols: z.number().int().min(1).max(TERM_SIZE_MAX), rows: z.number().int().min(1).max(TERM_SIZE_MAX) });
+  return {
+    open: z.strictObject({
+      hostId: z.string().min(1).max(100),
+      containerId: z.string().min(1).max(128),
+      shell: z.enum(TERMINAL_SHELLS, { error: `must be one of ${TERMINAL_SHELLS.join(', ')}` }),
+      user: z
+        .string()
+        .max(64)
+        .regex(/^$|^[A-Za-z0-9_.][A-Za-z0-9_.-]*(:[A-Za-z0-9_.][A-Za-z0-9_.-]*)?$/, 'must be a user name or uid, optionally :group')
+        .optional(),
+      size,
+    }) satisfies z.ZodType<TermOpenRequest>,
+    input: z.strictObject({ sessionId, data: z.string().min(1).max(TERM_INPUT_MAX) }) satisfies z.ZodType<TermInput>,
+    resize: z.strictObject({ sessionId, size }) satisfies z.ZodType<TermResize>,
+  };
+}
 
 export type TermAck = (res: { ok: boolean; error?: string }) => void;
 
@@ -62,8 +98,8 @@ export interface UiToServer {
   'logs:unsubscribe': (subId: string) => void;
   'term:open': (req: TermOpenRequest, ack: (res: { ok: boolean; sessionId?: string; error?: string }) => void) => void;
   /** Keys and pastes of one session, one message in flight at a time: the ack says the TTY took it. */
-  'term:input': (req: z.infer<typeof termInputSchema>, ack: TermAck) => void;
-  'term:resize': (req: z.infer<typeof termResizeSchema>) => void;
+  'term:input': (req: TermInput, ack: TermAck) => void;
+  'term:resize': (req: TermResize) => void;
   'term:close': (sessionId: string) => void;
 }
 

@@ -11,6 +11,7 @@ import { TERM_KILL_AFTER_MS, type TermEndReason, type TermMessage, type TermSize
 // user types is held back or taken for Docker's default detach sequence (Ctrl-P Ctrl-Q, and
 // Ctrl-P is readline's "previous line").
 const NO_DETACH_KEYS = '\u00ff';
+const STOP_GRACE_MS = 2_000;
 
 interface Term {
   execId: string;
@@ -80,18 +81,24 @@ export class Terminals {
     if (t.closing && reason !== 'error') reason = 'closed';
     // The output ends before the exit code is recorded only when we left first; wait for it.
     const exitCode = await this.exitCode(t);
-    if (reason === 'exited' && !this.running(t.containerId)) reason = 'container stopped';
+    if (reason === 'exited' && (exitCode === null || exitCode === 137) && (await this.stopsSoon(t.containerId))) reason = 'container stopped';
     clearTimeout(t.killTimer);
     if (this.terms.get(sessionId) === t) this.terms.delete(sessionId);
     await this.send({ sessionId, end: { exitCode, reason, ...(error ? { error } : {}) } }).catch(() => {});
   }
 
-  private running(containerId: string): boolean {
-    try {
-      return this.engine.inspect(containerId).state.running;
-    } catch {
-      return false;
-    }
+  /** A container's end kills its execs (SIGKILL, with the pid namespace) a moment before its record says it stopped. */
+  private async stopsSoon(containerId: string): Promise<boolean> {
+    let timer: NodeJS.Timeout | undefined;
+    const waited = await Promise.race([
+      this.engine.wait(containerId, 'not-running').then(
+        () => true,
+        () => true, // removed
+      ),
+      new Promise<false>((r) => (timer = setTimeout(() => r(false), STOP_GRACE_MS))),
+    ]);
+    clearTimeout(timer);
+    return waited;
   }
 
   private async exitCode(t: Term): Promise<number | null> {

@@ -8,6 +8,7 @@ import type { FitAddon } from '@xterm/addon-fit';
 import type { Terminal } from '@xterm/xterm';
 import { useCallback, useEffect, useRef, useState } from 'react';
 import { TERM_INPUT_MAX, TERMINAL_SHELLS, type TerminalShell, type TermEnd } from '../../protocol/ui-socket';
+import { allowScriptedStyles } from '../lib/csp-styles';
 import { useSocket, type UiSocket } from '../lib/socket';
 import { ErrorText } from './ui';
 
@@ -50,6 +51,7 @@ export function TerminalPanel({ hostId, containerId, running, hostOnline }: { ho
     void (async () => {
       const [{ Terminal }, { FitAddon }] = await Promise.all([import('@xterm/xterm'), import('@xterm/addon-fit')]);
       if (disposed || !box.current) return;
+      allowScriptedStyles();
       const t = new Terminal({
         cursorBlink: true,
         fontFamily: 'ui-monospace, SFMono-Regular, Menlo, Consolas, monospace',

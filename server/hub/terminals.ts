@@ -10,7 +10,7 @@ import { randomUUID } from 'node:crypto';
 import type { Socket } from 'socket.io';
 import type { TermMessage } from '../../protocol/agent-link';
 import { hasRole } from '../../protocol/roles';
-import { termInputSchema, termOpenSchema, termResizeSchema, type ServerToUi, type TermEnd, type UiToServer } from '../../protocol/ui-socket';
+import { termSchemas, type ServerToUi, type TermEnd, type UiToServer } from '../../protocol/ui-socket';
 import { AccessError, hostFor, teamRole } from '../auth/access';
 import { db } from '../db';
 import type { AgentHub } from './agents';
@@ -41,6 +41,9 @@ interface Session {
   release?: () => void;
   endTimer?: NodeJS.Timeout;
   done: boolean;
+  /** Settles once the browser has its sessionId: output sent before would be dropped as someone else's. */
+  ready: Promise<void>;
+  setReady: () => void;
 }
 
 function errorText(err: unknown): string {
@@ -80,7 +83,7 @@ export class TerminalHub {
 
     socket.on('term:open', async (raw, ack) => {
       const reply = typeof ack === 'function' ? ack : () => {};
-      const parsed = termOpenSchema.safeParse(raw);
+      const parsed = termSchemas().open.safeParse(raw);
       if (!parsed.success) {
         const hostId = typeof (raw as { hostId?: unknown })?.hostId === 'string' ? (raw as { hostId: string }).hostId : '';
         const error = errorText(parsed.error);
@@ -102,7 +105,9 @@ export class TerminalHub {
         await audit(userId, host.id, host.teamId, AUDIT_TERMINAL_START, target, `error: TOO_MANY: ${error}`);
         return reply({ ok: false, error });
       }
-      const s: Session = { id: randomUUID(), socket, userId, hostId: host.id, teamId: host.teamId, containerId: req.containerId, target, startedAt: Date.now(), done: false };
+      let setReady = () => {};
+      const ready = new Promise<void>((r) => (setReady = r));
+      const s: Session = { id: randomUUID(), socket, userId, hostId: host.id, teamId: host.teamId, containerId: req.containerId, target, startedAt: Date.now(), done: false, ready, setReady };
       // Registered before the agent answers: its first output may come before its ack.
       this.sessions.set(s.id, s);
       const res = await this.agents.command<{ execId: string }>(host.id, {
@@ -115,19 +120,24 @@ export class TerminalHub {
       });
       if (!res.ok) {
         this.sessions.delete(s.id);
+        s.setReady();
         await audit(userId, host.id, host.teamId, AUDIT_TERMINAL_START, target, `error: ${res.error}`);
         return reply({ ok: false, error: res.error });
       }
       s.target = `${target} (exec ${res.result?.execId?.slice(0, 12) ?? '?'}, session ${s.id})`;
       await audit(userId, host.id, host.teamId, AUDIT_TERMINAL_START, s.target, 'ok');
       this.watchRoles();
-      if (!socket.connected) return this.close(s, 'browser closed');
+      if (!socket.connected) {
+        s.setReady();
+        return this.close(s, 'browser closed');
+      }
       reply({ ok: true, sessionId: s.id });
+      s.setReady();
     });
 
     socket.on('term:input', async (raw, ack) => {
       const reply = typeof ack === 'function' ? ack : () => {};
-      const parsed = termInputSchema.safeParse(raw);
+      const parsed = termSchemas().input.safeParse(raw);
       if (!parsed.success) return reply({ ok: false, error: errorText(parsed.error) });
       const s = this.mine(socket, parsed.data.sessionId);
       if (!s) return reply({ ok: false, error: 'no such terminal session' });
@@ -136,7 +146,7 @@ export class TerminalHub {
     });
 
     socket.on('term:resize', (raw) => {
-      const parsed = termResizeSchema.safeParse(raw);
+      const parsed = termSchemas().resize.safeParse(raw);
       const s = parsed.success ? this.mine(socket, parsed.data.sessionId) : undefined;
       if (s && parsed.success) void this.agents.command(s.hostId, { op: 'term.resize', sessionId: s.id, size: parsed.data.size });
     });
@@ -196,6 +206,7 @@ export class TerminalHub {
       if (!s && !('end' in msg)) void this.agents.command(hostId, { op: 'term.close', sessionId: msg.sessionId });
       return;
     }
+    await s.ready;
     if ('end' in msg) {
       const end = msg.end ?? { exitCode: null, reason: 'error' };
       const exitCode = typeof end.exitCode === 'number' ? end.exitCode : null;
