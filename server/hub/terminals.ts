@@ -120,6 +120,8 @@ export class TerminalHub {
       });
       if (!res.ok) {
         this.sessions.delete(s.id);
+        // Never started, so no end to record (a close meanwhile finds nothing to stop).
+        s.done = true;
         s.setReady();
         await audit(userId, host.id, host.teamId, AUDIT_TERMINAL_START, target, `error: ${res.error}`);
         return reply({ ok: false, error: res.error });
@@ -181,7 +183,8 @@ export class TerminalHub {
     s.release?.();
     if (s.socket.connected) s.socket.emit('term:end', { sessionId: s.id, reason, exitCode });
     void this.agents.command(s.hostId, { op: 'term.close', sessionId: s.id }).then((res) => {
-      if (!res.ok) this.finish(s, null, res.error);
+      // 404: the shell ended on its own just now, and its end message is on its way.
+      if (!res.ok && res.status !== 404) this.finish(s, null, res.error);
     });
     s.endTimer = setTimeout(() => this.finish(s, null, 'the host did not say the shell had ended'), END_WAIT_MS);
     s.endTimer.unref();
@@ -263,7 +266,7 @@ export class TerminalHub {
         continue;
       }
       const role = seen.get(key) ?? null;
-      if (!hasRole(role ?? undefined, 'operator')) this.close(s, role ? `role lowered to ${role}` : 'no longer a member of the team');
+      if (!hasRole(role, 'operator')) this.close(s, role ? `role lowered to ${role}` : 'no longer a member of the team');
     }
   }
 }

@@ -18,7 +18,7 @@ import { cgroupParentFor } from '../../agent/engine/index';
 import type { ServerToUi, UiToServer } from '../../protocol/ui-socket';
 import { pushBusyboxImage } from '../fixtures/busybox-image';
 import { hostBinariesLayer } from '../fixtures/host-binaries';
-import { mountsUnder, removeCgroupParent } from '../fixtures/processes';
+import { alive, mountsUnder, removeCgroupParent } from '../fixtures/processes';
 import { startRegistry } from '../fixtures/registry';
 import { addUser, ensureNextBuild, eventually, removeDir, signIn, spawnTsx, startControlPlane, trpc, type Child, type ControlPlane } from '../integration/support/control-plane';
 
@@ -399,6 +399,25 @@ describe('the container terminal in the browser', { timeout: 20 * 60_000 }, () =
     assert.ok(refused.some((r) => r.hostId === hostId && /^error: FORBIDDEN: The viewer role cannot/.test(r.result) && r.target === `container ${shellBox}: /bin/sh`), JSON.stringify(refused));
     assert.ok(refused.some((r) => /^error: BAD_REQUEST: shell: must be one of/.test(r.result)), JSON.stringify(refused));
     assert.equal(await execIds(shellBox).then((ids) => ids.length), 0, 'no exec was started for the viewer');
+  });
+
+  test('the agent stopping ends the session: the page says the host went offline, and the shell is gone', STEP, async () => {
+    const page = await signedIn(OPERATOR, PASSWORD);
+    try {
+      await openTerminal(page, shellBox);
+      const execId = (await execIds(shellBox))[0];
+      const shellPid = Number((await dockerGet(dockerSocket, `/exec/${execId}/json`)).body.Pid);
+      assert.ok(alive(shellPid));
+      await agent!.kill('SIGTERM');
+      await page.locator('[data-testid=terminal-status]', { hasText: /session ended: host went offline/ }).waitFor();
+      await eventually('the shell is gone', () => !alive(shellPid), 30_000, 100);
+      const end = await eventually('audited', async () => (await auditRows()).find((r) => r.action === 'container.terminal.end' && r.target?.includes(`exec ${execId.slice(0, 12)}`)), 30_000, 100);
+      assert.match(end.target ?? '', /host went offline/);
+    } finally {
+      await page.context().close();
+      agent = spawnTsx(['agent/main.ts', '--root', agentRoot, '--docker-socket', dockerSocket, '--server', cp.url], {}, 'agent');
+      await agent.waitFor(/connected to .* as host \S+/, 60_000);
+    }
   });
 
   test('no page errors, no CSP violations (xterm.js draws within the page policy)', () => {
