@@ -2,6 +2,7 @@
 // types; the server never talks to an agent any other way.
 import { z } from 'zod';
 import type { ContainerSpec, ContainerStatus, HealthState, HealthStatus, LogEntry } from './container';
+import { TERM_INPUT_MAX, TERM_SIZE_MAX } from './ui-socket';
 
 /** socket.io namespace agents connect to (the browser uses '/ui'). */
 export const AGENT_NAMESPACE = '/agent';
@@ -144,6 +145,12 @@ const id = z.string().min(1);
 const count = z.number().int().nonnegative();
 const stringMap = z.record(z.string(), z.string());
 
+/** A terminal's size in character cells. */
+export const termSizeSchema = z.strictObject({ cols: z.number().int().min(1).max(TERM_SIZE_MAX), rows: z.number().int().min(1).max(TERM_SIZE_MAX) });
+export type TermSize = z.infer<typeof termSizeSchema>;
+/** How long a hung-up shell may take to exit before its exec is killed. */
+export const TERM_KILL_AFTER_MS = 3_000;
+
 /** Commands the server sends with `emit('command', cmd, ack)`; the agent always acks with a CommandResult.
  *  Strict: the agent refuses a command with a field it does not know, naming it, rather than drop it. */
 export const agentCommandSchema = z.discriminatedUnion('op', [
@@ -186,6 +193,20 @@ export const agentCommandSchema = z.discriminatedUnion('op', [
   z.strictObject({ op: z.literal('volumes.remove'), name: id, force: z.boolean().optional() }),
   /** Result: { deleted: string[], reclaimed: bytes }. */
   z.strictObject({ op: z.literal('volumes.prune') }),
+  /** A terminal: an exec with a TTY running `cmd` in the container; its output comes as 'term' messages. */
+  z.strictObject({
+    op: z.literal('term.open'),
+    sessionId: id,
+    id,
+    cmd: z.array(z.string().min(1).max(4096)).min(1).max(64),
+    user: z.string().min(1).max(256).optional(),
+    size: termSizeSchema,
+  }),
+  /** Keys and pastes, in order; the ack comes once the TTY has taken them. */
+  z.strictObject({ op: z.literal('term.input'), sessionId: id, data: z.string().max(TERM_INPUT_MAX) }),
+  z.strictObject({ op: z.literal('term.resize'), sessionId: id, size: termSizeSchema }),
+  /** Ends the session: the shell is hung up on (SIGHUP), killed if it outlives TERM_KILL_AFTER_MS. */
+  z.strictObject({ op: z.literal('term.close'), sessionId: id }),
 ]);
 
 export type AgentCommand = z.infer<typeof agentCommandSchema>;
@@ -200,6 +221,10 @@ export interface AgentToServer {
   /** One batch of a log subscription. The agent sends the next batch only after the server acks this one,
    *  so a slow reader throttles reading the log file instead of filling memory. `done` = the stream ended. */
   logs: (batch: LogBatch, ack: () => void) => void;
+  /** A terminal's output, or its end. The agent sends the next message of a session only after the
+   *  server acks this one (the server acks once the browser has drawn it), so a flood of output
+   *  stops the command at its TTY instead of filling buffers on the way. */
+  term: (msg: TermMessage, ack: () => void) => void;
   /** Progress of a pull or push started by a 'pull', 'run' or 'push' command. */
   pullProgress: (p: { ref: string } & PullProgress) => void;
 }
@@ -209,6 +234,14 @@ export interface LogBatch {
   entries: LogEntry[];
   done?: boolean;
 }
+
+/** Why a terminal session ended, as the agent saw it. */
+export type TermEndReason = 'exited' | 'closed' | 'container stopped' | 'error';
+
+export type TermMessage =
+  | { sessionId: string; data: Uint8Array }
+  /** The last message of a session: the command's exit code (null when unknown) and why it ended. */
+  | { sessionId: string; end: { exitCode: number | null; reason: TermEndReason; error?: string } };
 
 export interface ServerToAgent {
   command: (cmd: AgentCommand, ack: (res: CommandResult) => void) => void;

@@ -1,6 +1,7 @@
 // What the browser and the control plane say over socket.io ('/ui'). The browser is
 // authenticated by its next-auth session cookie in the handshake; every event below
 // checks the user's role in the team that owns the host.
+import { z } from 'zod';
 import type { ContainerSummary, HostSnapshot, ImageSummary } from './agent-link';
 import type { LogEntry } from './container';
 import type { Role } from './roles';
@@ -23,6 +24,68 @@ export interface HostView {
   images: ImageSummary[];
 }
 
+/** The shells the terminal offers; anything else is refused by name. */
+export const TERMINAL_SHELLS = ['/bin/sh', '/bin/bash'] as const;
+export type TerminalShell = (typeof TERMINAL_SHELLS)[number];
+/** The most characters one input message carries: a longer paste goes in several, in order. */
+export const TERM_INPUT_MAX = 16_384;
+/** The largest terminal side, in cells, either way. */
+export const TERM_SIZE_MAX = 1000;
+
+export interface TermSize {
+  cols: number;
+  rows: number;
+}
+export interface TermOpenRequest {
+  hostId: string;
+  containerId: string;
+  shell: TerminalShell;
+  /** As `docker exec -u`: a name or uid[:gid] from the image; absent = the container's user. */
+  user?: string;
+  size: TermSize;
+}
+export interface TermInput {
+  sessionId: string;
+  data: string;
+}
+export interface TermResize {
+  sessionId: string;
+  size: TermSize;
+}
+
+let schemas: ReturnType<typeof makeTermSchemas> | undefined;
+
+/**
+ * The server's checks of the terminal events. Built on first use, not at import: the
+ * browser imports this module too, and zod probes for eval when it builds an object
+ * schema, which the page's Content-Security-Policy reports as a violation.
+ */
+export function termSchemas() {
+  return (schemas ??= makeTermSchemas());
+}
+
+function makeTermSchemas() {
+  const sessionId = z.string().min(1).max(100);
+  const size = z.strictObject({ cols: z.number().int().min(1).max(TERM_SIZE_MAX), rows: z.number().int().min(1).max(TERM_SIZE_MAX) });
+  return {
+    open: z.strictObject({
+      hostId: z.string().min(1).max(100),
+      containerId: z.string().min(1).max(128),
+      shell: z.enum(TERMINAL_SHELLS, { error: `must be one of ${TERMINAL_SHELLS.join(', ')}` }),
+      user: z
+        .string()
+        .max(64)
+        .regex(/^$|^[A-Za-z0-9_.][A-Za-z0-9_.-]*(:[A-Za-z0-9_.][A-Za-z0-9_.-]*)?$/, 'must be a user name or uid, optionally :group')
+        .optional(),
+      size,
+    }) satisfies z.ZodType<TermOpenRequest>,
+    input: z.strictObject({ sessionId, data: z.string().min(1).max(TERM_INPUT_MAX) }) satisfies z.ZodType<TermInput>,
+    resize: z.strictObject({ sessionId, size }) satisfies z.ZodType<TermResize>,
+  };
+}
+
+export type TermAck = (res: { ok: boolean; error?: string }) => void;
+
 export interface UiToServer {
   /** Join the host's room: the server answers with 'host' now and after every change. */
   'host:watch': (hostId: string, ack: (res: { ok: boolean; error?: string }) => void) => void;
@@ -33,6 +96,19 @@ export interface UiToServer {
     ack: (res: { ok: boolean; subId?: string; error?: string }) => void,
   ) => void;
   'logs:unsubscribe': (subId: string) => void;
+  'term:open': (req: TermOpenRequest, ack: (res: { ok: boolean; sessionId?: string; error?: string }) => void) => void;
+  /** Keys and pastes of one session, one message in flight at a time: the ack says the TTY took it. */
+  'term:input': (req: TermInput, ack: TermAck) => void;
+  'term:resize': (req: TermResize) => void;
+  'term:close': (sessionId: string) => void;
+}
+
+/** Why the server says a terminal ended. */
+export interface TermEnd {
+  sessionId: string;
+  /** "exited", "container stopped", "role lowered", "host went offline" … */
+  reason: string;
+  exitCode: number | null;
 }
 
 export interface ServerToUi {
@@ -40,4 +116,8 @@ export interface ServerToUi {
   'hosts:changed': () => void;
   host: (h: HostView) => void;
   logs: (batch: { subId: string; containerId: string; entries: LogEntry[]; done?: boolean }) => void;
+  /** Terminal output as raw bytes (a UTF-8 character may be split across two); ack once it is drawn,
+   *  and the next comes only then. */
+  'term:data': (msg: { sessionId: string; data: ArrayBuffer | Uint8Array }, ack: () => void) => void;
+  'term:end': (end: TermEnd) => void;
 }

@@ -411,6 +411,9 @@ class EngineImpl extends EventEmitter<EngineEvents> implements BerthEngine {
   execResize(execId: string, size: TtySize): Promise<void> {
     return this.execs.resize(execId, size);
   }
+  execKill(execId: string, signal: NodeJS.Signals): void {
+    this.execs.kill(execId, signal);
+  }
   execInspect(execId: string): ExecInfo {
     return this.execs.inspect(execId);
   }

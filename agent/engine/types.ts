@@ -387,6 +387,8 @@ export interface Engine extends EventEmitter<EngineEvents> {
   execCreate(idOrName: string, opts: ExecCreateOptions): ExecInfo;
   execStart(execId: string, opts: ExecStartOptions): StdioSession | undefined;
   execResize(execId: string, size: TtySize): Promise<void>;
+  /** Signals a running exec (SIGKILL reaches the helper itself: its TTY closes and the kernel hangs the command up). */
+  execKill(execId: string, signal: NodeJS.Signals): void;
   execInspect(execId: string): ExecInfo;
   /** The container's exec instances that have not exited (Docker's ExecIDs). */
   execIds(idOrName: string): string[];

@@ -6,6 +6,7 @@ import { runCommand, type CommandContext } from './commands';
 import { ensureCredential } from './enroll';
 import { AGENT_NAMESPACE, type AgentToServer, type LogBatch, type ServerToAgent } from '../../protocol/agent-link';
 import { buildSnapshot } from './snapshot';
+import { Terminals } from './terminal';
 
 export interface LinkOptions {
   engine: Engine;
@@ -108,9 +109,18 @@ export async function startLink(o: LinkOptions): Promise<Link> {
     if (!socket.connected) throw new Error('link is down');
     await socket.emitWithAck('logs', batch);
   };
+  const terminals = new Terminals(
+    engine,
+    async (msg) => {
+      if (!socket.connected) throw new Error('link is down');
+      await socket.emitWithAck('term', msg);
+    },
+    log,
+  );
   const ctx: CommandContext = {
     engine,
     subscriptions,
+    terminals,
     sendLogs,
     onPullProgress: (p) => {
       if (socket.connected) socket.volatile.emit('pullProgress', p);
@@ -125,6 +135,8 @@ export async function startLink(o: LinkOptions): Promise<Link> {
   socket.on('disconnect', (reason) => {
     for (const a of subscriptions.values()) a.abort();
     subscriptions.clear();
+    // A terminal nobody can see any more is hung up on, as a closed terminal window's shell is.
+    terminals.closeAll();
     if (closed) return;
     log(`link to ${o.server} lost (${reason}); reconnecting`);
     if (reason === 'io server disconnect') retryLater();
@@ -161,6 +173,7 @@ export async function startLink(o: LinkOptions): Promise<Link> {
       engine.off('image', scheduleSnapshot);
       for (const a of subscriptions.values()) a.abort();
       subscriptions.clear();
+      terminals.closeAll();
       socket.disconnect();
     },
   };

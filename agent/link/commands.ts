@@ -7,6 +7,7 @@ import type { z } from 'zod';
 import { agentCommandSchema, type AgentCommand, type CommandResult, type LogBatch } from '../../protocol/agent-link';
 import { summarizeContainer, summarizeImage } from './snapshot';
 import { containerLive } from './stats';
+import type { Terminals } from './terminal';
 
 export interface CommandContext {
   engine: Engine;
@@ -14,6 +15,8 @@ export interface CommandContext {
   sendLogs: (batch: LogBatch) => Promise<void>;
   /** Live log subscriptions by subId; the client aborts them all when the link drops. */
   subscriptions: Map<string, AbortController>;
+  /** The dashboard's terminal sessions; the client closes them all when the link drops. */
+  terminals: Terminals;
 }
 
 export function failure(err: unknown): CommandResult {
@@ -117,6 +120,17 @@ export async function runCommand(ctx: CommandContext, raw: unknown): Promise<Com
         });
         return { ok: true, result: { subId: cmd.subId } };
       }
+      case 'term.open':
+        return { ok: true, result: ctx.terminals.open({ sessionId: cmd.sessionId, id: cmd.id, cmd: cmd.cmd, user: cmd.user, size: cmd.size }) };
+      case 'term.input':
+        await ctx.terminals.input(cmd.sessionId, cmd.data);
+        return { ok: true };
+      case 'term.resize':
+        await ctx.terminals.resize(cmd.sessionId, cmd.size);
+        return { ok: true };
+      case 'term.close':
+        ctx.terminals.close(cmd.sessionId);
+        return { ok: true };
       case 'logs.unsubscribe':
         ctx.subscriptions.get(cmd.subId)?.abort();
         ctx.subscriptions.delete(cmd.subId);

@@ -11,6 +11,7 @@ import {
   type HostSnapshot,
   type LogBatch,
   type ServerToAgent,
+  type TermMessage,
 } from '../../protocol/agent-link';
 import { secretMatches } from '../auth/tokens';
 import { db } from '../db';
@@ -32,6 +33,7 @@ export interface HostRow {
 }
 
 export type LogSink = (hostId: string, batch: LogBatch) => Promise<void>;
+export type TermSink = (hostId: string, msg: TermMessage) => Promise<void>;
 
 const PERSIST_EVERY_MS = 10_000;
 
@@ -47,6 +49,10 @@ export class AgentHub {
   logSink: LogSink | undefined;
   /** Called after an agent (re)connects, e.g. to resume log streams. */
   onAgentOnline: ((hostId: string) => void) | undefined;
+  /** Where terminal output goes (the '/ui' hub's terminals); resolves when the message may be acked. */
+  termSink: TermSink | undefined;
+  /** Called when an agent's connection is gone (terminals end with it). */
+  onAgentOffline: ((hostId: string) => void) | undefined;
 
   attach(io: Server): void {
     this.io = io;
@@ -99,6 +105,16 @@ export class AgentHub {
         done();
       });
     });
+    socket.on('term', (msg, ack) => {
+      const done = () => {
+        if (typeof ack === 'function') ack();
+      };
+      if (!msg || typeof msg.sessionId !== 'string' || !this.termSink) return done();
+      this.termSink(hostId, msg).then(done, (err) => {
+        console.error(`terminal output from host ${hostId}: ${(err as Error).message}`);
+        done();
+      });
+    });
     socket.on('pullProgress', () => {
       // The browser protocol has no pull progress yet; the pull's command ack carries the result.
     });
@@ -109,6 +125,7 @@ export class AgentHub {
       if (this.agents.get(hostId) !== socket) return;
       this.agents.delete(hostId);
       this.touch(hostId, true);
+      this.onAgentOffline?.(hostId);
     });
     this.onAgentOnline?.(hostId);
   }
@@ -186,6 +203,7 @@ export class AgentHub {
     if (s) {
       this.agents.delete(hostId);
       s.disconnect(true);
+      this.onAgentOffline?.(hostId);
     }
     this.snapshots.delete(hostId);
   }

@@ -9,6 +9,7 @@ import { onSessionsEnded } from '../auth/sessions';
 import { db } from '../db';
 import { berthGlobal } from '../global';
 import type { AgentHub } from './agents';
+import { TerminalHub } from './terminals';
 import { UI_NAMESPACE, type ServerToUi, type UiToServer } from '../../protocol/ui-socket';
 
 type UiSocket = Socket<UiToServer, ServerToUi, Record<string, never>, { userId: string }>;
@@ -67,8 +68,11 @@ function errorText(err: unknown): string {
 
 export class UiHub {
   private readonly subs = new Map<string, Subscription>();
+  readonly terminals: TerminalHub;
 
-  constructor(private readonly agents: AgentHub) {}
+  constructor(private readonly agents: AgentHub) {
+    this.terminals = new TerminalHub(agents);
+  }
 
   attach(io: Server): void {
     const nsp = io.of(UI_NAMESPACE) as unknown as Namespace<UiToServer, ServerToUi>;
@@ -93,11 +97,17 @@ export class UiHub {
       nsp.in(rooms).disconnectSockets(true);
     });
     this.agents.logSink = (hostId, batch) => this.forward(hostId, batch);
-    this.agents.onAgentOnline = (hostId) => this.resume(hostId);
+    this.agents.onAgentOnline = (hostId) => {
+      // An agent that reconnects has hung up on every terminal of its last connection.
+      this.terminals.hostGone(hostId, 'host reconnected');
+      this.resume(hostId);
+    };
+    this.agents.onAgentOffline = (hostId) => this.terminals.hostGone(hostId, 'host went offline');
   }
 
   private onConnect(socket: UiSocket): void {
     const userId = socket.data.userId;
+    this.terminals.bind(socket);
 
     socket.on('host:watch', async (hostId, ack) => {
       const reply = typeof ack === 'function' ? ack : () => {};

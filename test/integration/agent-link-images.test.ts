@@ -7,6 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { cgroupParentFor, openEngine, type BerthEngine } from '../../agent/engine/index';
+import { Terminals } from '../../agent/link/terminal';
 import { runCommand, type CommandContext } from '../../agent/link/commands';
 import type { CommandResult } from '../../protocol/agent-link';
 import { pushBusyboxImage } from '../fixtures/busybox-image';
@@ -28,7 +29,7 @@ describe('image commands over the link', { skip: !isRoot && 'needs root', timeou
   before(async () => {
     tmp = mkdtempSync(path.join(os.tmpdir(), 'berth-link-images-'));
     engine = await openEngine({ root: path.join(tmp, 'root') });
-    ctx = { engine, onPullProgress: (p) => progress.push(p), sendLogs: async () => undefined, subscriptions: new Map() };
+    ctx = { engine, onPullProgress: (p) => progress.push(p), sendLogs: async () => undefined, subscriptions: new Map(), terminals: new Terminals(engine, async () => {}) };
     registry = await startRegistry();
     authed = await startRegistry({ auth: creds });
   });

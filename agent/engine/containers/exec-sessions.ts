@@ -156,6 +156,13 @@ export class ExecSessions {
     if (e.sizes && size.rows > 0 && size.cols > 0) e.sizes.write(`${size.rows} ${size.cols}\n`);
   }
 
+  /** Signals a running exec's command (through its helper, which passes it on); a no-op once it has exited.
+   *  Docker has no such call: the dashboard's terminal uses it to end a shell its browser left. */
+  kill(id: string, signal: NodeJS.Signals): void {
+    const e = this.get(id);
+    if (e.info.running && e.proc && e.proc.exitCode === null && e.proc.signalCode === null) e.proc.kill(signal);
+  }
+
   /** Starts the exec: a session for its client, or undefined when detached. */
   start(id: string, o: ExecStartOptions): StdioSession | undefined {
     const e = this.get(id);

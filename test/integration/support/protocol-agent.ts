@@ -192,6 +192,11 @@ async function handle(cmd: AgentCommand): Promise<CommandResult> {
       subs.delete(cmd.subId);
       say(`UNSUBSCRIBED ${cmd.subId}`);
       return { ok: true };
+    case 'term.open':
+    case 'term.input':
+    case 'term.resize':
+    case 'term.close':
+      return { ok: false, status: 400, error: 'this test agent has no terminals' };
     default:
       // This stand-in agent keeps no volumes and plays no image commands (push, tag, prune, login …).
       return { ok: false, status: 400, error: `the protocol test agent does not do ${cmd.op}` };

@@ -10,6 +10,7 @@ import { ContainerHealth, HealthBadge } from '../../../../components/container-h
 import { ContainerInspectView, RawJson } from '../../../../components/container-inspect';
 import { LogViewer } from '../../../../components/log-viewer';
 import { StatsCharts } from '../../../../components/stats-charts';
+import { TerminalPanel } from '../../../../components/terminal-panel';
 import { ErrorText, Fact, StateBadge } from '../../../../components/ui';
 import { formatBytes, formatTime, shellJoin, shortId, timeAgo } from '../../../../lib/format';
 import { useNow } from '../../../../lib/use-now';
@@ -188,13 +189,8 @@ export default function ContainerPage() {
           </div>
         ) : null}
         {tab === 'terminal' ? (
-          // Where the terminal goes once exec with a TTY lands in the engine.
-          <div role="tabpanel" id="panel-terminal" aria-labelledby="tab-terminal" className="card p-4" data-testid="terminal-placeholder">
-            <h2 className="text-sm font-semibold text-slate-800">Terminal</h2>
-            <p className="mt-1 text-sm text-slate-600">
-              Not available yet: a shell in the browser needs <span className="font-mono">exec</span> with a TTY, which the engine does not have yet. When it
-              lands it opens here, for operators and up, with every session in the audit log.
-            </p>
+          <div role="tabpanel" id="panel-terminal" aria-labelledby="tab-terminal">
+            <TerminalPanel hostId={hostId} containerId={record.id} running={state === 'running' && !gone} hostOnline={!!host?.online} />
           </div>
         ) : null}
       </div>
