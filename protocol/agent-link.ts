@@ -1,7 +1,8 @@
 // What the agent and the control plane say to each other. Both sides import these
 // types; the server never talks to an agent any other way.
 import { z } from 'zod';
-import type { ContainerSpec, ContainerStatus, HealthState, HealthStatus, LogEntry } from './container';
+import type { ContainerSpec, ContainerStatus, HealthState, HealthStatus, LogEntry, PublishedPort } from './container';
+import { networkCreateSchema } from './network';
 
 /** socket.io namespace agents connect to (the browser uses '/ui'). */
 export const AGENT_NAMESPACE = '/agent';
@@ -70,6 +71,8 @@ export interface ContainerSummary {
   health?: HealthStatus;
   /** Restarts by its restart policy since a user last started it. */
   restartCount?: number;
+  /** While it runs and publishes ports: each as bound on the host. */
+  ports?: PublishedPort[];
 }
 
 /**
@@ -186,6 +189,13 @@ export const agentCommandSchema = z.discriminatedUnion('op', [
   z.strictObject({ op: z.literal('volumes.remove'), name: id, force: z.boolean().optional() }),
   /** Result: { deleted: string[], reclaimed: bytes }. */
   z.strictObject({ op: z.literal('volumes.prune') }),
+  /** Networks: every one (NetworkInfo[], the built-in ones marked), one by id or name, a new one, removing one
+   *  (the engine refuses the built-in ones and one with running containers), and pruning the unused (result: their names). */
+  z.strictObject({ op: z.literal('networks.list') }),
+  z.strictObject({ op: z.literal('networks.inspect'), id }),
+  z.strictObject({ op: z.literal('networks.create'), network: networkCreateSchema }),
+  z.strictObject({ op: z.literal('networks.remove'), id }),
+  z.strictObject({ op: z.literal('networks.prune') }),
 ]);
 
 export type AgentCommand = z.infer<typeof agentCommandSchema>;

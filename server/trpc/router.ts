@@ -4,6 +4,7 @@ import { authRouter } from './routers/auth';
 import { containersRouter } from './routers/containers';
 import { hostsRouter } from './routers/hosts';
 import { imagesRouter } from './routers/images';
+import { networksRouter } from './routers/networks';
 import { volumesRouter } from './routers/volumes';
 
 export const appRouter = router({
@@ -12,6 +13,7 @@ export const appRouter = router({
   images: imagesRouter,
   containers: containersRouter,
   volumes: volumesRouter,
+  networks: networksRouter,
   audit: auditRouter,
 });
 
