@@ -5,6 +5,7 @@
 // (a crafted call gets the same words), then turns it into the engine's ContainerSpec.
 // The engine checks that spec once more (containerSpecSchema) and has the last word on
 // what exists (networks, volumes, free ports). Pure data and zod, no Node imports.
+import './zod-in-browser';
 import { z } from 'zod';
 import { PORT_PROTOCOLS, RESTART_POLICIES, type ContainerSpec, type MountSpec, type PortBindingSpec } from './container';
 

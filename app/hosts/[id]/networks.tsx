@@ -33,11 +33,12 @@ export function NetworksSection({
   const utils = trpc.useUtils();
   const list = trpc.networks.list.useQuery({ hostId }, { enabled: online, retry: false });
   const changed = containers.map((c) => `${c.id}:${c.state}`).join(',');
+  // The list and any opened details: both show which containers are on a network.
   useEffect(() => {
-    void utils.networks.list.invalidate({ hostId });
+    void utils.networks.invalidate();
   }, [changed, hostId, utils]);
   const [open, setOpen] = useState<string | null>(null);
-  const refresh = () => void utils.networks.list.invalidate({ hostId });
+  const refresh = () => void utils.networks.invalidate();
   const remove = trpc.networks.remove.useMutation({ onSettled: refresh });
   const prune = trpc.networks.prune.useMutation({ onSettled: refresh });
   const names = new Map(containers.map((c) => [c.id, c.name]));
@@ -183,7 +184,7 @@ function CreateNetwork({ hostId, disabled, onCreated }: { hostId: string; disabl
       >
         <Field id="network-name" label="Network name" className="w-44" inputClassName="font-mono" placeholder="backend" value={name} onChange={(e) => setName(e.target.value)} required />
         <Field id="network-subnet" label="Subnet" className="w-40" inputClassName="font-mono" placeholder="empty: a free one" value={subnet} onChange={(e) => setSubnet(e.target.value)} />
-        <Field id="network-gateway" label="Gateway" className="w-36" inputClassName="font-mono" placeholder="empty: the first" value={gateway} onChange={(e) => setGateway(e.target.value)} />
+        <Field id="network-gateway" label="Gateway" className="w-40" inputClassName="font-mono" placeholder="empty: the first" value={gateway} onChange={(e) => setGateway(e.target.value)} />
         <label className="flex items-center gap-2 pb-2 text-sm text-slate-700">
           <input id="network-internal" type="checkbox" checked={internal} onChange={(e) => setInternal(e.target.checked)} />
           Internal (no traffic outside it)

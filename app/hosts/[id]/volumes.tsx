@@ -31,11 +31,12 @@ export function VolumesSection({
   const utils = trpc.useUtils();
   const list = trpc.volumes.list.useQuery({ hostId }, { enabled: online, retry: false });
   const changed = containers.map((c) => `${c.id}:${c.state}`).join(',');
+  // The list and any opened details: both show who uses a volume.
   useEffect(() => {
-    void utils.volumes.list.invalidate({ hostId });
+    void utils.volumes.invalidate();
   }, [changed, hostId, utils]);
   const [open, setOpen] = useState<string | null>(null);
-  const refresh = () => void utils.volumes.list.invalidate({ hostId });
+  const refresh = () => void utils.volumes.invalidate();
   const remove = trpc.volumes.remove.useMutation({ onSettled: refresh });
   const prune = trpc.volumes.prune.useMutation({ onSettled: refresh });
   const names = new Map(containers.map((c) => [c.id, c.name]));
