@@ -189,7 +189,7 @@ function CreateNetwork({ hostId, disabled, onCreated }: { hostId: string; disabl
           <input id="network-internal" type="checkbox" checked={internal} onChange={(e) => setInternal(e.target.checked)} />
           Internal (no traffic outside it)
         </label>
-        <KeyValueArea id="network-labels" label="Labels (key=value per line)" className="w-48" value={labels} onChange={setLabels} placeholder="team=web" />
+        <KeyValueArea id="network-labels" label="Labels (key=value, one per line)" className="w-48" value={labels} onChange={setLabels} placeholder="team=web" />
       </Form>
       <Notice testId="network-created">{create.data && !create.isPending ? `Created ${create.data.name} (${create.data.subnet ?? 'no subnet'})` : null}</Notice>
     </>
