@@ -1,7 +1,8 @@
 // What the agent and the control plane say to each other. Both sides import these
 // types; the server never talks to an agent any other way.
 import { z } from 'zod';
-import type { ContainerSpec, ContainerStatus, HealthState, HealthStatus, LogEntry } from './container';
+import type { ContainerSpec, ContainerStatus, HealthState, HealthStatus, LogEntry, PublishedPort } from './container';
+import { networkCreateSchema } from './network';
 import { TERM_INPUT_MAX, TERM_SIZE_MAX } from './ui-socket';
 
 /** socket.io namespace agents connect to (the browser uses '/ui'). */
@@ -71,6 +72,8 @@ export interface ContainerSummary {
   health?: HealthStatus;
   /** Restarts by its restart policy since a user last started it. */
   restartCount?: number;
+  /** While it runs and publishes ports: each as bound on the host. */
+  ports?: PublishedPort[];
 }
 
 /**
@@ -207,6 +210,13 @@ export const agentCommandSchema = z.discriminatedUnion('op', [
   z.strictObject({ op: z.literal('term.resize'), sessionId: id, size: termSizeSchema }),
   /** Ends the session: the shell is hung up on (SIGHUP), killed if it outlives TERM_KILL_AFTER_MS. */
   z.strictObject({ op: z.literal('term.close'), sessionId: id }),
+  /** Networks: every one (NetworkInfo[], the built-in ones marked), one by id or name, a new one, removing one
+   *  (the engine refuses the built-in ones and one with running containers), and pruning the unused (result: their names). */
+  z.strictObject({ op: z.literal('networks.list') }),
+  z.strictObject({ op: z.literal('networks.inspect'), id }),
+  z.strictObject({ op: z.literal('networks.create'), network: networkCreateSchema }),
+  z.strictObject({ op: z.literal('networks.remove'), id }),
+  z.strictObject({ op: z.literal('networks.prune') }),
 ]);
 
 export type AgentCommand = z.infer<typeof agentCommandSchema>;

@@ -6,6 +6,7 @@
 // The spec is strict: a key the engine does not know is refused with its name, never
 // dropped. A new capability adds its field to one section here, one mapper in the Docker
 // face, and the engine code that honours it.
+import './zod-in-browser';
 import { z } from 'zod';
 
 const strings = z.array(z.string());

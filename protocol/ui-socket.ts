@@ -19,6 +19,9 @@ export interface HostView {
   online: boolean;
   /** ISO time the server last heard from the agent. */
   lastSeen: string | null;
+  /** The address the agent's link came from (behind BERTH_TRUST_PROXY proxies, the forwarded one); null until it
+   *  connects to this server process. Its published ports are reached there. */
+  address: string | null;
   info: HostSnapshot['info'] | null;
   containers: ContainerSummary[];
   images: ImageSummary[];

@@ -146,6 +146,17 @@ export async function runCommand(ctx: CommandContext, raw: unknown): Promise<Com
         return { ok: true };
       case 'volumes.prune':
         return { ok: true, result: await engine.pruneVolumes() };
+      case 'networks.list':
+        return { ok: true, result: engine.listNetworks() };
+      case 'networks.inspect':
+        return { ok: true, result: engine.inspectNetwork(cmd.id) };
+      case 'networks.create':
+        return { ok: true, result: await engine.createNetwork(cmd.network) };
+      case 'networks.remove':
+        await engine.removeNetwork(cmd.id);
+        return { ok: true };
+      case 'networks.prune':
+        return { ok: true, result: { deleted: await engine.pruneNetworks() } };
     }
   } catch (err) {
     return failure(err);

@@ -19,6 +19,7 @@ export function summarizeContainer(c: ContainerRecord, now = Date.now()): Contai
     memoryLimit: c.spec.resources.memory,
     ...(c.state.running && c.state.health ? { health: c.state.health.status } : {}),
     restartCount: c.restartCount,
+    ...(c.state.running && c.networkState?.ports.length ? { ports: c.networkState.ports } : {}),
   };
 }
 

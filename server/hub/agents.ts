@@ -15,12 +15,13 @@ import {
 } from '../../protocol/agent-link';
 import { secretMatches } from '../auth/tokens';
 import { db } from '../db';
+import { clientAddress } from '../http/client-address';
 import { berthGlobal } from '../global';
 import { UI_NAMESPACE, type HostView, type ServerToUi, type UiToServer } from '../../protocol/ui-socket';
 
 type AgentSocket = Socket<AgentToServer, ServerToAgent, Record<string, never>, { hostId: string }>;
 
-/** Statuses the hub itself answers with; the engine only uses 400/404/409/500/502. */
+/** Statuses the hub itself answers with; the engine only uses 400/403/404/409/500/502. */
 export const HUB_OFFLINE = 503;
 export const HUB_TIMEOUT = 504;
 
@@ -42,6 +43,8 @@ export class AgentHub {
   private readonly snapshots = new Map<string, HostSnapshot>();
   private readonly seen = new Map<string, Date>();
   private readonly persistedAt = new Map<string, number>();
+  /** Where each host's agent connected from: the address its published ports are reached at. */
+  private readonly addresses = new Map<string, string>();
   /** Per connection, how to fail each command still waiting for its answer: one 'disconnect' listener serves them all. */
   private readonly inFlight = new WeakMap<AgentSocket, Set<() => void>>();
   private io: Server | undefined;
@@ -84,6 +87,7 @@ export class AgentHub {
     const previous = this.agents.get(hostId);
     this.agents.set(hostId, socket);
     if (previous && previous !== socket) previous.disconnect(true);
+    this.addresses.set(hostId, clientAddress(socket.request));
     this.touch(hostId, true);
 
     // The first snapshot of a connection carries facts the host list has not seen yet
@@ -191,6 +195,7 @@ export class AgentHub {
       teamId: row.teamId,
       online: this.isOnline(row.id),
       lastSeen: seen ? seen.toISOString() : null,
+      address: this.addresses.get(row.id) ?? null,
       info,
       containers: snap?.containers ?? [],
       images: snap?.images ?? [],

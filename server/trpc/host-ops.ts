@@ -19,6 +19,9 @@ export function agentError(status: number | undefined, message: string): TRPCErr
   switch (status) {
     case 400:
       return new TRPCError({ code: 'BAD_REQUEST', message });
+    case 403:
+      // The engine's "not allowed on this object" (a built-in network, one still in use), as Docker's API says 403.
+      return new TRPCError({ code: 'FORBIDDEN', message });
     case 404:
       return new TRPCError({ code: 'NOT_FOUND', message });
     case 409:

@@ -1,7 +1,7 @@
 'use client';
 import Link from 'next/link';
 import { useParams, useRouter } from 'next/navigation';
-import { useEffect, useState } from 'react';
+import { useState } from 'react';
 import { hasRole } from '../../../protocol/roles';
 import { summaryStatus } from '../../../protocol/docker-words';
 import { ContainerActions } from '../../components/container-actions';
@@ -12,6 +12,9 @@ import { formatBytes, shortId, timeAgo } from '../../lib/format';
 import { useHostWatch } from '../../lib/socket';
 import { trpc } from '../../lib/trpc';
 import { useNow } from '../../lib/use-now';
+import { NetworksSection } from './networks';
+import { PortLinks } from './port-links';
+import { RunForm } from './run-form';
 import { VolumesSection } from './volumes';
 
 export default function HostPage() {
@@ -102,7 +105,7 @@ export default function HostPage() {
         <DataTable
           flush
           testId="containers-table"
-          columns={['Name', 'Image', 'Command', 'State', 'Status', 'Created', { label: 'Actions', align: 'right' }]}
+          columns={['Name', 'Image', 'Command', 'State', 'Status', 'Ports', 'Created', { label: 'Actions', align: 'right' }]}
           empty={host.containers.length === 0 ? 'No containers.' : null}
         >
           {host.containers.map((c) => (
@@ -121,6 +124,9 @@ export default function HostPage() {
                 <StateBadge state={c.state} testId="container-state" />
               </td>
               <td className="px-4 py-2.5 text-slate-600">{summaryStatus(c, asOf)}</td>
+              <td className="px-4 py-2.5" data-testid="container-ports">
+                <PortLinks ports={c.ports} agentAddress={host.address} />
+              </td>
               <td className="px-4 py-2.5 text-slate-600" title={c.created}>
                 {timeAgo(c.created, now)}
               </td>
@@ -156,6 +162,8 @@ export default function HostPage() {
           ))}
         </DataTable>
       </Section>
+
+      <NetworksSection hostId={hostId} canOperate={canOperate} online={host.online} containers={host.containers} now={now} />
 
       <VolumesSection hostId={hostId} canOperate={canOperate} online={host.online} containers={host.containers} now={now} />
     </div>
@@ -199,81 +207,6 @@ function PullForm({ hostId, onPulled }: { hostId: string; onPulled: (ref: string
           ? `Pulled ${pull.data.repoTags.join(', ') || pull.variables?.ref} (${shortId(pull.data.id)})`
           : null}
       </Notice>
-    </Section>
-  );
-}
-
-function RunForm({ hostId, imageTags, suggestedImage }: { hostId: string; imageTags: string[]; suggestedImage: string }) {
-  const utils = trpc.useUtils();
-  const [image, setImage] = useState('');
-  // What was just pulled is most likely what runs next; never overwrite what the user typed.
-  useEffect(() => {
-    if (suggestedImage) setImage((cur) => cur || suggestedImage);
-  }, [suggestedImage]);
-  const [command, setCommand] = useState('');
-  const [name, setName] = useState('');
-  const [memory, setMemory] = useState('');
-  const run = trpc.containers.run.useMutation({ onSettled: () => void utils.hosts.get.invalidate({ hostId }) });
-
-  return (
-    <Section title="Run container">
-      <Form
-        testId="run-form"
-        onSubmit={() =>
-          run.mutate({
-            hostId,
-            image: image.trim(),
-            command: command.trim() || undefined,
-            name: name.trim() || undefined,
-            memory: memory.trim() || undefined,
-          })
-        }
-        submitLabel="Run"
-        pendingLabel="Starting…"
-        pending={run.isPending}
-        canSubmit={!!image.trim()}
-        error={run.error?.message}
-        errorTestId="run-error"
-      >
-        <div className="grid grid-cols-2 gap-3">
-          <Field
-            id="run-image"
-            label="Image"
-            className="col-span-2"
-            inputClassName="font-mono"
-            list="run-image-options"
-            placeholder="busybox:latest"
-            value={image}
-            onChange={(e) => setImage(e.target.value)}
-            required
-          >
-            <datalist id="run-image-options">
-              {imageTags.map((t) => (
-                <option key={t} value={t} />
-              ))}
-            </datalist>
-          </Field>
-          <Field
-            id="run-command"
-            label="Command"
-            className="col-span-2"
-            inputClassName="font-mono"
-            placeholder={`sh -c 'echo hello'`}
-            value={command}
-            onChange={(e) => setCommand(e.target.value)}
-          />
-          <Field id="run-name" label="Name" placeholder="optional" value={name} onChange={(e) => setName(e.target.value)} />
-          <Field id="run-memory" label="Memory limit" placeholder="e.g. 64m, 1g" value={memory} onChange={(e) => setMemory(e.target.value)} />
-        </div>
-      </Form>
-      {run.data && !run.isPending ? (
-        <Notice testId="run-result">
-          Started{' '}
-          <Link className="font-mono underline" href={`/hosts/${hostId}/containers/${run.data.id}`}>
-            {shortId(run.data.id)}
-          </Link>
-        </Notice>
-      ) : null}
     </Section>
   );
 }

@@ -2,6 +2,7 @@ import { TRPCError } from '@trpc/server';
 import { z } from 'zod';
 import type { ContainerLive } from '../../../protocol/agent-link';
 import type { ContainerRecord, ContainerSpec } from '../../../protocol/container';
+import { runOptionsProblems, runOptionsShape, runOptionsSpec, type RunOptions } from '../../../protocol/run-form';
 import { ShellSyntaxError, splitShellWords } from '../../parse/shell-words';
 import { parseMemorySize } from '../../parse/size';
 import { callAgent, host, hostMutation } from '../host-ops';
@@ -24,10 +25,18 @@ const signal = z.union([
 
 /** Turns the form's fields into an engine spec. Parsing what was typed is ours (BAD_REQUEST
  *  naming the field); whether the spec makes sense (names, limits) is the engine's, once. */
-export function runSpec(input: { image: string; command?: string; name?: string; memory?: string }): ContainerSpec {
+export function runSpec(input: { image: string; command?: string; name?: string; memory?: string; options?: RunOptions }): ContainerSpec {
   const spec: ContainerSpec = { image: input.image };
+  if (input.options) {
+    // The browser checked these with the same schema; a call that did not come from the form gets the same words.
+    const problems = runOptionsProblems(input.options);
+    if (problems.length) throw new TRPCError({ code: 'BAD_REQUEST', message: problems.map((p) => p.message).join('; ') });
+    const { env, ...sections } = runOptionsSpec(input.options);
+    Object.assign(spec, sections);
+    if (env) spec.process = { env };
+  }
   try {
-    if (input.command?.trim()) spec.process = { cmd: splitShellWords(input.command) };
+    if (input.command?.trim()) spec.process = { ...spec.process, cmd: splitShellWords(input.command) };
     if (input.memory?.trim()) spec.resources = { memory: parseMemorySize(input.memory) };
   } catch (err) {
     if (err instanceof ShellSyntaxError) throw new TRPCError({ code: 'BAD_REQUEST', message: `command: ${err.message}` });
@@ -47,6 +56,8 @@ export const containersRouter = router({
         command: z.string().max(8192).optional(),
         name: z.string().max(128).optional(),
         memory: z.string().max(32).optional(),
+        /** Ports, mounts, network, environment and restart policy, as the form's rows hold them. */
+        options: runOptionsShape.optional(),
       }),
     )
     .mutation(({ ctx, input }) =>
