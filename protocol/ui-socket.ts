@@ -1,7 +1,7 @@
 // What the browser and the control plane say over socket.io ('/ui'). The browser is
 // authenticated by its next-auth session cookie in the handshake; every event below
 // checks the user's role in the team that owns the host.
-import type { ContainerSummary, HostSnapshot, ImageSummary } from './agent-link';
+import type { ContainerSummary, HostSnapshot, ImageSummary, PullProgress } from './agent-link';
 import type { LogEntry } from './container';
 import type { Role } from './roles';
 
@@ -40,4 +40,12 @@ export interface ServerToUi {
   'hosts:changed': () => void;
   host: (h: HostView) => void;
   logs: (batch: { subId: string; containerId: string; entries: LogEntry[]; done?: boolean }) => void;
+  /** A pull's or push's progress on a host, to everyone watching the host; `progressId` is the one the dashboard's pull or push gave. */
+  'images:progress': (p: ImageProgress) => void;
+}
+
+export interface ImageProgress extends PullProgress {
+  hostId: string;
+  ref: string;
+  progressId?: string;
 }

@@ -9,6 +9,7 @@ import {
   type AgentToServer,
   type CommandResult,
   type HostSnapshot,
+  type ImageDataChunk,
   type LogBatch,
   type ServerToAgent,
 } from '../../protocol/agent-link';
@@ -32,6 +33,8 @@ export interface HostRow {
 }
 
 export type LogSink = (hostId: string, batch: LogBatch) => Promise<void>;
+/** Takes a piece of a save stream; resolves (→ the agent's ack) once it may send the next. */
+export type ImageDataSink = (hostId: string, chunk: ImageDataChunk) => Promise<void>;
 
 const PERSIST_EVERY_MS = 10_000;
 
@@ -47,6 +50,10 @@ export class AgentHub {
   logSink: LogSink | undefined;
   /** Called after an agent (re)connects, e.g. to resume log streams. */
   onAgentOnline: ((hostId: string) => void) | undefined;
+  /** Where pieces of save streams go (server/hub/image-transfer). */
+  imageDataSink: ImageDataSink | undefined;
+  /** Called when an agent's connection ends, e.g. to fail the transfers it carried. */
+  readonly offlineListeners = new Set<(hostId: string) => void>();
 
   attach(io: Server): void {
     this.io = io;
@@ -99,13 +106,37 @@ export class AgentHub {
         done();
       });
     });
-    socket.on('pullProgress', () => {
-      // The browser protocol has no pull progress yet; the pull's command ack carries the result.
+    socket.on('pullProgress', (p) => {
+      if (this.agents.get(hostId) !== socket || !p || typeof p.ref !== 'string' || typeof p.status !== 'string') return;
+      const num = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) ? v : undefined);
+      this.ui()
+        ?.to(`host:${hostId}`)
+        .emit('images:progress', {
+          hostId,
+          ref: p.ref,
+          status: p.status,
+          ...(typeof p.progressId === 'string' ? { progressId: p.progressId } : {}),
+          ...(typeof p.id === 'string' ? { id: p.id } : {}),
+          ...(num(p.current) !== undefined ? { current: num(p.current) } : {}),
+          ...(num(p.total) !== undefined ? { total: num(p.total) } : {}),
+        });
+    });
+    socket.on('imageData', (chunk, ack) => {
+      const done = () => {
+        if (typeof ack === 'function') ack();
+      };
+      if (!chunk || typeof chunk.streamId !== 'string' || !this.imageDataSink) return done();
+      this.imageDataSink(hostId, chunk).then(done, (err) => {
+        console.error(`image data from host ${hostId}: ${(err as Error).message}`);
+        done();
+      });
     });
     const inFlight = new Set<() => void>();
     this.inFlight.set(socket, inFlight);
     socket.on('disconnect', () => {
       for (const gone of [...inFlight]) gone();
+      // A replaced connection too: the agent ended the transfers it carried.
+      for (const l of this.offlineListeners) l(hostId);
       if (this.agents.get(hostId) !== socket) return;
       this.agents.delete(hostId);
       this.touch(hostId, true);
