@@ -28,7 +28,8 @@ export function Header() {
   }
 
   const nav = [
-    { href: '/', label: 'Hosts', active: path === '/' || (path.startsWith('/hosts/') && path !== '/hosts/new') },
+    { href: '/', label: 'Hosts', active: path === '/' || (path.startsWith('/hosts/') && path !== '/hosts/new' && !path.endsWith('/images')) },
+    { href: '/images', label: 'Images', active: path === '/images' || (path.startsWith('/hosts/') && path.endsWith('/images')) },
     ...(isAdmin
       ? [
           { href: '/hosts/new', label: 'Add host', active: path === '/hosts/new' },
