@@ -117,7 +117,7 @@ export default function HostImagesPage() {
                   {op.kind === 'pull' && pull.data && !pull.isPending
                     ? `Pulled ${pull.data.repoTags.join(', ') || op.ref} (${shortId(pull.data.id)})`
                     : op.kind === 'push' && push.data && !push.isPending
-                      ? `Pushed ${op.ref} (${push.data.digest})`
+                      ? <span className="break-all">{`Pushed ${op.ref} (${push.data.digest})`}</span>
                       : null}
                 </Notice>
               </div>
@@ -173,7 +173,7 @@ export default function HostImagesPage() {
             <ErrorText testId="image-remove-error">{removeError.message}</ErrorText>
             {removeError.data?.code === 'CONFLICT' && remove.variables && !remove.variables.force ? (
               <button type="button" className="btn-danger mt-2 px-2 py-1 text-xs" onClick={() => setForcing(remove.variables!.ref)} data-testid="image-force-remove">
-                Force remove {remove.variables.ref}…
+                Force remove {remove.variables.ref.startsWith('sha256:') ? shortId(remove.variables.ref) : remove.variables.ref}…
               </button>
             ) : null}
           </div>
@@ -246,7 +246,7 @@ export default function HostImagesPage() {
       </ConfirmDialog>
       <ConfirmDialog
         open={forcing !== null}
-        title={`Force remove ${forcing ?? ''}?`}
+        title={`Force remove ${forcing?.startsWith('sha256:') ? shortId(forcing) : (forcing ?? '')}?`}
         confirmLabel="Force remove"
         testId="image-force-dialog"
         onCancel={() => setForcing(null)}

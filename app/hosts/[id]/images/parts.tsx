@@ -14,12 +14,12 @@ export function LayerBars({ progress, testId }: { progress: OperationProgress; t
   return (
     <div className="mt-3 space-y-1.5" data-testid={testId}>
       {progress.messages.map((m, i) => (
-        <p key={i} className="font-mono text-xs text-slate-600" data-testid={`${testId}-message`}>
+        <p key={i} className="font-mono text-xs break-all text-slate-600" data-testid={`${testId}-message`}>
           {m}
         </p>
       ))}
       {progress.layers.map((l) => (
-        <div key={l.id} className="grid grid-cols-[7rem_1fr_13rem] items-center gap-3 text-xs" data-testid="layer-progress" data-layer-id={l.id} data-percent={l.percent} data-status={l.status}>
+        <div key={l.id} className="grid grid-cols-[7rem_1fr_16rem] items-center gap-3 text-xs" data-testid="layer-progress" data-layer-id={l.id} data-percent={l.percent} data-status={l.status}>
           <span className="font-mono text-slate-700">{l.id}</span>
           <progress
             className={`h-2 w-full overflow-hidden rounded ${l.done ? 'accent-emerald-600' : 'accent-sky-600'}`}
@@ -27,7 +27,7 @@ export function LayerBars({ progress, testId }: { progress: OperationProgress; t
             value={l.percent}
             aria-label={`layer ${l.id}: ${l.status} ${l.percent}%`}
           />
-          <span className="truncate text-slate-600" data-testid="layer-progress-status">
+          <span className="truncate text-slate-600" data-testid="layer-progress-status" title={l.status}>
             {l.status}
             {!l.done && l.total ? ` ${formatBytes(l.current ?? 0)} / ${formatBytes(l.total)}` : ''} · {l.percent}%
           </span>
