@@ -62,6 +62,8 @@ export class LoadStream {
   private readonly queue: Buffer[] = [];
   private ended = false;
   private failure: Error | null = null;
+  /** The engine has read the whole archive (its end blocks): what still comes is padding past it. */
+  private finished = false;
   /** Wakes the engine's reader when a piece (or the end) arrives. */
   private wakeReader: (() => void) | null = null;
   /** Chunk acks waiting for room. */
@@ -71,7 +73,14 @@ export class LoadStream {
   constructor(engine: Engine) {
     this.result = engine.loadImages(this.read());
     // Settled later by end(); until then a failure must not be an unhandled rejection.
-    this.result.catch((err: unknown) => this.fail(err as Error));
+    this.result.then(
+      () => {
+        this.finished = true;
+        this.queue.length = 0;
+        for (const w of this.roomWaiters.splice(0)) w();
+      },
+      (err: unknown) => this.fail(err as Error),
+    );
   }
 
   private async *read(): AsyncGenerator<Buffer> {
@@ -93,6 +102,7 @@ export class LoadStream {
   async push(data: Uint8Array): Promise<void> {
     if (this.failure) throw this.failure;
     if (this.ended) throw new EngineError(400, 'this load has already ended');
+    if (this.finished) return;
     if (data.length) this.queue.push(Buffer.from(data.buffer, data.byteOffset, data.byteLength));
     this.wakeReader?.();
     if (this.queue.length > LOAD_AHEAD) await new Promise<void>((r) => this.roomWaiters.push(r));
