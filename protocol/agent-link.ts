@@ -121,6 +121,11 @@ export interface ImageSummary {
   created: string;
 }
 
+/** `docker load`'s outcome: each image loaded, by the names it got. */
+export interface ImageLoadResult {
+  images: Array<{ id: string; tags: string[] }>;
+}
+
 /** A volume as the engine knows it (Docker's volume inspect, plus who uses it). */
 export interface VolumeInfo {
   name: string;
@@ -158,14 +163,33 @@ export const TERM_KILL_AFTER_MS = 3_000;
  *  Strict: the agent refuses a command with a field it does not know, naming it, rather than drop it. */
 export const agentCommandSchema = z.discriminatedUnion('op', [
   /** `platform`: "os/arch[/variant]" from a manifest list instead of the host's. */
-  z.strictObject({ op: z.literal('pull'), ref: id, platform: z.string().min(1).optional() }),
+  /** `progressId`: echoed in every pullProgress event of this pull, so the server knows whose it is. */
+  z.strictObject({ op: z.literal('pull'), ref: id, platform: z.string().min(1).optional(), progressId: id.optional() }),
   /** Pushes `ref`'s tag; progress goes out as pullProgress events, in the same shape. Uses the agent's stored login for that registry. */
-  z.strictObject({ op: z.literal('push'), ref: id }),
+  z.strictObject({ op: z.literal('push'), ref: id, progressId: id.optional() }),
   z.strictObject({ op: z.literal('tag'), source: id, target: id }),
   /** `docker image prune` (`all`: unused tagged images too). */
   z.strictObject({ op: z.literal('pruneImages'), all: z.boolean().optional() }),
-  /** The image record: config, layers, history, names. */
+  /** The image record: config, layers, history, names (ImageRecord), with `layerSizes` (each layer's own bytes, lowest first). */
   z.strictObject({ op: z.literal('inspectImage'), ref: id }),
+  /**
+   * `docker save` as a stream: acked once everything that can be refused has been checked (an
+   * unknown name), then the archive comes as `imageData` events for `streamId`, each sent only
+   * after the server acked the one before, so a slow download slows the agent's reading.
+   */
+  z.strictObject({ op: z.literal('images.save'), streamId: id, refs: z.array(id).min(1).max(100) }),
+  /** Stops a save under way (the browser went away); its iterator is closed, nothing more is sent. */
+  z.strictObject({ op: z.literal('images.save.cancel'), streamId: id }),
+  /**
+   * `docker load` as a stream: `images.load` opens it, each `images.load.chunk` carries the next
+   * bytes (acked once the engine has room for more, so the server reads its upload no faster
+   * than the agent unpacks), `images.load.end` answers with the LoadResult, `images.load.cancel`
+   * abandons it (the engine keeps nothing of a load it did not finish).
+   */
+  z.strictObject({ op: z.literal('images.load'), streamId: id }),
+  z.strictObject({ op: z.literal('images.load.chunk'), streamId: id, data: z.custom<Uint8Array>((v) => v instanceof Uint8Array, 'data must be bytes') }),
+  z.strictObject({ op: z.literal('images.load.end'), streamId: id }),
+  z.strictObject({ op: z.literal('images.load.cancel'), streamId: id }),
   /** Checks the credentials with the registry and keeps them on the agent (0600) for pulls and pushes. */
   z.strictObject({ op: z.literal('login'), server: id, username: id, password: z.string() }),
   z.strictObject({ op: z.literal('logout'), server: id }),
@@ -235,9 +259,22 @@ export interface AgentToServer {
    *  server acks this one (the server acks once the browser has drawn it), so a flood of output
    *  stops the command at its TTY instead of filling buffers on the way. */
   term: (msg: TermMessage, ack: () => void) => void;
-  /** Progress of a pull or push started by a 'pull', 'run' or 'push' command. */
-  pullProgress: (p: { ref: string } & PullProgress) => void;
+  /** Progress of a pull or push started by a 'pull', 'run' or 'push' command (with its `progressId` when it had one). */
+  pullProgress: (p: { ref: string; progressId?: string } & PullProgress) => void;
+  /** The next piece of an `images.save` stream; the agent waits for the ack before the next. */
+  imageData: (chunk: ImageDataChunk, ack: () => void) => void;
 }
+
+/** A piece of a save archive. `done`: the archive is complete; `error`: it failed midway (the download must not look complete). */
+export interface ImageDataChunk {
+  streamId: string;
+  data?: Uint8Array;
+  done?: boolean;
+  error?: string;
+}
+
+/** Bytes per `imageData` event or `images.load.chunk` command, well under socket.io's message limit. */
+export const IMAGE_CHUNK_BYTES = 512 * 1024;
 
 export interface LogBatch {
   subId: string;

@@ -2,7 +2,7 @@
 // authenticated by its next-auth session cookie in the handshake; every event below
 // checks the user's role in the team that owns the host.
 import { z } from 'zod';
-import type { ContainerSummary, HostSnapshot, ImageSummary } from './agent-link';
+import type { ContainerSummary, HostSnapshot, ImageSummary, PullProgress } from './agent-link';
 import type { LogEntry } from './container';
 import type { Role } from './roles';
 
@@ -123,4 +123,12 @@ export interface ServerToUi {
    *  and the next comes only then. */
   'term:data': (msg: { sessionId: string; data: ArrayBuffer | Uint8Array }, ack: () => void) => void;
   'term:end': (end: TermEnd) => void;
+  /** A pull's or push's progress on a host, to everyone watching the host; `progressId` is the one the dashboard's pull or push gave. */
+  'images:progress': (p: ImageProgress) => void;
+}
+
+export interface ImageProgress extends PullProgress {
+  hostId: string;
+  ref: string;
+  progressId?: string;
 }

@@ -12,6 +12,7 @@ import { CLIENT_ADDRESS_HEADER, clientAddress, trustedProxyHops } from './http/c
 import { originAllowed } from './http/origin';
 import { addSocketSecurityHeaders, applySecurityHeaders } from './http/security-headers';
 import { agentHub } from './hub/agents';
+import { imageTransfers } from './hub/image-transfer';
 import { uiHub } from './hub/ui';
 
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -56,11 +57,14 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
   const app = next({ dev, dir: REPO_ROOT, hostname: opts.hostname ?? 'localhost', port, httpServer: http });
   const handle = app.getRequestHandler();
   await app.prepare();
+  const transfers = imageTransfers(agentHub());
   http.on('request', (req, res) => {
     // engine.io answers its own requests; everything else is Next's.
     if (req.url?.startsWith('/socket.io/')) return;
     req.headers[CLIENT_ADDRESS_HEADER] = clientAddress(req, hops);
     applySecurityHeaders(req, res, dev);
+    // Image archives stream past Next, which would not hold them back to the agent's pace.
+    if (transfers.handle(req, res)) return;
     handle(req, res).catch((err: unknown) => {
       console.error(`request ${req.url}: ${(err as Error)?.stack ?? err}`);
       if (!res.headersSent) res.statusCode = 500;

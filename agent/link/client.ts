@@ -7,6 +7,7 @@ import { ensureCredential } from './enroll';
 import { AGENT_NAMESPACE, type AgentToServer, type LogBatch, type ServerToAgent } from '../../protocol/agent-link';
 import { buildSnapshot } from './snapshot';
 import { Terminals } from './terminal';
+import type { LoadStreams, SaveStreams } from './image-streams';
 
 export interface LinkOptions {
   engine: Engine;
@@ -117,14 +118,30 @@ export async function startLink(o: LinkOptions): Promise<Link> {
     },
     log,
   );
+  const saves: SaveStreams = new Map();
+  const loads: LoadStreams = new Map();
   const ctx: CommandContext = {
     engine,
     subscriptions,
     terminals,
     sendLogs,
-    onPullProgress: (p) => {
-      if (socket.connected) socket.volatile.emit('pullProgress', p);
+    saves,
+    loads,
+    sendImageData: async (chunk) => {
+      if (!socket.connected) throw new Error('link is down');
+      await socket.emitWithAck('imageData', chunk);
     },
+    onPullProgress: (p) => {
+      // Byte counts come often and the next one supersedes a lost one; a layer's change of
+      // status ("Download complete", "Pull complete") is sent for sure, so bars end where they should.
+      if (socket.connected) (p.current !== undefined ? socket.volatile : socket).emit('pullProgress', p);
+    },
+  };
+  const endTransfers = () => {
+    for (const a of saves.values()) a.abort();
+    saves.clear();
+    for (const l of loads.values()) l.fail(new Error('the link to the control plane dropped during the load'));
+    loads.clear();
   };
 
   socket.on('connect', () => {
@@ -137,6 +154,7 @@ export async function startLink(o: LinkOptions): Promise<Link> {
     subscriptions.clear();
     // A terminal nobody can see any more is hung up on, as a closed terminal window's shell is.
     terminals.closeAll();
+    endTransfers();
     if (closed) return;
     log(`link to ${o.server} lost (${reason}); reconnecting`);
     if (reason === 'io server disconnect') retryLater();
@@ -174,6 +192,7 @@ export async function startLink(o: LinkOptions): Promise<Link> {
       for (const a of subscriptions.values()) a.abort();
       subscriptions.clear();
       terminals.closeAll();
+      endTransfers();
       socket.disconnect();
     },
   };

@@ -8,6 +8,7 @@ import { agentCommandSchema, type AgentCommand, type CommandResult, type LogBatc
 import { summarizeContainer, summarizeImage } from './snapshot';
 import { containerLive } from './stats';
 import type { Terminals } from './terminal';
+import { cancelSave, loadStream, LoadStream, startSave, type LoadStreams, type SaveStreams, type SendImageData } from './image-streams';
 
 export interface CommandContext {
   engine: Engine;
@@ -17,6 +18,11 @@ export interface CommandContext {
   subscriptions: Map<string, AbortController>;
   /** The dashboard's terminal sessions; the client closes them all when the link drops. */
   terminals: Terminals;
+  /** Sends the next piece of a save; resolves on the server's ack. */
+  sendImageData: SendImageData;
+  /** Saves and loads under way; the client ends them all when the link drops. */
+  saves: SaveStreams;
+  loads: LoadStreams;
 }
 
 export function failure(err: unknown): CommandResult {
@@ -24,8 +30,8 @@ export function failure(err: unknown): CommandResult {
   return { ok: false, error: err instanceof Error ? err.message : String(err), status: 500 };
 }
 
-async function pull(ctx: CommandContext, ref: string, platform?: string) {
-  const img = await ctx.engine.pullImage(ref, { platform, onProgress: (p) => ctx.onPullProgress({ ref, ...p }) });
+async function pull(ctx: CommandContext, ref: string, platform?: string, progressId?: string) {
+  const img = await ctx.engine.pullImage(ref, { platform, onProgress: (p) => ctx.onPullProgress({ ref, ...(progressId ? { progressId } : {}), ...p }) });
   return summarizeImage(img);
 }
 
@@ -49,13 +55,13 @@ export async function runCommand(ctx: CommandContext, raw: unknown): Promise<Com
   try {
     switch (cmd.op) {
       case 'pull':
-        return { ok: true, result: await pull(ctx, cmd.ref, cmd.platform) };
+        return { ok: true, result: await pull(ctx, cmd.ref, cmd.platform, cmd.progressId) };
       case 'push': {
         let digest = '';
         await engine.pushImage(cmd.ref, {
           onProgress: (p) => {
             if (p.aux) digest = p.aux.Digest;
-            else ctx.onPullProgress({ ref: cmd.ref, status: p.status, id: p.id, current: p.current, total: p.total });
+            else ctx.onPullProgress({ ref: cmd.ref, ...(cmd.progressId ? { progressId: cmd.progressId } : {}), status: p.status, id: p.id, current: p.current, total: p.total });
           },
         });
         return { ok: true, result: { digest } };
@@ -66,8 +72,44 @@ export async function runCommand(ctx: CommandContext, raw: unknown): Promise<Com
         const r = engine.pruneImages({ all: cmd.all });
         return { ok: true, result: { deleted: r.deleted, spaceReclaimed: r.spaceReclaimed } };
       }
-      case 'inspectImage':
-        return { ok: true, result: engine.inspectImage(cmd.ref) };
+      case 'inspectImage': {
+        const img = engine.inspectImage(cmd.ref);
+        return { ok: true, result: { ...img, layerSizes: engine.imageLayerSizes(img) } };
+      }
+      case 'images.save':
+        await startSave(engine, ctx.saves, cmd.streamId, cmd.refs, ctx.sendImageData);
+        return { ok: true };
+      case 'images.save.cancel':
+        return { ok: true, result: { cancelled: cancelSave(ctx.saves, cmd.streamId) } };
+      case 'images.load': {
+        if (ctx.loads.has(cmd.streamId)) return { ok: false, status: 409, error: `load stream ${cmd.streamId} is already open` };
+        ctx.loads.set(cmd.streamId, new LoadStream(engine));
+        return { ok: true };
+      }
+      case 'images.load.chunk': {
+        const l = loadStream(ctx.loads, cmd.streamId);
+        try {
+          await l.push(cmd.data);
+        } catch (err) {
+          if (ctx.loads.get(cmd.streamId) === l) ctx.loads.delete(cmd.streamId);
+          throw err;
+        }
+        return { ok: true };
+      }
+      case 'images.load.end': {
+        const l = loadStream(ctx.loads, cmd.streamId);
+        try {
+          return { ok: true, result: await l.end() };
+        } finally {
+          if (ctx.loads.get(cmd.streamId) === l) ctx.loads.delete(cmd.streamId);
+        }
+      }
+      case 'images.load.cancel': {
+        const l = ctx.loads.get(cmd.streamId);
+        ctx.loads.delete(cmd.streamId);
+        l?.fail(new EngineError(400, 'the upload was cancelled'));
+        return { ok: true, result: { cancelled: !!l } };
+      }
       case 'login':
         return { ok: true, result: { registry: await engine.login(cmd.server, { username: cmd.username, password: cmd.password }) } };
       case 'logout':

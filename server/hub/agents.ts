@@ -9,6 +9,7 @@ import {
   type AgentToServer,
   type CommandResult,
   type HostSnapshot,
+  type ImageDataChunk,
   type LogBatch,
   type ServerToAgent,
   type TermMessage,
@@ -35,6 +36,8 @@ export interface HostRow {
 
 export type LogSink = (hostId: string, batch: LogBatch) => Promise<void>;
 export type TermSink = (hostId: string, msg: TermMessage) => Promise<void>;
+/** Takes a piece of a save stream; resolves (→ the agent's ack) once it may send the next. */
+export type ImageDataSink = (hostId: string, chunk: ImageDataChunk) => Promise<void>;
 
 const PERSIST_EVERY_MS = 10_000;
 
@@ -54,8 +57,10 @@ export class AgentHub {
   onAgentOnline: ((hostId: string) => void) | undefined;
   /** Where terminal output goes (the '/ui' hub's terminals); resolves when the message may be acked. */
   termSink: TermSink | undefined;
-  /** Called when an agent's connection is gone (terminals end with it). */
-  onAgentOffline: ((hostId: string) => void) | undefined;
+  /** Where pieces of save streams go (server/hub/image-transfer). */
+  imageDataSink: ImageDataSink | undefined;
+  /** Called when an agent's connection ends (a replaced one too), e.g. to fail the transfers and end the terminals it carried. */
+  readonly offlineListeners = new Set<(hostId: string) => void>();
 
   attach(io: Server): void {
     this.io = io;
@@ -119,17 +124,40 @@ export class AgentHub {
         done();
       });
     });
-    socket.on('pullProgress', () => {
-      // The browser protocol has no pull progress yet; the pull's command ack carries the result.
+    socket.on('pullProgress', (p) => {
+      if (this.agents.get(hostId) !== socket || !p || typeof p.ref !== 'string' || typeof p.status !== 'string') return;
+      const num = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) ? v : undefined);
+      this.ui()
+        ?.to(`host:${hostId}`)
+        .emit('images:progress', {
+          hostId,
+          ref: p.ref,
+          status: p.status,
+          ...(typeof p.progressId === 'string' ? { progressId: p.progressId } : {}),
+          ...(typeof p.id === 'string' ? { id: p.id } : {}),
+          ...(num(p.current) !== undefined ? { current: num(p.current) } : {}),
+          ...(num(p.total) !== undefined ? { total: num(p.total) } : {}),
+        });
+    });
+    socket.on('imageData', (chunk, ack) => {
+      const done = () => {
+        if (typeof ack === 'function') ack();
+      };
+      if (!chunk || typeof chunk.streamId !== 'string' || !this.imageDataSink) return done();
+      this.imageDataSink(hostId, chunk).then(done, (err) => {
+        console.error(`image data from host ${hostId}: ${(err as Error).message}`);
+        done();
+      });
     });
     const inFlight = new Set<() => void>();
     this.inFlight.set(socket, inFlight);
     socket.on('disconnect', () => {
       for (const gone of [...inFlight]) gone();
+      // A replaced connection too: the agent ended the transfers it carried.
+      for (const l of this.offlineListeners) l(hostId);
       if (this.agents.get(hostId) !== socket) return;
       this.agents.delete(hostId);
       this.touch(hostId, true);
-      this.onAgentOffline?.(hostId);
     });
     this.onAgentOnline?.(hostId);
   }
@@ -207,8 +235,8 @@ export class AgentHub {
     const s = this.agents.get(hostId);
     if (s) {
       this.agents.delete(hostId);
+      // Its 'disconnect' tells the offline listeners.
       s.disconnect(true);
-      this.onAgentOffline?.(hostId);
     }
     this.snapshots.delete(hostId);
   }

@@ -102,7 +102,7 @@ export class UiHub {
       this.terminals.hostGone(hostId, 'host reconnected');
       this.resume(hostId);
     };
-    this.agents.onAgentOffline = (hostId) => this.terminals.hostGone(hostId, 'host went offline');
+    this.agents.offlineListeners.add((hostId) => this.terminals.hostGone(hostId, 'host went offline'));
   }
 
   private onConnect(socket: UiSocket): void {

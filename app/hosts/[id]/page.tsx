@@ -138,7 +138,14 @@ export default function HostPage() {
         </DataTable>
       </Section>
 
-      <Section title={`Images (${host.images.length})`}>
+      <Section
+        title={`Images (${host.images.length})`}
+        actions={
+          <Link href={`/hosts/${hostId}/images`} className="text-sm text-sky-700 hover:underline" data-testid="host-images-link">
+            Images page: pull, push, save, load, history →
+          </Link>
+        }
+      >
         <DataTable
           flush
           testId="images-table"
