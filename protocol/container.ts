@@ -69,6 +69,14 @@ export const containerSpecSchema = z.strictObject({
       autoRemove: z.boolean().optional(),
     })
     .optional(),
+  log: z
+    .strictObject({
+      /** Docker's --log-driver: "json-file" (the default) or "none" (no log kept). */
+      driver: z.string().optional(),
+      /** Docker's --log-opt, as given: max-size (k, m, g: powers of 1000) and max-file rotate the log. */
+      options: z.record(z.string(), z.string()).optional(),
+    })
+    .optional(),
 });
 
 export type ContainerSpec = z.infer<typeof containerSpecSchema>;
@@ -93,6 +101,18 @@ export interface ResolvedSpec {
   resources: { memory: number; memorySwap: number; nanoCpus: number; cpuShares: number; pidsLimit: number };
   network: { mode: NetworkMode; hostname: string };
   restart: { autoRemove: boolean };
+  // Absent from records written before log options existed: json-file, never rotated.
+  log?: ResolvedLog;
+}
+
+export interface ResolvedLog {
+  driver: 'json-file' | 'none';
+  /** As given (what inspect shows as HostConfig.LogConfig.Config). */
+  options: Record<string, string>;
+  /** Bytes at which a file is rotated; 0 = never. */
+  maxSize: number;
+  /** Files kept, the current one included. */
+  maxFile: number;
 }
 
 export type ContainerStatus = 'created' | 'running' | 'paused' | 'restarting' | 'removing' | 'exited' | 'dead';
@@ -124,16 +144,15 @@ export interface ContainerRecord {
   spec: ResolvedSpec;
   state: ContainerState;
   restartCount: number;
-  /** Docker json-file log of this container. */
+  /** Docker json-file log of this container (its current file; rotated ones are logPath.1, .2 …); "" with log driver none. */
   logPath: string;
 }
 
 export interface LogEntry {
   /**
    * Where this line ends in the container's log: the byte position just past its newline,
-   * counted over the container's whole life (today the log is one json-file, so it is the
-   * offset in that file; when rotation comes, each file records the position it starts at
-   * and seqs go on counting across files). So seqs are unique, strictly increasing and
+   * counted over the container's whole life (the first file starts at 0; when the log is
+   * rotated each file's start is recorded, and seqs go on counting across files). So seqs are unique, strictly increasing and
    * always above 0, and safe integers for the first 8 PiB of output; they are not line
    * numbers (they grow by each line's length and skip damaged lines). A reader that saw seq
    * N asks for afterSeq N and gets exactly the lines that follow, found by seeking to N.

@@ -78,13 +78,14 @@ export class ContainerLifecycle {
     const name = this.records.chooseName(spec.name);
     const id = randomBytes(32).toString('hex');
     const dir = this.records.dir(id);
+    const resolved = resolveSpec(id, spec, img.config);
     const rec: ContainerRecord = {
       id,
       name,
       created: nowRfc3339Nano(),
       image: spec.image,
       imageId: img.id,
-      spec: resolveSpec(id, spec, img.config),
+      spec: resolved,
       state: {
         status: 'created',
         running: false,
@@ -97,13 +98,14 @@ export class ContainerLifecycle {
         oomKilled: false,
       },
       restartCount: 0,
-      logPath: join(dir, `${id}-json.log`),
+      // As Docker's: no log file (and no LogPath) with the none driver.
+      logPath: resolved.log?.driver === 'none' ? '' : join(dir, `${id}-json.log`),
     };
     // Claim the name before the first await so two concurrent creates cannot both get it.
     this.records.add(rec);
     try {
       for (const sub of ['upper', 'work', 'rootfs']) await mkdir(join(dir, sub), { recursive: true });
-      await writeFile(rec.logPath, '', { flag: 'a', mode: 0o640 });
+      if (rec.logPath) await writeFile(rec.logPath, '', { flag: 'a', mode: 0o640 });
       await this.records.save(rec);
     } catch (e) {
       await this.records.delete(id);
@@ -182,7 +184,9 @@ export class ContainerLifecycle {
         hostname: network.hostname,
         user: proc.user,
         cwd: proc.workingDir || '/',
-        log: rec.logPath,
+        log: rec.logPath || undefined,
+        logMaxSize: rec.spec.log?.maxSize,
+        logMaxFile: rec.spec.log?.maxFile,
         newNetns: ownNetns,
         env,
         argv: [...proc.entrypoint, ...proc.cmd],

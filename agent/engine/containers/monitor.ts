@@ -21,7 +21,11 @@ export interface MonitorConfig {
   hostname: string;
   user: string;
   cwd: string;
-  log: string;
+  /** The json-file log; none: no log kept. */
+  log?: string;
+  /** Rotate the log at this many bytes (0 or absent: never), keeping logMaxFile files. */
+  logMaxSize?: number;
+  logMaxFile?: number;
   /** false = share the host's network namespace. */
   newNetns: boolean;
   env: string[];
@@ -72,7 +76,8 @@ export function encodeConfig(c: MonitorConfig): Buffer {
     `hostname=${c.hostname}`,
     `user=${c.user}`,
     `cwd=${c.cwd}`,
-    `log=${c.log}`,
+    ...(c.log ? [`log=${c.log}`] : []),
+    ...(c.log && c.logMaxSize ? [`log_max_size=${BigInt(c.logMaxSize)}`, `log_max_file=${c.logMaxFile ?? 1}`] : []),
     `netns=${c.newNetns ? 'new' : 'host'}`,
     `caps=${c.caps.toString(16)}`,
     `oom_score_adj=${c.oomScoreAdj}`,

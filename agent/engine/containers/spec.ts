@@ -3,6 +3,7 @@
 import { hostname as hostHostname } from 'node:os';
 import { containerSpecSchema, type ContainerSpec, type ResolvedSpec } from '../../../protocol/container';
 import { badRequest } from '../errors';
+import { resolveLogConfig } from '../logs/config';
 import type { ImageConfig } from '../types';
 
 export const DEFAULT_PATH = 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
@@ -83,5 +84,6 @@ export function resolveSpec(id: string, spec: ContainerSpec, img: ImageConfig): 
       hostname: spec.network?.hostname || (mode === 'host' ? hostHostname() : id.slice(0, 12)),
     },
     restart: { autoRemove: spec.restart?.autoRemove ?? false },
+    log: resolveLogConfig(spec.log),
   };
 }
