@@ -34,6 +34,7 @@ const createBody = z.object({
       PidsLimit: z.number().int().nullish(),
       AutoRemove: z.boolean().nullish(),
       NetworkMode: z.string().nullish(),
+      LogConfig: z.object({ Type: z.string().nullish(), Config: z.record(z.string(), z.string()).nullish() }).nullish(),
     })
     .nullish(),
   NetworkingConfig: z.object({ EndpointsConfig: z.record(z.string(), z.unknown()).nullish() }).nullish(),
@@ -95,6 +96,10 @@ export function createSpec(raw: unknown, name: string | undefined): ContainerSpe
     },
     network: { mode, hostname: body.Hostname || undefined },
     restart: { autoRemove: hc.AutoRemove ?? false },
+    // The engine checks driver and options, in dockerd's words.
+    ...(hc.LogConfig?.Type || Object.keys(hc.LogConfig?.Config ?? {}).length
+      ? { log: { driver: hc.LogConfig?.Type || undefined, options: hc.LogConfig?.Config ?? undefined } }
+      : {}),
   };
 }
 
@@ -217,7 +222,7 @@ function inspectBody(c: ContainerRecord): Record<string, unknown> {
       AutoRemove: c.spec.restart.autoRemove,
       NetworkMode: c.spec.network.mode,
       RestartPolicy: { Name: 'no', MaximumRetryCount: 0 },
-      LogConfig: { Type: 'json-file', Config: {} },
+      LogConfig: { Type: c.spec.log?.driver ?? 'json-file', Config: c.spec.log?.options ?? {} },
       Binds: null,
       PortBindings: {},
       Privileged: false,
