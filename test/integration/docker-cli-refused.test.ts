@@ -41,8 +41,6 @@ const REFUSED: Array<[string[], string]> = [
   [['--ipc', 'host'], '--ipc'],
   [['--uts', 'host'], '--uts'],
   [['--sysctl', 'net.ipv4.ip_forward=1'], '--sysctl'],
-  [['--log-driver', 'none'], '--log-driver/--log-opt'],
-  [['--log-opt', 'max-size=1m'], '--log-driver/--log-opt'],
   [['--stop-signal', 'SIGINT'], '--stop-signal'],
   [['--stop-timeout', '3'], '--stop-timeout'],
   [['--cpuset-cpus', '0'], '--cpuset-cpus'],
