@@ -89,8 +89,10 @@ static void load_index(unsigned long long ino)
 	}
 	fclose(f);
 	if (found) return;
-	/* Not listed (the index was damaged or replaced): seqs must still only grow, so the
-	 * current file starts past the end of every rotated file the index knows. */
+	/* Not listed (a monitor died mid-rotation, or the index was damaged): seqs must still
+	 * only grow, so the current file starts past everything the index knows of. */
+	for (int j = 0; j < nkept; j++)
+		if (kept[j].start > end) end = kept[j].start;
 	for (int k = 1; k < cf.log_max_file; k++) {
 		struct stat st;
 		snprintf(name, sizeof name, "%s.%d", log_path, k);
