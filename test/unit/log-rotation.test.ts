@@ -136,6 +136,22 @@ describe('reading a rotated log', () => {
     assert.deepEqual(lines(await collect(readLogs(exited(log)))), Array.from({ length: 15 }, (_, i) => i + 11));
   });
 
+  test('a file the index lists but no name leads to: the reader gives what follows it; a jump in starts is no missing file', async () => {
+    const log = join(dir, 'd-json.log');
+    const s2 = await file(log + '.2', 1, 10);
+    const s1 = await file(log + '.1', 11, 20);
+    await file(log, 21, 25);
+    await index(log, [[log + '.2', 0], [log + '.1', s2], [log, s2 + s1]]);
+    await rename(log + '.1', log + '.moved');
+    assert.deepEqual(lines(await collect(readLogs(exited(log)))), [21, 22, 23, 24, 25]);
+    await rename(log + '.moved', log + '.1');
+    // A monitor that died mid-rotation starts the next file past everything the index knew.
+    await index(log, [[log + '.2', 0], [log + '.1', s2], [log, s2 + s1 + 1000]]);
+    const all = await collect(readLogs(exited(log)));
+    assert.deepEqual(lines(all), Array.from({ length: 25 }, (_, i) => i + 1));
+    assert.equal(all[20].seq, s2 + s1 + 1000 + record(21).length);
+  });
+
   test('a follower holding the old file moves on to the new one, missing and repeating nothing', async () => {
     const log = join(dir, 'c-json.log');
     let status: ContainerStatus = 'running';
@@ -168,7 +184,7 @@ describe('reading a rotated log', () => {
     await rename(log + '.next', log);
     const s2 = (await stat(log)).size;
     await file(log + '.next', 9, 9);
-    await index(log, [[log + '.1', s0 + record(4).length + s1], [log + '.next', s0 + record(4).length + s1 + s2]]);
+    await index(log, [[log, s0 + record(4).length + s1], [log + '.next', s0 + record(4).length + s1 + s2]]);
     await unlink(log + '.1');
     await link(log, log + '.1');
     await rename(log + '.next', log);

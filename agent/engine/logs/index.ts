@@ -105,8 +105,7 @@ async function closeAll(files: LogFile[]): Promise<void> {
  * LOG.1, LOG.2 …, opened first and placed after (the monitor lists a file before any name
  * leads to it, and an open file's inode cannot be reused). A file the index no longer lists
  * is being rotated away and is left out. The names shift while a rotation runs, so a
- * listing can miss a file: then the files are not contiguous (or one the index lists is
- * missing) and they are opened again.
+ * listing can miss a file the index lists: then they are all opened again.
  */
 async function openFiles(path: string): Promise<LogFile[]> {
   const dir = dirname(path);
@@ -137,17 +136,17 @@ async function openFiles(path: string): Promise<LogFile[]> {
       else files.push({ fh: f.fh, ino, start, size: f.size });
     }
     files.sort((a, b) => a.start - b.start);
-    let gap = -1;
-    for (let i = 0; i + 1 < files.length; i++) if (files[i].start + files[i].size !== files[i + 1].start) gap = i;
-    const listed = index ? [...index.values()].filter((s) => files.length && s < files[files.length - 1].start).length : 0;
-    // Complete: contiguous, and every file the index lists is here (but its oldest, which may be on its way out).
-    const complete = gap < 0 && files.length - 1 >= listed - 1;
-    if (complete || attempt >= 4) {
-      if (gap >= 0) {
-        await closeAll(files.slice(0, gap + 1));
-        files = files.slice(gap + 1);
-      }
-      return files;
+    // A file the index lists, older than the newest opened, that was not opened: the listing
+    // raced a rotation's renames. (Starts need not meet ends: a monitor that died mid-rotation
+    // leaves its successor starting further on, and that is no missing file.)
+    const have = new Set(files.map((f) => f.start));
+    const newest = files.length ? files[files.length - 1].start : -1;
+    const holes = index ? [...index.values()].filter((st) => st < newest && !have.has(st)) : [];
+    if (!holes.length || attempt >= 4) {
+      // Still missing one: what is left is what follows it, so no line is skipped in between.
+      const after = holes.length ? Math.max(...holes) : -1;
+      await closeAll(files.filter((f) => f.start < after));
+      return files.filter((f) => f.start >= after);
     }
     await closeAll(files);
   }
