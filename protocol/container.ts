@@ -261,6 +261,14 @@ export const containerSpecSchema = z.strictObject({
       ulimits: z.array(z.strictObject({ name: z.string(), soft: z.number().int().min(-1), hard: z.number().int().min(-1) })).optional(),
     })
     .optional(),
+  log: z
+    .strictObject({
+      /** Docker's --log-driver: "json-file" (the default) or "none" (no log kept). */
+      driver: z.string().optional(),
+      /** Docker's --log-opt, as given: max-size (k, m, g: powers of 1000) and max-file rotate the log. */
+      options: z.record(z.string(), z.string()).optional(),
+    })
+    .optional(),
 });
 
 export type ContainerSpec = z.infer<typeof containerSpecSchema>;
@@ -308,6 +316,8 @@ export interface ResolvedSpec {
   storage: ResolvedStorage;
   namespaces: { pid: (typeof PID_MODES)[number]; ipc: (typeof IPC_MODES)[number]; uts: (typeof UTS_MODES)[number] };
   kernel: { sysctls: Record<string, string>; ulimits: Array<{ name: string; soft: number; hard: number }> };
+  // Absent from records written before log options existed: json-file, never rotated.
+  log?: ResolvedLog;
 }
 
 export interface ResolvedEndpoint {
@@ -436,6 +446,16 @@ export interface HealthState {
   log: HealthLogEntry[];
 }
 
+export interface ResolvedLog {
+  driver: 'json-file' | 'none';
+  /** As given (what inspect shows as HostConfig.LogConfig.Config). */
+  options: Record<string, string>;
+  /** Bytes at which a file is rotated; 0 = never. */
+  maxSize: number;
+  /** Files kept, the current one included. */
+  maxFile: number;
+}
+
 export type ContainerStatus = 'created' | 'running' | 'paused' | 'restarting' | 'removing' | 'exited' | 'dead';
 
 export interface ContainerState {
@@ -470,7 +490,7 @@ export interface ContainerRecord {
   restartCount: number;
   /** Stopped or killed by a user since its last start (Docker's HasBeenManuallyStopped): unless-stopped does not restart it. */
   manuallyStopped?: boolean;
-  /** Docker json-file log of this container. */
+  /** Docker json-file log of this container (its current file; rotated ones are logPath.1, .2 …); "" with log driver none. */
   logPath: string;
   /** Filled in by the engine when it shows a record (list, inspect); never stored. */
   networkState?: ContainerNetworkState;
@@ -479,9 +499,8 @@ export interface ContainerRecord {
 export interface LogEntry {
   /**
    * Where this line ends in the container's log: the byte position just past its newline,
-   * counted over the container's whole life (today the log is one json-file, so it is the
-   * offset in that file; when rotation comes, each file records the position it starts at
-   * and seqs go on counting across files). So seqs are unique, strictly increasing and
+   * counted over the container's whole life (the first file starts at 0; when the log is
+   * rotated each file's start is recorded, and seqs go on counting across files). So seqs are unique, strictly increasing and
    * always above 0, and safe integers for the first 8 PiB of output; they are not line
    * numbers (they grow by each line's length and skip damaged lines). A reader that saw seq
    * N asks for afterSeq N and gets exactly the lines that follow, found by seeking to N.

@@ -55,6 +55,7 @@ const createBody = z.object({
       DnsSearch: z.array(z.string()).nullish(),
       DnsOptions: z.array(z.string()).nullish(),
       ExtraHosts: z.array(z.string()).nullish(),
+      LogConfig: z.object({ Type: z.string().nullish(), Config: z.record(z.string(), z.string()).nullish() }).nullish(),
     })
     .nullish(),
   ExposedPorts: z.record(z.string(), z.unknown()).nullish(),
@@ -214,6 +215,10 @@ export function createSpec(raw: unknown, name: string | undefined, warnings: str
             retries: hcheck.Retries || undefined,
           },
         }
+      : {}),
+    // The engine checks driver and options, in dockerd's words.
+    ...(hc.LogConfig?.Type || Object.keys(hc.LogConfig?.Config ?? {}).length
+      ? { log: { driver: hc.LogConfig?.Type || undefined, options: hc.LogConfig?.Config ?? undefined } }
       : {}),
   });
 }
@@ -459,7 +464,7 @@ function inspectBody(c: ContainerRecord, dataDir: (name: string) => string): Rec
       AutoRemove: c.spec.restart.autoRemove,
       NetworkMode: shownNetworkMode(c),
       RestartPolicy: { Name: c.spec.restart.policy, MaximumRetryCount: c.spec.restart.maxRetries },
-      LogConfig: { Type: 'json-file', Config: {} },
+      LogConfig: { Type: c.spec.log?.driver ?? 'json-file', Config: c.spec.log?.options ?? {} },
       PortBindings: askedPortBindings(c),
       PublishAllPorts: c.spec.network.publishAll,
       Dns: c.spec.network.dns,

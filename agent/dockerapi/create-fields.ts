@@ -92,7 +92,7 @@ export const HOST_CONFIG_FIELDS: Record<string, FieldRule> = {
   IOMaximumBandwidth: { kind: 'inert', why: 'Windows only' },
   Binds: implemented,
   ContainerIDFile: { kind: 'inert', why: 'the CLI writes the id file itself; the daemon only stores the path' },
-  LogConfig: refused('--log-driver/--log-opt', onlyDefaults({ Type: ['', 'json-file'] })),
+  LogConfig: implemented,
   NetworkMode: implemented,
   PortBindings: implemented,
   RestartPolicy: implemented,

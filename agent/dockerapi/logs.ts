@@ -112,6 +112,7 @@ export async function attach(engine: Engine, socket: Duplex, id: string, q: Quer
   let tty: boolean;
   let containerId: string;
   let session: StdioSession;
+  let readable: boolean;
   const stdout = boolParam(q, 'stdout');
   const stderr = boolParam(q, 'stderr');
   const stream = boolParam(q, 'stream');
@@ -120,6 +121,8 @@ export async function attach(engine: Engine, socket: Duplex, id: string, q: Quer
     const c = engine.inspect(id);
     tty = c.spec.process.tty;
     containerId = c.id;
+    // With log driver none there is no past to give, as in dockerd: only the live stream.
+    readable = c.spec.log?.driver !== 'none';
     if (c.state.paused) throw new HttpError(409, `container ${id} is paused, unpause the container before attach`);
     if (c.state.status === 'restarting') throw new HttpError(409, `container ${id} is restarting, wait until the container is running`);
     // Attached before the past is read: output printed while it is sent is not lost.
@@ -129,7 +132,7 @@ export async function attach(engine: Engine, socket: Duplex, id: string, q: Quer
     return;
   }
   socket.write(streamHeader(upgraded, tty ? RAW_STREAM : MUX_STREAM));
-  if (withLogs && (stdout || stderr)) {
+  if (withLogs && readable && (stdout || stderr)) {
     const abort = new AbortController();
     socket.once('close', () => abort.abort());
     try {

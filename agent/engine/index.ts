@@ -362,7 +362,9 @@ class EngineImpl extends EventEmitter<EngineEvents> implements BerthEngine {
   }
   private logSource(idOrName: string): LogSource {
     // Resolve now so an unknown container fails at the call, not at the first next().
-    const { id, logPath } = this.records.resolve(idOrName);
+    const { id, logPath, spec } = this.records.resolve(idOrName);
+    // dockerd's answer for a container whose driver keeps no log it can read.
+    if (spec.log?.driver === 'none') throw new EngineError(501, 'configured logging driver does not support reading');
     return {
       path: logPath,
       status: () => this.records.get(id)?.state.status,

@@ -39,9 +39,15 @@ export async function streamLogs(engine: Engine, o: LogStreamOptions): Promise<v
   const maxEntries = o.maxEntries ?? 200;
   const maxDelayMs = o.maxDelayMs ?? 50;
   const aborted = untilAbort(o.signal);
-  const iter = engine
-    .logBatches(o.id, { follow: true, tail: o.afterSeq === undefined ? o.tail : undefined, afterSeq: o.afterSeq, signal: o.signal })
-    [Symbol.asyncIterator]();
+  let iter: AsyncIterator<LogEntry[]>;
+  try {
+    iter = engine.logBatches(o.id, { follow: true, tail: o.afterSeq === undefined ? o.tail : undefined, afterSeq: o.afterSeq, signal: o.signal })[Symbol.asyncIterator]();
+  } catch (err) {
+    // A log that cannot be read (log driver none): the stream is over before it began.
+    console.error(`berth-agent: log stream ${o.subId} of ${o.id.slice(0, 12)}: ${(err as Error).message}`);
+    await Promise.race([o.send({ subId: o.subId, entries: [], done: true }).catch(() => {}), aborted]);
+    return;
+  }
   // A read that outlived its batch's deadline is carried into the next batch, not repeated.
   let pending: Promise<IteratorResult<LogEntry[]>> | undefined;
   // Lines read but not sent yet: what one read of the file gave beyond maxEntries.

@@ -26,7 +26,9 @@
  *   tty_size=ROWSxCOLS   its first window size
  * run only:
  *   rootfs=DIR   overlay=MOUNT-DATA (without it, rootfs is bound on itself)
- *   hostname=NAME   log=FILE   netns=new|host
+ *   hostname=NAME   log=FILE (none: no log kept)   netns=new|host
+ *   log_max_size=BYTES   rotate the log when a file reaches it (default: never)
+ *   log_max_file=N   files kept, the current one included (default 1; needs log_max_size)
  *   stdin=open|null   open: the init's stdin is a pipe the control socket's `stdin` feeds
  *             (Docker's OpenStdin); null (default): /dev/null
  *   monitor_cgroup=DIR …   groups of the monitor itself (one per hierarchy)
@@ -48,6 +50,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -112,7 +115,7 @@ static struct plan_device *cur_device(const char *key, const char *v, int bit)
 
 enum { D_TYPE = 1, D_MAJOR = 2, D_MINOR = 4, D_MODE = 8, D_UID = 16, D_GID = 32 };
 
-static int seen_netns, seen_caps, seen_oom, seen_moom, seen_nnp, seen_rofs, seen_pidns, seen_ipcns, seen_utsns;
+static int seen_netns, seen_caps, seen_oom, seen_moom, seen_nnp, seen_rofs, seen_pidns, seen_ipcns, seen_utsns, seen_max_size, seen_max_file;
 
 /* "new" or "host", once: 1 for a namespace of the container's own. */
 static int ns_mode(const char *k, const char *v, int *seen)
@@ -136,6 +139,16 @@ static struct seccomp_rule *cur_rule(const char *k, const char *v)
 	return &cf.seccomp_rules[cf.nseccomp_rules - 1];
 }
 static int seen_netns, seen_caps, seen_oom, seen_moom, seen_tty, seen_tty_size, seen_stdin;
+
+static long long positive(const char *k, char *v, int *seen, long long max)
+{
+	char *end;
+	if ((*seen)++) bad(k, v, "given twice");
+	errno = 0;
+	long long n = strtoll(v, &end, 10);
+	if (errno || !*v || *end || *v == '+' || n < 1 || n > max) bad(k, v, "not a positive number in range");
+	return n;
+}
 
 static int score(const char *k, char *v, int *seen)
 {
@@ -162,6 +175,7 @@ static void set(const char *k, char *v, unsigned kind)
 		{ "seccomp.syscall", RUN | EXEC }, { "seccomp.arg", RUN | EXEC }, { "seccomp.cache", RUN | EXEC }, { "sysctl", RUN },
 		{ "rootfs_readonly", RUN }, { "pidns", RUN }, { "ipcns", RUN }, { "utsns", RUN },
 		{ "tty", RUN | EXEC }, { "tty_size", RUN | EXEC }, { "group_add", RUN | EXEC }, { "stdin", RUN },
+		{ "log_max_size", RUN }, { "log_max_file", RUN },
 	};
 	size_t i;
 	for (i = 0; i < sizeof keys / sizeof keys[0]; i++)
@@ -202,6 +216,8 @@ static void set(const char *k, char *v, unsigned kind)
 		if (strcmp(v, "open") && strcmp(v, "null")) bad(k, v, "not \"open\" or \"null\"");
 		cf.open_stdin = v[0] == 'o';
 	}
+	else if (!strcmp(k, "log_max_size")) cf.log_max_size = positive(k, v, &seen_max_size, LLONG_MAX);
+	else if (!strcmp(k, "log_max_file")) cf.log_max_file = (int)positive(k, v, &seen_max_file, 1000000);
 	else if (!strcmp(k, "readonly")) { absolute(k, v); strv_push(&cf.readonly, v); }
 	else if (!strcmp(k, "no_new_privs")) cf.no_new_privs = flag_on(k, v, &seen_nnp);
 	else if (!strcmp(k, "rootfs_readonly")) cf.readonly_rootfs = flag_on(k, v, &seen_rofs);
@@ -295,6 +311,8 @@ static void complete(void)
 	/* The host's UTS namespace is the host's: its name is not the container's to set. */
 	if (!cf.newuts && cf.hostname) bad("hostname", cf.hostname, "given with utsns=host");
 	if (seen_tty_size && !cf.tty) die(128, 0, "berth-monitor: %s: tty_size= without tty=1 would not apply", conf_path);
+	if ((seen_max_size || seen_max_file) && !cf.log) die(128, 0, "berth-monitor: %s: log_max_size= or log_max_file= without log= would not apply", conf_path);
+	if (seen_max_file && !seen_max_size) die(128, 0, "berth-monitor: %s: log_max_file= without log_max_size= would not apply", conf_path);
 }
 
 void read_conf(const char *path, enum conf_kind kind)
@@ -314,6 +332,7 @@ void read_conf(const char *path, enum conf_kind kind)
 	buf[got] = 0;
 	close(fd);
 	cf.newnet = cf.newpid = cf.newipc = cf.newuts = 1;
+	cf.log_max_file = 1;
 	cf.caps = 0xa80425fbULL; /* Docker's default set, unless the agent says otherwise */
 	for (char *p = buf, *next; p < buf + got; p = next) {
 		next = p + strlen(p) + 1;

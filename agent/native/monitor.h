@@ -5,7 +5,7 @@
  *   main.c      command dispatch (run, exec, mount-overlay, umount, layer-fixup, xattr-get)
  *   common.c    failure helpers (die), state files written atomically, small utilities
  *   config.c    strict reading of monitor.conf / exec confs: every key known or refused
- *   log.c       the json-file writer (Docker's line format, 16 KiB pieces)
+ *   log.c       the json-file writer (Docker's line format, 16 KiB pieces, rotation)
  *   loop.c      `run`: detach, own cgroups and OOM guard, clone the init, the event loop
  *   control.c   the control socket (server in the monitor, client for `exec`)
  *   init.c      the container's init between clone and execve
@@ -69,6 +69,9 @@ struct conf {
 	int tty, open_stdin;
 	unsigned short tty_rows, tty_cols;
 	struct strv group_add;
+	/* Log rotation (log.c): at max_size bytes (0: never), keeping max_file files. */
+	long long log_max_size;
+	int log_max_file;
 };
 extern struct conf cf;
 

@@ -21,8 +21,6 @@ const REFUSED: Array<[string[], string]> = [
   [['--mount', 'type=volume,src=data,dst=/data,volume-subpath=sub'], '--mount volume-subpath'],
   [['--mount', 'type=volume,src=data,dst=/data,volume-driver=convoy'], 'volume driver "convoy"'],
   [['--mount', 'type=bind,src=/tmp,dst=/data,bind-propagation=rshared'], 'rshared mount propagation (bind-propagation=rshared)'],
-  [['--log-driver', 'none'], '--log-driver/--log-opt'],
-  [['--log-opt', 'max-size=1m'], '--log-driver/--log-opt'],
   [['--cpuset-cpus', '0'], '--cpuset-cpus'],
   [['--cpu-quota', '50000'], '--cpu-quota'],
   [['--memory-reservation', '64m'], '--memory-reservation'],

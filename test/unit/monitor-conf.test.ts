@@ -22,7 +22,9 @@ const FULL: MonitorConfig = {
   hostname: 'h',
   user: '1000:1000',
   cwd: '/',
-  log: '',
+  log: '/nonexistent/x-json.log',
+  logMaxSize: 10_000,
+  logMaxFile: 3,
   newNetns: true,
   env: ['A=b'],
   argv: ['true'],
@@ -88,6 +90,10 @@ describe('berth-monitor configuration', () => {
     assert.equal(runWith(entries('rootfs=/x', 'tty_size=24x80')).run.error(), 'berth-monitor: monitor.conf: tty_size= without tty=1 would not apply');
     assert.equal(runWith(entries('rootfs=/x', 'stdin=maybe')).run.error(), 'berth-monitor: monitor.conf: stdin=maybe: not "open" or "null"');
     assert.equal(runWith(entries('rootfs=/x', 'group_add=a:b')).run.error(), 'berth-monitor: monitor.conf: group_add=a:b: not a group name or id');
+    assert.equal(runWith(entries('rootfs=/x', 'log=/l', 'log_max_size=0')).run.error(), 'berth-monitor: monitor.conf: log_max_size=0: not a positive number in range');
+    assert.equal(runWith(entries('rootfs=/x', 'log=/l', 'log_max_size=1', 'log_max_file=1000001')).run.error(), 'berth-monitor: monitor.conf: log_max_file=1000001: not a positive number in range');
+    assert.equal(runWith(entries('rootfs=/x', 'log=/l', 'log_max_file=2')).run.error(), 'berth-monitor: monitor.conf: log_max_file= without log_max_size= would not apply');
+    assert.equal(runWith(entries('rootfs=/x', 'log_max_size=100')).run.error(), 'berth-monitor: monitor.conf: log_max_size= or log_max_file= without log= would not apply');
   });
 
   test('exec refuses an unknown key the same way, on stderr', () => {

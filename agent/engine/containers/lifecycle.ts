@@ -199,14 +199,15 @@ export class ContainerLifecycle {
       },
       restartCount: 0,
       manuallyStopped: false,
-      logPath: join(dir, `${id}-json.log`),
+      // As Docker's: no log file (and no LogPath) with the none driver.
+      logPath: resolved.log?.driver === 'none' ? '' : join(dir, `${id}-json.log`),
     };
     this.hooks.create?.(rec);
     // Claim the name before the first await so two concurrent creates cannot both get it.
     this.records.add(rec);
     try {
       for (const sub of ['upper', 'work', 'rootfs']) await mkdir(join(dir, sub), { recursive: true });
-      await writeFile(rec.logPath, '', { flag: 'a', mode: 0o640 });
+      if (rec.logPath) await writeFile(rec.logPath, '', { flag: 'a', mode: 0o640 });
       if (this.storage) rec.spec.storage = await this.storage.prepare(rec, dir);
       await this.records.save(rec);
     } catch (e) {
@@ -338,7 +339,9 @@ export class ContainerLifecycle {
         hostname: iso.monitor.utsHost ? undefined : network.hostname,
         user: proc.user,
         cwd: proc.workingDir || '/',
-        log: rec.logPath,
+        log: rec.logPath || undefined,
+        logMaxSize: rec.spec.log?.maxSize,
+        logMaxFile: rec.spec.log?.maxFile,
         newNetns: ownNetns && !launch?.joinNetns,
         joinNetns: launch?.joinNetns,
         env,

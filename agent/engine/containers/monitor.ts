@@ -23,7 +23,11 @@ export interface MonitorConfig {
   hostname?: string;
   user: string;
   cwd: string;
-  log: string;
+  /** The json-file log; none: no log kept. */
+  log?: string;
+  /** Rotate the log at this many bytes (0 or absent: never), keeping logMaxFile files. */
+  logMaxSize?: number;
+  logMaxFile?: number;
   /** false = share the host's network namespace (or joinNetns). */
   newNetns: boolean;
   /** With newNetns false: the network namespace (a /proc/PID/ns/net path) the monitor, and so its init, runs in. */
@@ -78,7 +82,8 @@ export function encodeConfig(c: MonitorConfig): Buffer {
     ...(c.hostname === undefined ? [] : [`hostname=${c.hostname}`]),
     `user=${c.user}`,
     `cwd=${c.cwd}`,
-    `log=${c.log}`,
+    ...(c.log ? [`log=${c.log}`] : []),
+    ...(c.log && c.logMaxSize ? [`log_max_size=${BigInt(c.logMaxSize)}`, `log_max_file=${c.logMaxFile ?? 1}`] : []),
     `netns=${c.newNetns ? 'new' : 'host'}`,
     `caps=${c.caps.toString(16)}`,
     `oom_score_adj=${c.oomScoreAdj}`,

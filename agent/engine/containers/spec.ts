@@ -3,6 +3,7 @@
 import { hostname as hostHostname } from 'node:os';
 import { containerSpecSchema, type ContainerSpec, type ResolvedHealth, type ResolvedSpec } from '../../../protocol/container';
 import { badRequest } from '../errors';
+import { resolveLogConfig } from '../logs/config';
 import { resolveNetworkSpec } from '../network/spec';
 import type { ImageConfig, UpdateOptions } from '../types';
 import { resolveIsolation } from './security';
@@ -94,6 +95,7 @@ export function resolveSpec(id: string, spec: ContainerSpec, img: ImageConfig, a
     health: resolveHealth(spec.health, img.Healthcheck),
     ...isolation,
     storage: settleStorage(spec, img, isolation.filesystem.tmpfs, agentRoot),
+    log: resolveLogConfig(spec.log),
   };
 }
 
