@@ -7,7 +7,7 @@
 // parent and is the only one that knows when that pid stops being the container's.
 import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { closeSync, constants, existsSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, constants, existsSync, openSync, readFileSync, rmSync, watch, writeFileSync, type FSWatcher } from 'node:fs';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import { join } from 'node:path';
@@ -125,6 +125,7 @@ export class MonitorGone extends Error {}
 export class MonitorRefused extends Error {}
 
 const CONTROL_TIMEOUT_MS = 10_000;
+const UNTIL_POLL_MS = 50;
 
 /** The files one run of a monitor leaves in its state dir. */
 export class MonitorRun {
@@ -299,14 +300,39 @@ export class MonitorRun {
     await this.control(`kill ${signal}`);
   }
 
-  async until<T>(what: () => T | undefined, timeoutMs: number, label: string): Promise<T> {
-    const end = Date.now() + timeoutMs;
-    for (let delay = 2; ; delay = Math.min(delay * 2, 50)) {
-      const v = what();
-      if (v !== undefined) return v;
-      if (Date.now() > end) throw new Error(`berth-monitor: timed out waiting for ${label}`);
-      await new Promise((r) => setTimeout(r, delay));
-    }
+  /**
+   * Resolves with what() once it is defined, checked again whenever a file in the state dir
+   * changes: the monitor renames each state file into place, so inotify says when to look
+   * (a poll with back-off used to add up to half its interval to every start). The slow
+   * poll is for a dir inotify cannot watch.
+   */
+  until<T>(what: () => T | undefined, timeoutMs: number, label: string): Promise<T> {
+    const first = what();
+    if (first !== undefined) return Promise.resolve(first);
+    return new Promise<T>((resolve, reject) => {
+      let fsw: FSWatcher | undefined;
+      const finish = (err: Error | undefined, v?: T) => {
+        clearInterval(poll);
+        clearTimeout(timer);
+        fsw?.close();
+        if (err) reject(err);
+        else resolve(v!);
+      };
+      const check = () => {
+        const v = what();
+        if (v !== undefined) finish(undefined, v);
+      };
+      const poll = setInterval(check, UNTIL_POLL_MS);
+      const timer = setTimeout(() => finish(new Error(`berth-monitor: timed out waiting for ${label}`)), timeoutMs);
+      try {
+        fsw = watch(this.dir, check);
+        fsw.on('error', () => {});
+      } catch {
+        // The poll still notices.
+      }
+      // What happened between the first look and the watch.
+      check();
+    });
   }
 }
 
