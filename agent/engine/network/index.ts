@@ -9,6 +9,7 @@
 // created), so an agent whose containers never leave `--network none` changes nothing in the
 // namespace it runs in; it is taken down again when the agent stops with nothing running.
 import { createHash, randomBytes } from 'node:crypto';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { AttachedNetwork, ContainerNetworkState, ContainerRecord, EndpointSpec, ResolvedEndpoint, ResolvedPortBinding } from '../../../protocol/container';
@@ -499,6 +500,10 @@ export class NetworkManager implements NameSource {
     return readFile(this.opts.resolvConfPath ?? '/etc/resolv.conf', 'utf8').catch(() => '');
   }
 
+  private hostResolvSync(): string {
+    return readOr(this.opts.resolvConfPath ?? '/etc/resolv.conf', '');
+  }
+
   /** hosts and resolv.conf in the container's dir (written in place: they are bound into a running container). */
   private async writeEtc(rec: ContainerRecord, dir: string): Promise<void> {
     const n = rec.spec.network;
@@ -509,11 +514,12 @@ export class NetworkManager implements NameSource {
       const [name, ip] = parseExtraHost(h);
       return [name, ip === 'host-gateway' ? hostGateway : ip] as [string, string];
     });
-    const hostFile = n.mode === 'host' ? await readFile('/etc/hosts', 'utf8').catch(() => undefined) : undefined;
+    const hostFile = n.mode === 'host' ? readOr('/etc/hosts', undefined) : undefined;
     const hosts = hostsFile(n.hostname, { ips: eps.map((e) => e.ip), extraHosts, hostFile });
-    const resolv = resolvConf(await this.hostResolv(), n.mode !== 'host', { dns: n.dns, dnsSearch: n.dnsSearch, dnsOptions: n.dnsOptions, embedded: !!this.dnsEndpoint(eps) });
-    await writeFile(join(dir, 'hosts'), hosts);
-    await writeFile(join(dir, 'resolv.conf'), resolv);
+    const resolv = resolvConf(this.hostResolvSync(), n.mode !== 'host', { dns: n.dns, dnsSearch: n.dnsSearch, dnsOptions: n.dnsOptions, embedded: !!this.dnsEndpoint(eps) });
+    // In line: two small files, where the thread pool's round trips cost a start more than the writes.
+    writeFileSync(join(dir, 'hosts'), hosts);
+    writeFileSync(join(dir, 'resolv.conf'), resolv);
   }
 
   /** poststop: the container's addresses and ports go back; a veth its namespace's end did not take along is removed. */
@@ -857,3 +863,12 @@ export class NetworkManager implements NameSource {
 /** For tests and the README: the address pool networks are chosen from. */
 export const ADDRESS_POOL = POOL.map(formatSubnet);
 export type { NetworkRecord, PortRecord };
+
+/** A file's text, or `fallback` when it cannot be read. */
+function readOr<T extends string | undefined>(path: string, fallback: T): string | T {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return fallback;
+  }
+}
