@@ -85,7 +85,7 @@ class IpChannel {
     this.err = '';
     this.said = [];
     p.stdin!.on('error', () => {
-      // An exit closes the pipe; 'exit' below fails what waits.
+      // An exit closes the pipe; 'close' below fails what waits.
     });
     p.stderr!.setEncoding('utf8').on('data', (d: string) => {
       this.err += d;
