@@ -96,6 +96,17 @@ int write_all(int fd, const void *buf, size_t n)
  */
 int write_atomic(const char *name, const char *data)
 {
+	return write_state(name, data, 1);
+}
+
+/*
+ * Without `durable`, only the rename: for files that describe live processes (monitor.pid,
+ * pid, execed), which a crash of the machine takes with it. The agent after a reboot finds
+ * the monitor gone whether the file reached the disk or not, so an fsync there only
+ * delays every start (2-5 ms here).
+ */
+int write_state(const char *name, const char *data, int durable)
+{
 	char tmp[256];
 	const char *step = "create";
 	int fd, dfd = -1, e, renamed = 0;
@@ -105,7 +116,7 @@ int write_atomic(const char *name, const char *data)
 	step = "write";
 	if (write_all(fd, data, strlen(data)) < 0) goto failed;
 	step = "fsync";
-	if (fsync(fd) < 0) goto failed;
+	if (durable && fsync(fd) < 0) goto failed;
 	step = "close";
 	e = close(fd);
 	fd = -1;
@@ -113,6 +124,7 @@ int write_atomic(const char *name, const char *data)
 	step = "rename";
 	if (rename(tmp, name) < 0) goto failed;
 	renamed = 1;
+	if (!durable) return 0;
 	step = "fsync the state directory after renaming";
 	dfd = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dfd < 0 || fsync(dfd) < 0) goto failed;

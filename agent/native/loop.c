@@ -165,7 +165,7 @@ static void start_outcome(char *msg, size_t len)
 {
 	msg[len] = 0;
 	execed_ok = !len;
-	if (write_atomic(len ? "error" : "execed", msg) < 0) {
+	if (write_state(len ? "error" : "execed", msg, len > 0) < 0) {
 		char line[256];
 		snprintf(line, sizeof line, "berth-monitor: write start outcome: %s\n", strerror(errno));
 		log_line("stderr", line, strlen(line));
@@ -214,7 +214,7 @@ int run_main(const char *statedir)
 	for (int fd = 0; fd < 3; fd++)
 		if (dup3(ip.devnull, fd, 0) < 0) die(128, errno, "berth-monitor: detach fd %d from the agent", fd);
 	snprintf(buf, sizeof buf, "%d\n", getpid());
-	if (write_atomic("monitor.pid", buf) < 0) die(128, errno, "berth-monitor: write monitor.pid");
+	if (write_state("monitor.pid", buf, 0) < 0) die(128, errno, "berth-monitor: write monitor.pid");
 
 	ip.in[0] = ip.in[1] = ip.console[0] = ip.console[1] = -1;
 	if (pipe2(ip.out, O_CLOEXEC) < 0 || pipe2(ip.err, O_CLOEXEC) < 0 ||
@@ -251,7 +251,7 @@ int run_main(const char *statedir)
 	if (ip.console[1] >= 0) close(ip.console[1]);
 	join_cgroups(&cf.cgroups, child, "the container init");
 	snprintf(buf, sizeof buf, "%d\n", child);
-	if (write_atomic("pid", buf) < 0) die(128, errno, "berth-monitor: write pid");
+	if (write_state("pid", buf, 0) < 0) die(128, errno, "berth-monitor: write pid");
 
 	out.fd = ip.out[0];
 	err.fd = ip.err[0];

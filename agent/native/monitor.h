@@ -93,6 +93,8 @@ void *xrealloc(void *p, size_t n);
 void now_rfc3339(char *buf, size_t len);
 /* Replaces NAME in the cwd (the state dir) durably; -1 with errno on failure. */
 int write_atomic(const char *name, const char *data);
+/* The same, fsynced only when `durable`. */
+int write_state(const char *name, const char *data, int durable);
 void write_exit(int code);
 /* Writes all of buf; -1 with errno. */
 int write_all(int fd, const void *buf, size_t n);

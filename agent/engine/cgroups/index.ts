@@ -8,7 +8,7 @@
 // the init starts there and then joins the container's groups, so in hierarchies where
 // the container has none (name=systemd, blkio, an empty unified tree) it stays with its
 // monitor, out of the agent's group too. Groups go when the container stops or is removed.
-import { existsSync, readFileSync, realpathSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, realpathSync, rmdirSync, statSync, writeFileSync } from 'node:fs';
 import { mkdir, readFile, rmdir, writeFile, readdir } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 
@@ -145,12 +145,17 @@ export function mountedHierarchies(mountinfo = '/proc/self/mountinfo'): Hierarch
   return out;
 }
 
+// Creating a container's groups is synchronous: some sixty mkdirs and small writes to
+// cgroupfs that take microseconds each, where a trip through libuv's thread pool for each
+// cost 3-17 ms of every start on a busy machine. Limits changed later (update) stay
+// asynchronous: shrinking memory.limit_in_bytes makes the kernel reclaim before it returns.
+
 /** A fresh v1 cpuset group cannot take a task until it has cpus and mems: copy them down. */
-async function initCpuset(root: string, parentDir: string, dir: string): Promise<void> {
+function initCpuset(root: string, parentDir: string, dir: string): void {
   for (const f of ['cpuset.cpus', 'cpuset.mems']) {
     const fromRoot = readFileSync(join(root, f), 'utf8').trim();
-    if (!readFileSync(join(parentDir, f), 'utf8').trim()) await writeFile(join(parentDir, f), fromRoot);
-    await writeFile(join(dir, f), readFileSync(join(parentDir, f), 'utf8').trim());
+    if (!readFileSync(join(parentDir, f), 'utf8').trim()) writeFileSync(join(parentDir, f), fromRoot);
+    writeFileSync(join(dir, f), readFileSync(join(parentDir, f), 'utf8').trim());
   }
 }
 
@@ -170,8 +175,8 @@ class MonitorGroups {
       const parentDir = join(h.dir, this.parent);
       const dir = join(parentDir, `${id}-monitor`);
       try {
-        await mkdir(dir, { recursive: true });
-        if (h.cpuset) await initCpuset(h.dir, parentDir, dir);
+        mkdirSync(dir, { recursive: true });
+        if (h.cpuset) initCpuset(h.dir, parentDir, dir);
       } catch (e) {
         throw new Error(`cgroup: cannot create the monitor's group ${dir}: ${(e as Error).message}`);
       }
@@ -322,9 +327,23 @@ async function writeLimit(path: string, value: string, what: string): Promise<vo
   }
 }
 
+/** writeLimit for a new, empty group (create). */
+function writeLimitSync(path: string, value: string, what: string): void {
+  if (!existsSync(path)) throw new Error(`cgroup: cannot set the ${what} limit: ${path} does not exist (controller not available)`);
+  try {
+    writeFileSync(path, value);
+  } catch (e) {
+    throw new Error(`cgroup: write ${value} to ${path}: ${(e as Error).message}`);
+  }
+}
+
 /** Swap limits exist only with swap accounting on; Docker, too, carries on without them. */
 async function writeIfExists(path: string, value: string): Promise<void> {
   if (existsSync(path)) await writeLimit(path, value, 'swap');
+}
+
+function writeIfExistsSync(path: string, value: string): void {
+  if (existsSync(path)) writeLimitSync(path, value, 'swap');
 }
 
 /** Removes an empty group, waiting up to 5 s for the last tasks of a dead pid namespace to be reaped; a group still busy then is an error, not a silent leak. */
@@ -341,7 +360,9 @@ async function rmdirIfEmpty(dir: string): Promise<void> {
 async function rmdirQuiet(dir: string): Promise<void> {
   for (let i = 0; ; i++) {
     try {
-      await rmdir(dir);
+      // The first try is synchronous (the group is most often empty by now), the retries wait.
+      if (i === 0) rmdirSync(dir);
+      else await rmdir(dir);
       return;
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
@@ -404,35 +425,43 @@ class V1 implements Cgroups {
   async create(id: string, l: CgroupLimits, opts: CreateOptions = {}): Promise<string[]> {
     for (const c of this.controllers) {
       const parentDir = join(this.base, c, this.parent);
-      await mkdir(parentDir, { recursive: true });
-      await mkdir(this.dir(c, id), { recursive: true });
-      if (c === 'cpuset') await initCpuset(join(this.base, c), parentDir, this.dir(c, id));
+      mkdirSync(this.dir(c, id), { recursive: true });
+      if (c === 'cpuset') initCpuset(join(this.base, c), parentDir, this.dir(c, id));
     }
     if (this.confinesDevices) {
       const dev = this.dir('devices', id);
       // A new group inherits its parent's rules: allowing all, or denying all and allowing Docker's list and the --device nodes.
-      if (opts.devices?.allowAll) await writeLimit(join(dev, 'devices.allow'), 'a', 'devices');
+      if (opts.devices?.allowAll) writeLimitSync(join(dev, 'devices.allow'), 'a', 'devices');
       else {
-        await writeLimit(join(dev, 'devices.deny'), 'a', 'devices');
-        for (const rule of [...V1_DEVICE_RULES, ...(opts.devices?.rules ?? [])]) await writeLimit(join(dev, 'devices.allow'), rule, 'devices');
+        writeLimitSync(join(dev, 'devices.deny'), 'a', 'devices');
+        for (const rule of [...V1_DEVICE_RULES, ...(opts.devices?.rules ?? [])]) writeLimitSync(join(dev, 'devices.allow'), rule, 'devices');
       }
     }
     const disk = opts.ioPath && this.controllers.includes('blkio') ? diskOf(opts.ioPath) : undefined;
     if (disk) {
       const blk = this.dir('blkio', id);
       for (const f of ['blkio.throttle.read_bps_device', 'blkio.throttle.write_bps_device']) {
-        // Only the numbers of `docker stats` depend on it, so a kernel that refuses does not stop the container.
-        await writeFile(join(blk, f), `${disk} ${V1_ACCOUNTING_BPS}`).catch((e: Error) => console.error(`berth: block I/O accounting for ${id.slice(0, 12)}: ${e.message}`));
+        try {
+          writeFileSync(join(blk, f), `${disk} ${V1_ACCOUNTING_BPS}`);
+        } catch (e) {
+          // Only the numbers of `docker stats` depend on it, so a kernel that refuses does not stop the container.
+          console.error(`berth: block I/O accounting for ${id.slice(0, 12)}: ${(e as Error).message}`);
+        }
       }
     }
     const mem = this.dir('memory', id);
     if (l.memory > 0) {
-      await writeLimit(join(mem, 'memory.limit_in_bytes'), String(l.memory), 'memory');
+      writeLimitSync(join(mem, 'memory.limit_in_bytes'), String(l.memory), 'memory');
       // memsw must be >= the memory limit, so it is written second.
-      if (l.memorySwap !== 0) await writeIfExists(join(mem, 'memory.memsw.limit_in_bytes'), String(l.memorySwap));
+      if (l.memorySwap !== 0) writeIfExistsSync(join(mem, 'memory.memsw.limit_in_bytes'), String(l.memorySwap));
     }
-    if (l.pidsLimit > 0) await writeLimit(join(this.dir('pids', id), 'pids.max'), String(l.pidsLimit), 'pids');
-    await this.writeCpu(id, l);
+    if (l.pidsLimit > 0) writeLimitSync(join(this.dir('pids', id), 'pids.max'), String(l.pidsLimit), 'pids');
+    const cpu = this.dir('cpu', id);
+    if (l.cpuShares > 0) writeLimitSync(join(cpu, 'cpu.shares'), String(l.cpuShares), 'CPU shares');
+    if (l.nanoCpus > 0) {
+      writeLimitSync(join(cpu, 'cpu.cfs_period_us'), String(CPU_PERIOD_US), 'CPU period');
+      writeLimitSync(join(cpu, 'cpu.cfs_quota_us'), String(cpuQuotaUs(l.nanoCpus)), 'CPU quota');
+    }
     return this.paths(id);
   }
 

@@ -7,8 +7,7 @@
 // parent and is the only one that knows when that pid stops being the container's.
 import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { closeSync, constants, existsSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { closeSync, constants, existsSync, mkdirSync, openSync, readFileSync, rmSync, watch, writeFileSync, type FSWatcher } from 'node:fs';
 import net from 'node:net';
 import { join } from 'node:path';
 import { monitorBinary } from '../../native/binary';
@@ -130,6 +129,7 @@ export class MonitorGone extends Error {}
 export class MonitorRefused extends Error {}
 
 const CONTROL_TIMEOUT_MS = 10_000;
+const UNTIL_POLL_MS = 50;
 
 /** The files one run of a monitor leaves in its state dir. */
 export class MonitorRun {
@@ -304,14 +304,39 @@ export class MonitorRun {
     await this.control(`kill ${signal}`);
   }
 
-  async until<T>(what: () => T | undefined, timeoutMs: number, label: string): Promise<T> {
-    const end = Date.now() + timeoutMs;
-    for (let delay = 2; ; delay = Math.min(delay * 2, 50)) {
-      const v = what();
-      if (v !== undefined) return v;
-      if (Date.now() > end) throw new Error(`berth-monitor: timed out waiting for ${label}`);
-      await new Promise((r) => setTimeout(r, delay));
-    }
+  /**
+   * Resolves with what() once it is defined, checked again whenever a file in the state dir
+   * changes: the monitor renames each state file into place, so inotify says when to look
+   * (a poll with back-off used to add up to half its interval to every start). The slow
+   * poll is for a dir inotify cannot watch.
+   */
+  until<T>(what: () => T | undefined, timeoutMs: number, label: string): Promise<T> {
+    const first = what();
+    if (first !== undefined) return Promise.resolve(first);
+    return new Promise<T>((resolve, reject) => {
+      let fsw: FSWatcher | undefined;
+      const finish = (err: Error | undefined, v?: T) => {
+        clearInterval(poll);
+        clearTimeout(timer);
+        fsw?.close();
+        if (err) reject(err);
+        else resolve(v!);
+      };
+      const check = () => {
+        const v = what();
+        if (v !== undefined) finish(undefined, v);
+      };
+      const poll = setInterval(check, UNTIL_POLL_MS);
+      const timer = setTimeout(() => finish(new Error(`berth-monitor: timed out waiting for ${label}`)), timeoutMs);
+      try {
+        fsw = watch(this.dir, check);
+        fsw.on('error', () => {});
+      } catch {
+        // The poll still notices.
+      }
+      // What happened between the first look and the watch.
+      check();
+    });
   }
 }
 
@@ -322,9 +347,11 @@ function inPath(name: string): string {
 
 /** Starts a monitor for `dir` (replacing the files of an earlier run) and returns once it has detached. */
 export async function launchMonitor(dir: string, cfg: MonitorConfig): Promise<MonitorRun> {
-  await rm(dir, { recursive: true, force: true });
-  await mkdir(dir, { recursive: true });
-  await writeFile(join(dir, 'monitor.conf'), encodeConfig(cfg), { mode: 0o600 });
+  // In line: a handful of small files, where three trips through the thread pool cost
+  // more than the work on a busy machine.
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, 'monitor.conf'), encodeConfig(cfg), { mode: 0o600 });
   const bin = monitorBinary();
   const code = await new Promise<number>((resolve, reject) => {
     // Its own session, no pipes to us: the monitor must survive the agent.

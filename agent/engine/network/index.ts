@@ -9,6 +9,7 @@
 // created), so an agent whose containers never leave `--network none` changes nothing in the
 // namespace it runs in; it is taken down again when the agent stops with nothing running.
 import { createHash, randomBytes } from 'node:crypto';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { AttachedNetwork, ContainerNetworkState, ContainerRecord, EndpointSpec, ResolvedEndpoint, ResolvedPortBinding } from '../../../protocol/container';
@@ -19,7 +20,7 @@ import { NetworkResolver, type NameSource } from './dns';
 import { containerDnsRules, hasOwnChains, presentJumps, render, renderTeardown, type FirewallModel } from './firewall';
 import { allocate } from './ipam';
 import { contains, formatIpv4, formatSubnet, hostRange, isIpv4, macFor, overlaps, parseIpv4, parseSubnet, type Subnet } from './ipv4';
-import { inNetns, interfaces, ipBatch, iptablesRestore, iptablesSave, netnsOf, readIpv4Sysctl, run, usedSubnets, writeIpv4Sysctl } from './kernel';
+import { closeHostIp, hostIp, inNetns, interfaces, ipBatch, iptablesRestore, iptablesSave, netnsOf, readIpv4Sysctl, run, usedSubnets, writeIpv4Sysctl } from './kernel';
 import { bridgeName, isOwnLink, netNamesFor, vethName, type NetNames } from './names';
 import { ephemeralRange, PortHolder, portError } from './ports';
 import { DEFAULT_NETWORK, parseExtraHost } from './spec';
@@ -134,7 +135,7 @@ export class NetworkManager implements NameSource {
     const stray = [...interfaces()].filter((l) => isOwnLink(this.names, l) && !known.has(l));
     if (!stray.length) return;
     console.log(`berth: removing links of this agent that its state does not know: ${stray.join(', ')}`);
-    await ipBatch(stray.map((l) => `link del ${l}`), undefined, { force: true }).catch((e) => console.error(`berth: ${(e as Error).message}`));
+    await hostIp(stray.map((l) => `link del ${l}`)).catch((e) => console.error(`berth: ${(e as Error).message}`));
   }
 
   private realizeBase(): Promise<void> {
@@ -171,7 +172,7 @@ export class NetworkManager implements NameSource {
       }
     }
     const cidr = `${net.gateway}/${prefixOf(net)}`;
-    await ipBatch(exists ? [`addr replace ${cidr} dev ${net.bridge}`, `link set ${net.bridge} up`] : [`link add ${net.bridge} type bridge`, `addr add ${cidr} dev ${net.bridge}`, `link set ${net.bridge} up`]);
+    await hostIp(exists ? [`addr replace ${cidr} dev ${net.bridge}`, `link set ${net.bridge} up`] : [`link add ${net.bridge} type bridge`, `addr add ${cidr} dev ${net.bridge}`, `link set ${net.bridge} up`]);
     // Published ports reached through 127.0.0.1 leave through the bridge with a loopback source (see firewall.ts).
     writeIpv4Sysctl(`conf/${net.bridge}/route_localnet`, '1');
     this.realized.add(net.id);
@@ -471,7 +472,7 @@ export class NetworkManager implements NameSource {
       inside.push(`addr add ${e.ip}/${prefixOf(net)} dev ${e.ifname}`, `link set ${e.ifname} up`);
     }
     if (opts.route) inside.push(`route replace default via ${this.state.network(opts.route.networkId)!.gateway} dev ${opts.route.ifname}`);
-    await ipBatch(host);
+    await hostIp(host);
     if (opts.dnsGateway) await inNetns(netnsOf(pid), this.containerScript(inside, opts.dnsGateway));
     else await ipBatch(inside, netnsOf(pid));
   }
@@ -499,6 +500,10 @@ export class NetworkManager implements NameSource {
     return readFile(this.opts.resolvConfPath ?? '/etc/resolv.conf', 'utf8').catch(() => '');
   }
 
+  private hostResolvSync(): string {
+    return readOr(this.opts.resolvConfPath ?? '/etc/resolv.conf', '');
+  }
+
   /** hosts and resolv.conf in the container's dir (written in place: they are bound into a running container). */
   private async writeEtc(rec: ContainerRecord, dir: string): Promise<void> {
     const n = rec.spec.network;
@@ -509,11 +514,12 @@ export class NetworkManager implements NameSource {
       const [name, ip] = parseExtraHost(h);
       return [name, ip === 'host-gateway' ? hostGateway : ip] as [string, string];
     });
-    const hostFile = n.mode === 'host' ? await readFile('/etc/hosts', 'utf8').catch(() => undefined) : undefined;
+    const hostFile = n.mode === 'host' ? readOr('/etc/hosts', undefined) : undefined;
     const hosts = hostsFile(n.hostname, { ips: eps.map((e) => e.ip), extraHosts, hostFile });
-    const resolv = resolvConf(await this.hostResolv(), n.mode !== 'host', { dns: n.dns, dnsSearch: n.dnsSearch, dnsOptions: n.dnsOptions, embedded: !!this.dnsEndpoint(eps) });
-    await writeFile(join(dir, 'hosts'), hosts);
-    await writeFile(join(dir, 'resolv.conf'), resolv);
+    const resolv = resolvConf(this.hostResolvSync(), n.mode !== 'host', { dns: n.dns, dnsSearch: n.dnsSearch, dnsOptions: n.dnsOptions, embedded: !!this.dnsEndpoint(eps) });
+    // In line: two small files, where the thread pool's round trips cost a start more than the writes.
+    writeFileSync(join(dir, 'hosts'), hosts);
+    writeFileSync(join(dir, 'resolv.conf'), resolv);
   }
 
   /** poststop: the container's addresses and ports go back; a veth its namespace's end did not take along is removed. */
@@ -530,7 +536,7 @@ export class NetworkManager implements NameSource {
         const have = interfaces();
         const left = veths.filter((v) => have.has(v));
         // Gone meanwhile with its namespace is as good as removed.
-        if (left.length) void ipBatch(left.map((v) => `link del ${v}`), undefined, { force: true }).catch(() => {});
+        if (left.length) void hostIp(left.map((v) => `link del ${v}`)).catch(() => {});
       }, STALE_VETH_CHECK_MS);
       t.unref();
       this.timers.add(t);
@@ -649,7 +655,7 @@ export class NetworkManager implements NameSource {
     this.resolvers.get(net.id)?.r.close();
     this.resolvers.delete(net.id);
     this.realized.delete(net.id);
-    if (interfaces().has(net.bridge)) await ipBatch([`link del ${net.bridge}`]);
+    if (interfaces().has(net.bridge)) await hostIp([`link del ${net.bridge}`]);
   }
 
   async removeNetwork(idOrName: string): Promise<void> {
@@ -713,7 +719,7 @@ export class NetworkManager implements NameSource {
         await this.wire(rec.state.pid, [added], { route, dnsGateway: dns });
       } catch (e) {
         this.state.endpoints = this.state.endpoints.filter((x) => x !== added);
-        await ipBatch([`link del ${added.veth}`]).catch(() => {});
+        await hostIp([`link del ${added.veth}`]).catch(() => {});
         throw new EngineError(500, `connecting ${rec.name} to ${target.name}: ${(e as Error).message}`);
       } finally {
         this.state.save();
@@ -749,7 +755,7 @@ export class NetworkManager implements NameSource {
       }
       this.state.save();
       const pid = rec.state.pid;
-      await ipBatch([`link del ${ep.veth}`]).catch(() => {});
+      await hostIp([`link del ${ep.veth}`]).catch(() => {});
       if (pid > 0 && rec.state.running) {
         const nsLines = hadGateway && next ? [`route replace default via ${this.state.network(next.networkId)!.gateway} dev ${next.ifname}`] : [];
         const dns = this.dnsEndpoint(after);
@@ -835,8 +841,12 @@ export class NetworkManager implements NameSource {
       for (const { r } of this.resolvers.values()) r.close();
       this.resolvers.clear();
       this.holder.closeAll();
-      if (this.opts.guard || this.state.endpoints.length) return;
-      await this.teardown();
+      try {
+        if (this.opts.guard || this.state.endpoints.length) return;
+        await this.teardown();
+      } finally {
+        closeHostIp();
+      }
     });
   }
 
@@ -845,7 +855,7 @@ export class NetworkManager implements NameSource {
     const have = interfaces();
     const bridges = [...have].filter((l) => isOwnLink(this.names, l));
     // A veth may go with its namespace meanwhile: what could not be removed is said, and the rest goes on.
-    if (bridges.length) await ipBatch(bridges.map((b) => `link del ${b}`), undefined, { force: true }).catch((e) => console.error(`berth: ${(e as Error).message}`));
+    if (bridges.length) await hostIp(bridges.map((b) => `link del ${b}`)).catch((e) => console.error(`berth: ${(e as Error).message}`));
     this.realized.clear();
     const saved = await iptablesSave().catch(() => '');
     const present = presentJumps(this.names, saved);
@@ -857,3 +867,12 @@ export class NetworkManager implements NameSource {
 /** For tests and the README: the address pool networks are chosen from. */
 export const ADDRESS_POOL = POOL.map(formatSubnet);
 export type { NetworkRecord, PortRecord };
+
+/** A file's text, or `fallback` when it cannot be read. */
+function readOr<T extends string | undefined>(path: string, fallback: T): string | T {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return fallback;
+  }
+}

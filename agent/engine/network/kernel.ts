@@ -3,7 +3,7 @@
 // namespace), `iptables-restore`/`iptables-save` (whole chains at once, atomically per
 // table), nsenter for the container's side. Nothing here decides anything: see firewall.ts
 // and index.ts.
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { formatSubnet, isIpv4, parseIpv4, maskOf, type Subnet } from './ipv4';
 
@@ -39,6 +39,116 @@ export function ipBatch(lines: string[], netns?: string, opts: { force?: boolean
   const input = lines.join('\n') + '\n';
   const ip = ['ip', ...(opts.force ? ['-force'] : []), '-batch', '-'];
   return netns ? run('nsenter', [`--net=${netns}`, '--', ...ip], input) : run(ip[0], ip.slice(1), input);
+}
+
+/**
+ * One `ip -force -batch -` kept running in the agent's namespace for the host side of the
+ * wiring, so a container's start spawns one process (its own side) instead of two.
+ * Requests go in order, each followed by a line that cannot succeed (no interface name is
+ * that long): ip reports every failed line on stderr, in order, as its messages and then
+ * "Command failed -:N", so the marker's report says the lines before it are done, and the
+ * reports before it are theirs.
+ */
+class IpChannel {
+  private p?: ChildProcess;
+  private line = 0;
+  private err = '';
+  /** Messages since the last "Command failed": the next one's. */
+  private said: string[] = [];
+  private readonly pending: Array<{ first: number; marker: number; lines: string[]; errors: string[]; resolve: () => void; reject: (e: Error) => void }> = [];
+
+  run(lines: string[]): Promise<void> {
+    // A newline would shift the count, a trailing backslash joins the next line in ip's reader.
+    const bad = lines.find((l) => l.includes('\n') || l.endsWith('\\'));
+    if (bad !== undefined) return Promise.reject(new KernelToolError(`ip: cannot send ${JSON.stringify(bad)} in a batch`));
+    const p = this.p ?? this.start();
+    return new Promise((resolve, reject) => {
+      const first = this.line + 1;
+      this.line += lines.length + 1;
+      this.pending.push({ first, marker: this.line, lines, errors: [], resolve, reject });
+      this.hold(true);
+      p.stdin!.write([...lines, `link show dev ${NO_SUCH_LINK}`].join('\n') + '\n');
+    });
+  }
+
+  /** Referenced while a request waits (an agent still starting up has nothing else to keep it alive), not when idle. */
+  private hold(on: boolean): void {
+    const p = this.p;
+    if (!p) return;
+    for (const h of [p, p.stdin, p.stderr] as Array<{ ref?: () => void; unref?: () => void } | null>) (on ? h?.ref : h?.unref)?.call(h);
+  }
+
+  private start(): ChildProcess {
+    const p = spawn('ip', ['-force', '-batch', '-'], { stdio: ['pipe', 'ignore', 'pipe'] });
+    this.p = p;
+    this.line = 0;
+    this.err = '';
+    this.said = [];
+    p.stdin!.on('error', () => {
+      // An exit closes the pipe; 'close' below fails what waits.
+    });
+    p.stderr!.setEncoding('utf8').on('data', (d: string) => {
+      this.err += d;
+      let nl: number;
+      while ((nl = this.err.indexOf('\n')) >= 0) {
+        const l = this.err.slice(0, nl);
+        this.err = this.err.slice(nl + 1);
+        this.onLine(l);
+      }
+    });
+    const gone = (why: string) => {
+      if (this.p !== p) return;
+      this.p = undefined;
+      for (const r of this.pending.splice(0)) r.reject(new KernelToolError(`ip -batch: ${why} (${[...r.errors, ...r.lines].slice(0, 6).join('; ')})`));
+    };
+    p.once('error', (e) => gone(e.message));
+    // 'close', not 'exit': the reports of the last lines may still be in the pipe at exit.
+    p.once('close', (code, sig) => gone(`exited (${code ?? sig})`));
+    return p;
+  }
+
+  private onLine(l: string): void {
+    const m = /^Command failed -:(\d+)$/.exec(l);
+    if (!m) {
+      if (l.trim()) this.said.push(l.trim());
+      return;
+    }
+    const said = this.said;
+    this.said = [];
+    const head = this.pending[0];
+    if (!head) return;
+    const n = Number(m[1]);
+    if (n < head.marker) {
+      head.errors.push(...said, `(${head.lines[n - head.first] ?? `line ${n}`})`);
+      return;
+    }
+    this.pending.shift();
+    if (!this.pending.length) this.hold(false);
+    if (head.errors.length) head.reject(new KernelToolError(`ip -batch failed: ${head.errors.join(' ')}`));
+    else head.resolve();
+  }
+
+  /** ip finishes what it was sent, then exits at the end of its input. */
+  close(): void {
+    this.p?.stdin?.end();
+  }
+}
+
+/** Longer than an interface name can be (15 bytes), so `link show dev` of it always fails. */
+const NO_SUCH_LINK = 'berth-no-such-link-0';
+
+let hostChannel: IpChannel | undefined;
+
+/** `ip` commands in the agent's namespace through the one long-running `ip -batch` (see IpChannel); every line runs, the whole rejects if one failed. */
+export function hostIp(lines: string[]): Promise<void> {
+  hostChannel ??= new IpChannel();
+  return hostChannel.run(lines);
+}
+
+/** Ends the long-running `ip` (the agent stops). */
+export function closeHostIp(): void {
+  hostChannel?.close();
+  hostChannel = undefined;
 }
 
 /** Runs a short shell script in `netns` (several tools, one nsenter). */
