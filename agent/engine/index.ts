@@ -13,12 +13,17 @@ import { netnsCounters, systemCpu } from './containers/host-stats';
 import { exportFilesystem } from './containers/export';
 import { conflict, notFound } from './errors';
 import { importImage, type ImportOptions } from './images/import';
+import { applyChanges } from './images/changes';
+import { childImage } from './images/commit';
+import { commitSkips, containerChanges, type ContainerChange } from './containers/changes';
 import type { ImageStoreOptions } from './images/store';
 import { readLogBatches, readLogs, type LogSource } from './logs';
 import { prepareRoot } from './root';
 import type {
+  CommitOptions,
   ContainerEvent,
   ContainerRecord,
+  ImageConfig,
   ContainerSpec,
   ContainerStats,
   Engine,
@@ -252,6 +257,47 @@ class EngineImpl extends EventEmitter<EngineEvents> implements BerthEngine {
       else this.exporting.delete(rec.id);
     }
   }
+  async containerChanges(idOrName: string): Promise<ContainerChange[]> {
+    const rec = this.records.resolve(idOrName);
+    const img = this.images.get(rec.imageId);
+    if (!img) throw notFound(`No such image: ${rec.image}`);
+    const upper = join(this.records.dir(rec.id), 'upper');
+    await mkdir(upper, { recursive: true });
+    return containerChanges(upper, this.images.layerDirs(img));
+  }
+  async commitContainer(idOrName: string, opts: CommitOptions = {}): Promise<ImageRecord> {
+    const id = this.records.resolve(idOrName).id;
+    return this.archives.exclusive(id, async () => {
+      const rec = this.records.get(id);
+      if (!rec) throw notFound(`No such container: ${idOrName}`);
+      if (rec.state.status === 'removing') throw conflict(`container ${rec.id} is marked for removal`);
+      const img = this.images.get(rec.imageId);
+      if (!img) throw notFound(`No such image: ${rec.image}`);
+      // Everything that can be refused is refused before the upper dir is read.
+      const config = applyChanges({ ...commitConfig(rec, img.config), ...(opts.config ?? {}) }, opts.changes ?? []);
+      const upper = join(this.records.dir(id), 'upper');
+      await mkdir(upper, { recursive: true });
+      const layers = this.images.layerDirs(img);
+      const freeze = opts.pause !== false && rec.state.running && !rec.state.paused && rec.state.pid > 0;
+      if (freeze) await this.cgroups.freeze(id);
+      let layer: { diffId: string; chainId: string };
+      try {
+        const skip = await commitSkips(upper, layers);
+        layer = await this.images.commitDirectory(upper, img.chainIds.at(-1), { overlay: true, skip });
+      } finally {
+        if (freeze) await this.cgroups.thaw(id);
+      }
+      return childImage(this.images, {
+        parent: img,
+        layer,
+        config,
+        createdBy: rec.spec.process.cmd.join(' '),
+        comment: opts.message,
+        author: opts.author,
+        tags: opts.ref ? [opts.ref] : [],
+      });
+    });
+  }
   list(opts?: { all?: boolean }): ContainerRecord[] {
     return this.records
       .all()
@@ -308,6 +354,35 @@ class EngineImpl extends EventEmitter<EngineEvents> implements BerthEngine {
     // Running containers keep their groups, and so the parent, until a later agent removes them.
     await this.cgroups.release();
   }
+}
+
+/** The image config a commit starts from: the container's own (image and run options merged), as dockerd takes it. */
+function commitConfig(rec: ContainerRecord, image: ImageConfig): ImageConfig {
+  const p = rec.spec.process;
+  const h = rec.spec.health;
+  return {
+    ...(image.ExposedPorts ? { ExposedPorts: image.ExposedPorts } : {}),
+    ...(image.Volumes ? { Volumes: image.Volumes } : {}),
+    Env: p.env,
+    Cmd: p.cmd,
+    ...(p.entrypoint.length ? { Entrypoint: p.entrypoint } : {}),
+    ...(p.workingDir ? { WorkingDir: p.workingDir } : {}),
+    ...(p.user ? { User: p.user } : {}),
+    ...(Object.keys(rec.spec.labels).length ? { Labels: rec.spec.labels } : {}),
+    ...(p.stopSignal ? { StopSignal: p.stopSignal } : {}),
+    ...(h
+      ? {
+          Healthcheck: {
+            Test: h.test,
+            ...(h.intervalNs ? { Interval: h.intervalNs } : {}),
+            ...(h.timeoutNs ? { Timeout: h.timeoutNs } : {}),
+            ...(h.startPeriodNs ? { StartPeriod: h.startPeriodNs } : {}),
+            ...(h.startIntervalNs ? { StartInterval: h.startIntervalNs } : {}),
+            ...(h.retries ? { Retries: h.retries } : {}),
+          },
+        }
+      : {}),
+  };
 }
 
 /** Bytes of regular files under `dir`, never following symlinks; 0 when it is gone. */
