@@ -1,7 +1,7 @@
 // The engine facade both faces (Docker API, control-plane link) call, and nothing else.
 import { EventEmitter } from 'node:events';
 import { createHash } from 'node:crypto';
-import { lstat, mkdir, readdir, readFile } from 'node:fs/promises';
+import { lstat, mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import { join, resolve } from 'node:path';
 import type { ChildProcessWithoutNullStreams } from 'node:child_process';
@@ -16,10 +16,14 @@ import { importImage, type ImportOptions } from './images/import';
 import { applyChanges } from './images/changes';
 import { childImage } from './images/commit';
 import { commitSkips, containerChanges, type ContainerChange } from './containers/changes';
+import { BuildCache } from './build/cache';
+import { runBuild } from './build/builder';
+import { isMounted, unmountOverlay } from './mounts/overlay';
 import type { ImageStoreOptions } from './images/store';
 import { readLogBatches, readLogs, type LogSource } from './logs';
 import { prepareRoot } from './root';
 import type {
+  BuildRequest,
   CommitOptions,
   ContainerEvent,
   ContainerRecord,
@@ -76,6 +80,7 @@ class EngineImpl extends EventEmitter<EngineEvents> implements BerthEngine {
   private readonly exporting = new Map<string, number>();
   /** `docker cp`, and the lock it shares with the operations that would change the container under a copy. */
   private readonly archives: ContainerArchives;
+  private readonly buildCache: BuildCache;
 
   constructor(
     readonly root: string,
@@ -100,9 +105,12 @@ class EngineImpl extends EventEmitter<EngineEvents> implements BerthEngine {
     this.lifecycle = new ContainerLifecycle(this.records, images, cgroups, emit, gated);
     this.archives = new ContainerArchives(this.records, images, cgroups, emit, (id) => this.lifecycle.wait(id, 'not-running'));
     images.on('image', this.onImage);
+    this.buildCache = new BuildCache(join(root, 'build-cache.json'));
+    images.addGcRoots(() => this.buildCache.roots());
   }
 
   async load(): Promise<void> {
+    await this.sweepBuilds();
     await this.records.load();
     await this.archives.sweep();
     await this.lifecycle.reconcile();
@@ -275,15 +283,11 @@ class EngineImpl extends EventEmitter<EngineEvents> implements BerthEngine {
       if (!img) throw notFound(`No such image: ${rec.image}`);
       // Everything that can be refused is refused before the upper dir is read.
       const config = applyChanges({ ...commitConfig(rec, img.config), ...(opts.config ?? {}) }, opts.changes ?? []);
-      const upper = join(this.records.dir(id), 'upper');
-      await mkdir(upper, { recursive: true });
-      const layers = this.images.layerDirs(img);
       const freeze = opts.pause !== false && rec.state.running && !rec.state.paused && rec.state.pid > 0;
       if (freeze) await this.cgroups.freeze(id);
       let layer: { diffId: string; chainId: string };
       try {
-        const skip = await commitSkips(upper, layers);
-        layer = await this.images.commitDirectory(upper, img.chainIds.at(-1), { overlay: true, skip });
+        layer = await this.containerLayer(id);
       } finally {
         if (freeze) await this.cgroups.thaw(id);
       }
@@ -297,6 +301,44 @@ class EngineImpl extends EventEmitter<EngineEvents> implements BerthEngine {
         tags: opts.ref ? [opts.ref] : [],
       });
     });
+  }
+  /** The container's upper dir (less the runtime's mount targets) as a layer on its image. */
+  async containerLayer(idOrName: string): Promise<{ diffId: string; chainId: string }> {
+    const rec = this.records.resolve(idOrName);
+    const img = this.images.get(rec.imageId);
+    if (!img) throw notFound(`No such image: ${rec.image}`);
+    const upper = join(this.records.dir(rec.id), 'upper');
+    await mkdir(upper, { recursive: true });
+    const skip = await commitSkips(upper, this.images.layerDirs(img));
+    return this.images.commitDirectory(upper, img.chainIds.at(-1), { overlay: true, skip });
+  }
+  async build(opts: BuildRequest): Promise<ImageRecord> {
+    const tmpDir = join(this.root, 'builds');
+    await mkdir(tmpDir, { recursive: true, mode: 0o700 });
+    return runBuild(this, { ...opts, tmpDir, cache: this.buildCache });
+  }
+  pruneBuildCache(): number {
+    const n = this.buildCache.clear();
+    this.images.gc();
+    return n;
+  }
+  /** What a build left when the agent died: its --from mounts undone first, never deleted through. */
+  private async sweepBuilds(): Promise<void> {
+    const dir = join(this.root, 'builds');
+    let names: string[];
+    try {
+      names = await readdir(dir);
+    } catch {
+      return;
+    }
+    for (const n of names) {
+      const b = join(dir, n);
+      for (const sub of await readdir(b).catch(() => [] as string[])) {
+        const p = join(b, sub);
+        if (sub.startsWith('from-') && (await isMounted(p))) await unmountOverlay(p);
+      }
+      await rm(b, { recursive: true, force: true });
+    }
   }
   list(opts?: { all?: boolean }): ContainerRecord[] {
     return this.records

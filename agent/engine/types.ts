@@ -70,6 +70,19 @@ export interface HistoryEntry {
   emptyLayer?: boolean;
 }
 
+export interface BuildRequest {
+  /** The context tar (plain or gzip), read as it streams in. */
+  context: AsyncIterable<Buffer | Uint8Array>;
+  dockerfile?: string;
+  tags?: string[];
+  buildArgs?: Record<string, string | null>;
+  target?: string;
+  noCache?: boolean;
+  labels?: Record<string, string>;
+  pull?: boolean;
+  onOutput: (o: { stream: string } | { aux: { ID: string } } | { status: string; id?: string; progressDetail?: { current?: number; total?: number } }) => void;
+}
+
 export interface CommitOptions {
   /** "name[:tag]" for the new image. */
   ref?: string;
@@ -347,6 +360,10 @@ export interface Engine extends EventEmitter<EngineEvents> {
   /** `docker commit`: the container's changes as a layer on its image, with its config and `changes` (Dockerfile
    *  instructions); a running container is frozen meanwhile unless `pause` is false. */
   commitContainer(idOrName: string, opts?: CommitOptions): Promise<ImageRecord>;
+  /** `docker build` (the classic builder): see agent/engine/build/builder.ts. Output goes to `onOutput` as the JSON stream's messages. */
+  build(opts: BuildRequest): Promise<ImageRecord>;
+  /** `docker builder prune`: forgets the build cache (its layers go at the next collection); returns the entries dropped. */
+  pruneBuildCache(): number;
   /** `docker diff`: what the container added (1), changed (0) and deleted (2), parents first. */
   containerChanges(idOrName: string): Promise<Array<{ Path: string; Kind: 0 | 1 | 2 }>>;
   /** `docker cp` (HEAD …/archive): what `path` is in the container; a final symlink is followed only
