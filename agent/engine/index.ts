@@ -1,7 +1,7 @@
 // The engine facade both faces (Docker API, control-plane link) call, and nothing else.
 import { EventEmitter } from 'node:events';
 import { createHash } from 'node:crypto';
-import { lstat, mkdir, readdir, readFile, rm } from 'node:fs/promises';
+import { lstat, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import { join, resolve } from 'node:path';
 import type { ChildProcessWithoutNullStreams } from 'node:child_process';
@@ -110,10 +110,12 @@ class EngineImpl extends EventEmitter<EngineEvents> implements BerthEngine {
   }
 
   async load(): Promise<void> {
-    await this.sweepBuilds();
+    const builds = await this.sweepBuildMounts();
     await this.records.load();
     await this.archives.sweep();
+    await this.thawCommits();
     await this.lifecycle.reconcile();
+    await this.sweepBuilds(builds);
   }
 
   async info(): Promise<HostInfo> {
@@ -284,12 +286,20 @@ class EngineImpl extends EventEmitter<EngineEvents> implements BerthEngine {
       // Everything that can be refused is refused before the upper dir is read.
       const config = applyChanges({ ...commitConfig(rec, img.config), ...(opts.config ?? {}) }, opts.changes ?? []);
       const freeze = opts.pause !== false && rec.state.running && !rec.state.paused && rec.state.pid > 0;
-      if (freeze) await this.cgroups.freeze(id);
+      // The mark tells a later agent, should this one die meanwhile, that the freeze was the commit's.
+      const mark = join(this.records.dir(id), COMMIT_FREEZE_MARK);
+      if (freeze) {
+        await writeFile(mark, '', { mode: 0o600 });
+        await this.cgroups.freeze(id);
+      }
       let layer: { diffId: string; chainId: string };
       try {
         layer = await this.containerLayer(id);
       } finally {
-        if (freeze) await this.cgroups.thaw(id);
+        if (freeze) {
+          await this.cgroups.thaw(id);
+          await rm(mark, { force: true });
+        }
       }
       return childImage(this.images, {
         parent: img,
@@ -322,20 +332,56 @@ class EngineImpl extends EventEmitter<EngineEvents> implements BerthEngine {
     this.images.gc();
     return n;
   }
-  /** What a build left when the agent died: its --from mounts undone first, never deleted through. */
-  private async sweepBuilds(): Promise<void> {
+  /** A container a commit froze when the agent died is thawed, so it is restored as running, not paused. */
+  private async thawCommits(): Promise<void> {
+    for (const rec of this.records.all()) {
+      const mark = join(this.records.dir(rec.id), COMMIT_FREEZE_MARK);
+      if (!(await lstat(mark).catch(() => undefined))) continue;
+      if (!rec.state.paused) await this.cgroups.thaw(rec.id).catch(() => {});
+      await rm(mark, { force: true });
+    }
+  }
+  /** Builds the agent died in: their --from mounts undone (the dirs are never deleted through a mount). */
+  private async sweepBuildMounts(): Promise<string[]> {
     const dir = join(this.root, 'builds');
     let names: string[];
     try {
       names = await readdir(dir);
     } catch {
-      return;
+      return [];
     }
+    const out: string[] = [];
     for (const n of names) {
       const b = join(dir, n);
       for (const sub of await readdir(b).catch(() => [] as string[])) {
         const p = join(b, sub);
         if (sub.startsWith('from-') && (await isMounted(p))) await unmountOverlay(p);
+      }
+      out.push(b);
+    }
+    return out;
+  }
+  /** …then their step containers and intermediate images go, as a failed build's do, and their dirs. */
+  private async sweepBuilds(dirs: string[]): Promise<void> {
+    for (const b of dirs) {
+      const st = await readBuildState(b);
+      for (const id of st.containers) {
+        // A step container found running is killed first; a second try covers an exit that raced the first.
+        for (let attempt = 0; attempt < 3 && this.records.get(id); attempt++) {
+          await this.lifecycle.remove(id, { force: true }).catch(async (e: Error) => {
+            console.error(`berth: build sweep: container ${id.slice(0, 12)} (try ${attempt + 1}): ${e.message}`);
+            await new Promise((r) => setTimeout(r, 200));
+          });
+        }
+      }
+      for (const id of st.images) {
+        const img = this.images.get(id);
+        if (!img || img.repoTags.length || this.imageInUse(id)) continue;
+        try {
+          this.images.remove(id, { inUse: (x) => this.imageInUse(x) });
+        } catch {
+          /* tagged or in use meanwhile: it stays */
+        }
       }
       await rm(b, { recursive: true, force: true });
     }
@@ -395,6 +441,19 @@ class EngineImpl extends EventEmitter<EngineEvents> implements BerthEngine {
     this.lifecycle.close();
     // Running containers keep their groups, and so the parent, until a later agent removes them.
     await this.cgroups.release();
+  }
+}
+
+const COMMIT_FREEZE_MARK = 'commit-freeze';
+
+/** ROOT/builds/<build>/state.json: what a build made that is not meant to outlive it. */
+async function readBuildState(dir: string): Promise<{ containers: string[]; images: string[] }> {
+  try {
+    const raw = JSON.parse(await readFile(join(dir, 'state.json'), 'utf8')) as { containers?: unknown; images?: unknown };
+    const ids = (v: unknown) => (Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : []);
+    return { containers: ids(raw.containers), images: ids(raw.images) };
+  } catch {
+    return { containers: [], images: [] };
   }
 }
 

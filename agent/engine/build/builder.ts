@@ -23,6 +23,7 @@ import { resolveInRoot } from '../containers/archive';
 import { badRequest, EngineError, notFound } from '../errors';
 import type { ContainerRecord, ContainerSpec, ImageConfig, ImageRecord, ImageStore, LogEntry, LogOptions, PullOptions, PutArchiveOptions } from '../types';
 import type { PathStat } from '../containers/archive';
+import { writeFileAtomic } from '../atomic-write';
 import { BuildCache, cacheKey } from './cache';
 import { DockerfileError, parseDockerfile, type Instruction, type Stage } from './dockerfile';
 import { compileIgnore, removeIgnored } from './ignore';
@@ -109,6 +110,8 @@ export async function runBuild(host: BuildHost, opts: BuildOptions): Promise<Ima
   const before = new Set(store.list().map((i) => i.id));
   const containers = new Set<string>();
   let final: ImageRecord | undefined;
+  // What a later agent removes should this one die mid-build (see sweepBuilds in ../index.ts).
+  const saveState = () => writeFileAtomic(join(ctx, 'state.json'), JSON.stringify({ containers: [...containers], images: [...created] }), { mode: 0o600 });
   try {
     await mkdir(join(ctx, 'context'));
     const ctxDir = join(ctx, 'context');
@@ -159,7 +162,10 @@ export async function runBuild(host: BuildHost, opts: BuildOptions): Promise<Ima
 
     const results: Array<ImageRecord | undefined> = [];
     const record = (img: ImageRecord) => {
-      if (!before.has(img.id)) created.add(img.id);
+      if (!before.has(img.id) && !created.has(img.id)) {
+        created.add(img.id);
+        saveState();
+      }
       return img;
     };
 
@@ -629,6 +635,7 @@ export async function runBuild(host: BuildHost, opts: BuildOptions): Promise<Ima
         health: { test: ['NONE'] },
       });
       containers.add(rec.id);
+      saveState();
       return rec.id;
     }
 
