@@ -256,6 +256,31 @@ describe('docker build (the classic builder)', { skip: !isRoot && 'needs root', 
     assert.equal(inspect('child:v1').Config.OnBuild ?? null, null, 'triggers do not pass on to grandchildren');
   });
 
+  it('COPY puts files where dockerd would: a new name, into an existing directory, a directory\'s content, relative to WORKDIR, with variables', () => {
+    const dir = context(path.join(agent.tmp, 'copies'), {
+      Dockerfile: [
+        `FROM ${image}`,
+        'ENV DEST=/from-env',
+        'COPY a.txt /new/name.txt',
+        'COPY a.txt /tmp',
+        'COPY tree /tree',
+        'COPY a.txt $DEST/',
+        'WORKDIR /work',
+        'COPY tree/sub ./rel/',
+        'COPY ["a.txt", "b.txt", "/json/"]',
+        'RUN find /new /tmp /tree /from-env /work /json -type f | sort',
+        '',
+      ].join('\n'),
+      'a.txt': 'a',
+      'b.txt': 'b',
+      'tree/top.txt': 't',
+      'tree/sub/deep.txt': 'd',
+    });
+    const out = okBuild(['--no-cache', dir]);
+    const files = out.split('\n').filter((l) => l.startsWith('/'));
+    assert.deepEqual(files, ['/from-env/a.txt', '/json/a.txt', '/json/b.txt', '/new/name.txt', '/tmp/a.txt', '/tree/sub/deep.txt', '/tree/top.txt', '/work/rel/deep.txt']);
+  });
+
   it('--target stops at a stage, -q prints only the id, a Dockerfile from stdin works', () => {
     const dir = context(path.join(agent.tmp, 'target'), { Dockerfile: `FROM ${image} AS one\nRUN echo one > /stage\nFROM one AS two\nRUN echo two > /stage\n` });
     okBuild(['--target', 'one', '-t', 'target:one', dir]);
