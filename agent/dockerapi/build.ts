@@ -5,7 +5,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { BuildStepError } from '../engine/build/builder';
 import type { Engine } from '../engine/types';
-import { HttpError, boolParam, messageOf, sendJson, statusOf, type Query } from './http';
+import { HttpError, boolParam, messageOf, sendJson, type Query } from './http';
 
 /** Query parameter → [the CLI flag, whether the value is the default]. */
 const REFUSED: Record<string, [string, (v: string) => boolean]> = {
@@ -91,7 +91,8 @@ export async function build(engine: Engine, req: IncomingMessage, res: ServerRes
     if (!started && !(err instanceof BuildStepError) && held.length === 0) throw err;
     if (quiet && held.length) write({ stream: held.join('') });
     const message = messageOf(err);
-    write({ errorDetail: { message, code: err instanceof BuildStepError ? err.exitCode : statusOf(err) }, error: message });
+    // The CLI exits with errorDetail.code: a RUN's exit code, as dockerd sends it; none (so 1) for the rest.
+    write({ errorDetail: err instanceof BuildStepError ? { message, code: err.exitCode } : { message }, error: message });
   }
   res.end();
 }
