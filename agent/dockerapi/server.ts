@@ -9,6 +9,8 @@ import path from 'node:path';
 import type { Duplex } from 'node:stream';
 import type { Engine } from '../engine/types';
 import * as archive from './archive';
+import * as builder from './build';
+import * as commit from './commit';
 import * as containers from './containers';
 import * as ops from './container-ops';
 import * as exec from './exec';
@@ -49,6 +51,10 @@ const routes: Route[] = [
   { method: 'POST', pattern: /^\/images\/(.+)\/tag$/, handler: ({ engine, res, params, q }) => images.tagImage(engine, res, params[0], q) },
   { method: 'GET', pattern: /^\/images\/(.+)\/json$/, handler: ({ engine, res, params }) => images.inspectImage(engine, res, params[0]) },
   { method: 'DELETE', pattern: /^\/images\/(.+)$/, handler: ({ engine, res, params, q }) => images.deleteImage(engine, res, params[0], q) },
+  { method: 'POST', pattern: /^\/build$/, handler: ({ engine, req, res, q }) => builder.build(engine, req, res, q) },
+  { method: 'POST', pattern: /^\/build\/prune$/, handler: ({ engine, res, q }) => builder.pruneBuildCache(engine, res, q) },
+  { method: 'POST', pattern: /^\/commit$/, handler: ({ engine, req, res, q }) => commit.commitContainer(engine, req, res, q) },
+  { method: 'GET', pattern: /^\/containers\/([^/]+)\/changes$/, handler: ({ engine, res, params }) => commit.containerChanges(engine, res, params[0]) },
   { method: 'POST', pattern: /^\/containers\/create$/, handler: ({ engine, req, res, q }) => containers.createContainer(engine, req, res, q) },
   { method: 'POST', pattern: /^\/containers\/prune$/, handler: ({ engine, res, q }) => containers.pruneContainers(engine, res, q) },
   { method: 'GET', pattern: /^\/containers\/json$/, handler: ({ engine, res, q }) => containers.listContainers(engine, res, q) },

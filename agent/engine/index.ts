@@ -1,7 +1,7 @@
 // The engine facade both faces (Docker API, control-plane link) call, and nothing else.
 import { EventEmitter } from 'node:events';
 import { createHash } from 'node:crypto';
-import { lstat, mkdir, readdir, readFile } from 'node:fs/promises';
+import { lstat, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import { join, resolve } from 'node:path';
 import type { ChildProcessWithoutNullStreams } from 'node:child_process';
@@ -16,6 +16,12 @@ import { MonitorGone, MonitorRefused, MonitorRun } from './containers/monitor';
 import { ContainerStdioRegistry } from './containers/stdio';
 import { conflict, EngineError, notFound } from './errors';
 import { importImage, type ImportOptions } from './images/import';
+import { applyChanges } from './images/changes';
+import { childImage } from './images/commit';
+import { commitSkips, containerChanges, type ContainerChange } from './containers/changes';
+import { BuildCache } from './build/cache';
+import { runBuild } from './build/builder';
+import { isMounted, unmountOverlay } from './mounts/overlay';
 import type { ImageStoreOptions } from './images/store';
 import { readLogBatches, readLogs, type LogSource } from './logs';
 import { hostNetworkGuard, NetworkManager } from './network';
@@ -36,6 +42,9 @@ import type {
   VolumeInfo,
   ContainerRecord,
   ContainerEvent,
+  BuildRequest,
+  CommitOptions,
+  ImageConfig,
   ContainerSpec,
   ContainerStats,
   Engine,
@@ -98,6 +107,7 @@ class EngineImpl extends EventEmitter<EngineEvents> implements BerthEngine {
   private readonly archives: ContainerArchives;
   private readonly stdio: ContainerStdioRegistry;
   private readonly execs: ExecSessions;
+  private readonly buildCache: BuildCache;
 
   constructor(
     readonly root: string,
@@ -146,16 +156,21 @@ class EngineImpl extends EventEmitter<EngineEvents> implements BerthEngine {
     });
     images.on('image', this.onImage);
     volumes.on('volume', this.onVolume);
+    this.buildCache = new BuildCache(join(root, 'build-cache.json'));
+    images.addGcRoots(() => this.buildCache.roots());
   }
 
   async load(): Promise<void> {
+    const builds = await this.sweepBuildMounts();
     await this.records.load();
     await this.archives.sweep();
     // Before reconcile: the containers it restarts need their networks; adopting records the
     // runs that ended meanwhile (letting go of their volumes).
     await this.network.open();
     await this.storage.adopt();
+    await this.thawCommits();
     await this.lifecycle.reconcile();
+    await this.sweepBuilds(builds);
   }
 
   async info(): Promise<HostInfo> {
@@ -305,6 +320,125 @@ class EngineImpl extends EventEmitter<EngineEvents> implements BerthEngine {
       const n = (this.exporting.get(rec.id) ?? 1) - 1;
       if (n > 0) this.exporting.set(rec.id, n);
       else this.exporting.delete(rec.id);
+    }
+  }
+  async containerChanges(idOrName: string): Promise<ContainerChange[]> {
+    const rec = this.records.resolve(idOrName);
+    const img = this.images.get(rec.imageId);
+    if (!img) throw notFound(`No such image: ${rec.image}`);
+    const upper = join(this.records.dir(rec.id), 'upper');
+    await mkdir(upper, { recursive: true });
+    return containerChanges(upper, this.images.layerDirs(img));
+  }
+  async commitContainer(idOrName: string, opts: CommitOptions = {}): Promise<ImageRecord> {
+    const id = this.records.resolve(idOrName).id;
+    return this.archives.exclusive(id, async () => {
+      const rec = this.records.get(id);
+      if (!rec) throw notFound(`No such container: ${idOrName}`);
+      if (rec.state.status === 'removing') throw conflict(`container ${rec.id} is marked for removal`);
+      const img = this.images.get(rec.imageId);
+      if (!img) throw notFound(`No such image: ${rec.image}`);
+      // Everything that can be refused is refused before the upper dir is read.
+      const config = applyChanges({ ...commitConfig(rec, img.config), ...(opts.config ?? {}) }, opts.changes ?? []);
+      const freeze = opts.pause !== false && rec.state.running && !rec.state.paused && rec.state.pid > 0;
+      // The mark tells a later agent, should this one die meanwhile, that the freeze was the commit's.
+      const mark = join(this.records.dir(id), COMMIT_FREEZE_MARK);
+      if (freeze) {
+        await writeFile(mark, '', { mode: 0o600 });
+        await this.cgroups.freeze(id);
+      }
+      let layer: { diffId: string; chainId: string };
+      try {
+        layer = await this.containerLayer(id);
+      } finally {
+        if (freeze) {
+          await this.cgroups.thaw(id);
+          await rm(mark, { force: true });
+        }
+      }
+      return childImage(this.images, {
+        parent: img,
+        layer,
+        config,
+        createdBy: rec.spec.process.cmd.join(' '),
+        comment: opts.message,
+        author: opts.author,
+        tags: opts.ref ? [opts.ref] : [],
+      });
+    });
+  }
+  /** The container's upper dir (less the runtime's mount targets) as a layer on its image. */
+  async containerLayer(idOrName: string): Promise<{ diffId: string; chainId: string }> {
+    const rec = this.records.resolve(idOrName);
+    const img = this.images.get(rec.imageId);
+    if (!img) throw notFound(`No such image: ${rec.image}`);
+    const upper = join(this.records.dir(rec.id), 'upper');
+    await mkdir(upper, { recursive: true });
+    const skip = await commitSkips(upper, this.images.layerDirs(img));
+    return this.images.commitDirectory(upper, img.chainIds.at(-1), { overlay: true, skip });
+  }
+  async build(opts: BuildRequest): Promise<ImageRecord> {
+    const tmpDir = join(this.root, 'builds');
+    await mkdir(tmpDir, { recursive: true, mode: 0o700 });
+    return runBuild(this, { ...opts, tmpDir, cache: this.buildCache });
+  }
+  pruneBuildCache(): number {
+    const n = this.buildCache.clear();
+    this.images.gc();
+    return n;
+  }
+  /** A container a commit froze when the agent died is thawed, so it is restored as running, not paused. */
+  private async thawCommits(): Promise<void> {
+    for (const rec of this.records.all()) {
+      const mark = join(this.records.dir(rec.id), COMMIT_FREEZE_MARK);
+      if (!(await lstat(mark).catch(() => undefined))) continue;
+      if (!rec.state.paused) await this.cgroups.thaw(rec.id).catch(() => {});
+      await rm(mark, { force: true });
+    }
+  }
+  /** Builds the agent died in: their --from mounts undone (the dirs are never deleted through a mount). */
+  private async sweepBuildMounts(): Promise<string[]> {
+    const dir = join(this.root, 'builds');
+    let names: string[];
+    try {
+      names = await readdir(dir);
+    } catch {
+      return [];
+    }
+    const out: string[] = [];
+    for (const n of names) {
+      const b = join(dir, n);
+      for (const sub of await readdir(b).catch(() => [] as string[])) {
+        const p = join(b, sub);
+        if (sub.startsWith('from-') && (await isMounted(p))) await unmountOverlay(p);
+      }
+      out.push(b);
+    }
+    return out;
+  }
+  /** …then their step containers and intermediate images go, as a failed build's do, and their dirs. */
+  private async sweepBuilds(dirs: string[]): Promise<void> {
+    for (const b of dirs) {
+      const st = await readBuildState(b);
+      for (const id of st.containers) {
+        // A step container found running is killed first; a second try covers an exit that raced the first.
+        for (let attempt = 0; attempt < 3 && this.records.get(id); attempt++) {
+          await this.lifecycle.remove(id, { force: true }).catch(async (e: Error) => {
+            console.error(`berth: build sweep: container ${id.slice(0, 12)} (try ${attempt + 1}): ${e.message}`);
+            await new Promise((r) => setTimeout(r, 200));
+          });
+        }
+      }
+      for (const id of st.images) {
+        const img = this.images.get(id);
+        if (!img || img.repoTags.length || this.imageInUse(id)) continue;
+        try {
+          this.images.remove(id, { inUse: (x) => this.imageInUse(x) });
+        } catch {
+          /* tagged or in use meanwhile: it stays */
+        }
+      }
+      await rm(b, { recursive: true, force: true });
     }
   }
   list(opts?: { all?: boolean }): ContainerRecord[] {
@@ -527,6 +661,65 @@ function withNetwork(net: NetworkManager, own: ContainerHooks = {}): ContainerHo
       await own.poststop?.(c);
     },
   };
+}
+
+const COMMIT_FREEZE_MARK = 'commit-freeze';
+
+/** ROOT/builds/<build>/state.json: what a build made that is not meant to outlive it. */
+async function readBuildState(dir: string): Promise<{ containers: string[]; images: string[] }> {
+  try {
+    const raw = JSON.parse(await readFile(join(dir, 'state.json'), 'utf8')) as { containers?: unknown; images?: unknown };
+    const ids = (v: unknown) => (Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : []);
+    return { containers: ids(raw.containers), images: ids(raw.images) };
+  } catch {
+    return { containers: [], images: [] };
+  }
+}
+
+/** The image config a commit starts from: the container's own (image and run options merged), as dockerd takes it. */
+function commitConfig(rec: ContainerRecord, image: ImageConfig): ImageConfig {
+  const p = rec.spec.process;
+  const h = rec.spec.health;
+  return {
+    ...(image.ExposedPorts ? { ExposedPorts: image.ExposedPorts } : {}),
+    ...(image.Volumes ? { Volumes: image.Volumes } : {}),
+    Env: p.env,
+    Cmd: p.cmd,
+    ...(p.entrypoint.length ? { Entrypoint: p.entrypoint } : {}),
+    ...(p.workingDir ? { WorkingDir: p.workingDir } : {}),
+    ...(p.user ? { User: p.user } : {}),
+    ...(Object.keys(rec.spec.labels).length ? { Labels: rec.spec.labels } : {}),
+    ...(p.stopSignal ? { StopSignal: p.stopSignal } : {}),
+    ...(h
+      ? {
+          Healthcheck: {
+            Test: h.test,
+            ...(h.intervalNs ? { Interval: h.intervalNs } : {}),
+            ...(h.timeoutNs ? { Timeout: h.timeoutNs } : {}),
+            ...(h.startPeriodNs ? { StartPeriod: h.startPeriodNs } : {}),
+            ...(h.startIntervalNs ? { StartInterval: h.startIntervalNs } : {}),
+            ...(h.retries ? { Retries: h.retries } : {}),
+          },
+        }
+      : {}),
+  };
+}
+
+/** Bytes of regular files under `dir`, never following symlinks; 0 when it is gone. */
+async function treeBytes(dir: string): Promise<number> {
+  let n = 0;
+  let entries: import('node:fs').Dirent[];
+  try {
+    entries = await readdir(dir, { withFileTypes: true });
+  } catch {
+    return 0;
+  }
+  for (const e of entries) {
+    const p = join(dir, e.name);
+    if (e.isDirectory()) n += await treeBytes(p);
+    else if (e.isFile()) n += (await lstat(p).catch(() => ({ size: 0 }))).size;
+  }
+  return n;
 }
 
 

@@ -33,6 +33,10 @@ export interface ImageConfig {
   StopSignal?: string;
   /** Durations in nanoseconds, as Docker writes them. */
   Healthcheck?: { Test?: string[] | null; Interval?: number; Timeout?: number; StartPeriod?: number; StartInterval?: number; Retries?: number } | null;
+  /** ONBUILD triggers, as written after the word ONBUILD. */
+  OnBuild?: string[] | null;
+  /** SHELL: the shell form's command prefix (default ["/bin/sh", "-c"]). */
+  Shell?: string[];
 }
 
 export interface ImageRecord {
@@ -72,6 +76,32 @@ export interface HistoryEntry {
   comment?: string;
   /** The step made no layer (ENV, CMD …). */
   emptyLayer?: boolean;
+}
+
+export interface BuildRequest {
+  /** The context tar (plain or gzip), read as it streams in. */
+  context: AsyncIterable<Buffer | Uint8Array>;
+  dockerfile?: string;
+  tags?: string[];
+  buildArgs?: Record<string, string | null>;
+  target?: string;
+  noCache?: boolean;
+  labels?: Record<string, string>;
+  pull?: boolean;
+  onOutput: (o: { stream: string } | { aux: { ID: string } } | { status: string; id?: string; progressDetail?: { current?: number; total?: number } }) => void;
+}
+
+export interface CommitOptions {
+  /** "name[:tag]" for the new image. */
+  ref?: string;
+  changes?: string[];
+  /** The history comment (`-m`). */
+  message?: string;
+  author?: string;
+  /** Freeze a running container while its changes are read (default true). */
+  pause?: boolean;
+  /** Config fields over the container's (the API's commit body); changes apply after. */
+  config?: ImageConfig;
 }
 
 export interface PruneResult {
@@ -115,7 +145,7 @@ export interface ImageStore {
   /** Unpacks a layer tar (plain or gzip) on top of `parentChainId`; kept from GC until createImage uses it or releaseLayer lets it go. */
   importLayer(tar: AsyncIterable<Buffer | Uint8Array>, parentChainId?: string): Promise<{ diffId: string; chainId: string; size: number }>;
   /** A directory (a container's upper dir: overlay whiteouts become .wh. entries) as a new layer on `parentChainId`; released like importLayer's. */
-  commitDirectory(dir: string, parentChainId?: string, opts?: { overlay?: boolean }): Promise<{ diffId: string; chainId: string; size: number }>;
+  commitDirectory(dir: string, parentChainId?: string, opts?: { overlay?: boolean; skip?: ReadonlySet<string> }): Promise<{ diffId: string; chainId: string; size: number }>;
   releaseLayer(chainId: string): void;
   /** Records an image from its config (whose rootfs.diff_ids name layers in the store) and tags it. */
   createImage(config: Buffer | Record<string, unknown>, opts?: { tags?: string[] }): ImageRecord;
@@ -364,6 +394,15 @@ export interface Engine extends EventEmitter<EngineEvents> {
   logBatches(idOrName: string, opts?: LogOptions): AsyncIterable<LogEntry[]>;
   /** `docker export`: the container's filesystem (image and its own changes merged) as one tar stream. */
   exportContainer(idOrName: string): AsyncIterable<Buffer>;
+  /** `docker commit`: the container's changes as a layer on its image, with its config and `changes` (Dockerfile
+   *  instructions); a running container is frozen meanwhile unless `pause` is false. */
+  commitContainer(idOrName: string, opts?: CommitOptions): Promise<ImageRecord>;
+  /** `docker build` (the classic builder): see agent/engine/build/builder.ts. Output goes to `onOutput` as the JSON stream's messages. */
+  build(opts: BuildRequest): Promise<ImageRecord>;
+  /** `docker builder prune`: forgets the build cache (its layers go at the next collection); returns the entries dropped. */
+  pruneBuildCache(): number;
+  /** `docker diff`: what the container added (1), changed (0) and deleted (2), parents first. */
+  containerChanges(idOrName: string): Promise<Array<{ Path: string; Kind: 0 | 1 | 2 }>>;
   /** `docker cp` (HEAD …/archive): what `path` is in the container; a final symlink is followed only
    *  after "/" or "/.". 404 "Could not find the file PATH in container NAME". Running or stopped. */
   statPath(idOrName: string, path: string): Promise<PathStat>;

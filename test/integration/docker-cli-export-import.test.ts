@@ -89,7 +89,7 @@ describe('docker export, import and tag', { skip: !isRoot && 'needs root', timeo
     const before = agent.ok(['images', '-q']);
     const cases: Array<[string[], RegExp]> = [
       [['import', '-c', 'RUN echo hi', archive, 'bad:run'], /RUN is not a valid change command/],
-      [['import', '-c', 'ONBUILD RUN true', archive, 'bad:onbuild'], /Berth does not support ONBUILD yet/],
+      [['import', '-c', 'ONBUILD ONBUILD RUN true', archive, 'bad:onbuild'], /Chaining ONBUILD via `ONBUILD ONBUILD` isn't allowed/],
       [['import', 'http://127.0.0.1:1/x.tar', 'bad:url'], /does not support importing from a URL/],
       [['import', archive, 'Bad Name'], /invalid reference format/],
     ];

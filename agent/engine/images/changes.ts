@@ -1,11 +1,70 @@
-// Dockerfile instructions applied to an image config: `docker import -c` and, later,
-// `docker commit -c`. Docker allows CMD, ENTRYPOINT, ENV, EXPOSE, LABEL, ONBUILD,
-// STOPSIGNAL, USER, VOLUME and WORKDIR there; Berth does all but ONBUILD, which it refuses.
+// Dockerfile instructions applied to an image config: `docker import -c`, `docker commit -c`
+// and the builder's metadata steps. Docker allows CMD, ENTRYPOINT, ENV, EXPOSE, HEALTHCHECK,
+// LABEL, ONBUILD, STOPSIGNAL, USER, VOLUME and WORKDIR in changes; the builder adds SHELL.
 import { posix } from 'node:path';
 import { badRequest } from '../errors';
 import type { ImageConfig } from '../types';
 
-const ALLOWED = new Set(['CMD', 'ENTRYPOINT', 'ENV', 'EXPOSE', 'LABEL', 'ONBUILD', 'STOPSIGNAL', 'USER', 'VOLUME', 'WORKDIR']);
+const ALLOWED = new Set(['CMD', 'ENTRYPOINT', 'ENV', 'EXPOSE', 'HEALTHCHECK', 'LABEL', 'ONBUILD', 'STOPSIGNAL', 'USER', 'VOLUME', 'WORKDIR']);
+const GO_UNITS: Record<string, number> = { ns: 1, us: 1e3, 'µs': 1e3, ms: 1e6, s: 1e9, m: 60e9, h: 3600e9 };
+
+/** A Go duration ("30s", "1m30s", "500ms") in nanoseconds. */
+export function parseGoDuration(s: string): number {
+  if (s === '0') return 0;
+  const re = /(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)/y;
+  let total = 0;
+  let pos = 0;
+  while (pos < s.length) {
+    re.lastIndex = pos;
+    const m = re.exec(s);
+    if (!m) throw badRequest(`time: invalid duration ${JSON.stringify(s)}`);
+    total += Number(m[1]) * GO_UNITS[m[2]];
+    pos = re.lastIndex;
+  }
+  if (!s.length) throw badRequest('time: invalid duration ""');
+  return Math.round(total);
+}
+
+/** HEALTHCHECK's words after the instruction: [--interval=…] CMD …, or NONE (as dockerd parses them). */
+export function parseHealthcheck(rest: string): NonNullable<ImageConfig['Healthcheck']> {
+  let t = rest.trim();
+  const flags: Record<string, string> = {};
+  for (let m = /^--([a-z-]+)=(\S*)\s*/.exec(t); m; m = /^--([a-z-]+)=(\S*)\s*/.exec(t)) {
+    flags[m[1]] = m[2];
+    t = t.slice(m[0].length);
+  }
+  if (/^--/.test(t)) throw badRequest(`HEALTHCHECK: flag ${t.split(/[\s=]/)[0]} needs a value (--name=value)`);
+  const known = ['interval', 'timeout', 'start-period', 'start-interval', 'retries'];
+  for (const k of Object.keys(flags)) if (!known.includes(k)) throw badRequest(`Unknown flag: ${k}`);
+  const m = /^(\S+)\s*([\s\S]*)$/.exec(t);
+  const kind = m?.[1].toUpperCase();
+  if (kind === 'NONE') {
+    if (m![2].trim() || Object.keys(flags).length) throw badRequest('HEALTHCHECK NONE takes no arguments');
+    return { Test: ['NONE'] };
+  }
+  if (kind !== 'CMD') throw badRequest(`Unknown type ${JSON.stringify(m?.[1] ?? '')} in HEALTHCHECK (try CMD)`);
+  const cmdRest = m![2].trim();
+  if (!cmdRest) throw badRequest('Missing command after HEALTHCHECK CMD');
+  const exec = jsonArray(cmdRest);
+  const hc: NonNullable<ImageConfig['Healthcheck']> = { Test: exec ? ['CMD', ...exec] : ['CMD-SHELL', cmdRest] };
+  const dur = (flag: string, key: 'Interval' | 'Timeout' | 'StartPeriod' | 'StartInterval') => {
+    if (flags[flag] === undefined || flags[flag] === '') return;
+    const ns = parseGoDuration(flags[flag]);
+    if (ns !== 0 && ns < 1e6) throw badRequest(`${key === 'StartPeriod' ? 'start period' : key === 'StartInterval' ? 'start interval' : key.toLowerCase()} cannot be less than 1ms`);
+    if (ns) hc[key] = ns;
+  };
+  dur('interval', 'Interval');
+  dur('timeout', 'Timeout');
+  dur('start-period', 'StartPeriod');
+  dur('start-interval', 'StartInterval');
+  if (flags.retries !== undefined && flags.retries !== '') {
+    if (!/^\d+$/.test(flags.retries)) throw badRequest(`--retries: invalid value ${JSON.stringify(flags.retries)}`);
+    const n = Number(flags.retries);
+    if (n < 1) throw badRequest('--retries must be at least 1');
+    hc.Retries = n;
+  }
+  return hc;
+}
 
 /** Splits Dockerfile words: whitespace separates, quotes group, a backslash escapes the next character. */
 export function dockerfileWords(s: string): string[] {
@@ -40,7 +99,7 @@ export function dockerfileWords(s: string): string[] {
 }
 
 /** `["a", "b"]` as a list of strings, or undefined when it is not one. */
-function jsonArray(t: string): string[] | undefined {
+export function jsonArray(t: string): string[] | undefined {
   if (!t.startsWith('[')) return undefined;
   try {
     const v = JSON.parse(t) as unknown;
@@ -50,10 +109,10 @@ function jsonArray(t: string): string[] | undefined {
   }
 }
 
-/** The JSON (exec) form, or the shell form wrapped in /bin/sh -c, as Dockerfiles read them (not JSON counts as shell form). */
-function commandForm(rest: string): string[] {
+/** The JSON (exec) form, or the shell form wrapped in the shell (/bin/sh -c), as Dockerfiles read them (not JSON counts as shell form). */
+function commandForm(rest: string, shell: string[] = ['/bin/sh', '-c']): string[] {
   const t = rest.trim();
-  return jsonArray(t) ?? ['/bin/sh', '-c', t];
+  return jsonArray(t) ?? [...shell, t];
 }
 
 /** KEY=value pairs, or the legacy "KEY value with spaces" form of one pair. */
@@ -77,7 +136,7 @@ function setEnv(env: string[], key: string, value: string): string[] {
 }
 
 /** A new config with `changes` applied in order; an instruction Docker would not allow, or one Berth cannot do, is a 400 naming it. */
-export function applyChanges(base: ImageConfig, changes: string[]): ImageConfig {
+export function applyChanges(base: ImageConfig, changes: string[], state: { cmdSet?: boolean } = {}): ImageConfig {
   const c: ImageConfig = structuredClone(base);
   for (const change of changes) {
     const m = /^\s*(\S+)\s*([\s\S]*)$/.exec(change);
@@ -87,10 +146,16 @@ export function applyChanges(base: ImageConfig, changes: string[]): ImageConfig 
     if (!ALLOWED.has(instr)) throw badRequest(`${m[1]} is not a valid change command`);
     switch (instr) {
       case 'CMD':
-        c.Cmd = commandForm(rest);
+        c.Cmd = commandForm(rest, c.Shell);
+        state.cmdSet = true;
         break;
       case 'ENTRYPOINT':
-        c.Entrypoint = commandForm(rest);
+        c.Entrypoint = commandForm(rest, c.Shell);
+        // Docker: a new ENTRYPOINT drops the CMD the image had, unless a CMD of these changes (or this build stage) set it.
+        if (!state.cmdSet) delete c.Cmd;
+        break;
+      case 'HEALTHCHECK':
+        c.Healthcheck = parseHealthcheck(rest);
         break;
       case 'ENV':
         for (const [k, v] of pairs(instr, rest)) c.Env = setEnv(c.Env ?? [], k, v);
@@ -121,8 +186,15 @@ export function applyChanges(base: ImageConfig, changes: string[]): ImageConfig 
       case 'STOPSIGNAL':
         c.StopSignal = rest.trim();
         break;
-      case 'ONBUILD':
-        throw badRequest('Berth does not support ONBUILD yet');
+      case 'ONBUILD': {
+        const trigger = rest.trim();
+        const word = (/^\S+/.exec(trigger)?.[0] ?? '').toUpperCase();
+        if (!word) throw badRequest('ONBUILD requires at least one argument');
+        if (word === 'ONBUILD') throw badRequest("Chaining ONBUILD via `ONBUILD ONBUILD` isn't allowed");
+        if (word === 'FROM' || word === 'MAINTAINER') throw badRequest(`${word} isn't allowed as an ONBUILD trigger`);
+        c.OnBuild = [...(c.OnBuild ?? []), trigger];
+        break;
+      }
     }
   }
   return c;

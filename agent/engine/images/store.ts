@@ -526,8 +526,8 @@ export class DiskImageStore extends EventEmitter<{ image: [ImageEvent] }> implem
    * upper dir), overlay whiteouts and opaque directories become `.wh.` entries. For
    * commit and build; released like importLayer's.
    */
-  commitDirectory(dir: string, parentChainId?: string, opts: { overlay?: boolean } = {}): Promise<{ diffId: string; chainId: string; size: number }> {
-    return this.importLayer(writeTar(packDirectory(dir, { overlay: opts.overlay ?? true })), parentChainId, 'committed layer');
+  commitDirectory(dir: string, parentChainId?: string, opts: { overlay?: boolean; skip?: ReadonlySet<string> } = {}): Promise<{ diffId: string; chainId: string; size: number }> {
+    return this.importLayer(writeTar(packDirectory(dir, { overlay: opts.overlay ?? true, skip: opts.skip })), parentChainId, 'committed layer');
   }
 
   /** Lets garbage collection take an imported layer no image ended up using. */

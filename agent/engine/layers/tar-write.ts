@@ -155,7 +155,7 @@ async function listDirs(dir: string): Promise<string[]> {
  * character devices become `.wh.<name>` whiteouts and directories marked
  * trusted.overlay.opaque=y get a `.wh..wh..opq` entry.
  */
-export async function* packDirectory(dir: string, opts: { prefix?: string; overlay?: boolean } = {}): AsyncGenerator<TarWriteEntry> {
+export async function* packDirectory(dir: string, opts: { prefix?: string; overlay?: boolean; /** relative paths left out (a directory's own entry only) */ skip?: ReadonlySet<string> } = {}): AsyncGenerator<TarWriteEntry> {
   const seen = new Map<string, string>();
   const opaque = new Set<string>();
   if (opts.overlay) {
@@ -169,6 +169,11 @@ export async function* packDirectory(dir: string, opts: { prefix?: string; overl
       const p = join(abs, name);
       const r = prefix + (rel ? `${rel}/${name}` : name);
       const st = await lstat(p);
+      const own = rel ? `${rel}/${name}` : name;
+      if (opts.skip?.has(own)) {
+        if (st.isDirectory()) yield* walk(p, own);
+        continue;
+      }
       const base = { path: r, mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, mtime: Math.floor(st.mtimeMs / 1000) };
       if (st.isDirectory()) {
         yield { ...base, type: 'directory' };
