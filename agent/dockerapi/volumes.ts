@@ -104,14 +104,14 @@ export async function pruneVolumes(engine: Engine, res: ServerResponse, q: Query
 }
 
 /** `docker system df`: images, containers and volumes with their sizes; Berth has no build cache yet. */
-export async function systemDf(engine: Engine, res: ServerResponse): Promise<void> {
+export async function systemDf(engine: Engine, res: ServerResponse, version: string): Promise<void> {
   const du = await engine.diskUsage();
   const dir = volumeDir(engine);
   const now = Date.now();
   sendJson(res, 200, {
     LayersSize: du.layersSize,
-    Images: du.images.map((i) => ({ ...imageSummary(i.image, i.containers), SharedSize: i.sharedSize })),
-    Containers: du.containers.map((c) => ({ ...containerSummary(c.record, now, dir), SizeRw: c.sizeRw, SizeRootFs: c.sizeRootFs })),
+    Images: du.images.map((i) => imageSummary(i.image, i.containers, version, i.sharedSize)),
+    Containers: du.containers.map((c) => containerSummary(c.record, now, dir, version, { rw: c.sizeRw, rootFs: c.sizeRootFs })),
     Volumes: du.volumes.map((v) => ({ ...volumeBody(v.volume), UsageData: { Size: v.size, RefCount: v.volume.usedBy.length } })),
     BuildCache: [],
   });
