@@ -626,14 +626,22 @@ function stopTimeout(q: Query): number | undefined {
   return t === undefined ? undefined : t < 0 ? 0 : t;
 }
 
-export async function stopContainer(engine: Engine, res: ServerResponse, id: string, q: Query): Promise<void> {
+/** `signal` (API 1.42, `docker stop -s`): the engine stops with the container's own stop signal only,
+ *  so one asked for is refused by name rather than ignored; dockerd reads none from older clients. */
+function refuseStopSignal(q: Query, version: string, command: string): void {
+  if (apiAtLeast(version, '1.42') && q.get('signal')) throw new HttpError(400, `Berth does not support docker ${command} --signal yet`);
+}
+
+export async function stopContainer(engine: Engine, res: ServerResponse, id: string, q: Query, version: string = API_VERSION): Promise<void> {
+  refuseStopSignal(q, version, 'stop');
   const c = engine.inspect(id);
   if (!c.state.running) return sendEmpty(res, 304);
   await engine.stop(c.id, stopTimeout(q));
   sendEmpty(res, 204);
 }
 
-export async function restartContainer(engine: Engine, res: ServerResponse, id: string, q: Query): Promise<void> {
+export async function restartContainer(engine: Engine, res: ServerResponse, id: string, q: Query, version: string = API_VERSION): Promise<void> {
+  refuseStopSignal(q, version, 'restart');
   await engine.restart(engine.inspect(id).id, stopTimeout(q));
   sendEmpty(res, 204);
 }
