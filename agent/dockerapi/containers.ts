@@ -300,18 +300,18 @@ const userDefined = (network: string) => !['bridge', 'host', 'none', 'default'].
 
 /**
  * NetworkSettings.Networks: Docker's EndpointSettings per network, for `version`. Aliases are the
- * ones asked for; inspect from a client older than 1.45 also gets the short id and hostname on a
- * user network, as dockerd adds them there. DNSNames (1.44) are what the embedded resolver answers
- * to on a user network; GwPriority (1.48) is 0, the only one Berth takes.
+ * ones asked for; inspect from a client older than 1.45 also gets the short id on a user network,
+ * as dockerd adds it there. DNSNames (1.44) are the names the embedded resolver answers to on a
+ * user network, in dockerd's order (dockerd's also list the hostname, which Berth's resolver does
+ * not answer to); GwPriority (1.48) is 0, the only one Berth takes.
  */
 function endpointSettingsOut(c: ContainerRecord, version: string, forInspect: boolean): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   const shortId = c.id.slice(0, 12);
-  const hostname = c.spec.network.hostname ?? '';
   for (const [name, a] of Object.entries((c.networkState ?? noNetwork).networks)) {
     const asked = c.spec.network.networks.find((e) => e.id === a.networkId || e.name === name);
     const askedAliases = asked?.aliases ?? [];
-    const aliases = forInspect && !apiAtLeast(version, '1.45') && userDefined(name) ? dedup([...askedAliases, shortId, hostname]) : askedAliases;
+    const aliases = forInspect && !apiAtLeast(version, '1.45') && userDefined(name) ? dedup([...askedAliases, shortId]) : askedAliases;
     out[name] = {
       IPAMConfig: asked?.ipv4Address ? { IPv4Address: asked.ipv4Address } : null,
       Links: null,
@@ -327,7 +327,7 @@ function endpointSettingsOut(c: ContainerRecord, version: string, forInspect: bo
       MacAddress: a.macAddress,
       DriverOpts: null,
       ...(apiAtLeast(version, '1.48') ? { GwPriority: 0 } : {}),
-      ...(apiAtLeast(version, '1.44') ? { DNSNames: userDefined(name) ? dedup([c.name, ...askedAliases, shortId, hostname]) : null } : {}),
+      ...(apiAtLeast(version, '1.44') ? { DNSNames: userDefined(name) ? dedup([c.name, ...askedAliases, shortId]) : null } : {}),
     };
   }
   return out;

@@ -7,6 +7,7 @@ import { spawnSync } from 'node:child_process';
 import http from 'node:http';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import Docker from 'dockerode';
 import { startAgentProcess, type AgentProcess } from '../fixtures/agent-process';
 import { busyboxLayer } from '../fixtures/netns';
 import { eventually } from '../fixtures/wait';
@@ -111,22 +112,26 @@ describe('docker CLI: API version negotiation and version-dependent shapes', { s
     ok(['rm', created.Id]);
   });
 
-  it('a user network: Aliases with the short id and hostname before 1.45, as asked from 1.45; DNSNames from 1.44; GwPriority from 1.48', async () => {
+  it('a user network: Aliases with the short id before 1.45, as asked from 1.45; DNSNames from 1.44; GwPriority from 1.48', async () => {
     ok(['network', 'create', 'apinet']);
     const id = ok(['run', '-d', '--name', 'aliased', '--hostname', 'hosty', '--network', 'apinet', '--network-alias', 'web', image, 'sleep', '600']).trim();
     const short = id.slice(0, 12);
     const ep = async (version: string) => (await apiJson<{ NetworkSettings: { Networks: Record<string, Endpoint> } }>('GET', `/v${version}/containers/aliased/json`)).NetworkSettings.Networks.apinet;
     const v141 = await ep('1.41');
-    assert.deepEqual(v141.Aliases, ['web', short, 'hosty']);
+    assert.deepEqual(v141.Aliases, ['web', short]);
     assert.equal('DNSNames' in v141, false);
     assert.equal('GwPriority' in v141, false);
     const v144 = await ep('1.44');
-    assert.deepEqual(v144.Aliases, ['web', short, 'hosty']);
-    assert.deepEqual(v144.DNSNames, ['aliased', 'web', short, 'hosty']);
+    assert.deepEqual(v144.Aliases, ['web', short]);
+    assert.deepEqual(v144.DNSNames, ['aliased', 'web', short]);
     const v150 = await ep('1.50');
     assert.deepEqual(v150.Aliases, ['web']);
-    assert.deepEqual(v150.DNSNames, ['aliased', 'web', short, 'hosty']);
+    assert.deepEqual(v150.DNSNames, ['aliased', 'web', short]);
     assert.equal(v150.GwPriority, 0);
+    // Each of them is a name the embedded resolver answers with the container's address.
+    const ip = ok(['inspect', '--format', '{{.NetworkSettings.Networks.apinet.IPAddress}}', 'aliased']).trim();
+    assert.match(ip, /^\d+\.\d+\.\d+\.\d+$/);
+    for (const n of v150.DNSNames ?? []) assert.match(ok(['run', '--rm', '--network', 'apinet', image, 'nslookup', n]), new RegExp(`Address: ${ip.replace(/\./g, '\\.')}\\b`), n);
     // The CLI at its negotiated version sees the 1.50 shape.
     assert.equal(ok(['inspect', '--format', '{{json .NetworkSettings.Networks.apinet.Aliases}}', 'aliased']).trim(), '["web"]');
     // Two networks at create: from 1.44 both are joined; an older client is refused in dockerd's words.
@@ -171,6 +176,39 @@ describe('docker CLI: API version negotiation and version-dependent shapes', { s
     const [rw, rootFs] = ok(['inspect', '-s', '--format', '{{.SizeRw}} {{.SizeRootFs}}', 'sized']).trim().split(' ').map(Number);
     assert.ok(rw >= 100000 && rootFs > rw, `SizeRw ${rw}, SizeRootFs ${rootFs}`);
     ok(['rm', '-f', 'sized']);
+  });
+
+  it('python3-docker pinned to 1.44 and negotiating (its default, to 1.50), dockerode unversioned and pinned to 1.44', async () => {
+    const script = String.raw`
+import docker, json, os
+sock = 'unix://' + os.environ['SOCK']
+pinned = docker.DockerClient(base_url=sock, version='1.44')
+auto = docker.DockerClient(base_url=sock)
+out = {'pinned': pinned.api.api_version, 'auto': auto.api.api_version, 'server': pinned.version()['ApiVersion']}
+# docker-py sends mac_address as the container-wide Config.MacAddress: deprecated at 1.44, still honoured.
+ctr = pinned.containers.run(os.environ['IMG'], ['cat', '/sys/class/net/eth0/address'], mac_address='02:42:ac:11:00:5a', detach=True)
+out['exit'] = ctr.wait()['StatusCode']
+out['mac'] = ctr.logs().decode().strip()
+ctr.remove()
+print(json.dumps(out))
+`;
+    const r = spawnSync('/usr/bin/python3', ['-c', script], { encoding: 'utf8', env: { ...process.env, SOCK: agent.sock, IMG: image }, timeout: 60_000 });
+    assert.equal(r.status, 0, r.stderr);
+    assert.deepEqual(JSON.parse(r.stdout), { pinned: '1.44', auto: '1.50', server: '1.50', exit: 0, mac: '02:42:ac:11:00:5a' });
+
+    assert.equal((await new Docker({ socketPath: agent.sock }).version()).ApiVersion, '1.50');
+    const at144 = new Docker({ socketPath: agent.sock, version: 'v1.44' });
+    const ctr = await at144.createContainer({
+      Image: image,
+      Cmd: ['cat', '/sys/class/net/eth0/address'],
+      Healthcheck: { Test: ['CMD', 'true'], StartInterval: 300e6 },
+      NetworkingConfig: { EndpointsConfig: { bridge: { MacAddress: '02:42:ac:11:00:5b' } } },
+    });
+    await ctr.start();
+    assert.equal((await ctr.wait()).StatusCode, 0);
+    assert.equal((await ctr.logs({ stdout: true })).toString('utf8').replace(/^[\s\S]{8}/, '').trim(), '02:42:ac:11:00:5b');
+    assert.equal((await ctr.inspect()).Config.Healthcheck?.StartInterval, 300e6);
+    await ctr.remove();
   });
 
   it('wait: before 1.30 the condition is not read; from 1.30 an unknown one is a 400', async () => {
