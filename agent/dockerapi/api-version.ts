@@ -1,6 +1,7 @@
 // The API version a request speaks: its /vX.Y/ prefix, or the current version without one, as
 // dockerd's version middleware decides. Shapes that changed between versions ask apiAtLeast.
 import { DOCKER_API_VERSION, DOCKER_MIN_API_VERSION } from '../../protocol/docker-api';
+import { MUX_STREAM, RAW_STREAM } from './hijack';
 import { HttpError } from './http';
 
 export function compareVersions(a: string, b: string): number {
@@ -21,3 +22,6 @@ export function requestVersion(prefix: string | undefined): string {
   }
   return v;
 }
+
+/** A stream's Content-Type, as dockerd sets it: multiplexed without a TTY from 1.42, raw before and with one. */
+export const streamContentType = (tty: boolean, version: string): string => (!tty && apiAtLeast(version, '1.42') ? MUX_STREAM : RAW_STREAM);

@@ -71,10 +71,10 @@ const routes: Route[] = [
   { method: 'POST', pattern: /^\/containers\/([^/]+)\/update$/, handler: ({ engine, req, res, params }) => ops.updateContainer(engine, req, res, params[0]) },
   { method: 'GET', pattern: /^\/containers\/([^/]+)\/top$/, handler: ({ engine, res, params, q }) => ops.topContainer(engine, res, params[0], q) },
   { method: 'GET', pattern: /^\/containers\/([^/]+)\/stats$/, handler: ({ engine, req, res, params, q }) => ops.containerStats(engine, req, res, params[0], q) },
-  { method: 'GET', pattern: /^\/containers\/([^/]+)\/logs$/, handler: ({ engine, req, res, params, q }) => containerLogs(engine, res, params[0], q) },
+  { method: 'GET', pattern: /^\/containers\/([^/]+)\/logs$/, handler: ({ engine, res, params, q, version: v }) => containerLogs(engine, res, params[0], q, v) },
   { method: 'POST', pattern: /^\/containers\/([^/]+)\/resize$/, handler: ({ engine, res, params, q }) => exec.resizeContainer(engine, res, params[0], q) },
-  { method: 'POST', pattern: /^\/containers\/([^/]+)\/exec$/, handler: ({ engine, req, res, params }) => exec.createExec(engine, req, res, params[0]) },
-  { method: 'POST', pattern: EXEC_START, handler: ({ engine, req, res, params }) => exec.startExec(engine, req, res, params[0]) },
+  { method: 'POST', pattern: /^\/containers\/([^/]+)\/exec$/, handler: ({ engine, req, res, params, version: v }) => exec.createExec(engine, req, res, params[0], v) },
+  { method: 'POST', pattern: EXEC_START, handler: ({ engine, req, res, params, version: v }) => exec.startExec(engine, req, res, params[0], v) },
   { method: 'POST', pattern: /^\/exec\/([^/]+)\/resize$/, handler: ({ engine, res, params, q }) => exec.resizeExec(engine, res, params[0], q) },
   { method: 'GET', pattern: /^\/exec\/([^/]+)\/json$/, handler: ({ engine, res, params }) => exec.inspectExec(engine, res, params[0]) },
   { method: 'GET', pattern: /^\/networks$/, handler: ({ engine, res, q }) => networks.listNetworks(engine, res, q) },
@@ -119,7 +119,7 @@ async function handle(engine: Engine, req: IncomingMessage, res: ServerResponse)
     const attachMatch = ATTACH.exec(p);
     if (attachMatch && req.method === 'POST') {
       // A client that did not ask to upgrade still gets the raw stream on the same connection.
-      await attach(engine, req.socket, attachMatch[1], q, false);
+      await attach(engine, req.socket, attachMatch[1], q, false, v);
       return;
     }
     let methodMismatch = false;
@@ -142,20 +142,20 @@ async function handle(engine: Engine, req: IncomingMessage, res: ServerResponse)
 async function handleUpgrade(engine: Engine, req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
   socket.on('error', () => {});
   try {
-    const { path: p, q } = parseTarget(req.url ?? '/');
+    const { path: p, q, version: v } = parseTarget(req.url ?? '/');
     if (req.method !== 'POST') throw new HttpError(404, 'page not found');
     const start = EXEC_START.exec(p);
     if (start) {
       // The body (Detach, Tty) comes first on the upgraded connection; what follows is stdin.
       const body = jsonBody(await readUpgradeBody(req, socket, head));
-      await exec.startExecAttached(engine, socket, start[1], body, true);
+      await exec.startExecAttached(engine, socket, start[1], body, true, v);
       return;
     }
     const m = ATTACH.exec(p);
     if (!m) throw new HttpError(404, 'page not found');
     // attach takes no body; one that was sent all the same is not stdin.
     await readUpgradeBody(req, socket, head);
-    await attach(engine, socket, m[1], q, true);
+    await attach(engine, socket, m[1], q, true, v);
   } catch (err) {
     rawHttpError(socket, err);
   }

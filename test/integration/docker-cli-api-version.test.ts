@@ -211,6 +211,24 @@ print(json.dumps(out))
     await ctr.remove();
   });
 
+  it('logs: a multiplexed stream says so from 1.42, raw-stream before, as dockerd labels them', async () => {
+    const id = ok(['run', '-d', image, 'echo', 'hi']).trim();
+    await eventually('the container to exit', () => ok(['inspect', '--format', '{{.State.Status}}', id]).trim() === 'exited', 20_000, 100);
+    const contentType = (version: string) =>
+      new Promise<string | undefined>((resolve, reject) => {
+        const req = http.request({ socketPath: agent.sock, path: `/v${version}/containers/${id}/logs?stdout=1` }, (res) => {
+          res.resume();
+          res.on('end', () => resolve(res.headers['content-type']));
+        });
+        req.on('error', reject);
+        req.end();
+      });
+    assert.equal(await contentType('1.41'), 'application/vnd.docker.raw-stream');
+    assert.equal(await contentType('1.42'), 'application/vnd.docker.multiplexed-stream');
+    assert.equal(ok(['logs', id]).trim(), 'hi');
+    ok(['rm', id]);
+  });
+
   it('wait: before 1.30 the condition is not read; from 1.30 an unknown one is a 400', async () => {
     const id = ok(['create', image, 'true']).trim();
     assert.equal((await api('POST', `/v1.30/containers/${id}/wait?condition=bogus`)).status, 400);
