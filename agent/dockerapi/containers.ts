@@ -122,9 +122,11 @@ export function restartPolicy(p: { Name?: string | null; MaximumRetryCount?: num
   return { policy: p.Name as RestartPolicyName, maxRetries };
 }
 
-/** Fields a client older than the version that added them may send, which dockerd ignores from it. */
+/** The body as dockerd reads it from a client of `version`: fields newer than it are ignored, and an
+ *  older client's defaults are its own (before 1.40 an unset IpcMode meant "shareable"). */
 function dropNewerFields(rawBody: Record<string, unknown>, version: string): Record<string, unknown> {
   const body = { ...rawBody };
+  if (!apiAtLeast(version, '1.40') && !(isObject(body.HostConfig) && body.HostConfig.IpcMode)) body.HostConfig = { ...(isObject(body.HostConfig) ? body.HostConfig : {}), IpcMode: 'shareable' };
   if (isObject(body.HostConfig)) {
     const host = { ...body.HostConfig };
     if (!apiAtLeast(version, '1.43')) delete host.Annotations;

@@ -6,6 +6,7 @@ import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { streamContentType } from '../../agent/dockerapi/api-version';
 import { createSpec } from '../../agent/dockerapi/containers';
 import { HttpError } from '../../agent/dockerapi/http';
 import { imageSummary } from '../../agent/dockerapi/images';
@@ -135,6 +136,18 @@ describe('shapes that depend on the request\'s version', () => {
     assert.throws(() => createSpec(body, undefined, [], '1.43'), /Berth does not support --annotation yet/);
     assert.throws(() => createSpec({ ...body, HostConfig: { NetworkMode: 'n' } }, undefined, [], '1.48'), /Berth does not support --network gw-priority yet/);
     assert.equal(createSpec({ ...body, HostConfig: { NetworkMode: 'n' } }, undefined, [], '1.47').image, 'x');
+  });
+
+  it('create: an old client\'s defaults are its own, its IpcMode "shareable" before 1.40', () => {
+    assert.equal(createSpec({ Image: 'x' }, undefined, [], '1.39').namespaces?.ipc, 'shareable');
+    assert.equal(createSpec({ Image: 'x', HostConfig: { IpcMode: 'private' } }, undefined, [], '1.39').namespaces?.ipc, 'private');
+    assert.equal(createSpec({ Image: 'x' }, undefined, [], '1.40').namespaces?.ipc, undefined);
+  });
+
+  it('streams: multiplexed-stream without a TTY from 1.42, raw-stream before and with one', () => {
+    assert.equal(streamContentType(false, '1.41'), 'application/vnd.docker.raw-stream');
+    assert.equal(streamContentType(false, '1.42'), 'application/vnd.docker.multiplexed-stream');
+    assert.equal(streamContentType(true, '1.50'), 'application/vnd.docker.raw-stream');
   });
 
   it('image list: "<none>" placeholders before 1.43, VirtualSize before 1.44', () => {
