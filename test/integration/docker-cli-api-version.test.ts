@@ -114,6 +114,12 @@ describe('docker CLI: API version negotiation and version-dependent shapes', { s
 
   it('a user network: Aliases with the short id before 1.45, as asked from 1.45; DNSNames from 1.44; GwPriority from 1.48', async () => {
     ok(['network', 'create', 'apinet']);
+    // EnableIPv4 (1.48): shown from 1.48; an IPv6-only network is refused by name.
+    assert.equal(ok(['network', 'inspect', '--format', '{{.EnableIPv4}}', 'apinet']).trim(), 'true');
+    assert.equal('EnableIPv4' in (await apiJson<Record<string, unknown>>('GET', '/v1.47/networks/apinet')), false);
+    const v6only = agent.docker(['network', 'create', '--ipv4=false', '--ipv6', 'v6only']);
+    assert.notEqual(v6only.status, 0);
+    assert.match(v6only.stderr, /Berth does not support --ipv4=false yet/);
     const id = ok(['run', '-d', '--name', 'aliased', '--hostname', 'hosty', '--network', 'apinet', '--network-alias', 'web', image, 'sleep', '600']).trim();
     const short = id.slice(0, 12);
     const ep = async (version: string) => (await apiJson<{ NetworkSettings: { Networks: Record<string, Endpoint> } }>('GET', `/v${version}/containers/aliased/json`)).NetworkSettings.Networks.apinet;
