@@ -1,4 +1,4 @@
-// Network endpoints: Docker's /networks API (v1.41) over the engine's networks. Options of a
+// Network endpoints: Docker's /networks API over the engine's networks. Options of a
 // create body Berth does not do (IPv6, other drivers, driver and IPAM options, swarm's
 // attachable and ingress) are refused by name, never dropped.
 import type { IncomingMessage, ServerResponse } from 'node:http';

@@ -1,5 +1,5 @@
 // /volumes (docker volume create/ls/inspect/rm/prune) and /system/df (docker system df),
-// in API 1.41's shapes, over the engine facade.
+// in Docker's shapes (per API version where they differ), over the engine facade.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Engine, VolumeInfo } from '../engine/types';
 import { containerSummary, volumeDir } from './containers';
