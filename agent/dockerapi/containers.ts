@@ -6,7 +6,9 @@ import { z } from 'zod';
 import { EngineError } from '../engine/errors';
 import type { ContainerRecord, ContainerSpec, Engine } from '../engine/types';
 import { RESTART_POLICIES, type ContainerNetworkState, type EndpointSpec, type NetworkMode, type PortBindingSpec, type RestartPolicyName } from '../../protocol/container';
-import { CONFIG_FIELDS, createEndpoint, firstRefused, HEALTHCHECK_FIELDS, HOST_CONFIG_FIELDS } from './create-fields';
+import { CONFIG_FIELDS, createEndpoints, endpointName, firstRefused, HEALTHCHECK_FIELDS, HOST_CONFIG_FIELDS, type EndpointSettings } from './create-fields';
+import { apiAtLeast } from './api-version';
+import { DOCKER_API_VERSION as API_VERSION } from '../../protocol/docker-api';
 import { isolationConfig, isolationHostConfig, withIsolation } from './create-security';
 import { mountPoints, mountsMatch, storageConfig, storageHostConfig, storageSpec } from './create-storage';
 import { HttpError, boolParam, intParam, readJson, sendEmpty, sendJson, unixSeconds, type Query } from './http';
@@ -121,11 +123,28 @@ export function restartPolicy(p: { Name?: string | null; MaximumRetryCount?: num
   return { policy: p.Name as RestartPolicyName, maxRetries };
 }
 
+/** The body as dockerd reads it from a client of `version`: fields newer than it are ignored, and an
+ *  older client's defaults are its own (before 1.40 an unset IpcMode meant "shareable"). */
+function dropNewerFields(rawBody: Record<string, unknown>, version: string): Record<string, unknown> {
+  const body = { ...rawBody };
+  if (!apiAtLeast(version, '1.40') && !(isObject(body.HostConfig) && body.HostConfig.IpcMode)) body.HostConfig = { ...(isObject(body.HostConfig) ? body.HostConfig : {}), IpcMode: 'shareable' };
+  if (isObject(body.HostConfig)) {
+    const host = { ...body.HostConfig };
+    if (!apiAtLeast(version, '1.43')) delete host.Annotations;
+    // Before 1.42 dockerd on Linux made the terminal its default size, whatever was asked.
+    if (!apiAtLeast(version, '1.42')) delete host.ConsoleSize;
+    body.HostConfig = host;
+  }
+  if (isObject(body.Healthcheck) && !apiAtLeast(version, '1.44')) body.Healthcheck = { ...body.Healthcheck, StartInterval: 0 };
+  return body;
+}
+
 /** Docker's create body → the engine's spec; exported for the unit test of the mapping. What
- *  dockerd accepts with a warning (ports with the host's network) goes to `warnings`. */
-export function createSpec(raw: unknown, name: string | undefined, warnings: string[] = []): ContainerSpec {
+ *  dockerd accepts with a warning (ports with the host's network) goes to `warnings`. `version`
+ *  is the API version the client speaks: fields it predates are ignored, as dockerd does. */
+export function createSpec(raw: unknown, name: string | undefined, warnings: string[] = [], version: string = API_VERSION): ContainerSpec {
   if (raw !== undefined && !isObject(raw)) throw new HttpError(400, 'invalid container config: the body must be a JSON object');
-  const rawBody = raw ?? {};
+  const rawBody = dropNewerFields(raw ?? {}, version);
   const rawHost = rawBody.HostConfig;
   if (rawHost !== undefined && rawHost !== null && !isObject(rawHost)) throw new HttpError(400, 'invalid container config: HostConfig: must be an object');
   // HostConfig first: there the CLI's flags map one to one (-p is PortBindings; ExposedPorts only echoes it).
@@ -145,13 +164,14 @@ export function createSpec(raw: unknown, name: string | undefined, warnings: str
   if (!body.Image) throw new HttpError(400, 'No image was specified (Config.Image is empty)');
   const hc = body.HostConfig ?? {};
   const net = networkMode(hc.NetworkMode);
-  const endpoint = createEndpoint(body.NetworkingConfig?.EndpointsConfig, hc.NetworkMode || 'default');
-  if (endpoint.error) throw new HttpError(400, endpoint.error);
-  if (endpoint.refused) throw new HttpError(400, `Berth does not support ${endpoint.refused} yet`);
-  const ep: Omit<EndpointSpec, 'network'> = { ...endpoint.settings, ...(body.MacAddress ? { macAddress: body.MacAddress } : {}) };
-  const hasEndpoint = Object.keys(ep).length > 0;
+  const mode = hc.NetworkMode || 'default';
+  const endpoints = createEndpoints(body.NetworkingConfig?.EndpointsConfig, mode, version);
+  if (endpoints.error) throw new HttpError(400, endpoints.error);
+  if (endpoints.refused) throw new HttpError(400, `Berth does not support ${endpoints.refused} yet`);
+  const eps = containerMacAddress(endpoints.endpoints, body.MacAddress ?? '', endpointName(mode), net.mode === 'default', version, warnings);
+  const hasEndpoint = eps.some((e) => Object.keys(e.settings).length > 0);
   if (hasEndpoint && net.mode !== 'default') {
-    if (ep.macAddress) throw new HttpError(400, 'conflicting options: mac-address and the network mode');
+    if (eps.some((e) => e.settings.macAddress)) throw new HttpError(400, 'conflicting options: mac-address and the network mode');
     throw new HttpError(400, 'network-scoped alias is supported only for containers in user defined networks');
   }
   let ports = hc.PortBindings ? portBindings(hc.PortBindings) : [];
@@ -161,7 +181,11 @@ export function createSpec(raw: unknown, name: string | undefined, warnings: str
     ports = [];
     publishAll = false;
   }
-  const networks: EndpointSpec[] | undefined = net.network ? [{ network: net.network, ...ep }] : hasEndpoint ? [{ network: 'bridge', ...ep }] : undefined;
+  const endpointSpec = (e: { name: string; settings: EndpointSettings }): EndpointSpec => ({ network: e.name, ...e.settings });
+  // The main endpoint first (createEndpoints puts it there); the default bridge with nothing set is no endpoint at all.
+  const main = eps[0] ? [eps[0]] : net.network ? [{ name: net.network, settings: {} }] : [];
+  const named = net.network || hasEndpoint || eps.length > 1;
+  const networks: EndpointSpec[] | undefined = named && net.mode === 'default' ? [...main, ...eps.slice(1)].map(endpointSpec) : undefined;
 
   const hcheck = body.Healthcheck;
   if (hcheck?.Retries !== undefined && hcheck.Retries !== null && hcheck.Retries < 0) throw new HttpError(400, 'Retries in Healthcheck cannot be negative');
@@ -223,12 +247,48 @@ export function createSpec(raw: unknown, name: string | undefined, warnings: str
   });
 }
 
-export async function createContainer(engine: Engine, req: IncomingMessage, res: ServerResponse, q: Query): Promise<void> {
+/**
+ * The container-wide Config.MacAddress, as dockerd's create takes it: before API 1.44 it is the
+ * only MAC address (an endpoint's own is dropped); from 1.44 it is deprecated, with a warning,
+ * and moved to the main endpoint unless that has one of its own, which it must then match.
+ */
+function containerMacAddress(
+  endpoints: Array<{ name: string; settings: EndpointSettings }>,
+  mac: string,
+  mainName: string,
+  bridgeLike: boolean,
+  version: string,
+  warnings: string[],
+): Array<{ name: string; settings: EndpointSettings }> {
+  const eps = endpoints.map((e) => ({ name: e.name, settings: { ...e.settings } }));
+  const mainEndpoint = () => {
+    if (!eps.length) eps.push({ name: mainName, settings: {} });
+    return eps[0];
+  };
+  if (!apiAtLeast(version, '1.44')) {
+    for (const e of eps) delete e.settings.macAddress;
+    if (!mac) return eps;
+    if (!bridgeLike) throw new HttpError(400, 'conflicting options: mac-address and the network mode');
+    mainEndpoint().settings.macAddress = mac;
+    return eps;
+  }
+  if (!mac) return eps;
+  if (!bridgeLike) throw new HttpError(400, 'conflicting options: mac-address and the network mode');
+  const ep = mainEndpoint();
+  if (!ep.settings.macAddress) ep.settings.macAddress = mac;
+  else if (ep.settings.macAddress.toLowerCase() !== mac.toLowerCase()) {
+    throw new HttpError(400, 'the container-wide MAC address must match the endpoint-specific MAC address for the main network, or be left empty');
+  }
+  warnings.push('The container-wide MacAddress field is now deprecated. It should be specified in EndpointsConfig instead.');
+  return eps;
+}
+
+export async function createContainer(engine: Engine, req: IncomingMessage, res: ServerResponse, q: Query, version: string): Promise<void> {
   const body = await readJson<unknown>(req);
   // The engine checks the name, and answers an unknown image with a 404 "No such image: X",
   // the words the CLI needs to pull and retry.
   const warnings: string[] = [];
-  const rec = await engine.createContainer(createSpec(body, q.get('name') || undefined, warnings));
+  const rec = await engine.createContainer(createSpec(body, q.get('name') || undefined, warnings, version));
   sendJson(res, 201, { Id: rec.id, Warnings: warnings });
 }
 
@@ -242,15 +302,27 @@ function shownNetworkMode(c: ContainerRecord): string {
 
 const noNetwork: ContainerNetworkState = { networks: {}, ports: [] };
 
-/** NetworkSettings.Networks: Docker's EndpointSettings per network. */
-function endpointSettingsOut(c: ContainerRecord): Record<string, unknown> {
+const dedup = (xs: string[]) => [...new Set(xs.filter((x) => x !== ''))];
+const userDefined = (network: string) => !['bridge', 'host', 'none', 'default'].includes(network);
+
+/**
+ * NetworkSettings.Networks: Docker's EndpointSettings per network, for `version`. Aliases are the
+ * ones asked for; inspect from a client older than 1.45 also gets the short id on a user network,
+ * as dockerd adds it there. DNSNames (1.44) are the names the embedded resolver answers to on a
+ * user network, in dockerd's order (dockerd's also list the hostname, which Berth's resolver does
+ * not answer to); GwPriority (1.48) is 0, the only one Berth takes.
+ */
+function endpointSettingsOut(c: ContainerRecord, version: string, forInspect: boolean): Record<string, unknown> {
   const out: Record<string, unknown> = {};
+  const shortId = c.id.slice(0, 12);
   for (const [name, a] of Object.entries((c.networkState ?? noNetwork).networks)) {
     const asked = c.spec.network.networks.find((e) => e.id === a.networkId || e.name === name);
+    const askedAliases = asked?.aliases ?? [];
+    const aliases = forInspect && !apiAtLeast(version, '1.45') && userDefined(name) ? dedup([...askedAliases, shortId]) : askedAliases;
     out[name] = {
       IPAMConfig: asked?.ipv4Address ? { IPv4Address: asked.ipv4Address } : null,
       Links: null,
-      Aliases: a.aliases.length ? a.aliases : null,
+      Aliases: aliases.length ? aliases : null,
       NetworkID: a.networkId,
       EndpointID: a.endpointId,
       Gateway: a.gateway,
@@ -261,6 +333,8 @@ function endpointSettingsOut(c: ContainerRecord): Record<string, unknown> {
       GlobalIPv6PrefixLen: 0,
       MacAddress: a.macAddress,
       DriverOpts: null,
+      ...(apiAtLeast(version, '1.48') ? { GwPriority: 0 } : {}),
+      ...(apiAtLeast(version, '1.44') ? { DNSNames: userDefined(name) ? dedup([c.name, ...askedAliases, shortId]) : null } : {}),
     };
   }
   return out;
@@ -301,8 +375,8 @@ function askedPortBindings(c: ContainerRecord): Record<string, Array<{ HostIp: s
   return out;
 }
 
-function networkSettings(c: ContainerRecord): Record<string, unknown> {
-  const networks = endpointSettingsOut(c);
+function networkSettings(c: ContainerRecord, version: string): Record<string, unknown> {
+  const networks = endpointSettingsOut(c, version, true);
   // As Docker: the top-level address fields are the default bridge's, empty on user networks.
   const bridge = (c.networkState ?? noNetwork).networks.bridge;
   return {
@@ -338,7 +412,14 @@ export function volumeDir(engine: Engine): (name: string) => string {
   };
 }
 
-export function containerSummary(c: ContainerRecord, now = Date.now(), dataDir: (name: string) => string = () => ''): Record<string, unknown> {
+/** One container of `GET /containers/json` (and `system df`) for `version`; the sizes when they were asked for. */
+export function containerSummary(
+  c: ContainerRecord,
+  now = Date.now(),
+  dataDir: (name: string) => string = () => '',
+  version: string = API_VERSION,
+  size?: { rw: number; rootFs: number },
+): Record<string, unknown> {
   return {
     Id: c.id,
     Names: [`/${c.name}`],
@@ -347,11 +428,12 @@ export function containerSummary(c: ContainerRecord, now = Date.now(), dataDir: 
     Command: commandLine(c),
     Created: unixSeconds(c.created),
     Ports: summaryPorts(c),
+    ...(size ? { SizeRw: size.rw, SizeRootFs: size.rootFs } : {}),
     Labels: c.spec.labels,
     State: c.state.status,
     Status: recordStatus(c, now),
     HostConfig: { NetworkMode: shownNetworkMode(c) },
-    NetworkSettings: { Networks: endpointSettingsOut(c) },
+    NetworkSettings: { Networks: endpointSettingsOut(c, version, false) },
     Mounts: mountPoints(c, dataDir),
   };
 }
@@ -398,7 +480,13 @@ function safeRegExp(pattern: string): RegExp {
   }
 }
 
-export function listContainers(engine: Engine, res: ServerResponse, q: Query): void {
+/** `size`: the writable layer's bytes, and with the image's, as `docker ps -s` shows them. */
+async function containerSize(engine: Engine, c: ContainerRecord): Promise<{ rw: number; rootFs: number }> {
+  const rw = await engine.containerSizeRw(c.id);
+  return { rw, rootFs: rw + (engine.findImage(c.imageId)?.size ?? 0) };
+}
+
+export async function listContainers(engine: Engine, res: ServerResponse, q: Query, version: string): Promise<void> {
   const raw = q.get('filters');
   const filters = raw ? parseFilters(raw) : {};
   const keep = containerFilter(engine, filters);
@@ -410,10 +498,11 @@ export function listContainers(engine: Engine, res: ServerResponse, q: Query): v
   if (limit !== undefined && limit > 0) list = list.slice(0, limit);
   const now = Date.now();
   const dir = volumeDir(engine);
-  sendJson(res, 200, list.map((c) => containerSummary(c, now, dir)));
+  const sizes = boolParam(q, 'size') ? await Promise.all(list.map((c) => containerSize(engine, c))) : undefined;
+  sendJson(res, 200, list.map((c, i) => containerSummary(c, now, dir, version, sizes?.[i])));
 }
 
-function inspectBody(c: ContainerRecord, dataDir: (name: string) => string): Record<string, unknown> {
+function inspectBody(c: ContainerRecord, dataDir: (name: string) => string, version: string): Record<string, unknown> {
   const s = c.state;
   return {
     Id: c.id,
@@ -500,7 +589,7 @@ function inspectBody(c: ContainerRecord, dataDir: (name: string) => string): Rec
       ...(healthConfig(c) ? { Healthcheck: healthConfig(c) } : {}),
       ...isolationConfig(c),
     },
-    NetworkSettings: networkSettings(c),
+    NetworkSettings: networkSettings(c, version),
   };
 }
 
@@ -517,9 +606,13 @@ function healthConfig(c: ContainerRecord): Record<string, unknown> | undefined {
   return out;
 }
 
-export function inspectContainer(engine: Engine, res: ServerResponse, id: string): void {
+export async function inspectContainer(engine: Engine, res: ServerResponse, id: string, q: Query, version: string): Promise<void> {
   const c = engine.inspect(id);
-  const body = inspectBody(c, volumeDir(engine));
+  const body = inspectBody(c, volumeDir(engine), version);
+  if (boolParam(q, 'size')) {
+    const size = await containerSize(engine, c);
+    Object.assign(body, { SizeRw: size.rw, SizeRootFs: size.rootFs });
+  }
   const ids = engine.execIds(c.id);
   const stdio = stdioInspect(c);
   Object.assign(body.Config as object, stdio.config);
@@ -540,14 +633,22 @@ function stopTimeout(q: Query): number | undefined {
   return t === undefined ? undefined : t < 0 ? 0 : t;
 }
 
-export async function stopContainer(engine: Engine, res: ServerResponse, id: string, q: Query): Promise<void> {
+/** `signal` (API 1.42, `docker stop -s`): the engine stops with the container's own stop signal only,
+ *  so one asked for is refused by name rather than ignored; dockerd reads none from older clients. */
+function refuseStopSignal(q: Query, version: string, command: string): void {
+  if (apiAtLeast(version, '1.42') && q.get('signal')) throw new HttpError(400, `Berth does not support docker ${command} --signal yet`);
+}
+
+export async function stopContainer(engine: Engine, res: ServerResponse, id: string, q: Query, version: string = API_VERSION): Promise<void> {
+  refuseStopSignal(q, version, 'stop');
   const c = engine.inspect(id);
   if (!c.state.running) return sendEmpty(res, 304);
   await engine.stop(c.id, stopTimeout(q));
   sendEmpty(res, 204);
 }
 
-export async function restartContainer(engine: Engine, res: ServerResponse, id: string, q: Query): Promise<void> {
+export async function restartContainer(engine: Engine, res: ServerResponse, id: string, q: Query, version: string = API_VERSION): Promise<void> {
+  refuseStopSignal(q, version, 'restart');
   await engine.restart(engine.inspect(id).id, stopTimeout(q));
   sendEmpty(res, 204);
 }
@@ -583,23 +684,32 @@ export async function exportContainer(engine: Engine, res: ServerResponse, id: s
   }
 }
 
-/** Headers go out at once: the CLI waits for them before it starts the container, and the body comes at exit. */
-export async function waitContainer(engine: Engine, req: IncomingMessage, res: ServerResponse, id: string, q: Query): Promise<void> {
+/**
+ * From API 1.30 headers go out at once (the CLI waits for them before it starts the container,
+ * and the body comes at exit) and a condition may be given; before, dockerd ignored the
+ * condition and answered only at exit. Error is left out when there is none, as dockerd does.
+ */
+export async function waitContainer(engine: Engine, req: IncomingMessage, res: ServerResponse, id: string, q: Query, version: string = API_VERSION): Promise<void> {
   const c = engine.inspect(id);
-  const condition = q.get('condition') || 'not-running';
+  const legacy = !apiAtLeast(version, '1.30');
+  const condition = (!legacy && q.get('condition')) || 'not-running';
   if (condition !== 'not-running' && condition !== 'next-exit' && condition !== 'removed') {
     throw new HttpError(400, `invalid condition: "${condition}"`);
   }
-  res.writeHead(200, { 'Content-Type': 'application/json' });
-  res.flushHeaders();
-  let result: { StatusCode: number; Error: { Message: string } | null };
+  if (!legacy) {
+    res.writeHead(200, { 'Content-Type': 'application/json' });
+    res.flushHeaders();
+  }
+  let result: { StatusCode: number; Error?: { Message: string } };
   try {
     const { exitCode } = await engine.wait(c.id, condition);
-    result = { StatusCode: exitCode, Error: null };
+    result = { StatusCode: exitCode };
   } catch (err) {
     result = { StatusCode: -1, Error: { Message: err instanceof Error ? err.message : String(err) } };
   }
-  if (!req.destroyed) res.end(JSON.stringify(result) + '\n');
+  if (req.destroyed) return;
+  if (legacy) res.writeHead(200, { 'Content-Type': 'application/json' });
+  res.end(JSON.stringify(result) + '\n');
 }
 
 const GO_DURATION = /^(\d+(\.\d+)?(ns|us|µs|ms|s|m|h))+$/;

@@ -1,9 +1,12 @@
+import { apiAtLeast } from './api-version';
 // Every field of Docker's container create body, and what Berth does with it: mapped into
 // the engine's spec ('implemented'), meaningless on Linux and so without effect either way
 // ('inert', with the reason), or refused when set ('refused', in the docker CLI's words).
 // A field at its default value is never an error: the CLI sends them all. A field that is
 // in none of these lists is refused too when set, so an API newer than this table cannot
 // slip an option past it. As features land, their fields move from refused to implemented.
+// The tables cover the create body up to API 1.50 (the agent's current version); a field a
+// version added is noted with it.
 
 export type FieldRule =
   | { kind: 'implemented' }
@@ -37,6 +40,7 @@ export const CONFIG_FIELDS: Record<string, FieldRule> = {
   WorkingDir: implemented,
   Entrypoint: implemented,
   NetworkDisabled: refused('--network none (NetworkDisabled)'),
+  // Deprecated in 1.44 for the endpoint's own MacAddress; still taken, as dockerd does (containers.ts).
   MacAddress: implemented,
   OnBuild: refused('ONBUILD'),
   Labels: implemented,
@@ -131,6 +135,8 @@ export const HOST_CONFIG_FIELDS: Record<string, FieldRule> = {
   Isolation: refused('--isolation', (v) => v === '' || v === null || v === 'default'),
   MaskedPaths: implemented,
   ReadonlyPaths: implemented,
+  // 1.43. Before it dockerd ignores the field, and so does Berth (containers.ts).
+  Annotations: refusedMap('--annotation'),
 };
 
 /** Config.Healthcheck: all of Docker's HealthConfig (a newer field is refused by name when set). */
@@ -139,6 +145,7 @@ export const HEALTHCHECK_FIELDS: Record<string, FieldRule> = {
   Interval: implemented,
   Timeout: implemented,
   StartPeriod: implemented,
+  // 1.44; ignored from older clients, as dockerd does.
   StartInterval: implemented,
   Retries: implemented,
 };
@@ -186,6 +193,8 @@ export interface EndpointSettings {
 const ENDPOINT_REFUSED: Record<string, string> = {
   Links: '--link',
   DriverOpts: '--driver-opt',
+  // 1.48: which network gives the default route. Berth's is always the first network's.
+  GwPriority: '--network gw-priority',
 };
 const IPAM_REFUSED: Record<string, string> = {
   IPv6Address: '--ip6',
@@ -201,6 +210,8 @@ export function endpointSettings(raw: unknown, where: string): { refused?: strin
     if (isUnset(v)) continue;
     if (k === 'Aliases' && Array.isArray(v) && v.every((a) => typeof a === 'string')) settings.aliases = v as string[];
     else if (k === 'MacAddress' && typeof v === 'string') settings.macAddress = v;
+    // Output only (1.44): dockerd makes them from the name, aliases and hostname.
+    else if (k === 'DNSNames') continue;
     else if (k === 'IPAMConfig' && typeof v === 'object' && !Array.isArray(v)) {
       for (const [ik, iv] of Object.entries(v as Record<string, unknown>)) {
         if (isUnset(iv)) continue;
@@ -212,15 +223,38 @@ export function endpointSettings(raw: unknown, where: string): { refused?: strin
   return { settings };
 }
 
-/** NetworkingConfig: at most the one network named in NetworkMode (API 1.41 joins one at create), and what Berth takes of it. */
-export function createEndpoint(endpoints: Record<string, unknown> | null | undefined, networkMode: string): { refused?: string; error?: string; settings: EndpointSettings } {
-  if (!endpoints) return { settings: {} };
+/** The network NetworkMode names for its endpoint: "bridge" for the default, as dockerd renames it. */
+export const endpointName = (networkMode: string) => (networkMode === 'default' || networkMode === '' ? 'bridge' : networkMode);
+
+/**
+ * NetworkingConfig: the networks a container joins at create and what Berth takes of each, the
+ * one NetworkMode names first. Before API 1.44 dockerd takes one network at create; from 1.44 any
+ * number, of which NetworkMode's must be one (its settings are the container's main endpoint).
+ */
+export function createEndpoints(
+  endpoints: Record<string, unknown> | null | undefined,
+  networkMode: string,
+  version: string,
+): { refused?: string; error?: string; endpoints: Array<{ name: string; settings: EndpointSettings }> } {
+  if (!endpoints) return { endpoints: [] };
   const names = Object.keys(endpoints);
-  // dockerd's words (daemon/create.go) for more than one network at create.
-  if (names.length > 1) return { error: `Container cannot be connected to network endpoints: ${names.join(', ')}`, settings: {} };
-  if (!names.length) return { settings: {} };
-  const name = names[0];
-  const same = name === networkMode || ((networkMode === 'default' || networkMode === '') && (name === 'bridge' || name === 'default'));
-  if (!same) return { refused: `--network ${name} alongside --network ${networkMode}`, settings: {} };
-  return endpointSettings(endpoints[name], `NetworkingConfig.EndpointsConfig.${name}`);
+  const several = names.length > 1;
+  // dockerd's words (its create route) for more than one network from an older client.
+  if (several && !apiAtLeast(version, '1.44')) return { error: `Container cannot be created with multiple network endpoints: ${names.join(', ')}`, endpoints: [] };
+  const main = endpointName(networkMode);
+  // A "default" key is the default network's, which dockerd renames with NetworkMode.
+  const keyName = (k: string) => (k === 'default' && main === 'bridge' ? 'bridge' : k);
+  if (names.length && !names.some((k) => keyName(k) === main)) return { refused: `--network ${names[0]} alongside --network ${networkMode}`, endpoints: [] };
+  const out: Array<{ name: string; settings: EndpointSettings }> = [];
+  for (const k of names) {
+    let raw = endpoints[k];
+    // Before 1.48 every endpoint had the same priority: dockerd drops the field from older clients.
+    if (!apiAtLeast(version, '1.48') && raw && typeof raw === 'object') raw = { ...(raw as object), GwPriority: 0 };
+    const r = endpointSettings(raw, `NetworkingConfig.EndpointsConfig.${k}`);
+    if (r.refused) return { refused: r.refused, endpoints: [] };
+    const e = { name: keyName(k), settings: r.settings };
+    if (e.name === main) out.unshift(e);
+    else out.push(e);
+  }
+  return { endpoints: out };
 }

@@ -3,7 +3,7 @@
 // the engine's spec, and back into inspect's and ps's shapes. The engine checks the mounts
 // (agent/engine/volumes/mounts.ts, Docker's rules and words); this parses Docker's strings
 // and objects and refuses by name what Berth does not do, including the fields of a Mount
-// that API 1.41 does not have (a newer CLI sends them when asked: volume-subpath …).
+// that came after API 1.41 (the CLI sends them when asked: volume-subpath …).
 import { existsSync } from 'node:fs';
 import type { ContainerRecord, ContainerSpec, MountSpec, ResolvedMount } from '../../protocol/container';
 import { HttpError } from './http';
@@ -14,7 +14,7 @@ type Storage = NonNullable<ContainerSpec['storage']>;
 const implemented: FieldRule = { kind: 'implemented' };
 const refused = (flag: string): FieldRule => ({ kind: 'refused', flag });
 
-/** Docker's Mount object, field by field (API 1.41; later fields refused by the option that sets them). */
+/** Docker's Mount object, field by field (API 1.50's; the fields after 1.41 refused by the option that sets them). */
 export const MOUNT_FIELDS: Record<string, FieldRule> = {
   Target: implemented,
   Source: implemented,

@@ -5,8 +5,10 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { z } from 'zod';
 import type { Engine, ExecInfo, TtySize } from '../engine/types';
-import { MUX_STREAM, pumpSession, RAW_STREAM, streamHeader } from './hijack';
+import { pumpSession, streamHeader } from './hijack';
 import { HttpError, readJson, sendEmpty, sendJson, type Query } from './http';
+import { apiAtLeast, streamContentType } from './api-version';
+import { DOCKER_API_VERSION as API_VERSION } from '../../protocol/docker-api';
 import { rawHttpError } from './logs';
 
 // Go decodes null as the zero value; so does this. Unknown fields are dropped as dockerd's decoder drops them.
@@ -43,7 +45,10 @@ function parse<T extends z.ZodType>(schema: T, body: unknown, what: string): z.i
   throw new HttpError(400, `invalid ${what}: ${issue.path.join('.') || 'body'}: ${issue.message}`);
 }
 
-export async function createExec(engine: Engine, req: IncomingMessage, res: ServerResponse, id: string): Promise<void> {
+/** ConsoleSize came with API 1.42: dockerd ignores an older client's, and so does Berth. */
+const consoleSizeFor = (size: TtySize | undefined, version: string) => (apiAtLeast(version, '1.42') ? size : undefined);
+
+export async function createExec(engine: Engine, req: IncomingMessage, res: ServerResponse, id: string, version: string = API_VERSION): Promise<void> {
   const b = parse(createBody, await readJson<unknown>(req), 'exec config');
   if (!b.Cmd?.length) throw new HttpError(400, 'No exec command specified');
   const info = engine.execCreate(id, {
@@ -57,7 +62,7 @@ export async function createExec(engine: Engine, req: IncomingMessage, res: Serv
     attachStdout: !!b.AttachStdout,
     attachStderr: !!b.AttachStderr,
     detachKeys: b.DetachKeys || undefined,
-    consoleSize: b.ConsoleSize,
+    consoleSize: consoleSizeFor(b.ConsoleSize, version),
   });
   sendJson(res, 201, { Id: info.id });
 }
@@ -67,23 +72,24 @@ export async function createExec(engine: Engine, req: IncomingMessage, res: Serv
  * exited and everything it printed is out (its exit code is recorded by then, so the
  * CLI's inspect right after finds it). Output framing follows the start's Tty, as dockerd's.
  */
-export async function startExecAttached(engine: Engine, socket: Duplex, id: string, body: unknown, upgraded: boolean): Promise<void> {
+export async function startExecAttached(engine: Engine, socket: Duplex, id: string, body: unknown, upgraded: boolean, version: string = API_VERSION): Promise<void> {
   let tty: boolean;
   let session;
   try {
     const b = parse(startBody, body, 'exec start config');
+    const consoleSize = consoleSizeFor(b.ConsoleSize, version);
     if (b.Detach) {
-      engine.execStart(id, { detach: true, consoleSize: b.ConsoleSize });
+      engine.execStart(id, { detach: true, consoleSize });
       socket.end('HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n');
       return;
     }
     tty = !!b.Tty;
-    session = engine.execStart(id, { consoleSize: b.ConsoleSize });
+    session = engine.execStart(id, { consoleSize });
   } catch (err) {
     rawHttpError(socket, err);
     return;
   }
-  socket.write(streamHeader(upgraded, tty ? RAW_STREAM : MUX_STREAM));
+  socket.write(streamHeader(upgraded, streamContentType(tty, version)));
   if (session) await pumpSession(socket, session, { raw: tty, input: upgraded });
   else socket.end();
 }
@@ -133,13 +139,13 @@ export function inspectExec(engine: Engine, res: ServerResponse, id: string): vo
  * way; with Detach the answer is an empty 200 (as dockerd's), else the socket carries the
  * output (input cannot be read there: Node's HTTP parser still owns the socket).
  */
-export async function startExec(engine: Engine, req: IncomingMessage, res: ServerResponse, id: string): Promise<void> {
+export async function startExec(engine: Engine, req: IncomingMessage, res: ServerResponse, id: string, version: string = API_VERSION): Promise<void> {
   const body = await readJson<unknown>(req);
   const b = parse(startBody, body, 'exec start config');
   if (b.Detach) {
-    engine.execStart(id, { detach: true, consoleSize: b.ConsoleSize });
+    engine.execStart(id, { detach: true, consoleSize: consoleSizeFor(b.ConsoleSize, version) });
     res.writeHead(200, { 'Content-Length': 0 }).end();
     return;
   }
-  await startExecAttached(engine, req.socket, id, body, false);
+  await startExecAttached(engine, req.socket, id, body, false, version);
 }

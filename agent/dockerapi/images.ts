@@ -5,6 +5,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Engine, ImageRecord, PullProgress, PushProgress, RegistryAuth } from '../engine/types';
 import { filterTime } from './containers';
 import { HttpError, boolParam, messageOf, readJson, sendJson, statusOf, unixSeconds, type Query } from './http';
+import { apiAtLeast } from './api-version';
+import { DOCKER_API_VERSION as API_VERSION } from '../../protocol/docker-api';
 
 export function pullRef(fromImage: string, tag: string | null): string {
   if (!tag) return fromImage;
@@ -128,23 +130,24 @@ async function importImage(engine: Engine, req: IncomingMessage, res: ServerResp
   res.end(JSON.stringify({ status: image.id }) + '\r\n');
 }
 
-/** Containers per image id, counted once for a whole listing. */
-function containerCounts(engine: Engine): Map<string, number> {
-  const counts = new Map<string, number>();
-  for (const c of engine.list({ all: true })) counts.set(c.imageId, (counts.get(c.imageId) ?? 0) + 1);
-  return counts;
-}
-
-export function imageSummary(img: ImageRecord, containers: number): Record<string, unknown> {
+/**
+ * One image of `GET /images/json` (and `system df`) for `version`, as dockerd 28 shapes it:
+ * untagged images get "<none>" placeholders before 1.43 and empty lists from it; VirtualSize
+ * only before 1.44. `containers` is -1 (not counted) where dockerd does not count them either,
+ * `sharedSize` -1 unless `shared-size` asked for it. Manifests (1.47) and Descriptor (1.48)
+ * describe a multi-platform store's index, which dockerd too leaves out without one.
+ */
+export function imageSummary(img: ImageRecord, containers: number, version: string = API_VERSION, sharedSize = -1): Record<string, unknown> {
+  const none = !apiAtLeast(version, '1.43') && !img.repoTags.length && !img.repoDigests.length;
   return {
     Id: img.id,
     ParentId: '',
-    RepoTags: img.repoTags.length ? img.repoTags : ['<none>:<none>'],
-    RepoDigests: img.repoDigests.length ? img.repoDigests : ['<none>@<none>'],
+    RepoTags: none ? ['<none>:<none>'] : img.repoTags,
+    RepoDigests: none ? ['<none>@<none>'] : img.repoDigests,
     Created: unixSeconds(img.created),
     Size: img.size,
-    SharedSize: -1,
-    VirtualSize: img.size,
+    SharedSize: sharedSize,
+    ...(apiAtLeast(version, '1.44') ? {} : { VirtualSize: img.size }),
     Labels: img.config.Labels ?? {},
     Containers: containers,
   };
@@ -179,17 +182,26 @@ function imageFilter(engine: Engine, q: Query): (img: ImageRecord) => boolean {
   return (img) => tests.every((t) => t(img));
 }
 
-export function listImages(engine: Engine, res: ServerResponse, q: Query): void {
+export async function listImages(engine: Engine, res: ServerResponse, q: Query, version: string): Promise<void> {
   const keep = imageFilter(engine, q);
-  const counts = containerCounts(engine);
   // The store lists newest first already.
   const images = engine.listImages().filter(keep);
-  sendJson(res, 200, images.map((img) => imageSummary(img, counts.get(img.id) ?? 0)));
+  // shared-size came with 1.42: the bytes of layers other images use too, as `system df` counts them.
+  let shared: Map<string, number> | undefined;
+  if (apiAtLeast(version, '1.42') && boolParam(q, 'shared-size')) shared = new Map((await engine.diskUsage()).images.map((i) => [i.image.id, i.sharedSize]));
+  // dockerd counts no containers per image in this list before API 1.51: -1, "not counted".
+  sendJson(res, 200, images.map((img) => imageSummary(img, -1, version, shared?.get(img.id) ?? -1)));
 }
 
-export function inspectImage(engine: Engine, res: ServerResponse, name: string): void {
+/**
+ * `docker image inspect` for `version`, as dockerd 28 shapes it: VirtualSize before 1.44,
+ * Container and ContainerConfig before 1.45, and before 1.50 the container-only fields of
+ * Config (always empty for an image), which 1.50 leaves out.
+ */
+export function inspectImage(engine: Engine, res: ServerResponse, name: string, version: string = API_VERSION): void {
   const img = engine.inspectImage(name);
   const c = img.config;
+  const containerOnly = (fields: Record<string, unknown>) => (apiAtLeast(version, '1.50') ? {} : fields);
   sendJson(res, 200, {
     Id: img.id,
     RepoTags: img.repoTags,
@@ -197,25 +209,19 @@ export function inspectImage(engine: Engine, res: ServerResponse, name: string):
     Parent: '',
     Comment: img.comment ?? '',
     Created: img.created,
-    Container: '',
-    ContainerConfig: {},
+    ...(apiAtLeast(version, '1.45') ? {} : { Container: '', ContainerConfig: {} }),
     DockerVersion: img.dockerVersion ?? '',
     Author: img.author ?? '',
     Config: {
-      Hostname: '',
-      Domainname: '',
+      ...containerOnly({ Hostname: '', Domainname: '' }),
       User: c.User ?? '',
-      AttachStdin: false,
-      AttachStdout: false,
-      AttachStderr: false,
+      ...containerOnly({ AttachStdin: false, AttachStdout: false, AttachStderr: false }),
       ExposedPorts: c.ExposedPorts ?? null,
-      Tty: false,
-      OpenStdin: false,
-      StdinOnce: false,
+      ...containerOnly({ Tty: false, OpenStdin: false, StdinOnce: false }),
       Env: c.Env ?? null,
       Cmd: c.Cmd ?? null,
       ...(c.Healthcheck ? { Healthcheck: c.Healthcheck } : {}),
-      Image: '',
+      ...containerOnly({ Image: '' }),
       Volumes: c.Volumes ?? null,
       WorkingDir: c.WorkingDir ?? '',
       Entrypoint: c.Entrypoint ?? null,
@@ -228,7 +234,7 @@ export function inspectImage(engine: Engine, res: ServerResponse, name: string):
     ...(img.variant ? { Variant: img.variant } : {}),
     Os: img.os,
     Size: img.size,
-    VirtualSize: img.size,
+    ...(apiAtLeast(version, '1.44') ? {} : { VirtualSize: img.size }),
     GraphDriver: { Name: 'overlay2', Data: { LowerDir: engine.imageLayerDirs(img).slice().reverse().join(':') } },
     RootFS: { Type: 'layers', Layers: img.diffIds },
     Metadata: { LastTagTime: img.lastTagTime ?? '0001-01-01T00:00:00Z' },

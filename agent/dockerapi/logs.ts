@@ -3,7 +3,9 @@
 import type { ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Engine, LogEntry, StdioSession } from '../engine/types';
-import { MUX_STREAM, pumpSession, RAW_STREAM, streamHeader } from './hijack';
+import { pumpSession, streamHeader } from './hijack';
+import { streamContentType } from './api-version';
+import { DOCKER_API_VERSION as API_VERSION } from '../../protocol/docker-api';
 import { HttpError, boolParam, messageOf, statusOf, type Query } from './http';
 import { STDERR, STDOUT, writeFrameHeader } from './mux';
 
@@ -44,7 +46,7 @@ export function encodeEntries(entries: LogEntry[], tty: boolean, timestamps: boo
   return out;
 }
 
-export async function containerLogs(engine: Engine, res: ServerResponse, id: string, q: Query): Promise<void> {
+export async function containerLogs(engine: Engine, res: ServerResponse, id: string, q: Query, version: string = API_VERSION): Promise<void> {
   const c = engine.inspect(id);
   const stdout = boolParam(q, 'stdout');
   const stderr = boolParam(q, 'stderr');
@@ -63,7 +65,7 @@ export async function containerLogs(engine: Engine, res: ServerResponse, id: str
     const r = await first;
     first = Promise.resolve(r);
   }
-  res.writeHead(200, { 'Content-Type': tty ? RAW_STREAM : MUX_STREAM });
+  res.writeHead(200, { 'Content-Type': streamContentType(tty, version) });
   res.flushHeaders();
   try {
     for (let r = await first; !r.done; r = await iter.next()) {
@@ -108,7 +110,7 @@ export function rawHttpError(socket: Duplex, err: unknown): void {
  * ends (or the client detaches: the detach keys, ctrl-p ctrl-q by default, on a TTY). A
  * container that is not running yet is attached at its next start, from its first byte.
  */
-export async function attach(engine: Engine, socket: Duplex, id: string, q: Query, upgraded: boolean): Promise<void> {
+export async function attach(engine: Engine, socket: Duplex, id: string, q: Query, upgraded: boolean, version: string = API_VERSION): Promise<void> {
   let tty: boolean;
   let containerId: string;
   let session: StdioSession;
@@ -131,7 +133,7 @@ export async function attach(engine: Engine, socket: Duplex, id: string, q: Quer
     rawHttpError(socket, err);
     return;
   }
-  socket.write(streamHeader(upgraded, tty ? RAW_STREAM : MUX_STREAM));
+  socket.write(streamHeader(upgraded, streamContentType(tty, version)));
   if (withLogs && readable && (stdout || stderr)) {
     const abort = new AbortController();
     socket.once('close', () => abort.abort());

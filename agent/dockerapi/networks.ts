@@ -1,4 +1,4 @@
-// Network endpoints: Docker's /networks API (v1.41) over the engine's networks. Options of a
+// Network endpoints: Docker's /networks API over the engine's networks. Options of a
 // create body Berth does not do (IPv6, other drivers, driver and IPAM options, swarm's
 // attachable and ingress) are refused by name, never dropped.
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -8,16 +8,19 @@ import type { Engine } from '../engine/types';
 import { filterTime } from './containers';
 import { endpointSettings, isUnset } from './create-fields';
 import { HttpError, readJson, sendEmpty, sendJson, type Query } from './http';
+import { apiAtLeast } from './api-version';
+import { DOCKER_API_VERSION as API_VERSION } from '../../protocol/docker-api';
 import { labelMatches, parseFilters } from './images';
 
-/** Docker's Network object. */
-export function networkJson(n: NetworkInfo, withContainers = true): Record<string, unknown> {
+/** Docker's Network object, for `version`: EnableIPv4 came with 1.48 (every Berth network has IPv4). */
+export function networkJson(n: NetworkInfo, withContainers = true, version: string = API_VERSION): Record<string, unknown> {
   return {
     Name: n.name,
     Id: n.id,
     Created: n.created,
     Scope: 'local',
     Driver: n.driver,
+    ...(apiAtLeast(version, '1.48') ? { EnableIPv4: true } : {}),
     EnableIPv6: false,
     IPAM: { Driver: 'default', Options: null, Config: n.subnet ? [{ Subnet: n.subnet, Gateway: n.gateway, ...(n.ipRange ? { IPRange: n.ipRange } : {}) }] : [] },
     Internal: n.internal,
@@ -53,17 +56,17 @@ function networkFilter(f: Record<string, string[]>): (n: NetworkInfo) => boolean
   return (n) => tests.every((t) => t(n));
 }
 
-export function listNetworks(engine: Engine, res: ServerResponse, q: Query): void {
+export function listNetworks(engine: Engine, res: ServerResponse, q: Query, version: string = API_VERSION): void {
   const raw = q.get('filters');
   const keep = networkFilter(raw ? parseFilters(raw) : {});
-  sendJson(res, 200, engine.listNetworks().filter(keep).map((n) => networkJson(n, false)));
+  sendJson(res, 200, engine.listNetworks().filter(keep).map((n) => networkJson(n, false, version)));
 }
 
-export function inspectNetwork(engine: Engine, res: ServerResponse, id: string, q: Query): void {
+export function inspectNetwork(engine: Engine, res: ServerResponse, id: string, q: Query, version: string = API_VERSION): void {
   const scope = q.get('scope');
   const n = engine.inspectNetwork(id);
   if (scope && scope !== 'local') throw new HttpError(404, `network ${id} not found`);
-  sendJson(res, 200, networkJson(n));
+  sendJson(res, 200, networkJson(n, true, version));
 }
 
 const ipamConfig = z.object({ Subnet: z.string().nullish(), IPRange: z.string().nullish(), Gateway: z.string().nullish(), AuxiliaryAddresses: z.record(z.string(), z.string()).nullish() });
@@ -89,11 +92,17 @@ const CREATE_KNOWN = new Set(['Name', 'CheckDuplicate', 'Driver', 'Internal', 'L
 
 const refuse = (what: string) => new HttpError(400, `Berth does not support ${what} yet`);
 
-export async function createNetwork(engine: Engine, req: IncomingMessage, res: ServerResponse): Promise<void> {
+export async function createNetwork(engine: Engine, req: IncomingMessage, res: ServerResponse, version: string = API_VERSION): Promise<void> {
   const raw = await readJson<unknown>(req);
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new HttpError(400, 'invalid network config: the body must be a JSON object');
   const body = raw as Record<string, unknown>;
   for (const [k, v] of Object.entries(body)) {
+    // 1.48 (dockerd ignores it from older clients): IPv4 is what every Berth network has, so only
+    // false (an IPv6-only network) is refused; before isUnset, which would take false for "not set".
+    if (k === 'EnableIPv4') {
+      if (v === false && apiAtLeast(version, '1.48')) throw refuse('--ipv4=false');
+      continue;
+    }
     if (isUnset(v)) continue;
     if (k === 'Scope' && v === 'local') continue;
     if (k === 'Scope') throw refuse('--scope');

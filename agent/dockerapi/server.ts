@@ -1,4 +1,4 @@
-// The Docker Engine API (v1.41 subset) on a unix socket, so the real `docker` CLI and
+// The Docker Engine API (1.24 to 1.50, a subset) on a unix socket, so the real `docker` CLI and
 // dockerode can drive Berth's engine. attach and exec start are hijacked connections
 // (hijack.ts); they arrive as upgrades, or as plain requests from older clients.
 import { execFileSync } from 'node:child_process';
@@ -19,10 +19,12 @@ import { HttpError, sendError, type Query } from './http';
 import * as images from './images';
 import * as networks from './networks';
 import { attach, containerLogs, rawHttpError } from './logs';
-import { API_VERSION, MIN_API_VERSION, events, info, ping, pingHeaders, version } from './system';
+import { API_VERSION, events, info, ping, pingHeaders, version } from './system';
+import { requestVersion } from './api-version';
 import * as volumes from './volumes';
 
-type Handler = (ctx: { engine: Engine; req: IncomingMessage; res: ServerResponse; q: Query; params: string[] }) => unknown;
+/** `version`: the API version the request speaks (api-version.ts), for shapes that changed between versions. */
+type Handler = (ctx: { engine: Engine; req: IncomingMessage; res: ServerResponse; q: Query; params: string[]; version: string }) => unknown;
 
 interface Route {
   method: string;
@@ -37,7 +39,7 @@ const routes: Route[] = [
   { method: 'GET', pattern: /^\/_ping$/, handler: ({ req, res }) => ping(req, res) },
   { method: 'HEAD', pattern: /^\/_ping$/, handler: ({ req, res }) => ping(req, res) },
   { method: 'GET', pattern: /^\/version$/, handler: ({ engine, res }) => version(engine, res) },
-  { method: 'GET', pattern: /^\/info$/, handler: ({ engine, res }) => info(engine, res) },
+  { method: 'GET', pattern: /^\/info$/, handler: ({ engine, res, version: v }) => info(engine, res, v) },
   { method: 'GET', pattern: /^\/events$/, handler: ({ engine, req, res, q }) => events(engine, req, res, q) },
   { method: 'POST', pattern: /^\/images\/create$/, handler: ({ engine, req, res, q }) => images.createImage(engine, req, res, q) },
   { method: 'POST', pattern: /^\/auth$/, handler: ({ engine, req, res }) => images.login(engine, req, res) },
@@ -47,23 +49,23 @@ const routes: Route[] = [
   { method: 'GET', pattern: /^\/images\/(.+)\/get$/, handler: ({ engine, res, params }) => images.saveImages(engine, res, [params[0]]) },
   { method: 'GET', pattern: /^\/images\/(.+)\/history$/, handler: ({ engine, res, params }) => images.imageHistory(engine, res, params[0]) },
   { method: 'POST', pattern: /^\/images\/(.+)\/push$/, handler: ({ engine, req, res, params, q }) => images.pushImage(engine, req, res, params[0], q) },
-  { method: 'GET', pattern: /^\/images\/json$/, handler: ({ engine, res, q }) => images.listImages(engine, res, q) },
+  { method: 'GET', pattern: /^\/images\/json$/, handler: ({ engine, res, q, version: v }) => images.listImages(engine, res, q, v) },
   { method: 'POST', pattern: /^\/images\/(.+)\/tag$/, handler: ({ engine, res, params, q }) => images.tagImage(engine, res, params[0], q) },
-  { method: 'GET', pattern: /^\/images\/(.+)\/json$/, handler: ({ engine, res, params }) => images.inspectImage(engine, res, params[0]) },
+  { method: 'GET', pattern: /^\/images\/(.+)\/json$/, handler: ({ engine, res, params, version: v }) => images.inspectImage(engine, res, params[0], v) },
   { method: 'DELETE', pattern: /^\/images\/(.+)$/, handler: ({ engine, res, params, q }) => images.deleteImage(engine, res, params[0], q) },
   { method: 'POST', pattern: /^\/build$/, handler: ({ engine, req, res, q }) => builder.build(engine, req, res, q) },
   { method: 'POST', pattern: /^\/build\/prune$/, handler: ({ engine, res, q }) => builder.pruneBuildCache(engine, res, q) },
   { method: 'POST', pattern: /^\/commit$/, handler: ({ engine, req, res, q }) => commit.commitContainer(engine, req, res, q) },
   { method: 'GET', pattern: /^\/containers\/([^/]+)\/changes$/, handler: ({ engine, res, params }) => commit.containerChanges(engine, res, params[0]) },
-  { method: 'POST', pattern: /^\/containers\/create$/, handler: ({ engine, req, res, q }) => containers.createContainer(engine, req, res, q) },
+  { method: 'POST', pattern: /^\/containers\/create$/, handler: ({ engine, req, res, q, version: v }) => containers.createContainer(engine, req, res, q, v) },
   { method: 'POST', pattern: /^\/containers\/prune$/, handler: ({ engine, res, q }) => containers.pruneContainers(engine, res, q) },
-  { method: 'GET', pattern: /^\/containers\/json$/, handler: ({ engine, res, q }) => containers.listContainers(engine, res, q) },
-  { method: 'GET', pattern: /^\/containers\/([^/]+)\/json$/, handler: ({ engine, res, params }) => containers.inspectContainer(engine, res, params[0]) },
+  { method: 'GET', pattern: /^\/containers\/json$/, handler: ({ engine, res, q, version: v }) => containers.listContainers(engine, res, q, v) },
+  { method: 'GET', pattern: /^\/containers\/([^/]+)\/json$/, handler: ({ engine, res, params, q, version: v }) => containers.inspectContainer(engine, res, params[0], q, v) },
   { method: 'POST', pattern: /^\/containers\/([^/]+)\/start$/, handler: ({ engine, res, params }) => containers.startContainer(engine, res, params[0]) },
-  { method: 'POST', pattern: /^\/containers\/([^/]+)\/stop$/, handler: ({ engine, res, params, q }) => containers.stopContainer(engine, res, params[0], q) },
-  { method: 'POST', pattern: /^\/containers\/([^/]+)\/restart$/, handler: ({ engine, res, params, q }) => containers.restartContainer(engine, res, params[0], q) },
+  { method: 'POST', pattern: /^\/containers\/([^/]+)\/stop$/, handler: ({ engine, res, params, q, version: v }) => containers.stopContainer(engine, res, params[0], q, v) },
+  { method: 'POST', pattern: /^\/containers\/([^/]+)\/restart$/, handler: ({ engine, res, params, q, version: v }) => containers.restartContainer(engine, res, params[0], q, v) },
   { method: 'POST', pattern: /^\/containers\/([^/]+)\/kill$/, handler: ({ engine, res, params, q }) => containers.killContainer(engine, res, params[0], q) },
-  { method: 'POST', pattern: /^\/containers\/([^/]+)\/wait$/, handler: ({ engine, req, res, params, q }) => containers.waitContainer(engine, req, res, params[0], q) },
+  { method: 'POST', pattern: /^\/containers\/([^/]+)\/wait$/, handler: ({ engine, req, res, params, q, version: v }) => containers.waitContainer(engine, req, res, params[0], q, v) },
   { method: 'DELETE', pattern: /^\/containers\/([^/]+)$/, handler: ({ engine, res, params, q }) => containers.removeContainer(engine, res, params[0], q) },
   { method: 'GET', pattern: /^\/containers\/([^/]+)\/export$/, handler: ({ engine, res, params }) => containers.exportContainer(engine, res, params[0]) },
   { method: 'HEAD', pattern: /^\/containers\/([^/]+)\/archive$/, handler: ({ engine, res, params, q }) => archive.headArchive(engine, res, params[0], q) },
@@ -75,49 +77,36 @@ const routes: Route[] = [
   { method: 'POST', pattern: /^\/containers\/([^/]+)\/update$/, handler: ({ engine, req, res, params }) => ops.updateContainer(engine, req, res, params[0]) },
   { method: 'GET', pattern: /^\/containers\/([^/]+)\/top$/, handler: ({ engine, res, params, q }) => ops.topContainer(engine, res, params[0], q) },
   { method: 'GET', pattern: /^\/containers\/([^/]+)\/stats$/, handler: ({ engine, req, res, params, q }) => ops.containerStats(engine, req, res, params[0], q) },
-  { method: 'GET', pattern: /^\/containers\/([^/]+)\/logs$/, handler: ({ engine, req, res, params, q }) => containerLogs(engine, res, params[0], q) },
+  { method: 'GET', pattern: /^\/containers\/([^/]+)\/logs$/, handler: ({ engine, res, params, q, version: v }) => containerLogs(engine, res, params[0], q, v) },
   { method: 'POST', pattern: /^\/containers\/([^/]+)\/resize$/, handler: ({ engine, res, params, q }) => exec.resizeContainer(engine, res, params[0], q) },
-  { method: 'POST', pattern: /^\/containers\/([^/]+)\/exec$/, handler: ({ engine, req, res, params }) => exec.createExec(engine, req, res, params[0]) },
-  { method: 'POST', pattern: EXEC_START, handler: ({ engine, req, res, params }) => exec.startExec(engine, req, res, params[0]) },
+  { method: 'POST', pattern: /^\/containers\/([^/]+)\/exec$/, handler: ({ engine, req, res, params, version: v }) => exec.createExec(engine, req, res, params[0], v) },
+  { method: 'POST', pattern: EXEC_START, handler: ({ engine, req, res, params, version: v }) => exec.startExec(engine, req, res, params[0], v) },
   { method: 'POST', pattern: /^\/exec\/([^/]+)\/resize$/, handler: ({ engine, res, params, q }) => exec.resizeExec(engine, res, params[0], q) },
   { method: 'GET', pattern: /^\/exec\/([^/]+)\/json$/, handler: ({ engine, res, params }) => exec.inspectExec(engine, res, params[0]) },
-  { method: 'GET', pattern: /^\/networks$/, handler: ({ engine, res, q }) => networks.listNetworks(engine, res, q) },
-  { method: 'POST', pattern: /^\/networks\/create$/, handler: ({ engine, req, res }) => networks.createNetwork(engine, req, res) },
+  { method: 'GET', pattern: /^\/networks$/, handler: ({ engine, res, q, version: v }) => networks.listNetworks(engine, res, q, v) },
+  { method: 'POST', pattern: /^\/networks\/create$/, handler: ({ engine, req, res, version: v }) => networks.createNetwork(engine, req, res, v) },
   { method: 'POST', pattern: /^\/networks\/prune$/, handler: ({ engine, res, q }) => networks.pruneNetworks(engine, res, q) },
   { method: 'POST', pattern: /^\/networks\/([^/]+)\/connect$/, handler: ({ engine, req, res, params }) => networks.connectNetwork(engine, req, res, params[0]) },
   { method: 'POST', pattern: /^\/networks\/([^/]+)\/disconnect$/, handler: ({ engine, req, res, params }) => networks.disconnectNetwork(engine, req, res, params[0]) },
-  { method: 'GET', pattern: /^\/networks\/([^/]+)$/, handler: ({ engine, res, params, q }) => networks.inspectNetwork(engine, res, params[0], q) },
+  { method: 'GET', pattern: /^\/networks\/([^/]+)$/, handler: ({ engine, res, params, q, version: v }) => networks.inspectNetwork(engine, res, params[0], q, v) },
   { method: 'DELETE', pattern: /^\/networks\/([^/]+)$/, handler: ({ engine, res, params }) => networks.removeNetwork(engine, res, params[0]) },
   { method: 'GET', pattern: /^\/volumes$/, handler: ({ engine, res, q }) => volumes.listVolumes(engine, res, q) },
   { method: 'POST', pattern: /^\/volumes\/create$/, handler: ({ engine, req, res }) => volumes.createVolume(engine, req, res) },
-  { method: 'POST', pattern: /^\/volumes\/prune$/, handler: ({ engine, res, q }) => volumes.pruneVolumes(engine, res, q) },
+  { method: 'POST', pattern: /^\/volumes\/prune$/, handler: ({ engine, res, q, version: v }) => volumes.pruneVolumes(engine, res, q, v) },
   { method: 'GET', pattern: /^\/volumes\/([^/]+)$/, handler: ({ engine, res, params }) => volumes.inspectVolume(engine, res, params[0]) },
   { method: 'DELETE', pattern: /^\/volumes\/([^/]+)$/, handler: ({ engine, res, params, q }) => volumes.removeVolume(engine, res, params[0], q) },
-  { method: 'GET', pattern: /^\/system\/df$/, handler: ({ engine, res }) => volumes.systemDf(engine, res) },
+  { method: 'GET', pattern: /^\/system\/df$/, handler: ({ engine, res, version: v }) => volumes.systemDf(engine, res, v) },
 ];
 
 const ATTACH = /^\/containers\/([^/]+)\/attach$/;
 
-function compareVersions(a: string, b: string): number {
-  const [a1, a2] = a.split('.').map(Number);
-  const [b1, b2] = b.split('.').map(Number);
-  return a1 - b1 || a2 - b2;
-}
-
-/** Splits "/v1.41/containers/json?all=1" into the unversioned path and query, checking the version. */
-export function parseTarget(rawUrl: string): { path: string; q: Query } {
+/** Splits "/v1.41/containers/json?all=1" into the unversioned path, query and the version it speaks (refused when out of range). */
+export function parseTarget(rawUrl: string): { path: string; q: Query; version: string } {
   const url = new URL(rawUrl, 'http://docker');
   let p = url.pathname;
   const m = /^\/v(\d+\.\d+)(\/.*)$/.exec(p);
-  if (m) {
-    if (compareVersions(m[1], API_VERSION) > 0) {
-      throw new HttpError(400, `client version ${m[1]} is too new. Maximum supported API version is ${API_VERSION}`);
-    }
-    if (compareVersions(m[1], MIN_API_VERSION) < 0) {
-      throw new HttpError(400, `client version ${m[1]} is too old. Minimum supported API version is ${MIN_API_VERSION}, please upgrade your client to a newer version`);
-    }
-    p = m[2];
-  }
+  const version = requestVersion(m?.[1]);
+  if (m) p = m[2];
   // Image names arrive percent-encoded ("127.0.0.1%3A5000%2Fbusybox"); match on the decoded form.
   let decoded: string;
   try {
@@ -125,18 +114,18 @@ export function parseTarget(rawUrl: string): { path: string; q: Query } {
   } catch {
     throw new HttpError(400, `malformed percent-encoding in ${JSON.stringify(p)}`);
   }
-  return { path: decoded.replace(/\/+$/, '') || '/', q: url.searchParams };
+  return { path: decoded.replace(/\/+$/, '') || '/', q: url.searchParams, version };
 }
 
 async function handle(engine: Engine, req: IncomingMessage, res: ServerResponse): Promise<void> {
   pingHeaders(res);
   res.setHeader('Server', `Berth/${API_VERSION}`);
   try {
-    const { path: p, q } = parseTarget(req.url ?? '/');
+    const { path: p, q, version: v } = parseTarget(req.url ?? '/');
     const attachMatch = ATTACH.exec(p);
     if (attachMatch && req.method === 'POST') {
       // A client that did not ask to upgrade still gets the raw stream on the same connection.
-      await attach(engine, req.socket, attachMatch[1], q, false);
+      await attach(engine, req.socket, attachMatch[1], q, false, v);
       return;
     }
     let methodMismatch = false;
@@ -147,7 +136,7 @@ async function handle(engine: Engine, req: IncomingMessage, res: ServerResponse)
         methodMismatch = true;
         continue;
       }
-      await r.handler({ engine, req, res, q, params: m.slice(1) });
+      await r.handler({ engine, req, res, q, params: m.slice(1), version: v });
       return;
     }
     throw new HttpError(methodMismatch ? 405 : 404, methodMismatch ? `method ${req.method} not allowed for ${p}` : `page not found`);
@@ -159,20 +148,20 @@ async function handle(engine: Engine, req: IncomingMessage, res: ServerResponse)
 async function handleUpgrade(engine: Engine, req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
   socket.on('error', () => {});
   try {
-    const { path: p, q } = parseTarget(req.url ?? '/');
+    const { path: p, q, version: v } = parseTarget(req.url ?? '/');
     if (req.method !== 'POST') throw new HttpError(404, 'page not found');
     const start = EXEC_START.exec(p);
     if (start) {
       // The body (Detach, Tty) comes first on the upgraded connection; what follows is stdin.
       const body = jsonBody(await readUpgradeBody(req, socket, head));
-      await exec.startExecAttached(engine, socket, start[1], body, true);
+      await exec.startExecAttached(engine, socket, start[1], body, true, v);
       return;
     }
     const m = ATTACH.exec(p);
     if (!m) throw new HttpError(404, 'page not found');
     // attach takes no body; one that was sent all the same is not stdin.
     await readUpgradeBody(req, socket, head);
-    await attach(engine, socket, m[1], q, true);
+    await attach(engine, socket, m[1], q, true, v);
   } catch (err) {
     rawHttpError(socket, err);
   }

@@ -4,6 +4,7 @@ import type { ContainerEvent, Engine, HostInfo, ImageEvent, VolumeEvent } from '
 import { HttpError, sendJson, type Query } from './http';
 import { labelMatches, parseFilters } from './images';
 import { timeParam } from './logs';
+import { apiAtLeast } from './api-version';
 
 /** Events queued for a reader that has stopped reading; past this it is cut off rather than buffered for. */
 const EVENTS_BACKLOG_BYTES = 1 << 20;
@@ -22,6 +23,8 @@ export function pingHeaders(res: ServerResponse): void {
   res.setHeader('OSType', 'linux');
   res.setHeader('Docker-Experimental', 'false');
   res.setHeader('Builder-Version', '1');
+  // Since API 1.42 (unversioned): Berth has no swarm mode.
+  res.setHeader('Swarm', 'inactive');
   res.setHeader('Cache-Control', 'no-cache, no-store, must-revalidate');
   res.setHeader('Pragma', 'no-cache');
 }
@@ -51,7 +54,9 @@ export async function version(engine: Engine, res: ServerResponse): Promise<void
   });
 }
 
-function infoBody(info: HostInfo, eventListeners: number): Record<string, unknown> {
+/** `GET /info` as dockerd 28 shapes it for `version`: fields deprecated since are null, false or left out, as it does. */
+export function infoBody(info: HostInfo, eventListeners: number, version: string): Record<string, unknown> {
+  const commit = (v: string) => ({ ID: '', ...(apiAtLeast(v, '1.49') ? {} : { Expected: '' }) });
   return {
     ID: `berth-${info.hostname}`,
     Containers: info.containers.total,
@@ -71,8 +76,8 @@ function infoBody(info: HostInfo, eventListeners: number): Record<string, unknow
     PidsLimit: true,
     OomKillDisable: false,
     IPv4Forwarding: true,
-    BridgeNfIptables: true,
-    BridgeNfIp6tables: true,
+    // Deprecated in 1.48 (always false) and left out from 1.50, as dockerd does.
+    ...(apiAtLeast(version, '1.50') ? {} : { BridgeNfIptables: false, BridgeNfIp6tables: false }),
     Debug: false,
     NFd: 0,
     NGoroutines: 0,
@@ -88,8 +93,7 @@ function infoBody(info: HostInfo, eventListeners: number): Record<string, unknow
     Architecture: unameArch(info.arch),
     IndexServerAddress: 'https://index.docker.io/v1/',
     RegistryConfig: {
-      AllowNondistributableArtifactsCIDRs: [],
-      AllowNondistributableArtifactsHostnames: [],
+      ...(apiAtLeast(version, '1.47') ? {} : { AllowNondistributableArtifactsCIDRs: null, AllowNondistributableArtifactsHostnames: null }),
       InsecureRegistryCIDRs: ['127.0.0.0/8'],
       IndexConfigs: { 'docker.io': { Name: 'docker.io', Mirrors: [], Secure: true, Official: true } },
       Mirrors: [],
@@ -111,16 +115,20 @@ function infoBody(info: HostInfo, eventListeners: number): Record<string, unknow
     LiveRestoreEnabled: true,
     Isolation: '',
     InitBinary: '',
-    ContainerdCommit: { ID: '', Expected: '' },
-    RuncCommit: { ID: '', Expected: '' },
-    InitCommit: { ID: '', Expected: '' },
+    ContainerdCommit: commit(version),
+    RuncCommit: commit(version),
+    InitCommit: commit(version),
     SecurityOptions: ['name=seccomp,profile=default', `name=cgroupns`],
+    // 1.44: CDI needs an experimental daemon, and a daemon that is not lists none. Containerd
+    // (1.46), FirewallBackend (1.49) and DiscoveredDevices (1.50) are left out: Berth runs no
+    // containerd, and dockerd leaves them out when it has nothing to say.
+    ...(apiAtLeast(version, '1.44') ? { CDISpecDirs: [] } : {}),
     Warnings: [],
   };
 }
 
-export async function info(engine: Engine, res: ServerResponse): Promise<void> {
-  sendJson(res, 200, infoBody(await engine.info(), eventStreams.size));
+export async function info(engine: Engine, res: ServerResponse, version: string): Promise<void> {
+  sendJson(res, 200, infoBody(await engine.info(), eventStreams.size, version));
 }
 
 /** Open `docker events` streams, which `docker info` counts as NEventsListener. */

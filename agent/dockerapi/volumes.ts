@@ -1,10 +1,12 @@
 // /volumes (docker volume create/ls/inspect/rm/prune) and /system/df (docker system df),
-// in API 1.41's shapes, over the engine facade.
+// in Docker's shapes (per API version where they differ), over the engine facade.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Engine, VolumeInfo } from '../engine/types';
 import { containerSummary, volumeDir } from './containers';
 import { HttpError, boolParam, readJson, sendEmpty, sendJson, type Query } from './http';
 import { imageSummary, labelMatches, parseFilters } from './images';
+import { apiAtLeast } from './api-version';
+import { ANONYMOUS_LABEL } from '../engine/volumes/store';
 
 /** A volume as Docker's API shows it. */
 export function volumeBody(v: VolumeInfo): Record<string, unknown> {
@@ -90,28 +92,33 @@ export async function removeVolume(engine: Engine, res: ServerResponse, name: st
   sendEmpty(res, 204);
 }
 
-// API 1.41 prunes every unused volume (1.42 made anonymous ones the default); `all` is taken for later clients.
 const PRUNE_FILTERS = new Set(['label', 'label!', 'all']);
 
-export async function pruneVolumes(engine: Engine, res: ServerResponse, q: Query): Promise<void> {
+/** Before API 1.42 prune takes every unused volume; from 1.42 anonymous ones unless the `all` filter says otherwise, as dockerd does. */
+export async function pruneVolumes(engine: Engine, res: ServerResponse, q: Query, version: string): Promise<void> {
   const raw = q.get('filters');
   const f = raw ? parseFilters(raw) : {};
   for (const k of Object.keys(f)) if (!PRUNE_FILTERS.has(k)) throw new HttpError(400, `invalid filter '${k}'`);
   for (const a of f.all ?? []) if (BOOLS[a.toLowerCase()] === undefined) throw new HttpError(400, `invalid filter 'all': ${a}`);
-  const keep = (v: VolumeInfo) => (f.label ?? []).every((l) => labelMatches(v.labels, l)) && !(f['label!'] ?? []).some((l) => labelMatches(v.labels, l));
+  if ((f.all ?? []).length > 1) throw new HttpError(400, `invalid filter 'all=${JSON.stringify(f.all)}': only one value is expected`);
+  const all = !apiAtLeast(version, '1.42') || BOOLS[(f.all?.[0] ?? 'false').toLowerCase()];
+  const keep = (v: VolumeInfo) =>
+    (all || v.labels[ANONYMOUS_LABEL] !== undefined) &&
+    (f.label ?? []).every((l) => labelMatches(v.labels, l)) &&
+    !(f['label!'] ?? []).some((l) => labelMatches(v.labels, l));
   const { deleted, reclaimed } = await engine.pruneVolumes(keep);
   sendJson(res, 200, { VolumesDeleted: deleted, SpaceReclaimed: reclaimed });
 }
 
 /** `docker system df`: images, containers and volumes with their sizes; Berth has no build cache yet. */
-export async function systemDf(engine: Engine, res: ServerResponse): Promise<void> {
+export async function systemDf(engine: Engine, res: ServerResponse, version: string): Promise<void> {
   const du = await engine.diskUsage();
   const dir = volumeDir(engine);
   const now = Date.now();
   sendJson(res, 200, {
     LayersSize: du.layersSize,
-    Images: du.images.map((i) => ({ ...imageSummary(i.image, i.containers), SharedSize: i.sharedSize })),
-    Containers: du.containers.map((c) => ({ ...containerSummary(c.record, now, dir), SizeRw: c.sizeRw, SizeRootFs: c.sizeRootFs })),
+    Images: du.images.map((i) => imageSummary(i.image, i.containers, version, i.sharedSize)),
+    Containers: du.containers.map((c) => containerSummary(c.record, now, dir, version, { rw: c.sizeRw, rootFs: c.sizeRootFs })),
     Volumes: du.volumes.map((v) => ({ ...volumeBody(v.volume), UsageData: { Size: v.size, RefCount: v.volume.usedBy.length } })),
     BuildCache: [],
   });

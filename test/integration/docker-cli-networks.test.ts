@@ -211,8 +211,11 @@ describe('networks through the docker CLI, agents in network namespaces of their
     const dbIp = agent.ok(['inspect', '-f', '{{.NetworkSettings.Networks.front.IPAddress}}', 'db']).trim();
     // On a user network Docker's top-level address fields stay empty.
     assert.equal(agent.ok(['inspect', '-f', '{{.NetworkSettings.IPAddress}}', 'db']).trim(), '');
-    const aliases = JSON.parse(agent.ok(['inspect', '-f', '{{json .NetworkSettings.Networks.front.Aliases}}', 'db']));
-    assert.deepEqual(aliases, ['database', agent.ok(['inspect', '-f', '{{.Id}}', 'db']).trim().slice(0, 12)]);
+    // API 1.45+: Aliases as asked; the short id (which the resolver answers to too) is in DNSNames.
+    const shortId = agent.ok(['inspect', '-f', '{{.Id}}', 'db']).trim().slice(0, 12);
+    const { Aliases, DNSNames } = JSON.parse(agent.ok(['inspect', '-f', '{{json .NetworkSettings.Networks.front}}', 'db'])) as { Aliases: string[]; DNSNames: string[] };
+    assert.deepEqual(Aliases, ['database']);
+    assert.deepEqual(DNSNames, ['db', 'database', shortId]);
 
     const out = agent.ok([
       'run', '--rm', '--network', 'front', 'bb:test', 'sh', '-c',

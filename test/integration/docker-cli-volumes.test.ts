@@ -134,9 +134,10 @@ describe('volumes, binds and tmpfs mounts through the docker CLI', { skip: !isRo
     assert.match(fails(['volume', 'rm', 'nosuch']), /get nosuch: no such volume/);
     ok(['volume', 'rm', '-f', 'nosuch']);
 
-    // Prune: every unused local volume without options (API 1.41), narrowed by labels.
+    // Prune: unused anonymous volumes (API 1.42+), every unused local volume without options with -a, narrowed by labels.
     ok(['volume', 'create', '-o', 'type=tmpfs', '-o', 'device=tmpfs', 'withopts']);
-    const pruned = ok(['volume', 'prune', '-f', '--filter', 'label=team']);
+    assert.doesNotMatch(ok(['volume', 'prune', '-f', '--filter', 'label=team']), /webdata/, 'a named volume stays without -a');
+    const pruned = ok(['volume', 'prune', '-af', '--filter', 'label=team']);
     assert.match(pruned, /Deleted Volumes:\nwebdata\n/);
     assert.deepEqual(ls(), [anon, 'plain', 'withopts'].sort());
     const all = ok(['volume', 'prune', '-f']);

@@ -162,9 +162,9 @@ describe('docker CLI against the Berth agent', { timeout: 240_000 }, () => {
     }
   });
 
-  it('answers version and info as a 1.41 engine', async () => {
+  it('answers version and info as a 1.50 engine', async () => {
     const v = await ok(['version', '--format', '{{.Server.APIVersion}} {{.Server.Os}} {{.Server.MinAPIVersion}}']);
-    assert.equal(v.trim(), '1.41 linux 1.24');
+    assert.equal(v.trim(), '1.50 linux 1.24');
     const full = await ok(['version']);
     assert.match(full, /Server: Berth Engine/);
     const info = await ok(['info', '--format', '{{.OSType}} {{.NCPU}} {{.DockerRootDir}} {{.Images}}']);

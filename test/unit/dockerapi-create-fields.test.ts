@@ -64,6 +64,29 @@ describe('the create body, field by field', () => {
     for (const f of Object.keys(hostConfigFields)) assert.ok(HOST_CONFIG_FIELDS[f], `HostConfig.${f} is neither implemented nor refused`);
   });
 
+  it('the fields the create body gained from API 1.42 to 1.50 are in the tables too', () => {
+    // Written down from Docker's API version history (1.42–1.50); the description above is 1.41's.
+    const added = {
+      HostConfig: ['Annotations'], // 1.43
+      Healthcheck: ['StartInterval'], // 1.44
+      Mount: ['ImageOptions'], // 1.48
+      BindOptions: ['CreateMountpoint', 'ReadOnlyNonRecursive', 'ReadOnlyForceRecursive'], // 1.42, 1.44
+      VolumeOptions: ['Subpath'], // 1.45
+      TmpfsOptions: ['Options'], // 1.46
+    };
+    for (const f of added.HostConfig) assert.ok(HOST_CONFIG_FIELDS[f], `HostConfig.${f}`);
+    for (const f of added.Healthcheck) assert.ok(HEALTHCHECK_FIELDS[f], `Healthcheck.${f}`);
+    for (const f of added.Mount) assert.ok(MOUNT_FIELDS[f], `Mount.${f}`);
+    for (const f of added.BindOptions) assert.ok(BIND_OPTION_FIELDS[f], `Mount.BindOptions.${f}`);
+    for (const f of added.VolumeOptions) assert.ok(VOLUME_OPTION_FIELDS[f], `Mount.VolumeOptions.${f}`);
+    for (const f of added.TmpfsOptions) assert.ok(TMPFS_OPTION_FIELDS[f], `Mount.TmpfsOptions.${f}`);
+    refusedWith({ Image: 'x', HostConfig: { Annotations: { a: 'b' } } }, '--annotation');
+    // EndpointSettings: MacAddress (1.44) is taken; GwPriority (1.48) refused when set; DNSNames (1.44) is output only.
+    const ep = (settings: Record<string, unknown>) => ({ Image: 'x', HostConfig: { NetworkMode: 'n' }, NetworkingConfig: { EndpointsConfig: { n: settings } } });
+    assert.deepEqual(createSpec(ep({ MacAddress: '02:42:ac:11:00:98', DNSNames: ['a'] }), undefined).network?.networks, [{ network: 'n', macAddress: '02:42:ac:11:00:98' }]);
+    refusedWith(ep({ GwPriority: 10 }), '--network gw-priority');
+  });
+
   it('a refused field set to anything but its default is a 400 naming the option', () => {
     for (const [f, rule] of Object.entries(CONFIG_FIELDS)) {
       if (rule.kind !== 'refused') continue;
@@ -113,9 +136,9 @@ describe('the create body, field by field', () => {
   });
 
   it('a field that no table knows is refused by its name when set, and ignored when unset', () => {
-    refusedWith({ Image: 'x', HostConfig: { Annotations: { a: 'b' } } }, 'HostConfig.Annotations');
+    refusedWith({ Image: 'x', HostConfig: { Frobnicate: { a: 'b' } } }, 'HostConfig.Frobnicate');
     refusedWith({ Image: 'x', Frobnicate: 1 }, 'Frobnicate');
-    assert.equal(createSpec({ Image: 'x', HostConfig: { Annotations: null }, Frobnicate: '' }, undefined).image, 'x');
+    assert.equal(createSpec({ Image: 'x', HostConfig: { Frobnicate: null }, Frobnicate: '' }, undefined).image, 'x');
   });
 
   it('every field at its default is accepted, as the docker CLI sends them all', () => {
@@ -140,10 +163,13 @@ describe('the create body, field by field', () => {
     refusedWith({ Image: 'x', HostConfig: { NetworkMode: 'mynet' }, NetworkingConfig: { EndpointsConfig: { mynet: { DriverOpts: { a: 'b' } } } } }, '--driver-opt');
     refusedWith({ Image: 'x', HostConfig: { NetworkMode: 'mynet' }, NetworkingConfig: { EndpointsConfig: { mynet: { IPAMConfig: { IPv6Address: 'fd00::9' } } } } }, '--ip6');
     refusedWith({ Image: 'x', HostConfig: { Links: ['db:db'] } }, '--link');
+    // Before API 1.44 a container joins one network at create, in dockerd's words; from 1.44 any number, NetworkMode's first.
     assert.throws(
-      () => createSpec({ Image: 'x', HostConfig: { NetworkMode: 'a' }, NetworkingConfig: { EndpointsConfig: { a: {}, b: {} } } }, undefined),
-      (e: unknown) => e instanceof HttpError && e.status === 400 && e.message === 'Container cannot be connected to network endpoints: a, b',
+      () => createSpec({ Image: 'x', HostConfig: { NetworkMode: 'a' }, NetworkingConfig: { EndpointsConfig: { a: {}, b: {} } } }, undefined, [], '1.43'),
+      (e: unknown) => e instanceof HttpError && e.status === 400 && e.message === 'Container cannot be created with multiple network endpoints: a, b',
     );
+    assert.deepEqual(spec({ HostConfig: { NetworkMode: 'b' }, NetworkingConfig: { EndpointsConfig: { a: { Aliases: ['x'] }, b: {} } } })?.networks, [{ network: 'b' }, { network: 'a', aliases: ['x'] }]);
+    refusedWith({ Image: 'x', HostConfig: { NetworkMode: 'c' }, NetworkingConfig: { EndpointsConfig: { a: {}, b: {} } } }, '--network a alongside --network c');
     assert.throws(() => createSpec({ Image: 'x', MacAddress: '02:42:ac:11:00:99', HostConfig: { NetworkMode: 'host' } }, undefined), /conflicting options: mac-address and the network mode/);
     assert.equal(createSpec({ Image: 'x', HostConfig: { NetworkMode: 'host' }, NetworkingConfig: { EndpointsConfig: { host: { Aliases: null, IPAddress: '' } } } }, undefined).network?.mode, 'host');
   });

@@ -14,8 +14,8 @@ describe('request paths', () => {
     assert.equal(parseTarget('/v1.24/images/127.0.0.1%3A5000%2Fbusybox%3Alatest/json').path, '/images/127.0.0.1:5000/busybox:latest/json');
   });
 
-  it('refuses API versions outside 1.24–1.41 with 400', () => {
-    assert.throws(() => parseTarget('/v1.50/info'), (e: unknown) => e instanceof HttpError && e.status === 400 && /too new/.test(e.message));
+  it('refuses API versions outside 1.24–1.50 with 400', () => {
+    assert.throws(() => parseTarget('/v1.51/info'), (e: unknown) => e instanceof HttpError && e.status === 400 && /too new/.test(e.message));
     assert.throws(() => parseTarget('/v1.12/info'), (e: unknown) => e instanceof HttpError && e.status === 400 && /too old/.test(e.message));
   });
 
