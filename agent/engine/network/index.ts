@@ -171,7 +171,10 @@ export class NetworkManager implements NameSource {
       }
     }
     const cidr = `${net.gateway}/${prefixOf(net)}`;
-    await ipBatch(exists ? [`addr replace ${cidr} dev ${net.bridge}`, `link set ${net.bridge} up`] : [`link add ${net.bridge} type bridge`, `addr add ${cidr} dev ${net.bridge}`, `link set ${net.bridge} up`]);
+    // A bridge's MAC of its own, as dockerd gives it: without one the kernel takes its lowest
+    // port's, which changes when that container goes, and the others' cached gateway (their
+    // resolver, their way out) points at a MAC nobody has until their neighbour entries expire.
+    await ipBatch(exists ? [`addr replace ${cidr} dev ${net.bridge}`, `link set ${net.bridge} up`] : [`link add ${net.bridge} address ${randomMac()} type bridge`, `addr add ${cidr} dev ${net.bridge}`, `link set ${net.bridge} up`]);
     // Published ports reached through 127.0.0.1 leave through the bridge with a loopback source (see firewall.ts).
     writeIpv4Sysctl(`conf/${net.bridge}/route_localnet`, '1');
     this.realized.add(net.id);
@@ -210,7 +213,7 @@ export class NetworkManager implements NameSource {
     throw new EngineError(500, 'could not find an available, non-overlapping IPv4 address pool among the defaults to assign to the network');
   }
 
-  private newRecord(o: { name: string; subnet: string; gateway?: string; ipRange?: string; isDefault: boolean; userSubnet: boolean; internal?: boolean; labels?: Record<string, string> }): NetworkRecord {
+  private newRecord(o: { name: string; subnet: string; gateway?: string; ipRange?: string; isDefault: boolean; userSubnet: boolean; internal?: boolean; attachable?: boolean; labels?: Record<string, string> }): NetworkRecord {
     const id = randomBytes(32).toString('hex');
     return {
       id,
@@ -221,6 +224,7 @@ export class NetworkManager implements NameSource {
       gateway: o.gateway ?? formatIpv4(hostRange(parseSubnet(o.subnet)).first),
       ipRange: o.ipRange ?? '',
       internal: o.internal ?? false,
+      ...(o.attachable ? { attachable: true } : {}),
       labels: o.labels ?? {},
       options: {},
       isDefault: o.isDefault,
@@ -567,7 +571,7 @@ export class NetworkManager implements NameSource {
         .all()
         .filter((c) => c.state.running && c.spec.network.mode === n)
         .map((c) => ({ id: c.id, name: c.name, endpointId: '', macAddress: '', ipv4Address: '' }));
-      return { id: this.predefined[n], name: n, created: '0001-01-01T00:00:00Z', driver: n === 'host' ? 'host' : 'null', builtin: true, internal: false, labels: {}, options: {}, containers };
+      return { id: this.predefined[n], name: n, created: '0001-01-01T00:00:00Z', driver: n === 'host' ? 'host' : 'null', builtin: true, internal: false, attachable: false, labels: {}, options: {}, containers };
     }
     const containers = this.state.endpointsOn(n.id).flatMap((e) => {
       const c = this.containers.get(e.containerId);
@@ -581,6 +585,7 @@ export class NetworkManager implements NameSource {
       driver: 'bridge',
       builtin: n.isDefault,
       internal: n.internal,
+      attachable: n.attachable ?? false,
       subnet: n.subnet,
       gateway: n.gateway,
       ...(n.ipRange ? { ipRange: n.ipRange } : {}),
@@ -628,7 +633,7 @@ export class NetworkManager implements NameSource {
         const r = parseSubnet(o.ipRange);
         if (!contains(s, r.base) || r.prefix < s.prefix) throw new EngineError(403, `no matching subnet for range ${o.ipRange}`);
       }
-      const net = this.newRecord({ name: o.name, subnet, gateway: o.gateway, ipRange: o.ipRange ? formatSubnet(parseSubnet(o.ipRange)) : '', isDefault: false, userSubnet: !!o.subnet, internal: o.internal, labels: o.labels });
+      const net = this.newRecord({ name: o.name, subnet, gateway: o.gateway, ipRange: o.ipRange ? formatSubnet(parseSubnet(o.ipRange)) : '', isDefault: false, userSubnet: !!o.subnet, internal: o.internal, attachable: o.attachable, labels: o.labels });
       this.state.networks.push(net);
       this.state.save();
       try {
@@ -852,6 +857,13 @@ export class NetworkManager implements NameSource {
     if (present.size || hasOwnChains(this.names, saved)) await iptablesRestore(renderTeardown(this.names, present, saved), { noflush: true });
     this.base = undefined;
   }
+}
+
+/** A random locally administered unicast MAC. */
+function randomMac(): string {
+  const b = randomBytes(6);
+  b[0] = (b[0] & 0xfe) | 0x02;
+  return [...b].map((x) => x.toString(16).padStart(2, '0')).join(':');
 }
 
 /** For tests and the README: the address pool networks are chosen from. */
