@@ -48,6 +48,7 @@ const createBody = z.object({
       PidsLimit: z.number().int().nullish(),
       AutoRemove: z.boolean().nullish(),
       NetworkMode: z.string().nullish(),
+      Links: z.array(z.string()).nullish(),
       RestartPolicy: restartPolicyBody,
       PortBindings: z.record(z.string(), z.array(z.object({ HostIp: z.string().nullish(), HostPort: z.string().nullish() })).nullish()).nullish(),
       PublishAllPorts: z.boolean().nullish(),
@@ -148,6 +149,13 @@ export function createSpec(raw: unknown, name: string | undefined, warnings: str
   if (endpoint.error) throw new HttpError(400, endpoint.error);
   if (endpoint.refused) throw new HttpError(400, `Berth does not support ${endpoint.refused} yet`);
   const ep: Omit<EndpointSpec, 'network'> = { ...endpoint.settings, ...(body.MacAddress ? { macAddress: body.MacAddress } : {}) };
+  // dockerd keeps HostConfig.Links of a container on a user network without registering them
+  // (legacy links are the default bridge's): Berth makes them what the docker CLI sends for
+  // --link there, links of the endpoint, rather than take them and do nothing.
+  if (hc.Links?.length) {
+    if (!net.network || net.network === 'bridge') throw new HttpError(400, 'Berth does not support --link yet');
+    ep.links = [...(ep.links ?? []), ...hc.Links];
+  }
   const hasEndpoint = Object.keys(ep).length > 0;
   if (hasEndpoint && net.mode !== 'default') {
     if (ep.macAddress) throw new HttpError(400, 'conflicting options: mac-address and the network mode');
@@ -244,7 +252,7 @@ function endpointSettingsOut(c: ContainerRecord): Record<string, unknown> {
     const asked = c.spec.network.networks.find((e) => e.id === a.networkId || e.name === name);
     out[name] = {
       IPAMConfig: asked?.ipv4Address ? { IPv4Address: asked.ipv4Address } : null,
-      Links: null,
+      Links: asked?.links?.length ? asked.links : null,
       Aliases: a.aliases.length ? a.aliases : null,
       NetworkID: a.networkId,
       EndpointID: a.endpointId,

@@ -198,6 +198,20 @@ describe('docker-compose 1.29 against the agent', { skip: (!isRoot && 'needs roo
     assert.equal(failed.status, 3);
   });
 
+  it('run makes a one-off container linked to the service (links on a user network: names for that container only)', () => {
+    // compose links the one-off container to the service's (HostConfig.Links).
+    const run = compose(['run', '--rm', '-T', 'client', 'sh', '-c', 'wget -q -O- http://web/index.html']);
+    assert.equal(run.status, 0, run.stderr);
+    assert.equal(run.stdout.trim(), '1:hello-from-db');
+    assert.equal(agent.ok(['ps', '-aq', '--filter', LABEL, '--filter', 'label=com.docker.compose.oneoff=True']).trim(), '', 'the one-off container is left');
+    // --link on a user network: the alias answers for the linking container, and for no other.
+    const dbIp = agent.ok(['inspect', '-f', `{{(index .NetworkSettings.Networks "${PROJECT}_backnet").IPAddress}}`, idOf('db')]).trim();
+    const linked = agent.ok(['run', '--rm', '--network', `${PROJECT}_backnet`, '--link', `${PROJECT}_db_1:store`, 'bb:test', 'nslookup', 'store', '127.0.0.11']);
+    assert.match(linked, new RegExp(`Name:\\s+store\\s+Address: ${dbIp.replace(/\./g, '\\.')}\\b`), linked);
+    const other = agent.docker(['run', '--rm', '--network', `${PROJECT}_backnet`, 'bb:test', 'nslookup', 'store', '127.0.0.11']);
+    assert.doesNotMatch(other.stdout, /Name:\s+store/);
+  });
+
   it("compose's labels are kept, and label filters find the project's containers, network and volume", () => {
     const web = labelsOf(idOf('web'));
     assert.equal(web['com.docker.compose.project'], PROJECT);

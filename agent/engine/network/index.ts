@@ -22,7 +22,7 @@ import { contains, formatIpv4, formatSubnet, hostRange, isIpv4, macFor, overlaps
 import { inNetns, interfaces, ipBatch, iptablesRestore, iptablesSave, netnsOf, readIpv4Sysctl, run, usedSubnets, writeIpv4Sysctl } from './kernel';
 import { bridgeName, isOwnLink, netNamesFor, vethName, type NetNames } from './names';
 import { ephemeralRange, PortHolder, portError } from './ports';
-import { DEFAULT_NETWORK, parseExtraHost } from './spec';
+import { DEFAULT_NETWORK, normalizeLinks, parseExtraHost } from './spec';
 import { NetworkState, type EndpointRecord, type NetworkRecord, type PortRecord } from './state';
 
 export { hostNetworkGuard } from './guard';
@@ -266,8 +266,10 @@ export class NetworkManager implements NameSource {
     return d ? [{ name: d.name, id: d.id, aliases: [], ipv4Address: '', macAddress: '' }] : [];
   }
 
-  private checkEndpoint(net: NetworkRecord, e: { aliases: string[]; ipv4Address: string }): void {
+  private checkEndpoint(net: NetworkRecord, e: { aliases: string[]; ipv4Address: string; links?: string[] }): void {
     if (e.aliases.length && net.isDefault) throw badRequest('network-scoped alias is supported only for containers in user defined networks');
+    // Legacy links (env variables and /etc/hosts entries on the default bridge) are another thing Berth does not do.
+    if (e.links?.length && net.isDefault) throw badRequest('Berth does not support --link yet');
     if (e.ipv4Address) {
       if (net.isDefault) throw badRequest('user specified IP address is supported on user defined networks only');
       if (!net.userSubnet) throw badRequest('user specified IP address is supported only when connecting to networks with user configured subnets');
@@ -696,7 +698,14 @@ export class NetworkManager implements NameSource {
     if (n.mode === 'none') throw new EngineError(403, 'container cannot be connected to multiple networks with one of the networks in private (none) mode');
     const current = this.effective(rec);
     if (current.some((e) => this.netOf(e)?.id === target.id)) throw new EngineError(403, `endpoint with name ${rec.name} already exists in network ${target.name}`);
-    const ep: ResolvedEndpoint = { name: target.name, id: target.id, aliases: [...new Set(spec.aliases ?? [])], ipv4Address: spec.ipv4Address ?? '', macAddress: spec.macAddress ?? '' };
+    const ep: ResolvedEndpoint = {
+      name: target.name,
+      id: target.id,
+      aliases: [...new Set(spec.aliases ?? [])],
+      ...(spec.links?.length ? { links: normalizeLinks(spec.links) } : {}),
+      ipv4Address: spec.ipv4Address ?? '',
+      macAddress: spec.macAddress ?? '',
+    };
     if (ep.ipv4Address && !isIpv4(ep.ipv4Address)) throw badRequest(`invalid IPv4 address: ${ep.ipv4Address}`);
     this.checkEndpoint(target, ep);
     const networks = [...current, ep];
@@ -786,6 +795,19 @@ export class NetworkManager implements NameSource {
   lookup(networkId: string, clientIp: string, name: string): string[] | undefined {
     const client = this.clientOf(networkId, clientIp);
     if (!client) return undefined;
+    // A link's alias is the client's own name for its target, on the link's network only (libnetwork's endpoint aliases).
+    const own = this.containers.get(client.containerId);
+    for (const ep of own ? this.effective(own) : []) {
+      const link = (ep.links ?? []).find((l) => l.slice(l.indexOf(':') + 1).toLowerCase() === name);
+      const net = link && this.netOf(ep);
+      if (!link || !net) continue;
+      const target = link.slice(0, link.indexOf(':')).toLowerCase();
+      const ips = this.state.endpointsOn(net.id).flatMap((e) => {
+        const c = this.containers.get(e.containerId);
+        return c && [c.name, c.id.slice(0, 12), ...e.aliases].map((x) => x.toLowerCase()).includes(target) ? [e.ip] : [];
+      });
+      if (ips.length) return [...new Set(ips)];
+    }
     const nets = this.sharedNets(client);
     const out: string[] = [];
     for (const e of this.state.endpoints) {
