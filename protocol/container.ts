@@ -39,6 +39,8 @@ const endpointSchema = z.strictObject({
   network: z.string().min(1),
   /** More names the container answers to on this network, besides its own. */
   aliases: strings.optional(),
+  /** Links, "NAME[:ALIAS]": ALIAS (or NAME) answers with NAME's address, for this container only, on this network. */
+  links: strings.optional(),
   /** A fixed IPv4 address (only on networks with a subnet the user chose). */
   ipv4Address: z.string().optional(),
   /** The interface's MAC address; default 02:42 and the IPv4 address. */
@@ -325,6 +327,8 @@ export interface ResolvedEndpoint {
   name: string;
   id: string;
   aliases: string[];
+  /** "NAME:ALIAS" (normalized); absent in records from before links. */
+  links?: string[];
   /** "" = any free address. */
   ipv4Address: string;
   /** "" = derived from the address. */

@@ -9,6 +9,8 @@ export const networkCreateSchema = z.strictObject({
   driver: z.string().optional(),
   /** No traffic to or from outside the network (Docker's --internal). */
   internal: z.boolean().optional(),
+  /** Docker's --attachable: recorded and shown; on a local bridge every container may attach anyway, as in Docker. */
+  attachable: z.boolean().optional(),
   labels: z.record(z.string(), z.string()).optional(),
   /** IPv4 CIDR; absent: a free one from the pool. */
   subnet: z.string().optional(),
@@ -38,6 +40,7 @@ export interface NetworkInfo {
   /** bridge, host and none: made by the engine, not removable. */
   builtin: boolean;
   internal: boolean;
+  attachable: boolean;
   /** Bridges only. */
   subnet?: string;
   gateway?: string;

@@ -50,6 +50,7 @@ const createBody = z.object({
       PidsLimit: z.number().int().nullish(),
       AutoRemove: z.boolean().nullish(),
       NetworkMode: z.string().nullish(),
+      Links: z.array(z.string()).nullish(),
       RestartPolicy: restartPolicyBody,
       PortBindings: z.record(z.string(), z.array(z.object({ HostIp: z.string().nullish(), HostPort: z.string().nullish() })).nullish()).nullish(),
       PublishAllPorts: z.boolean().nullish(),
@@ -169,6 +170,14 @@ export function createSpec(raw: unknown, name: string | undefined, warnings: str
   if (endpoints.error) throw new HttpError(400, endpoints.error);
   if (endpoints.refused) throw new HttpError(400, `Berth does not support ${endpoints.refused} yet`);
   const eps = containerMacAddress(endpoints.endpoints, body.MacAddress ?? '', endpointName(mode), net.mode === 'default', version, warnings);
+  // dockerd keeps HostConfig.Links of a container on a user network without registering them
+  // (legacy links are the default bridge's): Berth makes them what the docker CLI sends for
+  // --link there, links of the main endpoint, rather than take them and do nothing.
+  if (hc.Links?.length) {
+    if (!net.network || net.network === 'bridge') throw new HttpError(400, 'Berth does not support --link yet');
+    if (!eps.length) eps.push({ name: net.network, settings: {} });
+    eps[0].settings.links = [...(eps[0].settings.links ?? []), ...hc.Links];
+  }
   const hasEndpoint = eps.some((e) => Object.keys(e.settings).length > 0);
   if (hasEndpoint && net.mode !== 'default') {
     if (eps.some((e) => e.settings.macAddress)) throw new HttpError(400, 'conflicting options: mac-address and the network mode');
@@ -321,7 +330,7 @@ function endpointSettingsOut(c: ContainerRecord, version: string, forInspect: bo
     const aliases = forInspect && !apiAtLeast(version, '1.45') && userDefined(name) ? dedup([...askedAliases, shortId]) : askedAliases;
     out[name] = {
       IPAMConfig: asked?.ipv4Address ? { IPv4Address: asked.ipv4Address } : null,
-      Links: null,
+      Links: asked?.links?.length ? asked.links : null,
       Aliases: aliases.length ? aliases : null,
       NetworkID: a.networkId,
       EndpointID: a.endpointId,

@@ -117,7 +117,8 @@ export const HOST_CONFIG_FIELDS: Record<string, FieldRule> = {
   GroupAdd: implemented,
   IpcMode: implemented,
   Cgroup: refused('--cgroup'),
-  Links: refused('--link'),
+  // On a user network: links of the container's endpoint there (the create maps them); elsewhere refused.
+  Links: implemented,
   OomScoreAdj: refused('--oom-score-adj'),
   PidMode: implemented,
   Privileged: implemented,
@@ -186,12 +187,12 @@ export function firstRefused(body: Record<string, unknown>, table: Record<string
 /** What Berth takes of Docker's EndpointSettings; the rest is what dockerd fills in (output only) or refused by its option. */
 export interface EndpointSettings {
   aliases?: string[];
+  links?: string[];
   ipv4Address?: string;
   macAddress?: string;
 }
 
 const ENDPOINT_REFUSED: Record<string, string> = {
-  Links: '--link',
   DriverOpts: '--driver-opt',
   // 1.48: which network gives the default route. Berth's is always the first network's.
   GwPriority: '--network gw-priority',
@@ -209,6 +210,7 @@ export function endpointSettings(raw: unknown, where: string): { refused?: strin
   for (const [k, v] of Object.entries(raw as Record<string, unknown>)) {
     if (isUnset(v)) continue;
     if (k === 'Aliases' && Array.isArray(v) && v.every((a) => typeof a === 'string')) settings.aliases = v as string[];
+    else if (k === 'Links' && Array.isArray(v) && v.every((a) => typeof a === 'string')) settings.links = v as string[];
     else if (k === 'MacAddress' && typeof v === 'string') settings.macAddress = v;
     // Output only (1.44): dockerd makes them from the name, aliases and hostname.
     else if (k === 'DNSNames') continue;

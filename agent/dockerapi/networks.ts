@@ -1,6 +1,7 @@
 // Network endpoints: Docker's /networks API over the engine's networks. Options of a
 // create body Berth does not do (IPv6, other drivers, driver and IPAM options, swarm's
-// attachable and ingress) are refused by name, never dropped.
+// ingress) are refused by name, never dropped. Attachable is kept and shown: on a local
+// bridge any container may attach anyway, as in dockerd, and compose always asks for it.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { z } from 'zod';
 import type { NetworkInfo } from '../../protocol/network';
@@ -24,7 +25,7 @@ export function networkJson(n: NetworkInfo, withContainers = true, version: stri
     EnableIPv6: false,
     IPAM: { Driver: 'default', Options: null, Config: n.subnet ? [{ Subnet: n.subnet, Gateway: n.gateway, ...(n.ipRange ? { IPRange: n.ipRange } : {}) }] : [] },
     Internal: n.internal,
-    Attachable: false,
+    Attachable: n.attachable,
     Ingress: false,
     ConfigFrom: { Network: '' },
     ConfigOnly: false,
@@ -75,20 +76,20 @@ const createBody = z.object({
   CheckDuplicate: z.boolean().nullish(),
   Driver: z.string().nullish(),
   Internal: z.boolean().nullish(),
+  Attachable: z.boolean().nullish(),
   Labels: z.record(z.string(), z.string()).nullish(),
   IPAM: z.object({ Driver: z.string().nullish(), Config: z.array(ipamConfig).nullish(), Options: z.record(z.string(), z.string()).nullish() }).nullish(),
 });
 
 /** Fields of the create body and, when set to other than their default, the option Berth refuses them as. */
 const CREATE_REFUSED: Record<string, string> = {
-  Attachable: '--attachable',
   Ingress: '--ingress',
   EnableIPv6: '--ipv6',
   Options: '-o/--opt',
   ConfigOnly: '--config-only',
   ConfigFrom: '--config-from',
 };
-const CREATE_KNOWN = new Set(['Name', 'CheckDuplicate', 'Driver', 'Internal', 'Labels', 'IPAM', 'Scope', ...Object.keys(CREATE_REFUSED)]);
+const CREATE_KNOWN = new Set(['Name', 'CheckDuplicate', 'Driver', 'Internal', 'Attachable', 'Labels', 'IPAM', 'Scope', ...Object.keys(CREATE_REFUSED)]);
 
 const refuse = (what: string) => new HttpError(400, `Berth does not support ${what} yet`);
 
@@ -127,6 +128,7 @@ export async function createNetwork(engine: Engine, req: IncomingMessage, res: S
     name: b.Name,
     driver: b.Driver || undefined,
     internal: b.Internal ?? false,
+    attachable: b.Attachable ?? false,
     labels: b.Labels ?? {},
     subnet: c.Subnet || undefined,
     gateway: c.Gateway || undefined,

@@ -148,7 +148,7 @@ describe('the create body, field by field', () => {
     assert.equal(createSpec({ ...body, HostConfig: { ...body.HostConfig, RestartPolicy: { Name: '', MaximumRetryCount: 0 } } }, undefined).restart?.policy, undefined);
   });
 
-  it('networks: NetworkMode and one endpoint map into the spec (their existence is the engine\'s 404); links, driver options and a second network are refused', () => {
+  it('networks: NetworkMode and one endpoint map into the spec (their existence is the engine\'s 404), links on a user network too; links on the default bridge, driver options and a second network are refused', () => {
     const spec = (body: Record<string, unknown>, warnings?: string[]) => createSpec({ Image: 'x', ...body }, undefined, warnings).network;
     assert.deepEqual(spec({ HostConfig: { NetworkMode: 'mynet' }, NetworkingConfig: { EndpointsConfig: { mynet: { Aliases: ['web'], IPAMConfig: { IPv4Address: '10.5.0.9' }, NetworkID: '' } } } }), {
       mode: 'default',
@@ -159,7 +159,11 @@ describe('the create body, field by field', () => {
     assert.deepEqual(spec({ HostConfig: { NetworkMode: 'default' } }), { mode: 'default', hostname: undefined });
     // Config.MacAddress (API 1.41) belongs to the first network's endpoint, the default bridge's here.
     assert.deepEqual(spec({ MacAddress: '02:42:ac:11:00:99' })?.networks, [{ network: 'bridge', macAddress: '02:42:ac:11:00:99' }]);
-    refusedWith({ Image: 'x', HostConfig: { NetworkMode: 'mynet' }, NetworkingConfig: { EndpointsConfig: { mynet: { Links: ['db:db'] } } } }, '--link');
+    // Links on a user network: the endpoint's (what the CLI sends for --link there), HostConfig's joining them (what compose sends).
+    assert.deepEqual(spec({ HostConfig: { NetworkMode: 'mynet', Links: ['/proj_db_1:db'] }, NetworkingConfig: { EndpointsConfig: { mynet: { Links: ['cache'] } } } })?.networks, [
+      { network: 'mynet', links: ['cache', '/proj_db_1:db'] },
+    ]);
+    refusedWith({ Image: 'x', HostConfig: { NetworkMode: 'bridge', Links: ['db:db'] } }, '--link');
     refusedWith({ Image: 'x', HostConfig: { NetworkMode: 'mynet' }, NetworkingConfig: { EndpointsConfig: { mynet: { DriverOpts: { a: 'b' } } } } }, '--driver-opt');
     refusedWith({ Image: 'x', HostConfig: { NetworkMode: 'mynet' }, NetworkingConfig: { EndpointsConfig: { mynet: { IPAMConfig: { IPv6Address: 'fd00::9' } } } } }, '--ip6');
     refusedWith({ Image: 'x', HostConfig: { Links: ['db:db'] } }, '--link');

@@ -23,7 +23,7 @@ import { contains, formatIpv4, formatSubnet, hostRange, isIpv4, macFor, overlaps
 import { closeHostIp, hostIp, inNetns, interfaces, ipBatch, iptablesRestore, iptablesSave, netnsOf, readIpv4Sysctl, run, usedSubnets, writeIpv4Sysctl } from './kernel';
 import { bridgeName, isOwnLink, netNamesFor, vethName, type NetNames } from './names';
 import { ephemeralRange, PortHolder, portError } from './ports';
-import { DEFAULT_NETWORK, parseExtraHost } from './spec';
+import { DEFAULT_NETWORK, normalizeLinks, parseExtraHost } from './spec';
 import { NetworkState, type EndpointRecord, type NetworkRecord, type PortRecord } from './state';
 
 export { hostNetworkGuard } from './guard';
@@ -172,7 +172,10 @@ export class NetworkManager implements NameSource {
       }
     }
     const cidr = `${net.gateway}/${prefixOf(net)}`;
-    await hostIp(exists ? [`addr replace ${cidr} dev ${net.bridge}`, `link set ${net.bridge} up`] : [`link add ${net.bridge} type bridge`, `addr add ${cidr} dev ${net.bridge}`, `link set ${net.bridge} up`]);
+    // A bridge's MAC of its own, as dockerd gives it: without one the kernel takes its lowest
+    // port's, which changes when that container goes, and the others' cached gateway (their
+    // resolver, their way out) points at a MAC nobody has until their neighbour entries expire.
+    await hostIp(exists ? [`addr replace ${cidr} dev ${net.bridge}`, `link set ${net.bridge} up`] : [`link add ${net.bridge} address ${randomMac()} type bridge`, `addr add ${cidr} dev ${net.bridge}`, `link set ${net.bridge} up`]);
     // Published ports reached through 127.0.0.1 leave through the bridge with a loopback source (see firewall.ts).
     writeIpv4Sysctl(`conf/${net.bridge}/route_localnet`, '1');
     this.realized.add(net.id);
@@ -211,7 +214,7 @@ export class NetworkManager implements NameSource {
     throw new EngineError(500, 'could not find an available, non-overlapping IPv4 address pool among the defaults to assign to the network');
   }
 
-  private newRecord(o: { name: string; subnet: string; gateway?: string; ipRange?: string; isDefault: boolean; userSubnet: boolean; internal?: boolean; labels?: Record<string, string> }): NetworkRecord {
+  private newRecord(o: { name: string; subnet: string; gateway?: string; ipRange?: string; isDefault: boolean; userSubnet: boolean; internal?: boolean; attachable?: boolean; labels?: Record<string, string> }): NetworkRecord {
     const id = randomBytes(32).toString('hex');
     return {
       id,
@@ -222,6 +225,7 @@ export class NetworkManager implements NameSource {
       gateway: o.gateway ?? formatIpv4(hostRange(parseSubnet(o.subnet)).first),
       ipRange: o.ipRange ?? '',
       internal: o.internal ?? false,
+      ...(o.attachable ? { attachable: true } : {}),
       labels: o.labels ?? {},
       options: {},
       isDefault: o.isDefault,
@@ -263,8 +267,10 @@ export class NetworkManager implements NameSource {
     return d ? [{ name: d.name, id: d.id, aliases: [], ipv4Address: '', macAddress: '' }] : [];
   }
 
-  private checkEndpoint(net: NetworkRecord, e: { aliases: string[]; ipv4Address: string }): void {
+  private checkEndpoint(net: NetworkRecord, e: { aliases: string[]; ipv4Address: string; links?: string[] }): void {
     if (e.aliases.length && net.isDefault) throw badRequest('network-scoped alias is supported only for containers in user defined networks');
+    // Legacy links (env variables and /etc/hosts entries on the default bridge) are another thing Berth does not do.
+    if (e.links?.length && net.isDefault) throw badRequest('Berth does not support --link yet');
     if (e.ipv4Address) {
       if (net.isDefault) throw badRequest('user specified IP address is supported on user defined networks only');
       if (!net.userSubnet) throw badRequest('user specified IP address is supported only when connecting to networks with user configured subnets');
@@ -573,7 +579,7 @@ export class NetworkManager implements NameSource {
         .all()
         .filter((c) => c.state.running && c.spec.network.mode === n)
         .map((c) => ({ id: c.id, name: c.name, endpointId: '', macAddress: '', ipv4Address: '' }));
-      return { id: this.predefined[n], name: n, created: '0001-01-01T00:00:00Z', driver: n === 'host' ? 'host' : 'null', builtin: true, internal: false, labels: {}, options: {}, containers };
+      return { id: this.predefined[n], name: n, created: '0001-01-01T00:00:00Z', driver: n === 'host' ? 'host' : 'null', builtin: true, internal: false, attachable: false, labels: {}, options: {}, containers };
     }
     const containers = this.state.endpointsOn(n.id).flatMap((e) => {
       const c = this.containers.get(e.containerId);
@@ -587,6 +593,7 @@ export class NetworkManager implements NameSource {
       driver: 'bridge',
       builtin: n.isDefault,
       internal: n.internal,
+      attachable: n.attachable ?? false,
       subnet: n.subnet,
       gateway: n.gateway,
       ...(n.ipRange ? { ipRange: n.ipRange } : {}),
@@ -634,7 +641,7 @@ export class NetworkManager implements NameSource {
         const r = parseSubnet(o.ipRange);
         if (!contains(s, r.base) || r.prefix < s.prefix) throw new EngineError(403, `no matching subnet for range ${o.ipRange}`);
       }
-      const net = this.newRecord({ name: o.name, subnet, gateway: o.gateway, ipRange: o.ipRange ? formatSubnet(parseSubnet(o.ipRange)) : '', isDefault: false, userSubnet: !!o.subnet, internal: o.internal, labels: o.labels });
+      const net = this.newRecord({ name: o.name, subnet, gateway: o.gateway, ipRange: o.ipRange ? formatSubnet(parseSubnet(o.ipRange)) : '', isDefault: false, userSubnet: !!o.subnet, internal: o.internal, attachable: o.attachable, labels: o.labels });
       this.state.networks.push(net);
       this.state.save();
       try {
@@ -697,7 +704,14 @@ export class NetworkManager implements NameSource {
     if (n.mode === 'none') throw new EngineError(403, 'container cannot be connected to multiple networks with one of the networks in private (none) mode');
     const current = this.effective(rec);
     if (current.some((e) => this.netOf(e)?.id === target.id)) throw new EngineError(403, `endpoint with name ${rec.name} already exists in network ${target.name}`);
-    const ep: ResolvedEndpoint = { name: target.name, id: target.id, aliases: [...new Set(spec.aliases ?? [])], ipv4Address: spec.ipv4Address ?? '', macAddress: spec.macAddress ?? '' };
+    const ep: ResolvedEndpoint = {
+      name: target.name,
+      id: target.id,
+      aliases: [...new Set(spec.aliases ?? [])],
+      ...(spec.links?.length ? { links: normalizeLinks(spec.links) } : {}),
+      ipv4Address: spec.ipv4Address ?? '',
+      macAddress: spec.macAddress ?? '',
+    };
     if (ep.ipv4Address && !isIpv4(ep.ipv4Address)) throw badRequest(`invalid IPv4 address: ${ep.ipv4Address}`);
     this.checkEndpoint(target, ep);
     const networks = [...current, ep];
@@ -787,6 +801,19 @@ export class NetworkManager implements NameSource {
   lookup(networkId: string, clientIp: string, name: string): string[] | undefined {
     const client = this.clientOf(networkId, clientIp);
     if (!client) return undefined;
+    // A link's alias is the client's own name for its target, on the link's network only (libnetwork's endpoint aliases).
+    const own = this.containers.get(client.containerId);
+    for (const ep of own ? this.effective(own) : []) {
+      const link = (ep.links ?? []).find((l) => l.slice(l.indexOf(':') + 1).toLowerCase() === name);
+      const net = link && this.netOf(ep);
+      if (!link || !net) continue;
+      const target = link.slice(0, link.indexOf(':')).toLowerCase();
+      const ips = this.state.endpointsOn(net.id).flatMap((e) => {
+        const c = this.containers.get(e.containerId);
+        return c && [c.name, c.id.slice(0, 12), ...e.aliases].map((x) => x.toLowerCase()).includes(target) ? [e.ip] : [];
+      });
+      if (ips.length) return [...new Set(ips)];
+    }
     const nets = this.sharedNets(client);
     const out: string[] = [];
     for (const e of this.state.endpoints) {
@@ -862,6 +889,13 @@ export class NetworkManager implements NameSource {
     if (present.size || hasOwnChains(this.names, saved)) await iptablesRestore(renderTeardown(this.names, present, saved), { noflush: true });
     this.base = undefined;
   }
+}
+
+/** A random locally administered unicast MAC. */
+function randomMac(): string {
+  const b = randomBytes(6);
+  b[0] = (b[0] & 0xfe) | 0x02;
+  return [...b].map((x) => x.toString(16).padStart(2, '0')).join(':');
 }
 
 /** For tests and the README: the address pool networks are chosen from. */

@@ -68,6 +68,7 @@ export function resolveNetworkSpec(id: string, spec: ContainerSpec['network'], i
       name: e.network,
       id: '',
       aliases: [...new Set(e.aliases ?? [])],
+      ...(e.links?.length ? { links: normalizeLinks(e.links) } : {}),
       ipv4Address: e.ipv4Address ?? '',
       macAddress: e.macAddress ? normalizeMac(e.macAddress) : '',
     };
@@ -89,6 +90,20 @@ export function resolveNetworkSpec(id: string, spec: ContainerSpec['network'], i
     dnsOptions: n.dnsOptions ?? [],
     extraHosts,
   };
+}
+
+/** Docker's ParseLink: "NAME[:ALIAS]" (a leading "/" on NAME dropped) → "NAME:ALIAS". */
+export function normalizeLinks(links: string[]): string[] {
+  return [
+    ...new Set(
+      links.map((l) => {
+        const parts = l.split(':');
+        if (parts.length > 2 || !parts[0] || parts[1] === '') throw badRequest(`invalid link ${JSON.stringify(l)}: bad format for links: ${l}`);
+        const name = parts[0].replace(/^\//, '');
+        return `${name}:${parts[1] ?? name}`;
+      }),
+    ),
+  ];
 }
 
 function resolvePort(p: NonNullable<NonNullable<ContainerSpec['network']>['ports']>[number]): ResolvedPortBinding {

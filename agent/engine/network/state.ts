@@ -17,6 +17,8 @@ export interface NetworkRecord {
   /** A CIDR inside the subnet addresses are handed out from; "" = the whole subnet. */
   ipRange: string;
   internal: boolean;
+  /** Absent in state files from before it was kept: false. */
+  attachable?: boolean;
   labels: Record<string, string>;
   options: Record<string, string>;
   /** The agent's default bridge, Docker's "bridge". */
