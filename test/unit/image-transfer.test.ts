@@ -13,6 +13,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { encode } from 'next-auth/jwt';
+import { createSession } from '../../server/auth/sessions';
 import { IMAGE_CHUNK_BYTES, type AgentCommand, type CommandResult, type ImageDataChunk } from '../../protocol/agent-link';
 import { authSecret } from '../../server/db/config';
 import { closeDatabase, openDatabase, type PrismaClient } from '../../server/db';
@@ -100,7 +101,8 @@ describe('archive streams through the control plane', () => {
   let operatorCookie: string;
   let viewerCookie: string;
 
-  const cookieFor = async (sub: string) => `next-auth.session-token=${await encode({ token: { sub }, secret: authSecret() })}`;
+  // A signed-in browser: a session row, and the cookie naming it (server/auth/sessions.ts).
+  const cookieFor = async (sub: string) => `next-auth.session-token=${await encode({ token: { sub, sid: await createSession(sub, '127.0.0.1', 'test', prisma) }, secret: authSecret() })}`;
   const audit = () => prisma.auditLog.findMany({ orderBy: { createdAt: 'asc' } });
 
   function get(urlPath: string, headers: Record<string, string>): Promise<IncomingMessage> {
