@@ -190,6 +190,21 @@ export const agentCommandSchema = z.discriminatedUnion('op', [
   z.strictObject({ op: z.literal('images.load.chunk'), streamId: id, data: z.custom<Uint8Array>((v) => v instanceof Uint8Array, 'data must be bytes') }),
   z.strictObject({ op: z.literal('images.load.end'), streamId: id }),
   z.strictObject({ op: z.literal('images.load.cancel'), streamId: id }),
+  /**
+   * `docker build`: opens an upload of the context tar (then images.load.chunk / .end / .cancel
+   * as a load's), whose build output comes back as `imageData` pieces of JSON lines, as the
+   * Docker API's /build prints them; images.load.end answers { id } once all of it was sent.
+   */
+  z.strictObject({
+    op: z.literal('images.build'),
+    streamId: id,
+    dockerfile: z.string().min(1).max(4096).optional(),
+    tags: z.array(z.string().min(1).max(512)).max(20).optional(),
+    buildArgs: z.record(z.string().max(256), z.string().max(65536)).optional(),
+    target: z.string().min(1).max(256).optional(),
+    noCache: z.boolean().optional(),
+    labels: z.record(z.string().max(256), z.string().max(65536)).optional(),
+  }),
   /** Checks the credentials with the registry and keeps them on the agent (0600) for pulls and pushes. */
   z.strictObject({ op: z.literal('login'), server: id, username: id, password: z.string() }),
   z.strictObject({ op: z.literal('logout'), server: id }),

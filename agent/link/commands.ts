@@ -8,7 +8,7 @@ import { agentCommandSchema, type AgentCommand, type CommandResult, type LogBatc
 import { summarizeContainer, summarizeImage } from './snapshot';
 import { containerLive } from './stats';
 import type { Terminals } from './terminal';
-import { cancelSave, loadStream, LoadStream, startSave, type LoadStreams, type SaveStreams, type SendImageData } from './image-streams';
+import { buildStream, cancelSave, loadStream, LoadStream, startSave, type LoadStreams, type SaveStreams, type SendImageData } from './image-streams';
 
 export interface CommandContext {
   engine: Engine;
@@ -83,7 +83,13 @@ export async function runCommand(ctx: CommandContext, raw: unknown): Promise<Com
         return { ok: true, result: { cancelled: cancelSave(ctx.saves, cmd.streamId) } };
       case 'images.load': {
         if (ctx.loads.has(cmd.streamId)) return { ok: false, status: 409, error: `load stream ${cmd.streamId} is already open` };
-        ctx.loads.set(cmd.streamId, new LoadStream(engine));
+        ctx.loads.set(cmd.streamId, new LoadStream((archive) => engine.loadImages(archive)));
+        return { ok: true };
+      }
+      case 'images.build': {
+        if (ctx.loads.has(cmd.streamId)) return { ok: false, status: 409, error: `upload stream ${cmd.streamId} is already open` };
+        const { op: _op, streamId, ...opts } = cmd;
+        ctx.loads.set(streamId, buildStream(engine, streamId, opts, ctx.sendImageData));
         return { ok: true };
       }
       case 'images.load.chunk': {

@@ -1,8 +1,8 @@
-// `docker save` and `docker load` over the link, as streams in both directions with one piece
+// `docker save`, `docker load` and `docker build`'s context over the link, as streams in both directions with one piece
 // in flight at a time: a save sends its next piece only after the server acked the last one,
 // and a load's chunk is acked only once the engine has room for more. Neither side ever holds
 // more than a few pieces of an archive, however big it is.
-import type { Engine } from '../engine/types';
+import type { BuildRequest, Engine } from '../engine/types';
 import { EngineError } from '../engine/errors';
 import { IMAGE_CHUNK_BYTES, type ImageDataChunk, type ImageLoadResult } from '../../protocol/agent-link';
 
@@ -57,8 +57,9 @@ export function cancelSave(streams: SaveStreams, streamId: string): boolean {
 /** Pieces the agent takes ahead of the engine before a chunk's ack waits. */
 const LOAD_AHEAD = 4;
 
-/** An open load: the bytes the server sent wait here for the engine to read them. */
-export class LoadStream {
+/** An open upload (a load's archive, a build's context): the bytes the server sent wait here
+ *  for the engine to read them. */
+export class LoadStream<R = ImageLoadResult> {
   private readonly queue: Buffer[] = [];
   private ended = false;
   private failure: Error | null = null;
@@ -68,10 +69,11 @@ export class LoadStream {
   private wakeReader: (() => void) | null = null;
   /** Chunk acks waiting for room. */
   private readonly roomWaiters: Array<() => void> = [];
-  readonly result: Promise<ImageLoadResult>;
+  readonly result: Promise<R>;
 
-  constructor(engine: Engine) {
-    this.result = engine.loadImages(this.read());
+  /** `consume` reads the upload as it comes (engine.loadImages, engine.build …). */
+  constructor(consume: (input: AsyncIterable<Buffer>) => Promise<R>) {
+    this.result = consume(this.read());
     // Settled later by end(); until then a failure must not be an unhandled rejection.
     this.result.then(
       () => {
@@ -109,7 +111,7 @@ export class LoadStream {
     if (this.failure) throw this.failure;
   }
 
-  end(): Promise<ImageLoadResult> {
+  end(): Promise<R> {
     this.ended = true;
     this.wakeReader?.();
     return this.result;
@@ -124,10 +126,31 @@ export class LoadStream {
   }
 }
 
-export type LoadStreams = Map<string, LoadStream>;
+export type LoadStreams = Map<string, LoadStream<unknown>>;
 
-export function loadStream(loads: LoadStreams, streamId: string): LoadStream {
+export function loadStream(loads: LoadStreams, streamId: string): LoadStream<unknown> {
   const l = loads.get(streamId);
   if (!l) throw new EngineError(404, `no load under way as ${streamId} (it ended, failed or was never opened)`);
   return l;
+}
+
+/**
+ * `docker build` over the link: the context comes as an upload (images.load.chunk …), the
+ * builder's output goes back as `imageData` pieces of JSON lines for `streamId`, in order,
+ * each after the ack of the one before; the result (the image's id) only once all of it is out.
+ */
+export function buildStream(engine: Engine, streamId: string, opts: Omit<BuildRequest, 'context' | 'onOutput'>, send: SendImageData): LoadStream<{ id: string }> {
+  let out: Promise<void> = Promise.resolve();
+  const emit = (o: unknown) => {
+    const data = new TextEncoder().encode(`${JSON.stringify(o)}\n`);
+    out = out.then(() => send({ streamId, data })).catch(() => {});
+  };
+  return new LoadStream(async (context) => {
+    try {
+      const img = await engine.build({ ...opts, context, onOutput: emit });
+      return { id: img.id };
+    } finally {
+      await out;
+    }
+  });
 }

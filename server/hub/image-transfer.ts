@@ -1,6 +1,8 @@
 // Image archives between the browser and an agent, streamed through the control plane:
 //   GET  /api/images/save?hostId=H&ref=R[&ref=R2…]  → the docker-archive tar as a download
 //   POST /api/images/load?hostId=H   body: an archive → { images: [{ id, tags }] }
+//   POST /api/images/build?hostId=H&tag=T…[&dockerfile=P&target=S&nocache=1&buildarg=K=V…]
+//        body: the context tar → the builder's output as JSON lines, then {"result":{"id"}} or {"error"}
 // Plain Node handlers in front of Next (server/main.ts), so a piece of the archive goes on
 // only once the other side has taken the last one: the server holds one piece at a time,
 // whatever the archive's size. Both need the operator role and leave an audit row, refusals too.
@@ -17,6 +19,7 @@ import { HUB_OFFLINE, HUB_TIMEOUT, type AgentHub } from './agents';
 
 export const SAVE_PATH = '/api/images/save';
 export const LOAD_PATH = '/api/images/load';
+export const BUILD_PATH = '/api/images/build';
 
 interface SaveSink {
   hostId: string;
@@ -54,6 +57,9 @@ export function archiveFileName(refs: string[]): string {
   return `${base}${refs.length > 1 ? `-and-${refs.length - 1}-more` : ''}.tar`;
 }
 
+/** A build runs its steps before the agent answers the upload's end; a long one may take this long. */
+const BUILD_TIMEOUT_MS = 60 * 60_000;
+
 export class ImageTransfers {
   private readonly saves = new Map<string, SaveSink>();
 
@@ -72,14 +78,14 @@ export class ImageTransfers {
   /** True when the request was one of ours (and is being answered). */
   handle(req: IncomingMessage, res: ServerResponse): boolean {
     const url = new URL(req.url ?? '/', 'http://x');
-    if (url.pathname !== SAVE_PATH && url.pathname !== LOAD_PATH) return false;
+    if (url.pathname !== SAVE_PATH && url.pathname !== LOAD_PATH && url.pathname !== BUILD_PATH) return false;
     const isSave = url.pathname === SAVE_PATH;
     if (req.method !== (isSave ? 'GET' : 'POST')) {
       res.setHeader('Allow', isSave ? 'GET' : 'POST');
       sendError(res, 405, `${url.pathname} takes ${isSave ? 'GET' : 'POST'}`);
       return true;
     }
-    const run = isSave ? this.save(req, res, url) : this.load(req, res, url);
+    const run = isSave ? this.save(req, res, url) : url.pathname === LOAD_PATH ? this.load(req, res, url) : this.build(req, res, url);
     run.catch((err: unknown) => {
       if (!(err instanceof HttpError)) console.error(`${url.pathname}: ${(err as Error)?.stack ?? err}`);
       sendError(res, err instanceof HttpError ? err.status : 500, err instanceof HttpError ? err.message : 'internal error');
@@ -195,6 +201,19 @@ export class ImageTransfers {
     };
     const opened = await this.hub.command(host.id, { op: 'images.load', streamId });
     if (!opened.ok) await fail(opened.status, opened.error);
+    await this.upload(req, host.id, streamId, audit, fail);
+    const done = await this.hub.command<ImageLoadResult>(host.id, { op: 'images.load.end', streamId }, PULL_TIMEOUT_MS);
+    if (!done.ok) await fail(done.status, done.error);
+    const result = (done.ok && done.result) || { images: [] };
+    const names = result.images.flatMap((i) => (i.tags.length ? i.tags : [i.id]));
+    await audit('ok', `archive upload: ${names.join(', ') || 'no images'}`.slice(0, 500));
+    res.writeHead(200, { 'Content-Type': 'application/json; charset=utf-8', 'Cache-Control': 'no-store' });
+    res.end(JSON.stringify(result));
+  }
+
+  /** The request's body to the agent's open upload `streamId`, a piece at a time, each after the agent took the last. */
+  private async upload(req: IncomingMessage, hostId: string, streamId: string, audit: (result: string) => Promise<void>, fail: (status: number | undefined, error: string) => Promise<never>): Promise<void> {
+    const host = { id: hostId };
     let bytes = 0;
     try {
       for await (const part of req as AsyncIterable<Buffer>) {
@@ -215,13 +234,80 @@ export class ImageTransfers {
       await audit(`error: the upload broke off after ${bytes} bytes`);
       throw new HttpError(400, `the upload broke off after ${bytes} bytes: ${(err as Error).message}`);
     }
-    const done = await this.hub.command<ImageLoadResult>(host.id, { op: 'images.load.end', streamId }, PULL_TIMEOUT_MS);
-    if (!done.ok) await fail(done.status, done.error);
-    const result = (done.ok && done.result) || { images: [] };
-    const names = result.images.flatMap((i) => (i.tags.length ? i.tags : [i.id]));
-    await audit('ok', `archive upload: ${names.join(', ') || 'no images'}`.slice(0, 500));
-    res.writeHead(200, { 'Content-Type': 'application/json; charset=utf-8', 'Cache-Control': 'no-store' });
-    res.end(JSON.stringify(result));
+  }
+
+  /**
+   * A build: the context goes up as a load's archive does; the builder's output comes down as
+   * the answer, JSON lines as the Docker API's /build prints them, and a last line with the
+   * image's id or the error. The answer starts once the agent has opened the build.
+   */
+  private async build(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
+    const q = url.searchParams;
+    const tags = q.getAll('tag').map((t) => t.trim()).filter(Boolean);
+    const { host, audit } = await this.authorize(req, url, 'images.build', tags.join(' ').slice(0, 500) || '(untagged)');
+    const buildArgs: Record<string, string> = {};
+    for (const a of q.getAll('buildarg')) {
+      const eq = a.indexOf('=');
+      if (eq < 1) {
+        await audit(`error: BAD_REQUEST: build argument ${a} is not NAME=VALUE`);
+        throw new HttpError(400, `build argument ${JSON.stringify(a)} is not NAME=VALUE`);
+      }
+      buildArgs[a.slice(0, eq)] = a.slice(eq + 1);
+    }
+    const streamId = randomUUID();
+    const fail = async (status: number | undefined, error: string): Promise<never> => {
+      await audit(`error: ${error}`);
+      throw new HttpError(httpStatus(status), error);
+    };
+    const opened = await this.hub.command(host.id, {
+      op: 'images.build',
+      streamId,
+      ...(tags.length ? { tags } : {}),
+      ...(q.get('dockerfile') ? { dockerfile: q.get('dockerfile')! } : {}),
+      ...(q.get('target') ? { target: q.get('target')! } : {}),
+      ...(q.get('nocache') === '1' ? { noCache: true } : {}),
+      ...(Object.keys(buildArgs).length ? { buildArgs } : {}),
+    });
+    if (!opened.ok) await fail(opened.status, opened.error);
+    let settled = false;
+    const sink: SaveSink = {
+      hostId: host.id,
+      res,
+      ready: Promise.resolve(true),
+      finish: (result) => {
+        if (settled) return;
+        settled = true;
+        void audit(result);
+      },
+    };
+    this.saves.set(streamId, sink);
+    res.on('close', () => {
+      if (this.saves.get(streamId) !== sink) return;
+      this.saves.delete(streamId);
+      void this.hub.command(host.id, { op: 'images.load.cancel', streamId });
+      sink.finish('error: the page went away before the build ended');
+    });
+    res.writeHead(200, { 'Content-Type': 'application/x-ndjson; charset=utf-8', 'Cache-Control': 'no-store' });
+    res.flushHeaders();
+    try {
+      await this.upload(req, host.id, streamId, async () => {}, async (_s, error) => {
+        throw new HttpError(400, error);
+      });
+    } catch (err) {
+      this.saves.delete(streamId);
+      res.end(`${JSON.stringify({ error: (err as Error).message })}\n`);
+      return sink.finish(`error: ${(err as Error).message}`);
+    }
+    const done = await this.hub.command<{ id: string }>(host.id, { op: 'images.load.end', streamId }, BUILD_TIMEOUT_MS);
+    if (this.saves.get(streamId) !== sink) return;
+    this.saves.delete(streamId);
+    if (done.ok) {
+      res.end(`${JSON.stringify({ result: { id: done.result?.id ?? '' } })}\n`);
+      sink.finish('ok');
+    } else {
+      res.end(`${JSON.stringify({ error: done.error })}\n`);
+      sink.finish(`error: ${done.error}`);
+    }
   }
 }
 

@@ -12,6 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { signedInPage } from './support/pages';
 import { cgroupParentFor } from '../../agent/engine/index';
 import { pushBusyboxImage } from '../fixtures/busybox-image';
 import { mountsUnder, removeCgroupParent } from '../fixtures/processes';
@@ -99,30 +100,8 @@ describe('the container page: operations, live stats, health, inspect', { timeou
     return r.stdout.trim();
   }
 
-  async function newPage(who: { email: string; password: string }): Promise<Page> {
-    const context = await browser!.newContext({ viewport: { width: 1360, height: 1000 } });
-    contexts.push(context);
-    await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: cp.url });
-    // As test/e2e/web-security.test.ts: the page reports what the CSP blocked.
-    await context.exposeFunction('__reportCsp', (v: string) => cspProblems.push(v));
-    await context.addInitScript(() => {
-      document.addEventListener('securitypolicyviolation', (e) => {
-        (window as unknown as { __reportCsp(v: string): void }).__reportCsp(`${location.pathname}: ${e.violatedDirective} blocked ${e.blockedURI || 'inline'} (${e.sourceFile}:${e.lineNumber}) ${e.sample}`);
-      });
-    });
-    const page = await context.newPage();
-    page.setDefaultTimeout(PATIENCE_MS);
-    page.on('console', (m) => {
-      if (/Content.Security.Policy|Refused to (load|execute|apply|connect|frame)/i.test(m.text())) cspProblems.push(`console: ${m.text()}`);
-    });
-    page.on('pageerror', (e) => cspProblems.push(`page error: ${e.message}`));
-    await page.goto(`${cp.url}/login`);
-    await page.getByLabel('Email', { exact: true }).fill(who.email);
-    await page.getByLabel('Password', { exact: true }).fill(who.password);
-    await page.getByRole('button', { name: 'Sign in' }).click();
-    await page.waitForURL(`${cp.url}/`);
-    return page;
-  }
+  const newPage = (who: { email: string; password: string }): Promise<Page> => signedInPage(browser!, cp.url, who, { problems: cspProblems, contexts, timeoutMs: PATIENCE_MS, prepare: (c) => c.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: cp.url }) });
+
 
   const shot = async (page: Page, name: string) => {
     mkdirSync(SHOTS, { recursive: true });

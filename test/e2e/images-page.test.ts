@@ -15,6 +15,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { signedInPage } from './support/pages';
 import { cgroupParentFor } from '../../agent/engine/index';
 import { pushBusyboxImage } from '../fixtures/busybox-image';
 import { mountsUnder, removeCgroupParent } from '../fixtures/processes';
@@ -77,34 +78,15 @@ describe('the images page', { timeout: 15 * 60_000 }, () => {
     return r.stdout.trim();
   }
 
-  async function newPage(who: { email: string; password: string }): Promise<Page> {
-    const context = await browser!.newContext({ viewport: { width: 1360, height: 1000 }, acceptDownloads: true });
-    contexts.push(context);
-    await context.exposeFunction('__reportCsp', (v: string) => cspProblems.push(v));
-    await context.addInitScript(() => {
-      document.addEventListener('securitypolicyviolation', (e) => {
-        (window as unknown as { __reportCsp(v: string): void }).__reportCsp(`${location.pathname}: ${e.violatedDirective} blocked ${e.blockedURI || 'inline'} (${e.sourceFile}:${e.lineNumber}) ${e.sample}`);
-      });
-    });
-    const page = await context.newPage();
-    page.setDefaultTimeout(PATIENCE_MS);
-    page.on('console', (m) => {
-      if (/Content.Security.Policy|Refused to (load|execute|apply|connect|frame)/i.test(m.text())) cspProblems.push(`console: ${m.text()}`);
-    });
-    page.on('pageerror', (e) => cspProblems.push(`page error: ${e.message}`));
-    await page.goto(`${cp.url}/login`);
-    await page.getByLabel('Email', { exact: true }).fill(who.email);
-    await page.getByLabel('Password', { exact: true }).fill(who.password);
-    await page.getByRole('button', { name: 'Sign in' }).click();
-    await page.waitForURL(`${cp.url}/`);
-    return page;
-  }
+  const newPage = (who: { email: string; password: string }): Promise<Page> => signedInPage(browser!, cp.url, who, { problems: cspProblems, contexts, timeoutMs: PATIENCE_MS, context: { acceptDownloads: true } });
+
 
   const shot = async (page: Page, name: string) => {
     mkdirSync(SHOTS, { recursive: true });
     await page.screenshot({ path: path.join(SHOTS, `images-${name}.png`), fullPage: true });
   };
   const rowById = (page: Page, id: string) => page.locator(`[data-testid=image-row][data-image-id="${id}"]`);
+  const rowByTag = (page: Page, tag: string) => page.locator(`[data-testid=image-row][data-image-tags~="${tag}"]`);
   /** Every layer bar of the transfer at 100% with the final word, one per layer the image has. */
   async function barsDone(page: Page, layerIds: string[], finals: RegExp): Promise<Array<{ id: string; percent: string; status: string }>> {
     const bars = page.getByTestId('image-progress').getByTestId('layer-progress');
@@ -380,6 +362,48 @@ describe('the images page', { timeout: 15 * 60_000 }, () => {
       assert.match(row.result, /^error: FORBIDDEN/);
       assert.equal(row.hostName, 'img-host');
     }
+    assert.deepEqual(cspProblems, [], 'no CSP violation or page error on any page');
+  });
+
+  test('an operator builds from a pasted Dockerfile with the output as it is printed; a failing RUN shows Docker\'s words and leaves no image; a viewer\'s build is refused', STEP, async () => {
+    await owner.images.pull.mutate({ hostId, ref: src.ref });
+    const before = (await agentImages()).length;
+    const page = await newPage(OPERATOR);
+    await page.goto(`${cp.url}/hosts/${hostId}/images`);
+    await page.getByTestId('image-build-dockerfile').fill(`FROM ${src.ref}\nRUN echo built-in-the-browser > /built.txt\nCMD ["cat", "/built.txt"]\n`);
+    await page.getByLabel('Tag', { exact: true }).fill('e2e/built:1');
+    await page.getByTestId('image-build-form').getByRole('button', { name: 'Build' }).click();
+    await page.getByTestId('image-build-done').getByText(/^Built [0-9a-f]{12} as e2e\/built:1$/).waitFor();
+    const out = (await page.getByTestId('image-build-output').textContent()) ?? '';
+    assert.match(out, new RegExp(`Step 1/3 : FROM ${src.ref.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}`));
+    assert.match(out, /Step 2\/3 : RUN echo built-in-the-browser > \/built.txt/);
+    assert.match(out, /Successfully tagged e2e\/built:1/);
+    assert.equal(docker(['run', '--rm', 'e2e/built:1']).trim(), 'built-in-the-browser');
+    await rowByTag(page, 'e2e/built:1').waitFor();
+
+    // The same again: every step from the cache.
+    await page.getByTestId('image-build-form').getByRole('button', { name: 'Build' }).click();
+    await page.getByTestId('image-build-done').waitFor();
+    assert.match((await page.getByTestId('image-build-output').textContent()) ?? '', /Using cache/);
+
+    await page.getByTestId('image-build-dockerfile').fill(`FROM ${src.ref}\nRUN echo about to fail; exit 3\n`);
+    await page.getByLabel('Tag', { exact: true }).fill('e2e/broken:1');
+    await page.getByTestId('image-build-form').getByRole('button', { name: 'Build' }).click();
+    await page.getByTestId('image-build-error').getByText(/returned a non-zero code: 3/).waitFor();
+    assert.match((await page.getByTestId('image-build-output').textContent()) ?? '', /about to fail/);
+    assert.equal((await agentImages()).filter((i) => (i.RepoTags ?? []).includes('e2e/broken:1')).length, 0, 'no image from a failed build');
+    assert.equal((await agentImages()).length, before + 1);
+
+    const viewerPage = await newPage(VIEWER);
+    const crafted = await viewerPage.evaluate(async (h) => {
+      const r = await fetch(`/api/images/build?hostId=${encodeURIComponent(h)}&tag=x:1`, { method: 'POST', body: new Uint8Array(1024) });
+      return { status: r.status, body: await r.text() };
+    }, hostId);
+    assert.equal(crafted.status, 403, crafted.body);
+    const audit = (await owner.audit.list.query()).filter((a) => a.action === 'images.build');
+    assert.ok(audit.some((a) => a.userEmail === OPERATOR.email && a.target === 'e2e/built:1' && a.result === 'ok'));
+    assert.ok(audit.some((a) => a.userEmail === OPERATOR.email && a.target === 'e2e/broken:1' && /returned a non-zero code: 3/.test(a.result)));
+    assert.ok(audit.some((a) => a.userEmail === VIEWER.email && /^error: FORBIDDEN/.test(a.result)));
     assert.deepEqual(cspProblems, [], 'no CSP violation or page error on any page');
   });
 });

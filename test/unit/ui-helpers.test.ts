@@ -4,6 +4,10 @@ import { test } from 'node:test';
 import { humanStatus, summaryStatus } from '../../protocol/docker-words';
 import { formatBytes, isLoopbackUrl, shellJoin, shortId, timeAgo } from '../../app/lib/format';
 import { redirectFor } from '../../app/lib/routing';
+import { singleFileTar } from '../../app/lib/tar';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 
 test('before the first admin exists every page leads to /setup', () => {
   for (const path of ['/', '/login', '/hosts/abc', '/audit']) {
@@ -110,5 +114,21 @@ test('the join page warns about a server address only this machine can reach', (
   }
   for (const u of ['http://berth.example.com', 'https://10.0.0.5:3000', 'http://127.example.com', 'not a url']) {
     assert.equal(isLoopbackUrl(u), false, u);
+  }
+});
+
+test('the one-file tar of a pasted Dockerfile is one GNU tar reads back exactly', () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'berth-tar-'));
+  try {
+    const text = 'FROM busybox\nRUN echo "héllo" > /x\n'.repeat(40);
+    const file = path.join(dir, 'ctx.tar');
+    writeFileSync(file, singleFileTar('Dockerfile', new TextEncoder().encode(text), 1_700_000_000));
+    const list = spawnSync('tar', ['-tvf', file], { encoding: 'utf8' });
+    assert.equal(list.status, 0, list.stderr);
+    assert.match(list.stdout, /^-rw-r--r-- 0\/0 +\d+ 2023-11-1\d \d\d:\d\d Dockerfile\n$/);
+    assert.equal(spawnSync('tar', ['-xOf', file, 'Dockerfile'], { encoding: 'utf8' }).stdout, text);
+    assert.throws(() => singleFileTar('../x', new Uint8Array()), /not a file name/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
 });

@@ -2,7 +2,7 @@
 // A host's images: search and pages (cut on the server), in use by how many containers, inspect
 // and history for anyone who may see the host; for operators and up pull and push with a bar
 // per layer (the agent's progress, live over the '/ui' socket), tag, remove (untag or delete,
-// force asked apart after the engine's refusal), prune, download (save) and upload (load).
+// force asked apart after the engine's refusal), prune, download (save), upload (load) and build.
 import Link from 'next/link';
 import { useParams, useSearchParams } from 'next/navigation';
 import { useEffect, useState } from 'react';
@@ -17,7 +17,7 @@ import { newProgressId, useImageProgress } from '../../../lib/image-progress';
 import { useHostWatch } from '../../../lib/socket';
 import { trpc, type RouterOutputs } from '../../../lib/trpc';
 import { useNow } from '../../../lib/use-now';
-import { ImageDetailsView, LayerBars, LoadArchive } from './parts';
+import { BuildPanel, ImageDetailsView, LayerBars, LoadArchive } from './parts';
 
 type Row = RouterOutputs['images']['list']['rows'][number];
 type Panel = { id: string; kind: 'inspect' | 'tag' | 'push' };
@@ -143,12 +143,7 @@ export default function HostImagesPage() {
                 ? `Pruned ${prune.data.deleted.filter((d) => d.Deleted).length} image${prune.data.deleted.filter((d) => d.Deleted).length === 1 ? '' : 's'}, ${formatBytes(prune.data.spaceReclaimed)} reclaimed`
                 : null}
             </Notice>
-            <div className="mt-4 rounded-md border border-dashed border-slate-300 p-3 text-sm text-slate-400" data-testid="image-build-placeholder">
-              <button type="button" className="btn-secondary px-2 py-1 text-xs" disabled>
-                Build from a Dockerfile
-              </button>{' '}
-              not available yet.
-            </div>
+            <BuildPanel hostId={hostId} disabled={!online} onBuilt={refresh} />
           </Section>
         </div>
       ) : null}

@@ -2,7 +2,9 @@
 // Pieces of the host's images page: the per-layer progress of a pull or push, an image's
 // inspect and history view, and the archive upload (load).
 import { useRef, useState } from 'react';
+import { Field, Form } from '../../../components/form';
 import { ErrorText, Notice } from '../../../components/ui';
+import { singleFileTar } from '../../../lib/tar';
 import type { OperationProgress } from '../../../lib/image-progress';
 import { formatBytes, formatTime, shortId } from '../../../lib/format';
 import { trpc } from '../../../lib/trpc';
@@ -202,6 +204,95 @@ export function LoadArchive({ hostId, disabled, onLoaded }: { hostId: string; di
       <Notice testId="image-loaded">
         {loaded ? `Loaded ${loaded.images.map((i) => (i.tags.length ? i.tags.join(', ') : shortId(i.id))).join('; ') || 'nothing'}` : null}
       </Notice>
+    </div>
+  );
+}
+
+type BuildLine = { stream?: string; status?: string; error?: string; result?: { id: string }; aux?: { ID: string } };
+
+/**
+ * Build from a Dockerfile pasted here (the context is that one file), or from an uploaded
+ * context (a tar, gzip or not, whose Dockerfile the path names): the builder's output streams
+ * in as it is printed, and the image is listed when it is done.
+ */
+export function BuildPanel({ hostId, disabled, onBuilt }: { hostId: string; disabled: boolean; onBuilt: () => void }) {
+  const [dockerfile, setDockerfile] = useState('');
+  const [context, setContext] = useState<File | null>(null);
+  const [path, setPath] = useState('Dockerfile');
+  const [tag, setTag] = useState('');
+  const [noCache, setNoCache] = useState(false);
+  const [output, setOutput] = useState('');
+  const [outcome, setOutcome] = useState<{ ok: boolean; text: string } | null>(null);
+  const [pending, setPending] = useState(false);
+
+  async function build() {
+    setPending(true);
+    setOutput('');
+    setOutcome(null);
+    try {
+      const q = new URLSearchParams({ hostId });
+      if (tag.trim()) q.append('tag', tag.trim());
+      if (noCache) q.set('nocache', '1');
+      if (context && path.trim()) q.set('dockerfile', path.trim());
+      const body: BodyInit = context ?? new Blob([singleFileTar('Dockerfile', new TextEncoder().encode(dockerfile))], { type: 'application/x-tar' });
+      const res = await fetch(`/api/images/build?${q}`, { method: 'POST', body, headers: { 'content-type': 'application/x-tar' } });
+      if (!res.ok || !res.body) {
+        const j = (await res.json().catch(() => ({}))) as { error?: string };
+        setOutcome({ ok: false, text: j.error ?? `HTTP ${res.status}` });
+        return;
+      }
+      const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
+      let rest = '';
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        rest += value;
+        let nl: number;
+        while ((nl = rest.indexOf('\n')) >= 0) {
+          const line = rest.slice(0, nl);
+          rest = rest.slice(nl + 1);
+          if (!line.trim()) continue;
+          const o = JSON.parse(line) as BuildLine;
+          if (o.stream) setOutput((s) => s + o.stream);
+          else if (o.status) setOutput((s) => s + o.status + '\n');
+          if (o.result) setOutcome({ ok: true, text: `Built ${o.result.id.slice(7, 19)}${tag.trim() ? ` as ${tag.trim()}` : ''}` });
+          if (o.error) setOutcome({ ok: false, text: o.error });
+        }
+      }
+      onBuilt();
+    } catch (err) {
+      setOutcome({ ok: false, text: err instanceof Error ? err.message : String(err) });
+    } finally {
+      setPending(false);
+    }
+  }
+
+  return (
+    <div className="mt-4 space-y-3" data-testid="image-build">
+      <h3 className="text-sm font-semibold text-slate-800">Build</h3>
+      <Form onSubmit={() => void build()} testId="image-build-form" submitLabel="Build" pendingLabel="Building…" pending={pending} canSubmit={!disabled && (!!context || !!dockerfile.trim())}>
+        <label className="block text-sm">
+          <span className="label">Dockerfile (the whole context when no context is uploaded)</span>
+          <textarea className="input h-32 font-mono text-xs" data-testid="image-build-dockerfile" value={dockerfile} onChange={(e) => setDockerfile(e.target.value)} disabled={!!context} placeholder={'FROM busybox\nRUN echo hello > /hello'} />
+        </label>
+        <div className="flex flex-wrap items-end gap-3">
+          <label className="text-sm">
+            <span className="label">Or a context (.tar, .tar.gz)</span>
+            <input type="file" accept=".tar,.tgz,.gz,application/x-tar,application/gzip" data-testid="image-build-context" onChange={(e) => setContext(e.target.files?.[0] ?? null)} />
+          </label>
+          {context ? <Field id="image-build-path" label="Dockerfile in the context" inputClassName="font-mono" value={path} onChange={(e) => setPath(e.target.value)} /> : null}
+          <Field id="image-build-tag" label="Tag" inputClassName="font-mono" placeholder="team/app:1.0" value={tag} onChange={(e) => setTag(e.target.value)} />
+          <label className="flex items-center gap-1 text-sm">
+            <input type="checkbox" checked={noCache} onChange={(e) => setNoCache(e.target.checked)} data-testid="image-build-nocache" /> No cache
+          </label>
+        </div>
+      </Form>
+      {output ? (
+        <pre className="max-h-80 overflow-auto rounded bg-slate-900 p-3 text-xs text-slate-100" data-testid="image-build-output">
+          {output}
+        </pre>
+      ) : null}
+      {outcome ? outcome.ok ? <Notice testId="image-build-done">{outcome.text}</Notice> : <ErrorText testId="image-build-error">{outcome.text}</ErrorText> : null}
     </div>
   );
 }
