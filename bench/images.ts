@@ -9,9 +9,10 @@
 //              against a pull of its fifth layer alone into an empty store, and curl of that blob
 //   push       to an empty registry (a new one per round, so nothing can be skipped or mounted)
 //   save/load  docker save -o / docker load -i (Berth against Docker; skopeo has no equivalent)
+//   rebuild    docker build of a ten-step Dockerfile whose every step is cached (Berth against Docker's classic builder)
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { gzipSync } from 'node:zlib';
@@ -176,6 +177,20 @@ export async function benchImages(opts: ImageBenchOptions): Promise<void> {
       const fifthBlob = `http://${registry.url}/v2/bench/b/blobs/${b[4].digest}`;
       add('curl fifth', timed(() => run('curl', ['-sf', '-o', '/dev/null', fifthBlob])));
     }
+    // A rebuild with a warm cache: a ten-step Dockerfile, nothing changed since the last build.
+    const refBase = await pushImage(registry.url, 'bench/base', [a[0]], base);
+    const ctx = path.join(tmp, 'context');
+    mkdirSync(ctx);
+    writeFileSync(path.join(ctx, 'a.txt'), 'some context\n');
+    writeFileSync(
+      path.join(ctx, 'Dockerfile'),
+      [`FROM ${refBase}`, 'ENV APP=bench', 'WORKDIR /app', 'RUN echo one > one.txt', 'COPY a.txt .', 'RUN cat a.txt one.txt > both.txt', 'LABEL bench=rebuild', 'EXPOSE 8080', 'USER 1000', 'CMD ["cat", "both.txt"]', ''].join('\n'),
+    );
+    for (const [, cli] of targets) (cli.ok(['pull', '-q', refBase]), cli.ok(['build', '-q', '-t', 'bench/rebuild', ctx]));
+    for (let round = 0; round < opts.rounds; round++) {
+      for (const [name, cli] of round % 2 ? [...targets].reverse() : targets) add(`${name} rebuild`, cli.time(['build', '-q', '-t', 'bench/rebuild', ctx]));
+    }
+
     const m = (k: string) => (r[k]?.length ? median(r[k]) : undefined);
     const ratio = (x?: number, y?: number) => (x !== undefined && y ? `${(x / y).toFixed(2)}×` : '—');
     const rows: string[][] = [
@@ -185,6 +200,7 @@ export async function benchImages(opts: ImageBenchOptions): Promise<void> {
       ['push (empty registry)', ms(m('berth push')), ms(m('docker push')), ms(m('skopeo push')), ratio(m('berth push'), m('skopeo push')), ratio(m('berth push'), m('docker push')), ''],
       ['save -o', ms(m('berth save')), ms(m('docker save')), '', '', ratio(m('berth save'), m('docker save')), ''],
       ['load -i', ms(m('berth load')), ms(m('docker load')), '', '', ratio(m('berth load'), m('docker load')), ''],
+      ['build, warm cache (10 steps)', ms(m('berth rebuild')), ms(m('docker rebuild')), '', '', ratio(m('berth rebuild'), m('docker rebuild')), '< 0.3 s'],
     ];
     const widths = rows[0].map((_, i) => Math.max(...rows.map((row) => row[i].length)));
     for (const row of rows) console.log('  ' + row.map((c, i) => (i === 0 || i === 6 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ').trimEnd());

@@ -141,12 +141,30 @@ export class ContainerLifecycle {
           this.exits.watch(rec.id, run);
           await this.restoreRunning(rec);
         }
-      }
+      } else await this.endUnrecordedStart(rec);
       if (!rec.state.running && !isNever(rec.state.startedAt) && this.shouldRestartAtBoot(rec)) toStart.push(rec);
     }
     for (const rec of toStart) {
       // The agent answers while these come up; a failure is the container's, as any start's.
       this.start(rec.id).catch((e) => console.error(`berth: restart of ${rec.id.slice(0, 12)} at agent start:`, (e as Error).message));
+    }
+  }
+
+  /**
+   * An agent that died during a start (the monitor launched, the record not yet saved as
+   * running) left a run nobody answered for: it ends here, as a start that failed would, so no
+   * container runs unseen and its cgroups can go.
+   */
+  private async endUnrecordedStart(rec: ContainerRecord): Promise<void> {
+    const run = new MonitorRun(this.records.runDir(rec.id));
+    if (run.exit() || !run.monitorAlive()) return;
+    console.log(`berth: container ${rec.id.slice(0, 12)} was being started when the last agent stopped; ending that start`);
+    await run.kill(SIGKILL).catch(() => {});
+    await run.until(() => (run.exit() || !run.monitorAlive() ? true : undefined), 10_000, 'the interrupted start to end').catch((e: Error) => console.error(`berth: ${rec.id.slice(0, 12)}: ${e.message}`));
+    await this.removeCgroups(rec.id);
+    if (run.execed()) {
+      rec.state = { ...rec.state, status: 'exited', exitCode: run.exit()?.code ?? 137, finishedAt: run.exit()?.finishedAt ?? nowRfc3339Nano(), error: 'the agent stopped while the container was starting' };
+      await this.records.save(rec);
     }
   }
 
