@@ -195,8 +195,11 @@ export async function listImages(engine: Engine, res: ServerResponse, q: Query, 
 
 /**
  * `docker image inspect` for `version`, as dockerd 28 shapes it: VirtualSize before 1.44,
- * Container and ContainerConfig before 1.45, and before 1.50 the container-only fields of
- * Config (always empty for an image), which 1.50 leaves out.
+ * and before 1.50 the container-only fields of Config (always empty for an image), which 1.50
+ * leaves out. One difference: Container and ContainerConfig stay (empty) at every version,
+ * where dockerd drops them from 1.45: Debian's docker-compose 1.29 negotiates the newest
+ * version and then reads ContainerConfig to recreate a service (dockerd 25+ breaks it, a
+ * KeyError).
  */
 export function inspectImage(engine: Engine, res: ServerResponse, name: string, version: string = API_VERSION): void {
   const img = engine.inspectImage(name);
@@ -209,7 +212,8 @@ export function inspectImage(engine: Engine, res: ServerResponse, name: string, 
     Parent: '',
     Comment: img.comment ?? '',
     Created: img.created,
-    ...(apiAtLeast(version, '1.45') ? {} : { Container: '', ContainerConfig: {} }),
+    Container: '',
+    ContainerConfig: {},
     DockerVersion: img.dockerVersion ?? '',
     Author: img.author ?? '',
     Config: {

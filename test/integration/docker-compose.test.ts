@@ -273,7 +273,7 @@ describe('docker-compose 1.29 against the agent', { skip: (!isRoot && 'needs roo
     );
     const r = compose(['-f', 'refused.yml', 'up', '-d'], 120, 'berthrefused');
     assert.notEqual(r.status, 0);
-    assert.match(r.stderr, /Cannot create container for service logger: Berth does not support --log-driver\/--log-opt yet/);
+    assert.match(r.stderr, /Cannot create container for service logger: Berth does not support --log-driver syslog/);
     assert.equal(agent.ok(['ps', '-aq', '--filter', 'label=com.docker.compose.project=berthrefused']).trim(), '');
     const down = compose(['-f', 'refused.yml', 'down'], 120, 'berthrefused');
     assert.equal(down.status, 0, down.stderr);
