@@ -41,7 +41,9 @@ export async function startBerthAgent(dir: string, opts: { via?: 'bundle' | 'tsx
     }
   };
   const t0 = performance.now();
-  const argv = [process.execPath, ...script, '--root', root, '--docker-socket', sock];
+  // In the machine's own namespace the agent gets no bridge (as the benchmark's dockerd, --bridge=none):
+  // a container on the default network (a build's RUN) must not touch the machine's network setup.
+  const argv = [process.execPath, ...script, '--root', root, '--docker-socket', sock, ...(opts.netns ? [] : ['--bridge', 'none'])];
   const [cmd, ...args] = opts.netns ? ['nsenter', `--net=${opts.netns}`, '--', ...argv] : argv;
   const child: ChildProcess = spawn(cmd, args, { cwd: repoRoot, stdio: ['ignore', logFd, logFd] });
   closeSync(logFd);

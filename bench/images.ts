@@ -102,8 +102,13 @@ function run(cmd: string, args: string[]): void {
 
 /** Removes every image (and so every layer) of a daemon, so the next pull starts from an empty store. */
 function emptyStore(cli: DockerCli): void {
-  const ids = cli.ok(['images', '-aq', '--no-trunc']).split('\n').filter(Boolean);
-  if (ids.length) cli.ok(['rmi', '-f', ...new Set(ids)]);
+  // Children first: Docker's classic builder keeps each step as a parent image of the next.
+  for (let i = 0; i < 20; i++) {
+    const ids = cli.ok(['images', '-aq', '--no-trunc']).split('\n').filter(Boolean);
+    if (!ids.length) return;
+    cli.run(['rmi', '-f', ...new Set(ids)]);
+  }
+  throw new Error('images are left after 20 rounds of rmi -f');
 }
 
 const ms = (x: number | undefined) => (x === undefined ? '—' : x >= 1000 ? `${(x / 1000).toFixed(2)} s` : `${Math.round(x)} ms`);
@@ -207,11 +212,18 @@ export async function benchImages(opts: ImageBenchOptions): Promise<void> {
     if (process.env.BENCH_RAW) console.log(JSON.stringify(r));
   } finally {
     if (berth) {
-      emptyStore(berth.cli);
-      await berth.stop();
+      try {
+        emptyStore(berth.cli);
+      } finally {
+        await berth.stop();
+      }
     }
     if (docker) {
-      emptyStore(docker.cli);
+      try {
+        emptyStore(docker.cli);
+      } catch (e) {
+        console.log(`  docker daemon: images left at the end: ${(e as Error).message}`);
+      }
       const forced = await docker.stop();
       if (forced.length) console.log(`  docker daemon cleanup had to force: ${forced.join('; ')}`);
     }
