@@ -59,6 +59,7 @@ export function archiveFileName(refs: string[]): string {
 
 /** A build runs its steps before the agent answers the upload's end; a long one may take this long. */
 const BUILD_TIMEOUT_MS = 60 * 60_000;
+const BUILD_PARAMS = new Set(['hostId', 'tag', 'dockerfile', 'target', 'nocache', 'buildarg']);
 
 export class ImageTransfers {
   private readonly saves = new Map<string, SaveSink>();
@@ -245,6 +246,12 @@ export class ImageTransfers {
     const q = url.searchParams;
     const tags = q.getAll('tag').map((t) => t.trim()).filter(Boolean);
     const { host, audit } = await this.authorize(req, url, 'images.build', tags.join(' ').slice(0, 500) || '(untagged)');
+    // An option this endpoint does not know is refused by its name, never dropped.
+    const unknown = [...new Set(q.keys())].filter((k) => !BUILD_PARAMS.has(k));
+    if (unknown.length) {
+      await audit(`error: BAD_REQUEST: unknown build options ${unknown.join(', ')}`);
+      throw new HttpError(400, `Berth's build does not take ${unknown.map((k) => JSON.stringify(k)).join(', ')} (it takes ${[...BUILD_PARAMS].join(', ')})`);
+    }
     const buildArgs: Record<string, string> = {};
     for (const a of q.getAll('buildarg')) {
       const eq = a.indexOf('=');

@@ -275,6 +275,19 @@ describe('archive streams through the control plane', () => {
     await body(wrongMethod);
   });
 
+  test('a build option the endpoint does not know is refused by its name, before the agent is asked', async () => {
+    hub.commands.length = 0;
+    const res = await new Promise<IncomingMessage>((resolve, reject) => {
+      const req = request(`${base}/api/images/build?hostId=${hostId}&tag=x:1&squash=1`, { method: 'POST', headers: { cookie: operatorCookie, origin: base } }, resolve);
+      req.on('error', reject);
+      req.end();
+    });
+    assert.equal(res.statusCode, 400);
+    assert.match(await body(res), /does not take \\"squash\\"/);
+    assert.deepEqual(hub.commands, []);
+    assert.equal((await audit()).at(-1)!.result, 'error: BAD_REQUEST: unknown build options squash');
+  });
+
   test('download names keep to safe characters', () => {
     assert.equal(archiveFileName(['127.0.0.1:5000/team/app:1.2']), '127.0.0.1_5000_team_app_1.2.tar');
     assert.equal(archiveFileName(['../"evil"\r\n', 'b']), 'evil_-and-1-more.tar');
