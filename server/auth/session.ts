@@ -1,9 +1,8 @@
 // Reads the next-auth session straight from a Cookie header, so tRPC (a fetch Request)
 // and the '/ui' socket.io handshake (a Node request) authenticate the same way.
 import { decode } from 'next-auth/jwt';
-import { db } from '../db';
 import { authSecret } from '../db/config';
-import { liveSession, type SessionRef } from './sessions';
+import { liveSession, type SessionRef, type SessionUser } from './sessions';
 
 const BASE = 'next-auth.session-token';
 
@@ -52,16 +51,15 @@ export async function sessionRefFromCookieHeader(header: string | null | undefin
   }
 }
 
-/** The signed-in session, or null for no / an invalid / an expired / a revoked one. */
-export async function sessionFromCookieHeader(header: string | null | undefined): Promise<SessionRef | null> {
+/** The signed-in session and its user, or null for no / an invalid / an expired / a revoked one. */
+export async function sessionFromCookieHeader(header: string | null | undefined): Promise<(SessionRef & { user: SessionUser }) | null> {
   const ref = await sessionRefFromCookieHeader(header);
-  return ref && (await liveSession(ref)) ? ref : null;
+  const user = ref && (await liveSession(ref));
+  return ref && user ? { ...ref, user } : null;
 }
 
 /** The user of a live session who may act (not held at "choose a new password"), or null. For the faces besides tRPC. */
 export async function actingUserId(header: string | null | undefined): Promise<string | null> {
   const session = await sessionFromCookieHeader(header);
-  if (!session) return null;
-  const user = await db().user.findUnique({ where: { id: session.userId }, select: { mustChangePassword: true } });
-  return user && !user.mustChangePassword ? session.userId : null;
+  return session && !session.user.mustChangePassword ? session.userId : null;
 }

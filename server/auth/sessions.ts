@@ -35,14 +35,21 @@ export async function createSession(userId: string, address: string, userAgent: 
   return s.id;
 }
 
-/** The session if it is still good; marks it seen now and then. */
-export async function liveSession(ref: SessionRef, prisma: PrismaClient = db()): Promise<boolean> {
-  const s = await prisma.session.findUnique({ where: { id: ref.sessionId } });
-  if (!s || s.userId !== ref.userId || s.revokedAt || s.expiresAt.getTime() <= Date.now()) return false;
+export interface SessionUser {
+  id: string;
+  email: string;
+  name: string;
+  mustChangePassword: boolean;
+}
+
+/** The session's user if the session is still good (one query, the user with it); marks it seen now and then. */
+export async function liveSession(ref: SessionRef, prisma: PrismaClient = db()): Promise<SessionUser | null> {
+  const s = await prisma.session.findUnique({ where: { id: ref.sessionId }, include: { user: { select: { id: true, email: true, name: true, mustChangePassword: true } } } });
+  if (!s || s.userId !== ref.userId || s.revokedAt || s.expiresAt.getTime() <= Date.now()) return null;
   if (Date.now() - s.lastSeenAt.getTime() > SEEN_EVERY_MS) {
     await prisma.session.update({ where: { id: s.id }, data: { lastSeenAt: new Date() } }).catch(() => {});
   }
-  return true;
+  return s.user;
 }
 
 /** Ends one session of the user's; false when it is not theirs or was over already. */

@@ -8,8 +8,7 @@ import { agentHub } from '../hub/agents';
 
 export async function createContext(req: Request) {
   const session = await sessionFromCookieHeader(req.headers.get('cookie'));
-  const user = session ? await db().user.findUnique({ where: { id: session.userId }, select: { id: true, email: true, name: true, mustChangePassword: true } }) : null;
-  return { user, sessionId: user ? session!.sessionId : null, prisma: db(), hub: agentHub(), origin: req.headers.get('origin'), host: req.headers.get('host') };
+  return { user: session?.user ?? null, sessionId: session?.sessionId ?? null, prisma: db(), hub: agentHub(), origin: req.headers.get('origin'), host: req.headers.get('host') };
 }
 
 export type Context = Awaited<ReturnType<typeof createContext>>;
