@@ -161,7 +161,7 @@ async function materializePlain(store: DiskImageStore, img: ImageRecord, i: numb
   const ing = store.content.ingest();
   try {
     for await (const c of decompress(store.content.stream(blob.digest), `layer ${blob.digest}`, { maxBytes: store.maxLayerBytes })) ing.write(c);
-    store.content.commit(ing, diffId);
+    await store.content.commit(ing, diffId);
     store.content.recordLayerBlob(diffId, { digest: diffId, mediaType: MEDIA.dockerLayer, size: ing.size });
   } catch (e) {
     ing.abort();
@@ -208,7 +208,7 @@ export async function loadImages(store: DiskImageStore, tar: AsyncIterable<Buffe
       try {
         if (buffered) ing.write(buffered);
         else for await (const c of body) ing.write(c);
-        const digest = store.content.commit(ing);
+        const digest = await store.content.commit(ing);
         unpins.push(store.pin([], [digest]));
         blobs.push(digest);
         files.set(name, { digest, size: ing.size });

@@ -506,7 +506,7 @@ export class DiskImageStore extends EventEmitter<{ image: [ImageEvent] }> implem
         }
       };
       const res = await extractLayer(kept(decompress(tar, label, { maxBytes: this.maxLayerBytes })), prepared.dir, { label });
-      const diffId = this.content.commit(ing);
+      const diffId = await this.content.commit(ing);
       const chainId = parentChainId === undefined ? diffId : computeChainIds([parentChainId, diffId])[1];
       this.content.recordLayerBlob(diffId, { digest: diffId, mediaType: MEDIA.dockerLayer, size: ing.size });
       const meta = this.layers.commit(prepared.dir, { chainId, diffId, ...(parentChainId ? { parent: parentChainId } : {}), size: res.size, tarSize: ing.size });
@@ -793,7 +793,7 @@ export class DiskImageStore extends EventEmitter<{ image: [ImageEvent] }> implem
       const gotDiff = 'sha256:' + diffHash.digest('hex');
       if (gotDiff !== diffId) throw new EngineError(502, `${label}: uncompressed content ${gotDiff} does not match the image config's diff id ${diffId}`);
       say({ status: 'Extracting', id: short, current: desc.size, total: desc.size });
-      if (ing) this.content.commit(ing, desc.digest, desc.size);
+      if (ing) await this.content.commit(ing, desc.digest, desc.size);
       this.content.recordLayerBlob(diffId, desc, `${client.domain}/${repo}`);
       const meta = this.layers.commit(prepared.dir, { chainId, diffId, ...(parent ? { parent } : {}), size: res.size, tarSize: extracted });
       say({ status: 'Pull complete', id: short });
@@ -826,7 +826,7 @@ export class DiskImageStore extends EventEmitter<{ image: [ImageEvent] }> implem
     const ing = this.content.ingest();
     try {
       for await (const c of await client.blobStream(src.path, desc.digest, desc.size)) ing.write(c as Buffer);
-      this.content.commit(ing, desc.digest, desc.size);
+      await this.content.commit(ing, desc.digest, desc.size);
     } catch (e) {
       ing.abort();
       throw new EngineError(502, `layer blob ${desc.digest} was not kept by an earlier Berth and cannot be fetched again from ${source}: ${(e as Error).message}`);
