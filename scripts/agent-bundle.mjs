@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const outDir = join(root, 'build', 'agent');
 export const agentBundle = join(outDir, 'berth-agent.mjs');
+const workerBundle = join(outDir, 'layer-worker.mjs');
 // esbuild's list of the files that went into the bundle, kept for the staleness check.
 const metaFile = join(outDir, 'berth-agent.meta.json');
 // Not inputs esbuild sees, but they change what it produces.
@@ -20,7 +21,7 @@ const mtime = (p) => statSync(p, { throwIfNoEntry: false })?.mtimeMs;
 /** Why the bundle must be built again, or undefined when it is up to date. */
 export function agentBundleStale() {
   const built = mtime(agentBundle);
-  if (built === undefined || !existsSync(metaFile)) return 'not built yet';
+  if (built === undefined || !existsSync(metaFile) || !existsSync(workerBundle)) return 'not built yet';
   let inputs;
   try {
     inputs = Object.keys(JSON.parse(readFileSync(metaFile, 'utf8')).inputs).map((p) => join(root, p));
@@ -45,12 +46,14 @@ export async function ensureAgentBundle(log = (msg) => console.error(`[setup] ${
   const esbuild = await import('esbuild');
   const result = await esbuild.build({
     absWorkingDir: root,
-    entryPoints: ['agent/main.ts'],
+    // The layer unpacking thread (agent/engine/layers/unpack.ts) loads its own small bundle, next to this one.
+    entryPoints: { 'berth-agent': 'agent/main.ts', 'layer-worker': 'agent/engine/layers/worker.ts' },
     bundle: true,
     platform: 'node',
     format: 'esm',
     target: 'node20',
-    outfile: agentBundle,
+    outdir: outDir,
+    outExtension: { '.js': '.mjs' },
     write: false,
     metafile: true,
     logLevel: 'warning',
@@ -63,13 +66,16 @@ export async function ensureAgentBundle(log = (msg) => console.error(`[setup] ${
     define: { BERTH_NATIVE_DIR_FROM_BUNDLE: JSON.stringify(relative(outDir, join(root, 'agent', 'native'))) },
   });
   mkdirSync(outDir, { recursive: true });
-  const [out] = result.outputFiles;
-  // Written aside and renamed, so an agent starting meanwhile never reads half a file.
-  const tmp = `${agentBundle}.${process.pid}.tmp`;
+  // Written aside and renamed, so an agent starting meanwhile never reads half a file; the
+  // worker first, so a new agent never finds an old one. Stamped with the time the build
+  // began: a source saved during the build stays newer.
+  const outputs = [...result.outputFiles].sort((a, b) => (a.path === agentBundle) - (b.path === agentBundle));
   writeFileSync(metaFile, JSON.stringify(result.metafile));
-  writeFileSync(tmp, out.contents);
-  // Stamped with the time the build began: a source saved during the build stays newer.
-  utimesSync(tmp, started, started);
-  renameSync(tmp, agentBundle);
+  for (const out of outputs) {
+    const tmp = `${out.path}.${process.pid}.tmp`;
+    writeFileSync(tmp, out.contents);
+    utimesSync(tmp, started, started);
+    renameSync(tmp, out.path);
+  }
   return agentBundle;
 }
