@@ -39,6 +39,9 @@ function debianPackages() {
     ['strace', '/usr/bin/strace', ['test']],
     ['chromium', '/usr/bin/chromium', ['test']],
     ['sqlite3', '/usr/bin/sqlite3', ['test']],
+    // The scale-out tests' real parts: a PostgreSQL server and Redis, started by the tests themselves.
+    ['postgresql', '/usr/lib/postgresql', ['test']],
+    ['redis-server', '/usr/bin/redis-server', ['test']],
     // The Python Docker SDK and a terminal to drive `docker run -it` in, for the stdio tests.
     ['python3-docker', '/usr/lib/python3/dist-packages/docker/__init__.py', ['test']],
     ['tmux', '/usr/bin/tmux', ['test']],
