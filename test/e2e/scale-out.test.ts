@@ -177,7 +177,11 @@ describe('two control-plane processes on one PostgreSQL and one Redis', { timeou
     dockerSocket = path.join(tmp, 'docker.sock');
     // What replicas share: the database, Redis and the session secret.
     const env = { DATABASE_URL: postgres.url, REDIS_URL: redis.url, NEXTAUTH_SECRET: randomBytes(32).toString('base64url') };
-    [a, b] = await Promise.all([startControlPlane(undefined, { env }), startControlPlane(undefined, { env })]);
+    // Started together, as replicas often are (both migrate and seed the one database).
+    const started = await Promise.allSettled([startControlPlane(undefined, { env }), startControlPlane(undefined, { env })]);
+    if (started[0].status === 'fulfilled') a = started[0].value;
+    if (started[1].status === 'fulfilled') b = started[1].value;
+    for (const s of started) if (s.status === 'rejected') throw s.reason;
     front = new FailoverFront([a.port, b.port]);
     await front.listen();
     await trpc(b.url).auth.setup.mutate(OWNER);
