@@ -3,9 +3,10 @@
 // processes would be; a stand-in agent (socket.io-client, the agent link's events)
 // connects to hub A, and everything is asked of hub B. B sees the host and its snapshot;
 // B's commands reach the agent and its answers come back; a log batch and terminal output
-// reach the sink on B, and the agent's ack waits until B's sink has taken the batch
-// (backpressure across processes); a stream's last batch unroutes it; revoking on B cuts the
-// agent off on A; when A shuts down B shows the host offline at once.
+// and image archive pieces reach the sinks on B, and the agent's ack waits until B's sink
+// has taken the batch (backpressure across processes); a stream's last event unroutes it;
+// a process that joins later learns the host; revoking on B cuts the agent off on A; when
+// A shuts down B shows the host offline at once.
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type Server as HttpServer } from 'node:http';
@@ -14,14 +15,15 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { Server } from 'socket.io';
 import { io as ioClient, type Socket as ClientSocket } from 'socket.io-client';
-import { AGENT_NAMESPACE, type AgentCommand, type CommandResult, type HostSnapshot, type LogBatch, type TermMessage } from '../../protocol/agent-link';
+import { AGENT_NAMESPACE, IMAGE_CHUNK_BYTES, type AgentCommand, type CommandResult, type HostSnapshot, type ImageDataChunk, type LogBatch, type TermMessage } from '../../protocol/agent-link';
 import { hashSecret } from '../../server/auth/tokens';
 import { closeDatabase, openDatabase, type PrismaClient } from '../../server/db';
 import { ensureDefaultTeam } from '../../server/db/seed';
 import { AgentHub, HUB_OFFLINE } from '../../server/hub/agents';
-import { startCluster } from '../../server/hub/cluster';
+import { EXPIRE_MS, startCluster } from '../../server/hub/cluster';
 import { startRedis, type Redis } from '../fixtures/redis';
 import { eventually } from '../fixtures/wait';
+import { spawnTsx } from './support/control-plane';
 
 interface Node {
   hub: AgentHub;
@@ -162,6 +164,30 @@ describe('control-plane processes joined through Redis', { timeout: 120_000 }, (
     assert.deepEqual(new Uint8Array((got[0] as { data: Uint8Array }).data), bytes);
   });
 
+  test("an image archive's pieces for a download on B arrive there, and its end unroutes it", async () => {
+    const got: ImageDataChunk[] = [];
+    b.hub.imageDataSink = async (_host, chunk) => void got.push(chunk);
+    assert.equal((await b.hub.command(hostId, { op: 'images.save', streamId: 'save-1', refs: ['busybox'] })).ok, true);
+    const piece = new Uint8Array(IMAGE_CHUNK_BYTES).map((_, i) => i % 251);
+    await agent.emitWithAck('imageData', { streamId: 'save-1', data: piece });
+    await agent.emitWithAck('imageData', { streamId: 'save-1', done: true });
+    await agent.emitWithAck('imageData', { streamId: 'save-1', data: new Uint8Array([1]) });
+    assert.equal(got.length, 2, 'the piece and the end; nothing after the end');
+    assert.deepEqual(new Uint8Array(got[0].data!), piece, `${IMAGE_CHUNK_BYTES} bytes intact`);
+    assert.equal(got[1].done, true);
+  });
+
+  test('a process that joins later learns the host and its snapshot from the one holding it', async () => {
+    const c = await startNode(redis.url);
+    try {
+      await eventually('C has the host with its snapshot', async () => c.hub.view(await row()).containers.length === 1, 10_000, 20);
+      assert.equal(c.hub.view(await row()).online, true);
+      assert.deepEqual(await c.hub.command(hostId, { op: 'networks.prune' }), { ok: true, result: { removed: ['n1', 'n2'] } });
+    } finally {
+      await c.close();
+    }
+  });
+
   test('revoking on B cuts the agent off on A', async () => {
     const dropped = new Promise<string>((resolve) => agent.once('disconnect', (reason) => resolve(reason)));
     b.hub.disconnect(hostId);
@@ -189,6 +215,31 @@ describe('control-plane processes joined through Redis', { timeout: 120_000 }, (
       assert.equal(!res.ok && res.status, HUB_OFFLINE);
     } finally {
       again.close();
+    }
+  });
+
+  test('a process killed without a word: a command for its host fails at once, and B gives the host up', async () => {
+    const child = spawnTsx(['test/integration/support/cluster-node.ts'], { BERTH_DATA_DIR: dir, REDIS_URL: redis.url, DATABASE_URL: '' }, 'cluster-node');
+    try {
+      const port = Number(/LISTENING (\d+)/.exec(await child.waitFor(/LISTENING \d+/, 60_000))![1]);
+      const doomed = ioClient(`http://127.0.0.1:${port}${AGENT_NAMESPACE}`, { transports: ['websocket'], auth: { hostId, credential: 'stand-in-credential' }, reconnection: false });
+      doomed.on('command', (_cmd: AgentCommand, ack: (r: CommandResult) => void) => ack({ ok: true }));
+      await new Promise<void>((resolve, reject) => {
+        doomed.once('connect', () => resolve());
+        doomed.once('connect_error', reject);
+      });
+      await eventually('B sees the host on the child process', () => b.hub.isOnline(hostId), 10_000, 20);
+      assert.deepEqual(await b.hub.command(hostId, { op: 'networks.prune' }), { ok: true });
+      let left = 0;
+      b.hub.offlineListeners.add((h) => void (h === hostId && left++));
+      await child.kill('SIGKILL');
+      doomed.close();
+      // Nobody listens on the dead process's channel any more: no waiting out the command's 30 s.
+      const res = await b.hub.command(hostId, { op: 'networks.prune' });
+      assert.equal(!res.ok && res.status, HUB_OFFLINE, JSON.stringify(res));
+      await eventually('B gave the host up', () => left > 0 && !b.hub.isOnline(hostId), EXPIRE_MS + 5_000, 50);
+    } finally {
+      await child.kill('SIGKILL');
     }
   });
 });
