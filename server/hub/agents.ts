@@ -276,7 +276,8 @@ export class AgentHub {
 
   view(row: HostRow): HostView {
     const remote = this.agents.has(row.id) ? undefined : this.cluster?.remote(row.id);
-    const snap = remote ? remote.snapshot : this.snapshots.get(row.id);
+    // Until the far process relays its first snapshot, the last one seen here (the host may have moved from here).
+    const snap = remote?.snapshot ?? this.snapshots.get(row.id);
     const seen = remote?.seen ?? this.seen.get(row.id) ?? row.lastSeen;
     let info: HostView['info'] = snap?.info ?? null;
     if (!info && row.info) {
@@ -309,7 +310,9 @@ export class AgentHub {
     const s = this.agents.get(hostId);
     if (s) {
       this.agents.delete(hostId);
-      // Its 'disconnect' tells the offline listeners.
+      // Its 'disconnect' tells the offline listeners; the other processes hear it here,
+      // as that handler no longer finds the connection current.
+      this.cluster?.offline(hostId);
       s.disconnect(true);
     }
     this.snapshots.delete(hostId);

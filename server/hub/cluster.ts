@@ -156,7 +156,7 @@ export class Cluster implements ClusterLink {
   }
 
   disconnect(hostId: string): void {
-    this.hosts.delete(hostId);
+    if (this.hosts.delete(hostId)) this.hostLeft(hostId);
     void this.broadcast({ t: 'kick', from: this.node, hostId });
   }
 
@@ -228,7 +228,7 @@ export class Cluster implements ClusterLink {
         this.hostLeft(msg.hostId);
         return;
       case 'kick':
-        this.hosts.delete(msg.hostId);
+        if (this.hosts.delete(msg.hostId)) this.hostLeft(msg.hostId);
         this.hub.disconnectLocal(msg.hostId);
         return;
       case 'req':

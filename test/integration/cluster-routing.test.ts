@@ -188,12 +188,19 @@ describe('control-plane processes joined through Redis', { timeout: 120_000 }, (
     }
   });
 
-  test('revoking on B cuts the agent off on A', async () => {
-    const dropped = new Promise<string>((resolve) => agent.once('disconnect', (reason) => resolve(reason)));
-    b.hub.disconnect(hostId);
-    assert.equal(await dropped, 'io server disconnect');
-    await eventually('A has let the connection go', () => !a.hub.isLocal(hostId), 10_000, 20);
-    await eventually('B shows the host offline', async () => !b.hub.view(await row()).online, 10_000, 20);
+  test('revoking on B cuts the agent off on A, and a third process hears it is offline', async () => {
+    const c = await startNode(redis.url);
+    try {
+      await eventually('C has the host', () => c.hub.isOnline(hostId), 10_000, 20);
+      const dropped = new Promise<string>((resolve) => agent.once('disconnect', (reason) => resolve(reason)));
+      b.hub.disconnect(hostId);
+      assert.equal(await dropped, 'io server disconnect');
+      await eventually('A has let the connection go', () => !a.hub.isLocal(hostId), 10_000, 20);
+      await eventually('B shows the host offline', async () => !b.hub.view(await row()).online, 10_000, 20);
+      await eventually('C shows the host offline', async () => !c.hub.view(await row()).online, 10_000, 20);
+    } finally {
+      await c.close();
+    }
   });
 
   test('a host on a process that shuts down is offline on B at once; commands say so', async () => {
