@@ -28,12 +28,24 @@ interface Model {
   indexes: string[][];
 }
 
-const SCALARS: Record<string, string> = { String: 'text', Int: 'integer', Boolean: 'boolean', DateTime: 'timestamp without time zone', Float: 'double precision', BigInt: 'bigint' };
+// Prisma's PostgreSQL column types for its scalars (information_schema's names for them).
+const SCALARS: Record<string, string> = {
+  String: 'text',
+  Int: 'integer',
+  Boolean: 'boolean',
+  DateTime: 'timestamp without time zone',
+  Float: 'double precision',
+  BigInt: 'bigint',
+  Bytes: 'bytea',
+  Json: 'jsonb',
+  Decimal: 'numeric',
+};
 
 /** The models of schema.prisma: scalar fields (relations left out), @unique, @@unique and @@index. */
 function prismaModels(): Model[] {
   const text = readFileSync(path.join(migrationsDir(), '..', 'schema.prisma'), 'utf8');
   const models: Model[] = [];
+  const modelNames = new Set([...text.matchAll(/^model (\w+) \{/gm)].map((m) => m[1]));
   for (const m of text.matchAll(/^model (\w+) \{\n([\s\S]*?)^\}/gm)) {
     const model: Model = { name: m[1], fields: [], uniques: [], indexes: [] };
     for (const raw of m[2].split('\n')) {
@@ -45,8 +57,8 @@ function prismaModels(): Model[] {
         continue;
       }
       const f = /^(\w+)\s+(\w+)(\?|\[\])?/.exec(line);
-      if (!f || !(f[2] in SCALARS) || f[3] === '[]') continue;
-      if (!SCALARS[f[2]]) throw new Error(`${model.name}.${f[1]}: type ${f[2]} unknown to this test`);
+      if (!f || modelNames.has(f[2])) continue;
+      if (!SCALARS[f[2]] || f[3] === '[]') throw new Error(`${model.name}.${f[1]}: type ${f[2]}${f[3] ?? ''} unknown to this test: add its PostgreSQL column type to SCALARS`);
       model.fields.push({ name: f[1], type: f[2], optional: f[3] === '?' });
       if (/@unique\b/.test(line)) model.uniques.push([f[1]]);
     }
