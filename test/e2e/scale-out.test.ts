@@ -4,7 +4,8 @@
 // front standing in for the reverse proxy (it takes the first process that accepts).
 // The agent is connected to process A; Chromium on process B lists the host, pulls an
 // image and runs a container, follows its log and types in its terminal — every command,
-// log batch and keystroke crossing from B to A and back. A session revoked on A drops
+// log batch and keystroke crossing from B to A and back, and an image archive saved and
+// loaded again through B. A session revoked on A drops
 // B's sockets at once. Then A is killed: the agent reconnects through the front to B,
 // and the page carries on (the log resumes after the last line it showed, none lost or
 // repeated; a new terminal works).
@@ -242,6 +243,19 @@ describe('two control-plane processes on one PostgreSQL and one Redis', { timeou
     await page.getByTestId('pull-result').waitFor();
     assert.equal(await page.getByTestId('pull-error').count(), 0);
     await page.locator('[data-testid=image-row]', { hasText: image }).waitFor();
+
+    // An image archive streamed through B from the agent on A, and loaded back the same way.
+    const cookie = await signIn(b.url, OWNER.email, OWNER.password);
+    const saved = await fetch(`${b.url}/api/images/save?hostId=${hostId}&ref=${encodeURIComponent(image)}`, { headers: { cookie: cookie! } });
+    assert.equal(saved.status, 200, await saved.clone().text().catch(() => ''));
+    assert.equal(saved.headers.get('content-type'), 'application/x-tar');
+    const archive = Buffer.from(await saved.arrayBuffer());
+    assert.ok(archive.includes(Buffer.from('manifest.json')), `a docker-archive (${archive.length} bytes) with its manifest.json`);
+    const loaded = await fetch(`${b.url}/api/images/load?hostId=${hostId}`, { method: 'POST', headers: { cookie: cookie!, 'content-type': 'application/x-tar' }, body: archive });
+    const body = (await loaded.json()) as { images?: Array<{ id: string; tags: string[] }>; error?: string };
+    assert.equal(loaded.status, 200, JSON.stringify(body));
+    assert.ok(body.images?.some((i) => i.tags.includes(image)), `the archive loads back as ${image}: ${JSON.stringify(body)}`);
+    t.diagnostic(`saved ${archive.length} bytes through B and loaded them back: ${JSON.stringify(body.images)}`);
 
     await page.getByLabel('Image', { exact: true }).fill(image);
     await page.getByLabel('Command', { exact: true }).fill(TICKER);
