@@ -193,13 +193,13 @@ export class Cluster implements ClusterLink {
     this.nodes.set(msg.from, Date.now());
     if (msg.t === 'bye') return this.nodeGone(msg.from);
     // A process heard for the first time (new, or back after we gave it up) tells us what it holds.
-    if (!known && msg.t !== 'state') void this.send(msg.from, { t: 'sync', from: this.node });
+    if (!known && msg.t !== 'state') this.tell(msg.from, { t: 'sync', from: this.node });
     switch (msg.t) {
       case 'beat':
         return;
       case 'sync':
         for (const { hostId, address, seen, snapshot } of this.hub.localHosts()) {
-          void this.send(msg.from, { t: 'state', from: this.node, hostId, address, seen, ...(snapshot ? { snapshot } : {}) });
+          this.tell(msg.from, { t: 'state', from: this.node, hostId, address, seen, ...(snapshot ? { snapshot } : {}) });
         }
         return;
       case 'state':
@@ -261,7 +261,7 @@ export class Cluster implements ClusterLink {
     } catch (err) {
       answer = { error: (err as Error).message };
     }
-    await this.send(msg.from, { t: 'res', from: this.node, id: msg.id, ...answer });
+    this.tell(msg.from, { t: 'res', from: this.node, id: msg.id, ...answer });
   }
 
   /** Sends a request to one process; settles with its answer, or fails when it is gone or (timeoutMs > 0) too slow. */
@@ -291,8 +291,14 @@ export class Cluster implements ClusterLink {
     });
   }
 
-  private send(node: string, msg: Message): Promise<number> {
+  /** Resolves to how many subscribers got it: 0 when that process is gone. */
+  private async send(node: string, msg: Message): Promise<number> {
     return this.pub.publish(nodeChannel(node), Buffer.from(notepack.encode(msg)));
+  }
+
+  /** A message nobody waits on the fate of (a failure is logged: Redis unreachable, say). */
+  private tell(node: string, msg: Message): void {
+    this.send(node, msg).catch((err: Error) => console.error(`cluster: cannot send ${msg.t} to ${node}: ${err.message}`));
   }
 
   private async broadcast(msg: Message): Promise<void> {
