@@ -11,7 +11,7 @@ import type { Socket } from 'socket.io';
 import type { TermMessage } from '../../protocol/agent-link';
 import { hasRole } from '../../protocol/roles';
 import { termSchemas, type ServerToUi, type TermEnd, type UiToServer } from '../../protocol/ui-socket';
-import { AccessError, hostFor, teamRole } from '../auth/access';
+import { AccessError, hostFor, hostRole, teamRole } from '../auth/access';
 import { db } from '../db';
 import type { AgentHub } from './agents';
 
@@ -256,11 +256,12 @@ export class TerminalHub {
       this.roleTimer = undefined;
       return;
     }
-    const seen = new Map<string, Awaited<ReturnType<typeof teamRole>>>();
+    const seen = new Map<string, Awaited<ReturnType<typeof hostRole>>>();
     for (const s of open) {
-      const key = `${s.userId} ${s.teamId}`;
+      const key = `${s.userId} ${s.hostId}`;
       try {
-        if (!seen.has(key)) seen.set(key, await teamRole(s.userId, s.teamId));
+        // The role on this host: narrowing the member to other hosts ends the session too.
+        if (!seen.has(key)) seen.set(key, await hostRole(s.userId, { id: s.hostId, teamId: s.teamId }));
       } catch (err) {
         console.error(`terminal: role check: ${(err as Error).message}`);
         continue;

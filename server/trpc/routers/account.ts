@@ -5,6 +5,7 @@ import { z } from 'zod';
 import { hashPassword, verifyPassword } from '../../auth/password';
 import { revokeAllSessions, revokeSession } from '../../auth/sessions';
 import { isRole } from '../../../protocol/roles';
+import { currentTeam } from '../../auth/current-team';
 import { writeAudit } from '../host-ops';
 import { sessionProcedure, router, type AuthedContext } from '../init';
 
@@ -19,7 +20,9 @@ export async function auditAccount(ctx: Pick<AuthedContext, 'prisma'> & { user: 
 export const accountRouter = router({
   me: sessionProcedure.query(async ({ ctx }) => {
     const memberships = await ctx.prisma.membership.findMany({ where: { userId: ctx.user.id }, include: { team: { select: { name: true } } }, orderBy: { createdAt: 'asc' } });
+    const current = await currentTeam(ctx.user.id, ctx.sessionId, ctx.prisma);
     return {
+      currentTeamId: current?.id ?? null,
       id: ctx.user.id,
       email: ctx.user.email,
       name: ctx.user.name,
