@@ -14,6 +14,7 @@ import { addSocketSecurityHeaders, applySecurityHeaders } from './http/security-
 import { agentHub } from './hub/agents';
 import { imageTransfers } from './hub/image-transfer';
 import { uiHub } from './hub/ui';
+import { startAuditRetention } from './audit/retention';
 
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -88,6 +89,7 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
   const agents = agentHub();
   agents.attach(io);
   uiHub(agents).attach(io);
+  const stopRetention = startAuditRetention();
 
   await new Promise<void>((resolve, reject) => {
     http.once('error', reject);
@@ -106,6 +108,7 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
     http,
     io,
     async close() {
+      stopRetention();
       const closed = new Promise<void>((resolve) => io.close(() => resolve()));
       // http.close waits for every connection to end: a browser's keep-alive or a frozen
       // agent's socket would hold the shutdown open indefinitely.
