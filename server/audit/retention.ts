@@ -9,7 +9,7 @@ const DAY_MS = 24 * 3600 * 1000;
 const EVERY_MS = 3600 * 1000;
 
 /** The environment's retention in days; null for "keep for ever". A bad value is refused at start, not ignored. */
-export function envRetentionDays(env: NodeJS.ProcessEnv = process.env): number | null {
+export function envRetentionDays(env: Record<string, string | undefined> = process.env): number | null {
   const raw = env.BERTH_AUDIT_RETENTION_DAYS?.trim();
   if (!raw) return null;
   if (!/^\d+$/.test(raw) || Number(raw) < 1 || Number(raw) > MAX_RETENTION_DAYS) {

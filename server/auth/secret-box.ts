@@ -20,7 +20,7 @@ function parseKey(raw: string, where: string): Buffer {
 }
 
 /** The key, read (or made) on every call: cheap, and a test can change the environment between calls. */
-export function secretKey(env: NodeJS.ProcessEnv = process.env): Buffer {
+export function secretKey(env: Record<string, string | undefined> = process.env): Buffer {
   if (env.BERTH_SECRET_KEY) return parseKey(env.BERTH_SECRET_KEY, 'BERTH_SECRET_KEY');
   const dir = dataDir();
   const file = path.join(dir, SECRET_KEY_FILE);

@@ -93,6 +93,7 @@ function allowed(spec: import('../../server/trpc/min-roles').MinRole, who: Calle
   if (spec.min === 'session') return true;
   if (who === 'held') return false;
   if (spec.min === 'signedIn') return true;
+  if (!('scope' in spec)) throw new Error(`unknown least role ${String(spec.min)}`);
   if (who === 'stranger') return false;
   if (who === 'narrowed' && spec.scope === 'host') return false;
   return hasRole(ROLE_OF[who], spec.min);
