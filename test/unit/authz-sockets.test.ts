@@ -34,8 +34,8 @@ async function agentSocket(hostId: string, credential: string): Promise<Socket> 
   return s;
 }
 
-async function uiSocket(who: Caller): Promise<Socket<ServerToUi, UiToServer> | null> {
-  const headers: Record<string, string> = who === 'signedOut' ? {} : { cookie: w.users[who].cookie };
+async function uiSocket(who: Caller, world: World = w): Promise<Socket<ServerToUi, UiToServer> | null> {
+  const headers: Record<string, string> = who === 'signedOut' ? {} : { cookie: world.users[who].cookie };
   const s: Socket<ServerToUi, UiToServer> = connect(`${url}/ui`, { transports: ['websocket'], reconnection: false, forceNew: true, extraHeaders: headers });
   opened.push(s as Socket);
   return new Promise((resolve) => {
@@ -58,13 +58,19 @@ before(async () => {
   await new Promise<void>((r) => http.listen(0, '127.0.0.1', r));
   url = `http://127.0.0.1:${(http.address() as AddressInfo).port}`;
   w = await makeWorld(env.prisma);
-  const agent = await agentSocket(w.hostA1, w.hostCredential);
+  await standIn(w);
+});
+
+/** A stand-in agent for the world's host A1 that says yes to everything and records it. */
+async function standIn(world: World): Promise<Socket> {
+  const agent = await agentSocket(world.hostA1, world.hostCredential);
   agent.on('command', (cmd: { op: string; subId?: string; sessionId?: string }, reply: (r: unknown) => void) => {
     commands.push(cmd);
     reply({ ok: true, result: cmd.op === 'term.open' ? { execId: 'exec-0123456789ab' } : {} });
   });
   agent.emit('snapshot', { info: { hostname: 'a1' }, containers: [], images: [] });
-});
+  return agent;
+}
 
 after(async () => {
   for (const s of opened) s.disconnect();
@@ -148,3 +154,43 @@ test('/agent: a wrong or revoked host credential is refused; revoking cuts a con
   assert.equal(await gone, 'io server disconnect');
   await assert.rejects(agentSocket(w.hostA1, w.hostCredential), /unauthorized/);
 });
+
+test('narrowing a member away from a host, or moving the host, ends their open log stream and terminal at once', async () => {
+  const world = await makeWorld(env.prisma);
+  await standIn(world);
+  const gone = (s: Socket) => new Promise<void>((r) => s.once('disconnect', () => r()));
+  const opened = async () => {
+    const s = (await uiSocket('operator', world))!;
+    const sub = await ack<{ ok: boolean; subId?: string }>(s, 'logs:subscribe', { hostId: world.hostA1, containerId: 'c1' });
+    const term = await ack<{ ok: boolean; sessionId?: string }>(s, 'term:open', { hostId: world.hostA1, containerId: 'c1', shell: '/bin/sh', size: { cols: 80, rows: 24 } });
+    assert.ok(sub.ok && term.ok);
+    return { s, subId: sub.subId!, sessionId: term.sessionId! };
+  };
+  const ended = (o: { subId: string; sessionId: string }) =>
+    commands.some((c) => c.op === 'logs.unsubscribe' && c.subId === o.subId) && commands.some((c) => c.op === 'term.close' && c.sessionId === o.sessionId);
+
+  const first = await opened();
+  const closed = gone(first.s);
+  await (await callerFor(world, 'admin')).team.setHosts({ teamId: world.teamA.id, userId: world.users.operator.id, hostIds: [world.hostA2] });
+  await closed;
+  await eventuallyTrue(() => ended(first));
+  const again = (await uiSocket('operator', world))!;
+  assert.deepEqual(await ack(again, 'host:watch', world.hostA1), { ok: false, error: `No such host: ${world.hostA1}` });
+  again.disconnect();
+
+  await (await callerFor(world, 'admin')).team.setHosts({ teamId: world.teamA.id, userId: world.users.operator.id, hostIds: null });
+  const second = await opened();
+  const closed2 = gone(second.s);
+  const { id: other } = await (await callerFor(world, 'admin')).team.create({ name: `Elsewhere ${world.n}` });
+  await (await callerFor(world, 'admin')).hosts.move({ hostId: world.hostA1, teamId: other });
+  await closed2;
+  await eventuallyTrue(() => ended(second));
+  const third = (await uiSocket('operator', world))!;
+  assert.equal((await ack<{ ok: boolean }>(third, 'logs:subscribe', { hostId: world.hostA1, containerId: 'c1' })).ok, false);
+  third.disconnect();
+});
+
+async function eventuallyTrue(fn: () => boolean): Promise<void> {
+  for (let i = 0; i < 200 && !fn(); i++) await new Promise((r) => setTimeout(r, 25));
+  assert.ok(fn(), 'the agent was told to stop the stream and close the terminal');
+}
