@@ -73,10 +73,22 @@ test('deleting a team: owners only, refused while it has hosts, and transfer of 
   // The former admin now owns it; once its hosts are gone it can be deleted.
   await admin.hosts.revoke({ hostId: w.hostA1 });
   await admin.hosts.revoke({ hostId: w.hostA2 });
+  const auditBefore = await env.prisma.auditLog.findMany({ where: { teamId: w.teamA.id }, orderBy: { id: 'asc' } });
   await admin.team.delete({ teamId: w.teamA.id, confirmName: w.teamA.name });
-  assert.equal(await env.prisma.team.count({ where: { id: w.teamA.id } }), 0);
-  const row = await env.prisma.auditLog.findFirstOrThrow({ where: { action: 'team.delete', result: 'ok', target: { contains: w.teamA.id } } });
+  assert.equal(await env.prisma.membership.count({ where: { teamId: w.teamA.id } }), 0, 'nobody is in it any more');
+  assert.equal(await env.prisma.registry.count({ where: { teamId: w.teamA.id } }), 0, 'its registry logins are gone');
+  assert.equal(await env.prisma.invitation.count({ where: { teamId: w.teamA.id } }), 0, 'its invitations are gone');
+  assert.ok((await env.prisma.team.findUniqueOrThrow({ where: { id: w.teamA.id } })).deletedAt);
+  await rejects(admin.team.members({ teamId: w.teamA.id }), 'NOT_FOUND');
+  assert.equal((await admin.account.me()).teams.some((t) => t.id === w.teamA.id), false);
+  // Its audit rows are as they were; the deletion is one more.
+  const auditAfter = await env.prisma.auditLog.findMany({ where: { teamId: w.teamA.id }, orderBy: { id: 'asc' } });
+  assert.deepEqual(auditAfter.filter((r) => auditBefore.some((b) => b.id === r.id)), auditBefore);
+  const row = auditAfter.find((r) => r.action === 'team.delete' && r.result === 'ok')!;
   assert.equal(row.userId, w.users.admin.id);
+  assert.equal(row.target, `${w.teamA.name} (${w.teamA.id})`);
+  // The name is free again.
+  await admin.team.create({ name: w.teamA.name });
 });
 
 test('moving a host to another team needs admin in both; the old team loses it at once; audited in both', async () => {

@@ -5,6 +5,9 @@ ALTER TABLE "Session" ADD COLUMN "teamId" TEXT;
 ALTER TABLE "Team" ADD COLUMN "auditRetentionDays" INTEGER;
 
 -- AlterTable
+ALTER TABLE "Team" ADD COLUMN "deletedAt" DATETIME;
+
+-- AlterTable
 ALTER TABLE "Membership" ADD COLUMN "narrowed" BOOLEAN NOT NULL DEFAULT false;
 
 -- CreateTable

@@ -214,8 +214,8 @@ export const teamRouter = router({
   /**
    * Deletes the team, owners only, and only once it has no hosts (move them to another team
    * or revoke them first: deleting a team must not cut hosts off as a side effect). Its
-   * members, invitations and registry logins go with it; its audit rows stay, and the
-   * record of the deletion names it.
+   * members, invitations, join tokens and registry logins go; the team's row stays, marked
+   * deleted and renamed to free its name, so its audit rows keep their team unchanged.
    */
   delete: authedProcedure.input(z.object({ teamId: id, confirmName: z.string().max(100) })).mutation(async ({ ctx, input }) =>
     audited(ctx, { action: 'team.delete', teamId: input.teamId, target: input.teamId }, async (entry) => {
@@ -226,9 +226,14 @@ export const teamRouter = router({
       const hosts = await ctx.prisma.host.count({ where: { teamId: team.id, revokedAt: null } });
       if (hosts) throw new TRPCError({ code: 'CONFLICT', message: `${team.name} still has ${hosts} host${hosts === 1 ? '' : 's'}: move ${hosts === 1 ? 'it' : 'them'} to another team or revoke ${hosts === 1 ? 'it' : 'them'} first` });
       const people = (await ctx.prisma.membership.findMany({ where: { teamId: team.id }, select: { userId: true } })).map((m) => m.userId);
-      await ctx.prisma.team.delete({ where: { id: team.id } });
-      // The team's row is gone: the audit row of its deletion belongs to no team and names it.
-      entry.teamId = null;
+      const now = new Date();
+      await ctx.prisma.$transaction([
+        ctx.prisma.membership.deleteMany({ where: { teamId: team.id } }),
+        ctx.prisma.invitation.deleteMany({ where: { teamId: team.id } }),
+        ctx.prisma.joinToken.deleteMany({ where: { teamId: team.id } }),
+        ctx.prisma.registry.deleteMany({ where: { teamId: team.id } }),
+        ctx.prisma.team.update({ where: { id: team.id }, data: { deletedAt: now, name: `${team.name} (deleted ${now.toISOString()})`.slice(0, 200) } }),
+      ]);
       for (const u of people) accessChanged(u);
       return { ok: true as const };
     }),
