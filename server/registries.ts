@@ -3,19 +3,31 @@
 // one command and the agent uses it for that operation only, so it is never written to the
 // host's disk (the agent's own login store is for `docker login` on the host).
 import type { PrismaClient } from '../generated/prisma/client';
-import { DEFAULT_DOMAIN, parseReference } from '../agent/engine/images/reference';
 import { open, seal } from './auth/secret-box';
+
+const DEFAULT_DOMAIN = 'docker.io';
+// A host name (or an IPv6 literal) and an optional port, as image references spell a registry.
+const DOMAIN = /^(?:(?:[a-z0-9]|[a-z0-9][a-z0-9-]*[a-z0-9])(?:\.(?:[a-z0-9]|[a-z0-9][a-z0-9-]*[a-z0-9]))*|\[[a-f0-9:]+\])(?::[0-9]+)?$/;
+const HUB_ALIASES = ['index.docker.io', 'registry-1.docker.io', 'registry.hub.docker.com'];
 
 /** "https://Registry.Example.com:5000/" → "registry.example.com:5000"; Docker Hub's names → docker.io. Null for something that is no registry host. */
 export function registryServer(input: string): string | null {
-  let s = input.trim().toLowerCase().replace(/^[a-z]+:\/\//, '');
-  s = s.replace(/\/.*$/, '');
-  if (['index.docker.io', 'registry-1.docker.io', 'registry.hub.docker.com'].includes(s)) s = DEFAULT_DOMAIN;
-  try {
-    return parseReference(`${s}/x`).domain === s ? s : null;
-  } catch {
-    return null;
-  }
+  const s = input.trim().toLowerCase().replace(/^[a-z]+:\/\//, '').replace(/\/.*$/, '');
+  if (HUB_ALIASES.includes(s)) return DEFAULT_DOMAIN;
+  return DOMAIN.test(s) ? s : null;
+}
+
+/**
+ * The registry an image reference names, by the docker CLI's rule: the first path component
+ * is a registry when it has a dot or a port, or is "localhost"; otherwise Docker Hub. (The
+ * agent parses the whole reference and refuses a bad one; this only picks the login.)
+ */
+export function referenceRegistry(ref: string): string {
+  const slash = ref.indexOf('/');
+  const first = slash < 0 ? '' : ref.slice(0, slash);
+  if (!first || !(first.includes('.') || first.includes(':') || first === 'localhost')) return DEFAULT_DOMAIN;
+  const host = first.toLowerCase();
+  return HUB_ALIASES.includes(host) ? DEFAULT_DOMAIN : host;
 }
 
 export const sealAad = (teamId: string, server: string) => `registry\n${teamId}\n${server}`;
@@ -26,12 +38,7 @@ export function sealSecret(teamId: string, server: string, secret: string): stri
 
 /** The team's login for the registry `ref` names, opened, or undefined when it has none. */
 export async function registryAuthFor(prisma: PrismaClient, teamId: string, ref: string): Promise<{ username: string; password: string } | undefined> {
-  let domain: string;
-  try {
-    domain = parseReference(ref).domain;
-  } catch {
-    return undefined;
-  }
+  const domain = referenceRegistry(ref);
   const row = await prisma.registry.findUnique({ where: { teamId_server: { teamId, server: domain } } });
   if (!row) return undefined;
   return { username: row.username, password: open(row.secret, sealAad(teamId, row.server)) };

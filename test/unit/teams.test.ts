@@ -260,3 +260,21 @@ test('audit retention deletes only rows older than the retention, per team setti
   assert.throws(() => envRetentionDays({ BERTH_AUDIT_RETENTION_DAYS: '0' }), /BERTH_AUDIT_RETENTION_DAYS="0": a whole number of days/);
   assert.throws(() => envRetentionDays({ BERTH_AUDIT_RETENTION_DAYS: 'ten' }), /a whole number/);
 });
+
+test('which registry an image reference names, and what counts as a registry host', async () => {
+  const { referenceRegistry, registryServer } = await import('../../server/registries');
+  const cases: Array<[string, string]> = [
+    ['busybox', 'docker.io'],
+    ['library/busybox:1', 'docker.io'],
+    ['someone/app', 'docker.io'],
+    ['index.docker.io/library/busybox', 'docker.io'],
+    ['127.0.0.1:5000/team/app:v1', '127.0.0.1:5000'],
+    ['localhost/app', 'localhost'],
+    ['Registry.Example.com/app@sha256:' + '0'.repeat(64), 'registry.example.com'],
+  ];
+  assert.deepEqual(cases.map(([r]) => referenceRegistry(r)), cases.map(([, d]) => d));
+  assert.equal(registryServer(' https://Registry.Example.com:5443/v2/ '), 'registry.example.com:5443');
+  assert.equal(registryServer('registry-1.docker.io'), 'docker.io');
+  assert.equal(registryServer('[::1]:5000'), '[::1]:5000');
+  for (const bad of ['', 'a b', 'host:port', '-bad.example', 'bad!host']) assert.equal(registryServer(bad), null, bad);
+});

@@ -13,7 +13,7 @@ export const authRouter = router({
     // The caller's role in the team this browser works in, so pages can hide what the server would refuse anyway.
     const team = ctx.user ? await currentTeam(ctx.user.id, ctx.sessionId, ctx.prisma) : null;
     const role: Role | null = team?.role ?? null;
-    return { needsSetup: users === 0, signedIn: !!ctx.user, role, team: team && { id: team.id, name: team.name }, mustChangePassword: ctx.user?.mustChangePassword ?? false };
+    return { needsSetup: users === 0, signedIn: !!ctx.user, role, mustChangePassword: ctx.user?.mustChangePassword ?? false };
   }),
 
   /** Creates the first account, owner of the Default team. Closed for good once any user exists. */

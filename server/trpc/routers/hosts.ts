@@ -40,11 +40,10 @@ export const hostsRouter = router({
         const team = await teamOf(ctx, input.teamId, 'viewer');
         entry.teamId = team.id;
         if (!hasRole(team.role, 'admin')) throw new TRPCError({ code: 'FORBIDDEN', message: 'only an owner or admin can add hosts' });
-        const pick = { teamId: team.id };
         const token = newSecret('bjt');
         const expiresAt = new Date(Date.now() + JOIN_TOKEN_TTL_MS);
         await ctx.prisma.joinToken.create({
-          data: { tokenHash: hashSecret(token), teamId: pick.teamId, name: input.name, expiresAt, createdById: ctx.user.id },
+          data: { tokenHash: hashSecret(token), teamId: team.id, name: input.name, expiresAt, createdById: ctx.user.id },
         });
         const server = publicUrl();
         return { token, expiresAt: expiresAt.toISOString(), server, command: agentCommandLine(server, token) };
