@@ -131,4 +131,54 @@ describe('a second team, switched to, with a narrowed role', { timeout: 15 * 60_
     await page.getByTestId('audit-error').getByText('only an owner or admin can read the audit log').waitFor();
     assert.deepEqual(problems, []);
   });
+
+  test("the owner keeps Lab's registry login (shown as set, never again in clear) and filters and exports Lab's audit log", async () => {
+    const page = await signedInPage(browser, cp.url, OWNER, { problems, contexts, context: { acceptDownloads: true } });
+    await page.getByTestId('team-switcher').selectOption({ label: 'Lab (owner)' });
+    await eventually('in Lab', async () => JSON.stringify(await hostNames(page)) === '["lab-1","lab-2"]', 15_000);
+    const nav = page.getByRole('navigation', { name: 'Main' });
+    await nav.getByRole('link', { name: 'Registries' }).click();
+    await page.getByTestId('registries-table').getByText('No registry logins.').waitFor();
+    await page.getByTestId('registry-server').fill('https://Registry.Lab.test:5443/');
+    await page.getByTestId('registry-username').fill('ci-bot');
+    await page.getByTestId('registry-secret-input').fill('lab-secret-93kd');
+    await page.getByRole('button', { name: 'Add', exact: true }).click();
+    const row = page.locator('[data-testid="registry-row"][data-server="registry.lab.test:5443"]');
+    await row.waitFor();
+    assert.equal(await row.getByTestId('registry-secret').textContent(), 'set');
+    await page.reload();
+    await row.waitFor();
+    assert.ok(!(await page.content()).includes('lab-secret-93kd'), 'the secret is not on the page');
+    await row.getByTestId('registry-rotate').click();
+    await row.getByTestId('registry-rotate-secret').fill('lab-secret-rotated');
+    await row.getByTestId('registry-rotate-save').click();
+    await row.getByTestId('registry-rotate').waitFor();
+
+    await nav.getByRole('link', { name: 'Audit log' }).click();
+    await page.getByTestId('audit-row').first().waitFor();
+    await page.getByTestId('audit-filter-user').selectOption({ label: NEW.email });
+    await eventually('only their rows', async () => {
+      const who = await page.getByTestId('audit-row').locator('td:nth-child(2)').allTextContents();
+      return who.length > 0 && who.every((w) => w === NEW.name);
+    }, 15_000);
+    const actions = await page.getByTestId('audit-row').locator('td:nth-child(3)').allTextContents();
+    assert.ok(actions.includes('team.acceptInvitation'), actions.join(', '));
+    assert.ok(actions.includes('auth.signin'), actions.join(', '));
+    const download = page.waitForEvent('download');
+    await page.getByTestId('audit-csv').click();
+    const file = await (await download).path();
+    const csv = (await import('node:fs')).readFileSync(file, 'utf8');
+    const lines = csv.trimEnd().split('\r\n');
+    assert.equal(lines[0], 'time,user,user id,action,host,host id,target,result');
+    assert.equal(lines.length - 1, actions.length, 'the export holds what the filter shows');
+    assert.ok(lines.slice(1).every((l) => l.split(',')[1] === NEW.email), 'every exported row is theirs');
+    await page.getByTestId('audit-filter-user').selectOption({ label: 'anyone' });
+    await page.getByTestId('audit-filter-action').selectOption('registries.');
+    await eventually('registry rows', async () => {
+      const a = await page.getByTestId('audit-row').locator('td:nth-child(3)').allTextContents();
+      return JSON.stringify(a) === '["registries.rotate","registries.add"]';
+    }, 15_000);
+    assert.ok(!(await page.content()).includes('lab-secret'), 'no secret in the audit log either');
+    assert.deepEqual(problems, []);
+  });
 });
