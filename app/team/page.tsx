@@ -163,7 +163,7 @@ export default function TeamPage() {
   );
 }
 
-type MemberRow = { userId: string; email: string; role: string; hostIds: string[] | null };
+type MemberRow = { userId: string; email: string; role: string; hostIds?: string[] | null };
 type HostRow = { id: string; name: string };
 
 /** "All hosts", or the few a narrowed member sees; admins edit it with a checkbox per host. */
@@ -171,7 +171,8 @@ function MemberHosts({ teamId, member, editable, hosts, onSaved }: { teamId: str
   const [editing, setEditing] = useState<Set<string> | null>(null);
   const save = trpc.team.setHosts.useMutation({ onSuccess: () => (setEditing(null), onSaved()) });
   const names = member.hostIds?.map((id) => hosts.find((h) => h.id === id)?.name ?? id);
-  const summary = member.hostIds === null ? 'all hosts' : names!.length ? names!.join(', ') : 'no hosts';
+  // undefined: not told (only admins see everyone's hosts).
+  const summary = member.hostIds === undefined ? '—' : member.hostIds === null ? 'all hosts' : names!.length ? names!.join(', ') : 'no hosts';
   if (!editing)
     return (
       <span className="flex items-center gap-2">

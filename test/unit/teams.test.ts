@@ -122,6 +122,10 @@ test('a narrowed role sees only its hosts, in lists and on each host; admins can
   assert.deepEqual((await viewer.hosts.list()).map((h) => h.id), [w.hostA1]);
   const members = await admin.team.members({ teamId: w.teamA.id });
   assert.deepEqual(members.members.find((m) => m.userId === w.users.viewer.id)!.hostIds, [w.hostA1]);
+  // Another member is not told which hosts the viewer has (A1 is hidden from the narrowed operator).
+  const seen = await narrowed.team.members({ teamId: w.teamA.id });
+  assert.equal(seen.members.find((m) => m.userId === w.users.viewer.id)!.hostIds, undefined);
+  assert.deepEqual(seen.members.find((m) => m.me)!.hostIds, [w.hostA2]);
   await admin.team.setHosts({ teamId: w.teamA.id, userId: w.users.viewer.id, hostIds: [] });
   assert.deepEqual(await viewer.hosts.list(), [], 'narrowed to no hosts sees none (not all)');
   await admin.team.setHosts({ teamId: w.teamA.id, userId: w.users.viewer.id, hostIds: null });

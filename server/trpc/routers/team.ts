@@ -65,8 +65,9 @@ export const teamRouter = router({
         role: m.role,
         since: m.createdAt.toISOString(),
         me: m.userId === ctx.user.id,
-        /** The hosts a narrowed member sees; null: all of the team's. */
-        hostIds: m.narrowed ? m.hosts.map((h) => h.hostId) : null,
+        /** The hosts a narrowed member sees; null: all of the team's. Told to admins and to the member; a narrowed
+         *  viewer must not learn the ids of hosts hidden from them through someone else's row. */
+        ...(hasRole(mine, 'admin') || m.userId === ctx.user.id ? { hostIds: m.narrowed ? m.hosts.map((h) => h.hostId) : null } : {}),
       })),
     };
   }),
