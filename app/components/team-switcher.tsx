@@ -24,7 +24,8 @@ export function TeamSwitcher() {
         value={me.data?.currentTeamId ?? ''}
         disabled={change.isPending}
         onChange={(e) => {
-          if (e.target.value === '__new') return router.push('/team?new=1');
+          // The Team page's New team form.
+          if (e.target.value === '__new') return router.push('/team');
           change.mutate({ teamId: e.target.value });
         }}
       >
