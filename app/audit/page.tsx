@@ -98,7 +98,10 @@ export default function AuditPage() {
         {audit.data?.map((r) => (
           <tr key={r.id} data-testid="audit-row" className="align-top hover:bg-slate-50">
             <td className="px-4 py-2 whitespace-nowrap text-slate-600">{formatTime(r.at)}</td>
-            <td className="px-4 py-2 whitespace-nowrap">{r.userName || r.userEmail || '—'}</td>
+            <td className="px-4 py-2 whitespace-nowrap" title={r.address ? `from ${r.address}` : undefined}>
+              {r.userName || r.userEmail || '—'}
+              {r.address ? <span className="block text-xs text-slate-500" data-testid="audit-address">{r.address}</span> : null}
+            </td>
             <td className="px-4 py-2 font-mono text-xs">{r.action}</td>
             <td className="px-4 py-2">{r.hostName ?? (r.hostId ? shortId(r.hostId) : '—')}</td>
             <td className="max-w-xs truncate px-4 py-2 font-mono text-xs" title={r.target ?? undefined}>

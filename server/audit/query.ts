@@ -42,6 +42,8 @@ export interface AuditRow {
   userId: string | null;
   userEmail: string | null;
   userName: string | null;
+  /** Where it came from. */
+  address: string | null;
 }
 
 /** Newest first; `cursor` is the last id of the page before. */
@@ -66,6 +68,7 @@ export async function auditPage(prisma: PrismaClient, teamId: string, f: AuditFi
     userId: r.userId,
     userEmail: r.user?.email ?? null,
     userName: r.user?.name ?? null,
+    address: r.address,
   }));
   return { rows: page, nextCursor: more ? page[page.length - 1].id : null };
 }
@@ -76,10 +79,10 @@ export function csvField(v: string | null | undefined): string {
   return /[",\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
 }
 
-export const CSV_HEADER = ['time', 'user', 'user id', 'action', 'host', 'host id', 'target', 'result'];
+export const CSV_HEADER = ['time', 'user', 'user id', 'from', 'action', 'host', 'host id', 'target', 'result'];
 
 export function csvLine(r: AuditRow): string {
-  return [r.at, r.userEmail, r.userId, r.action, r.hostName, r.hostId, r.target, r.result].map(csvField).join(',') + '\r\n';
+  return [r.at, r.userEmail, r.userId, r.address, r.action, r.hostName, r.hostId, r.target, r.result].map(csvField).join(',') + '\r\n';
 }
 
 /** The whole filtered log as CSV, read a page at a time so a long log never sits in memory. */

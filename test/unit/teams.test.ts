@@ -168,6 +168,8 @@ test('registry logins: sealed with AES-256-GCM under the data dir key (0600), ne
   await rejects(admin.registries.add({ server: 'not a host!', username: 'u', secret: 's' }), 'BAD_REQUEST', /not a registry host/);
   await rejects(admin.registries.add({ server: 'registry.example.test:5443', username: 'u', secret: 's' }), 'CONFLICT', /rotate it or remove it/);
   await admin.registries.remove({ registryId: id });
+  const removal = await env.prisma.auditLog.findFirstOrThrow({ where: { teamId: w.teamA.id, action: 'registries.remove' } });
+  assert.equal(removal.address, '192.0.2.1', 'where the action came from');
   const actions = (await env.prisma.auditLog.findMany({ where: { teamId: w.teamA.id, action: { startsWith: 'registries.' } }, orderBy: { createdAt: 'asc' } })).map((r) => `${r.action} ${r.result.split(':')[0]}`);
   assert.deepEqual(actions, ['registries.add ok', 'registries.rotate ok', 'registries.add error', 'registries.add error', 'registries.add error', 'registries.remove ok']);
   assert.ok(!(await env.prisma.auditLog.findMany({ where: { teamId: w.teamA.id } })).some((r) => JSON.stringify(r).includes('hunter2')), 'no secret in the audit log');
@@ -185,7 +187,7 @@ test('BERTH_SECRET_KEY: a key from the environment, and a bad one refused by nam
 
 async function exportCsv(w: World, who: 'owner' | 'operator', query = ''): Promise<Response> {
   const { GET } = await import('../../app/api/audit/export/route');
-  return GET(new Request(`http://localhost:3999/api/audit/export${query}`, { headers: { cookie: w.users[who].cookie } }));
+  return GET(new Request(`http://localhost:3999/api/audit/export${query}`, { headers: { cookie: w.users[who].cookie, 'x-berth-client-address': '192.0.2.10' } }));
 }
 
 test('audit: filters by user, host, action and time; CSV export quoted properly, admins only', async () => {
@@ -194,9 +196,9 @@ test('audit: filters by user, host, action and time; CSV export quoted properly,
   const at = (min: number) => new Date(t0.getTime() + min * 60_000);
   await env.prisma.auditLog.createMany({
     data: [
-      { teamId: w.teamA.id, userId: w.users.operator.id, hostId: w.hostA1, action: 'containers.start', target: 'web, "the, front"', result: 'ok', createdAt: at(1) },
+      { teamId: w.teamA.id, userId: w.users.operator.id, hostId: w.hostA1, action: 'containers.start', target: 'web, "the, front"', result: 'ok', createdAt: at(1), address: '2001:db8::7' },
       { teamId: w.teamA.id, userId: w.users.admin.id, hostId: w.hostA2, action: 'containers.stop', target: 'line one\nline two', result: 'error: CONFLICT: busy', createdAt: at(2) },
-      { teamId: w.teamA.id, userId: w.users.operator.id, hostId: w.hostA2, action: 'images.pull', target: 'busybox', result: 'ok', createdAt: at(3) },
+      { teamId: w.teamA.id, userId: w.users.operator.id, hostId: w.hostA2, action: 'images.pull', target: 'busybox', result: 'ok', createdAt: at(3), address: '10.0.0.7' },
       { teamId: w.teamB.id, userId: w.users.stranger.id, action: 'containers.start', target: 'other team', result: 'ok', createdAt: at(2) },
     ],
   });
@@ -223,15 +225,16 @@ test('audit: filters by user, host, action and time; CSV export quoted properly,
   const e = (id: string) => `${w.users[id as 'admin'].email},${w.users[id as 'admin'].id}`;
   assert.equal(
     csv,
-    'time,user,user id,action,host,host id,target,result\r\n' +
-      `2026-01-01T00:03:00.000Z,${e('operator')},images.pull,a2-${w.hostA1Name.slice(3)},${w.hostA2},busybox,ok\r\n` +
-      `2026-01-01T00:02:00.000Z,${e('admin')},containers.stop,a2-${w.hostA1Name.slice(3)},${w.hostA2},"line one\nline two",error: CONFLICT: busy\r\n` +
-      `2026-01-01T00:01:00.000Z,${e('operator')},containers.start,${w.hostA1Name},${w.hostA1},"web, ""the, front""",ok\r\n`,
+    'time,user,user id,from,action,host,host id,target,result\r\n' +
+      `2026-01-01T00:03:00.000Z,${e('operator')},10.0.0.7,images.pull,a2-${w.hostA1Name.slice(3)},${w.hostA2},busybox,ok\r\n` +
+      `2026-01-01T00:02:00.000Z,${e('admin')},,containers.stop,a2-${w.hostA1Name.slice(3)},${w.hostA2},"line one\nline two",error: CONFLICT: busy\r\n` +
+      `2026-01-01T00:01:00.000Z,${e('operator')},2001:db8::7,containers.start,${w.hostA1Name},${w.hostA1},"web, ""the, front""",ok\r\n`,
   );
   assert.equal((await exportCsv(w, 'operator')).status, 403);
   assert.equal((await exportCsv(w, 'owner', '?action=drop%20table')).status, 400);
   const exported = await env.prisma.auditLog.findFirstOrThrow({ where: { teamId: w.teamA.id, action: 'audit.export' } });
   assert.equal(exported.userId, w.users.owner.id);
+  assert.equal(exported.address, '192.0.2.10', 'the export names where it was asked from');
 });
 
 test('audit retention deletes only rows older than the retention, per team setting or BERTH_AUDIT_RETENTION_DAYS', async () => {

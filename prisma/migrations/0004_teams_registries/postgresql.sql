@@ -8,6 +8,9 @@ ALTER TABLE "Team" ADD COLUMN "auditRetentionDays" INTEGER;
 ALTER TABLE "Team" ADD COLUMN "deletedAt" TIMESTAMP(3);
 
 -- AlterTable
+ALTER TABLE "AuditLog" ADD COLUMN "address" TEXT;
+
+-- AlterTable
 ALTER TABLE "Membership" ADD COLUMN "narrowed" BOOLEAN NOT NULL DEFAULT false;
 
 -- CreateTable

@@ -12,7 +12,7 @@ import { sessionProcedure, router, type AuthedContext } from '../init';
 export const PASSWORD = z.string().min(8, 'at least 8 characters').max(1024);
 
 /** Account actions belong to no host; each of the user's teams sees them in its audit log, as sign-ins. */
-export async function auditAccount(ctx: Pick<AuthedContext, 'prisma'> & { user: { id: string } }, action: string, target: string, result: string): Promise<void> {
+export async function auditAccount(ctx: Pick<AuthedContext, 'prisma' | 'address'> & { user: { id: string } }, action: string, target: string, result: string): Promise<void> {
   const teams = await ctx.prisma.membership.findMany({ where: { userId: ctx.user.id }, select: { teamId: true } });
   for (const t of teams.length ? teams : [{ teamId: null }]) await writeAudit(ctx, { action, teamId: t.teamId, target }, result);
 }

@@ -35,7 +35,7 @@ export const authRouter = router({
         });
       });
       if (!user) throw new TRPCError({ code: 'FORBIDDEN', message: `setup is done already; ask an admin of ${DEFAULT_TEAM} for an account` });
-      await writeAudit({ prisma: ctx.prisma, user }, { action: 'auth.setup', teamId, target: user.email }, 'ok');
+      await writeAudit({ prisma: ctx.prisma, user, address: ctx.address }, { action: 'auth.setup', teamId, target: user.email }, 'ok');
       return { ok: true as const };
     }),
 });

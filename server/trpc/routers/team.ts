@@ -133,7 +133,7 @@ export const teamRouter = router({
         await tx.invitation.update({ where: { id: inv.id }, data: { usedById: uid } });
         return uid;
       });
-      await writeAudit({ prisma: ctx.prisma, user: { id: userId } }, { action: 'team.acceptInvitation', teamId: inv.teamId, target: inv.role }, 'ok');
+      await writeAudit({ prisma: ctx.prisma, user: { id: userId }, address: ctx.address }, { action: 'team.acceptInvitation', teamId: inv.teamId, target: inv.role }, 'ok');
       // Someone signed in who joins a team works in it next: that is why they opened the link.
       if (ctx.user && ctx.sessionId) await switchTeam(userId, ctx.sessionId, inv.teamId, ctx.prisma);
       // Sockets opened before joining do not have the team's room yet.

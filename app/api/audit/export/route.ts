@@ -6,6 +6,7 @@ import { currentTeam } from '../../../../server/auth/current-team';
 import { sessionFromCookieHeader } from '../../../../server/auth/session';
 import { auditCsv, auditFilterShape, auditWhere } from '../../../../server/audit/query';
 import { db } from '../../../../server/db';
+import { CLIENT_ADDRESS_HEADER } from '../../../../server/http/client-address';
 import { writeAudit } from '../../../../server/trpc/host-ops';
 import { hasRole } from '../../../../protocol/roles';
 
@@ -31,7 +32,7 @@ export async function GET(req: Request) {
   } catch (err) {
     return refuse(400, (err as Error).message);
   }
-  await writeAudit({ prisma, user: { id: session.userId } }, { action: 'audit.export', teamId, target: new URLSearchParams(rest).toString() || 'everything' }, 'ok');
+  await writeAudit({ prisma, user: { id: session.userId }, address: req.headers.get(CLIENT_ADDRESS_HEADER) }, { action: 'audit.export', teamId, target: new URLSearchParams(rest).toString() || 'everything' }, 'ok');
   const rows = auditCsv(prisma, teamId, parsed.data);
   const body = new ReadableStream<Uint8Array>({
     async pull(controller) {
