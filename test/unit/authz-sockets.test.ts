@@ -170,6 +170,8 @@ test('narrowing a member away from a host, or moving the host, ends their open l
     commands.some((c) => c.op === 'logs.unsubscribe' && c.subId === o.subId) && commands.some((c) => c.op === 'term.close' && c.sessionId === o.sessionId);
 
   const first = await opened();
+  const started = await env.prisma.auditLog.findFirstOrThrow({ where: { userId: world.users.operator.id, action: 'container.terminal.start', result: 'ok' } });
+  assert.equal(started.address, '127.0.0.1', 'the terminal session is recorded with where it was opened from');
   const closed = gone(first.s);
   await (await callerFor(world, 'admin')).team.setHosts({ teamId: world.teamA.id, userId: world.users.operator.id, hostIds: [world.hostA2] });
   await closed;
