@@ -6,7 +6,7 @@ import { readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { TRPCError } from '@trpc/server';
-import { callerFor, makeWorld, openEnv, type Env, type World } from '../fixtures/authz-world';
+import { callerFor, makeWorld, openEnv, type Caller, type Env, type World } from '../fixtures/authz-world';
 
 let env: Env;
 before(async () => {
@@ -185,9 +185,10 @@ test('BERTH_SECRET_KEY: a key from the environment, and a bad one refused by nam
   assert.throws(() => secretKey({ BERTH_SECRET_KEY: 'short' }), /BERTH_SECRET_KEY: must be 32 bytes/);
 });
 
-async function exportCsv(w: World, who: 'owner' | 'operator', query = ''): Promise<Response> {
+async function exportCsv(w: World, who: Exclude<Caller, 'signedOut'> | 'signedOut', query = ''): Promise<Response> {
   const { GET } = await import('../../app/api/audit/export/route');
-  return GET(new Request(`http://localhost:3999/api/audit/export${query}`, { headers: { cookie: w.users[who].cookie, 'x-berth-client-address': '192.0.2.10' } }));
+  const cookie: Record<string, string> = who === 'signedOut' ? {} : { cookie: w.users[who].cookie };
+  return GET(new Request(`http://localhost:3999/api/audit/export${query}`, { headers: { ...cookie, 'x-berth-client-address': '192.0.2.10' } }));
 }
 
 test('audit: filters by user, host, action and time; CSV export quoted properly, admins only', async () => {
@@ -230,7 +231,15 @@ test('audit: filters by user, host, action and time; CSV export quoted properly,
       `2026-01-01T00:02:00.000Z,${e('admin')},,containers.stop,a2-${w.hostA1Name.slice(3)},${w.hostA2},"line one\nline two",error: CONFLICT: busy\r\n` +
       `2026-01-01T00:01:00.000Z,${e('operator')},2001:db8::7,containers.start,${w.hostA1Name},${w.hostA1},"web, ""the, front""",ok\r\n`,
   );
-  assert.equal((await exportCsv(w, 'operator')).status, 403);
+  // Who may not export, each with its status; nothing of team A in any answer.
+  const refusals: Array<[Caller, number]> = [['admin', 200], ['operator', 403], ['viewer', 403], ['narrowed', 403], ['stranger', 200], ['held', 403], ['revoked', 401], ['signedOut', 401]];
+  for (const [who, status] of refusals) {
+    const r = await exportCsv(w, who, who === 'stranger' ? '' : `?teamId=${w.teamA.id}`);
+    const body = await r.text();
+    assert.equal(r.status, status, `${who}: ${body.slice(0, 200)}`);
+    if (who !== 'admin') assert.ok(!body.includes('containers.stop'), `${who} gets none of team A's rows`);
+  }
+  assert.equal((await exportCsv(w, 'stranger', `?teamId=${w.teamA.id}`)).status, 404, "another team's owner is told it does not exist");
   assert.equal((await exportCsv(w, 'owner', '?action=drop%20table')).status, 400);
   const exported = await env.prisma.auditLog.findFirstOrThrow({ where: { teamId: w.teamA.id, action: 'audit.export' } });
   assert.equal(exported.userId, w.users.owner.id);
