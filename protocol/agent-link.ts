@@ -153,6 +153,9 @@ const id = z.string().min(1);
 const count = z.number().int().nonnegative();
 const stringMap = z.record(z.string(), z.string());
 
+/** A registry login handed over with one command. */
+export const registryAuthSchema = z.strictObject({ username: z.string().min(1).max(255), password: z.string().max(4096) });
+
 /** A terminal's size in character cells. */
 export const termSizeSchema = z.strictObject({ cols: z.number().int().min(1).max(TERM_SIZE_MAX), rows: z.number().int().min(1).max(TERM_SIZE_MAX) });
 export type TermSize = z.infer<typeof termSizeSchema>;
@@ -164,9 +167,10 @@ export const TERM_KILL_AFTER_MS = 3_000;
 export const agentCommandSchema = z.discriminatedUnion('op', [
   /** `platform`: "os/arch[/variant]" from a manifest list instead of the host's. */
   /** `progressId`: echoed in every pullProgress event of this pull, so the server knows whose it is. */
-  z.strictObject({ op: z.literal('pull'), ref: id, platform: z.string().min(1).optional(), progressId: id.optional() }),
-  /** Pushes `ref`'s tag; progress goes out as pullProgress events, in the same shape. Uses the agent's stored login for that registry. */
-  z.strictObject({ op: z.literal('push'), ref: id, progressId: id.optional() }),
+  /** `auth`: the team's login for the registry, for this pull only (never stored on the host); without it, the agent's own `docker login`. */
+  z.strictObject({ op: z.literal('pull'), ref: id, platform: z.string().min(1).optional(), progressId: id.optional(), auth: registryAuthSchema.optional() }),
+  /** Pushes `ref`'s tag; progress goes out as pullProgress events, in the same shape. `auth` as for pull; without it, the agent's stored login for that registry. */
+  z.strictObject({ op: z.literal('push'), ref: id, progressId: id.optional(), auth: registryAuthSchema.optional() }),
   z.strictObject({ op: z.literal('tag'), source: id, target: id }),
   /** `docker image prune` (`all`: unused tagged images too). */
   z.strictObject({ op: z.literal('pruneImages'), all: z.boolean().optional() }),
@@ -210,8 +214,8 @@ export const agentCommandSchema = z.discriminatedUnion('op', [
   z.strictObject({ op: z.literal('logout'), server: id }),
   /** Registry hosts the agent has a login for (never the secrets). */
   z.strictObject({ op: z.literal('logins') }),
-  /** The spec itself is checked by the engine (containerSpecSchema), so its refusals read the same from every face. */
-  z.strictObject({ op: z.literal('run'), spec: z.custom<ContainerSpec>((v) => typeof v === 'object' && v !== null, 'spec must be an object') }),
+  /** The spec itself is checked by the engine (containerSpecSchema), so its refusals read the same from every face. `auth`: as for pull, for an image not on the host yet. */
+  z.strictObject({ op: z.literal('run'), spec: z.custom<ContainerSpec>((v) => typeof v === 'object' && v !== null, 'spec must be an object'), auth: registryAuthSchema.optional() }),
   z.strictObject({ op: z.literal('start'), id }),
   z.strictObject({ op: z.literal('stop'), id, timeoutSec: z.number().int().optional() }),
   z.strictObject({ op: z.literal('restart'), id, timeoutSec: z.number().int().optional() }),

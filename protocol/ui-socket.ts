@@ -106,6 +106,23 @@ export interface UiToServer {
   'term:close': (sessionId: string) => void;
 }
 
+/**
+ * The least role each browser event needs on the host it names ('own': it acts only on a
+ * stream or terminal the same socket opened, whoever else names it). The generated
+ * authorization matrix reads this table and fails on an event the server handles that is
+ * missing here.
+ */
+export const UI_EVENT_MIN_ROLE: { [E in keyof UiToServer]: Role | 'own' } = {
+  'host:watch': 'viewer',
+  'host:unwatch': 'own',
+  'logs:subscribe': 'viewer',
+  'logs:unsubscribe': 'own',
+  'term:open': 'operator',
+  'term:input': 'own',
+  'term:resize': 'own',
+  'term:close': 'own',
+};
+
 /** Why the server says a terminal ended. */
 export interface TermEnd {
   sessionId: string;

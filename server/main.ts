@@ -14,6 +14,7 @@ import { addSocketSecurityHeaders, applySecurityHeaders } from './http/security-
 import { agentHub } from './hub/agents';
 import { imageTransfers } from './hub/image-transfer';
 import { uiHub } from './hub/ui';
+import { startAuditRetention } from './audit/retention';
 
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -90,6 +91,7 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
   const cluster = process.env.REDIS_URL ? await (await import('./hub/cluster')).startCluster(io, agents, process.env.REDIS_URL) : undefined;
   agents.attach(io);
   uiHub(agents).attach(io);
+  const stopRetention = startAuditRetention();
 
   await new Promise<void>((resolve, reject) => {
     http.once('error', reject);
@@ -108,6 +110,7 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
     http,
     io,
     async close() {
+      stopRetention();
       const closed = new Promise<void>((resolve) => io.close(() => resolve()));
       // http.close waits for every connection to end: a browser's keep-alive or a frozen
       // agent's socket would hold the shutdown open indefinitely.

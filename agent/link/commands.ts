@@ -30,8 +30,8 @@ export function failure(err: unknown): CommandResult {
   return { ok: false, error: err instanceof Error ? err.message : String(err), status: 500 };
 }
 
-async function pull(ctx: CommandContext, ref: string, platform?: string, progressId?: string) {
-  const img = await ctx.engine.pullImage(ref, { platform, onProgress: (p) => ctx.onPullProgress({ ref, ...(progressId ? { progressId } : {}), ...p }) });
+async function pull(ctx: CommandContext, ref: string, platform?: string, progressId?: string, auth?: { username: string; password: string }) {
+  const img = await ctx.engine.pullImage(ref, { platform, ...(auth ? { auth } : {}), onProgress: (p) => ctx.onPullProgress({ ref, ...(progressId ? { progressId } : {}), ...p }) });
   return summarizeImage(img);
 }
 
@@ -55,10 +55,11 @@ export async function runCommand(ctx: CommandContext, raw: unknown): Promise<Com
   try {
     switch (cmd.op) {
       case 'pull':
-        return { ok: true, result: await pull(ctx, cmd.ref, cmd.platform, cmd.progressId) };
+        return { ok: true, result: await pull(ctx, cmd.ref, cmd.platform, cmd.progressId, cmd.auth) };
       case 'push': {
         let digest = '';
         await engine.pushImage(cmd.ref, {
+          ...(cmd.auth ? { auth: cmd.auth } : {}),
           onProgress: (p) => {
             if (p.aux) digest = p.aux.Digest;
             else ctx.onPullProgress({ ref: cmd.ref, ...(cmd.progressId ? { progressId: cmd.progressId } : {}), status: p.status, id: p.id, current: p.current, total: p.total });
@@ -126,7 +127,7 @@ export async function runCommand(ctx: CommandContext, raw: unknown): Promise<Com
         // Like `docker run`: an image that is not here yet is pulled first.
         const rec = await engine.createContainer(cmd.spec, {
           pull: 'missing',
-          pullOptions: { onProgress: (p) => ctx.onPullProgress({ ref: cmd.spec.image, ...p }) },
+          pullOptions: { ...(cmd.auth ? { auth: cmd.auth } : {}), onProgress: (p) => ctx.onPullProgress({ ref: cmd.spec.image, ...p }) },
         });
         await engine.start(rec.id);
         return { ok: true, result: summarizeContainer(engine.inspect(rec.id)) };

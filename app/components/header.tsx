@@ -8,6 +8,7 @@ import { hasRole } from '../../protocol/roles';
 import { useSocket } from '../lib/socket';
 import { trpc } from '../lib/trpc';
 import { useRole } from '../lib/use-role';
+import { TeamSwitcher } from './team-switcher';
 
 export function Header() {
   const { data: session } = useSession();
@@ -38,6 +39,7 @@ export function Header() {
     ...(isAdmin
       ? [
           { href: '/hosts/new', label: 'Add host', active: path === '/hosts/new' },
+          { href: '/registries', label: 'Registries', active: path === '/registries' },
           { href: '/audit', label: 'Audit log', active: path === '/audit' },
         ]
       : []),
@@ -64,6 +66,7 @@ export function Header() {
           ))}
         </nav>
         <div className="ml-auto flex items-center gap-4 text-sm">
+          <TeamSwitcher />
           <span
             className={`flex items-center gap-1.5 text-xs ${connected ? 'text-emerald-300' : 'text-amber-300'}`}
             data-testid="live-indicator"

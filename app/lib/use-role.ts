@@ -3,7 +3,7 @@ import type { Role } from '../../protocol/ui-socket';
 import { trpc } from './trpc';
 
 /**
- * The user's highest role in any team, as auth.status reports it: undefined while
+ * The user's role in the current team, as auth.status reports it: undefined while
  * loading, null without a team. Same query (and cache) as the AuthGate's.
  */
 export function useRole(): Role | null | undefined {

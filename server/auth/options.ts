@@ -47,7 +47,7 @@ async function auditSignIn(prisma: PrismaClient, user: KnownUser | null, email: 
   try {
     const teams = user ? await prisma.membership.findMany({ where: { userId: user.id }, select: { teamId: true } }) : [];
     const target = `${email} from ${address}`.slice(0, 400);
-    const rows = (teams.length ? teams.map((t) => t.teamId) : [null]).map((teamId) => ({ userId: user?.id ?? null, teamId, action: 'auth.signin', target, result }));
+    const rows = (teams.length ? teams.map((t) => t.teamId) : [null]).map((teamId) => ({ userId: user?.id ?? null, teamId, action: 'auth.signin', target, result, address: address.slice(0, 100) }));
     await prisma.auditLog.createMany({ data: rows });
   } catch (err) {
     console.error(`audit auth.signin: cannot write: ${(err as Error).message}`);

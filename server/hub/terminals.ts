@@ -11,7 +11,8 @@ import type { Socket } from 'socket.io';
 import type { TermMessage } from '../../protocol/agent-link';
 import { hasRole } from '../../protocol/roles';
 import { termSchemas, type ServerToUi, type TermEnd, type UiToServer } from '../../protocol/ui-socket';
-import { AccessError, hostFor, teamRole } from '../auth/access';
+import { AccessError, hostFor, hostRole, teamRole } from '../auth/access';
+import { clientAddress } from '../http/client-address';
 import { db } from '../db';
 import type { AgentHub } from './agents';
 
@@ -57,9 +58,9 @@ function errorText(err: unknown): string {
   return 'internal error';
 }
 
-async function audit(userId: string, hostId: string | null, teamId: string | null, action: string, target: string, result: string): Promise<void> {
+async function audit(userId: string, hostId: string | null, teamId: string | null, action: string, target: string, result: string, address: string | null = null): Promise<void> {
   try {
-    await db().auditLog.create({ data: { userId, hostId, teamId, action, target: target.slice(0, 500), result: result.slice(0, 1000) } });
+    await db().auditLog.create({ data: { userId, hostId, teamId, action, target: target.slice(0, 500), result: result.slice(0, 1000), address } });
   } catch (err) {
     console.error(`audit ${action}: cannot write: ${(err as Error).message}`);
   }
@@ -80,6 +81,7 @@ export class TerminalHub {
   /** The '/ui' events of one browser connection. */
   bind(socket: UiSocket): void {
     const userId = socket.data.userId;
+    const from = clientAddress(socket.request);
 
     socket.on('term:open', async (raw, ack) => {
       const reply = typeof ack === 'function' ? ack : () => {};
@@ -87,7 +89,7 @@ export class TerminalHub {
       if (!parsed.success) {
         const hostId = typeof (raw as { hostId?: unknown })?.hostId === 'string' ? (raw as { hostId: string }).hostId : '';
         const error = errorText(parsed.error);
-        await this.auditRefusal(userId, hostId, `container ${String((raw as { containerId?: unknown })?.containerId ?? '?')}`, `error: BAD_REQUEST: ${error}`);
+        await this.auditRefusal(userId, hostId, `container ${String((raw as { containerId?: unknown })?.containerId ?? '?')}`, `error: BAD_REQUEST: ${error}`, from);
         return reply({ ok: false, error });
       }
       const req = parsed.data;
@@ -97,12 +99,12 @@ export class TerminalHub {
         ({ host } = await hostFor(userId, req.hostId, 'operator'));
       } catch (err) {
         const error = errorText(err);
-        await this.auditRefusal(userId, req.hostId, target, `error: ${err instanceof AccessError && err.kind === 'forbidden' ? 'FORBIDDEN' : 'NOT_FOUND'}: ${error}`);
+        await this.auditRefusal(userId, req.hostId, target, `error: ${err instanceof AccessError && err.kind === 'forbidden' ? 'FORBIDDEN' : 'NOT_FOUND'}: ${error}`, from);
         return reply({ ok: false, error });
       }
       if ([...this.sessions.values()].filter((s) => s.socket === socket).length >= MAX_TERMINALS_PER_SOCKET) {
         const error = `too many terminals open on this connection (at most ${MAX_TERMINALS_PER_SOCKET}); close one first`;
-        await audit(userId, host.id, host.teamId, AUDIT_TERMINAL_START, target, `error: TOO_MANY: ${error}`);
+        await audit(userId, host.id, host.teamId, AUDIT_TERMINAL_START, target, `error: TOO_MANY: ${error}`, from);
         return reply({ ok: false, error });
       }
       let setReady = () => {};
@@ -123,11 +125,11 @@ export class TerminalHub {
         // Never started, so no end to record (a close meanwhile finds nothing to stop).
         s.done = true;
         s.setReady();
-        await audit(userId, host.id, host.teamId, AUDIT_TERMINAL_START, target, `error: ${res.error}`);
+        await audit(userId, host.id, host.teamId, AUDIT_TERMINAL_START, target, `error: ${res.error}`, from);
         return reply({ ok: false, error: res.error });
       }
       s.target = `${target} (exec ${res.result?.execId?.slice(0, 12) ?? '?'}, session ${s.id})`;
-      await audit(userId, host.id, host.teamId, AUDIT_TERMINAL_START, s.target, 'ok');
+      await audit(userId, host.id, host.teamId, AUDIT_TERMINAL_START, s.target, 'ok', from);
       this.watchRoles();
       if (!socket.connected) {
         s.setReady();
@@ -164,11 +166,11 @@ export class TerminalHub {
   }
 
   /** A refusal is recorded against the host only when the caller may know it exists (a member of its team). */
-  private async auditRefusal(userId: string, hostId: string, target: string, result: string): Promise<void> {
+  private async auditRefusal(userId: string, hostId: string, target: string, result: string, from: string): Promise<void> {
     const row = hostId ? await db().host.findUnique({ where: { id: hostId }, select: { id: true, teamId: true } }).catch(() => null) : null;
     const member = row ? (await teamRole(userId, row.teamId).catch(() => null)) !== null : false;
-    if (row && member) await audit(userId, row.id, row.teamId, AUDIT_TERMINAL_START, target, result);
-    else await audit(userId, null, null, AUDIT_TERMINAL_START, `${target} (host ${hostId || '?'})`, result);
+    if (row && member) await audit(userId, row.id, row.teamId, AUDIT_TERMINAL_START, target, result, from);
+    else await audit(userId, null, null, AUDIT_TERMINAL_START, `${target} (host ${hostId || '?'})`, result, from);
   }
 
   private mine(socket: UiSocket, sessionId: string): Session | undefined {
@@ -199,7 +201,7 @@ export class TerminalHub {
     if (this.sessions.get(s.id) === s) this.sessions.delete(s.id);
     const reason = s.closing ?? 'exited';
     const how = `${reason}${exitCode !== null ? `, exit code ${exitCode}` : ''}, after ${seconds(Date.now() - s.startedAt)}${note ? ` (${note})` : ''}`;
-    void audit(s.userId, s.hostId, s.teamId, AUDIT_TERMINAL_END, `${s.target}: ${how}`, 'ok');
+    void audit(s.userId, s.hostId, s.teamId, AUDIT_TERMINAL_END, `${s.target}: ${how}`, 'ok', clientAddress(s.socket.request));
   }
 
   private async fromAgent(hostId: string, msg: TermMessage): Promise<void> {
@@ -256,11 +258,12 @@ export class TerminalHub {
       this.roleTimer = undefined;
       return;
     }
-    const seen = new Map<string, Awaited<ReturnType<typeof teamRole>>>();
+    const seen = new Map<string, Awaited<ReturnType<typeof hostRole>>>();
     for (const s of open) {
-      const key = `${s.userId} ${s.teamId}`;
+      const key = `${s.userId} ${s.hostId}`;
       try {
-        if (!seen.has(key)) seen.set(key, await teamRole(s.userId, s.teamId));
+        // The role on this host: narrowing the member to other hosts ends the session too.
+        if (!seen.has(key)) seen.set(key, await hostRole(s.userId, { id: s.hostId, teamId: s.teamId }));
       } catch (err) {
         console.error(`terminal: role check: ${(err as Error).message}`);
         continue;

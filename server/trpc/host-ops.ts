@@ -59,11 +59,12 @@ export interface AuditEntry {
   target?: string | null;
 }
 
-export async function writeAudit(ctx: Pick<AuthedContext, 'prisma'> & { user: { id: string } | null }, e: AuditEntry, result: string) {
+export async function writeAudit(ctx: Pick<AuthedContext, 'prisma'> & { user: { id: string } | null; address?: string | null }, e: AuditEntry, result: string) {
   try {
     await ctx.prisma.auditLog.create({
       data: {
         userId: ctx.user?.id ?? null,
+        address: ctx.address?.slice(0, 100) ?? null,
         teamId: e.teamId ?? null,
         hostId: e.hostId ?? null,
         action: e.action,

@@ -3,12 +3,22 @@ import { initTRPC, TRPCError } from '@trpc/server';
 import superjson from 'superjson';
 import { sessionFromCookieHeader } from '../auth/session';
 import { db } from '../db';
+import { CLIENT_ADDRESS_HEADER } from '../http/client-address';
 import { originAllowed } from '../http/origin';
 import { agentHub } from '../hub/agents';
 
 export async function createContext(req: Request) {
   const session = await sessionFromCookieHeader(req.headers.get('cookie'));
-  return { user: session?.user ?? null, sessionId: session?.sessionId ?? null, prisma: db(), hub: agentHub(), origin: req.headers.get('origin'), host: req.headers.get('host') };
+  return {
+    user: session?.user ?? null,
+    sessionId: session?.sessionId ?? null,
+    prisma: db(),
+    hub: agentHub(),
+    origin: req.headers.get('origin'),
+    host: req.headers.get('host'),
+    /** Where the request came from, for the audit log: the custom server sets this header, overwriting a client's. */
+    address: req.headers.get(CLIENT_ADDRESS_HEADER),
+  };
 }
 
 export type Context = Awaited<ReturnType<typeof createContext>>;

@@ -6,6 +6,7 @@ import { containersRouter } from './routers/containers';
 import { hostsRouter } from './routers/hosts';
 import { imagesRouter } from './routers/images';
 import { networksRouter } from './routers/networks';
+import { registriesRouter } from './routers/registries';
 import { teamRouter } from './routers/team';
 import { volumesRouter } from './routers/volumes';
 
@@ -19,6 +20,7 @@ export const appRouter = router({
   volumes: volumesRouter,
   networks: networksRouter,
   audit: auditRouter,
+  registries: registriesRouter,
 });
 
 export type AppRouter = typeof appRouter;

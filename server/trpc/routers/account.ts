@@ -5,13 +5,14 @@ import { z } from 'zod';
 import { hashPassword, verifyPassword } from '../../auth/password';
 import { revokeAllSessions, revokeSession } from '../../auth/sessions';
 import { isRole } from '../../../protocol/roles';
+import { currentTeam } from '../../auth/current-team';
 import { writeAudit } from '../host-ops';
 import { sessionProcedure, router, type AuthedContext } from '../init';
 
 export const PASSWORD = z.string().min(8, 'at least 8 characters').max(1024);
 
 /** Account actions belong to no host; each of the user's teams sees them in its audit log, as sign-ins. */
-export async function auditAccount(ctx: Pick<AuthedContext, 'prisma'> & { user: { id: string } }, action: string, target: string, result: string): Promise<void> {
+export async function auditAccount(ctx: Pick<AuthedContext, 'prisma' | 'address'> & { user: { id: string } }, action: string, target: string, result: string): Promise<void> {
   const teams = await ctx.prisma.membership.findMany({ where: { userId: ctx.user.id }, select: { teamId: true } });
   for (const t of teams.length ? teams : [{ teamId: null }]) await writeAudit(ctx, { action, teamId: t.teamId, target }, result);
 }
@@ -19,7 +20,9 @@ export async function auditAccount(ctx: Pick<AuthedContext, 'prisma'> & { user: 
 export const accountRouter = router({
   me: sessionProcedure.query(async ({ ctx }) => {
     const memberships = await ctx.prisma.membership.findMany({ where: { userId: ctx.user.id }, include: { team: { select: { name: true } } }, orderBy: { createdAt: 'asc' } });
+    const current = await currentTeam(ctx.user.id, ctx.sessionId, ctx.prisma);
     return {
+      currentTeamId: current?.id ?? null,
       id: ctx.user.id,
       email: ctx.user.email,
       name: ctx.user.name,

@@ -1,7 +1,8 @@
 import { TRPCError } from '@trpc/server';
 import { z } from 'zod';
 import { hashPassword } from '../../auth/password';
-import { isRole, roleRank, type Role } from '../../../protocol/roles';
+import { type Role } from '../../../protocol/roles';
+import { currentTeam } from '../../auth/current-team';
 import { DEFAULT_TEAM, ensureDefaultTeam } from '../../db/seed';
 import { writeAudit } from '../host-ops';
 import { publicProcedure, router } from '../init';
@@ -9,10 +10,9 @@ import { publicProcedure, router } from '../init';
 export const authRouter = router({
   status: publicProcedure.query(async ({ ctx }) => {
     const users = await ctx.prisma.user.count();
-    // The caller's highest role in any team, so pages can hide what the server would refuse anyway.
-    const memberships = ctx.user ? await ctx.prisma.membership.findMany({ where: { userId: ctx.user.id }, select: { role: true } }) : [];
-    const roles = memberships.map((m) => m.role).filter(isRole);
-    const role: Role | null = roles.length ? roles.reduce((a, b) => (roleRank(b) > roleRank(a) ? b : a)) : null;
+    // The caller's role in the team this browser works in, so pages can hide what the server would refuse anyway.
+    const team = ctx.user ? await currentTeam(ctx.user.id, ctx.sessionId, ctx.prisma) : null;
+    const role: Role | null = team?.role ?? null;
     return { needsSetup: users === 0, signedIn: !!ctx.user, role, mustChangePassword: ctx.user?.mustChangePassword ?? false };
   }),
 
@@ -35,7 +35,7 @@ export const authRouter = router({
         });
       });
       if (!user) throw new TRPCError({ code: 'FORBIDDEN', message: `setup is done already; ask an admin of ${DEFAULT_TEAM} for an account` });
-      await writeAudit({ prisma: ctx.prisma, user }, { action: 'auth.setup', teamId, target: user.email }, 'ok');
+      await writeAudit({ prisma: ctx.prisma, user, address: ctx.address }, { action: 'auth.setup', teamId, target: user.email }, 'ok');
       return { ok: true as const };
     }),
 });

@@ -7,6 +7,7 @@ import { ShellSyntaxError, splitShellWords } from '../../parse/shell-words';
 import { parseMemorySize } from '../../parse/size';
 import { callAgent, host, hostMutation } from '../host-ops';
 import { authedProcedure, router } from '../init';
+import { teamLogin } from './images';
 
 const hostId = z.string().min(1).max(100);
 const target = z.object({ hostId, id: z.string().trim().min(1).max(200) });
@@ -63,7 +64,8 @@ export const containersRouter = router({
     .mutation(({ ctx, input }) =>
       hostMutation(ctx, input.hostId, 'operator', { action: 'containers.run', target: input.name || input.image }, async () => {
         const spec = runSpec(input);
-        const res = await callAgent<{ id: string } | ContainerRecord>(ctx, input.hostId, { op: 'run', spec });
+        const auth = await teamLogin(ctx, input.hostId, spec.image);
+        const res = await callAgent<{ id: string } | ContainerRecord>(ctx, input.hostId, { op: 'run', spec, ...(auth ? { auth } : {}) });
         if (!res?.id) throw new TRPCError({ code: 'BAD_GATEWAY', message: 'the agent did not say which container it made' });
         return { id: res.id };
       }),

@@ -1,10 +1,13 @@
 import { TRPCError } from '@trpc/server';
 import { z } from 'zod';
-import { hasRole, type Role } from '../../../protocol/roles';
+import { hasRole } from '../../../protocol/roles';
+import { member, visibleHostsWhere } from '../../auth/access';
+import { accessChanged } from '../../auth/sessions';
 import { hashSecret, newSecret } from '../../auth/tokens';
 import { publicUrl } from '../../db/config';
-import { audited, host, hostMutation } from '../host-ops';
+import { audited, host, hostMutation, writeAudit } from '../host-ops';
 import { authedProcedure, router } from '../init';
+import { teamOf } from '../team-scope';
 
 const hostId = z.string().min(1).max(100);
 
@@ -16,11 +19,11 @@ export function agentCommandLine(server: string, token: string): string {
 }
 
 export const hostsRouter = router({
+  /** The hosts of the current team the caller may see (a narrowed role: only its hosts). */
   list: authedProcedure.query(async ({ ctx }) => {
-    const rows = await ctx.prisma.host.findMany({
-      where: { revokedAt: null, team: { memberships: { some: { userId: ctx.user.id } } } },
-      orderBy: { createdAt: 'asc' },
-    });
+    const team = await teamOf(ctx, undefined, 'viewer').catch(() => null);
+    if (!team) return [];
+    const rows = await ctx.prisma.host.findMany({ where: await visibleHostsWhere(ctx.user.id, team.id, ctx.prisma), orderBy: { createdAt: 'asc' } });
     return rows.map((r) => ctx.hub.view(r));
   }),
 
@@ -33,17 +36,14 @@ export const hostsRouter = router({
     .input(z.object({ name: z.string().trim().min(1).max(100), teamId: z.string().min(1).max(100).optional() }))
     .mutation(({ ctx, input }) =>
       audited(ctx, { action: 'hosts.createJoinToken', target: input.name }, async (entry) => {
-        const memberships = await ctx.prisma.membership.findMany({ where: { userId: ctx.user.id }, orderBy: { createdAt: 'asc' } });
-        const pick = input.teamId ? memberships.find((m) => m.teamId === input.teamId) : memberships.find((m) => hasRole(m.role, 'admin'));
-        if (input.teamId && !pick) throw new TRPCError({ code: 'NOT_FOUND', message: `No such team: ${input.teamId}` });
-        if (!pick || !hasRole(pick.role as Role, 'admin')) {
-          throw new TRPCError({ code: 'FORBIDDEN', message: 'only an owner or admin can add hosts' });
-        }
-        entry.teamId = pick.teamId;
+        // The named team, or the one this browser works in.
+        const team = await teamOf(ctx, input.teamId, 'viewer');
+        entry.teamId = team.id;
+        if (!hasRole(team.role, 'admin')) throw new TRPCError({ code: 'FORBIDDEN', message: 'only an owner or admin can add hosts' });
         const token = newSecret('bjt');
         const expiresAt = new Date(Date.now() + JOIN_TOKEN_TTL_MS);
         await ctx.prisma.joinToken.create({
-          data: { tokenHash: hashSecret(token), teamId: pick.teamId, name: input.name, expiresAt, createdById: ctx.user.id },
+          data: { tokenHash: hashSecret(token), teamId: team.id, name: input.name, expiresAt, createdById: ctx.user.id },
         });
         const server = publicUrl();
         return { token, expiresAt: expiresAt.toISOString(), server, command: agentCommandLine(server, token) };
@@ -55,6 +55,31 @@ export const hostsRouter = router({
       const row = await ctx.prisma.host.update({ where: { id: input.hostId }, data: { revokedAt: new Date() } });
       ctx.hub.disconnect(row.id);
       ctx.hub.notifyTeam(row.teamId);
+      return { ok: true as const };
+    }),
+  ),
+
+  /**
+   * Moves a host to another team: the caller must be an admin of both. Members of the old
+   * team lose it at once (their open sockets are checked again); narrowings to it end.
+   * One audit row in each team.
+   */
+  move: authedProcedure.input(z.object({ hostId, teamId: z.string().min(1).max(100) })).mutation(({ ctx, input }) =>
+    hostMutation(ctx, input.hostId, 'admin', { action: 'hosts.move', target: `${input.hostId} → team ${input.teamId}` }, async () => {
+      const row = await ctx.prisma.host.findUniqueOrThrow({ where: { id: input.hostId } });
+      if (row.teamId === input.teamId) throw new TRPCError({ code: 'BAD_REQUEST', message: 'teamId: the host is in that team already' });
+      const there = await member(ctx.user.id, input.teamId, ctx.prisma);
+      if (!there) throw new TRPCError({ code: 'NOT_FOUND', message: `No such team: ${input.teamId}` });
+      if (!hasRole(there.role, 'admin')) throw new TRPCError({ code: 'FORBIDDEN', message: `you are ${there.role} in the other team; moving a host there needs admin in both` });
+      const oldMembers = (await ctx.prisma.membership.findMany({ where: { teamId: row.teamId }, select: { userId: true } })).map((m) => m.userId);
+      await ctx.prisma.$transaction([
+        ctx.prisma.membershipHost.deleteMany({ where: { hostId: row.id } }),
+        ctx.prisma.host.update({ where: { id: row.id }, data: { teamId: input.teamId } }),
+      ]);
+      await writeAudit(ctx, { action: 'hosts.moveIn', teamId: input.teamId, hostId: row.id, target: `${row.name} from team ${row.teamId}` }, 'ok');
+      for (const u of oldMembers) accessChanged(u);
+      ctx.hub.notifyTeam(row.teamId);
+      ctx.hub.notifyTeam(input.teamId);
       return { ok: true as const };
     }),
   ),

@@ -4,8 +4,11 @@
 // Save and load stream past tRPC (server/hub/image-transfer).
 import { z } from 'zod';
 import { PULL_TIMEOUT_MS, PUSH_TIMEOUT_MS, type HostSnapshot, type ImageSummary } from '../../../protocol/agent-link';
+import { visibleHostsWhere } from '../../auth/access';
+import { currentTeam } from '../../auth/current-team';
 import { callAgent, host, hostMutation } from '../host-ops';
-import { authedProcedure, router } from '../init';
+import { authedProcedure, router, type AuthedContext } from '../init';
+import { registryAuthFor } from '../../registries';
 
 const hostId = z.string().min(1).max(100);
 const ref = z.string().trim().min(1).max(512);
@@ -72,6 +75,12 @@ export function pageOf(rows: ImageRow[], text: string | undefined, pageNo: numbe
   return { rows: hits.slice((p - 1) * size, p * size), total: hits.length, page: p, pageSize: size };
 }
 
+/** The login of the host's team for the registry `ref` names, if it has one. */
+export async function teamLogin(ctx: AuthedContext, hostId: string, ref: string) {
+  const h = await ctx.prisma.host.findUniqueOrThrow({ where: { id: hostId }, select: { teamId: true } });
+  return registryAuthFor(ctx.prisma, h.teamId, ref);
+}
+
 export const imagesRouter = router({
   /** One host's images, searched and paged here. */
   list: authedProcedure.input(z.object({ hostId, search, page, pageSize })).query(async ({ ctx, input }) => {
@@ -79,9 +88,10 @@ export const imagesRouter = router({
     return pageOf(imageRows(ctx.hub.view(h)), input.search, input.page, input.pageSize);
   }),
 
-  /** Every image of every host in the caller's teams, with its host; an offline host's are not known (its agent keeps them). */
+  /** Every image of every host of the current team the caller sees, with its host; an offline host's are not known (its agent keeps them). */
   fleet: authedProcedure.input(z.object({ search, page, pageSize })).query(async ({ ctx, input }) => {
-    const hosts = await ctx.prisma.host.findMany({ where: { revokedAt: null, team: { memberships: { some: { userId: ctx.user.id } } } }, orderBy: { createdAt: 'asc' } });
+    const team = await currentTeam(ctx.user.id, ctx.sessionId, ctx.prisma);
+    const hosts = await ctx.prisma.host.findMany({ where: await visibleHostsWhere(ctx.user.id, team?.id ?? null, ctx.prisma), orderBy: { createdAt: 'asc' } });
     const views = hosts.map((r) => ctx.hub.view(r));
     const rows = views.flatMap((v) => (v.online ? imageRows(v) : []));
     return { ...pageOf(rows, input.search, input.page, input.pageSize), hosts: views.length, offline: views.filter((v) => !v.online).map((v) => v.name) };
@@ -94,15 +104,17 @@ export const imagesRouter = router({
 
   pull: authedProcedure.input(z.object({ hostId, ref, progressId })).mutation(({ ctx, input }) =>
     hostMutation(ctx, input.hostId, 'operator', { action: 'images.pull', target: input.ref }, async () => {
-      const img = await callAgent<{ id: string; repoTags?: string[] }>(ctx, input.hostId, { op: 'pull', ref: input.ref, ...(input.progressId ? { progressId: input.progressId } : {}) }, PULL_TIMEOUT_MS);
+      const auth = await teamLogin(ctx, input.hostId, input.ref);
+      const img = await callAgent<{ id: string; repoTags?: string[] }>(ctx, input.hostId, { op: 'pull', ref: input.ref, ...(input.progressId ? { progressId: input.progressId } : {}), ...(auth ? { auth } : {}) }, PULL_TIMEOUT_MS);
       return { id: img?.id ?? '', repoTags: img?.repoTags ?? [] };
     }),
   ),
 
-  /** Pushes a tag to the registry its name says, with the agent's stored login for it. */
+  /** Pushes a tag to the registry its name says, with the team's login for it (or else the agent's stored one). */
   push: authedProcedure.input(z.object({ hostId, ref, progressId })).mutation(({ ctx, input }) =>
     hostMutation(ctx, input.hostId, 'operator', { action: 'images.push', target: input.ref }, async () => {
-      const r = await callAgent<{ digest: string }>(ctx, input.hostId, { op: 'push', ref: input.ref, ...(input.progressId ? { progressId: input.progressId } : {}) }, PUSH_TIMEOUT_MS);
+      const auth = await teamLogin(ctx, input.hostId, input.ref);
+      const r = await callAgent<{ digest: string }>(ctx, input.hostId, { op: 'push', ref: input.ref, ...(input.progressId ? { progressId: input.progressId } : {}), ...(auth ? { auth } : {}) }, PUSH_TIMEOUT_MS);
       return { digest: r?.digest ?? '' };
     }),
   ),

@@ -6,6 +6,7 @@ import { TRPCError } from '@trpc/server';
 import { z } from 'zod';
 import type { PrismaClient } from '../../../generated/prisma/client';
 import { hashPassword } from '../../auth/password';
+import { switchTeam } from '../../auth/current-team';
 import { accessChanged, revokeAllSessions } from '../../auth/sessions';
 import { hashSecret, newSecret } from '../../auth/tokens';
 import { hasRole, isRole, roleRank, ROLES, type Role } from '../../../protocol/roles';
@@ -16,6 +17,7 @@ import { PASSWORD } from './account';
 const id = z.string().min(1).max(100);
 const role = z.enum(ROLES as [Role, ...Role[]]);
 const INVITE_PREFIX = 'binv';
+const TEAM_NAME = z.string().trim().min(1).max(100).regex(/^[^\u0000-\u001f]+$/, 'no control characters');
 
 /** The caller's role in the team: NOT_FOUND for a stranger (as for a missing team), FORBIDDEN below `min`. */
 async function callerRole(ctx: AuthedContext, teamId: string, min: Role): Promise<Role> {
@@ -53,8 +55,21 @@ async function usableInvitation(prisma: PrismaClient, token: string) {
 export const teamRouter = router({
   members: authedProcedure.input(z.object({ teamId: id })).query(async ({ ctx, input }) => {
     const mine = await callerRole(ctx, input.teamId, 'viewer');
-    const rows = await ctx.prisma.membership.findMany({ where: { teamId: input.teamId }, include: { user: { select: { email: true, name: true } } }, orderBy: { createdAt: 'asc' } });
-    return { myRole: mine, members: rows.map((m) => ({ userId: m.userId, email: m.user.email, name: m.user.name, role: m.role, since: m.createdAt.toISOString(), me: m.userId === ctx.user.id })) };
+    const rows = await ctx.prisma.membership.findMany({ where: { teamId: input.teamId }, include: { user: { select: { email: true, name: true } }, hosts: { select: { hostId: true } } }, orderBy: { createdAt: 'asc' } });
+    return {
+      myRole: mine,
+      members: rows.map((m) => ({
+        userId: m.userId,
+        email: m.user.email,
+        name: m.user.name,
+        role: m.role,
+        since: m.createdAt.toISOString(),
+        me: m.userId === ctx.user.id,
+        /** The hosts a narrowed member sees; null: all of the team's. Told to admins and to the member; a narrowed
+         *  viewer must not learn the ids of hosts hidden from them through someone else's row. */
+        ...(hasRole(mine, 'admin') || m.userId === ctx.user.id ? { hostIds: m.narrowed ? m.hosts.map((h) => h.hostId) : null } : {}),
+      })),
+    };
   }),
 
   invitations: authedProcedure.input(z.object({ teamId: id })).query(async ({ ctx, input }) => {
@@ -118,7 +133,9 @@ export const teamRouter = router({
         await tx.invitation.update({ where: { id: inv.id }, data: { usedById: uid } });
         return uid;
       });
-      await writeAudit({ prisma: ctx.prisma, user: { id: userId } }, { action: 'team.acceptInvitation', teamId: inv.teamId, target: inv.role }, 'ok');
+      await writeAudit({ prisma: ctx.prisma, user: { id: userId }, address: ctx.address }, { action: 'team.acceptInvitation', teamId: inv.teamId, target: inv.role }, 'ok');
+      // Someone signed in who joins a team works in it next: that is why they opened the link.
+      if (ctx.user && ctx.sessionId) await switchTeam(userId, ctx.sessionId, inv.teamId, ctx.prisma);
       // Sockets opened before joining do not have the team's room yet.
       accessChanged(userId);
       return { team: inv.team.name, role: inv.role, newAccount: !ctx.user };
@@ -130,7 +147,12 @@ export const teamRouter = router({
       const m = await actOn(ctx, input.teamId, input.userId, mine);
       if (roleRank(input.role) > roleRank(mine)) throw new TRPCError({ code: 'FORBIDDEN', message: `an ${mine} cannot make anyone ${input.role}` });
       if (m.role === 'owner' && input.role !== 'owner' && (await owners(ctx.prisma, input.teamId)) <= 1) throw new TRPCError({ code: 'CONFLICT', message: 'the last owner cannot be demoted: make someone else owner first' });
-      await ctx.prisma.membership.update({ where: { id: m.id }, data: { role: input.role } });
+      // Admins and owners manage every host of the team: a narrowing does not outlive the promotion.
+      const widen = hasRole(input.role, 'admin') && m.narrowed;
+      await ctx.prisma.$transaction([
+        ctx.prisma.membership.update({ where: { id: m.id }, data: { role: input.role, ...(widen ? { narrowed: false } : {}) } }),
+        ...(widen ? [ctx.prisma.membershipHost.deleteMany({ where: { membershipId: m.id } })] : []),
+      ]);
       accessChanged(input.userId);
       return { ok: true as const };
     }),
@@ -167,6 +189,98 @@ export const teamRouter = router({
       await ctx.prisma.user.update({ where: { id: input.userId }, data: { passwordHash: await hashPassword(temporary), mustChangePassword: true } });
       await revokeAllSessions(input.userId, undefined, ctx.prisma);
       return { temporaryPassword: temporary };
+    }),
+  ),
+  /** A new team with the caller as its owner; the session switches to it. */
+  create: authedProcedure.input(z.object({ name: TEAM_NAME })).mutation(async ({ ctx, input }) => {
+    const taken = await ctx.prisma.team.findUnique({ where: { name: input.name } });
+    if (taken) {
+      await writeAudit(ctx, { action: 'team.create', target: input.name }, 'error: CONFLICT: the name is taken');
+      throw new TRPCError({ code: 'CONFLICT', message: `a team named ${input.name} exists already: choose another name` });
+    }
+    const team = await ctx.prisma.team.create({ data: { name: input.name, memberships: { create: { userId: ctx.user.id, role: 'owner' } } } });
+    await switchTeam(ctx.user.id, ctx.sessionId, team.id, ctx.prisma);
+    await writeAudit(ctx, { action: 'team.create', teamId: team.id, target: team.name }, 'ok');
+    accessChanged(ctx.user.id);
+    return { id: team.id, name: team.name };
+  }),
+
+  /** The team this browser works in from now on (the header's switcher). */
+  switch: authedProcedure.input(z.object({ teamId: id })).mutation(async ({ ctx, input }) => {
+    await callerRole(ctx, input.teamId, 'viewer');
+    await switchTeam(ctx.user.id, ctx.sessionId, input.teamId, ctx.prisma);
+    return { ok: true as const };
+  }),
+
+  /**
+   * Deletes the team, owners only, and only once it has no hosts (move them to another team
+   * or revoke them first: deleting a team must not cut hosts off as a side effect). Its
+   * members, invitations, join tokens and registry logins go; the team's row stays, marked
+   * deleted and renamed to free its name, so its audit rows keep their team unchanged.
+   */
+  delete: authedProcedure.input(z.object({ teamId: id, confirmName: z.string().max(100) })).mutation(async ({ ctx, input }) =>
+    audited(ctx, { action: 'team.delete', teamId: input.teamId, target: input.teamId }, async (entry) => {
+      await callerRole(ctx, input.teamId, 'owner');
+      const team = await ctx.prisma.team.findUniqueOrThrow({ where: { id: input.teamId } });
+      entry.target = `${team.name} (${team.id})`;
+      if (input.confirmName !== team.name) throw new TRPCError({ code: 'BAD_REQUEST', message: `confirmName: type the team's name (${team.name}) to delete it` });
+      const hosts = await ctx.prisma.host.count({ where: { teamId: team.id, revokedAt: null } });
+      if (hosts) throw new TRPCError({ code: 'CONFLICT', message: `${team.name} still has ${hosts} host${hosts === 1 ? '' : 's'}: move ${hosts === 1 ? 'it' : 'them'} to another team or revoke ${hosts === 1 ? 'it' : 'them'} first` });
+      const people = (await ctx.prisma.membership.findMany({ where: { teamId: team.id }, select: { userId: true } })).map((m) => m.userId);
+      const now = new Date();
+      await ctx.prisma.$transaction([
+        ctx.prisma.membership.deleteMany({ where: { teamId: team.id } }),
+        ctx.prisma.invitation.deleteMany({ where: { teamId: team.id } }),
+        ctx.prisma.joinToken.deleteMany({ where: { teamId: team.id } }),
+        ctx.prisma.registry.deleteMany({ where: { teamId: team.id } }),
+        ctx.prisma.team.update({ where: { id: team.id }, data: { deletedAt: now, name: `${team.name} (deleted ${now.toISOString()})`.slice(0, 200) } }),
+      ]);
+      for (const u of people) accessChanged(u);
+      return { ok: true as const };
+    }),
+  ),
+
+  /** The caller (an owner) makes another member owner and becomes an admin. */
+  transferOwnership: authedProcedure.input(z.object({ teamId: id, userId: id })).mutation(async ({ ctx, input }) =>
+    audited(ctx, { action: 'team.transferOwnership', teamId: input.teamId, target: input.userId }, async () => {
+      await callerRole(ctx, input.teamId, 'owner');
+      if (input.userId === ctx.user.id) throw new TRPCError({ code: 'BAD_REQUEST', message: 'userId: you own the team already; name another member' });
+      const m = await ctx.prisma.membership.findUnique({ where: { userId_teamId: { userId: input.userId, teamId: input.teamId } } });
+      if (!m) throw new TRPCError({ code: 'NOT_FOUND', message: `No such member: ${input.userId}` });
+      await ctx.prisma.$transaction([
+        ctx.prisma.membershipHost.deleteMany({ where: { membershipId: m.id } }),
+        ctx.prisma.membership.update({ where: { id: m.id }, data: { role: 'owner', narrowed: false } }),
+        ctx.prisma.membership.update({ where: { userId_teamId: { userId: ctx.user.id, teamId: input.teamId } }, data: { role: 'admin' } }),
+      ]);
+      accessChanged(input.userId);
+      accessChanged(ctx.user.id);
+      return { ok: true as const };
+    }),
+  ),
+
+  /**
+   * Narrows an operator's or viewer's role to some of the team's hosts (null: every host again).
+   * They then see only those hosts and what runs on them, in lists, pages, sockets and logs.
+   * Admins and owners manage the whole team and are not narrowed.
+   */
+  setHosts: authedProcedure.input(z.object({ teamId: id, userId: id, hostIds: z.array(id).max(1000).nullable() })).mutation(async ({ ctx, input }) =>
+    audited(ctx, { action: 'team.setHosts', teamId: input.teamId, target: `${input.userId} → ${input.hostIds === null ? 'all hosts' : input.hostIds.join(', ') || 'no hosts'}` }, async () => {
+      const mine = await callerRole(ctx, input.teamId, 'admin');
+      const m = await actOn(ctx, input.teamId, input.userId, mine);
+      if (hasRole(m.role, 'admin')) throw new TRPCError({ code: 'BAD_REQUEST', message: `an ${m.role} manages every host of the team and cannot be narrowed; lower the role to operator or viewer first` });
+      const ids = [...new Set(input.hostIds ?? [])];
+      if (ids.length) {
+        const found = await ctx.prisma.host.findMany({ where: { id: { in: ids }, teamId: input.teamId, revokedAt: null }, select: { id: true } });
+        const missing = ids.filter((h) => !found.some((f) => f.id === h));
+        if (missing.length) throw new TRPCError({ code: 'NOT_FOUND', message: `hostIds: no such host in this team: ${missing.join(', ')}` });
+      }
+      await ctx.prisma.$transaction([
+        ctx.prisma.membershipHost.deleteMany({ where: { membershipId: m.id } }),
+        ctx.prisma.membership.update({ where: { id: m.id }, data: { narrowed: input.hostIds !== null } }),
+        ...(input.hostIds === null ? [] : [ctx.prisma.membershipHost.createMany({ data: ids.map((hostId) => ({ membershipId: m.id, hostId })) })]),
+      ]);
+      accessChanged(input.userId);
+      return { ok: true as const };
     }),
   ),
 });
