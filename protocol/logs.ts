@@ -271,7 +271,7 @@ export function logSchemas() {
 /** A regex's error in words, or undefined when it compiles. */
 export function regexError(query: string, caseSensitive: boolean): string | undefined {
   try {
-    new RegExp(query, caseSensitive ? 'gu' : 'giu');
+    new RegExp(query, caseSensitive ? 'g' : 'gi');
     return undefined;
   } catch (err) {
     return `bad regular expression: ${(err as Error).message.replace(/^Invalid regular expression: /, '')}`;
