@@ -85,8 +85,8 @@ export async function benchLogsSearch(opts: { rounds: number; bytes?: number }):
     const cases: Array<{ name: string; spec: Omit<SearchSpec, 'path' | 'maxHits'>; grep: string[] }> = [
       { name: 'rare regex, case-sensitive', spec: { query: 'ERROR [a-z]+ timeout after \\d+ms', regex: true, caseSensitive: true }, grep: ['-E', 'ERROR [a-z]+ timeout after [0-9]+ms'] },
       { name: 'rare regex, any case', spec: { query: 'ERROR [a-z]+ timeout after \\d+ms', regex: true }, grep: ['-E', '-i', 'ERROR [a-z]+ timeout after [0-9]+ms'] },
-      // An alternation: no literal every match must hold, so every line is decoded and tested.
-      { name: 'rare regex, no literal', spec: { query: '(ERROR|FATAL) upstream timeout', regex: true, caseSensitive: true }, grep: ['-E', '(ERROR|FATAL) upstream timeout'] },
+      // A top-level alternation: no literal every match must hold, so every line's text is tested.
+      { name: 'rare regex, no literal', spec: { query: 'ERROR upstream|FATAL upstream', regex: true, caseSensitive: true }, grep: ['-E', 'ERROR upstream|FATAL upstream'] },
     ];
     // The agent keeps its search threads started between searches; the first one's start is measured on its own.
     const coldStartMs = await timeAsync(() => runSearch({ path: join(dir, 'none-json.log'), query: 'x', maxHits: 1 }, { onHits: async () => {} }));
