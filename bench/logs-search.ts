@@ -15,7 +15,7 @@ const RFC = (ms: number) => new Date(ms).toISOString().replace('Z', '000000Z');
 const PATHS = ['/api/v1/items', '/api/v1/users', '/healthz', '/static/app.js', '/api/v1/orders'];
 
 /** Writes `bytes` (or `maxLines` lines) of log as `files` rotated files (LOG, LOG.1 …, LOG.index); every `rareEvery`th line is the rare one. */
-function writeLog(path: string, bytes: number, files: number, rareEvery: number, t0: number, stepMs: number, maxLines = Infinity): { lines: number; paths: string[] } {
+export function writeBenchLog(path: string, bytes: number, files: number, rareEvery: number, t0: number, stepMs: number, maxLines = Infinity): { lines: number; paths: string[] } {
   const per = Math.ceil(bytes / files);
   const perLines = Math.ceil(maxLines / files);
   const names = Array.from({ length: files }, (_, i) => (i === files - 1 ? path : `${path}.${files - 1 - i}`));
@@ -83,7 +83,7 @@ export async function benchLogsSearch(opts: { rounds: number; bytes?: number }):
     const files = 10;
     const path = join(dir, 'c-json.log');
     const t0 = Date.UTC(2026, 0, 1);
-    const { lines, paths } = writeLog(path, bytes, files, 100_000, t0, 1);
+    const { lines, paths } = writeBenchLog(path, bytes, files, 100_000, t0, 1);
     const cases: Array<{ name: string; spec: Omit<SearchSpec, 'path' | 'maxHits'>; grep: string[] }> = [
       { name: 'rare regex, case-sensitive', spec: { query: 'ERROR [a-z]+ timeout after \\d+ms', regex: true, caseSensitive: true }, grep: ['-E', 'ERROR [a-z]+ timeout after [0-9]+ms'] },
       { name: 'rare regex, any case', spec: { query: 'ERROR [a-z]+ timeout after \\d+ms', regex: true }, grep: ['-E', '-i', 'ERROR [a-z]+ timeout after [0-9]+ms'] },
@@ -129,7 +129,7 @@ export async function benchLogsSearch(opts: { rounds: number; bytes?: number }):
     const dir2 = mkdtempSync(join(tmpdir(), 'berth-bench-logs-pages-'));
     const p2 = join(dir2, 'c-json.log');
     try {
-      const million = writeLog(p2, Infinity, 16, 1_000_000_000, t0, 10, 1_000_000);
+      const million = writeBenchLog(p2, Infinity, 16, 1_000_000_000, t0, 10, 1_000_000);
       const mid = (t0 + (million.lines / 2) * 10) / 1000;
       const startMs: number[] = [];
       const middleMs: number[] = [];

@@ -9,6 +9,7 @@ import { benchContainers } from './containers';
 import { benchImages } from './images';
 import { benchLayerUnpack, type Shape } from './layer-unpack';
 import { benchLogsSearch, printLogsSearchBench } from './logs-search';
+import { benchLogsThrough, printLogsThroughBench } from './logs-through';
 import { benchNetworks, printNetworkBench } from './networks';
 
 const { values, positionals } = parseArgs({
@@ -59,6 +60,7 @@ if (want('logs')) {
 if (want('logs-search')) {
   const rounds = count('rounds', 3);
   printLogsSearchBench(await benchLogsSearch({ rounds, bytes: count('bytes', 1_000_000_000) }), rounds);
+  printLogsThroughBench(await benchLogsThrough({ rounds, bytes: count('bytes', 1_000_000_000) }), rounds);
   console.log('');
 }
 
