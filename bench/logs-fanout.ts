@@ -7,18 +7,18 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import os from 'node:os';
 import path from 'node:path';
-import { io, type Socket } from 'socket.io-client';
-import type { LogsEvent } from '../protocol/logs';
+import { fileURLToPath } from 'node:url';
 import { emptyRunOptions } from '../protocol/run-form';
-import type { ServerToUi, UiToServer } from '../protocol/ui-socket';
 import { agentBundle, ensureAgentBundle } from '../scripts/agent-bundle.mjs';
 import { cgroupParentFor } from '../agent/engine/index';
 import { pushBusyboxImage } from '../test/fixtures/busybox-image';
 import { removeCgroupParent } from '../test/fixtures/processes';
 import { startRegistry } from '../test/fixtures/registry';
 import { ensureNextBuild, signIn, startControlPlane, trpc } from '../test/integration/support/control-plane';
-import { MAX_LOG_STREAMS_PER_SOCKET } from '../server/hub/logs';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
 
 export interface LogsFanoutBench {
   containers: number;
@@ -33,6 +33,8 @@ export interface LogsFanoutBench {
   repeated: number;
   agentCpu: number;
   serverCpu: number;
+  /** The busiest client process's CPU (one "browser"). */
+  clientCpu: number;
 }
 
 /** utime + stime of a process and its children that were waited for, in seconds. */
@@ -46,11 +48,6 @@ function quantile(sorted: number[], q: number): number {
   return sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] : NaN;
 }
 
-const timeMs = (t: string) => {
-  const m = /^(.*T\d\d:\d\d:\d\d)(\.\d+)?Z$/.exec(t);
-  return m ? Date.parse(m[1] + 'Z') + (m[2] ? Number(m[2]) * 1000 : 0) : Date.parse(t);
-};
-
 export async function benchLogsFanout(opts: { containers: number; rate: number; browsers: number; seconds: number }): Promise<LogsFanoutBench> {
   ensureNextBuild();
   await ensureAgentBundle();
@@ -59,7 +56,6 @@ export async function benchLogsFanout(opts: { containers: number; rate: number; 
   const registry = await startRegistry();
   const cp = await startControlPlane();
   let agent: ChildProcess | undefined;
-  const sockets: Socket[] = [];
   const ids: string[] = [];
   let api: ReturnType<typeof trpc> | undefined;
   let hostId = '';
@@ -83,56 +79,38 @@ export async function benchLogsFanout(opts: { containers: number; rate: number; 
       ids.push(id);
     }
 
-    // Each browser follows every container, in as many connections as the per-connection bound takes.
-    const perSocket = MAX_LOG_STREAMS_PER_SOCKET;
-    const delays: number[] = [];
-    let measuring = false;
-    // browser → container → last number seen
-    const last = Array.from({ length: opts.browsers }, () => new Map<string, number>());
-    let missing = 0;
-    let repeated = 0;
-    let lines = 0;
-    for (let b = 0; b < opts.browsers; b++) {
-      for (let from = 0; from < ids.length; from += perSocket) {
-        const s = io(`${cp.url}/ui`, { transports: ['websocket'], reconnection: false, extraHeaders: { cookie }, forceNew: true }) as unknown as Socket<ServerToUi, UiToServer>;
-        sockets.push(s);
-        await new Promise<void>((resolve, reject) => {
-          s.once('connect', () => resolve());
-          s.once('connect_error', reject);
-        });
-        s.on('logs', (ev: LogsEvent) => {
-          const now = Date.now();
-          const seen = last[b];
-          for (const e of ev.entries) {
-            const n = Number(e.line);
-            const prev = seen.get(e.containerId);
-            if (measuring) {
-              lines++;
-              delays.push(now - timeMs(e.time));
-              if (prev !== undefined && n <= prev) repeated++;
-              else if (prev !== undefined && n > prev + 1) missing += n - prev - 1;
-            }
-            seen.set(e.containerId, Math.max(prev ?? -1, n));
-          }
-        });
-        const ack = await s.emitWithAck('logs:subscribe', { sources: ids.slice(from, from + perSocket).map((containerId) => ({ hostId, containerId })), tail: 0 });
-        if (!ack.ok) throw new Error(`subscribe: ${ack.error}`);
-      }
-    }
-    // Let every stream start, then measure.
-    await new Promise((r) => setTimeout(r, 2000));
+    // Each browser is a process of its own (bench/logs-fanout-client.ts), following every container.
+    const warmupMs = 2000;
     const agentPid = agent.pid!;
     const serverPid = cp.child.proc.pid!;
+    const clients = Array.from({ length: opts.browsers }, () =>
+      spawn(process.execPath, ['--import', 'tsx', path.join(here, 'logs-fanout-client.ts'), cp.url, cookie, hostId, String(warmupMs), String(opts.seconds), ...ids], { stdio: ['ignore', 'pipe', 'inherit'] }),
+    );
+    const outputs = clients.map(
+      (c) =>
+        new Promise<string>((resolve, reject) => {
+          let out = '';
+          c.stdout!.on('data', (d) => (out += d));
+          c.on('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`a fan-out client exited with ${code}`))));
+        }),
+    );
+    // The window the clients measure: after their subscriptions and warm-up (a client takes about a second to start).
+    await new Promise((r) => setTimeout(r, 1500 + warmupMs));
     const a0 = cpuSeconds(agentPid);
     const s0 = cpuSeconds(serverPid);
     const t0 = performance.now();
-    measuring = true;
     await new Promise((r) => setTimeout(r, opts.seconds * 1000));
-    measuring = false;
     const wall = (performance.now() - t0) / 1000;
     const agentCpu = (cpuSeconds(agentPid) - a0) / wall;
     const serverCpu = (cpuSeconds(serverPid) - s0) / wall;
+    const results = (await Promise.all(outputs)).map((o) => JSON.parse(o) as { histogram: Record<string, number>; lines: number; missing: number; repeated: number; cpu: number });
+    const delays: number[] = [];
+    for (const r of results) for (const [ms, n] of Object.entries(r.histogram)) for (let i = 0; i < n; i++) delays.push(Number(ms));
     delays.sort((x, y) => x - y);
+    const lines = results.reduce((n, r) => n + r.lines, 0);
+    const missing = results.reduce((n, r) => n + r.missing, 0);
+    const repeated = results.reduce((n, r) => n + r.repeated, 0);
+    const clientCpu = Math.max(...results.map((r) => r.cpu));
     return {
       ...opts,
       lines,
@@ -143,9 +121,9 @@ export async function benchLogsFanout(opts: { containers: number; rate: number; 
       repeated,
       agentCpu,
       serverCpu,
+      clientCpu,
     };
   } finally {
-    for (const s of sockets) s.disconnect();
     if (api) for (const id of ids) await api.containers.remove.mutate({ hostId, id, force: true }).catch(() => {});
     if (agent && agent.exitCode === null) {
       const gone = new Promise((r) => agent!.once('exit', r));
@@ -162,6 +140,6 @@ export async function benchLogsFanout(opts: { containers: number; rate: number; 
 
 export function printLogsFanoutBench(b: LogsFanoutBench): void {
   console.log(
-    `live logs: ${b.containers} containers × ~${b.rate} lines/s, ${b.browsers} browsers each following all, ${b.seconds} s measured: ${b.lines.toLocaleString('en')} lines received, print → browser p50 ${b.p50.toFixed(0)} ms, p99 ${b.p99.toFixed(0)} ms (max ${b.max.toFixed(0)}), ${b.missing} missing, ${b.repeated} repeated; CPU agent ${(b.agentCpu * 100).toFixed(0)}%, control plane ${(b.serverCpu * 100).toFixed(0)}% (of one core)`,
+    `live logs: ${b.containers} containers × ~${b.rate} lines/s, ${b.browsers} browsers each following all, ${b.seconds} s measured: ${b.lines.toLocaleString('en')} lines received, print → browser p50 ${b.p50.toFixed(0)} ms, p99 ${b.p99.toFixed(0)} ms (max ${b.max.toFixed(0)}), ${b.missing} missing, ${b.repeated} repeated; CPU agent ${(b.agentCpu * 100).toFixed(0)}%, control plane ${(b.serverCpu * 100).toFixed(0)}%, busiest browser ${(b.clientCpu * 100).toFixed(0)}% (of one core; ${os.cpus().length} cores in all)`,
   );
 }
