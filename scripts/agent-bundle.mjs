@@ -11,6 +11,8 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const outDir = join(root, 'build', 'agent');
 export const agentBundle = join(outDir, 'berth-agent.mjs');
 const workerBundle = join(outDir, 'layer-worker.mjs');
+// The log search's thread, likewise (agent/engine/logs/search.ts finds it there).
+const searchWorkerBundle = join(outDir, 'log-search-worker.mjs');
 // esbuild's list of the files that went into the bundle, kept for the staleness check.
 const metaFile = join(outDir, 'berth-agent.meta.json');
 // Not inputs esbuild sees, but they change what it produces.
@@ -21,7 +23,7 @@ const mtime = (p) => statSync(p, { throwIfNoEntry: false })?.mtimeMs;
 /** Why the bundle must be built again, or undefined when it is up to date. */
 export function agentBundleStale() {
   const built = mtime(agentBundle);
-  if (built === undefined || !existsSync(metaFile) || !existsSync(workerBundle)) return 'not built yet';
+  if (built === undefined || !existsSync(metaFile) || !existsSync(workerBundle) || !existsSync(searchWorkerBundle)) return 'not built yet';
   let inputs;
   try {
     inputs = Object.keys(JSON.parse(readFileSync(metaFile, 'utf8')).inputs).map((p) => join(root, p));
@@ -46,8 +48,9 @@ export async function ensureAgentBundle(log = (msg) => console.error(`[setup] ${
   const esbuild = await import('esbuild');
   const result = await esbuild.build({
     absWorkingDir: root,
-    // The layer unpacking thread (agent/engine/layers/unpack.ts) loads its own small bundle, next to this one.
-    entryPoints: { 'berth-agent': 'agent/main.ts', 'layer-worker': 'agent/engine/layers/worker.ts' },
+    // The layer unpacking thread (agent/engine/layers/unpack.ts) and the log search's
+    // (agent/engine/logs/search.ts) load their own small bundles, next to this one.
+    entryPoints: { 'berth-agent': 'agent/main.ts', 'layer-worker': 'agent/engine/layers/worker.ts', 'log-search-worker': 'agent/engine/logs/search-worker.ts' },
     bundle: true,
     platform: 'node',
     format: 'esm',

@@ -11,6 +11,7 @@ import {
   type HostSnapshot,
   type ImageDataChunk,
   type LogBatch,
+  type LogSearchChunk,
   type ServerToAgent,
   type TermMessage,
 } from '../../protocol/agent-link';
@@ -42,7 +43,7 @@ export type ImageDataSink = (hostId: string, chunk: ImageDataChunk) => Promise<v
 const PERSIST_EVERY_MS = 10_000;
 
 /** The agent events that belong to a stream someone opened: they go to that someone's process. */
-export type RelayKind = 'logs' | 'term' | 'imageData';
+export type RelayKind = 'logs' | 'term' | 'imageData' | 'logSearch';
 
 /** An agent connected to another control-plane process, as this one knows it. */
 export interface RemoteHost {
@@ -79,6 +80,8 @@ export class AgentHub {
   private io: Server | undefined;
   /** Where log batches go (the '/ui' hub); resolves when the batch may be acked. */
   logSink: LogSink | undefined;
+  /** Where log search chunks go (server/hub/logs.ts); resolves when the chunk may be acked. */
+  logSearchSink: ((hostId: string, chunk: LogSearchChunk) => Promise<void>) | undefined;
   /** Called after an agent (re)connects, e.g. to resume log streams. */
   onAgentOnline: ((hostId: string) => void) | undefined;
   /** Where terminal output goes (the '/ui' hub's terminals); resolves when the message may be acked. */
@@ -145,6 +148,17 @@ export class AgentHub {
         done();
       });
     });
+    socket.on('logSearch', (chunk, ack) => {
+      const done = () => {
+        if (typeof ack === 'function') ack();
+      };
+      const sunk = chunk && typeof chunk.searchId === 'string' ? this.deliver('logSearch', hostId, chunk.searchId, chunk) : undefined;
+      if (!sunk) return done();
+      sunk.then(done, (err) => {
+        console.error(`log search from host ${hostId}: ${(err as Error).message}`);
+        done();
+      });
+    });
     socket.on('term', (msg, ack) => {
       const done = () => {
         if (typeof ack === 'function') ack();
@@ -197,7 +211,7 @@ export class AgentHub {
   }
 
   /** A stream event to the process that opened the stream, or to this one's sink; undefined when nobody takes it. */
-  private deliver(kind: RelayKind, hostId: string, streamId: string, payload: LogBatch | TermMessage | ImageDataChunk): Promise<void> | undefined {
+  private deliver(kind: RelayKind, hostId: string, streamId: string, payload: LogBatch | TermMessage | ImageDataChunk | LogSearchChunk): Promise<void> | undefined {
     return this.cluster?.relay(kind, hostId, streamId, payload) ?? this.sink(kind, hostId, payload);
   }
 
@@ -205,6 +219,7 @@ export class AgentHub {
   sink(kind: RelayKind, hostId: string, payload: unknown): Promise<void> | undefined {
     if (kind === 'logs') return this.logSink?.(hostId, payload as LogBatch);
     if (kind === 'term') return this.termSink?.(hostId, payload as TermMessage);
+    if (kind === 'logSearch') return this.logSearchSink?.(hostId, payload as LogSearchChunk);
     return this.imageDataSink?.(hostId, payload as ImageDataChunk);
   }
 

@@ -5,6 +5,7 @@ import { authRouter } from './routers/auth';
 import { containersRouter } from './routers/containers';
 import { hostsRouter } from './routers/hosts';
 import { imagesRouter } from './routers/images';
+import { logsRouter } from './routers/logs';
 import { networksRouter } from './routers/networks';
 import { registriesRouter } from './routers/registries';
 import { teamRouter } from './routers/team';
@@ -17,6 +18,7 @@ export const appRouter = router({
   hosts: hostsRouter,
   images: imagesRouter,
   containers: containersRouter,
+  logs: logsRouter,
   volumes: volumesRouter,
   networks: networksRouter,
   audit: auditRouter,
