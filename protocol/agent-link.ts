@@ -5,6 +5,7 @@ import type { ContainerSpec, ContainerStatus, HealthState, HealthStatus, LogEntr
 import { networkCreateSchema } from './network';
 import { TERM_INPUT_MAX, TERM_SIZE_MAX } from './ui-socket';
 import { LOG_PAGE_MAX, LOG_QUERY_MAX, LOG_RETENTION_MAX_AGE, LOG_RETENTION_MAX_BYTES } from './logs';
+import { LOG_TIME_MAX } from './log-limits';
 
 /** socket.io namespace agents connect to (the browser uses '/ui'). */
 export const AGENT_NAMESPACE = '/agent';
@@ -152,7 +153,7 @@ export interface HostSnapshot {
 
 const id = z.string().min(1);
 const count = z.number().int().nonnegative();
-const logTime = z.number().finite().nonnegative();
+const logTime = z.number().finite().nonnegative().max(LOG_TIME_MAX);
 const logFilterFields = { since: logTime.optional(), until: logTime.optional(), stdout: z.boolean().optional(), stderr: z.boolean().optional() };
 const logPageFields = { before: count.optional(), after: count.optional(), around: count.optional(), at: logTime.optional(), limit: z.number().int().min(1).max(LOG_PAGE_MAX).optional() };
 const logSearchFields = { query: z.string().min(1).max(LOG_QUERY_MAX), regex: z.boolean().optional(), caseSensitive: z.boolean().optional(), maxHits: z.number().int().min(1).optional() };

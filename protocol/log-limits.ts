@@ -34,3 +34,6 @@ export const LOG_RETENTION_DEFAULT = { maxAgeSeconds: 7 * 24 * 3600, maxBytes: 1
 /** Bounds of the setting: 10 years, 1 TiB. */
 export const LOG_RETENTION_MAX_AGE = 10 * 365 * 24 * 3600;
 export const LOG_RETENTION_MAX_BYTES = 2 ** 40;
+
+/** The latest time (unix seconds) a since/until/at may name: the end of year 9999, as far as a date goes. */
+export const LOG_TIME_MAX = 253_402_300_799;

@@ -46,7 +46,7 @@
 import './zod-in-browser';
 import { z } from 'zod';
 import type { LogEntry } from './container';
-import { LOG_PAGE_MAX, LOG_QUERY_MAX, LOG_RETENTION_MAX_AGE, LOG_RETENTION_MAX_BYTES, LOG_SEARCH_MAX_HITS, LOG_SOURCES_MAX } from './log-limits';
+import { LOG_PAGE_MAX, LOG_QUERY_MAX, LOG_RETENTION_MAX_AGE, LOG_RETENTION_MAX_BYTES, LOG_SEARCH_MAX_HITS, LOG_SOURCES_MAX, LOG_TIME_MAX } from './log-limits';
 
 export type { LogEntry } from './container';
 
@@ -266,7 +266,7 @@ function makeLogSchemas() {
   const hostId = z.string().min(1).max(100);
   const containerId = z.string().min(1).max(128);
   const seq = z.number().int().nonnegative();
-  const time = z.number().finite().nonnegative();
+  const time = z.number().finite().nonnegative().max(LOG_TIME_MAX);
   const source = z.strictObject({ hostId, containerId, kept: z.boolean().optional() }) satisfies z.ZodType<LogSource>;
   const filter = {
     since: time.optional(),

@@ -118,6 +118,8 @@ export const UI_EVENT_MIN_ROLE: { [E in keyof UiToServer]: Role | 'own' } = {
   'host:unwatch': 'own',
   'logs:subscribe': 'viewer',
   'logs:unsubscribe': 'own',
+  'logs:search': 'viewer',
+  'logs:searchCancel': 'own',
   'term:open': 'operator',
   'term:input': 'own',
   'term:resize': 'own',

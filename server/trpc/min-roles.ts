@@ -86,6 +86,11 @@ export const MIN_ROLE: Record<string, MinRole> = {
   'networks.remove': host('operator'),
   'networks.prune': host('operator'),
 
+  'logs.page': host('viewer'),
+  'logs.kept': host('viewer'),
+  'logs.retention': host('viewer'),
+  'logs.setRetention': host('admin'),
+
   'audit.list': current('admin'),
   'audit.search': current('admin'),
   'audit.facets': current('admin'),

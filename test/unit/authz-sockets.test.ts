@@ -21,7 +21,7 @@ let http: HttpServer;
 let ioServer: SocketServer;
 let url: string;
 let w: World;
-const commands: Array<{ op: string; subId?: string; sessionId?: string }> = [];
+const commands: Array<{ op: string; subId?: string; sessionId?: string; searchId?: string }> = [];
 const opened: Socket[] = [];
 
 async function agentSocket(hostId: string, credential: string): Promise<Socket> {
@@ -64,7 +64,7 @@ before(async () => {
 /** A stand-in agent for the world's host A1 that says yes to everything and records it. */
 async function standIn(world: World): Promise<Socket> {
   const agent = await agentSocket(world.hostA1, world.hostCredential);
-  agent.on('command', (cmd: { op: string; subId?: string; sessionId?: string }, reply: (r: unknown) => void) => {
+  agent.on('command', (cmd: { op: string; subId?: string; sessionId?: string; searchId?: string }, reply: (r: unknown) => void) => {
     commands.push(cmd);
     reply({ ok: true, result: cmd.op === 'term.open' ? { execId: 'exec-0123456789ab' } : {} });
   });
@@ -95,14 +95,21 @@ test('socket matrix: every event × every kind of caller', { timeout: 120_000 },
   const payload: Record<string, () => unknown> = {
     'host:watch': () => w.hostA1,
     'logs:subscribe': () => ({ hostId: w.hostA1, containerId: 'c1', tail: 10 }),
+    'logs:search': () => ({ sources: [{ hostId: w.hostA1, containerId: 'c1' }], query: 'needle' }),
     'term:open': () => ({ hostId: w.hostA1, containerId: 'c1', shell: '/bin/sh', size: { cols: 80, rows: 24 } }),
   };
   // What the owner opens, for the others to try the 'own' events on.
   const owner = (await uiSocket('owner'))!;
   const sub = await ack<{ ok: boolean; subId?: string }>(owner, 'logs:subscribe', payload['logs:subscribe']());
   const term = await ack<{ ok: boolean; sessionId?: string }>(owner, 'term:open', payload['term:open']());
-  assert.ok(sub.ok && term.ok, 'the owner opens a log stream and a terminal');
-  const touchedOwners = () => commands.filter((c) => (c.subId === sub.subId && c.op === 'logs.unsubscribe') || (c.sessionId === term.sessionId && c.op !== 'term.open'));
+  const search = await ack<{ ok: boolean; searchId?: string }>(owner, 'logs:search', payload['logs:search']());
+  assert.ok(sub.ok && term.ok && search.ok, 'the owner opens a log stream, a terminal and a search');
+  // The agent's ids of the owner's search (the browser's searchId is the server's own).
+  const ownerSearches = new Set(commands.filter((c) => c.op === 'logs.search').map((c) => c.searchId));
+  const touchedOwners = () =>
+    commands.filter(
+      (c) => (c.subId === sub.subId && c.op === 'logs.unsubscribe') || (c.sessionId === term.sessionId && c.op !== 'term.open') || (c.op === 'logs.search.cancel' && ownerSearches.has(c.searchId)),
+    );
   for (const [event, min] of Object.entries(UI_EVENT_MIN_ROLE) as Array<[keyof UiToServer, Role | 'own']>) {
     for (const who of CALLERS) {
       cases++;
@@ -119,6 +126,7 @@ test('socket matrix: every event × every kind of caller', { timeout: 120_000 },
         const before = touchedOwners().length;
         if (event === 'host:unwatch') s.emit('host:unwatch', w.hostA1);
         if (event === 'logs:unsubscribe') s.emit('logs:unsubscribe', sub.subId!);
+        if (event === 'logs:searchCancel') s.emit('logs:searchCancel', search.searchId!);
         if (event === 'term:resize') s.emit('term:resize', { sessionId: term.sessionId!, size: { cols: 100, rows: 30 } });
         if (event === 'term:close') s.emit('term:close', term.sessionId!);
         if (event === 'term:input') {
@@ -139,8 +147,9 @@ test('socket matrix: every event × every kind of caller', { timeout: 120_000 },
   // The owner's own 'own' events do reach the agent: the check above could have seen them.
   owner.emit('term:resize', { sessionId: term.sessionId!, size: { cols: 100, rows: 30 } });
   owner.emit('logs:unsubscribe', sub.subId!);
+  owner.emit('logs:searchCancel', search.searchId!);
   await ack(owner, 'host:watch', 'no-such-host');
-  assert.deepEqual(touchedOwners().map((c) => c.op).sort(), ['logs.unsubscribe', 'term.resize']);
+  assert.deepEqual(touchedOwners().map((c) => c.op).sort(), ['logs.search.cancel', 'logs.unsubscribe', 'term.resize']);
   console.log(`socket matrix: ${Object.keys(UI_EVENT_MIN_ROLE).length} events × ${CALLERS.length} callers = ${cases} cases; ${failures.length} wrong`);
   assert.deepEqual(failures, []);
 });
