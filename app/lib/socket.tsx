@@ -1,8 +1,8 @@
 'use client';
 import { createContext, useCallback, useContext, useEffect, useRef, useState, type ReactNode } from 'react';
 import { io, type Socket } from 'socket.io-client';
-import type { LogEntry } from '../../protocol/container';
-import { appendEntries, logRequest } from './log-merge';
+import { freshEntries, logRequest } from './log-merge';
+import { LogStore } from './log-store';
 import { UI_NAMESPACE, type HostView, type ServerToUi, type UiToServer } from '../../protocol/ui-socket';
 
 export type UiSocket = Socket<ServerToUi, UiToServer>;
@@ -130,9 +130,6 @@ export function useHostWatch(hostId: string): HostWatch {
   return { host, error, current, onlineEpoch };
 }
 
-/** Lines kept in the browser; older ones are dropped so a chatty container cannot exhaust the tab. */
-export const MAX_LOG_LINES = 5000;
-
 /**
  * Where a followed log stands: waiting for the server's answer, following new lines,
  * ended (the container stopped and everything was read), paused because the host is
@@ -141,7 +138,9 @@ export const MAX_LOG_LINES = 5000;
 export type LogPhase = 'connecting' | 'following' | 'ended' | 'host-offline' | 'reconnecting' | 'error';
 
 export interface LogStream {
-  entries: LogEntry[];
+  /** The lines held, in a compact store that grows in place; `version` changes with it. */
+  store: LogStore;
+  version: number;
   phase: LogPhase;
   /** Why the server refused the stream (phase 'error'). */
   error: string | null;
@@ -150,10 +149,35 @@ export interface LogStream {
 }
 
 /**
- * A container's log: the last 500 lines, then new ones as they come. Lines are keyed
- * by their seq, and every new subscription (after our socket reconnects, after the
- * host comes back online) asks for what follows the last seq seen, so nothing is
- * repeated or lost. `host` is useHostWatch's: the stream pauses while the host is not online.
+ * Re-renders at most once a frame however fast batches come: the store is already up to
+ * date, React only needs to look again.
+ */
+export function useStoreVersion(store: LogStore): [number, () => void] {
+  const [version, setVersion] = useState(store.version);
+  const frame = useRef<number | null>(null);
+  const bump = useCallback(() => {
+    if (frame.current !== null) return;
+    const run = () => {
+      frame.current = null;
+      setVersion(store.version);
+    };
+    // A hidden tab gets no animation frames; a timer still lets its state move.
+    frame.current = typeof document !== 'undefined' && document.hidden ? (setTimeout(run, 200) as unknown as number) : requestAnimationFrame(run);
+  }, [store]);
+  useEffect(() => () => {
+    if (frame.current !== null) {
+      cancelAnimationFrame(frame.current);
+      clearTimeout(frame.current);
+    }
+  }, []);
+  return [version, bump];
+}
+
+/**
+ * A container's log: the last lines, then new ones as they come. Lines are keyed by
+ * their seq, and every new subscription (after our socket reconnects, after the host
+ * comes back online) asks for what follows the last seq seen, so nothing is repeated or
+ * lost. `host` is useHostWatch's: the stream pauses while the host is not online.
  */
 export function useContainerLogs(
   hostId: string,
@@ -162,21 +186,18 @@ export function useContainerLogs(
 ): LogStream {
   const { onlineEpoch } = host;
   const { socket, connected } = useSocket();
-  const [entries, setEntries] = useState<LogEntry[]>([]);
+  const [store] = useState(() => new LogStore());
+  const [version, bump] = useStoreVersion(store);
   const [sub, setSub] = useState<'connecting' | 'following' | 'ended'>('connecting');
   const [error, setError] = useState<string | null>(null);
   const [generation, setGeneration] = useState(0);
-  const lastSeq = useRef<number | null>(null);
-  // The entries as of the last batch, so merging does not wait for React to re-render.
-  const pending = useRef<LogEntry[]>([]);
 
   // A different container starts from scratch.
   useEffect(() => {
-    lastSeq.current = null;
-    pending.current = [];
-    setEntries([]);
+    store.clear();
+    bump();
     setSub('connecting');
-  }, [hostId, containerId]);
+  }, [hostId, containerId, store, bump]);
 
   const live = connected && onlineEpoch > 0;
   useEffect(() => {
@@ -192,12 +213,7 @@ export function useContainerLogs(
       if (!active || batch.containerId !== containerId) return;
       // Batches of an earlier subscription of ours may still be in flight: the seq check drops repeats.
       if (subId !== null && batch.subId !== subId) return;
-      const merged = appendEntries(pending.current, batch.entries, lastSeq.current, MAX_LOG_LINES);
-      if (merged.lastSeq !== lastSeq.current) {
-        lastSeq.current = merged.lastSeq;
-        pending.current = merged.entries;
-        setEntries(merged.entries);
-      }
+      if (store.append(freshEntries(batch.entries, store.lastSeq()))) bump();
       if (batch.done) {
         ended = true;
         setSub('ended');
@@ -205,7 +221,7 @@ export function useContainerLogs(
     };
 
     socket.on('logs', onLogs);
-    socket.emit('logs:subscribe', logRequest(hostId, containerId, lastSeq.current), (res) => {
+    socket.emit('logs:subscribe', logRequest(hostId, containerId, store.lastSeq()), (res) => {
       if (!active) {
         if (res.subId) socket.emit('logs:unsubscribe', res.subId);
         return;
@@ -224,9 +240,9 @@ export function useContainerLogs(
       socket.off('logs', onLogs);
       if (subId && socket.connected) socket.emit('logs:unsubscribe', subId);
     };
-  }, [socket, live, onlineEpoch, enabled, hostId, containerId, generation]);
+  }, [socket, live, onlineEpoch, enabled, hostId, containerId, generation, store, bump]);
 
   const resume = useCallback(() => setGeneration((g) => g + 1), []);
   const phase: LogPhase = !connected ? 'reconnecting' : !host.current ? 'connecting' : onlineEpoch === 0 ? 'host-offline' : error ? 'error' : sub;
-  return { entries, phase, error, resume };
+  return { store, version, phase, error, resume };
 }

@@ -178,7 +178,7 @@ export default function ContainerPage() {
         </div>
         {/* Hidden, not unmounted: the log keeps its lines and its scroll position. */}
         <div role="tabpanel" id="panel-logs" aria-labelledby="tab-logs" hidden={tab !== 'logs'}>
-          <LogViewer stream={logs} />
+          <LogViewer source={logs} />
         </div>
         {tab === 'inspect' ? (
           <div role="tabpanel" id="panel-inspect" aria-labelledby="tab-inspect" className="grid items-start gap-5 lg:grid-cols-2">

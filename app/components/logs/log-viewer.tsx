@@ -1,0 +1,530 @@
+'use client';
+import { useCallback, useEffect, useLayoutEffect, useRef, useState, type ReactNode } from 'react';
+import { stripAnsi } from '../../lib/ansi';
+import { formatTime, matchesFields, parseFieldFilter, parseJsonLine, type FieldCondition, type JsonObject } from '../../lib/log-lines';
+import { RowLayout, type LogStore } from '../../lib/log-store';
+import type { LogPhase } from '../../lib/socket';
+import { jsonOpenLines, LINE_PX, LogRow, PREFIX_CLASSES, type Highlight } from './log-row';
+
+/** Within this many pixels of the bottom counts as "at the bottom" (sub-pixel scroll positions). */
+const STICK_SLACK_PX = 24;
+/** Rows drawn above and below the visible ones, so a fast scroll does not show blank space first. */
+const OVERSCAN = 30;
+/**
+ * The tallest scroll area used; Chromium lays out no taller than about 33 million pixels,
+ * Firefox about 17 million. Past it, scroll positions are scaled onto the content.
+ */
+const MAX_SCROLL_PX = 15_000_000;
+/** Parsed JSON lines kept: enough for several screens, never the whole log. */
+const JSON_CACHE = 5000;
+
+const STATUS: Record<LogPhase, { text: string; cls: string }> = {
+  connecting: { text: 'connecting…', cls: 'text-amber-300' },
+  following: { text: 'following', cls: 'text-emerald-300' },
+  ended: { text: 'stream ended (container not running)', cls: 'text-slate-400' },
+  'host-offline': { text: 'host offline: the log as of when it was last seen, resumes when it is back', cls: 'text-amber-300' },
+  reconnecting: { text: 'reconnecting…', cls: 'text-amber-300' },
+  error: { text: 'cannot read the log', cls: 'text-red-300' },
+};
+
+export interface LogHistory {
+  /** Older lines exist on the agent than the first one held. */
+  hasOlder: boolean;
+  loading: boolean;
+  loadOlder: () => void;
+  /** Replaces what is shown by the lines from this time on (ms since the epoch). */
+  jumpToTime?: (ms: number) => void;
+  /** Replaces what is shown by the lines around this seq (a link's range). */
+  jumpToSeq?: (seq: number) => void;
+  error?: string | null;
+}
+
+export interface LogViewSource {
+  store: LogStore;
+  /** Changes whenever the store does (the store mutates in place). */
+  version: number;
+  phase: LogPhase;
+  error: string | null;
+  /** The server said this reader fell behind and it is catching up from its seq. */
+  behind?: boolean;
+  history?: LogHistory;
+}
+
+export interface LogViewerProps {
+  source: LogViewSource;
+  title?: string;
+  /** Several containers in one view: each line carries its container's name as a coloured prefix. */
+  merged?: boolean;
+  /** Search highlights by seq (offsets in the text without escapes), and the current match. */
+  highlights?: Map<number, Highlight[]>;
+  /** Scroll to this line (a search match clicked) and mark it. */
+  reveal?: { seq: number; nonce: number } | null;
+  /** Extra controls in the toolbar (search, download). */
+  toolbar?: ReactNode;
+  /** Only these lines (search filter mode): null shows all. */
+  onlySeqs?: Set<number> | null;
+  /** Reports the current selection (seq range) to the page, for a download of it. */
+  onSelection?: (range: { from: number; to: number } | null) => void;
+  /** Reports what the field filter keeps, for a download of it. */
+  onFieldFilter?: (text: string) => void;
+  heightClass?: string;
+}
+
+interface LayoutCache {
+  layout: RowLayout;
+  key: string;
+  builtLen: number;
+  builtFirst: number | null;
+  /** Store index of the group head the last built row belongs to. */
+  head: number;
+  headFolded: boolean;
+}
+
+/** The range of a link: `#logs=FROM-TO` (seqs). */
+export function parseLinkRange(hash: string): { from: number; to: number } | null {
+  const m = /(?:^#|&)logs=(\d+)(?:-(\d+))?/.exec(hash);
+  if (!m) return null;
+  const from = Number(m[1]);
+  const to = m[2] ? Number(m[2]) : from;
+  return { from: Math.min(from, to), to: Math.max(from, to) };
+}
+
+async function copyText(text: string): Promise<void> {
+  try {
+    await navigator.clipboard.writeText(text);
+    return;
+  } catch {
+    // No clipboard permission (or not a secure context): the old way, from a user gesture.
+  }
+  const ta = document.createElement('textarea');
+  ta.value = text;
+  ta.setAttribute('readonly', '');
+  ta.className = 'fixed -left-[9999px] top-0';
+  document.body.append(ta);
+  ta.select();
+  document.execCommand('copy');
+  ta.remove();
+}
+
+/**
+ * A log, virtualized: the lines live in a compact store and only the ones in view (and a
+ * few around them) are drawn, so a million lines scroll as smoothly as ten. It follows new
+ * lines while the reader is at the bottom; scrolling up pauses until they come back down.
+ */
+export function LogViewer({ source, title = 'Logs', merged = false, highlights, reveal, toolbar, onlySeqs = null, onSelection, onFieldFilter, heightClass = 'h-[28rem]' }: LogViewerProps) {
+  const { store, version } = source;
+  const box = useRef<HTMLDivElement>(null);
+  const measure = useRef<HTMLSpanElement>(null);
+  const [follow, setFollow] = useState(true);
+  const [timeMode, setTimeMode] = useState<'off' | 'local' | 'utc'>('off');
+  const [colours, setColours] = useState(true);
+  const [wrap, setWrap] = useState(false);
+  const [filterText, setFilterText] = useState('');
+  const [jsonOpen, setJsonOpen] = useState<Set<number>>(() => new Set());
+  const [folded, setFolded] = useState<Set<number>>(() => new Set());
+  const [sel, setSel] = useState<{ anchor: number; from: number; to: number } | null>(null);
+  const [scrollTop, setScrollTop] = useState(0);
+  const [viewH, setViewH] = useState(448);
+  const [cols, setCols] = useState(160);
+  const [copied, setCopied] = useState<string | null>(null);
+  const [jumpAt, setJumpAt] = useState('');
+  const jsonCache = useRef(new Map<number, JsonObject | null>());
+  const cache = useRef<LayoutCache | null>(null);
+  const linkTarget = useRef<{ from: number; to: number } | null>(null);
+  const linkAsked = useRef(false);
+  // The line at the top of the view and how far into it the view starts, to hold it in
+  // place when older lines come in above it.
+  const anchor = useRef<{ seq: number; offset: number } | null>(null);
+
+  let filter: FieldCondition[] = [];
+  let filterError: string | null = null;
+  try {
+    filter = parseFieldFilter(filterText);
+  } catch (err) {
+    filterError = (err as Error).message;
+  }
+
+  useEffect(() => onFieldFilter?.(filterError ? '' : filterText), [filterText, filterError, onFieldFilter]);
+
+  const jsonOf = useCallback(
+    (i: number): JsonObject | null => {
+      const seq = store.seq(i);
+      const c = jsonCache.current;
+      if (c.has(seq)) return c.get(seq)!;
+      const v = parseJsonLine(store.text(i));
+      if (c.size >= JSON_CACHE) c.delete(c.keys().next().value!);
+      c.set(seq, v);
+      return v;
+    },
+    [store],
+  );
+
+  // Column count for wrapped heights: the viewer's font is monospace.
+  useLayoutEffect(() => {
+    const el = box.current;
+    if (!el) return;
+    const update = () => {
+      const h = el.clientHeight;
+      if (h > 0) setViewH(h);
+      const cw = measure.current ? measure.current.getBoundingClientRect().width / 100 : 7.2;
+      // Gutter, border and padding; the time column when shown.
+      const used = 28 + (timeMode !== 'off' ? 200 : 0) + (merged ? 140 : 0);
+      if (cw > 0 && el.clientWidth > 0) setCols(Math.max(20, Math.floor((el.clientWidth - used) / cw)));
+    };
+    update();
+    const ro = new ResizeObserver(update);
+    ro.observe(el);
+    return () => ro.disconnect();
+  }, [timeMode, merged]);
+
+  // --- the rows: built once per change of what shapes them, then extended as lines come in.
+  const key = `${filterText}|${wrap ? cols : 0}|${onlySeqs ? 'only' : ''}|${[...jsonOpen].join(',')}|${[...folded].join(',')}`;
+  const onlyRef = useRef(onlySeqs);
+  let c = cache.current;
+  const first = store.firstSeq();
+  if (!c || c.key !== key || c.builtFirst !== first || c.builtLen > store.length || onlyRef.current !== onlySeqs) {
+    c = cache.current = { layout: new RowLayout(), key, builtLen: 0, builtFirst: first, head: -1, headFolded: false };
+    c.layout.reset();
+    onlyRef.current = onlySeqs;
+  }
+  if (c.builtLen < store.length) {
+    const L = c.layout;
+    for (let i = c.builtLen; i < store.length; i++) {
+      const cont = store.continues(i);
+      if (!cont) {
+        c.head = i;
+        c.headFolded = folded.has(store.seq(i));
+      } else if (c.headFolded && !onlySeqs && !filter.length) continue;
+      if (onlySeqs && !onlySeqs.has(store.seq(i))) continue;
+      let obj: JsonObject | null = null;
+      if (filter.length || jsonOpen.size) obj = jsonOf(i);
+      if (filter.length && !matchesFields(obj, filter)) continue;
+      let lines = 1;
+      if (wrap) lines = Math.max(1, Math.ceil(store.text(i).length / cols));
+      if (obj && jsonOpen.has(store.seq(i))) lines += jsonOpenLines(obj);
+      L.push(i, lines * LINE_PX);
+    }
+    c.builtLen = store.length;
+  }
+  const layout = c.layout;
+  const total = layout.total;
+  const scrollH = Math.min(total, MAX_SCROLL_PX);
+  const maxScroll = Math.max(0, scrollH - viewH);
+  const ratio = maxScroll > 0 ? Math.max(0, total - viewH) / maxScroll : 1;
+  const contentTop = Math.min(scrollTop, maxScroll) * ratio;
+  const firstRow = Math.max(0, layout.rowAt(contentTop) - OVERSCAN);
+  const lastRow = Math.min(layout.count - 1, layout.rowAt(contentTop + viewH) + OVERSCAN);
+  const offsetY = Math.min(scrollTop, maxScroll) + (layout.tops[firstRow] - contentTop);
+
+  const select = useCallback(
+    (seq: number, extend: boolean) => {
+      setSel((s) => {
+        if (extend && s) return { anchor: s.anchor, from: Math.min(s.anchor, seq), to: Math.max(s.anchor, seq) };
+        if (s && !extend && s.from === seq && s.to === seq) return null;
+        return { anchor: seq, from: seq, to: seq };
+      });
+    },
+    [],
+  );
+  useEffect(() => onSelection?.(sel ? { from: sel.from, to: sel.to } : null), [sel, onSelection]);
+  const toggleJson = useCallback((seq: number) => setJsonOpen((s) => toggled(s, seq)), []);
+  const toggleGroup = useCallback((seq: number) => setFolded((s) => toggled(s, seq)), []);
+  const addFilter = useCallback((cond: string) => setFilterText((t) => (t.trim() ? `${t.trim()} ${cond}` : cond)), []);
+
+  // Follow: stay at the bottom as lines come in.
+  useLayoutEffect(() => {
+    const el = box.current;
+    if (!el) return;
+    if (follow) {
+      el.scrollTop = el.scrollHeight;
+      if (el.scrollTop !== scrollTop) setScrollTop(el.scrollTop);
+      return;
+    }
+    // Older lines came in above: keep the line that was at the top where it was.
+    const a = anchor.current;
+    if (a) {
+      const i = store.indexOfSeq(a.seq);
+      if (i >= 0) {
+        const row = layout.rowOfIndex(i);
+        const want = (layout.tops[row] + a.offset) / ratio;
+        if (Math.abs(want - el.scrollTop) > 1) {
+          el.scrollTop = want;
+          setScrollTop(el.scrollTop);
+        }
+      }
+    }
+  }, [version, follow, layout, layout.count, total, store, ratio, scrollTop]);
+
+  // A link's range: scroll there and select it once the lines are in (asking the history for them if it can).
+  useEffect(() => {
+    if (linkAsked.current) return;
+    linkAsked.current = true;
+    const r = parseLinkRange(window.location.hash);
+    if (!r) return;
+    linkTarget.current = r;
+    setFollow(false);
+    source.history?.jumpToSeq?.(r.from);
+  }, [source.history]);
+  useEffect(() => {
+    const r = linkTarget.current;
+    if (!r) return;
+    const i = store.indexOfSeq(r.from);
+    if (i < 0) return;
+    linkTarget.current = null;
+    setSel({ anchor: r.from, from: r.from, to: r.to });
+    scrollToIndex(i);
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [version, layout]);
+
+  function scrollToIndex(i: number) {
+    const el = box.current;
+    if (!el) return;
+    const row = layout.rowOfIndex(i);
+    setFollow(false);
+    const y = Math.max(0, layout.tops[row] - viewH / 3) / ratio;
+    el.scrollTop = y;
+    setScrollTop(el.scrollTop);
+    anchor.current = { seq: store.seq(layout.rows[Math.min(row, layout.count - 1)] ?? i), offset: 0 };
+  }
+
+  useEffect(() => {
+    if (!reveal) return;
+    const i = store.indexOfSeq(reveal.seq);
+    if (i >= 0) scrollToIndex(i);
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [reveal?.nonce, reveal?.seq, version]);
+
+  function onScroll() {
+    const el = box.current;
+    if (!el) return;
+    setScrollTop(el.scrollTop);
+    const atBottom = el.scrollHeight - el.scrollTop - el.clientHeight <= STICK_SLACK_PX;
+    if (atBottom !== follow) setFollow(atBottom);
+    const y = el.scrollTop * ratio;
+    const row = layout.rowAt(y);
+    if (layout.count) anchor.current = { seq: store.seq(layout.rows[row]), offset: y - layout.tops[row] };
+    // Near the top: the page before.
+    const h = source.history;
+    if (h && h.hasOlder && !h.loading && el.scrollTop < viewH) h.loadOlder();
+  }
+
+  function selectionText(): string {
+    if (!sel) return '';
+    const a = store.indexOfSeq(sel.from);
+    const b = store.indexOfSeq(sel.to);
+    if (a < 0 || b < 0) return '';
+    const out: string[] = [];
+    for (let i = a; i <= b; i++) {
+      const src = merged ? `${store.sources[store.source(i)]?.name ?? '?'} | ` : '';
+      const t = timeMode !== 'off' ? `${formatTime(store.timeMs(i), timeMode === 'utc')} ` : '';
+      out.push(src + t + stripAnsi(store.text(i)));
+    }
+    return out.join('\n');
+  }
+
+  async function copy(what: 'text' | 'link') {
+    if (!sel) return;
+    const url = new URL(window.location.href);
+    url.hash = `logs=${sel.from}-${sel.to}`;
+    await copyText(what === 'text' ? selectionText() : url.toString());
+    if (what === 'link') window.history.replaceState(window.history.state, '', url.toString());
+    setCopied(what);
+    setTimeout(() => setCopied(null), 1500);
+  }
+
+  function jumpToTime() {
+    const ms = Date.parse(jumpAt);
+    if (!Number.isFinite(ms)) return;
+    if (source.history?.jumpToTime) {
+      setFollow(false);
+      source.history.jumpToTime(ms);
+      return;
+    }
+    scrollToIndex(Math.min(store.length - 1, store.indexAtTime(ms)));
+  }
+
+  const status = STATUS[source.phase];
+  const rows: ReactNode[] = [];
+  for (let r = firstRow; r <= lastRow && layout.count; r++) {
+    const i = layout.rows[r];
+    const seq = store.seq(i);
+    const text = store.text(i);
+    const cont = store.continues(i);
+    let group: { more: number; folded: boolean } | null = null;
+    if (!cont && i + 1 < store.length && store.continues(i + 1)) {
+      let n = 0;
+      while (i + 1 + n < store.length && store.continues(i + 1 + n)) n++;
+      group = { more: n, folded: folded.has(seq) };
+    }
+    const src = merged ? store.sources[store.source(i)] : undefined;
+    rows.push(
+      <LogRow
+        key={seq + ':' + store.source(i)}
+        seq={seq}
+        text={text}
+        stream={store.stream(i)}
+        timeMs={store.timeMs(i)}
+        timeMode={timeMode === 'off' ? null : timeMode}
+        colours={colours}
+        wrap={wrap}
+        json={jsonOf(i)}
+        jsonOpen={jsonOpen.has(seq)}
+        continuation={cont}
+        group={group}
+        prefix={src ? { name: src.hostName ? `${src.hostName}/${src.name}` : src.name, cls: PREFIX_CLASSES[store.source(i) % PREFIX_CLASSES.length] } : null}
+        selected={!!sel && seq >= sel.from && seq <= sel.to && (!merged || true)}
+        highlights={highlights?.get(seq) ?? null}
+        onSelect={select}
+        onToggleJson={toggleJson}
+        onToggleGroup={toggleGroup}
+        onAddFilter={addFilter}
+      />,
+    );
+  }
+
+  const h = source.history;
+  return (
+    <div className="overflow-hidden rounded-lg border border-slate-800 bg-slate-950 shadow-sm" data-testid="log-panel">
+      <div className="flex flex-wrap items-center gap-x-3 gap-y-1.5 border-b border-slate-800 px-3 py-2 text-xs text-slate-300">
+        <span className="font-semibold text-slate-100">{title}</span>
+        <span data-testid="log-status" data-state={source.phase} className={status.cls}>
+          {source.phase === 'error' ? source.error : status.text}
+        </span>
+        {source.behind ? (
+          <span data-testid="log-behind" className="rounded bg-amber-500/20 px-1.5 text-amber-300">
+            fell behind: catching up
+          </span>
+        ) : null}
+        <span className="text-slate-500" data-testid="log-count" data-count={store.length} data-shown={layout.count}>
+          {layout.count === store.length ? `${store.length.toLocaleString('en')} lines` : `${layout.count.toLocaleString('en')} of ${store.length.toLocaleString('en')} lines`}
+          {h?.hasOlder ? ' (older on the agent)' : ''}
+        </span>
+        <button
+          type="button"
+          data-testid="log-follow"
+          aria-pressed={follow}
+          onClick={() => setFollow((f) => !f)}
+          className={`rounded px-2 py-0.5 ${follow ? 'bg-emerald-600/30 text-emerald-200' : 'bg-slate-800 text-slate-300'}`}
+        >
+          {follow ? 'Following' : 'Paused'}
+        </button>
+        <label className="flex items-center gap-1">
+          time
+          <select data-testid="log-time-mode" value={timeMode} onChange={(e) => setTimeMode(e.target.value as 'off' | 'local' | 'utc')} className="rounded bg-slate-800 px-1 py-0.5 text-slate-200">
+            <option value="off">off</option>
+            <option value="local">local</option>
+            <option value="utc">UTC</option>
+          </select>
+        </label>
+        <label className="flex items-center gap-1">
+          <input type="checkbox" data-testid="log-colours" checked={colours} onChange={(e) => setColours(e.target.checked)} />
+          colours
+        </label>
+        <label className="flex items-center gap-1">
+          <input type="checkbox" data-testid="log-wrap" checked={wrap} onChange={(e) => setWrap(e.target.checked)} />
+          wrap
+        </label>
+        <span className="flex items-center gap-2">
+          <span className="inline-block h-2 w-2 rounded-sm bg-slate-300" /> stdout
+          <span className="inline-block h-2 w-2 rounded-sm bg-rose-400" /> stderr
+        </span>
+      </div>
+      <div className="flex flex-wrap items-center gap-x-3 gap-y-1.5 border-b border-slate-800 px-3 py-1.5 text-xs text-slate-300">
+        <label className="flex items-center gap-1">
+          fields
+          <input
+            data-testid="log-field-filter"
+            value={filterText}
+            onChange={(e) => setFilterText(e.target.value)}
+            placeholder="level=error"
+            aria-invalid={!!filterError}
+            className={`w-44 rounded bg-slate-800 px-1.5 py-0.5 text-slate-100 placeholder:text-slate-500 ${filterError ? 'ring-1 ring-rose-500' : ''}`}
+          />
+        </label>
+        {filterError ? (
+          <span data-testid="log-field-filter-error" role="alert" className="text-rose-300">
+            {filterError}
+          </span>
+        ) : null}
+        <label className="flex items-center gap-1">
+          jump to
+          <input data-testid="log-jump-time" type="datetime-local" step="1" value={jumpAt} onChange={(e) => setJumpAt(e.target.value)} className="rounded bg-slate-800 px-1 py-0.5 text-slate-100 [color-scheme:dark]" />
+          <button type="button" data-testid="log-jump-go" onClick={jumpToTime} disabled={!jumpAt} className="rounded bg-slate-800 px-2 py-0.5 hover:bg-slate-700 disabled:opacity-50">
+            go
+          </button>
+        </label>
+        {toolbar}
+      </div>
+      {sel ? (
+        <div data-testid="log-selection" className="flex items-center gap-3 border-b border-slate-800 bg-sky-950/60 px-3 py-1.5 text-xs text-sky-100">
+          <span>
+            {sel.from === sel.to ? `line ${sel.from} selected` : `lines ${sel.from}–${sel.to} selected`} (shift-click another line for a range)
+          </span>
+          <button type="button" data-testid="log-copy" onClick={() => void copy('text')} className="rounded bg-sky-800 px-2 py-0.5 hover:bg-sky-700">
+            {copied === 'text' ? 'Copied' : 'Copy'}
+          </button>
+          <button type="button" data-testid="log-copy-link" onClick={() => void copy('link')} className="rounded bg-sky-800 px-2 py-0.5 hover:bg-sky-700">
+            {copied === 'link' ? 'Link copied' : 'Copy link'}
+          </button>
+          <button type="button" onClick={() => setSel(null)} className="ml-auto text-sky-300 hover:text-white">
+            clear
+          </button>
+        </div>
+      ) : null}
+      <div className="relative">
+        <span ref={measure} aria-hidden className="invisible absolute font-mono text-xs whitespace-pre">
+          {'0'.repeat(100)}
+        </span>
+        <div
+          ref={box}
+          onScroll={onScroll}
+          data-testid="log-viewer"
+          data-following={follow ? 'true' : 'false'}
+          role="log"
+          aria-label={`${title}`}
+          aria-live="off"
+          className={`${heightClass} overflow-auto font-mono text-xs leading-5`}
+        >
+          {layout.count === 0 ? (
+            <p className="px-3 py-2 text-slate-500">
+              {store.length > 0 ? 'No line matches.' : source.phase === 'following' || source.phase === 'ended' ? 'No output yet.' : 'Waiting for the log…'}
+            </p>
+          ) : (
+            <div className="relative" style={{ height: `${scrollH}px` }}>
+              <div data-testid="log-window" className="absolute top-0 left-0 min-w-full" style={{ transform: `translateY(${offsetY}px)` }}>
+                {rows}
+              </div>
+            </div>
+          )}
+        </div>
+        {h?.loading ? (
+          <p data-testid="log-loading-older" className="absolute top-2 right-4 rounded bg-slate-800 px-2 py-1 text-xs text-slate-300">
+            loading older lines…
+          </p>
+        ) : null}
+        {h?.error ? (
+          <p role="alert" data-testid="log-history-error" className="absolute top-2 left-3 rounded bg-rose-950 px-2 py-1 text-xs text-rose-200">
+            {h.error}
+          </p>
+        ) : null}
+        {!follow ? (
+          <button
+            type="button"
+            data-testid="log-jump"
+            onClick={() => setFollow(true)}
+            className="absolute right-4 bottom-3 rounded-full bg-sky-600 px-3 py-1 text-xs font-medium text-white shadow hover:bg-sky-500"
+          >
+            Paused — jump to latest ↓
+          </button>
+        ) : null}
+      </div>
+    </div>
+  );
+}
+
+function toggled(s: Set<number>, v: number): Set<number> {
+  const n = new Set(s);
+  if (n.has(v)) n.delete(v);
+  else n.add(v);
+  return n;
+}

@@ -1,0 +1,251 @@
+// The lines a log view holds, kept compact so a million of them fit a tab: numbers in
+// typed arrays, the text as one string per line (ASCII text is one byte a character in
+// V8). Lines come in at either end (the live tail at the back, older pages at the front),
+// with room kept at both ends so either costs amortized O(1).
+import { looksLikeContinuation, CONTINUATION_GAP_MS } from './log-lines';
+
+export interface LogSource {
+  /** The container's id (a removed container's kept log has one too). */
+  containerId: string;
+  /** Its name, as the prefix shows it. */
+  name: string;
+  hostId: string;
+  hostName?: string;
+}
+
+export interface StoreLine {
+  seq: number;
+  stream: 'stdout' | 'stderr';
+  time: string;
+  line: string;
+  /** Index of the line's source in `sources` (0 for a single container's log). */
+  source?: number;
+}
+
+export const MAX_STORE_LINES = 2_000_000;
+
+function grow<T extends Float64Array | Uint8Array | Uint16Array>(a: T, cap: number, head: number, len: number, newHead: number): T {
+  const b = new (a.constructor as new (n: number) => T)(cap);
+  b.set(a.subarray(head, head + len), newHead);
+  return b;
+}
+
+export class LogStore {
+  private seqs = new Float64Array(1024);
+  private times = new Float64Array(1024);
+  private streams = new Uint8Array(1024);
+  private srcs = new Uint16Array(1024);
+  private texts: (string | undefined)[] = new Array(1024);
+  private head = 512;
+  private len = 0;
+  /** Bumped on every change, so views know to look again. */
+  version = 0;
+  /** Lines dropped at either end because the store was full, for the view to say so. */
+  dropped = 0;
+  readonly sources: LogSource[] = [];
+
+  constructor(readonly max = MAX_STORE_LINES) {}
+
+  get length(): number {
+    return this.len;
+  }
+
+  sourceIndex(src: LogSource): number {
+    const i = this.sources.findIndex((s) => s.containerId === src.containerId && s.hostId === src.hostId);
+    if (i >= 0) return i;
+    this.sources.push(src);
+    return this.sources.length - 1;
+  }
+
+  private ensure(front: number, back: number): void {
+    const cap = this.seqs.length;
+    if (this.head >= front && this.head + this.len + back <= cap) return;
+    const need = this.len + front + back;
+    const newCap = Math.max(1024, need * 2);
+    const newHead = front + Math.floor((newCap - need) / 2);
+    this.seqs = grow(this.seqs, newCap, this.head, this.len, newHead);
+    this.times = grow(this.times, newCap, this.head, this.len, newHead);
+    this.streams = grow(this.streams, newCap, this.head, this.len, newHead);
+    this.srcs = grow(this.srcs, newCap, this.head, this.len, newHead);
+    const texts = new Array<string | undefined>(newCap);
+    for (let i = 0; i < this.len; i++) texts[newHead + i] = this.texts[this.head + i];
+    this.texts = texts;
+    this.head = newHead;
+  }
+
+  private put(at: number, e: StoreLine): void {
+    this.seqs[at] = e.seq;
+    this.times[at] = Date.parse(e.time);
+    this.streams[at] = e.stream === 'stderr' ? 1 : 0;
+    this.srcs[at] = e.source ?? 0;
+    this.texts[at] = e.line.endsWith('\n') ? e.line.slice(0, e.line.endsWith('\r\n') ? -2 : -1) : e.line;
+  }
+
+  /** Adds lines after the last one; the caller has dropped what it has seen. Returns how many went in. */
+  append(lines: StoreLine[]): number {
+    if (!lines.length) return 0;
+    this.ensure(0, lines.length);
+    for (let i = 0; i < lines.length; i++) this.put(this.head + this.len + i, lines[i]);
+    this.len += lines.length;
+    if (this.len > this.max) this.dropFront(this.len - this.max);
+    this.version++;
+    return lines.length;
+  }
+
+  /** Adds older lines (in their order) before the first one. */
+  prepend(lines: StoreLine[]): number {
+    if (!lines.length) return 0;
+    this.ensure(lines.length, 0);
+    this.head -= lines.length;
+    for (let i = 0; i < lines.length; i++) this.put(this.head + i, lines[i]);
+    this.len += lines.length;
+    if (this.len > this.max) this.dropBack(this.len - this.max);
+    this.version++;
+    return lines.length;
+  }
+
+  private dropFront(n: number): void {
+    for (let i = 0; i < n; i++) this.texts[this.head + i] = undefined;
+    this.head += n;
+    this.len -= n;
+    this.dropped += n;
+  }
+
+  private dropBack(n: number): void {
+    for (let i = 0; i < n; i++) this.texts[this.head + this.len - 1 - i] = undefined;
+    this.len -= n;
+    this.dropped += n;
+  }
+
+  clear(): void {
+    this.texts = new Array(1024);
+    this.seqs = new Float64Array(1024);
+    this.times = new Float64Array(1024);
+    this.streams = new Uint8Array(1024);
+    this.srcs = new Uint16Array(1024);
+    this.head = 512;
+    this.len = 0;
+    this.dropped = 0;
+    this.sources.length = 0;
+    this.version++;
+  }
+
+  seq(i: number): number {
+    return this.seqs[this.head + i];
+  }
+  timeMs(i: number): number {
+    return this.times[this.head + i];
+  }
+  stream(i: number): 'stdout' | 'stderr' {
+    return this.streams[this.head + i] ? 'stderr' : 'stdout';
+  }
+  source(i: number): number {
+    return this.srcs[this.head + i];
+  }
+  text(i: number): string {
+    return this.texts[this.head + i] ?? '';
+  }
+
+  firstSeq(): number | null {
+    return this.len ? this.seq(0) : null;
+  }
+  lastSeq(): number | null {
+    return this.len ? this.seq(this.len - 1) : null;
+  }
+
+  /** The index of the line with this seq, or -1; the store is in seq order for a single log (binary search). */
+  indexOfSeq(seq: number): number {
+    let lo = 0;
+    let hi = this.len - 1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      const s = this.seq(mid);
+      if (s === seq) return mid;
+      if (s < seq) lo = mid + 1;
+      else hi = mid - 1;
+    }
+    // A merged store is in time order, not seq order: look the slow way.
+    for (let i = 0; i < this.len; i++) if (this.seq(i) === seq) return i;
+    return -1;
+  }
+
+  /** The first index whose time is at or after `ms` (the store is in time order), or length. */
+  indexAtTime(ms: number): number {
+    let lo = 0;
+    let hi = this.len;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (this.timeMs(mid) < ms) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+
+  /** Whether line `i` continues the entry of the line before it (same stream and source, printed at once, a frame's indent). */
+  continues(i: number): boolean {
+    if (i <= 0 || i >= this.len) return false;
+    if (this.streams[this.head + i] !== this.streams[this.head + i - 1]) return false;
+    if (this.srcs[this.head + i] !== this.srcs[this.head + i - 1]) return false;
+    if (Math.abs(this.timeMs(i) - this.timeMs(i - 1)) > CONTINUATION_GAP_MS) return false;
+    return looksLikeContinuation(this.text(i));
+  }
+}
+
+/**
+ * Which store lines the view shows, in order, and where each one's top is: the filtered,
+ * collapsed list of rows with a running sum of their heights, so the visible window is
+ * found by binary search and only it is rendered.
+ */
+export class RowLayout {
+  rows = new Int32Array(1024);
+  tops = new Float64Array(1025);
+  count = 0;
+
+  reset(): void {
+    this.count = 0;
+    this.tops[0] = 0;
+  }
+
+  push(index: number, height: number): void {
+    if (this.count + 1 >= this.tops.length) {
+      const rows = new Int32Array(this.rows.length * 2);
+      rows.set(this.rows);
+      this.rows = rows;
+      const tops = new Float64Array(this.tops.length * 2);
+      tops.set(this.tops);
+      this.tops = tops;
+    }
+    this.rows[this.count] = index;
+    this.tops[this.count + 1] = this.tops[this.count] + height;
+    this.count++;
+  }
+
+  get total(): number {
+    return this.tops[this.count];
+  }
+
+  /** The row at offset `y` (the last one past the end). */
+  rowAt(y: number): number {
+    let lo = 0;
+    let hi = this.count - 1;
+    if (hi < 0) return 0;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if (this.tops[mid] <= y) lo = mid;
+      else hi = mid - 1;
+    }
+    return lo;
+  }
+
+  /** The row that shows store line `index`, or the first after it (count when none). */
+  rowOfIndex(index: number): number {
+    let lo = 0;
+    let hi = this.count;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (this.rows[mid] < index) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+}
