@@ -4,6 +4,7 @@ import { z } from 'zod';
 import type { ContainerSpec, ContainerStatus, HealthState, HealthStatus, LogEntry, PublishedPort } from './container';
 import { networkCreateSchema } from './network';
 import { TERM_INPUT_MAX, TERM_SIZE_MAX } from './ui-socket';
+import { LOG_PAGE_MAX, LOG_QUERY_MAX, LOG_RETENTION_MAX_AGE, LOG_RETENTION_MAX_BYTES, LOG_SEARCH_MAX_HITS } from './logs';
 
 /** socket.io namespace agents connect to (the browser uses '/ui'). */
 export const AGENT_NAMESPACE = '/agent';
@@ -151,6 +152,10 @@ export interface HostSnapshot {
 
 const id = z.string().min(1);
 const count = z.number().int().nonnegative();
+const logTime = z.number().finite().nonnegative();
+const logFilterFields = { since: logTime.optional(), until: logTime.optional(), stdout: z.boolean().optional(), stderr: z.boolean().optional() };
+const logPageFields = { before: count.optional(), after: count.optional(), around: count.optional(), at: logTime.optional(), limit: z.number().int().min(1).max(LOG_PAGE_MAX).optional() };
+const logSearchFields = { query: z.string().min(1).max(LOG_QUERY_MAX), regex: z.boolean().optional(), caseSensitive: z.boolean().optional(), maxHits: z.number().int().min(1).max(LOG_SEARCH_MAX_HITS).optional() };
 const stringMap = z.record(z.string(), z.string());
 
 /** A terminal's size in character cells. */
@@ -226,8 +231,18 @@ export const agentCommandSchema = z.discriminatedUnion('op', [
    *  (the dashboard, only while someone looks at the container) computes the rates. */
   z.strictObject({ op: z.literal('stats'), id }),
   /** Start streaming: the last `tail` lines (or everything after `afterSeq` when resuming), then follow. */
-  z.strictObject({ op: z.literal('logs.subscribe'), subId: id, id, tail: count.optional(), afterSeq: count.optional() }),
+  z.strictObject({ op: z.literal('logs.subscribe'), subId: id, id, kept: z.boolean().optional(), tail: count.optional(), afterSeq: count.optional() }),
   z.strictObject({ op: z.literal('logs.unsubscribe'), subId: id }),
+  /** A page of one log's history (protocol/logs.ts LogPageRequest, with the source as `id`/`kept`) → LogPage. */
+  z.strictObject({ op: z.literal('logs.page'), id, kept: z.boolean().optional(), ...logFilterFields, ...logPageFields }),
+  /** A search of one log: acked once the regex compiled and the log was found, then `logSearch` events for
+   *  `searchId`, each sent after the server acked the one before; the last has `done`. */
+  z.strictObject({ op: z.literal('logs.search'), searchId: id, id, kept: z.boolean().optional(), ...logFilterFields, ...logSearchFields }),
+  z.strictObject({ op: z.literal('logs.search.cancel'), searchId: id }),
+  /** The removed containers' logs this host keeps (KeptLog[], newest first). */
+  z.strictObject({ op: z.literal('logs.kept') }),
+  /** Their retention (LogRetention); with `set`, changes it first (and prunes to it at once). */
+  z.strictObject({ op: z.literal('logs.retention'), set: z.strictObject({ maxAgeSeconds: count.max(LOG_RETENTION_MAX_AGE), maxBytes: count.max(LOG_RETENTION_MAX_BYTES) }).optional() }),
   /** Volumes: every one with who uses it (VolumeInfo[]), one, a new one (no name: anonymous), removing one, and pruning the unused. */
   z.strictObject({ op: z.literal('volumes.list') }),
   z.strictObject({ op: z.literal('volumes.inspect'), name: id }),
@@ -278,6 +293,17 @@ export interface AgentToServer {
   pullProgress: (p: { ref: string; progressId?: string } & PullProgress) => void;
   /** The next piece of an `images.save` stream; the agent waits for the ack before the next. */
   imageData: (chunk: ImageDataChunk, ack: () => void) => void;
+  /** The next hits of a `logs.search`; the agent waits for the ack before the next. */
+  logSearch: (chunk: LogSearchChunk, ack: () => void) => void;
+}
+
+/** Hits of one log's search. The last chunk has `done` (LogSearchDone's counts, for this log). */
+export interface LogSearchChunk {
+  searchId: string;
+  hits: Array<LogEntry & { ranges: Array<[number, number]> }>;
+  /** Matching lines found so far. */
+  found: number;
+  done?: { total: number; sent: number; scannedBytes: number; error?: string };
 }
 
 /** A piece of a save archive. `done`: the archive is complete; `error`: it failed midway (the download must not look complete). */

@@ -3,7 +3,7 @@
 // checks the user's role in the team that owns the host.
 import { z } from 'zod';
 import type { ContainerSummary, HostSnapshot, ImageSummary, PullProgress } from './agent-link';
-import type { LogEntry } from './container';
+import type { LogSearchBatch, LogSearchDone, LogSearchRequest, LogsBehind, LogsEvent, LogSubscribeAck, LogSubscribeRequest } from './logs';
 import type { Role } from './roles';
 
 export type { Role };
@@ -93,12 +93,13 @@ export interface UiToServer {
   /** Join the host's room: the server answers with 'host' now and after every change. */
   'host:watch': (hostId: string, ack: (res: { ok: boolean; error?: string }) => void) => void;
   'host:unwatch': (hostId: string) => void;
-  /** Stream a container's log: the last `tail` lines, or everything after `afterSeq` when resuming after a reconnect. */
-  'logs:subscribe': (
-    req: { hostId: string; containerId: string; tail?: number; afterSeq?: number },
-    ack: (res: { ok: boolean; subId?: string; error?: string }) => void,
-  ) => void;
+  /** Stream one log or several merged: the last `tail` lines, or everything after `afterSeq` when resuming
+   *  after a reconnect (see protocol/logs.ts, "Recovery"). */
+  'logs:subscribe': (req: LogSubscribeRequest, ack: (res: LogSubscribeAck) => void) => void;
   'logs:unsubscribe': (subId: string) => void;
+  /** Search one or more logs on their agents (protocol/logs.ts LogSearchRequest); hits come as 'logs:searchBatch'. */
+  'logs:search': (req: LogSearchRequest, ack: (res: { ok: boolean; searchId?: string; error?: string }) => void) => void;
+  'logs:searchCancel': (searchId: string) => void;
   'term:open': (req: TermOpenRequest, ack: (res: { ok: boolean; sessionId?: string; error?: string }) => void) => void;
   /** Keys and pastes of one session, one message in flight at a time: the ack says the TTY took it. */
   'term:input': (req: TermInput, ack: TermAck) => void;
@@ -118,7 +119,11 @@ export interface ServerToUi {
   /** The list of hosts the user may see changed (one went on/offline, was added or revoked). */
   'hosts:changed': () => void;
   host: (h: HostView) => void;
-  logs: (batch: { subId: string; containerId: string; entries: LogEntry[]; done?: boolean }) => void;
+  logs: (batch: LogsEvent) => void;
+  /** The subscription was stopped because the browser did not keep up (see LogsBehind). */
+  'logs:behind': (b: LogsBehind) => void;
+  'logs:searchBatch': (b: LogSearchBatch) => void;
+  'logs:searchDone': (d: LogSearchDone) => void;
   /** Terminal output as raw bytes (a UTF-8 character may be split across two); ack once it is drawn,
    *  and the next comes only then. */
   'term:data': (msg: { sessionId: string; data: ArrayBuffer | Uint8Array }, ack: () => void) => void;

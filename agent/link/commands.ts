@@ -179,6 +179,12 @@ export async function runCommand(ctx: CommandContext, raw: unknown): Promise<Com
       case 'term.close':
         ctx.terminals.close(cmd.sessionId);
         return { ok: true };
+      case 'logs.page':
+      case 'logs.search':
+      case 'logs.search.cancel':
+      case 'logs.kept':
+      case 'logs.retention':
+        return { ok: false, status: 501, error: `${cmd.op} is not implemented yet` };
       case 'logs.unsubscribe':
         ctx.subscriptions.get(cmd.subId)?.abort();
         ctx.subscriptions.delete(cmd.subId);

@@ -131,6 +131,7 @@ export class UiHub {
       let release = () => {};
       let sub: Subscription | undefined;
       try {
+        if (req && 'sources' in req) throw new AccessError('not-found', 'merged subscriptions are not implemented yet');
         if (!req || typeof req.hostId !== 'string' || typeof req.containerId !== 'string' || !req.containerId) {
           throw new AccessError('not-found', 'hostId and containerId are required');
         }
@@ -204,7 +205,7 @@ export class UiHub {
     const entries = Array.isArray(batch.entries) ? batch.entries.filter((e) => e.seq > sub.lastSeq) : [];
     if (entries.length) sub.lastSeq = entries[entries.length - 1].seq;
     if (entries.length || batch.done) {
-      sub.socket.emit('logs', { subId: sub.subId, containerId: sub.containerId, entries, done: batch.done || undefined });
+      sub.socket.emit('logs', { subId: sub.subId, containerId: sub.containerId, entries: entries.map((e) => ({ ...e, hostId: sub.hostId, containerId: sub.containerId, name: '' })), done: batch.done || undefined });
     }
     if (batch.done) this.subs.delete(sub.subId);
     await drained(sub.socket);
