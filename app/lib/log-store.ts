@@ -18,6 +18,8 @@ export interface StoreLine {
   stream: 'stdout' | 'stderr';
   time: string;
   line: string;
+  /** The time in ms when already known (it wins over `time`). */
+  timeMs?: number;
   /** Index of the line's source in `sources` (0 for a single container's log). */
   source?: number;
 }
@@ -75,7 +77,7 @@ export class LogStore {
 
   private put(at: number, e: StoreLine): void {
     this.seqs[at] = e.seq;
-    this.times[at] = Date.parse(e.time);
+    this.times[at] = e.timeMs ?? Date.parse(e.time);
     this.streams[at] = e.stream === 'stderr' ? 1 : 0;
     this.srcs[at] = e.source ?? 0;
     this.texts[at] = e.line.endsWith('\n') ? e.line.slice(0, e.line.endsWith('\r\n') ? -2 : -1) : e.line;
@@ -115,6 +117,21 @@ export class LogStore {
     for (let i = 0; i < n; i++) this.texts[this.head + this.len - 1 - i] = undefined;
     this.len -= n;
     this.dropped += n;
+  }
+
+  /** Every line held, oldest first, with its source: for re-sorting a merged view. */
+  lines(): StoreLine[] {
+    const out: StoreLine[] = new Array(this.len);
+    for (let i = 0; i < this.len; i++) out[i] = { seq: this.seq(i), stream: this.stream(i), time: '', timeMs: this.timeMs(i), line: this.text(i), source: this.source(i) };
+    return out;
+  }
+
+  /** Replaces every line, keeping the sources (a merged view re-sorted after a page came in). */
+  replace(lines: StoreLine[]): void {
+    const keep = this.sources.slice();
+    this.clear();
+    this.sources.push(...keep);
+    this.append(lines);
   }
 
   clear(): void {

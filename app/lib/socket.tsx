@@ -1,8 +1,7 @@
 'use client';
 import { createContext, useCallback, useContext, useEffect, useRef, useState, type ReactNode } from 'react';
 import { io, type Socket } from 'socket.io-client';
-import { freshEntries, logRequest } from './log-merge';
-import { LogStore } from './log-store';
+import type { LogStore } from './log-store';
 import { UI_NAMESPACE, type HostView, type ServerToUi, type UiToServer } from '../../protocol/ui-socket';
 
 export type UiSocket = Socket<ServerToUi, UiToServer>;
@@ -133,20 +132,10 @@ export function useHostWatch(hostId: string): HostWatch {
 /**
  * Where a followed log stands: waiting for the server's answer, following new lines,
  * ended (the container stopped and everything was read), paused because the host is
- * offline or because our own connection is down, or refused.
+ * offline or because our own connection is down, or refused; or showing a stretch of
+ * history rather than following.
  */
-export type LogPhase = 'connecting' | 'following' | 'ended' | 'host-offline' | 'reconnecting' | 'error';
-
-export interface LogStream {
-  /** The lines held, in a compact store that grows in place; `version` changes with it. */
-  store: LogStore;
-  version: number;
-  phase: LogPhase;
-  /** Why the server refused the stream (phase 'error'). */
-  error: string | null;
-  /** Subscribe again after the last line seen, e.g. when a stopped container is started again. */
-  resume: () => void;
-}
+export type LogPhase = 'connecting' | 'following' | 'ended' | 'host-offline' | 'reconnecting' | 'error' | 'history';
 
 /**
  * Re-renders at most once a frame however fast batches come: the store is already up to
@@ -171,78 +160,4 @@ export function useStoreVersion(store: LogStore): [number, () => void] {
     }
   }, []);
   return [version, bump];
-}
-
-/**
- * A container's log: the last lines, then new ones as they come. Lines are keyed by
- * their seq, and every new subscription (after our socket reconnects, after the host
- * comes back online) asks for what follows the last seq seen, so nothing is repeated or
- * lost. `host` is useHostWatch's: the stream pauses while the host is not online.
- */
-export function useContainerLogs(
-  hostId: string,
-  containerId: string,
-  { enabled, host }: { enabled: boolean; host: Pick<HostWatch, 'current' | 'onlineEpoch'> },
-): LogStream {
-  const { onlineEpoch } = host;
-  const { socket, connected } = useSocket();
-  const [store] = useState(() => new LogStore());
-  const [version, bump] = useStoreVersion(store);
-  const [sub, setSub] = useState<'connecting' | 'following' | 'ended'>('connecting');
-  const [error, setError] = useState<string | null>(null);
-  const [generation, setGeneration] = useState(0);
-
-  // A different container starts from scratch.
-  useEffect(() => {
-    store.clear();
-    bump();
-    setSub('connecting');
-  }, [hostId, containerId, store, bump]);
-
-  const live = connected && onlineEpoch > 0;
-  useEffect(() => {
-    if (!socket || !live || !enabled || !hostId || !containerId) return;
-    let active = true;
-    let subId: string | null = null;
-    // The server may relay a short log and its end before it acks the subscription.
-    let ended = false;
-    setSub('connecting');
-    setError(null);
-
-    const onLogs: ServerToUi['logs'] = (batch) => {
-      if (!active || batch.containerId !== containerId) return;
-      // Batches of an earlier subscription of ours may still be in flight: the seq check drops repeats.
-      if (subId !== null && batch.subId !== subId) return;
-      if (store.append(freshEntries(batch.entries, store.lastSeq()))) bump();
-      if (batch.done) {
-        ended = true;
-        setSub('ended');
-      }
-    };
-
-    socket.on('logs', onLogs);
-    socket.emit('logs:subscribe', logRequest(hostId, containerId, store.lastSeq()), (res) => {
-      if (!active) {
-        if (res.subId) socket.emit('logs:unsubscribe', res.subId);
-        return;
-      }
-      if (!res.ok) {
-        // If the host just went away, its 'host' event follows and pauses us; when it
-        // comes back, a new onlineEpoch subscribes again.
-        setError(res.error ?? 'cannot read the log');
-        return;
-      }
-      subId = res.subId ?? null;
-      setSub(ended ? 'ended' : 'following');
-    });
-    return () => {
-      active = false;
-      socket.off('logs', onLogs);
-      if (subId && socket.connected) socket.emit('logs:unsubscribe', subId);
-    };
-  }, [socket, live, onlineEpoch, enabled, hostId, containerId, generation, store, bump]);
-
-  const resume = useCallback(() => setGeneration((g) => g + 1), []);
-  const phase: LogPhase = !connected ? 'reconnecting' : !host.current ? 'connecting' : onlineEpoch === 0 ? 'host-offline' : error ? 'error' : sub;
-  return { store, version, phase, error, resume };
 }

@@ -25,13 +25,19 @@ const STATUS: Record<LogPhase, { text: string; cls: string }> = {
   'host-offline': { text: 'host offline: the log as of when it was last seen, resumes when it is back', cls: 'text-amber-300' },
   reconnecting: { text: 'reconnecting…', cls: 'text-amber-300' },
   error: { text: 'cannot read the log', cls: 'text-red-300' },
+  history: { text: 'history (not following)', cls: 'text-sky-300' },
 };
 
 export interface LogHistory {
   /** Older lines exist on the agent than the first one held. */
   hasOlder: boolean;
+  /** A stretch of history is shown and newer lines than the last one held exist. */
+  hasNewer?: boolean;
   loading: boolean;
   loadOlder: () => void;
+  loadNewer?: () => void;
+  /** Drops the stretch of history shown and follows the newest lines again. */
+  backToLive?: () => void;
   /** Replaces what is shown by the lines from this time on (ms since the epoch). */
   jumpToTime?: (ms: number) => void;
   /** Replaces what is shown by the lines around this seq (a link's range). */
@@ -41,6 +47,13 @@ export interface LogHistory {
 
 export interface LogViewSource {
   store: LogStore;
+  /** 'history': a stretch of the past is shown, not the newest lines. */
+  mode?: 'live' | 'history';
+  /** since/until (unix seconds) narrowing what is shown; setRange(null) goes back to the live tail. */
+  range?: { since?: number; until?: number } | null;
+  setRange?: (r: { since?: number; until?: number } | null) => void;
+  /** Hosts of a merged view whose lines wait for the host to come back. */
+  waiting?: string[];
   /** Changes whenever the store does (the store mutates in place). */
   version: number;
   phase: LogPhase;
@@ -128,6 +141,10 @@ export function LogViewer({ source, title = 'Logs', merged = false, highlights, 
   const [cols, setCols] = useState(160);
   const [copied, setCopied] = useState<string | null>(null);
   const [jumpAt, setJumpAt] = useState('');
+  const [sinceAt, setSinceAt] = useState('');
+  const [untilAt, setUntilAt] = useState('');
+  // After a jump: the first line at or after this time goes to the top once its page is in.
+  const pendingTime = useRef<number | null>(null);
   const jsonCache = useRef(new Map<number, JsonObject | null>());
   const cache = useRef<LayoutCache | null>(null);
   const linkTarget = useRef<{ from: number; to: number } | null>(null);
@@ -288,6 +305,19 @@ export function LogViewer({ source, title = 'Logs', merged = false, highlights, 
   }
 
   useEffect(() => {
+    const t = pendingTime.current;
+    if (t === null || source.history?.loading || !store.length) return;
+    pendingTime.current = null;
+    const i = Math.min(store.length - 1, store.indexAtTime(t));
+    const el = box.current;
+    if (!el) return;
+    const row = layout.rowOfIndex(i);
+    el.scrollTop = layout.tops[Math.min(row, layout.count - 1)] / ratio;
+    setScrollTop(el.scrollTop);
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [version, source.history?.loading]);
+
+  useEffect(() => {
     if (!reveal) return;
     const i = store.indexOfSeq(reveal.seq);
     if (i >= 0) scrollToIndex(i);
@@ -299,12 +329,16 @@ export function LogViewer({ source, title = 'Logs', merged = false, highlights, 
     if (!el) return;
     setScrollTop(el.scrollTop);
     const atBottom = el.scrollHeight - el.scrollTop - el.clientHeight <= STICK_SLACK_PX;
-    if (atBottom !== follow) setFollow(atBottom);
+    const h = source.history;
+    if (source.mode === 'history') {
+      // The past does not follow: the bottom of a stretch of history loads the page after it.
+      if (follow) setFollow(false);
+      if (atBottom && h?.hasNewer && !h.loading) h.loadNewer?.();
+    } else if (atBottom !== follow) setFollow(atBottom);
     const y = el.scrollTop * ratio;
     const row = layout.rowAt(y);
     if (layout.count) anchor.current = { seq: store.seq(layout.rows[row]), offset: y - layout.tops[row] };
     // Near the top: the page before.
-    const h = source.history;
     if (h && h.hasOlder && !h.loading && el.scrollTop < viewH) h.loadOlder();
   }
 
@@ -335,12 +369,25 @@ export function LogViewer({ source, title = 'Logs', merged = false, highlights, 
   function jumpToTime() {
     const ms = Date.parse(jumpAt);
     if (!Number.isFinite(ms)) return;
+    setFollow(false);
     if (source.history?.jumpToTime) {
-      setFollow(false);
+      pendingTime.current = ms;
       source.history.jumpToTime(ms);
       return;
     }
     scrollToIndex(Math.min(store.length - 1, store.indexAtTime(ms)));
+  }
+
+  function applyRange() {
+    const since = sinceAt ? Date.parse(sinceAt) : NaN;
+    const until = untilAt ? Date.parse(untilAt) : NaN;
+    if (!Number.isFinite(since) && !Number.isFinite(until)) {
+      source.setRange?.(null);
+      return;
+    }
+    setFollow(false);
+    pendingTime.current = Number.isFinite(since) ? since : -Infinity;
+    source.setRange?.({ ...(Number.isFinite(since) ? { since: since / 1000 } : {}), ...(Number.isFinite(until) ? { until: until / 1000 } : {}) });
   }
 
   const status = STATUS[source.phase];
@@ -390,6 +437,11 @@ export function LogViewer({ source, title = 'Logs', merged = false, highlights, 
         <span data-testid="log-status" data-state={source.phase} className={status.cls}>
           {source.phase === 'error' ? source.error : status.text}
         </span>
+        {source.waiting?.length ? (
+          <span data-testid="log-waiting" className="text-amber-300">
+            waiting for {source.waiting.join(', ')} to come back
+          </span>
+        ) : null}
         {source.behind ? (
           <span data-testid="log-behind" className="rounded bg-amber-500/20 px-1.5 text-amber-300">
             fell behind: catching up
@@ -397,13 +449,17 @@ export function LogViewer({ source, title = 'Logs', merged = false, highlights, 
         ) : null}
         <span className="text-slate-500" data-testid="log-count" data-count={store.length} data-shown={layout.count}>
           {layout.count === store.length ? `${store.length.toLocaleString('en')} lines` : `${layout.count.toLocaleString('en')} of ${store.length.toLocaleString('en')} lines`}
-          {h?.hasOlder ? ' (older on the agent)' : ''}
         </span>
         <button
           type="button"
           data-testid="log-follow"
           aria-pressed={follow}
-          onClick={() => setFollow((f) => !f)}
+          onClick={() => {
+            if (source.mode === 'history') {
+              source.history?.backToLive?.();
+              setFollow(true);
+            } else setFollow((f) => !f);
+          }}
           className={`rounded px-2 py-0.5 ${follow ? 'bg-emerald-600/30 text-emerald-200' : 'bg-slate-800 text-slate-300'}`}
         >
           {follow ? 'Following' : 'Paused'}
@@ -453,8 +509,39 @@ export function LogViewer({ source, title = 'Logs', merged = false, highlights, 
             go
           </button>
         </label>
+        {source.setRange ? (
+          <span className="flex items-center gap-1" data-testid="log-range">
+            since
+            <input data-testid="log-since" type="datetime-local" step="1" value={sinceAt} onChange={(e) => setSinceAt(e.target.value)} className="rounded bg-slate-800 px-1 py-0.5 text-slate-100 [color-scheme:dark]" />
+            until
+            <input data-testid="log-until" type="datetime-local" step="1" value={untilAt} onChange={(e) => setUntilAt(e.target.value)} className="rounded bg-slate-800 px-1 py-0.5 text-slate-100 [color-scheme:dark]" />
+            <button type="button" data-testid="log-range-apply" onClick={applyRange} className="rounded bg-slate-800 px-2 py-0.5 hover:bg-slate-700">
+              apply
+            </button>
+            {source.range ? (
+              <button
+                type="button"
+                data-testid="log-range-clear"
+                onClick={() => {
+                  setSinceAt('');
+                  setUntilAt('');
+                  source.setRange?.(null);
+                  setFollow(true);
+                }}
+                className="rounded bg-slate-800 px-2 py-0.5 hover:bg-slate-700"
+              >
+                clear
+              </button>
+            ) : null}
+          </span>
+        ) : null}
         {toolbar}
       </div>
+      {h?.error ? (
+        <p role="alert" data-testid="log-history-error" className="border-b border-slate-800 bg-rose-950/70 px-3 py-1.5 text-xs text-rose-200">
+          {h.error}
+        </p>
+      ) : null}
       {sel ? (
         <div data-testid="log-selection" className="flex items-center gap-3 border-b border-slate-800 bg-sky-950/60 px-3 py-1.5 text-xs text-sky-100">
           <span>
@@ -502,16 +589,14 @@ export function LogViewer({ source, title = 'Logs', merged = false, highlights, 
             loading older lines…
           </p>
         ) : null}
-        {h?.error ? (
-          <p role="alert" data-testid="log-history-error" className="absolute top-2 left-3 rounded bg-rose-950 px-2 py-1 text-xs text-rose-200">
-            {h.error}
-          </p>
-        ) : null}
         {!follow ? (
           <button
             type="button"
             data-testid="log-jump"
-            onClick={() => setFollow(true)}
+            onClick={() => {
+              if (source.mode === 'history') source.history?.backToLive?.();
+              setFollow(true);
+            }}
             className="absolute right-4 bottom-3 rounded-full bg-sky-600 px-3 py-1 text-xs font-medium text-white shadow hover:bg-sky-500"
           >
             Paused — jump to latest ↓

@@ -14,7 +14,8 @@ import { TerminalPanel } from '../../../../components/terminal-panel';
 import { ErrorText, Fact, StateBadge } from '../../../../components/ui';
 import { formatBytes, formatTime, shellJoin, shortId, timeAgo } from '../../../../lib/format';
 import { useNow } from '../../../../lib/use-now';
-import { useContainerLogs, useHostWatch } from '../../../../lib/socket';
+import { useHostWatch } from '../../../../lib/socket';
+import { useLogView } from '../../../../lib/use-log-view';
 import { trpc } from '../../../../lib/trpc';
 import { useContainerLive } from '../../../../lib/use-container-live';
 
@@ -32,7 +33,7 @@ export default function ContainerPage() {
   const record = inspect.data;
   const state = summary?.state ?? record?.state.status;
   const canOperate = hasRole(hostQuery.data?.role, 'operator');
-  const logs = useContainerLogs(hostId, record?.id ?? cid, { enabled: !!record, host: watch });
+  const logs = useLogView({ sources: [{ hostId, containerId: record?.id ?? cid, name: record?.name?.replace(/^\//, '') }], enabled: !!record, host: watch });
   // Everything below is the host's last word until it is back.
   const offline = !!host && !host.online;
   // Only an online host's list is a full one: a control plane that has not heard from the
