@@ -4,7 +4,7 @@ import { z } from 'zod';
 import type { ContainerSpec, ContainerStatus, HealthState, HealthStatus, LogEntry, PublishedPort } from './container';
 import { networkCreateSchema } from './network';
 import { TERM_INPUT_MAX, TERM_SIZE_MAX } from './ui-socket';
-import { LOG_PAGE_MAX, LOG_QUERY_MAX, LOG_RETENTION_MAX_AGE, LOG_RETENTION_MAX_BYTES, LOG_SEARCH_MAX_HITS } from './logs';
+import { LOG_PAGE_MAX, LOG_QUERY_MAX, LOG_RETENTION_MAX_AGE, LOG_RETENTION_MAX_BYTES } from './logs';
 
 /** socket.io namespace agents connect to (the browser uses '/ui'). */
 export const AGENT_NAMESPACE = '/agent';
@@ -155,7 +155,7 @@ const count = z.number().int().nonnegative();
 const logTime = z.number().finite().nonnegative();
 const logFilterFields = { since: logTime.optional(), until: logTime.optional(), stdout: z.boolean().optional(), stderr: z.boolean().optional() };
 const logPageFields = { before: count.optional(), after: count.optional(), around: count.optional(), at: logTime.optional(), limit: z.number().int().min(1).max(LOG_PAGE_MAX).optional() };
-const logSearchFields = { query: z.string().min(1).max(LOG_QUERY_MAX), regex: z.boolean().optional(), caseSensitive: z.boolean().optional(), maxHits: z.number().int().min(1).max(LOG_SEARCH_MAX_HITS).optional() };
+const logSearchFields = { query: z.string().min(1).max(LOG_QUERY_MAX), regex: z.boolean().optional(), caseSensitive: z.boolean().optional(), maxHits: z.number().int().min(1).optional() };
 const stringMap = z.record(z.string(), z.string());
 
 /** A terminal's size in character cells. */
@@ -236,7 +236,8 @@ export const agentCommandSchema = z.discriminatedUnion('op', [
   /** A page of one log's history (protocol/logs.ts LogPageRequest, with the source as `id`/`kept`) → LogPage. */
   z.strictObject({ op: z.literal('logs.page'), id, kept: z.boolean().optional(), ...logFilterFields, ...logPageFields }),
   /** A search of one log: acked once the regex compiled and the log was found, then `logSearch` events for
-   *  `searchId`, each sent after the server acked the one before; the last has `done`. */
+   *  `searchId`, each sent after the server acked the one before; the last has `done`. `maxHits` has no upper
+   *  bound here (a filtered download takes every match): the acks pace it, and the browser's bound is the server's. */
   z.strictObject({ op: z.literal('logs.search'), searchId: id, id, kept: z.boolean().optional(), ...logFilterFields, ...logSearchFields }),
   z.strictObject({ op: z.literal('logs.search.cancel'), searchId: id }),
   /** The removed containers' logs this host keeps (KeptLog[], newest first). */

@@ -53,8 +53,8 @@ export const LOG_SEARCH_MAX_HITS = 10_000;
 export const LOG_SEARCH_DEFAULT_HITS = 1_000;
 /** Longest search text or regex source. */
 export const LOG_QUERY_MAX = 1_000;
-/** Sources in one merged subscription, search or download. */
-export const LOG_SOURCES_MAX = 32;
+/** Sources in one merged subscription, search or download (a connection has at most 16 streams open in all). */
+export const LOG_SOURCES_MAX = 16;
 /**
  * How long one line may keep the search's regex busy before the search is stopped with
  * LOG_REGEX_TOO_COSTLY. V8 runs a regex that backtracks too much on its linear-time engine, so
@@ -271,7 +271,7 @@ export function logSchemas() {
 /** A regex's error in words, or undefined when it compiles. */
 export function regexError(query: string, caseSensitive: boolean): string | undefined {
   try {
-    new RegExp(query, caseSensitive ? 'gu' : 'giu');
+    new RegExp(query, caseSensitive ? 'g' : 'gi');
     return undefined;
   } catch (err) {
     return `bad regular expression: ${(err as Error).message.replace(/^Invalid regular expression: /, '')}`;

@@ -10,6 +10,8 @@ import { fileURLToPath } from 'node:url';
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const outDir = join(root, 'build', 'agent');
 export const agentBundle = join(outDir, 'berth-agent.mjs');
+// The log search's worker thread, its own bundle beside the agent's (agent/engine/logs/search.ts finds it there).
+const searchWorkerBundle = join(outDir, 'log-search-worker.mjs');
 // esbuild's list of the files that went into the bundle, kept for the staleness check.
 const metaFile = join(outDir, 'berth-agent.meta.json');
 // Not inputs esbuild sees, but they change what it produces.
@@ -19,8 +21,8 @@ const mtime = (p) => statSync(p, { throwIfNoEntry: false })?.mtimeMs;
 
 /** Why the bundle must be built again, or undefined when it is up to date. */
 export function agentBundleStale() {
-  const built = mtime(agentBundle);
-  if (built === undefined || !existsSync(metaFile)) return 'not built yet';
+  const built = Math.min(mtime(agentBundle) ?? -1, mtime(searchWorkerBundle) ?? -1);
+  if (built < 0 || !existsSync(metaFile)) return 'not built yet';
   let inputs;
   try {
     inputs = Object.keys(JSON.parse(readFileSync(metaFile, 'utf8')).inputs).map((p) => join(root, p));
@@ -45,12 +47,13 @@ export async function ensureAgentBundle(log = (msg) => console.error(`[setup] ${
   const esbuild = await import('esbuild');
   const result = await esbuild.build({
     absWorkingDir: root,
-    entryPoints: ['agent/main.ts'],
+    entryPoints: { 'berth-agent': 'agent/main.ts', 'log-search-worker': 'agent/engine/logs/search-worker.ts' },
     bundle: true,
     platform: 'node',
     format: 'esm',
     target: 'node20',
-    outfile: agentBundle,
+    outdir: outDir,
+    outExtension: { '.js': '.mjs' },
     write: false,
     metafile: true,
     logLevel: 'warning',
@@ -63,13 +66,15 @@ export async function ensureAgentBundle(log = (msg) => console.error(`[setup] ${
     define: { BERTH_NATIVE_DIR_FROM_BUNDLE: JSON.stringify(relative(outDir, join(root, 'agent', 'native'))) },
   });
   mkdirSync(outDir, { recursive: true });
-  const [out] = result.outputFiles;
-  // Written aside and renamed, so an agent starting meanwhile never reads half a file.
-  const tmp = `${agentBundle}.${process.pid}.tmp`;
   writeFileSync(metaFile, JSON.stringify(result.metafile));
-  writeFileSync(tmp, out.contents);
-  // Stamped with the time the build began: a source saved during the build stays newer.
-  utimesSync(tmp, started, started);
-  renameSync(tmp, agentBundle);
+  // The worker first: an agent that finds its own new bundle finds the worker's too.
+  for (const out of [...result.outputFiles].sort((a, b) => Number(a.path === agentBundle) - Number(b.path === agentBundle))) {
+    // Written aside and renamed, so an agent starting meanwhile never reads half a file.
+    const tmp = `${out.path}.${process.pid}.tmp`;
+    writeFileSync(tmp, out.contents);
+    // Stamped with the time the build began: a source saved during the build stays newer.
+    utimesSync(tmp, started, started);
+    renameSync(tmp, out.path);
+  }
   return agentBundle;
 }

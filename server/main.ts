@@ -13,6 +13,7 @@ import { originAllowed } from './http/origin';
 import { addSocketSecurityHeaders, applySecurityHeaders } from './http/security-headers';
 import { agentHub } from './hub/agents';
 import { imageTransfers } from './hub/image-transfer';
+import { logDownloads } from './hub/log-download';
 import { uiHub } from './hub/ui';
 
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -58,6 +59,7 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
   const handle = app.getRequestHandler();
   await app.prepare();
   const transfers = imageTransfers(agentHub());
+  const logDownload = logDownloads(agentHub());
   http.on('request', (req, res) => {
     // engine.io answers its own requests; everything else is Next's.
     if (req.url?.startsWith('/socket.io/')) return;
@@ -65,6 +67,7 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
     applySecurityHeaders(req, res, dev);
     // Image archives stream past Next, which would not hold them back to the agent's pace.
     if (transfers.handle(req, res)) return;
+    if (logDownload.handle(req, res)) return;
     handle(req, res).catch((err: unknown) => {
       console.error(`request ${req.url}: ${(err as Error)?.stack ?? err}`);
       if (!res.headersSent) res.statusCode = 500;

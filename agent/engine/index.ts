@@ -24,6 +24,10 @@ import { runBuild } from './build/builder';
 import { isMounted, unmountOverlay } from './mounts/overlay';
 import type { ImageStoreOptions } from './images/store';
 import { readLogBatches, readLogs, type LogSource } from './logs';
+import { readPage, type PageRequest } from './logs/history';
+import { KeptLogs } from './logs/kept';
+import { runSearch, type SearchHit, type SearchOutcome } from './logs/search';
+import { LOG_SEARCH_DEFAULT_HITS, regexError, type KeptLog, type LogPage, type LogRetention } from '../../protocol/logs';
 import { hostNetworkGuard, NetworkManager } from './network';
 import { prepareRoot } from './root';
 import type { EndpointSpec } from '../../protocol/container';
@@ -108,6 +112,8 @@ class EngineImpl extends EventEmitter<EngineEvents> implements BerthEngine {
   private readonly stdio: ContainerStdioRegistry;
   private readonly execs: ExecSessions;
   private readonly buildCache: BuildCache;
+  /** Removed containers' logs (agent/engine/logs/kept.ts). */
+  readonly keptLogs: KeptLogs;
 
   constructor(
     readonly root: string,
@@ -146,6 +152,8 @@ class EngineImpl extends EventEmitter<EngineEvents> implements BerthEngine {
       },
     };
     this.lifecycle = new ContainerLifecycle(this.records, images, cgroups, emit, gated, this.storage, root);
+    this.keptLogs = new KeptLogs(join(root, 'kept-logs'));
+    this.lifecycle.onRemoving = (rec) => this.keptLogs.keep(rec);
     this.archives = new ContainerArchives(this.records, images, cgroups, emit, (id) => this.lifecycle.wait(id, 'not-running'), this.storage);
     this.on('container', (e) => {
       if (e.action === 'die') this.stdio.ended(e.id);
@@ -171,6 +179,7 @@ class EngineImpl extends EventEmitter<EngineEvents> implements BerthEngine {
     await this.thawCommits();
     await this.lifecycle.reconcile();
     await this.sweepBuilds(builds);
+    this.keptLogs.start();
   }
 
   async info(): Promise<HostInfo> {
@@ -494,6 +503,56 @@ class EngineImpl extends EventEmitter<EngineEvents> implements BerthEngine {
   logBatches(idOrName: string, opts?: LogOptions): AsyncIterable<LogEntry[]> {
     return readLogBatches(this.logSource(idOrName), opts);
   }
+  /**
+   * A log to page or search: a live container's, or with `kept` a removed one's. A live
+   * container that is gone is looked for among the kept logs by its full id, so a view that
+   * was open when it was removed goes on working.
+   */
+  private logTarget(idOrName: string, kept?: boolean): { id: string; name: string; source: LogSource } {
+    if (!kept) {
+      try {
+        const { id, name } = this.records.resolve(idOrName);
+        return { id, name, source: this.logSource(id) };
+      } catch (err) {
+        if (!(err instanceof EngineError && err.status === 404 && /^[0-9a-f]{64}$/.test(idOrName))) throw err;
+      }
+    }
+    const k = this.keptLogs.find(idOrName);
+    if (!k) throw notFound(kept ? `No kept log of container ${idOrName}` : `No such container: ${idOrName}`);
+    return { id: k.meta.containerId, name: k.meta.name, source: { path: k.path, status: () => undefined } };
+  }
+  /** A page of a log's history (protocol/logs.ts LogPageRequest). */
+  async logPage(idOrName: string, req: PageRequest & { kept?: boolean }): Promise<LogPage> {
+    const t = this.logTarget(idOrName, req.kept);
+    return { containerId: t.id, name: t.name, ...(await readPage(t.source.path, req)) };
+  }
+  /** The log batches of logBatches, of a live or a kept log (which ends once read, even with follow). */
+  logBatchesOf(idOrName: string, kept: boolean | undefined, opts?: LogOptions): { id: string; name: string; batches: AsyncIterable<LogEntry[]> } {
+    const t = this.logTarget(idOrName, kept);
+    return { id: t.id, name: t.name, batches: readLogBatches(t.source, opts) };
+  }
+  /**
+   * Searches one log in a worker thread; the regex is checked here first, so a bad one is
+   * refused at once. `onHits` paces the search. Resolves with the counts (and why it stopped early).
+   */
+  searchLog(
+    idOrName: string,
+    req: { kept?: boolean; query: string; regex?: boolean; caseSensitive?: boolean; maxHits?: number; since?: number; until?: number; stdout?: boolean; stderr?: boolean },
+    onHits: (hits: SearchHit[], found: number) => Promise<void>,
+    signal?: AbortSignal,
+  ): { id: string; name: string; done: Promise<SearchOutcome> } {
+    const bad = req.regex ? regexError(req.query, req.caseSensitive ?? false) : undefined;
+    if (bad) throw new EngineError(400, bad);
+    const t = this.logTarget(idOrName, req.kept);
+    const { kept: _k, maxHits, ...rest } = req;
+    return { id: t.id, name: t.name, done: runSearch({ ...rest, path: t.source.path, maxHits: maxHits ?? LOG_SEARCH_DEFAULT_HITS }, { onHits, signal }) };
+  }
+  keptLogList(): KeptLog[] {
+    return this.keptLogs.list();
+  }
+  logRetention(set?: LogRetention): LogRetention {
+    return set ? this.keptLogs.setRetention(set) : this.keptLogs.retention();
+  }
   private logSource(idOrName: string): LogSource {
     // Resolve now so an unknown container fails at the call, not at the first next().
     const { id, logPath, spec } = this.records.resolve(idOrName);
@@ -629,6 +688,7 @@ class EngineImpl extends EventEmitter<EngineEvents> implements BerthEngine {
   }
 
   async close(): Promise<void> {
+    this.keptLogs.stop();
     this.images.off('image', this.onImage);
     this.volumes.off('volume', this.onVolume);
     this.lifecycle.close();

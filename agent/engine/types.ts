@@ -12,6 +12,9 @@ import type { ExecCreateOptions, ExecInfo, ExecStartOptions } from './containers
 import type { AttachOptions, StdioSession, TtySize } from './containers/stdio';
 import type { HostInfo, PullProgress, VolumeInfo } from '../../protocol/agent-link';
 import type { VolumeEvent } from './volumes/store';
+import type { PageRequest } from './logs/history';
+import type { SearchHit, SearchOutcome } from './logs/search';
+import type { KeptLog, LogPage, LogRetention } from '../../protocol/logs';
 
 export type { VolumeInfo } from '../../protocol/agent-link';
 export type { VolumeEvent } from './volumes/store';
@@ -392,6 +395,21 @@ export interface Engine extends EventEmitter<EngineEvents> {
   logs(idOrName: string, opts?: LogOptions): AsyncIterable<LogEntry>;
   /** The same lines as logs(), in the batches the log was read in (never empty), for faces that write them out in bulk. */
   logBatches(idOrName: string, opts?: LogOptions): AsyncIterable<LogEntry[]>;
+  /** A page of a live or kept log's history (protocol/logs.ts LogPageRequest). */
+  logPage(idOrName: string, req: PageRequest & { kept?: boolean }): Promise<LogPage>;
+  /** logBatches of a live or kept log (a kept one ends once read), with the container's full id and name. */
+  logBatchesOf(idOrName: string, kept: boolean | undefined, opts?: LogOptions): { id: string; name: string; batches: AsyncIterable<LogEntry[]> };
+  /** Searches a live or kept log off the event loop; throws at once for a bad regex or an unknown log. */
+  searchLog(
+    idOrName: string,
+    req: { kept?: boolean; query: string; regex?: boolean; caseSensitive?: boolean; maxHits?: number; since?: number; until?: number; stdout?: boolean; stderr?: boolean },
+    onHits: (hits: SearchHit[], found: number) => Promise<void>,
+    signal?: AbortSignal,
+  ): { id: string; name: string; done: Promise<SearchOutcome> };
+  /** Removed containers' logs kept on this host, newest first. */
+  keptLogList(): KeptLog[];
+  /** Their retention; `set` changes it (and prunes to it). */
+  logRetention(set?: LogRetention): LogRetention;
   /** `docker export`: the container's filesystem (image and its own changes merged) as one tar stream. */
   exportContainer(idOrName: string): AsyncIterable<Buffer>;
   /** `docker commit`: the container's changes as a layer on its image, with its config and `changes` (Dockerfile

@@ -127,6 +127,10 @@ export async function startLink(o: LinkOptions): Promise<Link> {
     sendLogs,
     saves,
     loads,
+    sendLogSearch: async (chunk) => {
+      if (!socket.connected) throw new Error('link is down');
+      await socket.emitWithAck('logSearch', chunk);
+    },
     sendImageData: async (chunk) => {
       if (!socket.connected) throw new Error('link is down');
       await socket.emitWithAck('imageData', chunk);

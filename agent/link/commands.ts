@@ -4,7 +4,7 @@ import { EngineError } from '../engine/errors';
 import type { Engine, PullProgress } from '../engine/types';
 import { streamLogs } from './log-stream';
 import type { z } from 'zod';
-import { agentCommandSchema, type AgentCommand, type CommandResult, type LogBatch } from '../../protocol/agent-link';
+import { agentCommandSchema, type AgentCommand, type CommandResult, type LogBatch, type LogSearchChunk } from '../../protocol/agent-link';
 import { summarizeContainer, summarizeImage } from './snapshot';
 import { containerLive } from './stats';
 import type { Terminals } from './terminal';
@@ -14,6 +14,8 @@ export interface CommandContext {
   engine: Engine;
   onPullProgress: (p: { ref: string } & PullProgress) => void;
   sendLogs: (batch: LogBatch) => Promise<void>;
+  /** Sends the next hits of a search; resolves on the server's ack. */
+  sendLogSearch?: (chunk: LogSearchChunk) => Promise<void>;
   /** Live log subscriptions by subId; the client aborts them all when the link drops. */
   subscriptions: Map<string, AbortController>;
   /** The dashboard's terminal sessions; the client closes them all when the link drops. */
@@ -159,14 +161,25 @@ export async function runCommand(ctx: CommandContext, raw: unknown): Promise<Com
       case 'stats':
         return { ok: true, result: await containerLive(engine, cmd.id) };
       case 'logs.subscribe': {
-        const rec = engine.inspect(cmd.id);
+        // A kept log, or a live container; one removed since the subscription began is read from its kept log.
+        let target: { id: string; name: string; kept?: boolean };
+        if (cmd.kept) target = { ...engine.logBatchesOf(cmd.id, true), kept: true };
+        else {
+          try {
+            const rec = engine.inspect(cmd.id);
+            target = { id: rec.id, name: rec.name };
+          } catch (err) {
+            if (!(err instanceof EngineError && err.status === 404 && /^[0-9a-f]{64}$/.test(cmd.id))) throw err;
+            target = { ...engine.logBatchesOf(cmd.id, true), kept: true };
+          }
+        }
         ctx.subscriptions.get(cmd.subId)?.abort();
         const abort = new AbortController();
         ctx.subscriptions.set(cmd.subId, abort);
-        void streamLogs(engine, { subId: cmd.subId, id: rec.id, tail: cmd.tail, afterSeq: cmd.afterSeq, send: ctx.sendLogs, signal: abort.signal }).finally(() => {
+        void streamLogs(engine, { subId: cmd.subId, id: target.id, kept: target.kept, tail: cmd.tail, afterSeq: cmd.afterSeq, send: ctx.sendLogs, signal: abort.signal }).finally(() => {
           if (ctx.subscriptions.get(cmd.subId) === abort) ctx.subscriptions.delete(cmd.subId);
         });
-        return { ok: true, result: { subId: cmd.subId } };
+        return { ok: true, result: { subId: cmd.subId, containerId: target.id, name: target.name } };
       }
       case 'term.open':
         return { ok: true, result: ctx.terminals.open({ sessionId: cmd.sessionId, id: cmd.id, cmd: cmd.cmd, user: cmd.user, size: cmd.size }) };
@@ -179,12 +192,42 @@ export async function runCommand(ctx: CommandContext, raw: unknown): Promise<Com
       case 'term.close':
         ctx.terminals.close(cmd.sessionId);
         return { ok: true };
-      case 'logs.page':
-      case 'logs.search':
+      case 'logs.page': {
+        const { op: _op, id, ...req } = cmd;
+        return { ok: true, result: await engine.logPage(id, req) };
+      }
+      case 'logs.search': {
+        const { op: _op, searchId, id, ...req } = cmd;
+        const send = ctx.sendLogSearch;
+        if (!send) return { ok: false, status: 501, error: 'this link does not stream search results' };
+        const key = `search:${searchId}`;
+        ctx.subscriptions.get(key)?.abort();
+        const abort = new AbortController();
+        // Throws here for a bad regex or a log that is not there: the command's answer says so.
+        const s = engine.searchLog(id, req, (hits, found) => send({ searchId, hits, found }), abort.signal);
+        ctx.subscriptions.set(key, abort);
+        void s.done
+          .then(async (r) => {
+            // A cancelled search says nothing more: whoever cancelled it has moved on.
+            if (abort.signal.aborted) return;
+            await send({ searchId, hits: [], found: r.total, done: { total: r.total, sent: r.sent, scannedBytes: r.scannedBytes, ...(r.error ? { error: r.error } : {}) } });
+          })
+          .catch(() => {
+            // The link dropped: the server ends the search for its browser itself.
+          })
+          .finally(() => {
+            if (ctx.subscriptions.get(key) === abort) ctx.subscriptions.delete(key);
+          });
+        return { ok: true, result: { searchId, containerId: s.id, name: s.name } };
+      }
       case 'logs.search.cancel':
+        ctx.subscriptions.get(`search:${cmd.searchId}`)?.abort();
+        ctx.subscriptions.delete(`search:${cmd.searchId}`);
+        return { ok: true };
       case 'logs.kept':
+        return { ok: true, result: engine.keptLogList() };
       case 'logs.retention':
-        return { ok: false, status: 501, error: `${cmd.op} is not implemented yet` };
+        return { ok: true, result: engine.logRetention(cmd.set) };
       case 'logs.unsubscribe':
         ctx.subscriptions.get(cmd.subId)?.abort();
         ctx.subscriptions.delete(cmd.subId);

@@ -7,6 +7,8 @@ import type { LogBatch } from '../../protocol/agent-link';
 export interface LogStreamOptions {
   subId: string;
   id: string;
+  /** `id` is a removed container's kept log. */
+  kept?: boolean;
   tail?: number;
   afterSeq?: number;
   /** Resolves once the receiver acknowledged the batch. */
@@ -41,7 +43,8 @@ export async function streamLogs(engine: Engine, o: LogStreamOptions): Promise<v
   const aborted = untilAbort(o.signal);
   let iter: AsyncIterator<LogEntry[]>;
   try {
-    iter = engine.logBatches(o.id, { follow: true, tail: o.afterSeq === undefined ? o.tail : undefined, afterSeq: o.afterSeq, signal: o.signal })[Symbol.asyncIterator]();
+    const opts = { follow: true, tail: o.afterSeq === undefined ? o.tail : undefined, afterSeq: o.afterSeq, signal: o.signal };
+    iter = (o.kept ? engine.logBatchesOf(o.id, true, opts).batches : engine.logBatches(o.id, opts))[Symbol.asyncIterator]();
   } catch (err) {
     // A log that cannot be read (log driver none): the stream is over before it began.
     console.error(`berth-agent: log stream ${o.subId} of ${o.id.slice(0, 12)}: ${(err as Error).message}`);

@@ -11,6 +11,7 @@ import {
   type HostSnapshot,
   type ImageDataChunk,
   type LogBatch,
+  type LogSearchChunk,
   type ServerToAgent,
   type TermMessage,
 } from '../../protocol/agent-link';
@@ -53,6 +54,8 @@ export class AgentHub {
   private io: Server | undefined;
   /** Where log batches go (the '/ui' hub); resolves when the batch may be acked. */
   logSink: LogSink | undefined;
+  /** Where log search chunks go (server/hub/logs.ts); resolves when the chunk may be acked. */
+  logSearchSink: ((hostId: string, chunk: LogSearchChunk) => Promise<void>) | undefined;
   /** Called after an agent (re)connects, e.g. to resume log streams. */
   onAgentOnline: ((hostId: string) => void) | undefined;
   /** Where terminal output goes (the '/ui' hub's terminals); resolves when the message may be acked. */
@@ -111,6 +114,16 @@ export class AgentHub {
       if (!batch || typeof batch.subId !== 'string' || !this.logSink) return done();
       this.logSink(hostId, batch).then(done, (err) => {
         console.error(`logs from host ${hostId}: ${(err as Error).message}`);
+        done();
+      });
+    });
+    socket.on('logSearch', (chunk, ack) => {
+      const done = () => {
+        if (typeof ack === 'function') ack();
+      };
+      if (!chunk || typeof chunk.searchId !== 'string' || !this.logSearchSink) return done();
+      this.logSearchSink(hostId, chunk).then(done, (err) => {
+        console.error(`log search from host ${hostId}: ${(err as Error).message}`);
         done();
       });
     });

@@ -5,6 +5,7 @@ import { authRouter } from './routers/auth';
 import { containersRouter } from './routers/containers';
 import { hostsRouter } from './routers/hosts';
 import { imagesRouter } from './routers/images';
+import { logsRouter } from './routers/logs';
 import { networksRouter } from './routers/networks';
 import { teamRouter } from './routers/team';
 import { volumesRouter } from './routers/volumes';
@@ -16,6 +17,7 @@ export const appRouter = router({
   hosts: hostsRouter,
   images: imagesRouter,
   containers: containersRouter,
+  logs: logsRouter,
   volumes: volumesRouter,
   networks: networksRouter,
   audit: auditRouter,

@@ -56,6 +56,8 @@ export function nowRfc3339Nano(): string {
 const isNever = (t: string) => t.startsWith('0001-01-01');
 
 export class ContainerLifecycle {
+  /** Called as a container is removed, before its directory goes (the engine keeps its log from it). */
+  onRemoving?: (rec: ContainerRecord) => void;
   /** Starts under way: a remove waits for one (or refuses without force) so it cannot be undone by it. */
   private readonly starting = new Map<string, Promise<void>>();
   private readonly removing = new Map<string, Promise<void>>();
@@ -789,6 +791,7 @@ export class ContainerLifecycle {
     await this.removeCgroups(rec.id);
     // The rootfs lives in the container's own mount namespace; a host-side mount (build, cp) may not.
     await unmountOverlay(join(this.records.dir(rec.id), 'rootfs')).catch(() => {});
+    this.onRemoving?.(rec);
     await this.records.delete(rec.id);
     await this.storage?.removed(rec, removeVolumes);
     this.emit({ action: 'destroy', id: rec.id });

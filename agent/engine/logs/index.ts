@@ -32,7 +32,7 @@ export function timeToSeconds(t: string): number {
 }
 
 /** One file of the log, open, with where it starts in the whole log. */
-interface LogFile {
+export interface LogFile {
   fh: FileHandle;
   ino: number;
   start: number;
@@ -69,7 +69,7 @@ async function readIndex(path: string): Promise<Map<number, number> | undefined>
 }
 
 /** Where the log ends now, counted over all its files. */
-function logEnd(path: string): number {
+export function logEnd(path: string): number {
   // LOG's inode is in the index except for a moment of a rotation with max-file 1 (the index
   // that names LOG's successor is in place before LOG is).
   for (let attempt = 0; attempt < 5; attempt++) {
@@ -96,7 +96,7 @@ async function openLog(path: string): Promise<FileHandle | undefined> {
   }
 }
 
-async function closeAll(files: LogFile[]): Promise<void> {
+export async function closeAll(files: LogFile[]): Promise<void> {
   await Promise.all(files.map((f) => f.fh.close().catch(() => {})));
 }
 
@@ -107,7 +107,7 @@ async function closeAll(files: LogFile[]): Promise<void> {
  * is being rotated away and is left out. The names shift while a rotation runs, so a
  * listing can miss a file the index lists: then they are all opened again.
  */
-async function openFiles(path: string): Promise<LogFile[]> {
+export async function openFiles(path: string): Promise<LogFile[]> {
   const dir = dirname(path);
   const base = basename(path);
   const rotated = (n: string) => n.startsWith(base + '.') && /^\d+$/.test(n.slice(base.length + 1));
@@ -194,7 +194,7 @@ async function lineStartBack(fh: FileHandle, end: number, n: number): Promise<{ 
 }
 
 /** Complete lines of one file from `pos` on (and not past `limit`), a chunk at a time. */
-class LineReader {
+export class LineReader {
   private partial = Buffer.alloc(0);
   constructor(
     /** Where the file starts in the whole log: seqs count from there. */
@@ -236,7 +236,7 @@ class LineReader {
 }
 
 /** The file `pos` falls in (the last that starts at or before it), or -1 before the first. */
-function fileAt(files: LogFile[], pos: number): number {
+export function fileAt(files: LogFile[], pos: number): number {
   let i = files.length - 1;
   while (i >= 0 && files[i].start > pos) i--;
   return i;

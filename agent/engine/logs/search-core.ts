@@ -1,0 +1,299 @@
+// The search itself: one log's lines, in order, tested against a plain text or a regex, hits
+// with their matched ranges handed out in batches. Runs in the search worker (search.ts), so
+// nothing here may block anything but that thread.
+//
+// Most lines of a big log do not match a rare pattern, and decoding every line costs more
+// than searching the bytes. So when the match must contain a literal (the query itself for
+// plain text; the longest literal run outside any group for a regex), the raw file bytes are
+// searched for it first and only lines holding it are decoded and tested. That is exact for
+// what the monitor writes (agent/native/log.c): it escapes only '"', '\', control characters
+// and invalid UTF-8, so a literal with none of those appears in a line's JSON iff it appears
+// in its text (the JSON around the text can give false candidates, never missed ones).
+import { decodeLine } from './json-file';
+import { closeAll } from './index';
+import { openLogForRead, seekTime } from './history';
+import type { LogEntry } from '../types';
+
+const CHUNK = 1 << 20;
+const NL = 10;
+
+export interface SearchSpec {
+  path: string;
+  query: string;
+  regex?: boolean;
+  caseSensitive?: boolean;
+  since?: number;
+  until?: number;
+  stdout?: boolean;
+  stderr?: boolean;
+  /** Hits to hand out at most; counting goes on past it. */
+  maxHits: number;
+}
+
+export type SearchHit = LogEntry & { ranges: Array<[number, number]> };
+
+export interface SearchResult {
+  total: number;
+  sent: number;
+  scannedBytes: number;
+}
+
+export interface SearchSink {
+  /** Resolves when the receiver wants more. */
+  hits(hits: SearchHit[], found: number): Promise<void>;
+  /** Called before each line's regex runs and after each read: a watchdog can tell a line that runs forever. */
+  tick?(): void;
+  cancelled?(): boolean;
+}
+
+/** Flags of a search's RegExp. No `u`: a pattern such as `\-` that browsers' and grep's users type stays valid. */
+export function regexFlags(caseSensitive: boolean): string {
+  return caseSensitive ? 'g' : 'gi';
+}
+
+export function escapeRegex(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\/-]/g, '\\$&');
+}
+
+const SAFE_LITERAL = /^[^"\\\u0000-\u001f\u007f\ufffd]+$/;
+
+/**
+ * A substring every match of `source` contains, or undefined when none is easy to be sure of:
+ * the longest run of plain characters at the top level of a pattern without alternation,
+ * leaving out a character that a quantifier makes optional or repeatable.
+ */
+export function requiredLiteral(source: string): string | undefined {
+  if (source.includes('|')) return undefined;
+  let best = '';
+  let run = '';
+  let depth = 0;
+  let inClass = false;
+  const flush = () => {
+    if (run.length > best.length) best = run;
+    run = '';
+  };
+  for (let i = 0; i < source.length; i++) {
+    const c = source[i];
+    if (inClass) {
+      if (c === '\\') i++;
+      else if (c === ']') inClass = false;
+      continue;
+    }
+    let lit: string | undefined;
+    if (c === '\\') {
+      const n = source[i + 1];
+      i++;
+      // An escaped punctuation character is itself; \d, \w, \b, \1 … are not literals.
+      if (n !== undefined && /[^A-Za-z0-9]/.test(n)) lit = n;
+    } else if (c === '[') {
+      inClass = true;
+    } else if (c === '(') {
+      depth++;
+    } else if (c === ')') {
+      depth--;
+    } else if (!'.^$*+?{}'.includes(c)) {
+      lit = c;
+    }
+    if (lit === undefined || depth > 0) {
+      flush();
+      continue;
+    }
+    const next = source[i + 1];
+    if (next === '*' || next === '?' || next === '{') {
+      // This character may be absent: the run ends before it.
+      flush();
+    } else if (next === '+') {
+      // At least once: it belongs to the run, which ends after it.
+      run += lit;
+      flush();
+    } else run += lit;
+  }
+  flush();
+  return best.length >= 3 && SAFE_LITERAL.test(best) ? best : undefined;
+}
+
+const swap = (c: string) => (c === c.toLowerCase() ? c.toUpperCase() : c.toLowerCase());
+/** A letter whose other case is one other character. */
+const cased = (c: string | undefined) => c !== undefined && c.length === 1 && swap(c) !== c && swap(c).length === 1;
+
+/**
+ * `source` rewritten to match either case of each letter, so it runs without the `i` flag:
+ * V8's linear-time engine, the fallback that bounds backtracking, cannot run `i` regexes.
+ * A letter becomes [xX]; in a class each letter and each range of letters gets its other
+ * case too. Escapes (\d, \u00e9, \p{…}, \k<name>) and group names are left as written.
+ */
+export function foldCase(source: string): string {
+  let out = '';
+  let inClass = false;
+  for (let i = 0; i < source.length; i++) {
+    const c = source[i];
+    if (c === '\\') {
+      const n = source[i + 1] ?? '';
+      let end = i + 2;
+      if ((n === 'p' || n === 'P' || (n === 'u' && source[i + 2] === '{')) && source.indexOf('}', i) > 0) end = source.indexOf('}', i) + 1;
+      else if (n === 'k' && source[i + 2] === '<' && source.indexOf('>', i) > 0) end = source.indexOf('>', i) + 1;
+      else if (n === 'u') end = i + 6;
+      else if (n === 'x') end = i + 4;
+      else if (n === 'c') end = i + 3;
+      out += source.slice(i, end);
+      i = end - 1;
+      continue;
+    }
+    if (inClass) {
+      if (c === ']') {
+        inClass = false;
+        out += c;
+      } else if (cased(c) && source[i + 1] === '-' && cased(source[i + 2]) && (c === c.toLowerCase()) === (source[i + 2] === source[i + 2].toLowerCase())) {
+        out += `${c}-${source[i + 2]}${swap(c)}-${swap(source[i + 2])}`;
+        i += 2;
+      } else out += cased(c) ? c + swap(c) : c;
+      continue;
+    }
+    if (c === '[') {
+      inClass = true;
+      out += c;
+      if (source[i + 1] === '^') out += source[++i];
+      // A ']' first in a class is a literal one.
+      if (source[i + 1] === ']') out += source[++i];
+    } else if (c === '(' && source.startsWith('(?<', i) && source[i + 3] !== '=' && source[i + 3] !== '!' && source.indexOf('>', i) > 0) {
+      const end = source.indexOf('>', i) + 1;
+      out += source.slice(i, end);
+      i = end - 1;
+    } else out += cased(c) ? `[${c}${swap(c)}]` : c;
+  }
+  return out;
+}
+
+/** Finds where a candidate line could be, in raw bytes. */
+type Prefilter = (buf: Buffer, from: number) => number;
+
+function prefilterFor(literal: string, caseSensitive: boolean): Prefilter | undefined {
+  const bytes = Buffer.from(literal, 'utf8');
+  if (caseSensitive) return (buf, from) => buf.indexOf(bytes, from);
+  // Case folding on bytes is only sure for ASCII.
+  if (!/^[\x20-\x7e]+$/.test(literal)) return undefined;
+  const lower = Buffer.from(literal.toLowerCase(), 'latin1');
+  const upper = Buffer.from(literal.toUpperCase(), 'latin1');
+  if (lower.equals(upper)) return (buf, from) => buf.indexOf(bytes, from);
+  // Find the first byte either way, then compare the rest folded.
+  const l0 = lower[0];
+  const u0 = upper[0];
+  return (buf, from) => {
+    for (let i = from; ; ) {
+      const a = l0 === u0 ? buf.indexOf(l0, i) : firstOf(buf, l0, u0, i);
+      if (a < 0 || a + lower.length > buf.length) return -1;
+      let ok = true;
+      for (let k = 1; k < lower.length; k++) {
+        const b = buf[a + k];
+        if (b !== lower[k] && b !== upper[k]) {
+          ok = false;
+          break;
+        }
+      }
+      if (ok) return a;
+      i = a + 1;
+    }
+  };
+}
+
+function firstOf(buf: Buffer, a: number, b: number, from: number): number {
+  const x = buf.indexOf(a, from);
+  const y = buf.indexOf(b, from);
+  if (x < 0) return y;
+  if (y < 0) return x;
+  return Math.min(x, y);
+}
+
+/** The matched ranges of `re` (global) in `line`; empty when it does not match. Zero-width matches give no range. */
+function matchRanges(re: RegExp, line: string): Array<[number, number]> | undefined {
+  re.lastIndex = 0;
+  let out: Array<[number, number]> | undefined;
+  for (let m = re.exec(line); m; m = re.exec(line)) {
+    out ??= [];
+    const end = m.index + m[0].length;
+    if (end > m.index) out.push([m.index, end]);
+    else re.lastIndex++;
+    if (re.lastIndex > line.length) break;
+  }
+  return out;
+}
+
+export async function searchLog(spec: SearchSpec, sink: SearchSink): Promise<SearchResult> {
+  const caseSensitive = spec.caseSensitive ?? false;
+  // A plain text cannot backtrack, so it keeps the `i` flag; a regex is folded instead (see foldCase).
+  const re = spec.regex ? new RegExp(caseSensitive ? spec.query : foldCase(spec.query), 'g') : new RegExp(escapeRegex(spec.query), regexFlags(caseSensitive));
+  const literal = spec.regex ? requiredLiteral(spec.query) : SAFE_LITERAL.test(spec.query) ? spec.query : undefined;
+  const prefilter = literal !== undefined ? prefilterFor(literal, caseSensitive) : undefined;
+  const wantOut = spec.stdout ?? true;
+  const wantErr = spec.stderr ?? true;
+
+  const log = await openLogForRead(spec.path);
+  let total = 0;
+  let sent = 0;
+  let scannedBytes = 0;
+  let batch: SearchHit[] = [];
+  let batchAt = Date.now();
+  const flush = async () => {
+    if (!batch.length) return;
+    const b = batch;
+    batch = [];
+    batchAt = Date.now();
+    await sink.hits(b, total);
+  };
+  try {
+    const from = spec.since !== undefined ? await seekTime(log, spec.since) : log.start;
+    const to = spec.until !== undefined ? await seekTime(log, spec.until) : log.end;
+    const buf = Buffer.allocUnsafe(CHUNK);
+    const test = async (data: Buffer, s: number, e: number, seq: number) => {
+      const d = decodeLine(data, s, e);
+      if (!d || (d.stream === 'stdout' ? !wantOut : !wantErr)) return;
+      sink.tick?.();
+      // Matched without the line's own newline, so `$` is the end of the line.
+      const ranges = matchRanges(re, d.line.endsWith('\n') ? d.line.slice(0, -1) : d.line);
+      if (!ranges) return;
+      total++;
+      if (sent < spec.maxHits) {
+        sent++;
+        batch.push({ seq, stream: d.stream, time: d.time, line: d.line, ranges });
+        if (batch.length >= 200 || Date.now() - batchAt > 100) await flush();
+      }
+    };
+    for (const f of log.files) {
+      const fileEnd = Math.min(f.size, to - f.start);
+      let pos = Math.max(0, from - f.start);
+      if (fileEnd <= pos) continue;
+      // `from` is a line start; the bytes before `pos` that do not end a line are carried over.
+      let carry: Buffer = Buffer.alloc(0);
+      while (pos < fileEnd) {
+        if (sink.cancelled?.()) return { total, sent, scannedBytes };
+        const want = Math.min(CHUNK, fileEnd - pos);
+        const { bytesRead } = await f.fh.read(buf, 0, want, pos);
+        if (!bytesRead) break;
+        scannedBytes += bytesRead;
+        sink.tick?.();
+        const data = carry.length ? Buffer.concat([carry, buf.subarray(0, bytesRead)]) : buf.subarray(0, bytesRead);
+        // data starts at the whole log's position dataAt.
+        const dataAt = f.start + pos - carry.length;
+        const lastNl = data.lastIndexOf(NL);
+        const whole = lastNl + 1;
+        if (prefilter) {
+          for (let i = prefilter(data, 0); i >= 0 && i < whole; ) {
+            const s = i > 0 ? data.lastIndexOf(NL, i - 1) + 1 : 0;
+            const e = data.indexOf(NL, i);
+            await test(data, s, e, dataAt + e + 1);
+            i = prefilter(data, e + 1);
+          }
+        } else {
+          for (let s = 0, e = data.indexOf(NL); e >= 0 && e < whole; s = e + 1, e = data.indexOf(NL, s)) await test(data, s, e, dataAt + e + 1);
+        }
+        carry = whole < data.length ? Buffer.from(data.subarray(whole)) : Buffer.alloc(0);
+        pos += bytesRead;
+        if (bytesRead < want) break;
+      }
+    }
+    await flush();
+    return { total, sent, scannedBytes };
+  } finally {
+    await closeAll(log.files);
+  }
+}
