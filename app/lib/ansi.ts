@@ -250,3 +250,28 @@ export function styleCss(s: AnsiStyle, defaults: { fg: string; bg: string }): Re
   if (deco) css.textDecoration = deco;
   return css;
 }
+
+/**
+ * Where each position of the raw text lands in the text without escapes: map[i] is the
+ * number of shown characters before raw index i (so a search's raw ranges can be drawn
+ * over the shown text). null when the text has no escapes (the two are the same).
+ */
+export function visibleIndexMap(text: string): Int32Array | null {
+  if (!hasAnsi(text)) return null;
+  const map = new Int32Array(text.length + 1);
+  let shown = 0;
+  let i = 0;
+  while (i < text.length) {
+    const ch = text[i];
+    if (ch === ESC || ch === '\x9b') {
+      const end = scanEscape(text, i).end;
+      for (let k = i; k < end; k++) map[k] = shown;
+      i = end;
+      continue;
+    }
+    map[i] = shown++;
+    i++;
+  }
+  map[text.length] = shown;
+  return map;
+}

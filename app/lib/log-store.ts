@@ -18,15 +18,23 @@ export interface StoreLine {
   stream: 'stdout' | 'stderr';
   time: string;
   line: string;
-  /** The time in ms when already known (it wins over `time`). */
+  /** The time in ms (and the nanoseconds past it) when already known: they win over `time`. */
   timeMs?: number;
+  nanos?: number;
   /** Index of the line's source in `sources` (0 for a single container's log). */
   source?: number;
 }
 
 export const MAX_STORE_LINES = 2_000_000;
 
-function grow<T extends Float64Array | Uint8Array | Uint16Array>(a: T, cap: number, head: number, len: number, newHead: number): T {
+/** The nanoseconds of an RFC 3339 time past its millisecond ("…:05.123456789Z" → 456789). */
+export function subMilliNanos(time: string): number {
+  const m = /\.(\d+)/.exec(time);
+  if (!m || m[1].length <= 3) return 0;
+  return Number((m[1] + '000000000').slice(3, 9));
+}
+
+function grow<T extends Float64Array | Uint8Array | Uint16Array | Uint32Array>(a: T, cap: number, head: number, len: number, newHead: number): T {
   const b = new (a.constructor as new (n: number) => T)(cap);
   b.set(a.subarray(head, head + len), newHead);
   return b;
@@ -37,6 +45,8 @@ export class LogStore {
   private times = new Float64Array(1024);
   private streams = new Uint8Array(1024);
   private srcs = new Uint16Array(1024);
+  /** Nanoseconds past the millisecond, so a line's time is known exactly enough to name a range by it. */
+  private nanos = new Uint32Array(1024);
   private texts: (string | undefined)[] = new Array(1024);
   private head = 512;
   private len = 0;
@@ -69,6 +79,7 @@ export class LogStore {
     this.times = grow(this.times, newCap, this.head, this.len, newHead);
     this.streams = grow(this.streams, newCap, this.head, this.len, newHead);
     this.srcs = grow(this.srcs, newCap, this.head, this.len, newHead);
+    this.nanos = grow(this.nanos, newCap, this.head, this.len, newHead);
     const texts = new Array<string | undefined>(newCap);
     for (let i = 0; i < this.len; i++) texts[newHead + i] = this.texts[this.head + i];
     this.texts = texts;
@@ -78,6 +89,7 @@ export class LogStore {
   private put(at: number, e: StoreLine): void {
     this.seqs[at] = e.seq;
     this.times[at] = e.timeMs ?? Date.parse(e.time);
+    this.nanos[at] = e.nanos ?? subMilliNanos(e.time);
     this.streams[at] = e.stream === 'stderr' ? 1 : 0;
     this.srcs[at] = e.source ?? 0;
     this.texts[at] = e.line.endsWith('\n') ? e.line.slice(0, e.line.endsWith('\r\n') ? -2 : -1) : e.line;
@@ -122,7 +134,7 @@ export class LogStore {
   /** Every line held, oldest first, with its source: for re-sorting a merged view. */
   lines(): StoreLine[] {
     const out: StoreLine[] = new Array(this.len);
-    for (let i = 0; i < this.len; i++) out[i] = { seq: this.seq(i), stream: this.stream(i), time: '', timeMs: this.timeMs(i), line: this.text(i), source: this.source(i) };
+    for (let i = 0; i < this.len; i++) out[i] = { seq: this.seq(i), stream: this.stream(i), time: '', timeMs: this.timeMs(i), nanos: this.nanos[this.head + i], line: this.text(i), source: this.source(i) };
     return out;
   }
 
@@ -140,6 +152,7 @@ export class LogStore {
     this.times = new Float64Array(1024);
     this.streams = new Uint8Array(1024);
     this.srcs = new Uint16Array(1024);
+    this.nanos = new Uint32Array(1024);
     this.head = 512;
     this.len = 0;
     this.dropped = 0;
@@ -152,6 +165,10 @@ export class LogStore {
   }
   timeMs(i: number): number {
     return this.times[this.head + i];
+  }
+  /** The line's time in unix seconds, to a fraction of a microsecond (a double holds no more). */
+  timeSec(i: number): number {
+    return this.times[this.head + i] / 1000 + this.nanos[this.head + i] / 1e9;
   }
   stream(i: number): 'stdout' | 'stderr' {
     return this.streams[this.head + i] ? 'stderr' : 'stdout';
@@ -182,7 +199,14 @@ export class LogStore {
       else hi = mid - 1;
     }
     // A merged store is in time order, not seq order: look the slow way.
-    for (let i = 0; i < this.len; i++) if (this.seq(i) === seq) return i;
+    if (this.sources.length > 1) for (let i = 0; i < this.len; i++) if (this.seq(i) === seq) return i;
+    return -1;
+  }
+
+  /** The index of the line with this seq from this source (merged views), or -1. */
+  indexOf(seq: number, source: number): number {
+    if (this.sources.length <= 1) return this.indexOfSeq(seq);
+    for (let i = 0; i < this.len; i++) if (this.srcs[this.head + i] === source && this.seqs[this.head + i] === seq) return i;
     return -1;
   }
 

@@ -94,3 +94,15 @@ test('CSS for a look: inverse swaps colours, bold brightens the dark named ones'
     fontStyle: 'italic',
   });
 });
+
+test('raw offsets (a search match in the printed text) map onto the shown text', async () => {
+  const { visibleIndexMap } = await import('../../app/lib/ansi');
+  const raw = `${E}[31merror${E}[0m: disk`;
+  const map = visibleIndexMap(raw)!;
+  const at = raw.indexOf('error');
+  assert.equal(map[at], 0);
+  assert.equal(map[at + 5], 5);
+  const d = raw.indexOf('disk');
+  assert.equal(stripAnsi(raw).slice(map[d], map[d + 4]), 'disk');
+  assert.equal(visibleIndexMap('no escapes'), null);
+});

@@ -130,3 +130,14 @@ test('fresh entries: only what follows the last seq, overlaps dropped', () => {
   assert.deepEqual(freshEntries([{ seq: 1 }, { seq: 2 }, { seq: 3 }], 2), [{ seq: 3 }]);
   assert.deepEqual(freshEntries([{ seq: 0 }, { seq: 2 }], null), [{ seq: 0 }, { seq: 2 }]);
 });
+
+test('a line keeps its time past the millisecond, for naming a range by it', async () => {
+  const { subMilliNanos } = await import('../../app/lib/log-store');
+  assert.equal(subMilliNanos('2026-12-01T10:00:00.123456789Z'), 456789);
+  assert.equal(subMilliNanos('2026-12-01T10:00:00.1Z'), 0);
+  const s = new LogStore();
+  s.append([{ seq: 1, stream: 'stdout', time: '2026-12-01T10:00:00.123456789Z', line: 'x\n' }]);
+  assert.ok(Math.abs(s.timeSec(0) - (T0 / 1000 + 0.123456789)) < 1e-6);
+  s.prepend([{ seq: 0, stream: 'stdout', time: '2026-12-01T09:00:00.000000500Z', line: 'y\n' }]);
+  assert.deepEqual(s.lines().map((l) => l.nanos), [500, 456789]);
+});

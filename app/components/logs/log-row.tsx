@@ -37,10 +37,14 @@ export interface RowProps {
   prefix: { name: string; cls: string } | null;
   selected: boolean;
   highlights: Highlight[] | null;
-  onSelect: (seq: number, extend: boolean) => void;
+  /** The line's source in the store (merged views). */
+  src: number;
+  onSelect: (seq: number, src: number, extend: boolean) => void;
   onToggleJson: (seq: number) => void;
   onToggleGroup: (seq: number) => void;
   onAddFilter: (cond: string) => void;
+  /** Shows the line among its neighbours (a search hit in the filter mode). */
+  onContext?: () => void;
 }
 
 /**
@@ -185,7 +189,7 @@ export const LogRow = memo(function LogRow(p: RowProps) {
         type="button"
         aria-label={`select line ${p.seq}`}
         data-testid="log-select"
-        onClick={(e) => p.onSelect(p.seq, e.shiftKey)}
+        onClick={(e) => p.onSelect(p.seq, p.src, e.shiftKey)}
         className="w-2 shrink-0 self-stretch cursor-pointer hover:bg-sky-500/40"
       />
       {p.prefix ? (
@@ -230,6 +234,16 @@ export const LogRow = memo(function LogRow(p: RowProps) {
           <span data-testid="log-text">{renderText(p.text, p.colours, p.highlights)}</span>
         )}
       </div>
+      {p.onContext ? (
+        <button
+          type="button"
+          data-testid="log-context"
+          onClick={p.onContext}
+          className="ml-auto shrink-0 rounded bg-slate-800 px-1.5 text-[10px] text-sky-300 select-none hover:bg-slate-700"
+        >
+          context
+        </button>
+      ) : null}
     </div>
   );
 });

@@ -1,6 +1,6 @@
 'use client';
 import { useCallback, useEffect, useLayoutEffect, useRef, useState, type ReactNode } from 'react';
-import { stripAnsi } from '../../lib/ansi';
+import { stripAnsi, visibleIndexMap } from '../../lib/ansi';
 import { formatTime, matchesFields, parseFieldFilter, parseJsonLine, type FieldCondition, type JsonObject } from '../../lib/log-lines';
 import { RowLayout, type LogStore } from '../../lib/log-store';
 import type { LogPhase } from '../../lib/socket';
@@ -63,24 +63,47 @@ export interface LogViewSource {
   history?: LogHistory;
 }
 
+export interface LineRef {
+  hostId: string;
+  containerId: string;
+  seq: number;
+}
+
+/** The lines selected, by their first and last: seqs (for a link) and times in unix seconds (for a download). */
+export interface SelectedRange {
+  fromSeq: number;
+  toSeq: number;
+  fromTime: number;
+  toTime: number;
+}
+
+interface LineKey {
+  seq: number;
+  src: number;
+}
+
 export interface LogViewerProps {
   source: LogViewSource;
   title?: string;
   /** Several containers in one view: each line carries its container's name as a coloured prefix. */
   merged?: boolean;
-  /** Search highlights by seq (offsets in the text without escapes), and the current match. */
-  highlights?: Map<number, Highlight[]>;
-  /** Scroll to this line (a search match clicked) and mark it. */
-  reveal?: { seq: number; nonce: number } | null;
+  /** A search's matched ranges of a line (offsets in the text as printed, escapes included). */
+  highlightOf?: (hostId: string, containerId: string, seq: number) => Array<[number, number]> | undefined;
+  /** Scroll to this line once it is held (a search match chosen); `nonce` makes the same line count again. */
+  reveal?: LineRef & { nonce: number } | null;
+  /** Rows get a "context" button that calls this (the filter mode: see a match among its neighbours). */
+  onContext?: (line: LineRef & { timeMs: number }) => void;
   /** Extra controls in the toolbar (search, download). */
   toolbar?: ReactNode;
   /** Only these lines (search filter mode): null shows all. */
   onlySeqs?: Set<number> | null;
   /** Reports the current selection (seq range) to the page, for a download of it. */
-  onSelection?: (range: { from: number; to: number } | null) => void;
+  onSelection?: (range: SelectedRange | null) => void;
   /** Reports what the field filter keeps, for a download of it. */
   onFieldFilter?: (text: string) => void;
   heightClass?: string;
+  /** What the status says, instead of the stream's phase (the filter mode's list of matches). */
+  status?: { text: string; cls: string };
 }
 
 interface LayoutCache {
@@ -124,7 +147,7 @@ async function copyText(text: string): Promise<void> {
  * few around them) are drawn, so a million lines scroll as smoothly as ten. It follows new
  * lines while the reader is at the bottom; scrolling up pauses until they come back down.
  */
-export function LogViewer({ source, title = 'Logs', merged = false, highlights, reveal, toolbar, onlySeqs = null, onSelection, onFieldFilter, heightClass = 'h-[28rem]' }: LogViewerProps) {
+export function LogViewer({ source, title = 'Logs', merged = false, highlightOf, reveal, onContext, toolbar, onlySeqs = null, onSelection, onFieldFilter, heightClass = 'h-[28rem]', status: statusOverride }: LogViewerProps) {
   const { store, version } = source;
   const box = useRef<HTMLDivElement>(null);
   const measure = useRef<HTMLSpanElement>(null);
@@ -135,7 +158,7 @@ export function LogViewer({ source, title = 'Logs', merged = false, highlights, 
   const [filterText, setFilterText] = useState('');
   const [jsonOpen, setJsonOpen] = useState<Set<number>>(() => new Set());
   const [folded, setFolded] = useState<Set<number>>(() => new Set());
-  const [sel, setSel] = useState<{ anchor: number; from: number; to: number } | null>(null);
+  const [sel, setSel] = useState<{ anchor: LineKey; a: LineKey; b: LineKey } | null>(null);
   const [scrollTop, setScrollTop] = useState(0);
   const [viewH, setViewH] = useState(448);
   const [cols, setCols] = useState(160);
@@ -234,16 +257,29 @@ export function LogViewer({ source, title = 'Logs', merged = false, highlights, 
   const offsetY = Math.min(scrollTop, maxScroll) + (layout.tops[firstRow] - contentTop);
 
   const select = useCallback(
-    (seq: number, extend: boolean) => {
+    (seq: number, src: number, extend: boolean) => {
       setSel((s) => {
-        if (extend && s) return { anchor: s.anchor, from: Math.min(s.anchor, seq), to: Math.max(s.anchor, seq) };
-        if (s && !extend && s.from === seq && s.to === seq) return null;
-        return { anchor: seq, from: seq, to: seq };
+        const k = { seq, src };
+        if (extend && s) {
+          const ia = store.indexOf(s.anchor.seq, s.anchor.src);
+          const ik = store.indexOf(seq, src);
+          return ia <= ik ? { anchor: s.anchor, a: s.anchor, b: k } : { anchor: s.anchor, a: k, b: s.anchor };
+        }
+        if (s && s.a.seq === seq && s.b.seq === seq && s.a.src === src && s.b.src === src) return null;
+        return { anchor: k, a: k, b: k };
       });
     },
-    [],
+    [store],
   );
-  useEffect(() => onSelection?.(sel ? { from: sel.from, to: sel.to } : null), [sel, onSelection]);
+  const selA = sel ? store.indexOf(sel.a.seq, sel.a.src) : -1;
+  const selB = sel ? store.indexOf(sel.b.seq, sel.b.src) : -1;
+  const selKey = sel && selA >= 0 && selB >= 0 ? `${selA}-${selB}-${version}` : '';
+  useEffect(() => {
+    if (!onSelection) return;
+    if (!selKey) return onSelection(null);
+    onSelection({ fromSeq: store.seq(selA), toSeq: store.seq(selB), fromTime: store.timeSec(selA), toTime: store.timeSec(selB) });
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [selKey, onSelection]);
   const toggleJson = useCallback((seq: number) => setJsonOpen((s) => toggled(s, seq)), []);
   const toggleGroup = useCallback((seq: number) => setFolded((s) => toggled(s, seq)), []);
   const addFilter = useCallback((cond: string) => setFilterText((t) => (t.trim() ? `${t.trim()} ${cond}` : cond)), []);
@@ -288,7 +324,8 @@ export function LogViewer({ source, title = 'Logs', merged = false, highlights, 
     const i = store.indexOfSeq(r.from);
     if (i < 0) return;
     linkTarget.current = null;
-    setSel({ anchor: r.from, from: r.from, to: r.to });
+    const j = store.indexOfSeq(r.to);
+    setSel({ anchor: { seq: r.from, src: 0 }, a: { seq: r.from, src: 0 }, b: { seq: j >= 0 ? r.to : r.from, src: 0 } });
     scrollToIndex(i);
     // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [version, layout]);
@@ -317,12 +354,18 @@ export function LogViewer({ source, title = 'Logs', merged = false, highlights, 
     // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [version, source.history?.loading]);
 
+  const revealed = useRef<number | null>(null);
   useEffect(() => {
-    if (!reveal) return;
-    const i = store.indexOfSeq(reveal.seq);
-    if (i >= 0) scrollToIndex(i);
+    if (!reveal || revealed.current === reveal.nonce) return;
+    const si = store.sources.findIndex((s) => s.hostId === reveal.hostId && (s.containerId === reveal.containerId || reveal.containerId.startsWith(s.containerId)));
+    const i = si < 0 ? -1 : store.indexOf(reveal.seq, si);
+    if (i < 0) return;
+    revealed.current = reveal.nonce;
+    scrollToIndex(i);
+    const k = { seq: reveal.seq, src: si };
+    setSel({ anchor: k, a: k, b: k });
     // eslint-disable-next-line react-hooks/exhaustive-deps
-  }, [reveal?.nonce, reveal?.seq, version]);
+  }, [reveal?.nonce, version, layout]);
 
   function onScroll() {
     const el = box.current;
@@ -343,9 +386,8 @@ export function LogViewer({ source, title = 'Logs', merged = false, highlights, 
   }
 
   function selectionText(): string {
-    if (!sel) return '';
-    const a = store.indexOfSeq(sel.from);
-    const b = store.indexOfSeq(sel.to);
+    const a = selA;
+    const b = selB;
     if (a < 0 || b < 0) return '';
     const out: string[] = [];
     for (let i = a; i <= b; i++) {
@@ -359,7 +401,7 @@ export function LogViewer({ source, title = 'Logs', merged = false, highlights, 
   async function copy(what: 'text' | 'link') {
     if (!sel) return;
     const url = new URL(window.location.href);
-    url.hash = `logs=${sel.from}-${sel.to}`;
+    url.hash = `logs=${sel.a.seq}-${sel.b.seq}`;
     await copyText(what === 'text' ? selectionText() : url.toString());
     if (what === 'link') window.history.replaceState(window.history.state, '', url.toString());
     setCopied(what);
@@ -390,7 +432,7 @@ export function LogViewer({ source, title = 'Logs', merged = false, highlights, 
     source.setRange?.({ ...(Number.isFinite(since) ? { since: since / 1000 } : {}), ...(Number.isFinite(until) ? { until: until / 1000 } : {}) });
   }
 
-  const status = STATUS[source.phase];
+  const status = statusOverride ?? STATUS[source.phase];
   const rows: ReactNode[] = [];
   for (let r = firstRow; r <= lastRow && layout.count; r++) {
     const i = layout.rows[r];
@@ -403,7 +445,15 @@ export function LogViewer({ source, title = 'Logs', merged = false, highlights, 
       while (i + 1 + n < store.length && store.continues(i + 1 + n)) n++;
       group = { more: n, folded: folded.has(seq) };
     }
-    const src = merged ? store.sources[store.source(i)] : undefined;
+    const own = store.sources[store.source(i)];
+    const src = merged ? own : undefined;
+    const raw = own && highlightOf ? highlightOf(own.hostId, own.containerId, seq) : undefined;
+    let marks: Highlight[] | null = null;
+    if (raw?.length) {
+      const map = visibleIndexMap(text);
+      const cur = reveal && reveal.seq === seq && own.hostId === reveal.hostId;
+      marks = raw.map(([a, b], k) => ({ start: map ? map[Math.min(a, text.length)] : a, end: map ? map[Math.min(b, text.length)] : b, current: !!cur && k === 0 }));
+    }
     rows.push(
       <LogRow
         key={seq + ':' + store.source(i)}
@@ -419,8 +469,10 @@ export function LogViewer({ source, title = 'Logs', merged = false, highlights, 
         continuation={cont}
         group={group}
         prefix={src ? { name: src.hostName ? `${src.hostName}/${src.name}` : src.name, cls: PREFIX_CLASSES[store.source(i) % PREFIX_CLASSES.length] } : null}
-        selected={!!sel && seq >= sel.from && seq <= sel.to && (!merged || true)}
-        highlights={highlights?.get(seq) ?? null}
+        src={store.source(i)}
+        selected={selA >= 0 && i >= selA && i <= selB}
+        highlights={marks}
+        onContext={onContext && own ? () => onContext({ hostId: own.hostId, containerId: own.containerId, seq, timeMs: store.timeMs(i) }) : undefined}
         onSelect={select}
         onToggleJson={toggleJson}
         onToggleGroup={toggleGroup}
@@ -435,7 +487,7 @@ export function LogViewer({ source, title = 'Logs', merged = false, highlights, 
       <div className="flex flex-wrap items-center gap-x-3 gap-y-1.5 border-b border-slate-800 px-3 py-2 text-xs text-slate-300">
         <span className="font-semibold text-slate-100">{title}</span>
         <span data-testid="log-status" data-state={source.phase} className={status.cls}>
-          {source.phase === 'error' ? source.error : status.text}
+          {source.phase === 'error' && !statusOverride ? source.error : status.text}
         </span>
         {source.waiting?.length ? (
           <span data-testid="log-waiting" className="text-amber-300">
@@ -545,14 +597,16 @@ export function LogViewer({ source, title = 'Logs', merged = false, highlights, 
       {sel ? (
         <div data-testid="log-selection" className="flex items-center gap-3 border-b border-slate-800 bg-sky-950/60 px-3 py-1.5 text-xs text-sky-100">
           <span>
-            {sel.from === sel.to ? `line ${sel.from} selected` : `lines ${sel.from}–${sel.to} selected`} (shift-click another line for a range)
+            {selA === selB ? '1 line selected' : `${(selB - selA + 1).toLocaleString('en')} lines selected`} (shift-click another line for a range)
           </span>
           <button type="button" data-testid="log-copy" onClick={() => void copy('text')} className="rounded bg-sky-800 px-2 py-0.5 hover:bg-sky-700">
             {copied === 'text' ? 'Copied' : 'Copy'}
           </button>
-          <button type="button" data-testid="log-copy-link" onClick={() => void copy('link')} className="rounded bg-sky-800 px-2 py-0.5 hover:bg-sky-700">
-            {copied === 'link' ? 'Link copied' : 'Copy link'}
-          </button>
+          {!merged ? (
+            <button type="button" data-testid="log-copy-link" onClick={() => void copy('link')} className="rounded bg-sky-800 px-2 py-0.5 hover:bg-sky-700">
+              {copied === 'link' ? 'Link copied' : 'Copy link'}
+            </button>
+          ) : null}
           <button type="button" onClick={() => setSel(null)} className="ml-auto text-sky-300 hover:text-white">
             clear
           </button>
