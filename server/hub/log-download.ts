@@ -137,15 +137,10 @@ export class LogDownloads {
     if (req.headers['sec-fetch-site'] === 'cross-site') throw new HttpError(403, 'refused: a page of another site cannot download logs here');
     const ctx = { prisma: db(), user: { id: userId } };
     const target = url.searchParams.getAll('source').join(' ').slice(0, 500) || '(none)';
-    let q: Query;
-    try {
-      q = parseDownloadQuery(url);
-    } catch (err) {
-      await writeAudit(ctx, { action: 'logs.download', target }, `error: BAD_REQUEST: ${(err as Error).message}`);
-      throw err;
-    }
+    // The hosts first, so a refusal of the rest is recorded against them (where their admins see it).
+    const named = [...new Set(url.searchParams.getAll('source').map((v) => parseSourceParam(v)?.hostId).filter((h): h is string => !!h))].slice(0, LOG_SOURCES_MAX);
     const hosts: Array<{ id: string; teamId: string }> = [];
-    for (const hostId of new Set(q.sources.map((s) => s.hostId))) {
+    for (const hostId of named) {
       try {
         hosts.push((await hostFor(userId, hostId, 'viewer')).host);
       } catch (err) {
@@ -155,7 +150,15 @@ export class LogDownloads {
         throw new HttpError(err.kind === 'forbidden' ? 403 : 404, err.message);
       }
     }
-    const audit = (result: string) => Promise.all(hosts.map((h) => writeAudit(ctx, { action: 'logs.download', hostId: h.id, teamId: h.teamId, target }, result)));
+    const audit = (result: string) =>
+      hosts.length ? Promise.all(hosts.map((h) => writeAudit(ctx, { action: 'logs.download', hostId: h.id, teamId: h.teamId, target }, result))) : writeAudit(ctx, { action: 'logs.download', target }, result);
+    let q: Query;
+    try {
+      q = parseDownloadQuery(url);
+    } catch (err) {
+      await audit(`error: BAD_REQUEST: ${(err as Error).message}`);
+      throw err;
+    }
 
     let readers: SourceReader[] = [];
     let lines = 0;
@@ -227,8 +230,9 @@ export class LogDownloads {
         await audit(`error: the browser went away after ${lines} lines`);
         return;
       }
-      res.end();
+      // Recorded before the body ends, so whoever has the whole file finds the row.
       await audit(`ok: ${lines} lines`);
+      res.end();
     } catch (err) {
       const msg = err instanceof HttpError || err instanceof Error ? err.message : String(err);
       await audit(`error: after ${lines} lines: ${msg}`);
