@@ -248,12 +248,13 @@ export class RowLayout {
   }
 
   push(index: number, height: number): void {
-    if (this.count + 1 >= this.tops.length) {
+    // rows holds count entries, tops count + 1: both grow together (a typed array drops writes past its end silently).
+    if (this.count >= this.rows.length) {
       const rows = new Int32Array(this.rows.length * 2);
       rows.set(this.rows);
       this.rows = rows;
-      const tops = new Float64Array(this.tops.length * 2);
-      tops.set(this.tops);
+      const tops = new Float64Array(rows.length + 1);
+      tops.set(this.tops.subarray(0, this.count + 1));
       this.tops = tops;
     }
     this.rows[this.count] = index;

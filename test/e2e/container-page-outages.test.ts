@@ -29,8 +29,31 @@ interface Shown {
   text: string;
 }
 
+/**
+ * Every line the page holds, read as a reader would: the viewer draws only the lines in
+ * view, so it is scrolled from the top to the bottom a screen at a time, and left following
+ * at the bottom again.
+ */
 async function shownLines(page: Page): Promise<Shown[]> {
-  return page.getByTestId('log-line').evaluateAll((els) => els.map((el) => ({ seq: Number(el.getAttribute('data-seq')), text: (el.textContent ?? '').trim() })));
+  const box = page.getByTestId('log-viewer');
+  await box.evaluate((el) => el.scrollTo({ top: 0 }));
+  const out: Shown[] = [];
+  for (let guard = 0; guard < 2000; guard++) {
+    const rows = await page.getByTestId('log-line').evaluateAll((els) => els.map((el) => ({ seq: Number(el.getAttribute('data-seq')), text: (el.textContent ?? '').trim() })));
+    for (const r of rows) if (!out.length || r.seq > out[out.length - 1].seq) out.push(r);
+    const moved = await box.evaluate(
+      (el) =>
+        new Promise<boolean>((resolve) => {
+          const before = el.scrollTop;
+          el.scrollBy({ top: el.clientHeight });
+          requestAnimationFrame(() => requestAnimationFrame(() => resolve(el.scrollTop > before)));
+        }),
+    );
+    if (!moved) break;
+  }
+  const jump = page.getByTestId('log-jump');
+  if (await jump.count()) await jump.click();
+  return out;
 }
 
 const tickOf = (l: Shown): number => {

@@ -77,6 +77,9 @@ test('the row layout finds rows by offset and by store index', () => {
   L.reset();
   for (let i = 0; i < 5000; i++) L.push(i * 2, i % 3 === 0 ? 40 : 20);
   assert.equal(L.count, 5000);
+  // Every row kept, across each time the arrays grew (1024, 2048, 4096).
+  for (let r = 0; r < 5000; r++) assert.equal(L.rows[r], r * 2, `row ${r}`);
+  for (let r = 0; r < 5000; r++) assert.equal(L.tops[r + 1] - L.tops[r], r % 3 === 0 ? 40 : 20, `height of row ${r}`);
   assert.equal(L.rowAt(0), 0);
   assert.equal(L.rowAt(39), 0);
   assert.equal(L.rowAt(40), 1);

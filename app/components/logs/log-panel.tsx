@@ -194,7 +194,16 @@ export function LogPanel({ view, sources, title, merged = false, heightClass }: 
               with timestamps
             </label>
           ) : null}
-          <a data-testid="log-download" href={dl} download className="block rounded bg-sky-700 px-2 py-1 text-center text-white hover:bg-sky-600">
+          <a
+            data-testid="log-download"
+            href={dl}
+            download
+            onClick={(e) => {
+              // The menu closes once the download has started.
+              const d = (e.currentTarget as HTMLElement).closest('details');
+              setTimeout(() => d?.removeAttribute('open'), 0);
+            }}
+            className="block rounded bg-sky-700 px-2 py-1 text-center text-white hover:bg-sky-600">
             Download
           </a>
         </div>

@@ -1,6 +1,6 @@
 'use client';
 import { usePathname, useRouter, useSearchParams } from 'next/navigation';
-import { useMemo } from 'react';
+import { useMemo, useState } from 'react';
 import { useLogView, type ViewSource } from '../../lib/use-log-view';
 import { LogPanel } from './log-panel';
 import { PREFIX_CLASSES } from './log-row';
@@ -30,13 +30,16 @@ export function MergedLogs({ candidates, title, groupBy = 'project' }: { candida
   const params = useSearchParams();
   const router = useRouter();
   const path = usePathname();
-  const chosen = useMemo(() => chosenFrom(new URLSearchParams(params?.toString() ?? ''), candidates), [params, candidates]);
+  // What is chosen lives here (a checkbox answers at once) and in the URL (the view is a link).
+  const [keys, setKeys] = useState<{ s: string[]; project: string | null }>(() => ({ s: params?.getAll('s') ?? [], project: params?.get('project') ?? null }));
+  const chosen = useMemo(() => candidates.filter((c) => keys.s.includes(sourceParam(c)) || (keys.project !== null && c.project === keys.project && !c.kept)), [keys, candidates]);
   const sources = useMemo(() => chosen.map((c) => ({ hostId: c.hostId, containerId: c.containerId, ...(c.kept ? { kept: true } : {}), name: c.name, hostName: c.hostName })), [chosen]);
   const view = useLogView({ sources, enabled: sources.length > 0 });
 
   function setChosen(next: Candidate[]) {
     const p = new URLSearchParams();
     for (const c of next) p.append('s', sourceParam(c));
+    setKeys({ s: next.map(sourceParam), project: null });
     router.replace(`${path}?${p.toString()}`, { scroll: false });
   }
   const isChosen = (c: Candidate) => chosen.some((x) => sourceParam(x) === sourceParam(c));
