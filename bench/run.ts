@@ -1,20 +1,21 @@
 // `npm run bench`: each benchmark does the same work Berth's way and another way in the
 // same run and prints the ratio, so a noisy machine shows as noise, not as a result.
 //   npm run bench                      everything
-//   npm run bench -- containers        one of: layers, containers, logs, networks, images
-//   npm run bench -- --rounds 5        fewer rounds (also --idle N, --starts N, --seconds N)
+//   npm run bench -- containers        one of: layers, containers, logs, logs-search, networks, images
+//   npm run bench -- --rounds 5        fewer rounds (also --idle N, --starts N, --seconds N, --bytes N for logs-search)
 import { parseArgs } from 'node:util';
 import { benchContainerLogs } from './container-logs';
 import { benchContainers } from './containers';
 import { benchImages } from './images';
 import { benchLayerUnpack, type Shape } from './layer-unpack';
+import { benchLogsSearch, printLogsSearchBench } from './logs-search';
 import { benchNetworks, printNetworkBench } from './networks';
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
-  options: { rounds: { type: 'string' }, idle: { type: 'string' }, starts: { type: 'string' }, seconds: { type: 'string' } },
+  options: { rounds: { type: 'string' }, idle: { type: 'string' }, starts: { type: 'string' }, seconds: { type: 'string' }, bytes: { type: 'string' } },
 });
-const KNOWN = ['layers', 'containers', 'logs', 'networks', 'images'];
+const KNOWN = ['layers', 'containers', 'logs', 'logs-search', 'networks', 'images'];
 for (const p of positionals) if (!KNOWN.includes(p)) throw new Error(`unknown benchmark ${JSON.stringify(p)}: pick from ${KNOWN.join(', ')}`);
 const want = (name: string) => positionals.length === 0 || positionals.includes(name);
 const count = (name: string, fallback: number) => {
@@ -53,6 +54,12 @@ if (want('logs')) {
   } else {
     console.log('  dockerd is not installed here: no comparison with Docker');
   }
+}
+
+if (want('logs-search')) {
+  const rounds = count('rounds', 3);
+  printLogsSearchBench(await benchLogsSearch({ rounds, bytes: count('bytes', 1_000_000_000) }), rounds);
+  console.log('');
 }
 
 if (want('networks')) {

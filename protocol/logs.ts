@@ -37,37 +37,16 @@
 // accepted with `waiting: true` and starts by itself when the agent comes back; the page need not
 // retry. A search does not survive a restart: the page gets no searchDone and should run it again
 // when the socket reconnects (searchId is per connection).
-import { z } from 'zod';
 import './zod-in-browser';
+import { z } from 'zod';
 import type { LogEntry } from './container';
+import { LOG_PAGE_MAX, LOG_QUERY_MAX, LOG_RETENTION_MAX_AGE, LOG_RETENTION_MAX_BYTES, LOG_SEARCH_MAX_HITS, LOG_SOURCES_MAX } from './log-limits';
 
 export type { LogEntry } from './container';
 
-// ----- bounds
+// ----- bounds (in a module of their own: the agent's search thread takes them without zod)
 
-/** Lines per page at most (and the default when `limit` is left out). */
-export const LOG_PAGE_MAX = 5_000;
-export const LOG_PAGE_DEFAULT = 500;
-/** Search hits sent at most per search (the search goes on counting past it: `total` stays exact). */
-export const LOG_SEARCH_MAX_HITS = 10_000;
-export const LOG_SEARCH_DEFAULT_HITS = 1_000;
-/** Longest search text or regex source. */
-export const LOG_QUERY_MAX = 1_000;
-/** Sources in one merged subscription, search or download (a connection has at most 16 streams open in all). */
-export const LOG_SOURCES_MAX = 16;
-/**
- * How long one line may keep the search's regex busy before the search is stopped with
- * LOG_REGEX_TOO_COSTLY. V8 runs a regex that backtracks too much on its linear-time engine, so
- * `(a+)+$` is fast anyway; a pattern that engine cannot run (backreferences, lookaround) is
- * bounded by this.
- */
-export const LOG_REGEX_LINE_BUDGET_MS = 2_000;
-export const LOG_REGEX_TOO_COSTLY = 'search stopped: regex too costly';
-/** A browser that has not taken what was sent to it for this long is told it fell behind (LogsBehind). */
-export const LOG_BEHIND_AFTER_MS = 5_000;
-
-/** Where a download is served. */
-export const LOGS_DOWNLOAD_PATH = '/api/logs/download';
+export * from './log-limits';
 
 // ----- types
 
@@ -237,10 +216,6 @@ export interface LogRetention {
   maxAgeSeconds: number;
   maxBytes: number;
 }
-export const LOG_RETENTION_DEFAULT: LogRetention = { maxAgeSeconds: 7 * 24 * 3600, maxBytes: 1 << 30 };
-/** Bounds of the setting: 10 years, 1 TiB. */
-export const LOG_RETENTION_MAX_AGE = 10 * 365 * 24 * 3600;
-export const LOG_RETENTION_MAX_BYTES = 2 ** 40;
 
 /**
  * GET LOGS_DOWNLOAD_PATH query: `source` once per source as "hostId/containerId" (append "/kept"

@@ -26,7 +26,7 @@ import type { ImageStoreOptions } from './images/store';
 import { readLogBatches, readLogs, type LogSource } from './logs';
 import { readPage, type PageRequest } from './logs/history';
 import { KeptLogs } from './logs/kept';
-import { runSearch, type SearchHit, type SearchOutcome } from './logs/search';
+import { prewarmSearch, runSearch, type SearchHit, type SearchOutcome } from './logs/search';
 import { LOG_SEARCH_DEFAULT_HITS, regexError, type KeptLog, type LogPage, type LogRetention } from '../../protocol/logs';
 import { hostNetworkGuard, NetworkManager } from './network';
 import { prepareRoot } from './root';
@@ -524,6 +524,8 @@ class EngineImpl extends EventEmitter<EngineEvents> implements BerthEngine {
   /** A page of a log's history (protocol/logs.ts LogPageRequest). */
   async logPage(idOrName: string, req: PageRequest & { kept?: boolean }): Promise<LogPage> {
     const t = this.logTarget(idOrName, req.kept);
+    // Someone is reading history: a search is likely next, and its thread takes a moment to start.
+    prewarmSearch();
     return { containerId: t.id, name: t.name, ...(await readPage(t.source.path, req)) };
   }
   /** The log batches of logBatches, of a live or a kept log (which ends once read, even with follow). */

@@ -138,7 +138,19 @@ export class LogRelay {
   readonly searchHandlers = new Map<string, SearchHandler>();
   private readonly searches = new Map<string, Search>();
 
-  constructor(private readonly agents: AgentHub) {}
+  private readonly authorize: (userId: string, hostId: string, min: 'viewer') => Promise<unknown>;
+  private readonly behindMs: number;
+  private readonly mergeFirstMs: number;
+
+  constructor(
+    private readonly agents: AgentHub,
+    /** Seams for tests: the role check, and the two waits. */
+    opts: { authorize?: (userId: string, hostId: string, min: 'viewer') => Promise<unknown>; behindMs?: number; mergeFirstMs?: number } = {},
+  ) {
+    this.authorize = opts.authorize ?? hostFor;
+    this.behindMs = opts.behindMs ?? LOG_BEHIND_AFTER_MS;
+    this.mergeFirstMs = opts.mergeFirstMs ?? MERGE_FIRST_MS;
+  }
 
   attach(): void {
     this.agents.logSink = (hostId, batch) => this.forward(hostId, batch);
@@ -200,7 +212,7 @@ export class LogRelay {
         sources = req.sources;
         tail = req.tail;
       }
-      for (const hostId of new Set(sources.map((s) => s.hostId))) await hostFor(userId, hostId, 'viewer');
+      for (const hostId of new Set(sources.map((s) => s.hostId))) await this.authorize(userId, hostId, 'viewer');
       if (this.streamsOf(socket) + sources.length > MAX_LOG_STREAMS_PER_SOCKET) {
         return reply({ ok: false, error: `too many log streams open on this connection (at most ${MAX_LOG_STREAMS_PER_SOCKET}); close some first` });
       }
@@ -240,7 +252,7 @@ export class LogRelay {
       }
       if (!socket.connected) return this.drop(sub);
       const waiting = sub.streams.filter((s) => !s.running).map((s) => ({ hostId: s.hostId, containerId: s.containerId }));
-      if (sub.firstBatch) setTimeout(() => this.flushFirst(sub!), MERGE_FIRST_MS).unref();
+      if (sub.firstBatch) setTimeout(() => this.flushFirst(sub!), this.mergeFirstMs).unref();
       reply(waiting.length ? { ok: true, subId, waiting } : { ok: true, subId });
     } catch (err) {
       if (sub) this.drop(sub);
@@ -347,7 +359,7 @@ export class LogRelay {
   }
 
   private async waitDrained(sub: Subscription): Promise<void> {
-    const r = await within(drained(sub.socket), LOG_BEHIND_AFTER_MS);
+    const r = await within(drained(sub.socket), this.behindMs);
     if (r !== BEHIND || this.subs.get(sub.subId) !== sub) return;
     // The browser has not taken what it was sent: stop rather than hold more for it.
     this.drop(sub);
@@ -389,7 +401,7 @@ export class LogRelay {
       const parsed = logSchemas().search.safeParse(raw);
       if (!parsed.success) return reply({ ok: false, error: zodMessage(parsed.error) });
       const req = parsed.data as LogSearchRequest;
-      for (const hostId of new Set(req.sources.map((x) => x.hostId))) await hostFor(userId, hostId, 'viewer');
+      for (const hostId of new Set(req.sources.map((x) => x.hostId))) await this.authorize(userId, hostId, 'viewer');
       if ([...this.searches.values()].filter((x) => x.socket === socket).length >= MAX_SEARCHES_PER_SOCKET) {
         return reply({ ok: false, error: `too many searches under way on this connection (at most ${MAX_SEARCHES_PER_SOCKET}); cancel one first` });
       }

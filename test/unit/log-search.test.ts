@@ -72,6 +72,8 @@ describe('log search', () => {
   test('requiredLiteral takes only what every match must contain', () => {
     assert.equal(requiredLiteral('needle-r[a-z]+'), 'needle-r');
     assert.equal(requiredLiteral('foo|barbaz'), undefined);
+    assert.equal(requiredLiteral('(ERROR|FATAL) upstream'), ' upstream', 'an alternation inside a group ends only that group');
+    assert.equal(requiredLiteral('[|]abcd'), 'abcd');
     assert.equal(requiredLiteral('(abc)?defg'), 'defg');
     assert.equal(requiredLiteral('abcd?'), 'abc');
     assert.equal(requiredLiteral('ab+cde'), 'cde');
@@ -148,5 +150,26 @@ test('foldCase: each letter either case, escapes and group names as written', as
   assert.equal(foldCase('\\u00e9\\p{L}'), '\\u00e9\\p{L}');
   for (const [src, s] of [['err(or)?: [a-f]+', 'ERROR: BEEF'], ['^Warn\\b', 'WARN x'], ['(?<=id=)X', 'ID=x']] as const) {
     assert.deepEqual(new RegExp(foldCase(src), 'g').exec(s)?.[0], new RegExp(src, 'gi').exec(s)?.[0], src);
+  }
+});
+
+test('an all-ASCII log searched without a literal (the chunk-string path) finds what the literal prefilter finds, escapes included', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'berth-log-search-ascii-'));
+  try {
+    const p = join(dir, 'a-json.log');
+    const texts = ['plain needle here\n', 'say "needle" quoted\n', 'tab\tneedle\n', 'no newline needle', 'nothing\n', 'needle\\back\n', 'needle at end\n'];
+    const ls = Array.from({ length: 7000 }, (_, i) => ({ t: T0 + i, line: texts[i % texts.length], stream: (i % 3 ? 'stdout' : 'stderr') as 'stdout' | 'stderr' }));
+    await writeJsonLog(p, ls, 100_000);
+    const lit = await all({ path: p, query: 'needle', regex: true, caseSensitive: true });
+    const noLit = await all({ path: p, query: '[n]eedle', regex: true, caseSensitive: true });
+    assert.equal(lit.total, 6000);
+    assert.deepEqual(noLit.hits.map((h) => [h.seq, h.line, h.stream, h.ranges]), lit.hits.map((h) => [h.seq, h.line, h.stream, h.ranges]));
+    // `$` at the end of the text, with or without a newline printed after it.
+    const atEnd = await all({ path: p, query: '[n]eed(le|xx)$', regex: true });
+    assert.deepEqual([...new Set(atEnd.hits.map((h) => h.line))].sort(), ['no newline needle', 'tab\tneedle\n']);
+    const errOnly = await all({ path: p, query: '[n]eedle', regex: true, stdout: false });
+    assert.equal(errOnly.total, ls.filter((l) => l.stream === 'stderr' && l.line.includes('needle')).length);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
   }
 });

@@ -6,7 +6,8 @@ import type { FileHandle } from 'node:fs/promises';
 import type { LogEntry } from '../types';
 import { decodeLine } from './json-file';
 import { closeAll, fileAt, LineReader, logEnd, openFiles, timeToSeconds, type LogFile } from './index';
-import { LOG_PAGE_DEFAULT, type LogFilter, type LogPage } from '../../../protocol/logs';
+import { LOG_PAGE_DEFAULT } from '../../../protocol/log-limits';
+import type { LogFilter, LogPage } from '../../../protocol/logs';
 
 const NL = 10;
 const BACK_CHUNK = 64 << 10;

@@ -9,12 +9,16 @@
 // what the monitor writes (agent/native/log.c): it escapes only '"', '\', control characters
 // and invalid UTF-8, so a literal with none of those appears in a line's JSON iff it appears
 // in its text (the JSON around the text can give false candidates, never missed ones).
+import { isAscii } from 'node:buffer';
 import { decodeLine } from './json-file';
 import { closeAll } from './index';
 import { openLogForRead, seekTime } from './history';
 import type { LogEntry } from '../types';
 
 const CHUNK = 1 << 20;
+const HEAD = '{"log":"';
+const STREAM = '","stream":"';
+const TIME = '","time":"';
 const NL = 10;
 
 export interface SearchSpec {
@@ -59,11 +63,10 @@ const SAFE_LITERAL = /^[^"\\\u0000-\u001f\u007f\ufffd]+$/;
 
 /**
  * A substring every match of `source` contains, or undefined when none is easy to be sure of:
- * the longest run of plain characters at the top level of a pattern without alternation,
+ * the longest run of plain characters at the top level of a pattern without top-level alternation,
  * leaving out a character that a quantifier makes optional or repeatable.
  */
 export function requiredLiteral(source: string): string | undefined {
-  if (source.includes('|')) return undefined;
   let best = '';
   let run = '';
   let depth = 0;
@@ -87,6 +90,9 @@ export function requiredLiteral(source: string): string | undefined {
       if (n !== undefined && /[^A-Za-z0-9]/.test(n)) lit = n;
     } else if (c === '[') {
       inClass = true;
+    } else if (c === '|' && depth === 0) {
+      // Either side may match: no run is sure (one inside a group only ends that group's runs, which are left out anyway).
+      return undefined;
     } else if (c === '(') {
       depth++;
     } else if (c === ')') {
@@ -244,18 +250,52 @@ export async function searchLog(spec: SearchSpec, sink: SearchSink): Promise<Sea
     const from = spec.since !== undefined ? await seekTime(log, spec.since) : log.start;
     const to = spec.until !== undefined ? await seekTime(log, spec.until) : log.end;
     const buf = Buffer.allocUnsafe(CHUNK);
-    const test = async (data: Buffer, s: number, e: number, seq: number) => {
+    /** Tests one line (data[s, e), without its newline); true when the batch is full and must go. */
+    const test = (data: Buffer, s: number, e: number, seq: number, ranges?: Array<[number, number]>): boolean => {
       const d = decodeLine(data, s, e);
-      if (!d || (d.stream === 'stdout' ? !wantOut : !wantErr)) return;
-      sink.tick?.();
-      // Matched without the line's own newline, so `$` is the end of the line.
-      const ranges = matchRanges(re, d.line.endsWith('\n') ? d.line.slice(0, -1) : d.line);
-      if (!ranges) return;
+      if (!d || (d.stream === 'stdout' ? !wantOut : !wantErr)) return false;
+      if (!ranges) {
+        sink.tick?.();
+        // Matched without the line's own newline, so `$` is the end of the line.
+        ranges = matchRanges(re, d.line.endsWith('\n') ? d.line.slice(0, -1) : d.line);
+        if (!ranges) return false;
+      }
       total++;
-      if (sent < spec.maxHits) {
-        sent++;
-        batch.push({ seq, stream: d.stream, time: d.time, line: d.line, ranges });
-        if (batch.length >= 200 || Date.now() - batchAt > 100) await flush();
+      if (sent >= spec.maxHits) return false;
+      sent++;
+      batch.push({ seq, stream: d.stream, time: d.time, line: d.line, ranges });
+      return batch.length >= 200 || Date.now() - batchAt > 100;
+    };
+    /**
+     * Every line of an all-ASCII chunk, without a string per line: the chunk is one string
+     * (one byte, one character), a line's text is a slice of it, and only a line the regex
+     * matches is decoded in full. A line whose text has escapes other than its final "\n"
+     * goes the long way.
+     */
+    const testAscii = async (data: Buffer, whole: number, dataAt: number) => {
+      const text = data.toString('latin1', 0, whole);
+      for (let from = 0, nl = text.indexOf('\n'); nl >= 0; from = nl + 1, nl = text.indexOf('\n', from)) {
+        let body: string | undefined;
+        if (text.startsWith(HEAD, from) && text.charCodeAt(nl - 1) === 125) {
+          const ti = text.lastIndexOf(TIME, nl);
+          const si = ti > from ? text.lastIndexOf(STREAM, ti) : -1;
+          if (si >= from + HEAD.length) {
+            const b = text.slice(from + HEAD.length, si);
+            const bs = b.indexOf('\\');
+            if (b.indexOf('"') < 0) {
+              if (bs < 0) body = b;
+              else if (bs === b.length - 2 && b.charCodeAt(bs + 1) === 110) body = b.slice(0, bs);
+            }
+          }
+        }
+        let full: boolean;
+        if (body === undefined) full = test(data, from, nl, dataAt + nl + 1);
+        else {
+          sink.tick?.();
+          const ranges = matchRanges(re, body);
+          full = ranges ? test(data, from, nl, dataAt + nl + 1, ranges) : false;
+        }
+        if (full) await flush();
       }
     };
     for (const f of log.files) {
@@ -280,11 +320,13 @@ export async function searchLog(spec: SearchSpec, sink: SearchSink): Promise<Sea
           for (let i = prefilter(data, 0); i >= 0 && i < whole; ) {
             const s = i > 0 ? data.lastIndexOf(NL, i - 1) + 1 : 0;
             const e = data.indexOf(NL, i);
-            await test(data, s, e, dataAt + e + 1);
+            if (test(data, s, e, dataAt + e + 1)) await flush();
             i = prefilter(data, e + 1);
           }
+        } else if (isAscii(data.subarray(0, whole))) {
+          await testAscii(data, whole, dataAt);
         } else {
-          for (let s = 0, e = data.indexOf(NL); e >= 0 && e < whole; s = e + 1, e = data.indexOf(NL, s)) await test(data, s, e, dataAt + e + 1);
+          for (let s = 0, e = data.indexOf(NL); e >= 0 && e < whole; s = e + 1, e = data.indexOf(NL, s)) if (test(data, s, e, dataAt + e + 1)) await flush();
         }
         carry = whole < data.length ? Buffer.from(data.subarray(whole)) : Buffer.alloc(0);
         pos += bytesRead;

@@ -1,8 +1,8 @@
-// The search worker's entry (see search.ts): runs one search and reports to its parent.
-// Bundled on its own next to the agent (scripts/agent-bundle.mjs).
+// The search worker's entry (see search.ts): runs the searches its parent hands it, one at a
+// time, and reports each. Bundled on its own next to the agent (scripts/agent-bundle.mjs).
 import { setFlagsFromString } from 'node:v8';
 import { parentPort, workerData } from 'node:worker_threads';
-import { searchLog, type SearchSpec } from './search-core';
+import { searchLog } from './search-core';
 import type { FromWorker, ToWorker } from './search';
 
 // A regex that backtracks past V8's bound runs again on its linear-time engine, with the same
@@ -11,31 +11,33 @@ import type { FromWorker, ToWorker } from './search';
 setFlagsFromString('--enable-experimental-regexp-engine-on-excessive-backtracks');
 
 const port = parentPort!;
-const spec = workerData.spec as SearchSpec;
 const ticks = new Int32Array(workerData.ticks as SharedArrayBuffer);
 let cancelled = false;
 let more: (() => void) | undefined;
+const send = (m: FromWorker) => port.postMessage(m);
+
 port.on('message', (m: ToWorker) => {
   if (m.type === 'more') more?.();
   else if (m.type === 'cancel') {
     cancelled = true;
     more?.();
+  } else if (m.type === 'start') {
+    cancelled = false;
+    send({ type: 'started' });
+    searchLog(m.spec, {
+      hits: (hits, found) =>
+        new Promise<void>((resolve) => {
+          more = () => {
+            more = undefined;
+            resolve();
+          };
+          send({ type: 'hits', hits, found });
+        }),
+      tick: () => void Atomics.add(ticks, 0, 1),
+      cancelled: () => cancelled,
+    }).then(
+      (result) => send({ type: 'done', result, cancelled }),
+      (err: Error) => send({ type: 'error', message: err.message }),
+    );
   }
 });
-const send = (m: FromWorker) => port.postMessage(m);
-
-searchLog(spec, {
-  hits: (hits, found) =>
-    new Promise<void>((resolve) => {
-      more = () => {
-        more = undefined;
-        resolve();
-      };
-      send({ type: 'hits', hits, found });
-    }),
-  tick: () => void Atomics.add(ticks, 0, 1),
-  cancelled: () => cancelled,
-}).then(
-  (result) => send({ type: 'done', result }),
-  (err: Error) => send({ type: 'error', message: err.message }),
-);
