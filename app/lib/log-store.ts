@@ -54,6 +54,11 @@ export class LogStore {
   version = 0;
   /** Lines dropped at either end because the store was full, for the view to say so. */
   dropped = 0;
+  /** Bumped when lines change anywhere but at the end (older lines in front, a drop, a reset): a view lays out again. */
+  epoch = 0;
+  /** Bumped when lines are taken off the end (a merged view re-sorting its newest lines), with the length left. */
+  cuts = 0;
+  cutLen = 0;
   readonly sources: LogSource[] = [];
 
   constructor(readonly max = MAX_STORE_LINES) {}
@@ -113,6 +118,7 @@ export class LogStore {
     this.head -= lines.length;
     for (let i = 0; i < lines.length; i++) this.put(this.head + i, lines[i]);
     this.len += lines.length;
+    this.epoch++;
     if (this.len > this.max) this.dropBack(this.len - this.max);
     this.version++;
     return lines.length;
@@ -123,12 +129,47 @@ export class LogStore {
     this.head += n;
     this.len -= n;
     this.dropped += n;
+    this.epoch++;
   }
 
   private dropBack(n: number): void {
     for (let i = 0; i < n; i++) this.texts[this.head + this.len - 1 - i] = undefined;
     this.len -= n;
     this.dropped += n;
+    this.epoch++;
+  }
+
+  /** Takes the last `n` lines off and returns them (oldest first). */
+  takeTail(n: number): StoreLine[] {
+    n = Math.min(n, this.len);
+    const from = this.len - n;
+    const out: StoreLine[] = [];
+    for (let i = from; i < this.len; i++) out.push({ seq: this.seq(i), stream: this.stream(i), time: '', timeMs: this.timeMs(i), nanos: this.nanos[this.head + i], line: this.text(i), source: this.source(i) });
+    for (let i = from; i < this.len; i++) this.texts[this.head + i] = undefined;
+    this.len = from;
+    this.cuts++;
+    this.cutLen = from;
+    this.version++;
+    return out;
+  }
+
+  /**
+   * Adds lines of several sources in time order: lines newer than the last one are
+   * appended, and when some are older (one host's link was slower) the newest lines held
+   * are taken off and put back interleaved with them, so the store stays sorted by time.
+   */
+  insertByTime(lines: StoreLine[]): number {
+    if (!lines.length) return 0;
+    const time = (l: StoreLine) => (l.timeMs ??= Date.parse(l.time)) * 1e6 + (l.nanos ??= subMilliNanos(l.time));
+    lines.sort((a, b) => time(a) - time(b));
+    const first = time(lines[0]);
+    let k = 0;
+    while (k < this.len && this.timeMs(this.len - 1 - k) * 1e6 + this.nanos[this.head + this.len - 1 - k] > first) k++;
+    if (k === 0) return this.append(lines);
+    const merged = this.takeTail(k).concat(lines);
+    merged.sort((a, b) => time(a) - time(b) || (a.source ?? 0) - (b.source ?? 0) || a.seq - b.seq);
+    this.append(merged);
+    return lines.length;
   }
 
   /** Every line held, oldest first, with its source: for re-sorting a merged view. */
@@ -158,6 +199,7 @@ export class LogStore {
     this.dropped = 0;
     this.sources.length = 0;
     this.version++;
+    this.epoch++;
   }
 
   seq(i: number): number {
@@ -264,6 +306,11 @@ export class RowLayout {
 
   get total(): number {
     return this.tops[this.count];
+  }
+
+  /** Drops the rows of store lines at or after `index` (they are laid out again). */
+  popFrom(index: number): void {
+    while (this.count > 0 && this.rows[this.count - 1] >= index) this.count--;
   }
 
   /** The row at offset `y` (the last one past the end). */

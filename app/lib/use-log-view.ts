@@ -149,7 +149,12 @@ export function useLogView({ sources, enabled, host }: { sources: ViewSource[]; 
         if (b.first === null) b.first = e.seq;
         fresh.push({ seq: e.seq, stream: e.stream, time: e.time, line: e.line, source: si });
       }
-      if (store.append(fresh)) bump();
+      if (merged ? store.insertByTime(fresh) : store.append(fresh)) bump();
+      // A host that was waited for is back once its lines come.
+      if (fresh.length) {
+        const back = new Set(fresh.map((l) => store.sources[l.source ?? 0]?.hostId));
+        setWaiting((w) => (w.some((h) => back.has(h)) ? w.filter((h) => !back.has(h)) : w));
+      }
     };
 
     const onLogs: ServerToUi['logs'] = (batch) => {
@@ -196,7 +201,7 @@ export function useLogView({ sources, enabled, host }: { sources: ViewSource[]; 
         return;
       }
       subId = res.subId ?? null;
-      setWaiting((res.waiting ?? []).map((w) => w.hostId));
+      setWaiting([...new Set((res.waiting ?? []).map((w) => w.hostId))]);
       setBehind(false);
       setSub(ended ? 'ended' : 'following');
     });
@@ -341,7 +346,7 @@ export function useLogView({ sources, enabled, host }: { sources: ViewSource[]; 
     mode,
     range,
     setRange,
-    waiting,
+    waiting: waiting.map((h) => sources.find((s) => s.hostId === h)?.hostName ?? h),
     history: { hasOlder, hasNewer, loading, error: histError, loadOlder, loadNewer, jumpToTime, jumpToSeq, backToLive },
     resume,
   };

@@ -368,11 +368,16 @@ describe('the log viewer over history, search, download, merged hosts, kept logs
     await panel(page).getByTestId('log-search').press('Enter');
     await panel(page).locator('[data-testid=log-search-count][data-done=true]').waitFor();
     await panel(page).getByTestId('log-search-mode').selectOption('filter');
-    await page.waitForFunction(() => {
-      const p = [...document.querySelectorAll('[data-testid=log-panel]')].find((el) => (el as HTMLElement).offsetParent !== null);
-      const t = [...(p?.querySelectorAll('[data-testid=log-text]') ?? [])].map((e) => e.textContent);
-      return t.includes('alpha 3') && t.includes('beta 3');
-    });
+    try {
+      await page.waitForFunction(() => {
+        const p = [...document.querySelectorAll('[data-testid=log-panel]')].find((el) => (el as HTMLElement).offsetParent !== null);
+        const t = [...(p?.querySelectorAll('[data-testid=log-text]') ?? [])].map((e) => e.textContent);
+        return t.includes('alpha 3') && t.includes('beta 3');
+      }, undefined, { timeout: 20_000 });
+    } catch (err) {
+      await shot(page, 'debug-merged-search');
+      throw err;
+    }
     await shot(page, 'merged-search');
   });
 

@@ -144,3 +144,26 @@ test('a line keeps its time past the millisecond, for naming a range by it', asy
   s.prepend([{ seq: 0, stream: 'stdout', time: '2026-12-01T09:00:00.000000500Z', line: 'y\n' }]);
   assert.deepEqual(s.lines().map((l) => l.nanos), [500, 456789]);
 });
+
+test('a merged view stays in time order when one host\'s lines come late', () => {
+  const s = new LogStore();
+  const at = (seq: number, sec: number, source: number): StoreLine => ({ seq, stream: 'stdout', time: new Date(T0 + sec * 1000).toISOString(), line: `s${source} t${sec}`, source });
+  s.insertByTime([at(1, 1, 0), at(2, 3, 0), at(3, 5, 0)]);
+  const epoch = s.epoch;
+  // Host 1's lines of seconds 2 and 4 arrive after host 0's of second 5.
+  s.insertByTime([at(10, 4, 1), at(9, 2, 1)]);
+  assert.deepEqual(Array.from({ length: s.length }, (_, i) => s.text(i)), ['s0 t1', 's1 t2', 's0 t3', 's1 t4', 's0 t5']);
+  assert.equal(s.epoch, epoch, 'only the end was re-sorted');
+  assert.equal(s.cutLen, 1, 'the lines after the first were taken off and put back');
+  // In order already: appended.
+  const cuts = s.cuts;
+  s.insertByTime([at(4, 6, 0)]);
+  assert.equal(s.cuts, cuts);
+  assert.equal(s.text(5), 's0 t6');
+  const L = new RowLayout();
+  L.reset();
+  for (let i = 0; i < 6; i++) L.push(i, 20);
+  L.popFrom(2);
+  assert.equal(L.count, 2);
+  assert.equal(L.total, 40);
+});

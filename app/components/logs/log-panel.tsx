@@ -1,5 +1,5 @@
 'use client';
-import { useCallback, useEffect, useMemo, useState } from 'react';
+import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
 import { LOG_SEARCH_MAX_HITS, regexError, type LogSource } from '../../../protocol/logs';
 import { downloadUrl } from '../../lib/log-api';
 import { useLogSearch, type SearchQuery } from '../../lib/use-log-search';
@@ -37,31 +37,41 @@ export function LogPanel({ view, sources, title, merged = false, heightClass }: 
   const [stamps, setStamps] = useState(false);
 
   const badRegex = regex && text ? regexError(text, caseSensitive) : undefined;
-  const query: SearchQuery = { text, regex, caseSensitive };
+  // The query as typed now: a run started by a timer or a toggle reads this, never a stale copy.
+  const latest = useRef<SearchQuery>({ text, regex, caseSensitive });
+  latest.current = { text, regex, caseSensitive };
+  const typing = useRef<ReturnType<typeof setTimeout> | null>(null);
+  const searchRef = useRef(search);
+  searchRef.current = search;
 
-  function run() {
-    if (!text.trim()) {
-      search.clear();
+  const run = useCallback(() => {
+    if (typing.current) clearTimeout(typing.current);
+    typing.current = null;
+    const q = latest.current;
+    const s = searchRef.current;
+    if (!q.text.trim()) {
+      s.clear();
       setCurrent(-1);
       return;
     }
-    if (badRegex) return;
+    if (q.regex && regexError(q.text, q.caseSensitive)) return;
+    // The same search again would only start it over.
+    if (s.query && s.query.text === q.text && s.query.regex === q.regex && s.query.caseSensitive === q.caseSensitive) return;
     setCurrent(-1);
-    search.run(query);
-  }
+    s.run(q);
+  }, []);
 
-  // A search changed by its toggles runs again at once (the text waits for Enter or a pause in typing).
+  // A search changed by its toggles runs again at once; the text, after a pause in typing (or Enter).
   useEffect(() => {
-    if (!search.query || !text.trim() || badRegex) return;
-    if (search.query.regex !== regex || search.query.caseSensitive !== caseSensitive) search.run(query);
-    // eslint-disable-next-line react-hooks/exhaustive-deps
-  }, [regex, caseSensitive]);
+    if (searchRef.current.query) run();
+  }, [regex, caseSensitive, run]);
   useEffect(() => {
-    if (!text.trim() || badRegex || (search.query && search.query.text === text)) return;
-    const t = setTimeout(run, 400);
-    return () => clearTimeout(t);
-    // eslint-disable-next-line react-hooks/exhaustive-deps
-  }, [text]);
+    if (typing.current) clearTimeout(typing.current);
+    typing.current = setTimeout(run, 400);
+    return () => {
+      if (typing.current) clearTimeout(typing.current);
+    };
+  }, [text, run]);
 
   const goTo = useCallback(
     (k: number, how: 'highlight' | 'filter' = mode) => {
@@ -229,6 +239,7 @@ export function LogPanel({ view, sources, title, merged = false, heightClass }: 
           reveal={reveal}
           onSelection={setSelection}
           heightClass={heightClass}
+          status={sources.every((s) => s.kept) && view.phase === 'ended' ? { text: 'kept log of a removed container', cls: 'text-slate-400' } : undefined}
         />
       </div>
       {filtering ? (

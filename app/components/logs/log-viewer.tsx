@@ -107,10 +107,12 @@ export interface LogViewerProps {
 }
 
 interface LayoutCache {
+  store: LogStore;
   layout: RowLayout;
   key: string;
   builtLen: number;
-  builtFirst: number | null;
+  epoch: number;
+  cuts: number;
   /** Store index of the group head the last built row belongs to. */
   head: number;
   headFolded: boolean;
@@ -221,9 +223,17 @@ export function LogViewer({ source, title = 'Logs', merged = false, highlightOf,
   const key = `${filterText}|${wrap ? cols : 0}|${onlySeqs ? 'only' : ''}|${[...jsonOpen].join(',')}|${[...folded].join(',')}`;
   const onlyRef = useRef(onlySeqs);
   let c = cache.current;
-  const first = store.firstSeq();
-  if (!c || c.key !== key || c.builtFirst !== first || c.builtLen > store.length || onlyRef.current !== onlySeqs) {
-    c = cache.current = { layout: new RowLayout(), key, builtLen: 0, builtFirst: first, head: -1, headFolded: false };
+  if (c && c.store === store && c.key === key && c.epoch === store.epoch && c.cuts !== store.cuts) {
+    if (c.cuts + 1 === store.cuts) {
+      // The newest lines were taken off and put back re-sorted: lay out again from there.
+      c.layout.popFrom(store.cutLen);
+      c.builtLen = Math.min(c.builtLen, store.cutLen);
+      c.head = -1;
+      c.cuts = store.cuts;
+    } else c = null;
+  }
+  if (!c || c.store !== store || c.key !== key || c.epoch !== store.epoch || c.builtLen > store.length || onlyRef.current !== onlySeqs) {
+    c = cache.current = { store, layout: new RowLayout(), key, builtLen: 0, epoch: store.epoch, cuts: store.cuts, head: -1, headFolded: false };
     c.layout.reset();
     onlyRef.current = onlySeqs;
   }
