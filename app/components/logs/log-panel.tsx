@@ -151,7 +151,7 @@ export function LogPanel({ view, sources, title, merged = false, heightClass }: 
         <option value="highlight">highlight</option>
         <option value="filter">only matches</option>
       </select>
-      {search.query ? (
+      {search.query && !badRegex ? (
         <>
           <span data-testid="log-search-count" data-found={counted} data-done={search.total !== null ? 'true' : 'false'} className="text-slate-300 tabular-nums">
             {n === 0 ? (search.running ? 'searching…' : 'no match') : `${current >= 0 ? current + 1 : '–'} of ${counted.toLocaleString('en')}${search.running ? '…' : ''}`}

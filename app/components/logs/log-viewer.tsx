@@ -177,6 +177,9 @@ export function LogViewer({ source, title = 'Logs', merged = false, highlightOf,
   // The line at the top of the view and how far into it the view starts, to hold it in
   // place when older lines come in above it.
   const anchor = useRef<{ seq: number; offset: number } | null>(null);
+  // Where following last put the view, and whether it was following at the last layout.
+  const autoTop = useRef<number | null>(null);
+  const wasFollowing = useRef(false);
 
   let filter: FieldCondition[] = [];
   let filterError: string | null = null;
@@ -299,10 +302,22 @@ export function LogViewer({ source, title = 'Logs', merged = false, highlightOf,
     const el = box.current;
     if (!el) return;
     if (follow) {
+      // The reader scrolled up since we last put the view at the bottom, and its scroll
+      // event has not come yet (a batch rendered first): they stop following, not us.
+      const justFollowing = !wasFollowing.current;
+      wasFollowing.current = true;
+      // (A view that got shorter, a filter say, moved the position itself: that is no reader's scroll.)
+      const reachable = autoTop.current !== null && el.scrollHeight - el.clientHeight >= autoTop.current;
+      if (!justFollowing && reachable && el.scrollTop < autoTop.current! - STICK_SLACK_PX) {
+        setFollow(false);
+        return;
+      }
       el.scrollTop = el.scrollHeight;
+      autoTop.current = el.scrollTop;
       if (el.scrollTop !== scrollTop) setScrollTop(el.scrollTop);
       return;
     }
+    wasFollowing.current = false;
     // Older lines came in above: keep the line that was at the top where it was.
     const a = anchor.current;
     if (a) {
@@ -388,6 +403,7 @@ export function LogViewer({ source, title = 'Logs', merged = false, highlightOf,
       if (follow) setFollow(false);
       if (atBottom && h?.hasNewer && !h.loading) h.loadNewer?.();
     } else if (atBottom !== follow) setFollow(atBottom);
+    if (atBottom) autoTop.current = el.scrollTop;
     const y = el.scrollTop * ratio;
     const row = layout.rowAt(y);
     if (layout.count) anchor.current = { seq: store.seq(layout.rows[row]), offset: y - layout.tops[row] };
