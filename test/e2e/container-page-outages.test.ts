@@ -36,11 +36,12 @@ interface Shown {
  */
 async function shownLines(page: Page): Promise<Shown[]> {
   const box = page.getByTestId('log-viewer');
-  await box.evaluate((el) => el.scrollTo({ top: 0 }));
-  const out: Shown[] = [];
+  // Two frames after each scroll: its event, then the rows it draws.
+  await box.evaluate((el) => new Promise<void>((resolve) => (el.scrollTo({ top: 0 }), requestAnimationFrame(() => requestAnimationFrame(() => resolve())))));
+  const bySeq = new Map<number, Shown>();
   for (let guard = 0; guard < 2000; guard++) {
     const rows = await page.getByTestId('log-line').evaluateAll((els) => els.map((el) => ({ seq: Number(el.getAttribute('data-seq')), text: (el.textContent ?? '').trim() })));
-    for (const r of rows) if (!out.length || r.seq > out[out.length - 1].seq) out.push(r);
+    for (const r of rows) bySeq.set(r.seq, r);
     const moved = await box.evaluate(
       (el) =>
         new Promise<boolean>((resolve) => {
@@ -53,7 +54,7 @@ async function shownLines(page: Page): Promise<Shown[]> {
   }
   const jump = page.getByTestId('log-jump');
   if (await jump.count()) await jump.click();
-  return out;
+  return [...bySeq.values()].sort((a, b) => a.seq - b.seq);
 }
 
 const tickOf = (l: Shown): number => {

@@ -160,11 +160,11 @@ describe('the log viewer over history, search, download, merged hosts, kept logs
     await line(page, 'row 0000 padding').waitFor();
     assert.equal(await count(page), ROWS + 1, 'every line once: the rows and rotor-done');
     // What the page holds is what the container printed, in order: read it back a screen at a time.
-    const seen: string[] = [];
-    const seqs: number[] = [];
+    const bySeq = new Map<number, string>();
     for (let guard = 0; guard < 400; guard++) {
       const rows = await panel(page).getByTestId('log-line').evaluateAll((els) => els.map((el) => ({ seq: Number(el.getAttribute('data-seq')), text: el.querySelector('[data-testid=log-text]')?.textContent ?? '' })));
-      for (const r of rows) if (!seqs.length || r.seq > seqs[seqs.length - 1]) (seqs.push(r.seq), seen.push(r.text));
+      for (let i = 1; i < rows.length; i++) assert.ok(rows[i].seq > rows[i - 1].seq, 'the lines drawn are in order');
+      for (const r of rows) bySeq.set(r.seq, r.text);
       const moved = await viewer(page).evaluate(
         (el) =>
           new Promise<boolean>((resolve) => {
@@ -176,6 +176,7 @@ describe('the log viewer over history, search, download, merged hosts, kept logs
       );
       if (!moved) break;
     }
+    const seen = [...bySeq].sort((a, b) => a[0] - b[0]).map(([, t]) => t);
     assert.deepEqual(seen, printed(hosts[0], rotorId), 'the page shows every line the agent kept, once, in order');
     await viewer(page).evaluate((el) => el.scrollTo({ top: el.scrollHeight / 3 }));
     await shot(page, 'history-scrolled');
