@@ -34,7 +34,8 @@ export interface LogView {
   version: number;
   phase: LogPhase;
   error: string | null;
-  behind: boolean;
+  /** The server stopped this view's stream because it read too slowly: catching up after the last line held, then caught up (said for a while). */
+  behind: 'catching-up' | 'caught-up' | null;
   /** 'live': the lines end with the newest and new ones come in; 'history': a stretch of the past. */
   mode: 'live' | 'history';
   range: TimeRange | null;
@@ -76,7 +77,9 @@ export function useLogView({ sources, enabled, host }: { sources: ViewSource[]; 
   const [version, bump] = useStoreVersion(store);
   const [sub, setSub] = useState<'connecting' | 'following' | 'ended'>('connecting');
   const [error, setError] = useState<string | null>(null);
-  const [behind, setBehind] = useState(false);
+  const [behind, setBehind] = useState<'catching-up' | 'caught-up' | null>(null);
+  const behindRef = useRef(behind);
+  behindRef.current = behind;
   const [mode, setMode] = useState<'live' | 'history'>('live');
   const [range, setRangeState] = useState<TimeRange | null>(null);
   const [waiting, setWaiting] = useState<string[]>([]);
@@ -170,7 +173,7 @@ export function useLogView({ sources, enabled, host }: { sources: ViewSource[]; 
     const onBehind: ServerToUi['logs:behind'] = (b) => {
       if (!active || b.subId !== subId) return;
       // The server dropped the stream rather than hold more for us: subscribe again after what we have.
-      setBehind(true);
+      setBehind('catching-up');
       subId = null;
       setGeneration((g) => g + 1);
     };
@@ -202,7 +205,7 @@ export function useLogView({ sources, enabled, host }: { sources: ViewSource[]; 
       }
       subId = res.subId ?? null;
       setWaiting([...new Set((res.waiting ?? []).map((w) => w.hostId))]);
-      setBehind(false);
+      if (behindRef.current === 'catching-up') setBehind('caught-up');
       setSub(ended ? 'ended' : 'following');
     });
     return () => {
@@ -213,6 +216,13 @@ export function useLogView({ sources, enabled, host }: { sources: ViewSource[]; 
     };
     // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [socket, live, host?.onlineEpoch, enabled, sourcesKey, generation, store, bump, merged, sourceIndex]);
+
+  // "Caught up" is said for a while, then goes.
+  useEffect(() => {
+    if (behind !== 'caught-up') return;
+    const t = setTimeout(() => setBehind(null), 10_000);
+    return () => clearTimeout(t);
+  }, [behind]);
 
   // --- history: pages per source, joined to what is held.
   const fetchPages = useCallback(

@@ -10,6 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { chromium, type Browser, type Page } from 'playwright-core';
+import { readLogLines, type ShownLine } from './support/log-lines';
 import { cgroupParentFor } from '../../agent/engine/index';
 import { pushBusyboxImage } from '../fixtures/busybox-image';
 import { alive, mountsUnder, removeCgroupParent } from '../fixtures/processes';
@@ -24,38 +25,10 @@ const TICKER = `sh -c 'i=0; while true; do echo tick $i; i=$((i+1)); sleep 0.2; 
 const RECOVER_MS = 180_000;
 const SHOTS = path.join(ROOT, 'test-results');
 
-interface Shown {
-  seq: number;
-  text: string;
-}
+type Shown = ShownLine;
 
-/**
- * Every line the page holds, read as a reader would: the viewer draws only the lines in
- * view, so it is scrolled from the top to the bottom a screen at a time, and left following
- * at the bottom again.
- */
-async function shownLines(page: Page): Promise<Shown[]> {
-  const box = page.getByTestId('log-viewer');
-  // Two frames after each scroll: its event, then the rows it draws.
-  await box.evaluate((el) => new Promise<void>((resolve) => (el.scrollTo({ top: 0 }), requestAnimationFrame(() => requestAnimationFrame(() => resolve())))));
-  const bySeq = new Map<number, Shown>();
-  for (let guard = 0; guard < 2000; guard++) {
-    const rows = await page.getByTestId('log-line').evaluateAll((els) => els.map((el) => ({ seq: Number(el.getAttribute('data-seq')), text: (el.textContent ?? '').trim() })));
-    for (const r of rows) bySeq.set(r.seq, r);
-    const moved = await box.evaluate(
-      (el) =>
-        new Promise<boolean>((resolve) => {
-          const before = el.scrollTop;
-          el.scrollBy({ top: el.clientHeight });
-          requestAnimationFrame(() => requestAnimationFrame(() => resolve(el.scrollTop > before)));
-        }),
-    );
-    if (!moved) break;
-  }
-  const jump = page.getByTestId('log-jump');
-  if (await jump.count()) await jump.click();
-  return [...bySeq.values()].sort((a, b) => a.seq - b.seq);
-}
+/** Every line the page holds (read by scrolling through it: the viewer draws only what is in view). */
+const shownLines = (page: Page): Promise<Shown[]> => readLogLines(page);
 
 const tickOf = (l: Shown): number => {
   const m = /^tick (\d+)$/.exec(l.text);

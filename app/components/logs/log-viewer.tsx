@@ -58,8 +58,8 @@ export interface LogViewSource {
   version: number;
   phase: LogPhase;
   error: string | null;
-  /** The server said this reader fell behind and it is catching up from its seq. */
-  behind?: boolean;
+  /** The server said this reader fell behind: it is catching up from its seq, or has. */
+  behind?: 'catching-up' | 'caught-up' | null;
   history?: LogHistory;
 }
 
@@ -521,8 +521,8 @@ export function LogViewer({ source, title = 'Logs', merged = false, highlightOf,
           </span>
         ) : null}
         {source.behind ? (
-          <span data-testid="log-behind" className="rounded bg-amber-500/20 px-1.5 text-amber-300">
-            fell behind: catching up
+          <span data-testid="log-behind" data-state={source.behind} className="rounded bg-amber-500/20 px-1.5 text-amber-300">
+            {source.behind === 'catching-up' ? 'fell behind: catching up from the last line shown…' : 'fell behind: resumed after the last line shown'}
           </span>
         ) : null}
         <span className="text-slate-500" data-testid="log-count" data-count={store.length} data-shown={layout.count}>
