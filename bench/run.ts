@@ -2,18 +2,30 @@
 // same run and prints the ratio, so a noisy machine shows as noise, not as a result.
 //   npm run bench                      everything
 //   npm run bench -- containers        one of: layers, containers, logs, logs-search, networks, images
-//   npm run bench -- --rounds 5        fewer rounds (also --idle N, --starts N, --seconds N, --bytes N for logs-search)
+//   npm run bench -- --rounds 5        fewer rounds (also --idle N, --starts N, --seconds N; for logs-search
+//                                      --bytes N, --containers N, --rate N, --browsers N)
 import { parseArgs } from 'node:util';
 import { benchContainerLogs } from './container-logs';
 import { benchContainers } from './containers';
 import { benchImages } from './images';
 import { benchLayerUnpack, type Shape } from './layer-unpack';
 import { benchLogsSearch, printLogsSearchBench } from './logs-search';
+import { benchLogsThrough, printLogsThroughBench } from './logs-through';
+import { benchLogsFanout, printLogsFanoutBench } from './logs-fanout';
 import { benchNetworks, printNetworkBench } from './networks';
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
-  options: { rounds: { type: 'string' }, idle: { type: 'string' }, starts: { type: 'string' }, seconds: { type: 'string' }, bytes: { type: 'string' } },
+  options: {
+    rounds: { type: 'string' },
+    idle: { type: 'string' },
+    starts: { type: 'string' },
+    seconds: { type: 'string' },
+    bytes: { type: 'string' },
+    containers: { type: 'string' },
+    rate: { type: 'string' },
+    browsers: { type: 'string' },
+  },
 });
 const KNOWN = ['layers', 'containers', 'logs', 'logs-search', 'networks', 'images'];
 for (const p of positionals) if (!KNOWN.includes(p)) throw new Error(`unknown benchmark ${JSON.stringify(p)}: pick from ${KNOWN.join(', ')}`);
@@ -59,6 +71,8 @@ if (want('logs')) {
 if (want('logs-search')) {
   const rounds = count('rounds', 3);
   printLogsSearchBench(await benchLogsSearch({ rounds, bytes: count('bytes', 1_000_000_000) }), rounds);
+  printLogsThroughBench(await benchLogsThrough({ rounds, bytes: count('bytes', 1_000_000_000) }), rounds);
+  printLogsFanoutBench(await benchLogsFanout({ containers: count('containers', 20), rate: count('rate', 1000), browsers: count('browsers', 5), seconds: count('seconds', 10) }));
   console.log('');
 }
 

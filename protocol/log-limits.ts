@@ -9,8 +9,12 @@ export const LOG_SEARCH_MAX_HITS = 10_000;
 export const LOG_SEARCH_DEFAULT_HITS = 1_000;
 /** Longest search text or regex source. */
 export const LOG_QUERY_MAX = 1_000;
-/** Sources in one merged subscription, search or download (a connection has at most 16 streams open in all). */
+/** Sources in one merged subscription, search or download. */
 export const LOG_SOURCES_MAX = 16;
+/** Log streams one ui connection may have open at once, a merged view's sources counted each. */
+export const MAX_LOG_STREAMS_PER_SOCKET = 16;
+/** Searches one ui connection may have under way at once (each is a thread on its agent). */
+export const MAX_SEARCHES_PER_SOCKET = 4;
 /**
  * How long one line may keep the search's regex busy before the search is stopped with
  * LOG_REGEX_TOO_COSTLY. V8 runs a regex that backtracks too much on its linear-time engine, so

@@ -9,8 +9,9 @@
 //   = the lines with seq < N. To resume, a reader keeps the last seq it has, per source.
 // - time: unix seconds as a number, fractions allowed (LogEntry.time is RFC 3339 text with
 //   nanoseconds; timeToSeconds() in agent/engine/logs turns one into the other).
-// - source: one container's log on one host: a live container (by id or name), or a removed
-//   container's kept log (`kept: true`, by its full container id). A live source whose
+// - source: one container's log on one host: a live container (by id, unique id prefix or name),
+//   or a removed container's kept log (`kept: true`, by its full id, a unique prefix, or its name:
+//   then the most recently removed of that name; logs.kept lists them). A live source whose
 //   container is removed while it is open is found among the kept logs by its full id, so
 //   an open view goes on working.
 // - ranges: matched parts of LogEntry.line as [start, end) offsets in JavaScript string
@@ -21,7 +22,9 @@
 // - kept logs of a host .... tRPC query  logs.kept        (viewer)  { hostId } → KeptLog[]
 // - retention of a host .... tRPC query  logs.retention   (viewer)  { hostId } → LogRetention
 //                            tRPC mutation logs.setRetention (admin, audited) { hostId, ...LogRetention } → LogRetention
-// - search ................. ui socket 'logs:search' (ack { ok, searchId } | { ok: false, error })
+// - search ................. ui socket 'logs:search' (ack { ok, searchId } | { ok: false, error }; a bad
+//                            field or regex is refused before any agent is asked, e.g. "query: bad
+//                            regular expression: …"; at most 4 searches per connection at once)
 //                            then 'logs:searchBatch' events, then one 'logs:searchDone';
 //                            'logs:searchCancel' stops it. Viewer role on every host searched.
 // - live stream, one or merged: ui socket 'logs:subscribe' (see LogSubscribeRequest), batches as
@@ -34,9 +37,12 @@
 // 'logs:subscribe' again with each source's last seq as `afterSeq` (never `tail`): it gets exactly
 // the lines after those, none twice. A subscription to a host that is offline (the control plane
 // has just restarted and the agent has not reconnected yet, or the agent is restarting) is
-// accepted with `waiting: true` and starts by itself when the agent comes back; the page need not
-// retry. A search does not survive a restart: the page gets no searchDone and should run it again
-// when the socket reconnects (searchId is per connection).
+// accepted with `waiting` listing those sources, and starts by itself when the agent comes back
+// (after its afterSeq); the page need not retry. An agent that reconnects while the control plane
+// stays up needs nothing from the page either: the server resumes every stream after its last seq.
+// A search does not survive a control-plane restart: the page gets no searchDone and should run it
+// again when the socket reconnects (searchId is per connection); a host that goes offline
+// mid-search ends it with searchDone { error: "host went offline" }.
 import './zod-in-browser';
 import { z } from 'zod';
 import type { LogEntry } from './container';
@@ -174,22 +180,25 @@ export interface LogSubscribeAck {
   waiting?: Array<{ hostId: string; containerId: string }>;
 }
 
-/** The 'logs' event. `entries` carry their source; `containerId` is the single form's, kept for it. */
+/**
+ * The 'logs' event. `entries` carry their source (containerId there is always the full id). The
+ * event's own `containerId` is the single form's, as the browser named it; '' for a merged view.
+ */
 export interface LogsEvent {
   subId: string;
   containerId: string;
   entries: SourcedLogEntry[];
-  /** The stream ended (every source's container stopped and was read to its end, or a source failed). */
+  /** The stream ended (every source's container stopped and was read to its end, or a source failed); its subId is gone. */
   done?: boolean;
-  /** A source that ended or failed by itself while the others go on (a merged view). */
+  /** Merged views only: a source that ended (its container stopped and all was read) or failed, with why. */
   ended?: Array<{ hostId: string; containerId: string; error?: string }>;
 }
 
 /**
  * 'logs:behind': the browser did not take what was sent for LOG_BEHIND_AFTER_MS, so the server
  * stopped the subscription rather than hold more for it. `lastSeq` is, per source, the last seq
- * it was sent; the page shows "fell behind", then catches up with logs.page(after: lastSeq) or
- * subscribes again with those afterSeqs.
+ * it was sent; the subId is gone. The page shows "fell behind", then catches up with
+ * logs.page(after: lastSeq) or subscribes again with those afterSeqs.
  */
 export interface LogsBehind {
   subId: string;

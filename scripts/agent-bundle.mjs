@@ -10,7 +10,8 @@ import { fileURLToPath } from 'node:url';
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const outDir = join(root, 'build', 'agent');
 export const agentBundle = join(outDir, 'berth-agent.mjs');
-// The log search's worker thread, its own bundle beside the agent's (agent/engine/logs/search.ts finds it there).
+const workerBundle = join(outDir, 'layer-worker.mjs');
+// The log search's thread, likewise (agent/engine/logs/search.ts finds it there).
 const searchWorkerBundle = join(outDir, 'log-search-worker.mjs');
 // esbuild's list of the files that went into the bundle, kept for the staleness check.
 const metaFile = join(outDir, 'berth-agent.meta.json');
@@ -21,8 +22,8 @@ const mtime = (p) => statSync(p, { throwIfNoEntry: false })?.mtimeMs;
 
 /** Why the bundle must be built again, or undefined when it is up to date. */
 export function agentBundleStale() {
-  const built = Math.min(mtime(agentBundle) ?? -1, mtime(searchWorkerBundle) ?? -1);
-  if (built < 0 || !existsSync(metaFile)) return 'not built yet';
+  const built = mtime(agentBundle);
+  if (built === undefined || !existsSync(metaFile) || !existsSync(workerBundle) || !existsSync(searchWorkerBundle)) return 'not built yet';
   let inputs;
   try {
     inputs = Object.keys(JSON.parse(readFileSync(metaFile, 'utf8')).inputs).map((p) => join(root, p));
@@ -47,7 +48,9 @@ export async function ensureAgentBundle(log = (msg) => console.error(`[setup] ${
   const esbuild = await import('esbuild');
   const result = await esbuild.build({
     absWorkingDir: root,
-    entryPoints: { 'berth-agent': 'agent/main.ts', 'log-search-worker': 'agent/engine/logs/search-worker.ts' },
+    // The layer unpacking thread (agent/engine/layers/unpack.ts) and the log search's
+    // (agent/engine/logs/search.ts) load their own small bundles, next to this one.
+    entryPoints: { 'berth-agent': 'agent/main.ts', 'layer-worker': 'agent/engine/layers/worker.ts', 'log-search-worker': 'agent/engine/logs/search-worker.ts' },
     bundle: true,
     platform: 'node',
     format: 'esm',
@@ -66,13 +69,14 @@ export async function ensureAgentBundle(log = (msg) => console.error(`[setup] ${
     define: { BERTH_NATIVE_DIR_FROM_BUNDLE: JSON.stringify(relative(outDir, join(root, 'agent', 'native'))) },
   });
   mkdirSync(outDir, { recursive: true });
+  // Written aside and renamed, so an agent starting meanwhile never reads half a file; the
+  // worker first, so a new agent never finds an old one. Stamped with the time the build
+  // began: a source saved during the build stays newer.
+  const outputs = [...result.outputFiles].sort((a, b) => (a.path === agentBundle) - (b.path === agentBundle));
   writeFileSync(metaFile, JSON.stringify(result.metafile));
-  // The worker first: an agent that finds its own new bundle finds the worker's too.
-  for (const out of [...result.outputFiles].sort((a, b) => Number(a.path === agentBundle) - Number(b.path === agentBundle))) {
-    // Written aside and renamed, so an agent starting meanwhile never reads half a file.
+  for (const out of outputs) {
     const tmp = `${out.path}.${process.pid}.tmp`;
     writeFileSync(tmp, out.contents);
-    // Stamped with the time the build began: a source saved during the build stays newer.
     utimesSync(tmp, started, started);
     renameSync(tmp, out.path);
   }

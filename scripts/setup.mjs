@@ -39,6 +39,9 @@ function debianPackages() {
     ['strace', '/usr/bin/strace', ['test']],
     ['chromium', '/usr/bin/chromium', ['test']],
     ['sqlite3', '/usr/bin/sqlite3', ['test']],
+    // The scale-out tests' real parts: a PostgreSQL server and Redis, started by the tests themselves.
+    ['postgresql', '/usr/lib/postgresql', ['test']],
+    ['redis-server', '/usr/bin/redis-server', ['test']],
     // The Python Docker SDK and a terminal to drive `docker run -it` in, for the stdio tests.
     ['python3-docker', '/usr/lib/python3/dist-packages/docker/__init__.py', ['test']],
     ['tmux', '/usr/bin/tmux', ['test']],
@@ -61,17 +64,27 @@ function debianPackages() {
   run('apt-get', ['update', '-qq']);
   const install = () =>
     run('apt-get', ['install', '-y', '-qq', '--no-install-recommends', ...missing], { env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
-  if (missing.includes('docker.io')) withoutServiceStarts(install);
+  const daemons = missing.filter((pkg) => pkg in SYSTEM_UNITS);
+  if (daemons.length) withoutServiceStarts(install, daemons);
   else install();
 }
 
+/** Packages whose system daemons Debian starts and enables on install, and their units. */
+const SYSTEM_UNITS = {
+  'docker.io': ['docker.service', 'docker.socket', 'containerd.service'],
+  // The scale-out tests start their own servers on loopback ports in temp dirs.
+  postgresql: ['postgresql.service'],
+  'redis-server': ['redis-server.service'],
+};
+
 /**
  * Debian's docker.io and containerd start their system daemons when installed (which sets
- * up a bridge and firewall rules) and enable them at boot. The benchmark starts a private
- * dockerd of its own, so for the install a policy-rc.d refuses every service start, and
- * on a systemd machine the units are disabled again afterwards.
+ * up a bridge and firewall rules) and enable them at boot, as postgresql and redis-server
+ * start theirs on the standard ports. The benchmark starts a private dockerd of its own and
+ * the tests their own PostgreSQL and Redis, so for the install a policy-rc.d refuses every
+ * service start, and on a systemd machine the units are disabled again afterwards.
  */
-function withoutServiceStarts(install) {
+function withoutServiceStarts(install, daemons) {
   const policy = '/usr/sbin/policy-rc.d';
   const ours = !existsSync(policy);
   if (ours) writeFileSync(policy, '#!/bin/sh\n# written by berth scripts/setup.mjs for the length of an apt-get install\nexit 101\n', { mode: 0o755 });
@@ -81,8 +94,9 @@ function withoutServiceStarts(install) {
     if (ours) rmSync(policy, { force: true });
   }
   if (existsSync('/run/systemd/system')) {
-    log('disabling the docker and containerd services Debian enabled (the benchmark runs its own daemon)');
-    spawnSync('systemctl', ['disable', 'docker.service', 'docker.socket', 'containerd.service'], { stdio: 'inherit' });
+    const units = daemons.flatMap((pkg) => SYSTEM_UNITS[pkg]);
+    log(`disabling the services Debian enabled (${units.join(', ')}): Berth's benchmark and tests run their own`);
+    spawnSync('systemctl', ['disable', ...units], { stdio: 'inherit' });
   }
 }
 

@@ -5,8 +5,12 @@
 // descriptor of berth.db drops all of them, after which an outside client (sqlite3, a
 // backup) believes it is alone, checkpoints and deletes our -wal and -shm, and what we
 // write next goes into a deleted file.
+//
+// DATABASE_URL=postgresql://… opens a pool instead, migrates over one of its connections
+// and hands the pool to the PostgreSQL client (generated/prisma-pg: the same models,
+// compiled for that provider; scripts/prisma-generate.mjs makes both).
 import { PrismaClient } from '../generated/prisma/client';
-import { sqliteFile } from './db/config';
+import { databaseTarget } from './db/config';
 import { migrate } from './db/migrate';
 import { connectSqlite } from './db/sqlite';
 import { berthGlobal } from './global';
@@ -40,8 +44,26 @@ function handOver(factory: AdapterFactory, open: Adapter): AdapterFactory {
   };
 }
 
+async function connectPostgresClient(url: string): Promise<PrismaClient> {
+  // Loaded only here: a SQLite control plane never loads pg.
+  const { connectPostgres, redactUrl } = await import('./db/postgres');
+  const { factory, pool, withConnection } = await connectPostgres(url);
+  try {
+    const applied = await withConnection((conn) => migrate(conn));
+    if (applied.length) console.log(`database: applied ${applied.join(', ')}`);
+    const { PrismaClient: PostgresClient } = await import('../generated/prisma-pg/client');
+    // Same schema, other provider: the two clients' model APIs are the same.
+    return new PostgresClient({ adapter: factory }) as unknown as PrismaClient;
+  } catch (err) {
+    await pool.end().catch(() => {});
+    throw new Error(`${redactUrl(url)}: ${(err as Error).message}`);
+  }
+}
+
 async function connect(): Promise<PrismaClient> {
-  const file = sqliteFile();
+  const target = databaseTarget();
+  if (target.kind === 'postgresql') return connectPostgresClient(target.url);
+  const file = target.file;
   const { factory, adapter } = await connectSqlite(file);
   try {
     const applied = await migrate(adapter);

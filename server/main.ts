@@ -89,6 +89,8 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
   io.engine.on('initial_headers', addSocketSecurityHeaders);
   io.engine.on('headers', addSocketSecurityHeaders);
   const agents = agentHub();
+  // REDIS_URL: one of several processes behind one address (server/hub/cluster.ts); loaded only then.
+  const cluster = process.env.REDIS_URL ? await (await import('./hub/cluster')).startCluster(io, agents, process.env.REDIS_URL) : undefined;
   agents.attach(io);
   uiHub(agents).attach(io);
 
@@ -101,7 +103,7 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
   });
   const actual = (http.address() as { port: number }).port;
   const url = `http://localhost:${actual}`;
-  console.log(`berth: control plane on ${url}${dev ? ' (dev)' : ''}, data in ${process.env.BERTH_DATA_DIR}`);
+  console.log(`berth: control plane on ${url}${dev ? ' (dev)' : ''}, data in ${process.env.BERTH_DATA_DIR}${cluster ? `, cluster node ${cluster.cluster.node} (Redis)` : ''}`);
 
   return {
     port: actual,
@@ -114,6 +116,7 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
       // agent's socket would hold the shutdown open indefinitely.
       http.closeAllConnections();
       await closed;
+      await cluster?.close();
       await app.close?.();
       await closeDatabase();
     },

@@ -19,13 +19,6 @@ export function databaseTarget(): DatabaseTarget {
   throw new Error(`DATABASE_URL: unsupported scheme in ${JSON.stringify(url.replace(/\/\/[^@]*@/, '//…@'))} (use file:… or postgresql://…)`);
 }
 
-/** The SQLite file to open; PostgreSQL is recognised but not wired up yet. */
-export function sqliteFile(): string {
-  const target = databaseTarget();
-  if (target.kind !== 'sqlite') throw new Error('PostgreSQL is not supported yet: set DATABASE_URL to file:… or leave it unset');
-  return target.file;
-}
-
 /** NEXTAUTH_SECRET, or a random one generated once and kept in the data dir so sessions survive restarts. */
 export function authSecret(): string {
   if (process.env.NEXTAUTH_SECRET) return process.env.NEXTAUTH_SECRET;

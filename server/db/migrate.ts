@@ -1,10 +1,13 @@
-// Applies prisma/migrations/*/migration.sql in name order, each once, each in its own
-// transaction. Prisma's own migrate needs a schema-engine binary that cannot be
-// downloaded on an offline machine, so the SQL is hand-written and applied here.
+// Applies prisma/migrations/*/migration.sql (SQLite) or postgresql.sql (PostgreSQL) in
+// name order, each once, each in its own transaction. Prisma's own migrate needs a
+// schema-engine binary that cannot be downloaded on an offline machine, so the SQL is
+// hand-written, once per dialect, and applied here.
 //
 // The migrator opens nothing: it runs over a connection it is given, in the shape of
-// Prisma's driver adapters (the SQLite one today; @prisma/adapter-pg has the same
-// surface), so the process's one connection migrates the schema and then serves the app.
+// Prisma's driver adapters. For SQLite that is the process's one connection, which then
+// serves the app. For PostgreSQL it is one client taken from the pool (server/db/postgres.ts):
+// @prisma/adapter-pg's own executeScript sends each statement to whichever pooled
+// connection is free, which would scatter a BEGIN … COMMIT over several sessions.
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -19,16 +22,25 @@ export interface MigrationConnection {
 }
 
 interface Dialect {
-  /** Starts a transaction that holds the write lock from its first statement. */
+  /** The file in each migration directory with this dialect's SQL. */
+  file: string;
+  /** Starts a transaction that holds the migrators' lock from its first statement. */
   begin: string;
   timestamp: string;
 }
 
-// A PostgreSQL entry ('BEGIN', 'TIMESTAMP(3)') goes here together with its own
-// migrations directory when DATABASE_URL=postgresql:// is wired up.
+// PostgreSQL: a transaction-scoped advisory lock (its number is arbitrary, Berth's own)
+// makes replicas starting together take turns, the bookkeeping table's creation included
+// (two CREATE TABLE IF NOT EXISTS at once can both try to create it).
+const PG_LOCK = 'SELECT pg_advisory_xact_lock(7326871)';
+
 const DIALECTS: Record<string, Dialect> = {
-  sqlite: { begin: 'BEGIN IMMEDIATE', timestamp: 'DATETIME' },
+  sqlite: { file: 'migration.sql', begin: 'BEGIN IMMEDIATE', timestamp: 'DATETIME' },
+  postgres: { file: 'postgresql.sql', begin: `BEGIN;\n${PG_LOCK}`, timestamp: 'TIMESTAMP(3)' },
 };
+
+/** The SQL files each migration directory must hold, one per dialect. */
+export const MIGRATION_FILES = Object.values(DIALECTS).map((d) => d.file);
 
 const NAME = /^[0-9A-Za-z][0-9A-Za-z_.-]*$/;
 
@@ -56,11 +68,13 @@ async function appliedNames(conn: MigrationConnection): Promise<Set<string>> {
 /** Applies what is missing over `conn`; returns the names of the migrations this call applied. */
 export async function migrate(conn: MigrationConnection, dir = migrationsDir()): Promise<string[]> {
   const dialect = DIALECTS[conn.provider];
-  if (!dialect) throw new Error(`no migrations for database provider ${JSON.stringify(conn.provider)} yet (SQLite only)`);
-  await conn.executeScript(`CREATE TABLE IF NOT EXISTS "_berth_migrations" (
+  if (!dialect) throw new Error(`no migrations for database provider ${JSON.stringify(conn.provider)} (SQLite and PostgreSQL only)`);
+  await conn.executeScript(`${dialect.begin};
+  CREATE TABLE IF NOT EXISTS "_berth_migrations" (
     "name" TEXT NOT NULL PRIMARY KEY,
     "appliedAt" ${dialect.timestamp} NOT NULL DEFAULT CURRENT_TIMESTAMP
-  )`);
+  );
+  COMMIT;`);
   let done = await appliedNames(conn);
   const applied: string[] = [];
   for (const name of migrationNames(dir)) {
@@ -68,7 +82,10 @@ export async function migrate(conn: MigrationConnection, dir = migrationsDir()):
     // The name goes into the script as a literal: one script is one round trip on any
     // adapter (a pooled one could run separate calls on separate connections).
     if (!NAME.test(name)) throw new Error(`migration directory name ${JSON.stringify(name)}: only letters, digits, '_', '.' and '-'`);
-    const sql = readFileSync(path.join(dir, name, 'migration.sql'), 'utf8');
+    const file = path.join(dir, name, dialect.file);
+    // A migration written for one database only would leave the other's schema behind.
+    if (!existsSync(file)) throw new Error(`migration ${name} has no ${dialect.file} (each migration directory needs ${MIGRATION_FILES.join(' and ')})`);
+    const sql = readFileSync(file, 'utf8');
     // The bookkeeping row comes first: a second migrator racing this one (another
     // replica starting) blocks on it and then fails on the primary key instead of
     // running the DDL twice.

@@ -42,6 +42,32 @@ export type ImageDataSink = (hostId: string, chunk: ImageDataChunk) => Promise<v
 
 const PERSIST_EVERY_MS = 10_000;
 
+/** The agent events that belong to a stream someone opened: they go to that someone's process. */
+export type RelayKind = 'logs' | 'term' | 'imageData' | 'logSearch';
+
+/** An agent connected to another control-plane process, as this one knows it. */
+export interface RemoteHost {
+  snapshot?: HostSnapshot;
+  seen: Date;
+  address: string | null;
+}
+
+/**
+ * What the hub asks of the processes it runs beside (server/hub/cluster.ts, with REDIS_URL).
+ * Without one, nothing here changes: every agent is this process's own.
+ */
+export interface ClusterLink {
+  remote(hostId: string): RemoteHost | undefined;
+  /** undefined: no other process holds the agent. */
+  command(hostId: string, cmd: AgentCommand, timeoutMs: number): Promise<CommandResult> | undefined;
+  /** undefined: the stream was opened on this process. */
+  relay(kind: RelayKind, hostId: string, streamId: string, payload: unknown): Promise<void> | undefined;
+  online(hostId: string, address: string | null): void;
+  snapshot(hostId: string, s: HostSnapshot): void;
+  offline(hostId: string): void;
+  disconnect(hostId: string): void;
+}
+
 export class AgentHub {
   private readonly agents = new Map<string, AgentSocket>();
   private readonly snapshots = new Map<string, HostSnapshot>();
@@ -64,6 +90,8 @@ export class AgentHub {
   imageDataSink: ImageDataSink | undefined;
   /** Called when an agent's connection ends (a replaced one too), e.g. to fail the transfers and end the terminals it carried. */
   readonly offlineListeners = new Set<(hostId: string) => void>();
+  /** The other control-plane processes, when there are (REDIS_URL). */
+  cluster: ClusterLink | undefined;
 
   attach(io: Server): void {
     this.io = io;
@@ -96,6 +124,7 @@ export class AgentHub {
     this.agents.set(hostId, socket);
     if (previous && previous !== socket) previous.disconnect(true);
     this.addresses.set(hostId, clientAddress(socket.request));
+    this.cluster?.online(hostId, this.addresses.get(hostId) ?? null);
     this.touch(hostId, true);
 
     // The first snapshot of a connection carries facts the host list has not seen yet
@@ -104,6 +133,7 @@ export class AgentHub {
     socket.on('snapshot', (s) => {
       if (this.agents.get(hostId) !== socket || !s || typeof s !== 'object') return;
       this.snapshots.set(hostId, s);
+      this.cluster?.snapshot(hostId, s);
       this.touch(hostId, first, s);
       first = false;
     });
@@ -111,8 +141,9 @@ export class AgentHub {
       const done = () => {
         if (typeof ack === 'function') ack();
       };
-      if (!batch || typeof batch.subId !== 'string' || !this.logSink) return done();
-      this.logSink(hostId, batch).then(done, (err) => {
+      const sunk = batch && typeof batch.subId === 'string' ? this.deliver('logs', hostId, batch.subId, batch) : undefined;
+      if (!sunk) return done();
+      sunk.then(done, (err) => {
         console.error(`logs from host ${hostId}: ${(err as Error).message}`);
         done();
       });
@@ -121,8 +152,9 @@ export class AgentHub {
       const done = () => {
         if (typeof ack === 'function') ack();
       };
-      if (!chunk || typeof chunk.searchId !== 'string' || !this.logSearchSink) return done();
-      this.logSearchSink(hostId, chunk).then(done, (err) => {
+      const sunk = chunk && typeof chunk.searchId === 'string' ? this.deliver('logSearch', hostId, chunk.searchId, chunk) : undefined;
+      if (!sunk) return done();
+      sunk.then(done, (err) => {
         console.error(`log search from host ${hostId}: ${(err as Error).message}`);
         done();
       });
@@ -131,8 +163,9 @@ export class AgentHub {
       const done = () => {
         if (typeof ack === 'function') ack();
       };
-      if (!msg || typeof msg.sessionId !== 'string' || !this.termSink) return done();
-      this.termSink(hostId, msg).then(done, (err) => {
+      const sunk = msg && typeof msg.sessionId === 'string' ? this.deliver('term', hostId, msg.sessionId, msg) : undefined;
+      if (!sunk) return done();
+      sunk.then(done, (err) => {
         console.error(`terminal output from host ${hostId}: ${(err as Error).message}`);
         done();
       });
@@ -156,8 +189,9 @@ export class AgentHub {
       const done = () => {
         if (typeof ack === 'function') ack();
       };
-      if (!chunk || typeof chunk.streamId !== 'string' || !this.imageDataSink) return done();
-      this.imageDataSink(hostId, chunk).then(done, (err) => {
+      const sunk = chunk && typeof chunk.streamId === 'string' ? this.deliver('imageData', hostId, chunk.streamId, chunk) : undefined;
+      if (!sunk) return done();
+      sunk.then(done, (err) => {
         console.error(`image data from host ${hostId}: ${(err as Error).message}`);
         done();
       });
@@ -170,9 +204,45 @@ export class AgentHub {
       for (const l of this.offlineListeners) l(hostId);
       if (this.agents.get(hostId) !== socket) return;
       this.agents.delete(hostId);
+      this.cluster?.offline(hostId);
       this.touch(hostId, true);
     });
     this.onAgentOnline?.(hostId);
+  }
+
+  /** A stream event to the process that opened the stream, or to this one's sink; undefined when nobody takes it. */
+  private deliver(kind: RelayKind, hostId: string, streamId: string, payload: LogBatch | TermMessage | ImageDataChunk | LogSearchChunk): Promise<void> | undefined {
+    return this.cluster?.relay(kind, hostId, streamId, payload) ?? this.sink(kind, hostId, payload);
+  }
+
+  /** This process's sink for a stream event (relayed from the agent's process, or from its own connection). */
+  sink(kind: RelayKind, hostId: string, payload: unknown): Promise<void> | undefined {
+    if (kind === 'logs') return this.logSink?.(hostId, payload as LogBatch);
+    if (kind === 'term') return this.termSink?.(hostId, payload as TermMessage);
+    if (kind === 'logSearch') return this.logSearchSink?.(hostId, payload as LogSearchChunk);
+    return this.imageDataSink?.(hostId, payload as ImageDataChunk);
+  }
+
+  /** The agents connected to this process, for another that asks. */
+  localHosts(): Array<{ hostId: string; address: string | null; seen: number; snapshot?: HostSnapshot }> {
+    return [...this.agents.keys()].map((hostId) => ({
+      hostId,
+      address: this.addresses.get(hostId) ?? null,
+      seen: (this.seen.get(hostId) ?? new Date()).getTime(),
+      snapshot: this.snapshots.get(hostId),
+    }));
+  }
+
+  isLocal(hostId: string): boolean {
+    return this.agents.has(hostId);
+  }
+
+  /** Drops this process's connection of the host's (one that is stale: the agent is connected elsewhere). */
+  dropLocal(hostId: string, why: string): void {
+    const s = this.agents.get(hostId);
+    if (!s) return;
+    console.log(`host ${hostId}: dropping its connection here: ${why}`);
+    s.disconnect(true);
   }
 
   /** Records that we heard from the host, persists it now and then, and tells the browsers. */
@@ -216,12 +286,14 @@ export class AgentHub {
   }
 
   isOnline(hostId: string): boolean {
-    return this.agents.has(hostId);
+    return this.agents.has(hostId) || this.cluster?.remote(hostId) !== undefined;
   }
 
   view(row: HostRow): HostView {
-    const snap = this.snapshots.get(row.id);
-    const seen = this.seen.get(row.id) ?? row.lastSeen;
+    const remote = this.agents.has(row.id) ? undefined : this.cluster?.remote(row.id);
+    // Until the far process relays its first snapshot, the last one seen here (the host may have moved from here).
+    const snap = remote?.snapshot ?? this.snapshots.get(row.id);
+    const seen = remote?.seen ?? this.seen.get(row.id) ?? row.lastSeen;
     let info: HostView['info'] = snap?.info ?? null;
     if (!info && row.info) {
       try {
@@ -236,19 +308,26 @@ export class AgentHub {
       teamId: row.teamId,
       online: this.isOnline(row.id),
       lastSeen: seen ? seen.toISOString() : null,
-      address: this.addresses.get(row.id) ?? null,
+      address: remote ? remote.address : (this.addresses.get(row.id) ?? null),
       info,
       containers: snap?.containers ?? [],
       images: snap?.images ?? [],
     };
   }
 
-  /** Cuts a host off at once (after revoking it, its handshake is refused too). */
+  /** Cuts a host off at once (after revoking it, its handshake is refused too), on whichever process it is connected to. */
   disconnect(hostId: string): void {
+    this.cluster?.disconnect(hostId);
+    this.disconnectLocal(hostId);
+  }
+
+  disconnectLocal(hostId: string): void {
     const s = this.agents.get(hostId);
     if (s) {
       this.agents.delete(hostId);
-      // Its 'disconnect' tells the offline listeners.
+      // Its 'disconnect' tells the offline listeners; the other processes hear it here,
+      // as that handler no longer finds the connection current.
+      this.cluster?.offline(hostId);
       s.disconnect(true);
     }
     this.snapshots.delete(hostId);
@@ -256,6 +335,15 @@ export class AgentHub {
 
   /** Never rejects: an offline host, a timeout or a dropped connection come back as ok:false with a hub status. */
   command<T = unknown>(hostId: string, cmd: AgentCommand, timeoutMs = COMMAND_TIMEOUT_MS): Promise<CommandResult<T>> {
+    if (!this.agents.has(hostId)) {
+      const routed = this.cluster?.command(hostId, cmd, timeoutMs);
+      if (routed) return routed as Promise<CommandResult<T>>;
+    }
+    return this.localCommand<T>(hostId, cmd, timeoutMs);
+  }
+
+  /** A command to the agent's connection on this process only (a routed one arrives here on the agent's process). */
+  localCommand<T = unknown>(hostId: string, cmd: AgentCommand, timeoutMs = COMMAND_TIMEOUT_MS): Promise<CommandResult<T>> {
     const socket = this.agents.get(hostId);
     if (!socket || !socket.connected) return Promise.resolve({ ok: false, error: 'host is offline', status: HUB_OFFLINE });
     const inFlight = this.inFlight.get(socket);

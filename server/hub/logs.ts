@@ -11,6 +11,8 @@ import type { LogBatch, LogSearchChunk } from '../../protocol/agent-link';
 import type { LogEntry } from '../../protocol/container';
 import {
   LOG_BEHIND_AFTER_MS,
+  MAX_LOG_STREAMS_PER_SOCKET,
+  MAX_SEARCHES_PER_SOCKET,
   LOG_PAGE_MAX,
   logSchemas,
   zodMessage,
@@ -27,10 +29,8 @@ import { HUB_OFFLINE, type AgentHub } from './agents';
 
 type UiSocket = Socket<UiToServer, ServerToUi, Record<string, never>, { userId: string }>;
 
-/** A page follows a few logs; more than this from one connection is a runaway page or abuse, and each costs the agent a reader. */
-export const MAX_LOG_STREAMS_PER_SOCKET = 16;
-/** Searches under way per connection: each is a worker thread on its agent. */
-export const MAX_SEARCHES_PER_SOCKET = 4;
+// A page follows a few logs; more than this from one connection is a runaway page or abuse, and each costs the agent a reader.
+export { MAX_LOG_STREAMS_PER_SOCKET, MAX_SEARCHES_PER_SOCKET } from '../../protocol/log-limits';
 /** How long the first batches of a merged view wait for each other, to come interleaved. */
 const MERGE_FIRST_MS = 500;
 

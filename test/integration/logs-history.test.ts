@@ -188,7 +188,7 @@ describe('log history through the control plane', { timeout: 400_000 }, () => {
   });
 
   test('a merged view of two containers: the lines of both, each with its name, in time order', async () => {
-    const script = (tag: string) => `i=0; while [ $i -lt 50 ]; do echo "${tag} $i"; i=$((i+1)); sleep 0.02; done`;
+    const script = (tag: string) => `i=0; while [ $i -lt 50 ]; do echo "${tag} $i"; i=$((i+1)); sleep 0.1; done`;
     docker('run', '-d', '--name', 'tick-a', image, 'sh', '-c', script('A'));
     docker('run', '-d', '--name', 'tick-b', image, 'sh', '-c', script('B'));
     docker('wait', 'tick-a');

@@ -7,7 +7,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { requiredLiteral } from '../../agent/engine/logs/search-core';
+import { requiredLiteral, requiredLiterals, topLevelAlternatives } from '../../agent/engine/logs/search-core';
 import { runSearch, type SearchHit, type SearchSpec } from '../../agent/engine/logs/search';
 import { LOG_REGEX_TOO_COSTLY, regexError } from '../../protocol/logs';
 import { writeJsonLog, type FixtureLine } from '../fixtures/json-log';
@@ -65,6 +65,9 @@ describe('log search', () => {
     const multi = await all({ path, query: '\\d', regex: true, maxHits: 1 });
     // "0 alpha needle-rare": 1 digit; line 10: 2 digits …
     assert.deepEqual(multi.hits[0].ranges, [[0, 1]]);
+    // An alternation finds each side's lines, through a prefilter of either side's literal.
+    const either = await all({ path, query: 'needle-rare|DELTA', regex: true, caseSensitive: true });
+    assert.equal(either.total, N / 1000 + N / words.length - lines.filter((l) => l.line.includes('needle-rare') && l.line.includes('DELTA')).length);
     const anchored = await all({ path, query: '^1999 ', regex: true });
     assert.equal(anchored.total, 1);
   });
@@ -74,6 +77,9 @@ describe('log search', () => {
     assert.equal(requiredLiteral('foo|barbaz'), undefined);
     assert.equal(requiredLiteral('(ERROR|FATAL) upstream'), ' upstream', 'an alternation inside a group ends only that group');
     assert.equal(requiredLiteral('[|]abcd'), 'abcd');
+    assert.deepEqual(requiredLiterals('ERROR up|FATAL (a|b) down'), ['ERROR up', 'FATAL ']);
+    assert.equal(requiredLiterals('ERROR|x'), undefined, 'one side without a literal: no prefilter');
+    assert.deepEqual(topLevelAlternatives('a\\|b|[|]c|(d|e)'), ['a\\|b', '[|]c', '(d|e)']);
     assert.equal(requiredLiteral('(abc)?defg'), 'defg');
     assert.equal(requiredLiteral('abcd?'), 'abc');
     assert.equal(requiredLiteral('ab+cde'), 'cde');

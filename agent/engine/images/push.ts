@@ -112,7 +112,7 @@ async function gzipBlob(store: DiskImageStore, diffId: string, plainDigest: stri
   try {
     const gz = store.content.stream(plainDigest).pipe(createGzip({ chunkSize: 1 << 20 }));
     for await (const c of gz) ing.write(c as Buffer);
-    const digest = store.content.commit(ing);
+    const digest = await store.content.commit(ing);
     const blob = { digest, mediaType: MEDIA.dockerLayerGzip, size: ing.size };
     store.content.recordLayerBlob(diffId, blob);
     return blob;

@@ -22,7 +22,8 @@ import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { writeFileAtomic } from '../atomic-write';
 import { EngineError } from '../errors';
-import { decompress, extractLayer } from '../layers/extract';
+import { decompress } from '../layers/extract';
+import { unpackLayer } from '../layers/unpack';
 import { packDirectory, writeTar } from '../layers/tar-write';
 import { CLOSED_MODE, closeToOthers } from '../root';
 import type { HistoryEntry, ImageConfig, ImageEvent, ImageRecord, ImageStore, LoadResult, PruneResult, PullOptions, PullProgress, PushOptions, RegistryAuth } from '../types';
@@ -505,8 +506,9 @@ export class DiskImageStore extends EventEmitter<{ image: [ImageEvent] }> implem
           yield chunk;
         }
       };
-      const res = await extractLayer(kept(decompress(tar, label, { maxBytes: this.maxLayerBytes })), prepared.dir, { label });
-      const diffId = this.content.commit(ing);
+      // Decompressed here, as the plain tar is the blob kept (its digest is the diff ID); the worker only unpacks.
+      const res = await unpackLayer(kept(decompress(tar, label, { maxBytes: this.maxLayerBytes })), prepared.dir, { label });
+      const diffId = await this.content.commit(ing);
       const chainId = parentChainId === undefined ? diffId : computeChainIds([parentChainId, diffId])[1];
       this.content.recordLayerBlob(diffId, { digest: diffId, mediaType: MEDIA.dockerLayer, size: ing.size });
       const meta = this.layers.commit(prepared.dir, { chainId, diffId, ...(parentChainId ? { parent: parentChainId } : {}), size: res.size, tarSize: ing.size });
@@ -775,27 +777,17 @@ export class DiskImageStore extends EventEmitter<{ image: [ImageEvent] }> implem
           say({ status: 'Download complete', id: short });
         }
       };
-      const diffHash = createHash('sha256');
-      let extracted = 0;
-      let lastExtract = 0;
-      const hashed = async function* (src: AsyncIterable<Buffer>) {
-        for await (const chunk of src) {
-          diffHash.update(chunk);
-          extracted += chunk.length;
-          if (extracted - lastExtract >= 1 << 20) {
-            lastExtract = extracted;
-            say({ status: 'Extracting', id: short, current: Math.min(got, desc.size), total: desc.size });
-          }
-          yield chunk;
-        }
-      };
-      const res = await extractLayer(hashed(decompress(counted(), label, { maxBytes: this.maxLayerBytes })), prepared.dir, { label });
-      const gotDiff = 'sha256:' + diffHash.digest('hex');
+      const res = await unpackLayer(counted(), prepared.dir, {
+        label,
+        maxBytes: this.maxLayerBytes,
+        onProgress: () => say({ status: 'Extracting', id: short, current: Math.min(got, desc.size), total: desc.size }),
+      });
+      const gotDiff = res.diffId;
       if (gotDiff !== diffId) throw new EngineError(502, `${label}: uncompressed content ${gotDiff} does not match the image config's diff id ${diffId}`);
       say({ status: 'Extracting', id: short, current: desc.size, total: desc.size });
-      if (ing) this.content.commit(ing, desc.digest, desc.size);
+      if (ing) await this.content.commit(ing, desc.digest, desc.size);
       this.content.recordLayerBlob(diffId, desc, `${client.domain}/${repo}`);
-      const meta = this.layers.commit(prepared.dir, { chainId, diffId, ...(parent ? { parent } : {}), size: res.size, tarSize: extracted });
+      const meta = this.layers.commit(prepared.dir, { chainId, diffId, ...(parent ? { parent } : {}), size: res.size, tarSize: res.tarSize });
       say({ status: 'Pull complete', id: short });
       return meta;
     } catch (e) {
@@ -826,7 +818,7 @@ export class DiskImageStore extends EventEmitter<{ image: [ImageEvent] }> implem
     const ing = this.content.ingest();
     try {
       for await (const c of await client.blobStream(src.path, desc.digest, desc.size)) ing.write(c as Buffer);
-      this.content.commit(ing, desc.digest, desc.size);
+      await this.content.commit(ing, desc.digest, desc.size);
     } catch (e) {
       ing.abort();
       throw new EngineError(502, `layer blob ${desc.digest} was not kept by an earlier Berth and cannot be fetched again from ${source}: ${(e as Error).message}`);

@@ -170,6 +170,53 @@ export function foldCase(source: string): string {
   return out;
 }
 
+/** `source` split at its top-level `|` (not inside a group or a class, not escaped). */
+export function topLevelAlternatives(source: string): string[] {
+  const out: string[] = [];
+  let depth = 0;
+  let inClass = false;
+  let from = 0;
+  for (let i = 0; i < source.length; i++) {
+    const c = source[i];
+    if (c === '\\') i++;
+    else if (inClass) {
+      if (c === ']') inClass = false;
+    } else if (c === '[') inClass = true;
+    else if (c === '(') depth++;
+    else if (c === ')') depth--;
+    else if (c === '|' && depth === 0) {
+      out.push(source.slice(from, i));
+      from = i + 1;
+    }
+  }
+  out.push(source.slice(from));
+  return out;
+}
+
+/** Literals one of which every match contains: one for a plain pattern, one per alternative of a top-level alternation. */
+export function requiredLiterals(source: string): string[] | undefined {
+  const lits: string[] = [];
+  for (const alt of topLevelAlternatives(source)) {
+    const l = requiredLiteral(alt);
+    if (l === undefined) return undefined;
+    lits.push(l);
+  }
+  return lits.length <= 8 ? lits : undefined;
+}
+
+/** The nearest place any of `filters` finds. */
+function anyOf(filters: Prefilter[]): Prefilter {
+  if (filters.length === 1) return filters[0];
+  return (buf, from) => {
+    let best = -1;
+    for (const f of filters) {
+      const i = f(buf, from);
+      if (i >= 0 && (best < 0 || i < best)) best = i;
+    }
+    return best;
+  };
+}
+
 /** Finds where a candidate line could be, in raw bytes. */
 type Prefilter = (buf: Buffer, from: number) => number;
 
@@ -228,8 +275,9 @@ export async function searchLog(spec: SearchSpec, sink: SearchSink): Promise<Sea
   const caseSensitive = spec.caseSensitive ?? false;
   // A plain text cannot backtrack, so it keeps the `i` flag; a regex is folded instead (see foldCase).
   const re = spec.regex ? new RegExp(caseSensitive ? spec.query : foldCase(spec.query), 'g') : new RegExp(escapeRegex(spec.query), regexFlags(caseSensitive));
-  const literal = spec.regex ? requiredLiteral(spec.query) : SAFE_LITERAL.test(spec.query) ? spec.query : undefined;
-  const prefilter = literal !== undefined ? prefilterFor(literal, caseSensitive) : undefined;
+  const literals = spec.regex ? requiredLiterals(spec.query) : SAFE_LITERAL.test(spec.query) ? [spec.query] : undefined;
+  const filters = literals?.map((l) => prefilterFor(l, caseSensitive));
+  const prefilter = filters && filters.every((f) => f !== undefined) ? anyOf(filters as Prefilter[]) : undefined;
   const wantOut = spec.stdout ?? true;
   const wantErr = spec.stderr ?? true;
 

@@ -1,0 +1,366 @@
+// `npm run bench:fleet`: a fleet of simulated agents against one real control plane.
+// Each simulated agent is enrolled with a join token of its own and speaks the real agent
+// protocol (protocol/agent-link.ts) over socket.io: a snapshot of 50 containers and 30
+// images on connect, a container changing state now and then, log lines while a browser
+// follows them, the same reconnection back-off as agent/link/client.ts. Browsers are
+// socket.io clients with signed-in sessions of their own, doing what the dashboard's pages
+// do: the hosts page (hosts.list, refetched every 10 s and on 'hosts:changed'), a host page
+// (host:watch), a log view (logs:subscribe). Nothing here is in the product.
+//
+//   npm run bench:fleet -- --agents 2000 --browsers 50 --loggers 20 --seconds 60
+//
+// Reported: enrolment and connection times, the control plane's resident memory, idle
+// bytes per agent per second (TCP bytes of the agents' sockets while nothing changes),
+// p50/p99 delay from an agent's change to a watching browser (host page and hosts page),
+// from a printed log line to the browser, disconnects under load, and the reconnect storm
+// after a SIGKILL and restart of the control plane.
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import type { Socket as NetSocket } from 'node:net';
+import { parseArgs } from 'node:util';
+import { io, type Socket } from 'socket.io-client';
+import { AGENT_NAMESPACE, ENROLL_PATH, type AgentCommand, type CommandResult, type ContainerSummary, type EnrollResponse, type HostSnapshot, type ImageSummary } from '../protocol/agent-link';
+import type { LogEntry } from '../protocol/container';
+import { UI_NAMESPACE, type HostView } from '../protocol/ui-socket';
+import { ensureNextBuild, removeDir, signIn, startControlPlane, trpc, type ControlPlane } from '../test/integration/support/control-plane';
+import { median } from './cli';
+
+const { values } = parseArgs({
+  options: {
+    agents: { type: 'string' },
+    browsers: { type: 'string' },
+    loggers: { type: 'string' },
+    seconds: { type: 'string' },
+    'change-every': { type: 'string' },
+  },
+});
+const num = (v: string | undefined, d: number) => (v === undefined ? d : Number(v));
+const N = num(values.agents, 2000);
+const BROWSERS = num(values.browsers, 50);
+const LOGGERS = num(values.loggers, 20);
+const SECONDS = num(values.seconds, 60);
+/** Each agent changes one container's state about this often (ms), at a random phase. */
+const CHANGE_EVERY_MS = num(values['change-every'], 30_000);
+/** Hosts each browser's host page watches (a browser has a few tabs open). */
+const WATCH_PER_BROWSER = 20;
+const LOG_LINE_EVERY_MS = 100;
+
+// The agent's own reconnection settings (agent/link/client.ts). Like the agent, a simulated
+// one sends its state on connect and on a change only.
+const RETRY_MIN_MS = 1_000;
+const RETRY_MAX_MS = 30_000;
+
+const pct = (xs: number[], p: number) => {
+  if (!xs.length) return NaN;
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))];
+};
+const fmtMs = (x: number) => (Number.isNaN(x) ? '—' : x >= 1000 ? `${(x / 1000).toFixed(2)} s` : `${x.toFixed(0)} ms`);
+const rssMb = (pid: number) => {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) / 1024 : NaN;
+};
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function pool<T>(items: T[], limit: number, fn: (x: T, i: number) => Promise<void>): Promise<void> {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(limit, items.length) }, async () => {
+      while (next < items.length) {
+        const i = next++;
+        await fn(items[i], i);
+      }
+    }),
+  );
+}
+
+/** The TCP socket under a socket.io client's websocket, for its byte counters. */
+function tcpOf(s: Socket): NetSocket | undefined {
+  const transport = (s.io as unknown as { engine?: { transport?: { ws?: { _socket?: NetSocket } } } }).engine?.transport;
+  return transport?.ws?._socket;
+}
+
+const IMAGE_NAMES = ['nginx', 'redis', 'postgres', 'node', 'python', 'alpine', 'debian', 'grafana/grafana', 'prom/prometheus', 'traefik'];
+
+class SimAgent {
+  socket!: Socket;
+  readonly containers: ContainerSummary[] = [];
+  readonly images: ImageSummary[] = [];
+  connects = 0;
+  disconnects = 0;
+  connectedAt = 0;
+  private changeTimer?: NodeJS.Timeout;
+  private readonly logs = new Map<string, NodeJS.Timeout>();
+  /** When each change marker was made, for the browsers to measure against. */
+  static readonly changes = new Map<string, number>();
+
+  constructor(
+    readonly index: number,
+    readonly hostId: string,
+    readonly credential: string,
+  ) {
+    const now = new Date().toISOString();
+    for (let i = 0; i < 30; i++) {
+      const name = IMAGE_NAMES[i % IMAGE_NAMES.length];
+      this.images.push({ id: 'sha256:' + randomBytes(32).toString('hex'), repoTags: [`${name}:${1 + Math.floor(i / IMAGE_NAMES.length)}.${i}`], size: 20_000_000 + i * 1_000_000, created: now });
+    }
+    for (let i = 0; i < 50; i++) {
+      const img = this.images[i % this.images.length];
+      const running = i % 5 !== 0;
+      this.containers.push({
+        id: randomBytes(32).toString('hex'),
+        name: `svc${i}_${['web', 'db', 'cache', 'worker', 'proxy'][i % 5]}_1`,
+        image: img.repoTags[0],
+        imageId: img.id,
+        command: `/docker-entrypoint.sh ${['nginx -g daemon off;', 'postgres', 'redis-server', 'node server.js', 'traefik'][i % 5]}`,
+        created: now,
+        state: running ? 'running' : 'exited',
+        status: running ? 'Up 3 hours' : 'Exited (0) 2 hours ago',
+        exitCode: 0,
+        startedAt: now,
+        finishedAt: running ? '0001-01-01T00:00:00Z' : now,
+        memoryLimit: 512 << 20,
+        restartCount: 0,
+        ...(running && i % 3 === 0 ? { ports: [{ containerPort: 80 + i, protocol: 'tcp', hostIp: '0.0.0.0', hostPort: 8000 + i }] as ContainerSummary['ports'] } : {}),
+      });
+    }
+  }
+
+  snapshot(): HostSnapshot {
+    const running = this.containers.filter((c) => c.state === 'running').length;
+    return {
+      info: {
+        hostname: `sim-${this.index}`,
+        kernel: '6.1.0-sim',
+        os: 'Debian GNU/Linux 12 (simulated)',
+        arch: 'x86_64',
+        cpus: 4,
+        memTotal: 8 << 30,
+        engineVersion: 'sim',
+        apiVersion: '1.50',
+        cgroupVersion: 2,
+        root: '/var/lib/berth',
+        containers: { total: this.containers.length, running, paused: 0, stopped: this.containers.length - running },
+        images: this.images.length,
+      },
+      containers: this.containers,
+      images: this.images,
+    };
+  }
+
+  connect(url: string): Promise<void> {
+    this.socket = io(url + AGENT_NAMESPACE, {
+      transports: ['websocket'],
+      forceNew: true,
+      auth: { hostId: this.hostId, credential: this.credential },
+      reconnection: true,
+      reconnectionAttempts: Infinity,
+      reconnectionDelay: RETRY_MIN_MS,
+      reconnectionDelayMax: RETRY_MAX_MS,
+      randomizationFactor: 0.5,
+    });
+    this.socket.on('connect', () => {
+      this.connects++;
+      this.connectedAt = Date.now();
+      this.socket.emit('snapshot', this.snapshot());
+    });
+    this.socket.on('disconnect', () => {
+      this.disconnects++;
+      for (const t of this.logs.values()) clearInterval(t);
+      this.logs.clear();
+    });
+    this.socket.on('command', (cmd: AgentCommand, ack: (r: CommandResult) => void) => ack(this.handle(cmd)));
+    return new Promise((resolve) => this.socket.once('connect', () => resolve()));
+  }
+
+  /** Changes one container's state every CHANGE_EVERY_MS (random phase); the change's marker goes in its status text. */
+  startChanging(): void {
+    const tick = () => {
+      const c = this.containers[Math.floor(Math.random() * this.containers.length)];
+      const marker = `${this.index}.${randomBytes(4).toString('hex')}`;
+      const running = c.state !== 'running';
+      c.state = running ? 'running' : 'exited';
+      c.status = `${running ? 'Up Less than a second' : 'Exited (0) Less than a second ago'} #${marker}`;
+      SimAgent.changes.set(marker, performance.now());
+      if (this.socket.connected) this.socket.emit('snapshot', this.snapshot());
+      this.changeTimer = setTimeout(tick, CHANGE_EVERY_MS * (0.5 + Math.random()));
+    };
+    this.changeTimer = setTimeout(tick, Math.random() * CHANGE_EVERY_MS);
+  }
+
+  stopChanging(): void {
+    if (this.changeTimer) clearTimeout(this.changeTimer);
+  }
+
+  private handle(cmd: AgentCommand): CommandResult {
+    if (cmd.op === 'logs.subscribe') {
+      let seq = cmd.afterSeq ?? 0;
+      const t = setInterval(() => {
+        const line = `${performance.now().toFixed(3)} GET /api/items 200 12ms\n`;
+        seq += Buffer.byteLength(line);
+        const entry: LogEntry = { seq, stream: 'stdout', time: new Date().toISOString(), line };
+        this.socket.emit('logs', { subId: cmd.subId, entries: [entry] }, () => {});
+      }, LOG_LINE_EVERY_MS);
+      this.logs.set(cmd.subId, t);
+      return { ok: true };
+    }
+    if (cmd.op === 'logs.unsubscribe') {
+      clearInterval(this.logs.get(cmd.subId));
+      this.logs.delete(cmd.subId);
+      return { ok: true };
+    }
+    return { ok: false, status: 501, error: `the fleet simulator does not do ${cmd.op}` };
+  }
+
+  close(): void {
+    this.stopChanging();
+    for (const t of this.logs.values()) clearInterval(t);
+    this.socket?.close();
+  }
+}
+
+async function main(): Promise<void> {
+  console.log(`fleet: ${N} simulated agents (50 containers, 30 images each), ${BROWSERS} browsers, ${LOGGERS} following logs, ${SECONDS} s under load`);
+  ensureNextBuild();
+  let cp: ControlPlane | undefined = await startControlPlane();
+  const agents: SimAgent[] = [];
+  const browsers: Socket[] = [];
+  try {
+    const email = 'fleet@example.test';
+    const password = 'fleet-pass-123';
+    await trpc(cp.url).auth.setup.mutate({ email, name: 'Fleet', password });
+    const cookie = (await signIn(cp.url, email, password))!;
+    const api = trpc(cp.url, cookie);
+
+    let t = performance.now();
+    const creds: Array<{ hostId: string; credential: string }> = new Array(N);
+    await pool([...Array(N).keys()], 16, async (i) => {
+      const { token } = await api.hosts.createJoinToken.mutate({ name: `sim-${i}` });
+      const res = await fetch(cp!.url + ENROLL_PATH, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ token, hostname: `sim-${i}` }) });
+      if (!res.ok) throw new Error(`enrol sim-${i}: HTTP ${res.status} ${await res.text()}`);
+      creds[i] = (await res.json()) as EnrollResponse;
+    });
+    const enrolMs = performance.now() - t;
+
+    t = performance.now();
+    for (let i = 0; i < N; i++) agents.push(new SimAgent(i, creds[i].hostId, creds[i].credential));
+    await pool(agents, 64, (a) => a.connect(cp!.url));
+    const connectMs = performance.now() - t;
+    console.log(`  enrolled in ${fmtMs(enrolMs)}, all connected in ${fmtMs(connectMs)}; server RSS ${rssMb(cp.child.proc.pid!).toFixed(0)} MB`);
+
+    // Idle: nothing changes, nobody watches; TCP bytes both ways on the agents' sockets.
+    await sleep(3_000);
+    const bytes = () => agents.reduce((n, a) => {
+      const s = tcpOf(a.socket);
+      return n + (s ? s.bytesRead + s.bytesWritten : 0);
+    }, 0);
+    const idleSeconds = Math.min(30, SECONDS);
+    const b0 = bytes();
+    t = performance.now();
+    await sleep(idleSeconds * 1000);
+    const idleBps = (bytes() - b0) / ((performance.now() - t) / 1000) / N;
+    console.log(`  idle: ${idleBps.toFixed(1)} B/s per agent over ${idleSeconds} s (target < 40 B/s)`);
+
+    // Browsers: each its own session; host pages watch a sample of hosts, the hosts page polls.
+    const hostDelays: number[] = [];
+    const listDelays: number[] = [];
+    const logDelays: number[] = [];
+    const listTimes: number[] = [];
+    const listBytes: number[] = [];
+    const seenOnList = new Set<string>();
+    const pollers: NodeJS.Timeout[] = [];
+    let polling = true;
+    for (let b = 0; b < BROWSERS; b++) {
+      const c = (await signIn(cp.url, email, password))!;
+      const s = io(cp.url + UI_NAMESPACE, { transports: ['websocket'], forceNew: true, extraHeaders: { cookie: c }, reconnection: true });
+      await new Promise<void>((resolve, reject) => (s.once('connect', () => resolve()), s.once('connect_error', reject)));
+      browsers.push(s);
+      // A marker stays in a container's status until its next change: each browser counts it once.
+      const seenHere = new Set<string>();
+      s.on('host', (h: HostView) => {
+        const now = performance.now();
+        for (const ct of h.containers) {
+          const m = /#(\S+)$/.exec(ct.status);
+          const at = m && SimAgent.changes.get(m[1]);
+          if (at && !seenHere.has(m[1])) (seenHere.add(m[1]), hostDelays.push(now - at));
+        }
+      });
+      for (let k = 0; k < WATCH_PER_BROWSER; k++) s.emit('host:watch', agents[(b * WATCH_PER_BROWSER + k) % N].hostId, () => {});
+      // The hosts page: the whole list, every 10 s, from a few browsers at a time (each at its own phase).
+      const browserApi = trpc(cp.url, c);
+      const poll = async () => {
+        const t0 = performance.now();
+        try {
+          const list = await browserApi.hosts.list.query();
+          listTimes.push(performance.now() - t0);
+          if (b === 0) listBytes.push(JSON.stringify(list).length);
+          const now = performance.now();
+          for (const h of list) for (const ct of h.containers) {
+            const m = /#(\S+)$/.exec(ct.status);
+            const at = m && SimAgent.changes.get(m[1]);
+            if (at && !seenOnList.has(`${b} ${m[1]}`)) (seenOnList.add(`${b} ${m[1]}`), listDelays.push(now - at));
+          }
+        } catch (e) {
+          listTimes.push(Number.NaN);
+          console.log(`  hosts.list failed: ${(e as Error).message.slice(0, 200)}`);
+        }
+      };
+      pollers.push(setTimeout(function again() {
+        if (polling) void poll().finally(() => polling && pollers.push(setTimeout(again, 10_000)));
+      }, Math.random() * 10_000));
+    }
+    for (let l = 0; l < LOGGERS; l++) {
+      const s = browsers[l % browsers.length];
+      const agent = agents[(l * 7919) % N];
+      s.on('logs', (batch: { entries: LogEntry[] }) => {
+        const now = performance.now();
+        for (const e of batch.entries) logDelays.push(now - Number(e.line.split(' ')[0]));
+      });
+      s.emit('logs:subscribe', { hostId: agent.hostId, containerId: agent.containers[1].id, tail: 10 }, () => {});
+    }
+
+    const disconnectsBefore = agents.reduce((n, a) => n + a.disconnects, 0);
+    for (const a of agents) a.startChanging();
+    const rss: number[] = [];
+    const end = performance.now() + SECONDS * 1000;
+    while (performance.now() < end) {
+      await sleep(2_000);
+      rss.push(rssMb(cp.child.proc.pid!));
+    }
+    for (const a of agents) a.stopChanging();
+    polling = false;
+    for (const p of pollers) clearTimeout(p);
+    const dropped = agents.reduce((n, a) => n + a.disconnects, 0) - disconnectsBefore;
+
+    console.log(`  under load (${SECONDS} s; each agent changes a container every ~${CHANGE_EVERY_MS / 1000} s, ${SimAgent.changes.size} changes):`);
+    console.log(`    host page (host:watch, ${WATCH_PER_BROWSER} hosts per browser): change → browser p50 ${fmtMs(pct(hostDelays, 50))}, p99 ${fmtMs(pct(hostDelays, 99))} (${hostDelays.length} seen; target p99 < 250 ms)`);
+    console.log(`    hosts page (hosts.list every 10 s): change → browser p50 ${fmtMs(pct(listDelays, 50))}, p99 ${fmtMs(pct(listDelays, 99))}; one list ${fmtMs(median(listTimes.filter((x) => !Number.isNaN(x))))} median, ${fmtMs(pct(listTimes.filter((x) => !Number.isNaN(x)), 99))} p99, ${((listBytes.length ? median(listBytes) : 0) / 1e6).toFixed(1)} MB; ${listTimes.filter((x) => Number.isNaN(x)).length} failed`);
+    console.log(`    logs (${LOGGERS} followed, a line every ${LOG_LINE_EVERY_MS} ms): print → browser p50 ${fmtMs(pct(logDelays, 50))}, p99 ${fmtMs(pct(logDelays, 99))} (${logDelays.length} lines)`);
+    console.log(`    server RSS max ${Math.max(...rss).toFixed(0)} MB (target < 1024 MB); agents disconnected by the load: ${dropped}`);
+
+    // The reconnect storm: SIGKILL, restart on the same port and data, every agent back.
+    for (const s of browsers) s.close();
+    browsers.length = 0;
+    const { dataDir, port } = cp;
+    const before = agents.map((a) => a.connects);
+    await cp.child.kill('SIGKILL');
+    cp = undefined;
+    t = performance.now();
+    cp = await startControlPlane(dataDir, { port });
+    const upMs = performance.now() - t;
+    const deadline = performance.now() + 180_000;
+    while (agents.some((a, i) => a.connects === before[i] || !a.socket.connected) && performance.now() < deadline) await sleep(250);
+    const back = agents.filter((a, i) => a.connects > before[i] && a.socket.connected).length;
+    console.log(`  reconnect storm after SIGKILL: server up in ${fmtMs(upMs)}, ${back}/${N} agents back ${fmtMs(performance.now() - t)} after the restart began (target < 60 s); server RSS ${rssMb(cp.child.proc.pid!).toFixed(0)} MB`);
+  } finally {
+    for (const s of browsers) s.close();
+    for (const a of agents) a.close();
+    if (cp) {
+      await cp.stop();
+      removeDir(cp.dataDir);
+    }
+  }
+}
+
+await main();
+process.exit(0);
