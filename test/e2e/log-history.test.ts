@@ -12,6 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { readLogLines } from './support/log-lines';
 import { signedInPage } from './support/pages';
 import { cgroupParentFor } from '../../agent/engine/index';
 import { pushBusyboxImage } from '../fixtures/busybox-image';
@@ -27,7 +28,8 @@ const SHOTS = path.join(ROOT, 'test-results');
 const ROWS = 3000;
 const NEEDLE_EVERY = 300;
 // Rows of ~60 bytes (~130 in json-file): 3000 of them fill about eight 50 kB files.
-const ROTOR = `i=0; while [ $i -lt ${ROWS} ]; do n=$(printf %04d $i); if [ $((i % ${NEEDLE_EVERY})) -eq 7 ]; then echo "row $n NEEDLE-$n the rare one"; else echo "row $n padding padding padding padding"; fi; i=$((i+1)); done; echo rotor-done; sleep 100000`;
+// Two pauses (before rows 1500 and 2500) give the since/until test whole seconds to cut at.
+const ROTOR = `i=0; while [ $i -lt ${ROWS} ]; do n=$(printf %04d $i); if [ $i -eq 1500 ] || [ $i -eq 2500 ]; then sleep 2.2; fi; if [ $((i % ${NEEDLE_EVERY})) -eq 7 ]; then echo "row $n NEEDLE-$n the rare one"; else echo "row $n padding padding padding padding"; fi; i=$((i+1)); done; echo rotor-done; sleep 100000`;
 const ticker = (word: string) => `i=0; while true; do echo "${word} $i"; i=$((i+1)); sleep 0.2; done`;
 
 interface Host {
@@ -208,6 +210,35 @@ describe('the log viewer over history, search, download, merged hosts, kept logs
     await line(page2, 'rotor-done').waitFor();
   });
 
+  test('since/until shows just that stretch of the history; clearing it follows the newest lines again', STEP, async () => {
+    const stamped = docker(hosts[0], ['logs', '-t', rotorId]).trim().split('\n');
+    const timeOf = (row: string) => Date.parse(stamped.find((l) => l.includes(`row ${row} `))!.split(' ')[0]);
+    const pad = (n: number) => String(n).padStart(2, '0');
+    // datetime-local is to the second, in the browser's zone (this machine's).
+    const local = (ms: number) => {
+      const d = new Date(ms);
+      return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
+    };
+    const since = Math.floor(timeOf('1500') / 1000) * 1000;
+    const until = Math.floor(timeOf('2500') / 1000) * 1000;
+    const want = stamped.filter((l) => Date.parse(l.split(' ')[0]) >= since && Date.parse(l.split(' ')[0]) < until).map((l) => l.slice(l.indexOf(' ') + 1));
+    assert.equal(want.length, 1000, 'rows 1500 to 2499 (the pauses put whole seconds around them)');
+    const page = await newPage();
+    await page.goto(`${cp.url}/hosts/${hosts[0].id}/containers/${rotorId}`);
+    await line(page, 'rotor-done').waitFor();
+    await panel(page).getByTestId('log-since').fill(local(since));
+    await panel(page).getByTestId('log-until').fill(local(until));
+    await panel(page).getByTestId('log-range-apply').click();
+    await page.locator('[data-testid=log-status][data-state=history]').waitFor();
+    await page.waitForFunction((n) => Number(document.querySelector('[data-testid=log-count]')?.getAttribute('data-count')) === n, want.length);
+    const shown = (await readLogLines(page, { follow: false })).map((l) => l.text);
+    assert.deepEqual(shown, want, 'exactly the lines printed in the range');
+    await shot(page, 'range');
+    await panel(page).getByTestId('log-range-clear').click();
+    await line(page, 'rotor-done').waitFor();
+    await page.locator('[data-testid=log-status][data-state=following]').waitFor();
+  });
+
   test('search over the whole rotated history: highlights, n of m, next into history, only-matches, a match in context, a bad regex', STEP, async () => {
     const page = await newPage();
     await page.goto(`${cp.url}/hosts/${hosts[0].id}/containers/${rotorId}`);
@@ -380,6 +411,23 @@ describe('the log viewer over history, search, download, merged hosts, kept logs
       throw err;
     }
     await shot(page, 'merged-search');
+  });
+
+  test('a stack\'s logs from the host page: its containers (by compose project) merged on the host\'s Logs page', STEP, async () => {
+    const web = run(hosts[0], 'shop-web', ticker('web'), ['--label', 'com.docker.compose.project=shop']);
+    const db = run(hosts[0], 'shop-db', ticker('db'), ['--label', 'com.docker.compose.project=shop']);
+    const page = await newPage();
+    await page.goto(`${cp.url}/hosts/${hosts[0].id}`);
+    await page.getByTestId('host-stack-logs').filter({ hasText: /^shop$/ }).click();
+    await page.waitForURL(/\/logs\?project=shop$/);
+    await panel(page).getByTestId('log-text').filter({ hasText: /^web 3$/ }).waitFor();
+    await panel(page).getByTestId('log-text').filter({ hasText: /^db 3$/ }).waitFor();
+    const picked = await page.locator('[data-testid=log-pick] input:checked').evaluateAll((els) => els.map((el) => el.closest('[data-testid=log-pick]')!.getAttribute('data-source')));
+    assert.deepEqual(picked.sort(), [`${hosts[0].id}/${web}`, `${hosts[0].id}/${db}`].sort(), 'the stack\'s containers, and only them');
+    const prefixes = new Set(await panel(page).getByTestId('log-prefix').allTextContents());
+    assert.deepEqual([...prefixes].sort(), ['alpha/shop-db', 'alpha/shop-web']);
+    await shot(page, 'stack');
+    docker(hosts[0], ['rm', '-f', web, db]);
   });
 
   test('a removed container\'s log stays listed under its name on the host page, readable and searchable', STEP, async () => {

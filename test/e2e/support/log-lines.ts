@@ -1,6 +1,7 @@
 // Reading a log view as a reader would. The viewer draws only the lines in view (and a
 // margin), so "every line the page shows" is read by scrolling it from the top to the
-// bottom a screen at a time; the view is left following at the bottom again.
+// bottom a screen at a time; the view is left following at the bottom again (unless asked not to:
+// in a stretch of history, "jump to latest" leaves it).
 import type { Page } from 'playwright-core';
 
 export interface ShownLine {
@@ -12,7 +13,7 @@ export interface ShownLine {
 /** Two frames after a scroll: its event, then the rows it draws. */
 const SETTLE = 'new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)))';
 
-export async function readLogLines(page: Page): Promise<ShownLine[]> {
+export async function readLogLines(page: Page, { follow = true }: { follow?: boolean } = {}): Promise<ShownLine[]> {
   const box = page.getByTestId('log-viewer');
   await box.evaluate((el) => el.scrollTo({ top: 0 }));
   await page.evaluate(SETTLE);
@@ -31,7 +32,7 @@ export async function readLogLines(page: Page): Promise<ShownLine[]> {
     if (!moved) break;
   }
   const jump = page.getByTestId('log-jump');
-  if (await jump.count()) await jump.click();
+  if (follow && (await jump.count())) await jump.click();
   return [...bySeq.values()].sort((a, b) => a.seq - b.seq);
 }
 
