@@ -95,8 +95,6 @@ export interface LogViewerProps {
   onContext?: (line: LineRef & { timeMs: number }) => void;
   /** Extra controls in the toolbar (search, download). */
   toolbar?: ReactNode;
-  /** Only these lines (search filter mode): null shows all. */
-  onlySeqs?: Set<number> | null;
   /** Reports the current selection (seq range) to the page, for a download of it. */
   onSelection?: (range: SelectedRange | null) => void;
   /** Reports what the field filter keeps, for a download of it. */
@@ -149,7 +147,7 @@ async function copyText(text: string): Promise<void> {
  * few around them) are drawn, so a million lines scroll as smoothly as ten. It follows new
  * lines while the reader is at the bottom; scrolling up pauses until they come back down.
  */
-export function LogViewer({ source, title = 'Logs', merged = false, highlightOf, reveal, onContext, toolbar, onlySeqs = null, onSelection, onFieldFilter, heightClass = 'h-[28rem]', status: statusOverride }: LogViewerProps) {
+export function LogViewer({ source, title = 'Logs', merged = false, highlightOf, reveal, onContext, toolbar, onSelection, onFieldFilter, heightClass = 'h-[28rem]', status: statusOverride }: LogViewerProps) {
   const { store, version } = source;
   const box = useRef<HTMLDivElement>(null);
   const measure = useRef<HTMLSpanElement>(null);
@@ -223,8 +221,7 @@ export function LogViewer({ source, title = 'Logs', merged = false, highlightOf,
   }, [timeMode, merged]);
 
   // --- the rows: built once per change of what shapes them, then extended as lines come in.
-  const key = `${filterText}|${wrap ? cols : 0}|${onlySeqs ? 'only' : ''}|${[...jsonOpen].join(',')}|${[...folded].join(',')}`;
-  const onlyRef = useRef(onlySeqs);
+  const key = `${filterText}|${wrap ? cols : 0}|${[...jsonOpen].join(',')}|${[...folded].join(',')}`;
   let c = cache.current;
   if (c && c.store === store && c.key === key && c.epoch === store.epoch && c.cuts !== store.cuts) {
     if (c.cuts + 1 === store.cuts) {
@@ -235,10 +232,9 @@ export function LogViewer({ source, title = 'Logs', merged = false, highlightOf,
       c.cuts = store.cuts;
     } else c = null;
   }
-  if (!c || c.store !== store || c.key !== key || c.epoch !== store.epoch || c.builtLen > store.length || onlyRef.current !== onlySeqs) {
+  if (!c || c.store !== store || c.key !== key || c.epoch !== store.epoch || c.builtLen > store.length) {
     c = cache.current = { store, layout: new RowLayout(), key, builtLen: 0, epoch: store.epoch, cuts: store.cuts, head: -1, headFolded: false };
     c.layout.reset();
-    onlyRef.current = onlySeqs;
   }
   if (c.builtLen < store.length) {
     const L = c.layout;
@@ -247,8 +243,7 @@ export function LogViewer({ source, title = 'Logs', merged = false, highlightOf,
       if (!cont) {
         c.head = i;
         c.headFolded = folded.has(store.seq(i));
-      } else if (c.headFolded && !onlySeqs && !filter.length) continue;
-      if (onlySeqs && !onlySeqs.has(store.seq(i))) continue;
+      } else if (c.headFolded && !filter.length) continue;
       let obj: JsonObject | null = null;
       if (filter.length || jsonOpen.size) obj = jsonOf(i);
       if (filter.length && !matchesFields(obj, filter)) continue;

@@ -15,13 +15,6 @@ export interface Candidate extends ViewSource {
 
 export const sourceParam = (s: { hostId: string; containerId: string; kept?: boolean }) => `${s.hostId}/${s.containerId}${s.kept ? '/kept' : ''}`;
 
-/** The sources named in the page's URL (`?s=HOST/CONTAINER[/kept]`, repeated), in the candidates' order. */
-export function chosenFrom(params: URLSearchParams, candidates: Candidate[]): Candidate[] {
-  const want = new Set(params.getAll('s'));
-  const project = params.get('project');
-  return candidates.filter((c) => want.has(sourceParam(c)) || (project !== null && c.project === project && !c.kept));
-}
-
 /**
  * Several logs interleaved by time, each line with its container's coloured prefix: the
  * containers to show are picked by the reader (and kept in the URL, so the view is a link).
