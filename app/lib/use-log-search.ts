@@ -38,7 +38,7 @@ export const hitKey = (hostId: string, containerId: string, seq: number) => `${h
 
 const byTime = (a: LogSearchHit, b: LogSearchHit) => (a.time < b.time ? -1 : a.time > b.time ? 1 : a.seq - b.seq);
 
-export function useLogSearch(sources: LogSource[], range: TimeRange | null): LogSearch {
+export function useLogSearch(sources: Array<LogSource & { hostName?: string }>, range: TimeRange | null): LogSearch {
   const { socket, connected } = useSocket();
   const [query, setQuery] = useState<SearchQuery | null>(null);
   const [running, setRunning] = useState(false);
@@ -98,7 +98,10 @@ export function useLogSearch(sources: LogSource[], range: TimeRange | null): Log
         stream: h.stream,
         time: h.time,
         line: h.line,
-        source: store.sourceIndex({ hostId: h.hostId, containerId: sourcesRef.current.find((s) => s.hostId === h.hostId && h.containerId.startsWith(s.containerId))?.containerId ?? h.containerId, name: h.name }),
+        source: (() => {
+          const own = sourcesRef.current.find((s) => s.hostId === h.hostId && h.containerId.startsWith(s.containerId));
+          return store.sourceIndex({ hostId: h.hostId, containerId: own?.containerId ?? h.containerId, name: h.name, hostName: own?.hostName });
+        })(),
       }));
       store.replace(lines);
       bump();

@@ -406,6 +406,8 @@ describe('the log viewer over history, search, download, merged hosts, kept logs
         const t = [...(p?.querySelectorAll('[data-testid=log-text]') ?? [])].map((e) => e.textContent);
         return t.includes('alpha 3') && t.includes('beta 3');
       }, undefined, { timeout: 20_000 });
+      // The matches keep their containers' prefixes, host and all.
+      assert.deepEqual(new Set(await panel(page).getByTestId('log-prefix').allTextContents()), new Set(['alpha/alpha-ticker', 'beta/beta-ticker']));
     } catch (err) {
       await shot(page, 'debug-merged-search');
       throw err;

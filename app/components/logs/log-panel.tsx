@@ -8,8 +8,8 @@ import { LogViewer, type LineRef, type SelectedRange } from './log-viewer';
 
 export interface LogPanelProps {
   view: LogView;
-  /** The logs searched and downloaded: the view's own. */
-  sources: LogSource[];
+  /** The logs searched and downloaded: the view's own (with its host's name, for a merged view's prefixes). */
+  sources: Array<LogSource & { hostName?: string }>;
   title?: string;
   merged?: boolean;
   heightClass?: string;
