@@ -76,6 +76,8 @@ export interface ContainerSummary {
   restartCount?: number;
   /** While it runs and publishes ports: each as bound on the host. */
   ports?: PublishedPort[];
+  /** Its compose project (label com.docker.compose.project), for the stack's merged logs. */
+  project?: string;
 }
 
 /**

@@ -20,6 +20,7 @@ export function summarizeContainer(c: ContainerRecord, now = Date.now()): Contai
     ...(c.state.running && c.state.health ? { health: c.state.health.status } : {}),
     restartCount: c.restartCount,
     ...(c.state.running && c.networkState?.ports.length ? { ports: c.networkState.ports } : {}),
+    ...(c.spec.labels?.['com.docker.compose.project'] ? { project: c.spec.labels['com.docker.compose.project'] } : {}),
   };
 }
 

@@ -33,7 +33,8 @@ export function Header() {
   }
 
   const nav = [
-    { href: '/', label: 'Hosts', active: path === '/' || (path.startsWith('/hosts/') && path !== '/hosts/new' && !path.endsWith('/images')) },
+    { href: '/', label: 'Hosts', active: path === '/' || (path.startsWith('/hosts/') && path !== '/hosts/new' && !path.endsWith('/images') && !path.endsWith('/logs')) },
+    { href: '/logs', label: 'Logs', active: path === '/logs' || (path.startsWith('/hosts/') && path.endsWith('/logs')) },
     { href: '/images', label: 'Images', active: path === '/images' || (path.startsWith('/hosts/') && path.endsWith('/images')) },
     { href: '/team', label: 'Team', active: path === '/team' },
     ...(isAdmin

@@ -27,3 +27,16 @@ export function appendEntries(prev: LogEntry[], incoming: LogEntry[], lastSeq: n
   const all = prev.concat(fresh);
   return { entries: all.length > max ? all.slice(all.length - max) : all, lastSeq: seq };
 }
+
+/** The entries of a batch that follow `lastSeq` (null: none seen yet), in order: a repeat or an overlap adds nothing twice. */
+export function freshEntries<E extends { seq: number }>(incoming: E[], lastSeq: number | null): E[] {
+  let seq = lastSeq;
+  const fresh: E[] = [];
+  for (const e of incoming) {
+    if (seq === null || e.seq > seq) {
+      fresh.push(e);
+      seq = e.seq;
+    }
+  }
+  return fresh;
+}

@@ -1,8 +1,7 @@
 'use client';
 import { createContext, useCallback, useContext, useEffect, useRef, useState, type ReactNode } from 'react';
 import { io, type Socket } from 'socket.io-client';
-import type { LogEntry } from '../../protocol/container';
-import { appendEntries, logRequest } from './log-merge';
+import type { LogStore } from './log-store';
 import { UI_NAMESPACE, type HostView, type ServerToUi, type UiToServer } from '../../protocol/ui-socket';
 
 export type UiSocket = Socket<ServerToUi, UiToServer>;
@@ -130,103 +129,35 @@ export function useHostWatch(hostId: string): HostWatch {
   return { host, error, current, onlineEpoch };
 }
 
-/** Lines kept in the browser; older ones are dropped so a chatty container cannot exhaust the tab. */
-export const MAX_LOG_LINES = 5000;
-
 /**
  * Where a followed log stands: waiting for the server's answer, following new lines,
  * ended (the container stopped and everything was read), paused because the host is
- * offline or because our own connection is down, or refused.
+ * offline or because our own connection is down, or refused; or showing a stretch of
+ * history rather than following.
  */
-export type LogPhase = 'connecting' | 'following' | 'ended' | 'host-offline' | 'reconnecting' | 'error';
-
-export interface LogStream {
-  entries: LogEntry[];
-  phase: LogPhase;
-  /** Why the server refused the stream (phase 'error'). */
-  error: string | null;
-  /** Subscribe again after the last line seen, e.g. when a stopped container is started again. */
-  resume: () => void;
-}
+export type LogPhase = 'connecting' | 'following' | 'ended' | 'host-offline' | 'reconnecting' | 'error' | 'history';
 
 /**
- * A container's log: the last 500 lines, then new ones as they come. Lines are keyed
- * by their seq, and every new subscription (after our socket reconnects, after the
- * host comes back online) asks for what follows the last seq seen, so nothing is
- * repeated or lost. `host` is useHostWatch's: the stream pauses while the host is not online.
+ * Re-renders at most once a frame however fast batches come: the store is already up to
+ * date, React only needs to look again.
  */
-export function useContainerLogs(
-  hostId: string,
-  containerId: string,
-  { enabled, host }: { enabled: boolean; host: Pick<HostWatch, 'current' | 'onlineEpoch'> },
-): LogStream {
-  const { onlineEpoch } = host;
-  const { socket, connected } = useSocket();
-  const [entries, setEntries] = useState<LogEntry[]>([]);
-  const [sub, setSub] = useState<'connecting' | 'following' | 'ended'>('connecting');
-  const [error, setError] = useState<string | null>(null);
-  const [generation, setGeneration] = useState(0);
-  const lastSeq = useRef<number | null>(null);
-  // The entries as of the last batch, so merging does not wait for React to re-render.
-  const pending = useRef<LogEntry[]>([]);
-
-  // A different container starts from scratch.
-  useEffect(() => {
-    lastSeq.current = null;
-    pending.current = [];
-    setEntries([]);
-    setSub('connecting');
-  }, [hostId, containerId]);
-
-  const live = connected && onlineEpoch > 0;
-  useEffect(() => {
-    if (!socket || !live || !enabled || !hostId || !containerId) return;
-    let active = true;
-    let subId: string | null = null;
-    // The server may relay a short log and its end before it acks the subscription.
-    let ended = false;
-    setSub('connecting');
-    setError(null);
-
-    const onLogs: ServerToUi['logs'] = (batch) => {
-      if (!active || batch.containerId !== containerId) return;
-      // Batches of an earlier subscription of ours may still be in flight: the seq check drops repeats.
-      if (subId !== null && batch.subId !== subId) return;
-      const merged = appendEntries(pending.current, batch.entries, lastSeq.current, MAX_LOG_LINES);
-      if (merged.lastSeq !== lastSeq.current) {
-        lastSeq.current = merged.lastSeq;
-        pending.current = merged.entries;
-        setEntries(merged.entries);
-      }
-      if (batch.done) {
-        ended = true;
-        setSub('ended');
-      }
+export function useStoreVersion(store: LogStore): [number, () => void] {
+  const [version, setVersion] = useState(store.version);
+  const frame = useRef<number | null>(null);
+  const bump = useCallback(() => {
+    if (frame.current !== null) return;
+    const run = () => {
+      frame.current = null;
+      setVersion(store.version);
     };
-
-    socket.on('logs', onLogs);
-    socket.emit('logs:subscribe', logRequest(hostId, containerId, lastSeq.current), (res) => {
-      if (!active) {
-        if (res.subId) socket.emit('logs:unsubscribe', res.subId);
-        return;
-      }
-      if (!res.ok) {
-        // If the host just went away, its 'host' event follows and pauses us; when it
-        // comes back, a new onlineEpoch subscribes again.
-        setError(res.error ?? 'cannot read the log');
-        return;
-      }
-      subId = res.subId ?? null;
-      setSub(ended ? 'ended' : 'following');
-    });
-    return () => {
-      active = false;
-      socket.off('logs', onLogs);
-      if (subId && socket.connected) socket.emit('logs:unsubscribe', subId);
-    };
-  }, [socket, live, onlineEpoch, enabled, hostId, containerId, generation]);
-
-  const resume = useCallback(() => setGeneration((g) => g + 1), []);
-  const phase: LogPhase = !connected ? 'reconnecting' : !host.current ? 'connecting' : onlineEpoch === 0 ? 'host-offline' : error ? 'error' : sub;
-  return { entries, phase, error, resume };
+    // A hidden tab gets no animation frames; a timer still lets its state move.
+    frame.current = typeof document !== 'undefined' && document.hidden ? (setTimeout(run, 200) as unknown as number) : requestAnimationFrame(run);
+  }, [store]);
+  useEffect(() => () => {
+    if (frame.current !== null) {
+      cancelAnimationFrame(frame.current);
+      clearTimeout(frame.current);
+    }
+  }, []);
+  return [version, bump];
 }

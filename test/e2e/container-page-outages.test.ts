@@ -10,6 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { chromium, type Browser, type Page } from 'playwright-core';
+import { readLogLines, type ShownLine } from './support/log-lines';
 import { cgroupParentFor } from '../../agent/engine/index';
 import { pushBusyboxImage } from '../fixtures/busybox-image';
 import { alive, mountsUnder, removeCgroupParent } from '../fixtures/processes';
@@ -24,14 +25,10 @@ const TICKER = `sh -c 'i=0; while true; do echo tick $i; i=$((i+1)); sleep 0.2; 
 const RECOVER_MS = 180_000;
 const SHOTS = path.join(ROOT, 'test-results');
 
-interface Shown {
-  seq: number;
-  text: string;
-}
+type Shown = ShownLine;
 
-async function shownLines(page: Page): Promise<Shown[]> {
-  return page.getByTestId('log-line').evaluateAll((els) => els.map((el) => ({ seq: Number(el.getAttribute('data-seq')), text: (el.textContent ?? '').trim() })));
-}
+/** Every line the page holds (read by scrolling through it: the viewer draws only what is in view). */
+const shownLines = (page: Page): Promise<Shown[]> => readLogLines(page);
 
 const tickOf = (l: Shown): number => {
   const m = /^tick (\d+)$/.exec(l.text);

@@ -11,6 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { heldLines, readLogLines, untilHeld } from './support/log-lines';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { cgroupParentFor } from '../../agent/engine/index';
 import { pushBusyboxImage } from '../fixtures/busybox-image';
@@ -100,15 +101,8 @@ function assertUnbroken(lines: Array<{ seq: number; text: string }>, restartsAt:
   }
 }
 
-async function logLines(page: Page): Promise<Array<{ seq: number; stream: string; text: string }>> {
-  return page.getByTestId('log-line').evaluateAll((els) =>
-    els.map((el) => ({
-      seq: Number(el.getAttribute('data-seq')),
-      stream: el.getAttribute('data-stream') ?? '',
-      text: (el.textContent ?? '').trim(),
-    })),
-  );
-}
+/** Every line the page holds (read by scrolling through it: the viewer draws only what is in view). */
+const logLines = readLogLines;
 
 test('walking skeleton: sign up, pull, run, watch the log live, stop, remove', { timeout: 20 * 60_000 }, async (t) => {
   const tmp = mkdtempSync(path.join(os.tmpdir(), 'berth-e2e-'));
@@ -354,8 +348,8 @@ test('walking skeleton: sign up, pull, run, watch the log live, stop, remove', {
       assert.equal(await viewer.getAttribute('data-following'), 'true');
       await viewer.evaluate((el) => el.scrollTo({ top: 0 }));
       await page.locator('[data-testid=log-viewer][data-following=false]').waitFor();
-      const count = (await logLines(page)).length;
-      await page.waitForFunction((n) => document.querySelectorAll('[data-testid=log-line]').length >= n + 3, count);
+      const count = await heldLines(page);
+      await untilHeld(page, count + 3);
       assert.equal(await viewer.evaluate((el) => el.scrollTop), 0, 'the view stays where the user put it');
       await page.getByTestId('log-jump').click();
       await page.locator('[data-testid=log-viewer][data-following=true]').waitFor();
@@ -379,7 +373,7 @@ test('walking skeleton: sign up, pull, run, watch the log live, stop, remove', {
       await page.getByTestId('container-start').click();
       await page.locator('[data-testid=container-state][data-state=running]').waitFor();
       // The command starts over at "tick 0"; the sequence numbers carry on.
-      await page.waitForFunction((n) => document.querySelectorAll('[data-testid=log-line]').length >= n + 3, before.length);
+      await untilHeld(page, before.length + 3);
       const after = await logLines(page);
       assert.deepEqual(after.slice(0, before.length), before);
       assert.equal(after[before.length].text, 'tick 0', 'the second run starts its own count');

@@ -15,6 +15,7 @@ import { useNow } from '../../lib/use-now';
 import { NetworksSection } from './networks';
 import { PortLinks } from './port-links';
 import { RunForm } from './run-form';
+import { LogsSection } from './logs-section';
 import { VolumesSection } from './volumes';
 
 export default function HostPage() {
@@ -137,6 +138,8 @@ export default function HostPage() {
           ))}
         </DataTable>
       </Section>
+
+      <LogsSection host={host} now={now} />
 
       <Section
         title={`Images (${host.images.length})`}

@@ -1,20 +1,21 @@
 'use client';
 import Link from 'next/link';
 import { useParams, useRouter } from 'next/navigation';
-import { useEffect, useRef, useState } from 'react';
+import { useEffect, useMemo, useRef, useState } from 'react';
 import { summaryStatus } from '../../../../../protocol/docker-words';
 import type { ContainerSummary } from '../../../../../protocol/agent-link';
 import { hasRole } from '../../../../../protocol/roles';
 import { ContainerActions } from '../../../../components/container-actions';
 import { ContainerHealth, HealthBadge } from '../../../../components/container-health';
 import { ContainerInspectView, RawJson } from '../../../../components/container-inspect';
-import { LogViewer } from '../../../../components/log-viewer';
+import { LogPanel } from '../../../../components/logs/log-panel';
 import { StatsCharts } from '../../../../components/stats-charts';
 import { TerminalPanel } from '../../../../components/terminal-panel';
 import { ErrorText, Fact, StateBadge } from '../../../../components/ui';
 import { formatBytes, formatTime, shellJoin, shortId, timeAgo } from '../../../../lib/format';
 import { useNow } from '../../../../lib/use-now';
-import { useContainerLogs, useHostWatch } from '../../../../lib/socket';
+import { useHostWatch } from '../../../../lib/socket';
+import { useLogView } from '../../../../lib/use-log-view';
 import { trpc } from '../../../../lib/trpc';
 import { useContainerLive } from '../../../../lib/use-container-live';
 
@@ -32,7 +33,8 @@ export default function ContainerPage() {
   const record = inspect.data;
   const state = summary?.state ?? record?.state.status;
   const canOperate = hasRole(hostQuery.data?.role, 'operator');
-  const logs = useContainerLogs(hostId, record?.id ?? cid, { enabled: !!record, host: watch });
+  const logSources = useMemo(() => [{ hostId, containerId: record?.id ?? cid }], [hostId, record?.id, cid]);
+  const logs = useLogView({ sources: [{ hostId, containerId: record?.id ?? cid, name: record?.name?.replace(/^\//, '') }], enabled: !!record, host: watch });
   // Everything below is the host's last word until it is back.
   const offline = !!host && !host.online;
   // Only an online host's list is a full one: a control plane that has not heard from the
@@ -178,7 +180,7 @@ export default function ContainerPage() {
         </div>
         {/* Hidden, not unmounted: the log keeps its lines and its scroll position. */}
         <div role="tabpanel" id="panel-logs" aria-labelledby="tab-logs" hidden={tab !== 'logs'}>
-          <LogViewer stream={logs} />
+          <LogPanel view={logs} sources={logSources} />
         </div>
         {tab === 'inspect' ? (
           <div role="tabpanel" id="panel-inspect" aria-labelledby="tab-inspect" className="grid items-start gap-5 lg:grid-cols-2">
