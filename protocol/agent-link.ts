@@ -2,6 +2,7 @@
 // types; the server never talks to an agent any other way.
 import { z } from 'zod';
 import type { ContainerSpec, ContainerStatus, HealthState, HealthStatus, LogEntry, PublishedPort } from './container';
+import { tunnelCommandSchemas, type TunnelChunk } from './docker-tunnel';
 import { networkCreateSchema } from './network';
 import { TERM_INPUT_MAX, TERM_SIZE_MAX } from './ui-socket';
 
@@ -256,6 +257,8 @@ export const agentCommandSchema = z.discriminatedUnion('op', [
   z.strictObject({ op: z.literal('networks.create'), network: networkCreateSchema }),
   z.strictObject({ op: z.literal('networks.remove'), id }),
   z.strictObject({ op: z.literal('networks.prune') }),
+  /** The Docker API proxied through the control plane (protocol/docker-tunnel.ts). */
+  ...tunnelCommandSchemas,
 ]);
 
 export type AgentCommand = z.infer<typeof agentCommandSchema>;
@@ -278,6 +281,8 @@ export interface AgentToServer {
   pullProgress: (p: { ref: string; progressId?: string } & PullProgress) => void;
   /** The next piece of an `images.save` stream; the agent waits for the ack before the next. */
   imageData: (chunk: ImageDataChunk, ack: () => void) => void;
+  /** What a proxied Docker API connection's socket said (protocol/docker-tunnel.ts). */
+  dockerData: (chunk: TunnelChunk, ack: () => void) => void;
 }
 
 /** A piece of a save archive. `done`: the archive is complete; `error`: it failed midway (the download must not look complete). */

@@ -7,6 +7,7 @@ import { ensureCredential } from './enroll';
 import { AGENT_NAMESPACE, type AgentToServer, type LogBatch, type ServerToAgent } from '../../protocol/agent-link';
 import { buildSnapshot } from './snapshot';
 import { Terminals } from './terminal';
+import { DockerTunnels } from './docker-tunnel';
 import type { LoadStreams, SaveStreams } from './image-streams';
 
 export interface LinkOptions {
@@ -15,6 +16,8 @@ export interface LinkOptions {
   server: string;
   token?: string;
   hostname?: string;
+  /** The agent's own Docker API socket, which proxied Docker API connections are piped to. */
+  dockerSocket?: string;
   /** Debounce of snapshots after engine events. */
   snapshotDelayMs?: number;
   /** Snapshots also go out this often, so "Up 3 seconds" keeps moving on the dashboard. */
@@ -118,6 +121,14 @@ export async function startLink(o: LinkOptions): Promise<Link> {
     },
     log,
   );
+  const tunnels = new DockerTunnels(
+    o.dockerSocket,
+    async (chunk) => {
+      if (!socket.connected) throw new Error('link is down');
+      await socket.emitWithAck('dockerData', chunk);
+    },
+    log,
+  );
   const saves: SaveStreams = new Map();
   const loads: LoadStreams = new Map();
   const ctx: CommandContext = {
@@ -127,6 +138,7 @@ export async function startLink(o: LinkOptions): Promise<Link> {
     sendLogs,
     saves,
     loads,
+    tunnels,
     sendImageData: async (chunk) => {
       if (!socket.connected) throw new Error('link is down');
       await socket.emitWithAck('imageData', chunk);
@@ -155,6 +167,7 @@ export async function startLink(o: LinkOptions): Promise<Link> {
     // A terminal nobody can see any more is hung up on, as a closed terminal window's shell is.
     terminals.closeAll();
     endTransfers();
+    tunnels.closeAll();
     if (closed) return;
     log(`link to ${o.server} lost (${reason}); reconnecting`);
     if (reason === 'io server disconnect') retryLater();
@@ -193,6 +206,7 @@ export async function startLink(o: LinkOptions): Promise<Link> {
       subscriptions.clear();
       terminals.closeAll();
       endTransfers();
+      tunnels.closeAll();
       socket.disconnect();
     },
   };

@@ -14,6 +14,7 @@ import {
   type ServerToAgent,
   type TermMessage,
 } from '../../protocol/agent-link';
+import type { TunnelChunk } from '../../protocol/docker-tunnel';
 import { secretMatches } from '../auth/tokens';
 import { db } from '../db';
 import { clientAddress } from '../http/client-address';
@@ -59,6 +60,8 @@ export class AgentHub {
   termSink: TermSink | undefined;
   /** Where pieces of save streams go (server/hub/image-transfer). */
   imageDataSink: ImageDataSink | undefined;
+  /** Where proxied Docker API bytes go (server/proxy/tunnel); resolves when the piece may be acked. */
+  dockerDataSink: ((hostId: string, chunk: TunnelChunk) => Promise<void>) | undefined;
   /** Called when an agent's connection ends (a replaced one too), e.g. to fail the transfers and end the terminals it carried. */
   readonly offlineListeners = new Set<(hostId: string) => void>();
 
@@ -146,6 +149,16 @@ export class AgentHub {
       if (!chunk || typeof chunk.streamId !== 'string' || !this.imageDataSink) return done();
       this.imageDataSink(hostId, chunk).then(done, (err) => {
         console.error(`image data from host ${hostId}: ${(err as Error).message}`);
+        done();
+      });
+    });
+    socket.on('dockerData', (chunk, ack) => {
+      const done = () => {
+        if (typeof ack === 'function') ack();
+      };
+      if (!chunk || typeof chunk.tunnelId !== 'string' || !this.dockerDataSink) return done();
+      this.dockerDataSink(hostId, chunk).then(done, (err) => {
+        console.error(`docker API data from host ${hostId}: ${(err as Error).message}`);
         done();
       });
     });
