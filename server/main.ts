@@ -13,6 +13,7 @@ import { originAllowed } from './http/origin';
 import { addSocketSecurityHeaders, applySecurityHeaders } from './http/security-headers';
 import { agentHub } from './hub/agents';
 import { imageTransfers } from './hub/image-transfer';
+import { dockerProxy } from './proxy/docker-proxy';
 import { uiHub } from './hub/ui';
 
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -58,10 +59,15 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
   const handle = app.getRequestHandler();
   await app.prepare();
   const transfers = imageTransfers(agentHub());
+  const proxy = dockerProxy(agentHub());
+  // Hijacked Docker API calls (attach, exec start) of the proxied hosts; the rest is socket.io's or Next's.
+  http.on('upgrade', (req, socket, head) => void proxy.handleUpgrade(req, socket, head));
   http.on('request', (req, res) => {
     // engine.io answers its own requests; everything else is Next's.
     if (req.url?.startsWith('/socket.io/')) return;
     req.headers[CLIENT_ADDRESS_HEADER] = clientAddress(req, hops);
+    // The hosts' Docker Engine API for docker CLIs with an access token (server/proxy).
+    if (proxy.handle(req, res)) return;
     applySecurityHeaders(req, res, dev);
     // Image archives stream past Next, which would not hold them back to the agent's pace.
     if (transfers.handle(req, res)) return;

@@ -7,6 +7,7 @@ import { hostsRouter } from './routers/hosts';
 import { imagesRouter } from './routers/images';
 import { networksRouter } from './routers/networks';
 import { teamRouter } from './routers/team';
+import { tokensRouter } from './routers/tokens';
 import { volumesRouter } from './routers/volumes';
 
 export const appRouter = router({
@@ -19,6 +20,7 @@ export const appRouter = router({
   volumes: volumesRouter,
   networks: networksRouter,
   audit: auditRouter,
+  tokens: tokensRouter,
 });
 
 export type AppRouter = typeof appRouter;

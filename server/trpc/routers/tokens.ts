@@ -1,0 +1,109 @@
+// Personal access tokens for the docker CLI through the control plane (server/proxy): the
+// signed-in person's own, each scoped to one of their teams, optionally to some of its hosts,
+// with a role ceiling that is never above their own role (and is checked against it again at
+// every use), an expiry, and revocable. Only a hash is kept: the token is shown once.
+import { TRPCError } from '@trpc/server';
+import { z } from 'zod';
+import { hashSecret, newSecret } from '../../auth/tokens';
+import { publicUrl } from '../../db/config';
+import { announceTokensRevoked, parseHostIds, TOKEN_PREFIX } from '../../proxy/access-tokens';
+import { isRole, roleRank, ROLES, type Role } from '../../../protocol/roles';
+import { audited } from '../host-ops';
+import { authedProcedure, router } from '../init';
+
+const id = z.string().min(1).max(100);
+export const TOKEN_MAX_DAYS = 365;
+
+/** What the account page prints for a host: the CLI's context and its config.json lines. */
+export function dockerSetup(server: string, host: { id: string; name: string }, token: string | null) {
+  const url = new URL(server);
+  const port = url.port || (url.protocol === 'https:' ? '443' : '80');
+  const hostUrl = `tcp://${url.hostname}:${port}/docker/${encodeURIComponent(host.name)}`;
+  const contextName = `berth-${host.name}`.replace(/[^A-Za-z0-9_.-]+/g, '-');
+  return {
+    host: hostUrl,
+    context: `docker context create ${contextName} --docker "host=${hostUrl}"`,
+    use: `docker --context ${contextName} ps`,
+    config: JSON.stringify({ HttpHeaders: { Authorization: `Bearer ${token ?? `${TOKEN_PREFIX}_…`}` } }, null, 2),
+  };
+}
+
+export const tokensRouter = router({
+  /** The caller's tokens that were not revoked (expired ones too, marked). */
+  list: authedProcedure.query(async ({ ctx }) => {
+    const rows = await ctx.prisma.accessToken.findMany({ where: { userId: ctx.user.id, revokedAt: null }, include: { team: { select: { name: true } } }, orderBy: { createdAt: 'desc' } });
+    const ids = [...new Set(rows.flatMap((r) => parseHostIds(r.hostIds) ?? []))];
+    const names = new Map((await ctx.prisma.host.findMany({ where: { id: { in: ids } }, select: { id: true, name: true } })).map((h) => [h.id, h.name]));
+    return rows.map((r) => ({
+      id: r.id,
+      name: r.name,
+      hint: `${TOKEN_PREFIX}_…${r.hint}`,
+      teamId: r.teamId,
+      team: r.team.name,
+      role: r.role,
+      hosts: parseHostIds(r.hostIds)?.map((h) => ({ id: h, name: names.get(h) ?? '(removed host)' })) ?? null,
+      createdAt: r.createdAt.toISOString(),
+      expiresAt: r.expiresAt.toISOString(),
+      expired: r.expiresAt.getTime() <= Date.now(),
+      lastUsedAt: r.lastUsedAt?.toISOString() ?? null,
+    }));
+  }),
+
+  /** For the form: the caller's teams, their role in each, and each team's hosts. */
+  options: authedProcedure.query(async ({ ctx }) => {
+    const ms = await ctx.prisma.membership.findMany({ where: { userId: ctx.user.id }, include: { team: { select: { name: true, hosts: { where: { revokedAt: null }, select: { id: true, name: true }, orderBy: { createdAt: 'asc' } } } } }, orderBy: { createdAt: 'asc' } });
+    return { server: publicUrl(), teams: ms.filter((m) => isRole(m.role)).map((m) => ({ id: m.teamId, name: m.team.name, role: m.role as Role, hosts: m.team.hosts })) };
+  }),
+
+  create: authedProcedure
+    .input(
+      z.object({
+        teamId: id,
+        name: z.string().trim().min(1).max(100),
+        role: z.enum(ROLES as [Role, ...Role[]]),
+        /** Absent or empty: every host of the team, those added later too. */
+        hostIds: z.array(id).max(100).optional(),
+        expiresInDays: z.number().int().min(1).max(TOKEN_MAX_DAYS),
+      }),
+    )
+    .mutation(({ ctx, input }) =>
+      audited(ctx, { action: 'token.create', teamId: null, target: `${input.name} (${input.role}${input.hostIds?.length ? `, ${input.hostIds.length} hosts` : ''})` }, async (entry) => {
+        const m = await ctx.prisma.membership.findUnique({ where: { userId_teamId: { userId: ctx.user.id, teamId: input.teamId } } });
+        if (!m || !isRole(m.role)) throw new TRPCError({ code: 'NOT_FOUND', message: `No such team: ${input.teamId}` });
+        entry.teamId = input.teamId;
+        if (roleRank(input.role) > roleRank(m.role)) throw new TRPCError({ code: 'FORBIDDEN', message: `role: a token cannot have more than your own role (${m.role}), and ${input.role} is more` });
+        const wanted = [...new Set(input.hostIds ?? [])];
+        const hosts = wanted.length ? await ctx.prisma.host.findMany({ where: { id: { in: wanted }, teamId: input.teamId, revokedAt: null }, select: { id: true, name: true } }) : [];
+        const missing = wanted.filter((h) => !hosts.some((x) => x.id === h));
+        if (missing.length) throw new TRPCError({ code: 'NOT_FOUND', message: `hostIds: no such host in this team: ${missing.join(', ')}` });
+        const token = newSecret(TOKEN_PREFIX);
+        const row = await ctx.prisma.accessToken.create({
+          data: {
+            userId: ctx.user.id,
+            teamId: input.teamId,
+            name: input.name,
+            tokenHash: hashSecret(token),
+            hint: token.slice(-4),
+            role: input.role,
+            hostIds: wanted.length ? JSON.stringify(wanted) : null,
+            expiresAt: new Date(Date.now() + input.expiresInDays * 24 * 3600_000),
+          },
+        });
+        entry.target = `${row.name} [${row.id}] (${row.role}${hosts.length ? `, hosts ${hosts.map((h) => h.name).join(', ')}` : ', every host'})`.slice(0, 500);
+        const shown = hosts.length ? hosts : await ctx.prisma.host.findMany({ where: { teamId: input.teamId, revokedAt: null }, select: { id: true, name: true }, orderBy: { createdAt: 'asc' }, take: 20 });
+        return { id: row.id, token, expiresAt: row.expiresAt.toISOString(), setup: shown.map((h) => ({ ...h, ...dockerSetup(publicUrl(), h, token) })) };
+      }),
+    ),
+
+  /** Ends one of the caller's tokens at once: its next request is a 401, its open streams end now. */
+  revoke: authedProcedure.input(z.object({ tokenId: id })).mutation(async ({ ctx, input }) => {
+    const row = await ctx.prisma.accessToken.findFirst({ where: { id: input.tokenId, userId: ctx.user.id } });
+    return audited(ctx, { action: 'token.revoke', teamId: row?.teamId ?? null, target: row ? `${row.name} [${row.id}]` : input.tokenId }, async () => {
+      if (!row) throw new TRPCError({ code: 'NOT_FOUND', message: `No such token: ${input.tokenId}` });
+      const r = await ctx.prisma.accessToken.updateMany({ where: { id: row.id, revokedAt: null }, data: { revokedAt: new Date() } });
+      if (!r.count) throw new TRPCError({ code: 'NOT_FOUND', message: `token ${row.name} was revoked already` });
+      announceTokensRevoked([row.id]);
+      return { ok: true as const };
+    });
+  }),
+});
