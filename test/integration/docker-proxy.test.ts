@@ -6,7 +6,8 @@
 // for each role (so a new route is covered), and the CLI's own commands per role; host
 // narrowing (404, not 403); revocation and a member's removal ending a `logs -f` at once.
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type SpawnSyncReturns } from 'node:child_process';
+import { execFileSync, spawn, spawnSync, type SpawnSyncReturns } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
@@ -25,6 +26,7 @@ import { addUser, ensureNextBuild, eventually, removeDir, signIn, startControlPl
 const OWNER = { email: 'pat-owner@example.test', name: 'Pat Owner', password: 'owner-pass-1' };
 const ROLES: Role[] = ['viewer', 'operator', 'admin', 'owner'];
 const PATIENCE_MS = 60_000;
+const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 const REFUSED = /the (viewer|operator|admin) role cannot do this/;
 
 type Api = ReturnType<typeof trpc>;
@@ -179,17 +181,21 @@ describe('the docker CLI through the control plane', { timeout: 600_000 }, () =>
   });
 
   test('run -d, then logs -f streams lines as they come and ends when the container does', async () => {
-    const id = ok(token.operator, hostA.name, ['run', '-d', '--name', 'ticker', image, 'sh', '-c', 'for i in 1 2 3 4 5 6 7 8 9 10; do echo tick $i; sleep 0.3; done']).trim();
+    // Three lines, then it waits for the test's word (a file) before the rest and its end.
+    const script = 'for i in 1 2 3; do echo tick $i; done; while [ ! -f /tmp/go ]; do sleep 0.1; done; for i in 4 5 6; do echo tick $i; done';
+    const id = ok(token.operator, hostA.name, ['run', '-d', '--name', 'ticker', image, 'sh', '-c', script]).trim();
     made.push(id);
     const follow = spawn('timeout', ['-k', '5', '60', 'docker', '-H', hostUrl(hostA.name), 'logs', '-f', 'ticker'], { env: cliEnv(token.viewer) });
     let out = '';
     follow.stdout.on('data', (d) => (out += d));
     follow.stderr.on('data', (d) => (out += d));
-    // The first line comes while the container still runs: a stream, not a reply at the end.
-    await eventually('tick 1 while running', () => /tick 1/.test(out) && !/tick 10/.test(out), 30_000, 20);
-    const code = await new Promise<number | null>((r) => follow.once('exit', r));
-    assert.equal(code, 0, out);
-    assert.deepEqual(out.trim().split('\n'), Array.from({ length: 10 }, (_, i) => `tick ${i + 1}`));
+    const exited = new Promise<number | null>((r) => follow.once('exit', r));
+    // The first lines come while the container still runs: a stream, not a reply at the end.
+    await eventually('tick 3 while it waits', () => /tick 3/.test(out), 30_000, 20);
+    assert.equal(follow.exitCode, null);
+    ok(token.operator, hostA.name, ['exec', 'ticker', 'touch', '/tmp/go']);
+    assert.equal(await exited, 0, out);
+    assert.deepEqual(out.trim().split('\n'), ['tick 1', 'tick 2', 'tick 3', 'tick 4', 'tick 5', 'tick 6']);
     ok(token.operator, hostA.name, ['rm', 'ticker']);
   });
 
@@ -217,6 +223,39 @@ describe('the docker CLI through the control plane', { timeout: 600_000 }, () =>
     ok(token.operator, hostA.name, ['cp', 'box:/tmp/in.txt', path.join(back, 'out.txt')]);
     assert.equal(readFileSync(path.join(back, 'out.txt'), 'utf8'), big);
     ok(token.operator, hostA.name, ['rm', '-f', 'box']);
+  });
+
+  test('events stream as they happen, run -i attaches stdin, and a build sends its context up the tunnel', async () => {
+    const events = spawn('docker', ['-H', hostUrl(hostA.name), 'events', '--filter', 'type=container', '--format', '{{.Action}} {{.Actor.Attributes.name}}'], { env: cliEnv(token.viewer) });
+    let seen = '';
+    events.stdout.on('data', (d) => (seen += d));
+    events.stderr.on('data', (d) => (seen += d));
+    try {
+      // Once a probe's events come through, the stream is open (the CLI prints nothing before the first).
+      let probes = 0;
+      await eventually('the stream to be open', () => {
+        ok(token.operator, hostA.name, ['run', '--rm', '--name', `probe-${++probes}`, image, 'true']);
+        return /^die probe-\d+$/m.test(seen);
+      }, 30_000, 500);
+      const r = docker(token.operator, hostA.name, ['run', '--rm', '-i', '--name', 'upper', image, 'tr', 'a-z', 'A-Z'], { input: 'stdin goes through the tunnel\n' });
+      assert.equal(r.status, 0, r.stderr);
+      assert.equal(r.stdout, 'STDIN GOES THROUGH THE TUNNEL\n');
+      await eventually('start and die events', () => /^start upper$/m.test(seen) && /^die upper$/m.test(seen), 20_000, 20);
+    } finally {
+      events.kill('SIGTERM');
+    }
+
+    const ctx = path.join(tmp, 'build-ctx');
+    mkdirSync(ctx);
+    const blob = randomBytes(2 * 1024 * 1024 + 5);
+    writeFileSync(path.join(ctx, 'blob.bin'), blob);
+    writeFileSync(path.join(ctx, 'Dockerfile'), `FROM ${image}\nCOPY blob.bin /blob.bin\nRUN wc -c < /blob.bin > /size\n`);
+    const built = spawnSync('timeout', ['-k', '5', '180', 'docker', '-H', hostUrl(hostA.name), 'build', '-q', '-t', 'proxied-build:1', ctx], { encoding: 'utf8', env: { ...cliEnv(token.operator), DOCKER_BUILDKIT: '0' } });
+    assert.equal(built.status, 0, built.stderr);
+    assert.equal(ok(token.operator, hostA.name, ['run', '--rm', 'proxied-build:1', 'cat', '/size']).trim(), String(blob.length));
+    const copied = execFileSync('timeout', ['-k', '5', '60', 'docker', '-H', hostUrl(hostA.name), 'run', '--rm', 'proxied-build:1', 'cat', '/blob.bin'], { env: cliEnv(token.operator), maxBuffer: 16 << 20 });
+    assert.equal(sha(copied), sha(blob));
+    ok(token.operator, hostA.name, ['rmi', 'proxied-build:1']);
   });
 
   test('a viewer\'s token: ps, logs, inspect, stats work; run, rm and exec get a 403 the CLI prints in plain words', () => {
