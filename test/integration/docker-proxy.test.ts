@@ -20,6 +20,7 @@ import { API_ROUTES } from '../../server/proxy/routes';
 import { startAgentProcess, type AgentProcess } from '../fixtures/agent-process';
 import { pushBusyboxImage } from '../fixtures/busybox-image';
 import { startRegistry } from '../fixtures/registry';
+import { io } from '../fixtures/backpressure';
 import { inScript } from '../fixtures/terminal';
 import { addUser, ensureNextBuild, eventually, removeDir, signIn, startControlPlane, trpc, type ControlPlane } from './support/control-plane';
 
@@ -256,6 +257,51 @@ describe('the docker CLI through the control plane', { timeout: 600_000 }, () =>
     const copied = execFileSync('timeout', ['-k', '5', '60', 'docker', '-H', hostUrl(hostA.name), 'run', '--rm', 'proxied-build:1', 'cat', '/blob.bin'], { env: cliEnv(token.operator), maxBuffer: 16 << 20 });
     assert.equal(sha(copied), sha(blob));
     ok(token.operator, hostA.name, ['rmi', 'proxied-build:1']);
+  });
+
+  test('backpressure both ways: a client that does not read holds the container\'s output back, a container that does not read holds the client\'s stdin back', async (t) => {
+    const child = (args: string[]) => spawn('docker', ['-H', hostUrl(hostA.name), ...args], { env: cliEnv(token.operator), stdio: ['pipe', 'pipe', 'pipe'] });
+    // What the kernel alone may hold on the way: one loopback TCP connection (the CLI's to the
+    // control plane) grows its send and receive buffers up to these, on top of the pipes, unix
+    // sockets and the tunnel's window (a few MiB). A buffer of Berth's that grows shows as all of SIZE.
+    const tcpMax = (f: string) => Number(readFileSync(`/proc/sys/net/ipv4/${f}`, 'utf8').trim().split(/\s+/)[2]);
+    const bound = tcpMax('tcp_wmem') + tcpMax('tcp_rmem') + (4 << 20);
+    const SIZE = Math.max(64 << 20, Math.ceil((2 * bound) / (1 << 20)) << 20);
+
+    // Out: the CLI's stdout left unread for two seconds (what is tested), then read to the end.
+    const out = child(['run', '--name', 'writer', image, 'head', '-c', String(SIZE), '/dev/zero']);
+    out.stdout.pause();
+    const outClosed = new Promise<number | null>((r) => out.on('close', r));
+    const pid = await eventually('the writer to run', () => {
+      const r = agents[0].docker(['inspect', '-f', '{{.State.Pid}}', 'writer']);
+      return r.status === 0 && Number(r.stdout.trim()) > 0 ? Number(r.stdout.trim()) : undefined;
+    }, 30_000, 50);
+    await new Promise((r) => setTimeout(r, 2000));
+    const writtenBefore = io(pid, 'wchar');
+    let bytes = 0;
+    out.stdout.on('data', (d: Buffer) => (bytes += d.length));
+    out.stdout.resume();
+    assert.equal(await outClosed, 0);
+    t.diagnostic(`the container had written ${(writtenBefore / 1048576).toFixed(2)} MiB when the client began to read`);
+    assert.ok(writtenBefore < bound, `the container wrote ${writtenBefore >> 20} MiB through the control plane while its client read nothing`);
+    assert.equal(bytes, SIZE);
+    ok(token.operator, hostA.name, ['rm', 'writer']);
+
+    // In: SIZE bytes on the CLI's stdin, the container reads nothing for two seconds, then all of it.
+    const data = randomBytes(SIZE);
+    const inp = child(['run', '--rm', '-i', image, 'sh', '-c', 'sleep 2; echo reading >&2; md5sum']);
+    let stdout = '';
+    let readBefore = -1;
+    inp.stdout.on('data', (d) => (stdout += d));
+    inp.stderr.on('data', (d: Buffer) => {
+      if (readBefore < 0 && d.includes('reading')) readBefore = io(inp.pid!, 'rchar');
+    });
+    inp.stdin.on('error', () => {});
+    inp.stdin.end(data);
+    assert.equal(await new Promise<number | null>((r) => inp.on('close', r)), 0);
+    t.diagnostic(`the CLI had read ${(readBefore / 1048576).toFixed(2)} MiB of the ${SIZE >> 20} MiB when the container began to read`);
+    assert.ok(readBefore >= 0 && readBefore < bound, `the CLI could read ${readBefore >> 20} MiB of stdin through the control plane while nothing in the container read it`);
+    assert.equal(stdout, `${createHash('md5').update(data).digest('hex')}  -\n`);
   });
 
   test('a viewer\'s token: ps, logs, inspect, stats work; run, rm and exec get a 403 the CLI prints in plain words', () => {
