@@ -26,6 +26,8 @@ export const PROXY_HEADER = 'X-Berth-Proxy';
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-authorization', 'proxy-authenticate', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade']);
 /** Never passed to the agent: the token and a browser's cookies are the control plane's business. */
 const PRIVATE = new Set(['authorization', 'cookie']);
+/** Node answers a client's Expect itself; the agent must not be asked to as well. */
+const ANSWERED_HERE = new Set(['expect']);
 
 class ProxyError extends Error {
   constructor(
@@ -64,10 +66,9 @@ export class DockerProxy {
     onTokensRevoked((ids) => {
       for (const c of [...this.live]) if (ids.includes(c.access.tokenId)) c.end('its access token was revoked');
     });
-    // accessChanged (a membership removed, a role lowered) names no session: check that user's calls again.
-    onSessionsEnded(({ userId, sessionIds }) => {
-      if (!sessionIds) void this.recheck(userId);
-    });
+    // accessChanged (a membership removed, a role lowered), and sessions ended (an admin's password
+    // reset ends them and holds the user at "choose a new password"): check that user's calls again.
+    onSessionsEnded(({ userId }) => void this.recheck(userId));
   }
 
   /** How many proxied calls are open now. */
@@ -207,7 +208,7 @@ export class DockerProxy {
     const auditAt = { ...a, hostId: a.host.id, teamId: a.host.teamId, routeId: a.cls.routes[0].id };
     const headers: Record<string, string | string[]> = {};
     for (const [k, v] of Object.entries(req.headers as IncomingHttpHeaders)) {
-      if (v === undefined || HOP_BY_HOP.has(k) || PRIVATE.has(k)) continue;
+      if (v === undefined || HOP_BY_HOP.has(k) || PRIVATE.has(k) || ANSWERED_HERE.has(k)) continue;
       headers[k] = v;
     }
     headers.connection = 'close';

@@ -473,6 +473,18 @@ describe('the docker CLI through the control plane', { timeout: 600_000 }, () =>
     assert.match(after.stderr, /its owner is no longer a member of team Default/);
   });
 
+  test('an admin\'s password reset holds the member\'s tokens too: a logs -f ends, the next call is a 401', async () => {
+    const me = await api.viewer.account.me.query();
+    const follow = spawn('timeout', ['-k', '5', '120', 'docker', '-H', hostUrl(hostA.name), 'logs', '-f', 'talker'], { env: cliEnv(token.viewer) });
+    let out = '';
+    follow.stdout.on('data', (d) => (out += d));
+    const exited = new Promise<number | null>((r) => follow.once('exit', r));
+    await eventually('the stream to flow', () => (out.match(/still here/g) ?? []).length >= 3, 30_000, 20);
+    await api.owner.team.resetPassword.mutate({ teamId, userId: me.id });
+    assert.notEqual(await exited, 124, 'logs -f ended by itself only at the timeout');
+    assert.match(docker(token.viewer, hostA.name, ['ps']).stderr, /its owner must choose a new password on Berth's account page first/);
+  });
+
   test('docker-compose 1.29 sends config.json\'s HttpHeaders too: a project comes up, lists and goes down through the control plane', () => {
     const dir = path.join(tmp, 'compose');
     mkdirSync(dir);
