@@ -14,7 +14,7 @@ type Role = (typeof ROLES)[number];
 function Copyable({ label, text, testId }: { label: string; text: string; testId: string }) {
   return (
     <div>
-      <div className="label">{label}</div>
+      <div className="mb-1 text-xs font-medium text-slate-600">{label}</div>
       <pre className="overflow-x-auto rounded-md bg-slate-900 px-3 py-2 text-xs text-slate-100 select-all" data-testid={testId}>
         {text}
       </pre>
@@ -103,7 +103,7 @@ export function AccessTokens() {
         <div className="mt-4 space-y-3 rounded-md border border-emerald-300 bg-emerald-50 p-3" data-testid="token-made">
           <p className="text-sm font-medium text-emerald-900">Copy the token now: Berth keeps only its hash and cannot show it again.</p>
           <Copyable label="Token" text={made.token} testId="token-secret" />
-          <Copyable label="Add to ~/.docker/config.json (the docker CLI sends it with every request)" text={made.setup[0]?.config ?? ''} testId="token-config" />
+          <Copyable label="Add to ~/.docker/config.json (the docker CLI sends it with every request)" text={made.config} testId="token-config" />
           {made.setup.map((s) => (
             <Copyable key={s.id} label={`A docker context for ${s.name}`} text={`${s.context}\n${s.use}`} testId="token-context" />
           ))}

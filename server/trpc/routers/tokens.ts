@@ -14,6 +14,11 @@ import { authedProcedure, router } from '../init';
 const id = z.string().min(1).max(100);
 export const TOKEN_MAX_DAYS = 365;
 
+/** The lines of ~/.docker/config.json that make the CLI send the token with every request. */
+export function dockerConfig(token: string | null): string {
+  return JSON.stringify({ HttpHeaders: { Authorization: `Bearer ${token ?? `${TOKEN_PREFIX}_…`}` } }, null, 2);
+}
+
 /** What the account page prints for a host: the CLI's context and its config.json lines. */
 export function dockerSetup(server: string, host: { id: string; name: string }, token: string | null) {
   const url = new URL(server);
@@ -24,7 +29,7 @@ export function dockerSetup(server: string, host: { id: string; name: string }, 
     host: hostUrl,
     context: `docker context create ${contextName} --docker "host=${hostUrl}"`,
     use: `docker --context ${contextName} ps`,
-    config: JSON.stringify({ HttpHeaders: { Authorization: `Bearer ${token ?? `${TOKEN_PREFIX}_…`}` } }, null, 2),
+    config: dockerConfig(token),
   };
 }
 
@@ -91,7 +96,7 @@ export const tokensRouter = router({
         });
         entry.target = `${row.name} [${row.id}] (${row.role}${hosts.length ? `, hosts ${hosts.map((h) => h.name).join(', ')}` : ', every host'})`.slice(0, 500);
         const shown = hosts.length ? hosts : await ctx.prisma.host.findMany({ where: { teamId: input.teamId, revokedAt: null }, select: { id: true, name: true }, orderBy: { createdAt: 'asc' }, take: 20 });
-        return { id: row.id, token, expiresAt: row.expiresAt.toISOString(), setup: shown.map((h) => ({ ...h, ...dockerSetup(publicUrl(), h, token) })) };
+        return { id: row.id, token, expiresAt: row.expiresAt.toISOString(), config: dockerConfig(token), setup: shown.map((h) => ({ ...h, ...dockerSetup(publicUrl(), h, token) })) };
       }),
     ),
 
