@@ -1,6 +1,7 @@
 // Each host's Docker Engine API at /docker/<host id or name>/…, for a user's own docker CLI,
 // dockerode or docker-compose: `-H tcp://SERVER/docker/HOST` and config.json's HttpHeaders
-// carrying "Authorization: Bearer berth_pat_…". Every request is checked afresh (the token,
+// carrying "Authorization: Bearer berth_pat_…" (or at / with an X-Berth-Host header, for
+// dockerode, which cannot keep a path in its host URL). Every request is checked afresh (the token,
 // its owner's role in the team now, the host narrowing, the route's role in ./routes), then
 // relayed over the agent's link through a byte tunnel to the agent's own Docker API socket.
 // Plain requests go through Node's HTTP client over the tunnel (so the request and answer are
@@ -20,12 +21,22 @@ import { apiTarget, classify, type Classified } from './routes';
 import { TunnelError, tunnels, type Tunnel, type Tunnels } from './tunnel';
 
 export const PROXY_PREFIX = '/docker/';
+/**
+ * The host for a client that cannot keep a path in its host URL (dockerode resolves every call's
+ * path against the root, dropping /docker/HOST): the Docker API at the server's root, this header naming the host.
+ */
+export const HOST_HEADER = 'x-berth-host';
+
+/** Whether the proxy answers this request (the rest is socket.io's or Next's). */
+export function isProxied(req: IncomingMessage): boolean {
+  return !!req.url?.startsWith(PROXY_PREFIX) || typeof req.headers[HOST_HEADER] === 'string';
+}
 /** Set on every answer the proxy gives itself (not the agent), so a client or test can tell them apart. */
 export const PROXY_HEADER = 'X-Berth-Proxy';
 
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-authorization', 'proxy-authenticate', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade']);
 /** Never passed to the agent: the token and a browser's cookies are the control plane's business. */
-const PRIVATE = new Set(['authorization', 'cookie']);
+const PRIVATE = new Set(['authorization', 'cookie', HOST_HEADER]);
 /** Node answers a client's Expect itself; the agent must not be asked to as well. */
 const ANSWERED_HERE = new Set(['expect']);
 
@@ -91,7 +102,7 @@ export class DockerProxy {
 
   /** True when the request was one of ours (and is being answered). */
   handle(req: IncomingMessage, res: ServerResponse): boolean {
-    if (!req.url?.startsWith(PROXY_PREFIX)) return false;
+    if (!isProxied(req)) return false;
     void this.plain(req, res).catch((err: unknown) => {
       if (!(err instanceof ProxyError)) console.error(`docker proxy ${req.method} ${req.url}: ${(err as Error)?.stack ?? err}`);
       const status = err instanceof ProxyError ? err.status : 500;
@@ -106,7 +117,7 @@ export class DockerProxy {
 
   /** The same for an upgrade (attach, exec start): true when it was ours. */
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): boolean {
-    if (!req.url?.startsWith(PROXY_PREFIX)) return false;
+    if (!isProxied(req)) return false;
     socket.on('error', () => {});
     void this.hijacked(req, socket, head).catch((err: unknown) => {
       if (!(err instanceof ProxyError)) console.error(`docker proxy upgrade ${req.method} ${req.url}: ${(err as Error)?.stack ?? err}`);
@@ -132,17 +143,26 @@ export class DockerProxy {
   private async admit(req: IncomingMessage): Promise<Admitted> {
     const url = new URL(req.url ?? '/', 'http://berth');
     const m = /^\/docker\/([^/]+)(\/.*)?$/.exec(url.pathname);
-    if (!m) throw new ProxyError(404, 'the Docker API is at /docker/<host id or name>/… (e.g. docker -H tcp://SERVER/docker/HOST)');
+    const header = req.headers[HOST_HEADER];
     let hostRef: string;
-    try {
-      hostRef = decodeURIComponent(m[1]);
-    } catch {
-      throw new ProxyError(400, `malformed host name in ${JSON.stringify(m[1])}`);
+    let rest: string;
+    if (m) {
+      try {
+        hostRef = decodeURIComponent(m[1]);
+      } catch {
+        throw new ProxyError(400, `malformed host name in ${JSON.stringify(m[1])}`);
+      }
+      rest = m[2] ?? '/';
+    } else if (typeof header === 'string' && header.trim()) {
+      hostRef = header.trim();
+      rest = url.pathname;
+    } else {
+      throw new ProxyError(404, 'the Docker API is at /docker/<host id or name>/… (e.g. docker -H tcp://SERVER/docker/HOST), or at / with an X-Berth-Host header naming the host');
     }
-    const forward = `${m[2] ?? '/'}${url.search}`;
+    const forward = `${rest}${url.search}`;
     const method = req.method ?? 'GET';
     const target = apiTarget(forward);
-    if (!target) throw new ProxyError(400, `malformed percent-encoding in ${JSON.stringify(m[2])}`);
+    if (!target) throw new ProxyError(400, `malformed percent-encoding in ${JSON.stringify(rest)}`);
     const what = `${method} ${target.path}`;
 
     let access: TokenAccess;

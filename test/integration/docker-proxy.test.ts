@@ -13,6 +13,8 @@ import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
+import Docker from 'dockerode';
+import { PassThrough } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import { hasRole, type Role } from '../../protocol/roles';
 import { splitShellWords } from '../../server/parse/shell-words';
@@ -165,7 +167,7 @@ describe('the docker CLI through the control plane', { timeout: 600_000 }, () =>
     await assert.rejects(api.operator.tokens.create.mutate({ teamId: 'not-my-team', name: 'x', role: 'viewer', expiresInDays: 1 }), /No such team/);
   });
 
-  test('ps, version, pull from the registry, run --rm: the CLI drives the host through the control plane', () => {
+  test('ps, version, pull from the registry, run --rm, push: the CLI drives the host through the control plane', async () => {
     const version = ok(token.owner, hostA.name, ['version', '--format', '{{.Server.APIVersion}}']).trim();
     assert.match(version, /^1\.\d+$/);
     const pulled = docker(token.operator, hostA.name, ['pull', image]);
@@ -176,6 +178,14 @@ describe('the docker CLI through the control plane', { timeout: 600_000 }, () =>
     const r = docker(token.operator, hostA.id, ['run', '--rm', image, 'sh', '-c', 'echo hello from $(hostname)']);
     assert.equal(r.status, 0, r.stderr);
     assert.match(r.stdout, /^hello from [0-9a-f]{12}$/m);
+    // Push progress comes back through the tunnel too; the registry has the tag afterwards.
+    const pushedRef = `${registry.url}/proxy/pushed:1`;
+    ok(token.operator, hostA.name, ['tag', image, pushedRef]);
+    const pushed = docker(token.operator, hostA.name, ['push', pushedRef]);
+    assert.equal(pushed.status, 0, pushed.stderr);
+    assert.match(pushed.stdout, /1: digest: sha256:[0-9a-f]{64}/);
+    const tags = (await (await fetch(`http://${registry.url}/v2/proxy/pushed/tags/list`)).json()) as { tags: string[] };
+    assert.deepEqual(tags.tags, ['1']);
     // --rm left nothing; the host's own socket agrees with the proxied list.
     const direct = agents[0].ok(['ps', '-aq']).trim();
     assert.equal(ok(token.viewer, hostA.name, ['ps', '-aq']).trim(), direct);
@@ -302,6 +312,35 @@ describe('the docker CLI through the control plane', { timeout: 600_000 }, () =>
     t.diagnostic(`the CLI had read ${(readBefore / 1048576).toFixed(2)} MiB of the ${SIZE >> 20} MiB when the container began to read`);
     assert.ok(readBefore >= 0 && readBefore < bound, `the CLI could read ${readBefore >> 20} MiB of stdin through the control plane while nothing in the container read it`);
     assert.equal(stdout, `${createHash('md5').update(data).digest('hex')}  -\n`);
+  });
+
+  test('dockerode, which drops a path in its host URL, names the host in X-Berth-Host: list, run, exec with stdin, and a viewer refused', async () => {
+    const sdk = (secret: string, host: string) => new Docker({ host: '127.0.0.1', port: cp.port, headers: { Authorization: `Bearer ${secret}`, 'X-Berth-Host': host } });
+    const op = sdk(token.operator, hostA.name);
+    const c = await op.createContainer({ Image: image, Cmd: ['sleep', '300'] });
+    made.push(c.id);
+    await c.start();
+    assert.ok((await sdk(token.viewer, hostA.id).listContainers()).some((x) => x.Id === c.id));
+    const e = await c.exec({ Cmd: ['sh', '-c', 'read x; echo "got $x"; echo oops >&2; exit 5'], AttachStdin: true, AttachStdout: true, AttachStderr: true });
+    const stream = await e.start({ hijack: true, stdin: true });
+    const out = new PassThrough();
+    const err = new PassThrough();
+    op.modem.demuxStream(stream, out, err);
+    let stdout = '';
+    let stderr = '';
+    out.on('data', (d) => (stdout += d));
+    err.on('data', (d) => (stderr += d));
+    const ended = new Promise((r) => stream.on('end', r));
+    stream.end('abc\n');
+    await ended;
+    assert.deepEqual({ stdout, stderr }, { stdout: 'got abc\n', stderr: 'oops\n' });
+    assert.equal((await e.inspect()).ExitCode, 5);
+    await assert.rejects(sdk(token.viewer, hostA.name).getContainer(c.id).remove({ force: true }), (error: { statusCode?: number; json?: { message?: string } }) => {
+      assert.equal(error.statusCode, 403);
+      assert.match(error.json?.message ?? '', /the viewer role cannot do this on edge-a: DELETE/);
+      return true;
+    });
+    await c.remove({ force: true });
   });
 
   test('a viewer\'s token: ps, logs, inspect, stats work; run, rm and exec get a 403 the CLI prints in plain words', () => {
