@@ -524,6 +524,27 @@ describe('the docker CLI through the control plane', { timeout: 600_000 }, () =>
     assert.match(docker(token.viewer, hostA.name, ['ps']).stderr, /its owner must choose a new password on Berth's account page first/);
   });
 
+  test('a host that drops off mid-stream ends the call rather than leave it hanging; a 503 while it is away; back, it answers again', async () => {
+    agents[1].ok(['pull', image]);
+    const id = agents[1].ok(['run', '-d', '--name', 'b-talker', image, 'sh', '-c', 'while true; do echo from b; sleep 0.2; done']).trim();
+    const follow = spawn('timeout', ['-k', '5', '120', 'docker', '-H', hostUrl(hostB.name), 'logs', '-f', 'b-talker'], { env: cliEnv(token.owner) });
+    let out = '';
+    follow.stdout.on('data', (d) => (out += d));
+    const exited = new Promise<number | null>((r) => follow.once('exit', r));
+    await eventually('the stream to flow', () => (out.match(/from b/g) ?? []).length >= 3, 30_000, 20);
+    await agents[1].kill('SIGKILL');
+    assert.notEqual(await exited, 124, 'logs -f ended by itself only at the timeout');
+    const away = await eventually('a 503', async () => {
+      const r = await request(token.owner, 'GET', `/docker/${hostB.name}/v1.45/containers/json`);
+      return r.status === 503 ? r : undefined;
+    }, 30_000);
+    assert.match(JSON.parse(away.body).message, /the host is offline/);
+    await agents[1].restart();
+    await eventually('edge-b back online', async () => (await api.owner.hosts.get.query({ hostId: hostB.id })).online, PATIENCE_MS);
+    assert.match(ok(token.owner, hostB.name, ['ps', '--format', '{{.ID}}', '--no-trunc']), new RegExp(`^${id}$`, 'm'));
+    ok(token.owner, hostB.name, ['rm', '-f', 'b-talker']);
+  });
+
   test('docker-compose 1.29 sends config.json\'s HttpHeaders too: a project comes up, lists and goes down through the control plane', () => {
     const dir = path.join(tmp, 'compose');
     mkdirSync(dir);
