@@ -66,6 +66,11 @@ interface LiveCall {
   end(why: string): void;
 }
 
+/** 'refused' for the proxy's own no (401, 403, 404), 'error' when it could not carry the call. */
+function proxyVerdict(status: number): string {
+  return status === 401 || status === 403 || status === 404 ? 'refused' : 'error';
+}
+
 const STATUS_LINE = /^HTTP\/1\.[01] (\d{3})/;
 
 export class DockerProxy {
@@ -108,7 +113,7 @@ export class DockerProxy {
       const status = err instanceof ProxyError ? err.status : 500;
       const message = err instanceof ProxyError ? err.message : 'internal error in the control plane';
       if (res.headersSent) return void res.destroy();
-      res.writeHead(status, { 'Content-Type': 'application/json', [PROXY_HEADER]: 'refused', 'Cache-Control': 'no-store' });
+      res.writeHead(status, { 'Content-Type': 'application/json', [PROXY_HEADER]: proxyVerdict(status), 'Cache-Control': 'no-store' });
       res.end(`${JSON.stringify({ message })}\n`);
       req.resume();
     });
@@ -125,7 +130,7 @@ export class DockerProxy {
       const body = `${JSON.stringify({ message: err instanceof ProxyError ? err.message : 'internal error in the control plane' })}\n`;
       if (!socket.writable) return void socket.destroy();
       socket.end(
-        `HTTP/1.1 ${status} ${http.STATUS_CODES[status] ?? 'Error'}\r\nContent-Type: application/json\r\n${PROXY_HEADER}: refused\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+        `HTTP/1.1 ${status} ${http.STATUS_CODES[status] ?? 'Error'}\r\nContent-Type: application/json\r\n${PROXY_HEADER}: ${proxyVerdict(status)}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
       );
     });
     return true;
@@ -223,8 +228,12 @@ export class DockerProxy {
   }
 
   private async plain(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    let gone = false;
+    res.once('close', () => (gone = true));
     const a = await this.admit(req);
     const tunnel = await this.openTunnel(a.host.id);
+    // The client left while the token and the host were checked: nobody would read the answer.
+    if (gone) return void tunnel.destroy();
     const auditAt = { ...a, hostId: a.host.id, teamId: a.host.teamId, routeId: a.cls.routes[0].id };
     const headers: Record<string, string | string[]> = {};
     for (const [k, v] of Object.entries(req.headers as IncomingHttpHeaders)) {
@@ -287,6 +296,7 @@ export class DockerProxy {
   private async hijacked(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
     const a = await this.admit(req);
     const tunnel = await this.openTunnel(a.host.id);
+    if (socket.destroyed) return void tunnel.destroy();
     const auditAt = { ...a, hostId: a.host.id, teamId: a.host.teamId, routeId: a.cls.routes[0].id };
     const lines = [`${req.method} ${a.forward} HTTP/1.1`];
     for (let i = 0; i < req.rawHeaders.length; i += 2) {
