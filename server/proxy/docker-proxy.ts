@@ -71,11 +71,16 @@ function proxyVerdict(status: number): string {
   return status === 401 || status === 403 || status === 404 ? 'refused' : 'error';
 }
 
+/** Open calls per token at once; a docker CLI makes a few, compose one per service it follows. */
+export const MAX_CALLS_PER_TOKEN = 64;
+
 const STATUS_LINE = /^HTTP\/1\.[01] (\d{3})/;
 
 export class DockerProxy {
   private readonly tunnels: Tunnels;
   private readonly live = new Set<LiveCall>();
+  /** Per token, calls whose tunnel is being opened. */
+  private readonly opening = new Map<string, number>();
 
   constructor(hub: AgentHub) {
     this.tunnels = tunnels(hub);
@@ -201,12 +206,29 @@ export class DockerProxy {
     return { access, host, cls, forward, what };
   }
 
-  private async openTunnel(hostId: string): Promise<Tunnel> {
+  /** Calls of the token that are open or opening. */
+  private callsOf(tokenId: string): number {
+    let n = this.opening.get(tokenId) ?? 0;
+    for (const c of this.live) if (c.access.tokenId === tokenId) n++;
+    return n;
+  }
+
+  private async openTunnel(a: Admitted): Promise<Tunnel> {
+    const id = a.access.tokenId;
+    // One token must not take all of an agent's tunnels (MAX_TUNNELS) from everyone else.
+    if (this.callsOf(id) >= MAX_CALLS_PER_TOKEN) {
+      throw new ProxyError(429, `access token "${a.access.tokenName}" has ${MAX_CALLS_PER_TOKEN} calls open already (streams such as logs -f and events count until they end)`);
+    }
+    this.opening.set(id, (this.opening.get(id) ?? 0) + 1);
     try {
-      return await this.tunnels.connect(hostId);
+      return await this.tunnels.connect(a.host.id);
     } catch (err) {
       if (err instanceof TunnelError) throw new ProxyError(err.status >= 400 && err.status < 600 ? err.status : 502, err.status === 503 ? 'the host is offline' : err.message);
       throw err;
+    } finally {
+      const left = (this.opening.get(id) ?? 1) - 1;
+      if (left > 0) this.opening.set(id, left);
+      else this.opening.delete(id);
     }
   }
 
@@ -231,7 +253,7 @@ export class DockerProxy {
     let gone = false;
     res.once('close', () => (gone = true));
     const a = await this.admit(req);
-    const tunnel = await this.openTunnel(a.host.id);
+    const tunnel = await this.openTunnel(a);
     // The client left while the token and the host were checked: nobody would read the answer.
     if (gone) return void tunnel.destroy();
     const auditAt = { ...a, hostId: a.host.id, teamId: a.host.teamId, routeId: a.cls.routes[0].id };
@@ -295,7 +317,7 @@ export class DockerProxy {
 
   private async hijacked(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
     const a = await this.admit(req);
-    const tunnel = await this.openTunnel(a.host.id);
+    const tunnel = await this.openTunnel(a);
     if (socket.destroyed) return void tunnel.destroy();
     const auditAt = { ...a, hostId: a.host.id, teamId: a.host.teamId, routeId: a.cls.routes[0].id };
     const lines = [`${req.method} ${a.forward} HTTP/1.1`];

@@ -18,6 +18,7 @@ import { PassThrough } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import { hasRole, type Role } from '../../protocol/roles';
 import { splitShellWords } from '../../server/parse/shell-words';
+import { MAX_CALLS_PER_TOKEN } from '../../server/proxy/docker-proxy';
 import { API_ROUTES } from '../../server/proxy/routes';
 import { startAgentProcess, type AgentProcess } from '../fixtures/agent-process';
 import { pushBusyboxImage } from '../fixtures/busybox-image';
@@ -456,6 +457,30 @@ describe('the docker CLI through the control plane', { timeout: 600_000 }, () =>
     assert.match(expired.stderr, /access token "admin's laptop" expired on/);
     sql((db) => db.prepare('UPDATE "AccessToken" SET expiresAt = ? WHERE id = ?').run(Date.now() + 3600_000, id));
     assert.equal(docker(token.admin, hostA.name, ['ps', '-q']).status, 0);
+  });
+
+  test(`one token holds at most ${MAX_CALLS_PER_TOKEN} calls open at once (a 429 in words); closing them frees it`, async () => {
+    const busy = (await api.owner.tokens.create.mutate({ teamId, name: 'busy', role: 'viewer', expiresInDays: 1 })).token;
+    const open: http.ClientRequest[] = [];
+    try {
+      for (let i = 0; i < MAX_CALLS_PER_TOKEN; i++) {
+        await new Promise<void>((resolve, reject) => {
+          const req = http.get({ host: '127.0.0.1', port: cp.port, path: `/docker/${hostA.name}/v1.45/events`, headers: { authorization: `Bearer ${busy}` } }, (res) => {
+            assert.equal(res.statusCode, 200);
+            resolve();
+          });
+          req.on('error', reject);
+          open.push(req);
+        });
+      }
+      const refused = docker(busy, hostA.name, ['ps']);
+      assert.match(refused.stderr, new RegExp(`access token "busy" has ${MAX_CALLS_PER_TOKEN} calls open already`), refused.stderr);
+      // Another token is not held back by this one.
+      assert.equal(docker(token.viewer, hostA.name, ['ps', '-q']).status, 0);
+    } finally {
+      for (const r of open) r.destroy();
+    }
+    await eventually('the calls to close', () => docker(busy, hostA.name, ['ps', '-q']).status === 0, 30_000);
   });
 
   test('mutating calls are audited: who, token, host, method, path, status', () => {
