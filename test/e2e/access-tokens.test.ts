@@ -1,7 +1,8 @@
 // A personal access token made and revoked on the Account page in Chromium, used in between
 // as a user would: what the page prints (config.json's lines, the `docker context create`
 // command) pasted as it is, and the real docker CLI driving a real agent through the control
-// plane with it; after Revoke the same CLI gets the 401's words.
+// plane with it; the Team page lists it for the team's admins; after Revoke the same CLI gets
+// the 401's words.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -76,7 +77,13 @@ describe('access tokens on the Account page', { timeout: 10 * 60_000 }, () => {
     assert.equal(ps.status, 0, ps.stderr);
     assert.equal(ps.stdout.trim(), agent.ok(['ps', '-q']).trim());
 
-    await page.reload();
+    // The team's admins see it on the Team page, with who holds it.
+    await page.goto(`${cp.url}/team`);
+    const teamRow = page.getByTestId('team-token-row');
+    await teamRow.getByText('my laptop').waitFor();
+    assert.match((await teamRow.textContent())!, new RegExp(`${OWNER.email}.*operator.*laptop-target`));
+
+    await page.goto(`${cp.url}/account`);
     await page.getByTestId('token-row').getByText('my laptop').waitFor();
     assert.ok(!/never$/.test((await page.getByTestId('token-row').locator('td').nth(5).textContent())!.trim()), 'its last use is shown');
     await page.getByTestId('revoke-token').click();

@@ -168,6 +168,25 @@ describe('the docker CLI through the control plane', { timeout: 600_000 }, () =>
     await assert.rejects(api.operator.tokens.create.mutate({ teamId: 'not-my-team', name: 'x', role: 'viewer', expiresInDays: 1 }), /No such team/);
   });
 
+  test('admins see the team\'s tokens and revoke a member\'s (never one of someone above them); nobody else can', async () => {
+    const t = await api.operator.tokens.create.mutate({ teamId, name: 'shared laptop', role: 'operator', expiresInDays: 1 });
+    assert.equal(docker(t.token, hostA.name, ['ps', '-q']).status, 0);
+    const seen = await api.admin.tokens.team.query({ teamId });
+    assert.ok(!JSON.stringify(seen).includes(t.token), 'the list never shows a token');
+    const row = seen.find((r) => r.id === t.id)!;
+    assert.deepEqual([row.owner, row.role, row.canRevoke], ['pat-operator@example.test', 'operator', true]);
+    const owners = seen.find((r) => r.owner === OWNER.email)!;
+    assert.equal(owners.canRevoke, false);
+    await assert.rejects(api.admin.tokens.revoke.mutate({ tokenId: owners.id }), /an admin cannot revoke an owner's token/);
+    await assert.rejects(api.operator.tokens.team.query({ teamId }), /The operator role cannot see the team's tokens/);
+    await assert.rejects(api.viewer.tokens.revoke.mutate({ tokenId: t.id }), /No such token/);
+    await api.admin.tokens.revoke.mutate({ tokenId: t.id });
+    assert.match(docker(t.token, hostA.name, ['ps']).stderr, /access token "shared laptop" was revoked/);
+    assert.equal(docker(token.owner, hostA.name, ['ps', '-q']).status, 0, "the owner's token still works");
+    const rows = sql((db) => db.prepare(`SELECT a.result, u.email FROM "AuditLog" a JOIN "User" u ON u.id = a.userId WHERE a.action = 'token.revoke' AND a.teamId = ? ORDER BY a.createdAt`).all(teamId)) as Array<{ result: string; email: string }>;
+    assert.deepEqual(rows.map((r) => `${r.email}: ${r.result}`), ["pat-admin@example.test: error: FORBIDDEN: an admin cannot revoke an owner's token", 'pat-admin@example.test: ok']);
+  });
+
   test('ps, version, pull from the registry, run --rm, push: the CLI drives the host through the control plane', async () => {
     const version = ok(token.owner, hostA.name, ['version', '--format', '{{.Server.APIVersion}}']).trim();
     assert.match(version, /^1\.\d+$/);
@@ -512,7 +531,7 @@ describe('the docker CLI through the control plane', { timeout: 600_000 }, () =>
     assert.match(again.stderr, /access token "to revoke" was revoked/);
     const cut = sql((db) => db.prepare(`SELECT result FROM "AuditLog" WHERE action = 'docker.containers.logs' AND target LIKE '%(token "to revoke")'`).all()) as Array<{ result: string }>;
     assert.deepEqual(cut.map((c) => c.result), ['error: ended by the control plane: its access token was revoked']);
-    const audit = sql((db) => db.prepare(`SELECT result FROM "AuditLog" WHERE action = 'token.revoke' AND target LIKE ?`).all(`to revoke [${made2.id}]`)) as Array<{ result: string }>;
+    const audit = sql((db) => db.prepare(`SELECT result FROM "AuditLog" WHERE action = 'token.revoke' AND target LIKE ?`).all(`to revoke [${made2.id}] of %`)) as Array<{ result: string }>;
     assert.deepEqual(audit.map((a) => a.result), ['ok']);
     await assert.rejects(api.viewer.tokens.revoke.mutate({ tokenId: made2.id }), /revoked already/);
   });

@@ -7,9 +7,9 @@ import { z } from 'zod';
 import { hashSecret, newSecret } from '../../auth/tokens';
 import { publicUrl } from '../../db/config';
 import { announceTokensRevoked, parseHostIds, TOKEN_PREFIX } from '../../proxy/access-tokens';
-import { isRole, roleRank, ROLES, type Role } from '../../../protocol/roles';
+import { hasRole, isRole, roleRank, ROLES, type Role } from '../../../protocol/roles';
 import { audited } from '../host-ops';
-import { authedProcedure, router } from '../init';
+import { authedProcedure, router, type AuthedContext } from '../init';
 
 const id = z.string().min(1).max(100);
 export const TOKEN_MAX_DAYS = 365;
@@ -33,6 +33,13 @@ export function dockerSetup(server: string, host: { id: string; name: string }, 
   };
 }
 
+/** The caller's role in the team; NOT_FOUND for a stranger, as for a missing team. */
+async function teamRoleOf(ctx: AuthedContext, teamId: string): Promise<Role> {
+  const m = await ctx.prisma.membership.findUnique({ where: { userId_teamId: { userId: ctx.user.id, teamId } } });
+  if (!m || !isRole(m.role)) throw new TRPCError({ code: 'NOT_FOUND', message: `No such team: ${teamId}` });
+  return m.role;
+}
+
 export const tokensRouter = router({
   /** The caller's tokens that were not revoked (expired ones too, marked). */
   list: authedProcedure.query(async ({ ctx }) => {
@@ -51,6 +58,27 @@ export const tokensRouter = router({
       expiresAt: r.expiresAt.toISOString(),
       expired: r.expiresAt.getTime() <= Date.now(),
       lastUsedAt: r.lastUsedAt?.toISOString() ?? null,
+    }));
+  }),
+
+  /** An admin's view of the team's live tokens, everyone's: who holds which, and since when it was used. */
+  team: authedProcedure.input(z.object({ teamId: id })).query(async ({ ctx, input }) => {
+    const mine = await teamRoleOf(ctx, input.teamId);
+    if (!hasRole(mine, 'admin')) throw new TRPCError({ code: 'FORBIDDEN', message: `The ${mine} role cannot see the team's tokens; admin or above is needed` });
+    const rows = await ctx.prisma.accessToken.findMany({ where: { teamId: input.teamId, revokedAt: null, expiresAt: { gt: new Date() } }, include: { user: { select: { email: true } } }, orderBy: { createdAt: 'desc' } });
+    const ids = [...new Set(rows.flatMap((r) => parseHostIds(r.hostIds) ?? []))];
+    const names = new Map((await ctx.prisma.host.findMany({ where: { id: { in: ids } }, select: { id: true, name: true } })).map((h) => [h.id, h.name]));
+    const roles = new Map((await ctx.prisma.membership.findMany({ where: { teamId: input.teamId }, select: { userId: true, role: true } })).map((m) => [m.userId, m.role]));
+    return rows.map((r) => ({
+      id: r.id,
+      name: r.name,
+      hint: `${TOKEN_PREFIX}_…${r.hint}`,
+      owner: r.user.email,
+      role: r.role,
+      hosts: parseHostIds(r.hostIds)?.map((h) => names.get(h) ?? '(removed host)') ?? null,
+      expiresAt: r.expiresAt.toISOString(),
+      lastUsedAt: r.lastUsedAt?.toISOString() ?? null,
+      canRevoke: r.userId === ctx.user.id || roleRank(isRole(roles.get(r.userId)) ? (roles.get(r.userId) as Role) : 'viewer') <= roleRank(mine),
     }));
   }),
 
@@ -100,11 +128,20 @@ export const tokensRouter = router({
       }),
     ),
 
-  /** Ends one of the caller's tokens at once: its next request is a 401, its open streams end now. */
+  /**
+   * Ends a token at once: its next request is a 401, its open streams end now. One's own, or as
+   * an admin of its team one of a member's who is not above oneself; another team's is "No such token".
+   */
   revoke: authedProcedure.input(z.object({ tokenId: id })).mutation(async ({ ctx, input }) => {
-    const row = await ctx.prisma.accessToken.findFirst({ where: { id: input.tokenId, userId: ctx.user.id } });
-    return audited(ctx, { action: 'token.revoke', teamId: row?.teamId ?? null, target: row ? `${row.name} [${row.id}]` : input.tokenId }, async () => {
-      if (!row) throw new TRPCError({ code: 'NOT_FOUND', message: `No such token: ${input.tokenId}` });
+    const row = await ctx.prisma.accessToken.findUnique({ where: { id: input.tokenId }, include: { user: { select: { email: true } } } });
+    const mine = row && row.userId !== ctx.user.id ? await ctx.prisma.membership.findUnique({ where: { userId_teamId: { userId: ctx.user.id, teamId: row.teamId } } }) : null;
+    const visible = row && (row.userId === ctx.user.id || (mine && hasRole(mine.role, 'admin')));
+    return audited(ctx, { action: 'token.revoke', teamId: visible ? row.teamId : null, target: visible ? `${row.name} [${row.id}] of ${row.user.email}` : input.tokenId }, async () => {
+      if (!row || !visible) throw new TRPCError({ code: 'NOT_FOUND', message: `No such token: ${input.tokenId}` });
+      if (row.userId !== ctx.user.id) {
+        const theirs = await ctx.prisma.membership.findUnique({ where: { userId_teamId: { userId: row.userId, teamId: row.teamId } } });
+        if (theirs && isRole(theirs.role) && roleRank(theirs.role) > roleRank(mine!.role as Role)) throw new TRPCError({ code: 'FORBIDDEN', message: `an ${mine!.role} cannot revoke an ${theirs.role}'s token` });
+      }
       const r = await ctx.prisma.accessToken.updateMany({ where: { id: row.id, revokedAt: null }, data: { revokedAt: new Date() } });
       if (!r.count) throw new TRPCError({ code: 'NOT_FOUND', message: `token ${row.name} was revoked already` });
       announceTokensRevoked([row.id]);
