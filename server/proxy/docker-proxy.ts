@@ -1,8 +1,8 @@
 // Each host's Docker Engine API at /docker/<host id or name>/…, for a user's own docker CLI,
 // dockerode or docker-compose: `-H tcp://SERVER/docker/HOST` and config.json's HttpHeaders
 // carrying "Authorization: Bearer berth_pat_…" (or at / with an X-Berth-Host header, for
-// dockerode, which cannot keep a path in its host URL). Every request is checked afresh (the token,
-// its owner's role in the team now, the host narrowing, the route's role in ./routes), then
+// dockerode, which cannot keep a path in its host URL). Every request is checked afresh (the
+// token, its owner's role in the team now, the host narrowing, the route's role in ./routes), then
 // relayed over the agent's link through a byte tunnel to the agent's own Docker API socket.
 // Plain requests go through Node's HTTP client over the tunnel (so the request and answer are
 // framed as HTTP, streamed both ways with backpressure); hijacked ones (attach, exec start)
@@ -27,12 +27,13 @@ export const PROXY_PREFIX = '/docker/';
  */
 export const HOST_HEADER = 'x-berth-host';
 
+/** Set on every answer the proxy gives itself (not the agent), so a client or test can tell them apart. */
+export const PROXY_HEADER = 'X-Berth-Proxy';
+
 /** Whether the proxy answers this request (the rest is socket.io's or Next's). */
 export function isProxied(req: IncomingMessage): boolean {
   return !!req.url?.startsWith(PROXY_PREFIX) || typeof req.headers[HOST_HEADER] === 'string';
 }
-/** Set on every answer the proxy gives itself (not the agent), so a client or test can tell them apart. */
-export const PROXY_HEADER = 'X-Berth-Proxy';
 
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-authorization', 'proxy-authenticate', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade']);
 /** Never passed to the agent: the token and a browser's cookies are the control plane's business. */
@@ -90,11 +91,6 @@ export class DockerProxy {
     // accessChanged (a membership removed, a role lowered), and sessions ended (an admin's password
     // reset ends them and holds the user at "choose a new password"): check that user's calls again.
     onSessionsEnded(({ userId }) => void this.recheck(userId));
-  }
-
-  /** How many proxied calls are open now. */
-  get openCalls(): number {
-    return this.live.size;
   }
 
   private async recheck(userId: string): Promise<void> {
