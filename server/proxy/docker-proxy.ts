@@ -137,8 +137,8 @@ export class DockerProxy {
     return true;
   }
 
-  private audit(a: Pick<Admitted, 'access' | 'what'> & { hostId?: string; teamId?: string; routeId?: string }, result: string): void {
-    void writeAudit(
+  private audit(a: Pick<Admitted, 'access' | 'what'> & { hostId?: string; teamId?: string; routeId?: string }, result: string): Promise<void> {
+    return writeAudit(
       { prisma: db(), user: { id: a.access.userId } },
       { action: `docker.${a.routeId ?? 'api'}`, teamId: a.teamId ?? a.access.teamId, hostId: a.hostId ?? null, target: `${a.what} (token "${a.access.tokenName}")`.slice(0, 500) },
       result,
@@ -183,20 +183,20 @@ export class DockerProxy {
       host = await tokenHost(access, hostRef);
     } catch (err) {
       if (!(err instanceof TokenError)) throw err;
-      this.audit({ access, what: `${what} on host ${hostRef}` }, `error: ${err.status} ${err.message}`);
+      await this.audit({ access, what: `${what} on host ${hostRef}` }, `error: ${err.status} ${err.message}`);
       throw new ProxyError(err.status, err.message);
     }
     const cls = classify(method, target);
     const at = { access, what, hostId: host.id, teamId: host.teamId };
     if (!cls) {
       const message = `Berth's Docker API proxy does not allow ${what}: it lets through only the calls it knows (see Berth's README, "The docker CLI through the control plane")`;
-      this.audit(at, `error: 403 ${message}`);
+      await this.audit(at, `error: 403 ${message}`);
       throw new ProxyError(403, message);
     }
     const routeId = cls.routes[0].id;
     if (!hasRole(access.role, cls.need)) {
       const message = `the ${access.role} role cannot do this on ${host.name}: ${what} (${cls.routes[0].cli}) needs ${cls.need} or above`;
-      this.audit({ ...at, routeId }, `error: 403 ${message}`);
+      await this.audit({ ...at, routeId }, `error: 403 ${message}`);
       throw new ProxyError(403, message);
     }
     return { access, host, cls, forward, what };
@@ -237,7 +237,7 @@ export class DockerProxy {
       end: (why) => {
         this.live.delete(call);
         // A read stream cut short is worth a row too: it says when the token's power ended.
-        this.audit({ ...a, hostId: a.host.id, teamId: a.host.teamId, routeId: a.cls.routes[0].id }, `error: ended by the control plane: ${why}`);
+        void this.audit({ ...a, hostId: a.host.id, teamId: a.host.teamId, routeId: a.cls.routes[0].id }, `error: ended by the control plane: ${why}`);
         end(why);
       },
     };
@@ -271,10 +271,12 @@ export class DockerProxy {
       if (done) return;
       done = true;
       untrack();
-      if (a.cls.mutating) this.audit(auditAt, result);
+      if (a.cls.mutating) void this.audit(auditAt, result);
     };
+    let answered = 0;
     upstream.on('response', (answer) => {
       const status = answer.statusCode ?? 502;
+      answered = status;
       const out: Record<string, string | string[]> = {};
       for (const [k, v] of Object.entries(answer.headers)) if (v !== undefined && !HOP_BY_HOP.has(k)) out[k] = v;
       res.writeHead(status, out);
@@ -303,7 +305,8 @@ export class DockerProxy {
     });
     res.on('close', () => {
       if (!res.writableFinished) {
-        finish('error: the client went away before the answer ended');
+        // `docker cp` out of a container stops reading at the tar's end marker and hangs up: the call went through.
+        finish(answered && answered < 400 ? `ok (HTTP ${answered}; the client hung up before the answer's end)` : `error: ${answered || 'no answer'}: the client hung up before the answer's end`);
         upstream.destroy();
         tunnel.destroy();
       }
@@ -333,7 +336,7 @@ export class DockerProxy {
       if (done) return;
       done = true;
       untrack();
-      if (a.cls.mutating) this.audit(auditAt, result);
+      if (a.cls.mutating) void this.audit(auditAt, result);
     };
     tunnel.once('data', (first: Buffer) => {
       status = Number(STATUS_LINE.exec(first.subarray(0, 16).toString('latin1'))?.[1] ?? 0);
