@@ -1,7 +1,7 @@
 // `npm run bench`: each benchmark does the same work Berth's way and another way in the
 // same run and prints the ratio, so a noisy machine shows as noise, not as a result.
 //   npm run bench                      everything
-//   npm run bench -- containers        one of: layers, containers, logs, logs-search, networks, images
+//   npm run bench -- containers        one of: layers, containers, logs, logs-search, networks, images, proxy
 //   npm run bench -- --rounds 5        fewer rounds (also --idle N, --starts N, --seconds N; for logs-search
 //                                      --bytes N, --containers N, --rate N, --browsers N)
 import { parseArgs } from 'node:util';
@@ -13,6 +13,7 @@ import { benchLogsSearch, printLogsSearchBench } from './logs-search';
 import { benchLogsThrough, printLogsThroughBench } from './logs-through';
 import { benchLogsFanout, printLogsFanoutBench } from './logs-fanout';
 import { benchNetworks, printNetworkBench } from './networks';
+import { benchProxy } from './proxy';
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
@@ -27,7 +28,7 @@ const { values, positionals } = parseArgs({
     browsers: { type: 'string' },
   },
 });
-const KNOWN = ['layers', 'containers', 'logs', 'logs-search', 'networks', 'images'];
+const KNOWN = ['layers', 'containers', 'logs', 'logs-search', 'networks', 'images', 'proxy'];
 for (const p of positionals) if (!KNOWN.includes(p)) throw new Error(`unknown benchmark ${JSON.stringify(p)}: pick from ${KNOWN.join(', ')}`);
 const want = (name: string) => positionals.length === 0 || positionals.includes(name);
 const count = (name: string, fallback: number) => {
@@ -82,3 +83,12 @@ if (want('networks')) {
 }
 
 if (want('images')) await benchImages({ rounds: count('rounds', 5) });
+
+if (want('proxy')) {
+  const rounds = count('rounds', 5);
+  console.log(`the docker CLI through the control plane (a personal access token, the agent's link) vs straight to the agent's socket, median of ${rounds}`);
+  for (const r of await benchProxy({ rounds })) {
+    console.log(`  ${r.name.padEnd(24)} direct ${r.directMs.toFixed(0).padStart(6)} ms   proxied ${r.proxiedMs.toFixed(0).padStart(6)} ms   ratio ${(r.proxiedMs / r.directMs).toFixed(2)}`);
+  }
+  console.log('');
+}

@@ -2,6 +2,7 @@
 // types; the server never talks to an agent any other way.
 import { z } from 'zod';
 import type { ContainerSpec, ContainerStatus, HealthState, HealthStatus, LogEntry, PublishedPort } from './container';
+import { tunnelCommandSchemas, type TunnelChunk } from './docker-tunnel';
 import { networkCreateSchema } from './network';
 import { TERM_INPUT_MAX, TERM_SIZE_MAX } from './ui-socket';
 import { LOG_PAGE_MAX, LOG_QUERY_MAX, LOG_RETENTION_MAX_AGE, LOG_RETENTION_MAX_BYTES } from './logs';
@@ -279,6 +280,8 @@ export const agentCommandSchema = z.discriminatedUnion('op', [
   z.strictObject({ op: z.literal('networks.create'), network: networkCreateSchema }),
   z.strictObject({ op: z.literal('networks.remove'), id }),
   z.strictObject({ op: z.literal('networks.prune') }),
+  /** The Docker API proxied through the control plane (protocol/docker-tunnel.ts). */
+  ...tunnelCommandSchemas,
 ]);
 
 export type AgentCommand = z.infer<typeof agentCommandSchema>;
@@ -303,6 +306,8 @@ export interface AgentToServer {
   imageData: (chunk: ImageDataChunk, ack: () => void) => void;
   /** The next hits of a `logs.search`; the agent waits for the ack before the next. */
   logSearch: (chunk: LogSearchChunk, ack: () => void) => void;
+  /** What a proxied Docker API connection's socket said (protocol/docker-tunnel.ts). */
+  dockerData: (chunk: TunnelChunk, ack: () => void) => void;
 }
 
 /** Hits of one log's search. The last chunk has `done` (LogSearchDone's counts, for this log). */

@@ -14,6 +14,7 @@ import { addSocketSecurityHeaders, applySecurityHeaders } from './http/security-
 import { agentHub } from './hub/agents';
 import { imageTransfers } from './hub/image-transfer';
 import { logDownloads } from './hub/log-download';
+import { dockerProxy } from './proxy/docker-proxy';
 import { uiHub } from './hub/ui';
 import { startAuditRetention } from './audit/retention';
 
@@ -61,10 +62,15 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
   await app.prepare();
   const transfers = imageTransfers(agentHub());
   const logDownload = logDownloads(agentHub());
+  const proxy = dockerProxy(agentHub());
+  // Hijacked Docker API calls (attach, exec start) of the proxied hosts; the rest is socket.io's or Next's.
+  http.on('upgrade', (req, socket, head) => void proxy.handleUpgrade(req, socket, head));
   http.on('request', (req, res) => {
     // engine.io answers its own requests; everything else is Next's.
     if (req.url?.startsWith('/socket.io/')) return;
     req.headers[CLIENT_ADDRESS_HEADER] = clientAddress(req, hops);
+    // The hosts' Docker Engine API for docker CLIs with an access token (server/proxy).
+    if (proxy.handle(req, res)) return;
     applySecurityHeaders(req, res, dev);
     // Image archives stream past Next, which would not hold them back to the agent's pace.
     if (transfers.handle(req, res)) return;

@@ -7,6 +7,7 @@ import { ensureCredential } from './enroll';
 import { AGENT_NAMESPACE, type AgentToServer, type LogBatch, type ServerToAgent } from '../../protocol/agent-link';
 import { buildSnapshot } from './snapshot';
 import { Terminals } from './terminal';
+import { DockerTunnels } from './docker-tunnel';
 import type { LoadStreams, SaveStreams } from './image-streams';
 
 export interface LinkOptions {
@@ -15,6 +16,8 @@ export interface LinkOptions {
   server: string;
   token?: string;
   hostname?: string;
+  /** The agent's own Docker API socket, which proxied Docker API connections are piped to. */
+  dockerSocket?: string;
   /** Debounce of snapshots after engine events. */
   snapshotDelayMs?: number;
   /** How often the state is looked at again, in case an event was missed; sent only if it changed. */
@@ -131,6 +134,14 @@ export async function startLink(o: LinkOptions): Promise<Link> {
     },
     log,
   );
+  const tunnels = new DockerTunnels(
+    o.dockerSocket,
+    async (chunk) => {
+      if (!socket.connected) throw new Error('link is down');
+      await socket.emitWithAck('dockerData', chunk);
+    },
+    log,
+  );
   const saves: SaveStreams = new Map();
   const loads: LoadStreams = new Map();
   const ctx: CommandContext = {
@@ -144,6 +155,7 @@ export async function startLink(o: LinkOptions): Promise<Link> {
       if (!socket.connected) throw new Error('link is down');
       await socket.emitWithAck('logSearch', chunk);
     },
+    tunnels,
     sendImageData: async (chunk) => {
       if (!socket.connected) throw new Error('link is down');
       await socket.emitWithAck('imageData', chunk);
@@ -174,6 +186,7 @@ export async function startLink(o: LinkOptions): Promise<Link> {
     // A terminal nobody can see any more is hung up on, as a closed terminal window's shell is.
     terminals.closeAll();
     endTransfers();
+    tunnels.closeAll();
     if (closed) return;
     log(`link to ${o.server} lost (${reason}); reconnecting`);
     if (reason === 'io server disconnect') retryLater();
@@ -212,6 +225,7 @@ export async function startLink(o: LinkOptions): Promise<Link> {
       subscriptions.clear();
       terminals.closeAll();
       endTransfers();
+      tunnels.closeAll();
       socket.disconnect();
     },
   };

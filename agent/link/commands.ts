@@ -8,6 +8,7 @@ import { agentCommandSchema, type AgentCommand, type CommandResult, type LogBatc
 import { summarizeContainer, summarizeImage } from './snapshot';
 import { containerLive } from './stats';
 import type { Terminals } from './terminal';
+import type { DockerTunnels } from './docker-tunnel';
 import { buildStream, cancelSave, loadStream, LoadStream, startSave, type LoadStreams, type SaveStreams, type SendImageData } from './image-streams';
 
 export interface CommandContext {
@@ -25,6 +26,8 @@ export interface CommandContext {
   /** Saves and loads under way; the client ends them all when the link drops. */
   saves: SaveStreams;
   loads: LoadStreams;
+  /** Proxied Docker API connections; the client closes them all when the link drops. */
+  tunnels?: DockerTunnels;
 }
 
 export function failure(err: unknown): CommandResult {
@@ -255,6 +258,19 @@ export async function runCommand(ctx: CommandContext, raw: unknown): Promise<Com
         return { ok: true };
       case 'networks.prune':
         return { ok: true, result: { deleted: await engine.pruneNetworks() } };
+      case 'docker.open':
+        if (!ctx.tunnels) throw new EngineError(501, 'this agent does not carry proxied Docker API connections');
+        await ctx.tunnels.connect(cmd.tunnelId);
+        return { ok: true };
+      case 'docker.data':
+        if (!ctx.tunnels) throw new EngineError(501, 'this agent does not carry proxied Docker API connections');
+        await ctx.tunnels.write(cmd.tunnelId, cmd.data);
+        return { ok: true };
+      case 'docker.end':
+        ctx.tunnels?.end(cmd.tunnelId);
+        return { ok: true };
+      case 'docker.close':
+        return { ok: true, result: { closed: ctx.tunnels?.close(cmd.tunnelId) ?? false } };
     }
   } catch (err) {
     return failure(err);

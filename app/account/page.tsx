@@ -8,6 +8,7 @@ import { Field, Form } from '../components/form';
 import { ErrorText, Notice, Section } from '../components/ui';
 import { formatTime } from '../lib/format';
 import { trpc } from '../lib/trpc';
+import { AccessTokens } from './access-tokens';
 
 export default function AccountPage() {
   const router = useRouter();
@@ -104,6 +105,7 @@ export default function AccountPage() {
           </DataTable>
         </Section>
       )}
+      {!me.data?.mustChangePassword && !!me.data?.teams.length && <AccessTokens />}
       {!!me.data?.teams.length && (
         <Section title="Teams">
           <ul className="text-sm" data-testid="account-teams">

@@ -7,6 +7,7 @@ import { Form } from '../components/form';
 import { ErrorText, Notice, Section } from '../components/ui';
 import { formatTime } from '../lib/format';
 import { trpc } from '../lib/trpc';
+import { TeamAccessTokens } from './access-tokens';
 
 type Pending = { kind: 'remove' | 'reset'; userId: string; email: string } | null;
 
@@ -159,6 +160,7 @@ export default function TeamPage() {
       >
         {pending?.kind === 'remove' ? 'They lose access to this team’s hosts at once, open pages included.' : 'Their sessions end at once and they must choose a new password at their next sign-in.'}
       </ConfirmDialog>
+      {isAdmin && !!teamId && <TeamAccessTokens teamId={teamId} />}
     </div>
   );
 }

@@ -15,6 +15,7 @@ import {
   type ServerToAgent,
   type TermMessage,
 } from '../../protocol/agent-link';
+import type { TunnelChunk } from '../../protocol/docker-tunnel';
 import { secretMatches } from '../auth/tokens';
 import { db } from '../db';
 import { clientAddress } from '../http/client-address';
@@ -43,7 +44,7 @@ export type ImageDataSink = (hostId: string, chunk: ImageDataChunk) => Promise<v
 const PERSIST_EVERY_MS = 10_000;
 
 /** The agent events that belong to a stream someone opened: they go to that someone's process. */
-export type RelayKind = 'logs' | 'term' | 'imageData' | 'logSearch';
+export type RelayKind = 'logs' | 'term' | 'imageData' | 'logSearch' | 'dockerData';
 
 /** An agent connected to another control-plane process, as this one knows it. */
 export interface RemoteHost {
@@ -88,6 +89,8 @@ export class AgentHub {
   termSink: TermSink | undefined;
   /** Where pieces of save streams go (server/hub/image-transfer). */
   imageDataSink: ImageDataSink | undefined;
+  /** Where proxied Docker API bytes go (server/proxy/tunnel); resolves when the piece may be acked. */
+  dockerDataSink: ((hostId: string, chunk: TunnelChunk) => Promise<void>) | undefined;
   /** Called when an agent's connection ends (a replaced one too), e.g. to fail the transfers and end the terminals it carried. */
   readonly offlineListeners = new Set<(hostId: string) => void>();
   /** The other control-plane processes, when there are (REDIS_URL). */
@@ -196,6 +199,17 @@ export class AgentHub {
         done();
       });
     });
+    socket.on('dockerData', (chunk, ack) => {
+      const done = () => {
+        if (typeof ack === 'function') ack();
+      };
+      const sunk = chunk && typeof chunk.tunnelId === 'string' ? this.deliver('dockerData', hostId, chunk.tunnelId, chunk) : undefined;
+      if (!sunk) return done();
+      sunk.then(done, (err) => {
+        console.error(`docker API data from host ${hostId}: ${(err as Error).message}`);
+        done();
+      });
+    });
     const inFlight = new Set<() => void>();
     this.inFlight.set(socket, inFlight);
     socket.on('disconnect', () => {
@@ -211,7 +225,7 @@ export class AgentHub {
   }
 
   /** A stream event to the process that opened the stream, or to this one's sink; undefined when nobody takes it. */
-  private deliver(kind: RelayKind, hostId: string, streamId: string, payload: LogBatch | TermMessage | ImageDataChunk | LogSearchChunk): Promise<void> | undefined {
+  private deliver(kind: RelayKind, hostId: string, streamId: string, payload: LogBatch | TermMessage | ImageDataChunk | LogSearchChunk | TunnelChunk): Promise<void> | undefined {
     return this.cluster?.relay(kind, hostId, streamId, payload) ?? this.sink(kind, hostId, payload);
   }
 
@@ -220,6 +234,7 @@ export class AgentHub {
     if (kind === 'logs') return this.logSink?.(hostId, payload as LogBatch);
     if (kind === 'term') return this.termSink?.(hostId, payload as TermMessage);
     if (kind === 'logSearch') return this.logSearchSink?.(hostId, payload as LogSearchChunk);
+    if (kind === 'dockerData') return this.dockerDataSink?.(hostId, payload as TunnelChunk);
     return this.imageDataSink?.(hostId, payload as ImageDataChunk);
   }
 

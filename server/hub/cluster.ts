@@ -31,9 +31,9 @@ export const EXPIRE_MS = 3 * BEAT_MS + 1_000;
 const COMMAND_GRACE_MS = 5_000;
 
 /** Commands after which the stream they name has no more events to route. */
-const ENDING_OPS = new Set(['logs.unsubscribe', 'logs.search.cancel', 'term.close', 'images.save.cancel', 'images.load.cancel', 'images.load.end']);
+const ENDING_OPS = new Set(['logs.unsubscribe', 'logs.search.cancel', 'term.close', 'docker.close', 'images.save.cancel', 'images.load.cancel', 'images.load.end']);
 /** Commands that open a stream: when one fails, there is no stream. */
-const OPENING_OPS = new Set(['logs.subscribe', 'logs.search', 'term.open', 'images.save', 'images.build', 'images.load']);
+const OPENING_OPS = new Set(['logs.subscribe', 'logs.search', 'term.open', 'docker.open', 'images.save', 'images.build', 'images.load']);
 
 /** Why a request to another process got no answer, with the hub status it becomes. */
 class Unanswered extends Error {
@@ -71,7 +71,7 @@ type RedisClient = ReturnType<typeof createClient>;
 
 function streamIdOf(cmd: AgentCommand): string | undefined {
   const c = cmd as Record<string, unknown>;
-  for (const k of ['subId', 'sessionId', 'streamId', 'searchId']) if (typeof c[k] === 'string') return c[k] as string;
+  for (const k of ['subId', 'sessionId', 'streamId', 'searchId', 'tunnelId']) if (typeof c[k] === 'string') return c[k] as string;
   return undefined;
 }
 
@@ -80,6 +80,8 @@ function lastOfStream(kind: RelayKind, payload: unknown): boolean {
   const p = payload as Record<string, unknown>;
   if (kind === 'logs' || kind === 'logSearch') return !!p.done;
   if (kind === 'term') return 'end' in p;
+  // A proxied Docker API connection's socket ended or failed on the agent.
+  if (kind === 'dockerData') return !!p.end || !!p.error;
   return !!p.done || !!p.error;
 }
 

@@ -96,6 +96,13 @@ export const MIN_ROLE: Record<string, MinRole> = {
   'audit.facets': current('admin'),
   'audit.setRetention': current('owner'),
 
+  // A token is its maker's: any member makes one (never above their role); an admin of its team sees and revokes the team's.
+  'tokens.list': { min: 'signedIn' },
+  'tokens.options': { min: 'signedIn' },
+  'tokens.create': team('viewer'),
+  'tokens.team': team('admin'),
+  'tokens.revoke': team('admin'),
+
   'registries.list': current('admin'),
   'registries.add': current('admin'),
   'registries.rotate': team('admin'),

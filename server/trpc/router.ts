@@ -9,6 +9,7 @@ import { logsRouter } from './routers/logs';
 import { networksRouter } from './routers/networks';
 import { registriesRouter } from './routers/registries';
 import { teamRouter } from './routers/team';
+import { tokensRouter } from './routers/tokens';
 import { volumesRouter } from './routers/volumes';
 
 export const appRouter = router({
@@ -23,6 +24,7 @@ export const appRouter = router({
   networks: networksRouter,
   audit: auditRouter,
   registries: registriesRouter,
+  tokens: tokensRouter,
 });
 
 export type AppRouter = typeof appRouter;

@@ -16,6 +16,7 @@ import { after, before, describe, test } from 'node:test';
 import { Server } from 'socket.io';
 import { io as ioClient, type Socket as ClientSocket } from 'socket.io-client';
 import { AGENT_NAMESPACE, IMAGE_CHUNK_BYTES, type AgentCommand, type CommandResult, type HostSnapshot, type ImageDataChunk, type LogBatch, type TermMessage } from '../../protocol/agent-link';
+import type { TunnelChunk } from '../../protocol/docker-tunnel';
 import { hashSecret } from '../../server/auth/tokens';
 import { closeDatabase, openDatabase, type PrismaClient } from '../../server/db';
 import { ensureDefaultTeam } from '../../server/db/seed';
@@ -175,6 +176,19 @@ describe('control-plane processes joined through Redis', { timeout: 120_000 }, (
     assert.equal(got.length, 2, 'the piece and the end; nothing after the end');
     assert.deepEqual(new Uint8Array(got[0].data!), piece, `${IMAGE_CHUNK_BYTES} bytes intact`);
     assert.equal(got[1].done, true);
+  });
+
+  test("a proxied Docker API connection opened on B: the agent's bytes arrive there, and its end unroutes it", async () => {
+    const got: TunnelChunk[] = [];
+    b.hub.dockerDataSink = async (_host, chunk) => void got.push(chunk);
+    assert.equal((await b.hub.command(hostId, { op: 'docker.open', tunnelId: 't-1' })).ok, true);
+    const head = new TextEncoder().encode('HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\r\n[]');
+    await agent.emitWithAck('dockerData', { tunnelId: 't-1', data: head });
+    await agent.emitWithAck('dockerData', { tunnelId: 't-1', end: true });
+    await agent.emitWithAck('dockerData', { tunnelId: 't-1', data: new Uint8Array([1]) });
+    assert.equal(got.length, 2, 'the bytes and the end; nothing after the end');
+    assert.deepEqual(new Uint8Array(got[0].data!), head);
+    assert.equal(got[1].end, true);
   });
 
   test('a process that joins later learns the host and its snapshot from the one holding it', async () => {

@@ -47,6 +47,10 @@ function named(w: World, path: string) {
         return w.invitationId;
       case 'registryId':
         return w.registryId;
+      case 'tokenId':
+        return w.tokenId;
+      case 'expiresInDays':
+        return 30;
       case 'token':
         return w.invitationToken;
       case 'confirmName':
@@ -99,7 +103,7 @@ function allowed(spec: import('../../server/trpc/min-roles').MinRole, who: Calle
   return hasRole(ROLE_OF[who], spec.min);
 }
 
-const AUTH_REFUSAL = /role cannot|only an owner or admin|sign in first|choose a new password|No such (host|team)|you are in no team|needs admin in both/;
+const AUTH_REFUSAL = /role cannot|only an owner or admin|sign in first|choose a new password|No such (host|team|token)|you are in no team|needs admin in both/;
 
 /** Whether the answer shows `who` something of team A they must not see. */
 function leaks(w: World, who: Caller, out: unknown): string | null {
