@@ -147,10 +147,17 @@ describe('docker-compose 1.29 against the agent', { skip: (!isRoot && 'needs roo
     });
     const gone = new Promise((r) => feed.once('exit', r));
     try {
-      // The feed is open once it reports a container made for the purpose.
-      const marker = agent.ok(['create', 'bb:test', 'true']).trim();
-      await eventually('the event feed to report the marker', () => events.some((e) => e.Actor.ID === marker), 15_000, 50);
-      agent.ok(['rm', marker]);
+      // The feed is open once it reports a container made for the purpose. A marker made before
+      // the feed's CLI has connected is never reported (events are not kept), so another is made
+      // each second until one is.
+      const markers: string[] = [];
+      const seen = () => events.some((e) => markers.includes(e.Actor.ID));
+      for (const end = Date.now() + 30_000; !seen(); ) {
+        if (Date.now() > end) throw new Error(`the event feed reported none of ${markers.length} marker containers within 30 s`);
+        markers.push(agent.ok(['create', 'bb:test', 'true']).trim());
+        for (const t = Date.now() + 1000; !seen() && Date.now() < t; ) await new Promise((r) => setTimeout(r, 50));
+      }
+      agent.ok(['rm', ...markers]);
       const out = ok(['up', '-d']);
       assert.match(out, new RegExp(`Creating network "${PROJECT}_backnet" with the default driver`));
       assert.match(out, new RegExp(`Creating volume "${PROJECT}_dbdata" with default driver`));
