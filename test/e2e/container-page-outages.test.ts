@@ -11,12 +11,12 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { readLogLines, type ShownLine } from './support/log-lines';
-import { cgroupParentFor } from '../../agent/engine/index';
 import { pushBusyboxImage } from '../fixtures/busybox-image';
-import { alive, mountsUnder, removeCgroupParent } from '../fixtures/processes';
+import { alive, } from '../fixtures/processes';
 import { startRegistry } from '../fixtures/registry';
 import { isStopped, tcpConnectionsOf } from '../fixtures/tcp';
 import { ensureNextBuild, eventually, freePort, removeDir, ROOT, signIn, spawnTsx, startControlPlane, trpc, type Child, type ControlPlane } from '../integration/support/control-plane';
+import { removeAgentLeftovers } from './support/teardown';
 
 const ADMIN = { email: 'ops@example.test', name: 'Otto Ops', password: 'ops-pass-1234' };
 const TICKER = `sh -c 'i=0; while true; do echo tick $i; i=$((i+1)); sleep 0.2; done'`;
@@ -204,18 +204,7 @@ describe('a container page through control-plane and agent outages', { timeout: 
       await cp?.stop();
       if (dataDir) removeDir(dataDir);
       await registry?.stop();
-      if (agentRoot) {
-        try {
-          removeCgroupParent(cgroupParentFor(agentRoot));
-        } catch (err) {
-          console.error(`cleanup: ${(err as Error).message}`);
-        }
-      }
-      if (tmp) {
-        const left = mountsUnder(tmp);
-        if (!left.length) removeDir(tmp);
-        else console.error(`mounts left under ${tmp}, not deleting it:\n${left.join('\n')}`);
-      }
+      removeAgentLeftovers(agentRoot, tmp);
     }
   });
 

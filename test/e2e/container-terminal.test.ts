@@ -14,13 +14,13 @@ import { after, before, describe, test } from 'node:test';
 import Database from 'better-sqlite3';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { io, type Socket } from 'socket.io-client';
-import { cgroupParentFor } from '../../agent/engine/index';
 import type { ServerToUi, UiToServer } from '../../protocol/ui-socket';
 import { pushBusyboxImage } from '../fixtures/busybox-image';
 import { hostBinariesLayer } from '../fixtures/host-binaries';
-import { alive, mountsUnder, removeCgroupParent } from '../fixtures/processes';
+import { alive, } from '../fixtures/processes';
 import { startRegistry } from '../fixtures/registry';
 import { addUser, ensureNextBuild, eventually, removeDir, signIn, spawnTsx, startControlPlane, trpc, type Child, type ControlPlane } from '../integration/support/control-plane';
+import { removeAgentLeftovers } from './support/teardown';
 
 const OWNER = { email: 'owner@example.test', name: 'Olga Owner', password: 'owner-pass-1' };
 const OPERATOR = 'operator@example.test';
@@ -191,18 +191,7 @@ describe('the container terminal in the browser', { timeout: 20 * 60_000 }, () =
       await cp?.stop();
       if (cp) removeDir(cp.dataDir);
       await registry?.stop();
-      if (agentRoot) {
-        try {
-          removeCgroupParent(cgroupParentFor(agentRoot));
-        } catch (err) {
-          console.error(`cleanup: ${(err as Error).message}`);
-        }
-      }
-      if (tmp) {
-        const left = mountsUnder(tmp);
-        if (!left.length) removeDir(tmp);
-        else console.error(`mounts left under ${tmp}, not deleting it:\n${left.join('\n')}`);
-      }
+      removeAgentLeftovers(agentRoot, tmp);
     }
   });
 

@@ -16,11 +16,10 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { signedInPage } from './support/pages';
-import { cgroupParentFor } from '../../agent/engine/index';
 import { pushBusyboxImage } from '../fixtures/busybox-image';
-import { mountsUnder, removeCgroupParent } from '../fixtures/processes';
 import { startRegistry } from '../fixtures/registry';
 import { addUser, ensureNextBuild, eventually, removeDir, ROOT, signIn, spawnTsx, startControlPlane, trpc, type Child, type ControlPlane } from '../integration/support/control-plane';
+import { removeAgentLeftovers } from './support/teardown';
 
 const ADMIN = { email: 'owner@example.test', name: 'Olga Owner', password: 'owner-pass-1234' };
 const OPERATOR = { email: 'oscar@example.test', password: 'operator-pass-1' };
@@ -136,18 +135,7 @@ describe('the images page', { timeout: 15 * 60_000 }, () => {
       if (cp) removeDir(cp.dataDir);
       await registry?.stop();
       await target?.stop();
-      if (agentRoot) {
-        try {
-          removeCgroupParent(cgroupParentFor(agentRoot));
-        } catch (err) {
-          console.error(`cleanup: ${(err as Error).message}`);
-        }
-      }
-      if (tmp) {
-        const left = mountsUnder(tmp);
-        if (!left.length) removeDir(tmp);
-        else console.error(`mounts left under ${tmp}, not deleting it:\n${left.join('\n')}`);
-      }
+      removeAgentLeftovers(agentRoot, tmp);
     }
   });
 
