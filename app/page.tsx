@@ -15,8 +15,8 @@ export default function HostsPage() {
   const canAdd = hasRole(useRole(), 'admin');
   // Counts change with every container start/stop, which is not a 'hosts:changed';
   // a slow poll keeps them honest without a socket room per host.
-  const hosts = trpc.hosts.list.useQuery(undefined, { refetchInterval: 10_000 });
-  useHostsChanged(() => void utils.hosts.list.invalidate());
+  const hosts = trpc.hosts.overview.useQuery(undefined, { refetchInterval: 10_000 });
+  useHostsChanged(() => void utils.hosts.overview.invalidate());
 
   return (
     <div className="space-y-4">

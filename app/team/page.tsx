@@ -218,7 +218,7 @@ function MemberHosts({ teamId, member, editable, hosts, onSaved }: { teamId: str
 
 function HostMoves({ teamId, hosts, teams }: { teamId: string; hosts: HostRow[]; teams: Array<{ id: string; name: string }> }) {
   const utils = trpc.useUtils();
-  const move = trpc.hosts.move.useMutation({ onSuccess: () => utils.hosts.list.invalidate() });
+  const move = trpc.hosts.move.useMutation({ onSuccess: () => void Promise.all([utils.hosts.list.invalidate(), utils.hosts.overview.invalidate()]) });
   const [hostId, setHostId] = useState('');
   const [to, setTo] = useState('');
   if (!hosts.length || !teams.length) return null;

@@ -49,6 +49,7 @@ export const MIN_ROLE: Record<string, MinRole> = {
   'team.setHosts': team('admin'),
 
   'hosts.list': current('viewer'),
+  'hosts.overview': current('viewer'),
   'hosts.get': host('viewer'),
   'hosts.createJoinToken': current('admin'),
   'hosts.revoke': host('admin'),

@@ -143,6 +143,13 @@ describe('control plane with the real agent', { timeout: 300_000 }, () => {
     }, PATIENCE_MS);
     assert.equal(view.exitCode, 0);
     assert.equal(view.name, 'cp-logs');
+    // The hosts page's rows: the host's counts, which follow the container, and none of its lists.
+    const [row] = await api.hosts.overview.query();
+    const full = await api.hosts.get.query({ hostId });
+    assert.equal(row.id, hostId);
+    assert.deepEqual(row.info?.containers, full.info?.containers);
+    assert.equal(row.info?.containers.total, full.containers.length);
+    assert.ok(!('containers' in row) && !('images' in row), 'no container or image lists in the overview');
   });
 
   test('a log stream survives an agent restart: the server resumes after the last line the browser got', async () => {
