@@ -4,7 +4,7 @@
 // server/proxy/docker-proxy.ts when told).
 import type { PrismaClient } from '../../generated/prisma/client';
 import { hashSecret } from '../auth/tokens';
-import { hostRole } from '../auth/access';
+import { member } from '../auth/access';
 import { db } from '../db';
 import { berthGlobal } from '../global';
 import { isRole, roleRank, type Role } from '../../protocol/roles';
@@ -32,6 +32,13 @@ export interface TokenAccess {
   role: Role;
   /** Host ids the token is narrowed to; null = every host of the team. */
   hostIds: string[] | null;
+  /** Host ids its owner's membership is narrowed to now (an admin may narrow them after the token was made); null = every host. */
+  memberHostIds: Set<string> | null;
+}
+
+/** Whether the token reaches the host: its own narrowing and its owner's both let it. */
+export function reaches(access: TokenAccess, hostId: string): boolean {
+  return (!access.hostIds || access.hostIds.includes(hostId)) && (!access.memberHostIds || access.memberHostIds.has(hostId));
 }
 
 export function lowerRole(a: Role, b: Role): Role {
@@ -55,15 +62,6 @@ export function bearerToken(header: string | undefined): string | null {
   return m ? m[1] : null;
 }
 
-/**
- * The member's role for the team's hosts. One place, so that a per-host narrowing of members'
- * roles applies to tokens by changing only this.
- */
-async function memberRole(prisma: PrismaClient, userId: string, teamId: string): Promise<Role | null> {
-  const m = await prisma.membership.findUnique({ where: { userId_teamId: { userId, teamId } } });
-  return m && isRole(m.role) ? m.role : null;
-}
-
 type TokenRow = NonNullable<Awaited<ReturnType<typeof findToken>>>;
 
 function findToken(prisma: PrismaClient, where: { tokenHash: string } | { id: string }) {
@@ -75,10 +73,10 @@ async function accessOf(prisma: PrismaClient, row: TokenRow | null): Promise<Tok
   if (row.revokedAt) throw new TokenError(401, `access token "${row.name}" was revoked; make a new one on Berth's account page`);
   if (row.expiresAt.getTime() <= Date.now()) throw new TokenError(401, `access token "${row.name}" expired on ${row.expiresAt.toISOString()}; make a new one on Berth's account page`);
   if (row.user.mustChangePassword) throw new TokenError(401, `access token "${row.name}": its owner must choose a new password on Berth's account page first`);
-  const member = await memberRole(prisma, row.userId, row.teamId);
-  if (!member) throw new TokenError(401, `access token "${row.name}": its owner is no longer a member of team ${row.team.name}`);
+  const m = await member(row.userId, row.teamId, prisma);
+  if (!m) throw new TokenError(401, `access token "${row.name}": its owner is no longer a member of team ${row.team.name}`);
   const ceiling: Role = isRole(row.role) ? row.role : 'viewer';
-  return { tokenId: row.id, tokenName: row.name, userId: row.userId, teamId: row.teamId, role: lowerRole(ceiling, member), hostIds: parseHostIds(row.hostIds) };
+  return { tokenId: row.id, tokenName: row.name, userId: row.userId, teamId: row.teamId, role: lowerRole(ceiling, m.role), hostIds: parseHostIds(row.hostIds), memberHostIds: m.hostIds };
 }
 
 /** What the token may do now; a TokenError(401) in words the docker CLI prints when it may do nothing. */
@@ -103,14 +101,10 @@ export async function tokenAccessById(tokenId: string, prisma: PrismaClient = db
  * not 403), so a token does not learn which hosts exist.
  */
 export async function tokenHost(access: TokenAccess, ref: string, prisma: PrismaClient = db()): Promise<{ id: string; name: string; teamId: string }> {
-  const reachable = (h: { id: string }) => !access.hostIds || access.hostIds.includes(h.id);
   const hosts = await prisma.host.findMany({ where: { teamId: access.teamId, revokedAt: null, OR: [{ id: ref }, { name: ref }] }, select: { id: true, name: true, teamId: true } });
-  // The token's own narrowing, and its owner's in the team now (an admin may narrow a member after the token was made).
-  const seen = new Set<string>();
-  for (const h of hosts) if (reachable(h) && (await hostRole(access.userId, h, prisma))) seen.add(h.id);
-  const byId = hosts.find((h) => h.id === ref && seen.has(h.id));
+  const byId = hosts.find((h) => h.id === ref && reaches(access, h.id));
   if (byId) return byId;
-  const named = hosts.filter((h) => h.name === ref && seen.has(h.id));
+  const named = hosts.filter((h) => h.name === ref && reaches(access, h.id));
   if (named.length > 1) throw new TokenError(400, `several hosts are named ${ref}: use the host's id (${named.map((h) => h.id).join(', ')})`);
   if (!named.length) throw new TokenError(404, `No such host: ${ref}`);
   return named[0];

@@ -16,7 +16,7 @@ import { berthGlobal } from '../global';
 import type { AgentHub } from '../hub/agents';
 import { writeAudit } from '../trpc/host-ops';
 import { hasRole } from '../../protocol/roles';
-import { bearerToken, onTokensRevoked, tokenAccess, tokenAccessById, tokenHost, TokenError, type TokenAccess } from './access-tokens';
+import { bearerToken, onTokensRevoked, reaches, tokenAccess, tokenAccessById, tokenHost, TokenError, type TokenAccess } from './access-tokens';
 import { apiTarget, classify, type Classified } from './routes';
 import { TunnelError, tunnels, type Tunnel, type Tunnels } from './tunnel';
 
@@ -99,7 +99,7 @@ export class DockerProxy {
       try {
         const now = await tokenAccessById(c.access.tokenId);
         if (!hasRole(now.role, c.cls.need)) c.end(`the token's role is ${now.role} now; this call needs ${c.cls.need}`);
-        else if (now.hostIds && !now.hostIds.includes(c.hostId)) c.end('the token no longer reaches this host');
+        else if (!reaches(now, c.hostId)) c.end('the token no longer reaches this host');
       } catch (err) {
         c.end(err instanceof TokenError ? err.message : 'the token could not be checked again');
       }

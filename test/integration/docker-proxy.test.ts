@@ -573,6 +573,24 @@ describe('the docker CLI through the control plane', { timeout: 600_000 }, () =>
     await assert.rejects(api.viewer.tokens.revoke.mutate({ tokenId: made2.id }), /revoked already/);
   });
 
+  test('narrowing the token\'s owner to another host ends its logs -f at once and hides the host; widening them again gives it back', async () => {
+    const me = await api.operator.account.me.query();
+    const follow = spawn('timeout', ['-k', '5', '120', 'docker', '-H', hostUrl(hostA.name), 'logs', '-f', 'talker'], { env: cliEnv(token.operator) });
+    let out = '';
+    follow.stdout.on('data', (d) => (out += d));
+    const exited = new Promise<number | null>((r) => follow.once('exit', r));
+    await eventually('the stream to flow', () => (out.match(/still here/g) ?? []).length >= 3, 30_000, 20);
+    try {
+      await api.owner.team.setHosts.mutate({ teamId, userId: me.id, hostIds: [hostB.id] });
+      assert.notEqual(await exited, 124, 'logs -f ended by itself only at the timeout');
+      assert.match(docker(token.operator, hostA.name, ['ps']).stderr, new RegExp(`No such host: ${hostA.name}`));
+      assert.equal(docker(token.operator, hostB.name, ['ps']).status, 0, 'the host they are narrowed to answers');
+    } finally {
+      await api.owner.team.setHosts.mutate({ teamId, userId: me.id, hostIds: null });
+    }
+    assert.equal(docker(token.operator, hostA.name, ['ps']).status, 0);
+  });
+
   test('a lowered role lowers the token at its next call; a removed member\'s logs -f ends at once', async () => {
     const me = await api.operator.account.me.query();
     const setRole = (role: Role) => api.owner.team.setRole.mutate({ teamId, userId: me.id, role });
