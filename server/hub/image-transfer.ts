@@ -116,21 +116,16 @@ export class ImageTransfers {
     }
   }
 
-  private async save(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
-    const refs = url.searchParams.getAll('ref').map((r) => r.trim()).filter(Boolean);
-    const target = refs.join(' ').slice(0, 500) || '(none)';
-    const { host, audit } = await this.authorize(req, url, 'images.save', target);
-    if (!refs.length || refs.length > 100 || refs.some((r) => r.length > 512)) {
-      await audit('error: BAD_REQUEST: one to 100 image references are needed');
-      throw new HttpError(400, 'name one to 100 images to save (ref=…)');
-    }
-    const streamId = randomUUID();
+  /**
+   * Registers where a stream's pieces from the agent go (a save's archive, a build's output):
+   * audited once when it ends; a browser that goes away before the end cancels it on the agent.
+   */
+  private openSink(streamId: string, hostId: string, res: ServerResponse, ready: Promise<boolean>, audit: (result: string) => Promise<unknown>, cancelOp: 'images.save.cancel' | 'images.load.cancel', goneResult: string): SaveSink {
     let settled = false;
-    let open: (ok: boolean) => void = () => {};
     const sink: SaveSink = {
-      hostId: host.id,
+      hostId,
       res,
-      ready: new Promise<boolean>((r) => (open = r)),
+      ready,
       finish: (result) => {
         if (settled) return;
         settled = true;
@@ -140,11 +135,25 @@ export class ImageTransfers {
     this.saves.set(streamId, sink);
     res.on('close', () => {
       if (this.saves.get(streamId) !== sink) return;
-      // The browser went away (or the download was cancelled) before the archive's end.
       this.saves.delete(streamId);
-      void this.hub.command(host.id, { op: 'images.save.cancel', streamId });
-      sink.finish('error: the download was cancelled before its end');
+      void this.hub.command(hostId, { op: cancelOp, streamId });
+      sink.finish(goneResult);
     });
+    return sink;
+  }
+
+  private async save(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
+    const refs = url.searchParams.getAll('ref').map((r) => r.trim()).filter(Boolean);
+    const target = refs.join(' ').slice(0, 500) || '(none)';
+    const { host, audit } = await this.authorize(req, url, 'images.save', target);
+    if (!refs.length || refs.length > 100 || refs.some((r) => r.length > 512)) {
+      await audit('error: BAD_REQUEST: one to 100 image references are needed');
+      throw new HttpError(400, 'name one to 100 images to save (ref=…)');
+    }
+    const streamId = randomUUID();
+    let open: (ok: boolean) => void = () => {};
+    const ready = new Promise<boolean>((r) => (open = r));
+    const sink = this.openSink(streamId, host.id, res, ready, audit, 'images.save.cancel', 'error: the download was cancelled before its end');
     const started = await this.hub.command(host.id, { op: 'images.save', streamId, refs }, PULL_TIMEOUT_MS);
     if (!started.ok) {
       this.saves.delete(streamId);
@@ -276,24 +285,7 @@ export class ImageTransfers {
       ...(Object.keys(buildArgs).length ? { buildArgs } : {}),
     });
     if (!opened.ok) await fail(opened.status, opened.error);
-    let settled = false;
-    const sink: SaveSink = {
-      hostId: host.id,
-      res,
-      ready: Promise.resolve(true),
-      finish: (result) => {
-        if (settled) return;
-        settled = true;
-        void audit(result);
-      },
-    };
-    this.saves.set(streamId, sink);
-    res.on('close', () => {
-      if (this.saves.get(streamId) !== sink) return;
-      this.saves.delete(streamId);
-      void this.hub.command(host.id, { op: 'images.load.cancel', streamId });
-      sink.finish('error: the page went away before the build ended');
-    });
+    const sink = this.openSink(streamId, host.id, res, Promise.resolve(true), audit, 'images.load.cancel', 'error: the page went away before the build ended');
     res.writeHead(200, { 'Content-Type': 'application/x-ndjson; charset=utf-8', 'Cache-Control': 'no-store' });
     res.flushHeaders();
     try {
