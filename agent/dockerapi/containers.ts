@@ -292,12 +292,25 @@ function containerMacAddress(
   return eps;
 }
 
+/**
+ * The Engine API takes a new container's name from the query only; dockerode's
+ * createContainer({ name }) sends its options as both query and body, so a body `name`
+ * equal to the query's is that client's echo and is dropped. One the query does not
+ * carry would be ignored by dockerd; Berth says so instead.
+ */
+export function withoutQueryName(body: unknown, queryName: string | null): unknown {
+  if (!isObject(body) || !('name' in body)) return body;
+  const { name, ...rest } = body;
+  if (name === undefined || name === null || name === '' || name === queryName) return rest;
+  throw new HttpError(400, `invalid container config: name: the Engine API reads a container's name from the query (?name=${typeof name === 'string' ? encodeURIComponent(name) : '…'}), not from the body`);
+}
+
 export async function createContainer(engine: Engine, req: IncomingMessage, res: ServerResponse, q: Query, version: string): Promise<void> {
   const body = await readJson<unknown>(req);
   // The engine checks the name, and answers an unknown image with a 404 "No such image: X",
   // the words the CLI needs to pull and retry.
   const warnings: string[] = [];
-  const rec = await engine.createContainer(createSpec(body, q.get('name') || undefined, warnings, version));
+  const rec = await engine.createContainer(createSpec(withoutQueryName(body, q.get('name')), q.get('name') || undefined, warnings, version));
   sendJson(res, 201, { Id: rec.id, Warnings: warnings });
 }
 

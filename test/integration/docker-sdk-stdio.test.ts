@@ -85,6 +85,13 @@ describe('attach and exec through dockerode and python3-docker', { skip: !isRoot
     await c.remove();
   });
 
+  it('dockerode: createContainer({ name }) names the container (dockerode sends the name in the query and the body alike)', async () => {
+    const c = await docker.createContainer({ name: 'sdk-named', Image: image, Cmd: ['true'], Labels: { 'berth.test': 'named' } });
+    const info = await c.inspect();
+    assert.deepEqual([info.Name, info.Config.Labels['berth.test']], ['/sdk-named', 'named']);
+    await c.remove();
+  });
+
   it('dockerode: exec with stdin, stdout and stderr apart, the exit code in inspect; exec with a TTY, resized', async () => {
     const c = await docker.createContainer({ Image: image, Cmd: ['sleep', '100000'] });
     await c.start();

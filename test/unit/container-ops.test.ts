@@ -7,7 +7,7 @@ import { checkRestartPolicy, resolveSpec, updatedResources } from '../../agent/e
 import { checkPsArgs, parsePs } from '../../agent/engine/containers/top';
 import { EngineError } from '../../agent/engine/errors';
 import { statsJson, updateOptions } from '../../agent/dockerapi/container-ops';
-import { createSpec } from '../../agent/dockerapi/containers';
+import { createSpec, withoutQueryName } from '../../agent/dockerapi/containers';
 import { HttpError } from '../../agent/dockerapi/http';
 import type { ContainerStats } from '../../agent/engine/types';
 
@@ -146,5 +146,15 @@ describe('restart policy in a spec', () => {
     assert.deepEqual(s.health, { test: ['CMD-SHELL', 'true'], intervalNs: 1e9, timeoutNs: undefined, startPeriodNs: undefined, startIntervalNs: undefined, retries: 2 });
     assert.throws(() => createSpec({ Image: 'x', Healthcheck: { Test: ['CMD', 'x'], Retries: -1 } }, undefined), is400(/Retries in Healthcheck cannot be negative/));
     assert.throws(() => createSpec({ Image: 'x', Healthcheck: { Test: ['CMD', 'x'], Frequency: 3 } }, undefined), is400(/Berth does not support Healthcheck.Frequency yet/));
+  });
+});
+
+describe('create: a name in the body', () => {
+  it("is dropped when it repeats the query's (dockerode's shape), refused by name when it does not", () => {
+    assert.deepEqual(withoutQueryName({ name: 'web', Image: 'x' }, 'web'), { Image: 'x' });
+    assert.deepEqual(withoutQueryName({ name: '', Image: 'x' }, null), { Image: 'x' });
+    assert.deepEqual(withoutQueryName({ Image: 'x' }, 'web'), { Image: 'x' });
+    assert.throws(() => withoutQueryName({ name: 'web', Image: 'x' }, null), is400(/name: the Engine API reads a container's name from the query \(\?name=web\)/));
+    assert.throws(() => withoutQueryName({ name: 'db', Image: 'x' }, 'web'), is400(/name/));
   });
 });
