@@ -52,6 +52,15 @@ export default function AccountPage() {
           An admin reset your password. Choose a new one to go on.
         </p>
       )}
+      {me.data && (!me.data.hasPassword || me.data.identities.length > 0) && (
+        <Section title="Sign-in">
+          <p className="text-sm text-slate-700" data-testid="account-identities">
+            You sign in with {me.data.identities.map((i) => `${i.name} (${i.email})`).join(', ') || 'an outside provider'}
+            {me.data.hasPassword ? ', or with your email and password.' : '. Berth keeps no password for this account; your provider does.'}
+          </p>
+        </Section>
+      )}
+      {me.data?.hasPassword && (
       <Section title="Password">
         <Form
           onSubmit={() => {
@@ -72,6 +81,7 @@ export default function AccountPage() {
         </Form>
         <Notice testId="password-notice">{notice}</Notice>
       </Section>
+      )}
       {!me.data?.mustChangePassword && (
         <Section
           title="Sessions"
