@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { ExternalConfigError, externalConfig, parseTeamMap } from '../../server/auth/external-config';
 import { groupsOf, mappedTeams } from '../../server/auth/external-users';
+import { redirectFor } from '../../app/lib/routing';
 
 const OIDC = { BERTH_OIDC_ISSUER: 'https://idp.example.com/realms/x/', BERTH_OIDC_CLIENT_ID: 'berth', BERTH_OIDC_CLIENT_SECRET: 's3cret' };
 
@@ -83,4 +84,15 @@ test('GitHub from its client id and secret; the test URL only on loopback and on
   assert.throws(() => externalConfig({ BERTH_GITHUB_CLIENT_ID: 'id', BERTH_GITHUB_CLIENT_SECRET: 'secret', BERTH_GITHUB_TEST_URL: 'https://evil.example.com' }), /BERTH_GITHUB_TEST_URL: only a loopback address/);
   assert.throws(() => externalConfig({ BERTH_GITHUB_CLIENT_ID: 'id' }), /GitHub sign-in: BERTH_GITHUB_CLIENT_SECRET is not set/);
   assert.throws(() => externalConfig({ BERTH_GITHUB_TEST_URL: 'http://127.0.0.1:4000' }), /BERTH_GITHUB_TEST_URL alone turns nothing on/);
+});
+
+test('a signed-in user in no team is sent from the hosts list to /no-team, and back once in one', () => {
+  const inNoTeam = { needsSetup: false, signedIn: true, role: null };
+  assert.equal(redirectFor('/', inNoTeam), '/no-team');
+  assert.equal(redirectFor('/no-team', inNoTeam), null);
+  // The pages they need stay open: invitations, their account, the team page (to make a team).
+  for (const path of ['/invite/binv_x', '/account', '/team']) assert.equal(redirectFor(path, inNoTeam), null, path);
+  assert.equal(redirectFor('/no-team', { ...inNoTeam, role: 'viewer' }), '/');
+  assert.equal(redirectFor('/', { ...inNoTeam, role: 'viewer' }), null);
+  assert.equal(redirectFor('/no-team', { needsSetup: false, signedIn: false, role: null }), '/login');
 });
