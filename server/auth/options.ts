@@ -75,7 +75,7 @@ export async function checkCredentials(emailInput: string, password: string, add
   return null;
 }
 
-/** What went wrong in an outside sign-in, for the audit row: the underlying error's message (openid-client's "unexpected JWT aud …"). */
+/** What went wrong in an outside sign-in, for the audit row: the underlying error's message (openid-client's "aud mismatch, expected …"). */
 function failureText(metadata: unknown): string {
   const m = metadata as { error?: unknown; error_description?: unknown; message?: unknown } | undefined;
   const err = (m && typeof m === 'object' && 'error' in m ? m.error : m) as { message?: unknown } | undefined;
@@ -103,7 +103,10 @@ export function authOptions(clientAddress: string, userAgent = '', callbackProvi
         console.error(`next-auth ${code}: ${failureText(metadata)}`);
         // A callback the provider or next-auth refused (bad signature, wrong audience, expired, replayed state …):
         // next-auth sends the browser to ?error=OAuthCallback; the audit row keeps the reason.
-        if (code === 'OAUTH_CALLBACK_ERROR') {
+        // OAUTH_CALLBACK_HANDLER_ERROR with a providerId is the provider's own ?error=…, which OAUTH_CALLBACK_ERROR reports next;
+        // without one it is a failure after the provider's answer was accepted (the session could not be written, say).
+        const handlerFailure = code === 'OAUTH_CALLBACK_HANDLER_ERROR' && !(metadata && typeof metadata === 'object' && 'providerId' in metadata);
+        if (code === 'OAUTH_CALLBACK_ERROR' || handlerFailure) {
           const id = (metadata as { providerId?: string } | undefined)?.providerId ?? callbackProvider;
           void auditSignIn(prisma(), null, '(identity not verified)', clientAddress, `error: ${failureText(metadata)}`, providerName(external, id));
         }
@@ -154,7 +157,9 @@ export function authOptions(clientAddress: string, userAgent = '', callbackProvi
             throw new Error(err.code);
           }
           await auditSignIn(prisma(), null, person.email ?? '(no email)', clientAddress, `error: ${(err as Error).message}`, via);
-          throw err;
+          console.error(`sign-in with ${via}: ${(err as Error).stack ?? err}`);
+          // The message would travel in the URL; the page has its own words for this code.
+          throw new Error('Callback');
         }
       },
       async jwt({ token, user, account }) {

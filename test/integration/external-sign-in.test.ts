@@ -190,6 +190,19 @@ describe('sign-in with OpenID Connect and GitHub', { timeout: 300_000 }, () => {
     assert.equal((await trpc(cp.url, two).auth.status.query()).signedIn, false);
   });
 
+  test("an admin's removal ends an OIDC user's access at once; while the group still maps, the next sign-in adds the team back", async () => {
+    idp.person = { ...idp.person, groups: ['ops'] };
+    const cookie = (await externalSignIn(cp.url, 'oidc')).cookie!;
+    assert.equal((await trpc(cp.url, cookie).auth.status.query()).role, 'operator');
+    await trpc(cp.url, ownerCookie).team.removeMember.mutate({ teamId: opsTeamId, userId: aliceId });
+    assert.equal((await trpc(cp.url, cookie).auth.status.query()).role, null, 'the same session, no team any more');
+    assert.deepEqual((await trpc(cp.url, cookie).account.me.query()).teams, []);
+    await assert.rejects(trpc(cp.url, cookie).team.members.query({ teamId: opsTeamId }), (err: unknown) => codeOf(err) === 'NOT_FOUND');
+    const again = (await externalSignIn(cp.url, 'oidc')).cookie!;
+    assert.equal((await trpc(cp.url, again).auth.status.query()).role, 'operator');
+    assert.match(signInRows('alice@idp.test via Test IdP%').at(-1)!.target, /; joined Operations as operator$/);
+  });
+
   test('an account without a password: no password sign-in, no password change, no admin reset', async () => {
     const cookie = (await externalSignIn(cp.url, 'oidc')).cookie!;
     await assert.rejects(trpc(cp.url, cookie).account.changePassword.mutate({ current: '', next: 'a-new-password' }), (err: unknown) => {
