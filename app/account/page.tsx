@@ -61,26 +61,26 @@ export default function AccountPage() {
         </Section>
       )}
       {me.data?.hasPassword && (
-      <Section title="Password">
-        <Form
-          onSubmit={() => {
-            setNotice(null);
-            change.mutate({ current, next });
-          }}
-          testId="password-form"
-          submitLabel="Change password"
-          pendingLabel="Changing…"
-          pending={change.isPending}
-          canSubmit={!!current && next.length >= 8 && next === again}
-          error={change.error?.message ?? (mismatch ? 'The two new passwords differ.' : null)}
-          errorTestId="password-error"
-        >
-          <Field id="pw-current" label="Current password" type="password" autoComplete="current-password" value={current} onChange={(e) => setCurrent(e.target.value)} required />
-          <Field id="pw-next" label="New password (8 characters or more)" type="password" autoComplete="new-password" minLength={8} value={next} onChange={(e) => setNext(e.target.value)} required />
-          <Field id="pw-again" label="New password again" type="password" autoComplete="new-password" value={again} onChange={(e) => setAgain(e.target.value)} required />
-        </Form>
-        <Notice testId="password-notice">{notice}</Notice>
-      </Section>
+        <Section title="Password">
+          <Form
+            onSubmit={() => {
+              setNotice(null);
+              change.mutate({ current, next });
+            }}
+            testId="password-form"
+            submitLabel="Change password"
+            pendingLabel="Changing…"
+            pending={change.isPending}
+            canSubmit={!!current && next.length >= 8 && next === again}
+            error={change.error?.message ?? (mismatch ? 'The two new passwords differ.' : null)}
+            errorTestId="password-error"
+          >
+            <Field id="pw-current" label="Current password" type="password" autoComplete="current-password" value={current} onChange={(e) => setCurrent(e.target.value)} required />
+            <Field id="pw-next" label="New password (8 characters or more)" type="password" autoComplete="new-password" minLength={8} value={next} onChange={(e) => setNext(e.target.value)} required />
+            <Field id="pw-again" label="New password again" type="password" autoComplete="new-password" value={again} onChange={(e) => setAgain(e.target.value)} required />
+          </Form>
+          <Notice testId="password-notice">{notice}</Notice>
+        </Section>
       )}
       {!me.data?.mustChangePassword && (
         <Section
