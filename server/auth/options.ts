@@ -1,5 +1,6 @@
-// next-auth configuration: email + password against our User table, JWT sessions,
-// sign-in back-off (./throttle) and an audit row for every sign-in attempt.
+// next-auth configuration: email + password against our User table, and the outside
+// providers the environment configures (./external-*), JWT sessions naming our Session
+// rows, sign-in back-off for passwords (./throttle) and an audit row for every attempt.
 import type { NextAuthOptions } from 'next-auth';
 import CredentialsProvider from 'next-auth/providers/credentials';
 import type { PrismaClient } from '../../generated/prisma/client';
