@@ -5,6 +5,7 @@ import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import next from 'next';
 import { Server as SocketServer } from 'socket.io';
+import { externalConfig } from './auth/external-config';
 import { authSecret, dataDir, listenPort } from './db/config';
 import { ensureDefaultTeam } from './db/seed';
 import { closeDatabase, openDatabase } from './db';
@@ -42,6 +43,7 @@ export function prepareEnvironment(port: number): void {
   authSecret();
   // A wrong value is refused at start, not found out at the first sign-in.
   trustedProxyHops();
+  externalConfig();
 }
 
 /** Opens and migrates the database (once per process) and makes sure the Default team exists. */

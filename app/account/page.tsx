@@ -52,26 +52,36 @@ export default function AccountPage() {
           An admin reset your password. Choose a new one to go on.
         </p>
       )}
-      <Section title="Password">
-        <Form
-          onSubmit={() => {
-            setNotice(null);
-            change.mutate({ current, next });
-          }}
-          testId="password-form"
-          submitLabel="Change password"
-          pendingLabel="Changing…"
-          pending={change.isPending}
-          canSubmit={!!current && next.length >= 8 && next === again}
-          error={change.error?.message ?? (mismatch ? 'The two new passwords differ.' : null)}
-          errorTestId="password-error"
-        >
-          <Field id="pw-current" label="Current password" type="password" autoComplete="current-password" value={current} onChange={(e) => setCurrent(e.target.value)} required />
-          <Field id="pw-next" label="New password (8 characters or more)" type="password" autoComplete="new-password" minLength={8} value={next} onChange={(e) => setNext(e.target.value)} required />
-          <Field id="pw-again" label="New password again" type="password" autoComplete="new-password" value={again} onChange={(e) => setAgain(e.target.value)} required />
-        </Form>
-        <Notice testId="password-notice">{notice}</Notice>
-      </Section>
+      {me.data && (!me.data.hasPassword || me.data.identities.length > 0) && (
+        <Section title="Sign-in">
+          <p className="text-sm text-slate-700" data-testid="account-identities">
+            You sign in with {me.data.identities.map((i) => `${i.name} (${i.email})`).join(', ') || 'an outside provider'}
+            {me.data.hasPassword ? ', or with your email and password.' : '. Berth keeps no password for this account; your provider does.'}
+          </p>
+        </Section>
+      )}
+      {me.data?.hasPassword && (
+        <Section title="Password">
+          <Form
+            onSubmit={() => {
+              setNotice(null);
+              change.mutate({ current, next });
+            }}
+            testId="password-form"
+            submitLabel="Change password"
+            pendingLabel="Changing…"
+            pending={change.isPending}
+            canSubmit={!!current && next.length >= 8 && next === again}
+            error={change.error?.message ?? (mismatch ? 'The two new passwords differ.' : null)}
+            errorTestId="password-error"
+          >
+            <Field id="pw-current" label="Current password" type="password" autoComplete="current-password" value={current} onChange={(e) => setCurrent(e.target.value)} required />
+            <Field id="pw-next" label="New password (8 characters or more)" type="password" autoComplete="new-password" minLength={8} value={next} onChange={(e) => setNext(e.target.value)} required />
+            <Field id="pw-again" label="New password again" type="password" autoComplete="new-password" value={again} onChange={(e) => setAgain(e.target.value)} required />
+          </Form>
+          <Notice testId="password-notice">{notice}</Notice>
+        </Section>
+      )}
       {!me.data?.mustChangePassword && (
         <Section
           title="Sessions"

@@ -1,10 +1,13 @@
 'use client';
 import { useRouter } from 'next/navigation';
-import { signIn } from 'next-auth/react';
-import { useState } from 'react';
+import { getProviders, signIn } from 'next-auth/react';
+import { useEffect, useState } from 'react';
 import { Brand } from '../components/brand';
 import { Field, Form } from '../components/form';
+import { signInErrorText } from '../lib/sign-in-errors';
 import { trpc } from '../lib/trpc';
+
+type External = { id: string; name: string };
 
 export default function LoginPage() {
   const router = useRouter();
@@ -13,6 +16,30 @@ export default function LoginPage() {
   const [password, setPassword] = useState('');
   const [error, setError] = useState<string | null>(null);
   const [pending, setPending] = useState(false);
+  const [external, setExternal] = useState<External[]>([]);
+  const [leaving, setLeaving] = useState<string | null>(null);
+
+  useEffect(() => {
+    // A failed outside sign-in comes back here with ?error=CODE.
+    const code = new URLSearchParams(window.location.search).get('error');
+    if (code) setError(signInErrorText(code));
+    // Only what the server has configured: an unconfigured provider has no button.
+    getProviders()
+      .then((all) => setExternal(Object.values(all ?? {}).filter((p) => p.type === 'oauth').map((p) => ({ id: p.id, name: p.name }))))
+      .catch((err: unknown) => setError(`Cannot list the sign-in providers: ${err instanceof Error ? err.message : String(err)}`));
+  }, []);
+
+  async function onExternal(id: string) {
+    setError(null);
+    setLeaving(id);
+    try {
+      // Leaves for the provider's page; it comes back to /api/auth/callback/<id>, then to '/'.
+      await signIn(id, { callbackUrl: '/' });
+    } catch (err) {
+      setError(`Sign-in failed: ${err instanceof Error ? err.message : String(err)}`);
+      setLeaving(null);
+    }
+  }
 
   async function onSubmit() {
     setError(null);
@@ -73,6 +100,16 @@ export default function LoginPage() {
           autoComplete="current-password"
         />
       </Form>
+      {external.length > 0 && (
+        <div className="card mt-4 space-y-2 p-6" data-testid="external-sign-in">
+          <p className="text-center text-xs text-slate-500">or</p>
+          {external.map((p) => (
+            <button key={p.id} type="button" className="btn-secondary w-full" data-testid={`sign-in-${p.id}`} disabled={leaving !== null} onClick={() => void onExternal(p.id)}>
+              {leaving === p.id ? `Going to ${p.name}…` : `Sign in with ${p.name}`}
+            </button>
+          ))}
+        </div>
+      )}
     </div>
   );
 }

@@ -1,5 +1,6 @@
-// next-auth configuration: email + password against our User table, JWT sessions,
-// sign-in back-off (./throttle) and an audit row for every sign-in attempt.
+// next-auth configuration: email + password against our User table, and the outside
+// providers the environment configures (./external-*), JWT sessions naming our Session
+// rows, sign-in back-off for passwords (./throttle) and an audit row for every attempt.
 import type { NextAuthOptions } from 'next-auth';
 import CredentialsProvider from 'next-auth/providers/credentials';
 import type { PrismaClient } from '../../generated/prisma/client';
@@ -8,6 +9,10 @@ import { db } from '../db';
 import { addressKey } from '../http/client-address';
 import { hashPassword, verifyPassword } from './password';
 import { SESSION_MAX_AGE_S, createSession } from './sessions';
+import { externalConfig, providerName } from './external-config';
+import { externalProviders, personFromProfile } from './external-providers';
+import { ExternalSignInRefused, provisionExternal, type Provisioned } from './external-users';
+import { auditSignIn, type KnownUser } from './sign-in-audit';
 import { SignInThrottle, accountKey, addressThrottleKey } from './throttle';
 
 /** What a throttled sign-in says; the login page shows it as it is. */
@@ -31,27 +36,6 @@ export interface SignInDeps {
 function defaultDeps(): SignInDeps {
   const prisma = db();
   return { prisma, throttle: new SignInThrottle(prisma), verify: verifyPassword };
-}
-
-type KnownUser = { id: string; email: string; name: string };
-
-/**
- * Audit rows for a sign-in attempt. The audit page shows a team's rows to its admins,
- * so an attempt on a known account gets one row per team of that user: each team's
- * admins see their member's sign-ins, failures and lock-outs, and no other team does.
- * An attempt on an email nobody has gets one row with no team: it belongs to no team
- * (listing it to every team's admins would show them what strangers typed), and stays
- * in the table for whoever runs the server.
- */
-async function auditSignIn(prisma: PrismaClient, user: KnownUser | null, email: string, address: string, result: string): Promise<void> {
-  try {
-    const teams = user ? await prisma.membership.findMany({ where: { userId: user.id }, select: { teamId: true } }) : [];
-    const target = `${email} from ${address}`.slice(0, 400);
-    const rows = (teams.length ? teams.map((t) => t.teamId) : [null]).map((teamId) => ({ userId: user?.id ?? null, teamId, action: 'auth.signin', target, result, address: address.slice(0, 100) }));
-    await prisma.auditLog.createMany({ data: rows });
-  } catch (err) {
-    console.error(`audit auth.signin: cannot write: ${(err as Error).message}`);
-  }
 }
 
 /**
@@ -88,15 +72,51 @@ export async function checkCredentials(emailInput: string, password: string, add
     return user;
   }
   await throttle.failed([keys.account, keys.address]);
-  await auditSignIn(prisma, known, email, address, user ? 'error: wrong password' : 'error: no account with this email');
+  await auditSignIn(prisma, known, email, address, !user ? 'error: no account with this email' : user.passwordHash ? 'error: wrong password' : 'error: this account has no password (it signs in with OpenID Connect or GitHub)');
   return null;
 }
 
-export function authOptions(clientAddress: string, userAgent = ''): NextAuthOptions {
+/** What went wrong in an outside sign-in, for the audit row: the underlying error's message (openid-client's "aud mismatch, expected …"). */
+function failureText(metadata: unknown): string {
+  const m = metadata as { error?: unknown; error_description?: unknown; message?: unknown } | undefined;
+  const err = (m && typeof m === 'object' && 'error' in m ? m.error : m) as { message?: unknown } | undefined;
+  const message = typeof err?.message === 'string' ? err.message : String(err ?? 'unknown error');
+  const description = typeof m?.error_description === 'string' ? `: ${m.error_description}` : '';
+  return `${message}${description}`.replace(/\s+/g, ' ').slice(0, 500);
+}
+
+/**
+ * `callbackProvider` is the provider id of a /api/auth/callback/<id> request, so a callback
+ * that fails before next-auth names its provider is still audited with it.
+ */
+export function authOptions(clientAddress: string, userAgent = '', callbackProvider?: string): NextAuthOptions {
+  const external = externalConfig();
+  const prisma = () => db();
+  // From the signIn callback to the jwt callback of the same request (options are made per request).
+  const signedIn = new Map<string, Provisioned>();
   return {
     secret: authSecret(),
     session: { strategy: 'jwt', maxAge: SESSION_MAX_AGE_S },
-    pages: { signIn: '/login' },
+    // Errors land on the login page too (?error=CODE), which says in words what happened.
+    pages: { signIn: '/login', error: '/login' },
+    logger: {
+      error(code, metadata) {
+        console.error(`next-auth ${code}: ${failureText(metadata)}`);
+        // A callback the provider or next-auth refused (bad signature, wrong audience, expired, replayed state …):
+        // next-auth sends the browser to ?error=OAuthCallback; the audit row keeps the reason.
+        // OAUTH_CALLBACK_HANDLER_ERROR with a providerId is the provider's own ?error=…, which OAUTH_CALLBACK_ERROR reports next;
+        // without one it is a failure after the provider's answer was accepted (the session could not be written, say).
+        const handlerFailure = code === 'OAUTH_CALLBACK_HANDLER_ERROR' && !(metadata && typeof metadata === 'object' && 'providerId' in metadata);
+        if (code === 'OAUTH_CALLBACK_ERROR' || handlerFailure) {
+          const id = (metadata as { providerId?: string } | undefined)?.providerId ?? callbackProvider;
+          void auditSignIn(prisma(), null, '(identity not verified)', clientAddress, `error: ${failureText(metadata)}`, providerName(external, id));
+        }
+      },
+      warn(code) {
+        console.warn(`next-auth warning ${code}`);
+      },
+      debug() {},
+    },
     providers: [
       CredentialsProvider({
         name: 'Email',
@@ -115,11 +135,44 @@ export function authOptions(clientAddress: string, userAgent = ''): NextAuthOpti
           return user ? { id: user.id, email: user.email, name: user.name } : null;
         },
       }),
+      ...externalProviders(external),
     ],
     callbacks: {
-      async jwt({ token, user }) {
+      /** An outside sign-in, its ID token checked already: the Berth user for it, made or linked on the first one. */
+      async signIn({ account, profile }) {
+        if (!account || account.provider === 'credentials') return true;
+        const via = providerName(external, account.provider);
+        const person = personFromProfile(account.provider, profile, external);
+        if (!person) {
+          await auditSignIn(prisma(), null, '(unknown)', clientAddress, `error: ${via} is not configured`, via);
+          throw new Error('BerthNotConfigured');
+        }
+        try {
+          const map = account.provider === 'oidc' ? (external.oidc?.teamMap ?? []) : [];
+          const p = await provisionExternal(prisma(), person, map);
+          signedIn.set(`${account.provider}\0${person.subject}`, p);
+          return true;
+        } catch (err) {
+          if (err instanceof ExternalSignInRefused) {
+            await auditSignIn(prisma(), null, person.email ?? '(no email)', clientAddress, `error: ${err.message}`, via);
+            throw new Error(err.code);
+          }
+          await auditSignIn(prisma(), null, person.email ?? '(no email)', clientAddress, `error: ${(err as Error).message}`, via);
+          console.error(`sign-in with ${via}: ${(err as Error).stack ?? err}`);
+          // The message would travel in the URL; the page has its own words for this code.
+          throw new Error('Callback');
+        }
+      },
+      async jwt({ token, user, account }) {
         // A sign-in: the JWT names a session row, which revocation can end (./sessions).
-        if (user) {
+        if (user && account && account.provider !== 'credentials') {
+          const p = signedIn.get(`${account.provider}\0${account.providerAccountId}`);
+          if (!p) throw new Error(`sign-in with ${account.provider}: no provisioned user for this identity`);
+          token.sub = p.userId;
+          token.sid = await createSession(p.userId, clientAddress, userAgent);
+          const notes = [p.how === 'created' ? 'new account' : p.how === 'linked' ? 'linked to the account with this email' : null, p.joined.length ? `joined ${p.joined.join(', ')}` : null, p.missingTeams.length ? `mapped teams missing in Berth: ${p.missingTeams.join(', ')}` : null].filter(Boolean);
+          await auditSignIn(prisma(), { id: p.userId, email: p.email, name: p.name }, p.email, clientAddress, 'ok', providerName(external, account.provider), notes.join('; '));
+        } else if (user) {
           token.sub = user.id;
           token.sid = await createSession(user.id, clientAddress, userAgent);
         }

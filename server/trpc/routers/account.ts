@@ -6,6 +6,7 @@ import { hashPassword, verifyPassword } from '../../auth/password';
 import { revokeAllSessions, revokeSession } from '../../auth/sessions';
 import { isRole } from '../../../protocol/roles';
 import { currentTeam } from '../../auth/current-team';
+import { externalConfig, providerName } from '../../auth/external-config';
 import { writeAudit } from '../host-ops';
 import { sessionProcedure, router, type AuthedContext } from '../init';
 
@@ -21,7 +22,12 @@ export const accountRouter = router({
   me: sessionProcedure.query(async ({ ctx }) => {
     const memberships = await ctx.prisma.membership.findMany({ where: { userId: ctx.user.id }, include: { team: { select: { name: true } } }, orderBy: { createdAt: 'asc' } });
     const current = await currentTeam(ctx.user.id, ctx.sessionId, ctx.prisma);
+    const login = await ctx.prisma.user.findUniqueOrThrow({ where: { id: ctx.user.id }, select: { passwordHash: true, identities: { select: { provider: true, email: true }, orderBy: { createdAt: 'asc' } } } });
+    const external = externalConfig();
     return {
+      /** False for an account made by an outside sign-in: it has no password to change. */
+      hasPassword: login.passwordHash !== '',
+      identities: login.identities.map((i) => ({ provider: i.provider, name: providerName(external, i.provider), email: i.email })),
       currentTeamId: current?.id ?? null,
       id: ctx.user.id,
       email: ctx.user.email,
@@ -59,6 +65,10 @@ export const accountRouter = router({
   /** The current password, then a new one; the other sessions end (this one stays). */
   changePassword: sessionProcedure.input(z.object({ current: z.string().max(1024), next: PASSWORD })).mutation(async ({ ctx, input }) => {
     const user = await ctx.prisma.user.findUniqueOrThrow({ where: { id: ctx.user.id } });
+    if (!user.passwordHash) {
+      await auditAccount(ctx, 'account.changePassword', user.email, 'error: the account has no password (it signs in with an outside provider)');
+      throw new TRPCError({ code: 'BAD_REQUEST', message: 'this account has no password: it signs in with OpenID Connect or GitHub, and that provider keeps its password' });
+    }
     if (!(await verifyPassword(input.current, user.passwordHash))) {
       await auditAccount(ctx, 'account.changePassword', user.email, 'error: wrong current password');
       throw new TRPCError({ code: 'FORBIDDEN', message: 'the current password is not right' });

@@ -185,6 +185,9 @@ export const teamRouter = router({
       const mine = await callerRole(ctx, input.teamId, 'admin');
       if (input.userId === ctx.user.id) throw new TRPCError({ code: 'BAD_REQUEST', message: 'change your own password on the account page' });
       await actOn(ctx, input.teamId, input.userId, mine);
+      // A one-time password would give a second way in to an account whose sign-in its identity provider owns.
+      const target = await ctx.prisma.user.findUniqueOrThrow({ where: { id: input.userId }, select: { passwordHash: true } });
+      if (!target.passwordHash) throw new TRPCError({ code: 'BAD_REQUEST', message: 'this member has no password: they sign in with OpenID Connect or GitHub (remove them, or revoke their sessions, to cut them off)' });
       const temporary = randomBytes(12).toString('base64url');
       await ctx.prisma.user.update({ where: { id: input.userId }, data: { passwordHash: await hashPassword(temporary), mustChangePassword: true } });
       await revokeAllSessions(input.userId, undefined, ctx.prisma);
