@@ -29,7 +29,7 @@ import type { AppRouter } from '../../server/trpc/router';
 import { startAgentProcess, type AgentProcess } from '../fixtures/agent-process';
 import { pushBusyboxImage } from '../fixtures/busybox-image';
 import { startRegistry } from '../fixtures/registry';
-import { makeCert, type TestCert } from '../fixtures/tls';
+import { fetchWithCa, makeCert, type TestCert } from '../fixtures/tls';
 import { removeCgroupParent } from '../fixtures/processes';
 import { cgroupParentFor } from '../../agent/engine/index';
 import { codeOf, ensureNextBuild, eventually, removeDir, spawnTsx, startControlPlane, type ControlPlane } from './support/control-plane';
@@ -37,30 +37,6 @@ import { codeOf, ensureNextBuild, eventually, removeDir, spawnTsx, startControlP
 const OWNER = { email: 'tls-owner@example.test', name: 'Tls Owner', password: 'owner-pass-1' };
 const PATIENCE_MS = 60_000;
 const IDLE_S = 2;
-
-/** fetch over Node's https client with our CA (the test process's global fetch cannot be given one). */
-function fetchWithCa(ca: Buffer): typeof fetch {
-  return ((input: string | URL | Request, init?: RequestInit) =>
-    new Promise<Response>((resolve, reject) => {
-      const url = new URL(input instanceof Request ? input.url : String(input));
-      const headers: Record<string, string> = {};
-      new Headers(init?.headers).forEach((v, k) => (headers[k] = v));
-      const body = typeof init?.body === 'string' ? init.body : init?.body instanceof URLSearchParams ? init.body.toString() : undefined;
-      if (init?.body instanceof URLSearchParams) headers['content-type'] ??= 'application/x-www-form-urlencoded';
-      const req = https.request(url, { method: init?.method ?? 'GET', headers, ca }, (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (d: Buffer) => chunks.push(d));
-        res.on('end', () => {
-          const h = new Headers();
-          for (let i = 0; i < res.rawHeaders.length; i += 2) h.append(res.rawHeaders[i], res.rawHeaders[i + 1]);
-          const status = res.statusCode ?? 0;
-          resolve(new Response([101, 204, 205, 304].includes(status) ? null : Buffer.concat(chunks), { status, headers: h }));
-        });
-      });
-      req.on('error', reject);
-      req.end(body);
-    })) as typeof fetch;
-}
 
 /** A TLS server that says nothing and records every byte of application data sent to it: the man in the middle. */
 async function impostor(cert: TestCert, port = 0) {
