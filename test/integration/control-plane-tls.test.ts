@@ -233,6 +233,12 @@ describe('the control plane over TLS', { timeout: 600_000 }, () => {
     writeFileSync(path.join(certDir, 'ca.pem'), cert.cert);
     const byEnv = docker(['ps', '--format', '{{.Names}}'], { DOCKER_CERT_PATH: certDir, DOCKER_TLS_VERIFY: '1' });
     assert.equal(byEnv.status, 0, byEnv.stderr);
+    // A context with the CA, as the README shows.
+    const made = spawnSync('timeout', ['-k', '5', '30', 'docker', 'context', 'create', 'berth-tls', '--docker', `host=tcp://127.0.0.1:${cp.port}/docker/tls-edge,ca=${cert.certFile}`], { encoding: 'utf8', env: { ...process.env, DOCKER_CONFIG: config, DOCKER_HOST: '', DOCKER_CONTEXT: '' } });
+    assert.equal(made.status, 0, made.stderr);
+    const byContext = spawnSync('timeout', ['-k', '5', '60', 'docker', '--context', 'berth-tls', 'images', '--format', '{{.Repository}}:{{.Tag}}'], { encoding: 'utf8', env: { ...process.env, DOCKER_CONFIG: config, DOCKER_HOST: '', DOCKER_CONTEXT: '', DOCKER_CERT_PATH: '', DOCKER_TLS_VERIFY: '' } });
+    assert.equal(byContext.status, 0, byContext.stderr);
+    assert.ok(byContext.stdout.split('\n').includes(image), byContext.stdout);
     // Verification is real: with the impostor's certificate as the CA the CLI refuses the server's.
     const wrong = docker(['--tlsverify', '--tlscacert', other.certFile, 'ps']);
     assert.notEqual(wrong.status, 0);
