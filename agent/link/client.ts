@@ -53,6 +53,7 @@ export async function startLink(o: LinkOptions): Promise<Link> {
   const agent = serverAgent(o.server, { pin: cred.serverFingerprint, ca: o.ca, onRefused: (err) => log(err.message) });
   const socket: Socket<ServerToAgent, AgentToServer> = io(o.server + AGENT_NAMESPACE, {
     transports: ['websocket'],
+    // Typed for browsers (string | boolean); in Node engine.io hands it to ws's https.request.
     ...(agent ? { agent: agent as unknown as string } : {}),
     auth: { hostId: cred.hostId, credential: cred.credential },
     reconnection: true,
