@@ -1,15 +1,22 @@
 // Command-line flags of the agent, kept apart from main.ts so they can be tested without starting anything.
 import path from 'node:path';
 import { parseArgs } from 'node:util';
+import { readFileSync } from 'node:fs';
 import { DEFAULT_ROOT } from './engine/index';
+import { parseFingerprint } from './link/server-tls';
 
-export const USAGE = `usage: bin/berth-agent [--root DIR] [--docker-socket PATH] [--server URL [--token TOKEN]] [--bridge none]
+export const USAGE = `usage: bin/berth-agent [--root DIR] [--docker-socket PATH] [--server URL [--token TOKEN]
+                         [--server-fingerprint sha256:HEX | --ca FILE]] [--bridge none]
                          [--insecure-registry HOST[:PORT]]… [--max-layer-size SIZE]
 
   --root DIR            engine state (images, containers, credential)   default ${DEFAULT_ROOT}
   --docker-socket PATH  where the Docker Engine API listens              default /run/berth/docker.sock
   --server URL          control plane to connect to (http:// or https://)
   --token TOKEN         one-time join token, needed on the first start with --server
+  --server-fingerprint sha256:HEX
+                        accept exactly this certificate from an https:// server (the join
+                        command has it); kept with the credential for later starts
+  --ca FILE             PEM CA bundle to verify an https:// server with, instead of the system's
   --bridge none         no default bridge (as dockerd's --bridge=none): containers on the
                         default network get loopback only; user networks still work
 
@@ -31,6 +38,10 @@ export interface AgentFlags {
   dockerSocket: string;
   server?: string;
   token?: string;
+  /** The pinned server certificate ("sha256:AB:…"). */
+  serverFingerprint?: string;
+  /** PEM CA bundle for an https server without a pin. */
+  ca?: Buffer;
   /** --bridge none. */
   noDefaultBridge?: boolean;
   /** host[:port] of registries reached over plain http. */
@@ -52,6 +63,8 @@ export function parseFlags(argv: string[]): AgentFlags | 'help' {
         'docker-socket': { type: 'string' },
         server: { type: 'string' },
         token: { type: 'string' },
+        'server-fingerprint': { type: 'string' },
+        ca: { type: 'string' },
         bridge: { type: 'string' },
         'insecure-registry': { type: 'string', multiple: true },
         'max-layer-size': { type: 'string' },
@@ -90,6 +103,21 @@ export function parseFlags(argv: string[]): AgentFlags | 'help' {
     }
     if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new Error(`--server must use http:// or https://, got ${u.protocol}`);
     flags.server = u.origin + u.pathname.replace(/\/+$/, '');
+  }
+  const pin = str('server-fingerprint');
+  const ca = str('ca');
+  if ((pin !== undefined || ca !== undefined) && !flags.server?.startsWith('https:')) {
+    throw new Error(`--${pin !== undefined ? 'server-fingerprint' : 'ca'} needs an https:// --server${flags.server ? `, got ${flags.server}` : ''}`);
+  }
+  if (pin !== undefined && ca !== undefined) throw new Error('--server-fingerprint and --ca exclude each other: a pinned certificate is trusted by itself, not through a CA');
+  if (pin !== undefined) flags.serverFingerprint = parseFingerprint(pin);
+  if (ca !== undefined) {
+    try {
+      flags.ca = readFileSync(path.resolve(ca));
+    } catch (err) {
+      throw new Error(`--ca: cannot read ${ca}: ${(err as Error).message}`);
+    }
+    if (!flags.ca.includes('-----BEGIN CERTIFICATE-----')) throw new Error(`--ca: ${ca} holds no PEM certificate`);
   }
   return flags;
 }

@@ -48,7 +48,7 @@ async function main(): Promise<void> {
   console.log(`berth-agent: Docker API on unix://${flags.dockerSocket} (root ${flags.root})`);
   if (flags.server) {
     try {
-      link = await startLink({ engine, root: flags.root, server: flags.server, token: flags.token, dockerSocket: flags.dockerSocket });
+      link = await startLink({ engine, root: flags.root, server: flags.server, token: flags.token, serverFingerprint: flags.serverFingerprint, ca: flags.ca, dockerSocket: flags.dockerSocket });
     } catch (err) {
       console.error(`berth-agent: ${err instanceof EnrollError ? err.message : ((err as Error).stack ?? err)}`);
       await shutdown('', 1);

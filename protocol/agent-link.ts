@@ -282,6 +282,13 @@ export const agentCommandSchema = z.discriminatedUnion('op', [
   z.strictObject({ op: z.literal('networks.prune') }),
   /** The Docker API proxied through the control plane (protocol/docker-tunnel.ts). */
   ...tunnelCommandSchemas,
+  /**
+   * Credential rotation (server/hub/rotate.ts): the agent stores `credential` atomically in
+   * place of its own and presents it from the next handshake on; acked once it is on disk.
+   */
+  z.strictObject({ op: z.literal('credential.rotate'), credential: z.string().min(20).max(200) }),
+  /** Which credential the agent holds now: { hash } (hex SHA-256, as the server stores them), to settle an unconfirmed rotation. */
+  z.strictObject({ op: z.literal('credential.check') }),
 ]);
 
 export type AgentCommand = z.infer<typeof agentCommandSchema>;

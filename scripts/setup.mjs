@@ -45,6 +45,8 @@ function debianPackages() {
     // The Python Docker SDK and a terminal to drive `docker run -it` in, for the stdio tests.
     ['python3-docker', '/usr/lib/python3/dist-packages/docker/__init__.py', ['test']],
     ['tmux', '/usr/bin/tmux', ['test']],
+    // The TLS tests make their certificates with it.
+    ['openssl', '/usr/bin/openssl', ['test']],
     // Compose 1.29 (Python, on python3-docker), driven against the agent's socket.
     ['docker-compose', '/usr/bin/docker-compose', ['test']],
     ['docker.io', '/usr/sbin/dockerd', ['bench']],

@@ -12,6 +12,7 @@ import { hashSecret, newSecret } from '../server/auth/tokens';
 import { listenPort } from '../server/db/config';
 import { db } from '../server/db';
 import { DEFAULT_TEAM } from '../server/db/seed';
+import { serverTls } from '../server/http/tls';
 import { prepareDatabase, prepareEnvironment, startServer } from '../server/main';
 import { ensureAgentBundle } from './agent-bundle.mjs';
 import { ensureFreshBuild } from './next-build';
@@ -63,7 +64,9 @@ async function main(): Promise<void> {
   const dockerSocket = path.resolve(process.env.BERTH_DOCKER_SOCKET || '/run/berth/docker.sock');
   // Setup built it already under `npm start`; this covers `tsx scripts/start.ts` run alone.
   const bundle = await ensureAgentBundle((msg: string) => console.error(`berth: ${msg}`));
-  const baseArgs = [bundle, '--root', agentRoot, '--docker-socket', dockerSocket, '--server', server.url];
+  // Under TLS the local agent pins this server's certificate, as the dashboard's join command does.
+  const fingerprint = serverTls()?.fingerprint;
+  const baseArgs = [bundle, '--root', agentRoot, '--docker-socket', dockerSocket, '--server', server.url, ...(fingerprint ? ['--server-fingerprint', fingerprint] : [])];
 
   let agent: ChildProcess | undefined;
   let stopping = false;

@@ -1,6 +1,6 @@
 // The control plane: one http server carrying the Next.js app and socket.io
 // ('/agent' for hosts, '/ui' for browsers) on the same port.
-import { createServer, type Server as HttpServer } from 'node:http';
+import type { Server as HttpServer } from 'node:http';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import next from 'next';
@@ -12,6 +12,7 @@ import { closeDatabase, openDatabase } from './db';
 import { CLIENT_ADDRESS_HEADER, clientAddress, trustedProxyHops } from './http/client-address';
 import { originAllowed } from './http/origin';
 import { addSocketSecurityHeaders, applySecurityHeaders } from './http/security-headers';
+import { TlsConfigError, createControlPlaneServer, serverTls, timeoutsFromEnv } from './http/tls';
 import { agentHub } from './hub/agents';
 import { imageTransfers } from './hub/image-transfer';
 import { logDownloads } from './hub/log-download';
@@ -39,7 +40,12 @@ export interface RunningServer {
 export function prepareEnvironment(port: number): void {
   process.env.BERTH_DATA_DIR ||= dataDir();
   process.env.PORT = String(port);
-  process.env.NEXTAUTH_URL ||= `http://localhost:${port}`;
+  // Under TLS next-auth's cookies get Secure (and the __Secure- prefix) because this URL is https.
+  const scheme = serverTls() ? 'https' : 'http';
+  if (scheme === 'https' && process.env.NEXTAUTH_URL?.startsWith('http://')) {
+    throw new Error(`NEXTAUTH_URL is ${process.env.NEXTAUTH_URL} but BERTH_TLS_CERT makes this server https: set it to the https:// address people use, or unset it`);
+  }
+  process.env.NEXTAUTH_URL ||= `${scheme}://localhost:${port}`;
   authSecret();
   // A wrong value is refused at start, not found out at the first sign-in.
   trustedProxyHops();
@@ -54,11 +60,14 @@ export async function prepareDatabase(): Promise<void> {
 export async function startServer(opts: StartOptions = {}): Promise<RunningServer> {
   const port = opts.port ?? listenPort();
   const dev = opts.dev ?? process.env.BERTH_DEV === '1';
+  // A bad TLS setting is refused before anything starts (serverTls throws, naming it).
+  const tls = serverTls();
+  const timeouts = timeoutsFromEnv();
   prepareEnvironment(port);
   const hops = trustedProxyHops();
   await prepareDatabase();
 
-  const http = createServer();
+  const http = createControlPlaneServer(tls, timeouts);
   const app = next({ dev, dir: REPO_ROOT, hostname: opts.hostname ?? 'localhost', port, httpServer: http });
   const handle = app.getRequestHandler();
   await app.prepare();
@@ -112,8 +121,8 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
     });
   });
   const actual = (http.address() as { port: number }).port;
-  const url = `http://localhost:${actual}`;
-  console.log(`berth: control plane on ${url}${dev ? ' (dev)' : ''}, data in ${process.env.BERTH_DATA_DIR}${cluster ? `, cluster node ${cluster.cluster.node} (Redis)` : ''}`);
+  const url = `${tls ? 'https' : 'http'}://localhost:${actual}`;
+  console.log(`berth: control plane on ${url}${dev ? ' (dev)' : ''}${tls ? ` (TLS, certificate ${tls.fingerprint})` : ''}, data in ${process.env.BERTH_DATA_DIR}${cluster ? `, cluster node ${cluster.cluster.node} (Redis)` : ''}`);
 
   return {
     port: actual,
@@ -150,7 +159,8 @@ if (process.argv[1] && import.meta.url === pathToFileURL(path.resolve(process.ar
       process.once('SIGTERM', stop);
     },
     (err: unknown) => {
-      console.error(`berth: cannot start: ${(err as Error)?.stack ?? err}`);
+      // A setting refused by name needs no stack trace.
+      console.error(`berth: cannot start: ${err instanceof TlsConfigError ? err.message : ((err as Error)?.stack ?? err)}`);
       process.exit(1);
     },
   );

@@ -4,6 +4,8 @@ import { io, type Socket } from 'socket.io-client';
 import { CHANGING_ACTIONS, type ContainerEvent, type Engine } from '../engine/types';
 import { runCommand, type CommandContext } from './commands';
 import { ensureCredential } from './enroll';
+import { writeCredential } from './credential';
+import { serverAgent } from './server-tls';
 import { AGENT_NAMESPACE, type AgentToServer, type LogBatch, type ServerToAgent } from '../../protocol/agent-link';
 import { buildSnapshot } from './snapshot';
 import { Terminals } from './terminal';
@@ -15,6 +17,10 @@ export interface LinkOptions {
   root: string;
   server: string;
   token?: string;
+  /** --server-fingerprint: the server certificate to accept (then kept with the credential). */
+  serverFingerprint?: string;
+  /** --ca: PEM CA bundle for an https server without a pin. */
+  ca?: Buffer;
   hostname?: string;
   /** The agent's own Docker API socket, which proxied Docker API connections are piped to. */
   dockerSocket?: string;
@@ -39,12 +45,16 @@ const RETRY_MAX_MS = 30_000;
 /** Enrols if needed (throws EnrollError on a refused token), then connects; reconnects forever. */
 export async function startLink(o: LinkOptions): Promise<Link> {
   const log = o.log ?? ((m: string) => console.log(`berth-agent: ${m}`));
-  const cred = await ensureCredential({ root: o.root, server: o.server, token: o.token, hostname: o.hostname, log });
+  const cred = await ensureCredential({ root: o.root, server: o.server, token: o.token, hostname: o.hostname, pin: o.serverFingerprint, ca: o.ca, log });
   if (cred.server && cred.server !== o.server) {
     log(`note: credential in ${o.root} was issued by ${cred.server}; using it with ${o.server}`);
   }
+  // Every reconnect goes through this agent, so each one checks the server's certificate again.
+  const agent = serverAgent(o.server, { pin: cred.serverFingerprint, ca: o.ca, onRefused: (err) => log(err.message) });
   const socket: Socket<ServerToAgent, AgentToServer> = io(o.server + AGENT_NAMESPACE, {
     transports: ['websocket'],
+    // Typed for browsers (string | boolean); in Node engine.io hands it to ws's https.request.
+    ...(agent ? { agent: agent as unknown as string } : {}),
     auth: { hostId: cred.hostId, credential: cred.credential },
     reconnection: true,
     reconnectionAttempts: Infinity,
@@ -146,6 +156,17 @@ export async function startLink(o: LinkOptions): Promise<Link> {
   const loads: LoadStreams = new Map();
   const ctx: CommandContext = {
     engine,
+    credential: {
+      // Runs synchronously as the command arrives (see runCommand): once it returns, every later
+      // handshake of this socket presents the new credential, and the file on disk holds it.
+      rotate: (credential) => {
+        writeCredential(o.root, { ...cred, credential });
+        cred.credential = credential;
+        socket.auth = { hostId: cred.hostId, credential };
+        log('host credential rotated; the new one is stored');
+      },
+      held: () => cred.credential,
+    },
     subscriptions,
     terminals,
     sendLogs,

@@ -1,5 +1,6 @@
 // Carries out the control plane's commands on the engine. Every command gets an answer:
 // engine errors travel back with their status so the dashboard can tell "not found" from "broken".
+import { createHash } from 'node:crypto';
 import { EngineError } from '../engine/errors';
 import type { Engine, PullProgress } from '../engine/types';
 import { streamLogs } from './log-stream';
@@ -28,6 +29,8 @@ export interface CommandContext {
   loads: LoadStreams;
   /** Proxied Docker API connections; the client closes them all when the link drops. */
   tunnels?: DockerTunnels;
+  /** The host credential: replacing it (stored before it returns) and the one held now. */
+  credential?: { rotate(credential: string): void; held(): string };
 }
 
 export function failure(err: unknown): CommandResult {
@@ -271,6 +274,16 @@ export async function runCommand(ctx: CommandContext, raw: unknown): Promise<Com
         return { ok: true };
       case 'docker.close':
         return { ok: true, result: { closed: ctx.tunnels?.close(cmd.tunnelId) ?? false } };
+      // Both before any await: a command is carried out in the order it came, so a check sent
+      // after a rotation sees the rotated credential, and a rotation is never half done when the
+      // link drops (the server's side of that: server/hub/rotate.ts).
+      case 'credential.rotate':
+        if (!ctx.credential) throw new EngineError(501, 'this agent has no host credential to rotate');
+        ctx.credential.rotate(cmd.credential);
+        return { ok: true };
+      case 'credential.check':
+        if (!ctx.credential) throw new EngineError(501, 'this agent has no host credential');
+        return { ok: true, result: { hash: createHash('sha256').update(ctx.credential.held()).digest('hex') } };
     }
   } catch (err) {
     return failure(err);

@@ -8,6 +8,8 @@ export interface StoredCredential {
   server: string;
   hostId: string;
   credential: string;
+  /** The server certificate this host was enrolled under (--server-fingerprint); later starts keep to it. */
+  serverFingerprint?: string;
 }
 
 export const credentialPath = (root: string) => path.join(root, 'credential.json');
@@ -29,7 +31,10 @@ export function readCredential(root: string): StoredCredential | undefined {
   if (typeof c?.hostId !== 'string' || typeof c.credential !== 'string') {
     throw new Error(`${credentialPath(root)} is damaged (no hostId/credential); delete it and enrol again with --token`);
   }
-  return { server: c.server ?? '', hostId: c.hostId, credential: c.credential };
+  if (c.serverFingerprint !== undefined && typeof c.serverFingerprint !== 'string') {
+    throw new Error(`${credentialPath(root)} is damaged (serverFingerprint is not a string); delete it and enrol again with --token`);
+  }
+  return { server: c.server ?? '', hostId: c.hostId, credential: c.credential, ...(c.serverFingerprint ? { serverFingerprint: c.serverFingerprint } : {}) };
 }
 
 export function writeCredential(root: string, cred: StoredCredential): void {

@@ -117,8 +117,15 @@ export class AgentHub {
   private async authenticate(auth: Partial<AgentAuth>): Promise<string | null> {
     if (typeof auth?.hostId !== 'string' || typeof auth.credential !== 'string') return null;
     const host = await db().host.findUnique({ where: { id: auth.hostId } });
-    if (!host || host.revokedAt || !secretMatches(auth.credential, host.credentialHash)) return null;
-    return host.id;
+    if (!host || host.revokedAt) return null;
+    if (secretMatches(auth.credential, host.credentialHash)) return host.id;
+    // A rotation's new credential: the agent stored it, so the rotation is complete (./rotate.ts).
+    if (host.pendingCredentialHash && secretMatches(auth.credential, host.pendingCredentialHash)) {
+      await db().host.updateMany({ where: { id: host.id, pendingCredentialHash: host.pendingCredentialHash }, data: { credentialHash: host.pendingCredentialHash, pendingCredentialHash: null, pendingCredentialAt: null } });
+      console.log(`host ${host.id}: connected with its rotated credential; the old one is refused from now on`);
+      return host.id;
+    }
+    return null;
   }
 
   private onConnect(socket: AgentSocket): void {

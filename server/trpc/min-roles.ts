@@ -53,6 +53,7 @@ export const MIN_ROLE: Record<string, MinRole> = {
   'hosts.get': host('viewer'),
   'hosts.createJoinToken': current('admin'),
   'hosts.revoke': host('admin'),
+  'hosts.rotateCredential': host('admin'),
   'hosts.move': host('admin'),
 
   'images.list': host('viewer'),

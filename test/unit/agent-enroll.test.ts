@@ -6,7 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { credentialPath, readCredential, writeCredential } from '../../agent/link/credential';
-import { EnrollError, enroll } from '../../agent/link/enroll';
+import { EnrollError, enroll, ensureCredential } from '../../agent/link/enroll';
 
 describe('stored host credential', () => {
   it('reads back what was written, and calls a damaged file damaged, naming it', () => {
@@ -51,6 +51,26 @@ describe('enrolment', () => {
     } finally {
       for (const s of sockets) s.destroy();
       await new Promise((r) => server.close(r));
+    }
+  });
+});
+
+describe('the pinned server certificate kept with the credential', () => {
+  const PIN_A = 'sha256:' + Array.from({ length: 32 }, () => 'AB').join(':');
+  const PIN_B = 'sha256:' + Array.from({ length: 32 }, () => 'CD').join(':');
+  it('holds across restarts without the flag, is replaced by a new --server-fingerprint, and refuses a plain http server', async () => {
+    const root = mkdtempSync(path.join(os.tmpdir(), 'berth-pin-'));
+    try {
+      writeCredential(root, { server: 'https://cp:3000', hostId: 'h1', credential: 'c1', serverFingerprint: PIN_A });
+      // A restart with no pin on the command line keeps the stored one.
+      assert.equal((await ensureCredential({ root, server: 'https://cp:3000' })).serverFingerprint, PIN_A);
+      await assert.rejects(ensureCredential({ root, server: 'http://cp:3000' }), (e: unknown) => e instanceof EnrollError && e.message.includes(`pins the server's certificate (${PIN_A}), but --server http://cp:3000 is not https://`));
+      const logged: string[] = [];
+      assert.equal((await ensureCredential({ root, server: 'https://cp:3000', pin: PIN_B, log: (m) => logged.push(m) })).serverFingerprint, PIN_B);
+      assert.deepEqual(logged, [`server certificate pin changed from ${PIN_A} to ${PIN_B} (--server-fingerprint)`]);
+      assert.deepEqual(readCredential(root), { server: 'https://cp:3000', hostId: 'h1', credential: 'c1', serverFingerprint: PIN_B });
+    } finally {
+      rmSync(root, { recursive: true, force: true });
     }
   });
 });

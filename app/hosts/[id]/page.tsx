@@ -28,6 +28,7 @@ export default function HostPage() {
   const canOperate = hasRole(role, 'operator');
   const isAdmin = hasRole(role, 'admin');
   const revoke = trpc.hosts.revoke.useMutation({ onSuccess: () => router.replace('/') });
+  const rotate = trpc.hosts.rotateCredential.useMutation();
   const [justPulled, setJustPulled] = useState('');
   const now = useNow();
 
@@ -61,19 +62,37 @@ export default function HostPage() {
           {role ? <p className="text-xs text-slate-500">Your role here: {role}</p> : null}
         </div>
         {isAdmin ? (
-          <button
-            type="button"
-            className="btn-danger"
-            disabled={revoke.isPending}
-            onClick={() => {
-              if (confirm(`Revoke ${host.name}? Its agent is disconnected at once and must enrol again.`)) revoke.mutate({ hostId });
-            }}
-          >
-            Revoke host
-          </button>
+          <div className="flex flex-wrap gap-2">
+            <button
+              type="button"
+              className="btn-secondary"
+              data-testid="host-rotate-credential"
+              disabled={rotate.isPending || !host.online}
+              title={host.online ? 'Give the agent a new credential; the old one stops working' : 'The host is offline: a credential is rotated over its live link'}
+              onClick={() => rotate.mutate({ hostId })}
+            >
+              {rotate.isPending ? 'Rotating…' : 'Rotate credential'}
+            </button>
+            <button
+              type="button"
+              className="btn-danger"
+              disabled={revoke.isPending}
+              onClick={() => {
+                if (confirm(`Revoke ${host.name}? Its agent is disconnected at once and must enrol again.`)) revoke.mutate({ hostId });
+              }}
+            >
+              Revoke host
+            </button>
+          </div>
         ) : null}
       </div>
       <ErrorText>{revoke.error?.message}</ErrorText>
+      <ErrorText testId="host-rotate-error">{rotate.error?.message}</ErrorText>
+      {rotate.isSuccess ? (
+        <p className="text-sm text-emerald-700" data-testid="host-rotated">
+          Credential rotated: the agent stored its new one, and the old one is refused from now on.
+        </p>
+      ) : null}
 
       {!host.online ? (
         <p className="rounded-md border border-amber-200 bg-amber-50 px-3 py-2 text-sm text-amber-800" data-testid="host-offline">

@@ -104,6 +104,12 @@ function JoinToken() {
             The token works once and expires {formatTime(create.data.expiresAt)}. The host shows up in the list as soon as
             its agent connects.
           </p>
+          {create.data.fingerprint ? (
+            <p className="mt-2 text-xs text-slate-500" data-testid="join-fingerprint">
+              The agent accepts only this server&apos;s certificate, <span className="font-mono [overflow-wrap:anywhere]">{create.data.fingerprint}</span>, and
+              refuses any other, so nobody in between can pose as this server.
+            </p>
+          ) : null}
           {isLoopbackUrl(create.data.server) ? (
             <p className="mt-2 text-xs text-amber-700" data-testid="join-loopback">
               {create.data.server} only works for an agent on this machine. For a host elsewhere, start the control plane with

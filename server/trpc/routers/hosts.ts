@@ -5,6 +5,8 @@ import { member, visibleHostsWhere } from '../../auth/access';
 import { accessChanged } from '../../auth/sessions';
 import { hashSecret, newSecret } from '../../auth/tokens';
 import { publicUrl } from '../../db/config';
+import { serverTls } from '../../http/tls';
+import { RotationError, rotateCredential } from '../../hub/rotate';
 import { audited, host, hostMutation, writeAudit } from '../host-ops';
 import { authedProcedure, router } from '../init';
 import { teamOf } from '../team-scope';
@@ -13,9 +15,13 @@ const hostId = z.string().min(1).max(100);
 
 export const JOIN_TOKEN_TTL_MS = 60 * 60 * 1000;
 
-/** The line an admin pastes on the new host, in a checkout of Berth (bin/berth-agent leaves only node running). */
-export function agentCommandLine(server: string, token: string): string {
-  return `bin/berth-agent --root /var/lib/berth --docker-socket /run/berth/docker.sock --server ${server} --token ${token}`;
+/**
+ * The line an admin pastes on the new host, in a checkout of Berth (bin/berth-agent leaves only
+ * node running). Under TLS it pins this server's certificate, so the agent trusts exactly it.
+ */
+export function agentCommandLine(server: string, token: string, fingerprint?: string): string {
+  const pin = fingerprint && server.startsWith('https:') ? ` --server-fingerprint ${fingerprint}` : '';
+  return `bin/berth-agent --root /var/lib/berth --docker-socket /run/berth/docker.sock --server ${server}${pin} --token ${token}`;
 }
 
 export const hostsRouter = router({
@@ -58,7 +64,8 @@ export const hostsRouter = router({
           data: { tokenHash: hashSecret(token), teamId: team.id, name: input.name, expiresAt, createdById: ctx.user.id },
         });
         const server = publicUrl();
-        return { token, expiresAt: expiresAt.toISOString(), server, command: agentCommandLine(server, token) };
+        const fingerprint = serverTls()?.fingerprint;
+        return { token, expiresAt: expiresAt.toISOString(), server, ...(fingerprint ? { fingerprint } : {}), command: agentCommandLine(server, token, fingerprint) };
       }),
     ),
 
@@ -67,6 +74,19 @@ export const hostsRouter = router({
       const row = await ctx.prisma.host.update({ where: { id: input.hostId }, data: { revokedAt: new Date() } });
       ctx.hub.disconnect(row.id);
       ctx.hub.notifyTeam(row.teamId);
+      return { ok: true as const };
+    }),
+  ),
+
+  /** A new credential for the host over its live link; the old one is refused once the agent has stored the new one (server/hub/rotate.ts). */
+  rotateCredential: authedProcedure.input(z.object({ hostId })).mutation(({ ctx, input }) =>
+    hostMutation(ctx, input.hostId, 'admin', { action: 'hosts.rotateCredential', target: input.hostId }, async () => {
+      try {
+        await rotateCredential(ctx.prisma, ctx.hub, input.hostId);
+      } catch (err) {
+        if (!(err instanceof RotationError)) throw err;
+        throw new TRPCError({ code: err.kind === 'offline' || err.kind === 'busy' ? 'PRECONDITION_FAILED' : err.kind === 'unconfirmed' ? 'TIMEOUT' : 'INTERNAL_SERVER_ERROR', message: err.message });
+      }
       return { ok: true as const };
     }),
   ),
