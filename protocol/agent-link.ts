@@ -4,6 +4,7 @@ import { z } from 'zod';
 import type { ContainerSpec, ContainerStatus, HealthState, HealthStatus, LogEntry, PublishedPort } from './container';
 import { tunnelCommandSchemas, type TunnelChunk } from './docker-tunnel';
 import { networkCreateSchema } from './network';
+import { stackCommandSchemas, type StackSummary } from './stacks';
 import { TERM_INPUT_MAX, TERM_SIZE_MAX } from './ui-socket';
 import { LOG_PAGE_MAX, LOG_QUERY_MAX, LOG_RETENTION_MAX_AGE, LOG_RETENTION_MAX_BYTES } from './logs';
 import { LOG_TIME_MAX } from './log-limits';
@@ -152,6 +153,8 @@ export interface HostSnapshot {
   info: HostInfo;
   containers: ContainerSummary[];
   images: ImageSummary[];
+  /** Compose projects on the host: Berth's own and those the CLI started (protocol/stacks.ts). */
+  stacks?: StackSummary[];
 }
 
 const id = z.string().min(1);
@@ -282,6 +285,8 @@ export const agentCommandSchema = z.discriminatedUnion('op', [
   z.strictObject({ op: z.literal('networks.prune') }),
   /** The Docker API proxied through the control plane (protocol/docker-tunnel.ts). */
   ...tunnelCommandSchemas,
+  /** Compose stacks (protocol/stacks.ts). */
+  ...stackCommandSchemas,
 ]);
 
 export type AgentCommand = z.infer<typeof agentCommandSchema>;

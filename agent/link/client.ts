@@ -6,6 +6,7 @@ import { runCommand, type CommandContext } from './commands';
 import { ensureCredential } from './enroll';
 import { AGENT_NAMESPACE, type AgentToServer, type LogBatch, type ServerToAgent } from '../../protocol/agent-link';
 import { buildSnapshot } from './snapshot';
+import { Stacks } from '../engine/stacks';
 import { Terminals } from './terminal';
 import { DockerTunnels } from './docker-tunnel';
 import type { LoadStreams, SaveStreams } from './image-streams';
@@ -57,6 +58,7 @@ export async function startLink(o: LinkOptions): Promise<Link> {
   let manualRetry: NodeJS.Timeout | undefined;
   let manualDelay = RETRY_MIN_MS;
   const subscriptions = new Map<string, AbortController>();
+  const stacks = new Stacks(engine, o.root);
 
   // socket.io gives up by itself when the server refused us (middleware error) or kicked us
   // out; a host may be re-enabled or the server restarted, so keep knocking, slowly.
@@ -92,7 +94,7 @@ export async function startLink(o: LinkOptions): Promise<Link> {
       do {
         again = false;
         if (!socket.connected) break;
-        const snap = await buildSnapshot(engine);
+        const snap = await buildSnapshot(engine, stacks);
         const print = JSON.stringify(snap, (k, v: unknown) => (k === 'status' && typeof v === 'string' ? undefined : v));
         if (print === lastSent) continue;
         socket.emit('snapshot', snap);
@@ -117,6 +119,7 @@ export async function startLink(o: LinkOptions): Promise<Link> {
   };
   engine.on('container', onContainer);
   engine.on('image', scheduleSnapshot);
+  stacks.on('change', scheduleSnapshot);
   const refresh = setInterval(() => void sendSnapshot(), o.refreshMs ?? 15_000);
   refresh.unref();
 
@@ -146,6 +149,7 @@ export async function startLink(o: LinkOptions): Promise<Link> {
   const loads: LoadStreams = new Map();
   const ctx: CommandContext = {
     engine,
+    stacks,
     subscriptions,
     terminals,
     sendLogs,
@@ -221,6 +225,7 @@ export async function startLink(o: LinkOptions): Promise<Link> {
       clearInterval(refresh);
       engine.off('container', onContainer);
       engine.off('image', scheduleSnapshot);
+      stacks.off('change', scheduleSnapshot);
       for (const a of subscriptions.values()) a.abort();
       subscriptions.clear();
       terminals.closeAll();

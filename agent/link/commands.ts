@@ -9,6 +9,7 @@ import { summarizeContainer, summarizeImage } from './snapshot';
 import { containerLive } from './stats';
 import type { Terminals } from './terminal';
 import type { DockerTunnels } from './docker-tunnel';
+import type { Stacks } from '../engine/stacks';
 import { buildStream, cancelSave, loadStream, LoadStream, startSave, type LoadStreams, type SaveStreams, type SendImageData } from './image-streams';
 
 export interface CommandContext {
@@ -28,6 +29,8 @@ export interface CommandContext {
   loads: LoadStreams;
   /** Proxied Docker API connections; the client closes them all when the link drops. */
   tunnels?: DockerTunnels;
+  /** Compose stacks in the agent's root. */
+  stacks?: Stacks;
 }
 
 export function failure(err: unknown): CommandResult {
@@ -271,8 +274,45 @@ export async function runCommand(ctx: CommandContext, raw: unknown): Promise<Com
         return { ok: true };
       case 'docker.close':
         return { ok: true, result: { closed: ctx.tunnels?.close(cmd.tunnelId) ?? false } };
+      case 'stacks.list':
+      case 'stacks.get':
+      case 'stacks.validate':
+      case 'stacks.plan':
+      case 'stacks.deploy':
+      case 'stacks.stop':
+      case 'stacks.start':
+      case 'stacks.restart':
+      case 'stacks.down':
+      case 'stacks.restartService':
+        if (!ctx.stacks) throw new EngineError(501, 'this agent does not run stacks');
+        return { ok: true, result: await stackCommand(ctx.stacks, cmd) };
     }
   } catch (err) {
     return failure(err);
+  }
+}
+
+async function stackCommand(stacks: Stacks, cmd: Extract<AgentCommand, { op: `stacks.${string}` }>): Promise<unknown> {
+  switch (cmd.op) {
+    case 'stacks.list':
+      return stacks.list();
+    case 'stacks.get':
+      return stacks.get(cmd.name);
+    case 'stacks.validate':
+      return stacks.validate(cmd.name, cmd.compose, cmd.env);
+    case 'stacks.plan':
+      return stacks.plan(cmd.name, cmd.compose === undefined ? undefined : { compose: cmd.compose, env: cmd.env });
+    case 'stacks.deploy':
+      return stacks.deploy(cmd.name, { ...(cmd.compose !== undefined ? { compose: cmd.compose, env: cmd.env ?? '' } : {}), pull: cmd.pull });
+    case 'stacks.stop':
+      return stacks.stop(cmd.name);
+    case 'stacks.start':
+      return stacks.start(cmd.name);
+    case 'stacks.restart':
+      return stacks.restart(cmd.name);
+    case 'stacks.down':
+      return stacks.down(cmd.name, { volumes: cmd.volumes, forget: cmd.forget });
+    case 'stacks.restartService':
+      return stacks.restartService(cmd.name, cmd.service);
   }
 }
