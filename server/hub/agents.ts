@@ -327,6 +327,7 @@ export class AgentHub {
       info,
       containers: snap?.containers ?? [],
       images: snap?.images ?? [],
+      ...(snap?.stacks ? { stacks: snap.stacks } : {}),
     };
   }
 
