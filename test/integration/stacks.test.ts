@@ -13,7 +13,10 @@ import { after, before, describe, it } from 'node:test';
 import { cgroupParentFor } from '../../agent/engine/index';
 import type { CommandResult } from '../../protocol/agent-link';
 import type { StackDetail, StackPlan, StackSummary } from '../../protocol/stacks';
+import net from 'node:net';
+import { pushBusyboxImage } from '../fixtures/busybox-image';
 import { busyboxLayer, createNetns, type Netns } from '../fixtures/netns';
+import { startRegistry } from '../fixtures/registry';
 import { mountsUnder, removeCgroupParent } from '../fixtures/processes';
 import { eventually } from '../fixtures/wait';
 
@@ -106,7 +109,7 @@ describe('stacks on the engine, and docker-compose 1.29 on the same socket', { s
   after(async () => {
     try {
       if (agent && agent.exitCode === null) {
-        for (const p of ['shop', 'cliproj']) await command({ op: 'stacks.down', name: p, volumes: true });
+        for (const p of ['shop', 'cliproj', 'pulled']) await command({ op: 'stacks.down', name: p, volumes: true });
         spawnSync('docker', ['-H', `unix://${sock}`, 'rm', '-f', ...docker(['ps', '-aq']).split('\n').filter(Boolean)]);
         spawnSync('docker', ['-H', `unix://${sock}`, 'network', 'prune', '-f']);
         spawnSync('docker', ['-H', `unix://${sock}`, 'volume', 'prune', '-f']);
@@ -249,6 +252,49 @@ describe('stacks on the engine, and docker-compose 1.29 on the same socket', { s
     await ok({ op: 'stacks.down', name: 'cliproj' });
     assert.equal(compose('cliproj', ['ps', '-q']).trim(), '');
     assert.ok(!docker(['network', 'ls', '--format', '{{.Name}}']).split('\n').includes('cliproj_default'));
+  });
+
+  it('pull-and-redeploy pulls every image again and recreates only the service whose tag now names another image', async () => {
+    const registry = await startRegistry();
+    // The registry listens on this machine's loopback; the agent reaches it at the same address
+    // in its namespace through a forwarder there and a unix socket (paths are not per namespace).
+    const port = Number(registry.url.split(':')[1]);
+    const relaySock = path.join(tmp, 'registry.sock');
+    const relay = net.createServer((c) => {
+      const u = net.connect(port, '127.0.0.1');
+      c.on('error', () => u.destroy());
+      u.on('error', () => c.destroy());
+      c.pipe(u).pipe(c);
+    });
+    await new Promise<void>((r) => relay.listen(relaySock, r));
+    const fwd = spawn('nsenter', [`--net=${ns.path}`, '--', process.execPath, '-e', `require('node:net').createServer((c) => { const u = require('node:net').connect(${JSON.stringify(relaySock)}); c.on('error', () => u.destroy()); u.on('error', () => c.destroy()); c.pipe(u).pipe(c); }).listen(${port}, '127.0.0.1', () => console.log('ready'))`], { stdio: ['ignore', 'pipe', 'inherit'] });
+    try {
+      await new Promise((r) => fwd.stdout.once('data', r));
+      const one = await pushBusyboxImage(registry.url, 'one', '1', { config: { Cmd: ['sleep', '600'] } });
+      await pushBusyboxImage(registry.url, 'two', '1', { config: { Cmd: ['sleep', '600'] } });
+      const file = `services:\n  one:\n    image: ${registry.url}/one:1\n    init: true\n  two:\n    image: ${registry.url}/two:1\n    init: true\n`;
+      await ok({ op: 'stacks.deploy', name: 'pulled', compose: file });
+      const before = { one: inspect('pulled-one-1'), two: inspect('pulled-two-1') };
+      // A new image under the same tag of one only.
+      const newer = await pushBusyboxImage(registry.url, 'one', '1', { config: { Cmd: ['sleep', '600'], Labels: { build: '2' } } });
+      assert.notEqual(newer.configDigest, one.configDigest);
+      const applied = await ok<StackPlan>({ op: 'stacks.deploy', name: 'pulled', pull: true });
+      assert.deepEqual(applied.services.map((s) => `${s.service}:${s.action}`), ['one:recreate', 'two:unchanged']);
+      assert.match(applied.services[0].reason, /its image changed/);
+      const after = { one: inspect('pulled-one-1'), two: inspect('pulled-two-1') };
+      assert.notEqual(after.one.Id, before.one.Id);
+      assert.equal(after.one.Config.Labels['com.docker.compose.image'], newer.configDigest);
+      assert.equal(after.two.Id, before.two.Id);
+      assert.equal(after.two.State.StartedAt, before.two.State.StartedAt);
+      const d = await ok<StackDetail>({ op: 'stacks.get', name: 'pulled' });
+      assert.equal(d.operation?.kind, 'pull-redeploy');
+      assert.ok(d.operation?.steps.some((s) => s.text === `pull ${registry.url}/two:1`));
+      await ok({ op: 'stacks.down', name: 'pulled', forget: true });
+    } finally {
+      fwd.kill('SIGTERM');
+      relay.close();
+      await registry.stop();
+    }
   });
 
   it('down keeps the named volumes unless asked, and the files unless told to forget them', async () => {
