@@ -39,7 +39,7 @@ export function CodeEditor({
         <textarea
           id={id}
           data-testid={testId}
-          className="min-w-0 flex-1 resize-none overflow-hidden bg-transparent px-3 py-2 font-mono text-sm leading-5 whitespace-pre outline-none"
+          className="min-w-0 flex-1 resize-none overflow-x-auto overflow-y-hidden bg-transparent px-3 py-2 font-mono text-sm leading-5 whitespace-pre outline-none"
           rows={lines}
           wrap="off"
           spellCheck={false}
