@@ -174,7 +174,9 @@ describe('compose stacks in the dashboard', { skip: !isRoot && 'needs root', tim
     await validation(page, 'invalid');
     assert.match((await issue.textContent()) ?? '', /^line \d+: YAML: /);
 
-    await editor.fill(composeFile('hello'));
+    // The file comes as an upload this time: it replaces the editor's text.
+    await page.getByTestId('stack-upload').setInputFiles({ name: 'compose.yaml', mimeType: 'text/yaml', buffer: Buffer.from(composeFile('hello')) });
+    await eventually('the upload in the editor', async () => (await editor.inputValue()) === composeFile('hello'), PATIENCE_MS);
     await validation(page, 'valid');
     await page.getByTestId('stack-review').click();
     assert.deepEqual(await planOf(page), ['db:create', 'web:create']);
@@ -250,9 +252,20 @@ describe('compose stacks in the dashboard', { skip: !isRoot && 'needs root', tim
     assert.ok(inspect('shop-web-1').Config.Env.includes('GREETING=bonjour'));
   });
 
-  test('the operator restarts one service, then takes the stack down from the page', STEP, async () => {
+  test('the operator opens a terminal into a service, restarts one service, then takes the stack down from the page', STEP, async () => {
     const page = await newPage(OPERATOR);
     await page.goto(`${cp.url}/hosts/${hostId}/stacks/shop`);
+    // A shell in db's container: what it reaches on its own loopback is db's server.
+    await page.locator('[data-testid=stack-service][data-service=db] [data-testid=stack-service-terminal]').click();
+    await page.locator(`[data-testid=stack-terminal][data-container-id="${inspect('shop-db-1').Id}"]`).waitFor();
+    await page.getByTestId('terminal-connect').click();
+    await page.locator('[data-testid=terminal-status][data-phase=open]').waitFor({ timeout: PATIENCE_MS });
+    const rows = () => page.locator('[data-testid=terminal] .xterm-rows > div').evaluateAll((r) => r.map((x) => (x.textContent ?? '').replace(/\u00a0/g, ' ').trimEnd()));
+    await page.locator('[data-testid=terminal]').click();
+    await page.keyboard.type('echo "$(nc 127.0.0.1 7000 </dev/null)-in-$(hostname)"');
+    await page.keyboard.press('Enter');
+    await eventually('the shell to answer', async () => (await rows()).some((r) => /^from-db-in-\S+$/.test(r)), PATIENCE_MS);
+    await page.getByTestId('terminal-disconnect').click();
     const db0 = inspect('shop-db-1');
     const web0 = inspect('shop-web-1');
     await page.locator('[data-testid=stack-service][data-service=web] [data-testid=stack-service-restart]').click();
