@@ -59,12 +59,14 @@ describe('stacks on the engine, and docker-compose 1.29 on the same socket', { s
   const root = path.join(tmp, 'root');
   const sock = path.join(tmp, 'docker.sock');
   const cliDir = path.join(tmp, 'cli');
-  const waiting: Array<(r: CommandResult) => void> = [];
+  const waiting = new Map<number, (r: CommandResult) => void>();
+  let asked = 0;
 
   const command = <T>(cmd: object): Promise<CommandResult<T>> =>
     new Promise((resolve) => {
-      waiting.push(resolve as (r: CommandResult) => void);
-      agent.stdin.write(JSON.stringify(cmd) + '\n');
+      const n = ++asked;
+      waiting.set(n, resolve as (r: CommandResult) => void);
+      agent.stdin.write(JSON.stringify({ n, cmd }) + '\n');
     });
   const ok = async <T>(cmd: object): Promise<T> => {
     const r = await command<T>(cmd);
@@ -98,7 +100,11 @@ describe('stacks on the engine, and docker-compose 1.29 on the same socket', { s
       for (let i = buf.indexOf('\n'); i >= 0; i = buf.indexOf('\n')) {
         const line = buf.slice(0, i);
         buf = buf.slice(i + 1);
-        if (line.startsWith('RESULT ')) waiting.shift()?.(JSON.parse(line.slice(7)) as CommandResult);
+        if (line.startsWith('RESULT ')) {
+          const { n, res } = JSON.parse(line.slice(7)) as { n: number; res: CommandResult };
+          waiting.get(n)?.(res);
+          waiting.delete(n);
+        }
         else log += line + '\n';
       }
     });
@@ -109,7 +115,7 @@ describe('stacks on the engine, and docker-compose 1.29 on the same socket', { s
   after(async () => {
     try {
       if (agent && agent.exitCode === null) {
-        for (const p of ['shop', 'cliproj', 'pulled']) await command({ op: 'stacks.down', name: p, volumes: true });
+        for (const p of ['shop', 'cliproj', 'pulled', 'slow']) await command({ op: 'stacks.down', name: p, volumes: true });
         spawnSync('docker', ['-H', `unix://${sock}`, 'rm', '-f', ...docker(['ps', '-aq']).split('\n').filter(Boolean)]);
         spawnSync('docker', ['-H', `unix://${sock}`, 'network', 'prune', '-f']);
         spawnSync('docker', ['-H', `unix://${sock}`, 'volume', 'prune', '-f']);
@@ -295,6 +301,30 @@ describe('stacks on the engine, and docker-compose 1.29 on the same socket', { s
       relay.close();
       await registry.stop();
     }
+  });
+
+  it('a deploy under way shows its steps to whoever asks, and another operation on the stack meanwhile is refused as busy', async () => {
+    // db becomes healthy only once its file is there, 2 s after it starts: web waits for it.
+    const file = 'services:\n  db:\n    image: bb:test\n    init: true\n    command: ["sh", "-c", "sleep 2; touch /ready; exec sleep 600"]\n    healthcheck: {test: ["CMD", "test", "-e", "/ready"], interval: 200ms, retries: 100}\n  web:\n    image: bb:test\n    init: true\n    command: ["sleep", "600"]\n    depends_on: {db: {condition: service_healthy}}\n';
+    const deploying = command<StackPlan>({ op: 'stacks.deploy', name: 'slow', compose: file });
+    const during = await eventually('the deploy to wait for db', async () => {
+      const r = await command<StackDetail>({ op: 'stacks.get', name: 'slow' });
+      return r.ok && r.result?.operation?.steps.some((s) => s.text === 'web: wait for db to be healthy') ? r.result : undefined;
+    }, 20_000, 50);
+    assert.equal(during.busy, 'deploy');
+    assert.equal(during.operation?.finishedAt, undefined);
+    assert.deepEqual((await ok<StackSummary[]>({ op: 'stacks.list' })).find((s) => s.name === 'slow')?.busy, 'deploy');
+    const meanwhile = await command({ op: 'stacks.stop', name: 'slow' });
+    assert.equal(!meanwhile.ok && meanwhile.status, 409);
+    assert.match(!meanwhile.ok ? meanwhile.error : '', /stack slow is busy: a deploy is under way/);
+    const done = await deploying;
+    assert.ok(done.ok, JSON.stringify(done));
+    const after = await ok<StackDetail>({ op: 'stacks.get', name: 'slow' });
+    assert.equal(after.busy, undefined);
+    assert.ok(after.operation?.finishedAt);
+    assert.equal(after.operation?.steps.at(-1)?.text, 'done');
+    assert.equal(after.status, 'running');
+    await ok({ op: 'stacks.down', name: 'slow', forget: true });
   });
 
   it('down keeps the named volumes unless asked, and the files unless told to forget them', async () => {

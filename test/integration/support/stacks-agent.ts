@@ -1,5 +1,6 @@
 // An engine with its Docker API socket and the link's command handler, driven over stdin:
-// one JSON AgentCommand per line in, "RESULT <json CommandResult>" per line out, in order.
+// one JSON { n, cmd: AgentCommand } per line in, "RESULT <json { n, res: CommandResult }>"
+// per line out, as each ends (commands run at once, as the link runs them).
 // Started in a test's network namespace (nsenter), so its bridges are the test's own; the
 // stack commands take the same path as from the control plane (agent/link/commands.ts).
 import { parseArgs } from 'node:util';
@@ -32,11 +33,7 @@ const stop = async () => {
 };
 process.on('SIGTERM', () => void stop());
 process.stdout.write('READY\n');
-// One at a time, in order: a test reads the answers back in the order it asked.
-let chain = Promise.resolve();
 createInterface({ input: process.stdin }).on('line', (line) => {
-  chain = chain.then(async () => {
-    const res = await runCommand(ctx, JSON.parse(line));
-    process.stdout.write(`RESULT ${JSON.stringify(res)}\n`);
-  });
+  const { n, cmd } = JSON.parse(line) as { n: number; cmd: unknown };
+  void runCommand(ctx, cmd).then((res) => process.stdout.write(`RESULT ${JSON.stringify({ n, res })}\n`));
 });
