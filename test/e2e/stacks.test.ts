@@ -173,6 +173,10 @@ describe('compose stacks in the dashboard', { skip: !isRoot && 'needs root', tim
     await editor.fill('services:\n  web:\n    image: [bb\n');
     await validation(page, 'invalid');
     assert.match((await issue.textContent()) ?? '', /^line \d+: YAML: /);
+    // A long file is checked too (40 kB: more than fits in a URL), its problem found at its line.
+    await editor.fill(`${'# a comment line to make the file long enough\n'.repeat(1000)}services:\n  web:\n    image: bb:test\n    profiles: [x]\n`);
+    await page.locator('[data-testid=stack-issue][data-line="1004"]').waitFor({ timeout: PATIENCE_MS });
+    assert.equal(await issue.textContent(), 'line 1004: services.web.profiles: not supported by Berth');
 
     // The file comes as an upload this time: it replaces the editor's text.
     await page.getByTestId('stack-upload').setInputFiles({ name: 'compose.yaml', mimeType: 'text/yaml', buffer: Buffer.from(composeFile('hello')) });

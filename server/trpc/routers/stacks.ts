@@ -63,14 +63,15 @@ export const stacksRouter = router({
     return callAgent<StackDetail>(ctx, input.hostId, { op: 'stacks.get', name: input.name });
   }),
 
-  /** The editor's check as one types: [] when it would deploy; each issue with its line where the YAML says it. */
-  validate: authedProcedure.input(z.object({ hostId, name, compose: composeTextSchema, env: envTextSchema.optional() })).query(async ({ ctx, input }) => {
+  /** The editor's check as one types: [] when it would deploy; each issue with its line where the YAML says it.
+   *  A mutation though it changes nothing, as is plan: a query's input travels in the URL, and a compose file outgrows one. */
+  validate: authedProcedure.input(z.object({ hostId, name, compose: composeTextSchema, env: envTextSchema.optional() })).mutation(async ({ ctx, input }) => {
     await host(ctx, input.hostId, 'viewer');
     return callAgent<ComposeIssueInfo[]>(ctx, input.hostId, { op: 'stacks.validate', name: input.name, compose: input.compose, env: input.env });
   }),
 
   /** What a deploy of this text (or of the stored files) would change, service by service. */
-  plan: authedProcedure.input(z.object({ hostId, name, compose: composeTextSchema.optional(), env: envTextSchema.optional() })).query(async ({ ctx, input }) => {
+  plan: authedProcedure.input(z.object({ hostId, name, compose: composeTextSchema.optional(), env: envTextSchema.optional() })).mutation(async ({ ctx, input }) => {
     await host(ctx, input.hostId, 'viewer');
     return callAgent<StackPlan>(ctx, input.hostId, { op: 'stacks.plan', name: input.name, ...(input.compose !== undefined ? { compose: input.compose, env: input.env ?? '' } : {}) });
   }),

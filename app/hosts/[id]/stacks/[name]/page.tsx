@@ -311,8 +311,8 @@ function EditorSection({
   useEffect(() => {
     const n = ++seq.current;
     const t = setTimeout(() => {
-      utils.stacks.validate
-        .fetch({ hostId, name, compose, env }, { staleTime: 0 })
+      utils.client.stacks.validate
+        .mutate({ hostId, name, compose, env })
         .then((r) => {
           if (n !== seq.current) return;
           setChecked({ compose, env, issues: r });
@@ -331,7 +331,7 @@ function EditorSection({
     setPlanning(true);
     setPlanError('');
     try {
-      setPlan({ plan: await utils.stacks.plan.fetch({ hostId, name, compose, env }, { staleTime: 0 }), compose, env });
+      setPlan({ plan: await utils.client.stacks.plan.mutate({ hostId, name, compose, env }), compose, env });
     } catch (e) {
       setPlan(null);
       setPlanError((e as Error).message);
