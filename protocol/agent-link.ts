@@ -4,6 +4,7 @@ import { z } from 'zod';
 import type { ContainerSpec, ContainerStatus, HealthState, HealthStatus, LogEntry, PublishedPort } from './container';
 import { tunnelCommandSchemas, type TunnelChunk } from './docker-tunnel';
 import { networkCreateSchema } from './network';
+import { stackCommandSchemas, type StackSummary } from './stacks';
 import { TERM_INPUT_MAX, TERM_SIZE_MAX } from './ui-socket';
 import { LOG_PAGE_MAX, LOG_QUERY_MAX, LOG_RETENTION_MAX_AGE, LOG_RETENTION_MAX_BYTES } from './logs';
 import { LOG_TIME_MAX } from './log-limits';
@@ -152,6 +153,8 @@ export interface HostSnapshot {
   info: HostInfo;
   containers: ContainerSummary[];
   images: ImageSummary[];
+  /** Compose projects on the host: Berth's own and those the CLI started (protocol/stacks.ts). */
+  stacks?: StackSummary[];
 }
 
 const id = z.string().min(1);
@@ -289,6 +292,8 @@ export const agentCommandSchema = z.discriminatedUnion('op', [
   z.strictObject({ op: z.literal('credential.rotate'), credential: z.string().min(20).max(200) }),
   /** Which credential the agent holds now: { hash } (hex SHA-256, as the server stores them), to settle an unconfirmed rotation. */
   z.strictObject({ op: z.literal('credential.check') }),
+  /** Compose stacks (protocol/stacks.ts). */
+  ...stackCommandSchemas,
 ]);
 
 export type AgentCommand = z.infer<typeof agentCommandSchema>;

@@ -3,6 +3,7 @@
 // checks the user's role in the team that owns the host.
 import { z } from 'zod';
 import type { ContainerSummary, HostSnapshot, ImageSummary, PullProgress } from './agent-link';
+import type { StackSummary } from './stacks';
 import type { LogSearchBatch, LogSearchDone, LogSearchRequest, LogsBehind, LogsEvent, LogSubscribeAck, LogSubscribeRequest } from './logs';
 import type { Role } from './roles';
 
@@ -25,6 +26,8 @@ export interface HostView {
   info: HostSnapshot['info'] | null;
   containers: ContainerSummary[];
   images: ImageSummary[];
+  /** The host's compose stacks, from its last snapshot (agents that send them). */
+  stacks?: StackSummary[];
 }
 
 /** The shells the terminal offers; anything else is refused by name. */

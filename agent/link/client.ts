@@ -8,6 +8,7 @@ import { writeCredential } from './credential';
 import { serverAgent } from './server-tls';
 import { AGENT_NAMESPACE, type AgentToServer, type LogBatch, type ServerToAgent } from '../../protocol/agent-link';
 import { buildSnapshot } from './snapshot';
+import { Stacks } from '../engine/stacks';
 import { Terminals } from './terminal';
 import { DockerTunnels } from './docker-tunnel';
 import type { LoadStreams, SaveStreams } from './image-streams';
@@ -67,6 +68,7 @@ export async function startLink(o: LinkOptions): Promise<Link> {
   let manualRetry: NodeJS.Timeout | undefined;
   let manualDelay = RETRY_MIN_MS;
   const subscriptions = new Map<string, AbortController>();
+  const stacks = new Stacks(engine, o.root);
 
   // socket.io gives up by itself when the server refused us (middleware error) or kicked us
   // out; a host may be re-enabled or the server restarted, so keep knocking, slowly.
@@ -102,7 +104,7 @@ export async function startLink(o: LinkOptions): Promise<Link> {
       do {
         again = false;
         if (!socket.connected) break;
-        const snap = await buildSnapshot(engine);
+        const snap = await buildSnapshot(engine, stacks);
         const print = JSON.stringify(snap, (k, v: unknown) => (k === 'status' && typeof v === 'string' ? undefined : v));
         if (print === lastSent) continue;
         socket.emit('snapshot', snap);
@@ -127,6 +129,7 @@ export async function startLink(o: LinkOptions): Promise<Link> {
   };
   engine.on('container', onContainer);
   engine.on('image', scheduleSnapshot);
+  stacks.on('change', scheduleSnapshot);
   const refresh = setInterval(() => void sendSnapshot(), o.refreshMs ?? 15_000);
   refresh.unref();
 
@@ -167,6 +170,7 @@ export async function startLink(o: LinkOptions): Promise<Link> {
       },
       held: () => cred.credential,
     },
+    stacks,
     subscriptions,
     terminals,
     sendLogs,
@@ -242,6 +246,7 @@ export async function startLink(o: LinkOptions): Promise<Link> {
       clearInterval(refresh);
       engine.off('container', onContainer);
       engine.off('image', scheduleSnapshot);
+      stacks.off('change', scheduleSnapshot);
       for (const a of subscriptions.values()) a.abort();
       subscriptions.clear();
       terminals.closeAll();

@@ -10,6 +10,7 @@ import { summarizeContainer, summarizeImage } from './snapshot';
 import { containerLive } from './stats';
 import type { Terminals } from './terminal';
 import type { DockerTunnels } from './docker-tunnel';
+import type { Stacks } from '../engine/stacks';
 import { buildStream, cancelSave, loadStream, LoadStream, startSave, type LoadStreams, type SaveStreams, type SendImageData } from './image-streams';
 
 export interface CommandContext {
@@ -31,6 +32,8 @@ export interface CommandContext {
   tunnels?: DockerTunnels;
   /** The host credential: replacing it (stored before it returns) and the one held now. */
   credential?: { rotate(credential: string): void; held(): string };
+  /** Compose stacks in the agent's root. */
+  stacks?: Stacks;
 }
 
 export function failure(err: unknown): CommandResult {
@@ -284,8 +287,45 @@ export async function runCommand(ctx: CommandContext, raw: unknown): Promise<Com
       case 'credential.check':
         if (!ctx.credential) throw new EngineError(501, 'this agent has no host credential');
         return { ok: true, result: { hash: createHash('sha256').update(ctx.credential.held()).digest('hex') } };
+      case 'stacks.list':
+      case 'stacks.get':
+      case 'stacks.validate':
+      case 'stacks.plan':
+      case 'stacks.deploy':
+      case 'stacks.stop':
+      case 'stacks.start':
+      case 'stacks.restart':
+      case 'stacks.down':
+      case 'stacks.restartService':
+        if (!ctx.stacks) throw new EngineError(501, 'this agent does not run stacks');
+        return { ok: true, result: await stackCommand(ctx.stacks, cmd) };
     }
   } catch (err) {
     return failure(err);
+  }
+}
+
+async function stackCommand(stacks: Stacks, cmd: Extract<AgentCommand, { op: `stacks.${string}` }>): Promise<unknown> {
+  switch (cmd.op) {
+    case 'stacks.list':
+      return stacks.list();
+    case 'stacks.get':
+      return stacks.get(cmd.name);
+    case 'stacks.validate':
+      return stacks.validate(cmd.name, cmd.compose, cmd.env);
+    case 'stacks.plan':
+      return stacks.plan(cmd.name, cmd.compose === undefined ? undefined : { compose: cmd.compose, env: cmd.env });
+    case 'stacks.deploy':
+      return stacks.deploy(cmd.name, { ...(cmd.compose !== undefined ? { compose: cmd.compose, env: cmd.env ?? '' } : {}), pull: cmd.pull });
+    case 'stacks.stop':
+      return stacks.stop(cmd.name);
+    case 'stacks.start':
+      return stacks.start(cmd.name);
+    case 'stacks.restart':
+      return stacks.restart(cmd.name);
+    case 'stacks.down':
+      return stacks.down(cmd.name, { volumes: cmd.volumes, forget: cmd.forget });
+    case 'stacks.restartService':
+      return stacks.restartService(cmd.name, cmd.service);
   }
 }

@@ -2,6 +2,7 @@
 import type { ContainerRecord, Engine, ImageRecord } from '../engine/types';
 import { commandLine, recordStatus } from '../../protocol/docker-words';
 import type { ContainerSummary, HostSnapshot, ImageSummary } from '../../protocol/agent-link';
+import type { Stacks } from '../engine/stacks';
 
 export function summarizeContainer(c: ContainerRecord, now = Date.now()): ContainerSummary {
   return {
@@ -28,11 +29,12 @@ export function summarizeImage(img: ImageRecord): ImageSummary {
   return { id: img.id, repoTags: img.repoTags, size: img.size, created: img.created };
 }
 
-export async function buildSnapshot(engine: Engine): Promise<HostSnapshot> {
+export async function buildSnapshot(engine: Engine, stacks?: Stacks): Promise<HostSnapshot> {
   const now = Date.now();
   return {
     info: await engine.info(),
     containers: engine.list({ all: true }).map((c) => summarizeContainer(c, now)),
     images: engine.listImages().map(summarizeImage),
+    ...(stacks ? { stacks: stacks.list() } : {}),
   };
 }

@@ -334,6 +334,7 @@ export class AgentHub {
       info,
       containers: snap?.containers ?? [],
       images: snap?.images ?? [],
+      ...(snap?.stacks ? { stacks: snap.stacks } : {}),
     };
   }
 

@@ -96,7 +96,8 @@ export function hostMutation<T>(
   hostId: string,
   min: Role,
   e: Omit<AuditEntry, 'hostId' | 'teamId'>,
-  fn: () => Promise<T>,
+  /** `entry`: the audit row to be written, for a target known only once the host was reached. */
+  fn: (entry: AuditEntry) => Promise<T>,
 ): Promise<T> {
   return audited(ctx, { ...e, hostId: null }, async (entry) => {
     const { host: h } = await hostFor(ctx.user.id, hostId, min).catch(async (err) => {
@@ -110,6 +111,6 @@ export function hostMutation<T>(
       throw err;
     });
     Object.assign(entry, { hostId: h.id, teamId: h.teamId });
-    return fn();
+    return fn(entry);
   });
 }

@@ -88,6 +88,18 @@ export const MIN_ROLE: Record<string, MinRole> = {
   'networks.remove': host('operator'),
   'networks.prune': host('operator'),
 
+  'stacks.list': host('viewer'),
+  'stacks.get': host('viewer'),
+  'stacks.validate': host('viewer'),
+  'stacks.plan': host('viewer'),
+  'stacks.deploy': host('operator'),
+  'stacks.pullRedeploy': host('operator'),
+  'stacks.stop': host('operator'),
+  'stacks.start': host('operator'),
+  'stacks.restart': host('operator'),
+  'stacks.down': host('operator'),
+  'stacks.restartService': host('operator'),
+
   'logs.page': host('viewer'),
   'logs.kept': host('viewer'),
   'logs.retention': host('viewer'),

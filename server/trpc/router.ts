@@ -8,6 +8,7 @@ import { imagesRouter } from './routers/images';
 import { logsRouter } from './routers/logs';
 import { networksRouter } from './routers/networks';
 import { registriesRouter } from './routers/registries';
+import { stacksRouter } from './routers/stacks';
 import { teamRouter } from './routers/team';
 import { tokensRouter } from './routers/tokens';
 import { volumesRouter } from './routers/volumes';
@@ -25,6 +26,7 @@ export const appRouter = router({
   audit: auditRouter,
   registries: registriesRouter,
   tokens: tokensRouter,
+  stacks: stacksRouter,
 });
 
 export type AppRouter = typeof appRouter;

@@ -17,6 +17,7 @@ import { PortLinks } from './port-links';
 import { RunForm } from './run-form';
 import { LogsSection } from './logs-section';
 import { VolumesSection } from './volumes';
+import { StacksSection } from './stacks-section';
 
 export default function HostPage() {
   const { id: hostId } = useParams<{ id: string }>();
@@ -158,6 +159,7 @@ export default function HostPage() {
         </DataTable>
       </Section>
 
+      <StacksSection host={host} />
       <LogsSection host={host} now={now} />
 
       <Section
