@@ -67,6 +67,7 @@ struct conf {
 	/* Processes and terminals: a TTY (tty=1) of tty_rows x tty_cols (0: the kernel's),
 	 * stdin open for the control socket's `stdin` (stdin=open), groups added (group_add=). */
 	int tty, open_stdin;
+	int attached;                 /* exec: dies with the agent (attached=1) */
 	unsigned short tty_rows, tty_cols;
 	struct strv group_add;
 	/* Log rotation (log.c): at max_size bytes (0: never), keeping max_file files. */

@@ -403,6 +403,8 @@ export function spawnExec(containerDir: string, runDir: string, c: ExecConfig, i
     ...c.cgroups.map((g) => `cgroup=${g}`),
     ...securityEntries(c.security, 'exec'),
     ...stdioEntries(c),
+    // Output piped to us: the command goes when the agent does (nobody would read it); a detached one runs on.
+    ...(io === undefined || io.output || io.stdin ? ['attached=1'] : []),
   ];
   if (entries.some((e) => e.includes('\0'))) throw new Error('exec config holds a NUL byte');
   const conf = join(containerDir, `exec-${randomBytes(8).toString('hex')}.conf`);
