@@ -14,6 +14,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { checkImageStore } from '../../agent/engine/images/integrity';
 import { startAgentProcess, type AgentProcess } from '../fixtures/agent-process';
 import { pushBusyboxImage } from '../fixtures/busybox-image';
 import { freePort } from '../fixtures/free-port';
@@ -151,6 +152,9 @@ describe('the agent is SIGKILLed mid-pull, mid-start, mid-stop and mid-exec', { 
     const listed = agent.ok(['images', '--format', '{{.Repository}}:{{.Tag}}']).split('\n');
     assert.ok(!listed.includes(bigRef), `no half image listed: ${listed.join(', ')}`);
     assert.notEqual(agent.docker(['image', 'inspect', bigRef]).status, 0, 'no image by that name');
+    const report = await checkImageStore(path.join(agent.root, 'images'), { deep: true });
+    assert.deepEqual(report.problems, [], 'the image store is consistent');
+    assert.deepEqual(report.leftovers, [], "the new agent removed what the killed pull left (its ingest, its unfinished layer)");
 
     // Through the front, so not with the CLI calls that block this process (and the front with it).
     front.rate = 0;
