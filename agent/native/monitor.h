@@ -107,6 +107,7 @@ void read_conf(const char *path, enum conf_kind kind);
 /* ---- log.c ---- */
 #define LOG_LINE_MAX 16384 /* Docker's json-file splits longer lines at 16 KiB */
 struct stream { int fd; const char *name; size_t len; char buf[LOG_LINE_MAX]; };
+void exit_reserve(void);
 void log_open(const char *path);
 void log_line(const char *stream, const char *data, size_t n);
 /* Splits what a stream read into log lines; log_flush writes a partial last line. */

@@ -3,7 +3,8 @@
 // create fail with "no space left on device", a running container keeps running, and the
 // lines it prints are counted as dropped by its monitor (inspect's State.LogLinesDropped, the
 // dashboard's "N lines dropped: disk full" marker, placed after the last line kept) instead
-// of vanishing or leaving half a line. Once space returns: the log goes on, every line in
+// of vanishing or leaving half a line, and a container that exits then is exited with its
+// code (also after the agent restarts). Once space returns: the log goes on, every line in
 // it is whole and in order with exactly the counted lines missing, the image store is
 // consistent, and a pull that failed works.
 import assert from 'node:assert/strict';
@@ -104,6 +105,8 @@ describe('the disk under the agent fills up', { timeout: 6 * 60_000 }, () => {
     const id = agent.ok(['run', '-d', '--name', 'talker', base, ...countingCommand(1_000_000, 0.02)]).trim();
     const pid = (JSON.parse(agent.ok(['inspect', id])) as Array<{ State: { Pid: number } }>)[0].State.Pid;
     await eventually('some lines logged', () => agent!.ok(['logs', id]).split('\n').length > 50, 30_000);
+    // It exits with 5 when told to, which happens while the disk is full.
+    const quitter = agent.ok(['run', '-d', '--name', 'quitter', base, 'sh', '-c', "trap 'exit 5' USR1; while true; do sleep 0.1; done"]).trim();
 
     const filled = fill(path.join(root, 'filler'));
     const inspect = () => (JSON.parse(agent!.ok(['inspect', id])) as Array<{ State: { Running: boolean; Pid: number; LogLinesDropped?: number } }>)[0].State;
@@ -116,6 +119,11 @@ describe('the disk under the agent fills up', { timeout: 6 * 60_000 }, () => {
     await eventually('lines counted as dropped', () => (inspect().LogLinesDropped ?? 0) >= 50, 30_000);
     assert.equal(inspect().Running, true, 'the container runs on');
     assert.ok(alive(pid), 'its process too');
+    // Straight to its process (`docker kill` records the kill first, which a full disk refuses).
+    process.kill((JSON.parse(agent.ok(['inspect', quitter])) as Array<{ State: { Pid: number } }>)[0].State.Pid, 'SIGUSR1');
+    const quitState = () => (JSON.parse(agent!.ok(['inspect', quitter])) as Array<{ State: { Status: string; ExitCode: number; Error: string } }>)[0].State;
+    await eventually('the quitter exited', () => quitState().Status === 'exited', 30_000);
+    assert.equal(quitState().ExitCode, 5, `its exit code, recorded on a full disk (${quitState().Error})`);
 
     rmSync(path.join(root, 'filler'));
     const droppedAtFree = inspect().LogLinesDropped!;
@@ -154,6 +162,12 @@ describe('the disk under the agent fills up', { timeout: 6 * 60_000 }, () => {
     await page.waitForFunction(() => document.querySelectorAll('[data-testid=log-line]').length >= 10);
     const shown = await readLogLines(page);
     assert.ok(shown.every((s) => /^line \d+$/.test(s.text)), 'the viewer shows whole lines only');
+
+    // What the agent recorded while the disk was full survives a restart of the agent.
+    await agent.restart();
+    assert.equal(quitState().Status, 'exited');
+    assert.equal(quitState().ExitCode, 5, 'the exit code, after a restart of the agent');
+    assert.equal(inspect().Running, true, 'the talker still runs');
 
     // Nothing stored was harmed, and what failed works now.
     const report = await checkImageStore(path.join(root, 'images'), { deep: true });
