@@ -151,7 +151,8 @@ describe('the disk under the agent fills up', { timeout: 6 * 60_000 }, () => {
     const page = await signedInPage(browser!, cp!.url, OWNER, { problems, timeoutMs: 60_000 });
     await page.goto(`${cp!.url}/hosts/${hostId}/containers/${id}`);
     const marker = page.getByTestId('log-dropped');
-    await marker.first().waitFor({ timeout: 30_000 });
+    // The count comes with the host's state, which a drop alone does not send: the 15 s refresh brings the last of it.
+    await page.locator(`[data-testid=log-dropped][data-count="${dropped}"]`).waitFor({ timeout: 40_000 });
     assert.equal(await marker.count(), 1, 'one place where lines are missing');
     assert.match((await marker.textContent()) ?? '', new RegExp(`^${dropped} lines dropped: disk full$`));
     const afterSeq = Number(await marker.getAttribute('data-after-seq'));
