@@ -1,7 +1,7 @@
 // What the agent and the control plane say to each other. Both sides import these
 // types; the server never talks to an agent any other way.
 import { z } from 'zod';
-import type { ContainerSpec, ContainerStatus, HealthState, HealthStatus, LogEntry, PublishedPort } from './container';
+import type { ContainerSpec, ContainerStatus, HealthState, HealthStatus, LogDrop, LogEntry, PublishedPort } from './container';
 import { tunnelCommandSchemas, type TunnelChunk } from './docker-tunnel';
 import { networkCreateSchema } from './network';
 import { stackCommandSchemas, type StackSummary } from './stacks';
@@ -76,6 +76,8 @@ export interface ContainerSummary {
   health?: HealthStatus;
   /** Restarts by its restart policy since a user last started it. */
   restartCount?: number;
+  /** Log lines of its current (or last) run that could not be written (a full disk); absent when none. */
+  logDropped?: LogDrop[];
   /** While it runs and publishes ports: each as bound on the host. */
   ports?: PublishedPort[];
   /** Its compose project (label com.docker.compose.project), for the stack's merged logs. */

@@ -476,6 +476,14 @@ export interface ContainerState {
   oomKilled: boolean;
   /** Only for a container with a healthcheck that has been started. */
   health?: HealthState;
+  /** Log lines of this run its monitor could not write (a full disk); absent when none. */
+  logDropped?: LogDrop[];
+}
+
+/** `count` lines missing from the log after the line with seq `afterSeq` (0: before the first). */
+export interface LogDrop {
+  afterSeq: number;
+  count: number;
 }
 
 export interface ContainerRecord {

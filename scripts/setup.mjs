@@ -49,6 +49,9 @@ function debianPackages() {
     ['openssl', '/usr/bin/openssl', ['test']],
     // Compose 1.29 (Python, on python3-docker), driven against the agent's socket.
     ['docker-compose', '/usr/bin/docker-compose', ['test']],
+    // The fault tests: a link cut by a DROP rule in a test's namespace, and a host's clock moved under its agent.
+    ['iptables', '/usr/sbin/iptables', ['test']],
+    ['faketime', '/usr/bin/faketime', ['test']],
     ['docker.io', '/usr/sbin/dockerd', ['bench']],
     ['iproute2', '/usr/sbin/ip', 'all'],
     ['make', '/usr/bin/make', 'all'],

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // The whole suite in one run of node's test runner, so its closing summary counts
-// everything: unit tests first, then integration (real containers, root), then e2e.
+// everything: unit tests first, then integration (real containers, root), then e2e, then the
+// fault tests (test/faults: kills, network cuts, full disks, with real processes).
 // Files run one at a time: integration and e2e tests share the machine's cgroups,
 // mounts and ports.
 import { spawnSync } from 'node:child_process';
@@ -10,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const kinds = process.argv.slice(2).filter((a) => !a.startsWith('-'));
-const selected = kinds.length ? kinds : ['unit', 'integration', 'e2e'];
+const selected = kinds.length ? kinds : ['unit', 'integration', 'e2e', 'faults'];
 
 const files = selected.flatMap((kind) => {
   const dir = join(root, 'test', kind);

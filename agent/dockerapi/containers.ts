@@ -543,6 +543,8 @@ function inspectBody(c: ContainerRecord, dataDir: (name: string) => string, vers
       Error: s.error,
       StartedAt: s.startedAt,
       FinishedAt: s.finishedAt,
+      // Berth's own: log lines this run's monitor could not write (a full disk), counted rather than lost silently.
+      ...(s.logDropped ? { LogLinesDropped: s.logDropped.reduce((n, d) => n + d.count, 0) } : {}),
       ...(s.health
         ? {
             Health: {

@@ -460,9 +460,12 @@ class EngineImpl extends EventEmitter<EngineEvents> implements BerthEngine {
   inspect(idOrName: string): ContainerRecord {
     return this.shown(this.records.resolve(idOrName));
   }
-  /** A copy of the record with its network as it is now. */
+  /** A copy of the record with its network as it is now, and the log lines its monitor had to drop. */
   private shown(r: ContainerRecord): ContainerRecord {
-    return { ...structuredClone(r), networkState: this.network.stateOf(r) };
+    const shown = { ...structuredClone(r), networkState: this.network.stateOf(r) };
+    const dropped = new MonitorRun(this.records.runDir(r.id)).logDropped();
+    if (dropped.length) shown.state.logDropped = dropped;
+    return shown;
   }
 
   // --- networks

@@ -63,6 +63,14 @@ export async function startLink(o: LinkOptions): Promise<Link> {
     reconnectionDelayMax: RETRY_MAX_MS,
     randomizationFactor: 0.5,
   });
+  // engine.io's client also drops the link when the wall clock says a ping is overdue (meant
+  // for a browser's throttled timers); Node's timers are not throttled, so there that check
+  // only turns a clock stepped forward (NTP, a resumed VM) into a reconnect of every agent.
+  // The ping timer itself, on the monotonic clock, still ends a dead link.
+  socket.io.on('open', () => {
+    const eio = socket.io.engine as unknown as { _hasPingExpired?: () => boolean };
+    if (typeof eio._hasPingExpired === 'function') eio._hasPingExpired = () => false;
+  });
   const { engine } = o;
   let closed = false;
   let manualRetry: NodeJS.Timeout | undefined;

@@ -144,16 +144,63 @@ failed:
 	return -1;
 }
 
+#define EXIT_RESERVE "exit.reserve"
+#define EXIT_MAX 128
+
+/*
+ * The exit file's space, taken when the monitor starts: a container that ends while its
+ * disk is full still leaves its exit code, written into this file (which takes no new
+ * space) and renamed to "exit". Best effort: without it the exit is written as usual.
+ */
+void exit_reserve(void)
+{
+	char blank[EXIT_MAX];
+	memset(blank, '\n', sizeof blank);
+	int fd = open(EXIT_RESERVE, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0) return;
+	if (write_all(fd, blank, sizeof blank) < 0 || fsync(fd) < 0) {
+		close(fd);
+		unlink(EXIT_RESERVE);
+		return;
+	}
+	close(fd);
+}
+
+static int write_exit_reserved(const char *buf)
+{
+	size_t n = strlen(buf);
+	int fd = open(EXIT_RESERVE, O_WRONLY | O_CLOEXEC);
+	if (fd < 0) return -1;
+	int ok = pwrite(fd, buf, n, 0) == (ssize_t)n && ftruncate(fd, (off_t)n) == 0 && fsync(fd) == 0;
+	int e = errno;
+	close(fd);
+	if (!ok || rename(EXIT_RESERVE, "exit") < 0) {
+		if (ok) e = errno;
+		errno = e;
+		return -1;
+	}
+	int dfd = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd >= 0) {
+		if (fsync(dfd) < 0) { /* renamed: the agent reads it; only a machine crash could undo it */ }
+		close(dfd);
+	}
+	return 0;
+}
+
 /* "<code>\n<RFC 3339 time>\n"; 128+N when killed by signal N. */
 void write_exit(int code)
 {
-	char buf[128], ts[64];
+	char buf[EXIT_MAX], ts[64];
 	now_rfc3339(ts, sizeof ts);
 	snprintf(buf, sizeof buf, "%d\n%s\n", code, ts);
-	if (write_atomic("exit", buf) < 0) {
-		/* The agent will see a vanished monitor; the log at least says why. */
-		char msg[256];
-		snprintf(msg, sizeof msg, "berth-monitor: write exit code %d: %s\n", code, strerror(errno));
-		log_line("stderr", msg, strlen(msg));
+	if (write_atomic("exit", buf) == 0) {
+		unlink(EXIT_RESERVE);
+		return;
 	}
+	int e = errno;
+	if (write_exit_reserved(buf) == 0) return;
+	/* The agent will see a vanished monitor; the log at least says why. */
+	char msg[256];
+	snprintf(msg, sizeof msg, "berth-monitor: write exit code %d: %s\n", code, strerror(e));
+	log_line("stderr", msg, strlen(msg));
 }

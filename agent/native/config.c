@@ -24,6 +24,9 @@
  *   tty=0|1   a TTY made in the container's devpts on fds 0-2 (init: the monitor holds
  *             the master; exec: the helper relays it, see exec.c)
  *   tty_size=ROWSxCOLS   its first window size
+ * exec only:
+ *   attached=0|1   1: the command's output goes to the agent, and the command dies with the
+ *             agent (no one is left to read it); 0 (default, a detached exec): it runs on
  * run only:
  *   rootfs=DIR   overlay=MOUNT-DATA (without it, rootfs is bound on itself)
  *   hostname=NAME   log=FILE (none: no log kept)   netns=new|host
@@ -138,7 +141,7 @@ static struct seccomp_rule *cur_rule(const char *k, const char *v)
 	if (!cf.nseccomp_rules) bad(k, v, "no seccomp.rule= entry before it");
 	return &cf.seccomp_rules[cf.nseccomp_rules - 1];
 }
-static int seen_netns, seen_caps, seen_oom, seen_moom, seen_tty, seen_tty_size, seen_stdin;
+static int seen_netns, seen_caps, seen_oom, seen_moom, seen_tty, seen_tty_size, seen_stdin, seen_attached;
 
 static long long positive(const char *k, char *v, int *seen, long long max)
 {
@@ -174,7 +177,7 @@ static void set(const char *k, char *v, unsigned kind)
 		{ "seccomp.arch", RUN | EXEC }, { "seccomp.flag", RUN | EXEC }, { "seccomp.rule", RUN | EXEC },
 		{ "seccomp.syscall", RUN | EXEC }, { "seccomp.arg", RUN | EXEC }, { "seccomp.cache", RUN | EXEC }, { "sysctl", RUN },
 		{ "rootfs_readonly", RUN }, { "pidns", RUN }, { "ipcns", RUN }, { "utsns", RUN },
-		{ "tty", RUN | EXEC }, { "tty_size", RUN | EXEC }, { "group_add", RUN | EXEC }, { "stdin", RUN },
+		{ "tty", RUN | EXEC }, { "tty_size", RUN | EXEC }, { "attached", EXEC }, { "group_add", RUN | EXEC }, { "stdin", RUN },
 		{ "log_max_size", RUN }, { "log_max_file", RUN },
 	};
 	size_t i;
@@ -203,6 +206,10 @@ static void set(const char *k, char *v, unsigned kind)
 		if (seen_tty++) bad(k, v, "given twice");
 		if (strcmp(v, "0") && strcmp(v, "1")) bad(k, v, "not 0 or 1");
 		cf.tty = v[0] == '1';
+	} else if (!strcmp(k, "attached")) {
+		if (seen_attached++) bad(k, v, "given twice");
+		if (strcmp(v, "0") && strcmp(v, "1")) bad(k, v, "not 0 or 1");
+		cf.attached = v[0] == '1';
 	} else if (!strcmp(k, "tty_size")) {
 		if (seen_tty_size++) bad(k, v, "given twice");
 		char *x = strchr(v, 'x');

@@ -27,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -179,6 +180,16 @@ int exec_main(const char *statedir, const char *conf)
 	report_as = AS_CLI;
 	cloexec_inherited(126);
 	read_conf(conf, CONF_EXEC);
+	/* An attached exec's output goes to the agent: once the agent is gone nobody reads it or
+	 * learns its status, so it goes too (its command by the `alive` pipe and its own
+	 * parent-death signal), as a terminal's shell is hung up on. */
+	int alive[2] = { -1, -1 };
+	if (cf.attached) {
+		pid_t agent = getppid();
+		if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0) die(126, errno, "berth-monitor: set the parent-death signal");
+		if (getppid() != agent) die(126, 0, "berth-monitor: the agent is gone");
+		if (pipe2(alive, O_CLOEXEC) < 0) die(126, errno, "berth-monitor: make the helper's liveness pipe");
+	}
 	if (control_call(statedir, "pidfd", reply, sizeof reply, &pidfd) < 0) {
 		if (errno == ENOENT || errno == ECONNREFUSED) die(126, 0, "berth-monitor: container is not running (its monitor is gone)");
 		die(126, errno, "berth-monitor: ask the container's monitor for its init");
@@ -223,9 +234,18 @@ int exec_main(const char *statedir, const char *conf)
 		set_caps(uid);
 		if (chdir(cwd) < 0) die(126, errno, "berth-monitor: chdir to cwd (\"%s\")", cwd);
 		if (cf.argv.n == 0) die(126, 0, "berth-monitor: no command specified");
+		if (cf.attached) {
+			/* After the change of credentials, which clears it; the helper holds the pipe's
+			 * write end for its life, so a hang-up means it died before this was armed. */
+			close(alive[1]);
+			if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0) die(126, errno, "berth-monitor: set the parent-death signal");
+			struct pollfd pf = { alive[0], POLLIN, 0 };
+			if (poll(&pf, 1, 0) > 0 && (pf.revents & POLLHUP)) _exit(126);
+		}
 		harden_late(126);
 		exec_cmd(cf.argv.v, cf.env.v ? cf.env.v : (char *[]){ NULL }, 127, 126);
 	}
+	if (alive[0] >= 0) close(alive[0]);
 	if (cf.tty) {
 		close(slave);
 		int sfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);

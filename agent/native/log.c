@@ -17,6 +17,14 @@
  * missing) and LOG.next is renamed over LOG. Nothing is written to the old file after
  * that, so a follower that sees LOG name another inode can read its file to the end and
  * move on.
+ *
+ * A line that cannot be written (a full disk) is not half written: the file is cut back
+ * to where it was, so every line in it stays whole. It is counted in the state dir's
+ * `log-dropped`: "<seq> <count>\n" per place in the log where lines are missing (seq: the
+ * log's end when they were dropped, so they belong after the line with that seq; 0: at
+ * the start), oldest first, at most DROP_PLACES of them (the oldest places merge into the
+ * second oldest when more come). The file is made at log_open at its full size and then
+ * only overwritten, so that keeping the count takes no space the disk no longer has.
  */
 #include "monitor.h"
 
@@ -37,6 +45,13 @@ static unsigned long long log_start, log_size;
 struct kept { unsigned long long ino, start; };
 static struct kept *kept; /* oldest first; the last is the current file */
 static int nkept;
+
+#define DROP_FILE "log-dropped"
+#define DROP_SIZE 2048
+#define DROP_PLACES 64
+static int drop_fd = -1;
+static struct { unsigned long long seq, count; } drops[DROP_PLACES];
+static int ndrops;
 
 /* A failed rotation loses nothing (the current file grows on), but says why in the state dir. */
 static void rotate_failed(const char *what, const char *path)
@@ -105,10 +120,46 @@ static void load_index(unsigned long long ino)
 	keep(ino, end);
 }
 
+/* The count file at its full size, blank: what a failed write updates in place later. */
+static void drops_open(void)
+{
+	char blank[DROP_SIZE];
+	memset(blank, '\n', sizeof blank);
+	drop_fd = open(DROP_FILE, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (drop_fd < 0) die(128, errno, "berth-monitor: create %s", DROP_FILE);
+	if (write_all(drop_fd, blank, sizeof blank) < 0) die(128, errno, "berth-monitor: write %s", DROP_FILE);
+}
+
+static void drops_record(unsigned long long seq)
+{
+	char buf[DROP_SIZE];
+	size_t o = 0;
+	if (ndrops && drops[ndrops - 1].seq == seq) drops[ndrops - 1].count++;
+	else {
+		if (ndrops == DROP_PLACES) {
+			drops[1].count += drops[0].count;
+			drops[1].seq = drops[0].seq;
+			memmove(drops, drops + 1, sizeof drops[0] * (DROP_PLACES - 1));
+			ndrops--;
+		}
+		drops[ndrops].seq = seq;
+		drops[ndrops++].count = 1;
+	}
+	memset(buf, '\n', sizeof buf);
+	for (int i = 0; i < ndrops; i++) o += (size_t)snprintf(buf + o, sizeof buf - o, "%llu %llu\n", drops[i].seq, drops[i].count);
+	/* In place, one write: the agent reads either the old counts or the new ones. */
+	if (drop_fd >= 0 && pwrite(drop_fd, buf, sizeof buf, 0) != (ssize_t)sizeof buf) {
+		char msg[256];
+		snprintf(msg, sizeof msg, "berth-monitor: update %s: %s\n", DROP_FILE, strerror(errno));
+		if (write_atomic("log-error", msg) < 0) { /* nowhere else to say it */ }
+	}
+}
+
 void log_open(const char *path)
 {
 	struct stat st;
 	log_path = path;
+	drops_open();
 	log_fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
 	if (log_fd < 0 || fstat(log_fd, &st) < 0) die(128, errno, "berth-monitor: open log %s", path);
 	log_size = (unsigned long long)st.st_size;
@@ -222,12 +273,17 @@ void log_line(const char *stream, const char *data, size_t n)
 	now_rfc3339(ts, sizeof ts);
 	o += (size_t)sprintf(out + o, "\",\"stream\":\"%s\",\"time\":\"%s\"}\n", stream, ts);
 	/* One write per line under O_APPEND keeps lines whole even if a reader races us. */
-	if (write_all(log_fd, out, o) == 0) log_size += o;
-	else {
-		/* A full disk: nothing else to write it to. What did land still counts. */
+	if (write_all(log_fd, out, o) == 0) {
+		log_size += o;
+		return;
+	}
+	/* A full disk: the part that landed goes again, so the next line does not run on from
+	 * half of this one; the line is counted as dropped. */
+	if (ftruncate(log_fd, (off_t)log_size) < 0) {
 		struct stat st;
 		if (fstat(log_fd, &st) == 0) log_size = (unsigned long long)st.st_size;
 	}
+	drops_record(log_start + log_size);
 }
 
 void log_feed(struct stream *s, const char *p, size_t n)

@@ -200,6 +200,7 @@ int run_main(const char *statedir)
 	if (chdir(statedir) < 0) { perror(statedir); return 1; }
 	cloexec_inherited(1);
 	read_conf("monitor.conf", CONF_RUN);
+	exit_reserve();
 	if (cf.log) log_open(cf.log);
 
 	pid_t p = fork();

@@ -67,6 +67,7 @@ struct conf {
 	/* Processes and terminals: a TTY (tty=1) of tty_rows x tty_cols (0: the kernel's),
 	 * stdin open for the control socket's `stdin` (stdin=open), groups added (group_add=). */
 	int tty, open_stdin;
+	int attached;                 /* exec: dies with the agent (attached=1) */
 	unsigned short tty_rows, tty_cols;
 	struct strv group_add;
 	/* Log rotation (log.c): at max_size bytes (0: never), keeping max_file files. */
@@ -106,6 +107,7 @@ void read_conf(const char *path, enum conf_kind kind);
 /* ---- log.c ---- */
 #define LOG_LINE_MAX 16384 /* Docker's json-file splits longer lines at 16 KiB */
 struct stream { int fd; const char *name; size_t len; char buf[LOG_LINE_MAX]; };
+void exit_reserve(void);
 void log_open(const char *path);
 void log_line(const char *stream, const char *data, size_t n);
 /* Splits what a stream read into log lines; log_flush writes a partial last line. */

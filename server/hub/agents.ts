@@ -219,6 +219,10 @@ export class AgentHub {
     });
     const inFlight = new Set<() => void>();
     this.inFlight.set(socket, inFlight);
+    // A dead link is noticed only when the heartbeat times out, seconds after the agent was last
+    // heard: "last seen" is that last packet (a pong too), not the moment the server gave up.
+    let heard = new Date();
+    socket.conn.on('packet', () => (heard = new Date()));
     socket.on('disconnect', () => {
       for (const gone of [...inFlight]) gone();
       // A replaced connection too: the agent ended the transfers it carried.
@@ -226,7 +230,7 @@ export class AgentHub {
       if (this.agents.get(hostId) !== socket) return;
       this.agents.delete(hostId);
       this.cluster?.offline(hostId);
-      this.touch(hostId, true);
+      this.touch(hostId, true, undefined, heard);
     });
     this.onAgentOnline?.(hostId);
   }
@@ -268,8 +272,7 @@ export class AgentHub {
   }
 
   /** Records that we heard from the host, persists it now and then, and tells the browsers. */
-  private touch(hostId: string, listChanged: boolean, snapshot?: HostSnapshot): void {
-    const now = new Date();
+  private touch(hostId: string, listChanged: boolean, snapshot?: HostSnapshot, now = new Date()): void {
     this.seen.set(hostId, now);
     if (listChanged || (snapshot && Date.now() - (this.persistedAt.get(hostId) ?? 0) > PERSIST_EVERY_MS)) {
       this.persistedAt.set(hostId, Date.now());

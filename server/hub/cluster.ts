@@ -204,11 +204,16 @@ export class Cluster implements ClusterLink {
           this.tell(msg.from, { t: 'state', from: this.node, hostId, address, seen, ...(snapshot ? { snapshot } : {}) });
         }
         return;
-      case 'state':
+      case 'state': {
         if (this.hub.isLocal(msg.hostId)) return;
+        const was = this.hosts.get(msg.hostId);
         this.hosts.set(msg.hostId, { node: msg.from, address: msg.address, seen: new Date(msg.seen), snapshot: msg.snapshot });
         void this.hub.publish(msg.hostId, true);
+        // Held there all along, but given up here while Redis was away: the log streams that
+        // waited for the host carry on after their last seq, as after a reconnect.
+        if (was?.node !== msg.from) this.hub.onAgentOnline?.(msg.hostId);
         return;
+      }
       case 'online': {
         // The agent has one link: a connection of ours for it is a dead one not yet noticed.
         this.hub.dropLocal(msg.hostId, 'the agent connected to another control-plane process');

@@ -525,7 +525,9 @@ export class ContainerLifecycle {
       oomKilled: oom,
       health: rec.state.health,
     };
-    await this.records.save(rec);
+    // A full disk must not leave the end half handled (cgroups kept, waiters hanging): the
+    // monitor's exit file holds the code, and the next agent start records it from there.
+    await this.records.save(rec).catch((e: Error) => console.error(`berth: ${id.slice(0, 12)}: cannot record its exit (${e.message}); the next agent start records it from the monitor's exit file`));
     await this.removeCgroups(id);
     await this.storage?.stopped(rec);
     await this.hooks.poststop?.(structuredClone(rec)).catch((e) => console.error('berth: poststop:', e));

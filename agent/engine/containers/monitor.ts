@@ -10,6 +10,7 @@ import { randomBytes } from 'node:crypto';
 import { closeSync, constants, existsSync, mkdirSync, openSync, readFileSync, rmSync, watch, writeFileSync, type FSWatcher } from 'node:fs';
 import net from 'node:net';
 import { join } from 'node:path';
+import type { LogDrop } from '../../../protocol/container';
 import { monitorBinary } from '../../native/binary';
 import { planEntries, type MountPlan } from './mount-plan';
 import { securityEntries, type MonitorSecurity } from './security';
@@ -155,6 +156,15 @@ export class MonitorRun {
   }
   execed(): boolean {
     return existsSync(join(this.dir, 'execed'));
+  }
+  /** Lines the monitor could not write to the log (log.c, "log-dropped"). */
+  logDropped(): LogDrop[] {
+    const drops: LogDrop[] = [];
+    for (const line of (this.read('log-dropped') ?? '').split('\n')) {
+      const m = /^(\d+) (\d+)$/.exec(line);
+      if (m) drops.push({ afterSeq: Number(m[1]), count: Number(m[2]) });
+    }
+    return drops;
   }
   exit(): ExitInfo | undefined {
     const s = this.read('exit');
@@ -403,6 +413,8 @@ export function spawnExec(containerDir: string, runDir: string, c: ExecConfig, i
     ...c.cgroups.map((g) => `cgroup=${g}`),
     ...securityEntries(c.security, 'exec'),
     ...stdioEntries(c),
+    // Output piped to us: the command goes when the agent does (nobody would read it); a detached one runs on.
+    ...(io === undefined || io.output || io.stdin ? ['attached=1'] : []),
   ];
   if (entries.some((e) => e.includes('\0'))) throw new Error('exec config holds a NUL byte');
   const conf = join(containerDir, `exec-${randomBytes(8).toString('hex')}.conf`);

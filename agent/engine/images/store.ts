@@ -793,6 +793,9 @@ export class DiskImageStore extends EventEmitter<{ image: [ImageEvent] }> implem
     } catch (e) {
       blob?.destroy();
       ing?.abort();
+      // A failed write (a full disk) says which layer it stopped: "ENOSPC: no space left on device, write" alone does not.
+      const code = (e as NodeJS.ErrnoException).code;
+      if (typeof code === 'string' && /^E[A-Z]+$/.test(code) && !(e as Error).message.includes(desc.digest)) throw new EngineError(500, `${label}: ${(e as Error).message}`);
       throw e;
     } finally {
       await prepared.abort();

@@ -180,6 +180,7 @@ export default function ContainerPage() {
         </div>
         {/* Hidden, not unmounted: the log keeps its lines and its scroll position. */}
         <div role="tabpanel" id="panel-logs" aria-labelledby="tab-logs" hidden={tab !== 'logs'}>
+          <LogDropped drops={summary?.logDropped ?? record.state.logDropped} />
           <LogPanel view={logs} sources={logSources} />
         </div>
         {tab === 'inspect' ? (
@@ -208,6 +209,20 @@ function StatusLine({ summary, asOf }: { summary: ContainerSummary; asOf?: numbe
       {summaryStatus(summary, asOf ?? now)}
       {asOf !== undefined ? ' (when the host was last seen)' : ''}
     </p>
+  );
+}
+
+/** Lines the container printed that its monitor could not write (a full disk): said, not lost silently. */
+function LogDropped({ drops }: { drops: Array<{ afterSeq: number; count: number }> | undefined }) {
+  if (!drops?.length) return null;
+  return (
+    <div className="mb-2 space-y-1">
+      {drops.map((d) => (
+        <p key={d.afterSeq} data-testid="log-dropped" data-after-seq={d.afterSeq} data-count={d.count} className="rounded-md bg-slate-900 px-3 py-1 font-mono text-xs text-amber-300">
+          {d.count} {d.count === 1 ? 'line' : 'lines'} dropped: disk full{d.afterSeq ? '' : ' (before the first line kept)'}
+        </p>
+      ))}
+    </div>
   );
 }
 
