@@ -79,6 +79,8 @@ export interface ContainerSummary {
   ports?: PublishedPort[];
   /** Its compose project (label com.docker.compose.project), for the stack's merged logs. */
   project?: string;
+  /** Its labels (`docker run -l`), for the fleet table's label filter; absent when it has none. */
+  labels?: Record<string, string>;
 }
 
 /**

@@ -21,6 +21,7 @@ import { db } from '../db';
 import { clientAddress } from '../http/client-address';
 import { berthGlobal } from '../global';
 import { UI_NAMESPACE, type HostView, type ServerToUi, type UiToServer } from '../../protocol/ui-socket';
+import { fleetIndex, type HostMeta } from './fleet';
 
 type AgentSocket = Socket<AgentToServer, ServerToAgent, Record<string, never>, { hostId: string }>;
 
@@ -281,10 +282,11 @@ export class AgentHub {
   /** Sends the host's view to the browsers watching it and, if asked, 'hosts:changed' to its team. */
   async publish(hostId: string, listChanged: boolean): Promise<void> {
     const ui = this.ui();
-    if (!ui) return;
+    if (!ui) return void this.fleetChanged(hostId);
     try {
       const row = await db().host.findUnique({ where: { id: hostId } });
       if (!row) return;
+      this.indexHost(row);
       if (listChanged) ui.to(`team:${row.teamId}`).emit('hosts:changed');
       if (!row.revokedAt) ui.to(`host:${hostId}`).emit('host', this.view(row));
     } catch (err) {
@@ -294,6 +296,49 @@ export class AgentHub {
 
   notifyTeam(teamId: string): void {
     this.ui()?.to(`team:${teamId}`).emit('hosts:changed');
+    // A host revoked, moved in or out: the fleet index reads the team's hosts again.
+    db()
+      .host.findMany({ where: { teamId, revokedAt: null } })
+      .then((rows) => fleetIndex().setTeam(teamId, rows, (id) => this.stateOf(id)))
+      .catch((err) => console.error(`team ${teamId}: cannot refresh the fleet index: ${(err as Error).message}`));
+  }
+
+  /** What this process knows of the host's agent now: connected here or elsewhere, when last heard, its latest snapshot. */
+  stateOf(hostId: string): { online: boolean; lastSeen: Date | null; snapshot?: HostSnapshot } {
+    const remote = this.agents.has(hostId) ? undefined : this.cluster?.remote(hostId);
+    const snapshot = remote?.snapshot ?? this.snapshots.get(hostId);
+    return { online: this.isOnline(hostId), lastSeen: remote?.seen ?? this.seen.get(hostId) ?? null, ...(snapshot ? { snapshot } : {}) };
+  }
+
+  private indexHost(row: HostMeta & { revokedAt: Date | null }): void {
+    if (row.revokedAt) fleetIndex().remove(row.id);
+    else fleetIndex().upsert(row, this.stateOf(row.id));
+  }
+
+  /** The host's state changed (here, or on another process): the fleet index takes it, reading the host's row when it does not know it yet. */
+  fleetChanged(hostId: string): void {
+    const index = fleetIndex();
+    if (index.has(hostId)) return index.setState(hostId, this.stateOf(hostId));
+    db()
+      .host.findUnique({ where: { id: hostId } })
+      .then((row) => row && this.indexHost(row))
+      .catch((err) => console.error(`host ${hostId}: cannot index: ${(err as Error).message}`));
+  }
+
+  private fleetLoaded: Promise<void> | undefined;
+
+  /** Every host into the fleet index, once per process (offline ones too: they are in the overview). */
+  loadFleet(): Promise<void> {
+    this.fleetLoaded ??= db()
+      .host.findMany({ where: { revokedAt: null } })
+      .then((rows) => {
+        for (const r of rows) this.indexHost(r);
+      })
+      .catch((err) => {
+        this.fleetLoaded = undefined;
+        throw err;
+      });
+    return this.fleetLoaded;
   }
 
   private ui(): Namespace<UiToServer, ServerToUi> | undefined {

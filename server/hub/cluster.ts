@@ -215,6 +215,7 @@ export class Cluster implements ClusterLink {
         const had = this.hosts.has(msg.hostId);
         this.hosts.set(msg.hostId, { node: msg.from, address: msg.address, seen: new Date(msg.seen) });
         if (had) this.hostLeft(msg.hostId);
+        this.hub.fleetChanged(msg.hostId);
         this.hub.onAgentOnline?.(msg.hostId);
         return;
       }
@@ -222,6 +223,7 @@ export class Cluster implements ClusterLink {
         const h = this.hosts.get(msg.hostId);
         if (h && h.node !== msg.from) return;
         this.hosts.set(msg.hostId, { node: msg.from, address: h?.address ?? null, seen: new Date(msg.seen), snapshot: msg.snapshot });
+        this.hub.fleetChanged(msg.hostId);
         return;
       }
       case 'offline':

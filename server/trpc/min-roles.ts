@@ -108,4 +108,10 @@ export const MIN_ROLE: Record<string, MinRole> = {
   'registries.add': current('admin'),
   'registries.rotate': team('admin'),
   'registries.remove': team('admin'),
+
+  // The fleet pages: of the current team, what the caller sees of it; a bulk action needs operator on every host it names.
+  'fleet.hosts': current('viewer'),
+  'fleet.containers': current('viewer'),
+  'fleet.resources': current('viewer'),
+  'fleet.bulk': host('operator'),
 };

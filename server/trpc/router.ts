@@ -3,6 +3,7 @@ import { accountRouter } from './routers/account';
 import { auditRouter } from './routers/audit';
 import { authRouter } from './routers/auth';
 import { containersRouter } from './routers/containers';
+import { fleetRouter } from './routers/fleet';
 import { hostsRouter } from './routers/hosts';
 import { imagesRouter } from './routers/images';
 import { logsRouter } from './routers/logs';
@@ -25,6 +26,7 @@ export const appRouter = router({
   audit: auditRouter,
   registries: registriesRouter,
   tokens: tokensRouter,
+  fleet: fleetRouter,
 });
 
 export type AppRouter = typeof appRouter;
