@@ -9,6 +9,7 @@ import { buildSnapshot } from './snapshot';
 import { Terminals } from './terminal';
 import { DockerTunnels } from './docker-tunnel';
 import type { LoadStreams, SaveStreams } from './image-streams';
+import { startUsage } from './usage';
 
 export interface LinkOptions {
   engine: Engine;
@@ -119,6 +120,9 @@ export async function startLink(o: LinkOptions): Promise<Link> {
   engine.on('image', scheduleSnapshot);
   const refresh = setInterval(() => void sendSnapshot(), o.refreshMs ?? 15_000);
   refresh.unref();
+  const stopUsage = startUsage((u) => {
+    if (socket.connected) socket.volatile.emit('usage', u);
+  }, log);
 
   const sendLogs = async (batch: LogBatch) => {
     // A batch for a dropped link would be replayed after reconnect, out of place: the server
@@ -219,6 +223,7 @@ export async function startLink(o: LinkOptions): Promise<Link> {
       if (manualRetry) clearTimeout(manualRetry);
       if (snapshotTimer) clearTimeout(snapshotTimer);
       clearInterval(refresh);
+      stopUsage();
       engine.off('container', onContainer);
       engine.off('image', scheduleSnapshot);
       for (const a of subscriptions.values()) a.abort();

@@ -67,6 +67,8 @@ export interface ClusterLink {
   online(hostId: string, address: string | null): void;
   snapshot(hostId: string, s: HostSnapshot): void;
   offline(hostId: string): void;
+  /** A usage reading of one of this process's agents, for the others' fleet index. */
+  usage(hostId: string, cpu: number, mem: number): void;
   disconnect(hostId: string): void;
 }
 
@@ -140,6 +142,13 @@ export class AgentHub {
       this.cluster?.snapshot(hostId, s);
       this.touch(hostId, first, s);
       first = false;
+    });
+    socket.on('usage', (u) => {
+      if (this.agents.get(hostId) !== socket || !u || typeof u !== 'object') return;
+      const { cpu, mem } = u;
+      if (typeof cpu !== 'number' || typeof mem !== 'number' || !(cpu >= 0 && cpu <= 1) || !(mem >= 0) || !Number.isFinite(mem)) return;
+      fleetIndex().addUsage(hostId, cpu, mem);
+      this.cluster?.usage(hostId, cpu, mem);
     });
     socket.on('logs', (batch, ack) => {
       const done = () => {
@@ -323,6 +332,11 @@ export class AgentHub {
       .host.findUnique({ where: { id: hostId } })
       .then((row) => row && this.indexHost(row))
       .catch((err) => console.error(`host ${hostId}: cannot index: ${(err as Error).message}`));
+  }
+
+  /** A usage reading relayed from the agent's process. */
+  fleetUsage(hostId: string, cpu: number, mem: number): void {
+    fleetIndex().addUsage(hostId, cpu, mem);
   }
 
   private fleetLoaded: Promise<void> | undefined;
