@@ -157,7 +157,7 @@ export const fleetRouter = router({
       const hosts = index.hostsPage(scope, { text: input.text, page: input.page, pageSize: input.pageSize });
       const out = await Promise.all(
         hosts.rows.map(async (h) => {
-          const base = { hostId: h.id, hostName: h.name, online: h.online };
+          const base: { hostId: string; hostName: string; online: boolean; error?: string } = { hostId: h.id, hostName: h.name, online: h.online };
           if (!h.online) return { ...base, error: 'host is offline', items: [] as ResourceItem[] };
           try {
             const items = await resourcesOf(ctx, h.id, input.kind);
