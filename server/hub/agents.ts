@@ -285,17 +285,21 @@ export class AgentHub {
         .host.update({ where: { id: hostId }, data })
         .catch((err) => console.error(`host ${hostId}: cannot record lastSeen: ${(err as Error).message}`));
     }
+    // The fleet index first, without waiting for the host's row: the overview's counts are as
+    // quick as the host page's.
+    this.fleetChanged(hostId);
     void this.publish(hostId, listChanged);
   }
 
   /** Sends the host's view to the browsers watching it and, if asked, 'hosts:changed' to its team. */
   async publish(hostId: string, listChanged: boolean): Promise<void> {
     const ui = this.ui();
-    if (!ui) return void this.fleetChanged(hostId);
+    if (!ui) return;
     try {
       const row = await db().host.findUnique({ where: { id: hostId } });
       if (!row) return;
-      this.indexHost(row);
+      // A (re)connection or a host gone: its name, team or revocation may have changed too.
+      if (listChanged || !fleetIndex().has(row.id)) this.indexHost(row);
       if (listChanged) ui.to(`team:${row.teamId}`).emit('hosts:changed');
       if (!row.revokedAt) ui.to(`host:${hostId}`).emit('host', this.view(row));
     } catch (err) {

@@ -9,8 +9,9 @@ import { FLEET_WATCH_MAX, type FleetRows, type ServerToUi, type UiToServer } fro
 import type { AgentHub } from './agents';
 import { fleetIndex, type FleetIndex, type Scope } from './fleet';
 
-/** The coalescing window: a change waits at most this long before it goes out. */
-export const FLUSH_MS = 250;
+/** The coalescing window: a change waits at most this long before it goes out. Short, as the
+ *  issue's target is a change in every watching browser within 250 ms at p99. */
+export const FLUSH_MS = 100;
 
 type UiSocket = Socket<UiToServer, ServerToUi, Record<string, never>, { userId: string; sessionId?: string }>;
 
