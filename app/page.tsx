@@ -61,11 +61,12 @@ export default function HostsPage() {
   const now = useNow();
   const canAdd = hasRole(useRole(), 'admin');
   const [text, setText] = useState('');
+  const [label, setLabel] = useState('');
   const [state, setState] = useState<HostState>('');
   const [sort, setSort] = useState<HostSort>('name');
   const [page, setPage] = useState(1);
   const hosts = trpc.fleet.hosts.useQuery(
-    { text: text.trim() || undefined, state: state || undefined, sort, desc: sort === 'running' || sort === 'unhealthy' || sort === 'lastSeen', page, pageSize: PAGE_SIZE },
+    { text: text.trim() || undefined, label: label.trim() || undefined, state: state || undefined, sort, desc: sort === 'running' || sort === 'unhealthy' || sort === 'lastSeen', page, pageSize: PAGE_SIZE },
     { placeholderData: (prev) => prev },
   );
   // Hosts added, revoked or moved: the page itself changes.
@@ -108,7 +109,7 @@ export default function HostsPage() {
 
   const rows = (hosts.data?.rows ?? []).map((r) => live.rows.get(r.id) ?? r);
   const summary = live.summary ?? hosts.data?.summary;
-  const filtered = !!(text.trim() || state);
+  const filtered = !!(text.trim() || label.trim() || state);
 
   return (
     <div className="space-y-4">
@@ -137,6 +138,18 @@ export default function HostsPage() {
             setPage(1);
           }}
           data-testid="host-search"
+        />
+        <Field
+          id="host-label"
+          label="Label"
+          placeholder="key or key=value"
+          className="w-full sm:w-48"
+          value={label}
+          onChange={(e) => {
+            setLabel(e.target.value);
+            setPage(1);
+          }}
+          data-testid="host-label-filter"
         />
         <div>
           <label htmlFor="host-state" className="label">
@@ -217,6 +230,11 @@ export default function HostsPage() {
                 <Link href={`/hosts/${h.id}`} className="text-sky-700 hover:underline">
                   {h.name}
                 </Link>
+                {Object.entries(h.labels).map(([k, v]) => (
+                  <span key={k} className="ml-1 rounded bg-slate-100 px-1 text-xs font-normal text-slate-600">
+                    {v ? `${k}=${v}` : k}
+                  </span>
+                ))}
               </td>
               <td className="px-4 py-2.5 whitespace-nowrap">
                 <StateBadge state={h.online ? 'online' : 'offline'} testId="host-status" />

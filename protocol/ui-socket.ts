@@ -154,6 +154,8 @@ export interface FleetSummaryView {
 export interface FleetHostView {
   id: string;
   name: string;
+  /** The labels an admin gave the host. */
+  labels: Record<string, string>;
   online: boolean;
   lastSeen: string | null;
   hostname: string | null;

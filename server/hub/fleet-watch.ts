@@ -80,6 +80,14 @@ export class FleetWatch {
       if (t) teams.add(t);
       else unknownTeam = true;
     }
+    // Everyone who sees a whole team sees the same summary: counted once a flush.
+    const whole = new Map<string, string>();
+    const summaryOf = (scope: Scope) => {
+      if (scope.hostIds) return JSON.stringify(this.index.summary(scope));
+      let text = whole.get(scope.teamId);
+      if (text === undefined) whole.set(scope.teamId, (text = JSON.stringify(this.index.summary(scope))));
+      return text;
+    };
     for (const w of this.watchers.values()) {
       const rows = [];
       for (const id of w.hostIds) {
@@ -89,11 +97,10 @@ export class FleetWatch {
       }
       const msg: FleetRows = { rows };
       if (unknownTeam || teams.has(w.scope.teamId)) {
-        const s = this.index.summary(w.scope);
-        const text = JSON.stringify(s);
+        const text = summaryOf(w.scope);
         if (text !== w.summary) {
           w.summary = text;
-          msg.summary = s;
+          msg.summary = JSON.parse(text) as FleetRows['summary'];
         }
       }
       if (rows.length || msg.summary) w.socket.emit('fleet:rows', msg);

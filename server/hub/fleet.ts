@@ -42,6 +42,8 @@ export type HostSort = (typeof HOST_SORTS)[number];
 export interface HostQuery {
   text?: string;
   state?: HostStateFilter;
+  /** "key" (present) or "key=value", of the host's own labels. */
+  label?: string;
   sort?: HostSort;
   desc?: boolean;
   page: number;
@@ -83,6 +85,20 @@ export interface HostMeta {
   name: string;
   lastSeen: Date | null;
   info: string | null;
+  /** JSON text of the host's labels (an admin's, hosts.setLabels). */
+  labels?: string | null;
+}
+
+/** A host's labels from their stored JSON text; anything but a string map is none. */
+export function parseLabels(text: string | null | undefined): Record<string, string> {
+  if (!text) return {};
+  try {
+    const v = JSON.parse(text) as unknown;
+    if (!v || typeof v !== 'object' || Array.isArray(v)) return {};
+    return Object.fromEntries(Object.entries(v as Record<string, unknown>).filter((e): e is [string, string] => typeof e[1] === 'string'));
+  } catch {
+    return {};
+  }
 }
 
 /** How many usage readings a host keeps: with a reading every 10 s, 5 minutes. */
@@ -99,6 +115,7 @@ interface Entry {
   teamId: string;
   name: string;
   nameLc: string;
+  labels: Record<string, string>;
   online: boolean;
   lastSeen: Date | null;
   info: HostInfo | null;
@@ -172,7 +189,7 @@ export class FleetIndex {
       e.teamId = meta.teamId;
     }
     if (!e) {
-      e = { id: meta.id, teamId: meta.teamId, name: meta.name, nameLc: meta.name.toLowerCase(), online: false, lastSeen: meta.lastSeen, info: parseInfo(meta.info), counts: countsOf([]), containers: [], cpu: [], mem: [] };
+      e = { id: meta.id, teamId: meta.teamId, name: meta.name, nameLc: meta.name.toLowerCase(), labels: parseLabels(meta.labels), online: false, lastSeen: meta.lastSeen, info: parseInfo(meta.info), counts: countsOf([]), containers: [], cpu: [], mem: [] };
       this.hosts.set(meta.id, e);
     }
     let team = this.teams.get(meta.teamId);
@@ -183,6 +200,7 @@ export class FleetIndex {
       e.nameLc = meta.name.toLowerCase();
       for (const c of e.containers) c.hostName = meta.name;
     }
+    if (meta.labels !== undefined) e.labels = parseLabels(meta.labels);
     if (!e.lastSeen || (meta.lastSeen && meta.lastSeen > e.lastSeen)) e.lastSeen = meta.lastSeen;
     if (!e.info && meta.info) e.info = parseInfo(meta.info);
     if (state) this.setState(meta.id, state);
@@ -308,9 +326,11 @@ export class FleetIndex {
 
   hostsPage(scope: Scope, q: HostQuery): Page<FleetHostRow> {
     const text = q.text?.trim().toLowerCase();
+    const label = labelTest(q.label?.trim());
     const hits: Entry[] = [];
     for (const e of this.visible(scope)) {
       if (text && !e.nameLc.includes(text) && !(e.info?.hostname ?? '').toLowerCase().includes(text)) continue;
+      if (label && !label(e.labels)) continue;
       if (q.state === 'online' && !e.online) continue;
       if (q.state === 'offline' && e.online) continue;
       if (q.state === 'unhealthy' && e.counts.unhealthy === 0) continue;
@@ -380,9 +400,14 @@ export class FleetIndex {
         created: (a, b) => cmp(a.created, b.created),
       };
       const k = key[sort];
-      // Stable: ties stay in host order.
-      const order = new Map(hits.map((c, i) => [c, i]));
-      hits.sort((a, b) => dir * (k(a, b) || order.get(a)! - order.get(b)!));
+      // Ties stay in host order: the hits are in it, and both ways below are stable.
+      const by = (a: IndexedContainer, b: IndexedContainer) => dir * k(a, b);
+      const last = Math.max(1, Math.ceil(hits.length / q.pageSize));
+      const p = Math.min(Math.max(1, q.page), last);
+      const want = p * q.pageSize;
+      // An early page of many hits: keep only the first `want` in order, rather than sort them all.
+      const top = want * 4 < hits.length ? firstInOrder(hits, want, by) : hits.sort(by);
+      return { rows: top.slice((p - 1) * q.pageSize, want).map(publicRow), total: hits.length, page: p, pageSize: q.pageSize };
     }
     const p = pageOf(hits, q.page, q.pageSize);
     return { ...p, rows: p.rows.map(publicRow) };
@@ -398,6 +423,25 @@ export class FleetIndex {
   }
 }
 
+/** The first `n` of `xs` by `by`, in order; of equals, the earlier in `xs` first. */
+export function firstInOrder<T>(xs: readonly T[], n: number, by: (a: T, b: T) => number): T[] {
+  const out: T[] = [];
+  for (const x of xs) {
+    if (out.length === n && by(x, out[n - 1]) >= 0) continue;
+    // After the last element not greater than x: equals keep their order.
+    let lo = 0;
+    let hi = out.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (by(out[mid], x) <= 0) lo = mid + 1;
+      else hi = mid;
+    }
+    out.splice(lo, 0, x);
+    if (out.length > n) out.pop();
+  }
+  return out;
+}
+
 function publicRow(c: IndexedContainer): FleetContainerRow {
   const { nameLc: _n, imageLc: _i, ...row } = c;
   return row;
@@ -407,6 +451,7 @@ function rowOf(e: Entry): FleetHostRow {
   return {
     id: e.id,
     name: e.name,
+    labels: { ...e.labels },
     online: e.online,
     lastSeen: e.lastSeen ? e.lastSeen.toISOString() : null,
     hostname: e.info?.hostname ?? null,

@@ -54,6 +54,7 @@ export const MIN_ROLE: Record<string, MinRole> = {
   'hosts.createJoinToken': current('admin'),
   'hosts.revoke': host('admin'),
   'hosts.move': host('admin'),
+  'hosts.setLabels': host('admin'),
 
   'images.list': host('viewer'),
   'images.fleet': current('viewer'),

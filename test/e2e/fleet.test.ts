@@ -119,6 +119,19 @@ describe('the fleet pages', { timeout: 15 * 60_000 }, () => {
     await page.getByTestId('hosts-table').getByText('No host matches.').waitFor();
     await page.getByTestId('host-state-filter').selectOption('');
     await row(page, 'fleet-a').waitFor();
+    // An admin labels fleet-b on its page; the overview filters by the label.
+    await row(page, 'fleet-b').getByRole('link', { name: 'fleet-b' }).click();
+    await page.getByTestId('host-labels-edit').click();
+    await page.getByTestId('host-labels-input').fill('env=prod\nrack=r1');
+    await page.getByTestId('host-labels-save').click();
+    await page.getByTestId('host-label').getByText('rack=r1').waitFor();
+    await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Hosts' }).click();
+    await page.getByTestId('host-label-filter').fill('env=prod');
+    await eventually('only the labelled host', async () => (await page.getByTestId('host-row').count()) === 1 && (await row(page, 'fleet-b').count()) === 1, 15_000);
+    await page.getByTestId('host-label-filter').fill('');
+    await row(page, 'fleet-a').waitFor();
+    const labelled = await owner.audit.list.query({ action: 'hosts.setLabels' });
+    assert.deepEqual(labelled.map((r) => `${r.target} ${r.result}`), ['env=prod, rack=r1 ok']);
     // The agents' CPU and memory readings (every 10 s) draw a line once there are two.
     await row(page, 'fleet-a').locator('svg[data-testid=host-mem]').waitFor({ timeout: 40_000 });
   });

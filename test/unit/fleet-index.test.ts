@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { ContainerSummary, HostSnapshot } from '../../protocol/agent-link';
-import { FleetIndex, type Scope } from '../../server/hub/fleet';
+import { FleetIndex, firstInOrder, type Scope } from '../../server/hub/fleet';
 
 function container(i: number, over: Partial<ContainerSummary> = {}): ContainerSummary {
   return {
@@ -33,7 +33,7 @@ const meta = (id: string, teamId: string, name: string) => ({ id, teamId, name, 
 function world() {
   const ix = new FleetIndex();
   ix.upsert(meta('h1', 'T', 'beta'), { online: true, lastSeen: new Date(), snapshot: snapshot([container(1), container(2, { state: 'exited' }), container(3, { health: 'unhealthy', labels: { tier: 'web' } })]) });
-  ix.upsert(meta('h2', 'T', 'alpha'), { online: true, lastSeen: new Date(), snapshot: snapshot([container(4, { labels: { tier: 'db', env: 'prod' } }), container(5, { state: 'paused' })]) });
+  ix.upsert({ ...meta('h2', 'T', 'alpha'), labels: JSON.stringify({ env: 'prod', gpu: '' }) }, { online: true, lastSeen: new Date(), snapshot: snapshot([container(4, { labels: { tier: 'db', env: 'prod' } }), container(5, { state: 'paused' })]) });
   ix.upsert(meta('h3', 'T', 'gamma'), { online: false, lastSeen: null });
   ix.upsert(meta('x1', 'OTHER', 'alpha-elsewhere'), { online: true, lastSeen: new Date(), snapshot: snapshot([container(9)]) });
   return ix;
@@ -48,6 +48,10 @@ test('overview: hosts of the team only, in name order, filtered by name and stat
   assert.deepEqual(p.rows[1].counts, { total: 3, running: 2, stopped: 1, paused: 0, unhealthy: 1 });
   assert.deepEqual(ix.hostsPage(all, { text: 'ALP', page: 1, pageSize: 50 }).rows.map((r) => r.name), ['alpha']);
   assert.deepEqual(ix.hostsPage(all, { state: 'offline', page: 1, pageSize: 50 }).rows.map((r) => r.name), ['gamma']);
+  assert.deepEqual(ix.hostsPage(all, { label: 'env=prod', page: 1, pageSize: 50 }).rows.map((r) => r.name), ['alpha']);
+  assert.deepEqual(ix.hostsPage(all, { label: 'gpu', page: 1, pageSize: 50 }).rows.map((r) => r.name), ['alpha']);
+  assert.deepEqual(ix.hostsPage(all, { label: 'env=dev', page: 1, pageSize: 50 }).rows.map((r) => r.name), []);
+  assert.deepEqual(p.rows[0].labels, { env: 'prod', gpu: '' });
   assert.deepEqual(ix.hostsPage(all, { state: 'unhealthy', page: 1, pageSize: 50 }).rows.map((r) => r.name), ['beta']);
   assert.deepEqual(ix.hostsPage(all, { sort: 'running', desc: true, page: 1, pageSize: 50 }).rows.map((r) => r.name), ['beta', 'alpha', 'gamma']);
   assert.deepEqual(ix.summary(all), { hosts: 3, online: 2, offline: 1, containers: { total: 5, running: 3, stopped: 1, paused: 1, unhealthy: 1 } });
@@ -109,7 +113,8 @@ test('changes: a snapshot, going offline and a rename mark the host; a moved or 
   assert.equal(ix.containersPage(all, { host: 'h1', page: 1, pageSize: 9 }).rows[0].hostName, 'beta-renamed');
   ix.setTeam('T', [meta('h2', 'T', 'alpha'), meta('h3', 'T', 'gamma')], () => ({ online: false, lastSeen: null }));
   assert.deepEqual(ix.hostsPage(all, { page: 1, pageSize: 9 }).rows.map((r) => r.id), ['h2', 'h3']);
-  ix.upsert(meta('h2', 'OTHER', 'alpha'));
+  ix.upsert({ ...meta('h2', 'OTHER', 'alpha'), labels: null });
+  assert.deepEqual(ix.hostRow('h2')!.labels, {}, 'labels taken away are gone');
   assert.deepEqual(ix.hostsPage(all, { page: 1, pageSize: 9 }).rows.map((r) => r.id), ['h3'], 'a host moved to another team leaves this one');
   assert.equal(ix.sees({ teamId: 'OTHER', hostIds: null }, 'h2'), true);
 });
@@ -141,4 +146,20 @@ test('2,000 hosts × 50 containers: a page of any kind is 50 rows, and the whole
   assert.equal(ix.hostsPage(all, { page: 1, pageSize: 50 }).rows.length, 50);
   assert.equal(ix.summary(all).containers.total, 100_000);
   assert.ok(JSON.stringify(first).length < 40_000, `a page is small (${JSON.stringify(first).length} bytes)`);
+});
+
+test('an early page of a sort keeps only its rows, in the order a full stable sort gives', () => {
+  // Many ties (values 0–9), so the order among equals is tested too.
+  const xs = Array.from({ length: 5000 }, (_, i) => ({ i, v: (i * 7919) % 10 }));
+  const by = (a: { v: number }, b: { v: number }) => a.v - b.v;
+  const full = [...xs].sort(by);
+  for (const n of [1, 50, 150, 999]) assert.deepEqual(firstInOrder(xs, n, by), full.slice(0, n), `the first ${n}`);
+  const desc = (a: { v: number }, b: { v: number }) => b.v - a.v;
+  assert.deepEqual(firstInOrder(xs, 100, desc), [...xs].sort(desc).slice(0, 100));
+  const ix = new FleetIndex();
+  const list = Array.from({ length: 400 }, (_, i) => container(i, { image: `img${i % 7}` }));
+  ix.upsert(meta('h', 'T', 'h'), { online: true, lastSeen: null, snapshot: snapshot(list) });
+  const byImage = [...list].sort((a, b) => (a.image < b.image ? -1 : a.image > b.image ? 1 : a.name.toLowerCase() < b.name.toLowerCase() ? -1 : 1)).map((c) => c.name);
+  assert.deepEqual(ix.containersPage(all, { sort: 'image', page: 2, pageSize: 20 }).rows.map((r) => r.name), byImage.slice(20, 40), 'page 2 by image, ties in name order');
+  assert.deepEqual(ix.containersPage(all, { sort: 'image', page: 20, pageSize: 20 }).rows.map((r) => r.name), byImage.slice(380, 400), 'the last page (a full sort)');
 });

@@ -60,7 +60,7 @@ async function pool<T>(items: T[], limit: number, fn: (x: T) => Promise<void>): 
 export const fleetRouter = router({
   /** A page of the overview, and the counts of every host the caller sees. */
   hosts: authedProcedure
-    .input(z.object({ text, state: z.enum(HOST_STATES).optional(), sort: z.enum(HOST_SORTS).optional(), desc: z.boolean().optional(), page, pageSize }))
+    .input(z.object({ text, label: text, state: z.enum(HOST_STATES).optional(), sort: z.enum(HOST_SORTS).optional(), desc: z.boolean().optional(), page, pageSize }))
     .query(async ({ ctx, input }) => {
       const scope = await fleetScope(ctx);
       const index = fleetIndex();
