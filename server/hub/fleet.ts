@@ -246,8 +246,9 @@ export class FleetIndex {
   addUsage(hostId: string, cpu: number, mem: number): void {
     const e = this.hosts.get(hostId);
     if (!e) return;
-    e.cpu.push(cpu);
-    e.mem.push(mem);
+    // A chart 18 pixels high needs no more digits than these (they go to every watching browser).
+    e.cpu.push(Math.round(cpu * 1000) / 1000);
+    e.mem.push(Math.round(mem));
     if (e.cpu.length > USAGE_POINTS) e.cpu.splice(0, e.cpu.length - USAGE_POINTS);
     if (e.mem.length > USAGE_POINTS) e.mem.splice(0, e.mem.length - USAGE_POINTS);
     this.mark(hostId);

@@ -114,5 +114,6 @@ export const MIN_ROLE: Record<string, MinRole> = {
   'fleet.hosts': current('viewer'),
   'fleet.containers': current('viewer'),
   'fleet.resources': current('viewer'),
+  'fleet.lookup': current('viewer'),
   'fleet.bulk': host('operator'),
 };

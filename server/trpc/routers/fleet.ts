@@ -22,6 +22,8 @@ const text = z.string().trim().max(200).optional();
 
 /** The most containers one bulk action names. */
 export const BULK_MAX = 500;
+/** Containers one lookup names: a merged log view's worth. */
+const LOOKUP_MAX = 100;
 /** Agent calls a bulk action has under way at once. */
 const BULK_PARALLEL = 8;
 /** Hosts per page of the volumes and networks lists: each is a question to its agent. */
@@ -86,6 +88,16 @@ export const fleetRouter = router({
     .query(async ({ ctx, input }) => {
       const scope = await fleetScope(ctx);
       return fleetIndex().containersPage(scope, input);
+    }),
+
+  /** The named containers of hosts the caller sees, as the table has them (a page's chosen logs, say); the rest are left out. */
+  lookup: authedProcedure
+    .input(z.object({ targets: z.array(z.object({ hostId: z.string().min(1).max(100), id: z.string().trim().min(1).max(200) })).max(LOOKUP_MAX) }))
+    .query(async ({ ctx, input }) => {
+      const scope = await fleetScope(ctx);
+      return fleetIndex()
+        .lookup(scope, input.targets)
+        .filter((r) => r !== undefined);
     }),
 
   /**
