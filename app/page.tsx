@@ -193,6 +193,7 @@ export default function HostsPage() {
           'Name',
           'Status',
           'Hostname',
+          'Kernel',
           { label: 'Running', align: 'right' },
           { label: 'Stopped', align: 'right' },
           { label: 'Unhealthy', align: 'right' },
@@ -245,6 +246,7 @@ export default function HostsPage() {
                 ) : null}
               </td>
               <td className="px-4 py-2.5 text-slate-700">{h.hostname ?? '—'}</td>
+              <td className="px-4 py-2.5 text-slate-700">{h.kernel ?? '—'}</td>
               <td className="px-4 py-2.5 text-right text-emerald-700 tabular-nums" data-testid="host-running" title={`${c.running} running, ${c.paused} paused, ${c.total} in all`}>
                 {c.running}
               </td>
