@@ -5,12 +5,13 @@
 import Link from 'next/link';
 import { useMemo, useState } from 'react';
 import { ConfirmDialog } from '../components/confirm-dialog';
-import { DataTable } from '../components/data-table';
 import { Field } from '../components/form';
 import { Pager } from '../components/pager';
 import { ErrorText, StateBadge } from '../components/ui';
 import { hasRole } from '../../protocol/roles';
+import { summaryStatus } from '../../protocol/docker-words';
 import { shortId } from '../lib/format';
+import { useNow } from '../lib/use-now';
 import { useHostsChanged } from '../lib/socket';
 import { trpc } from '../lib/trpc';
 import { bulkSentence, type BulkAction as Action, type Picked } from '../lib/fleet';
@@ -25,6 +26,7 @@ const key = (p: { hostId: string; id: string }) => `${p.hostId}/${p.id}`;
 export default function FleetContainersPage() {
   const utils = trpc.useUtils();
   const canAct = hasRole(useRole(), 'operator');
+  const now = useNow();
   const [f, setF] = useState({ text: '', name: '', image: '', host: '', label: '', state: '' as '' | (typeof STATES)[number] });
   const [sort, setSort] = useState<(typeof SORTS)[number]>('host');
   const [desc, setDesc] = useState(false);
@@ -76,7 +78,7 @@ export default function FleetContainersPage() {
     bulk.mutate({ action, targets: pickedList.map((p) => ({ hostId: p.hostId, id: p.id })), ...(action === 'remove' && force ? { force: true } : {}) }, { onSuccess: () => setPicked(new Map()) });
   };
   const head = (label: string, s: (typeof SORTS)[number]) => (
-    <button type="button" className="uppercase hover:text-slate-800" onClick={() => sortBy(s)} data-testid={`sort-${s}`} aria-label={`Sort by ${label}`}>
+    <button type="button" className="uppercase hover:text-slate-800" onClick={() => sortBy(s)} data-testid={`sort-${s}`} title={`Sort by ${label.toLowerCase()}`}>
       {label}
       {sort === s ? (desc ? ' ↓' : ' ↑') : ''}
     </button>
@@ -146,77 +148,87 @@ export default function FleetContainersPage() {
         </div>
       ) : null}
 
-      <DataTable
-        testId="containers-table"
-        columns={[
-          ...(canAct ? [{ label: ' ' }] : []),
-          'Name',
-          'Host',
-          'Image',
-          'State',
-          'Status',
-          'Labels',
-        ]}
-        loading={q.isLoading}
-        empty={q.data && rows.length === 0 ? 'No container matches.' : null}
-      >
-        <tr className="bg-slate-50 text-xs text-slate-500">
-          {canAct ? (
-            <td className="px-4 py-1">
-              <input type="checkbox" checked={allOnPage} onChange={togglePage} aria-label="Select every container on this page" data-testid="pick-page" />
-            </td>
-          ) : null}
-          <td className="px-4 py-1">{head('Name', 'name')}</td>
-          <td className="px-4 py-1">{head('Host', 'host')}</td>
-          <td className="px-4 py-1">{head('Image', 'image')}</td>
-          <td className="px-4 py-1">{head('State', 'state')}</td>
-          <td className="px-4 py-1">{head('Created', 'created')}</td>
-          <td />
-        </tr>
-        {rows.map((r) => (
-          <tr key={key(r)} className="hover:bg-slate-50" data-testid="container-row" data-container-name={r.name} data-host-name={r.hostName} data-state={r.state}>
-            {canAct ? (
-              <td className="px-4 py-2">
-                <input
-                  type="checkbox"
-                  checked={picked.has(key(r))}
-                  onChange={() => toggle({ hostId: r.hostId, id: r.id, name: r.name, hostName: r.hostName })}
-                  aria-label={`Select ${r.name} on ${r.hostName}`}
-                  data-testid="pick"
-                />
-              </td>
+      <div className="card overflow-x-auto">
+        <table className="min-w-full divide-y divide-slate-200 text-sm" data-testid="containers-table">
+          <thead className="bg-slate-50 text-left text-xs font-medium tracking-wide text-slate-500 uppercase">
+            <tr>
+              {canAct ? (
+                <th className="px-4 py-2">
+                  <input type="checkbox" checked={allOnPage} onChange={togglePage} aria-label="Select every container on this page" data-testid="pick-page" />
+                </th>
+              ) : null}
+              <th className="px-4 py-2" aria-sort={sort === 'name' ? (desc ? 'descending' : 'ascending') : undefined}>
+                {head('Name', 'name')}
+              </th>
+              <th className="px-4 py-2" aria-sort={sort === 'host' ? (desc ? 'descending' : 'ascending') : undefined}>
+                {head('Host', 'host')}
+              </th>
+              <th className="px-4 py-2" aria-sort={sort === 'image' ? (desc ? 'descending' : 'ascending') : undefined}>
+                {head('Image', 'image')}
+              </th>
+              <th className="px-4 py-2" aria-sort={sort === 'state' ? (desc ? 'descending' : 'ascending') : undefined}>
+                {head('State', 'state')}
+              </th>
+              <th className="px-4 py-2" aria-sort={sort === 'created' ? (desc ? 'descending' : 'ascending') : undefined} title="Sorted by when it was created">
+                {head('Status', 'created')}
+              </th>
+              <th className="px-4 py-2">Labels</th>
+            </tr>
+          </thead>
+          <tbody className="divide-y divide-slate-100">
+            {q.isLoading || (q.data && rows.length === 0) ? (
+              <tr>
+                <td colSpan={canAct ? 7 : 6} className="px-4 py-6 text-center text-slate-500">
+                  {q.isLoading ? 'Loading…' : 'No container matches.'}
+                </td>
+              </tr>
             ) : null}
-            <td className="px-4 py-2 font-medium">
-              <Link href={`/hosts/${r.hostId}/containers/${r.id}`} className="text-sky-700 hover:underline">
-                {r.name}
-              </Link>
-              <span className="ml-2 font-mono text-xs text-slate-400">{shortId(r.id)}</span>
-            </td>
-            <td className="px-4 py-2 whitespace-nowrap">
-              <Link href={`/hosts/${r.hostId}`} className="hover:underline">
-                {r.hostName}
-              </Link>
-              {r.hostOnline ? null : <span className="ml-1 text-xs text-amber-700">(offline)</span>}
-            </td>
-            <td className="px-4 py-2 text-slate-700">{r.image}</td>
-            <td className="px-4 py-2">
-              <StateBadge state={r.state} testId="container-state" />
-              {r.health ? <span className={`ml-1 text-xs ${r.health === 'unhealthy' ? 'text-red-700' : 'text-slate-500'}`}>{r.health}</span> : null}
-            </td>
-            <td className="px-4 py-2 text-slate-600">{r.status}</td>
-            <td className="px-4 py-2 text-xs text-slate-600">
-              {Object.entries(r.labels)
-                .filter(([k]) => !k.startsWith('com.docker.compose.'))
-                .slice(0, 3)
-                .map(([k, v]) => (
-                  <span key={k} className="mr-1 inline-block rounded bg-slate-100 px-1">
-                    {v ? `${k}=${v}` : k}
-                  </span>
-                ))}
-            </td>
-          </tr>
-        ))}
-      </DataTable>
+            {rows.map((r) => (
+              <tr key={key(r)} className="hover:bg-slate-50" data-testid="container-row" data-container-name={r.name} data-host-name={r.hostName} data-state={r.state}>
+                {canAct ? (
+                  <td className="px-4 py-2">
+                    <input
+                      type="checkbox"
+                      checked={picked.has(key(r))}
+                      onChange={() => toggle({ hostId: r.hostId, id: r.id, name: r.name, hostName: r.hostName })}
+                      aria-label={`Select ${r.name} on ${r.hostName}`}
+                      data-testid="pick"
+                    />
+                  </td>
+                ) : null}
+                <td className="px-4 py-2 font-medium">
+                  <Link href={`/hosts/${r.hostId}/containers/${r.id}`} className="text-sky-700 hover:underline">
+                    {r.name}
+                  </Link>
+                  <span className="ml-2 font-mono text-xs text-slate-400">{shortId(r.id)}</span>
+                </td>
+                <td className="px-4 py-2 whitespace-nowrap">
+                  <Link href={`/hosts/${r.hostId}`} className="hover:underline">
+                    {r.hostName}
+                  </Link>
+                  {r.hostOnline ? null : <span className="ml-1 text-xs text-amber-700">(offline)</span>}
+                </td>
+                <td className="px-4 py-2 text-slate-700">{r.image}</td>
+                <td className="px-4 py-2">
+                  <StateBadge state={r.state} testId="container-state" />
+                  {r.health ? <span className={`ml-1 text-xs ${r.health === 'unhealthy' ? 'text-red-700' : 'text-slate-500'}`}>{r.health}</span> : null}
+                </td>
+                <td className="px-4 py-2 text-slate-600">{r.hostOnline ? summaryStatus(r, now) : r.status}</td>
+                <td className="px-4 py-2 text-xs text-slate-600">
+                  {Object.entries(r.labels)
+                    .filter(([k]) => !k.startsWith('com.docker.compose.'))
+                    .slice(0, 3)
+                    .map(([k, v]) => (
+                      <span key={k} className="mr-1 inline-block rounded bg-slate-100 px-1">
+                        {v ? `${k}=${v}` : k}
+                      </span>
+                    ))}
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </div>
       {q.data ? <Pager page={q.data.page} pageSize={q.data.pageSize} total={q.data.total} onPage={setPage} testId="containers-pager" /> : null}
 
       <ConfirmDialog

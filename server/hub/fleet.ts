@@ -26,6 +26,8 @@ export interface FleetContainerRow {
   health?: HealthStatus;
   created: string;
   startedAt: string;
+  finishedAt: string;
+  exitCode: number;
   labels: Record<string, string>;
   project?: string;
 }
@@ -230,6 +232,8 @@ export class FleetIndex {
           ...(c.health ? { health: c.health } : {}),
           created: String(c.created ?? ''),
           startedAt: String(c.startedAt ?? ''),
+          finishedAt: String(c.finishedAt ?? ''),
+          exitCode: typeof c.exitCode === 'number' ? c.exitCode : 0,
           labels: c.labels && typeof c.labels === 'object' ? c.labels : {},
           ...(c.project ? { project: c.project } : {}),
           nameLc: String(c.name ?? '').toLowerCase(),

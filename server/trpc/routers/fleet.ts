@@ -212,7 +212,9 @@ async function resourcesOf(ctx: AuthedContext, hostId: string, kind: 'images' | 
   const res = await ctx.hub.command<VolumeInfo[] | NetworkInfo[]>(hostId, { op: kind === 'volumes' ? 'volumes.list' : 'networks.list' }, 10_000);
   if (!res.ok) throw new Error(res.status === 503 ? 'host is offline' : res.error);
   if (kind === 'volumes') {
-    return ((res.result as VolumeInfo[]) ?? []).map((v) => ({ key: v.name, name: v.name, detail: v.driver, usedBy: v.usedBy }));
+    // The engine names users by container id; people know them by name.
+    const names = new Map((ctx.hub.stateOf(hostId).snapshot?.containers ?? []).map((c) => [c.id, c.name]));
+    return ((res.result as VolumeInfo[]) ?? []).map((v) => ({ key: v.name, name: v.name, detail: v.driver, usedBy: v.usedBy.map((id) => names.get(id) ?? id.slice(0, 12)) }));
   }
   return ((res.result as NetworkInfo[]) ?? []).map((n) => ({
     key: n.id,
