@@ -50,14 +50,14 @@ export function Header() {
 
   return (
     <header className="border-b border-slate-800 bg-slate-900 text-slate-100">
-      <div className="mx-auto flex max-w-7xl flex-wrap items-center gap-x-6 gap-y-1 px-4 py-2 sm:px-6 lg:h-14 lg:flex-nowrap lg:py-0">
+      <div className="mx-auto flex max-w-7xl flex-wrap items-center gap-x-6 gap-y-1 px-4 py-2 sm:px-6 2xl:h-14 2xl:flex-nowrap 2xl:py-0">
         <Link href="/" className="flex items-center gap-2 font-semibold tracking-tight">
           <span aria-hidden className="grid h-7 w-7 place-items-center rounded bg-sky-500 text-sm font-bold text-white">
             B
           </span>
           Berth
         </Link>
-        <nav className="order-last -mx-1 flex w-full gap-1 overflow-x-auto text-sm whitespace-nowrap lg:order-none lg:mx-0 lg:w-auto" aria-label="Main">
+        <nav className="order-last -mx-1 flex w-full gap-1 overflow-x-auto text-sm whitespace-nowrap 2xl:order-none 2xl:mx-0 2xl:w-auto" aria-label="Main">
           {nav.map((n) => (
             <Link
               key={n.href}
@@ -85,7 +85,7 @@ export function Header() {
             type="button"
             onClick={onSignOut}
             disabled={leaving}
-            className="rounded border border-slate-600 px-3 py-1 text-slate-200 hover:bg-slate-800 disabled:opacity-50"
+            className="shrink-0 rounded border border-slate-600 px-3 py-1 whitespace-nowrap text-slate-200 hover:bg-slate-800 disabled:opacity-50"
           >
             Sign out
           </button>
