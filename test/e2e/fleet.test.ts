@@ -8,7 +8,7 @@
 // and the overview on a phone-sized screen keeps Sign out on screen without scrolling sideways.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdirSync, mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -16,12 +16,18 @@ import { chromium, type Browser, type BrowserContext, type Page } from 'playwrig
 import { signedInPage } from './support/pages';
 import { pushBusyboxImage } from '../fixtures/busybox-image';
 import { startRegistry } from '../fixtures/registry';
-import { addUser, ensureNextBuild, eventually, removeDir, signIn, spawnTsx, startControlPlane, trpc, type Child, type ControlPlane } from '../integration/support/control-plane';
+import { addUser, ensureNextBuild, eventually, removeDir, ROOT, signIn, spawnTsx, startControlPlane, trpc, type Child, type ControlPlane } from '../integration/support/control-plane';
 import { removeAgentLeftovers } from './support/teardown';
 
 const OWNER = { email: 'owner@example.test', name: 'Olga Owner', password: 'owner-pass-1234' };
 const VIEWER = { email: 'vera@example.test', password: 'viewer-pass-1' };
 const PATIENCE_MS = 60_000;
+const SHOTS = path.join(ROOT, 'test-results');
+
+async function shot(page: Page, name: string): Promise<void> {
+  mkdirSync(SHOTS, { recursive: true });
+  await page.screenshot({ path: path.join(SHOTS, `fleet-${name}.png`), fullPage: true });
+}
 
 interface Host {
   name: string;
@@ -134,6 +140,7 @@ describe('the fleet pages', { timeout: 15 * 60_000 }, () => {
     assert.deepEqual(labelled.map((r) => `${r.target} ${r.result}`), ['env=prod, rack=r1 ok']);
     // The agents' CPU and memory readings (every 10 s) draw a line once there are two.
     await row(page, 'fleet-a').locator('svg[data-testid=host-mem]').waitFor({ timeout: 40_000 });
+    await shot(page, 'overview');
   });
 
   test('all containers: filtered across both hosts, and a bulk stop of one on each host, confirmed, reported and audited', async () => {
@@ -167,6 +174,7 @@ describe('the fleet pages', { timeout: 15 * 60_000 }, () => {
     const dialog = page.getByTestId('bulk-confirm');
     await dialog.waitFor();
     assert.equal(await dialog.getByTestId('bulk-sentence').textContent(), 'Stop 2 containers on 2 hosts: web-fleet-a on fleet-a; web-fleet-b on fleet-b.');
+    await shot(page, 'bulk-confirm');
     await dialog.getByTestId('bulk-confirm-confirm').click();
     const results = page.getByTestId('bulk-results');
     await results.getByText('2 done').waitFor({ timeout: 60_000 });
@@ -181,6 +189,34 @@ describe('the fleet pages', { timeout: 15 * 60_000 }, () => {
     await row(page, 'fleet-a').getByTestId('host-running').getByText('1', { exact: true }).waitFor({ timeout: 15_000 });
   });
 
+  test('volumes across the fleet: what is unused, pruned on one host after a confirmation that lists it', async () => {
+    docker(hosts[0], ['volume', 'create', 'spare-a']);
+    docker(hosts[0], ['run', '-d', '--network', 'none', '--name', 'holder-a', '-v', 'kept-a:/data', image, 'sleep', '1000']);
+    docker(hosts[1], ['volume', 'create', 'spare-b']);
+    const page = await signedInPage(browser!, cp.url, OWNER, { problems, contexts, timeoutMs: PATIENCE_MS });
+    await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Volumes & networks' }).click();
+    const a = page.locator('[data-testid=resource-host][data-host-name="fleet-a"]');
+    await a.locator('[data-testid=resource-item][data-name="spare-a"][data-used=false]').waitFor();
+    assert.match((await a.locator('[data-testid=resource-item][data-name="kept-a"]').textContent()) ?? '', /used by holder-a/);
+    await page.locator('[data-testid=resource-host][data-host-name="fleet-b"] [data-testid=resource-item][data-name="spare-b"][data-used=false]').waitFor();
+    await a.getByTestId('prune').click();
+    const dialog = page.getByTestId('prune-confirm');
+    assert.equal(await dialog.getByTestId('prune-sentence').textContent(), 'Remove 1 unused volume on fleet-a: spare-a (with their data).');
+    await shot(page, 'resources-prune');
+    await dialog.getByTestId('prune-confirm-confirm').click();
+    await page.getByTestId('prune-done').getByText('Unused volumes on fleet-a: 1 removed').waitFor();
+    await a.locator('[data-testid=resource-item][data-name="spare-a"]').waitFor({ state: 'detached' });
+    const left = (h: Host) => docker(h, ['volume', 'ls', '-q']).split('\n').filter(Boolean).sort();
+    assert.deepEqual(left(hosts[0]), ['kept-a'], 'the one in use stays');
+    assert.deepEqual(left(hosts[1]), ['spare-b'], 'the other host was not touched');
+    const audit = (await owner.audit.list.query({ action: 'volumes.prune' })).map((r) => `${r.hostId === hosts[0].id} ${r.result}`);
+    assert.deepEqual(audit, ['true ok']);
+    await page.getByTestId('kind-networks').click();
+    await a.locator('[data-testid=resource-item][data-name="none"]').getByText('built in').waitFor();
+    await page.getByTestId('kind-images').click();
+    await a.locator(`[data-testid=resource-item][data-name="${image}"]`).getByText(/used by/).waitFor();
+  });
+
   test('a viewer sees the table without bulk actions; the overview fits a phone', async () => {
     const page = await signedInPage(browser!, cp.url, VIEWER, { problems, contexts, timeoutMs: PATIENCE_MS, context: { viewport: { width: 390, height: 844 } } });
     await row(page, 'fleet-a').waitFor();
@@ -190,6 +226,7 @@ describe('the fleet pages', { timeout: 15 * 60_000 }, () => {
     });
     assert.ok(fits.signOutRight <= fits.width, `Sign out is on screen (${fits.signOutRight} of ${fits.width})`);
     assert.ok(fits.scroll <= fits.width, `the page does not scroll sideways (${fits.scroll} of ${fits.width})`);
+    await shot(page, 'overview-phone');
     await page.goto(`${cp.url}/containers`);
     await page.getByTestId('container-row').first().waitFor();
     assert.equal(await page.getByTestId('bulk-bar').count(), 0);
