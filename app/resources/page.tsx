@@ -149,7 +149,7 @@ export default function FleetResourcesPage() {
       >
         <p data-testid="prune-sentence">
           {asked
-            ? `Remove ${asked.names.length} unused ${what}${asked.names.length === 1 ? '' : 's'} on ${asked.hostName}: ${asked.names.join(', ')}${kind === 'volumes' ? ' (with their data)' : ''}.`
+            ? `Remove ${asked.names.length} unused ${what}${asked.names.length === 1 ? '' : 's'} on ${asked.hostName}: ${asked.names.join(', ')}${kind === 'volumes' ? (asked.names.length === 1 ? ' (with its data)' : ' (with their data)') : ''}.`
             : ''}
         </p>
         <p className="text-xs text-slate-500">The host decides again as it prunes: what came into use meanwhile stays.</p>

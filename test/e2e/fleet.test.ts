@@ -201,7 +201,7 @@ describe('the fleet pages', { timeout: 15 * 60_000 }, () => {
     await page.locator('[data-testid=resource-host][data-host-name="fleet-b"] [data-testid=resource-item][data-name="spare-b"][data-used=false]').waitFor();
     await a.getByTestId('prune').click();
     const dialog = page.getByTestId('prune-confirm');
-    assert.equal(await dialog.getByTestId('prune-sentence').textContent(), 'Remove 1 unused volume on fleet-a: spare-a (with their data).');
+    assert.equal(await dialog.getByTestId('prune-sentence').textContent(), 'Remove 1 unused volume on fleet-a: spare-a (with its data).');
     await shot(page, 'resources-prune');
     await dialog.getByTestId('prune-confirm-confirm').click();
     await page.getByTestId('prune-done').getByText('Unused volumes on fleet-a: 1 removed').waitFor();
