@@ -82,6 +82,8 @@ export interface ContainerSummary {
   ports?: PublishedPort[];
   /** Its compose project (label com.docker.compose.project), for the stack's merged logs. */
   project?: string;
+  /** Its labels (`docker run -l`), for the fleet table's label filter; absent when it has none. */
+  labels?: Record<string, string>;
 }
 
 /**
@@ -307,6 +309,8 @@ export type CommandResult<T = unknown> =
 
 export interface AgentToServer {
   snapshot: (s: HostSnapshot) => void;
+  /** The host's CPU in use since the reading before (share of all CPUs, 0–1) and memory in use (bytes), every 10 s. */
+  usage: (u: { cpu: number; mem: number }) => void;
   /** One batch of a log subscription. The agent sends the next batch only after the server acks this one,
    *  so a slow reader throttles reading the log file instead of filling memory. `done` = the stream ended. */
   logs: (batch: LogBatch, ack: () => void) => void;

@@ -108,6 +108,10 @@ export interface UiToServer {
   'term:input': (req: TermInput, ack: TermAck) => void;
   'term:resize': (req: TermResize) => void;
   'term:close': (sessionId: string) => void;
+  /** The overview's live counts: the rows of these hosts (the page's) when they change, and the summary of every host
+   *  the user may see, as 'fleet:rows', coalesced. A new watch replaces the socket's last one. */
+  'fleet:watch': (req: { hostIds: string[] }, ack: (res: { ok: boolean; error?: string; summary?: FleetSummaryView }) => void) => void;
+  'fleet:unwatch': () => void;
 }
 
 /**
@@ -127,7 +131,51 @@ export const UI_EVENT_MIN_ROLE: { [E in keyof UiToServer]: Role | 'own' } = {
   'term:input': 'own',
   'term:resize': 'own',
   'term:close': 'own',
+  'fleet:watch': 'viewer',
+  'fleet:unwatch': 'own',
 };
+
+/** Host ids one fleet watch may name: a page's worth. */
+export const FLEET_WATCH_MAX = 200;
+
+export interface FleetCountsView {
+  total: number;
+  running: number;
+  stopped: number;
+  paused: number;
+  unhealthy: number;
+}
+
+export interface FleetSummaryView {
+  hosts: number;
+  online: number;
+  offline: number;
+  containers: FleetCountsView;
+}
+
+/** One host of the overview (server/hub/fleet.ts FleetHostRow). */
+export interface FleetHostView {
+  id: string;
+  name: string;
+  /** The labels an admin gave the host. */
+  labels: Record<string, string>;
+  online: boolean;
+  lastSeen: string | null;
+  hostname: string | null;
+  kernel: string | null;
+  cpus: number | null;
+  memTotal: number | null;
+  engineVersion: string | null;
+  counts: FleetCountsView;
+  images: number | null;
+  usage: { cpu: number[]; mem: number[] };
+}
+
+/** What changed among the watched hosts; `summary` only when it moved. */
+export interface FleetRows {
+  rows: FleetHostView[];
+  summary?: FleetSummaryView;
+}
 
 /** Why the server says a terminal ended. */
 export interface TermEnd {
@@ -152,6 +200,7 @@ export interface ServerToUi {
   'term:end': (end: TermEnd) => void;
   /** A pull's or push's progress on a host, to everyone watching the host; `progressId` is the one the dashboard's pull or push gave. */
   'images:progress': (p: ImageProgress) => void;
+  'fleet:rows': (msg: FleetRows) => void;
 }
 
 export interface ImageProgress extends PullProgress {

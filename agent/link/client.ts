@@ -12,6 +12,7 @@ import { Stacks } from '../engine/stacks';
 import { Terminals } from './terminal';
 import { DockerTunnels } from './docker-tunnel';
 import type { LoadStreams, SaveStreams } from './image-streams';
+import { startUsage } from './usage';
 
 export interface LinkOptions {
   engine: Engine;
@@ -140,6 +141,9 @@ export async function startLink(o: LinkOptions): Promise<Link> {
   stacks.on('change', scheduleSnapshot);
   const refresh = setInterval(() => void sendSnapshot(), o.refreshMs ?? 15_000);
   refresh.unref();
+  const stopUsage = startUsage((u) => {
+    if (socket.connected) socket.volatile.emit('usage', u);
+  }, log);
 
   const sendLogs = async (batch: LogBatch) => {
     // A batch for a dropped link would be replayed after reconnect, out of place: the server
@@ -252,6 +256,7 @@ export async function startLink(o: LinkOptions): Promise<Link> {
       if (manualRetry) clearTimeout(manualRetry);
       if (snapshotTimer) clearTimeout(snapshotTimer);
       clearInterval(refresh);
+      stopUsage();
       engine.off('container', onContainer);
       engine.off('image', scheduleSnapshot);
       stacks.off('change', scheduleSnapshot);

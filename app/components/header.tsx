@@ -34,8 +34,10 @@ export function Header() {
 
   const nav = [
     { href: '/', label: 'Hosts', active: path === '/' || (path.startsWith('/hosts/') && path !== '/hosts/new' && !path.endsWith('/images') && !path.endsWith('/logs')) },
+    { href: '/containers', label: 'Containers', active: path === '/containers' },
     { href: '/logs', label: 'Logs', active: path === '/logs' || (path.startsWith('/hosts/') && path.endsWith('/logs')) },
     { href: '/images', label: 'Images', active: path === '/images' || (path.startsWith('/hosts/') && path.endsWith('/images')) },
+    { href: '/resources', label: 'Volumes & networks', active: path === '/resources' },
     { href: '/team', label: 'Team', active: path === '/team' },
     ...(isAdmin
       ? [
@@ -48,14 +50,14 @@ export function Header() {
 
   return (
     <header className="border-b border-slate-800 bg-slate-900 text-slate-100">
-      <div className="mx-auto flex h-14 max-w-7xl items-center gap-6 px-4 sm:px-6">
+      <div className="mx-auto flex max-w-7xl flex-wrap items-center gap-x-6 gap-y-1 px-4 py-2 sm:px-6 2xl:h-14 2xl:flex-nowrap 2xl:py-0">
         <Link href="/" className="flex items-center gap-2 font-semibold tracking-tight">
           <span aria-hidden className="grid h-7 w-7 place-items-center rounded bg-sky-500 text-sm font-bold text-white">
             B
           </span>
           Berth
         </Link>
-        <nav className="flex gap-1 text-sm" aria-label="Main">
+        <nav className="order-last -mx-1 flex w-full gap-1 overflow-x-auto text-sm whitespace-nowrap 2xl:order-none 2xl:mx-0 2xl:w-auto" aria-label="Main">
           {nav.map((n) => (
             <Link
               key={n.href}
@@ -66,7 +68,7 @@ export function Header() {
             </Link>
           ))}
         </nav>
-        <div className="ml-auto flex items-center gap-4 text-sm">
+        <div className="ml-auto flex min-w-0 items-center gap-3 text-sm sm:gap-4">
           <TeamSwitcher />
           <span
             className={`flex items-center gap-1.5 text-xs ${connected ? 'text-emerald-300' : 'text-amber-300'}`}
@@ -76,14 +78,14 @@ export function Header() {
             <span className={`h-2 w-2 rounded-full ${connected ? 'bg-emerald-400' : 'bg-amber-400'}`} />
             {connected ? 'live' : 'reconnecting'}
           </span>
-          <Link href="/account" className="text-slate-300 hover:text-white" data-testid="current-user" title="Account: password and sessions">
+          <Link href="/account" className="hidden max-w-[12rem] truncate text-slate-300 hover:text-white sm:inline" data-testid="current-user" title="Account: password and sessions">
             {session?.user?.name || session?.user?.email || ''}
           </Link>
           <button
             type="button"
             onClick={onSignOut}
             disabled={leaving}
-            className="rounded border border-slate-600 px-3 py-1 text-slate-200 hover:bg-slate-800 disabled:opacity-50"
+            className="shrink-0 rounded border border-slate-600 px-3 py-1 whitespace-nowrap text-slate-200 hover:bg-slate-800 disabled:opacity-50"
           >
             Sign out
           </button>

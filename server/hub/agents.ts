@@ -21,6 +21,7 @@ import { db } from '../db';
 import { clientAddress } from '../http/client-address';
 import { berthGlobal } from '../global';
 import { UI_NAMESPACE, type HostView, type ServerToUi, type UiToServer } from '../../protocol/ui-socket';
+import { fleetIndex, type HostMeta } from './fleet';
 
 type AgentSocket = Socket<AgentToServer, ServerToAgent, Record<string, never>, { hostId: string }>;
 
@@ -66,6 +67,8 @@ export interface ClusterLink {
   online(hostId: string, address: string | null): void;
   snapshot(hostId: string, s: HostSnapshot): void;
   offline(hostId: string): void;
+  /** A usage reading of one of this process's agents, for the others' fleet index. */
+  usage(hostId: string, cpu: number, mem: number): void;
   disconnect(hostId: string): void;
 }
 
@@ -146,6 +149,13 @@ export class AgentHub {
       this.cluster?.snapshot(hostId, s);
       this.touch(hostId, first, s);
       first = false;
+    });
+    socket.on('usage', (u) => {
+      if (this.agents.get(hostId) !== socket || !u || typeof u !== 'object') return;
+      const { cpu, mem } = u;
+      if (typeof cpu !== 'number' || typeof mem !== 'number' || !(cpu >= 0 && cpu <= 1) || !(mem >= 0) || !Number.isFinite(mem)) return;
+      fleetIndex().addUsage(hostId, cpu, mem);
+      this.cluster?.usage(hostId, cpu, mem);
     });
     socket.on('logs', (batch, ack) => {
       const done = () => {
@@ -285,6 +295,9 @@ export class AgentHub {
         .host.update({ where: { id: hostId }, data })
         .catch((err) => console.error(`host ${hostId}: cannot record lastSeen: ${(err as Error).message}`));
     }
+    // The fleet index first, without waiting for the host's row: the overview's counts are as
+    // quick as the host page's.
+    this.fleetChanged(hostId);
     void this.publish(hostId, listChanged);
   }
 
@@ -295,6 +308,8 @@ export class AgentHub {
     try {
       const row = await db().host.findUnique({ where: { id: hostId } });
       if (!row) return;
+      // A (re)connection or a host gone: its name, team or revocation may have changed too.
+      if (listChanged || !fleetIndex().has(row.id)) this.indexHost(row);
       if (listChanged) ui.to(`team:${row.teamId}`).emit('hosts:changed');
       if (!row.revokedAt) ui.to(`host:${hostId}`).emit('host', this.view(row));
     } catch (err) {
@@ -304,6 +319,54 @@ export class AgentHub {
 
   notifyTeam(teamId: string): void {
     this.ui()?.to(`team:${teamId}`).emit('hosts:changed');
+    // A host revoked, moved in or out: the fleet index reads the team's hosts again.
+    db()
+      .host.findMany({ where: { teamId, revokedAt: null } })
+      .then((rows) => fleetIndex().setTeam(teamId, rows, (id) => this.stateOf(id)))
+      .catch((err) => console.error(`team ${teamId}: cannot refresh the fleet index: ${(err as Error).message}`));
+  }
+
+  /** What this process knows of the host's agent now: connected here or elsewhere, when last heard, its latest snapshot. */
+  stateOf(hostId: string): { online: boolean; lastSeen: Date | null; snapshot?: HostSnapshot } {
+    const remote = this.agents.has(hostId) ? undefined : this.cluster?.remote(hostId);
+    const snapshot = remote?.snapshot ?? this.snapshots.get(hostId);
+    return { online: this.isOnline(hostId), lastSeen: remote?.seen ?? this.seen.get(hostId) ?? null, ...(snapshot ? { snapshot } : {}) };
+  }
+
+  private indexHost(row: HostMeta & { revokedAt: Date | null }): void {
+    if (row.revokedAt) fleetIndex().remove(row.id);
+    else fleetIndex().upsert(row, this.stateOf(row.id));
+  }
+
+  /** The host's state changed (here, or on another process): the fleet index takes it, reading the host's row when it does not know it yet. */
+  fleetChanged(hostId: string): void {
+    const index = fleetIndex();
+    if (index.has(hostId)) return index.setState(hostId, this.stateOf(hostId));
+    db()
+      .host.findUnique({ where: { id: hostId } })
+      .then((row) => row && this.indexHost(row))
+      .catch((err) => console.error(`host ${hostId}: cannot index: ${(err as Error).message}`));
+  }
+
+  /** A usage reading relayed from the agent's process. */
+  fleetUsage(hostId: string, cpu: number, mem: number): void {
+    fleetIndex().addUsage(hostId, cpu, mem);
+  }
+
+  private fleetLoaded: Promise<void> | undefined;
+
+  /** Every host into the fleet index, once per process (offline ones too: they are in the overview). */
+  loadFleet(): Promise<void> {
+    this.fleetLoaded ??= db()
+      .host.findMany({ where: { revokedAt: null } })
+      .then((rows) => {
+        for (const r of rows) this.indexHost(r);
+      })
+      .catch((err) => {
+        this.fleetLoaded = undefined;
+        throw err;
+      });
+    return this.fleetLoaded;
   }
 
   private ui(): Namespace<UiToServer, ServerToUi> | undefined {

@@ -56,6 +56,8 @@ type Message =
   | { t: 'state'; from: string; hostId: string; address: string | null; seen: number; snapshot?: HostSnapshot }
   | { t: 'snapshot'; from: string; hostId: string; snapshot: HostSnapshot; seen: number }
   | { t: 'offline'; from: string; hostId: string }
+  /** A usage reading of an agent connected to `from` (the fleet overview's charts). */
+  | { t: 'usage'; from: string; hostId: string; cpu: number; mem: number }
   /** Cut this host off wherever it is connected (it was revoked). */
   | { t: 'kick'; from: string; hostId: string }
   | { t: 'req'; from: string; id: string; kind: 'command'; hostId: string; cmd: AgentCommand; timeoutMs: number }
@@ -157,6 +159,10 @@ export class Cluster implements ClusterLink {
     void this.broadcast({ t: 'offline', from: this.node, hostId });
   }
 
+  usage(hostId: string, cpu: number, mem: number): void {
+    void this.broadcast({ t: 'usage', from: this.node, hostId, cpu, mem });
+  }
+
   disconnect(hostId: string): void {
     if (this.hosts.delete(hostId)) this.hostLeft(hostId);
     void this.broadcast({ t: 'kick', from: this.node, hostId });
@@ -220,6 +226,7 @@ export class Cluster implements ClusterLink {
         const had = this.hosts.has(msg.hostId);
         this.hosts.set(msg.hostId, { node: msg.from, address: msg.address, seen: new Date(msg.seen) });
         if (had) this.hostLeft(msg.hostId);
+        this.hub.fleetChanged(msg.hostId);
         this.hub.onAgentOnline?.(msg.hostId);
         return;
       }
@@ -227,8 +234,13 @@ export class Cluster implements ClusterLink {
         const h = this.hosts.get(msg.hostId);
         if (h && h.node !== msg.from) return;
         this.hosts.set(msg.hostId, { node: msg.from, address: h?.address ?? null, seen: new Date(msg.seen), snapshot: msg.snapshot });
+        this.hub.fleetChanged(msg.hostId);
         return;
       }
+      case 'usage':
+        if (this.hosts.get(msg.hostId)?.node !== msg.from || typeof msg.cpu !== 'number' || typeof msg.mem !== 'number') return;
+        this.hub.fleetUsage(msg.hostId, msg.cpu, msg.mem);
+        return;
       case 'offline':
         if (this.hosts.get(msg.hostId)?.node !== msg.from) return;
         this.hosts.delete(msg.hostId);

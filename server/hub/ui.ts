@@ -9,9 +9,10 @@ import { berthGlobal } from '../global';
 import type { AgentHub } from './agents';
 import { logRelay, type LogRelay } from './logs';
 import { TerminalHub } from './terminals';
+import { FleetWatch } from './fleet-watch';
 import { UI_NAMESPACE, type ServerToUi, type UiToServer } from '../../protocol/ui-socket';
 
-type UiSocket = Socket<UiToServer, ServerToUi, Record<string, never>, { userId: string }>;
+type UiSocket = Socket<UiToServer, ServerToUi, Record<string, never>, { userId: string; sessionId?: string }>;
 
 /** Log streams a connection may have open (counted per source of a merged view). */
 export { MAX_LOG_STREAMS_PER_SOCKET } from './logs';
@@ -26,10 +27,13 @@ export class UiHub {
   readonly terminals: TerminalHub;
   /** Log streams and searches (server/hub/logs.ts). */
   readonly logs: LogRelay;
+  /** The overview's live counts (server/hub/fleet-watch.ts). */
+  readonly fleet: FleetWatch;
 
   constructor(private readonly agents: AgentHub) {
     this.terminals = new TerminalHub(agents);
     this.logs = logRelay(agents);
+    this.fleet = new FleetWatch(agents);
   }
 
   attach(io: Server): void {
@@ -41,6 +45,7 @@ export class UiHub {
           const user = await db().user.findUnique({ where: { id: session.userId }, include: { memberships: true } });
           if (!user || user.mustChangePassword) return next(new Error('unauthorized'));
           socket.data.userId = user.id;
+          socket.data.sessionId = session.sessionId;
           socket.join([`user:${user.id}`, `session:${session.sessionId}`]);
           for (const m of user.memberships) socket.join(`team:${m.teamId}`);
           next();
@@ -67,6 +72,7 @@ export class UiHub {
     const userId = socket.data.userId;
     this.terminals.bind(socket);
     this.logs.bind(socket);
+    this.fleet.bind(socket);
 
     socket.on('host:watch', async (hostId, ack) => {
       const reply = typeof ack === 'function' ? ack : () => {};

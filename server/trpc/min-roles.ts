@@ -55,6 +55,7 @@ export const MIN_ROLE: Record<string, MinRole> = {
   'hosts.revoke': host('admin'),
   'hosts.rotateCredential': host('admin'),
   'hosts.move': host('admin'),
+  'hosts.setLabels': host('admin'),
 
   'images.list': host('viewer'),
   'images.fleet': current('viewer'),
@@ -121,4 +122,11 @@ export const MIN_ROLE: Record<string, MinRole> = {
   'registries.add': current('admin'),
   'registries.rotate': team('admin'),
   'registries.remove': team('admin'),
+
+  // The fleet pages: of the current team, what the caller sees of it; a bulk action needs operator on every host it names.
+  'fleet.hosts': current('viewer'),
+  'fleet.containers': current('viewer'),
+  'fleet.resources': current('viewer'),
+  'fleet.lookup': current('viewer'),
+  'fleet.bulk': host('operator'),
 };

@@ -3,6 +3,7 @@ import { accountRouter } from './routers/account';
 import { auditRouter } from './routers/audit';
 import { authRouter } from './routers/auth';
 import { containersRouter } from './routers/containers';
+import { fleetRouter } from './routers/fleet';
 import { hostsRouter } from './routers/hosts';
 import { imagesRouter } from './routers/images';
 import { logsRouter } from './routers/logs';
@@ -27,6 +28,7 @@ export const appRouter = router({
   registries: registriesRouter,
   tokens: tokensRouter,
   stacks: stacksRouter,
+  fleet: fleetRouter,
 });
 
 export type AppRouter = typeof appRouter;

@@ -97,6 +97,7 @@ test('socket matrix: every event × every kind of caller', { timeout: 120_000 },
     'logs:subscribe': () => ({ hostId: w.hostA1, containerId: 'c1', tail: 10 }),
     'logs:search': () => ({ sources: [{ hostId: w.hostA1, containerId: 'c1' }], query: 'needle' }),
     'term:open': () => ({ hostId: w.hostA1, containerId: 'c1', shell: '/bin/sh', size: { cols: 80, rows: 24 } }),
+    'fleet:watch': () => ({ hostIds: [w.hostA1] }),
   };
   // What the owner opens, for the others to try the 'own' events on.
   const owner = (await uiSocket('owner'))!;
@@ -129,6 +130,8 @@ test('socket matrix: every event × every kind of caller', { timeout: 120_000 },
         if (event === 'logs:searchCancel') s.emit('logs:searchCancel', search.searchId!);
         if (event === 'term:resize') s.emit('term:resize', { sessionId: term.sessionId!, size: { cols: 100, rows: 30 } });
         if (event === 'term:close') s.emit('term:close', term.sessionId!);
+        // Ends only the sender's own watch: nothing of the owner's to reach.
+        if (event === 'fleet:unwatch') s.emit('fleet:unwatch');
         if (event === 'term:input') {
           const r = await ack<{ ok: boolean }>(s, 'term:input', { sessionId: term.sessionId!, data: 'id\n' });
           if (r.ok) failures.push(`${label}: typed into the owner's terminal`);

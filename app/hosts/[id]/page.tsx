@@ -115,6 +115,8 @@ export default function HostPage() {
         </dl>
       </section>
 
+      <HostLabels hostId={hostId} labels={query.data?.labels ?? {}} canEdit={isAdmin} />
+
       {canOperate ? (
         <div className="grid items-start gap-5 lg:grid-cols-2">
           <PullForm hostId={hostId} onPulled={setJustPulled} />
@@ -262,5 +264,62 @@ function RemoveImage({ hostId, refOrId, disabled }: { hostId: string; refOrId: s
         </div>
       ) : null}
     </div>
+  );
+}
+
+/** The host's labels as chips; an admin edits them as key=value lines (the fleet overview filters by them). */
+function HostLabels({ hostId, labels, canEdit }: { hostId: string; labels: Record<string, string>; canEdit: boolean }) {
+  const utils = trpc.useUtils();
+  const [editing, setEditing] = useState<string | null>(null);
+  const save = trpc.hosts.setLabels.useMutation({
+    onSuccess: () => {
+      setEditing(null);
+      void utils.hosts.get.invalidate({ hostId });
+    },
+  });
+  const entries = Object.entries(labels);
+  if (!entries.length && !canEdit) return null;
+  return (
+    <section className="card flex flex-wrap items-center gap-2 px-4 py-2 text-sm" data-testid="host-labels">
+      <span className="text-xs font-medium tracking-wide text-slate-500 uppercase">Labels</span>
+      {editing === null ? (
+        <>
+          {entries.length ? (
+            entries.map(([k, v]) => (
+              <span key={k} className="rounded bg-slate-100 px-1.5 py-0.5 text-xs" data-testid="host-label">
+                {v ? `${k}=${v}` : k}
+              </span>
+            ))
+          ) : (
+            <span className="text-xs text-slate-500">none</span>
+          )}
+          {canEdit ? (
+            <button type="button" className="text-xs text-sky-700 underline" onClick={() => setEditing(entries.map(([k, v]) => (v ? `${k}=${v}` : k)).join('\n'))} data-testid="host-labels-edit">
+              Edit
+            </button>
+          ) : null}
+        </>
+      ) : (
+        <form
+          className="flex w-full flex-wrap items-end gap-2"
+          onSubmit={(e) => {
+            e.preventDefault();
+            save.mutate({ hostId, labels: editing });
+          }}
+        >
+          <label className="w-full text-xs text-slate-600 sm:w-96">
+            One key=value per line
+            <textarea className="input mt-1 h-20 font-mono" value={editing} onChange={(e) => setEditing(e.target.value)} data-testid="host-labels-input" />
+          </label>
+          <button type="submit" className="btn-primary" disabled={save.isPending} data-testid="host-labels-save">
+            Save
+          </button>
+          <button type="button" className="btn-secondary" onClick={() => setEditing(null)}>
+            Cancel
+          </button>
+          <ErrorText>{save.error?.message}</ErrorText>
+        </form>
+      )}
+    </section>
   );
 }

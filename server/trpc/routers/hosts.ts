@@ -10,6 +10,11 @@ import { RotationError, rotateCredential } from '../../hub/rotate';
 import { audited, host, hostMutation, writeAudit } from '../host-ops';
 import { authedProcedure, router } from '../init';
 import { teamOf } from '../team-scope';
+import { parseLabels } from '../../hub/fleet';
+import { keyValueLines } from './volumes';
+
+/** Labels one host may have. */
+const HOST_LABELS_MAX = 50;
 
 const hostId = z.string().min(1).max(100);
 
@@ -47,8 +52,22 @@ export const hostsRouter = router({
 
   get: authedProcedure.input(z.object({ hostId })).query(async ({ ctx, input }) => {
     const { host: h, role } = await host(ctx, input.hostId, 'viewer');
-    return { ...ctx.hub.view(h), role };
+    return { ...ctx.hub.view(h), role, labels: parseLabels(h.labels) };
   }),
+
+  /** The host's labels, one key=value per line (the fleet overview filters by them); replaces the ones it had. */
+  setLabels: authedProcedure.input(z.object({ hostId, labels: z.string().max(8192) })).mutation(({ ctx, input }) =>
+    hostMutation(ctx, input.hostId, 'admin', { action: 'hosts.setLabels', target: input.labels.trim().split('\n').map((l) => l.trim()).filter(Boolean).join(', ').slice(0, 500) || '(none)' }, async () => {
+      const labels = keyValueLines(input.labels, 'labels') ?? {};
+      if (Object.keys(labels).length > HOST_LABELS_MAX) throw new TRPCError({ code: 'BAD_REQUEST', message: `labels: at most ${HOST_LABELS_MAX}` });
+      for (const [k, v] of Object.entries(labels)) {
+        if (k.length > 100 || v.length > 200) throw new TRPCError({ code: 'BAD_REQUEST', message: `labels: ${k.slice(0, 100)}: a key has at most 100 characters and a value 200` });
+      }
+      const row = await ctx.prisma.host.update({ where: { id: input.hostId }, data: { labels: Object.keys(labels).length ? JSON.stringify(labels) : null } });
+      ctx.hub.notifyTeam(row.teamId);
+      return { labels };
+    }),
+  ),
 
   createJoinToken: authedProcedure
     .input(z.object({ name: z.string().trim().min(1).max(100), teamId: z.string().min(1).max(100).optional() }))
