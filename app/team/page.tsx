@@ -74,7 +74,7 @@ export default function TeamPage() {
                 )}
               </td>
               <td className="px-4 py-2">
-                <MemberHosts teamId={teamId} member={m} editable={canTouch && !hasRole(m.role as Role, 'admin')} hosts={hosts.data ?? []} onSaved={refresh} />
+                <MemberHosts teamId={teamId} member={m} editable={canTouch && !hasRole(m.role as Role, 'admin')} hosts={hosts.data ?? []} hostsLoaded={hosts.isSuccess} onSaved={refresh} />
               </td>
               <td className="px-4 py-2 whitespace-nowrap">{formatTime(m.since)}</td>
               <td className="space-x-2 px-4 py-2 text-right whitespace-nowrap">
@@ -169,7 +169,7 @@ type MemberRow = { userId: string; email: string; role: string; hostIds?: string
 type HostRow = { id: string; name: string };
 
 /** "All hosts", or the few a narrowed member sees; admins edit it with a checkbox per host. */
-function MemberHosts({ teamId, member, editable, hosts, onSaved }: { teamId: string; member: MemberRow; editable: boolean; hosts: HostRow[]; onSaved: () => unknown }) {
+function MemberHosts({ teamId, member, editable, hosts, hostsLoaded, onSaved }: { teamId: string; member: MemberRow; editable: boolean; hosts: HostRow[]; hostsLoaded: boolean; onSaved: () => unknown }) {
   const [editing, setEditing] = useState<Set<string> | null>(null);
   const save = trpc.team.setHosts.useMutation({ onSuccess: () => (setEditing(null), onSaved()) });
   const names = member.hostIds?.map((id) => hosts.find((h) => h.id === id)?.name ?? id);
@@ -180,7 +180,8 @@ function MemberHosts({ teamId, member, editable, hosts, onSaved }: { teamId: str
       <span className="flex items-center gap-2">
         <span data-testid="member-hosts">{summary}</span>
         {editable && (
-          <button type="button" className="btn-secondary py-0.5 text-xs" data-testid="member-hosts-edit" onClick={() => setEditing(new Set(member.hostIds ?? hosts.map((h) => h.id)))}>
+          // Until the team's hosts are in, "all hosts" would open as none ticked, and saving that would narrow the member to nothing.
+          <button type="button" className="btn-secondary py-0.5 text-xs" data-testid="member-hosts-edit" disabled={!hostsLoaded} onClick={() => setEditing(new Set(member.hostIds ?? hosts.map((h) => h.id)))}>
             Choose
           </button>
         )}
