@@ -6,7 +6,7 @@ import type { Engine, PullProgress } from '../engine/types';
 import { streamLogs } from './log-stream';
 import type { z } from 'zod';
 import { agentCommandSchema, type AgentCommand, type CommandResult, type LogBatch, type LogSearchChunk } from '../../protocol/agent-link';
-import { summarizeContainer, summarizeImage } from './snapshot';
+import { summarizeContainer, summarizeImage } from '../engine/summaries';
 import { containerLive } from './stats';
 import type { Terminals } from './terminal';
 import type { DockerTunnels } from './docker-tunnel';

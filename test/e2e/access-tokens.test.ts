@@ -10,7 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { chromium, type Browser, type BrowserContext } from 'playwright-core';
-import { splitShellWords } from '../../server/parse/shell-words';
+import { splitShellWords } from '../../protocol/shell-words';
 import { startAgentProcess, type AgentProcess } from '../fixtures/agent-process';
 import { ensureNextBuild, eventually, removeDir, signIn, startControlPlane, trpc, type ControlPlane } from '../integration/support/control-plane';
 import { signedInPage } from './support/pages';

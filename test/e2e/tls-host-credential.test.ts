@@ -13,7 +13,7 @@ import { chromium, type Browser, type BrowserContext } from 'playwright-core';
 import { io as ioClient } from 'socket.io-client';
 import { readCredential } from '../../agent/link/credential';
 import { AGENT_NAMESPACE } from '../../protocol/agent-link';
-import { splitShellWords } from '../../server/parse/shell-words';
+import { splitShellWords } from '../../protocol/shell-words';
 import { startAgentProcess, type AgentProcess } from '../fixtures/agent-process';
 import { fetchWithCa, makeCert, type TestCert } from '../fixtures/tls';
 import { createTRPCClient, httpLink } from '@trpc/client';

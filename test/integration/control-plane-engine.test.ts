@@ -8,7 +8,7 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { io, type Socket } from 'socket.io-client';
 import type { ServerToUi, UiToServer } from '../../protocol/ui-socket';
-import { splitShellWords } from '../../server/parse/shell-words';
+import { splitShellWords } from '../../protocol/shell-words';
 import { pushBusyboxImage } from '../fixtures/busybox-image';
 import { mountsUnder } from '../fixtures/processes';
 import { startRegistry } from '../fixtures/registry';

@@ -24,7 +24,7 @@ import superjson from 'superjson';
 import { readCredential, writeCredential } from '../../agent/link/credential';
 import { AGENT_NAMESPACE } from '../../protocol/agent-link';
 import { hashSecret } from '../../server/auth/tokens';
-import { splitShellWords } from '../../server/parse/shell-words';
+import { splitShellWords } from '../../protocol/shell-words';
 import type { AppRouter } from '../../server/trpc/router';
 import { startAgentProcess, type AgentProcess } from '../fixtures/agent-process';
 import { pushBusyboxImage } from '../fixtures/busybox-image';

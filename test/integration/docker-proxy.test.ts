@@ -17,7 +17,7 @@ import Docker from 'dockerode';
 import { PassThrough } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import { hasRole, type Role } from '../../protocol/roles';
-import { splitShellWords } from '../../server/parse/shell-words';
+import { splitShellWords } from '../../protocol/shell-words';
 import { MAX_CALLS_PER_TOKEN } from '../../server/proxy/docker-proxy';
 import { API_ROUTES } from '../../server/proxy/routes';
 import { startAgentProcess, type AgentProcess } from '../fixtures/agent-process';

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { ShellSyntaxError, splitShellWords } from '../../server/parse/shell-words';
+import { ShellSyntaxError, splitShellWords } from '../../protocol/shell-words';
 
 test('splits on runs of blanks', () => {
   assert.deepEqual(splitShellWords('  echo   hello\tworld \n'), ['echo', 'hello', 'world']);

@@ -4,7 +4,7 @@
 // ("services.web.deploy: not supported by Berth"), never dropped. Pure, no Node imports: the
 // agent deploys with it and the control plane validates the editor's text with it.
 import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node } from 'yaml';
-import { splitShellWords, ShellSyntaxError } from '../../../server/parse/shell-words';
+import { splitShellWords, ShellSyntaxError } from '../../../protocol/shell-words';
 import { interpolate, InterpolationError } from './interpolate';
 import type { PortBindingSpec } from '../../../protocol/container';
 

@@ -10,7 +10,7 @@ import { isAbsolute, join, normalize, resolve } from 'node:path';
 import { writeFileAtomic } from '../atomic-write';
 import { conflict, EngineError, notFound } from '../errors';
 import type { ContainerRecord, ContainerSpec, Engine } from '../types';
-import { summarizeContainer } from '../../link/snapshot';
+import { summarizeContainer } from '../summaries';
 import { deployOrder, parseCompose, type ComposeIssue, type ComposeProject, type ComposeService } from './compose';
 import { parseEnvFile } from './interpolate';
 import {

@@ -3,7 +3,7 @@ import { z } from 'zod';
 import type { ContainerLive } from '../../../protocol/agent-link';
 import type { ContainerRecord, ContainerSpec } from '../../../protocol/container';
 import { runOptionsProblems, runOptionsShape, runOptionsSpec, type RunOptions } from '../../../protocol/run-form';
-import { ShellSyntaxError, splitShellWords } from '../../parse/shell-words';
+import { ShellSyntaxError, splitShellWords } from '../../../protocol/shell-words';
 import { parseMemorySize } from '../../parse/size';
 import { callAgent, host, hostMutation } from '../host-ops';
 import { authedProcedure, router } from '../init';
