@@ -7,6 +7,7 @@ import { networkCreateSchema } from './network';
 import { TERM_INPUT_MAX, TERM_SIZE_MAX } from './ui-socket';
 import { LOG_PAGE_MAX, LOG_QUERY_MAX, LOG_RETENTION_MAX_AGE, LOG_RETENTION_MAX_BYTES } from './logs';
 import { LOG_TIME_MAX } from './log-limits';
+import { agentLogRuleSchema, type HostMetrics, type LogMatch } from './alerts';
 
 /** socket.io namespace agents connect to (the browser uses '/ui'). */
 export const AGENT_NAMESPACE = '/agent';
@@ -79,6 +80,8 @@ export interface ContainerSummary {
   ports?: PublishedPort[];
   /** Its compose project (label com.docker.compose.project), for the stack's merged logs. */
   project?: string;
+  /** Its labels, for alert rules that select containers by label. */
+  labels?: Record<string, string>;
 }
 
 /**
@@ -280,6 +283,8 @@ export const agentCommandSchema = z.discriminatedUnion('op', [
   z.strictObject({ op: z.literal('networks.create'), network: networkCreateSchema }),
   z.strictObject({ op: z.literal('networks.remove'), id }),
   z.strictObject({ op: z.literal('networks.prune') }),
+  /** The team's log-pattern alert rules that apply to this host (all of them: it replaces what the agent had). */
+  z.strictObject({ op: z.literal('alerts.logRules'), rules: z.array(agentLogRuleSchema).max(200) }),
   /** The Docker API proxied through the control plane (protocol/docker-tunnel.ts). */
   ...tunnelCommandSchemas,
 ]);
@@ -308,6 +313,10 @@ export interface AgentToServer {
   logSearch: (chunk: LogSearchChunk, ack: () => void) => void;
   /** What a proxied Docker API connection's socket said (protocol/docker-tunnel.ts). */
   dockerData: (chunk: TunnelChunk, ack: () => void) => void;
+  /** For metric alert rules, every interval (protocol/alerts.ts). Taken by the process holding the connection. */
+  metrics: (m: HostMetrics) => void;
+  /** A log-pattern alert rule matched a line (rate-limited on the agent). Taken by the process holding the connection. */
+  logMatch: (m: LogMatch) => void;
 }
 
 /** Hits of one log's search. The last chunk has `done` (LogSearchDone's counts, for this log). */

@@ -1,5 +1,6 @@
 // Carries out the control plane's commands on the engine. Every command gets an answer:
 // engine errors travel back with their status so the dashboard can tell "not found" from "broken".
+import type { LogRuleWatcher } from './alerts';
 import { EngineError } from '../engine/errors';
 import type { Engine, PullProgress } from '../engine/types';
 import { streamLogs } from './log-stream';
@@ -28,6 +29,8 @@ export interface CommandContext {
   loads: LoadStreams;
   /** Proxied Docker API connections; the client closes them all when the link drops. */
   tunnels?: DockerTunnels;
+  /** The log-pattern alert rules this agent evaluates (agent/link/alerts.ts). */
+  logRules?: LogRuleWatcher;
 }
 
 export function failure(err: unknown): CommandResult {
@@ -258,6 +261,9 @@ export async function runCommand(ctx: CommandContext, raw: unknown): Promise<Com
         return { ok: true };
       case 'networks.prune':
         return { ok: true, result: { deleted: await engine.pruneNetworks() } };
+      case 'alerts.logRules':
+        if (!ctx.logRules) throw new EngineError(501, 'this agent does not evaluate log alert rules');
+        return { ok: true, result: ctx.logRules.setRules(cmd.rules) };
       case 'docker.open':
         if (!ctx.tunnels) throw new EngineError(501, 'this agent does not carry proxied Docker API connections');
         await ctx.tunnels.connect(cmd.tunnelId);

@@ -21,6 +21,7 @@ export function summarizeContainer(c: ContainerRecord, now = Date.now()): Contai
     restartCount: c.restartCount,
     ...(c.state.running && c.networkState?.ports.length ? { ports: c.networkState.ports } : {}),
     ...(c.spec.labels?.['com.docker.compose.project'] ? { project: c.spec.labels['com.docker.compose.project'] } : {}),
+    ...(c.spec.labels && Object.keys(c.spec.labels).length ? { labels: c.spec.labels } : {}),
   };
 }
 
