@@ -108,4 +108,14 @@ export const MIN_ROLE: Record<string, MinRole> = {
   'registries.add': current('admin'),
   'registries.rotate': team('admin'),
   'registries.remove': team('admin'),
+
+  // Admins manage alert rules; every member reads them (webhook URLs only as a hint) and the alerts.
+  'alerts.rules': current('viewer'),
+  'alerts.createRule': current('admin'),
+  'alerts.updateRule': team('admin'),
+  'alerts.deleteRule': team('admin'),
+  'alerts.mute': team('admin'),
+  'alerts.testRule': team('admin'),
+  'alerts.list': current('viewer'),
+  'alerts.openCount': current('viewer'),
 };

@@ -1,5 +1,6 @@
 import { router } from './init';
 import { accountRouter } from './routers/account';
+import { alertsRouter } from './routers/alerts';
 import { auditRouter } from './routers/audit';
 import { authRouter } from './routers/auth';
 import { containersRouter } from './routers/containers';
@@ -25,6 +26,7 @@ export const appRouter = router({
   audit: auditRouter,
   registries: registriesRouter,
   tokens: tokensRouter,
+  alerts: alertsRouter,
 });
 
 export type AppRouter = typeof appRouter;
