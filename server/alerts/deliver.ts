@@ -71,7 +71,7 @@ export async function postOnce(url: string, req: WebhookRequest, timeoutMs: numb
     res = await fetch(url, { method: 'POST', headers: { 'user-agent': 'berth-alerts/1', ...req.headers }, body: req.body, redirect: 'manual', signal: AbortSignal.timeout(timeoutMs) });
   } catch (err) {
     const e = err as Error & { cause?: { code?: string; message?: string } };
-    if (e.name === 'TimeoutError') throw new Error(`no answer within ${Math.round(timeoutMs / 1000)} s`);
+    if (e.name === 'TimeoutError') throw new Error(`no answer within ${timeoutMs < 1000 ? `${timeoutMs} ms` : `${Math.round(timeoutMs / 1000)} s`}`);
     throw new Error(e.cause?.code ?? e.cause?.message ?? e.message);
   }
   // The body is not needed; reading it frees the connection.
