@@ -9,6 +9,7 @@ import { useSocket } from '../lib/socket';
 import { trpc } from '../lib/trpc';
 import { useRole } from '../lib/use-role';
 import { TeamSwitcher } from './team-switcher';
+import { AlertsBadge } from '../alerts/badge';
 
 export function Header() {
   const { data: session } = useSession();
@@ -67,6 +68,7 @@ export function Header() {
           ))}
         </nav>
         <div className="ml-auto flex items-center gap-4 text-sm">
+          <AlertsBadge />
           <TeamSwitcher />
           <span
             className={`flex items-center gap-1.5 text-xs ${connected ? 'text-emerald-300' : 'text-amber-300'}`}
