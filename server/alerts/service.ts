@@ -13,6 +13,8 @@ import { ruleCoversHost, ruleFromRow, type Rule } from './rules';
 import { AlertStore } from './store';
 
 const RULES_TTL_MS = 5_000;
+/** A host's name and team are read again this often (a host moved to another team, renamed). */
+const HOST_TTL_MS = 30_000;
 
 export interface AlertServiceOptions {
   /** How often time-based conditions (durations, windows) are looked at again. */
@@ -25,7 +27,7 @@ export class AlertService implements AlertTap {
   private readonly evaluator: Evaluator;
   private readonly now: () => number;
   private readonly rules = new Map<string, { at: number; rules: Promise<Rule[]> }>();
-  private readonly hosts = new Map<string, HostRef>();
+  private readonly hosts = new Map<string, HostRef & { at: number }>();
   /** Per host, the work in order: an open must not overtake the resolve before it. */
   private readonly chains = new Map<string, Promise<void>>();
   private timer: NodeJS.Timeout | undefined;
@@ -73,11 +75,15 @@ export class AlertService implements AlertTap {
 
   private async hostRef(hostId: string): Promise<HostRef | undefined> {
     const known = this.hosts.get(hostId);
-    if (known) return known;
-    const row = await db().host.findUnique({ where: { id: hostId }, select: { id: true, name: true, teamId: true } });
-    if (!row) return undefined;
-    this.hosts.set(hostId, row);
-    return row;
+    if (known && this.now() - known.at < HOST_TTL_MS) return known;
+    const row = await db().host.findUnique({ where: { id: hostId }, select: { id: true, name: true, teamId: true, revokedAt: true } });
+    if (!row || row.revokedAt) {
+      this.hosts.delete(hostId);
+      return undefined;
+    }
+    const ref = { id: row.id, name: row.name, teamId: row.teamId, at: this.now() };
+    this.hosts.set(hostId, ref);
+    return ref;
   }
 
   private async run(host: HostRef, ts: Transition[]): Promise<void> {
@@ -136,9 +142,12 @@ export class AlertService implements AlertTap {
 
   /** Time-based conditions of this process's hosts, and host-offline rules of every host. */
   async tick(): Promise<void> {
-    for (const [hostId, host] of this.hosts) {
+    for (const hostId of this.hosts.keys()) {
       if (!this.hub?.isLocal(hostId)) continue;
-      this.enqueue(hostId, async () => this.run(host, this.evaluator.evaluate(host, await this.rulesOf(host.teamId))));
+      this.enqueue(hostId, async () => {
+        const host = await this.hostRef(hostId);
+        if (host) await this.run(host, this.evaluator.evaluate(host, await this.rulesOf(host.teamId)));
+      });
     }
     await this.sweepOffline();
   }
