@@ -3,7 +3,8 @@
 // "container died" once, as JSON naming the host, the container and the exit code; a
 // container that prints a pattern fires a log rule evaluated on the agent (Slack-shaped); the
 // agent's root disk reading (statfs) reaches a disk rule; a stopped agent fires "host
-// offline" (ntfy-shaped) after its grace period and resolves when it is back.
+// offline" (ntfy-shaped) after its grace period and resolves when it is back. A restart loop
+// and a busy container's CPU open their rules from the engine's real state and readings.
 import assert from 'node:assert/strict';
 import { mkdtempSync, statfsSync } from 'node:fs';
 import http from 'node:http';
@@ -161,6 +162,36 @@ describe('alerts with a real agent and a webhook receiver on loopback', { timeou
     // Free space moves as the machine writes; within 5 % of the disk of what statfs says now.
     assert.ok(Math.abs(free - Number(fs.bavail) * Number(fs.bsize)) < 0.05 * (alert.detail.totalBytes as number), `${free} vs ${Number(fs.bavail) * Number(fs.bsize)}`);
     assert.equal(alert.delivery, 'none');
+    await api.alerts.deleteRule.mutate({ ruleId: rule.id });
+  });
+
+  test('a restart loop: a container its policy restarts 3 times opens the rule once', async () => {
+    const rule = await api.alerts.createRule.mutate({ name: 'flapping', kind: 'container.restarts', options: { count: 3, withinMinutes: 5 }, hostIds: null, containers: { names: ['flappy'] }, quietSeconds: 0, enabled: true, webhook: null });
+    const { id } = await api.containers.run.mutate({
+      hostId,
+      image: pushed.ref,
+      name: 'flappy',
+      command: "sh -c 'exit 1'",
+      options: { ports: [], mounts: [], network: '', env: [], restart: { policy: 'on-failure', maxRetries: '3' } },
+    });
+    made.push(id);
+    const alert = await eventually('the restart-loop alert', async () => (await api.alerts.list.query({ open: true })).find((a) => a.ruleId === rule.id), PATIENCE_MS);
+    assert.equal(alert.detail.container, 'flappy');
+    assert.ok((alert.detail.restarts as number) >= 3, JSON.stringify(alert.detail));
+    await api.alerts.deleteRule.mutate({ ruleId: rule.id });
+  });
+
+  test("a container's CPU above the threshold for the duration opens; removing the container resolves it", async () => {
+    const rule = await api.alerts.createRule.mutate({ name: 'busy', kind: 'metric.cpu', options: { target: 'container', abovePercent: 30, forSeconds: 2 }, hostIds: null, containers: { names: ['spin'] }, quietSeconds: 0, enabled: true, webhook: null });
+    const { id } = await api.containers.run.mutate({ hostId, image: pushed.ref, name: 'spin', command: "sh -c 'while :; do :; done'" });
+    made.push(id);
+    const alert = await eventually('the CPU alert', async () => (await api.alerts.list.query({ open: true })).find((a) => a.ruleId === rule.id), PATIENCE_MS);
+    assert.equal(alert.detail.container, 'spin');
+    assert.ok((alert.detail.value as number) > 30, JSON.stringify(alert.detail));
+    await api.containers.remove.mutate({ hostId, id, force: true });
+    await eventually('resolved', async () => !(await api.alerts.list.query({ open: true })).some((a) => a.ruleId === rule.id), PATIENCE_MS);
+    const done = (await api.alerts.list.query({})).find((a) => a.ruleId === rule.id)!;
+    assert.ok(done.resolvedAt && Date.parse(done.resolvedAt) >= Date.parse(done.openedAt));
     await api.alerts.deleteRule.mutate({ ruleId: rule.id });
   });
 
