@@ -69,3 +69,28 @@ export function containerSelected(sel: ContainerSelector | undefined | null, c: 
   for (const [k, v] of Object.entries(sel.labels ?? {})) if (c.labels?.[k] !== v) return false;
   return true;
 }
+
+const finite = z.number().finite();
+const bytes = z.number().finite().min(-1);
+
+/** What the control plane accepts of an agent's reading (a host is trusted with its own data, not with the server's memory). */
+export const hostMetricsSchema = z.object({
+  at: z.string().max(64),
+  cpuPercent: finite,
+  memoryUsed: bytes,
+  memoryTotal: bytes,
+  rootFree: bytes,
+  rootTotal: bytes,
+  containers: z.array(z.object({ id: z.string().min(1).max(128), cpuPercent: finite, memoryBytes: bytes, memoryLimit: bytes })).max(10_000),
+});
+
+export const logMatchSchema = z.object({
+  ruleId: z.string().min(1).max(100),
+  containerId: z.string().min(1).max(128),
+  containerName: z.string().max(256),
+  line: z.string().transform((s) => s.slice(0, LOG_MATCH_LINE_MAX)),
+  seq: z.number().int().nonnegative(),
+  time: z.string().max(64),
+  stream: z.enum(['stdout', 'stderr']),
+  suppressed: z.number().int().nonnegative(),
+});

@@ -4,7 +4,7 @@
 // the cluster's view of who is connected. Either way each open and resolve goes through the
 // database's unique open key (./store.ts), so with several processes an alert fires once.
 import type { HostSnapshot } from '../../protocol/agent-link';
-import type { AgentLogRule, HostMetrics, LogMatch } from '../../protocol/alerts';
+import { hostMetricsSchema, logMatchSchema, type AgentLogRule, type HostMetrics, type LogMatch } from '../../protocol/alerts';
 import { db } from '../db';
 import { berthGlobal } from '../global';
 import type { AgentHub, AlertTap } from '../hub/agents';
@@ -117,7 +117,10 @@ export class AlertService implements AlertTap {
     });
   }
 
-  metrics(hostId: string, m: HostMetrics): void {
+  metrics(hostId: string, raw: HostMetrics): void {
+    const parsed = hostMetricsSchema.safeParse(raw);
+    if (!parsed.success) return console.error(`alerts: host ${hostId} sent a malformed reading: ${parsed.error.issues[0]?.message}`);
+    const m = parsed.data;
     this.enqueue(hostId, async () => {
       const host = await this.hostRef(hostId);
       if (!host) return;
@@ -126,7 +129,10 @@ export class AlertService implements AlertTap {
     });
   }
 
-  logMatch(hostId: string, m: LogMatch): void {
+  logMatch(hostId: string, raw: LogMatch): void {
+    const parsed = logMatchSchema.safeParse(raw);
+    if (!parsed.success) return console.error(`alerts: host ${hostId} sent a malformed log match: ${parsed.error.issues[0]?.message}`);
+    const m = parsed.data;
     this.enqueue(hostId, async () => {
       const host = await this.hostRef(hostId);
       if (!host) return;
