@@ -71,12 +71,15 @@ export class Evaluator {
   snapshot(host: HostRef, s: HostSnapshot): void {
     const t = this.now();
     const seen = new Set<string>();
+    // A container new since this host's last snapshot here restarted that often since then; in
+    // the first snapshot (the agent just connected) nobody knows when its restarts were.
+    const known = this.snapshots.has(host.id);
     for (const c of s.containers) {
       const k = `${host.id}/${c.id}`;
       seen.add(k);
       const count = c.restartCount ?? 0;
       const r = this.restarts.get(k);
-      if (!r) this.restarts.set(k, { count, at: [] });
+      if (!r) this.restarts.set(k, { count, at: known ? Array.from({ length: count }, () => t) : [] });
       else if (count > r.count) {
         for (let i = r.count; i < count; i++) r.at.push(t);
         r.count = count;

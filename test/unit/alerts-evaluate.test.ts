@@ -85,6 +85,18 @@ test('restart loop: N restarts within M minutes opens; it resolves once the wind
   assert.deepEqual(summary(ev.evaluate(host, [r])), [`resolve container:h1/${'c'.repeat(64)}`]);
 });
 
+test('a container that first shows up already restarted counts those restarts, unless it is in the first snapshot after a connect', () => {
+  const ev = new Evaluator(() => 0);
+  const r = rule('container.restarts', { count: 3, withinMinutes: 5 });
+  ev.snapshot(host, snap([container({ id: 'a'.repeat(64), name: 'old', restartCount: 7 })]));
+  assert.deepEqual(ev.evaluate(host, [r]), [], 'restarts of unknown age do not count');
+  ev.snapshot(host, snap([container({ id: 'a'.repeat(64), name: 'old', restartCount: 7 }), container({ id: 'b'.repeat(64), name: 'new', restartCount: 3 })]));
+  assert.deepEqual(
+    ev.evaluate(host, [r]).map((t) => t.detail.container),
+    ['new'],
+  );
+});
+
 test('restarts spread wider than the window never open', () => {
   let now = 0;
   const ev = new Evaluator(() => now);
