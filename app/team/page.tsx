@@ -180,7 +180,8 @@ function MemberHosts({ teamId, member, editable, hosts, onSaved }: { teamId: str
       <span className="flex items-center gap-2">
         <span data-testid="member-hosts">{summary}</span>
         {editable && (
-          <button type="button" className="btn-secondary py-0.5 text-xs" data-testid="member-hosts-edit" onClick={() => setEditing(new Set(member.hostIds ?? hosts.map((h) => h.id)))}>
+          // Until the team's hosts are in, "all hosts" would start the editor with none ticked.
+          <button type="button" className="btn-secondary py-0.5 text-xs" data-testid="member-hosts-edit" disabled={!hosts.length} onClick={() => setEditing(new Set(member.hostIds ?? hosts.map((h) => h.id)))}>
             Choose
           </button>
         )}
