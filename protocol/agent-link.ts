@@ -8,6 +8,7 @@ import { stackCommandSchemas, type StackSummary } from './stacks';
 import { TERM_INPUT_MAX, TERM_SIZE_MAX } from './ui-socket';
 import { LOG_PAGE_MAX, LOG_QUERY_MAX, LOG_RETENTION_MAX_AGE, LOG_RETENTION_MAX_BYTES } from './logs';
 import { LOG_TIME_MAX } from './log-limits';
+import { agentLogRuleSchema, type HostMetrics, type LogMatch } from './alerts';
 
 /** socket.io namespace agents connect to (the browser uses '/ui'). */
 export const AGENT_NAMESPACE = '/agent';
@@ -82,7 +83,7 @@ export interface ContainerSummary {
   ports?: PublishedPort[];
   /** Its compose project (label com.docker.compose.project), for the stack's merged logs. */
   project?: string;
-  /** Its labels (`docker run -l`), for the fleet table's label filter; absent when it has none. */
+  /** Its labels (`docker run -l`), for the fleet table's label filter and alert rules; absent when it has none. */
   labels?: Record<string, string>;
 }
 
@@ -287,6 +288,12 @@ export const agentCommandSchema = z.discriminatedUnion('op', [
   z.strictObject({ op: z.literal('networks.create'), network: networkCreateSchema }),
   z.strictObject({ op: z.literal('networks.remove'), id }),
   z.strictObject({ op: z.literal('networks.prune') }),
+  /**
+   * The team's log-pattern alert rules that apply to this host (all of them: it replaces what the agent had),
+   * and whether a metric or disk rule covers it: only then does the agent send its 'metrics' readings, which
+   * cost a stats read of every running container and about 100 bytes a container on the wire.
+   */
+  z.strictObject({ op: z.literal('alerts.logRules'), rules: z.array(agentLogRuleSchema).max(200), readings: z.boolean().optional() }),
   /** The Docker API proxied through the control plane (protocol/docker-tunnel.ts). */
   ...tunnelCommandSchemas,
   /**
@@ -326,6 +333,10 @@ export interface AgentToServer {
   logSearch: (chunk: LogSearchChunk, ack: () => void) => void;
   /** What a proxied Docker API connection's socket said (protocol/docker-tunnel.ts). */
   dockerData: (chunk: TunnelChunk, ack: () => void) => void;
+  /** For metric alert rules, every interval (protocol/alerts.ts). Taken by the process holding the connection. */
+  metrics: (m: HostMetrics) => void;
+  /** A log-pattern alert rule matched a line (rate-limited on the agent). Taken by the process holding the connection. */
+  logMatch: (m: LogMatch) => void;
 }
 
 /** Hits of one log's search. The last chunk has `done` (LogSearchDone's counts, for this log). */

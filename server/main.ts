@@ -19,6 +19,7 @@ import { logDownloads } from './hub/log-download';
 import { dockerProxy } from './proxy/docker-proxy';
 import { uiHub } from './hub/ui';
 import { startAuditRetention } from './audit/retention';
+import { alertService } from './alerts/service';
 
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -112,6 +113,7 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
   agents.attach(io);
   uiHub(agents).attach(io);
   const stopRetention = startAuditRetention();
+  alertService().start(agents);
 
   await new Promise<void>((resolve, reject) => {
     http.once('error', reject);
@@ -131,6 +133,7 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
     io,
     async close() {
       stopRetention();
+      alertService().stop();
       const closed = new Promise<void>((resolve) => io.close(() => resolve()));
       // http.close waits for every connection to end: a browser's keep-alive or a frozen
       // agent's socket would hold the shutdown open indefinitely.

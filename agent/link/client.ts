@@ -13,6 +13,7 @@ import { Terminals } from './terminal';
 import { DockerTunnels } from './docker-tunnel';
 import type { LoadStreams, SaveStreams } from './image-streams';
 import { startUsage } from './usage';
+import { LogRuleWatcher, MetricsReader } from './alerts';
 
 export interface LinkOptions {
   engine: Engine;
@@ -30,6 +31,8 @@ export interface LinkOptions {
   snapshotDelayMs?: number;
   /** How often the state is looked at again, in case an event was missed; sent only if it changed. */
   refreshMs?: number;
+  /** How often the readings for metric alert rules are sent (default BERTH_AGENT_METRICS_MS or 15 s). */
+  metricsMs?: number;
   log?: (msg: string) => void;
 }
 
@@ -167,6 +170,33 @@ export async function startLink(o: LinkOptions): Promise<Link> {
     },
     log,
   );
+  const logRules = new LogRuleWatcher(
+    engine,
+    (m) => {
+      // A match while the link is down is not queued: the rules are sent again on reconnect and the log is watched on.
+      if (socket.connected) socket.emit('logMatch', m);
+    },
+    log,
+  );
+  const metrics = new MetricsReader(engine);
+  let reading = false;
+  // Off until the control plane says a metric or disk rule covers this host.
+  let readingsWanted = false;
+  const metricsTimer = setInterval(
+    () => {
+      if (!socket.connected || reading || !readingsWanted) return;
+      reading = true;
+      metrics
+        .read()
+        .then((m) => socket.connected && socket.emit('metrics', m))
+        .catch((err: Error) => log(`metrics reading failed: ${err.message}`))
+        .finally(() => {
+          reading = false;
+        });
+    },
+    o.metricsMs ?? (Number(process.env.BERTH_AGENT_METRICS_MS) || 15_000),
+  );
+  metricsTimer.unref();
   const saves: SaveStreams = new Map();
   const loads: LoadStreams = new Map();
   const ctx: CommandContext = {
@@ -193,6 +223,10 @@ export async function startLink(o: LinkOptions): Promise<Link> {
       await socket.emitWithAck('logSearch', chunk);
     },
     tunnels,
+    logRules,
+    wantReadings: (on) => {
+      readingsWanted = on;
+    },
     sendImageData: async (chunk) => {
       if (!socket.connected) throw new Error('link is down');
       await socket.emitWithAck('imageData', chunk);
@@ -257,6 +291,8 @@ export async function startLink(o: LinkOptions): Promise<Link> {
       if (snapshotTimer) clearTimeout(snapshotTimer);
       clearInterval(refresh);
       stopUsage();
+      clearInterval(metricsTimer);
+      logRules.close();
       engine.off('container', onContainer);
       engine.off('image', scheduleSnapshot);
       stacks.off('change', scheduleSnapshot);

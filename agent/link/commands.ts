@@ -1,6 +1,7 @@
 // Carries out the control plane's commands on the engine. Every command gets an answer:
 // engine errors travel back with their status so the dashboard can tell "not found" from "broken".
 import { createHash } from 'node:crypto';
+import type { LogRuleWatcher } from './alerts';
 import { EngineError } from '../engine/errors';
 import type { Engine, PullProgress } from '../engine/types';
 import { streamLogs } from './log-stream';
@@ -34,6 +35,10 @@ export interface CommandContext {
   credential?: { rotate(credential: string): void; held(): string };
   /** Compose stacks in the agent's root. */
   stacks?: Stacks;
+  /** The log-pattern alert rules this agent evaluates (agent/link/alerts.ts). */
+  logRules?: LogRuleWatcher;
+  /** Whether metric alert rules need this agent's readings (sent only then). */
+  wantReadings?: (on: boolean) => void;
 }
 
 export function failure(err: unknown): CommandResult {
@@ -264,6 +269,10 @@ export async function runCommand(ctx: CommandContext, raw: unknown): Promise<Com
         return { ok: true };
       case 'networks.prune':
         return { ok: true, result: { deleted: await engine.pruneNetworks() } };
+      case 'alerts.logRules':
+        if (!ctx.logRules) throw new EngineError(501, 'this agent does not evaluate log alert rules');
+        ctx.wantReadings?.(cmd.readings ?? false);
+        return { ok: true, result: ctx.logRules.setRules(cmd.rules) };
       case 'docker.open':
         if (!ctx.tunnels) throw new EngineError(501, 'this agent does not carry proxied Docker API connections');
         await ctx.tunnels.connect(cmd.tunnelId);

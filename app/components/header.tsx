@@ -9,6 +9,7 @@ import { useSocket } from '../lib/socket';
 import { trpc } from '../lib/trpc';
 import { useRole } from '../lib/use-role';
 import { TeamSwitcher } from './team-switcher';
+import { AlertsBadge } from '../alerts/badge';
 
 export function Header() {
   const { data: session } = useSession();
@@ -69,6 +70,7 @@ export function Header() {
           ))}
         </nav>
         <div className="ml-auto flex min-w-0 items-center gap-3 text-sm sm:gap-4">
+          <AlertsBadge />
           <TeamSwitcher />
           <span
             className={`flex items-center gap-1.5 text-xs ${connected ? 'text-emerald-300' : 'text-amber-300'}`}

@@ -16,6 +16,7 @@ import {
   type TermMessage,
 } from '../../protocol/agent-link';
 import type { TunnelChunk } from '../../protocol/docker-tunnel';
+import type { HostMetrics, LogMatch } from '../../protocol/alerts';
 import { secretMatches } from '../auth/tokens';
 import { db } from '../db';
 import { clientAddress } from '../http/client-address';
@@ -72,6 +73,15 @@ export interface ClusterLink {
   disconnect(hostId: string): void;
 }
 
+/** What alert evaluation (server/alerts/service.ts) hears of the agents connected to this process. */
+export interface AlertTap {
+  online(hostId: string): void;
+  offline(hostId: string): void;
+  snapshot(hostId: string, s: HostSnapshot): void;
+  metrics(hostId: string, m: HostMetrics): void;
+  logMatch(hostId: string, m: LogMatch): void;
+}
+
 export class AgentHub {
   private readonly agents = new Map<string, AgentSocket>();
   private readonly snapshots = new Map<string, HostSnapshot>();
@@ -98,6 +108,8 @@ export class AgentHub {
   readonly offlineListeners = new Set<(hostId: string) => void>();
   /** The other control-plane processes, when there are (REDIS_URL). */
   cluster: ClusterLink | undefined;
+  /** Alert evaluation, on the process that holds each agent's connection. */
+  alertTap: AlertTap | undefined;
 
   attach(io: Server): void {
     this.io = io;
@@ -149,6 +161,13 @@ export class AgentHub {
       this.cluster?.snapshot(hostId, s);
       this.touch(hostId, first, s);
       first = false;
+      this.alertTap?.snapshot(hostId, s);
+    });
+    socket.on('metrics', (m) => {
+      if (this.agents.get(hostId) === socket && m && typeof m === 'object') this.alertTap?.metrics(hostId, m);
+    });
+    socket.on('logMatch', (m) => {
+      if (this.agents.get(hostId) === socket && m && typeof m === 'object' && typeof m.ruleId === 'string') this.alertTap?.logMatch(hostId, m);
     });
     socket.on('usage', (u) => {
       if (this.agents.get(hostId) !== socket || !u || typeof u !== 'object') return;
@@ -241,8 +260,10 @@ export class AgentHub {
       this.agents.delete(hostId);
       this.cluster?.offline(hostId);
       this.touch(hostId, true, undefined, heard);
+      this.alertTap?.offline(hostId);
     });
     this.onAgentOnline?.(hostId);
+    this.alertTap?.online(hostId);
   }
 
   /** A stream event to the process that opened the stream, or to this one's sink; undefined when nobody takes it. */

@@ -129,4 +129,13 @@ export const MIN_ROLE: Record<string, MinRole> = {
   'fleet.resources': current('viewer'),
   'fleet.lookup': current('viewer'),
   'fleet.bulk': host('operator'),
+  // Admins manage alert rules; every member reads them (webhook URLs only as a hint) and the alerts.
+  'alerts.rules': current('viewer'),
+  'alerts.createRule': current('admin'),
+  'alerts.updateRule': team('admin'),
+  'alerts.deleteRule': team('admin'),
+  'alerts.mute': team('admin'),
+  'alerts.testRule': team('admin'),
+  'alerts.list': current('viewer'),
+  'alerts.openCount': current('viewer'),
 };

@@ -1,5 +1,6 @@
 import { router } from './init';
 import { accountRouter } from './routers/account';
+import { alertsRouter } from './routers/alerts';
 import { auditRouter } from './routers/audit';
 import { authRouter } from './routers/auth';
 import { containersRouter } from './routers/containers';
@@ -29,6 +30,7 @@ export const appRouter = router({
   tokens: tokensRouter,
   stacks: stacksRouter,
   fleet: fleetRouter,
+  alerts: alertsRouter,
 });
 
 export type AppRouter = typeof appRouter;

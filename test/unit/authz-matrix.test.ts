@@ -49,6 +49,8 @@ function named(w: World, path: string) {
         return w.registryId;
       case 'tokenId':
         return w.tokenId;
+      case 'ruleId':
+        return w.alertRuleId;
       case 'expiresInDays':
         return 30;
       case 'token':
