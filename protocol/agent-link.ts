@@ -280,6 +280,16 @@ export const agentCommandSchema = z.discriminatedUnion('op', [
   z.strictObject({ op: z.literal('networks.create'), network: networkCreateSchema }),
   z.strictObject({ op: z.literal('networks.remove'), id }),
   z.strictObject({ op: z.literal('networks.prune') }),
+  /** Image updates (protocol/updates.ts) → UpdateReport. `auths`: the team's logins by registry host, for these checks only;
+   *  `force`: ask the registries even where a cached answer is fresh ("check now"); `ids`: only these containers. */
+  z.strictObject({
+    op: z.literal('updates.status'),
+    auths: z.record(z.string().min(1).max(255), registryAuthSchema).optional(),
+    force: z.boolean().optional(),
+    ids: z.array(id).max(1000).optional(),
+  }),
+  /** Pull the container's reference, recreate it from the new image, roll back unless it comes up → the outcome. */
+  z.strictObject({ op: z.literal('updates.apply'), id, auth: registryAuthSchema.optional(), healthTimeoutSec: z.number().int().min(1).max(3600).optional() }),
   /** The Docker API proxied through the control plane (protocol/docker-tunnel.ts). */
   ...tunnelCommandSchemas,
 ]);
@@ -353,3 +363,5 @@ export const COMMAND_TIMEOUT_MS = 30_000;
 export const PULL_TIMEOUT_MS = 10 * 60_000;
 /** Pushes move as much as pulls. */
 export const PUSH_TIMEOUT_MS = PULL_TIMEOUT_MS;
+/** An update pulls, then waits for the new container to be healthy. */
+export const UPDATE_TIMEOUT_MS = PULL_TIMEOUT_MS + 3600_000;

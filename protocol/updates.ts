@@ -43,6 +43,18 @@ export interface UpdateJob {
   finishedAt?: string;
 }
 
+/** How one update ended (an update that could not even start is an error instead). */
+export interface UpdateOutcome {
+  outcome: 'updated' | 'up-to-date' | 'rolled-back';
+  message: string;
+  name: string;
+  oldContainerId: string;
+  oldImageId: string;
+  /** The container that runs now under the name: the new one when updated, the old one otherwise. */
+  containerId: string;
+  newImageId: string;
+}
+
 export interface UpdateReport {
   containers: ContainerUpdateInfo[];
   jobs: UpdateJob[];

@@ -10,6 +10,7 @@ import { networksRouter } from './routers/networks';
 import { registriesRouter } from './routers/registries';
 import { teamRouter } from './routers/team';
 import { tokensRouter } from './routers/tokens';
+import { updatesRouter } from './routers/updates';
 import { volumesRouter } from './routers/volumes';
 
 export const appRouter = router({
@@ -25,6 +26,7 @@ export const appRouter = router({
   audit: auditRouter,
   registries: registriesRouter,
   tokens: tokensRouter,
+  updates: updatesRouter,
 });
 
 export type AppRouter = typeof appRouter;

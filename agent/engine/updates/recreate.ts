@@ -6,7 +6,7 @@
 // Exports: recreateWithImage, RecreateOptions, RecreateOutcome.
 import type { ContainerEvent, ContainerRecord, Engine, PullOptions } from '../types';
 import { conflict, EngineError, notFound } from '../errors';
-import { UPDATE_HEALTH_TIMEOUT_S, type UpdatePhase } from '../../../protocol/updates';
+import { UPDATE_HEALTH_TIMEOUT_S, type UpdateOutcome, type UpdatePhase } from '../../../protocol/updates';
 import { specForNewImage } from './recreate-spec';
 
 export interface RecreateOptions {
@@ -18,16 +18,7 @@ export interface RecreateOptions {
   onPhase?: (phase: UpdatePhase, message: string, extra?: { newContainerId?: string; newImageId?: string }) => void;
 }
 
-export interface RecreateOutcome {
-  outcome: 'updated' | 'up-to-date' | 'rolled-back';
-  message: string;
-  name: string;
-  oldContainerId: string;
-  oldImageId: string;
-  /** The container that runs now under the name: the new one when updated, the old one otherwise. */
-  containerId: string;
-  newImageId: string;
-}
+export type RecreateOutcome = UpdateOutcome;
 
 /** Resolves "ok" when `id` is up, or with why not: it died, turned unhealthy, or was not healthy in time. */
 function waitUp(engine: Engine, id: string, healthTimeoutSec: number, settleMs: number): Promise<string | undefined> {
