@@ -79,6 +79,8 @@ export interface ContainerSummary {
   ports?: PublishedPort[];
   /** Its compose project (label com.docker.compose.project), for the stack's merged logs. */
   project?: string;
+  /** Asked for by its labels (protocol/updates.ts AUTO_UPDATE_*): present only when berth.auto-update is "true". */
+  autoUpdate?: { schedule?: string; window?: string };
 }
 
 /**

@@ -7,7 +7,7 @@ import next from 'next';
 import { Server as SocketServer } from 'socket.io';
 import { authSecret, dataDir, listenPort } from './db/config';
 import { ensureDefaultTeam } from './db/seed';
-import { closeDatabase, openDatabase } from './db';
+import { closeDatabase, db, openDatabase } from './db';
 import { CLIENT_ADDRESS_HEADER, clientAddress, trustedProxyHops } from './http/client-address';
 import { originAllowed } from './http/origin';
 import { addSocketSecurityHeaders, applySecurityHeaders } from './http/security-headers';
@@ -17,6 +17,7 @@ import { logDownloads } from './hub/log-download';
 import { dockerProxy } from './proxy/docker-proxy';
 import { uiHub } from './hub/ui';
 import { startAuditRetention } from './audit/retention';
+import { startAutoUpdates } from './updates/auto';
 
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -101,6 +102,7 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
   agents.attach(io);
   uiHub(agents).attach(io);
   const stopRetention = startAuditRetention();
+  const stopAutoUpdates = startAutoUpdates({ hub: agents, prisma: db() });
 
   await new Promise<void>((resolve, reject) => {
     http.once('error', reject);
@@ -120,6 +122,7 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
     io,
     async close() {
       stopRetention();
+      stopAutoUpdates();
       const closed = new Promise<void>((resolve) => io.close(() => resolve()));
       // http.close waits for every connection to end: a browser's keep-alive or a frozen
       // agent's socket would hold the shutdown open indefinitely.

@@ -2,6 +2,7 @@
 import type { ContainerRecord, Engine, ImageRecord } from '../engine/types';
 import { commandLine, recordStatus } from '../../protocol/docker-words';
 import type { ContainerSummary, HostSnapshot, ImageSummary } from '../../protocol/agent-link';
+import { AUTO_UPDATE_LABEL, AUTO_UPDATE_SCHEDULE_LABEL, AUTO_UPDATE_WINDOW_LABEL } from '../../protocol/updates';
 
 export function summarizeContainer(c: ContainerRecord, now = Date.now()): ContainerSummary {
   return {
@@ -21,6 +22,14 @@ export function summarizeContainer(c: ContainerRecord, now = Date.now()): Contai
     restartCount: c.restartCount,
     ...(c.state.running && c.networkState?.ports.length ? { ports: c.networkState.ports } : {}),
     ...(c.spec.labels?.['com.docker.compose.project'] ? { project: c.spec.labels['com.docker.compose.project'] } : {}),
+    ...(c.spec.labels?.[AUTO_UPDATE_LABEL] === 'true'
+      ? {
+          autoUpdate: {
+            ...(c.spec.labels[AUTO_UPDATE_SCHEDULE_LABEL] !== undefined ? { schedule: c.spec.labels[AUTO_UPDATE_SCHEDULE_LABEL] } : {}),
+            ...(c.spec.labels[AUTO_UPDATE_WINDOW_LABEL] !== undefined ? { window: c.spec.labels[AUTO_UPDATE_WINDOW_LABEL] } : {}),
+          },
+        }
+      : {}),
   };
 }
 
