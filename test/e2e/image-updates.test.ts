@@ -114,7 +114,7 @@ describe('image updates on the host and container pages', { timeout: 15 * 60_000
     const v1 = await agentContainer('app');
     const page = await newPage(OPERATOR);
     await page.goto(`${cp.url}/hosts/${hostId}`);
-    await row(page).locator('[data-testid=update-status][data-update-state=up-to-date]').waitFor();
+    await row(page).locator('[data-testid=update-status][data-update-state=up-to-date]').waitFor({ state: 'attached' });
     assert.equal(await row(page).getByTestId('update-available').count(), 0, 'nothing new yet');
 
     const v2 = await push('2');
@@ -129,7 +129,7 @@ describe('image updates on the host and container pages', { timeout: 15 * 60_000
     assert.match((await dialog.textContent()) ?? '', /made again from the new image, with the same settings/);
     await dialog.getByRole('button', { name: 'Update' }).click();
     await row(page).locator('[data-testid=update-result][data-phase=updated]').waitFor();
-    await row(page).locator('[data-testid=update-status][data-update-state=up-to-date]').waitFor();
+    await row(page).locator('[data-testid=update-status][data-update-state=up-to-date]').waitFor({ state: 'attached' });
     await shot(page, 'updated');
 
     const now = await agentContainer('app');

@@ -133,12 +133,13 @@ describe('image updates: check, recreate, roll back', { skip: !INNER && 'runs in
     assert.equal((await stateOf(true)).state, 'up-to-date');
   });
 
-  test('an image whose healthcheck fails is rolled back: the v2 container runs again with its image', async () => {
+  test('an image whose healthcheck fails is rolled back: the v2 container runs again with its image', async (t) => {
     await push('3', { Healthcheck: { Test: ['CMD-SHELL', 'exit 1'], Interval: 200_000_000, Retries: 2 } });
     assert.equal((await stateOf(true)).state, 'update-available');
     const out = await engine.updateContainerImage('web', { healthTimeoutSec: 20 });
     assert.equal(out.outcome, 'rolled-back');
-    assert.match(out.message, /^rolled back: new container unhealthy/);
+    assert.match(out.message, /^rolled back: new container unhealthy after \d+ s \(\d+ failed probes, the last exited 1\)$/);
+    t.diagnostic(out.message);
     const rec = engine.inspect('web');
     assert.equal(rec.id, v2ContainerId, 'the old container, not a new one');
     assert.equal(rec.imageId, v2ImageId);
@@ -151,6 +152,26 @@ describe('image updates: check, recreate, roll back', { skip: !INNER && 'runs in
     const job = report.jobs.find((j) => j.name === 'web');
     assert.equal(job?.phase, 'rolled-back');
     assert.match(job?.message ?? '', /rolled back/);
+  });
+
+  test('a new container that exits, or is not healthy in time, is rolled back too, saying so; a --rm container is refused', async (t) => {
+    const before = engine.inspect('web');
+    await push('4', { Cmd: ['sh', '-c', 'exit 3'] });
+    const exited = await engine.updateContainerImage('web');
+    assert.equal(exited.outcome, 'rolled-back');
+    assert.match(exited.message, /^rolled back: new container exited \(code 3\)/);
+    await push('5', { Healthcheck: { Test: ['CMD-SHELL', 'sleep 30'], Interval: 200_000_000, Timeout: 60_000_000_000 } });
+    const slow = await engine.updateContainerImage('web', { healthTimeoutSec: 2 });
+    assert.equal(slow.outcome, 'rolled-back');
+    assert.match(slow.message, /^rolled back: new container not healthy after 2 s \(still starting\)/);
+    t.diagnostic(exited.message);
+    t.diagnostic(slow.message);
+    const now = engine.inspect('web');
+    assert.deepEqual([now.id, now.imageId, now.state.running], [before.id, before.imageId, true]);
+
+    const rm = await engine.createContainer({ name: 'once', image: ref, restart: { autoRemove: true } });
+    await assert.rejects(engine.updateContainerImage('once'), /cannot update once: it was started with --rm/);
+    await engine.remove(rm.id, { force: true });
   });
 
   test('a container pinned by digest or made from a local image is not compared', async () => {

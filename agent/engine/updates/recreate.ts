@@ -25,6 +25,15 @@ function waitUp(engine: Engine, id: string, healthTimeoutSec: number, settleMs: 
   const rec = engine.inspect(id);
   if (!rec.state.running) return Promise.resolve(`new container exited (code ${rec.state.exitCode})`);
   const withHealth = !!rec.spec.health;
+  const started = Date.now();
+  /** What the failing probes said, for the words of the rollback. */
+  const probes = () => {
+    const h = engine.inspect(id).state.health;
+    const last = h?.log.at(-1);
+    if (!h || !last) return '';
+    const said = last.output.trim().replace(/\s+/g, ' ').slice(0, 200);
+    return ` (${h.failingStreak} failed probe${h.failingStreak === 1 ? '' : 's'}, the last ${said ? `said "${said}"` : `exited ${last.exitCode}`})`;
+  };
   return new Promise((resolve) => {
     const done = (why: string | undefined) => {
       clearTimeout(timer);
@@ -37,12 +46,12 @@ function waitUp(engine: Engine, id: string, healthTimeoutSec: number, settleMs: 
       else if (e.action === 'destroy') done('new container was removed');
       else if (withHealth && e.action === 'health_status') {
         if (e.health === 'healthy') done(undefined);
-        else if (e.health === 'unhealthy') done('new container unhealthy');
+        else if (e.health === 'unhealthy') done(`new container unhealthy after ${Math.max(1, Math.round((Date.now() - started) / 1000))} s${probes()}`);
       }
     };
     engine.on('container', onEvent);
     const timer = setTimeout(
-      () => done(withHealth ? `new container unhealthy after ${healthTimeoutSec} s (status ${engine.inspect(id).state.health?.status ?? 'none'})` : undefined),
+      () => done(withHealth ? `new container not healthy after ${healthTimeoutSec} s (still ${engine.inspect(id).state.health?.status ?? 'without a status'})${probes()}` : undefined),
       withHealth ? healthTimeoutSec * 1000 : settleMs,
     );
     // A probe that passed between the start and the listener.
