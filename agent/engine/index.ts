@@ -184,6 +184,8 @@ class EngineImpl extends EventEmitter<EngineEvents> implements BerthEngine {
     await this.storage.adopt();
     await this.thawCommits();
     await this.lifecycle.reconcile();
+    // After the restarts: an update cut short puts back the old container, which reconcile may have started already.
+    await this.updates.recover();
     await this.sweepBuilds(builds);
     this.keptLogs.start();
   }
@@ -702,6 +704,7 @@ class EngineImpl extends EventEmitter<EngineEvents> implements BerthEngine {
   }
 
   async close(): Promise<void> {
+    this.updates.close();
     this.keptLogs.stop();
     this.images.off('image', this.onImage);
     this.volumes.off('volume', this.onVolume);

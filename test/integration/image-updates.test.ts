@@ -8,7 +8,7 @@
 // a namespace of its own (registry included), and the outer run reports how that went.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -172,6 +172,34 @@ describe('image updates: check, recreate, roll back', { skip: !INNER && 'runs in
     const rm = await engine.createContainer({ name: 'once', image: ref, restart: { autoRemove: true } });
     await assert.rejects(engine.updateContainerImage('once'), /cannot update once: it was started with --rm/);
     await engine.remove(rm.id, { force: true });
+  });
+
+  test('an agent that stops in the middle of an update rolls it back when it starts again', async (t) => {
+    const before = engine.inspect('web');
+    await push('6', { Healthcheck: { Test: ['CMD-SHELL', 'sleep 30'], Interval: 200_000_000, Timeout: 60_000_000_000 } });
+    const running = engine.updateContainerImage('web', { healthTimeoutSec: 120 });
+    const job = await eventually('the update waits for the new container', async () => (await engine.imageUpdates({ ids: [] })).jobs.find((j) => j.name === 'web' && j.phase === 'waiting'), 30_000);
+    assert.ok(job.newContainerId);
+    const journal = join(tmp, 'root', 'updates', 'web.json');
+    assert.equal(JSON.parse(readFileSync(journal, 'utf8')).newId, job.newContainerId, 'the journal names the new container');
+    await engine.close();
+    await assert.rejects(running, /the agent stopped during the update of web/);
+    const lines: string[] = [];
+    const log = console.log;
+    console.log = (...a: unknown[]) => void lines.push(a.join(' '));
+    try {
+      engine = await openEngine({ root: join(tmp, 'root'), cgroupParent });
+    } finally {
+      console.log = log;
+    }
+    const said = lines.find((l) => /update of web/.test(l));
+    t.diagnostic(said ?? '(nothing said)');
+    assert.match(said ?? '', /update of web was cut short \(the agent stopped\): rolled back to [0-9a-f]{12}, running again/);
+    const now = engine.inspect('web');
+    assert.deepEqual([now.id, now.imageId, now.state.running], [before.id, before.imageId, true]);
+    assert.deepEqual(engine.list({ all: true }).map((c) => c.name), ['web'], 'the new container is gone');
+    assert.equal(engine.findImage(ref)?.id, before.imageId);
+    assert.equal(existsSync(journal), false, 'the journal is done with');
   });
 
   test('a container pinned by digest or made from a local image is not compared', async () => {

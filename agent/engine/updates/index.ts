@@ -3,12 +3,15 @@
 // page that was left and opened again finds an update where it is.
 //
 // Exports: HostUpdates, UpdateRequest.
+import { mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Engine, RegistryAuth } from '../types';
+import { writeFileAtomic } from '../atomic-write';
 import { conflict } from '../errors';
 import { parseReference } from '../images/reference';
 import { UPDATE_PHASES_DONE, type UpdateJob, type UpdateReport } from '../../../protocol/updates';
 import { updateStateOf, UpdateChecker, type CheckerOptions } from './checker';
-import { recreateWithImage, type RecreateOptions, type RecreateOutcome } from './recreate';
+import { recoverUpdate, recreateWithImage, type JournalEntry, type RecreateOptions, type RecreateOutcome, type UpdateJournal } from './recreate';
 
 /** A finished update stays listed this long. */
 const JOB_KEPT_MS = 3600_000;
@@ -26,13 +29,50 @@ export interface UpdateRequest {
 export class HostUpdates {
   readonly checker: UpdateChecker;
   private readonly jobs = new Map<string, UpdateJob>();
+  private readonly stopping = new AbortController();
+  /** ROOT/updates/NAME.json while an update of NAME runs (./recreate.ts JournalEntry). */
+  private readonly journal: UpdateJournal;
 
   constructor(
     private readonly engine: Engine,
     lookup: (ref: string, auth?: RegistryAuth) => Promise<string>,
     opts: CheckerOptions = {},
+    private readonly journalDir = join(engine.root, 'updates'),
   ) {
     this.checker = new UpdateChecker(lookup, opts);
+    this.journal = {
+      write: (e) => {
+        mkdirSync(this.journalDir, { recursive: true, mode: 0o700 });
+        writeFileAtomic(join(this.journalDir, `${e.name}.json`), JSON.stringify(e), { mode: 0o600 });
+      },
+      clear: (name) => rmSync(join(this.journalDir, `${name}.json`), { force: true }),
+    };
+  }
+
+  /** At the agent's start: updates an earlier agent left midway are rolled back. */
+  async recover(log: (line: string) => void = console.log): Promise<void> {
+    let names: string[];
+    try {
+      names = readdirSync(this.journalDir).filter((n) => n.endsWith('.json'));
+    } catch {
+      return;
+    }
+    for (const n of names) {
+      const path = join(this.journalDir, n);
+      try {
+        const e = JSON.parse(readFileSync(path, 'utf8')) as JournalEntry;
+        log(`berth-agent: ${await recoverUpdate(this.engine, e)}`);
+        rmSync(path, { force: true });
+      } catch (err) {
+        // Kept: the next start tries again, and the old container is still there under its kept name.
+        log(`berth-agent: rolling back the update recorded in ${path}: ${(err as Error).message}`);
+      }
+    }
+  }
+
+  /** The agent is stopping: updates under way stop where they are (the next start rolls them back). */
+  close(): void {
+    this.stopping.abort();
   }
 
   async report(req: UpdateRequest = {}): Promise<UpdateReport> {
@@ -68,6 +108,8 @@ export class HostUpdates {
     try {
       const out = await recreateWithImage(this.engine, rec.id, {
         ...opts,
+        journal: this.journal,
+        signal: this.stopping.signal,
         onPhase: (phase, message, extra) => Object.assign(job, { phase, message }, extra ?? {}),
       });
       Object.assign(job, { phase: out.outcome, message: out.message, newImageId: out.newImageId, finishedAt: new Date().toISOString() });

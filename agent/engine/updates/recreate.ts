@@ -16,12 +16,33 @@ export interface RecreateOptions {
   /** How long one without a healthcheck must keep running to count as up (default 2 s). */
   settleMs?: number;
   onPhase?: (phase: UpdatePhase, message: string, extra?: { newContainerId?: string; newImageId?: string }) => void;
+  /** Where the update notes what it changed, so an agent that stops midway is rolled back at its next start. */
+  journal?: UpdateJournal;
+  /** The agent is stopping: the update stops where it is and leaves the journal to the next start. */
+  signal?: AbortSignal;
+}
+
+/** What an update has changed so far, kept on disk while it runs (see recoverUpdate). */
+export interface JournalEntry {
+  name: string;
+  image: string;
+  oldId: string;
+  oldImageId: string;
+  keptName: string;
+  wasRunning: boolean;
+  newId?: string;
+}
+
+export interface UpdateJournal {
+  write(e: JournalEntry): void;
+  clear(name: string): void;
 }
 
 export type RecreateOutcome = UpdateOutcome;
 
 /** Resolves "ok" when `id` is up, or with why not: it died, turned unhealthy, or was not healthy in time. */
-function waitUp(engine: Engine, id: string, healthTimeoutSec: number, settleMs: number): Promise<string | undefined> {
+function waitUp(engine: Engine, id: string, healthTimeoutSec: number, settleMs: number, signal?: AbortSignal): Promise<string | undefined> {
+  if (signal?.aborted) return Promise.resolve('the agent is stopping');
   const rec = engine.inspect(id);
   if (!rec.state.running) return Promise.resolve(`new container exited (code ${rec.state.exitCode})`);
   const withHealth = !!rec.spec.health;
@@ -38,8 +59,11 @@ function waitUp(engine: Engine, id: string, healthTimeoutSec: number, settleMs: 
     const done = (why: string | undefined) => {
       clearTimeout(timer);
       engine.off('container', onEvent);
+      signal?.removeEventListener('abort', onAbort);
       resolve(why);
     };
+    const onAbort = () => done('the agent is stopping');
+    signal?.addEventListener('abort', onAbort);
     const onEvent = (e: ContainerEvent) => {
       if (e.id !== id) return;
       if (e.action === 'die') done(`new container exited (code ${e.exitCode ?? '?'})${withHealth ? ' before it was healthy' : ''}`);
@@ -91,26 +115,39 @@ export async function recreateWithImage(engine: Engine, idOrName: string, opts: 
   const spec = specForNewImage(old, oldImage.config);
   const wasRunning = old.state.running;
   const keptName = `${name}-berth-old-${old.id.slice(0, 8)}`;
+  const entry: JournalEntry = { name, image: old.image, oldId: old.id, oldImageId: old.imageId, keptName, wasRunning };
+  opts.journal?.write(entry);
   say('recreating', `stopping ${name} and making it again from ${pulled.id.slice(7, 19)}`, { newImageId: pulled.id });
-  if (wasRunning) await engine.stop(old.id);
-  await engine.rename(old.id, keptName);
+  try {
+    if (wasRunning) await engine.stop(old.id);
+    await engine.rename(old.id, keptName);
+  } catch (err) {
+    // Nothing new was made: the old container as it was, and no journal to act on later.
+    if (wasRunning) await engine.start(old.id).catch(() => {});
+    opts.journal?.clear(name);
+    throw err;
+  }
 
   let newId: string | undefined;
   let why: string | undefined;
   try {
     const made = await engine.createContainer(spec);
     newId = made.id;
+    opts.journal?.write({ ...entry, newId });
     say('waiting', `started ${name} (${newId.slice(0, 12)}); waiting for it to be up`, { newContainerId: newId, newImageId: pulled.id });
     if (wasRunning) {
       await engine.start(newId);
-      why = await waitUp(engine, newId, opts.healthTimeoutSec ?? UPDATE_HEALTH_TIMEOUT_S, opts.settleMs ?? 2000);
+      why = await waitUp(engine, newId, opts.healthTimeoutSec ?? UPDATE_HEALTH_TIMEOUT_S, opts.settleMs ?? 2000, opts.signal);
     }
   } catch (err) {
     why = `the new container could not be made or started: ${(err as Error).message}`;
   }
+  // Whatever the answer, a stopping agent changes nothing more: the next start rolls back from the journal.
+  if (opts.signal?.aborted) throw new EngineError(500, `the agent stopped during the update of ${name}; it rolls back to ${old.id.slice(0, 12)} when it starts again`);
 
   if (!why) {
     await engine.remove(old.id, { force: true });
+    opts.journal?.clear(name);
     return { ...base, outcome: 'updated', message: `updated ${name} to ${pulled.id.slice(7, 19)}`, containerId: newId! };
   }
 
@@ -125,5 +162,28 @@ export async function recreateWithImage(engine: Engine, idOrName: string, opts: 
   }
   if (wasRunning) await engine.start(old.id).catch((e: Error) => problems.push(`starting the old container: ${e.message}`));
   if (problems.length) throw new EngineError(500, `update of ${name} failed (${why}) and the rollback did not complete: ${problems.join('; ')}`);
+  opts.journal?.clear(name);
   return { ...base, outcome: 'rolled-back', message: `rolled back: ${why}`, containerId: old.id };
+}
+
+/**
+ * An update the agent did not see to its end (it stopped or died): back to the old container,
+ * which was known to work. The new one (if made) goes, the old one gets its name and its image
+ * the tag, and runs again when it ran before. Returns what it did, for the agent's log.
+ */
+export async function recoverUpdate(engine: Engine, e: JournalEntry): Promise<string> {
+  const all = engine.list({ all: true });
+  const old = all.find((c) => c.id === e.oldId);
+  if (!old) return `update of ${e.name}: the old container is gone, so it had finished; nothing to do`;
+  if (e.newId && all.some((c) => c.id === e.newId)) await engine.remove(e.newId, { force: true });
+  const holder = engine.list({ all: true }).find((c) => c.name === e.name && c.id !== old.id);
+  if (holder) return `update of ${e.name} was cut short: ${holder.id.slice(0, 12)} has the name now, so the old container stays as ${old.name}`;
+  if (old.name !== e.name) await engine.rename(old.id, e.name);
+  try {
+    engine.tagImage(e.oldImageId, e.image);
+  } catch {
+    /* the reference was an id or a digest: nothing to tag */
+  }
+  if (e.wasRunning) await engine.start(old.id);
+  return `update of ${e.name} was cut short (the agent stopped): rolled back to ${old.id.slice(0, 12)}${e.wasRunning ? ', running again' : ''}`;
 }
