@@ -84,9 +84,14 @@ export function UpdateStatus({
   return (
     <div className="mt-1 flex flex-wrap items-center gap-2 text-xs" data-testid="update-status" data-update-state={state ?? 'none'}>
       {running(job) ? (
-        <span className="rounded-full bg-sky-50 px-2 py-0.5 font-medium text-sky-800 ring-1 ring-inset ring-sky-600/20" data-testid="update-job" data-phase={job!.phase} title={job!.message}>
-          updating: {job!.phase}
-        </span>
+        <>
+          <span className="rounded-full bg-sky-50 px-2 py-0.5 font-medium text-sky-800 ring-1 ring-inset ring-sky-600/20" data-testid="update-job" data-phase={job!.phase}>
+            updating: {job!.phase}
+          </span>
+          <span className="max-w-xs truncate text-slate-500" title={job!.message} data-testid="update-job-message">
+            {job!.message}
+          </span>
+        </>
       ) : state === 'update-available' ? (
         <span
           className="rounded-full bg-amber-50 px-2 py-0.5 font-medium text-amber-800 ring-1 ring-inset ring-amber-600/20"

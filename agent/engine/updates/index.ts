@@ -81,6 +81,8 @@ export class HostUpdates {
     const checks = new Map<string, Promise<unknown>>();
     for (const c of wanted) {
       if (checks.has(c.image)) continue;
+      // Nothing to compare with (pinned, built here …): the registry is not asked at all.
+      if (updateStateOf(c, this.engine.findImage(c.imageId), { checkedAt: 0 }).state === 'unknown') continue;
       let domain: string;
       try {
         domain = parseReference(c.image).domain;
