@@ -31,7 +31,7 @@ export default function HostPage() {
   const revoke = trpc.hosts.revoke.useMutation({ onSuccess: () => router.replace('/') });
   const [justPulled, setJustPulled] = useState('');
   const now = useNow();
-  const updates = useHostUpdates(hostId, !!query.data, (live ?? query.data)?.containers.map((c) => c.id).join(',') ?? '');
+  const updates = useHostUpdates(hostId, !!query.data && !!host?.online, host?.containers.map((c) => c.id).join(',') ?? '');
 
   if (query.error) {
     return (

@@ -46,7 +46,7 @@ export default function ContainerPage() {
     online: !!host?.online,
   });
   const [tab, setTab] = useState<Tab>('logs');
-  const updates = useHostUpdates(hostId, !!hostQuery.data && !!record, record?.id ?? '');
+  const updates = useHostUpdates(hostId, !!hostQuery.data && !!record && !!host?.online, record?.id ?? '');
   const job = record ? updates.jobOf(record.name) : undefined;
   // Updated: the container under this name is a new one; its page is the one to be on.
   const movedTo = job?.phase === 'updated' && job.oldContainerId === record?.id ? job.newContainerId : undefined;
