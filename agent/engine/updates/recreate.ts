@@ -111,7 +111,7 @@ export async function recreateWithImage(engine: Engine, idOrName: string, opts: 
   const base = { name, oldContainerId: old.id, oldImageId: old.imageId, newImageId: pulled.id };
   if (pulled.id === old.imageId) return { ...base, outcome: 'up-to-date', message: `${old.image} is up to date`, containerId: old.id };
 
-  // Checked before anything changes: a spec the engine refuses leaves the old container as it was.
+  // What the engine refuses of it (a bind source gone since) is refused at create, and rolled back like a failed start.
   const spec = specForNewImage(old, oldImage.config);
   const wasRunning = old.state.running;
   const keptName = `${name}-berth-old-${old.id.slice(0, 8)}`;
@@ -134,7 +134,7 @@ export async function recreateWithImage(engine: Engine, idOrName: string, opts: 
     const made = await engine.createContainer(spec);
     newId = made.id;
     opts.journal?.write({ ...entry, newId });
-    say('waiting', `started ${name} (${newId.slice(0, 12)}); waiting for it to be up`, { newContainerId: newId, newImageId: pulled.id });
+    say('waiting', wasRunning ? `made ${name} again (${newId.slice(0, 12)}); starting it and waiting for it to be up` : `made ${name} again (${newId.slice(0, 12)}); it was not running, so it is not started`, { newContainerId: newId, newImageId: pulled.id });
     if (wasRunning) {
       await engine.start(newId);
       why = await waitUp(engine, newId, opts.healthTimeoutSec ?? UPDATE_HEALTH_TIMEOUT_S, opts.settleMs ?? 2000, opts.signal);
