@@ -1,6 +1,7 @@
 'use client';
 import { useEffect, useState } from 'react';
 import { UPDATE_PHASES_DONE, UPDATE_HEALTH_TIMEOUT_S, type ContainerUpdateInfo, type UpdateJob } from '../../protocol/updates';
+import { DEFAULT_EVERY, parseSchedule } from '../../protocol/update-schedule';
 import { trpc } from '../lib/trpc';
 import { ConfirmDialog } from './confirm-dialog';
 import { ErrorText } from './ui';
@@ -137,4 +138,15 @@ export function UpdateStatus({
       </ConfirmDialog>
     </div>
   );
+}
+
+/** The container's automatic updates as its labels ask for them: off, or how often and when, or why the labels are refused. */
+export function autoUpdateText(auto: { schedule?: string; window?: string } | undefined): string {
+  if (!auto) return 'off';
+  try {
+    parseSchedule(auto.schedule, auto.window);
+  } catch (err) {
+    return `refused: ${(err as Error).message}`;
+  }
+  return `${auto.schedule?.trim() || DEFAULT_EVERY}${auto.window?.trim() ? `, in ${auto.window.trim()} UTC` : ', any time'}`;
 }

@@ -17,7 +17,7 @@ import type { AgentHub } from '../hub/agents';
 import { writeAudit } from '../trpc/host-ops';
 import { registryAuthFor } from '../registries';
 import { teamAuths } from './auths';
-import { nextDue, parseSchedule, ScheduleError } from './schedule';
+import { nextDue, parseSchedule, ScheduleError } from '../../protocol/update-schedule';
 
 const TICK_MS = 60_000;
 

@@ -160,6 +160,7 @@ describe('image updates on the host and container pages', { timeout: 15 * 60_000
     const page = await newPage(OPERATOR);
     await page.goto(`${cp.url}/hosts/${hostId}/containers/${before.Id}`);
     await page.getByTestId('update-available').waitFor();
+    assert.equal(await page.getByTestId('container-auto-update').textContent(), 'off', 'no label: no automatic updates');
     await page.getByTestId('update-button').click();
     await page.getByTestId('update-dialog').getByRole('button', { name: 'Update' }).click();
     const result = page.locator('[data-testid=update-result][data-phase=rolled-back]');

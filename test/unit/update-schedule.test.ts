@@ -3,7 +3,7 @@
 // windows that wrap past midnight belong to the day they open on; bad labels are refused by name.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { inWindow, nextDue, parseSchedule, ScheduleError } from '../../server/updates/schedule';
+import { inWindow, nextDue, parseSchedule, ScheduleError } from '../../protocol/update-schedule';
 
 const at = (iso: string) => Date.parse(iso);
 const iso = (t: number) => new Date(t).toISOString();

@@ -8,7 +8,7 @@ import { hasRole } from '../../../../../protocol/roles';
 import { ContainerActions } from '../../../../components/container-actions';
 import { ContainerHealth, HealthBadge } from '../../../../components/container-health';
 import { ContainerInspectView, RawJson } from '../../../../components/container-inspect';
-import { UpdateStatus, useHostUpdates } from '../../../../components/image-updates';
+import { autoUpdateText, UpdateStatus, useHostUpdates } from '../../../../components/image-updates';
 import { LogPanel } from '../../../../components/logs/log-panel';
 import { StatsCharts } from '../../../../components/stats-charts';
 import { TerminalPanel } from '../../../../components/terminal-panel';
@@ -172,6 +172,7 @@ export default function ContainerPage() {
           </Fact>
           <Fact label="Restarts" testId="container-restart-count">{String(restartCount)}</Fact>
           <Fact label="OOM killed">{record.state.oomKilled ? 'yes' : 'no'}</Fact>
+          <Fact label="Automatic updates" testId="container-auto-update">{autoUpdateText(summary?.autoUpdate)}</Fact>
         </dl>
         {record.state.error ? <ErrorText>{record.state.error}</ErrorText> : null}
       </section>

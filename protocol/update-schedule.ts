@@ -1,9 +1,10 @@
 // When an automatic update may run: a container's labels give how often (berth.auto-update.schedule,
 // "every 6h") and when (berth.auto-update.window, "sat,sun 02:00-05:00", UTC; a window may
-// wrap past midnight and then belongs to the day it opens on). Pure, with the clock passed in.
+// wrap past midnight and then belongs to the day it opens on). Pure, with the clock passed in;
+// the control plane's pass runs by it and the container page shows what it makes of the labels.
 //
 // Exports: parseSchedule, inWindow, nextDue, AutoSchedule, ScheduleError, MIN_EVERY_MS, DEFAULT_EVERY.
-import { AUTO_UPDATE_SCHEDULE_LABEL, AUTO_UPDATE_WINDOW_LABEL } from '../../protocol/updates';
+import { AUTO_UPDATE_SCHEDULE_LABEL, AUTO_UPDATE_WINDOW_LABEL } from './updates';
 
 const MIN = 60_000;
 const DAY = 24 * 60 * MIN;
