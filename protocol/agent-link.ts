@@ -85,6 +85,8 @@ export interface ContainerSummary {
   project?: string;
   /** Its labels (`docker run -l`), for the fleet table's label filter and alert rules; absent when it has none. */
   labels?: Record<string, string>;
+  /** Asked for by its labels (protocol/updates.ts AUTO_UPDATE_*): present only when berth.auto-update is "true". */
+  autoUpdate?: { schedule?: string; window?: string };
 }
 
 /**
@@ -294,6 +296,16 @@ export const agentCommandSchema = z.discriminatedUnion('op', [
    * cost a stats read of every running container and about 100 bytes a container on the wire.
    */
   z.strictObject({ op: z.literal('alerts.logRules'), rules: z.array(agentLogRuleSchema).max(200), readings: z.boolean().optional() }),
+  /** Image updates (protocol/updates.ts) → UpdateReport. `auths`: the team's logins by registry host, for these checks only;
+   *  `force`: ask the registries even where a cached answer is fresh ("check now"); `ids`: only these containers. */
+  z.strictObject({
+    op: z.literal('updates.status'),
+    auths: z.record(z.string().min(1).max(255), registryAuthSchema).optional(),
+    force: z.boolean().optional(),
+    ids: z.array(id).max(1000).optional(),
+  }),
+  /** Pull the container's reference, recreate it from the new image, roll back unless it comes up → the outcome. */
+  z.strictObject({ op: z.literal('updates.apply'), id, auth: registryAuthSchema.optional(), healthTimeoutSec: z.number().int().min(1).max(3600).optional() }),
   /** The Docker API proxied through the control plane (protocol/docker-tunnel.ts). */
   ...tunnelCommandSchemas,
   /**
@@ -382,3 +394,5 @@ export const COMMAND_TIMEOUT_MS = 30_000;
 export const PULL_TIMEOUT_MS = 10 * 60_000;
 /** Pushes move as much as pulls. */
 export const PUSH_TIMEOUT_MS = PULL_TIMEOUT_MS;
+/** An update pulls, then waits for the new container to be healthy. */
+export const UPDATE_TIMEOUT_MS = PULL_TIMEOUT_MS + 3600_000;

@@ -8,7 +8,7 @@ import { Server as SocketServer } from 'socket.io';
 import { externalConfig } from './auth/external-config';
 import { authSecret, dataDir, listenPort } from './db/config';
 import { ensureDefaultTeam } from './db/seed';
-import { closeDatabase, openDatabase } from './db';
+import { closeDatabase, db, openDatabase } from './db';
 import { CLIENT_ADDRESS_HEADER, clientAddress, trustedProxyHops } from './http/client-address';
 import { originAllowed } from './http/origin';
 import { addSocketSecurityHeaders, applySecurityHeaders } from './http/security-headers';
@@ -20,6 +20,7 @@ import { dockerProxy } from './proxy/docker-proxy';
 import { uiHub } from './hub/ui';
 import { startAuditRetention } from './audit/retention';
 import { alertService } from './alerts/service';
+import { startAutoUpdates } from './updates/auto';
 
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -114,6 +115,7 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
   uiHub(agents).attach(io);
   const stopRetention = startAuditRetention();
   alertService().start(agents);
+  const stopAutoUpdates = startAutoUpdates({ hub: agents, prisma: db() });
 
   await new Promise<void>((resolve, reject) => {
     http.once('error', reject);
@@ -134,6 +136,7 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
     async close() {
       stopRetention();
       alertService().stop();
+      stopAutoUpdates();
       const closed = new Promise<void>((resolve) => io.close(() => resolve()));
       // http.close waits for every connection to end: a browser's keep-alive or a frozen
       // agent's socket would hold the shutdown open indefinitely.

@@ -1,7 +1,7 @@
 /** An error the caller caused or can act on; `status` is the HTTP status the Docker API answers with. */
 export class EngineError extends Error {
   constructor(
-    readonly status: 400 | 401 | 403 | 404 | 409 | 500 | 501 | 502,
+    readonly status: 400 | 401 | 403 | 404 | 409 | 429 | 500 | 501 | 502,
     message: string,
   ) {
     super(message);

@@ -33,6 +33,9 @@ import { prepareRoot } from './root';
 import type { EndpointSpec } from '../../protocol/container';
 import type { NetworkCreate, NetworkInfo } from '../../protocol/network';
 import { ContainerStorage } from './volumes/mounts';
+import { HostUpdates, type UpdateRequest } from './updates';
+import type { RecreateOptions, RecreateOutcome } from './updates/recreate';
+import type { UpdateReport } from '../../protocol/updates';
 import { directorySize, VolumeStore, type VolumeEvent, type VolumeRecord } from './volumes/store';
 import type {
   AttachOptions,
@@ -114,6 +117,8 @@ class EngineImpl extends EventEmitter<EngineEvents> implements BerthEngine {
   private readonly buildCache: BuildCache;
   /** Removed containers' logs (agent/engine/logs/kept.ts). */
   readonly keptLogs: KeptLogs;
+  /** Registry checks and updates with rollback (agent/engine/updates). */
+  private readonly updates: HostUpdates;
 
   constructor(
     readonly root: string,
@@ -165,6 +170,7 @@ class EngineImpl extends EventEmitter<EngineEvents> implements BerthEngine {
     images.on('image', this.onImage);
     volumes.on('volume', this.onVolume);
     this.buildCache = new BuildCache(join(root, 'build-cache.json'));
+    this.updates = new HostUpdates(this, (ref, auth) => images.remoteDigest(ref, auth));
     images.addGcRoots(() => this.buildCache.roots());
   }
 
@@ -178,6 +184,8 @@ class EngineImpl extends EventEmitter<EngineEvents> implements BerthEngine {
     await this.storage.adopt();
     await this.thawCommits();
     await this.lifecycle.reconcile();
+    // After the restarts: an update cut short puts back the old container, which reconcile may have started already.
+    await this.updates.recover();
     await this.sweepBuilds(builds);
     this.keptLogs.start();
   }
@@ -275,6 +283,12 @@ class EngineImpl extends EventEmitter<EngineEvents> implements BerthEngine {
   }
   start(idOrName: string): Promise<void> {
     return this.lifecycle.start(idOrName);
+  }
+  imageUpdates(req?: UpdateRequest): Promise<UpdateReport> {
+    return this.updates.report(req);
+  }
+  updateContainerImage(idOrName: string, opts?: Omit<RecreateOptions, 'onPhase'>): Promise<RecreateOutcome> {
+    return this.updates.update(idOrName, opts);
   }
   // A copy freezes the container and holds its lock: these wait for it, as Docker's do.
   stop(idOrName: string, timeoutSec?: number): Promise<void> {
@@ -693,6 +707,7 @@ class EngineImpl extends EventEmitter<EngineEvents> implements BerthEngine {
   }
 
   async close(): Promise<void> {
+    this.updates.close();
     this.keptLogs.stop();
     this.images.off('image', this.onImage);
     this.volumes.off('volume', this.onVolume);

@@ -3,6 +3,7 @@
 import type { ContainerRecord, ImageRecord } from './types';
 import { commandLine, recordStatus } from '../../protocol/docker-words';
 import type { ContainerSummary, ImageSummary } from '../../protocol/agent-link';
+import { AUTO_UPDATE_LABEL, AUTO_UPDATE_SCHEDULE_LABEL, AUTO_UPDATE_WINDOW_LABEL } from '../../protocol/updates';
 
 export function summarizeContainer(c: ContainerRecord, now = Date.now()): ContainerSummary {
   return {
@@ -24,6 +25,14 @@ export function summarizeContainer(c: ContainerRecord, now = Date.now()): Contai
     ...(c.spec.labels?.['com.docker.compose.project'] ? { project: c.spec.labels['com.docker.compose.project'] } : {}),
     ...(c.state.logDropped ? { logDropped: c.state.logDropped } : {}),
     ...(c.spec.labels && Object.keys(c.spec.labels).length ? { labels: c.spec.labels } : {}),
+    ...(c.spec.labels?.[AUTO_UPDATE_LABEL] === 'true'
+      ? {
+          autoUpdate: {
+            ...(c.spec.labels[AUTO_UPDATE_SCHEDULE_LABEL] !== undefined ? { schedule: c.spec.labels[AUTO_UPDATE_SCHEDULE_LABEL] } : {}),
+            ...(c.spec.labels[AUTO_UPDATE_WINDOW_LABEL] !== undefined ? { window: c.spec.labels[AUTO_UPDATE_WINDOW_LABEL] } : {}),
+          },
+        }
+      : {}),
   };
 }
 

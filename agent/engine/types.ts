@@ -15,6 +15,9 @@ import type { VolumeEvent } from './volumes/store';
 import type { PageRequest } from './logs/history';
 import type { SearchHit, SearchOutcome } from './logs/search';
 import type { KeptLog, LogPage, LogRetention } from '../../protocol/logs';
+import type { UpdateReport } from '../../protocol/updates';
+import type { UpdateRequest } from './updates';
+import type { RecreateOptions, RecreateOutcome } from './updates/recreate';
 
 export type { VolumeInfo } from '../../protocol/agent-link';
 export type { VolumeEvent } from './volumes/store';
@@ -162,6 +165,8 @@ export interface ImageStore {
   gc(): void;
   /** `docker push` of `ref`'s tag (every tag of its repository with `allTags`). */
   push(ref: string, opts?: PushOptions & { allTags?: boolean }): Promise<void>;
+  /** The manifest digest a reference's tag has in its registry now (`auth`, else the stored login). */
+  remoteDigest(ref: string, auth?: RegistryAuth): Promise<string>;
   /** `docker save`: a docker-archive tar of the images named. */
   saveArchive(refs: string[]): AsyncIterable<Buffer>;
   /** `docker load` of a docker-archive tar. */
@@ -369,6 +374,10 @@ export interface Engine extends EventEmitter<EngineEvents> {
   // --- containers
   /** With `pull: 'missing'` an image that is not here is pulled first, as `docker run` does. */
   createContainer(spec: ContainerSpec, opts?: { pull?: 'missing' | 'never'; pullOptions?: PullOptions }): Promise<ContainerRecord>;
+  /** Whether each container's tag names another image in its registry now (agent/engine/updates). */
+  imageUpdates(req?: UpdateRequest): Promise<UpdateReport>;
+  /** Pull, recreate with the same settings under the same name, roll back unless it comes up (agent/engine/updates/recreate.ts). */
+  updateContainerImage(idOrName: string, opts?: Omit<RecreateOptions, 'onPhase'>): Promise<RecreateOutcome>;
   /** A user's start: restart count and manual-stop mark are reset. 409 for a paused container. */
   start(idOrName: string): Promise<void>;
   /** SIGTERM (or the image's StopSignal), then SIGKILL after `timeoutSec` (default 10). A manual stop:

@@ -273,6 +273,16 @@ export async function runCommand(ctx: CommandContext, raw: unknown): Promise<Com
         if (!ctx.logRules) throw new EngineError(501, 'this agent does not evaluate log alert rules');
         ctx.wantReadings?.(cmd.readings ?? false);
         return { ok: true, result: ctx.logRules.setRules(cmd.rules) };
+      case 'updates.status':
+        return { ok: true, result: await engine.imageUpdates({ auths: cmd.auths, force: cmd.force, ids: cmd.ids }) };
+      case 'updates.apply':
+        return {
+          ok: true,
+          result: await engine.updateContainerImage(cmd.id, {
+            ...(cmd.healthTimeoutSec ? { healthTimeoutSec: cmd.healthTimeoutSec } : {}),
+            pullOptions: { ...(cmd.auth ? { auth: cmd.auth } : {}) },
+          }),
+        };
       case 'docker.open':
         if (!ctx.tunnels) throw new EngineError(501, 'this agent does not carry proxied Docker API connections');
         await ctx.tunnels.connect(cmd.tunnelId);

@@ -77,6 +77,10 @@ export const MIN_ROLE: Record<string, MinRole> = {
   'containers.inspect': host('viewer'),
   'containers.live': host('viewer'),
 
+  'updates.status': host('viewer'),
+  'updates.check': host('operator'),
+  'updates.update': host('operator'),
+
   'volumes.list': host('viewer'),
   'volumes.inspect': host('viewer'),
   'volumes.create': host('operator'),

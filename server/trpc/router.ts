@@ -13,6 +13,7 @@ import { registriesRouter } from './routers/registries';
 import { stacksRouter } from './routers/stacks';
 import { teamRouter } from './routers/team';
 import { tokensRouter } from './routers/tokens';
+import { updatesRouter } from './routers/updates';
 import { volumesRouter } from './routers/volumes';
 
 export const appRouter = router({
@@ -31,6 +32,7 @@ export const appRouter = router({
   stacks: stacksRouter,
   fleet: fleetRouter,
   alerts: alertsRouter,
+  updates: updatesRouter,
 });
 
 export type AppRouter = typeof appRouter;

@@ -234,7 +234,8 @@ describe('the container page: operations, live stats, health, inspect', { timeou
     await page.getByTestId('container-kill').click();
     await dialog.getByTestId('kill-dialog-confirm').click();
     await state(page, 'exited');
-    assert.equal((await page.getByTestId('container-exit-code').textContent())?.trim(), '137');
+    // The badge follows the snapshot, the exit code the record fetched after it: wait for the record.
+    await page.locator('[data-testid=container-exit-code]', { hasText: /^\s*137\s*$/ }).waitFor();
     const killed = await agentState(fillerId);
     assert.deepEqual([killed.Status, killed.Running, killed.ExitCode], ['exited', false, 137]);
     await page.locator('[data-testid=stats][data-phase=not-running]').waitFor();

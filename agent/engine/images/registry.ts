@@ -2,7 +2,7 @@
 // blob streams, token/basic auth) and the push primitives the fixtures and `push` need.
 //
 // Exports: RegistryClient, MEDIA, MAX_MANIFEST_BYTES, hostPlatform, parsePlatform, platformString, platformMatches,
-// verifyingStream, sha256Digest, domainListed, ManifestResult, Descriptor, ImageManifest, ManifestIndex, Platform.
+// verifyingStream, sha256Digest, domainListed, RegistryRateLimited, retryAfterMs, ManifestResult, Descriptor, ImageManifest, ManifestIndex, Platform.
 import { createHash } from 'node:crypto';
 import { Readable, Transform, type TransformCallback } from 'node:stream';
 import { EngineError } from '../errors';
@@ -172,6 +172,25 @@ function causeText(err: unknown): string {
   return c?.message ?? e?.message ?? String(err);
 }
 
+/** A registry's 429: `retryAfterMs` is what its Retry-After said (seconds or a date), or undefined. */
+export class RegistryRateLimited extends EngineError {
+  constructor(
+    message: string,
+    readonly retryAfterMs: number | undefined,
+  ) {
+    super(429, message);
+  }
+}
+
+/** Retry-After as milliseconds from now: "120" or an HTTP date; undefined when absent or unreadable. */
+export function retryAfterMs(header: string | null, now = Date.now()): number | undefined {
+  if (!header) return undefined;
+  const t = header.trim();
+  if (/^\d+$/.test(t)) return Number(t) * 1000;
+  const at = Date.parse(t);
+  return Number.isNaN(at) ? undefined : Math.max(0, at - now);
+}
+
 /** One registry host; caches bearer tokens per scope. */
 export class RegistryClient {
   readonly base: string;
@@ -307,6 +326,23 @@ export class RegistryClient {
       throw new EngineError(502, `manifest for ${name} is not valid JSON`);
     }
     return { mediaType, digest, bytes };
+  }
+
+  /**
+   * The digest the registry has for `ref` now (a tag's Docker-Content-Digest), by a HEAD, as
+   * Docker Hub's rate limits count only GETs; a registry that sends no digest header gets a GET
+   * whose body is hashed. A 429 is a RegistryRateLimited carrying the Retry-After it sent.
+   */
+  async manifestDigest(repo: string, ref: string): Promise<string> {
+    const name = `${this.domain}/${repo}${ref.startsWith('sha256:') ? '@' : ':'}${ref}`;
+    const res = await this.request(`/v2/${repo}/manifests/${ref}`, { method: 'HEAD', headers: { accept: MANIFEST_ACCEPT }, scope: this.pullScope(repo) });
+    await res.body?.cancel().catch(() => undefined);
+    if (res.status === 429) throw new RegistryRateLimited(`${this.domain} rate-limited the check of ${name}`, retryAfterMs(res.headers.get('retry-after')));
+    if (res.status === 404) throw new EngineError(404, `manifest for ${name} not found: manifest unknown`);
+    if (!res.ok) throw await RegistryClient.failure(res, `checking manifest for ${name}`);
+    const header = res.headers.get('docker-content-digest');
+    if (header && /^sha256:[a-f0-9]{64}$/.test(header)) return header;
+    return (await this.getManifest(repo, ref)).digest;
   }
 
   /**

@@ -597,6 +597,12 @@ export class DiskImageStore extends EventEmitter<{ image: [ImageEvent] }> implem
     return new RegistryClient(domain, auth ?? this.credentials.get(domain), domainListed(domain, this.insecureRegistries));
   }
 
+  /** The manifest digest `ref`'s tag has in its registry now (a HEAD; see RegistryClient.manifestDigest). */
+  remoteDigest(refStr: string, auth?: RegistryAuth): Promise<string> {
+    const ref = parseReference(refStr);
+    return this.client(ref.domain, auth).manifestDigest(ref.path, ref.digest ?? ref.tag ?? 'latest');
+  }
+
   /** `docker login`: checks the credentials against the registry, then keeps them (0600). */
   async login(serverAddress: string, auth: { username: string; password: string }): Promise<string> {
     const domain = RegistryCredentials.domainOf(serverAddress);

@@ -6,6 +6,7 @@ import { hasRole } from '../../../protocol/roles';
 import { summaryStatus } from '../../../protocol/docker-words';
 import { ContainerActions } from '../../components/container-actions';
 import { DataTable } from '../../components/data-table';
+import { CheckUpdatesButton, UpdateStatus, useHostUpdates } from '../../components/image-updates';
 import { Field, Form } from '../../components/form';
 import { ErrorText, Fact, Notice, Section, StateBadge } from '../../components/ui';
 import { formatBytes, shortId, timeAgo } from '../../lib/format';
@@ -32,6 +33,7 @@ export default function HostPage() {
   const rotate = trpc.hosts.rotateCredential.useMutation();
   const [justPulled, setJustPulled] = useState('');
   const now = useNow();
+  const updates = useHostUpdates(hostId, !!query.data && !!host?.online, host?.containers.map((c) => c.id).join(',') ?? '');
 
   if (query.error) {
     return (
@@ -124,7 +126,7 @@ export default function HostPage() {
         </div>
       ) : null}
 
-      <Section title={`Containers (${host.containers.length})`}>
+      <Section title={`Containers (${host.containers.length})`} actions={canOperate ? <CheckUpdatesButton hostId={hostId} disabled={!host.online} /> : undefined}>
         <DataTable
           flush
           testId="containers-table"
@@ -139,7 +141,10 @@ export default function HostPage() {
                 </Link>
                 <div className="font-mono text-xs text-slate-400">{shortId(c.id)}</div>
               </td>
-              <td className="px-4 py-2.5 text-slate-700">{c.image}</td>
+              <td className="px-4 py-2.5 text-slate-700">
+                {c.image}
+                <UpdateStatus hostId={hostId} name={c.name} info={updates.infoOf(c.id)} job={updates.jobOf(c.name)} canOperate={canOperate} disabled={!host.online} onExpect={updates.expect} />
+              </td>
               <td className="max-w-xs truncate px-4 py-2.5 font-mono text-xs text-slate-600" title={c.command}>
                 {c.command}
               </td>

@@ -8,6 +8,7 @@ import { hasRole } from '../../../../../protocol/roles';
 import { ContainerActions } from '../../../../components/container-actions';
 import { ContainerHealth, HealthBadge } from '../../../../components/container-health';
 import { ContainerInspectView, RawJson } from '../../../../components/container-inspect';
+import { autoUpdateText, UpdateStatus, useHostUpdates } from '../../../../components/image-updates';
 import { LogPanel } from '../../../../components/logs/log-panel';
 import { StatsCharts } from '../../../../components/stats-charts';
 import { TerminalPanel } from '../../../../components/terminal-panel';
@@ -45,6 +46,13 @@ export default function ContainerPage() {
     online: !!host?.online,
   });
   const [tab, setTab] = useState<Tab>('logs');
+  const updates = useHostUpdates(hostId, !!hostQuery.data && !!record && !!host?.online, record?.id ?? '');
+  const job = record ? updates.jobOf(record.name) : undefined;
+  // Updated: the container under this name is a new one; its page is the one to be on.
+  const movedTo = job?.phase === 'updated' && job.oldContainerId === record?.id ? job.newContainerId : undefined;
+  useEffect(() => {
+    if (movedTo) router.replace(`/hosts/${hostId}/containers/${movedTo}`);
+  }, [movedTo, hostId, router]);
 
   // The snapshot only carries a summary; fetch the full record again whenever the state moves.
   const seenState = useRef(state);
@@ -109,6 +117,18 @@ export default function ContainerPage() {
           </h1>
           <p className="font-mono text-xs text-slate-500">{record.id}</p>
           {summary ? <StatusLine summary={summary} asOf={offline ? lastSeenMs(host.lastSeen) : undefined} /> : null}
+          {!gone ? (
+            <UpdateStatus
+              hostId={hostId}
+              name={record.name}
+              info={updates.infoOf(record.id)}
+              job={job}
+              canOperate={canOperate}
+              disabled={!host?.online}
+              onExpect={updates.expect}
+              onUpdated={(id) => router.replace(`/hosts/${hostId}/containers/${id}`)}
+            />
+          ) : null}
         </div>
         {canOperate && !gone && state ? (
           <ContainerActions
@@ -152,6 +172,7 @@ export default function ContainerPage() {
           </Fact>
           <Fact label="Restarts" testId="container-restart-count">{String(restartCount)}</Fact>
           <Fact label="OOM killed">{record.state.oomKilled ? 'yes' : 'no'}</Fact>
+          <Fact label="Automatic updates" testId="container-auto-update">{autoUpdateText(summary?.autoUpdate)}</Fact>
         </dl>
         {record.state.error ? <ErrorText>{record.state.error}</ErrorText> : null}
       </section>

@@ -1,0 +1,68 @@
+// Image updates of one host's containers: what the agent found asking the registries (with
+// the team's logins, handed over per command as for pulls), "check now", and an update
+// with rollback, audited with how it ended.
+import { TRPCError } from '@trpc/server';
+import { z } from 'zod';
+import { UPDATE_TIMEOUT_MS } from '../../../protocol/agent-link';
+import type { UpdateOutcome, UpdateReport } from '../../../protocol/updates';
+import { registryAuthFor } from '../../registries';
+import { teamAuths } from '../../updates/auths';
+import { callAgent, host, toTRPCError, writeAudit } from '../host-ops';
+import { authedProcedure, router, type AuthedContext } from '../init';
+
+const hostId = z.string().min(1).max(100);
+const ids = z.array(z.string().trim().min(1).max(200)).max(1000).optional();
+/** Registries may be slow; the page shows "checking" for what did not answer by then. */
+const STATUS_TIMEOUT_MS = 30_000;
+
+async function report(ctx: AuthedContext, input: { hostId: string; ids?: string[] }, force: boolean): Promise<UpdateReport> {
+  const { host: h } = await host(ctx, input.hostId, force ? 'operator' : 'viewer');
+  const images = ctx.hub.view(h).containers.map((c) => c.image);
+  const auths = await teamAuths(ctx.prisma, h.teamId, images);
+  return callAgent<UpdateReport>(ctx, input.hostId, { op: 'updates.status', ...(Object.keys(auths).length ? { auths } : {}), ...(force ? { force } : {}), ...(input.ids ? { ids: input.ids } : {}) }, STATUS_TIMEOUT_MS);
+}
+
+export const updatesRouter = router({
+  /** Cached answers (asked again once older than the agent's TTL). */
+  status: authedProcedure.input(z.object({ hostId, ids })).query(({ ctx, input }) => report(ctx, input, false)),
+
+  /** "Check now": the registries are asked again, cache or not (a registry's 429 still holds). */
+  check: authedProcedure.input(z.object({ hostId, ids })).mutation(({ ctx, input }) => report(ctx, input, true)),
+
+  /**
+   * Pull, recreate, roll back unless the new container comes up. Runs to its end on the agent
+   * even when the browser goes away (the page finds it again in status().jobs); the audit
+   * record says how it ended: updated, up to date, or rolled back and why.
+   */
+  update: authedProcedure
+    .input(z.object({ hostId, id: z.string().trim().min(1).max(200), healthTimeoutSec: z.number().int().min(1).max(3600).optional() }))
+    .mutation(async ({ ctx, input }) => {
+      const entry = { action: 'containers.updateImage', target: input.id, hostId: null as string | null, teamId: null as string | null };
+      try {
+        const { host: h } = await host(ctx, input.hostId, 'operator').catch(async (err: TRPCError) => {
+          // Recorded against the host only when the caller may know it exists (as hostMutation does).
+          if (err.code === 'FORBIDDEN') {
+            const row = await ctx.prisma.host.findUnique({ where: { id: input.hostId }, select: { id: true, teamId: true } });
+            if (row) Object.assign(entry, { hostId: row.id, teamId: row.teamId });
+          } else entry.target = `${input.id} (host ${input.hostId})`;
+          throw err;
+        });
+        Object.assign(entry, { hostId: h.id, teamId: h.teamId });
+        const c = ctx.hub.view(h).containers.find((x) => x.id === input.id || x.name === input.id);
+        if (c) entry.target = `${c.name} (${c.image})`;
+        const auth = c ? await registryAuthFor(ctx.prisma, h.teamId, c.image) : undefined;
+        const out = await callAgent<UpdateOutcome>(
+          ctx,
+          input.hostId,
+          { op: 'updates.apply', id: input.id, ...(auth ? { auth } : {}), ...(input.healthTimeoutSec ? { healthTimeoutSec: input.healthTimeoutSec } : {}) },
+          UPDATE_TIMEOUT_MS,
+        );
+        await writeAudit(ctx, entry, out.outcome === 'rolled-back' ? out.message : `ok: ${out.message}`);
+        return out;
+      } catch (err) {
+        const t = toTRPCError(err);
+        await writeAudit(ctx, entry, `error: ${t.code}: ${t.message}`);
+        throw t;
+      }
+    }),
+});
