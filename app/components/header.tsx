@@ -78,7 +78,7 @@ export function Header() {
             title={connected ? 'Live updates connected' : 'Live updates reconnecting'}
           >
             <span className={`h-2 w-2 rounded-full ${connected ? 'bg-emerald-400' : 'bg-amber-400'}`} />
-            {connected ? 'live' : 'reconnecting'}
+            <span className="hidden sm:inline">{connected ? 'live' : 'reconnecting'}</span>
           </span>
           <Link href="/account" className="hidden max-w-[12rem] truncate text-slate-300 hover:text-white sm:inline" data-testid="current-user" title="Account: password and sessions">
             {session?.user?.name || session?.user?.email || ''}
