@@ -17,7 +17,7 @@ export interface ApiRoute {
   when?: (q: URLSearchParams) => boolean;
   /** A request of this route that changes nothing anywhere, for the tests' matrix. */
   sample: string;
-  /** The docker CLI commands that make this call. */
+  /** What a user types (a docker CLI command on their own machine) that makes this call: quoted in a refusal so they know which command was refused. Berth runs none of them. */
   cli: string;
 }
 
