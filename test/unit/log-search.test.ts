@@ -72,6 +72,25 @@ describe('log search', () => {
     assert.equal(anchored.total, 1);
   });
 
+  test('case-insensitive literals find every mix of cases, rare capitals included, as a line-by-line regex does', async () => {
+    // Lines of mixed case around a word, most in lower case with few capitals: the search
+    // looks for the word's rarest letter in either case and checks the rest folded.
+    const d = await mkdtemp(join(tmpdir(), 'berth-log-search-case-'));
+    try {
+      const p = join(d, 'c-json.log');
+      const forms = ['error', 'Error', 'ERROR', 'eRRoR', 'errOr', 'erro r', 'terror', 'err'];
+      const mixed: FixtureLine[] = Array.from({ length: 5000 }, (_, i) => ({ t: T0 + i, line: `request ${i} ${forms[i % forms.length]} seen by every engine here\n` }));
+      await writeJsonLog(p, mixed, 1 << 30);
+      for (const [query, regex] of [['error', false], ['ERROR', false], ['rror seen', false], ['ERROR|ENGINE HERE', true], ['e[r]+or|Seen By', true]] as const) {
+        const r = await all({ path: p, query, regex });
+        const re = new RegExp(regex ? query : query.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'), 'i');
+        assert.equal(r.total, mixed.filter((l) => re.test(l.line)).length, query);
+      }
+    } finally {
+      await rm(d, { recursive: true, force: true });
+    }
+  });
+
   test('requiredLiteral takes only what every match must contain', () => {
     assert.equal(requiredLiteral('needle-r[a-z]+'), 'needle-r');
     assert.equal(requiredLiteral('foo|barbaz'), undefined);

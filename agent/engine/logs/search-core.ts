@@ -207,9 +207,10 @@ export function requiredLiterals(source: string): string[] | undefined {
 /** The nearest place any of `filters` finds. */
 function anyOf(filters: Prefilter[]): Prefilter {
   if (filters.length === 1) return filters[0];
+  const each = filters.map(ahead);
   return (buf, from) => {
     let best = -1;
-    for (const f of filters) {
+    for (const f of each) {
       const i = f(buf, from);
       if (i >= 0 && (best < 0 || i < best)) best = i;
     }
@@ -217,8 +218,36 @@ function anyOf(filters: Prefilter[]): Prefilter {
   };
 }
 
+/**
+ * `f` remembering where it last found something in a buffer: asked again from a later place
+ * that is not past it, the answer is the same. Without this, looking for two things and taking
+ * the nearer rescans for the rarer one from every hit of the common one, to the buffer's end
+ * each time: a case-insensitive search for "error" in a log with few capital E's went quadratic.
+ */
+function ahead(f: Prefilter): Prefilter {
+  let lastBuf: Buffer | undefined;
+  let lastFrom = 0;
+  let found = -1;
+  return (buf, from) => {
+    if (buf !== lastBuf || from < lastFrom || (found >= 0 && found < from)) found = f(buf, from);
+    lastBuf = buf;
+    lastFrom = from;
+    return found;
+  };
+}
+
 /** Finds where a candidate line could be, in raw bytes. */
 type Prefilter = (buf: Buffer, from: number) => number;
+
+/**
+ * Bytes of ASCII text from the most to the least common, roughly, as in logs: the anchor of a
+ * case-insensitive literal is its rarest letter, so fewer false starts reach the byte-by-byte check.
+ */
+const COMMON = ' etaoinsrhldcumfpgwybvkxjqz';
+const rarity = (b: number) => {
+  const i = COMMON.indexOf(String.fromCharCode(b));
+  return i < 0 ? COMMON.length / 2 : i;
+};
 
 function prefilterFor(literal: string, caseSensitive: boolean): Prefilter | undefined {
   const bytes = Buffer.from(literal, 'utf8');
@@ -228,33 +257,30 @@ function prefilterFor(literal: string, caseSensitive: boolean): Prefilter | unde
   const lower = Buffer.from(literal.toLowerCase(), 'latin1');
   const upper = Buffer.from(literal.toUpperCase(), 'latin1');
   if (lower.equals(upper)) return (buf, from) => buf.indexOf(bytes, from);
-  // Find the first byte either way, then compare the rest folded.
-  const l0 = lower[0];
-  const u0 = upper[0];
+  let k = 0;
+  for (let j = 1; j < lower.length; j++) if (rarity(lower[j]) > rarity(lower[k])) k = j;
+  // Find the anchor byte either way (each remembered, see ahead), then compare the whole literal folded.
+  const lo = ahead((buf, from) => buf.indexOf(lower[k], from));
+  const up = lower[k] === upper[k] ? lo : ahead((buf, from) => buf.indexOf(upper[k], from));
   return (buf, from) => {
-    for (let i = from; ; ) {
-      const a = l0 === u0 ? buf.indexOf(l0, i) : firstOf(buf, l0, u0, i);
-      if (a < 0 || a + lower.length > buf.length) return -1;
+    for (let i = from + k; ; ) {
+      const x = lo(buf, i);
+      const y = up(buf, i);
+      const a = x < 0 ? y : y < 0 ? x : Math.min(x, y);
+      if (a < 0 || a - k + lower.length > buf.length) return -1;
+      const s = a - k;
       let ok = true;
-      for (let k = 1; k < lower.length; k++) {
-        const b = buf[a + k];
-        if (b !== lower[k] && b !== upper[k]) {
+      for (let q = 0; q < lower.length; q++) {
+        const b = buf[s + q];
+        if (b !== lower[q] && b !== upper[q]) {
           ok = false;
           break;
         }
       }
-      if (ok) return a;
+      if (ok) return s;
       i = a + 1;
     }
   };
-}
-
-function firstOf(buf: Buffer, a: number, b: number, from: number): number {
-  const x = buf.indexOf(a, from);
-  const y = buf.indexOf(b, from);
-  if (x < 0) return y;
-  if (y < 0) return x;
-  return Math.min(x, y);
 }
 
 /** The matched ranges of `re` (global) in `line`; empty when it does not match. Zero-width matches give no range. */
