@@ -9,6 +9,7 @@ import { ErrorText, Notice, Section } from '../components/ui';
 import { formatTime } from '../lib/format';
 import { trpc } from '../lib/trpc';
 import { AccessTokens } from './access-tokens';
+import { ThemeSwitcher } from '../components/theme-switcher';
 
 export default function AccountPage() {
   const router = useRouter();
@@ -52,6 +53,12 @@ export default function AccountPage() {
           An admin reset your password. Choose a new one to go on.
         </p>
       )}
+      <Section title="Appearance">
+        <label htmlFor="theme-choice" className="label">
+          Theme in this browser
+        </label>
+        <ThemeSwitcher variant="page" id="theme-choice" />
+      </Section>
       {me.data && (!me.data.hasPassword || me.data.identities.length > 0) && (
         <Section title="Sign-in">
           <p className="text-sm text-slate-700" data-testid="account-identities">

@@ -84,7 +84,7 @@ export function Header() {
           <Link href="/account" className="hidden max-w-[12rem] truncate text-slate-300 hover:text-white sm:inline" data-testid="current-user" title="Account: password and sessions">
             {session?.user?.name || session?.user?.email || ''}
           </Link>
-          <ThemeSwitcher />
+          <ThemeSwitcher className="hidden sm:block" />
           <button
             type="button"
             onClick={onSignOut}
