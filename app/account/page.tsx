@@ -4,6 +4,7 @@ import { signOut } from 'next-auth/react';
 import { useQueryClient } from '@tanstack/react-query';
 import { useState } from 'react';
 import { DataTable } from '../components/data-table';
+import { useConfirmation } from '../components/confirm-dialog';
 import { Field, Form } from '../components/form';
 import { ErrorText, Notice, Section } from '../components/ui';
 import { formatTime } from '../lib/format';
@@ -39,6 +40,7 @@ export default function AccountPage() {
     },
   });
   const mismatch = again.length > 0 && again !== next;
+  const confirm = useConfirmation();
 
   return (
     <div className="space-y-6">
@@ -53,6 +55,7 @@ export default function AccountPage() {
           An admin reset your password. Choose a new one to go on.
         </p>
       )}
+      {confirm.dialog}
       <Section title="Appearance">
         <label htmlFor="theme-choice" className="label">
           Theme in this browser
@@ -93,7 +96,7 @@ export default function AccountPage() {
         <Section
           title="Sessions"
           actions={
-            <button type="button" className="btn-danger" data-testid="sign-out-everywhere" disabled={everywhere.isPending} onClick={() => everywhere.mutate()}>
+            <button type="button" className="btn-danger" data-testid="sign-out-everywhere" disabled={everywhere.isPending} onClick={() => confirm.ask({ title: 'Sign out everywhere?', body: 'Every session of yours ends, this one too; each browser has to sign in again.', confirmLabel: 'Sign out everywhere', run: () => everywhere.mutate() })}>
               Sign out everywhere
             </button>
           }
