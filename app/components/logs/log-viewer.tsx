@@ -583,7 +583,7 @@ export function LogViewer({ source, title = 'Logs', merged = false, highlightOf,
           </button>
         </label>
         {source.setRange ? (
-          <span className="flex items-center gap-1" data-testid="log-range">
+          <span className="flex flex-wrap items-center gap-1" data-testid="log-range">
             since
             <input data-testid="log-since" type="datetime-local" step="1" value={sinceAt} onChange={(e) => setSinceAt(e.target.value)} className="rounded bg-slate-800 px-1 py-0.5 text-slate-100 [color-scheme:dark]" />
             until
