@@ -58,9 +58,10 @@ export default function AccountPage() {
       {confirm.dialog}
       <Section title="Appearance">
         <label htmlFor="theme-choice" className="label">
-          Theme in this browser
+          Theme
         </label>
         <ThemeSwitcher variant="page" id="theme-choice" />
+        <p className="mt-1 text-xs text-slate-500">Kept in the browser, not in your account.</p>
       </Section>
       {me.data && (!me.data.hasPassword || me.data.identities.length > 0) && (
         <Section title="Sign-in">

@@ -373,29 +373,33 @@ describe('light and dark themes', { timeout: 20 * 60_000 }, () => {
 
   test('from the keyboard: every tab stop shows a focus ring; killing a container asks first, keeps the focus in the question, and Escape leaves it; so does removing a registry login', async () => {
     const page = await signedInPage(browser!, cp.url, OWNER, { problems, contexts, timeoutMs: PATIENCE_MS, context: { colorScheme: 'dark' } });
-    const container = pages().find((p) => p.name === 'container')!;
-    await page.goto(cp.url + container.path);
-    await settle(page, container.ready);
     const ringless: string[] = [];
-    const stops: string[] = [];
-    for (let i = 0; i < 40; i++) {
-      await page.keyboard.press('Tab');
-      const f = await page.evaluate(() => {
-        const el = document.activeElement as HTMLElement | null;
-        if (!el || el === document.body) return null;
-        const cs = getComputedStyle(el);
-        // Inside a date or time field the focus is on one of its parts, which Chromium marks itself
-        // (the part is drawn in the highlight colour); the field then does not match :focus.
-        const datePart = el instanceof HTMLInputElement && /^(date|datetime-local|time)$/.test(el.type) && !el.matches(':focus');
-        const ring = datePart || (cs.outlineStyle !== 'none' && parseFloat(cs.outlineWidth) > 0) || /rgb|oklch|oklab|color/.test(cs.boxShadow);
-        const name = (el.getAttribute('aria-label') || el.textContent || el.getAttribute('placeholder') || '').trim().slice(0, 30);
-        return { what: `${el.tagName.toLowerCase()}${el.getAttribute('type') ? `[${el.getAttribute('type')}]` : ''} "${name}" (${el.getAttribute('data-testid') ?? el.className}; outline ${cs.outlineStyle} ${cs.outlineWidth}, shadow ${cs.boxShadow}, :focus ${el.matches(':focus')})`, ring };
-      });
-      if (!f) continue;
-      stops.push(f.what);
-      if (!f.ring) ringless.push(f.what);
+    const byName = Object.fromEntries(pages().map((p) => [p.name, p]));
+    // The container page last: the kill below starts from it.
+    for (const name of ['overview', 'containers', 'stack', 'alerts', 'container']) {
+      const p = byName[name];
+      await page.goto(cp.url + p.path);
+      await settle(page, p.ready);
+      const stops: string[] = [];
+      for (let i = 0; i < 40; i++) {
+        await page.keyboard.press('Tab');
+        const f = await page.evaluate(() => {
+          const el = document.activeElement as HTMLElement | null;
+          if (!el || el === document.body) return null;
+          const cs = getComputedStyle(el);
+          // Inside a date or time field the focus is on one of its parts, which Chromium marks itself
+          // (the part is drawn in the highlight colour); the field then does not match :focus.
+          const datePart = el instanceof HTMLInputElement && /^(date|datetime-local|time)$/.test(el.type) && !el.matches(':focus');
+          const ring = datePart || (cs.outlineStyle !== 'none' && parseFloat(cs.outlineWidth) > 0) || /rgb|oklch|oklab|color/.test(cs.boxShadow);
+          const label = (el.getAttribute('aria-label') || el.textContent || el.getAttribute('placeholder') || '').trim().slice(0, 30);
+          return { what: `${el.tagName.toLowerCase()}${el.getAttribute('type') ? `[${el.getAttribute('type')}]` : ''} "${label}" (${el.getAttribute('data-testid') ?? el.className}; outline ${cs.outlineStyle} ${cs.outlineWidth}, shadow ${cs.boxShadow})`, ring };
+        });
+        if (!f) continue;
+        stops.push(f.what);
+        if (!f.ring) ringless.push(`${name}: ${f.what}`);
+      }
+      assert.ok(stops.length >= 10, `${name}: tab stops: ${stops.join(', ')}`);
     }
-    assert.ok(stops.length >= 10, `tab stops: ${stops.join(', ')}`);
     assert.deepEqual(ringless, [], 'tab stops with no visible focus ring');
 
     // Kill, from the keyboard.
