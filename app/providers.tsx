@@ -5,6 +5,7 @@ import { SessionProvider } from 'next-auth/react';
 import { useState, type ReactNode } from 'react';
 import superjson from 'superjson';
 import { AuthGate } from './components/auth-gate';
+import { RouteTitle } from './components/route-title';
 import { trpc } from './lib/trpc';
 
 export function Providers({ children }: { children: ReactNode }) {
@@ -43,6 +44,7 @@ export function Providers({ children }: { children: ReactNode }) {
     <SessionProvider refetchOnWindowFocus={false}>
       <trpc.Provider client={trpcClient} queryClient={queryClient}>
         <QueryClientProvider client={queryClient}>
+          <RouteTitle />
           <AuthGate>{children}</AuthGate>
         </QueryClientProvider>
       </trpc.Provider>

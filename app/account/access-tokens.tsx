@@ -2,6 +2,7 @@
 // The account page's personal access tokens for the docker CLI through the control plane:
 // make one (team, role ceiling, hosts, expiry), see it once with the lines to paste, revoke it.
 import { useState } from 'react';
+import { useConfirmation } from '../components/confirm-dialog';
 import { DataTable } from '../components/data-table';
 import { Field, Form } from '../components/form';
 import { ErrorText, Section } from '../components/ui';
@@ -39,6 +40,7 @@ export function AccessTokens() {
     },
   });
   const revoke = trpc.tokens.revoke.useMutation({ onSuccess: () => utils.tokens.list.invalidate() });
+  const confirm = useConfirmation();
   const teams = options.data?.teams ?? [];
   const team = teams.find((t) => t.id === picked) ?? teams[0];
   const allowed = team ? ROLES.slice(0, ROLES.indexOf(team.role) + 1) : [];
@@ -125,13 +127,14 @@ export function AccessTokens() {
               <td className="px-4 py-2 whitespace-nowrap">{t.expired ? <span className="text-red-700">expired</span> : formatTime(t.expiresAt)}</td>
               <td className="px-4 py-2 whitespace-nowrap">{t.lastUsedAt ? formatTime(t.lastUsedAt) : 'never'}</td>
               <td className="px-4 py-2 text-right">
-                <button type="button" className="btn-danger" data-testid="revoke-token" disabled={revoke.isPending} onClick={() => revoke.mutate({ tokenId: t.id })}>
+                <button type="button" className="btn-danger" data-testid="revoke-token" disabled={revoke.isPending} onClick={() => confirm.ask({ title: `Revoke ${t.name}?`, body: 'Anything using this token is refused from now on; this cannot be undone.', confirmLabel: 'Revoke', run: () => revoke.mutate({ tokenId: t.id }) })}>
                   Revoke
                 </button>
               </td>
             </tr>
           ))}
         </DataTable>
+        {confirm.dialog}
       </div>
     </Section>
   );

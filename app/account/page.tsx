@@ -4,11 +4,13 @@ import { signOut } from 'next-auth/react';
 import { useQueryClient } from '@tanstack/react-query';
 import { useState } from 'react';
 import { DataTable } from '../components/data-table';
+import { useConfirmation } from '../components/confirm-dialog';
 import { Field, Form } from '../components/form';
 import { ErrorText, Notice, Section } from '../components/ui';
 import { formatTime } from '../lib/format';
 import { trpc } from '../lib/trpc';
 import { AccessTokens } from './access-tokens';
+import { ThemeSwitcher } from '../components/theme-switcher';
 
 export default function AccountPage() {
   const router = useRouter();
@@ -38,6 +40,7 @@ export default function AccountPage() {
     },
   });
   const mismatch = again.length > 0 && again !== next;
+  const confirm = useConfirmation();
 
   return (
     <div className="space-y-6">
@@ -52,6 +55,14 @@ export default function AccountPage() {
           An admin reset your password. Choose a new one to go on.
         </p>
       )}
+      {confirm.dialog}
+      <Section title="Appearance">
+        <label htmlFor="theme-choice" className="label">
+          Theme
+        </label>
+        <ThemeSwitcher variant="page" id="theme-choice" />
+        <p className="mt-1 text-xs text-slate-500">Kept in the browser, not in your account.</p>
+      </Section>
       {me.data && (!me.data.hasPassword || me.data.identities.length > 0) && (
         <Section title="Sign-in">
           <p className="text-sm text-slate-700" data-testid="account-identities">
@@ -86,7 +97,7 @@ export default function AccountPage() {
         <Section
           title="Sessions"
           actions={
-            <button type="button" className="btn-danger" data-testid="sign-out-everywhere" disabled={everywhere.isPending} onClick={() => everywhere.mutate()}>
+            <button type="button" className="btn-danger" data-testid="sign-out-everywhere" disabled={everywhere.isPending} onClick={() => confirm.ask({ title: 'Sign out everywhere?', body: 'Every session of yours ends, this one too; each browser has to sign in again.', confirmLabel: 'Sign out everywhere', run: () => everywhere.mutate() })}>
               Sign out everywhere
             </button>
           }

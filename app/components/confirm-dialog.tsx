@@ -1,5 +1,5 @@
 'use client';
-import { useEffect, useRef, type ReactNode } from 'react';
+import { useEffect, useRef, useState, type ReactNode } from 'react';
 
 /**
  * A modal question before an action that cannot be taken back. The body says what will
@@ -71,4 +71,35 @@ export function ConfirmDialog({
       ) : null}
     </dialog>
   );
+}
+
+interface Question {
+  title: string;
+  body: ReactNode;
+  confirmLabel: string;
+  run: () => void;
+}
+
+/**
+ * A ConfirmDialog for a page with several destructive buttons: `ask` opens it with what will
+ * happen, and the action runs only on confirm. Render `dialog` once on the page.
+ */
+export function useConfirmation(testId?: string): { ask: (q: Question) => void; dialog: ReactNode } {
+  const [q, setQ] = useState<Question | null>(null);
+  const dialog = (
+    <ConfirmDialog
+      open={!!q}
+      title={q?.title ?? ''}
+      confirmLabel={q?.confirmLabel ?? 'OK'}
+      testId={testId}
+      onCancel={() => setQ(null)}
+      onConfirm={() => {
+        q?.run();
+        setQ(null);
+      }}
+    >
+      {q?.body}
+    </ConfirmDialog>
+  );
+  return { ask: setQ, dialog };
 }

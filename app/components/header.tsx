@@ -10,6 +10,7 @@ import { trpc } from '../lib/trpc';
 import { useRole } from '../lib/use-role';
 import { TeamSwitcher } from './team-switcher';
 import { AlertsBadge } from '../alerts/badge';
+import { ThemeSwitcher } from './theme-switcher';
 
 export function Header() {
   const { data: session } = useSession();
@@ -83,6 +84,7 @@ export function Header() {
           <Link href="/account" className="hidden max-w-[12rem] truncate text-slate-300 hover:text-white sm:inline" data-testid="current-user" title="Account: password and sessions">
             {session?.user?.name || session?.user?.email || ''}
           </Link>
+          <ThemeSwitcher className="hidden sm:block" />
           <button
             type="button"
             onClick={onSignOut}

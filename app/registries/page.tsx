@@ -1,6 +1,7 @@
 'use client';
 import { useState } from 'react';
 import { DataTable } from '../components/data-table';
+import { useConfirmation } from '../components/confirm-dialog';
 import { Form } from '../components/form';
 import { ErrorText, Section } from '../components/ui';
 import { formatTime } from '../lib/format';
@@ -16,6 +17,7 @@ export default function RegistriesPage() {
   const remove = trpc.registries.remove.useMutation({ onSuccess: refresh });
   const [form, setForm] = useState({ server: '', username: '', secret: '' });
   const [rotating, setRotating] = useState<{ id: string; secret: string } | null>(null);
+  const confirm = useConfirmation();
 
   return (
     <div className="space-y-6">
@@ -46,13 +48,22 @@ export default function RegistriesPage() {
                   Rotate
                 </button>
               )}
-              <button type="button" className="btn-danger" disabled={remove.isPending} onClick={() => remove.mutate({ registryId: r.id })} data-testid="registry-remove">
+              <button type="button" className="btn-danger" disabled={remove.isPending} onClick={() =>
+                  confirm.ask({
+                    title: `Remove the login for ${r.server}?`,
+                    body: `The team's hosts pull from and push to ${r.server} without it from now on, and its secret is deleted.`,
+                    confirmLabel: 'Remove',
+                    run: () => remove.mutate({ registryId: r.id }),
+                  })
+                }
+                data-testid="registry-remove">
                 Remove
               </button>
             </td>
           </tr>
         ))}
       </DataTable>
+      {confirm.dialog}
       <Section title="Add a login">
         <Form onSubmit={() => add.mutate(form)} layout="row" testId="registry-add" submitLabel="Add" pendingLabel="Adding…" pending={add.isPending} canSubmit={!!form.server && !!form.username && !!form.secret} error={add.error?.message}>
           <label className="text-sm">

@@ -87,6 +87,7 @@ describe('access tokens on the Account page', { timeout: 10 * 60_000 }, () => {
     await page.getByTestId('token-row').getByText('my laptop').waitFor();
     assert.ok(!/never$/.test((await page.getByTestId('token-row').locator('td').nth(5).textContent())!.trim()), 'its last use is shown');
     await page.getByTestId('revoke-token').click();
+    await page.getByTestId('confirm-dialog-confirm').click();
     await page.getByTestId('tokens-table').getByText('No access tokens.').waitFor();
     const refused = run(useLine);
     assert.notEqual(refused.status, 0);

@@ -138,6 +138,7 @@ describe('sign-in with OpenID Connect in the browser', { timeout: 15 * 60_000 },
     await second.goto(`${cp.url}/account`);
     await second.getByTestId('session-row').nth(1).waitFor();
     await second.getByTestId('sign-out-everywhere').click();
+    await second.getByTestId('confirm-dialog-confirm').click();
     await second.waitForURL(`${cp.url}/login`);
     // The other browser's cookie is dead too: its next page load goes to the login page.
     await first.goto(`${cp.url}/hosts/${hostId}`);

@@ -101,6 +101,7 @@ describe('inviting a member through the dashboard', { timeout: 15 * 60_000 }, ()
       assert.ok((await member.getByTestId('session-row').count()) >= 2, 'this browser and the one from the invitation');
       assert.equal(await member.getByText('this browser').count(), 1);
       await member.getByTestId('sign-out-everywhere').click();
+      await member.getByTestId('confirm-dialog-confirm').click();
       await member.waitForURL(`${cp.url}/login`);
     } finally {
       await owner.context().close();

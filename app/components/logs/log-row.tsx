@@ -140,7 +140,7 @@ function JsonSummary({ obj }: { obj: JsonObject }) {
       {msg !== null ? <span className="mr-2 text-slate-100">{msg}</span> : null}
       {rest.map((f) => (
         <span key={f.key} className="mr-2">
-          <span className="text-slate-500">{f.key}=</span>
+          <span className="text-slate-400">{f.key}=</span>
           <span className="text-slate-300">{fieldText(f.value)}</span>
         </span>
       ))}
@@ -198,7 +198,7 @@ export const LogRow = memo(function LogRow(p: RowProps) {
         </span>
       ) : null}
       {p.timeMode ? (
-        <span data-testid="log-time" className="shrink-0 text-slate-500 select-none">
+        <span data-testid="log-time" className="shrink-0 text-slate-400 select-none">
           {formatTime(p.timeMs, p.timeMode === 'utc')}
         </span>
       ) : null}
@@ -209,7 +209,7 @@ export const LogRow = memo(function LogRow(p: RowProps) {
           aria-expanded={!p.group.folded}
           aria-label={p.group.folded ? `show ${p.group.more} more lines` : `fold ${p.group.more} lines`}
           onClick={() => p.onToggleGroup(p.seq)}
-          className="shrink-0 select-none text-slate-500 hover:text-slate-200"
+          className="shrink-0 select-none text-slate-400 hover:text-slate-200"
         >
           {p.group.folded ? `▸ +${p.group.more}` : '▾'}
         </button>
@@ -223,7 +223,7 @@ export const LogRow = memo(function LogRow(p: RowProps) {
               aria-expanded={p.jsonOpen}
               aria-label={p.jsonOpen ? 'fold fields' : 'show fields'}
               onClick={() => p.onToggleJson(p.seq)}
-              className="mr-1 select-none text-slate-500 hover:text-slate-200"
+              className="mr-1 select-none text-slate-400 hover:text-slate-200"
             >
               {p.jsonOpen ? '▾' : '▸'}
             </button>

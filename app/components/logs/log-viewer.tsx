@@ -520,7 +520,7 @@ export function LogViewer({ source, title = 'Logs', merged = false, highlightOf,
             {source.behind === 'catching-up' ? 'fell behind: catching up from the last line shown…' : 'fell behind: resumed after the last line shown'}
           </span>
         ) : null}
-        <span className="text-slate-500" data-testid="log-count" data-count={store.length} data-shown={layout.count}>
+        <span className="text-slate-400" data-testid="log-count" data-count={store.length} data-shown={layout.count}>
           {layout.count === store.length ? `${store.length.toLocaleString('en')} lines` : `${layout.count.toLocaleString('en')} of ${store.length.toLocaleString('en')} lines`}
         </span>
         <button
@@ -583,7 +583,7 @@ export function LogViewer({ source, title = 'Logs', merged = false, highlightOf,
           </button>
         </label>
         {source.setRange ? (
-          <span className="flex items-center gap-1" data-testid="log-range">
+          <span className="flex flex-wrap items-center gap-1" data-testid="log-range">
             since
             <input data-testid="log-since" type="datetime-local" step="1" value={sinceAt} onChange={(e) => setSinceAt(e.target.value)} className="rounded bg-slate-800 px-1 py-0.5 text-slate-100 [color-scheme:dark]" />
             until
@@ -648,7 +648,7 @@ export function LogViewer({ source, title = 'Logs', merged = false, highlightOf,
           className={`${heightClass} overflow-auto font-mono text-xs leading-5`}
         >
           {layout.count === 0 ? (
-            <p className="px-3 py-2 text-slate-500">
+            <p className="px-3 py-2 text-slate-400">
               {store.length > 0 ? 'No line matches.' : source.phase === 'following' || source.phase === 'ended' ? 'No output yet.' : 'Waiting for the log…'}
             </p>
           ) : (

@@ -115,7 +115,7 @@ export default function ContainerPage() {
             {state ? offline ? <LastSeenBadge state={state} /> : <StateBadge state={gone ? 'removed' : state} testId="container-state" /> : null}
             {health && !offline && !gone && state === 'running' ? <HealthBadge status={health.status} testId="container-health" /> : null}
           </h1>
-          <p className="font-mono text-xs text-slate-500">{record.id}</p>
+          <p className="font-mono text-xs break-all text-slate-500">{record.id}</p>
           {summary ? <StatusLine summary={summary} asOf={offline ? lastSeenMs(host.lastSeen) : undefined} /> : null}
           {!gone ? (
             <UpdateStatus
