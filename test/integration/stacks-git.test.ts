@@ -14,7 +14,8 @@ import { after, before, describe, test } from 'node:test';
 import type { StackDetail } from '../../protocol/stacks';
 import { startGitHttp, type GitHttp } from '../fixtures/git-http';
 import { makeRepo, type Repo } from '../fixtures/git-repo';
-import { codeOf, eventually } from './support/control-plane';
+import { API_CSP } from '../../server/http/security-headers';
+import { codeOf, eventually, trpc } from './support/control-plane';
 import { startGitStackWorld, type GitStackWorld } from './support/git-stacks';
 
 const isRoot = process.getuid?.() === 0;
@@ -108,6 +109,11 @@ describe('stacks from a Git repository', { skip: !isRoot && 'needs root', timeou
     const res = await hook({ body, headers: { 'x-github-event': 'push', 'x-hub-signature-256': `sha256=${createHmac('sha256', secret).update(body).digest('hex')}` } });
     assert.equal(res.status, 202);
     assert.deepEqual(await res.json(), { queued: true });
+    // No session was needed, and the answer has the API's headers as every /api/ answer does.
+    assert.equal(res.headers.get('content-security-policy'), API_CSP);
+    assert.equal(res.headers.get('x-content-type-options'), 'nosniff');
+    // Everything else stays behind the session: the same stack through tRPC, signed out.
+    await assert.rejects(trpc(w.cp.url).stackGit.get.query({ hostId: w.hostId, name: 'shop' }), (e: unknown) => codeOf(e) === 'UNAUTHORIZED');
     await eventually('the new commit deployed', async () => (await w.owner.stackGit.get.query({ hostId: w.hostId, name: 'shop' }))?.lastCommit === commit, PATIENCE_MS);
     const db1 = inspect('shop-db-1');
     const web1 = inspect('shop-web-1');
