@@ -89,7 +89,8 @@ function gitEnv(src: Pick<GitSource, 'username' | 'token'>, home: string): Recor
   };
   if (src.token) {
     const basic = Buffer.from(`${src.username || 'git'}:${src.token}`).toString('base64');
-    Object.assign(env, { GIT_CONFIG_COUNT: '1', GIT_CONFIG_KEY_0: 'http.extraHeader', GIT_CONFIG_VALUE_0: `Authorization: Basic ${basic}` });
+    // No redirects with a token: the header would go wherever the server sends git.
+    Object.assign(env, { GIT_CONFIG_COUNT: '2', GIT_CONFIG_KEY_0: 'http.extraHeader', GIT_CONFIG_VALUE_0: `Authorization: Basic ${basic}`, GIT_CONFIG_KEY_1: 'http.followRedirects', GIT_CONFIG_VALUE_1: 'false' });
   }
   return env;
 }

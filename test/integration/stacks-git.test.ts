@@ -174,6 +174,8 @@ describe('stacks from a Git repository', { skip: !isRoot && 'needs root', timeou
     assert.equal(made.info.tokenSet, true);
     assert.ok(!JSON.stringify(await w.owner.stackGit.get.query({ hostId: w.hostId, name: 'secure' })).includes('tok-9f8e7d'));
     await eventually('secure running', () => inspect('secure-web-1').State.Running, PATIENCE_MS);
+    // The token is not sent to another server by a change of address alone.
+    await assert.rejects(w.operator.stackGit.update.mutate({ hostId: w.hostId, name: 'secure', url: 'https://elsewhere.example.test/shop.git' }), /another server \(https:\/\/elsewhere\.example\.test\): give its token too/);
     const { webhookSecret } = await w.operator.stackGit.rotateSecret.mutate({ hostId: w.hostId, name: 'secure' });
     assert.notEqual(webhookSecret, made.webhookSecret);
     assert.equal((await hook({ path: made.info.webhookPath, headers: { 'x-gitlab-token': made.webhookSecret } })).status, 401);

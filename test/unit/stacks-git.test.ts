@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { createHmac } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -105,6 +106,20 @@ describe('stacks from Git: fetching', () => {
     assert.ok(sent.includes(`Basic ${Buffer.from('deployer:tok-s3cret-value').toString('base64')}`), JSON.stringify(sent));
     const onDisk = allText(cacheDir('ghttp1'));
     assert.ok(!onDisk.includes('tok-s3cret-value') && !onDisk.includes(Buffer.from('deployer:tok-s3cret-value').toString('base64')), 'the token is in the cache repository');
+    // A server that redirects elsewhere is not followed with the token: the other end never sees it.
+    const redirector = http.createServer((req, res) => {
+      res.writeHead(302, { Location: `${open.url}${req.url}` });
+      res.end();
+    });
+    await new Promise<void>((r) => redirector.listen(0, '127.0.0.1', r));
+    try {
+      const before = open.requests().length;
+      await assert.rejects(fetchFiles('ghttp3', { url: `http://127.0.0.1:${(redirector.address() as { port: number }).port}/shop.git`, branch: 'main', composePath: 'deploy/compose.yaml', username: 'deployer', token: 'tok-s3cret-value' }), /cannot fetch main/);
+      assert.ok(open.requests().slice(before).every((r) => r.authorization === ''), JSON.stringify(open.requests().slice(before)));
+    } finally {
+      redirector.closeAllConnections();
+      await new Promise((r) => redirector.close(r));
+    }
     // An anonymous repository needs nothing.
     assert.equal((await fetchFiles('ghttp2', { url: `${open.url}/shop.git`, branch: 'main', composePath: 'deploy/compose.yaml' })).commit, repo.head());
   });

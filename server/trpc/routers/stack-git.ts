@@ -107,6 +107,10 @@ export const stackGitRouter = router({
         } catch (err) {
           bad(err);
         }
+        // The token is write-only: sent to another server, it would be read there. A new address takes its own.
+        if (typeof data.url === 'string' && row.token && input.token === undefined && new URL(data.url).origin !== new URL(row.url).origin) {
+          throw new TRPCError({ code: 'BAD_REQUEST', message: `a repository on another server (${new URL(data.url).origin}): give its token too, or remove the token` });
+        }
         if (input.pollSeconds !== undefined) data.pollSeconds = checkPoll(input.pollSeconds);
         if (input.username !== undefined) data.username = input.username?.trim() || null;
         if (input.token !== undefined) data.token = input.token === null ? null : sealToken(row.id, input.token);
