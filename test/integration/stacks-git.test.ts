@@ -9,6 +9,7 @@
 // branch went away; the editor's deploy is refused for a Git-managed stack.
 import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { StackDetail } from '../../protocol/stacks';
@@ -187,5 +188,14 @@ describe('stacks from a Git repository', { skip: !isRoot && 'needs root', timeou
     assert.equal((await hook({ path: made.info.webhookPath, headers: { 'x-gitlab-token': webhookSecret } })).status, 404);
     await w.operator.stacks.deploy.mutate({ hostId: w.hostId, name: 'secure', compose: composeFile('local') });
     assert.ok(inspect('secure-web-1').Config.Env.includes('WORD=local'));
+  });
+
+  test('taken down with its files removed, a Git stack forgets its source and its cache: the webhook is gone', async () => {
+    const id = webhookPath.split('/').at(-1)!;
+    assert.ok(existsSync(path.join(w.cp.dataDir, 'git-cache', id)));
+    await w.operator.stacks.down.mutate({ hostId: w.hostId, name: 'shop', volumes: true, forget: true });
+    assert.equal(await info('shop'), null);
+    assert.equal(existsSync(path.join(w.cp.dataDir, 'git-cache', id)), false);
+    assert.equal((await hook({ headers: { 'x-gitlab-token': secret } })).status, 404);
   });
 });

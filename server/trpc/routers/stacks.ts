@@ -16,6 +16,7 @@ import {
   type StackPlan,
   type StackSummary,
 } from '../../../protocol/stacks';
+import { removeCache } from '../../stacks-git/git';
 import { callAgent, host, hostMutation } from '../host-ops';
 import { authedProcedure, router, type AuthedContext } from '../init';
 
@@ -116,7 +117,12 @@ export const stacksRouter = router({
     hostMutation(ctx, input.hostId, 'operator', { action: 'stacks.down', target: `${input.name}${input.volumes ? ' (with volumes)' : ''}${input.forget ? ' (files removed)' : ''}` }, async () => {
       await callAgent(ctx, input.hostId, { op: 'stacks.down', name: input.name, volumes: input.volumes, forget: input.forget }, STACK_DEPLOY_TIMEOUT_MS);
       // Its files gone, a Git source would bring it back at the next push: it goes too.
-      if (input.forget) await ctx.prisma.gitStack.deleteMany({ where: { hostId: input.hostId, name: input.name } });
+      if (input.forget) {
+        for (const g of await ctx.prisma.gitStack.findMany({ where: { hostId: input.hostId, name: input.name }, select: { id: true } })) {
+          await ctx.prisma.gitStack.delete({ where: { id: g.id } });
+          removeCache(g.id);
+        }
+      }
       return { ok: true as const };
     }),
   ),
