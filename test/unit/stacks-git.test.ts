@@ -120,6 +120,29 @@ describe('stacks from Git: fetching', () => {
       redirector.closeAllConnections();
       await new Promise((r) => redirector.close(r));
     }
+    // While git talks to the server, no process's argument list has the token (it goes by the environment).
+    const seen: string[] = [];
+    const watcher = http.createServer((_req, res) => {
+      for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
+        try {
+          const cmd = readFileSync(`/proc/${pid}/cmdline`, 'latin1').replace(/\0/g, ' ');
+          if (/\bgit\b|git-remote/.test(cmd)) seen.push(cmd);
+        } catch {
+          // gone meanwhile
+        }
+      }
+      res.writeHead(404);
+      res.end();
+    });
+    await new Promise<void>((r) => watcher.listen(0, '127.0.0.1', r));
+    try {
+      await assert.rejects(fetchFiles('ghttp4', { url: `http://127.0.0.1:${(watcher.address() as { port: number }).port}/shop.git`, branch: 'main', composePath: 'x', username: 'deployer', token: 'tok-s3cret-value' }));
+    } finally {
+      watcher.closeAllConnections();
+      await new Promise((r) => watcher.close(r));
+    }
+    assert.ok(seen.some((c) => c.includes('fetch')), `git was not seen running: ${JSON.stringify(seen)}`);
+    assert.ok(!seen.some((c) => c.includes('tok-s3cret-value') || c.includes(Buffer.from('deployer:tok-s3cret-value').toString('base64'))), JSON.stringify(seen));
     // An anonymous repository needs nothing.
     assert.equal((await fetchFiles('ghttp2', { url: `${open.url}/shop.git`, branch: 'main', composePath: 'deploy/compose.yaml' })).commit, repo.head());
   });
