@@ -78,10 +78,10 @@ describe('a stack from Git in the dashboard, updated by the webhook', { skip: !i
     // A branch the repository does not have: refused, named.
     await form.getByLabel('Branch').fill('develop');
     await form.getByLabel('Compose file in the repository').fill('ops/compose.yaml');
-    await form.getByRole('button', { name: 'Create and deploy' }).click();
+    await form.getByRole('button', { name: 'Deploy from Git' }).click();
     await page.getByTestId('git-stack-error').getByText(/branch develop not found in file:\/\//).waitFor({ timeout: PATIENCE_MS });
     await form.getByLabel('Branch').fill('main');
-    await form.getByRole('button', { name: 'Create and deploy' }).click();
+    await form.getByRole('button', { name: 'Deploy from Git' }).click();
     const created = page.getByTestId('git-stack-created');
     await created.waitFor({ timeout: 2 * PATIENCE_MS });
     assert.equal(await created.getAttribute('data-commit'), repo.head());

@@ -73,7 +73,7 @@ export function NewGitStackForm({ hostId, taken }: { hostId: string; taken: (nam
     <Section title="New stack from Git">
       <Form
         testId="git-stack-form"
-        submitLabel="Create and deploy"
+        submitLabel="Deploy from Git"
         pendingLabel="Fetching and deploying…"
         pending={create.isPending}
         canSubmit={!!name.trim() && !!url.trim() && !!branch.trim() && !!composePath.trim()}
