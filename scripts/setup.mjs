@@ -36,6 +36,8 @@ function debianPackages() {
     ['skopeo', '/usr/bin/skopeo', ['test', 'bench']],
     // zstd-compressed layers are unpacked with the host's zstd.
     ['zstd', '/usr/bin/zstd', 'all'],
+    // Stacks from a Git repository: the control plane fetches them with the host's git.
+    ['git', '/usr/bin/git', 'all'],
     ['strace', '/usr/bin/strace', ['test']],
     ['chromium', '/usr/bin/chromium', ['test']],
     ['sqlite3', '/usr/bin/sqlite3', ['test']],

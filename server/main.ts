@@ -21,6 +21,8 @@ import { uiHub } from './hub/ui';
 import { startAuditRetention } from './audit/retention';
 import { alertService } from './alerts/service';
 import { startAutoUpdates } from './updates/auto';
+import { startGitPolling } from './stacks-git/service';
+import { gitWebhooks } from './stacks-git/webhook';
 
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -76,6 +78,7 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
   const transfers = imageTransfers(agentHub());
   const logDownload = logDownloads(agentHub());
   const proxy = dockerProxy(agentHub());
+  const webhooks = gitWebhooks({ prisma: db(), hub: agentHub() });
   // Hijacked Docker API calls (attach, exec start) of the proxied hosts; the rest is socket.io's or Next's.
   http.on('upgrade', (req, socket, head) => void proxy.handleUpgrade(req, socket, head));
   http.on('request', (req, res) => {
@@ -88,6 +91,8 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
     // Image archives stream past Next, which would not hold them back to the agent's pace.
     if (transfers.handle(req, res)) return;
     if (logDownload.handle(req, res)) return;
+    // Git hosts' push webhooks: no session, the stack's secret is the credential.
+    if (webhooks.handle(req, res)) return;
     handle(req, res).catch((err: unknown) => {
       console.error(`request ${req.url}: ${(err as Error)?.stack ?? err}`);
       if (!res.headersSent) res.statusCode = 500;
@@ -116,6 +121,7 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
   const stopRetention = startAuditRetention();
   alertService().start(agents);
   const stopAutoUpdates = startAutoUpdates({ hub: agents, prisma: db() });
+  const stopGitPolling = startGitPolling({ hub: agents, prisma: db() });
 
   await new Promise<void>((resolve, reject) => {
     http.once('error', reject);
@@ -137,6 +143,7 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
       stopRetention();
       alertService().stop();
       stopAutoUpdates();
+      stopGitPolling();
       const closed = new Promise<void>((resolve) => io.close(() => resolve()));
       // http.close waits for every connection to end: a browser's keep-alive or a frozen
       // agent's socket would hold the shutdown open indefinitely.

@@ -104,6 +104,13 @@ export const MIN_ROLE: Record<string, MinRole> = {
   'stacks.restart': host('operator'),
   'stacks.down': host('operator'),
   'stacks.restartService': host('operator'),
+  // Stacks from Git: the token and the webhook secret are write-only (only "set" is read back), so operators, who deploy anyway, keep them.
+  'stackGit.get': host('viewer'),
+  'stackGit.create': host('operator'),
+  'stackGit.update': host('operator'),
+  'stackGit.redeploy': host('operator'),
+  'stackGit.rotateSecret': host('operator'),
+  'stackGit.detach': host('operator'),
 
   'logs.page': host('viewer'),
   'logs.kept': host('viewer'),

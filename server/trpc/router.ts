@@ -11,6 +11,7 @@ import { logsRouter } from './routers/logs';
 import { networksRouter } from './routers/networks';
 import { registriesRouter } from './routers/registries';
 import { stacksRouter } from './routers/stacks';
+import { stackGitRouter } from './routers/stack-git';
 import { teamRouter } from './routers/team';
 import { tokensRouter } from './routers/tokens';
 import { updatesRouter } from './routers/updates';
@@ -30,6 +31,7 @@ export const appRouter = router({
   registries: registriesRouter,
   tokens: tokensRouter,
   stacks: stacksRouter,
+  stackGit: stackGitRouter,
   fleet: fleetRouter,
   alerts: alertsRouter,
   updates: updatesRouter,

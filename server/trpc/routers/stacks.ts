@@ -16,6 +16,7 @@ import {
   type StackPlan,
   type StackSummary,
 } from '../../../protocol/stacks';
+import { removeCache } from '../../stacks-git/git';
 import { callAgent, host, hostMutation } from '../host-ops';
 import { authedProcedure, router, type AuthedContext } from '../init';
 
@@ -33,13 +34,28 @@ export function deployTarget(stack: string, before: { compose?: string; env?: st
   return text;
 }
 
-async function stored(ctx: AuthedContext, hostIdValue: string, stack: string): Promise<StackDetail | undefined> {
+async function stored(ctx: Pick<AuthedContext, 'hub'>, hostIdValue: string, stack: string): Promise<StackDetail | undefined> {
   try {
-    return await callAgent<StackDetail>(ctx, hostIdValue, { op: 'stacks.get', name: stack });
+    return await callAgent<StackDetail>(ctx as AuthedContext, hostIdValue, { op: 'stacks.get', name: stack });
   } catch (e) {
     if (e instanceof TRPCError && e.code === 'NOT_FOUND') return undefined;
     throw e;
   }
+}
+
+/**
+ * A deploy of these files, as the editor's and a Git stack's both are: the stored files are
+ * read for the audit's diff, an external stack is refused, and the agent applies the plan
+ * (only what changed is recreated). `env` undefined keeps the stored .env. `via` heads the
+ * audit target ("git 1a2b3c… by webhook").
+ */
+export async function deployFiles(ctx: Pick<AuthedContext, 'hub'>, hostIdValue: string, stack: string, files: { compose: string; env?: string }, entry: { target?: string | null }, via?: string): Promise<StackPlan> {
+  const before = await stored(ctx, hostIdValue, stack);
+  if (before?.source === 'external') throw new TRPCError({ code: 'CONFLICT', message: `stack ${stack} was started by another client (external): its definition is not Berth's to deploy` });
+  const env = files.env ?? before?.env ?? '';
+  const target = deployTarget(stack, before, { compose: files.compose, env });
+  entry.target = via ? target.replace(/^[^\n]*/, `${stack} (${via})`) : target;
+  return callAgent<StackPlan>(ctx as AuthedContext, hostIdValue, { op: 'stacks.deploy', name: stack, compose: files.compose, env }, STACK_DEPLOY_TIMEOUT_MS);
 }
 
 const simple = (op: 'stacks.stop' | 'stacks.start' | 'stacks.restart') =>
@@ -79,10 +95,9 @@ export const stacksRouter = router({
   /** Stores the files and brings the stack to them (only what changed is recreated); answers with the plan applied. */
   deploy: authedProcedure.input(z.object({ hostId, name, compose: composeTextSchema, env: envTextSchema.default('') })).mutation(({ ctx, input }) =>
     hostMutation(ctx, input.hostId, 'operator', { action: 'stacks.deploy', target: input.name }, async (entry) => {
-      const before = await stored(ctx, input.hostId, input.name);
-      if (before?.source === 'external') throw new TRPCError({ code: 'CONFLICT', message: `stack ${input.name} was started by another client (external): its definition is not Berth's to deploy` });
-      entry.target = deployTarget(input.name, before, { compose: input.compose, env: input.env });
-      return callAgent<StackPlan>(ctx, input.hostId, { op: 'stacks.deploy', name: input.name, compose: input.compose, env: input.env }, STACK_DEPLOY_TIMEOUT_MS);
+      const git = await ctx.prisma.gitStack.findUnique({ where: { hostId_name: { hostId: input.hostId, name: input.name } }, select: { url: true, branch: true, composePath: true } });
+      if (git) throw new TRPCError({ code: 'CONFLICT', message: `stack ${input.name} is Git-managed (${git.url}, branch ${git.branch}, ${git.composePath}): change it in the repository, or detach it from Git first` });
+      return deployFiles(ctx, input.hostId, input.name, { compose: input.compose, env: input.env }, entry);
     }),
   ),
 
@@ -101,6 +116,13 @@ export const stacksRouter = router({
   down: authedProcedure.input(z.object({ hostId, name, volumes: z.boolean().default(false), forget: z.boolean().default(false) })).mutation(({ ctx, input }) =>
     hostMutation(ctx, input.hostId, 'operator', { action: 'stacks.down', target: `${input.name}${input.volumes ? ' (with volumes)' : ''}${input.forget ? ' (files removed)' : ''}` }, async () => {
       await callAgent(ctx, input.hostId, { op: 'stacks.down', name: input.name, volumes: input.volumes, forget: input.forget }, STACK_DEPLOY_TIMEOUT_MS);
+      // Its files gone, a Git source would bring it back at the next push: it goes too.
+      if (input.forget) {
+        for (const g of await ctx.prisma.gitStack.findMany({ where: { hostId: input.hostId, name: input.name }, select: { id: true } })) {
+          await ctx.prisma.gitStack.delete({ where: { id: g.id } });
+          removeCache(g.id);
+        }
+      }
       return { ok: true as const };
     }),
   ),

@@ -10,6 +10,7 @@ import { ErrorText, Section } from '../../../components/ui';
 import { useHostWatch } from '../../../lib/socket';
 import { trpc } from '../../../lib/trpc';
 import { StacksTable } from '../stacks-section';
+import { NewGitStackForm } from './git-source';
 
 export default function HostStacksPage() {
   const { id: hostId } = useParams<{ id: string }>();
@@ -54,6 +55,7 @@ export default function HostStacksPage() {
           </Form>
         </Section>
       ) : null}
+      {canOperate ? <NewGitStackForm hostId={hostId} taken={(n) => stacks.some((s) => s.name === n)} /> : null}
       <Section title={`Stacks (${stacks.length})`}>
         <StacksTable hostId={hostId} stacks={stacks} />
       </Section>

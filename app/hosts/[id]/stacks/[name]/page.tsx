@@ -21,6 +21,7 @@ import { trpc } from '../../../../lib/trpc';
 import { PortLinks } from '../../port-links';
 import { stackState } from '../../stacks-section';
 import { CodeEditor } from './code-editor';
+import { GitSourceSection } from '../git-source';
 
 const TEMPLATE = `services:
   web:
@@ -48,6 +49,8 @@ function StackPageInner() {
   const [fast, setFast] = useState(false);
   const get = trpc.stacks.get.useQuery({ hostId, name }, { retry: false, enabled: !!host?.online, refetchInterval: fast ? 700 : 3000 });
   const detail = get.data;
+  const gitQuery = trpc.stackGit.get.useQuery({ hostId, name }, { retry: false, refetchInterval: 3000 });
+  const git = gitQuery.data ?? null;
   const busy = !!detail?.operation && detail.operation.finishedAt === undefined;
   useEffect(() => setFast(busy), [busy]);
   // A refetch of a query with no data clears its error while it runs: "not found" is kept until an answer says otherwise.
@@ -98,16 +101,31 @@ function StackPageInner() {
         </Notice>
       ) : null}
       {detail && canOperate ? <StackActions hostId={hostId} name={name} detail={detail} busy={busy} onChanged={() => void get.refetch()} /> : null}
+      {git ? (
+        <GitSourceSection
+          hostId={hostId}
+          name={name}
+          info={git}
+          canOperate={canOperate}
+          onChanged={() => {
+            setFast(true);
+            void gitQuery.refetch();
+            void get.refetch();
+          }}
+        />
+      ) : null}
       {detail?.operation ? <OperationPanel detail={detail} busy={busy} /> : null}
       {detail ? <ServicesSection hostId={hostId} name={name} detail={detail} canOperate={canOperate} online={host.online} agentAddress={host.address} onChanged={() => void get.refetch()} /> : null}
       {host.online && (detail?.source === 'berth' || missing) ? (
         <EditorSection
-          key={detail ? 'existing' : 'new'}
+          // A Git stack's files change under the page: the editor shows what was deployed last.
+          key={detail ? (git ? `git:${detail.compose ?? ''}:${detail.env ?? ''}` : 'existing') : 'new'}
           hostId={hostId}
           name={name}
           detail={detail}
-          isNew={missing || params?.get('new') === '1'}
-          canOperate={canOperate}
+          isNew={(missing || params?.get('new') === '1') && !git}
+          canOperate={canOperate && !git && gitQuery.isSuccess}
+          gitManaged={!!git}
           busy={busy}
           onDeployed={() => {
             setFast(true);
@@ -284,6 +302,7 @@ function EditorSection({
   detail,
   isNew,
   canOperate,
+  gitManaged,
   busy,
   onDeployed,
 }: {
@@ -292,6 +311,7 @@ function EditorSection({
   detail: StackDetail | undefined;
   isNew: boolean;
   canOperate: boolean;
+  gitManaged: boolean;
   busy: boolean;
   onDeployed: () => void;
 }) {
@@ -362,6 +382,9 @@ function EditorSection({
         ) : null
       }
     >
+      {gitManaged ? (
+        <Notice testId="stack-git-managed">This stack is Git-managed: its files are the repository&apos;s, shown here read-only as last deployed. Change them with a commit, or detach the stack from Git to edit it here.</Notice>
+      ) : null}
       <div className="grid gap-4 lg:grid-cols-3">
         <div className="lg:col-span-2">
           <CodeEditor id="stack-compose" label="compose.yaml" value={compose} onChange={setCompose} badLines={badLines} readOnly={!canOperate} testId="stack-compose" />
