@@ -16,6 +16,7 @@ import type { UpdateOutcome, UpdateReport } from '../../protocol/updates';
 import type { AgentHub } from '../hub/agents';
 import { writeAudit } from '../trpc/host-ops';
 import { registryAuthFor } from '../registries';
+import { alertService } from '../alerts/service';
 import { teamAuths } from './auths';
 import { nextDue, parseSchedule, ScheduleError } from '../../protocol/update-schedule';
 
@@ -82,6 +83,10 @@ export async function runAutoUpdates(deps: AutoUpdateDeps, mem: AutoUpdateMemory
       const said = res.ok ? (res.result!.outcome === 'rolled-back' ? res.result!.message : `ok: ${res.result!.message}`) : `error: ${res.error}`;
       results.push(`${c.name}: ${said}`);
       await audit('containers.autoUpdate', target, said);
+      const ended = res.ok ? { outcome: res.result!.outcome, message: res.result!.message, containerId: res.result!.containerId } : { outcome: 'failed' as const, message: said, containerId: c.id };
+      await alertService()
+        .updateResult(hostId, { name: c.name, image: c.image, labels: c.labels, automatic: true, ...ended })
+        .catch((err: Error) => console.error(`alerts: automatic update of ${c.name} on host ${hostId}: ${err.message}`));
     }
     if (results.length) await audit('updates.autoSummary', `${results.length} container(s)`, results.join('; '));
     out.push({ hostId, results });

@@ -3,8 +3,10 @@
 // with rollback, audited with how it ended.
 import { TRPCError } from '@trpc/server';
 import { z } from 'zod';
-import { UPDATE_TIMEOUT_MS } from '../../../protocol/agent-link';
+import { UPDATE_TIMEOUT_MS, type ContainerSummary } from '../../../protocol/agent-link';
+import type { UpdateResultEvent } from '../../../protocol/alerts';
 import type { UpdateOutcome, UpdateReport } from '../../../protocol/updates';
+import { alertService } from '../../alerts/service';
 import { registryAuthFor } from '../../registries';
 import { teamAuths } from '../../updates/auths';
 import { callAgent, host, toTRPCError, writeAudit } from '../host-ops';
@@ -20,6 +22,13 @@ async function report(ctx: AuthedContext, input: { hostId: string; ids?: string[
   const images = ctx.hub.view(h).containers.map((c) => c.image);
   const auths = await teamAuths(ctx.prisma, h.teamId, images);
   return callAgent<UpdateReport>(ctx, input.hostId, { op: 'updates.status', ...(Object.keys(auths).length ? { auths } : {}), ...(force ? { force } : {}), ...(input.ids ? { ids: input.ids } : {}) }, STATUS_TIMEOUT_MS);
+}
+
+/** Hands an update's end to alerting; a failure there is logged, never the update's. */
+export async function alertUpdate(hostId: string, e: UpdateResultEvent): Promise<void> {
+  await alertService()
+    .updateResult(hostId, e)
+    .catch((err: Error) => console.error(`alerts: update of ${e.name} on host ${hostId}: ${err.message}`));
 }
 
 export const updatesRouter = router({
@@ -38,6 +47,8 @@ export const updatesRouter = router({
     .input(z.object({ hostId, id: z.string().trim().min(1).max(200), healthTimeoutSec: z.number().int().min(1).max(3600).optional() }))
     .mutation(async ({ ctx, input }) => {
       const entry = { action: 'containers.updateImage', target: input.id, hostId: null as string | null, teamId: null as string | null };
+      // Set once the caller may update on the host: from then on a failure is the update's.
+      let started: { hostId: string; c?: ContainerSummary } | undefined;
       try {
         const { host: h } = await host(ctx, input.hostId, 'operator').catch(async (err: TRPCError) => {
           // Recorded against the host only when the caller may know it exists (as hostMutation does).
@@ -50,6 +61,7 @@ export const updatesRouter = router({
         Object.assign(entry, { hostId: h.id, teamId: h.teamId });
         const c = ctx.hub.view(h).containers.find((x) => x.id === input.id || x.name === input.id);
         if (c) entry.target = `${c.name} (${c.image})`;
+        started = { hostId: h.id, c };
         const auth = c ? await registryAuthFor(ctx.prisma, h.teamId, c.image) : undefined;
         const out = await callAgent<UpdateOutcome>(
           ctx,
@@ -58,10 +70,15 @@ export const updatesRouter = router({
           UPDATE_TIMEOUT_MS,
         );
         await writeAudit(ctx, entry, out.outcome === 'rolled-back' ? out.message : `ok: ${out.message}`);
+        await alertUpdate(h.id, { name: out.name, image: c?.image ?? '', containerId: out.containerId, labels: c?.labels, automatic: false, outcome: out.outcome, message: out.message });
         return out;
       } catch (err) {
         const t = toTRPCError(err);
         await writeAudit(ctx, entry, `error: ${t.code}: ${t.message}`);
+        if (started) {
+          const c = started.c;
+          await alertUpdate(started.hostId, { name: c?.name ?? input.id, image: c?.image ?? '', containerId: c?.id, labels: c?.labels, automatic: false, outcome: 'failed', message: `error: ${t.message}` });
+        }
         throw t;
       }
     }),
