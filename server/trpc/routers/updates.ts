@@ -5,7 +5,8 @@ import { TRPCError } from '@trpc/server';
 import { z } from 'zod';
 import { UPDATE_TIMEOUT_MS, type ContainerSummary } from '../../../protocol/agent-link';
 import type { UpdateResultEvent } from '../../../protocol/alerts';
-import type { UpdateOutcome, UpdateReport } from '../../../protocol/updates';
+import type { StackUpdateOutcome, UpdateOutcome, UpdateReport } from '../../../protocol/updates';
+import { stackNameSchema } from '../../../protocol/stacks';
 import { alertService } from '../../alerts/service';
 import { registryAuthFor } from '../../registries';
 import { teamAuths } from '../../updates/auths';
@@ -78,6 +79,53 @@ export const updatesRouter = router({
         if (started) {
           const c = started.c;
           await alertUpdate(started.hostId, { name: c?.name ?? input.id, image: c?.image ?? '', containerId: c?.id, labels: c?.labels, automatic: false, outcome: 'failed', message: `error: ${t.message}` });
+        }
+        throw t;
+      }
+    }),
+
+  /**
+   * Updates a stack's services together on the agent: pulled, the changed ones made again from
+   * their new images in dependency order, all of them put back if one does not come up. One
+   * audit row with a summary per service; the service that did not come up raises the
+   * update-failed alert, the updated ones resolve theirs.
+   */
+  updateStack: authedProcedure
+    .input(z.object({ hostId, name: stackNameSchema, healthTimeoutSec: z.number().int().min(1).max(3600).optional() }))
+    .mutation(async ({ ctx, input }) => {
+      const entry = { action: 'stacks.updateImages', target: input.name, hostId: null as string | null, teamId: null as string | null };
+      let started: { hostId: string; containers: ContainerSummary[] } | undefined;
+      try {
+        const { host: h } = await host(ctx, input.hostId, 'operator').catch(async (err: TRPCError) => {
+          if (err.code === 'FORBIDDEN') {
+            const row = await ctx.prisma.host.findUnique({ where: { id: input.hostId }, select: { id: true, teamId: true } });
+            if (row) Object.assign(entry, { hostId: row.id, teamId: row.teamId });
+          } else entry.target = `${input.name} (host ${input.hostId})`;
+          throw err;
+        });
+        Object.assign(entry, { hostId: h.id, teamId: h.teamId });
+        const containers = ctx.hub.view(h).containers.filter((c) => c.labels?.['com.docker.compose.project'] === input.name);
+        started = { hostId: h.id, containers };
+        const auths = await teamAuths(ctx.prisma, h.teamId, containers.map((c) => c.image));
+        const out = await callAgent<StackUpdateOutcome>(
+          ctx,
+          input.hostId,
+          { op: 'updates.stack', project: input.name, ...(Object.keys(auths).length ? { auths } : {}), ...(input.healthTimeoutSec ? { healthTimeoutSec: input.healthTimeoutSec } : {}) },
+          UPDATE_TIMEOUT_MS,
+        );
+        const summary = out.services.map((s) => `${s.service} (${s.image}): ${s.outcome}: ${s.message}`).join('; ');
+        await writeAudit(ctx, entry, `${out.outcome === 'rolled-back' ? out.message : `ok: ${out.message}`}${summary ? ` — ${summary}` : ''}`.slice(0, 4000));
+        for (const s of out.services) {
+          if (!s.failed && s.outcome !== 'updated' && s.outcome !== 'up-to-date') continue;
+          const c = containers.find((x) => x.name === s.name);
+          await alertUpdate(h.id, { name: s.name, image: s.image, containerId: s.containerId, labels: c?.labels, automatic: false, outcome: s.failed ? 'rolled-back' : s.outcome === 'updated' ? 'updated' : 'up-to-date', message: s.message, stack: input.name });
+        }
+        return out;
+      } catch (err) {
+        const t = toTRPCError(err);
+        await writeAudit(ctx, entry, `error: ${t.code}: ${t.message}`);
+        if (started && t.code !== 'NOT_FOUND') {
+          for (const c of started.containers) await alertUpdate(started.hostId, { name: c.name, image: c.image, containerId: c.id, labels: c.labels, automatic: false, outcome: 'failed', message: `error: stack ${input.name}: ${t.message}`, stack: input.name });
         }
         throw t;
       }

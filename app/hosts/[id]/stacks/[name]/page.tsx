@@ -21,6 +21,7 @@ import { trpc } from '../../../../lib/trpc';
 import { PortLinks } from '../../port-links';
 import { stackState } from '../../stacks-section';
 import { CodeEditor } from './code-editor';
+import { StackUpdates } from './stack-updates';
 
 const TEMPLATE = `services:
   web:
@@ -100,6 +101,7 @@ function StackPageInner() {
       {detail && canOperate ? <StackActions hostId={hostId} name={name} detail={detail} busy={busy} onChanged={() => void get.refetch()} /> : null}
       {detail?.operation ? <OperationPanel detail={detail} busy={busy} /> : null}
       {detail ? <ServicesSection hostId={hostId} name={name} detail={detail} canOperate={canOperate} online={host.online} agentAddress={host.address} onChanged={() => void get.refetch()} /> : null}
+      {detail ? <StackUpdates hostId={hostId} name={name} detail={detail} canOperate={canOperate} online={host.online} onChanged={() => void get.refetch()} /> : null}
       {host.online && (detail?.source === 'berth' || missing) ? (
         <EditorSection
           key={detail ? 'existing' : 'new'}
