@@ -312,6 +312,8 @@ export const agentCommandSchema = z.discriminatedUnion('op', [
     project: z.string().min(1).max(255),
     auths: z.record(z.string().min(1).max(255), registryAuthSchema).optional(),
     healthTimeoutSec: z.number().int().min(1).max(3600).optional(),
+    /** Only these of its containers (ids or names): the automatic pass's, which asked by label. */
+    only: z.array(id).min(1).max(1000).optional(),
   }),
   /** The Docker API proxied through the control plane (protocol/docker-tunnel.ts). */
   ...tunnelCommandSchemas,

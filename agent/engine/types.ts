@@ -379,7 +379,7 @@ export interface Engine extends EventEmitter<EngineEvents> {
   /** Pull, recreate with the same settings under the same name, roll back unless it comes up (agent/engine/updates/recreate.ts). */
   updateContainerImage(idOrName: string, opts?: Omit<RecreateOptions, 'onPhase'>): Promise<RecreateOutcome>;
   /** A compose project's services updated together, rolled back together (agent/engine/updates/index.ts). */
-  updateStack(project: string, opts?: { auths?: Record<string, RegistryAuth>; healthTimeoutSec?: number; settleMs?: number }): Promise<StackUpdateOutcome>;
+  updateStack(project: string, opts?: { auths?: Record<string, RegistryAuth>; healthTimeoutSec?: number; settleMs?: number; only?: string[] }): Promise<StackUpdateOutcome>;
   /** A user's start: restart count and manual-stop mark are reset. 409 for a paused container. */
   start(idOrName: string): Promise<void>;
   /** SIGTERM (or the image's StopSignal), then SIGKILL after `timeoutSec` (default 10). A manual stop:

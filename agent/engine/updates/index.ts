@@ -131,9 +131,15 @@ export class HostUpdates {
    * images) stay until every changed service is up; if one is not, every changed service is put
    * back as it was.
    */
-  async updateStack(project: string, opts: { auths?: Record<string, RegistryAuth>; healthTimeoutSec?: number; settleMs?: number } = {}): Promise<StackUpdateOutcome> {
-    const all = this.engine.list({ all: true }).filter((c) => c.spec.labels?.[STACK.project] === project && c.spec.labels?.[STACK.oneoff] !== 'True');
+  async updateStack(project: string, opts: { auths?: Record<string, RegistryAuth>; healthTimeoutSec?: number; settleMs?: number; only?: string[] } = {}): Promise<StackUpdateOutcome> {
+    let all = this.engine.list({ all: true }).filter((c) => c.spec.labels?.[STACK.project] === project && c.spec.labels?.[STACK.oneoff] !== 'True');
     if (!all.length) throw notFound(`No such stack: ${project} (it has no containers)`);
+    if (opts.only) {
+      const only = opts.only;
+      const missing = only.filter((x) => !all.some((c) => c.id === x || c.name === x));
+      if (missing.length) throw notFound(`stack ${project} has no container ${missing.join(', ')}`);
+      all = all.filter((c) => only.includes(c.id) || only.includes(c.name));
+    }
     const services: StackServiceUpdate[] = [];
     const held: Array<{ s: StackServiceUpdate; held: HeldUpdate }> = [];
     let failed: StackServiceUpdate | undefined;
