@@ -115,11 +115,13 @@ export class HostUpdates {
         onPhase: (phase, message, extra) => Object.assign(job, { phase, message }, extra ?? {}),
       });
       Object.assign(job, { phase: out.outcome, message: out.message, newImageId: out.newImageId, finishedAt: new Date().toISOString() });
-      // What the registry said is still true; whether this container runs it is what changed.
       return out;
     } catch (err) {
       Object.assign(job, { phase: 'failed', message: (err as Error).message, finishedAt: new Date().toISOString() });
       throw err;
+    } finally {
+      // It pulled the tag: what the registry was last known to say of it may be older than that.
+      this.checker.forget(rec.image);
     }
   }
 
@@ -182,6 +184,9 @@ export class HostUpdates {
         const left = await h.held.rollback();
         problems.push(...left.map((p) => `${h.s.service}: ${p}`));
         Object.assign(h.s, { outcome: 'rolled-back', message: `rolled back with the stack (${failed.service} did not come up)`, containerId: this.engine.inspect(h.s.name).id });
+        // The container page's record of the update says so too.
+        const job = this.jobs.get(h.s.name);
+        if (job) Object.assign(job, { phase: 'rolled-back', message: h.s.message, finishedAt: new Date().toISOString() });
       }
       if (problems.length) throw new EngineError(500, `update of stack ${project} failed (${failed.service}: ${failed.message}) and the rollback did not complete: ${problems.join('; ')}`);
       return { project, outcome: 'rolled-back', message: `rolled back: ${failed.service}: ${failed.message.replace(/^rolled back: /, '')}`, services };
