@@ -207,8 +207,8 @@ async function bulkUpdate(ctx: AuthedContext, h: { id: string; teamId: string; n
   if (!res.ok) {
     const error = res.status === 503 ? 'host is offline' : res.error;
     await writeAudit(ctx, entry, `error: ${error}`);
-    // An offline host never started it: nothing failed on the container.
-    if (res.status !== 503 && res.status !== 404) await alertUpdate(h.id, { name, image: c?.image ?? '', containerId: c?.id, labels: c?.labels, automatic: false, outcome: 'failed', message: `error: ${error}` });
+    // Refused, already under way, or the host offline: it never began, so nothing failed on the container.
+    if (res.status !== 503 && res.status !== 409) await alertUpdate(h.id, { name, image: c?.image ?? '', containerId: c?.id, labels: c?.labels, automatic: false, outcome: 'failed', message: `error: ${error}` });
     return { ...base, ok: false, error };
   }
   const out = res.result!;

@@ -25,6 +25,9 @@ async function report(ctx: AuthedContext, input: { hostId: string; ids?: string[
   return callAgent<UpdateReport>(ctx, input.hostId, { op: 'updates.status', ...(Object.keys(auths).length ? { auths } : {}), ...(force ? { force } : {}), ...(input.ids ? { ids: input.ids } : {}) }, STATUS_TIMEOUT_MS);
 }
 
+/** Errors that mean the update never began (refused, already under way, the host offline): no update failed. */
+export const NOT_BEGUN = new Set(['CONFLICT', 'PRECONDITION_FAILED']);
+
 /** Hands an update's end to alerting; a failure there is logged, never the update's. */
 export async function alertUpdate(hostId: string, e: UpdateResultEvent): Promise<void> {
   await alertService()
@@ -76,7 +79,7 @@ export const updatesRouter = router({
       } catch (err) {
         const t = toTRPCError(err);
         await writeAudit(ctx, entry, `error: ${t.code}: ${t.message}`);
-        if (started) {
+        if (started && !NOT_BEGUN.has(t.code)) {
           const c = started.c;
           await alertUpdate(started.hostId, { name: c?.name ?? input.id, image: c?.image ?? '', containerId: c?.id, labels: c?.labels, automatic: false, outcome: 'failed', message: `error: ${t.message}` });
         }
@@ -124,7 +127,7 @@ export const updatesRouter = router({
       } catch (err) {
         const t = toTRPCError(err);
         await writeAudit(ctx, entry, `error: ${t.code}: ${t.message}`);
-        if (started && t.code !== 'NOT_FOUND') {
+        if (started && !NOT_BEGUN.has(t.code) && t.code !== 'NOT_FOUND') {
           for (const c of started.containers) await alertUpdate(started.hostId, { name: c.name, image: c.image, containerId: c.id, labels: c.labels, automatic: false, outcome: 'failed', message: `error: stack ${input.name}: ${t.message}`, stack: input.name });
         }
         throw t;
