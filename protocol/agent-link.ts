@@ -306,6 +306,15 @@ export const agentCommandSchema = z.discriminatedUnion('op', [
   }),
   /** Pull the container's reference, recreate it from the new image, roll back unless it comes up → the outcome. */
   z.strictObject({ op: z.literal('updates.apply'), id, auth: registryAuthSchema.optional(), healthTimeoutSec: z.number().int().min(1).max(3600).optional() }),
+  /** Update a compose project's services together (rolled back together) → StackUpdateOutcome. `auths` as for updates.status. */
+  z.strictObject({
+    op: z.literal('updates.stack'),
+    project: z.string().min(1).max(255),
+    auths: z.record(z.string().min(1).max(255), registryAuthSchema).optional(),
+    healthTimeoutSec: z.number().int().min(1).max(3600).optional(),
+    /** Only these of its containers (ids or names): the automatic pass's, which asked by label. */
+    only: z.array(id).min(1).max(1000).optional(),
+  }),
   /** The Docker API proxied through the control plane (protocol/docker-tunnel.ts). */
   ...tunnelCommandSchemas,
   /**

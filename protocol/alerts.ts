@@ -94,3 +94,23 @@ export const logMatchSchema = z.object({
   stream: z.enum(['stdout', 'stderr']),
   suppressed: z.number().int().nonnegative(),
 });
+
+/** The event kind raised when an image update (manual, automatic, or of a stack) fails or is rolled back. */
+export const UPDATE_FAILED_KIND = 'update.failed';
+
+/** How one update of one container ended, as the control plane hands it to alerting. */
+export interface UpdateResultEvent {
+  /** The container's name: the subject of the alert (its id changes with every update). */
+  name: string;
+  image: string;
+  /** The container running under the name now (the old one after a rollback), when known. */
+  containerId?: string;
+  labels?: Record<string, string>;
+  /** Started by the automatic pass (not by a person or the stack page). */
+  automatic: boolean;
+  /** updated / up-to-date: succeeded; rolled-back / failed: the update did not happen. */
+  outcome: 'updated' | 'up-to-date' | 'rolled-back' | 'failed';
+  message: string;
+  /** Its stack, when the update was one of a stack's. */
+  stack?: string;
+}

@@ -71,3 +71,27 @@ export const AUTO_UPDATE_LABEL = 'berth.auto-update';
 export const AUTO_UPDATE_SCHEDULE_LABEL = 'berth.auto-update.schedule';
 /** "02:00-05:00" (UTC; may wrap past midnight), optionally days first: "sat,sun 02:00-05:00". None: any time. */
 export const AUTO_UPDATE_WINDOW_LABEL = 'berth.auto-update.window';
+
+/** One service of a stack update. */
+export interface StackServiceUpdate {
+  service: string;
+  /** Its container's name. */
+  name: string;
+  image: string;
+  /** rolled-back: put back because it or another changed service did not come up; skipped: not updated (why in message). */
+  outcome: 'updated' | 'up-to-date' | 'rolled-back' | 'skipped';
+  message: string;
+  /** The container running under the name now. */
+  containerId: string;
+  /** The service whose new container did not come up (the cause of a stack's rollback). */
+  failed?: boolean;
+}
+
+/** How a stack's update ended: updated only when every changed service came up; otherwise all of them were put back. */
+export interface StackUpdateOutcome {
+  project: string;
+  outcome: 'updated' | 'up-to-date' | 'rolled-back';
+  /** A summary in words, for the audit log. */
+  message: string;
+  services: StackServiceUpdate[];
+}

@@ -35,7 +35,7 @@ import type { NetworkCreate, NetworkInfo } from '../../protocol/network';
 import { ContainerStorage } from './volumes/mounts';
 import { HostUpdates, type UpdateRequest } from './updates';
 import type { RecreateOptions, RecreateOutcome } from './updates/recreate';
-import type { UpdateReport } from '../../protocol/updates';
+import type { StackUpdateOutcome, UpdateReport } from '../../protocol/updates';
 import { directorySize, VolumeStore, type VolumeEvent, type VolumeRecord } from './volumes/store';
 import type {
   AttachOptions,
@@ -289,6 +289,9 @@ class EngineImpl extends EventEmitter<EngineEvents> implements BerthEngine {
   }
   updateContainerImage(idOrName: string, opts?: Omit<RecreateOptions, 'onPhase'>): Promise<RecreateOutcome> {
     return this.updates.update(idOrName, opts);
+  }
+  updateStack(project: string, opts?: Parameters<HostUpdates['updateStack']>[1]): Promise<StackUpdateOutcome> {
+    return this.updates.updateStack(project, opts);
   }
   // A copy freezes the container and holds its lock: these wait for it, as Docker's do.
   stop(idOrName: string, timeoutSec?: number): Promise<void> {

@@ -15,7 +15,7 @@ import type { VolumeEvent } from './volumes/store';
 import type { PageRequest } from './logs/history';
 import type { SearchHit, SearchOutcome } from './logs/search';
 import type { KeptLog, LogPage, LogRetention } from '../../protocol/logs';
-import type { UpdateReport } from '../../protocol/updates';
+import type { StackUpdateOutcome, UpdateReport } from '../../protocol/updates';
 import type { UpdateRequest } from './updates';
 import type { RecreateOptions, RecreateOutcome } from './updates/recreate';
 
@@ -378,6 +378,8 @@ export interface Engine extends EventEmitter<EngineEvents> {
   imageUpdates(req?: UpdateRequest): Promise<UpdateReport>;
   /** Pull, recreate with the same settings under the same name, roll back unless it comes up (agent/engine/updates/recreate.ts). */
   updateContainerImage(idOrName: string, opts?: Omit<RecreateOptions, 'onPhase'>): Promise<RecreateOutcome>;
+  /** A compose project's services updated together, rolled back together (agent/engine/updates/index.ts). */
+  updateStack(project: string, opts?: { auths?: Record<string, RegistryAuth>; healthTimeoutSec?: number; settleMs?: number; only?: string[] }): Promise<StackUpdateOutcome>;
   /** A user's start: restart count and manual-stop mark are reset. 409 for a paused container. */
   start(idOrName: string): Promise<void>;
   /** SIGTERM (or the image's StopSignal), then SIGKILL after `timeoutSec` (default 10). A manual stop:

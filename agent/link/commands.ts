@@ -283,6 +283,8 @@ export async function runCommand(ctx: CommandContext, raw: unknown): Promise<Com
             pullOptions: { ...(cmd.auth ? { auth: cmd.auth } : {}) },
           }),
         };
+      case 'updates.stack':
+        return { ok: true, result: await engine.updateStack(cmd.project, { ...(cmd.auths ? { auths: cmd.auths } : {}), ...(cmd.healthTimeoutSec ? { healthTimeoutSec: cmd.healthTimeoutSec } : {}), ...(cmd.only ? { only: cmd.only } : {}) }) };
       case 'docker.open':
         if (!ctx.tunnels) throw new EngineError(501, 'this agent does not carry proxied Docker API connections');
         await ctx.tunnels.connect(cmd.tunnelId);

@@ -8,7 +8,7 @@ import { formatTime } from '../lib/format';
 import { trpc } from '../lib/trpc';
 import { useRole } from '../lib/use-role';
 
-type Kind = 'container.died' | 'container.restarts' | 'container.unhealthy' | 'host.offline' | 'metric.cpu' | 'metric.memory' | 'host.disk' | 'log.pattern';
+type Kind = 'container.died' | 'container.restarts' | 'container.unhealthy' | 'host.offline' | 'metric.cpu' | 'metric.memory' | 'host.disk' | 'log.pattern' | 'update.failed';
 type OptionField = { key: string; label: string; type: 'number' | 'text' | 'bool' | 'target'; value: string | boolean };
 
 const KINDS: Array<{ kind: Kind; label: string; fields: OptionField[] }> = [
@@ -59,6 +59,7 @@ const KINDS: Array<{ kind: Kind; label: string; fields: OptionField[] }> = [
       { key: 'minIntervalSec', label: 'At most one report per s', type: 'number', value: '30' },
     ],
   },
+  { kind: 'update.failed', label: 'Image update failed', fields: [{ key: 'automaticOnly', label: 'Automatic updates only', type: 'bool', value: false }] },
 ];
 
 const kindLabel = (k: string) => KINDS.find((x) => x.kind === k)?.label ?? k;

@@ -1,7 +1,9 @@
 'use client';
 // Every container of every host the user sees, in one table: paged, filtered and sorted on
-// the server (its in-memory fleet index), with bulk stop, start, restart and remove for
-// operators, each confirmed by a dialog that names what will happen and reported per container.
+// the server (its in-memory fleet index), with bulk stop, start, restart, remove and image
+// update for operators, each confirmed by a dialog that names what will happen and reported
+// per container. Live: the page's rows are fetched again when the fleet's container counts
+// move (./live.ts), so a container stopped anywhere shows without a reload.
 import Link from 'next/link';
 import { useMemo, useState } from 'react';
 import { ConfirmDialog } from '../components/confirm-dialog';
@@ -13,6 +15,7 @@ import { summaryStatus } from '../../protocol/docker-words';
 import { shortId } from '../lib/format';
 import { useNow } from '../lib/use-now';
 import { useHostsChanged } from '../lib/socket';
+import { useFleetContainersLive } from './live';
 import { trpc } from '../lib/trpc';
 import { bulkSentence, type BulkAction as Action, type Picked } from '../lib/fleet';
 import { useRole } from '../lib/use-role';
@@ -37,9 +40,11 @@ export default function FleetContainersPage() {
   const opt = (s: string) => s.trim() || undefined;
   const q = trpc.fleet.containers.useQuery(
     { text: opt(f.text), name: opt(f.name), image: opt(f.image), host: opt(f.host), label: opt(f.label), state: f.state || undefined, sort, desc, page, pageSize: PAGE_SIZE },
-    { placeholderData: (prev) => prev, refetchInterval: 15_000 },
+    { placeholderData: (prev) => prev },
   );
   useHostsChanged(() => void utils.fleet.containers.invalidate());
+  const pageHosts = useMemo(() => [...new Set((q.data?.rows ?? []).map((r) => r.hostId))], [q.data]);
+  useFleetContainersLive(pageHosts, () => void utils.fleet.containers.invalidate());
   const bulk = trpc.fleet.bulk.useMutation({ onSettled: () => void utils.fleet.containers.invalidate() });
   const rows = useMemo(() => q.data?.rows ?? [], [q.data]);
   const pickedList = [...picked.values()];
@@ -61,7 +66,7 @@ export default function FleetContainersPage() {
       const n = new Map(m);
       for (const r of rows) {
         if (allOnPage) n.delete(key(r));
-        else n.set(key(r), { hostId: r.hostId, id: r.id, name: r.name, hostName: r.hostName });
+        else n.set(key(r), { hostId: r.hostId, id: r.id, name: r.name, hostName: r.hostName, image: r.image });
       }
       return n;
     });
@@ -117,7 +122,7 @@ export default function FleetContainersPage() {
           <span className="text-sm text-slate-600" data-testid="picked-count">
             {picked.size} selected
           </span>
-          {(['stop', 'start', 'restart', 'remove'] as const).map((a) => (
+          {(['stop', 'start', 'restart', 'update', 'remove'] as const).map((a) => (
             <button key={a} type="button" className={a === 'remove' ? 'btn-danger' : 'btn-secondary'} disabled={!picked.size || bulk.isPending} onClick={() => setAsking(a)} data-testid={`bulk-${a}`}>
               {a[0].toUpperCase() + a.slice(1)}
             </button>
@@ -141,7 +146,7 @@ export default function FleetContainersPage() {
           <ul className="mt-1 space-y-0.5">
             {bulk.data.results.map((r) => (
               <li key={key(r)} data-testid="bulk-result" data-ok={r.ok} className={r.ok ? 'text-emerald-800' : 'text-red-700'}>
-                {r.name} on {r.hostName}: {r.ok ? 'done' : r.error}
+                {r.name} on {r.hostName}: {r.ok ? (r.detail ?? 'done') : r.error}
               </li>
             ))}
           </ul>
@@ -190,7 +195,7 @@ export default function FleetContainersPage() {
                     <input
                       type="checkbox"
                       checked={picked.has(key(r))}
-                      onChange={() => toggle({ hostId: r.hostId, id: r.id, name: r.name, hostName: r.hostName })}
+                      onChange={() => toggle({ hostId: r.hostId, id: r.id, name: r.name, hostName: r.hostName, image: r.image })}
                       aria-label={`Select ${r.name} on ${r.hostName}`}
                       data-testid="pick"
                     />

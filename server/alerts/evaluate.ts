@@ -117,7 +117,8 @@ export class Evaluator {
     const m = this.metrics.get(host.id);
     const t = this.now();
     for (const rule of rules) {
-      if (!ruleCoversHost(rule, host.id) || rule.kind === 'host.offline') continue;
+      // Update failures open and resolve on updates' own results (AlertService.updateResult), not on state.
+      if (!ruleCoversHost(rule, host.id) || rule.kind === 'host.offline' || rule.kind === 'update.failed') continue;
       const active = new Map<string, { title: string; detail: Record<string, unknown> }>();
       const containers = (snap?.containers ?? []).filter((c) => containerSelected(rule.containers, c));
       const base = { host: host.name, hostId: host.id };

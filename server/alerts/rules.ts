@@ -1,9 +1,9 @@
 // Alert rules: what each kind takes, checked when a rule is saved and again when it is read
 // back, and the rule as the evaluator uses it.
 import { z } from 'zod';
-import { containerSelectorSchema, LOG_PATTERN_MAX, type ContainerSelector } from '../../protocol/alerts';
+import { containerSelectorSchema, LOG_PATTERN_MAX, UPDATE_FAILED_KIND, type ContainerSelector } from '../../protocol/alerts';
 
-export const RULE_KINDS = ['container.died', 'container.restarts', 'container.unhealthy', 'host.offline', 'metric.cpu', 'metric.memory', 'host.disk', 'log.pattern'] as const;
+export const RULE_KINDS = ['container.died', 'container.restarts', 'container.unhealthy', 'host.offline', 'metric.cpu', 'metric.memory', 'host.disk', 'log.pattern', UPDATE_FAILED_KIND] as const;
 export type RuleKind = (typeof RULE_KINDS)[number];
 
 const seconds = (max: number) => z.number().int().min(0).max(max);
@@ -32,6 +32,11 @@ export const ruleOptionSchemas = {
     /** At most one report per container this often (the agent counts the rest). */
     minIntervalSec: z.number().int().min(1).max(3600).default(30),
   }),
+  /**
+   * An image update failed or was rolled back; resolved by a later update of the same container
+   * (by name) that succeeds. automaticOnly: only updates the automatic pass started.
+   */
+  [UPDATE_FAILED_KIND]: z.strictObject({ automaticOnly: z.boolean().default(false) }),
 } satisfies Record<RuleKind, z.ZodType>;
 
 export type RuleOptions = { [K in RuleKind]: z.output<(typeof ruleOptionSchemas)[K]> };
@@ -58,7 +63,7 @@ export type Rule = {
 /** Kinds whose subject is a container (the others: a host, or a container/host by `target`). */
 export function aboutContainers(r: Pick<Rule, 'kind' | 'options'>): boolean {
   if (r.kind === 'metric.cpu' || r.kind === 'metric.memory') return (r.options as { target: string }).target === 'container';
-  return r.kind.startsWith('container.') || r.kind === 'log.pattern';
+  return r.kind.startsWith('container.') || r.kind === 'log.pattern' || r.kind === UPDATE_FAILED_KIND;
 }
 
 /** Checks a kind's options (an unknown kind or option is refused by name); the defaults filled in. */

@@ -4,7 +4,7 @@
 // the cluster's view of who is connected. Either way each open and resolve goes through the
 // database's unique open key (./store.ts), so with several processes an alert fires once.
 import type { HostSnapshot } from '../../protocol/agent-link';
-import { hostMetricsSchema, logMatchSchema, type AgentLogRule, type HostMetrics, type LogMatch } from '../../protocol/alerts';
+import { containerSelected, hostMetricsSchema, logMatchSchema, UPDATE_FAILED_KIND, type AgentLogRule, type HostMetrics, type LogMatch, type UpdateResultEvent } from '../../protocol/alerts';
 import { db } from '../db';
 import { berthGlobal } from '../global';
 import type { AgentHub, AlertTap } from '../hub/agents';
@@ -147,6 +147,44 @@ export class AlertService implements AlertTap {
         if (rule) await this.store.touch({ rule, subject: `container:${hostId}/${m.containerId}`, detail: { ...m, host: host.name, hostId, container: m.containerName } });
       }
     });
+  }
+
+  /**
+   * An update of a container ended: a failure or rollback opens the team's update-failed rules
+   * that cover it, a success resolves them. Called by whichever process ran the update (the
+   * database makes each open and resolve happen once). The subject is the container's name on
+   * the host, which an update keeps while the id changes.
+   */
+  async updateResult(hostId: string, e: UpdateResultEvent): Promise<void> {
+    const host = await this.hostRef(hostId);
+    if (!host) return;
+    const rules = (await this.rulesOf(host.teamId)).filter(
+      (r): r is Extract<Rule, { kind: typeof UPDATE_FAILED_KIND }> => r.kind === UPDATE_FAILED_KIND && ruleCoversHost(r, hostId) && containerSelected(r.containers, e),
+    );
+    const subject = `container:${hostId}/${e.name}`;
+    const failed = e.outcome === 'rolled-back' || e.outcome === 'failed';
+    for (const rule of rules) {
+      if (!failed) {
+        await this.store.resolve({ rule, subject });
+        continue;
+      }
+      if (rule.options.automaticOnly && !e.automatic) continue;
+      const detail = {
+        host: host.name,
+        hostId,
+        container: e.name,
+        ...(e.containerId ? { containerId: e.containerId } : {}),
+        image: e.image,
+        outcome: e.outcome,
+        message: e.message,
+        automatic: e.automatic,
+        ...(e.stack ? { stack: e.stack } : {}),
+      };
+      const title = `${e.automatic ? 'automatic ' : ''}update of ${e.name} (${e.image}) on ${host.name} ${e.outcome === 'rolled-back' ? 'was rolled back' : 'failed'}: ${e.message.replace(/^(rolled back|error): /, '')}`;
+      const opened = await this.store.open({ type: 'open', rule, hostId, subject, title, detail });
+      // Already open (an earlier failure of it): the alert shows the latest one.
+      if (!opened) await this.store.touch({ rule, subject, detail });
+    }
   }
 
   /** Time-based conditions of this process's hosts, and host-offline rules of every host. */

@@ -80,6 +80,7 @@ export const MIN_ROLE: Record<string, MinRole> = {
   'updates.status': host('viewer'),
   'updates.check': host('operator'),
   'updates.update': host('operator'),
+  'updates.updateStack': host('operator'),
 
   'volumes.list': host('viewer'),
   'volumes.inspect': host('viewer'),

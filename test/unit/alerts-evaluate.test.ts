@@ -206,3 +206,16 @@ test('options are checked per kind: an unknown option or kind is refused by name
   assert.throws(() => parseOptions('log.pattern', { pattern: '(' }), /pattern: not a valid regex/);
   assert.throws(() => parseOptions('metric.cpu', { abovePercent: 50 }), /target/);
 });
+
+test('update failed: its options are checked by name; host state never opens or resolves it (update results do)', () => {
+  assert.deepEqual(parseOptions('update.failed', {}), { automaticOnly: false });
+  assert.throws(() => parseOptions('update.failed', { automatic: true }), /automatic/);
+  const t = 0;
+  const ev = new Evaluator(() => t);
+  const r = rule('update.failed', {});
+  ev.seedOpen([{ ruleId: r.id, subject: 'container:h1/app', lastAt: new Date(0) }]);
+  ev.snapshot(host, snap([container({ state: 'exited', exitCode: 1 })]));
+  assert.deepEqual(summary(ev.evaluate(host, [r])), []);
+  ev.snapshot(host, snap([]));
+  assert.deepEqual(summary(ev.evaluate(host, [r])), [], 'the container gone from the snapshot does not resolve it');
+});

@@ -1,12 +1,14 @@
 // The automatic update pass with an injected clock, a fake hub (the agent's answers) and an
 // in-memory stand-in for the database: only containers that asked by label are touched,
 // only when due and inside their window, each run updates what has an update, and the
-// audit log gets a record per container and a summary; a bad label is refused once, by name.
+// audit log gets a record per container and a summary; a bad label is refused once, by name;
+// a stack's labelled services are updated together.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { PrismaClient } from '../../generated/prisma/client';
 import type { ContainerSummary, HostSnapshot } from '../../protocol/agent-link';
-import type { UpdateReport } from '../../protocol/updates';
+import type { UpdateResultEvent } from '../../protocol/alerts';
+import type { StackUpdateOutcome, UpdateReport } from '../../protocol/updates';
 import { runAutoUpdates, type AutoUpdateMemory } from '../../server/updates/auto';
 
 const summary = (id: string, name: string, autoUpdate?: ContainerSummary['autoUpdate']): ContainerSummary => ({
@@ -87,4 +89,42 @@ test('a bad schedule label is refused in the audit log once, and nothing runs fo
   assert.equal(w.commands.length, 0);
   assert.equal(w.audits.length, 1);
   assert.match(w.audits[0].result, /^refused: berth\.auto-update\.schedule: "every 5m" is more often than every 15 minutes/);
+});
+
+test("a stack's labelled services with an update are updated together, as one stack update; each end goes to alerting", async () => {
+  const svc = (id: string, name: string, project?: string) => ({ ...summary(id, name, {}), ...(project ? { project, labels: { 'com.docker.compose.project': project } } : {}) });
+  const w = world([svc('c-db', 'shop-db-1', 'shop'), svc('c-web', 'shop-web-1', 'shop'), svc('c-solo', 'solo')]);
+  const stackCalls: unknown[] = [];
+  const hub = {
+    ...w.hub,
+    command: async <T>(hostId: string, cmd: { op: string; ids?: string[]; id?: string; project?: string; only?: string[] }) => {
+      if (cmd.op !== 'updates.stack') return w.hub.command<T>(hostId, cmd);
+      stackCalls.push(cmd);
+      const out: StackUpdateOutcome = {
+        project: 'shop',
+        outcome: 'rolled-back',
+        message: 'rolled back: web: new container exited (code 3)',
+        services: [
+          { service: 'db', name: 'shop-db-1', image: 'x', outcome: 'rolled-back', message: 'rolled back with the stack (web did not come up)', containerId: 'c-db' },
+          { service: 'web', name: 'shop-web-1', image: 'x', outcome: 'rolled-back', message: 'rolled back: new container exited (code 3)', containerId: 'c-web', failed: true },
+        ],
+      };
+      return { ok: true as const, result: out as T };
+    },
+  };
+  const alerts: UpdateResultEvent[] = [];
+  const mem: AutoUpdateMemory = { lastRun: new Map(), refused: new Map() };
+  await runAutoUpdates({ hub, prisma: w.prisma, now: () => Date.parse('2026-12-01T10:00:00Z'), alert: async (_h, e) => void alerts.push(e) }, mem);
+  assert.deepEqual(stackCalls, [{ op: 'updates.stack', project: 'shop', only: ['c-db', 'c-web'] }]);
+  assert.deepEqual(w.commands.filter((c) => c.op === 'updates.apply').map((c) => c.id), ['c-solo'], 'the lone container alone, the stack services not one by one');
+  assert.deepEqual(w.audits.map((a) => [a.action, a.target]), [
+    ['containers.autoUpdate', 'solo (127.0.0.1:5000/app:stable)'],
+    ['stacks.autoUpdate', 'shop (shop-db-1, shop-web-1)'],
+    ['updates.autoSummary', '2 container(s)'],
+  ]);
+  assert.match(w.audits[1].result, /^rolled back: web: new container exited \(code 3\) — db: rolled-back: rolled back with the stack/);
+  assert.deepEqual(alerts.map((a) => [a.name, a.outcome, a.automatic, a.stack]), [
+    ['solo', 'updated', true, undefined],
+    ['shop-web-1', 'rolled-back', true, 'shop'],
+  ], 'the service that did not come up raises it; the one put back with it does not');
 });

@@ -7,11 +7,11 @@ import { mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Engine, RegistryAuth } from '../types';
 import { writeFileAtomic } from '../atomic-write';
-import { conflict } from '../errors';
+import { conflict, EngineError, notFound } from '../errors';
 import { parseReference } from '../images/reference';
-import { UPDATE_PHASES_DONE, type UpdateJob, type UpdateReport } from '../../../protocol/updates';
+import { UPDATE_PHASES_DONE, type StackServiceUpdate, type StackUpdateOutcome, type UpdateJob, type UpdateReport } from '../../../protocol/updates';
 import { updateStateOf, UpdateChecker, type CheckerOptions } from './checker';
-import { recoverUpdate, recreateWithImage, type JournalEntry, type RecreateOptions, type RecreateOutcome, type UpdateJournal } from './recreate';
+import { recoverUpdate, recreateWithImage, type HeldUpdate, type JournalEntry, type RecreateOptions, type RecreateOutcome, type UpdateJournal } from './recreate';
 
 /** A finished update stays listed this long. */
 const JOB_KEPT_MS = 3600_000;
@@ -115,11 +115,108 @@ export class HostUpdates {
         onPhase: (phase, message, extra) => Object.assign(job, { phase, message }, extra ?? {}),
       });
       Object.assign(job, { phase: out.outcome, message: out.message, newImageId: out.newImageId, finishedAt: new Date().toISOString() });
-      // What the registry said is still true; whether this container runs it is what changed.
       return out;
     } catch (err) {
       Object.assign(job, { phase: 'failed', message: (err as Error).message, finishedAt: new Date().toISOString() });
       throw err;
+    } finally {
+      // It pulled the tag: what the registry was last known to say of it may be older than that.
+      this.checker.forget(rec.image);
     }
   }
+
+  /**
+   * Updates a compose project's services as one: each service's image is pulled and, where the
+   * tag names a newer image, its container is made again from it (the compose labels kept, the
+   * config hash unchanged as the definition is, the image label the new image's, so a later
+   * redeploy sees nothing to do), services in dependency order. The old containers (and so their
+   * images) stay until every changed service is up; if one is not, every changed service is put
+   * back as it was.
+   */
+  async updateStack(project: string, opts: { auths?: Record<string, RegistryAuth>; healthTimeoutSec?: number; settleMs?: number; only?: string[] } = {}): Promise<StackUpdateOutcome> {
+    let all = this.engine.list({ all: true }).filter((c) => c.spec.labels?.[STACK.project] === project && c.spec.labels?.[STACK.oneoff] !== 'True');
+    if (!all.length) throw notFound(`No such stack: ${project} (it has no containers)`);
+    if (opts.only) {
+      const only = opts.only;
+      const missing = only.filter((x) => !all.some((c) => c.id === x || c.name === x));
+      if (missing.length) throw notFound(`stack ${project} has no container ${missing.join(', ')}`);
+      all = all.filter((c) => only.includes(c.id) || only.includes(c.name));
+    }
+    const services: StackServiceUpdate[] = [];
+    const held: Array<{ s: StackServiceUpdate; held: HeldUpdate }> = [];
+    let failed: StackServiceUpdate | undefined;
+    for (const c of dependencyOrder(all)) {
+      const service = c.spec.labels?.[STACK.service] ?? c.name;
+      const base = { service, name: c.name, image: c.image, containerId: c.id };
+      if (failed) {
+        services.push({ ...base, outcome: 'skipped', message: `not tried: ${failed.service} did not come up` });
+        continue;
+      }
+      let domain: string | undefined;
+      try {
+        domain = parseReference(c.image).domain;
+      } catch {
+        domain = undefined;
+      }
+      const auth = domain ? opts.auths?.[domain] : undefined;
+      try {
+        const out = await this.update(c.id, {
+          hold: true,
+          labels: (newImageId): Record<string, string> => (c.spec.labels?.[STACK.image] !== undefined ? { [STACK.image]: newImageId } : {}),
+          pullOptions: auth ? { auth } : {},
+          ...(opts.healthTimeoutSec ? { healthTimeoutSec: opts.healthTimeoutSec } : {}),
+          ...(opts.settleMs ? { settleMs: opts.settleMs } : {}),
+        });
+        const s: StackServiceUpdate = { ...base, outcome: out.outcome, message: out.message, containerId: out.containerId };
+        services.push(s);
+        if (out.held) held.push({ s, held: out.held });
+        if (out.outcome === 'rolled-back') failed = Object.assign(s, { failed: true });
+      } catch (err) {
+        const s: StackServiceUpdate = { ...base, outcome: 'rolled-back', message: `error: ${(err as Error).message}`, failed: true };
+        services.push(s);
+        failed = s;
+      }
+    }
+    if (failed) {
+      const problems: string[] = [];
+      // The later ones first: a service goes back before what it depends on.
+      for (const h of held.reverse()) {
+        const left = await h.held.rollback();
+        problems.push(...left.map((p) => `${h.s.service}: ${p}`));
+        Object.assign(h.s, { outcome: 'rolled-back', message: `rolled back with the stack (${failed.service} did not come up)`, containerId: this.engine.inspect(h.s.name).id });
+        // The container page's record of the update says so too.
+        const job = this.jobs.get(h.s.name);
+        if (job) Object.assign(job, { phase: 'rolled-back', message: h.s.message, finishedAt: new Date().toISOString() });
+      }
+      if (problems.length) throw new EngineError(500, `update of stack ${project} failed (${failed.service}: ${failed.message}) and the rollback did not complete: ${problems.join('; ')}`);
+      return { project, outcome: 'rolled-back', message: `rolled back: ${failed.service}: ${failed.message.replace(/^rolled back: /, '')}`, services };
+    }
+    for (const h of held) await h.held.commit();
+    const updated = services.filter((s) => s.outcome === 'updated');
+    return {
+      project,
+      outcome: updated.length ? 'updated' : 'up-to-date',
+      message: updated.length ? `updated ${updated.map((s) => s.service).join(', ')}; ${services.length - updated.length} up to date` : `every service of ${project} is up to date`,
+      services,
+    };
+  }
+}
+
+const STACK = { project: 'com.docker.compose.project', service: 'com.docker.compose.service', oneoff: 'com.docker.compose.oneoff', image: 'com.docker.compose.image', dependsOn: 'com.docker.compose.depends_on' } as const;
+
+/** What a service depends on first (by the depends_on label the stack engine and the CLI set); a cycle keeps the rest in name order. */
+function dependencyOrder<T extends { name: string; spec: { labels?: Record<string, string> } }>(cs: T[]): T[] {
+  const bySvc = new Map(cs.map((c) => [c.spec.labels?.[STACK.service] ?? c.name, c]));
+  const out: T[] = [];
+  const seen = new Set<string>();
+  const visit = (svc: string, path: Set<string>) => {
+    const c = bySvc.get(svc);
+    if (!c || seen.has(svc) || path.has(svc)) return;
+    path.add(svc);
+    for (const d of (c.spec.labels?.[STACK.dependsOn] ?? '').split(',').filter(Boolean)) visit(d.split(':')[0], path);
+    seen.add(svc);
+    out.push(c);
+  };
+  for (const svc of [...bySvc.keys()].sort()) visit(svc, new Set());
+  return out;
 }

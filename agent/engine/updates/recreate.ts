@@ -20,6 +20,14 @@ export interface RecreateOptions {
   journal?: UpdateJournal;
   /** The agent is stopping: the update stops where it is and leaves the journal to the next start. */
   signal?: AbortSignal;
+  /** Labels set on the new container over the old one's (a stack service's image label). */
+  labels?: (newImageId: string) => Record<string, string>;
+  /**
+   * Keep the old container (stopped, under its kept name) when the new one is up, for a
+   * caller that updates several together (a stack): it calls `held.commit()` once all are up,
+   * or `held.rollback()` to put this one back as it was.
+   */
+  hold?: boolean;
 }
 
 /** What an update has changed so far, kept on disk while it runs (see recoverUpdate). */
@@ -38,7 +46,14 @@ export interface UpdateJournal {
   clear(name: string): void;
 }
 
-export type RecreateOutcome = UpdateOutcome;
+export type RecreateOutcome = UpdateOutcome & { held?: HeldUpdate };
+
+/** An update whose new container is up and whose old container is still kept (RecreateOptions.hold). */
+export interface HeldUpdate {
+  commit(): Promise<void>;
+  /** Back to the old container and image; says what could not be done, if anything. */
+  rollback(): Promise<string[]>;
+}
 
 /** Resolves "ok" when `id` is up, or with why not: it died, turned unhealthy, or was not healthy in time. */
 function waitUp(engine: Engine, id: string, healthTimeoutSec: number, settleMs: number, signal?: AbortSignal): Promise<string | undefined> {
@@ -113,6 +128,7 @@ export async function recreateWithImage(engine: Engine, idOrName: string, opts: 
 
   // What the engine refuses of it (a bind source gone since) is refused at create, and rolled back like a failed start.
   const spec = specForNewImage(old, oldImage.config);
+  if (opts.labels) spec.labels = { ...spec.labels, ...opts.labels(pulled.id) };
   const wasRunning = old.state.running;
   const keptName = `${name}-berth-old-${old.id.slice(0, 8)}`;
   const entry: JournalEntry = { name, image: old.image, oldId: old.id, oldImageId: old.imageId, keptName, wasRunning };
@@ -146,12 +162,33 @@ export async function recreateWithImage(engine: Engine, idOrName: string, opts: 
   if (opts.signal?.aborted) throw new EngineError(500, `the agent stopped during the update of ${name}; it rolls back to ${old.id.slice(0, 12)} when it starts again`);
 
   if (!why) {
-    await engine.remove(old.id, { force: true });
-    opts.journal?.clear(name);
-    return { ...base, outcome: 'updated', message: `updated ${name} to ${pulled.id.slice(7, 19)}`, containerId: newId! };
+    const commit = async () => {
+      await engine.remove(old.id, { force: true });
+      opts.journal?.clear(name);
+    };
+    const updated = { ...base, outcome: 'updated' as const, message: `updated ${name} to ${pulled.id.slice(7, 19)}`, containerId: newId! };
+    if (!opts.hold) {
+      await commit();
+      return updated;
+    }
+    const made = newId!;
+    const rollback = async () => {
+      const problems = await putBack(engine, { old, name, keptName, wasRunning, newId: made });
+      if (!problems.length) opts.journal?.clear(name);
+      return problems;
+    };
+    return { ...updated, held: { commit, rollback } };
   }
 
-  // Roll back: the new one goes, the old one gets its name, its image its tag, and runs again.
+  const problems = await putBack(engine, { old, name, keptName, wasRunning, newId });
+  if (problems.length) throw new EngineError(500, `update of ${name} failed (${why}) and the rollback did not complete: ${problems.join('; ')}`);
+  opts.journal?.clear(name);
+  return { ...base, outcome: 'rolled-back', message: `rolled back: ${why}`, containerId: old.id };
+}
+
+/** Roll back: the new one goes, the old one gets its name, its image its tag, and runs again if it ran. */
+async function putBack(engine: Engine, u: { old: ContainerRecord; name: string; keptName: string; wasRunning: boolean; newId?: string }): Promise<string[]> {
+  const { old, name, keptName, wasRunning, newId } = u;
   const problems: string[] = [];
   if (newId) await engine.remove(newId, { force: true }).catch((e: Error) => problems.push(`removing the new container: ${e.message}`));
   await engine.rename(old.id, name).catch((e: Error) => problems.push(`renaming ${keptName} back: ${e.message}`));
@@ -161,9 +198,7 @@ export async function recreateWithImage(engine: Engine, idOrName: string, opts: 
     problems.push(`tagging the old image as ${old.image}: ${(e as Error).message}`);
   }
   if (wasRunning) await engine.start(old.id).catch((e: Error) => problems.push(`starting the old container: ${e.message}`));
-  if (problems.length) throw new EngineError(500, `update of ${name} failed (${why}) and the rollback did not complete: ${problems.join('; ')}`);
-  opts.journal?.clear(name);
-  return { ...base, outcome: 'rolled-back', message: `rolled back: ${why}`, containerId: old.id };
+  return problems;
 }
 
 /**

@@ -6,15 +6,18 @@
 // container acted on is an audit row of its own.
 import { TRPCError } from '@trpc/server';
 import { z } from 'zod';
-import type { CommandResult, VolumeInfo } from '../../../protocol/agent-link';
+import { UPDATE_TIMEOUT_MS, type CommandResult, type VolumeInfo } from '../../../protocol/agent-link';
+import type { UpdateOutcome } from '../../../protocol/updates';
 import type { NetworkInfo } from '../../../protocol/network';
 import { hasRole } from '../../../protocol/roles';
 import { hostRole, member } from '../../auth/access';
 import { CONTAINER_SORTS, CONTAINER_STATES, HOST_SORTS, HOST_STATES, fleetIndex, type Scope } from '../../hub/fleet';
+import { registryAuthFor } from '../../registries';
 import { writeAudit } from '../host-ops';
 import { authedProcedure, router, type AuthedContext } from '../init';
 import { teamOf } from '../team-scope';
 import { imageRows } from './images';
+import { alertUpdate } from './updates';
 
 const page = z.number().int().min(1).max(100_000).default(1);
 const pageSize = z.number().int().min(1).max(200).default(50);
@@ -29,7 +32,7 @@ const BULK_PARALLEL = 8;
 /** Hosts per page of the volumes and networks lists: each is a question to its agent. */
 const RESOURCE_HOSTS_MAX = 25;
 
-export const BULK_ACTIONS = ['stop', 'start', 'restart', 'remove'] as const;
+export const BULK_ACTIONS = ['stop', 'start', 'restart', 'remove', 'update'] as const;
 export type BulkAction = (typeof BULK_ACTIONS)[number];
 
 export interface BulkResult {
@@ -39,6 +42,8 @@ export interface BulkResult {
   hostName: string;
   ok: boolean;
   error?: string;
+  /** update: how it ended, in words ("updated to …", "already up to date"). */
+  detail?: string;
 }
 
 /** The current team and what of it the caller sees. */
@@ -134,16 +139,24 @@ export const fleetRouter = router({
       await ctx.hub.loadFleet();
       const index = fleetIndex();
       const results: BulkResult[] = [];
-      await pool(input.targets, BULK_PARALLEL, async (t) => {
+      if (input.action === 'update') {
+        // One host's updates one after another (they may pull the same image); hosts side by side.
+        const byHost = new Map<string, typeof input.targets>();
+        for (const t of input.targets) byHost.set(t.hostId, [...(byHost.get(t.hostId) ?? []), t]);
+        await pool([...byHost.values()], BULK_PARALLEL, async (list) => {
+          for (const t of list) results.push(await bulkUpdate(ctx, byId.get(t.hostId)!, t));
+        });
+      } else await pool(input.targets, BULK_PARALLEL, async (t) => {
+        const action = input.action as Exclude<BulkAction, 'update'>;
         const h = byId.get(t.hostId)!;
         const known = index.lookup({ teamId: h.teamId, hostIds: null }, [t])[0];
         const name = known?.name ?? t.id;
         const cmd =
-          input.action === 'remove'
+          action === 'remove'
             ? ({ op: 'remove', id: t.id, ...(input.force ? { force: true } : {}) } as const)
-            : input.action === 'start'
+            : action === 'start'
               ? ({ op: 'start', id: t.id } as const)
-              : ({ op: input.action, id: t.id } as const);
+              : ({ op: action, id: t.id } as const);
         const timeout = input.action === 'stop' || input.action === 'restart' ? 40_000 : undefined;
         const res: CommandResult = await ctx.hub.command(t.hostId, cmd, timeout);
         const error = res.ok ? undefined : res.status === 503 ? 'host is offline' : res.error;
@@ -182,6 +195,27 @@ export const fleetRouter = router({
       return { hosts: out, total: hosts.total, page: hosts.page, pageSize: hosts.pageSize };
     }),
 });
+
+/** One container's image update in a bulk action: as the container page's update, audited and alerted the same way. */
+async function bulkUpdate(ctx: AuthedContext, h: { id: string; teamId: string; name: string }, t: { hostId: string; id: string }): Promise<BulkResult> {
+  const c = ctx.hub.stateOf(h.id).snapshot?.containers.find((x) => x.id === t.id || x.name === t.id);
+  const name = c?.name ?? t.id;
+  const base = { hostId: t.hostId, id: t.id, name, hostName: h.name };
+  const entry = { action: 'containers.updateImage', hostId: h.id, teamId: h.teamId, target: c ? `${c.name} (${c.image}) (bulk)` : `${t.id} (bulk)` };
+  const auth = c ? await registryAuthFor(ctx.prisma, h.teamId, c.image) : undefined;
+  const res = await ctx.hub.command<UpdateOutcome>(h.id, { op: 'updates.apply', id: t.id, ...(auth ? { auth } : {}) }, UPDATE_TIMEOUT_MS);
+  if (!res.ok) {
+    const error = res.status === 503 ? 'host is offline' : res.error;
+    await writeAudit(ctx, entry, `error: ${error}`);
+    // Refused, already under way, or the host offline: it never began, so nothing failed on the container.
+    if (res.status !== 503 && res.status !== 409) await alertUpdate(h.id, { name, image: c?.image ?? '', containerId: c?.id, labels: c?.labels, automatic: false, outcome: 'failed', message: `error: ${error}` });
+    return { ...base, ok: false, error };
+  }
+  const out = res.result!;
+  await writeAudit(ctx, entry, out.outcome === 'rolled-back' ? out.message : `ok: ${out.message}`);
+  await alertUpdate(h.id, { name: out.name, image: c?.image ?? '', containerId: out.containerId, labels: c?.labels, automatic: false, outcome: out.outcome, message: out.message });
+  return out.outcome === 'rolled-back' ? { ...base, ok: false, error: out.message } : { ...base, ok: true, detail: out.message };
+}
 
 export interface ResourceItem {
   /** Image id, volume name, network id. */

@@ -22,6 +22,7 @@ import { PortLinks } from '../../port-links';
 import { stackState } from '../../stacks-section';
 import { CodeEditor } from './code-editor';
 import { GitSourceSection } from '../git-source';
+import { StackUpdates } from './stack-updates';
 
 const TEMPLATE = `services:
   web:
@@ -116,6 +117,7 @@ function StackPageInner() {
       ) : null}
       {detail?.operation ? <OperationPanel detail={detail} busy={busy} /> : null}
       {detail ? <ServicesSection hostId={hostId} name={name} detail={detail} canOperate={canOperate} online={host.online} agentAddress={host.address} onChanged={() => void get.refetch()} /> : null}
+      {detail ? <StackUpdates hostId={hostId} name={name} detail={detail} canOperate={canOperate} online={host.online} onChanged={() => void get.refetch()} /> : null}
       {host.online && (detail?.source === 'berth' || missing) ? (
         <EditorSection
           // A Git stack's files change under the page: the editor shows what was deployed last.
