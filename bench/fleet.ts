@@ -10,13 +10,24 @@
 // sorted one). Nothing here is in the product.
 //
 //   npm run bench:fleet -- --agents 2000 --browsers 50 --loggers 20 --seconds 60
+//   npm run bench:fleet -- --db postgres --processes 2          (one setup only; default: both)
+//   npm run bench:fleet -- --search 250,500,1000,1500,2000 --search-minutes 30
+//   npm run bench:fleet -- --db sqlite --no-storm --cpu-prof /tmp/prof   (a CPU profile of the server)
+//
+// Run on SQLite with one control-plane process, then on PostgreSQL with two processes and a
+// Redis (Debian's, on loopback, as the tests start them): agents and browsers alternate
+// between the processes, so most changes cross Redis on their way to a browser. A table of
+// both ends the run. --search steps N up and stops at the first N that misses the delay
+// target (or when its time bound is up), and prints the largest N that met it.
 //
 // Reported: enrolment and connection times, the control plane's resident memory, idle
 // bytes per agent per second (TCP bytes of the agents' sockets while nothing changes),
 // p50/p99 delay from an agent's change to a watching browser (host page and hosts page), the
 // time and size of the all-containers table's pages,
 // from a printed log line to the browser, disconnects under load, and the reconnect storm
-// after a SIGKILL and restart of the control plane.
+// after a SIGKILL and restart of the control plane (of both processes), and the CPU time the
+// server processes spent per agent-second, idle and under load (which the machine's other
+// load affects less than the delays do).
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { Socket as NetSocket } from 'node:net';
@@ -25,6 +36,8 @@ import { io, type Socket } from 'socket.io-client';
 import { AGENT_NAMESPACE, ENROLL_PATH, type AgentCommand, type CommandResult, type ContainerSummary, type EnrollResponse, type HostSnapshot, type ImageSummary } from '../protocol/agent-link';
 import type { LogEntry } from '../protocol/container';
 import { UI_NAMESPACE, type FleetRows, type HostView } from '../protocol/ui-socket';
+import { startPostgres, type Postgres } from '../test/fixtures/postgres';
+import { startRedis, type Redis } from '../test/fixtures/redis';
 import { ensureNextBuild, removeDir, signIn, startControlPlane, trpc, type ControlPlane } from '../test/integration/support/control-plane';
 import { median } from './cli';
 
@@ -35,6 +48,17 @@ const { values } = parseArgs({
     loggers: { type: 'string' },
     seconds: { type: 'string' },
     'change-every': { type: 'string' },
+    /** A directory: the control plane runs with --cpu-prof and writes its profile there when it stops (no reconnect storm then: a SIGKILL writes none). */
+    'cpu-prof': { type: 'string' },
+    'no-storm': { type: 'boolean' },
+    /** sqlite, postgres or both (comma-separated; default both): postgres runs two control-plane processes with Redis. */
+    db: { type: 'string' },
+    /** Control-plane processes on PostgreSQL (default 2). */
+    processes: { type: 'string' },
+    /** Agent counts to step through (e.g. 250,500,1000,1500,2000), stopping at the first that misses 250 ms. */
+    search: { type: 'string' },
+    /** A bound on the search's time, per setup (default 30). */
+    'search-minutes': { type: 'string' },
   },
 });
 const num = (v: string | undefined, d: number) => (v === undefined ? d : Number(v));
@@ -67,6 +91,14 @@ const rssMb = (pid: number) => {
   const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   return m ? Number(m[1]) / 1024 : NaN;
 };
+/** CPU seconds (user + system) the process has used so far. */
+const cpuSeconds = (pid: number) => {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  // Fields 14 and 15 (utime, stime), counted from after the command name; clock ticks of 1/100 s on Linux.
+  return (Number(f[11]) + Number(f[12])) / 100;
+};
+const loadAvg = () => readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function pool<T>(items: T[], limit: number, fn: (x: T, i: number) => Promise<void>): Promise<void> {
@@ -237,24 +269,75 @@ class SimAgent {
   }
 }
 
-async function main(): Promise<void> {
-  console.log(`fleet: ${N} simulated agents (50 containers, 30 images each), ${BROWSERS} browsers, ${LOGGERS} following logs, ${SECONDS} s under load`);
-  ensureNextBuild();
-  let cp: ControlPlane | undefined = await startControlPlane();
+type Db = 'sqlite' | 'postgres';
+interface RunConfig {
+  n: number;
+  db: Db;
+  /** Control-plane processes: 2 share PostgreSQL and a Redis (the socket.io adapter, the cluster's relays). */
+  processes: number;
+  seconds: number;
+  storm: boolean;
+  quiet?: boolean;
+}
+interface RunResult {
+  config: RunConfig;
+  connected: number;
+  hostP50: number;
+  hostP99: number;
+  listP50: number;
+  listP99: number;
+  logP99: number;
+  rssMaxMb: number[];
+  idleBps: number;
+  idleCpuUs: number;
+  loadCpuUs: number;
+  disconnects: number;
+  stormMs?: number;
+  stormBack?: number;
+  load: string;
+}
+
+let postgres: Postgres | undefined;
+let redis: Redis | undefined;
+let databases = 0;
+
+async function run(cfg: RunConfig): Promise<RunResult> {
+  const { n: N, seconds: SECONDS } = cfg;
+  const say = (s: string) => cfg.quiet || console.log(s);
+  SimAgent.changes.clear();
+  SimAgent.latest.clear();
+  const env: Record<string, string> = {};
+  if (cfg.db === 'postgres') {
+    postgres ??= await startPostgres();
+    env.DATABASE_URL = await postgres.createDatabase(`fleet${++databases}`);
+    // Sessions signed by one process are read by the other.
+    env.NEXTAUTH_SECRET = randomBytes(32).toString('base64url');
+    if (cfg.processes > 1) {
+      redis ??= await startRedis();
+      env.REDIS_URL = redis.url;
+    }
+  } else if (cfg.processes > 1) throw new Error('two control-plane processes need PostgreSQL (--db postgres)');
+  const profDir = values['cpu-prof'];
+  const start = (dataDir?: string, port?: number) => startControlPlane(dataDir, { env, ...(port ? { port } : {}), ...(profDir ? { nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${profDir}`] } : {}) });
+  let cps: ControlPlane[] = [];
+  for (let p = 0; p < cfg.processes; p++) cps.push(await start());
+  const pids = () => cps.map((c) => c.child.proc.pid!);
+  const cpuAll = () => pids().reduce((s, pid) => s + cpuSeconds(pid), 0);
   const agents: SimAgent[] = [];
   const browsers: Socket[] = [];
   try {
     const email = 'fleet@example.test';
     const password = 'fleet-pass-123';
-    await trpc(cp.url).auth.setup.mutate({ email, name: 'Fleet', password });
-    const cookie = (await signIn(cp.url, email, password))!;
-    const api = trpc(cp.url, cookie);
+    const first = cps[0];
+    await trpc(first.url).auth.setup.mutate({ email, name: 'Fleet', password });
+    const cookie = (await signIn(first.url, email, password))!;
+    const api = trpc(first.url, cookie);
 
     let t = performance.now();
     const creds: Array<{ hostId: string; credential: string }> = new Array(N);
     await pool([...Array(N).keys()], 16, async (i) => {
       const { token } = await api.hosts.createJoinToken.mutate({ name: `sim-${i}` });
-      const res = await fetch(cp!.url + ENROLL_PATH, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ token, hostname: `sim-${i}` }) });
+      const res = await fetch(first.url + ENROLL_PATH, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ token, hostname: `sim-${i}` }) });
       if (!res.ok) throw new Error(`enrol sim-${i}: HTTP ${res.status} ${await res.text()}`);
       creds[i] = (await res.json()) as EnrollResponse;
     });
@@ -262,9 +345,10 @@ async function main(): Promise<void> {
 
     t = performance.now();
     for (let i = 0; i < N; i++) agents.push(new SimAgent(i, creds[i].hostId, creds[i].credential));
-    await pool(agents, 64, (a) => a.connect(cp!.url));
+    // With two processes, agents and browsers alternate between them: most changes cross Redis to reach a browser.
+    await pool(agents, 64, (a) => a.connect(cps[a.index % cps.length].url));
     const connectMs = performance.now() - t;
-    console.log(`  enrolled in ${fmtMs(enrolMs)}, all connected in ${fmtMs(connectMs)}; server RSS ${rssMb(cp.child.proc.pid!).toFixed(0)} MB`);
+    say(`  enrolled in ${fmtMs(enrolMs)}, all connected in ${fmtMs(connectMs)}; server RSS ${pids().map((p) => rssMb(p).toFixed(0)).join(' + ')} MB`);
 
     // Idle: nothing changes, nobody watches; TCP bytes both ways on the agents' sockets.
     await sleep(3_000);
@@ -274,10 +358,13 @@ async function main(): Promise<void> {
     }, 0);
     const idleSeconds = Math.min(30, SECONDS);
     const b0 = bytes();
+    let cpu0 = cpuAll();
     t = performance.now();
     await sleep(idleSeconds * 1000);
-    const idleBps = (bytes() - b0) / ((performance.now() - t) / 1000) / N;
-    console.log(`  idle: ${idleBps.toFixed(1)} B/s per agent over ${idleSeconds} s (target < 40 B/s)`);
+    const idleWall = (performance.now() - t) / 1000;
+    const idleBps = (bytes() - b0) / idleWall / N;
+    const idleCpu = (cpuAll() - cpu0) / (idleWall * N);
+    say(`  idle: ${idleBps.toFixed(1)} B/s per agent over ${idleSeconds} s (target < 40 B/s); server CPU ${(idleCpu * 1e6).toFixed(0)} µs per agent-second; load ${loadAvg()}`);
 
     // Browsers: each its own session; host pages watch a sample of hosts, the hosts page polls.
     const hostDelays: number[] = [];
@@ -289,6 +376,7 @@ async function main(): Promise<void> {
     let watchMessages = 0;
     const apis: Array<ReturnType<typeof trpc>> = [];
     for (let b = 0; b < BROWSERS; b++) {
+      const cp = cps[b % cps.length];
       const c = (await signIn(cp.url, email, password))!;
       const s = io(cp.url + UI_NAMESPACE, { transports: ['websocket'], forceNew: true, extraHeaders: { cookie: c }, reconnection: true });
       await new Promise<void>((resolve, reject) => (s.once('connect', () => resolve()), s.once('connect_error', reject)));
@@ -307,9 +395,9 @@ async function main(): Promise<void> {
       // The hosts page: one page of hosts (each browser another page), then their changed rows live.
       const browserApi = trpc(cp.url, c);
       const t0 = performance.now();
-      const first = await browserApi.fleet.hosts.query({ page: 1 + (b % Math.ceil(N / HOSTS_PAGE)), pageSize: HOSTS_PAGE });
+      const page = await browserApi.fleet.hosts.query({ page: 1 + (b % Math.ceil(N / HOSTS_PAGE)), pageSize: HOSTS_PAGE });
       listTimes.push(performance.now() - t0);
-      listBytes.push(JSON.stringify(first).length);
+      listBytes.push(JSON.stringify(page).length);
       s.on('fleet:rows', (msg: FleetRows) => {
         const now = performance.now();
         watchMessages++;
@@ -320,7 +408,7 @@ async function main(): Promise<void> {
           if (last && h.counts.running === last.running && !seenOnList.has(key)) (seenOnList.add(key), listDelays.push(now - last.at));
         }
       });
-      const watched = await new Promise<{ ok: boolean; error?: string }>((r) => s.emit('fleet:watch', { hostIds: first.rows.map((h) => h.id) }, r));
+      const watched = await new Promise<{ ok: boolean; error?: string }>((r) => s.emit('fleet:watch', { hostIds: page.rows.map((h) => h.id) }, r));
       if (!watched.ok) throw new Error(`fleet:watch: ${watched.error}`);
       apis.push(browserApi);
     }
@@ -336,60 +424,159 @@ async function main(): Promise<void> {
 
     const disconnectsBefore = agents.reduce((n, a) => n + a.disconnects, 0);
     for (const a of agents) a.startChanging();
-    const rss: number[] = [];
+    cpu0 = cpuAll();
+    const loadT0 = performance.now();
+    const rss: number[][] = cps.map(() => []);
     const end = performance.now() + SECONDS * 1000;
     while (performance.now() < end) {
       await sleep(2_000);
-      rss.push(rssMb(cp.child.proc.pid!));
+      pids().forEach((p, i) => rss[i].push(rssMb(p)));
     }
     for (const a of agents) a.stopChanging();
+    const loadCpu = (cpuAll() - cpu0) / (((performance.now() - loadT0) / 1000) * N);
+    const loadAtEnd = loadAvg();
     const dropped = agents.reduce((n, a) => n + a.disconnects, 0) - disconnectsBefore;
+    const connected = agents.filter((a) => a.socket.connected).length;
 
-    console.log(`  under load (${SECONDS} s; each agent changes a container every ~${CHANGE_EVERY_MS / 1000} s, ${SimAgent.changes.size} changes):`);
-    console.log(`    host page (host:watch, ${WATCH_PER_BROWSER} hosts per browser): change → browser p50 ${fmtMs(pct(hostDelays, 50))}, p99 ${fmtMs(pct(hostDelays, 99))} (${hostDelays.length} seen; target p99 < 250 ms)`);
-    console.log(`    hosts page (fleet:watch of a page of ${HOSTS_PAGE} hosts per browser): change → browser p50 ${fmtMs(pct(listDelays, 50))}, p99 ${fmtMs(pct(listDelays, 99))} (${listDelays.length} seen in ${watchMessages} messages; target p99 < 250 ms); first page ${fmtMs(median(listTimes))} median, ${fmtMs(pct(listTimes, 99))} p99, ${((listBytes.length ? median(listBytes) : 0) / 1e3).toFixed(1)} kB`);
-    for (const [label, query] of [
-      ['first page', { page: 1, pageSize: 50 }],
-      ['state=stopped, label tier=db, sorted by name', { state: 'stopped' as const, label: 'tier=db', sort: 'name' as const, page: 1, pageSize: 50 }],
-      ['text "svc4", sorted by image descending, page 3', { text: 'svc4', sort: 'image' as const, desc: true, page: 3, pageSize: 50 }],
-    ] as const) {
-      const times: number[] = [];
-      let bytes = 0;
-      let total = 0;
-      for (let i = 0; i < 20; i++) {
-        const api = apis[i % apis.length];
-        const t0 = performance.now();
-        const res = await api.fleet.containers.query(query);
-        times.push(performance.now() - t0);
-        bytes = JSON.stringify(res).length;
-        total = res.total;
+    say(`  under load (${SECONDS} s; each agent changes a container every ~${CHANGE_EVERY_MS / 1000} s, ${SimAgent.changes.size} changes):`);
+    if (cfg.quiet) await sleep(3_000);
+    else {
+      for (const [label, query] of [
+        ['first page', { page: 1, pageSize: 50 }],
+        ['state=stopped, label tier=db, sorted by name', { state: 'stopped' as const, label: 'tier=db', sort: 'name' as const, page: 1, pageSize: 50 }],
+        ['text "svc4", sorted by image descending, page 3', { text: 'svc4', sort: 'image' as const, desc: true, page: 3, pageSize: 50 }],
+      ] as const) {
+        const times: number[] = [];
+        let bytes = 0;
+        let total = 0;
+        for (let i = 0; i < 20; i++) {
+          const api = apis[i % apis.length];
+          const t0 = performance.now();
+          const res = await api.fleet.containers.query(query);
+          times.push(performance.now() - t0);
+          bytes = JSON.stringify(res).length;
+          total = res.total;
+        }
+        say(`    all containers (${N} × 50), ${label}: ${fmtMs(median(times))} median, ${fmtMs(pct(times, 99))} p99 of 20 (${total} matches, ${(bytes / 1e3).toFixed(1)} kB)`);
       }
-      console.log(`    all containers (${N} × 50), ${label}: ${fmtMs(median(times))} median, ${fmtMs(pct(times, 99))} p99 of 20 (${total} matches, ${(bytes / 1e3).toFixed(1)} kB)`);
     }
-    console.log(`    logs (${LOGGERS} followed, a line every ${LOG_LINE_EVERY_MS} ms): print → browser p50 ${fmtMs(pct(logDelays, 50))}, p99 ${fmtMs(pct(logDelays, 99))} (${logDelays.length} lines)`);
-    console.log(`    server RSS max ${Math.max(...rss).toFixed(0)} MB (target < 1024 MB); agents disconnected by the load: ${dropped}`);
+    // After the table's queries: a change made late in the load still reaches the browsers meanwhile, and counts.
+    say(`    host page (host:watch, ${WATCH_PER_BROWSER} hosts per browser): change → browser p50 ${fmtMs(pct(hostDelays, 50))}, p99 ${fmtMs(pct(hostDelays, 99))} (${hostDelays.length} seen; target p99 < 250 ms)`);
+    say(`    hosts page (fleet:watch of a page of ${HOSTS_PAGE} hosts per browser): change → browser p50 ${fmtMs(pct(listDelays, 50))}, p99 ${fmtMs(pct(listDelays, 99))} (${listDelays.length} seen in ${watchMessages} messages; target p99 < 250 ms); first page ${fmtMs(median(listTimes))} median, ${fmtMs(pct(listTimes, 99))} p99, ${((listBytes.length ? median(listBytes) : 0) / 1e3).toFixed(1)} kB`);
+    say(`    logs (${LOGGERS} followed, a line every ${LOG_LINE_EVERY_MS} ms): print → browser p50 ${fmtMs(pct(logDelays, 50))}, p99 ${fmtMs(pct(logDelays, 99))} (${logDelays.length} lines)`);
+    say(`    server RSS max ${rss.map((r) => Math.max(...r).toFixed(0)).join(' + ')} MB (target < 1024 MB); agents disconnected by the load: ${dropped}`);
+    say(`    server CPU ${(loadCpu * 1e6).toFixed(0)} µs per agent-second under load (${SimAgent.changes.size} changes); load average ${loadAtEnd}`);
+    const result: RunResult = {
+      config: cfg,
+      connected,
+      hostP50: pct(hostDelays, 50),
+      hostP99: pct(hostDelays, 99),
+      listP50: pct(listDelays, 50),
+      listP99: pct(listDelays, 99),
+      logP99: pct(logDelays, 99),
+      rssMaxMb: rss.map((r) => Math.max(...r)),
+      idleBps,
+      idleCpuUs: idleCpu * 1e6,
+      loadCpuUs: loadCpu * 1e6,
+      disconnects: dropped,
+      load: loadAtEnd,
+    };
+    if (!cfg.storm || profDir) return result;
 
-    // The reconnect storm: SIGKILL, restart on the same port and data, every agent back.
+    // The reconnect storm: SIGKILL of every process, each restarted on its port and data, every agent back.
     for (const s of browsers) s.close();
     browsers.length = 0;
-    const { dataDir, port } = cp;
     const before = agents.map((a) => a.connects);
-    await cp.child.kill('SIGKILL');
-    cp = undefined;
+    const old = cps;
+    cps = [];
+    for (const cp of old) await cp.child.kill('SIGKILL');
     t = performance.now();
-    cp = await startControlPlane(dataDir, { port });
+    for (const cp of old) cps.push(await start(cp.dataDir, cp.port));
     const upMs = performance.now() - t;
     const deadline = performance.now() + 180_000;
     while (agents.some((a, i) => a.connects === before[i] || !a.socket.connected) && performance.now() < deadline) await sleep(250);
-    const back = agents.filter((a, i) => a.connects > before[i] && a.socket.connected).length;
-    console.log(`  reconnect storm after SIGKILL: server up in ${fmtMs(upMs)}, ${back}/${N} agents back ${fmtMs(performance.now() - t)} after the restart began (target < 60 s); server RSS ${rssMb(cp.child.proc.pid!).toFixed(0)} MB`);
+    result.stormMs = performance.now() - t;
+    result.stormBack = agents.filter((a, i) => a.connects > before[i] && a.socket.connected).length;
+    say(`  reconnect storm after SIGKILL: server up in ${fmtMs(upMs)}, ${result.stormBack}/${N} agents back ${fmtMs(result.stormMs)} after the restart began (target < 60 s); server RSS ${pids().map((p) => rssMb(p).toFixed(0)).join(' + ')} MB`);
+    return result;
   } finally {
     for (const s of browsers) s.close();
     for (const a of agents) a.close();
-    if (cp) {
+    for (const cp of cps) {
       await cp.stop();
       removeDir(cp.dataDir);
     }
+  }
+}
+
+const meets = (r: RunResult) => r.hostP99 < 250 && r.listP99 < 250 && r.connected === r.config.n && r.disconnects === 0;
+const setupOf = (c: RunConfig) => (c.db === 'sqlite' ? 'SQLite, 1 process' : `PostgreSQL, ${c.processes} process${c.processes > 1 ? 'es + Redis' : ''}`);
+
+function table(rows: RunResult[]): void {
+  const head = ['setup', 'agents connected', 'host page p50 / p99', 'hosts page p50 / p99', 'server RSS max', 'idle B/s per agent', 'server CPU per agent-s idle / load', 'disconnects', 'reconnect storm', 'load average'];
+  const cells = rows.map((r) => [
+    setupOf(r.config),
+    `${r.connected}/${r.config.n}`,
+    `${fmtMs(r.hostP50)} / ${fmtMs(r.hostP99)}`,
+    `${fmtMs(r.listP50)} / ${fmtMs(r.listP99)}`,
+    r.rssMaxMb.map((x) => `${x.toFixed(0)}`).join(' + ') + ' MB',
+    r.idleBps.toFixed(1),
+    `${r.idleCpuUs.toFixed(0)} / ${r.loadCpuUs.toFixed(0)} µs`,
+    String(r.disconnects),
+    r.stormMs === undefined ? '—' : `${r.stormBack}/${r.config.n} in ${fmtMs(r.stormMs)}`,
+    r.load,
+  ]);
+  console.log(`\n| ${head.join(' | ')} |\n|${head.map(() => '---').join('|')}|`);
+  for (const c of cells) console.log(`| ${c.join(' | ')} |`);
+  console.log('targets: p99 < 250 ms, RSS < 1024 MB, idle < 40 B/s, no disconnects, storm < 60 s');
+}
+
+async function main(): Promise<void> {
+  ensureNextBuild();
+  const dbs = (values.db ?? 'sqlite,postgres').split(',').map((d) => d.trim()) as Db[];
+  for (const d of dbs) if (d !== 'sqlite' && d !== 'postgres') throw new Error(`--db: "${d}" is not sqlite or postgres`);
+  // PostgreSQL is the scale-out setup: two processes with Redis unless told otherwise.
+  const configs = dbs.map((db): RunConfig => ({ n: N, db, processes: db === 'postgres' ? num(values.processes, 2) : 1, seconds: SECONDS, storm: !values['no-storm'] }));
+  try {
+    if (values.search) {
+      // The largest N meeting the delay target: N steps up until the first miss, or until the time is up.
+      const budgetMs = num(values['search-minutes'], 30) * 60_000;
+      const steps = values.search.split(',').map(Number);
+      if (steps.some((x) => !Number.isInteger(x) || x <= 0)) throw new Error(`--search: "${values.search}" is not a list of agent counts`);
+      for (const base of configs) {
+        const t0 = performance.now();
+        const rows: RunResult[] = [];
+        let best: number | undefined;
+        let stopped = '';
+        for (const n of steps) {
+          if (performance.now() - t0 > budgetMs) {
+            stopped = `the ${budgetMs / 60_000} min bound was reached before N = ${n}`;
+            break;
+          }
+          console.log(`search, ${setupOf(base)}: N = ${n} …`);
+          const r = await run({ ...base, n, seconds: Math.min(SECONDS, 30), storm: false, quiet: true });
+          rows.push(r);
+          console.log(`  N = ${n}: host page p99 ${fmtMs(r.hostP99)}, hosts page p99 ${fmtMs(r.listP99)}, ${r.connected}/${n} connected, ${r.disconnects} disconnects; load ${r.load} → ${meets(r) ? 'meets' : 'misses'} the target`);
+          if (!meets(r)) {
+            stopped = `the first miss was at N = ${n}`;
+            break;
+          }
+          best = n;
+        }
+        table(rows);
+        console.log(`largest N meeting p99 < 250 ms (${setupOf(base)}): ${best ?? `none of ${steps.join(', ')}`}${stopped ? `; ${stopped}` : '; every step met it'}`);
+      }
+      return;
+    }
+    const rows: RunResult[] = [];
+    for (const c of configs) {
+      console.log(`fleet (${setupOf(c)}): ${c.n} simulated agents (50 containers, 30 images each), ${BROWSERS} browsers, ${LOGGERS} following logs, ${c.seconds} s under load`);
+      rows.push(await run(c));
+    }
+    table(rows);
+  } finally {
+    await redis?.stop();
+    await postgres?.stop();
   }
 }
 

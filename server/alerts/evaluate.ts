@@ -42,8 +42,9 @@ const short = (id: string) => id.slice(0, 12);
 
 export class Evaluator {
   private readonly state = new Map<string, CondState>();
-  /** Per host and container: when its restart count went up (for restart loops), and the last count seen. */
-  private readonly restarts = new Map<string, { count: number; at: number[] }>();
+  /** Per host, per container: when its restart count went up (for restart loops), and the last count seen.
+   *  By host first: a snapshot or a host leaving touches its own containers, not the whole fleet's. */
+  private readonly restarts = new Map<string, Map<string, { count: number; at: number[] }>>();
   private readonly snapshots = new Map<string, HostSnapshot>();
   private readonly metrics = new Map<string, HostMetrics>();
 
@@ -65,27 +66,28 @@ export class Evaluator {
     this.snapshots.delete(hostId);
     this.metrics.delete(hostId);
     for (const k of [...this.state.keys()]) if (k.includes(`|container:${hostId}/`) || k.endsWith(`|host:${hostId}`)) this.state.delete(k);
-    for (const k of [...this.restarts.keys()]) if (k.startsWith(`${hostId}/`)) this.restarts.delete(k);
+    this.restarts.delete(hostId);
   }
 
   snapshot(host: HostRef, s: HostSnapshot): void {
     const t = this.now();
-    const seen = new Set<string>();
     // A container new since this host's last snapshot here restarted that often since then; in
     // the first snapshot (the agent just connected) nobody knows when its restarts were.
     const known = this.snapshots.has(host.id);
+    const before = this.restarts.get(host.id);
+    // Rebuilt from this snapshot: a container no longer in it is forgotten.
+    const now = new Map<string, { count: number; at: number[] }>();
     for (const c of s.containers) {
-      const k = `${host.id}/${c.id}`;
-      seen.add(k);
       const count = c.restartCount ?? 0;
-      const r = this.restarts.get(k);
-      if (!r) this.restarts.set(k, { count, at: known ? Array.from({ length: count }, () => t) : [] });
+      const r = before?.get(c.id);
+      if (!r) now.set(c.id, { count, at: known ? Array.from({ length: count }, () => t) : [] });
       else if (count > r.count) {
         for (let i = r.count; i < count; i++) r.at.push(t);
         r.count = count;
-      } else if (count < r.count) this.restarts.set(k, { count, at: [] });
+        now.set(c.id, r);
+      } else now.set(c.id, count < r.count ? { count, at: [] } : r);
     }
-    for (const k of [...this.restarts.keys()]) if (k.startsWith(`${host.id}/`) && !seen.has(k)) this.restarts.delete(k);
+    this.restarts.set(host.id, now);
     this.snapshots.set(host.id, s);
   }
 
@@ -140,7 +142,7 @@ export class Evaluator {
           if (!snap) known = false;
           const window = rule.options.withinMinutes * 60_000;
           for (const c of containers) {
-            const r = this.restarts.get(`${host.id}/${c.id}`);
+            const r = this.restarts.get(host.id)?.get(c.id);
             if (r) r.at = r.at.filter((a) => t - a < 24 * 3_600_000);
             const n = r ? r.at.filter((a) => t - a < window).length : 0;
             if (n >= rule.options.count) {

@@ -191,7 +191,11 @@ export class AlertService implements AlertTap {
   async tick(): Promise<void> {
     for (const hostId of this.hosts.keys()) {
       if (!this.hub?.isLocal(hostId)) continue;
+      const teamId = this.hosts.get(hostId)?.teamId;
       this.enqueue(hostId, async () => {
+        // A team with no rules has nothing to decide: no read of its hosts' rows every few
+        // seconds (with thousands of hosts, a burst of queries that held up every snapshot).
+        if (teamId && !(await this.rulesOf(teamId)).length) return;
         const host = await this.hostRef(hostId);
         if (host) await this.run(host, this.evaluator.evaluate(host, await this.rulesOf(host.teamId)));
       });

@@ -44,6 +44,8 @@ export type TermSink = (hostId: string, msg: TermMessage) => Promise<void>;
 export type ImageDataSink = (hostId: string, chunk: ImageDataChunk) => Promise<void>;
 
 const PERSIST_EVERY_MS = 10_000;
+/** How long publish() reuses a host's row (its name and team) before reading it again. */
+const ROW_REUSE_MS = 10_000;
 
 /** The agent events that belong to a stream someone opened: they go to that someone's process. */
 export type RelayKind = 'logs' | 'term' | 'imageData' | 'logSearch' | 'dockerData';
@@ -87,6 +89,8 @@ export class AgentHub {
   private readonly snapshots = new Map<string, HostSnapshot>();
   private readonly seen = new Map<string, Date>();
   private readonly persistedAt = new Map<string, number>();
+  /** Host rows read for publish(), reused for a while: a snapshot every few seconds from each of thousands of hosts must not each cost a query. */
+  private readonly rows = new Map<string, { row: HostRow & { revokedAt: Date | null }; at: number }>();
   /** Where each host's agent connected from: the address its published ports are reached at. */
   private readonly addresses = new Map<string, string>();
   /** Per connection, how to fail each command still waiting for its answer: one 'disconnect' listener serves them all. */
@@ -326,9 +330,17 @@ export class AgentHub {
   async publish(hostId: string, listChanged: boolean): Promise<void> {
     const ui = this.ui();
     if (!ui) return;
+    // With one process the rooms are all here: nobody watching the host and nothing for its team means nothing to build or send.
+    if (!listChanged && !this.cluster && !ui.adapter.rooms.get(`host:${hostId}`)?.size) return;
     try {
-      const row = await db().host.findUnique({ where: { id: hostId } });
-      if (!row) return;
+      const cached = this.rows.get(hostId);
+      let row = cached && !listChanged && Date.now() - cached.at < ROW_REUSE_MS ? cached.row : undefined;
+      if (!row) {
+        const read = await db().host.findUnique({ where: { id: hostId } });
+        if (!read) return void this.rows.delete(hostId);
+        this.rows.set(hostId, { row: read, at: Date.now() });
+        row = read;
+      }
       // A (re)connection or a host gone: its name, team or revocation may have changed too.
       if (listChanged || !fleetIndex().has(row.id)) this.indexHost(row);
       if (listChanged) ui.to(`team:${row.teamId}`).emit('hosts:changed');
@@ -339,6 +351,8 @@ export class AgentHub {
   }
 
   notifyTeam(teamId: string): void {
+    // A host renamed, revoked or moved: the rows publish() reuses are read again.
+    this.rows.clear();
     this.ui()?.to(`team:${teamId}`).emit('hosts:changed');
     // A host revoked, moved in or out: the fleet index reads the team's hosts again.
     db()

@@ -97,6 +97,29 @@ test('a container that first shows up already restarted counts those restarts, u
   );
 });
 
+test("restart counts are each host's own: another host's snapshots and its leaving change nothing here", () => {
+  let now = 0;
+  const ev = new Evaluator(() => now);
+  const other: HostRef = { id: 'h2', name: 'web-2', teamId: 't1' };
+  const r = rule('container.restarts', { count: 2, withinMinutes: 5 });
+  // The same container id on both hosts (ids are only unique per host).
+  ev.snapshot(host, snap([container({ restartCount: 0 })]));
+  ev.snapshot(other, snap([container({ restartCount: 0 })]));
+  now += 1_000;
+  ev.snapshot(host, snap([container({ restartCount: 2 })]));
+  ev.snapshot(other, snap([]));
+  ev.forgetHost(other.id);
+  assert.deepEqual(summary(ev.evaluate(host, [r])), [`open container:h1/${'c'.repeat(64)}`]);
+  assert.deepEqual(ev.evaluate(other, [r]), [], 'nothing on the host that left');
+  // A container gone from its host's snapshot is forgotten; back later, it is a new one, whose count are restarts since the last snapshot.
+  ev.snapshot(host, snap([]));
+  assert.deepEqual(summary(ev.evaluate(host, [r])), [`resolve container:h1/${'c'.repeat(64)}`]);
+  ev.snapshot(host, snap([container({ restartCount: 2 })]));
+  const back = ev.evaluate(host, [r]);
+  assert.deepEqual(summary(back), [`open container:h1/${'c'.repeat(64)}`]);
+  assert.equal(back[0].detail.restarts, 2);
+});
+
 test('restarts spread wider than the window never open', () => {
   let now = 0;
   const ev = new Evaluator(() => now);

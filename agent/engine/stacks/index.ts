@@ -70,6 +70,8 @@ interface Resolved {
 
 export class Stacks extends EventEmitter<{ change: [name: string] }> {
   private readonly dir: string;
+  /** Each stack's last operation, as kept on disk: an agent killed during one still tells, once back, that it did not finish. */
+  private readonly opsDir: string;
   private readonly ops = new Map<string, StackOperation & { running: boolean }>();
 
   constructor(
@@ -78,7 +80,44 @@ export class Stacks extends EventEmitter<{ change: [name: string] }> {
   ) {
     super();
     this.dir = join(resolve(root), 'stacks');
-    mkdirSync(this.dir, { recursive: true, mode: 0o700 });
+    // Not a valid stack name: no stack's directory can be it.
+    this.opsDir = join(this.dir, '.operations');
+    mkdirSync(this.opsDir, { recursive: true, mode: 0o700 });
+    this.loadOps();
+  }
+
+  /** The operations the last agent kept; one it left running was cut short by its end. */
+  private loadOps(): void {
+    for (const f of readdirSync(this.opsDir)) {
+      const name = f.replace(/\.json$/, '');
+      if (!f.endsWith('.json') || !STACK_NAME.test(name)) continue;
+      let op: StackOperation & { running: boolean };
+      try {
+        op = JSON.parse(readFileSync(join(this.opsDir, f), 'utf8')) as StackOperation & { running: boolean };
+      } catch {
+        // Written atomically, so only a foreign file gets here: it is not ours to trust.
+        continue;
+      }
+      if (op.running) {
+        const last = op.steps.at(-1)?.text;
+        op.error = `interrupted: the agent stopped before the ${op.kind} finished${last ? ` (its last step: ${last})` : ''}; what it had done is shown, and running it again finishes it`;
+        op.steps.push({ at: Date.now(), text: `failed: ${op.error}` });
+        op.running = false;
+        this.saveOp(name, op);
+      }
+      this.ops.set(name, op);
+    }
+  }
+
+  private saveOp(name: string, op: StackOperation & { running: boolean }): void {
+    // A stack forgotten by its down has no operation left to keep.
+    if (this.ops.get(name) !== op) return;
+    try {
+      writeFileAtomic(join(this.opsDir, `${name}.json`), JSON.stringify(op), { mode: 0o600 });
+    } catch (e) {
+      // The operation itself goes on: only what a restarted agent could tell about it is lost.
+      console.error(`stack ${name}: cannot keep the state of its ${op.kind}: ${(e as Error).message}`);
+    }
   }
 
   stackDir(name: string): string {
@@ -353,8 +392,10 @@ export class Stacks extends EventEmitter<{ change: [name: string] }> {
     const step = (text: string) => {
       op.steps.push({ at: Date.now(), text });
       if (op.steps.length > STACK_OP_STEPS_MAX) op.steps.splice(0, op.steps.length - STACK_OP_STEPS_MAX);
+      this.saveOp(name, op);
       this.emit('change', name);
     };
+    this.saveOp(name, op);
     this.emit('change', name);
     try {
       const out = await fn(step);
@@ -367,6 +408,7 @@ export class Stacks extends EventEmitter<{ change: [name: string] }> {
     } finally {
       op.running = false;
       op.finishedAt = Date.now();
+      this.saveOp(name, op);
       this.emit('change', name);
     }
   }
@@ -608,6 +650,8 @@ export class Stacks extends EventEmitter<{ change: [name: string] }> {
       if (opts.forget) {
         step(`forget the files of ${name}`);
         rmSync(this.stackDir(name), { recursive: true, force: true });
+        this.ops.delete(name);
+        rmSync(join(this.opsDir, `${name}.json`), { force: true });
       }
     });
   }

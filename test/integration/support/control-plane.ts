@@ -67,10 +67,10 @@ export class Child {
   }
 }
 
-export function spawnTsx(args: string[], env: Record<string, string | undefined>, label: string): Child {
+export function spawnTsx(args: string[], env: Record<string, string | undefined>, label: string, nodeArgs: string[] = []): Child {
   // `node --import tsx`, not the tsx CLI: the CLI runs the script in a grandchild that a
   // SIGKILL of the pid we know would leave running.
-  return new Child(spawn(process.execPath, ['--import', 'tsx', ...args], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] }), label);
+  return new Child(spawn(process.execPath, [...nodeArgs, '--import', 'tsx', ...args], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] }), label);
 }
 
 export interface ControlPlane {
@@ -82,11 +82,11 @@ export interface ControlPlane {
 }
 
 /** `dataDir` and `port` of an earlier run restart that control plane (same database, same address for the browsers and agents). */
-export async function startControlPlane(dataDir?: string, opts: { port?: number; env?: Record<string, string> } = {}): Promise<ControlPlane> {
+export async function startControlPlane(dataDir?: string, opts: { port?: number; env?: Record<string, string>; nodeArgs?: string[] } = {}): Promise<ControlPlane> {
   const port = opts.port ?? (await freePort());
   const env = opts.env ?? {};
   const dir = dataDir ?? mkdtempSync(path.join(os.tmpdir(), 'berth-cp-'));
-  const child = spawnTsx(['server/main.ts'], { PORT: String(port), BERTH_DATA_DIR: dir, NEXTAUTH_URL: '', NEXTAUTH_SECRET: '', DATABASE_URL: '', BERTH_TRUST_PROXY: '', ...env }, 'server');
+  const child = spawnTsx(['server/main.ts'], { PORT: String(port), BERTH_DATA_DIR: dir, NEXTAUTH_URL: '', NEXTAUTH_SECRET: '', DATABASE_URL: '', BERTH_TRUST_PROXY: '', ...env }, 'server', opts.nodeArgs);
   await child.waitFor(/control plane on http/, 60_000);
   return {
     url: `http://localhost:${port}`,
