@@ -3,15 +3,16 @@
 // sorted there), with counts that move live: the page watches the hosts it shows
 // ('fleet:watch') and the server sends the rows that changed, coalesced, with the summary.
 import Link from 'next/link';
-import { useEffect, useMemo, useState } from 'react';
+import { useMemo, useState } from 'react';
 import { DataTable } from './components/data-table';
 import { Field } from './components/form';
 import { Pager } from './components/pager';
 import { ErrorText, StateBadge } from './components/ui';
 import { hasRole } from '../protocol/roles';
-import type { FleetHostView, FleetRows, FleetSummaryView } from '../protocol/ui-socket';
+import type { FleetHostView, FleetSummaryView } from '../protocol/ui-socket';
 import { formatBytes, timeAgo } from './lib/format';
-import { useHostsChanged, useSocket } from './lib/socket';
+import { useFleetWatch } from './lib/fleet-watch';
+import { useHostsChanged } from './lib/socket';
 import { trpc } from './lib/trpc';
 import { useNow } from './lib/use-now';
 import { useRole } from './lib/use-role';
@@ -74,38 +75,21 @@ export default function HostsPage() {
 
   // What the server pushed since the page was fetched, by host.
   const [live, setLive] = useState<{ rows: Map<string, FleetHostView>; summary?: FleetSummaryView }>({ rows: new Map() });
-  const { socket } = useSocket();
   const ids = useMemo(() => (hosts.data?.rows ?? []).map((r) => r.id), [hosts.data]);
-  const idKey = ids.join(',');
-  useEffect(() => {
-    setLive({ rows: new Map() });
-    if (!socket) return;
-    let active = true;
-    const watch = () =>
-      socket.emit('fleet:watch', { hostIds: ids }, (res) => {
-        if (!active) return;
-        // A host gone from the team since the page was fetched: fetch it again.
-        if (!res.ok) void utils.fleet.hosts.invalidate();
-        else if (res.summary) setLive((l) => ({ ...l, summary: res.summary }));
-      });
-    const onRows = (msg: FleetRows) =>
+  useFleetWatch(ids, {
+    reset: () => setLive({ rows: new Map() }),
+    ack: (res) => {
+      // A host gone from the team since the page was fetched: fetch it again.
+      if (!res.ok) void utils.fleet.hosts.invalidate();
+      else if (res.summary) setLive((l) => ({ ...l, summary: res.summary }));
+    },
+    rows: (msg) =>
       setLive((l) => {
         const rows = new Map(l.rows);
         for (const r of msg.rows) rows.set(r.id, r);
         return { rows, summary: msg.summary ?? l.summary };
-      });
-    socket.on('fleet:rows', onRows);
-    socket.on('connect', watch);
-    if (socket.connected) watch();
-    return () => {
-      active = false;
-      socket.off('fleet:rows', onRows);
-      socket.off('connect', watch);
-      if (socket.connected) socket.emit('fleet:unwatch');
-    };
-    // idKey stands for ids.
-    // eslint-disable-next-line react-hooks/exhaustive-deps
-  }, [socket, idKey, utils]);
+      }),
+  });
 
   const rows = (hosts.data?.rows ?? []).map((r) => live.rows.get(r.id) ?? r);
   const summary = live.summary ?? hosts.data?.summary;
