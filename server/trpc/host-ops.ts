@@ -90,6 +90,24 @@ export async function audited<T>(ctx: AuthedContext, e: AuditEntry, fn: (e: Audi
   }
 }
 
+/**
+ * The host, for a caller with at least `min` on it, and `entry` (an audit row to be written)
+ * naming it: the host is recorded on a refusal only when the caller may know it exists.
+ */
+export async function hostForAudit(ctx: AuthedContext, hostId: string, min: Role, entry: AuditEntry) {
+  const { host: h } = await hostFor(ctx.user.id, hostId, min).catch(async (err) => {
+    if (err instanceof AccessError && err.kind === 'forbidden') {
+      const row = await ctx.prisma.host.findUnique({ where: { id: hostId }, select: { id: true, teamId: true } });
+      if (row) Object.assign(entry, { hostId: row.id, teamId: row.teamId });
+    } else {
+      entry.target = `${entry.target ?? ''} (host ${hostId})`.trim();
+    }
+    throw toTRPCError(err);
+  });
+  Object.assign(entry, { hostId: h.id, teamId: h.teamId });
+  return h;
+}
+
 /** A mutation on one host: role check and agent call inside one audit record. */
 export function hostMutation<T>(
   ctx: AuthedContext,
@@ -100,17 +118,7 @@ export function hostMutation<T>(
   fn: (entry: AuditEntry) => Promise<T>,
 ): Promise<T> {
   return audited(ctx, { ...e, hostId: null }, async (entry) => {
-    const { host: h } = await hostFor(ctx.user.id, hostId, min).catch(async (err) => {
-      // Record the attempt against the host only when the caller may know it exists.
-      if (err instanceof AccessError && err.kind === 'forbidden') {
-        const row = await ctx.prisma.host.findUnique({ where: { id: hostId }, select: { id: true, teamId: true } });
-        if (row) Object.assign(entry, { hostId: row.id, teamId: row.teamId });
-      } else {
-        entry.target = `${entry.target ?? ''} (host ${hostId})`.trim();
-      }
-      throw err;
-    });
-    Object.assign(entry, { hostId: h.id, teamId: h.teamId });
+    await hostForAudit(ctx, hostId, min, entry);
     return fn(entry);
   });
 }

@@ -1,7 +1,6 @@
 // Image updates of one host's containers: what the agent found asking the registries (with
 // the team's logins, handed over per command as for pulls), "check now", and an update
 // with rollback, audited with how it ended.
-import { TRPCError } from '@trpc/server';
 import { z } from 'zod';
 import { UPDATE_TIMEOUT_MS, type ContainerSummary } from '../../../protocol/agent-link';
 import type { UpdateResultEvent } from '../../../protocol/alerts';
@@ -10,7 +9,7 @@ import { stackNameSchema } from '../../../protocol/stacks';
 import { alertService } from '../../alerts/service';
 import { registryAuthFor } from '../../registries';
 import { teamAuths } from '../../updates/auths';
-import { callAgent, host, toTRPCError, writeAudit } from '../host-ops';
+import { callAgent, host, hostForAudit, toTRPCError, writeAudit } from '../host-ops';
 import { authedProcedure, router, type AuthedContext } from '../init';
 
 const hostId = z.string().min(1).max(100);
@@ -54,15 +53,7 @@ export const updatesRouter = router({
       // Set once the caller may update on the host: from then on a failure is the update's.
       let started: { hostId: string; c?: ContainerSummary } | undefined;
       try {
-        const { host: h } = await host(ctx, input.hostId, 'operator').catch(async (err: TRPCError) => {
-          // Recorded against the host only when the caller may know it exists (as hostMutation does).
-          if (err.code === 'FORBIDDEN') {
-            const row = await ctx.prisma.host.findUnique({ where: { id: input.hostId }, select: { id: true, teamId: true } });
-            if (row) Object.assign(entry, { hostId: row.id, teamId: row.teamId });
-          } else entry.target = `${input.id} (host ${input.hostId})`;
-          throw err;
-        });
-        Object.assign(entry, { hostId: h.id, teamId: h.teamId });
+        const h = await hostForAudit(ctx, input.hostId, 'operator', entry);
         const c = ctx.hub.view(h).containers.find((x) => x.id === input.id || x.name === input.id);
         if (c) entry.target = `${c.name} (${c.image})`;
         started = { hostId: h.id, c };
@@ -99,14 +90,7 @@ export const updatesRouter = router({
       const entry = { action: 'stacks.updateImages', target: input.name, hostId: null as string | null, teamId: null as string | null };
       let started: { hostId: string; containers: ContainerSummary[] } | undefined;
       try {
-        const { host: h } = await host(ctx, input.hostId, 'operator').catch(async (err: TRPCError) => {
-          if (err.code === 'FORBIDDEN') {
-            const row = await ctx.prisma.host.findUnique({ where: { id: input.hostId }, select: { id: true, teamId: true } });
-            if (row) Object.assign(entry, { hostId: row.id, teamId: row.teamId });
-          } else entry.target = `${input.name} (host ${input.hostId})`;
-          throw err;
-        });
-        Object.assign(entry, { hostId: h.id, teamId: h.teamId });
+        const h = await hostForAudit(ctx, input.hostId, 'operator', entry);
         const containers = ctx.hub.view(h).containers.filter((c) => c.labels?.['com.docker.compose.project'] === input.name);
         started = { hostId: h.id, containers };
         const auths = await teamAuths(ctx.prisma, h.teamId, containers.map((c) => c.image));
