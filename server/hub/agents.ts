@@ -330,8 +330,10 @@ export class AgentHub {
   async publish(hostId: string, listChanged: boolean): Promise<void> {
     const ui = this.ui();
     if (!ui) return;
-    // With one process the rooms are all here: nobody watching the host and nothing for its team means nothing to build or send.
-    if (!listChanged && !this.cluster && !ui.adapter.rooms.get(`host:${hostId}`)?.size) return;
+    // Each process sends host views to its own watchers only, built from what it holds or what
+    // the cluster relayed (cluster.ts publishes each relayed change): a view crosses no Redis, and
+    // nobody watching the host here and nothing for its team means nothing to build or send.
+    if (!listChanged && !ui.adapter.rooms.get(`host:${hostId}`)?.size) return;
     try {
       const cached = this.rows.get(hostId);
       let row = cached && !listChanged && Date.now() - cached.at < ROW_REUSE_MS ? cached.row : undefined;
@@ -344,7 +346,7 @@ export class AgentHub {
       // A (re)connection or a host gone: its name, team or revocation may have changed too.
       if (listChanged || !fleetIndex().has(row.id)) this.indexHost(row);
       if (listChanged) ui.to(`team:${row.teamId}`).emit('hosts:changed');
-      if (!row.revokedAt) ui.to(`host:${hostId}`).emit('host', this.view(row));
+      if (!row.revokedAt) ui.local.to(`host:${hostId}`).emit('host', this.view(row));
     } catch (err) {
       console.error(`host ${hostId}: cannot publish: ${(err as Error).message}`);
     }

@@ -1,8 +1,9 @@
 // Several control-plane processes behind one address, as one (REDIS_URL). Two things go
 // through Redis:
-//  - socket.io's Redis adapter: an emit to a room ('host:H', 'team:T', 'user:U') and
-//    disconnectSockets reach the browsers of every process, so live state and revoked
-//    sessions need nothing more here.
+//  - socket.io's Redis adapter: an emit to a room ('team:T', 'user:U') and
+//    disconnectSockets reach the browsers of every process, so revoked sessions and
+//    'hosts:changed' need nothing more here. Host views (the 'host' event) do not go this way: each
+//    process builds them for its own watchers from the snapshots relayed below.
 //  - this module's messages, for what lives with one agent's connection: which process
 //    holds each agent (and its latest snapshot, for host views everywhere), commands to an
 //    agent held elsewhere (a request to that process, answered with the agent's ack), and
@@ -227,6 +228,8 @@ export class Cluster implements ClusterLink {
         this.hosts.set(msg.hostId, { node: msg.from, address: msg.address, seen: new Date(msg.seen) });
         if (had) this.hostLeft(msg.hostId);
         this.hub.fleetChanged(msg.hostId);
+        // Host views go to each process's own watchers (AgentHub.publish): ours hear it from here.
+        void this.hub.publish(msg.hostId, false);
         this.hub.onAgentOnline?.(msg.hostId);
         return;
       }
@@ -235,6 +238,7 @@ export class Cluster implements ClusterLink {
         if (h && h.node !== msg.from) return;
         this.hosts.set(msg.hostId, { node: msg.from, address: h?.address ?? null, seen: new Date(msg.seen), snapshot: msg.snapshot });
         this.hub.fleetChanged(msg.hostId);
+        void this.hub.publish(msg.hostId, false);
         return;
       }
       case 'usage':

@@ -262,7 +262,7 @@ describe('two control-plane processes on one PostgreSQL and one Redis', { timeou
     await page.getByLabel('Name', { exact: true }).fill(NAME);
     await page.getByRole('button', { name: 'Run', exact: true }).click();
     await page.getByTestId('run-result').waitFor();
-    // The running state comes as a live update: the agent's snapshot on A, the 'host' event through Redis.
+    // The running state comes as a live update: the agent's snapshot on A, relayed through Redis, the 'host' view built on B.
     const row = page.locator(`[data-testid=container-row][data-container-name="${NAME}"]`);
     await row.locator('[data-testid=container-state][data-state=running]').waitFor();
     await row.getByRole('link', { name: NAME }).click();
