@@ -239,15 +239,8 @@ function ahead(f: Prefilter): Prefilter {
 /** Finds where a candidate line could be, in raw bytes. */
 type Prefilter = (buf: Buffer, from: number) => number;
 
-/**
- * Bytes of ASCII text from the most to the least common, roughly, as in logs: the anchor of a
- * case-insensitive literal is its rarest letter, so fewer false starts reach the byte-by-byte check.
- */
-const COMMON = ' etaoinsrhldcumfpgwybvkxjqz';
-const rarity = (b: number) => {
-  const i = COMMON.indexOf(String.fromCharCode(b));
-  return i < 0 ? COMMON.length / 2 : i;
-};
+/** How many of the first bytes of a log choose a case-insensitive literal's anchor. */
+const SAMPLE = 1 << 16;
 
 function prefilterFor(literal: string, caseSensitive: boolean): Prefilter | undefined {
   const bytes = Buffer.from(literal, 'utf8');
@@ -257,12 +250,23 @@ function prefilterFor(literal: string, caseSensitive: boolean): Prefilter | unde
   const lower = Buffer.from(literal.toLowerCase(), 'latin1');
   const upper = Buffer.from(literal.toUpperCase(), 'latin1');
   if (lower.equals(upper)) return (buf, from) => buf.indexOf(bytes, from);
-  let k = 0;
-  for (let j = 1; j < lower.length; j++) if (rarity(lower[j]) > rarity(lower[k])) k = j;
-  // Find the anchor byte either way (each remembered, see ahead), then compare the whole literal folded.
-  const lo = ahead((buf, from) => buf.indexOf(lower[k], from));
-  const up = lower[k] === upper[k] ? lo : ahead((buf, from) => buf.indexOf(upper[k], from));
+  // The anchor is the literal's byte, in either case, that the log's first bytes hold least:
+  // what is rare depends on the log (every line of one may say INFO), so it is counted, not guessed.
+  let k = -1;
+  let lo: Prefilter = () => -1;
+  let up: Prefilter = () => -1;
+  const choose = (buf: Buffer) => {
+    const count = new Uint32Array(256);
+    for (let i = 0, n = Math.min(buf.length, SAMPLE); i < n; i++) count[buf[i]]++;
+    k = 0;
+    const seen = (j: number) => count[lower[j]] + (lower[j] === upper[j] ? 0 : count[upper[j]]);
+    for (let j = 1; j < lower.length; j++) if (seen(j) < seen(k)) k = j;
+    // Each case's next place remembered (see ahead).
+    lo = ahead((b, from) => b.indexOf(lower[k], from));
+    up = lower[k] === upper[k] ? lo : ahead((b, from) => b.indexOf(upper[k], from));
+  };
   return (buf, from) => {
+    if (k < 0) choose(buf);
     for (let i = from + k; ; ) {
       const x = lo(buf, i);
       const y = up(buf, i);
