@@ -17,7 +17,7 @@ import type { AgentHub } from '../hub/agents';
 import { writeAudit } from '../trpc/host-ops';
 import { hasRole } from '../../protocol/roles';
 import { bearerToken, onTokensRevoked, reaches, tokenAccess, tokenAccessById, tokenHost, TokenError, type TokenAccess } from './access-tokens';
-import { apiTarget, classify, type Classified } from './routes';
+import { apiTarget, classify, commandsOf, type Classified } from './routes';
 import { TunnelError, tunnels, type Tunnel, type Tunnels } from './tunnel';
 
 export const PROXY_PREFIX = '/docker/';
@@ -195,7 +195,7 @@ export class DockerProxy {
     }
     const routeId = cls.routes[0].id;
     if (!hasRole(access.role, cls.need)) {
-      const message = `the ${access.role} role cannot do this on ${host.name}: ${what} (${cls.routes[0].cli}) needs ${cls.need} or above`;
+      const message = `the ${access.role} role cannot do this on ${host.name}: ${what} (${commandsOf(cls.routes[0])}) needs ${cls.need} or above`;
       await this.audit({ ...at, routeId }, `error: 403 ${message}`);
       throw new ProxyError(403, message);
     }

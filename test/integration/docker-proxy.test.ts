@@ -374,7 +374,9 @@ describe('the docker CLI through the control plane', { timeout: 600_000 }, () =>
     for (const args of [['run', '--rm', image, 'true'], ['rm', '-f', 'watched'], ['exec', 'watched', 'true']]) {
       const r = docker(token.viewer, hostA.name, args);
       assert.notEqual(r.status, 0, `docker ${args.join(' ')} as a viewer`);
-      assert.match(r.stderr, /Error response from daemon: the viewer role cannot do this on edge-a: (POST|DELETE) \/containers\/\S+ \([^)]+\) needs operator or above/, r.stderr);
+      assert.match(r.stderr, /Error response from daemon: the viewer role cannot do this on edge-a: (POST|DELETE) \/containers\/\S+ \(([^)]+)\) needs operator or above/, r.stderr);
+      // The refusal names the command the user typed.
+      assert.ok(/\(([^)]+)\) needs/.exec(r.stderr)![1].split(', ').includes(`docker ${args[0]}`), r.stderr);
     }
     // Nothing happened: it still runs, and the refusals are in the audit log under the token's name.
     assert.match(ok(token.viewer, hostA.name, ['ps', '--format', '{{.Names}}']), /^watched$/m);
