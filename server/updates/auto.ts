@@ -19,6 +19,7 @@ import { writeAudit } from '../trpc/host-ops';
 import { registryAuthFor } from '../registries';
 import { alertService } from '../alerts/service';
 import { teamAuths } from './auths';
+import { updateBegan } from './began';
 import { nextDue, parseSchedule, ScheduleError } from '../../protocol/update-schedule';
 
 const TICK_MS = 60_000;
@@ -93,6 +94,7 @@ export async function runAutoUpdates(deps: AutoUpdateDeps, mem: AutoUpdateMemory
       const said = res.ok ? (res.result!.outcome === 'rolled-back' ? res.result!.message : `ok: ${res.result!.message}`) : `error: ${res.error}`;
       results.push(`${c.name}: ${said}`);
       await audit('containers.autoUpdate', target, said);
+      if (!res.ok && !updateBegan(res.status)) continue;
       const ended = res.ok ? { outcome: res.result!.outcome, message: res.result!.message, containerId: res.result!.containerId } : { outcome: 'failed' as const, message: said, containerId: c.id };
       await alert({ name: c.name, image: c.image, labels: c.labels, automatic: true, ...ended });
     }
@@ -107,7 +109,7 @@ export async function runAutoUpdates(deps: AutoUpdateDeps, mem: AutoUpdateMemory
       if (!res.ok) {
         results.push(`stack ${project}: error: ${res.error}`);
         await audit('stacks.autoUpdate', target, `error: ${res.error}`);
-        for (const c of list) await alert({ name: c.name, image: c.image, containerId: c.id, labels: c.labels, automatic: true, outcome: 'failed', message: `error: ${res.error}`, stack: project });
+        if (updateBegan(res.status)) for (const c of list) await alert({ name: c.name, image: c.image, containerId: c.id, labels: c.labels, automatic: true, outcome: 'failed', message: `error: ${res.error}`, stack: project });
         continue;
       }
       const out = res.result!;

@@ -172,6 +172,12 @@ export class HostUpdates {
         if (out.held) held.push({ s, held: out.held });
         if (out.outcome === 'rolled-back') failed = Object.assign(s, { failed: true });
       } catch (err) {
+        // Refused before it began (another update of it under way, the container gone): no
+        // service failed to come up, so nothing is reported rolled back; what is held goes back.
+        if (err instanceof EngineError && (err.status === 409 || err.status === 404)) {
+          for (const h of held.reverse()) await h.held.rollback();
+          throw err;
+        }
         const s: StackServiceUpdate = { ...base, outcome: 'rolled-back', message: `error: ${(err as Error).message}`, failed: true };
         services.push(s);
         failed = s;
@@ -191,7 +197,10 @@ export class HostUpdates {
       if (problems.length) throw new EngineError(500, `update of stack ${project} failed (${failed.service}: ${failed.message}) and the rollback did not complete: ${problems.join('; ')}`);
       return { project, outcome: 'rolled-back', message: `rolled back: ${failed.service}: ${failed.message.replace(/^rolled back: /, '')}`, services };
     }
-    for (const h of held) await h.held.commit();
+    // Each held update is committed even when one fails: one left would be rolled back at the next start.
+    const notCommitted: string[] = [];
+    for (const h of held) await h.held.commit().catch((err: Error) => notCommitted.push(`${h.s.service}: ${err.message}`));
+    if (notCommitted.length) throw new EngineError(500, `stack ${project} updated, but the old containers could not all be removed: ${notCommitted.join('; ')}`);
     const updated = services.filter((s) => s.outcome === 'updated');
     return {
       project,

@@ -18,6 +18,7 @@ import { authedProcedure, router, type AuthedContext } from '../init';
 import { teamOf } from '../team-scope';
 import { imageRows } from './images';
 import { alertUpdate } from './updates';
+import { updateBegan } from '../../updates/began';
 
 const page = z.number().int().min(1).max(100_000).default(1);
 const pageSize = z.number().int().min(1).max(200).default(50);
@@ -208,7 +209,7 @@ async function bulkUpdate(ctx: AuthedContext, h: { id: string; teamId: string; n
     const error = res.status === 503 ? 'host is offline' : res.error;
     await writeAudit(ctx, entry, `error: ${error}`);
     // Refused, already under way, or the host offline: it never began, so nothing failed on the container.
-    if (res.status !== 503 && res.status !== 409) await alertUpdate(h.id, { name, image: c?.image ?? '', containerId: c?.id, labels: c?.labels, automatic: false, outcome: 'failed', message: `error: ${error}` });
+    if (updateBegan(res.status)) await alertUpdate(h.id, { name, image: c?.image ?? '', containerId: c?.id, labels: c?.labels, automatic: false, outcome: 'failed', message: `error: ${error}` });
     return { ...base, ok: false, error };
   }
   const out = res.result!;

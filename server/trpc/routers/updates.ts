@@ -10,6 +10,7 @@ import { alertService } from '../../alerts/service';
 import { registryAuthFor } from '../../registries';
 import { teamAuths } from '../../updates/auths';
 import { callAgent, host, hostForAudit, toTRPCError, writeAudit } from '../host-ops';
+import { NOT_BEGUN } from '../../updates/began';
 import { authedProcedure, router, type AuthedContext } from '../init';
 
 const hostId = z.string().min(1).max(100);
@@ -24,8 +25,6 @@ async function report(ctx: AuthedContext, input: { hostId: string; ids?: string[
   return callAgent<UpdateReport>(ctx, input.hostId, { op: 'updates.status', ...(Object.keys(auths).length ? { auths } : {}), ...(force ? { force } : {}), ...(input.ids ? { ids: input.ids } : {}) }, STATUS_TIMEOUT_MS);
 }
 
-/** Errors that mean the update never began (refused, already under way, the host offline): no update failed. */
-export const NOT_BEGUN = new Set(['CONFLICT', 'PRECONDITION_FAILED']);
 
 /** Hands an update's end to alerting; a failure there is logged, never the update's. */
 export async function alertUpdate(hostId: string, e: UpdateResultEvent): Promise<void> {
@@ -111,7 +110,7 @@ export const updatesRouter = router({
       } catch (err) {
         const t = toTRPCError(err);
         await writeAudit(ctx, entry, `error: ${t.code}: ${t.message}`);
-        if (started && !NOT_BEGUN.has(t.code) && t.code !== 'NOT_FOUND') {
+        if (started && !NOT_BEGUN.has(t.code)) {
           for (const c of started.containers) await alertUpdate(started.hostId, { name: c.name, image: c.image, containerId: c.id, labels: c.labels, automatic: false, outcome: 'failed', message: `error: stack ${input.name}: ${t.message}`, stack: input.name });
         }
         throw t;
