@@ -7,13 +7,13 @@
 // runs once more when it ends. Polling runs in each process for the hosts connected to it
 // only (as the automatic updates do), so with several processes one of them checks a host.
 import type { PrismaClient } from '../../generated/prisma/client';
-import { GIT_POLL_MIN_SECONDS, type GitStackInfo, type GitSyncResult } from '../../protocol/stacks-git';
-import { GIT_WEBHOOK_PATH } from '../../protocol/stacks-git';
+import { STACK_DEPLOY_TIMEOUT_MS } from '../../protocol/stacks';
+import { GIT_POLL_MIN_SECONDS, GIT_WEBHOOK_PATH, type GitStackInfo, type GitSyncResult } from '../../protocol/stacks-git';
 import { open, seal } from '../auth/secret-box';
 import type { AgentHub } from '../hub/agents';
 import { writeAudit } from '../trpc/host-ops';
 import { deployFiles } from '../trpc/routers/stacks';
-import { fetchFiles, remoteCommit, type GitSource } from './git';
+import { fetchFiles, GIT_TIMEOUT_MS, remoteCommit, type GitSource } from './git';
 
 export type GitTrigger = 'webhook' | 'poll' | 'user';
 
@@ -23,8 +23,11 @@ export interface GitDeps {
   now?: () => number;
 }
 
-/** A sync that died (its process killed) gives the stack back after this. */
-const LOCK_MS = 20 * 60_000;
+/**
+ * A sync that died (its process killed) gives the stack back after this: longer than one pass
+ * can take (ls-remote, fetch, deploy), and taken again at each pass, so a live sync keeps it.
+ */
+const LOCK_MS = STACK_DEPLOY_TIMEOUT_MS + 2 * GIT_TIMEOUT_MS + 60_000;
 const BACKOFF_MAX_MS = 3600_000;
 const TICK_MS = 5_000;
 
@@ -86,12 +89,14 @@ export async function syncGitStack(deps: GitDeps, id: string, trigger: GitTrigge
   let again = true;
   let force = !!opts.force;
   try {
-    while (again) {
+    for (let pass = 0; again; pass++) {
       again = false;
       const started = now();
+      if (pass > 0) await deps.prisma.gitStack.updateMany({ where: { id }, data: { lockedUntil: new Date(started + LOCK_MS) } });
       result = await syncOnce(deps, id, trigger, force, opts);
       force = false;
-      await deps.prisma.gitStack.updateMany({ where: { id, requestedAt: { lt: new Date(started) } }, data: { requestedAt: null } });
+      // A request made before this pass began is answered by it; one made since asks for another.
+      await deps.prisma.gitStack.updateMany({ where: { id, requestedAt: { lte: new Date(started) } }, data: { requestedAt: null } });
       // A webhook came while this ran: what it announced may be newer than what was fetched.
       const row = await deps.prisma.gitStack.findUnique({ where: { id }, select: { requestedAt: true } });
       again = !!row?.requestedAt;
@@ -121,19 +126,19 @@ async function syncOnce(deps: GitDeps, id: string, trigger: GitTrigger, force: b
   } catch (err) {
     return fail(`the stored token cannot be read: ${(err as Error).message}`, false);
   }
+  const nextCheckAt = row.pollSeconds ? new Date(at + row.pollSeconds * 1000) : null;
+  const unchanged = async (commit: string): Promise<GitSyncResult> => {
+    await deps.prisma.gitStack.update({ where: { id }, data: { lastCheckAt: new Date(at), lastError: null, failures: 0, nextCheckAt } });
+    return { outcome: 'unchanged', commit };
+  };
   try {
+    // A poll asks the server for the branch's head first: nothing to fetch when it has not moved.
     if (!force && trigger === 'poll' && row.lastCommit) {
       const head = await remoteCommit(row.id, src);
-      if (head === row.lastCommit) {
-        await deps.prisma.gitStack.update({ where: { id }, data: { lastCheckAt: new Date(at), lastError: null, failures: 0, nextCheckAt: new Date(at + row.pollSeconds * 1000) } });
-        return { outcome: 'unchanged', commit: head };
-      }
+      if (head === row.lastCommit) return unchanged(head);
     }
     const files = await fetchFiles(row.id, src);
-    if (!force && files.commit === row.lastCommit) {
-      await deps.prisma.gitStack.update({ where: { id }, data: { lastCheckAt: new Date(at), lastError: null, failures: 0, nextCheckAt: row.pollSeconds ? new Date(at + row.pollSeconds * 1000) : null } });
-      return { outcome: 'unchanged', commit: files.commit };
-    }
+    if (!force && files.commit === row.lastCommit) return unchanged(files.commit);
     const entry: { target?: string | null } = { target: row.name };
     try {
       await deployFiles({ hub: deps.hub as AgentHub }, row.hostId, row.name, { compose: files.compose, env: files.env }, entry, `git ${files.commit.slice(0, 12)} by ${trigger}`);
@@ -145,7 +150,7 @@ async function syncOnce(deps: GitDeps, id: string, trigger: GitTrigger, force: b
     await audit(entry.target ?? row.name, 'ok');
     await deps.prisma.gitStack.update({
       where: { id },
-      data: { lastCommit: files.commit, lastDeployAt: new Date(at), lastCheckAt: new Date(at), lastError: null, failures: 0, nextCheckAt: row.pollSeconds ? new Date(at + row.pollSeconds * 1000) : null },
+      data: { lastCommit: files.commit, lastDeployAt: new Date(at), lastCheckAt: new Date(at), lastError: null, failures: 0, nextCheckAt },
     });
     return { outcome: 'deployed', commit: files.commit };
   } catch (err) {
@@ -154,34 +159,26 @@ async function syncOnce(deps: GitDeps, id: string, trigger: GitTrigger, force: b
 }
 
 /** The stacks this process should look at now: polling due, or a request left (a webhook whose sync found the stack held, or died). */
-export async function pollOnce(deps: GitDeps, running: Set<string>): Promise<Array<{ id: string; result: GitSyncResult }>> {
+export async function pollOnce(deps: GitDeps): Promise<Array<{ id: string; result: GitSyncResult }>> {
   const now = new Date((deps.now ?? Date.now)());
   const due = await deps.prisma.gitStack.findMany({
     where: { OR: [{ pollSeconds: { gt: 0 }, OR: [{ nextCheckAt: null }, { nextCheckAt: { lte: now } }] }, { requestedAt: { not: null } }], AND: [{ OR: [{ lockedUntil: null }, { lockedUntil: { lt: now } }] }] },
     select: { id: true, hostId: true, requestedAt: true },
   });
   const out: Array<{ id: string; result: GitSyncResult }> = [];
-  for (const r of due) {
-    if (!deps.hub.isLocal(r.hostId) || running.has(r.id)) continue;
-    running.add(r.id);
-    try {
-      out.push({ id: r.id, result: await syncGitStack(deps, r.id, r.requestedAt ? 'webhook' : 'poll') });
-    } finally {
-      running.delete(r.id);
-    }
-  }
+  // One at a time (a pass never overlaps the one before): the row's lock keeps other processes off.
+  for (const r of due) if (deps.hub.isLocal(r.hostId)) out.push({ id: r.id, result: await syncGitStack(deps, r.id, r.requestedAt ? 'webhook' : 'poll') });
   return out;
 }
 
 /** The poll loop (a pass never overlaps the one before); the returned function stops it. */
 export function startGitPolling(deps: GitDeps, everyMs = TICK_MS): () => void {
-  const running = new Set<string>();
   let busy = false;
   const tick = async () => {
     if (busy) return;
     busy = true;
     try {
-      await pollOnce(deps, running);
+      await pollOnce(deps);
     } catch (err) {
       console.error(`git stacks: poll: ${(err as Error).message}`);
     } finally {

@@ -10,7 +10,7 @@ import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { GIT_WEBHOOK_PATH } from '../../protocol/stacks-git';
 import { open } from '../auth/secret-box';
-import { CLIENT_ADDRESS_HEADER } from '../http/client-address';
+import { addressKey, CLIENT_ADDRESS_HEADER } from '../http/client-address';
 import { syncGitStack, webhookAad, type GitDeps } from './service';
 
 const BODY_MAX = 5 * 1024 * 1024;
@@ -79,7 +79,8 @@ export function gitWebhooks(deps: GitDeps): GitWebhooks {
     if (req.method !== 'POST') return send(res, 405, { error: 'a webhook is a POST' }, { Allow: 'POST' });
     const now = (deps.now ?? Date.now)();
     const address = String(req.headers[CLIENT_ADDRESS_HEADER] ?? req.socket.remoteAddress ?? '');
-    if (!perAddress.hit(address, now)) return send(res, 429, { error: 'too many webhook calls from this address; try again in a minute' }, { 'Retry-After': '60' });
+    // Counted as sign-ins are: an IPv6 client by its /64, which it can pick addresses within.
+    if (!perAddress.hit(addressKey(address), now)) return send(res, 429, { error: 'too many webhook calls from this address; try again in a minute' }, { 'Retry-After': '60' });
     const chunks: Buffer[] = [];
     let size = 0;
     for await (const c of req as AsyncIterable<Buffer>) {

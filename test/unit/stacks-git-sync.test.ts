@@ -100,21 +100,21 @@ describe('Git stack syncs with several actors', () => {
     // Both see the same stored files: one agent.
     elsewhere.stored = here.stored;
     // The other process goes first, and leaves it alone: the host is not connected there.
-    await pollOnce({ prisma, hub: elsewhere }, new Set());
+    await pollOnce({ prisma, hub: elsewhere });
     assert.equal(elsewhere.deploys.length, 0);
     assert.equal((await prisma.gitStack.findUniqueOrThrow({ where: { id } })).lastCheckAt, null);
-    await Promise.all([pollOnce({ prisma, hub: here }, new Set()), pollOnce({ prisma, hub: elsewhere }, new Set())]);
+    await Promise.all([pollOnce({ prisma, hub: here }), pollOnce({ prisma, hub: elsewhere })]);
     assert.equal(here.deploys.filter((d) => d.compose === compose('one')).length, 1);
     assert.equal(elsewhere.deploys.length, 0);
     const next = repo.commit({ 'compose.yaml': compose('two') }, 'two');
     // Not due yet: nobody looks.
-    await Promise.all([pollOnce({ prisma, hub: here }, new Set()), pollOnce({ prisma, hub: elsewhere }, new Set())]);
+    await Promise.all([pollOnce({ prisma, hub: here }), pollOnce({ prisma, hub: elsewhere })]);
     assert.equal(here.deploys.length, 1);
     // Due (as 10 s later), checked and deployed once.
     const later = Date.now() + 11_000;
-    await pollOnce({ prisma, hub: elsewhere, now: () => later }, new Set());
+    await pollOnce({ prisma, hub: elsewhere, now: () => later });
     assert.equal(elsewhere.deploys.length, 0);
-    await Promise.all([pollOnce({ prisma, hub: here, now: () => later }, new Set()), pollOnce({ prisma, hub: elsewhere, now: () => later }, new Set())]);
+    await Promise.all([pollOnce({ prisma, hub: here, now: () => later }), pollOnce({ prisma, hub: elsewhere, now: () => later })]);
     assert.deepEqual(here.deploys.map((d) => d.compose), [compose('one'), compose('two')]);
     assert.equal(elsewhere.deploys.length, 0);
     assert.equal((await prisma.gitStack.findUniqueOrThrow({ where: { id } })).lastCommit, next);
@@ -146,13 +146,13 @@ describe('Git stack syncs with several actors', () => {
     const id = await newStack({ url: `file://${path.join(tmp, 'repos', 'gone.git')}`, pollSeconds: 30 });
     const hub = new Recorder(new Set([hostId]));
     const t0 = Date.now();
-    const out = await pollOnce({ prisma, hub, now: () => t0 }, new Set());
+    const out = await pollOnce({ prisma, hub, now: () => t0 });
     assert.equal(out.find((o) => o.id === id)?.result.outcome, 'error');
     let row = await prisma.gitStack.findUniqueOrThrow({ where: { id } });
     assert.match(row.lastError ?? '', /cannot fetch main from file:\/\/.*gone\.git/);
     assert.equal(row.failures, 1);
     assert.equal(row.nextCheckAt?.getTime(), t0 + 60_000);
-    await pollOnce({ prisma, hub, now: () => t0 + 61_000 }, new Set());
+    await pollOnce({ prisma, hub, now: () => t0 + 61_000 });
     row = await prisma.gitStack.findUniqueOrThrow({ where: { id } });
     assert.equal(row.failures, 2);
     assert.equal(row.nextCheckAt?.getTime(), t0 + 61_000 + 120_000);

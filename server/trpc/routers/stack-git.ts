@@ -114,6 +114,11 @@ export const stackGitRouter = router({
         if (input.pollSeconds !== undefined) data.pollSeconds = checkPoll(input.pollSeconds);
         if (input.username !== undefined) data.username = input.username?.trim() || null;
         if (input.token !== undefined) data.token = input.token === null ? null : sealToken(row.id, input.token);
+        // The settings form sends every field: what is as stored is no change (a token given is always one).
+        for (const k of Object.keys(data)) if (k !== 'token' && data[k] === row[k as keyof typeof row]) delete data[k];
+        const username = data.username !== undefined ? data.username : row.username;
+        const token = data.token !== undefined ? data.token : row.token;
+        if (username && !token) throw new TRPCError({ code: 'BAD_REQUEST', message: 'a username without a token: give the token (or password) too, or clear the username' });
         const changed = Object.keys(data);
         if (!changed.length) throw new TRPCError({ code: 'BAD_REQUEST', message: 'nothing to change' });
         entry.target = `${input.name}: ${changed.map((k) => (k === 'token' ? `token ${input.token === null ? 'removed' : 'set'}` : `${k} ${JSON.stringify(data[k])}`)).join(', ')}`.slice(0, 1000);

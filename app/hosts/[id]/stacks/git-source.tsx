@@ -222,7 +222,8 @@ function GitSettings({ hostId, name, info, onSaved }: { hostId: string; name: st
           composePath: composePath.trim(),
           envPath: envPath.trim() || null,
           pollSeconds: Number(poll || '0'),
-          username: username.trim() || null,
+          // Without a token the username would be used for nothing.
+          username: clearToken ? null : username.trim() || null,
           ...(clearToken ? { token: null } : token ? { token } : {}),
         })
       }
