@@ -536,7 +536,10 @@ async function main(): Promise<void> {
   const dbs = (values.db ?? 'sqlite,postgres').split(',').map((d) => d.trim()) as Db[];
   for (const d of dbs) if (d !== 'sqlite' && d !== 'postgres') throw new Error(`--db: "${d}" is not sqlite or postgres`);
   // PostgreSQL is the scale-out setup: two processes with Redis unless told otherwise.
-  const configs = dbs.map((db): RunConfig => ({ n: N, db, processes: db === 'postgres' ? num(values.processes, 2) : 1, seconds: SECONDS, storm: !values['no-storm'] }));
+  const processes = num(values.processes, 2);
+  if (!Number.isInteger(processes) || processes < 1) throw new Error(`--processes: "${values.processes}" is not a whole number of processes, 1 or more`);
+  if (values.processes !== undefined && !dbs.includes('postgres')) throw new Error('--processes: several control-plane processes need PostgreSQL (--db postgres)');
+  const configs = dbs.map((db): RunConfig => ({ n: N, db, processes: db === 'postgres' ? processes : 1, seconds: SECONDS, storm: !values['no-storm'] }));
   try {
     if (values.search) {
       // The largest N meeting the delay target: N steps up until the first miss, or until the time is up.
@@ -553,7 +556,7 @@ async function main(): Promise<void> {
             stopped = `the ${budgetMs / 60_000} min bound was reached before N = ${n}`;
             break;
           }
-          console.log(`search, ${setupOf(base)}: N = ${n} …`);
+          console.log(`search, ${setupOf(base)}: N = ${n}, ${Math.min(SECONDS, 30)} s${SECONDS > 30 ? ' (a search step runs 30 s at most, not the --seconds given)' : ''} …`);
           const r = await run({ ...base, n, seconds: Math.min(SECONDS, 30), storm: false, quiet: true });
           rows.push(r);
           console.log(`  N = ${n}: host page p99 ${fmtMs(r.hostP99)}, hosts page p99 ${fmtMs(r.listP99)}, ${r.connected}/${n} connected, ${r.disconnects} disconnects; load ${r.load} → ${meets(r) ? 'meets' : 'misses'} the target`);

@@ -1,5 +1,5 @@
 'use client';
-import { useEffect, useRef, useState, type ReactNode } from 'react';
+import { useEffect, useId, useRef, useState, type ReactNode } from 'react';
 
 /**
  * A modal question before an action that cannot be taken back. The body says what will
@@ -24,6 +24,8 @@ export function ConfirmDialog({
   testId?: string;
 }) {
   const ref = useRef<HTMLDialogElement>(null);
+  // Two dialogs on one page (the account page's and its tokens') must not share a title id.
+  const titleId = useId();
   useEffect(() => {
     const d = ref.current;
     if (!d) return;
@@ -35,7 +37,7 @@ export function ConfirmDialog({
     <dialog
       ref={ref}
       data-testid={testId}
-      aria-labelledby={`${testId}-title`}
+      aria-labelledby={titleId}
       onCancel={(e) => {
         e.preventDefault();
         onCancel();
@@ -55,7 +57,7 @@ export function ConfirmDialog({
             onConfirm();
           }}
         >
-          <h2 id={`${testId}-title`} className="text-base font-semibold">
+          <h2 id={titleId} className="text-base font-semibold">
             {title}
           </h2>
           <div className="space-y-2 text-sm text-slate-700">{children}</div>
@@ -84,14 +86,13 @@ interface Question {
  * A ConfirmDialog for a page with several destructive buttons: `ask` opens it with what will
  * happen, and the action runs only on confirm. Render `dialog` once on the page.
  */
-export function useConfirmation(testId?: string): { ask: (q: Question) => void; dialog: ReactNode } {
+export function useConfirmation(): { ask: (q: Question) => void; dialog: ReactNode } {
   const [q, setQ] = useState<Question | null>(null);
   const dialog = (
     <ConfirmDialog
       open={!!q}
       title={q?.title ?? ''}
       confirmLabel={q?.confirmLabel ?? 'OK'}
-      testId={testId}
       onCancel={() => setQ(null)}
       onConfirm={() => {
         q?.run();

@@ -37,8 +37,6 @@ export function TerminalPanel({ hostId, containerId, running, hostOnline }: { ho
   const [phase, setPhase] = useState<Phase>({ kind: 'idle' });
   const [error, setError] = useState<string | null>(null);
   const [size, setSize] = useState<{ cols: number; rows: number } | null>(null);
-  // xterm loads after the panel renders; until then Connect has nothing to draw into.
-  const [ready, setReady] = useState(false);
   const box = useRef<HTMLDivElement>(null);
   const term = useRef<Terminal | null>(null);
   const fit = useRef<FitAddon | null>(null);
@@ -68,7 +66,6 @@ export function TerminalPanel({ hostId, containerId, running, hostOnline }: { ho
       term.current = t;
       fit.current = f;
       setSize({ cols: t.cols, rows: t.rows });
-      setReady(true);
       t.onResize(({ cols, rows }) => {
         setSize({ cols, rows });
         const id = session.current;
@@ -182,7 +179,8 @@ export function TerminalPanel({ hostId, containerId, running, hostOnline }: { ho
   };
 
   const busy = phase.kind === 'opening' || phase.kind === 'open';
-  const canOpen = ready && !!socket && connected && running && hostOnline && !busy;
+  // The size is known once xterm has loaded: until then Connect has nothing to draw into.
+  const canOpen = !!size && !!socket && connected && running && hostOnline && !busy;
   return (
     <section className="card p-4" data-testid="terminal-panel">
       <div className="mb-3 flex flex-wrap items-end gap-3">

@@ -415,6 +415,8 @@ describe('light and dark themes', { timeout: 20 * 60_000 }, () => {
     }
     await page.keyboard.press('Escape');
     await dialog.waitFor({ state: 'detached' }).catch(async () => dialog.waitFor({ state: 'hidden' }));
+    // A kill sent by mistake could still be on its way: it is given time to land.
+    await new Promise((r) => setTimeout(r, 1500));
     assert.equal(docker(['inspect', '-f', '{{.State.Status}}', 'web-1']), 'running', 'Escape killed nothing');
 
     // Removing a registry login asks too, naming it; Cancel keeps it.

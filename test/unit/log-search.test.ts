@@ -79,7 +79,8 @@ describe('log search', () => {
     try {
       const p = join(d, 'c-json.log');
       const forms = ['error', 'Error', 'ERROR', 'eRRoR', 'errOr', 'erro r', 'terror', 'err'];
-      const mixed: FixtureLine[] = Array.from({ length: 5000 }, (_, i) => ({ t: T0 + i, line: `request ${i} ${forms[i % forms.length]} seen by every engine here\n` }));
+      // 30,000 lines: over 2 MB, so the search reads it in several chunks, with matches in each.
+      const mixed: FixtureLine[] = Array.from({ length: 30_000 }, (_, i) => ({ t: T0 + i, line: `request ${i} ${forms[i % forms.length]} seen by every engine here\n` }));
       await writeJsonLog(p, mixed, 1 << 30);
       for (const [query, regex] of [['error', false], ['ERROR', false], ['rror seen', false], ['ERROR|ENGINE HERE', true], ['e[r]+or|Seen By', true]] as const) {
         const r = await all({ path: p, query, regex });
