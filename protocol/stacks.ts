@@ -39,7 +39,7 @@ export interface StackOperation {
   /** Set when it failed. */
   error?: string;
 }
-export const STACK_OP_KINDS = ['deploy', 'pull-redeploy', 'stop', 'start', 'restart', 'down', 'restart-service'] as const;
+export const STACK_OP_KINDS = ['deploy', 'pull-redeploy', 'stop', 'start', 'restart', 'down', 'restart-service', 'image-update'] as const;
 export type StackOpKind = (typeof STACK_OP_KINDS)[number];
 /** Steps an operation keeps; older ones go (a huge stack's deploy must not grow without bound). */
 export const STACK_OP_STEPS_MAX = 500;

@@ -283,8 +283,10 @@ export async function runCommand(ctx: CommandContext, raw: unknown): Promise<Com
             pullOptions: { ...(cmd.auth ? { auth: cmd.auth } : {}) },
           }),
         };
-      case 'updates.stack':
-        return { ok: true, result: await engine.updateStack(cmd.project, { ...(cmd.auths ? { auths: cmd.auths } : {}), ...(cmd.healthTimeoutSec ? { healthTimeoutSec: cmd.healthTimeoutSec } : {}), ...(cmd.only ? { only: cmd.only } : {}) }) };
+      case 'updates.stack': {
+        const update = () => engine.updateStack(cmd.project, { ...(cmd.auths ? { auths: cmd.auths } : {}), ...(cmd.healthTimeoutSec ? { healthTimeoutSec: cmd.healthTimeoutSec } : {}), ...(cmd.only ? { only: cmd.only } : {}) });
+        return { ok: true, result: await (ctx.stacks ? ctx.stacks.updateImages(cmd.project, update) : update()) };
+      }
       case 'docker.open':
         if (!ctx.tunnels) throw new EngineError(501, 'this agent does not carry proxied Docker API connections');
         await ctx.tunnels.connect(cmd.tunnelId);

@@ -4,7 +4,7 @@
 // back (db had come up, and is put back too: same containers, old images, the tags naming them
 // again). Then a good web: both are updated together, keeping their compose labels and config
 // hash, the image label naming the new image, so a plan and a redeploy afterwards leave both
-// alone. Needs root. A stack's network needs the engine's bridge, which it makes only outside
+// alone. A stack update is one of the stack's operations: a deploy meanwhile is refused. Needs root. A stack's network needs the engine's bridge, which it makes only outside
 // the machine's own network namespace: the file runs itself again inside a namespace of its
 // own (registry included), and the outer run reports how that went.
 import assert from 'node:assert/strict';
@@ -90,8 +90,16 @@ describe('stack image updates: together, rolled back together', { skip: !INNER &
     const web0 = svc('web');
     await push('db', '2');
     await push('web', '2', FAILING);
-    const out = await engine.updateStack('shop', { healthTimeoutSec: 20 });
+    // As the link runs it: one of the stack's operations, so a deploy meanwhile is refused.
+    const updating = stacks.updateImages('shop', () => engine.updateStack('shop', { healthTimeoutSec: 20 }));
+    await assert.rejects(stacks.deploy('shop'), /stack shop is busy: its image-update is under way/);
+    assert.equal(stacks.list().find((s) => s.name === 'shop')?.busy, 'image-update');
+    const out = await updating;
     t.diagnostic(out.message);
+    const op = stacks.get('shop').operation!;
+    assert.equal(op.kind, 'image-update');
+    assert.ok(op.finishedAt && !op.error, 'the operation ended; a rollback is its outcome, not its failure');
+    assert.ok(op.steps.some((s) => /^web: rolled-back/.test(s.text)), op.steps.map((s) => s.text).join(' | '));
     assert.equal(out.outcome, 'rolled-back');
     assert.match(out.message, /^rolled back: web: new container unhealthy after \d+ s/);
     assert.deepEqual(out.services.map((s) => [s.service, s.outcome]), [['db', 'rolled-back'], ['web', 'rolled-back']]);

@@ -316,7 +316,7 @@ describe('stacks on the engine, and docker-compose 1.29 on the same socket', { s
     assert.deepEqual((await ok<StackSummary[]>({ op: 'stacks.list' })).find((s) => s.name === 'slow')?.busy, 'deploy');
     const meanwhile = await command({ op: 'stacks.stop', name: 'slow' });
     assert.equal(!meanwhile.ok && meanwhile.status, 409);
-    assert.match(!meanwhile.ok ? meanwhile.error : '', /stack slow is busy: a deploy is under way/);
+    assert.match(!meanwhile.ok ? meanwhile.error : '', /stack slow is busy: its deploy is under way/);
     const done = await deploying;
     assert.ok(done.ok, JSON.stringify(done));
     const after = await ok<StackDetail>({ op: 'stacks.get', name: 'slow' });

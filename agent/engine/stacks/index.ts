@@ -25,6 +25,7 @@ import {
   type StackStatus,
   type StackSummary,
 } from '../../../protocol/stacks';
+import type { StackUpdateOutcome } from '../../../protocol/updates';
 
 export const L = {
   project: 'com.docker.compose.project',
@@ -386,7 +387,7 @@ export class Stacks extends EventEmitter<{ change: [name: string] }> {
   private async run<T>(name: string, kind: StackOpKind, fn: (step: (text: string) => void) => Promise<T>): Promise<T> {
     checkName(name);
     const cur = this.ops.get(name);
-    if (cur?.running) throw conflict(`stack ${name} is busy: a ${cur.kind} is under way`);
+    if (cur?.running) throw conflict(`stack ${name} is busy: its ${cur.kind} is under way`);
     const op: StackOperation & { running: boolean } = { id: randomUUID(), kind, startedAt: Date.now(), steps: [], running: true };
     this.ops.set(name, op);
     const step = (text: string) => {
@@ -581,6 +582,19 @@ export class Stacks extends EventEmitter<{ change: [name: string] }> {
     const order = deployOrder(deps);
     const rank = (c: ContainerRecord) => (typeof order === 'string' ? 0 : order.indexOf(c.spec.labels?.[L.service] ?? ''));
     return cs.sort((a, b) => rank(a) - rank(b));
+  }
+
+  /**
+   * An image update of the stack's services (the engine's updateStack) as one of its
+   * operations: a deploy, stop or down asked for meanwhile is refused rather than mixed into it.
+   */
+  updateImages(name: string, update: () => Promise<StackUpdateOutcome>): Promise<StackUpdateOutcome> {
+    return this.run(name, 'image-update', async (step) => {
+      step('pull each service\'s image and recreate the services it changed, in dependency order');
+      const out = await update();
+      for (const s of out.services) step(`${s.service}: ${s.outcome}${s.message ? ` (${s.message})` : ''}`);
+      return out;
+    });
   }
 
   stop(name: string): Promise<void> {
