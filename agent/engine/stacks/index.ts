@@ -13,6 +13,7 @@ import type { ContainerRecord, ContainerSpec, Engine } from '../types';
 import { summarizeContainer } from '../summaries';
 import { deployOrder, parseCompose, type ComposeIssue, type ComposeProject, type ComposeService } from './compose';
 import { parseEnvFile } from './interpolate';
+import { inDependencyOrder, L } from './labels';
 import {
   STACK_NAME,
   STACK_OP_STEPS_MAX,
@@ -27,20 +28,6 @@ import {
 } from '../../../protocol/stacks';
 import type { StackUpdateOutcome } from '../../../protocol/updates';
 
-export const L = {
-  project: 'com.docker.compose.project',
-  service: 'com.docker.compose.service',
-  number: 'com.docker.compose.container-number',
-  oneoff: 'com.docker.compose.oneoff',
-  workingDir: 'com.docker.compose.project.working_dir',
-  configFiles: 'com.docker.compose.project.config_files',
-  hash: 'com.docker.compose.config-hash',
-  image: 'com.docker.compose.image',
-  version: 'com.docker.compose.version',
-  dependsOn: 'com.docker.compose.depends_on',
-  network: 'com.docker.compose.network',
-  volume: 'com.docker.compose.volume',
-} as const;
 /** What com.docker.compose.version says on what Berth makes: the Compose Specification version its reader follows. */
 export const COMPOSE_VERSION = '2.20.0';
 export const COMPOSE_FILE = 'compose.yaml';
@@ -573,15 +560,7 @@ export class Stacks extends EventEmitter<{ change: [name: string] }> {
   private ordered(name: string): ContainerRecord[] {
     const cs = this.containersOf(name);
     if (!cs.length) throw notFound(`No such stack: ${name} (it has no containers)`);
-    const deps: Record<string, { dependsOn: Record<string, unknown> }> = {};
-    for (const c of cs) {
-      const svc = c.spec.labels?.[L.service] ?? '';
-      const d = (c.spec.labels?.[L.dependsOn] ?? '').split(',').filter(Boolean).map((x) => x.split(':')[0]);
-      deps[svc] = { dependsOn: Object.fromEntries(d.map((x) => [x, {}])) };
-    }
-    const order = deployOrder(deps);
-    const rank = (c: ContainerRecord) => (typeof order === 'string' ? 0 : order.indexOf(c.spec.labels?.[L.service] ?? ''));
-    return cs.sort((a, b) => rank(a) - rank(b));
+    return inDependencyOrder(cs);
   }
 
   /**

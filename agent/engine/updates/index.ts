@@ -9,6 +9,7 @@ import type { Engine, RegistryAuth } from '../types';
 import { writeFileAtomic } from '../atomic-write';
 import { conflict, EngineError, notFound } from '../errors';
 import { parseReference } from '../images/reference';
+import { inDependencyOrder, L } from '../stacks/labels';
 import { UPDATE_PHASES_DONE, type StackServiceUpdate, type StackUpdateOutcome, type UpdateJob, type UpdateReport } from '../../../protocol/updates';
 import { updateStateOf, UpdateChecker, type CheckerOptions } from './checker';
 import { recoverUpdate, recreateWithImage, type HeldUpdate, type JournalEntry, type RecreateOptions, type RecreateOutcome, type UpdateJournal } from './recreate';
@@ -134,7 +135,7 @@ export class HostUpdates {
    * back as it was.
    */
   async updateStack(project: string, opts: { auths?: Record<string, RegistryAuth>; healthTimeoutSec?: number; settleMs?: number; only?: string[] } = {}): Promise<StackUpdateOutcome> {
-    let all = this.engine.list({ all: true }).filter((c) => c.spec.labels?.[STACK.project] === project && c.spec.labels?.[STACK.oneoff] !== 'True');
+    let all = this.engine.list({ all: true }).filter((c) => c.spec.labels?.[L.project] === project && c.spec.labels?.[L.oneoff] !== 'True');
     if (!all.length) throw notFound(`No such stack: ${project} (it has no containers)`);
     if (opts.only) {
       const only = opts.only;
@@ -145,8 +146,8 @@ export class HostUpdates {
     const services: StackServiceUpdate[] = [];
     const held: Array<{ s: StackServiceUpdate; held: HeldUpdate }> = [];
     let failed: StackServiceUpdate | undefined;
-    for (const c of dependencyOrder(all)) {
-      const service = c.spec.labels?.[STACK.service] ?? c.name;
+    for (const c of inDependencyOrder(all)) {
+      const service = c.spec.labels?.[L.service] ?? c.name;
       const base = { service, name: c.name, image: c.image, containerId: c.id };
       if (failed) {
         services.push({ ...base, outcome: 'skipped', message: `not tried: ${failed.service} did not come up` });
@@ -162,7 +163,7 @@ export class HostUpdates {
       try {
         const out = await this.update(c.id, {
           hold: true,
-          labels: (newImageId): Record<string, string> => (c.spec.labels?.[STACK.image] !== undefined ? { [STACK.image]: newImageId } : {}),
+          labels: (newImageId): Record<string, string> => (c.spec.labels?.[L.image] !== undefined ? { [L.image]: newImageId } : {}),
           pullOptions: auth ? { auth } : {},
           ...(opts.healthTimeoutSec ? { healthTimeoutSec: opts.healthTimeoutSec } : {}),
           ...(opts.settleMs ? { settleMs: opts.settleMs } : {}),
@@ -209,23 +210,4 @@ export class HostUpdates {
       services,
     };
   }
-}
-
-const STACK = { project: 'com.docker.compose.project', service: 'com.docker.compose.service', oneoff: 'com.docker.compose.oneoff', image: 'com.docker.compose.image', dependsOn: 'com.docker.compose.depends_on' } as const;
-
-/** What a service depends on first (by the depends_on label the stack engine and the CLI set); a cycle keeps the rest in name order. */
-function dependencyOrder<T extends { name: string; spec: { labels?: Record<string, string> } }>(cs: T[]): T[] {
-  const bySvc = new Map(cs.map((c) => [c.spec.labels?.[STACK.service] ?? c.name, c]));
-  const out: T[] = [];
-  const seen = new Set<string>();
-  const visit = (svc: string, path: Set<string>) => {
-    const c = bySvc.get(svc);
-    if (!c || seen.has(svc) || path.has(svc)) return;
-    path.add(svc);
-    for (const d of (c.spec.labels?.[STACK.dependsOn] ?? '').split(',').filter(Boolean)) visit(d.split(':')[0], path);
-    seen.add(svc);
-    out.push(c);
-  };
-  for (const svc of [...bySvc.keys()].sort()) visit(svc, new Set());
-  return out;
 }
