@@ -1,6 +1,7 @@
 'use client';
 import { useState } from 'react';
 import { hasRole } from '../../protocol/roles';
+import { useConfirmation } from '../components/confirm-dialog';
 import { DataTable } from '../components/data-table';
 import { Form } from '../components/form';
 import { ErrorText, Section } from '../components/ui';
@@ -144,6 +145,7 @@ export default function AlertsPage() {
   const create = trpc.alerts.createRule.useMutation({ onSuccess: () => (setDraft(EMPTY), refresh()) });
   const update = trpc.alerts.updateRule.useMutation({ onSuccess: () => (setDraft(EMPTY), refresh()) });
   const remove = trpc.alerts.deleteRule.useMutation({ onSuccess: refresh });
+  const confirm = useConfirmation();
   const mute = trpc.alerts.mute.useMutation({ onSuccess: refresh });
   const test = trpc.alerts.testRule.useMutation({ onSuccess: (r, v) => (setTestResult((t) => ({ ...t, [v.ruleId]: r.result })), refresh()) });
   const hostName = (id: string | null) => hosts.data?.find((h) => h.id === id)?.name ?? id ?? '';
@@ -189,6 +191,7 @@ export default function AlertsPage() {
 
   return (
     <div className="space-y-6">
+      {confirm.dialog}
       <div>
         <h1 className="text-xl font-semibold">Alerts</h1>
         <p className="text-sm text-slate-600">Rules watch the team’s hosts and containers; an alert opens once per rule and subject, resolves when its condition clears, and goes to the rule’s webhook (JSON, Slack or ntfy) outside its quiet period.</p>
@@ -270,9 +273,7 @@ export default function AlertsPage() {
                       type="button"
                       className="btn-danger"
                       disabled={remove.isPending}
-                      onClick={() => {
-                        if (window.confirm(`Delete the rule "${r.name}" and its alerts?`)) remove.mutate({ ruleId: r.id });
-                      }}
+                      onClick={() => confirm.ask({ title: `Delete the rule "${r.name}"?`, body: 'Its alerts, open and past, go with it.', confirmLabel: 'Delete', run: () => remove.mutate({ ruleId: r.id }) })}
                       data-testid="alert-rule-delete"
                     >
                       Delete

@@ -1,7 +1,8 @@
 // The Alerts page in Chromium: an owner reaches it from the header, creates a "host offline"
 // rule through the form, and sees the alert appear (and the header's badge count it) for a
-// host whose agent is gone; a viewer sees the alert and the rules but no rule form. No page
-// breaks the Content-Security-Policy.
+// host whose agent is gone; a viewer sees the alert and the rules but no rule form. The owner
+// deletes the rule and revokes the host, each through the page's own confirmation (Cancel first
+// changes nothing). No page breaks the Content-Security-Policy.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { chromium, type Browser, type BrowserContext } from 'playwright-core';
@@ -14,6 +15,7 @@ const VIEWER = { email: 'viewer@example.test', password: 'viewer-pass-1' };
 describe('the Alerts page', { timeout: 10 * 60_000 }, () => {
   let cp: ControlPlane;
   let browser: Browser;
+  let api: ReturnType<typeof trpc>;
   const contexts: BrowserContext[] = [];
   const problems: string[] = [];
 
@@ -23,7 +25,7 @@ describe('the Alerts page', { timeout: 10 * 60_000 }, () => {
     await trpc(cp.url).auth.setup.mutate(OWNER);
     await addUser(cp, VIEWER.email, VIEWER.password, 'viewer');
     // A host that enrolled and then went away: its agent (the protocol stand-in) is killed.
-    const api = trpc(cp.url, await signIn(cp.url, OWNER.email, OWNER.password));
+    api = trpc(cp.url, await signIn(cp.url, OWNER.email, OWNER.password));
     const { token } = await api.hosts.createJoinToken.mutate({ name: 'lost-host' });
     const agent = spawnTsx(['test/integration/support/protocol-agent.ts', '--server', cp.url, '--token', token], {}, 'agent');
     await agent.waitFor(/^CONNECTED/);
@@ -76,6 +78,35 @@ describe('the Alerts page', { timeout: 10 * 60_000 }, () => {
     await page.getByTestId('alert-rule-row').filter({ hasText: 'host gone' }).waitFor();
     assert.equal(await page.getByTestId('alert-rule-form').count(), 0);
     assert.equal(await page.getByTestId('alert-rule-delete').count(), 0);
+  });
+
+  test("the owner deletes the rule and revokes the host, each asked in the page's own dialog", async () => {
+    const page = await signedInPage(browser, cp.url, OWNER, { problems, contexts, timeoutMs: 60_000 });
+    await page.goto(`${cp.url}/alerts`);
+    const row = page.getByTestId('alert-rule-row').filter({ hasText: 'host gone' });
+    const dialog = page.getByTestId('confirm-dialog');
+    await row.getByTestId('alert-rule-delete').click();
+    await dialog.getByText('Delete the rule "host gone"?').waitFor();
+    await page.getByTestId('confirm-dialog-cancel').click();
+    await dialog.waitFor({ state: 'hidden' });
+    assert.equal((await api.alerts.rules.query()).length, 1, 'Cancel deleted nothing');
+    await row.getByTestId('alert-rule-delete').click();
+    await page.getByTestId('confirm-dialog-confirm').click();
+    await row.waitFor({ state: 'detached' });
+    assert.equal((await api.alerts.rules.query()).length, 0);
+    await page.getByTestId('alert-open-row').filter({ hasText: 'lost-host is offline' }).waitFor({ state: 'detached' });
+
+    const [host] = (await api.hosts.list.query()).filter((h) => h.name === 'lost-host');
+    await page.goto(`${cp.url}/hosts/${host.id}`);
+    await page.getByTestId('host-revoke').click();
+    await dialog.getByText('Revoke lost-host?').waitFor();
+    await page.keyboard.press('Escape');
+    await dialog.waitFor({ state: 'hidden' });
+    assert.equal((await api.hosts.list.query()).filter((h) => h.name === 'lost-host').length, 1, 'Escape revoked nothing');
+    await page.getByTestId('host-revoke').click();
+    await page.getByTestId('confirm-dialog-confirm').click();
+    await page.waitForURL(`${cp.url}/`);
+    assert.equal((await api.hosts.list.query()).filter((h) => h.name === 'lost-host').length, 0);
   });
 
   test('no Content-Security-Policy violations or page errors', () => {

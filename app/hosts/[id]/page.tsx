@@ -4,6 +4,7 @@ import { useParams, useRouter } from 'next/navigation';
 import { useState } from 'react';
 import { hasRole } from '../../../protocol/roles';
 import { summaryStatus } from '../../../protocol/docker-words';
+import { useConfirmation } from '../../components/confirm-dialog';
 import { ContainerActions } from '../../components/container-actions';
 import { DataTable } from '../../components/data-table';
 import { CheckUpdatesButton, UpdateStatus, useHostUpdates } from '../../components/image-updates';
@@ -30,6 +31,7 @@ export default function HostPage() {
   const canOperate = hasRole(role, 'operator');
   const isAdmin = hasRole(role, 'admin');
   const revoke = trpc.hosts.revoke.useMutation({ onSuccess: () => router.replace('/') });
+  const confirm = useConfirmation();
   const rotate = trpc.hosts.rotateCredential.useMutation();
   const [justPulled, setJustPulled] = useState('');
   const now = useNow();
@@ -53,6 +55,7 @@ export default function HostPage() {
   const asOf = !host.online && !Number.isNaN(lastSeen) ? lastSeen : now;
   return (
     <div className="space-y-5">
+      {confirm.dialog}
       <div className="flex flex-wrap items-start justify-between gap-3">
         <div>
           <Link href="/" className="text-sm text-sky-700 hover:underline">
@@ -80,9 +83,8 @@ export default function HostPage() {
               type="button"
               className="btn-danger"
               disabled={revoke.isPending}
-              onClick={() => {
-                if (confirm(`Revoke ${host.name}? Its agent is disconnected at once and must enrol again.`)) revoke.mutate({ hostId });
-              }}
+              data-testid="host-revoke"
+              onClick={() => confirm.ask({ title: `Revoke ${host.name}?`, body: 'Its agent is disconnected at once and must enrol again.', confirmLabel: 'Revoke', run: () => revoke.mutate({ hostId }) })}
             >
               Revoke host
             </button>
