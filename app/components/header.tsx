@@ -48,6 +48,9 @@ export function Header() {
           { href: '/audit', label: 'Audit log', active: path === '/audit' },
         ]
       : []),
+    // On a phone the header has no room for the account link and the theme switch; the
+    // account page has both (and the password and sessions).
+    { href: '/account', label: 'Account', active: path === '/account', phoneOnly: true },
   ];
 
   return (
@@ -64,7 +67,7 @@ export function Header() {
             <Link
               key={n.href}
               href={n.href}
-              className={`rounded px-3 py-1.5 ${n.active ? 'bg-slate-700 text-white' : 'text-slate-300 hover:bg-slate-800 hover:text-white'}`}
+              className={`rounded px-3 py-1.5 ${'phoneOnly' in n ? 'sm:hidden' : ''} ${n.active ? 'bg-slate-700 text-white' : 'text-slate-300 hover:bg-slate-800 hover:text-white'}`}
             >
               {n.label}
             </Link>

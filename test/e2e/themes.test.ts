@@ -6,7 +6,7 @@
 // screenshot of it lands in test-results/theme-<page>-<light|dark>.png. The choice in the header
 // beats the system's and survives a reload, and is in force before the body is parsed (no flash).
 // On a phone-sized screen in dark, the overview, a container's logs and the containers table do not
-// scroll sideways. From the keyboard: each tab stop shows a focus ring; a destructive action (Kill) asks
+// scroll sideways, and the menu's Account link leads to the theme choice. From the keyboard: each tab stop shows a focus ring; a destructive action (Kill) asks
 // first, the question holds the focus and Escape leaves it with nothing done.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -350,7 +350,7 @@ describe('light and dark themes', { timeout: 20 * 60_000 }, () => {
     assert.deepEqual(problems, []);
   });
 
-  test('on a phone in dark, the overview, a container\'s logs and the containers table do not scroll sideways', async () => {
+  test('on a phone in dark, the overview, a container\'s logs and the containers table do not scroll sideways; the theme is chosen through the menu\'s Account link', async () => {
     const page = await signedInPage(browser!, cp.url, OWNER, { problems, contexts, timeoutMs: PATIENCE_MS, context: { colorScheme: 'dark', viewport: PHONE, isMobile: true, hasTouch: true } });
     const wide: string[] = [];
     const byName = Object.fromEntries(pages().map((p) => [p.name, p]));
@@ -368,6 +368,14 @@ describe('light and dark themes', { timeout: 20 * 60_000 }, () => {
       assert.ok(box && box.x >= 0 && box.x + box.width <= innerWidth, `${name}: Sign out on screen (${JSON.stringify(box)})`);
     }
     assert.deepEqual(wide, [], 'pages wider than the phone');
+    // The header has no theme switch on a phone: the menu's Account link leads to the one on the account page.
+    assert.equal(await page.getByTestId('theme-switcher').isVisible(), false);
+    await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Account' }).click();
+    await page.waitForURL(`${cp.url}/account`);
+    await page.getByTestId('theme-switcher-page').selectOption('light');
+    await page.waitForFunction(() => document.documentElement.getAttribute('data-theme') === 'light');
+    await page.getByTestId('theme-switcher-page').selectOption('system');
+    await page.waitForFunction(() => document.documentElement.getAttribute('data-theme') === 'dark');
     assert.deepEqual(problems, []);
   });
 
