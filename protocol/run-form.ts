@@ -1,5 +1,5 @@
 // The dashboard's Run form beyond image and command: published ports, volumes and bind
-// mounts, the network, environment variables and the restart policy, as the form's rows
+// mounts, the network, environment variables, the restart policy and a healthcheck, as the form's rows
 // hold them (text, as typed). One schema for both sides: the browser checks a form with it
 // before it sends anything, and the control plane checks what arrives with it again
 // (a crafted call gets the same words), then turns it into the engine's ContainerSpec.
@@ -8,6 +8,7 @@
 import './zod-in-browser';
 import { z } from 'zod';
 import { PORT_PROTOCOLS, RESTART_POLICIES, type ContainerSpec, type MountSpec, type PortBindingSpec } from './container';
+import { parseGoDuration } from './durations';
 
 /** A variable name: a letter or "_", then letters, digits, "_", "." or "-" (Docker takes any name without "="; a shell takes fewer). */
 export const ENV_KEY = /^[A-Za-z_][A-Za-z0-9_.-]*$/;
@@ -42,11 +43,16 @@ export const runOptionsShape = z.strictObject({
   network: text(255),
   env: z.array(envRowSchema).max(256),
   restart: z.strictObject({ policy: z.enum(RESTART_POLICIES), maxRetries: text(16) }),
+  /** A shell command run in the container (CMD-SHELL, as `docker run --health-cmd`); blank: the image's healthcheck, if any. */
+  health: z.strictObject({ command: text(4096), interval: text(32), timeout: text(32), startPeriod: text(32), retries: text(16) }).optional(),
 });
 export type RunOptions = z.infer<typeof runOptionsShape>;
 export type PortRow = RunOptions['ports'][number];
 export type MountRow = RunOptions['mounts'][number];
 export type EnvRow = RunOptions['env'][number];
+export type HealthRow = NonNullable<RunOptions['health']>;
+export const blankHealth = (): HealthRow => ({ command: '', interval: '', timeout: '', startPeriod: '', retries: '' });
+const HEALTH_DURATIONS = { interval: 'interval', timeout: 'timeout', startPeriod: 'start period' } as const;
 
 export const emptyRunOptions = (): RunOptions => ({ ports: [], mounts: [], network: '', env: [], restart: { policy: 'no', maxRetries: '' } });
 
@@ -122,6 +128,27 @@ export const runOptionsSchema = runOptionsShape.superRefine((o, ctx) => {
     }
   });
 
+  if (o.health) {
+    const h = o.health;
+    const given = (['interval', 'timeout', 'startPeriod', 'retries'] as const).filter((k) => h[k].trim());
+    if (!h.command.trim() && given.length) issue(['health', 'command'], `healthcheck: its ${given.map((k) => (k === 'retries' ? 'retries' : HEALTH_DURATIONS[k])).join(', ')} need a command to run`);
+    for (const k of Object.keys(HEALTH_DURATIONS) as Array<keyof typeof HEALTH_DURATIONS>) {
+      const v = h[k].trim();
+      if (!v) continue;
+      let ns: number;
+      try {
+        ns = parseGoDuration(v);
+      } catch {
+        issue(['health', k], `healthcheck: ${HEALTH_DURATIONS[k]} ${JSON.stringify(v)} is not a duration (such as 30s, 1m30s or 500ms)`);
+        continue;
+      }
+      // As Docker's API: 0 is the default, anything else at least a millisecond.
+      if (ns > 0 && ns < 1e6) issue(['health', k], `healthcheck: ${HEALTH_DURATIONS[k]} ${v} is shorter than 1ms`);
+    }
+    const r = h.retries.trim();
+    if (r && !/^\d{1,9}$/.test(r)) issue(['health', 'retries'], `healthcheck: retries ${JSON.stringify(r)} must be a whole number, 0 or more (0: the default, 3)`);
+  }
+
   const retries = o.restart.maxRetries.trim();
   if (retries) {
     if (o.restart.policy !== 'on-failure') issue(['restart', 'maxRetries'], `restart: max retries only goes with on-failure, not ${o.restart.policy}`);
@@ -140,8 +167,8 @@ export function runOptionsProblems(o: unknown): Array<{ key: string; message: st
 }
 
 /** The spec's sections for options that passed runOptionsSchema. */
-export function runOptionsSpec(o: RunOptions): Pick<ContainerSpec, 'network' | 'storage' | 'restart'> & { env?: string[] } {
-  const out: Pick<ContainerSpec, 'network' | 'storage' | 'restart'> & { env?: string[] } = {};
+export function runOptionsSpec(o: RunOptions): Pick<ContainerSpec, 'network' | 'storage' | 'restart' | 'health'> & { env?: string[] } {
+  const out: Pick<ContainerSpec, 'network' | 'storage' | 'restart' | 'health'> & { env?: string[] } = {};
   const ports: PortBindingSpec[] = o.ports.map((p) => ({
     containerPort: Number(p.containerPort.trim()),
     protocol: p.protocol,
@@ -163,6 +190,17 @@ export function runOptionsSpec(o: RunOptions): Pick<ContainerSpec, 'network' | '
   if (o.restart.policy !== 'no') {
     const retries = o.restart.maxRetries.trim();
     out.restart = { policy: o.restart.policy, ...(o.restart.policy === 'on-failure' && retries ? { maxRetries: Number(retries) } : {}) };
+  }
+  const h = o.health;
+  if (h?.command.trim()) {
+    const ns = (v: string) => (v.trim() ? parseGoDuration(v.trim()) : 0);
+    out.health = {
+      test: ['CMD-SHELL', h.command.trim()],
+      ...(ns(h.interval) ? { intervalNs: ns(h.interval) } : {}),
+      ...(ns(h.timeout) ? { timeoutNs: ns(h.timeout) } : {}),
+      ...(ns(h.startPeriod) ? { startPeriodNs: ns(h.startPeriod) } : {}),
+      ...(Number(h.retries.trim()) ? { retries: Number(h.retries.trim()) } : {}),
+    };
   }
   return out;
 }

@@ -1,5 +1,5 @@
-// The host page's networks, the Run form's ports, mounts, network, environment and restart
-// policy, and published ports as links, in Chromium against the real control plane and a
+// The host page's networks, the Run form's ports, mounts, network, environment, restart
+// policy and healthcheck, and published ports as links, in Chromium against the real control plane and a
 // real agent. Two "machines", each a network namespace of the test's own joined by a veth
 // pair, so no bridge or firewall rule touches this machine's network: the agent's host
 // (10.213.0.2) and the control plane's, where the browser runs too (10.213.0.1). The agent
@@ -36,11 +36,12 @@ const LINK = { cp: '10.213.0.1', agent: '10.213.0.2' };
 
 interface Inspect {
   Id: string;
-  Config: { Env: string[] };
+  Config: { Env: string[]; Healthcheck?: unknown };
   HostConfig: { PortBindings: unknown; NetworkMode: string; RestartPolicy: unknown; Mounts?: unknown; Binds?: unknown };
   NetworkSettings: { Ports: unknown; Networks: Record<string, { IPAddress: string; Gateway: string }> };
   Mounts: Array<{ Type: string; Name?: string; Source: string; Destination: string; RW: boolean; Driver?: string }>;
   RestartCount: number;
+  State: { Health?: { Status: string } };
 }
 
 describe('the host page\'s networks, the run form and port links', { skip: !isRoot && 'needs root', timeout: 15 * 60_000 }, () => {
@@ -185,6 +186,8 @@ describe('the host page\'s networks, the run form and port links', { skip: !isRo
     await form.getByRole('button', { name: 'Add variable' }).click();
     await form.getByLabel('Variable 1 name').fill('1GREETING');
     await form.getByLabel('Variable 1 value').fill('hello');
+    await form.getByLabel('Healthcheck command').fill('wget -q -O /dev/null http://127.0.0.1/');
+    await form.getByLabel('Interval', { exact: true }).fill('1');
     await form.getByRole('button', { name: 'Run', exact: true }).click();
     const problems = page.getByTestId('run-problem');
     await problems.first().waitFor();
@@ -192,7 +195,9 @@ describe('the host page\'s networks, the run form and port links', { skip: !isRo
       'port 1: host port "70000" must be a number from 1 to 65535 (leave it blank for a free one)',
       'mount 1: container path "www" must be absolute (start with /)',
       'variable 1: "1GREETING" is not a variable name (a letter or _, then letters, digits, _ . or -)',
+      'healthcheck: interval "1" is not a duration (such as 30s, 1m30s or 500ms)',
     ]);
+    assert.equal(await form.getByLabel('Interval', { exact: true }).getAttribute('aria-invalid'), 'true');
     assert.equal(await form.getByLabel('Port 1 host port').getAttribute('aria-invalid'), 'true');
     assert.equal(await form.getByLabel('Port 1 container port').getAttribute('aria-invalid'), null);
     await shot(page, 'run-refused');
@@ -208,6 +213,8 @@ describe('the host page\'s networks, the run form and port links', { skip: !isRo
     await form.getByLabel('Network', { exact: true }).selectOption('frontnet');
     await form.getByLabel('Restart policy').selectOption('on-failure');
     await form.getByLabel('Max retries').fill('3');
+    await form.getByLabel('Interval', { exact: true }).fill('1s');
+    await form.getByLabel('Retries', { exact: true }).fill('2');
     assert.equal(await page.getByTestId('run-invalid').count(), 0);
     await form.getByRole('button', { name: 'Run', exact: true }).click();
     await page.getByTestId('run-result').getByText(/^Started/).waitFor();
@@ -226,6 +233,9 @@ describe('the host page\'s networks, the run form and port links', { skip: !isRo
     assert.match(c.NetworkSettings.Networks.frontnet.IPAddress, /^10\.77\.0\.\d+$/);
     assert.equal(c.NetworkSettings.Networks.frontnet.Gateway, '10.77.0.254');
     assert.deepEqual(c.HostConfig.RestartPolicy, { Name: 'on-failure', MaximumRetryCount: 3 });
+    assert.deepEqual(c.Config.Healthcheck, { Test: ['CMD-SHELL', 'wget -q -O /dev/null http://127.0.0.1/'], Interval: 1e9, Retries: 2 });
+    // Its probe fetches the page the command serves: healthy, as the agent and the page say.
+    await eventually('the container to be healthy', () => inspect('web').State.Health?.Status === 'healthy', 60_000);
     assert.deepEqual(
       c.Mounts.map((m) => ({ Type: m.Type, Name: m.Name, Destination: m.Destination, RW: m.RW })),
       [{ Type: 'volume', Name: 'site', Destination: '/www', RW: true }],

@@ -142,6 +142,28 @@ test('environment and restart: bad names, a name given twice, retries without on
   ]);
 });
 
+test('a healthcheck: a shell command with Go durations and retries, as --health-cmd and its flags; blank is the image\'s; bad values refused at their field', () => {
+  const health = (h: Partial<NonNullable<RunOptions['health']>>) => opts({ health: { command: '', interval: '', timeout: '', startPeriod: '', retries: '', ...h } });
+  const o = health({ command: ' wget -q -O- http://localhost/ ', interval: '1m30s', timeout: '500ms', startPeriod: '5s', retries: '4' });
+  assert.deepEqual(problems(o), []);
+  const spec = runSpec({ image: 'bb:1', options: o });
+  assert.deepEqual(spec.health, { test: ['CMD-SHELL', 'wget -q -O- http://localhost/'], intervalNs: 90e9, timeoutNs: 500e6, startPeriodNs: 5e9, retries: 4 });
+  assert.equal(containerSpecSchema.safeParse(spec).success, true);
+  // Only a command: Docker's defaults for the rest (the engine's, after the image's).
+  assert.deepEqual(runOptionsSpec(health({ command: 'true' })).health, { test: ['CMD-SHELL', 'true'] });
+  assert.deepEqual(runOptionsSpec(health({ command: 'true', interval: '0', retries: '0' })).health, { test: ['CMD-SHELL', 'true'] });
+  assert.deepEqual(runOptionsSpec(health({})), {});
+
+  assert.deepEqual(problems(health({ interval: '10s', retries: '2' })), ['health.command | healthcheck: its interval, retries need a command to run']);
+  assert.deepEqual(problems(health({ command: 'true', interval: '10', timeout: '1us', startPeriod: 'soon', retries: '-1' })), [
+    'health.interval | healthcheck: interval "10" is not a duration (such as 30s, 1m30s or 500ms)',
+    'health.timeout | healthcheck: timeout 1us is shorter than 1ms',
+    'health.startPeriod | healthcheck: start period "soon" is not a duration (such as 30s, 1m30s or 500ms)',
+    'health.retries | healthcheck: retries "-1" must be a whole number, 0 or more (0: the default, 3)',
+  ]);
+  assert.throws(() => runSpec({ image: 'bb:1', options: health({ command: 'true', interval: 'x' }) }), /healthcheck: interval "x" is not a duration/);
+});
+
 test('a crafted call that is not even the form\'s shape is named by its path, and the server refuses it before the agent hears of it', () => {
   const crafted = { ...emptyRunOptions(), ports: [{ hostIp: '', hostPort: '1', containerPort: '1', protocol: 'sctp' }], extra: true };
   const words = runOptionsProblems(crafted).map((p) => p.message);

@@ -4,25 +4,16 @@
 import { posix } from 'node:path';
 import { badRequest } from '../errors';
 import type { ImageConfig } from '../types';
+import { parseGoDuration as goDuration } from '../../../protocol/durations';
 
 const ALLOWED = new Set(['CMD', 'ENTRYPOINT', 'ENV', 'EXPOSE', 'HEALTHCHECK', 'LABEL', 'ONBUILD', 'STOPSIGNAL', 'USER', 'VOLUME', 'WORKDIR']);
-const GO_UNITS: Record<string, number> = { ns: 1, us: 1e3, 'µs': 1e3, ms: 1e6, s: 1e9, m: 60e9, h: 3600e9 };
-
-/** A Go duration ("30s", "1m30s", "500ms") in nanoseconds. */
+/** A Go duration ("30s", "1m30s", "500ms") in nanoseconds; a 400 naming it otherwise. */
 export function parseGoDuration(s: string): number {
-  if (s === '0') return 0;
-  const re = /(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)/y;
-  let total = 0;
-  let pos = 0;
-  while (pos < s.length) {
-    re.lastIndex = pos;
-    const m = re.exec(s);
-    if (!m) throw badRequest(`time: invalid duration ${JSON.stringify(s)}`);
-    total += Number(m[1]) * GO_UNITS[m[2]];
-    pos = re.lastIndex;
+  try {
+    return goDuration(s);
+  } catch (e) {
+    throw badRequest((e as Error).message);
   }
-  if (!s.length) throw badRequest('time: invalid duration ""');
-  return Math.round(total);
 }
 
 /** HEALTHCHECK's words after the instruction: [--interval=…] CMD …, or NONE (as dockerd parses them). */

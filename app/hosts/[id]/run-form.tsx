@@ -1,6 +1,7 @@
 'use client';
 // The host page's Run form: image, command, name and memory, then rows of published ports
-// (-p), volumes and bind mounts, the network, environment variables and the restart policy.
+// (-p), volumes and bind mounts, the network, environment variables, the restart policy and a
+// healthcheck.
 // The rows are checked with the same schema the control plane checks them with again
 // (protocol/run-form.ts): a form with problems is not sent, and each problem is listed
 // with the row and field it is about, which is marked too. A row added and left blank is
@@ -8,7 +9,7 @@
 import Link from 'next/link';
 import { useEffect, useState, type ReactNode } from 'react';
 import { RESTART_POLICIES, type PortProtocol, type RestartPolicyName } from '../../../protocol/container';
-import { emptyRunOptions, runOptionsProblems, type EnvRow, type MountRow, type PortRow, type RunOptions } from '../../../protocol/run-form';
+import { blankHealth, emptyRunOptions, runOptionsProblems, type EnvRow, type MountRow, type PortRow, type RunOptions } from '../../../protocol/run-form';
 import { Field, Form } from '../../components/form';
 import { Notice, Section } from '../../components/ui';
 import { shortId } from '../../lib/format';
@@ -35,6 +36,7 @@ export function RunForm({ hostId, imageTags, suggestedImage }: { hostId: string;
   const volumes = trpc.volumes.list.useQuery({ hostId }, { retry: false });
   const run = trpc.containers.run.useMutation({ onSettled: () => void utils.hosts.get.invalidate({ hostId }) });
 
+  const health = options.health ?? blankHealth();
   const problems = runOptionsProblems(options);
   const shown = tried ? problems : [];
   const bad = new Set(shown.map((p) => p.key));
@@ -136,6 +138,38 @@ export function RunForm({ hostId, imageTags, suggestedImage }: { hostId: string;
                 <input id="run-max-retries" {...invalid('restart.maxRetries')} inputMode="numeric" placeholder="0: no limit" value={options.restart.maxRetries} onChange={(e) => set({ restart: { ...options.restart, maxRetries: e.target.value } })} />
               </div>
             ) : null}
+          </div>
+          <div className="col-span-2 grid grid-cols-2 gap-3 sm:grid-cols-4">
+            <div className="col-span-2 sm:col-span-4">
+              <label htmlFor="run-health-cmd" className="label">
+                Healthcheck command
+              </label>
+              <input
+                id="run-health-cmd"
+                {...invalid('health.command')}
+                className={`${invalid('health.command').className} font-mono`}
+                placeholder="blank: the image's, if it has one (e.g. wget -q -O- http://localhost/)"
+                value={health.command}
+                onChange={(e) => set({ health: { ...health, command: e.target.value } })}
+              />
+            </div>
+            {health.command.trim() || health.interval || health.timeout || health.startPeriod || health.retries
+              ? (
+                  [
+                    ['interval', 'Interval', '30s'],
+                    ['timeout', 'Timeout', '30s'],
+                    ['startPeriod', 'Start period', '0s'],
+                    ['retries', 'Retries', '3'],
+                  ] as const
+                ).map(([k, label, placeholder]) => (
+                  <div key={k}>
+                    <label htmlFor={`run-health-${k}`} className="label">
+                      {label}
+                    </label>
+                    <input id={`run-health-${k}`} {...invalid(`health.${k}`)} inputMode={k === 'retries' ? 'numeric' : undefined} placeholder={placeholder} value={health[k]} onChange={(e) => set({ health: { ...health, [k]: e.target.value } })} />
+                  </div>
+                ))
+              : null}
           </div>
         </div>
 
