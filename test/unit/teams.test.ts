@@ -39,6 +39,8 @@ test('a user creates a second team, switches between them, and every list follow
   assert.equal((await env.prisma.joinToken.findFirstOrThrow({ where: { tokenHash: { not: '' }, name: 'for the second team' } })).teamId, t.id);
   assert.ok(token.command.includes(token.token));
   await admin.team.switch({ teamId: w.teamA.id });
+  const switched = await env.prisma.auditLog.findFirstOrThrow({ where: { action: 'team.switch', teamId: w.teamA.id }, orderBy: { createdAt: 'desc' } });
+  assert.deepEqual([switched.target, switched.result], [w.teamA.name, 'ok'], 'a switch is audited in the team switched to');
   me = await admin.account.me();
   assert.equal(me.currentTeamId, w.teamA.id);
   assert.equal((await admin.auth.status()).role, 'admin');

@@ -212,6 +212,9 @@ export const teamRouter = router({
   switch: authedProcedure.input(z.object({ teamId: id })).mutation(async ({ ctx, input }) => {
     await callerRole(ctx, input.teamId, 'viewer');
     await switchTeam(ctx.user.id, ctx.sessionId, input.teamId, ctx.prisma);
+    // In the team switched to: its admins see who came to work in it, and from which session.
+    const team = await ctx.prisma.team.findUniqueOrThrow({ where: { id: input.teamId }, select: { name: true } });
+    await writeAudit(ctx, { action: 'team.switch', teamId: input.teamId, target: team.name }, 'ok');
     return { ok: true as const };
   }),
 
