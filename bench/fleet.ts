@@ -27,7 +27,8 @@
 // from a printed log line to the browser, disconnects under load, and the reconnect storm
 // after a SIGKILL and restart of the control plane (of both processes), and the CPU time the
 // server processes spent per agent-second, idle and under load (which the machine's other
-// load affects less than the delays do).
+// load affects less than the delays do), and the event-loop delay of the bench's process and
+// of each server's (./loop-delay.mjs) under load.
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
