@@ -27,9 +27,13 @@
 // from a printed log line to the browser, disconnects under load, and the reconnect storm
 // after a SIGKILL and restart of the control plane (of both processes), and the CPU time the
 // server processes spent per agent-second, idle and under load (which the machine's other
-// load affects less than the delays do).
+// load affects less than the delays do), and the event-loop delay of the bench's process and
+// of each server's (./loop-delay.mjs) under load.
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import type { Socket as NetSocket } from 'node:net';
 import { parseArgs } from 'node:util';
 import { io, type Socket } from 'socket.io-client';
@@ -40,6 +44,8 @@ import { startPostgres, type Postgres } from '../test/fixtures/postgres';
 import { startRedis, type Redis } from '../test/fixtures/redis';
 import { ensureNextBuild, removeDir, signIn, startControlPlane, trpc, type ControlPlane } from '../test/integration/support/control-plane';
 import { median } from './cli';
+
+const LOOP_PROBE = new URL('./loop-delay.mjs', import.meta.url).href;
 
 const { values } = parseArgs({
   options: {
@@ -318,7 +324,11 @@ async function run(cfg: RunConfig): Promise<RunResult> {
     }
   } else if (cfg.processes > 1) throw new Error('two control-plane processes need PostgreSQL (--db postgres)');
   const profDir = values['cpu-prof'];
-  const start = (dataDir?: string, port?: number) => startControlPlane(dataDir, { env, ...(port ? { port } : {}), ...(profDir ? { nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${profDir}`] } : {}) });
+  // Every process's event-loop delay, to tell a stalled process from a queue (./loop-delay.mjs).
+  const loopDir = mkdtempSync(join(tmpdir(), 'berth-fleet-loop-'));
+  env.BERTH_BENCH_LOOP_DIR = loopDir;
+  const nodeArgs = ['--import', LOOP_PROBE, ...(profDir ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : [])];
+  const start = (dataDir?: string, port?: number) => startControlPlane(dataDir, { env, nodeArgs, ...(port ? { port } : {}) });
   let cps: ControlPlane[] = [];
   for (let p = 0; p < cfg.processes; p++) cps.push(await start());
   const pids = () => cps.map((c) => c.child.proc.pid!);
@@ -426,6 +436,9 @@ async function run(cfg: RunConfig): Promise<RunResult> {
     for (const a of agents) a.startChanging();
     cpu0 = cpuAll();
     const loadT0 = performance.now();
+    const loadStart = Date.now();
+    const benchLoop = monitorEventLoopDelay({ resolution: 10 });
+    benchLoop.enable();
     const rss: number[][] = cps.map(() => []);
     const end = performance.now() + SECONDS * 1000;
     while (performance.now() < end) {
@@ -433,6 +446,8 @@ async function run(cfg: RunConfig): Promise<RunResult> {
       pids().forEach((p, i) => rss[i].push(rssMb(p)));
     }
     for (const a of agents) a.stopChanging();
+    benchLoop.disable();
+    const loops = [{ who: 'bench', p99: benchLoop.percentile(99) / 1e6, max: benchLoop.max / 1e6, stalled: NaN }, ...cps.map((c, i) => ({ who: `server ${i + 1}`, ...loopDelayOf(loopDir, c.child.proc.pid!, loadStart, Date.now()) }))];
     const loadCpu = (cpuAll() - cpu0) / (((performance.now() - loadT0) / 1000) * N);
     const loadAtEnd = loadAvg();
     const dropped = agents.reduce((n, a) => n + a.disconnects, 0) - disconnectsBefore;
@@ -465,6 +480,7 @@ async function run(cfg: RunConfig): Promise<RunResult> {
     say(`    hosts page (fleet:watch of a page of ${HOSTS_PAGE} hosts per browser): change → browser p50 ${fmtMs(pct(listDelays, 50))}, p99 ${fmtMs(pct(listDelays, 99))} (${listDelays.length} seen in ${watchMessages} messages; target p99 < 250 ms); first page ${fmtMs(median(listTimes))} median, ${fmtMs(pct(listTimes, 99))} p99, ${((listBytes.length ? median(listBytes) : 0) / 1e3).toFixed(1)} kB`);
     say(`    logs (${LOGGERS} followed, a line every ${LOG_LINE_EVERY_MS} ms): print → browser p50 ${fmtMs(pct(logDelays, 50))}, p99 ${fmtMs(pct(logDelays, 99))} (${logDelays.length} lines)`);
     say(`    server RSS max ${rss.map((r) => Math.max(...r).toFixed(0)).join(' + ')} MB (target < 1024 MB); agents disconnected by the load: ${dropped}`);
+    say(`    event-loop delay under load, p99 / max: ${loops.map((l) => `${l.who} ${fmtMs(l.p99)} / ${fmtMs(l.max)}${Number.isNaN(l.stalled) ? '' : ` (${l.stalled} s with a stall over 100 ms)`}`).join(', ')}`);
     say(`    server CPU ${(loadCpu * 1e6).toFixed(0)} µs per agent-second under load (${SimAgent.changes.size} changes); load average ${loadAtEnd}`);
     const result: RunResult = {
       config: cfg,
@@ -506,7 +522,23 @@ async function run(cfg: RunConfig): Promise<RunResult> {
       await cp.stop();
       removeDir(cp.dataDir);
     }
+    removeDir(loopDir);
   }
+}
+
+/** A server's event-loop delay between `from` and `to` (epoch ms), from the lines ./loop-delay.mjs wrote each second: the worst second's p99, the max, and how many seconds had a stall over 100 ms. */
+function loopDelayOf(dir: string, pid: number, from: number, to: number): { p99: number; max: number; stalled: number } {
+  let text = '';
+  try {
+    text = readFileSync(join(dir, `${pid}.log`), 'utf8');
+  } catch {
+    return { p99: NaN, max: NaN, stalled: NaN };
+  }
+  const secs = text
+    .split('\n')
+    .map((l) => l.split(' ').map(Number))
+    .filter(([at]) => at > from && at <= to + 1000);
+  return { p99: Math.max(...secs.map((s) => s[1])), max: Math.max(...secs.map((s) => s[2])), stalled: secs.filter((s) => s[2] > 100).length };
 }
 
 const meets = (r: RunResult) => r.hostP99 < 250 && r.listP99 < 250 && r.connected === r.config.n && r.disconnects === 0;
