@@ -15,13 +15,10 @@ export interface LogStreamOptions {
   send: (batch: LogBatch) => Promise<void>;
   signal: AbortSignal;
   maxEntries?: number;
-  /** How long after its first line was printed a batch may wait for more. */
   maxDelayMs?: number;
 }
 
 const TIMEOUT = Symbol('timeout');
-/** The least a batch waits for more after its first read: enough for a read of lines already in the file. */
-const GATHER_MS = 5;
 const ABORTED = Symbol('aborted');
 
 function untilAbort(signal: AbortSignal): Promise<typeof ABORTED> {
@@ -39,17 +36,10 @@ function after(ms: number): { promise: Promise<typeof TIMEOUT>; cancel: () => vo
   return { promise, cancel: () => clearTimeout(timer) };
 }
 
-function waitedFrom(first: LogEntry | undefined): number {
-  const now = Date.now();
-  const printed = first ? Date.parse(first.time) : NaN;
-  // A stamp from the future (the clock stepped back) must not hold the batch longer.
-  return Number.isFinite(printed) ? Math.min(printed, now) : now;
-}
-
 /** Runs until the log ends (container stopped and all read: last batch has done) or `signal` aborts. */
 export async function streamLogs(engine: Engine, o: LogStreamOptions): Promise<void> {
   const maxEntries = o.maxEntries ?? 200;
-  const maxDelayMs = o.maxDelayMs ?? 25;
+  const maxDelayMs = o.maxDelayMs ?? 50;
   const aborted = untilAbort(o.signal);
   let iter: AsyncIterator<LogEntry[]>;
   try {
@@ -75,11 +65,8 @@ export async function streamLogs(engine: Engine, o: LogStreamOptions): Promise<v
         pending = undefined;
         if (first.done) ended = true;
         else buffered = first.value;
-        // Lines that come soon after go in the same batch, but the wait counts from when the
-        // first was printed: lines that queued behind the last batch's ack have waited already.
-        // They still get a moment to gather what the file holds by now: that read was begun
-        // before the ack, and a reader that is behind must send full batches to catch up.
-        const deadline = Math.max(waitedFrom(buffered[0]) + maxDelayMs, Date.now() + GATHER_MS);
+        // Lines that come soon after go in the same batch.
+        const deadline = Date.now() + maxDelayMs;
         while (!ended && buffered.length < maxEntries) {
           pending ??= iter.next();
           const timer = after(deadline - Date.now());
