@@ -52,7 +52,9 @@ export type MountRow = RunOptions['mounts'][number];
 export type EnvRow = RunOptions['env'][number];
 export type HealthRow = NonNullable<RunOptions['health']>;
 export const blankHealth = (): HealthRow => ({ command: '', interval: '', timeout: '', startPeriod: '', retries: '' });
-const HEALTH_DURATIONS = { interval: 'interval', timeout: 'timeout', startPeriod: 'start period' } as const;
+/** The healthcheck's settings besides its command, as messages name them; all but retries are durations. */
+const HEALTH_SETTINGS = { interval: 'interval', timeout: 'timeout', startPeriod: 'start period', retries: 'retries' } as const;
+const HEALTH_DURATIONS = ['interval', 'timeout', 'startPeriod'] as const;
 
 export const emptyRunOptions = (): RunOptions => ({ ports: [], mounts: [], network: '', env: [], restart: { policy: 'no', maxRetries: '' } });
 
@@ -130,20 +132,20 @@ export const runOptionsSchema = runOptionsShape.superRefine((o, ctx) => {
 
   if (o.health) {
     const h = o.health;
-    const given = (['interval', 'timeout', 'startPeriod', 'retries'] as const).filter((k) => h[k].trim());
-    if (!h.command.trim() && given.length) issue(['health', 'command'], `healthcheck: its ${given.map((k) => (k === 'retries' ? 'retries' : HEALTH_DURATIONS[k])).join(', ')} need a command to run`);
-    for (const k of Object.keys(HEALTH_DURATIONS) as Array<keyof typeof HEALTH_DURATIONS>) {
+    const given = (Object.keys(HEALTH_SETTINGS) as Array<keyof typeof HEALTH_SETTINGS>).filter((k) => h[k].trim());
+    if (!h.command.trim() && given.length) issue(['health', 'command'], `healthcheck: its ${given.map((k) => HEALTH_SETTINGS[k]).join(', ')} need a command to run`);
+    for (const k of HEALTH_DURATIONS) {
       const v = h[k].trim();
       if (!v) continue;
       let ns: number;
       try {
         ns = parseGoDuration(v);
       } catch {
-        issue(['health', k], `healthcheck: ${HEALTH_DURATIONS[k]} ${JSON.stringify(v)} is not a duration (such as 30s, 1m30s or 500ms)`);
+        issue(['health', k], `healthcheck: ${HEALTH_SETTINGS[k]} ${JSON.stringify(v)} is not a duration (such as 30s, 1m30s or 500ms)`);
         continue;
       }
       // As Docker's API: 0 is the default, anything else at least a millisecond.
-      if (ns > 0 && ns < 1e6) issue(['health', k], `healthcheck: ${HEALTH_DURATIONS[k]} ${v} is shorter than 1ms`);
+      if (ns > 0 && ns < 1e6) issue(['health', k], `healthcheck: ${HEALTH_SETTINGS[k]} ${v} is shorter than 1ms`);
     }
     const r = h.retries.trim();
     if (r && !/^\d{1,9}$/.test(r)) issue(['health', 'retries'], `healthcheck: retries ${JSON.stringify(r)} must be a whole number, 0 or more (0: the default, 3)`);
@@ -193,13 +195,15 @@ export function runOptionsSpec(o: RunOptions): Pick<ContainerSpec, 'network' | '
   }
   const h = o.health;
   if (h?.command.trim()) {
-    const ns = (v: string) => (v.trim() ? parseGoDuration(v.trim()) : 0);
+    // 0 or blank: Docker's default, so the field is left out (the engine applies the image's, then Docker's).
+    const [intervalNs, timeoutNs, startPeriodNs] = HEALTH_DURATIONS.map((k) => (h[k].trim() ? parseGoDuration(h[k].trim()) : 0));
+    const retries = Number(h.retries.trim());
     out.health = {
       test: ['CMD-SHELL', h.command.trim()],
-      ...(ns(h.interval) ? { intervalNs: ns(h.interval) } : {}),
-      ...(ns(h.timeout) ? { timeoutNs: ns(h.timeout) } : {}),
-      ...(ns(h.startPeriod) ? { startPeriodNs: ns(h.startPeriod) } : {}),
-      ...(Number(h.retries.trim()) ? { retries: Number(h.retries.trim()) } : {}),
+      ...(intervalNs ? { intervalNs } : {}),
+      ...(timeoutNs ? { timeoutNs } : {}),
+      ...(startPeriodNs ? { startPeriodNs } : {}),
+      ...(retries ? { retries } : {}),
     };
   }
   return out;

@@ -283,10 +283,9 @@ export async function runCommand(ctx: CommandContext, raw: unknown): Promise<Com
             pullOptions: { ...(cmd.auth ? { auth: cmd.auth } : {}) },
           }),
         };
-      case 'updates.stack': {
-        const update = () => engine.updateStack(cmd.project, { ...(cmd.auths ? { auths: cmd.auths } : {}), ...(cmd.healthTimeoutSec ? { healthTimeoutSec: cmd.healthTimeoutSec } : {}), ...(cmd.only ? { only: cmd.only } : {}) });
-        return { ok: true, result: await (ctx.stacks ? ctx.stacks.updateImages(cmd.project, update) : update()) };
-      }
+      case 'updates.stack':
+        if (!ctx.stacks) throw new EngineError(501, 'this agent does not run stacks');
+        return { ok: true, result: await ctx.stacks.updateImages(cmd.project, { ...(cmd.auths ? { auths: cmd.auths } : {}), ...(cmd.healthTimeoutSec ? { healthTimeoutSec: cmd.healthTimeoutSec } : {}), ...(cmd.only ? { only: cmd.only } : {}) }) };
       case 'docker.open':
         if (!ctx.tunnels) throw new EngineError(501, 'this agent does not carry proxied Docker API connections');
         await ctx.tunnels.connect(cmd.tunnelId);

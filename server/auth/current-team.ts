@@ -19,10 +19,10 @@ export async function currentTeam(userId: string, sessionId: string | null, pris
   return pick ? { id: pick.teamId, name: pick.team.name, role: pick.role as Role } : null;
 }
 
-/** Makes `teamId` the session's team; false when the user is not in it. */
-export async function switchTeam(userId: string, sessionId: string, teamId: string, prisma: PrismaClient = db()): Promise<boolean> {
-  const m = await prisma.membership.findUnique({ where: { userId_teamId: { userId, teamId } } });
-  if (!m) return false;
+/** Makes `teamId` the session's team and returns the team's name; null when the user is not in it. */
+export async function switchTeam(userId: string, sessionId: string, teamId: string, prisma: PrismaClient = db()): Promise<string | null> {
+  const m = await prisma.membership.findUnique({ where: { userId_teamId: { userId, teamId } }, include: { team: { select: { name: true } } } });
+  if (!m) return null;
   await prisma.session.updateMany({ where: { id: sessionId, userId }, data: { teamId } });
-  return true;
+  return m.team.name;
 }

@@ -90,8 +90,8 @@ describe('stack image updates: together, rolled back together', { skip: !INNER &
     const web0 = svc('web');
     await push('db', '2');
     await push('web', '2', FAILING);
-    // As the link runs it: one of the stack's operations, so a deploy meanwhile is refused.
-    const updating = stacks.updateImages('shop', () => engine.updateStack('shop', { healthTimeoutSec: 20 }));
+    // As the link's updates.stack runs it: one of the stack's operations, so a deploy meanwhile is refused.
+    const updating = stacks.updateImages('shop', { healthTimeoutSec: 20 });
     await assert.rejects(stacks.deploy('shop'), /stack shop is busy: its image-update is under way/);
     assert.equal(stacks.list().find((s) => s.name === 'shop')?.busy, 'image-update');
     const out = await updating;

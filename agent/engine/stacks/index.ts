@@ -567,10 +567,10 @@ export class Stacks extends EventEmitter<{ change: [name: string] }> {
    * An image update of the stack's services (the engine's updateStack) as one of its
    * operations: a deploy, stop or down asked for meanwhile is refused rather than mixed into it.
    */
-  updateImages(name: string, update: () => Promise<StackUpdateOutcome>): Promise<StackUpdateOutcome> {
+  updateImages(name: string, opts?: Parameters<Engine['updateStack']>[1]): Promise<StackUpdateOutcome> {
     return this.run(name, 'image-update', async (step) => {
       step('pull each service\'s image and recreate the services it changed, in dependency order');
-      const out = await update();
+      const out = await this.engine.updateStack(name, opts);
       for (const s of out.services) step(`${s.service}: ${s.outcome}${s.message ? ` (${s.message})` : ''}`);
       return out;
     });

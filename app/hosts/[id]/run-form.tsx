@@ -19,6 +19,14 @@ const blankPort = (): PortRow => ({ hostIp: '', hostPort: '', containerPort: '',
 const blankMount = (): MountRow => ({ source: '', target: '', readOnly: false });
 const blankEnv = (): EnvRow => ({ key: '', value: '' });
 
+/** The healthcheck's settings besides its command, with Docker's defaults as placeholders. */
+const HEALTH_TIMINGS = [
+  ['interval', 'Interval', '30s'],
+  ['timeout', 'Timeout', '30s'],
+  ['startPeriod', 'Start period', '0s'],
+  ['retries', 'Retries', '3'],
+] as const;
+
 export function RunForm({ hostId, imageTags, suggestedImage }: { hostId: string; imageTags: string[]; suggestedImage: string }) {
   const utils = trpc.useUtils();
   const [image, setImage] = useState('');
@@ -44,7 +52,10 @@ export function RunForm({ hostId, imageTags, suggestedImage }: { hostId: string;
   const row = <K extends 'ports' | 'mounts' | 'env'>(list: K, i: number, patch: Partial<RunOptions[K][number]>) =>
     setOptions((o) => ({ ...o, [list]: o[list].map((r, j) => (j === i ? { ...r, ...patch } : r)) }));
   const drop = (list: 'ports' | 'mounts' | 'env', i: number) => setOptions((o) => ({ ...o, [list]: o[list].filter((_, j) => j !== i) }));
-  const invalid = (key: string) => (bad.has(key) ? { 'aria-invalid': true as const, className: 'input border-red-400 ring-2 ring-red-300/40' } : { className: 'input' });
+  const marked = (key: string) => (bad.has(key) ? 'border-red-400 ring-2 ring-red-300/40' : '');
+  const invalid = (key: string) => ({ ...(bad.has(key) ? { 'aria-invalid': true as const } : {}), className: `input ${marked(key)}`.trim() });
+  // The same marks on a Field, whose input has the "input" class already.
+  const invalidField = (key: string, extra = '') => ({ ...(bad.has(key) ? { 'aria-invalid': true as const } : {}), inputClassName: `${marked(key)} ${extra}`.trim() || undefined });
 
   return (
     <Section title="Run container">
@@ -140,34 +151,19 @@ export function RunForm({ hostId, imageTags, suggestedImage }: { hostId: string;
             ) : null}
           </div>
           <div className="col-span-2 grid grid-cols-2 gap-3 sm:grid-cols-4">
-            <div className="col-span-2 sm:col-span-4">
-              <label htmlFor="run-health-cmd" className="label">
-                Healthcheck command
-              </label>
-              <input
-                id="run-health-cmd"
-                {...invalid('health.command')}
-                className={`${invalid('health.command').className} font-mono`}
-                placeholder="blank: the image's, if it has one (e.g. wget -q -O- http://localhost/)"
-                value={health.command}
-                onChange={(e) => set({ health: { ...health, command: e.target.value } })}
-              />
-            </div>
-            {health.command.trim() || health.interval || health.timeout || health.startPeriod || health.retries
-              ? (
-                  [
-                    ['interval', 'Interval', '30s'],
-                    ['timeout', 'Timeout', '30s'],
-                    ['startPeriod', 'Start period', '0s'],
-                    ['retries', 'Retries', '3'],
-                  ] as const
-                ).map(([k, label, placeholder]) => (
-                  <div key={k}>
-                    <label htmlFor={`run-health-${k}`} className="label">
-                      {label}
-                    </label>
-                    <input id={`run-health-${k}`} {...invalid(`health.${k}`)} inputMode={k === 'retries' ? 'numeric' : undefined} placeholder={placeholder} value={health[k]} onChange={(e) => set({ health: { ...health, [k]: e.target.value } })} />
-                  </div>
+            <Field
+              id="run-health-command"
+              label="Healthcheck command"
+              className="col-span-2 sm:col-span-4"
+              {...invalidField('health.command', 'font-mono')}
+              placeholder="blank: the image's, if it has one (e.g. wget -q -O- http://localhost/)"
+              value={health.command}
+              onChange={(e) => set({ health: { ...health, command: e.target.value } })}
+            />
+            {/* Its timings once there is something to time. */}
+            {Object.values(health).some((v) => v.trim())
+              ? HEALTH_TIMINGS.map(([k, label, placeholder]) => (
+                  <Field key={k} id={`run-health-${k}`} label={label} {...invalidField(`health.${k}`)} inputMode={k === 'retries' ? 'numeric' : undefined} placeholder={placeholder} value={health[k]} onChange={(e) => set({ health: { ...health, [k]: e.target.value } })} />
                 ))
               : null}
           </div>

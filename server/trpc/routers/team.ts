@@ -211,10 +211,10 @@ export const teamRouter = router({
   /** The team this browser works in from now on (the header's switcher). */
   switch: authedProcedure.input(z.object({ teamId: id })).mutation(async ({ ctx, input }) => {
     await callerRole(ctx, input.teamId, 'viewer');
-    await switchTeam(ctx.user.id, ctx.sessionId, input.teamId, ctx.prisma);
-    // In the team switched to: its admins see who came to work in it, and from which session.
-    const team = await ctx.prisma.team.findUniqueOrThrow({ where: { id: input.teamId }, select: { name: true } });
-    await writeAudit(ctx, { action: 'team.switch', teamId: input.teamId, target: team.name }, 'ok');
+    const name = await switchTeam(ctx.user.id, ctx.sessionId, input.teamId, ctx.prisma);
+    // In the team switched to: its admins see who came to work in it. A refused switch is the
+    // caller's own business (a team they are not in), so it is not written into that team's log.
+    await writeAudit(ctx, { action: 'team.switch', teamId: input.teamId, target: name ?? input.teamId }, 'ok');
     return { ok: true as const };
   }),
 
