@@ -39,6 +39,7 @@ import { parseArgs } from 'node:util';
 import { io, type Socket } from 'socket.io-client';
 import { AGENT_NAMESPACE, ENROLL_PATH, type AgentCommand, type CommandResult, type ContainerSummary, type EnrollResponse, type HostSnapshot, type ImageSummary } from '../protocol/agent-link';
 import type { LogEntry } from '../protocol/container';
+import type { SnapshotAck, SnapshotDelta } from '../protocol/snapshot-delta';
 import { UI_NAMESPACE, type FleetRows, type HostView } from '../protocol/ui-socket';
 import { startPostgres, type Postgres } from '../test/fixtures/postgres';
 import { startRedis, type Redis } from '../test/fixtures/redis';
@@ -175,6 +176,25 @@ class SimAgent {
     }
   }
 
+  /** As agent/link/client.ts: the whole state on each connection, then deltas once the server said it takes them. */
+  private rev = 0;
+  private takesDeltas = false;
+
+  private sendWhole(): void {
+    this.takesDeltas = false;
+    this.socket.emit('snapshot', { ...this.snapshot(), rev: ++this.rev }, (a: SnapshotAck) => {
+      if (a?.deltas) this.takesDeltas = true;
+    });
+  }
+
+  private sendChange(c: ContainerSummary): void {
+    if (!this.takesDeltas) return this.sendWhole();
+    const delta: SnapshotDelta = { base: this.rev, rev: ++this.rev, info: this.snapshot().info, containers: { set: [c] } };
+    this.socket.emit('snapshotDelta', delta, (a: SnapshotAck) => {
+      if (a?.resync) this.sendWhole();
+    });
+  }
+
   snapshot(): HostSnapshot {
     const running = this.containers.filter((c) => c.state === 'running').length;
     return {
@@ -211,7 +231,7 @@ class SimAgent {
     this.socket.on('connect', () => {
       this.connects++;
       this.connectedAt = Date.now();
-      this.socket.emit('snapshot', this.snapshot());
+      this.sendWhole();
     });
     const usage = () => {
       if (this.socket.connected) this.socket.volatile.emit('usage', { cpu: Math.random() * 0.5, mem: (1 + Math.random()) * 2 ** 30 });
@@ -237,7 +257,7 @@ class SimAgent {
       c.status = `${running ? 'Up Less than a second' : 'Exited (0) Less than a second ago'} #${marker}`;
       SimAgent.changes.set(marker, performance.now());
       SimAgent.latest.set(this.hostId, { n: (SimAgent.latest.get(this.hostId)?.n ?? 0) + 1, at: performance.now(), running: this.containers.filter((x) => x.state === 'running').length });
-      if (this.socket.connected) this.socket.emit('snapshot', this.snapshot());
+      if (this.socket.connected) this.sendChange(c);
       this.changeTimer = setTimeout(tick, CHANGE_EVERY_MS * (0.5 + Math.random()));
     };
     this.changeTimer = setTimeout(tick, Math.random() * CHANGE_EVERY_MS);

@@ -9,6 +9,7 @@ import { TERM_INPUT_MAX, TERM_SIZE_MAX } from './ui-socket';
 import { LOG_PAGE_MAX, LOG_QUERY_MAX, LOG_RETENTION_MAX_AGE, LOG_RETENTION_MAX_BYTES } from './logs';
 import { LOG_TIME_MAX } from './log-limits';
 import { agentLogRuleSchema, type HostMetrics, type LogMatch } from './alerts';
+import type { SnapshotAck, SnapshotDelta } from './snapshot-delta';
 
 /** socket.io namespace agents connect to (the browser uses '/ui'). */
 export const AGENT_NAMESPACE = '/agent';
@@ -155,8 +156,13 @@ export interface VolumeInfo {
   usedBy: string[];
 }
 
-/** The agent's whole state; sent on every (re)connect and again, debounced, after any change. */
+/**
+ * The agent's whole state; sent on every (re)connect, and after any change (debounced) as a
+ * delta once the server has said it takes them (protocol/snapshot-delta.ts).
+ */
 export interface HostSnapshot {
+  /** The agent's count of the states it sent on this connection: a delta names the rev it applies to. */
+  rev?: number;
   info: HostInfo;
   containers: ContainerSummary[];
   images: ImageSummary[];
@@ -336,7 +342,10 @@ export type CommandResult<T = unknown> =
   | { ok: false; error: string; status?: number };
 
 export interface AgentToServer {
-  snapshot: (s: HostSnapshot) => void;
+  /** The whole state. A server that takes deltas acks with `{ deltas: true }`; one that does not, never acks. */
+  snapshot: (s: HostSnapshot, ack?: (a: SnapshotAck) => void) => void;
+  /** What changed since the state of rev `base`; acked `{ resync: true }` when the server does not hold that rev. */
+  snapshotDelta: (d: SnapshotDelta, ack: (a: SnapshotAck) => void) => void;
   /** The host's CPU in use since the reading before (share of all CPUs, 0–1) and memory in use (bytes), every 10 s. */
   usage: (u: { cpu: number; mem: number }) => void;
   /** One batch of a log subscription. The agent sends the next batch only after the server acks this one,

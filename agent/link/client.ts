@@ -6,7 +6,8 @@ import { runCommand, type CommandContext } from './commands';
 import { ensureCredential } from './enroll';
 import { writeCredential } from './credential';
 import { serverAgent } from './server-tls';
-import { AGENT_NAMESPACE, type AgentToServer, type LogBatch, type ServerToAgent } from '../../protocol/agent-link';
+import { AGENT_NAMESPACE, type AgentToServer, type HostSnapshot, type LogBatch, type ServerToAgent } from '../../protocol/agent-link';
+import { diffSnapshot } from '../../protocol/snapshot-delta';
 import { buildSnapshot } from './snapshot';
 import { Stacks } from '../engine/stacks';
 import { Terminals } from './terminal';
@@ -97,13 +98,22 @@ export async function startLink(o: LinkOptions): Promise<Link> {
   let snapshotTimer: NodeJS.Timeout | undefined;
   let sending = false;
   let again = false;
-  /** What the server last got on this connection; undefined after a (re)connect. */
-  let lastSent: string | undefined;
+  /** What the server holds of this host, as sent on this connection; undefined after a (re)connect or a resync. */
+  let lastSent: HostSnapshot | undefined;
+  let rev = 0;
+  /** The server acked a whole state with `deltas`: one that does not know them never acks. */
+  let takesDeltas = false;
+  /** Which connection an ack belongs to: a late one of the connection before changes nothing. */
+  let connection = 0;
+  const resync = () => {
+    lastSent = undefined;
+    void sendSnapshot();
+  };
   /**
-   * Sends the state unless the server has it already. The "Up 3 seconds" texts are left out
-   * of the comparison: they age by themselves and the dashboard words them from the times it
-   * has. An idle host so sends nothing but socket.io's heartbeat, where a full snapshot every
-   * 15 s cost about 1.5 kB/s per host (bench/fleet.ts).
+   * Sends what changed since the server last heard, as a delta once it takes them. Nothing
+   * changed (the "Up 3 seconds" texts age by themselves and do not count), nothing sent: an
+   * idle host sends only socket.io's heartbeat, where a full snapshot every 15 s cost about
+   * 1.5 kB/s per host (bench/fleet.ts).
    */
   const sendSnapshot = async () => {
     // One snapshot in flight at a time; a change during it triggers exactly one more.
@@ -117,10 +127,20 @@ export async function startLink(o: LinkOptions): Promise<Link> {
         again = false;
         if (!socket.connected) break;
         const snap = await buildSnapshot(engine, stacks);
-        const print = JSON.stringify(snap, (k, v: unknown) => (k === 'status' && typeof v === 'string' ? undefined : v));
-        if (print === lastSent) continue;
-        socket.emit('snapshot', snap);
-        lastSent = print;
+        const change = lastSent ? diffSnapshot(lastSent, snap) : undefined;
+        if (lastSent && !change) continue;
+        const conn = connection;
+        snap.rev = ++rev;
+        if (lastSent?.rev !== undefined && change && takesDeltas) {
+          socket.emit('snapshotDelta', { base: lastSent.rev, rev: snap.rev, ...change }, (a) => {
+            if (conn === connection && a?.resync) resync();
+          });
+        } else {
+          socket.emit('snapshot', snap, (a) => {
+            if (conn === connection && a?.deltas) takesDeltas = true;
+          });
+        }
+        lastSent = snap;
       } while (again);
     } catch (err) {
       log(`snapshot failed: ${(err as Error).message}`);
@@ -249,6 +269,8 @@ export async function startLink(o: LinkOptions): Promise<Link> {
     log(`connected to ${o.server} as host ${cred.hostId}`);
     // A server (re)connected to knows nothing of this host yet.
     lastSent = undefined;
+    takesDeltas = false;
+    connection++;
     void sendSnapshot();
   });
   socket.on('disconnect', (reason) => {

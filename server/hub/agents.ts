@@ -17,6 +17,7 @@ import {
 } from '../../protocol/agent-link';
 import type { TunnelChunk } from '../../protocol/docker-tunnel';
 import type { HostMetrics, LogMatch } from '../../protocol/alerts';
+import { applySnapshotDelta, type SnapshotDelta } from '../../protocol/snapshot-delta';
 import { secretMatches } from '../auth/tokens';
 import { db } from '../db';
 import { clientAddress } from '../http/client-address';
@@ -69,6 +70,8 @@ export interface ClusterLink {
   relay(kind: RelayKind, hostId: string, streamId: string, payload: unknown): Promise<void> | undefined;
   online(hostId: string, address: string | null): void;
   snapshot(hostId: string, s: HostSnapshot): void;
+  /** A delta the host's held state took (applied here already). */
+  delta(hostId: string, d: SnapshotDelta): void;
   offline(hostId: string): void;
   /** A usage reading of one of this process's agents, for the others' fleet index. */
   usage(hostId: string, cpu: number, mem: number): void;
@@ -159,13 +162,34 @@ export class AgentHub {
     // The first snapshot of a connection carries facts the host list has not seen yet
     // (a new host, a changed kernel): store them at once and tell the list to refetch.
     let first = true;
-    socket.on('snapshot', (s) => {
-      if (this.agents.get(hostId) !== socket || !s || typeof s !== 'object') return;
+    const took = (s: HostSnapshot) => {
       this.snapshots.set(hostId, s);
-      this.cluster?.snapshot(hostId, s);
       this.touch(hostId, first, s);
       first = false;
       this.alertTap?.snapshot(hostId, s);
+    };
+    socket.on('snapshot', (s, ack) => {
+      if (this.agents.get(hostId) !== socket || !s || typeof s !== 'object') return;
+      took(s);
+      this.cluster?.snapshot(hostId, s);
+      if (typeof ack === 'function') ack({ deltas: true });
+    });
+    socket.on('snapshotDelta', (d, ack) => {
+      const reply = typeof ack === 'function' ? ack : () => {};
+      if (this.agents.get(hostId) !== socket) return;
+      const held = this.snapshots.get(hostId);
+      let next: HostSnapshot;
+      try {
+        if (!held) throw new Error('no state held for the host');
+        next = applySnapshotDelta(held, d);
+      } catch (err) {
+        // A delta lost or out of step: the agent sends its whole state again.
+        console.error(`host ${hostId}: delta refused, asking for the whole state: ${(err as Error).message}`);
+        return reply({ resync: true });
+      }
+      took(next);
+      this.cluster?.delta(hostId, d);
+      reply({});
     });
     socket.on('metrics', (m) => {
       if (this.agents.get(hostId) === socket && m && typeof m === 'object') this.alertTap?.metrics(hostId, m);

@@ -20,6 +20,7 @@ import notepack from 'notepack.io';
 import { createClient } from 'redis';
 import type { Server } from 'socket.io';
 import type { AgentCommand, CommandResult, HostSnapshot } from '../../protocol/agent-link';
+import { applySnapshotDelta, type SnapshotDelta } from '../../protocol/snapshot-delta';
 import { HUB_OFFLINE, HUB_TIMEOUT, type AgentHub, type ClusterLink, type RelayKind, type RemoteHost } from './agents';
 
 const PREFIX = 'berth:cluster';
@@ -27,6 +28,8 @@ const BROADCAST = `${PREFIX}:all`;
 const nodeChannel = (node: string) => `${PREFIX}:node:${node}`;
 
 export const BEAT_MS = 2_000;
+/** Usage readings go to the others together, at most this late: thousands of agents each read every 10 s. */
+const USAGE_EVERY_MS = 1_000;
 export const EXPIRE_MS = 3 * BEAT_MS + 1_000;
 /** A routed command waits this much longer than the agent's own deadline, which the far process enforces. */
 const COMMAND_GRACE_MS = 5_000;
@@ -49,16 +52,18 @@ class Unanswered extends Error {
 type Message =
   | { t: 'beat'; from: string }
   | { t: 'bye'; from: string }
-  /** Ask the addressee for the agents it holds (it answers with 'state' messages). */
-  | { t: 'sync'; from: string }
+  /** Ask the addressee for the agents it holds, or for one of them (it answers with 'state' messages). */
+  | { t: 'sync'; from: string; hostId?: string }
   /** An agent connected to `from` just now. */
   | { t: 'online'; from: string; hostId: string; address: string | null; seen: number }
   /** What `from` holds, in answer to 'sync': never displaces a connection of the receiver's own. */
   | { t: 'state'; from: string; hostId: string; address: string | null; seen: number; snapshot?: HostSnapshot }
   | { t: 'snapshot'; from: string; hostId: string; snapshot: HostSnapshot; seen: number }
+  /** What changed in the state of an agent connected to `from` (protocol/snapshot-delta.ts). */
+  | { t: 'delta'; from: string; hostId: string; delta: SnapshotDelta; seen: number }
   | { t: 'offline'; from: string; hostId: string }
-  /** A usage reading of an agent connected to `from` (the fleet overview's charts). */
-  | { t: 'usage'; from: string; hostId: string; cpu: number; mem: number }
+  /** Usage readings of agents connected to `from` (the fleet overview's charts), [hostId, cpu, mem] each. */
+  | { t: 'usage'; from: string; readings: Array<[string, number, number]> }
   /** Cut this host off wherever it is connected (it was revoked). */
   | { t: 'kick'; from: string; hostId: string }
   | { t: 'req'; from: string; id: string; kind: 'command'; hostId: string; cmd: AgentCommand; timeoutMs: number }
@@ -98,6 +103,8 @@ export class Cluster implements ClusterLink {
   /** On the agent's process: stream id → the process whose sink takes its events. */
   private readonly routes = new Map<string, { node: string; hostId: string }>();
   private beatTimer: NodeJS.Timeout | undefined;
+  private usageTimer: NodeJS.Timeout | undefined;
+  private readings: Array<[string, number, number]> = [];
   private closed = false;
 
   constructor(
@@ -135,6 +142,7 @@ export class Cluster implements ClusterLink {
     if (this.closed) return;
     this.closed = true;
     clearInterval(this.beatTimer);
+    clearTimeout(this.usageTimer);
     if (this.hub.cluster === this) this.hub.cluster = undefined;
     await this.broadcast({ t: 'bye', from: this.node }).catch(() => {});
     for (const [id, p] of this.pending) {
@@ -160,8 +168,19 @@ export class Cluster implements ClusterLink {
     void this.broadcast({ t: 'offline', from: this.node, hostId });
   }
 
+  delta(hostId: string, delta: SnapshotDelta): void {
+    void this.broadcast({ t: 'delta', from: this.node, hostId, delta, seen: Date.now() });
+  }
+
   usage(hostId: string, cpu: number, mem: number): void {
-    void this.broadcast({ t: 'usage', from: this.node, hostId, cpu, mem });
+    this.readings.push([hostId, cpu, mem]);
+    this.usageTimer ??= setTimeout(() => {
+      this.usageTimer = undefined;
+      const readings = this.readings;
+      this.readings = [];
+      void this.broadcast({ t: 'usage', from: this.node, readings });
+    }, USAGE_EVERY_MS);
+    this.usageTimer.unref();
   }
 
   disconnect(hostId: string): void {
@@ -208,6 +227,7 @@ export class Cluster implements ClusterLink {
         return;
       case 'sync':
         for (const { hostId, address, seen, snapshot } of this.hub.localHosts()) {
+          if (msg.hostId !== undefined && msg.hostId !== hostId) continue;
           this.tell(msg.from, { t: 'state', from: this.node, hostId, address, seen, ...(snapshot ? { snapshot } : {}) });
         }
         return;
@@ -241,9 +261,30 @@ export class Cluster implements ClusterLink {
         void this.hub.publish(msg.hostId, false);
         return;
       }
+      case 'delta': {
+        const h = this.hosts.get(msg.hostId);
+        if (!h || h.node !== msg.from) return;
+        try {
+          if (!h.snapshot) throw new Error('no state held');
+          h.snapshot = applySnapshotDelta(h.snapshot, msg.delta);
+        } catch {
+          // One missed (this process came late, or Redis dropped one): the holder sends the whole
+          // state; until then the views show the last one that applied.
+          return this.tell(msg.from, { t: 'sync', from: this.node, hostId: msg.hostId });
+        }
+        h.seen = new Date(msg.seen);
+        this.hub.fleetChanged(msg.hostId);
+        void this.hub.publish(msg.hostId, false);
+        return;
+      }
       case 'usage':
-        if (this.hosts.get(msg.hostId)?.node !== msg.from || typeof msg.cpu !== 'number' || typeof msg.mem !== 'number') return;
-        this.hub.fleetUsage(msg.hostId, msg.cpu, msg.mem);
+        if (!Array.isArray(msg.readings)) return;
+        for (const r of msg.readings) {
+          if (!Array.isArray(r)) continue;
+          const [hostId, cpu, mem] = r;
+          if (this.hosts.get(hostId)?.node !== msg.from || typeof cpu !== 'number' || typeof mem !== 'number') continue;
+          this.hub.fleetUsage(hostId, cpu, mem);
+        }
         return;
       case 'offline':
         if (this.hosts.get(msg.hostId)?.node !== msg.from) return;

@@ -15,6 +15,8 @@ import { startDockerApi } from '../../agent/dockerapi/server';
 import type { Engine, ImageEvent, LogEntry, PullProgress } from '../../agent/engine/types';
 import { startLink, type Link } from '../../agent/link/client';
 import { EnrollError } from '../../agent/link/enroll';
+import { buildSnapshot } from '../../agent/link/snapshot';
+import { applySnapshotDelta } from '../../protocol/snapshot-delta';
 import {
   AGENT_NAMESPACE,
   ENROLL_PATH,
@@ -45,7 +47,14 @@ class FakeControlPlane {
   readonly io = new Server(this.http, { transports: ['websocket'] });
   readonly nsp: Namespace<AgentToServer, ServerToAgent> = this.io.of(AGENT_NAMESPACE);
   enrolments: Array<{ token: string; hostname: string }> = [];
+  /** The states the agent sent, whole or rebuilt from its deltas. */
   snapshots: HostSnapshot[] = [];
+  /** As the real control plane does: ack whole states with `deltas`, apply deltas (off: a server that predates them). */
+  takesDeltas = false;
+  /** Refuse the next delta with `resync`, as the real one does when it misses one. */
+  refuseNextDelta = false;
+  wholes = 0;
+  deltas = 0;
   progress: Array<{ ref: string } & PullProgress> = [];
   batches: LogBatch[] = [];
   /** When set, log batches are not acked until release() is called. */
@@ -65,7 +74,21 @@ class FakeControlPlane {
     this.nsp.on('connection', (socket) => {
       this.connections++;
       this.socket = socket;
-      socket.on('snapshot', (s) => this.snapshots.push(s));
+      socket.on('snapshot', (s, ack) => {
+        this.wholes++;
+        this.snapshots.push(s);
+        if (this.takesDeltas) ack?.({ deltas: true });
+      });
+      socket.on('snapshotDelta', (d, ack) => {
+        this.deltas++;
+        const held = this.snapshots.at(-1);
+        if (this.refuseNextDelta || !held || held.rev !== d.base) {
+          this.refuseNextDelta = false;
+          return ack({ resync: true });
+        }
+        this.snapshots.push(applySnapshotDelta(held, d));
+        ack({});
+      });
       socket.on('pullProgress', (p) => this.progress.push(p));
       socket.on('logs', (batch, ack) => {
         this.batches.push(batch);
@@ -446,6 +469,44 @@ describe('agent ⇄ control plane link', { timeout: 180_000 }, () => {
     } finally {
       engine.off('image', onImage);
       await api.close();
+    }
+  });
+
+  it('to a server that takes deltas, changes go as deltas that rebuild the agent’s state; a refused one brings the whole state again', async () => {
+    link?.close();
+    cp.takesDeltas = true;
+    const wholes = cp.wholes;
+    link = await startLink({ engine, root, server: cp.url, log: quiet, snapshotDelayMs: 50, refreshMs: 600_000 });
+    try {
+      await until('the whole state of the new connection', () => cp.wholes > wholes && link!.socket.connected);
+      const sameState = async () => {
+        const now = await buildSnapshot(engine);
+        const held = cp.snapshots.at(-1)!;
+        const plain = (s: HostSnapshot) => ({ info: s.info, images: s.images, containers: s.containers.map((c) => ({ ...c, status: c.status.replace(/\d+ seconds?|Less than a second/, 'N') })) });
+        assert.deepEqual(plain(held), plain(now));
+      };
+      assert.ok((await cp.command({ op: 'pull', ref })).ok);
+      const run = await cp.command<ContainerSummary>({ op: 'run', spec: { image: ref, name: 'by-delta', process: { cmd: ['sleep', '1000'] } } });
+      assert.ok(run.ok, JSON.stringify(run));
+      const cid = run.result!.id;
+      await until('the running container, by delta', () => cp.snapshots.at(-1)?.containers.find((c) => c.id === cid && c.state === 'running'));
+      assert.equal(cp.wholes, wholes + 1, 'one whole state, when it connected');
+      assert.ok(cp.deltas >= 1, 'the image and the container came as deltas');
+      await sameState();
+
+      cp.refuseNextDelta = true;
+      const deltas = cp.deltas;
+      assert.ok((await cp.command({ op: 'stop', id: cid, timeoutSec: 0 })).ok);
+      await until('the stopped container, in the whole state sent after the refusal', () => cp.wholes > wholes + 1 && cp.snapshots.at(-1)?.containers.find((c) => c.id === cid && c.state === 'exited'));
+      assert.ok(cp.deltas > deltas, 'the stop came as a delta first');
+      await sameState();
+
+      assert.ok((await cp.command({ op: 'remove', id: cid, force: true })).ok);
+      assert.ok((await cp.command({ op: 'removeImage', ref })).ok);
+      await until('no container and no image, by delta', () => cp.snapshots.at(-1)?.containers.length === 0 && cp.snapshots.at(-1)?.images.length === 0);
+      await sameState();
+    } finally {
+      cp.takesDeltas = false;
     }
   });
 

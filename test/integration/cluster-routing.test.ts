@@ -116,6 +116,32 @@ describe('control-plane processes joined through Redis', { timeout: 120_000 }, (
     assert.equal(a.hub.isLocal(hostId), true);
   });
 
+  test('after a whole state, changes travel as deltas: B applies what A took, a delta out of step is refused, and a B out of step asks A again', async () => {
+    const ack = await agent.emitWithAck('snapshot', { ...SNAPSHOT, rev: 1 });
+    assert.deepEqual(ack, { deltas: true }, 'the server says it takes deltas');
+    const second = { id: 'd'.repeat(64), name: 'second', image: 'busybox', state: 'running' } as unknown as HostSnapshot['containers'][number];
+    assert.deepEqual(await agent.emitWithAck('snapshotDelta', { base: 1, rev: 2, containers: { set: [second] } }), {});
+    await eventually('B shows the container the delta added', async () => b.hub.view(await row()).containers.length === 2, 10_000, 20);
+    assert.deepEqual(
+      b.hub.view(await row()).containers.map((c) => c.name),
+      ['ticker', 'second'],
+    );
+    // A delta for a state A does not hold: refused, so the agent sends its whole state again.
+    assert.deepEqual(await agent.emitWithAck('snapshotDelta', { base: 7, rev: 8, containers: { remove: ['c'.repeat(64)] } }), { resync: true });
+    assert.equal(a.hub.view(await row()).containers.length, 2, 'nothing of the refused delta applied on A');
+
+    // A message B missed (Redis lost it, say) leaves B's copy at another rev than the next
+    // delta's base: B must ask A for the host's whole state rather than apply it or show it stale.
+    const held = (b.hub.cluster as unknown as { hosts: Map<string, { snapshot?: HostSnapshot }> }).hosts.get(hostId)!;
+    held.snapshot = { ...held.snapshot!, rev: 1 };
+    assert.deepEqual(await agent.emitWithAck('snapshotDelta', { base: 2, rev: 3, containers: { remove: [second.id] } }), {});
+    await eventually('B back in step, from the whole state A holds', async () => {
+      const v = b.hub.view(await row());
+      return v.containers.length === 1 && v.containers[0].name === 'ticker';
+    }, 10_000, 20);
+    assert.equal((b.hub.cluster as unknown as { hosts: Map<string, { snapshot?: HostSnapshot }> }).hosts.get(hostId)!.snapshot?.rev, 3);
+  });
+
   test("B's command reaches the agent on A, and the agent's answer comes back to B", async () => {
     answer.set('networks.prune', () => ({ ok: true, result: { removed: ['n1', 'n2'] } }));
     const res = await b.hub.command<{ removed: string[] }>(hostId, { op: 'networks.prune' });
